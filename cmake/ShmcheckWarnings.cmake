@@ -1,0 +1,18 @@
+# shmcheck_set_warnings(<target>): the project's warning set (STYLE.md).
+function(shmcheck_set_warnings target)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Wshadow -Wconversion -Wold-style-cast -Wsuggest-override
+    $<$<BOOL:${SHMCHECK_WERROR}>:-Werror>)
+endfunction()
+
+# shmcheck_add_library(<name> <alias>): a folder library from src/*.cpp with
+# include/ public. Sources are globbed so each folder owns its file list.
+function(shmcheck_add_library name alias)
+  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+  add_library(${name} ${_srcs})
+  add_library(${alias} ALIAS ${name})
+  target_include_directories(${name} PUBLIC
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>)
+  target_compile_features(${name} PUBLIC cxx_std_20)
+  shmcheck_set_warnings(${name})
+endfunction()
