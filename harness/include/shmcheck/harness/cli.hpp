@@ -1,0 +1,29 @@
+// The `shmcheck` command line: one subcommand per file, registered on a CLI11 app.
+//
+// Each add_*_command() declares its flags on `app` and returns the function that
+// runs it when chosen. Runners return one of the documented exit codes; they never
+// call exit() themselves, so main() owns process teardown.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace shmcheck::harness {
+
+// Documented exit codes (README "Exit codes"; DESIGN.md "The run").
+enum ExitCode : int {
+  kExitPass = 0,               // every expectation held / nothing to report
+  kExitExpectationFailed = 1,  // an expectation failed (audit: orphans remain)
+  kExitUsage = 2,              // bad usage, flag or spec
+  kExitEnvironment = 3,        // environment or resource limit (/dev/shm full, SHMMNI, /proc)
+  kExitInternal = 4,           // a bug in shmcheck
+};
+
+using CommandRunner = std::function<int()>;
+
+CommandRunner add_list_failpoints_command(CLI::App& app);
+
+}  // namespace shmcheck::harness
