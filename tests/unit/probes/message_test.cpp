@@ -8,8 +8,9 @@
 namespace shmcheck::probes {
 namespace {
 
-std::vector<std::byte> encoded(std::size_t size, std::uint64_t seed = 42, std::uint32_t producer = 3,
-                               std::uint32_t incarnation = 1, std::uint64_t seq = 77) {
+std::vector<std::byte> encoded(std::size_t size, std::uint64_t seed = 42,
+                               std::uint32_t producer = 3, std::uint32_t incarnation = 1,
+                               std::uint64_t seq = 77) {
   std::vector<std::byte> buf(size);
   EXPECT_TRUE(encode_message(buf, seed, producer, incarnation, seq, 123456789));
   return buf;
