@@ -362,5 +362,25 @@ TEST(MutexCheck, TornRecordWithoutOwnerDeathAndLeftoverSectionAreProblems) {
   EXPECT_FALSE(check_mutex(s, 1).ok()) << "owner-died without repair";
 }
 
+TEST(CrashRecord, MadeFromASlotCarriesOpAndFailpointName) {
+  WorkerSlotSnapshot slot;
+  slot.pid = 31;
+  slot.incarnation = 2;
+  slot.current_op = WorkerOp::kPush;
+  slot.op_seq = 99;
+  slot.injected = true;
+  slot.injected_failpoint = core::FailpointId::kRingPushMidPayload;
+  const CrashRecord c = make_crash_record("producer", 4, slot);
+  EXPECT_EQ(c.role, "producer");
+  EXPECT_EQ(c.index, 4U);
+  EXPECT_EQ(c.incarnation, 2U);
+  EXPECT_EQ(c.pid, 31);
+  EXPECT_EQ(c.op, WorkerOp::kPush);
+  EXPECT_EQ(c.op_seq, 99U);
+  EXPECT_EQ(c.failpoint, "ring.push.mid_payload");
+  slot.injected = false;
+  EXPECT_EQ(make_crash_record("producer", 4, slot).failpoint, "");
+}
+
 }  // namespace
 }  // namespace shmcheck::probes
