@@ -42,6 +42,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "shmcheck/probes/journal.hpp"
@@ -96,6 +98,14 @@ struct IntegrityCounts {
   [[nodiscard]] std::uint64_t violations() const noexcept;
   friend bool operator==(const IntegrityCounts&, const IntegrityCounts&) = default;
 };
+
+// Every count by its stable name (the IntegrityCounts field names, in declaration
+// order, "complete" excluded): the `kind` label of shmcheck_integrity_violations_total
+// and the rows of report tables.
+[[nodiscard]] std::vector<std::pair<std::string_view, std::uint64_t>> named_counts(
+    const IntegrityCounts& counts);
+// The kinds that count as violations (summed by IntegrityCounts::violations()).
+[[nodiscard]] bool is_violation_kind(std::string_view kind) noexcept;
 
 // A few keys per class for the report ("lost: producer 1 incarnation 0 seq 77").
 struct IntegrityExample {
