@@ -144,8 +144,10 @@ inline constexpr std::size_t kMaxExamplesPerKind = 8;
 
 // Mutex: `locker_crashes` = locker incarnations that did not finish (died holding or
 // not). Problems: exclusion violations, torn records without owner death, owner-died
-// more often than lockers died, an owner-died not repaired, the record left
-// inconsistent at the end (a != b or generation != updates + repairs' roll-forwards).
+// more often than lockers died, an owner-died not repaired, and the record (a == b ==
+// generation) or the in-section counter left wrong at the end — unless more lockers
+// died than owner-died was reported (a dead owner nobody has locked after yet: then
+// record_consistent is false but it is not a problem).
 struct MutexFindings {
   std::string object;  // filled by the caller
   MutexSnapshot snapshot;
