@@ -12,6 +12,8 @@
 #include <string>
 
 #include "ring_internal.hpp"
+#include "shmcheck/core/detail/ring_layout.hpp"
+#include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/core/posix_call.hpp"
 
 namespace shmcheck::core {
@@ -106,6 +108,15 @@ ProcessIdentity cached_self_identity() noexcept {
     if (t_identity.identity.pid <= 0) ring_invariant_broken("own pid is not positive");
   }
   return t_identity.identity;
+}
+
+void write_payload_with_failpoints(std::byte* payload, std::span<const std::byte> msg) noexcept {
+  failpoint(FailpointId::kRingPushAfterClaim);
+  const auto half = msg.size() / 2;
+  copy_bytes(payload, msg.data(), half);
+  failpoint(FailpointId::kRingPushMidPayload);
+  copy_bytes(payload + half, msg.data() + half, msg.size() - half);
+  failpoint(FailpointId::kRingPushBeforeCommit);
 }
 
 void ring_invariant_broken(const char* what) noexcept {

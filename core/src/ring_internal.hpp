@@ -1,6 +1,5 @@
 // Private helpers shared by the ring implementations: CPU relax, the spin-then-sleep
-// backoff of push_for/pop_for, the cached identity a claimer stores into a slot,
-// and the loud failure for a broken in-memory invariant.
+// backoff of push_for/pop_for, and the cached identity a claimer stores into a slot.
 #pragma once
 
 #include <chrono>
@@ -45,8 +44,5 @@ class Backoff {
 // self_identity(), cached per thread and refreshed after fork() (pthread_atfork), so
 // a claim is a plain store into the slot: no syscall on the hot path.
 [[nodiscard]] ProcessIdentity cached_self_identity() noexcept;
-
-// A shared structure is inconsistent in a way no crash can cause: say so and abort.
-[[noreturn]] void ring_invariant_broken(const char* what) noexcept;
 
 }  // namespace shmcheck::core::detail
