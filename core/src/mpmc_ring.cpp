@@ -1,0 +1,240 @@
+#include "shmcheck/core/mpmc_ring.hpp"
+
+#include <cassert>
+#include <new>
+#include <string>
+
+#include "ring_internal.hpp"
+
+namespace shmcheck::core {
+
+namespace {
+
+using namespace detail::mpmc;
+
+constexpr std::uint32_t slot_stride(const RingConfig& config) noexcept {
+  return static_cast<std::uint32_t>(
+      detail::round_up(sizeof(detail::MpmcSlot) + config.message_size, 8));
+}
+
+// Per thread: the stuck slot this thread is waiting on, so liveness is checked only
+// after it has blocked us for kStuckCheckAfter, and then at most that often.
+struct StuckWait {
+  const void* ring = nullptr;
+  std::uint64_t state = 0;
+  std::int64_t last_check_ns = 0;
+};
+thread_local StuckWait t_stuck;
+
+constexpr std::int64_t kStuckCheckNs =
+    std::chrono::duration_cast<std::chrono::nanoseconds>(MpmcRing::kStuckCheckAfter).count();
+
+}  // namespace
+
+MpmcRing::MpmcRing(const RingConfig& config) noexcept {
+  header_.magic.store(0, std::memory_order_relaxed);
+  header_.layout_version = detail::kRingLayoutVersion;
+  header_.capacity = config.capacity;
+  header_.message_size = config.message_size;
+  header_.slot_stride = slot_stride(config);
+  header_.slots_offset = sizeof(MpmcRing);
+  header_.total_bytes = bytes_needed(config);
+}
+
+std::size_t MpmcRing::bytes_needed(const RingConfig& config) noexcept {
+  if (!validate_ring_config(config)) return 0;
+  return sizeof(MpmcRing) + std::size_t{config.capacity} * slot_stride(config);
+}
+
+Result<MpmcRing*> MpmcRing::create_at(void* mem, std::size_t bytes,
+                                      const RingConfig& config) noexcept {
+  SHMCHECK_TRY(validate_ring_config(config));
+  if (mem == nullptr || reinterpret_cast<std::uintptr_t>(mem) % kCacheLineSize != 0) {
+    return make_error(ErrorCode::kInvalidArgument, "MpmcRing::create_at",
+                      "memory must be 64-byte aligned");
+  }
+  const auto needed = bytes_needed(config);
+  if (bytes < needed) {
+    return make_error(
+        ErrorCode::kInvalidArgument, "MpmcRing::create_at",
+        std::to_string(bytes) + " bytes given, " + std::to_string(needed) + " needed");
+  }
+  auto* ring = new (mem) MpmcRing(config);
+  auto* base = static_cast<std::byte*>(mem);
+  std::memset(base + sizeof(MpmcRing), 0, needed - sizeof(MpmcRing));
+  for (std::uint64_t i = 0; i < config.capacity; ++i) {
+    auto* s = new (ring->slot(i)) Slot{};
+    s->state.store(make_state(i, 0, kFree), std::memory_order_relaxed);
+  }
+  ring->header_.magic.store(detail::kMpmcRingMagic, std::memory_order_release);
+  return ring;
+}
+
+Result<MpmcRing*> MpmcRing::attach(void* mem, std::size_t bytes) noexcept {
+  if (mem == nullptr || reinterpret_cast<std::uintptr_t>(mem) % kCacheLineSize != 0 ||
+      bytes < sizeof(MpmcRing)) {
+    return make_error(ErrorCode::kInvalidArgument, "MpmcRing::attach",
+                      "memory must be 64-byte aligned and hold the ring header");
+  }
+  auto* ring = std::launder(static_cast<MpmcRing*>(mem));
+  if (ring->header_.magic.load(std::memory_order_acquire) != detail::kMpmcRingMagic) {
+    return make_error(ErrorCode::kForeign, "MpmcRing::attach", "no MpmcRing magic");
+  }
+  const auto& h = ring->header_;
+  const RingConfig config{h.capacity, h.message_size};
+  if (h.layout_version != detail::kRingLayoutVersion || !validate_ring_config(config) ||
+      h.slot_stride != slot_stride(config) || h.slots_offset != sizeof(MpmcRing) ||
+      h.total_bytes != bytes_needed(config)) {
+    return make_error(ErrorCode::kCorrupt, "MpmcRing::attach", "inconsistent ring header");
+  }
+  if (bytes < h.total_bytes) {
+    return make_error(
+        ErrorCode::kCorrupt, "MpmcRing::attach",
+        std::to_string(bytes) + " bytes mapped, ring needs " + std::to_string(h.total_bytes));
+  }
+  return ring;
+}
+
+namespace {
+
+// The claimer of a slot whose state has blocked us: pid from the state word (set by
+// the claiming CAS itself), start time from the claim word if it belongs to this claim.
+ProcessIdentity claimer_of(std::uint64_t state, std::uint64_t claim, std::uint64_t pos,
+                           Role role) noexcept {
+  ProcessIdentity who{};
+  who.pid = pid_of(state);
+  if ((claim & kTagMask) == claim_tag(pos, role)) who.start_time = claim >> kTagBits;
+  return who;
+}
+
+// True when `state` has blocked this thread for a while and its claimer is proved
+// dead. Called only on paths that would otherwise fail or wait.
+bool stuck_claimer_dead(const void* ring, std::uint64_t state,
+                        const ProcessIdentity& who) noexcept {
+  const auto now = detail::monotonic_ns();
+  if (t_stuck.ring != ring || t_stuck.state != state) {
+    t_stuck = {ring, state, now};
+    return false;
+  }
+  if (now - t_stuck.last_check_ns < kStuckCheckNs) return false;
+  t_stuck.last_check_ns = now;
+  // kUnknown (no permission to read /proc) is never taken for dead: fail closed.
+  return liveness(who) == Liveness::kDead;
+}
+
+}  // namespace
+
+MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) noexcept {
+  const std::uint64_t capacity = header_.capacity;
+  const auto self = detail::cached_self_identity();
+  const auto me = static_cast<std::uint32_t>(self.pid);
+  auto pos = enqueue_pos_.load(std::memory_order_relaxed);
+  for (;;) {
+    Slot* s = slot(pos);
+    auto state = s->state.load(std::memory_order_acquire);
+    const auto lap = lap_distance(state, pos);
+    if (lap == 0 && kind_of(state) == kFree) {
+      if (s->state.compare_exchange_weak(state, make_state(pos, me, kWriting),
+                                         std::memory_order_acquire, std::memory_order_relaxed)) {
+        fill_claimed(s, pos, self, msg);
+        return TryOutcome::kDone;
+      }
+      continue;
+    }
+    if (lap >= 0) {
+      // Position pos is taken (or long done): help the counter past it.
+      advance(enqueue_pos_, pos);
+      continue;
+    }
+    // The slot still belongs to the previous lap: the ring is full here. A consumer
+    // that died holding it would block producers forever: free it once proved dead.
+    if (kind_of(state) == kReading && lap == -static_cast<std::int64_t>(capacity)) {
+      const auto prev = pos - capacity;
+      const auto who =
+          claimer_of(state, s->claim.load(std::memory_order_relaxed), prev, Role::kConsumer);
+      if (stuck_claimer_dead(this, state, who) &&
+          s->state.compare_exchange_strong(state, make_state(pos, 0, kFree),
+                                           std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        abandoned_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+    }
+    return TryOutcome::kWouldBlock;
+  }
+}
+
+PopResult MpmcRing::pop_contended(std::span<std::byte> out) noexcept {
+  const std::uint64_t capacity = header_.capacity;
+  auto pos = dequeue_pos_.load(std::memory_order_relaxed);
+  for (;;) {
+    Slot* s = slot(pos);
+    auto state = s->state.load(std::memory_order_acquire);
+    const auto lap = lap_distance(state, pos);
+    if (lap < 0) return {};  // the producer of pos has not even claimed: empty
+    if (lap > 0 || kind_of(state) == kReading) {
+      advance(dequeue_pos_, pos);  // taken by another consumer (or long done)
+      continue;
+    }
+    const auto kind = kind_of(state);
+    if (kind == kFree) return {};  // empty
+    const auto self = detail::cached_self_identity();
+    const auto me = static_cast<std::uint32_t>(self.pid);
+    if (kind == kFull) {
+      if (s->state.compare_exchange_weak(state, make_state(pos, me, kReading),
+                                         std::memory_order_acquire, std::memory_order_relaxed)) {
+        return take_claimed(s, pos, self, out);
+      }
+      continue;
+    }
+    // kWriting: a producer claimed pos and has not committed. Wait, unless it has
+    // blocked us for a while and is proved dead: then take the slot over unread.
+    const auto who =
+        claimer_of(state, s->claim.load(std::memory_order_relaxed), pos, Role::kProducer);
+    if (!stuck_claimer_dead(this, state, who)) return {};
+    if (!s->state.compare_exchange_strong(state, make_state(pos, me, kReading),
+                                          std::memory_order_acquire, std::memory_order_relaxed)) {
+      continue;
+    }
+    auto seen = pos;
+    advance(dequeue_pos_, seen);
+    s->claim.store(make_claim(self.start_time, pos, Role::kConsumer), std::memory_order_relaxed);
+    s->state.store(make_state(pos + capacity, 0, kFree), std::memory_order_release);
+    abandoned_.fetch_add(1, std::memory_order_relaxed);
+    return {PopStatus::kAbandoned, 0, who};
+  }
+}
+
+bool MpmcRing::push_for(std::span<const std::byte> msg, std::chrono::nanoseconds timeout) noexcept {
+  if (try_push(msg)) return true;
+  if (msg.size() > header_.message_size) return false;
+  detail::Backoff backoff(timeout);
+  while (backoff.wait()) {
+    if (push_once(msg) == TryOutcome::kDone) return true;
+  }
+  return false;
+}
+
+PopResult MpmcRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds timeout) noexcept {
+  auto r = try_pop(out);
+  if (r.status != PopStatus::kEmpty || out.size() < header_.message_size) return r;
+  detail::Backoff backoff(timeout);
+  while (backoff.wait()) {
+    r = pop_once(out);
+    if (r.status != PopStatus::kEmpty) return r;
+  }
+  return r;
+}
+
+RingConfig MpmcRing::config() const noexcept { return {header_.capacity, header_.message_size}; }
+
+RingStats MpmcRing::stats() const noexcept {
+  RingStats s;
+  s.pushes = enqueue_pos_.load(std::memory_order_relaxed);
+  s.pops = dequeue_pos_.load(std::memory_order_relaxed);
+  s.full_events = full_events_.load(std::memory_order_relaxed);
+  s.empty_events = empty_events_.load(std::memory_order_relaxed);
+  s.abandoned = abandoned_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace shmcheck::core

@@ -1,0 +1,130 @@
+#include "shmcheck/core/ring.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+
+#include "ring_internal.hpp"
+#include "shmcheck/core/detail/mpmc_slot.hpp"
+#include "shmcheck/core/detail/ring_layout.hpp"
+#include "shmcheck/core/failpoint.hpp"
+#include "shmcheck/core/posix_call.hpp"
+
+namespace shmcheck::core {
+
+Result<void> validate_ring_config(const RingConfig& config) noexcept {
+  const auto cap = config.capacity;
+  if (cap < kMinRingCapacity || cap > kMaxRingCapacity || (cap & (cap - 1)) != 0) {
+    return make_error(ErrorCode::kInvalidArgument, "ring config",
+                      "capacity " + std::to_string(cap) + " is not a power of two in [" +
+                          std::to_string(kMinRingCapacity) + ", " +
+                          std::to_string(kMaxRingCapacity) + "]");
+  }
+  if (config.message_size == 0 || config.message_size > kMaxRingMessageSize) {
+    return make_error(ErrorCode::kInvalidArgument, "ring config",
+                      "message_size " + std::to_string(config.message_size) + " not in [1, " +
+                          std::to_string(kMaxRingMessageSize) + "]");
+  }
+  return {};
+}
+
+const char* to_string(PopStatus status) noexcept {
+  switch (status) {
+    case PopStatus::kOk:
+      return "ok";
+    case PopStatus::kEmpty:
+      return "empty";
+    case PopStatus::kAbandoned:
+      return "abandoned";
+  }
+  return "unknown";
+}
+
+namespace detail {
+namespace {
+
+constexpr std::int64_t kSpinNs = 50'000;    // longer than a cross-CPU wake-up
+constexpr std::int64_t kYieldNs = 200'000;  // then give the CPU away, briefly
+constexpr std::int64_t kFirstSleepNs = 2'000;
+constexpr std::int64_t kMaxSleepNs = 200'000;
+constexpr std::uint32_t kSpinsPerClockRead = 16;
+
+void on_fork_child() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+
+// Registered when the library is loaded, before any ring can be used.
+const bool g_atfork_registered = [] {
+  return static_cast<bool>(pthread_call(
+      "pthread_atfork", [] { return ::pthread_atfork(nullptr, nullptr, &on_fork_child); }));
+}();
+
+}  // namespace
+
+Backoff::Backoff(std::chrono::nanoseconds timeout) noexcept
+    : start_ns_(monotonic_ns()),
+      deadline_ns_(start_ns_ + std::max<std::int64_t>(0, timeout.count())),
+      sleep_ns_(kFirstSleepNs) {}
+
+bool Backoff::wait() noexcept {
+  ++spins_;
+  if (spins_ % kSpinsPerClockRead != 0) {
+    cpu_relax();
+    return true;
+  }
+  const auto now = monotonic_ns();
+  if (now >= deadline_ns_) return false;
+  const auto waited = now - start_ns_;
+  if (waited < kSpinNs) {
+    cpu_relax();
+  } else if (waited < kYieldNs) {
+    (void)posix_call("sched_yield", [] { return ::sched_yield(); });
+  } else {
+    const auto ns = std::min(sleep_ns_, deadline_ns_ - now);
+    const timespec ts{0, static_cast<long>(ns)};
+    (void)posix_call("nanosleep", [&] { return ::nanosleep(&ts, nullptr); });
+    sleep_ns_ = std::min(sleep_ns_ * 2, kMaxSleepNs);
+  }
+  return true;
+}
+
+ProcessIdentity refresh_self_identity() noexcept {
+  t_identity_cache.identity = self_identity();
+  // Without the fork handler a cached value could outlive a fork: never cache then.
+  t_identity_cache.generation =
+      g_atfork_registered ? g_fork_generation.load(std::memory_order_relaxed) : 0;
+  if (t_identity_cache.identity.pid <= 0 ||
+      static_cast<std::uint64_t>(t_identity_cache.identity.pid) > mpmc::kPidMask) {
+    ring_invariant_broken("own pid does not fit the slot state word");
+  }
+  return t_identity_cache.identity;
+}
+
+void write_payload_with_failpoints(std::byte* payload, std::span<const std::byte> msg) noexcept {
+  failpoint(FailpointId::kRingPushAfterClaim);
+  const auto half = msg.size() / 2;
+  copy_bytes(payload, msg.data(), half);
+  failpoint(FailpointId::kRingPushMidPayload);
+  copy_bytes(payload + half, msg.data() + half, msg.size() - half);
+  failpoint(FailpointId::kRingPushBeforeCommit);
+}
+
+void ring_invariant_broken(const char* what) noexcept {
+  // Raw write(2), not posix_call: about to abort, nobody to hand an error to.
+  const auto put = [](const char* text, std::size_t n) noexcept {
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, text, n);
+  };
+  static constexpr char kPrefix[] = "shmcheck: ring invariant broken: ";
+  put(kPrefix, sizeof(kPrefix) - 1);
+  put(what, std::strlen(what));
+  put("\n", 1);
+  std::abort();
+}
+
+}  // namespace detail
+}  // namespace shmcheck::core
