@@ -334,6 +334,34 @@ ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint
   return scan;
 }
 
+std::set<pid_t> process_tree_impl(pid_t root, const std::string& proc_dir) {
+  std::set<pid_t> tree{root};
+  auto proc_fd = open_at(AT_FDCWD, proc_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!proc_fd) return tree;
+  std::vector<std::pair<pid_t, pid_t>> parent_of;  // (pid, ppid)
+  std::string text;
+  std::vector<std::string> names;
+  (void)for_each_entry(proc_fd->get(), [&](std::string_view name, unsigned char) {
+    pid_t pid = 0;
+    if (is_pid_name(name, pid)) names.emplace_back(name);
+  });
+  for (const auto& name : names) {
+    const std::string path = name + "/stat";
+    if (!read_file_at(proc_fd->get(), path.c_str(), text)) continue;
+    StatLine stat;
+    if (!parse_stat_line(text, stat)) continue;
+    parent_of.emplace_back(static_cast<pid_t>(std::stoi(name)), stat.ppid);
+  }
+  // Fixed point: pids are not ordered by ancestry once they wrap.
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& [pid, ppid] : parent_of) {
+      if (tree.count(ppid) != 0 && tree.insert(pid).second) grew = true;
+    }
+  }
+  return tree;
+}
+
 std::vector<Holder> make_holders(const ProcessScan& scan, const std::vector<HolderRef>& refs,
                                  bool sysv) {
   std::vector<Holder> out;
@@ -361,3 +389,9 @@ std::vector<Holder> make_holders(const ProcessScan& scan, const std::vector<Hold
 }
 
 }  // namespace shmcheck::probes::detail
+
+namespace shmcheck::probes {
+std::set<pid_t> process_tree(pid_t root, const std::string& proc_dir) {
+  return detail::process_tree_impl(root, proc_dir);
+}
+}  // namespace shmcheck::probes

@@ -199,4 +199,8 @@ struct InventoryDiff {
 
 [[nodiscard]] InventoryDiff diff(const Inventory& before, const Inventory& after);
 
+// `root` and every live descendant of it (from the ppid field of /proc/<pid>/stat).
+// Dead descendants cannot be named from /proc: callers that fork record them.
+[[nodiscard]] std::set<pid_t> process_tree(pid_t root, const std::string& proc_dir = "/proc");
+
 }  // namespace shmcheck::probes
