@@ -50,7 +50,8 @@ bool has_shmcheck_name(std::string_view link) {
 
 void read_memfd_header(int fd_dir, std::string_view fd_name, HeldOnlyObject& object) {
   const std::string name(fd_name);
-  auto fd = open_at(fd_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  // /proc/<pid>/fd/<n> is a magic link: it must be followed (no O_NOFOLLOW).
+  auto fd = open_at(fd_dir, name.c_str(), O_RDONLY | O_NONBLOCK);
   if (!fd) return;
   alignas(core::SegmentHeader) unsigned char buf[core::kSegmentHeaderSize];
   auto n = core::posix_call("pread", [&] { return ::pread(fd->get(), buf, sizeof buf, 0); });
@@ -190,9 +191,11 @@ class Walker {
     line.remove_prefix(1);
     if (!parse_uint(line, minor, 16)) return;
     skip_spaces(line);
-    if (!parse_uint(line, inode, 10) || inode == 0) return;
+    if (!parse_uint(line, inode, 10)) return;
     skip_spaces(line);
     const std::string_view path = line;
+    // A SysV mapping's inode is its shmid, and shmid 0 is valid.
+    if (inode == 0 && !path.starts_with("/SYSV")) return;
     if (path.starts_with("/SYSV")) {
       add_ref(scan_.by_shmid[static_cast<int>(inode)], index, -1, true);
       return;
