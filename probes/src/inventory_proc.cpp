@@ -2,6 +2,7 @@
 // (readlinkat + fstatat: device and inode of what each fd refers to) and its
 // mappings (/proc/<pid>/maps: hex device, inode; /SYSV entries carry the shmid).
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 namespace shmcheck::probes::detail {
 namespace {
 
+constexpr long kProcSuperMagic = 0x9fa0;          // linux/magic.h PROC_SUPER_MAGIC
 constexpr std::uint64_t kPfKthread = 0x00200000;  // include/linux/sched.h PF_KTHREAD
 constexpr std::size_t kMaxUnreadablePids = 16;
 
@@ -314,6 +316,12 @@ ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint
   auto proc_fd = open_at(AT_FDCWD, proc_dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (!proc_fd) {
     scan.problems.push_back({proc_dir, std::move(proc_fd).error()});
+    return scan;
+  }
+  struct statfs fs {};
+  if (::fstatfs(proc_fd->get(), &fs) != 0 || fs.f_type != kProcSuperMagic) {
+    scan.problems.push_back({proc_dir, core::make_error(core::ErrorCode::kUnsupported, "statfs",
+                                                        proc_dir + " is not a proc file system")});
     return scan;
   }
   scan.ran = true;
