@@ -2,6 +2,7 @@
 // subprocess by leak_listener_test.cpp. Its tests leak on purpose (or not):
 //   SHMCHECK_DEMO_RUN    run id used for object names
 //   SHMCHECK_DEMO_PREFIX name prefix the listener is configured with
+//   SHMCHECK_DEMO_STARTED a file path IgnoresOtherProcesses creates once running
 //   SHMCHECK_DEMO_GO     a file path; IgnoresOtherProcesses waits for it to appear
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -70,6 +71,12 @@ TEST(Demo, CleansUpAfterItself) {
 
 TEST(Demo, IgnoresOtherProcessesObjects) {
   // Another process (our parent) creates objects while this test runs.
+  // The listener has taken its "before" inventory: tell the parent to go ahead.
+  const std::string started = env("SHMCHECK_DEMO_STARTED");
+  ASSERT_FALSE(started.empty());
+  const int marker = ::open(started.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(marker, 0);
+  ::close(marker);
   const std::string go = env("SHMCHECK_DEMO_GO");
   ASSERT_FALSE(go.empty());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
