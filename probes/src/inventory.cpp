@@ -295,17 +295,50 @@ void probe_shmcheck_file(int dirfd, IpcObject& o, bool read_header) {
       }
     }
   }
+  if (!o.holders.empty()) return;  // already proved in use: no need to touch the lock
   const int locked = ::flock(fd->get(), LOCK_EX | LOCK_NB);
   if (locked != 0 && errno == EWOULDBLOCK) o.flock_held = true;
 }
+
+// Liveness of creators, answered from the /proc walk where it saw the pid (one
+// hash lookup instead of an open/read/close of /proc/<pid>/stat per object), else
+// asked once per pid. A process the walk saw alive may have died since: that errs
+// towards in_use, the safe side.
+class LivenessCache {
+ public:
+  explicit LivenessCache(const std::unordered_map<pid_t, std::uint64_t>& starts)
+      : starts_(starts) {}
+
+  core::Liveness of(const core::ProcessIdentity& who) {
+    if (who.pid <= 0) return core::Liveness::kDead;
+    if (auto it = starts_.find(who.pid); it != starts_.end()) {
+      return who.start_time == 0 || who.start_time == it->second ? core::Liveness::kAlive
+                                                                 : core::Liveness::kDead;
+    }
+    const auto key = std::make_pair(who.pid, who.start_time);
+    if (auto it = asked_.find(key); it != asked_.end()) return it->second;
+    const auto live = core::liveness(who);
+    asked_.emplace(key, live);
+    return live;
+  }
+
+ private:
+  struct PairHash {
+    std::size_t operator()(const std::pair<pid_t, std::uint64_t>& k) const noexcept {
+      return std::hash<std::uint64_t>{}(k.second * 31U + static_cast<std::uint64_t>(k.first));
+    }
+  };
+  const std::unordered_map<pid_t, std::uint64_t>& starts_;
+  std::unordered_map<std::pair<pid_t, std::uint64_t>, core::Liveness, PairHash> asked_;
+};
 
 // SysV cpid carries no start time: a live process with that pid that started
 // after the segment was created cannot be its creator.
 core::Liveness sysv_creator_liveness(pid_t pid, std::int64_t created_unix_s,
                                      const std::unordered_map<pid_t, std::uint64_t>& starts,
-                                     std::int64_t boot_s) {
+                                     std::int64_t boot_s, LivenessCache& cache) {
   if (pid <= 0) return core::Liveness::kDead;
-  const auto live = core::liveness(core::ProcessIdentity{pid, 0, 0});
+  const auto live = cache.of(core::ProcessIdentity{pid, 0, 0});
   if (live != core::Liveness::kAlive) return live;
   std::uint64_t start_ticks = 0;
   if (auto it = starts.find(pid); it != starts.end()) {
@@ -504,6 +537,7 @@ Inventory take_inventory(const InventoryOptions& options) {
   starts.reserve(scan.processes.size());
   for (const auto& p : scan.processes) starts.emplace(p.id.pid, p.id.start_time);
   const std::int64_t boot_s = detail::boot_time_unix_s(options.proc_dir);
+  LivenessCache liveness(starts);
 
   // 3. Holders, headers, flock probes, verdicts.
   std::unordered_set<DevIno, detail::DevInoHash> listed;
@@ -516,7 +550,7 @@ Inventory take_inventory(const InventoryOptions& options) {
       }
       const bool ours = detail::short_name(o).starts_with(core::kNamePrefix);
       if (ours && options.read_headers) probe_shmcheck_file(listing->dir.get(), o, true);
-      if (o.creator) o.creator_liveness = core::liveness(*o.creator);
+      if (o.creator) o.creator_liveness = liveness.of(*o.creator);
       assign_verdict(o, complete);
       inv.objects.push_back(std::move(o));
     }
@@ -528,11 +562,13 @@ Inventory take_inventory(const InventoryOptions& options) {
       }
     }
     if (o.creator) {
-      o.creator_liveness = sysv_creator_liveness(o.creator->pid, o.created_unix_s, starts, boot_s);
+      o.creator_liveness =
+          sysv_creator_liveness(o.creator->pid, o.created_unix_s, starts, boot_s, liveness);
     } else if (o.kind == IpcKind::kSysvMqueue && o.last_pid > 0) {
       // The last sender/receiver is evidence of use (never proof of an orphan).
       o.creator = core::ProcessIdentity{static_cast<std::int32_t>(o.last_pid), 0, 0};
-      o.creator_liveness = sysv_creator_liveness(o.last_pid, o.modified_unix_s, starts, boot_s);
+      o.creator_liveness =
+          sysv_creator_liveness(o.last_pid, o.modified_unix_s, starts, boot_s, liveness);
     }
     assign_verdict(o, complete);
     inv.objects.push_back(std::move(o));
@@ -564,7 +600,7 @@ Inventory take_inventory(const InventoryOptions& options) {
       o.header = held.header;
       o.run_id = held.header->run_id;
       o.creator = held.header->creator;
-      o.creator_liveness = core::liveness(*o.creator);
+      o.creator_liveness = liveness.of(*o.creator);
     }
     assign_verdict(o, complete);
     inv.objects.push_back(std::move(o));
