@@ -114,7 +114,6 @@ TEST(InventoryVerdicts, ObjectsHeldByALiveProcessAreInUse) {
     const auto* shm = find_named(inv, IpcKind::kPosixShm, object_name(run, "shm"));
     ASSERT_NE(shm, nullptr);
     EXPECT_EQ(shm->verdict, Verdict::kInUse) << shm->reason;
-    EXPECT_TRUE(shm->flock_held);
     EXPECT_GE(held_by_helper(shm).fd, 0);
     EXPECT_TRUE(held_by_helper(shm).mapped);
     EXPECT_EQ(shm->creator_liveness, core::Liveness::kAlive);
@@ -163,6 +162,20 @@ TEST(InventoryVerdicts, ObjectsHeldByALiveProcessAreInUse) {
     EXPECT_EQ(deleted->verdict, Verdict::kInUse) << deleted->reason;
     EXPECT_TRUE(held_by_helper(deleted).mapped);
     EXPECT_EQ(find_named(inv, IpcKind::kPosixShm, object_name(run, "deleted")), nullptr);
+
+    // Without the /proc walk, the shmcheck holder's flock(LOCK_SH) alone proves
+    // use; a semaphore (no header, no flock protocol) stays unknown.
+    auto no_walk = sandbox_options();
+    no_walk.scan_processes = false;
+    const auto blind = take_inventory(no_walk);
+    const auto* locked = find_named(blind, IpcKind::kPosixShm, object_name(run, "shm"));
+    ASSERT_NE(locked, nullptr);
+    EXPECT_TRUE(locked->flock_held);
+    EXPECT_EQ(locked->verdict, Verdict::kInUse) << locked->reason;
+    const auto* unlocked = find_named(blind, IpcKind::kPosixSemaphore, object_name(run, "sem"));
+    ASSERT_NE(unlocked, nullptr);
+    EXPECT_FALSE(unlocked->flock_held);
+    EXPECT_EQ(unlocked->verdict, Verdict::kUnknown) << unlocked->reason;
 
     const auto stopped = probe_tests::stop_helper(*helper);
     EXPECT_TRUE(stopped.ok()) << stopped.describe();
