@@ -4,6 +4,7 @@
 // the verdicts can be exact while other tests run on the host.
 #include "shmcheck/probes/inventory.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -232,6 +233,25 @@ TEST(InventoryVerdicts, UnreadableProcessesMakeUnprovedObjectsUnknown) {
     ASSERT_NE(o, nullptr);
     EXPECT_EQ(o->verdict, Verdict::kOrphaned) << o->reason;
     ::shm_unlink(object_name(run, "orphan").c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(InventoryVerdicts, GlibcSemaphoreTemporaryIsListedAsASemaphore) {
+  // sem_open(O_CREAT) writes /dev/shm/sem.XXXXXX and link()s it to the final
+  // name; a process killed in between leaves the temporary behind.
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const int fd = ::open("/dev/shm/sem.Ab3dE9", O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, 32), 0);
+    ::close(fd);
+    const auto inv = take_inventory(sandbox_options());
+    const auto* o = find_named(inv, IpcKind::kPosixSemaphore, "/Ab3dE9");
+    ASSERT_NE(o, nullptr);
+    EXPECT_TRUE(o->glibc_temporary);
+    EXPECT_EQ(o->path, "/dev/shm/sem.Ab3dE9");
+    EXPECT_EQ(o->verdict, Verdict::kOrphaned) << o->reason;
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
