@@ -39,6 +39,9 @@ TEST_F(RunManifestTest, WrittenManifestReadsBackIdentically) {
   ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777U, 0700U);
 
+  ASSERT_EQ(::stat(manifest_path(dir_, m.run_id).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777U, 0600U);
+
   const auto back = read_manifest(manifest_path(dir_, m.run_id));
   ASSERT_TRUE(back.has_value()) << back.error().message();
   EXPECT_EQ(back->run_id, m.run_id);
