@@ -26,5 +26,6 @@ using CommandRunner = std::function<int()>;
 
 CommandRunner add_list_failpoints_command(CLI::App& app);
 CommandRunner add_validate_command(CLI::App& app);
+CommandRunner add_audit_command(CLI::App& app);
 
 }  // namespace shmcheck::harness
