@@ -1,5 +1,6 @@
 #include "report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -87,6 +88,15 @@ void Report::print() const {
   for (const auto& [k, v] : context_) std::printf("%-12s %s\n", (k + ":").c_str(), v.c_str());
   std::printf("values: median of the repetitions [min .. max]; ratio = figure / reference\n");
 
+  // Width of the name column: the longest figure label or "vs <reference>" line.
+  int width = 20;
+  for (const auto& f : figures_) width = std::max(width, static_cast<int>(f.label.size()));
+  for (const auto& c : comparisons_) {
+    const Figure* r = find(c.reference);
+    const int w = static_cast<int>((r != nullptr ? r->label : c.reference).size()) + 7;
+    width = std::max(width, w);
+  }
+
   std::string group;
   int pass = 0;
   int miss = 0;
@@ -98,12 +108,12 @@ void Report::print() const {
       std::printf("\n== %s\n", group.c_str());
     }
     if (!f.failure.empty()) {
-      std::printf("  %-40s FAILED: %s\n", f.label.c_str(), f.failure.c_str());
+      std::printf("  %-*s FAILED: %s\n", width, f.label.c_str(), f.failure.c_str());
     } else {
       const std::string spread =
           "[" + format_value(f.summary.min) + " .. " + format_value(f.summary.max) + "]";
-      std::printf("  %-40s %10s %-8s %s\n", f.label.c_str(), format_value(f.summary.median).c_str(),
-                  f.unit.c_str(), spread.c_str());
+      std::printf("  %-*s %10s %-8s %s\n", width, f.label.c_str(),
+                  format_value(f.summary.median).c_str(), f.unit.c_str(), spread.c_str());
     }
     for (const auto& c : comparisons_) {
       if (c.figure != f.id) continue;
@@ -112,8 +122,8 @@ void Report::print() const {
       const std::string ref_label = "vs " + (r != nullptr ? r->label : c.reference);
       const std::string ratio = e.measurable ? format_ratio(e.ratio) : "-";
       const std::string target = c.target ? "target " + c.target->text : "";
-      std::printf("      %-36s %10s   %-18s %s\n", ref_label.c_str(), ratio.c_str(), target.c_str(),
-                  e.status.c_str());
+      std::printf("      %-*s %10s   %-18s %s\n", width - 4, ref_label.c_str(), ratio.c_str(),
+                  target.c_str(), e.status.c_str());
       if (e.status == "PASS") ++pass;
       if (e.status == "MISS") {
         ++miss;

@@ -5,10 +5,12 @@
 // every figure. A report, not a test: exit status 0 even when a target is missed.
 //
 //   ring_bench [--quick] [--json FILE] [--repetitions N] [--seconds S] [--only GROUPS]
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <fstream>
@@ -55,7 +57,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.001, 60.0));
   app.add_option("--capacity", opts.capacity, "ring/queue capacity in messages (power of two)");
   app.add_option("--only", only, "comma-separated groups: throughput,latency,mutex,semaphore");
+  int nice_value = -20;
+  app.add_option("--nice", nice_value,
+                 "nice value for the measuring processes (needs CAP_SYS_NICE below 0; "
+                 "ignored when not permitted): spinning roles on a loaded machine")
+      ->check(CLI::Range(-20, 19));
   CLI11_PARSE(app, argc, argv);
+  // Best effort: children inherit it. A loaded machine preempts spinning roles
+  // less often at a higher weight; what was actually granted goes into the report.
+  (void)::setpriority(PRIO_PROCESS, 0, nice_value);
   if (opts.capacity != 0 && (opts.capacity & (opts.capacity - 1)) != 0) {
     std::fprintf(stderr, "--capacity must be a power of two\n");
     return 2;
@@ -79,6 +89,13 @@ int main(int argc, char** argv) {
     if (::uname(&uts) == 0)
       report.set_context("kernel", std::string(uts.sysname) + " " + uts.release);
     report.set_context("load", load_average() + " (1/5/15 min, at start)");
+    errno = 0;
+    const int granted_nice = ::getpriority(PRIO_PROCESS, 0);
+    report.set_context("priority",
+                       "nice " + std::to_string(granted_nice) +
+                           (granted_nice != nice_value
+                                ? " (asked for " + std::to_string(nice_value) + ", not permitted)"
+                                : ""));
     report.set_context("pinning", opts.cpus.size() >= 2
                                       ? "role 0 on CPU " + std::to_string(opts.cpus[0]) +
                                             ", role 1 on CPU " + std::to_string(opts.cpus[1])

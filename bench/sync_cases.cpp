@@ -269,10 +269,13 @@ struct ShmcheckSemPair {
     if (!r) [[unlikely]]
       throw std::runtime_error(r.error().message());
   }
+  // wait_for: the spin-then-sleep wait (wait() is the plain blocking one).
   void wait(int i) {
-    const auto r = sems[i]->wait();
+    const auto r = sems[i]->wait_for(std::chrono::seconds(30));
     if (!r) [[unlikely]]
       throw std::runtime_error(r.error().message());
+    if (!*r) [[unlikely]]
+      throw std::runtime_error("Semaphore::wait_for timed out");
   }
   void destroy() {
     for (auto& s : sems) {
@@ -396,7 +399,7 @@ void run_semaphore_cases(Report& report, const Options& opts) {
   for (const auto& fl : flavors) {
     measure(report, opts,
             {sem_figure(std::string("shmcheck.") + fl.key, fl.name,
-                        "Semaphore::wait (spin, then sleep) / post")},
+                        "Semaphore::wait_for (spins Semaphore::kSpinFor, then sleeps) / post")},
             ops, max_ops, true, [&](std::uint64_t n) {
               return semaphore_trial(opts, ShmcheckSemPair{fl.flavor, {}}, n);
             });
