@@ -18,8 +18,10 @@ struct Options {
   int repetitions = 5;
   double trial_seconds = 0.25;  // each timed trial is sized to about this long
   std::uint32_t capacity = 0;   // ring / queue capacity in messages; 0: per message size
-  std::uint64_t latency_samples = 100'000;
-  double latency_interval_ns = 3'000;          // paced sends: one message every this many ns
+  std::uint64_t latency_samples = 50'000;
+  // Paced sends, one every this many ns: far above the round trip, so a stall's
+  // backlog drains instead of compounding on a loaded machine.
+  double latency_interval_ns = 10'000;
   std::vector<int> cpus;                       // role i runs on cpus[i % size]; empty: unpinned
   std::chrono::milliseconds deadline{60'000};  // per trial; roles are SIGKILLed after it
 };
