@@ -41,6 +41,12 @@ std::string load_average() {
   return a + " " + b + " " + c;
 }
 
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", s);
+  return buf;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,7 +113,7 @@ int main(int argc, char** argv) {
     report.set_context(
         "mode", std::string(opts.quick ? "quick (smoke; figures meaningless)" : "full") + ", " +
                     std::to_string(opts.repetitions) + " repetitions of ~" +
-                    std::to_string(opts.trial_seconds) + " s");
+                    seconds_text(opts.trial_seconds) + " s");
 
     const auto wanted = [&](const char* group) { return only.find(group) != std::string::npos; };
     if (wanted("throughput")) run_throughput_cases(report, opts);
@@ -115,6 +121,7 @@ int main(int argc, char** argv) {
     if (wanted("mutex")) run_mutex_cases(report, opts);
     if (wanted("semaphore")) run_semaphore_cases(report, opts);
 
+    report.set_context("load at end", load_average());
     report.print();
     if (!json_path.empty()) {
       report.write_json(json_path);
