@@ -12,30 +12,12 @@
 namespace shmcheck::core {
 namespace {
 
-// A slot is [commit word][payload]. The commit word holds the low 32 bits of
-// index + 1 (the "sequence") in its upper half and the message length in its lower
-// half, so the consumer learns "published" and "how long" from one acquire load in
-// the slot's own cache line. A slot is rewritten every lap, so its word is at most
-// one lap old and 32 bits of sequence never alias.
-constexpr std::size_t kCommitWordSize = sizeof(std::uint64_t);
-
 constexpr std::uint32_t slot_stride(const RingConfig& config) noexcept {
-  return static_cast<std::uint32_t>(detail::round_up(kCommitWordSize + config.message_size, 8));
+  return static_cast<std::uint32_t>(
+      detail::round_up(sizeof(std::uint64_t) + config.message_size, 8));
 }
 
-constexpr std::uint64_t commit_word(std::uint64_t index, std::uint32_t length) noexcept {
-  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(index + 1)) << 32) | length;
-}
-
-constexpr bool is_committed(std::uint64_t word, std::uint64_t index) noexcept {
-  return static_cast<std::uint32_t>(word >> 32) == static_cast<std::uint32_t>(index + 1);
-}
-
-std::atomic<std::uint64_t>& word_of(std::byte* slot) noexcept {
-  return *std::launder(reinterpret_cast<std::atomic<std::uint64_t>*>(slot));
-}
-
-std::byte* payload_of(std::byte* slot) noexcept { return slot + kCommitWordSize; }
+std::byte* payload_of(std::byte* slot) noexcept { return slot + sizeof(std::uint64_t); }
 
 }  // namespace
 
@@ -104,11 +86,6 @@ Result<SpscRing*> SpscRing::attach(void* mem, std::size_t bytes) noexcept {
   return ring;
 }
 
-std::byte* SpscRing::slot(std::uint64_t index) noexcept {
-  return reinterpret_cast<std::byte*>(this) + header_.slots_offset +
-         (index & (header_.capacity - 1)) * header_.slot_stride;
-}
-
 bool SpscRing::push_once(std::span<const std::byte> msg) noexcept {
   const std::uint64_t capacity = header_.capacity;
   auto t = tail_.load(std::memory_order_acquire);
@@ -156,7 +133,7 @@ PopResult SpscRing::pop_once(std::span<std::byte> out) noexcept {
   return {PopStatus::kOk, size, {}};
 }
 
-bool SpscRing::try_push(std::span<const std::byte> msg) noexcept {
+bool SpscRing::try_push_slow(std::span<const std::byte> msg) noexcept {
   if (msg.size() > header_.message_size) {
     assert(false && "SpscRing::try_push: message longer than message_size");
     return false;
@@ -166,7 +143,7 @@ bool SpscRing::try_push(std::span<const std::byte> msg) noexcept {
   return false;
 }
 
-PopResult SpscRing::try_pop(std::span<std::byte> out) noexcept {
+PopResult SpscRing::try_pop_slow(std::span<std::byte> out) noexcept {
   if (out.size() < header_.message_size) {
     assert(false && "SpscRing::try_pop: out shorter than message_size");
     return {};

@@ -29,10 +29,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <new>
 #include <span>
 #include <type_traits>
 
 #include "shmcheck/core/detail/ring_layout.hpp"
+#include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/core/ring.hpp"
 
 namespace shmcheck::core {
@@ -55,9 +58,47 @@ class SpscRing {
 
   // Producer. False when the ring is full (or, a precondition violation that asserts
   // in debug builds, when msg is longer than message_size).
-  [[nodiscard]] bool try_push(std::span<const std::byte> msg) noexcept;
+  //
+  // Inline fast path (failpoints disarmed, the message fits, room by the cached head,
+  // no predecessor's committed slot to skip past): the same steps as the out-of-line
+  // path minus the failpoint checks and the split copy, so a hand-off costs about
+  // what a minimal ring's does. Anything else takes the out-of-line path.
+  [[nodiscard]] bool try_push(std::span<const std::byte> msg) noexcept {
+    if (!detail::g_failpoints_armed.load(std::memory_order_relaxed) &&
+        msg.size() <= header_.message_size) [[likely]] {
+      const auto t = tail_.load(std::memory_order_acquire);
+      if (t - head_cache_.load(std::memory_order_relaxed) < header_.capacity) {
+        std::byte* s = slot(t);
+        auto& word = word_of(s);
+        if (!is_committed(word.load(std::memory_order_acquire), t)) [[likely]] {
+          std::memcpy(s + kCommitWordSize, msg.data(), msg.size());
+          word.store(commit_word(t, static_cast<std::uint32_t>(msg.size())),
+                     std::memory_order_release);
+          tail_.store(t + 1, std::memory_order_release);
+          return true;
+        }
+      }
+    }
+    return try_push_slow(msg);
+  }
   // Consumer. out must hold message_size bytes (else kEmpty, nothing consumed).
-  [[nodiscard]] PopResult try_pop(std::span<std::byte> out) noexcept;
+  // Inline fast path as for try_push; an empty ring goes out of line (and is counted).
+  [[nodiscard]] PopResult try_pop(std::span<std::byte> out) noexcept {
+    if (!detail::g_failpoints_armed.load(std::memory_order_relaxed) &&
+        out.size() >= header_.message_size) [[likely]] {
+      const auto h = head_.load(std::memory_order_relaxed);  // only the consumer writes it
+      std::byte* s = slot(h);
+      const auto word = word_of(s).load(std::memory_order_acquire);
+      const auto size = static_cast<std::uint32_t>(word);
+      if (is_committed(word, h) && size <= header_.message_size) [[likely]] {
+        std::memcpy(out.data(), s + kCommitWordSize, size);
+        // Release: the producer may overwrite the slot only after our copy.
+        head_.store(h + 1, std::memory_order_release);
+        return {PopStatus::kOk, size, {}};
+      }
+    }
+    return try_pop_slow(out);
+  }
 
   // Like try_*, but wait up to timeout: spin first, then sched_yield, then short sleeps.
   [[nodiscard]] bool push_for(std::span<const std::byte> msg,
@@ -74,7 +115,28 @@ class SpscRing {
 
   bool push_once(std::span<const std::byte> msg) noexcept;
   PopResult pop_once(std::span<std::byte> out) noexcept;
-  [[nodiscard]] std::byte* slot(std::uint64_t index) noexcept;
+  bool try_push_slow(std::span<const std::byte> msg) noexcept;
+  PopResult try_pop_slow(std::span<std::byte> out) noexcept;
+
+  // A slot is [commit word][payload]. The commit word holds the low 32 bits of
+  // index + 1 (the "sequence") in its upper half and the message length in its lower
+  // half, so the consumer learns "published" and "how long" from one acquire load in
+  // the slot's own cache line. A slot is rewritten every lap, so its word is at most
+  // one lap old and 32 bits of sequence never alias.
+  static constexpr std::size_t kCommitWordSize = sizeof(std::uint64_t);
+  static constexpr std::uint64_t commit_word(std::uint64_t index, std::uint32_t length) noexcept {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(index + 1)) << 32) | length;
+  }
+  static constexpr bool is_committed(std::uint64_t word, std::uint64_t index) noexcept {
+    return static_cast<std::uint32_t>(word >> 32) == static_cast<std::uint32_t>(index + 1);
+  }
+  static std::atomic<std::uint64_t>& word_of(std::byte* slot) noexcept {
+    return *std::launder(reinterpret_cast<std::atomic<std::uint64_t>*>(slot));
+  }
+  [[nodiscard]] std::byte* slot(std::uint64_t index) noexcept {
+    return reinterpret_cast<std::byte*>(this) + header_.slots_offset +
+           (index & (header_.capacity - 1)) * header_.slot_stride;
+  }
 
   detail::RingHeader header_;
   // Producer's line: written by the producer only.
