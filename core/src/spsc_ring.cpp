@@ -113,8 +113,10 @@ bool SpscRing::push_once(std::span<const std::byte> msg) noexcept {
   if (size != half) std::memcpy(payload + half, msg.data() + half, size - half);
   failpoint(FailpointId::kRingPushBeforeCommit);
   word_of(s).store(commit_word(t, static_cast<std::uint32_t>(size)), std::memory_order_release);
-  tail_.store(t + 1, std::memory_order_release);
+  // Between the commit and the tail store on purpose: a producer killed here leaves
+  // the one state the restart path above has to repair.
   failpoint(FailpointId::kRingPushAfterCommit);
+  tail_.store(t + 1, std::memory_order_release);
   return true;
 }
 
