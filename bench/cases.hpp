@@ -42,11 +42,33 @@ struct TrialValue {
 
 using TrialFn = std::function<TrialValue(std::uint64_t ops)>;
 
-// Runs trial(ops) opts.repetitions times and adds one Figure per template (in
-// order of TrialValue::values). When calibrate is set, a first untimed trial
-// with `ops` sizes the rest to opts.trial_seconds, within [ops, max_ops].
-void measure(Report& report, const Options& opts, std::vector<Figure> templates, std::uint64_t ops,
-             std::uint64_t max_ops, bool calibrate, const TrialFn& trial);
+// Measures a set of cases side by side: run() sizes every case first (when asked:
+// a first untimed trial with `ops` scales the rest to opts.trial_seconds, within
+// [ops, max_ops]), then runs repetition 1 of every case, then repetition 2, ... so
+// a drift of the machine (load, where the host puts the vCPUs) hits every case
+// alike and ratios between cases stay meaningful. Adds one Figure per template (in
+// the order of TrialValue::values), cases in the order they were added.
+class MeasureBatch {
+ public:
+  MeasureBatch(Report& report, const Options& opts) : report_(report), opts_(opts) {}
+  void add(std::vector<Figure> templates, std::uint64_t ops, std::uint64_t max_ops, bool calibrate,
+           TrialFn trial);
+  void run();
+
+ private:
+  struct Case {
+    std::vector<Figure> templates;
+    std::uint64_t ops;
+    std::uint64_t max_ops;
+    bool calibrate;
+    TrialFn trial;
+    std::string failure;
+    std::vector<std::vector<double>> values;
+  };
+  Report& report_;
+  const Options& opts_;
+  std::vector<Case> cases_;
+};
 
 // Ring / queue capacity in messages for a message size (power of two).
 [[nodiscard]] std::uint32_t ring_capacity(const Options& opts, std::uint32_t message_size);

@@ -181,37 +181,38 @@ std::string lat(const std::string& key, const char* what) { return "latency." + 
 }  // namespace
 
 void run_latency_cases(Report& report, const Options& opts) {
-  measure(report, opts, latency_figures(opts, "pingpong", "cache-line ping-pong (floor)"),
-          opts.latency_samples, opts.latency_samples, false, [&](std::uint64_t) {
-            SharedRegion region(2 * sizeof(Line));
-            auto* lines = new (region.data()) Line[2];
-            return echo_trial(opts, LineChannel{&lines[0]}, LineChannel{&lines[0]},
-                              LineChannel{&lines[1]}, LineChannel{&lines[1]});
-          });
-  measure(report, opts, latency_figures(opts, "minimal", "minimal SPSC ring"), opts.latency_samples,
-          opts.latency_samples, false, [&](std::uint64_t) {
-            const std::uint32_t capacity = 64;
-            const std::size_t bytes = MinimalSpscRing::bytes_needed(capacity, 8);
-            SharedRegion ab(bytes);
-            SharedRegion ba(bytes);
-            auto* r_ab = MinimalSpscRing::create_at(ab.data(), capacity, 8);
-            auto* r_ba = MinimalSpscRing::create_at(ba.data(), capacity, 8);
-            return echo_trial(opts, MinimalRingChannel{r_ab}, MinimalRingChannel{r_ab},
-                              MinimalRingChannel{r_ba}, MinimalRingChannel{r_ba});
-          });
+  MeasureBatch batch(report, opts);
+  batch.add(latency_figures(opts, "pingpong", "cache-line ping-pong (floor)"), opts.latency_samples,
+            opts.latency_samples, false, [&](std::uint64_t) {
+              SharedRegion region(2 * sizeof(Line));
+              auto* lines = new (region.data()) Line[2];
+              return echo_trial(opts, LineChannel{&lines[0]}, LineChannel{&lines[0]},
+                                LineChannel{&lines[1]}, LineChannel{&lines[1]});
+            });
+  batch.add(latency_figures(opts, "minimal", "minimal SPSC ring"), opts.latency_samples,
+            opts.latency_samples, false, [&](std::uint64_t) {
+              const std::uint32_t capacity = 64;
+              const std::size_t bytes = MinimalSpscRing::bytes_needed(capacity, 8);
+              SharedRegion ab(bytes);
+              SharedRegion ba(bytes);
+              auto* r_ab = MinimalSpscRing::create_at(ab.data(), capacity, 8);
+              auto* r_ba = MinimalSpscRing::create_at(ba.data(), capacity, 8);
+              return echo_trial(opts, MinimalRingChannel{r_ab}, MinimalRingChannel{r_ab},
+                                MinimalRingChannel{r_ba}, MinimalRingChannel{r_ba});
+            });
   const std::string floor_ow = lat("pingpong", "one-way.p50");
   report.compare(lat("minimal", "one-way.p50"), floor_ow);
 #if SHMCHECK_BENCH_HAVE_RINGS
   const auto ring_case = [&]<class Ring>(const std::string& key, const std::string& name) {
-    measure(report, opts, latency_figures(opts, key, name), opts.latency_samples,
-            opts.latency_samples, false, [&](std::uint64_t) {
-              auto ab = RingInRegion<Ring>::create(64, 8);
-              auto ba = RingInRegion<Ring>::create(64, 8);
-              if (!ab.ok) return trial_failed(ab.error);
-              if (!ba.ok) return trial_failed(ba.error);
-              using Ch = ShmcheckRingChannel<Ring>;
-              return echo_trial(opts, Ch{ab.ring}, Ch{ab.ring}, Ch{ba.ring}, Ch{ba.ring});
-            });
+    batch.add(latency_figures(opts, key, name), opts.latency_samples, opts.latency_samples, false,
+              [&](std::uint64_t) {
+                auto ab = RingInRegion<Ring>::create(64, 8);
+                auto ba = RingInRegion<Ring>::create(64, 8);
+                if (!ab.ok) return trial_failed(ab.error);
+                if (!ba.ok) return trial_failed(ba.error);
+                using Ch = ShmcheckRingChannel<Ring>;
+                return echo_trial(opts, Ch{ab.ring}, Ch{ab.ring}, Ch{ba.ring}, Ch{ba.ring});
+              });
     report.compare(lat(key, "one-way.p50"), floor_ow, at_most(2.5, "<= 2.5x"));
     report.compare(lat(key, "one-way.p99"), lat("pingpong", "one-way.p99"));
     report.compare(lat(key, "round-trip.p50"), lat("pingpong", "round-trip.p50"));
@@ -223,6 +224,7 @@ void run_latency_cases(Report& report, const Options& opts) {
   report.omit("shmcheck ring latency",
               "core/include/shmcheck/core/spsc_ring.hpp and mpmc_ring.hpp not in this build");
 #endif
+  batch.run();
 }
 
 }  // namespace shmcheck::bench

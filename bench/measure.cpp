@@ -7,43 +7,54 @@
 
 namespace shmcheck::bench {
 
-void measure(Report& report, const Options& opts, std::vector<Figure> templates, std::uint64_t ops,
-             std::uint64_t max_ops, bool calibrate, const TrialFn& trial) {
-  std::fprintf(stderr, "  measuring %s ...\n", templates.front().label.c_str());
-  std::string failure;
-  if (calibrate) {
-    const TrialValue probe = trial(ops);
+void MeasureBatch::add(std::vector<Figure> templates, std::uint64_t ops, std::uint64_t max_ops,
+                       bool calibrate, TrialFn trial) {
+  Case c{std::move(templates), ops, max_ops, calibrate, std::move(trial), {}, {}};
+  c.values.resize(c.templates.size());
+  cases_.push_back(std::move(c));
+}
+
+void MeasureBatch::run() {
+  for (auto& c : cases_) {
+    if (!c.calibrate) continue;
+    std::fprintf(stderr, "  sizing %s ...\n", c.templates.front().label.c_str());
+    const TrialValue probe = c.trial(c.ops);
     if (!probe.ok) {
-      failure = probe.error;
+      c.failure = probe.error.empty() ? "trial failed" : probe.error;
     } else if (probe.seconds > 0) {
-      const double scaled = static_cast<double>(ops) * opts.trial_seconds / probe.seconds;
-      ops = std::clamp(static_cast<std::uint64_t>(scaled), ops, std::max(ops, max_ops));
+      const double scaled = static_cast<double>(c.ops) * opts_.trial_seconds / probe.seconds;
+      c.ops = std::clamp(static_cast<std::uint64_t>(scaled), c.ops, std::max(c.ops, c.max_ops));
     }
   }
-  std::vector<std::vector<double>> per_figure(templates.size());
-  for (int rep = 0; rep < opts.repetitions && failure.empty(); ++rep) {
-    const TrialValue t = trial(ops);
-    if (!t.ok) {
-      failure = t.error.empty() ? "trial failed" : t.error;
-      break;
+  for (int rep = 0; rep < opts_.repetitions; ++rep) {
+    std::fprintf(stderr, "  repetition %d/%d of %zu cases ...\n", rep + 1, opts_.repetitions,
+                 cases_.size());
+    for (auto& c : cases_) {
+      if (!c.failure.empty()) continue;
+      const TrialValue t = c.trial(c.ops);
+      if (!t.ok) {
+        c.failure = t.error.empty() ? "trial failed" : t.error;
+      } else if (t.values.size() != c.templates.size()) {
+        c.failure = "trial returned " + std::to_string(t.values.size()) + " values, expected " +
+                    std::to_string(c.templates.size());
+      } else {
+        for (std::size_t i = 0; i < c.templates.size(); ++i) c.values[i].push_back(t.values[i]);
+      }
     }
-    if (t.values.size() != templates.size()) {
-      failure = "trial returned " + std::to_string(t.values.size()) + " values, expected " +
-                std::to_string(templates.size());
-      break;
-    }
-    for (std::size_t i = 0; i < templates.size(); ++i) per_figure[i].push_back(t.values[i]);
   }
-  for (std::size_t i = 0; i < templates.size(); ++i) {
-    Figure f = std::move(templates[i]);
-    f.ops_per_rep = ops;
-    if (failure.empty()) {
-      f.summary = summarize(per_figure[i]);
-    } else {
-      f.failure = failure;
+  for (auto& c : cases_) {
+    for (std::size_t i = 0; i < c.templates.size(); ++i) {
+      Figure f = std::move(c.templates[i]);
+      f.ops_per_rep = c.ops;
+      if (c.failure.empty()) {
+        f.summary = summarize(c.values[i]);
+      } else {
+        f.failure = c.failure;
+      }
+      report_.add(std::move(f));
     }
-    report.add(std::move(f));
   }
+  cases_.clear();
 }
 
 std::uint32_t ring_capacity(const Options& opts, std::uint32_t message_size) {

@@ -337,25 +337,26 @@ void run_mutex_cases(Report& report, const Options& opts) {
   const std::uint64_t ops = opts.quick ? 20'000 : 200'000;
   const std::uint64_t max_ops = 200'000'000;
   for (const bool contended : {false, true}) {
-    measure(report, opts, {mutex_figure("plain", "plain pthread mutex (pshared)", contended)}, ops,
-            max_ops, true,
-            [&](std::uint64_t n) { return mutex_trial(opts, PthreadMutex(false), n, contended); });
-    measure(report, opts, {mutex_figure("robust", "raw robust pthread mutex (pshared)", contended)},
-            ops, max_ops, true,
-            [&](std::uint64_t n) { return mutex_trial(opts, PthreadMutex(true), n, contended); });
-    measure(report, opts, {mutex_figure("boost", "Boost interprocess_mutex", contended)}, ops,
-            max_ops, true,
-            [&](std::uint64_t n) { return mutex_trial(opts, BoostMutex(), n, contended); });
+    MeasureBatch batch(report, opts);
+    batch.add(
+        {mutex_figure("plain", "plain pthread mutex (pshared)", contended)}, ops, max_ops, true,
+        [&](std::uint64_t n) { return mutex_trial(opts, PthreadMutex(false), n, contended); });
+    batch.add({mutex_figure("robust", "raw robust pthread mutex (pshared)", contended)}, ops,
+              max_ops, true,
+              [&](std::uint64_t n) { return mutex_trial(opts, PthreadMutex(true), n, contended); });
+    batch.add({mutex_figure("boost", "Boost interprocess_mutex", contended)}, ops, max_ops, true,
+              [&](std::uint64_t n) { return mutex_trial(opts, BoostMutex(), n, contended); });
 #if SHMCHECK_BENCH_HAVE_ROBUST_MUTEX
-    measure(report, opts, {mutex_figure("shmcheck", "shmcheck RobustMutex", contended)}, ops,
-            max_ops, true,
-            [&](std::uint64_t n) { return mutex_trial(opts, ShmcheckMutex(), n, contended); });
+    batch.add({mutex_figure("shmcheck", "shmcheck RobustMutex", contended)}, ops, max_ops, true,
+              [&](std::uint64_t n) { return mutex_trial(opts, ShmcheckMutex(), n, contended); });
+    batch.run();
     const std::string kind = contended ? "mutex.contended." : "mutex.uncontended.";
     report.compare(kind + "shmcheck", kind + "robust",
                    contended ? std::nullopt : std::optional(at_most(1.1, "<= 1.1x")));
     report.compare(kind + "shmcheck", kind + "plain");
     report.compare(kind + "shmcheck", kind + "boost");
 #else
+    batch.run();
     const std::string kind = contended ? "mutex.contended." : "mutex.uncontended.";
     report.compare(kind + "robust", kind + "plain");
 #endif
@@ -367,20 +368,18 @@ void run_mutex_cases(Report& report, const Options& opts) {
 }
 
 void run_semaphore_cases(Report& report, const Options& opts) {
+  MeasureBatch batch(report, opts);
   const std::uint64_t ops = opts.quick ? 50 : 300;
   const std::uint64_t max_ops = 20'000'000;
-  measure(report, opts,
-          {sem_figure("blocking.posix_unnamed", "blocking sem_wait, POSIX unnamed (reference)",
-                      "sem_init(pshared=1) in MAP_SHARED memory; glibc sem_wait")},
-          ops, max_ops, true,
-          [&](std::uint64_t n) { return semaphore_trial(opts, UnnamedSemPair{}, n); });
-  measure(report, opts,
-          {sem_figure("blocking.posix_named", "blocking sem_wait, POSIX named",
-                      "sem_open(O_CREAT|O_EXCL, 0600), unique name, unlinked after")},
-          ops, max_ops, true,
-          [&](std::uint64_t n) { return semaphore_trial(opts, NamedSemPair{}, n); });
-  measure(
-      report, opts,
+  batch.add({sem_figure("blocking.posix_unnamed", "blocking sem_wait, POSIX unnamed (reference)",
+                        "sem_init(pshared=1) in MAP_SHARED memory; glibc sem_wait")},
+            ops, max_ops, true,
+            [&](std::uint64_t n) { return semaphore_trial(opts, UnnamedSemPair{}, n); });
+  batch.add({sem_figure("blocking.posix_named", "blocking sem_wait, POSIX named",
+                        "sem_open(O_CREAT|O_EXCL, 0600), unique name, unlinked after")},
+            ops, max_ops, true,
+            [&](std::uint64_t n) { return semaphore_trial(opts, NamedSemPair{}, n); });
+  batch.add(
       {sem_figure("blocking.sysv", "blocking semop, SysV", "semget(IPC_PRIVATE), IPC_RMID after")},
       ops, max_ops, true, [&](std::uint64_t n) { return semaphore_trial(opts, SysvSemPair{}, n); });
 #if SHMCHECK_BENCH_HAVE_SEMAPHORE
@@ -397,12 +396,11 @@ void run_semaphore_cases(Report& report, const Options& opts) {
       {core::SemaphoreFlavor::kSysV, "sysv", "shmcheck Semaphore, SysV", "semaphore.blocking.sysv"},
   };
   for (const auto& fl : flavors) {
-    measure(report, opts,
-            {sem_figure(std::string("shmcheck.") + fl.key, fl.name,
-                        "Semaphore::wait_for (spins Semaphore::kSpinFor, then sleeps) / post")},
-            ops, max_ops, true, [&](std::uint64_t n) {
-              return semaphore_trial(opts, ShmcheckSemPair{fl.flavor, {}}, n);
-            });
+    batch.add({sem_figure(std::string("shmcheck.") + fl.key, fl.name,
+                          "Semaphore::wait_for (spins Semaphore::kSpinFor, then sleeps) / post")},
+              ops, max_ops, true, [&opts, flavor = fl.flavor](std::uint64_t n) {
+                return semaphore_trial(opts, ShmcheckSemPair{flavor, {}}, n);
+              });
     const std::string id = std::string("semaphore.shmcheck.") + fl.key;
     report.compare(id, "semaphore.blocking.posix_unnamed", at_most(1.0 / 50, "<= 1/50"));
     if (std::string(fl.blocking) != "semaphore.blocking.posix_unnamed") {
@@ -414,6 +412,7 @@ void run_semaphore_cases(Report& report, const Options& opts) {
   report.compare("semaphore.blocking.sysv", "semaphore.blocking.posix_unnamed");
   report.omit("shmcheck Semaphore", "core/include/shmcheck/core/semaphore.hpp not in this build");
 #endif
+  batch.run();
 }
 
 }  // namespace shmcheck::bench

@@ -296,37 +296,35 @@ void run_throughput_cases(Report& report, const Options& opts) {
   const std::uint64_t slow_max = 20'000'000;
   for (const std::uint32_t size : kSizes) {
     const std::string cap = "capacity " + std::to_string(ring_capacity(opts, size)) + " messages";
-    measure(report, opts,
-            {tput("minimal", "minimal SPSC ring (reference)", size,
-                  "cached-index SPSC ring written for the comparison; 64 pauses when full/empty; " +
-                      cap)},
-            fast_ops, fast_max, true,
-            [&](std::uint64_t n) { return minimal_ring_trial(opts, size, n); });
+    MeasureBatch batch(report, opts);
+    batch.add(
+        {tput("minimal", "minimal SPSC ring (reference)", size,
+              "cached-index SPSC ring written for the comparison; 64 pauses when full/empty; " +
+                  cap)},
+        fast_ops, fast_max, true,
+        [&](std::uint64_t n) { return minimal_ring_trial(opts, size, n); });
 #if SHMCHECK_BENCH_HAVE_RINGS
-    measure(report, opts,
-            {tput("spsc", "shmcheck SpscRing", size,
-                  "try_push/try_pop, 64 pauses when full/empty; " + cap)},
-            fast_ops, fast_max, true,
-            [&](std::uint64_t n) { return shmcheck_ring_trial<core::SpscRing>(opts, size, n); });
-    measure(report, opts,
-            {tput("mpmc", "shmcheck MpmcRing (1P/1C)", size,
-                  "try_push/try_pop, 64 pauses when full/empty; " + cap)},
-            fast_ops, fast_max, true,
-            [&](std::uint64_t n) { return shmcheck_ring_trial<core::MpmcRing>(opts, size, n); });
+    batch.add({tput("spsc", "shmcheck SpscRing", size,
+                    "try_push/try_pop, 64 pauses when full/empty; " + cap)},
+              fast_ops, fast_max, true,
+              [&](std::uint64_t n) { return shmcheck_ring_trial<core::SpscRing>(opts, size, n); });
+    batch.add({tput("mpmc", "shmcheck MpmcRing (1P/1C)", size,
+                    "try_push/try_pop, 64 pauses when full/empty; " + cap)},
+              fast_ops, fast_max, true,
+              [&](std::uint64_t n) { return shmcheck_ring_trial<core::MpmcRing>(opts, size, n); });
 #endif
-    measure(report, opts,
-            {tput("mq", "Boost message_queue", size,
-                  "boost::interprocess::message_queue, blocking send/receive; " + cap)},
-            slow_ops, slow_max, true,
-            [&](std::uint64_t n) { return message_queue_trial(opts, size, n); });
-    measure(report, opts,
-            {tput("pipe", "pipe", size, "pipe(2), one blocking write/read per message")}, slow_ops,
-            slow_max, true, [&](std::uint64_t n) { return stream_trial(opts, size, n, false); });
-    measure(report, opts,
-            {tput("socketpair", "Unix socketpair", size,
-                  "socketpair(AF_UNIX, SOCK_STREAM), one blocking write/read per message")},
-            slow_ops, slow_max, true,
-            [&](std::uint64_t n) { return stream_trial(opts, size, n, true); });
+    batch.add({tput("mq", "Boost message_queue", size,
+                    "boost::interprocess::message_queue, blocking send/receive; " + cap)},
+              slow_ops, slow_max, true,
+              [&](std::uint64_t n) { return message_queue_trial(opts, size, n); });
+    batch.add({tput("pipe", "pipe", size, "pipe(2), one blocking write/read per message")},
+              slow_ops, slow_max, true,
+              [&](std::uint64_t n) { return stream_trial(opts, size, n, false); });
+    batch.add({tput("socketpair", "Unix socketpair", size,
+                    "socketpair(AF_UNIX, SOCK_STREAM), one blocking write/read per message")},
+              slow_ops, slow_max, true,
+              [&](std::uint64_t n) { return stream_trial(opts, size, n, true); });
+    batch.run();
 
     if (kHaveShmcheckRings) {
       const bool targeted = size == 8;
