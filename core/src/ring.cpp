@@ -115,11 +115,14 @@ void write_payload_with_failpoints(std::byte* payload, std::span<const std::byte
 }
 
 void ring_invariant_broken(const char* what) noexcept {
-  // Raw write(2): about to abort, nothing to report an error to.
+  // Raw write(2), not posix_call: about to abort, nobody to hand an error to.
+  const auto put = [](const char* text, std::size_t n) noexcept {
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, text, n);
+  };
   static constexpr char kPrefix[] = "shmcheck: ring invariant broken: ";
-  (void)!::write(STDERR_FILENO, kPrefix, sizeof(kPrefix) - 1);
-  (void)!::write(STDERR_FILENO, what, std::strlen(what));
-  (void)!::write(STDERR_FILENO, "\n", 1);
+  put(kPrefix, sizeof(kPrefix) - 1);
+  put(what, std::strlen(what));
+  put("\n", 1);
   std::abort();
 }
 

@@ -29,8 +29,11 @@
 // is reported and never half-delivered. kUnknown and kAlive (e.g. a SIGSTOPped
 // producer) keep it waiting. Likewise a producer that finds a slot stuck in
 // reading(pos, pid) by a consumer proved dead frees it; whatever that consumer had
-// copied out is lost in flight and counted in RingStats::abandoned. A producer
-// killed after its commit store delivered its message: it was in the ring.
+// copied out is lost in flight and counted in RingStats::abandoned (a consumer crash
+// is at-most-once for its one in-flight message here, unlike SpscRing where the
+// restarted consumer re-reads it). A producer killed after its commit store
+// delivered its message: it was in the ring. Each producer's messages reach any one
+// consumer in the order they were pushed.
 // Limits: the claimer is a process (pid in the caller's pid namespace), so a thread
 // that dies alone is not detected; if a claimer died between its claim and its
 // start-time store and its pid was reused meanwhile, the slot waits for the pid's
