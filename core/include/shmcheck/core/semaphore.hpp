@@ -21,7 +21,7 @@
 // Memory ordering: a successful wait() acquires what the matching post() released
 // (POSIX and SysV semaphores both synchronise memory).
 //
-// wait_for() spins briefly (try_wait with a pause instruction, a few microseconds)
+// wait_for() spins first (try_wait after each pause instruction, up to kSpinFor)
 // before sleeping: waking a sleeping process on another CPU costs tens of
 // microseconds, a short spin catches the common quick hand-off.
 #pragma once
@@ -53,8 +53,9 @@ class Semaphore {
   static constexpr std::size_t kUnnamedBytes = 64;
   // Largest initial value every flavor accepts (SysV's SEMVMX).
   static constexpr unsigned kMaxValue = 32767;
-  // How long wait_for() spins before it sleeps.
-  static constexpr std::chrono::nanoseconds kSpinFor{4000};
+  // How long wait_for() spins before it sleeps: longer than a cross-CPU wake-up
+  // (35-40 us), so a quick hand-off never pays for one (the rings spin as long).
+  static constexpr std::chrono::nanoseconds kSpinFor{50000};
   // IPC_PRIVATE, spelled without the macro's old-style cast.
   static constexpr key_t kPrivateKey = 0;
 

@@ -1,0 +1,194 @@
+#include "report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace shmcheck::bench {
+
+Figure& Report::add(Figure f) {
+  figures_.push_back(std::move(f));
+  return figures_.back();
+}
+
+void Report::compare(const std::string& figure, const std::string& reference,
+                     std::optional<Target> target) {
+  comparisons_.push_back(Comparison{figure, reference, std::move(target)});
+}
+
+void Report::omit(const std::string& what, const std::string& why) {
+  omitted_.emplace_back(what, why);
+}
+
+void Report::set_context(std::string key, std::string value) {
+  context_.emplace_back(std::move(key), std::move(value));
+}
+
+const Figure* Report::find(const std::string& id) const {
+  for (const auto& f : figures_) {
+    if (f.id == id) return &f;
+  }
+  return nullptr;
+}
+
+Report::Evaluated Report::evaluate(const Comparison& c) const {
+  Evaluated e;
+  const Figure* f = find(c.figure);
+  const Figure* r = find(c.reference);
+  if (f == nullptr || r == nullptr || !f->failure.empty() || !r->failure.empty() ||
+      r->summary.median <= 0) {
+    e.status = c.target ? "n/a" : "";
+    return e;
+  }
+  e.measurable = true;
+  e.ratio = f->summary.median / r->summary.median;
+  if (c.target) {
+    const bool pass =
+        c.target->op == Op::kAtLeast ? e.ratio >= c.target->ratio : e.ratio <= c.target->ratio;
+    e.status = pass ? "PASS" : "MISS";
+  }
+  return e;
+}
+
+namespace {
+
+std::string format_value(double v) {
+  char buf[32];
+  const double a = std::fabs(v);
+  if (a >= 1000) {
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
+  } else if (a >= 100) {
+    std::snprintf(buf, sizeof(buf), "%.1f", v);
+  } else if (a >= 1) {
+    std::snprintf(buf, sizeof(buf), "%.2f", v);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.3f", v);
+  }
+  return buf;
+}
+
+std::string format_ratio(double r) {
+  char buf[32];
+  if (r >= 100) {
+    std::snprintf(buf, sizeof(buf), "%.0fx", r);
+  } else if (r >= 0.1) {
+    std::snprintf(buf, sizeof(buf), "%.2fx", r);
+  } else {
+    std::snprintf(buf, sizeof(buf), "1/%.0f", 1.0 / r);
+  }
+  return buf;
+}
+
+}  // namespace
+
+void Report::print() const {
+  for (const auto& [k, v] : context_) std::printf("%-12s %s\n", (k + ":").c_str(), v.c_str());
+  std::printf("values: median of the repetitions [min .. max]; ratio = figure / reference\n");
+
+  // Width of the name column: the longest figure label or "vs <reference>" line.
+  int width = 20;
+  for (const auto& f : figures_) width = std::max(width, static_cast<int>(f.label.size()));
+  for (const auto& c : comparisons_) {
+    const Figure* r = find(c.reference);
+    const int w = static_cast<int>((r != nullptr ? r->label : c.reference).size()) + 7;
+    width = std::max(width, w);
+  }
+
+  std::string group;
+  int pass = 0;
+  int miss = 0;
+  int unmeasured = 0;
+  std::vector<std::string> missed;
+  for (const auto& f : figures_) {
+    if (f.group != group) {
+      group = f.group;
+      std::printf("\n== %s\n", group.c_str());
+    }
+    if (!f.failure.empty()) {
+      std::printf("  %-*s FAILED: %s\n", width, f.label.c_str(), f.failure.c_str());
+    } else {
+      const std::string spread =
+          "[" + format_value(f.summary.min) + " .. " + format_value(f.summary.max) + "]";
+      std::printf("  %-*s %10s %-8s %s\n", width, f.label.c_str(),
+                  format_value(f.summary.median).c_str(), f.unit.c_str(), spread.c_str());
+    }
+    for (const auto& c : comparisons_) {
+      if (c.figure != f.id) continue;
+      const Figure* r = find(c.reference);
+      const Evaluated e = evaluate(c);
+      const std::string ref_label = "vs " + (r != nullptr ? r->label : c.reference);
+      const std::string ratio = e.measurable ? format_ratio(e.ratio) : "-";
+      const std::string target = c.target ? "target " + c.target->text : "";
+      std::printf("      %-*s %10s   %-18s %s\n", width - 4, ref_label.c_str(), ratio.c_str(),
+                  target.c_str(), e.status.c_str());
+      if (e.status == "PASS") ++pass;
+      if (e.status == "MISS") {
+        ++miss;
+        missed.push_back(f.label + " " + ref_label + ": " + ratio + " (target " + c.target->text +
+                         ")");
+      }
+      if (e.status == "n/a") ++unmeasured;
+    }
+  }
+  if (!omitted_.empty()) {
+    std::printf("\n== left out\n");
+    for (const auto& [what, why] : omitted_) std::printf("  %s: %s\n", what.c_str(), why.c_str());
+  }
+  std::printf("\ntargets: %d PASS, %d MISS, %d not measured\n", pass, miss, unmeasured);
+  for (const auto& m : missed) std::printf("  MISS  %s\n", m.c_str());
+}
+
+void Report::write_json(const std::string& path) const {
+  using nlohmann::json;
+  json out;
+  json context = json::object();
+  for (const auto& [k, v] : context_) context[k] = v;
+  out["context"] = context;
+  json figures = json::array();
+  for (const auto& f : figures_) {
+    json j{{"id", f.id},
+           {"group", f.group},
+           {"label", f.label},
+           {"unit", f.unit},
+           {"better", f.better == Better::kHigher ? "higher" : "lower"},
+           {"ops_per_repetition", f.ops_per_rep},
+           {"note", f.note}};
+    if (f.failure.empty()) {
+      j["median"] = f.summary.median;
+      j["min"] = f.summary.min;
+      j["max"] = f.summary.max;
+      j["repetitions"] = f.summary.values;
+    } else {
+      j["failure"] = f.failure;
+    }
+    figures.push_back(std::move(j));
+  }
+  out["figures"] = figures;
+  json comparisons = json::array();
+  for (const auto& c : comparisons_) {
+    const Evaluated e = evaluate(c);
+    json j{{"figure", c.figure}, {"reference", c.reference}};
+    j["ratio"] = e.measurable ? json(e.ratio) : json(nullptr);
+    if (c.target) {
+      j["target"] = {{"op", c.target->op == Op::kAtLeast ? ">=" : "<="},
+                     {"ratio", c.target->ratio},
+                     {"text", c.target->text}};
+      j["status"] = e.status;
+    }
+    comparisons.push_back(std::move(j));
+  }
+  out["comparisons"] = comparisons;
+  json omitted = json::array();
+  for (const auto& [what, why] : omitted_) omitted.push_back({{"what", what}, {"why", why}});
+  out["omitted"] = omitted;
+
+  std::ofstream file(path);
+  if (!file) throw std::runtime_error("cannot write " + path);
+  file << out.dump(2) << '\n';
+  if (!file) throw std::runtime_error("error writing " + path);
+}
+
+}  // namespace shmcheck::bench

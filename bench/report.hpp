@@ -1,0 +1,78 @@
+// Report: the figures one benchmark run measured, the comparisons between them
+// (ratio to a reference, the target from the issue, PASS/MISS), printed as one
+// table and written as JSON. A report, not a test: a missed target is printed
+// as MISS, never turned into a failing exit code.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bench_support.hpp"
+
+namespace shmcheck::bench {
+
+enum class Better { kHigher, kLower };
+
+struct Figure {
+  std::string id;     // stable key for JSON: "throughput.spsc.shmcheck.8"
+  std::string group;  // table section
+  std::string label;  // "SPSC shmcheck 8 B"
+  std::string unit;   // "M msg/s", "ns"
+  Better better = Better::kHigher;
+  Summary summary;                // over repetitions
+  std::string failure;            // non-empty: the figure could not be measured
+  std::string note;               // how it was measured (shown in JSON)
+  std::uint64_t ops_per_rep = 0;  // operations per repetition
+};
+
+enum class Op { kAtLeast, kAtMost };
+
+struct Target {
+  Op op = Op::kAtLeast;
+  double ratio = 1.0;
+  std::string text;  // as the issue puts it: ">= 50x", "<= 1/50"
+};
+
+struct Comparison {
+  std::string figure;     // Figure::id
+  std::string reference;  // Figure::id
+  std::optional<Target> target;
+};
+
+class Report {
+ public:
+  Figure& add(Figure f);
+  void compare(const std::string& figure, const std::string& reference,
+               std::optional<Target> target = std::nullopt);
+  void omit(const std::string& what, const std::string& why);  // a piece left out, and why
+  void set_context(std::string key, std::string value);
+
+  [[nodiscard]] const Figure* find(const std::string& id) const;
+  // Prints the table to stdout.
+  void print() const;
+  // Writes every figure, comparison and the context as JSON. Throws on I/O failure.
+  void write_json(const std::string& path) const;
+
+ private:
+  struct Evaluated {
+    double ratio = 0;
+    bool measurable = false;
+    std::string status;  // PASS, MISS, "" (no target), n/a
+  };
+  [[nodiscard]] Evaluated evaluate(const Comparison& c) const;
+
+  std::vector<Figure> figures_;
+  std::vector<Comparison> comparisons_;
+  std::vector<std::pair<std::string, std::string>> omitted_;
+  std::vector<std::pair<std::string, std::string>> context_;
+};
+
+[[nodiscard]] inline Target at_least(double ratio, std::string text) {
+  return Target{Op::kAtLeast, ratio, std::move(text)};
+}
+[[nodiscard]] inline Target at_most(double ratio, std::string text) {
+  return Target{Op::kAtMost, ratio, std::move(text)};
+}
+
+}  // namespace shmcheck::bench
