@@ -81,7 +81,8 @@ std::string histogram_chart(const std::string& title, const probes::HistogramSna
 }
 
 void verdict_section(const probes::RunResult& run, std::ostream& out) {
-  out << "<h3>Verdicts</h3><table><tr><th>expectation</th><th>expected</th><th>actual</th><th></th></tr>";
+  out << "<h3>Verdicts</h3><table><tr><th>expectation</th><th>expected</th><th>actual</th><th></"
+         "th></tr>";
   for (const auto& e : run.expectations) {
     out << "<tr><td><code>" << xml_escape(e.name) << "</code></td><td>" << xml_escape(e.expected)
         << "</td><td>" << xml_escape(e.actual) << "</td><td>"
@@ -92,11 +93,17 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
   if (run.integrity) {
     const auto& c = run.integrity->counts;
     out << "<h3>Message integrity</h3><table><tr>";
-    const std::array<std::pair<const char*, std::uint64_t>, 10> cols{{
-        {"attempted", c.attempted}, {"acked", c.acked}, {"delivered", c.delivered},
-        {"lost", c.lost}, {"duplicated", c.duplicated}, {"recovered", c.recovered},
-        {"reordered", c.reordered}, {"torn", c.torn}, {"abandoned", c.abandoned},
-        {"unexpected", c.unexpected}}};
+    const std::array<std::pair<const char*, std::uint64_t>, 10> cols{
+        {{"attempted", c.attempted},
+         {"acked", c.acked},
+         {"delivered", c.delivered},
+         {"lost", c.lost},
+         {"duplicated", c.duplicated},
+         {"recovered", c.recovered},
+         {"reordered", c.reordered},
+         {"torn", c.torn},
+         {"abandoned", c.abandoned},
+         {"unexpected", c.unexpected}}};
     for (const auto& [name, value] : cols) out << "<th>" << name << "</th>";
     out << "</tr><tr>";
     for (const auto& [name, value] : cols) out << "<td class=\"num\">" << value << "</td>";
@@ -121,8 +128,8 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
         << s.expected_drift << ")</p>";
   }
   for (const auto& s : run.stalls) {
-    out << "<p><span class=\"badge fail\">stall</span> at " << fixed(s.t_s) << " s: "
-        << xml_escape(s.description) << "</p><ul>";
+    out << "<p><span class=\"badge fail\">stall</span> at " << fixed(s.t_s)
+        << " s: " << xml_escape(s.description) << "</p><ul>";
     for (const auto& w : s.workers) out << "<li>" << xml_escape(w) << "</li>";
     out << "</ul>";
   }
@@ -159,12 +166,14 @@ void throughput_section(const probes::RunResult& run, std::ostream& out) {
   for (const auto& s : run.throughput.series) {
     svg::Series series{s.role, {}};
     for (std::size_t i = 0; i < s.ops.size(); ++i) {
-      series.points.push_back({dt * static_cast<double>(i + 1), static_cast<double>(s.ops[i]) / dt});
+      series.points.push_back(
+          {dt * static_cast<double>(i + 1), static_cast<double>(s.ops[i]) / dt});
     }
     chart.series.push_back(std::move(series));
   }
   for (const auto& m : run.throughput.fault_markers) {
-    chart.markers.push_back({m.t_s, m.kind + " " + m.role + "[" + std::to_string(m.index) + "]", m.kind});
+    chart.markers.push_back(
+        {m.t_s, m.kind + " " + m.role + "[" + std::to_string(m.index) + "]", m.kind});
   }
   out << "<h3>Throughput</h3>" << svg::render(chart);
 }
@@ -211,7 +220,8 @@ void timeline_section(const probes::RunResult& run, std::ostream& out) {
 }
 
 void leak_section(const probes::RunResult& run, std::ostream& out) {
-  out << "<h3>Leaks</h3><p>" << run.leaks.leaked_objects << " object(s) of this run left behind.</p>";
+  out << "<h3>Leaks</h3><p>" << run.leaks.leaked_objects
+      << " object(s) of this run left behind.</p>";
   if (run.leaks.findings.empty()) return;
   out << "<table><tr><th>kind</th><th>name</th><th>bytes</th><th>verdict</th></tr>";
   for (const auto& f : run.leaks.findings) {
@@ -252,27 +262,31 @@ class HtmlReporter final : public Reporter {
            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
            "style-src 'unsafe-inline'; img-src data:\">"
            "<title>shmcheck report: "
-        << xml_escape(suite_verdict(suite)) << "</title><style>" << kStyle << "</style></head><body>";
+        << xml_escape(suite_verdict(suite)) << "</title><style>" << kStyle
+        << "</style></head><body>";
     out << "<header><h1>shmcheck report <span class=\"badge " << suite_verdict(suite) << "\">"
-        << suite_verdict(suite) << "</span></h1><div class=\"meta\">" << xml_escape(suite.started_at)
-        << " &middot; " << xml_escape(suite.hostname) << " &middot; exit code " << suite.exit_code
-        << " &middot; " << fixed(suite.total_s) << " s</div></header><main>";
+        << suite_verdict(suite) << "</span></h1><div class=\"meta\">"
+        << xml_escape(suite.started_at) << " &middot; " << xml_escape(suite.hostname)
+        << " &middot; exit code " << suite.exit_code << " &middot; " << fixed(suite.total_s)
+        << " s</div></header><main>";
     out << "<h2>Specs</h2><table id=\"index\"><tr><th>spec</th><th>verdict</th><th>seed</th>"
            "<th>reproduce</th></tr>";
     for (std::size_t i = 0; i < suite.runs.size(); ++i) {
       const auto& run = suite.runs[i];
-      out << "<tr><td><a href=\"#spec-" << i << "\">" << xml_escape(run.spec_name) << "</a></td><td>"
-          << badge(run.verdict) << "</td><td class=\"num\">" << run.seed << "</td><td><code>"
-          << xml_escape(run.repro) << "</code></td></tr>";
+      out << "<tr><td><a href=\"#spec-" << i << "\">" << xml_escape(run.spec_name)
+          << "</a></td><td>" << badge(run.verdict) << "</td><td class=\"num\">" << run.seed
+          << "</td><td><code>" << xml_escape(run.repro) << "</code></td></tr>";
     }
     out << "</table>";
     for (std::size_t i = 0; i < suite.runs.size(); ++i) {
       const auto& run = suite.runs[i];
-      out << "<section class=\"spec\" id=\"spec-" << i << "\"><h2>" << xml_escape(run.spec_name) << " "
-          << badge(run.verdict) << "</h2><p class=\"meta\"><code>" << xml_escape(run.spec_file)
-          << "</code> &middot; run " << xml_escape(run.run_id) << " &middot; " << fixed(run.durations.run_s)
-          << " s running, " << fixed(run.durations.total_s) << " s total</p>";
-      if (!run.error.empty()) out << "<p><span class=\"badge error\">error</span> " << xml_escape(run.error) << "</p>";
+      out << "<section class=\"spec\" id=\"spec-" << i << "\"><h2>" << xml_escape(run.spec_name)
+          << " " << badge(run.verdict) << "</h2><p class=\"meta\"><code>"
+          << xml_escape(run.spec_file) << "</code> &middot; run " << xml_escape(run.run_id)
+          << " &middot; " << fixed(run.durations.run_s) << " s running, "
+          << fixed(run.durations.total_s) << " s total</p>";
+      if (!run.error.empty())
+        out << "<p><span class=\"badge error\">error</span> " << xml_escape(run.error) << "</p>";
       verdict_section(run, out);
       latency_section(run, out);
       throughput_section(run, out);

@@ -30,10 +30,13 @@ struct Case {
 std::string describe_process(const probes::WorkerOutcome& w, const probes::ProcessOutcome& p) {
   std::string out = w.role + "[" + std::to_string(w.index) + "] incarnation " +
                     std::to_string(p.incarnation) + " (pid " + std::to_string(p.pid) + ") ";
-  if (p.signal) out += "was killed by signal " + std::to_string(*p.signal);
-  else if (p.exit_code) out += "exited with " + std::to_string(*p.exit_code);
+  if (p.signal)
+    out += "was killed by signal " + std::to_string(*p.signal);
+  else if (p.exit_code)
+    out += "exited with " + std::to_string(*p.exit_code);
   out += "; cause: " + std::string(probes::to_string(p.cause));
-  if (!p.op.empty() && p.op != "none") out += "; in flight: " + p.op + " #" + std::to_string(p.op_seq);
+  if (!p.op.empty() && p.op != "none")
+    out += "; in flight: " + p.op + " #" + std::to_string(p.op_seq);
   return out;
 }
 
@@ -59,8 +62,8 @@ std::vector<Case> cases_of(const probes::RunResult& run) {
       if (!probes::is_unexpected(p.cause)) continue;
       cases.push_back({"worker " + w.role + "[" + std::to_string(w.index) + "] incarnation " +
                            std::to_string(p.incarnation),
-                       "failure", "unexpected_" + std::string(probes::to_string(p.cause)),
-                       describe_process(w, p), describe_process(w, p) + "\nreproduce: " + run.repro});
+                       "failure", std::string(probes::to_string(p.cause)), describe_process(w, p),
+                       describe_process(w, p) + "\nreproduce: " + run.repro});
     }
   }
   for (std::size_t i = 0; i < run.stalls.size(); ++i) {
@@ -113,8 +116,8 @@ class JunitReporter final : public Reporter {
     out << "  <testsuite name=\"" << xml_escape(run.spec_name) << "\" tests=\"" << cases.size()
         << "\" failures=\"" << failures << "\" errors=\"" << errors << "\" skipped=\"0\" time=\""
         << seconds_attr(run.durations.total_s) << "\" timestamp=\"" << xml_escape(run.started_at)
-        << "\" hostname=\"" << xml_escape(suite.hostname) << "\" id=\"" << id << "\" package=\"shmcheck\" file=\""
-        << xml_escape(run.spec_file) << "\">\n";
+        << "\" hostname=\"" << xml_escape(suite.hostname) << "\" id=\"" << id
+        << "\" package=\"shmcheck\" file=\"" << xml_escape(run.spec_file) << "\">\n";
     out << "    <properties>\n";
     const auto prop = [&](const std::string& name, const std::string& value) {
       out << "      <property name=\"" << xml_escape(name) << "\" value=\"" << xml_escape(value)
@@ -129,8 +132,8 @@ class JunitReporter final : public Reporter {
     prop("faults_scheduled", std::to_string(run.fault_schedule.size()));
     out << "    </properties>\n";
     for (const auto& c : cases) {
-      out << "    <testcase name=\"" << xml_escape(c.name) << "\" classname=\"" << xml_escape(classname)
-          << "\" time=\"0\"";
+      out << "    <testcase name=\"" << xml_escape(c.name) << "\" classname=\""
+          << xml_escape(classname) << "\" time=\"0\"";
       if (c.kind.empty()) {
         out << "/>\n";
         continue;
@@ -143,7 +146,8 @@ class JunitReporter final : public Reporter {
                              "\nreproduce: " + run.repro + "\nfault schedule:\n";
     for (const auto& f : run.fault_schedule) {
       system_out += "  " + f.kind + " " + f.role + "[" + std::to_string(f.index) + "]";
-      if (!f.failpoint.empty()) system_out += " at " + f.failpoint + " #" + std::to_string(f.occurrence);
+      if (!f.failpoint.empty())
+        system_out += " at " + f.failpoint + " #" + std::to_string(f.occurrence);
       if (f.at_s) system_out += " at t=" + seconds_attr(*f.at_s) + "s";
       if (f.restart) system_out += " (restart)";
       system_out += "\n";

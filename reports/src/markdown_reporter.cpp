@@ -7,22 +7,34 @@
 namespace shmcheck::reports {
 namespace {
 
-// Pipes and newlines would break a table cell.
+// Pipes and newlines would break a table cell; markup would be rendered as HTML.
 std::string cell(std::string_view text) {
   std::string out;
   for (const char c : text) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n' || c == '\r') out += ' ';
-    else out.push_back(c);
+    if (c == '|')
+      out += "\\|";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '\n' || c == '\r')
+      out += ' ';
+    else
+      out.push_back(c);
   }
   return out;
 }
 
 std::string verdict_word(probes::Verdict v) {
   switch (v) {
-    case probes::Verdict::kPass: return "PASS";
-    case probes::Verdict::kFail: return "FAIL";
-    case probes::Verdict::kError: return "ERROR";
+    case probes::Verdict::kPass:
+      return "PASS";
+    case probes::Verdict::kFail:
+      return "FAIL";
+    case probes::Verdict::kError:
+      return "ERROR";
   }
   return "ERROR";
 }
@@ -55,15 +67,20 @@ class MarkdownReporter final : public Reporter {
   void write(const SuiteResult& suite, std::ostream& out) const override {
     std::size_t passed = 0;
     for (const auto& r : suite.runs) passed += r.verdict == probes::Verdict::kPass ? 1 : 0;
-    out << "## shmcheck: " << (suite.exit_code == 0 ? "PASS" : suite.exit_code == 1 ? "FAIL" : "ERROR")
+    out << "## shmcheck: "
+        << (suite.exit_code == 0   ? "PASS"
+            : suite.exit_code == 1 ? "FAIL"
+                                   : "ERROR")
         << " (" << passed << " of " << suite.runs.size() << " specs passed, exit code "
         << suite.exit_code << ")\n\n";
-    out << "| spec | verdict | seed | ops/s | p99 latency | faults | lost | duplicated | torn | leaked |\n";
+    out << "| spec | verdict | seed | ops/s | p99 latency | faults | lost | duplicated | torn | "
+           "leaked |\n";
     out << "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
     for (const auto& run : suite.runs) {
       probes::HistogramSnapshot latency;
       for (const auto& r : run.roles) latency.merge(r.stats.latency);
-      const double rate = run.durations.run_s > 0 ? static_cast<double>(total_ops(run)) / run.durations.run_s : 0;
+      const double rate =
+          run.durations.run_s > 0 ? static_cast<double>(total_ops(run)) / run.durations.run_s : 0;
       const auto& ic = run.integrity;
       const auto count = [&](std::uint64_t probes::IntegrityCounts::*field) {
         return ic ? std::to_string(ic->counts.*field) : std::string("-");

@@ -30,12 +30,15 @@ ClientMetric::Label label(std::string name, std::string value) {
 ClientMetric with_value(MetricType type, std::vector<ClientMetric::Label> labels, double value) {
   ClientMetric m;
   m.label = std::move(labels);
-  if (type == MetricType::Counter) m.counter.value = value;
-  else m.gauge.value = value;
+  if (type == MetricType::Counter)
+    m.counter.value = value;
+  else
+    m.gauge.value = value;
   return m;
 }
 
-ClientMetric histogram(std::vector<ClientMetric::Label> labels, const probes::HistogramSnapshot& h) {
+ClientMetric histogram(std::vector<ClientMetric::Label> labels,
+                       const probes::HistogramSnapshot& h) {
   ClientMetric m;
   m.label = std::move(labels);
   m.histogram.sample_count = h.count;
@@ -67,9 +70,12 @@ RunMetricsSnapshot snapshot_of(const probes::RunResult& run) {
   s.roles = run.roles;
   if (run.integrity) {
     const auto& c = run.integrity->counts;
-    s.violations = {{"lost", c.lost},         {"duplicated", c.duplicated},
-                    {"torn", c.torn},         {"reordered", c.reordered},
-                    {"unexpected", c.unexpected}, {"abandoned_unexplained", c.abandoned_unexplained}};
+    s.violations = {{"lost", c.lost},
+                    {"duplicated", c.duplicated},
+                    {"torn", c.torn},
+                    {"reordered", c.reordered},
+                    {"unexpected", c.unexpected},
+                    {"abandoned_unexplained", c.abandoned_unexplained}};
   }
   std::uint64_t exclusion = 0;
   for (const auto& m : run.mutexes) exclusion += m.snapshot.exclusion_violations;
@@ -93,17 +99,22 @@ RunMetricsSnapshot snapshot_of(const probes::RunResult& run) {
 
 std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapshot>& runs) {
   auto ops = family("shmcheck_ops_total", "Operations completed by workers.", MetricType::Counter);
-  auto bytes = family("shmcheck_payload_bytes_total", "Payload bytes moved by workers.", MetricType::Counter);
-  auto full = family("shmcheck_ring_full_total", "Pushes that found the ring full.", MetricType::Counter);
-  auto empty = family("shmcheck_ring_empty_total", "Pops that found the ring empty.", MetricType::Counter);
-  auto abandoned = family("shmcheck_ring_abandoned_total",
-                          "Slots skipped because their claimer was proved dead.", MetricType::Counter);
-  auto acquisitions = family("shmcheck_lock_acquisitions_total", "Mutex acquisitions.", MetricType::Counter);
-  auto contended = family("shmcheck_lock_contended_total",
-                          "Mutex acquisitions that had to wait.", MetricType::Counter);
-  auto owner_died = family("shmcheck_lock_owner_died_total",
-                           "Acquisitions that found the previous owner dead (EOWNERDEAD).",
-                           MetricType::Counter);
+  auto bytes = family("shmcheck_payload_bytes_total", "Payload bytes moved by workers.",
+                      MetricType::Counter);
+  auto full =
+      family("shmcheck_ring_full_total", "Pushes that found the ring full.", MetricType::Counter);
+  auto empty =
+      family("shmcheck_ring_empty_total", "Pops that found the ring empty.", MetricType::Counter);
+  auto abandoned =
+      family("shmcheck_ring_abandoned_total",
+             "Slots skipped because their claimer was proved dead.", MetricType::Counter);
+  auto acquisitions =
+      family("shmcheck_lock_acquisitions_total", "Mutex acquisitions.", MetricType::Counter);
+  auto contended = family("shmcheck_lock_contended_total", "Mutex acquisitions that had to wait.",
+                          MetricType::Counter);
+  auto owner_died =
+      family("shmcheck_lock_owner_died_total",
+             "Acquisitions that found the previous owner dead (EOWNERDEAD).", MetricType::Counter);
   auto repairs = family("shmcheck_lock_repairs_total",
                         "Protected records repaired after an owner died.", MetricType::Counter);
   auto lock_wait = family("shmcheck_lock_wait_seconds", "Time from lock() to acquisition.",
@@ -111,27 +122,34 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
   auto latency = family("shmcheck_message_latency_seconds",
                         "Latency from the intended send time to delivery (or op latency).",
                         MetricType::Histogram);
-  auto violations = family("shmcheck_integrity_violations_total",
-                           "Integrity violations found by the checker, by kind.", MetricType::Counter);
-  auto faults = family("shmcheck_faults_injected_total", "Faults injected, by kind.", MetricType::Counter);
+  auto violations =
+      family("shmcheck_integrity_violations_total",
+             "Integrity violations found by the checker, by kind.", MetricType::Counter);
+  auto faults =
+      family("shmcheck_faults_injected_total", "Faults injected, by kind.", MetricType::Counter);
   auto workers = family("shmcheck_workers", "Workers by state.", MetricType::Gauge);
-  auto progress = family("shmcheck_run_progress_ratio", "Fraction of the run done (0..1).", MetricType::Gauge);
-  auto elapsed = family("shmcheck_run_elapsed_seconds", "Seconds since the workers started.", MetricType::Gauge);
-  auto exit_code = family("shmcheck_run_exit_code",
-                          "Exit code of a finished spec (0 pass, 1 fail, 2 usage, 3 environment, 4 internal).",
-                          MetricType::Gauge);
+  auto progress =
+      family("shmcheck_run_progress_ratio", "Fraction of the run done (0..1).", MetricType::Gauge);
+  auto elapsed = family("shmcheck_run_elapsed_seconds", "Seconds since the workers started.",
+                        MetricType::Gauge);
+  auto exit_code =
+      family("shmcheck_run_exit_code",
+             "Exit code of a finished spec (0 pass, 1 fail, 2 usage, 3 environment, 4 internal).",
+             MetricType::Gauge);
 
   for (const auto& run : runs) {
     for (const auto& role : run.roles) {
       const auto& st = role.stats;
       for (std::size_t op = 1; op < probes::kWorkerOpCount; ++op) {
         if (st.ops[op] == 0) continue;
-        ops.metric.push_back(with_value(MetricType::Counter,
-                                        {label("op", std::string(probes::to_string(static_cast<probes::WorkerOp>(op)))),
-                                         label("role", role.role), label("spec", run.spec)},
-                                        static_cast<double>(st.ops[op])));
+        ops.metric.push_back(with_value(
+            MetricType::Counter,
+            {label("op", std::string(probes::to_string(static_cast<probes::WorkerOp>(op)))),
+             label("role", role.role), label("spec", run.spec)},
+            static_cast<double>(st.ops[op])));
       }
-      const std::vector<ClientMetric::Label> rl = {label("role", role.role), label("spec", run.spec)};
+      const std::vector<ClientMetric::Label> rl = {label("role", role.role),
+                                                   label("spec", run.spec)};
       const auto add = [&](MetricFamily& f, std::uint64_t v) {
         f.metric.push_back(with_value(MetricType::Counter, rl, static_cast<double>(v)));
       };
@@ -143,32 +161,39 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
       add(contended, st.lock_waits);
       add(owner_died, st.owner_died);
       add(repairs, st.repairs);
-      if (st.lock_acquisitions > 0) lock_wait.metric.push_back(histogram(rl, st.lock_wait));
+      if (st.lock_acquisitions > 0 || st.lock_wait.count > 0)
+        lock_wait.metric.push_back(histogram(rl, st.lock_wait));
       if (st.latency.count > 0) latency.metric.push_back(histogram(rl, st.latency));
     }
     for (const auto& [kind, n] : run.violations) {
-      violations.metric.push_back(with_value(MetricType::Counter, {label("kind", kind), label("spec", run.spec)},
+      violations.metric.push_back(with_value(MetricType::Counter,
+                                             {label("kind", kind), label("spec", run.spec)},
                                              static_cast<double>(n)));
     }
     for (const auto& kind : {"kill", "exit", "pause"}) {
       const auto it = run.faults.find(kind);
-      faults.metric.push_back(with_value(MetricType::Counter, {label("kind", kind), label("spec", run.spec)},
-                                         it == run.faults.end() ? 0.0 : static_cast<double>(it->second)));
+      faults.metric.push_back(
+          with_value(MetricType::Counter, {label("kind", kind), label("spec", run.spec)},
+                     it == run.faults.end() ? 0.0 : static_cast<double>(it->second)));
     }
     for (const auto& [state, n] : run.workers) {
-      workers.metric.push_back(with_value(MetricType::Gauge, {label("spec", run.spec), label("state", state)},
+      workers.metric.push_back(with_value(MetricType::Gauge,
+                                          {label("spec", run.spec), label("state", state)},
                                           static_cast<double>(n)));
     }
-    progress.metric.push_back(with_value(MetricType::Gauge, {label("spec", run.spec)}, run.progress_ratio));
-    elapsed.metric.push_back(with_value(MetricType::Gauge, {label("spec", run.spec)}, run.elapsed_s));
+    progress.metric.push_back(
+        with_value(MetricType::Gauge, {label("spec", run.spec)}, run.progress_ratio));
+    elapsed.metric.push_back(
+        with_value(MetricType::Gauge, {label("spec", run.spec)}, run.elapsed_s));
     if (run.exit_code) {
-      exit_code.metric.push_back(with_value(MetricType::Gauge, {label("spec", run.spec)}, *run.exit_code));
+      exit_code.metric.push_back(
+          with_value(MetricType::Gauge, {label("spec", run.spec)}, *run.exit_code));
     }
   }
   std::vector<MetricFamily> out;
-  for (auto* f : {&ops, &bytes, &full, &empty, &abandoned, &acquisitions, &contended, &owner_died,
-                  &repairs, &lock_wait, &latency, &violations, &faults, &workers, &progress, &elapsed,
-                  &exit_code}) {
+  for (auto* f :
+       {&ops, &bytes, &full, &empty, &abandoned, &acquisitions, &contended, &owner_died, &repairs,
+        &lock_wait, &latency, &violations, &faults, &workers, &progress, &elapsed, &exit_code}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }
   return out;
@@ -222,7 +247,9 @@ core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::st
 
 MetricsServer::~MetricsServer() = default;
 
-std::uint64_t MetricsServer::scrapes() const noexcept { return g_scrapes.load(std::memory_order_relaxed); }
+std::uint64_t MetricsServer::scrapes() const noexcept {
+  return g_scrapes.load(std::memory_order_relaxed);
+}
 
 core::Result<GatewayAddress> parse_gateway_url(const std::string& url) {
   const auto bad = [&](const char* why) {
@@ -247,7 +274,8 @@ core::Result<GatewayAddress> parse_gateway_url(const std::string& url) {
 
 core::Result<void> push_metrics(const std::string& url, const std::string& job,
                                 const std::map<std::string, std::string>& grouping,
-                                std::vector<MetricFamily> families, std::chrono::milliseconds deadline) {
+                                std::vector<MetricFamily> families,
+                                std::chrono::milliseconds deadline) {
   auto address = parse_gateway_url(url);
   if (!address) return std::move(address).error();
   // The push runs on its own thread so an unreachable gateway cannot hold the run
@@ -266,24 +294,26 @@ core::Result<void> push_metrics(const std::string& url, const std::string& job,
     }
   }).detach();
   if (result.wait_for(deadline) != std::future_status::ready) {
-    return core::make_error(core::ErrorCode::kTimedOut, "push to gateway",
-                            url + " did not answer within " + std::to_string(deadline.count()) + " ms");
+    return core::make_error(
+        core::ErrorCode::kTimedOut, "push to gateway",
+        url + " did not answer within " + std::to_string(deadline.count()) + " ms");
   }
   const int status = result.get();
   if (status >= 200 && status < 300) return {};
   if (status <= 0) {
-    return core::make_error(core::ErrorCode::kNotFound, "push to gateway", url + " cannot be reached");
+    return core::make_error(core::ErrorCode::kNotFound, "push to gateway",
+                            url + " cannot be reached");
   }
   return core::make_error(core::ErrorCode::kOther, "push to gateway",
                           url + " answered HTTP " + std::to_string(status));
 }
 
-core::Result<void> write_textfile(const std::string& path, const std::vector<MetricFamily>& families) {
+core::Result<void> write_textfile(const std::string& path,
+                                  const std::vector<MetricFamily>& families) {
   const std::string text = to_text(families);
   const std::string tmp = path + ".tmp";
-  auto fd = core::posix_call("open", [&] {
-    return ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  });
+  auto fd = core::posix_call(
+      "open", [&] { return ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); });
   if (!fd) {
     auto e = std::move(fd).error();
     e.detail = tmp;
@@ -291,7 +321,8 @@ core::Result<void> write_textfile(const std::string& path, const std::vector<Met
   }
   std::size_t done = 0;
   while (done < text.size()) {
-    auto n = core::posix_call("write", [&] { return ::write(*fd, text.data() + done, text.size() - done); });
+    auto n = core::posix_call("write",
+                              [&] { return ::write(*fd, text.data() + done, text.size() - done); });
     if (!n) {
       ::close(*fd);
       ::unlink(tmp.c_str());

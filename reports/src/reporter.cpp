@@ -20,9 +20,12 @@ int suite_exit_code(const std::vector<probes::RunResult>& runs) noexcept {
 
 std::string_view suite_verdict(const SuiteResult& suite) noexcept {
   switch (suite.exit_code) {
-    case 0: return "pass";
-    case 1: return "fail";
-    default: return "error";
+    case 0:
+      return "pass";
+    case 1:
+      return "fail";
+    default:
+      return "error";
   }
 }
 
@@ -50,7 +53,8 @@ core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult
   }
   std::size_t done = 0;
   while (done < body.size()) {
-    auto n = core::posix_call("write", [&] { return ::write(*fd, body.data() + done, body.size() - done); });
+    auto n = core::posix_call("write",
+                              [&] { return ::write(*fd, body.data() + done, body.size() - done); });
     if (!n) {
       ::close(*fd);
       if (!append) ::unlink(target.c_str());
@@ -67,7 +71,8 @@ core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult
     return std::move(synced).error();
   }
   if (!append) {
-    auto renamed = core::posix_call("rename", [&] { return ::rename(target.c_str(), path.c_str()); });
+    auto renamed =
+        core::posix_call("rename", [&] { return ::rename(target.c_str(), path.c_str()); });
     if (!renamed) {
       ::unlink(target.c_str());
       auto e = std::move(renamed).error();
@@ -82,20 +87,28 @@ std::string format_seconds(double seconds) {
   std::array<char, 32> buf{};
   const double a = std::fabs(seconds);
   if (a == 0) return "0 s";
-  if (a < 1e-6) std::snprintf(buf.data(), buf.size(), "%.0f ns", seconds * 1e9);
-  else if (a < 1e-3) std::snprintf(buf.data(), buf.size(), "%.3g us", seconds * 1e6);
-  else if (a < 1) std::snprintf(buf.data(), buf.size(), "%.3g ms", seconds * 1e3);
-  else std::snprintf(buf.data(), buf.size(), "%.3g s", seconds);
+  if (a < 1e-6)
+    std::snprintf(buf.data(), buf.size(), "%.0f ns", seconds * 1e9);
+  else if (a < 1e-3)
+    std::snprintf(buf.data(), buf.size(), "%.3g us", seconds * 1e6);
+  else if (a < 1)
+    std::snprintf(buf.data(), buf.size(), "%.3g ms", seconds * 1e3);
+  else
+    std::snprintf(buf.data(), buf.size(), "%.3g s", seconds);
   return buf.data();
 }
 
 std::string format_rate(double per_second) {
   std::array<char, 32> buf{};
   const double a = std::fabs(per_second);
-  if (a >= 1e9) std::snprintf(buf.data(), buf.size(), "%.3g G/s", per_second / 1e9);
-  else if (a >= 1e6) std::snprintf(buf.data(), buf.size(), "%.3g M/s", per_second / 1e6);
-  else if (a >= 1e3) std::snprintf(buf.data(), buf.size(), "%.3g k/s", per_second / 1e3);
-  else std::snprintf(buf.data(), buf.size(), "%.3g /s", per_second);
+  if (a >= 1e9)
+    std::snprintf(buf.data(), buf.size(), "%.3g G/s", per_second / 1e9);
+  else if (a >= 1e6)
+    std::snprintf(buf.data(), buf.size(), "%.3g M/s", per_second / 1e6);
+  else if (a >= 1e3)
+    std::snprintf(buf.data(), buf.size(), "%.3g k/s", per_second / 1e3);
+  else
+    std::snprintf(buf.data(), buf.size(), "%.3g /s", per_second);
   return buf.data();
 }
 

@@ -34,10 +34,11 @@ double nice_max(double v) {
 }
 
 std::string open_svg(int width, int height, const std::string& title) {
-  std::string out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" width=\"" +
-                    std::to_string(width) + "\" height=\"" + std::to_string(height) +
-                    "\" viewBox=\"0 0 " + std::to_string(width) + " " + std::to_string(height) +
-                    "\" aria-label=\"" + xml_escape(title) + "\">";
+  std::string out =
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" width=\"" +
+      std::to_string(width) + "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " +
+      std::to_string(width) + " " + std::to_string(height) + "\" aria-label=\"" +
+      xml_escape(title) + "\">";
   out += "<title>" + xml_escape(title) + "</title>";
   out += "<text class=\"chart-title\" x=\"" + num(kLeft) + "\" y=\"18\">" + xml_escape(title) +
          "</text>";
@@ -66,10 +67,14 @@ void y_axis(std::string& out, double plot_h, double y_max, double width, const s
 std::string format_si(double value) {
   std::array<char, 32> buf{};
   const double a = std::fabs(value);
-  if (a >= 1e9) std::snprintf(buf.data(), buf.size(), "%.3gG", value / 1e9);
-  else if (a >= 1e6) std::snprintf(buf.data(), buf.size(), "%.3gM", value / 1e6);
-  else if (a >= 1e3) std::snprintf(buf.data(), buf.size(), "%.3gk", value / 1e3);
-  else std::snprintf(buf.data(), buf.size(), "%.3g", value);
+  if (a >= 1e9)
+    std::snprintf(buf.data(), buf.size(), "%.3gG", value / 1e9);
+  else if (a >= 1e6)
+    std::snprintf(buf.data(), buf.size(), "%.3gM", value / 1e6);
+  else if (a >= 1e3)
+    std::snprintf(buf.data(), buf.size(), "%.3gk", value / 1e3);
+  else
+    std::snprintf(buf.data(), buf.size(), "%.3g", value);
   return buf.data();
 }
 
@@ -116,8 +121,8 @@ std::string render(const LineChart& chart) {
            "\" stroke-width=\"1.8\" points=\"" + pts + "\"><title>" + xml_escape(s.label) +
            "</title></polyline>";
     out += "<text class=\"legend\" fill=\"" + std::string(color) + "\" x=\"" +
-           num(w - kRight - 160) + "\" y=\"" + num(kTop + 14 + 14 * static_cast<double>(i)) + "\">" +
-           xml_escape(s.label) + "</text>";
+           num(w - kRight - 160) + "\" y=\"" + num(kTop + 14 + 14 * static_cast<double>(i)) +
+           "\">" + xml_escape(s.label) + "</text>";
   }
   for (const auto& m : chart.markers) {
     const double x = sx(m.x);
@@ -146,7 +151,7 @@ std::string render(const BarChart& chart) {
     return out;
   }
   const double slot = plot_w / static_cast<double>(chart.bars.size());
-  const std::size_t label_every = std::max<std::size_t>(1, chart.bars.size() / 12);
+  const std::size_t label_every = std::max<std::size_t>(1, (chart.bars.size() + 7) / 8);
   for (std::size_t i = 0; i < chart.bars.size(); ++i) {
     const auto& b = chart.bars[i];
     const double bh = plot_h * (b.value / y_max);
@@ -175,7 +180,9 @@ std::string render(const Timeline& timeline) {
   constexpr double kLabelW = 150;
   const double w = timeline.width;
   const double plot_w = w - kLabelW - kRight;
-  const double h = kTop + kLaneH * static_cast<double>(std::max<std::size_t>(1, timeline.lanes.size())) + kBottom;
+  const double h = kTop +
+                   kLaneH * static_cast<double>(std::max<std::size_t>(1, timeline.lanes.size())) +
+                   kBottom;
   std::string out = open_svg(timeline.width, static_cast<int>(h), timeline.title);
   const double x_max = timeline.x_max > 0 ? timeline.x_max : 1;
   const auto sx = [&](double x) { return kLabelW + plot_w * std::clamp(x / x_max, 0.0, 1.0); };
@@ -183,8 +190,8 @@ std::string render(const Timeline& timeline) {
   for (std::size_t i = 0; i < timeline.lanes.size(); ++i) {
     const auto& lane = timeline.lanes[i];
     const double y = kTop + kLaneH * static_cast<double>(i);
-    out += "<text class=\"lane-label\" x=\"4\" y=\"" + num(y + 15) + "\">" + xml_escape(lane.label) +
-           "</text>";
+    out += "<text class=\"lane-label\" x=\"4\" y=\"" + num(y + 15) + "\">" +
+           xml_escape(lane.label) + "</text>";
     for (const auto& s : lane.spans) {
       out += "<rect class=\"span " + xml_escape(s.css_class) + "\" x=\"" + num(sx(s.start)) +
              "\" y=\"" + num(y + 4) + "\" width=\"" + num(std::max(1.0, sx(s.end) - sx(s.start))) +
@@ -193,10 +200,12 @@ std::string render(const Timeline& timeline) {
     for (const auto& e : lane.events) {
       const double x = sx(e.x);
       out += "<path class=\"event " + xml_escape(e.css_class) + "\" d=\"M" + num(x) + " " +
-             num(y + 2) + " l5 9 l-5 9 l-5 -9 z\"><title>" + xml_escape(e.label) + "</title></path>";
+             num(y + 2) + " l5 9 l-5 9 l-5 -9 z\"><title>" + xml_escape(e.label) +
+             "</title></path>";
     }
   }
-  const double axis_y = kTop + kLaneH * static_cast<double>(std::max<std::size_t>(1, timeline.lanes.size()));
+  const double axis_y =
+      kTop + kLaneH * static_cast<double>(std::max<std::size_t>(1, timeline.lanes.size()));
   for (int i = 0; i <= 5; ++i) {
     const double x = x_max * i / 5.0;
     out += "<text class=\"tick\" text-anchor=\"middle\" x=\"" + num(sx(x)) + "\" y=\"" +

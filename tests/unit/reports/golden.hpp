@@ -44,7 +44,8 @@ inline std::regex line_pattern(const std::string& golden_line) {
   return std::regex(re);
 }
 
-inline ::testing::AssertionResult matches_golden(const std::string& actual, const std::string& name) {
+inline ::testing::AssertionResult matches_golden(const std::string& actual,
+                                                 const std::string& name) {
   const std::string path = std::string(SHMCHECK_GOLDEN_DIR) + "/" + name;
   if (const char* update = std::getenv("SHMCHECK_UPDATE_GOLDEN"); update && *update == '1') {
     std::ofstream(path) << actual;
@@ -57,11 +58,13 @@ inline ::testing::AssertionResult matches_golden(const std::string& actual, cons
   const auto want = split_lines(ss.str());
   const auto got = split_lines(actual);
   for (std::size_t i = 0; i < std::max(want.size(), got.size()); ++i) {
-    if (i >= want.size()) return ::testing::AssertionFailure() << name << ": extra line " << i + 1 << ": " << got[i];
-    if (i >= got.size()) return ::testing::AssertionFailure() << name << ": missing line " << i + 1 << ": " << want[i];
+    if (i >= want.size())
+      return ::testing::AssertionFailure() << name << ": extra line " << i + 1 << ": " << got[i];
+    if (i >= got.size())
+      return ::testing::AssertionFailure() << name << ": missing line " << i + 1 << ": " << want[i];
     if (!std::regex_match(got[i], line_pattern(want[i]))) {
-      return ::testing::AssertionFailure() << name << ":" << i + 1 << "\n  want: " << want[i]
-                                           << "\n  got:  " << got[i];
+      return ::testing::AssertionFailure()
+             << name << ":" << i + 1 << "\n  want: " << want[i] << "\n  got:  " << got[i];
     }
   }
   return ::testing::AssertionSuccess();

@@ -16,12 +16,14 @@ namespace shmcheck::reports {
 namespace {
 
 std::string final_text() {
-  return to_text(run_metric_families({snapshot_of(testing::passing_run()), snapshot_of(testing::failing_run())}));
+  return to_text(run_metric_families(
+      {snapshot_of(testing::passing_run()), snapshot_of(testing::failing_run())}));
 }
 
 // Runs promtool check metrics on text; returns (exit status, output).
 std::pair<int, std::string> promtool_check(const std::string& text) {
-  const auto path = std::filesystem::temp_directory_path() / ("shmcheck-promtool-" + std::to_string(::getpid()));
+  const auto path =
+      std::filesystem::temp_directory_path() / ("shmcheck-promtool-" + std::to_string(::getpid()));
   std::ofstream(path) << text;
   const std::string cmd = "promtool check metrics < " + path.string() + " 2>&1";
   std::string out;
@@ -38,23 +40,25 @@ bool have_promtool() { return std::system("command -v promtool >/dev/null 2>&1")
 
 TEST(RunMetrics, FamiliesUseBaseUnitsAndNoPidLabels) {
   const auto text = final_text();
-  for (const char* name : {"shmcheck_ops_total{", "shmcheck_message_latency_seconds_bucket{",
-                           "shmcheck_lock_wait_seconds_bucket{", "shmcheck_integrity_violations_total{",
-                           "shmcheck_faults_injected_total{", "shmcheck_workers{",
-                           "shmcheck_run_exit_code{", "shmcheck_lock_owner_died_total{",
-                           "shmcheck_ring_full_total{"}) {
+  for (const char* name :
+       {"shmcheck_ops_total{", "shmcheck_message_latency_seconds_bucket{",
+        "shmcheck_lock_wait_seconds_bucket{", "shmcheck_integrity_violations_total{",
+        "shmcheck_faults_injected_total{", "shmcheck_workers{", "shmcheck_run_exit_code{",
+        "shmcheck_lock_owner_died_total{", "shmcheck_ring_full_total{"}) {
     EXPECT_NE(text.find(name), std::string::npos) << name << "\n" << text;
   }
   EXPECT_EQ(text.find("pid="), std::string::npos);
   EXPECT_NE(text.find("le=\"1e-07\""), std::string::npos) << "buckets start at 100 ns";
   EXPECT_NE(text.find("le=\"+Inf\""), std::string::npos);
-  EXPECT_NE(text.find("shmcheck_integrity_violations_total{kind=\"lost\",spec=\"broken <ring> & \\\"quotes\\\"\"} 3"),
+  EXPECT_NE(text.find("shmcheck_integrity_violations_total{kind=\"lost\",spec=\"broken <ring> & "
+                      "\\\"quotes\\\"\"} 3"),
             std::string::npos)
       << text;
 }
 
 TEST(RunMetrics, PassesPromtoolCheckMetrics) {
-  if (!have_promtool()) GTEST_SKIP() << "promtool not installed (scripts/bootstrap installs prometheus)";
+  if (!have_promtool())
+    GTEST_SKIP() << "promtool not installed (scripts/bootstrap installs prometheus)";
   const auto [status, out] = promtool_check(final_text());
   EXPECT_EQ(status, 0) << out;
 }
@@ -62,7 +66,8 @@ TEST(RunMetrics, PassesPromtoolCheckMetrics) {
 TEST(RunMetrics, PromtoolRejectsABrokenExposition) {
   if (!have_promtool()) GTEST_SKIP() << "promtool not installed";
   // Proves the check above can fail: a counter without _total is a lint error.
-  const auto [status, out] = promtool_check("# HELP bad_counter x\n# TYPE bad_counter counter\nbad_counter 1\n");
+  const auto [status, out] =
+      promtool_check("# HELP bad_counter x\n# TYPE bad_counter counter\nbad_counter 1\n");
   EXPECT_NE(status, 0) << out;
 }
 
@@ -74,8 +79,10 @@ TEST(MetricsServer, ServesTheLatestSnapshotOnAFreePort) {
   auto r = shmcheck::testing::http_get((*server)->port(), "/metrics");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
-  EXPECT_NE(r->body.find("shmcheck_ops_total{op=\"push\",role=\"producer\",spec=\"mpmc-producer-crash\"} 5000"),
-            std::string::npos)
+  EXPECT_NE(
+      r->body.find(
+          "shmcheck_ops_total{op=\"push\",role=\"producer\",spec=\"mpmc-producer-crash\"} 5000"),
+      std::string::npos)
       << r->body;
   EXPECT_GE((*server)->scrapes(), 1U);
 }
@@ -103,7 +110,8 @@ TEST(PushMetrics, UnreachableGatewayIsAClearErrorNotAHang) {
                         run_metric_families({snapshot_of(testing::passing_run())}),
                         std::chrono::seconds(5));
   ASSERT_FALSE(r);
-  EXPECT_TRUE(r.error().code == core::ErrorCode::kNotFound || r.error().code == core::ErrorCode::kTimedOut);
+  EXPECT_TRUE(r.error().code == core::ErrorCode::kNotFound ||
+              r.error().code == core::ErrorCode::kTimedOut);
   EXPECT_NE(r.error().message().find("127.0.0.1"), std::string::npos);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6));
 }
@@ -113,13 +121,15 @@ TEST(PushMetrics, GatewayUrlsAreParsedStrictly) {
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->scheme_host, "http://127.0.0.1");
   EXPECT_EQ(ok->port, "9091");
-  for (const char* bad : {"127.0.0.1:9091", "ftp://h:1", "http://h", "http://h:x", "http://h:9091/metrics"}) {
+  for (const char* bad :
+       {"127.0.0.1:9091", "ftp://h:1", "http://h", "http://h:x", "http://h:9091/metrics"}) {
     EXPECT_FALSE(parse_gateway_url(bad)) << bad;
   }
 }
 
 TEST(Textfile, IsWrittenAtomically) {
-  const auto dir = std::filesystem::temp_directory_path() / ("shmcheck-textfile-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("shmcheck-textfile-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = (dir / "shmcheck.prom").string();
   ASSERT_TRUE(write_textfile(path, run_metric_families({snapshot_of(testing::passing_run())})));

@@ -28,8 +28,8 @@ std::string render(const Reporter& r, const SuiteResult& s) {
 TEST(XmlEscape, EscapesMarkupControlBytesAndInvalidUtf8) {
   EXPECT_EQ(xml_escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
   EXPECT_EQ(xml_escape(std::string("x\x01y\x1b", 4)), "x\\x01y\\x1b");
-  EXPECT_EQ(xml_escape("caf\xc3\xa9"), "caf\xc3\xa9");          // valid UTF-8 kept
-  EXPECT_EQ(xml_escape("bad\xff\xc3"), "bad\\xff\\xc3");       // invalid bytes escaped
+  EXPECT_EQ(xml_escape("caf\xc3\xa9"), "caf\xc3\xa9");    // valid UTF-8 kept
+  EXPECT_EQ(xml_escape("bad\xff\xc3"), "bad\\xff\\xc3");  // invalid bytes escaped
   EXPECT_EQ(xml_escape("tab\tnl\n"), "tab\tnl\n");
 }
 
@@ -63,7 +63,8 @@ TEST(JunitReporter, RunErrorIsAnErrorCase) {
   run.error = "/dev/shm is full";
   run.expectations.clear();
   const auto text = render(*make_junit_reporter(), suite_of({run}));
-  EXPECT_NE(text.find("<error type=\"run_error\" message=\"/dev/shm is full\">"), std::string::npos) << text;
+  EXPECT_NE(text.find("<error type=\"run_error\" message=\"/dev/shm is full\">"), std::string::npos)
+      << text;
 }
 
 TEST(MarkdownReporter, MatchesGolden) {
@@ -79,12 +80,13 @@ TEST(HtmlReporter, MatchesGolden) {
 TEST(HtmlReporter, IsSelfContained) {
   const auto text = render(*make_html_reporter(), suite_of({passing_run(), failing_run()}));
   EXPECT_EQ(text.find("<script"), std::string::npos);
-  EXPECT_EQ(text.find("http://"), text.find("http://www.w3.org/2000/svg"));  // only the SVG namespace
+  EXPECT_EQ(text.find("http://"),
+            text.find("http://www.w3.org/2000/svg"));  // only the SVG namespace
   EXPECT_EQ(text.find("https://"), std::string::npos);
   EXPECT_EQ(text.find("<link"), std::string::npos);
   // Every section the issue names is there.
-  for (const char* section : {"Verdicts", "Latency per role", "Throughput", "Lock wait",
-                              "Timeline", "Fault schedule", "Leaks"}) {
+  for (const char* section : {"Verdicts", "Latency per role", "Throughput", "Lock wait", "Timeline",
+                              "Fault schedule", "Leaks"}) {
     EXPECT_NE(text.find(section), std::string::npos) << section;
   }
   // Injected faults are marked on the throughput chart.
@@ -110,7 +112,8 @@ TEST(JsonReporter, RoundTripsEveryRun) {
 }
 
 TEST(WriteReportFile, WritesAtomicallyAndAppends) {
-  const auto dir = std::filesystem::temp_directory_path() / ("shmcheck-report-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("shmcheck-report-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = (dir / "summary.md").string();
   const auto suite = suite_of({passing_run()});
@@ -131,8 +134,10 @@ TEST(WriteReportFile, WritesAtomicallyAndAppends) {
 }
 
 TEST(SvgChart, EmptyChartsSayNoData) {
-  EXPECT_NE(svg::render(svg::LineChart{"t", "x", "y", {}, {}, 100, 100}).find("no data"), std::string::npos);
-  EXPECT_NE(svg::render(svg::BarChart{"t", "y", {}, {}, 100, 100}).find("no data"), std::string::npos);
+  EXPECT_NE(svg::render(svg::LineChart{"t", "x", "y", {}, {}, 100, 100}).find("no data"),
+            std::string::npos);
+  EXPECT_NE(svg::render(svg::BarChart{"t", "y", {}, {}, 100, 100}).find("no data"),
+            std::string::npos);
 }
 
 TEST(SvgChart, FormatsSiNumbers) {

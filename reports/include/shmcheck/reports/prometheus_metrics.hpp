@@ -36,13 +36,13 @@ namespace shmcheck::reports {
 // One spec's live (or final) state, in the units the metrics use.
 struct RunMetricsSnapshot {
   std::string spec;
-  std::vector<probes::RoleStats> roles;                 // cumulative, per role
-  std::map<std::string, std::uint64_t> violations;      // kind -> count (lost, torn, ...)
-  std::map<std::string, std::uint64_t> faults;          // kind -> injected (kill, pause, exit)
-  std::map<std::string, std::uint64_t> workers;         // state -> workers (running, paused, exited)
-  double progress_ratio = 0;                            // 0..1 of the planned duration/ops
+  std::vector<probes::RoleStats> roles;             // cumulative, per role
+  std::map<std::string, std::uint64_t> violations;  // kind -> count (lost, torn, ...)
+  std::map<std::string, std::uint64_t> faults;      // kind -> injected (kill, pause, exit)
+  std::map<std::string, std::uint64_t> workers;     // state -> workers (running, paused, exited)
+  double progress_ratio = 0;                        // 0..1 of the planned duration/ops
   double elapsed_s = 0;
-  std::optional<int> exit_code;                         // set once the spec has finished
+  std::optional<int> exit_code;  // set once the spec has finished
 };
 
 // The final state of a finished run, as metrics.
@@ -75,7 +75,9 @@ class MetricsServer {
   MetricsServer& operator=(const MetricsServer&) = delete;
 
   [[nodiscard]] int port() const noexcept { return port_; }
-  void publish(std::vector<prometheus::MetricFamily> families) { collector_->publish(std::move(families)); }
+  void publish(std::vector<prometheus::MetricFamily> families) {
+    collector_->publish(std::move(families));
+  }
   // Number of /metrics scrapes answered so far.
   [[nodiscard]] std::uint64_t scrapes() const noexcept;
 
@@ -96,13 +98,14 @@ struct GatewayAddress {
 // Pushes (PUT: replaces the group) to job=<job> grouped by `grouping` labels.
 // Gives up after `deadline`. kTimedOut / kNotFound (unreachable) / kOther (HTTP
 // status in the detail) on failure.
-[[nodiscard]] core::Result<void> push_metrics(const std::string& url, const std::string& job,
-                                              const std::map<std::string, std::string>& grouping,
-                                              std::vector<prometheus::MetricFamily> families,
-                                              std::chrono::milliseconds deadline = std::chrono::seconds(10));
+[[nodiscard]] core::Result<void> push_metrics(
+    const std::string& url, const std::string& job,
+    const std::map<std::string, std::string>& grouping,
+    std::vector<prometheus::MetricFamily> families,
+    std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
 // node_exporter textfile collector: writes PATH.tmp then renames onto PATH.
-[[nodiscard]] core::Result<void> write_textfile(const std::string& path,
-                                                const std::vector<prometheus::MetricFamily>& families);
+[[nodiscard]] core::Result<void> write_textfile(
+    const std::string& path, const std::vector<prometheus::MetricFamily>& families);
 
 }  // namespace shmcheck::reports
