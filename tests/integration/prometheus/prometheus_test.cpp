@@ -116,7 +116,7 @@ TEST_F(RealPrometheus, LiveMetricsAndPushedMetricsArrive) {
   auto run = ServerProcess::start({SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/specs/spsc_basic.yaml",
                                    "--quiet", "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port_),
                                    "--push-gateway", "http://127.0.0.1:" + std::to_string(gw_port_),
-                                   "--linger", "6s"},
+                                   "--push-job", "shmcheck-ci", "--linger", "6s"},
                                   (dir_ / "run.log").string());
   ASSERT_TRUE(run.has_value());
   double v = 0;
@@ -132,8 +132,7 @@ TEST_F(RealPrometheus, LiveMetricsAndPushedMetricsArrive) {
   ASSERT_GE(status, 0) << "shmcheck run did not finish\n" << run->log();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();
   // The final push: grouped by job and spec, scraped from the gateway with honor_labels.
-  EXPECT_TRUE(eventually_value(prom_port_, "sum(shmcheck_ops_total{job=\"shmcheck\",spec=\"spsc-basic\",instance=\"\"} or "
-                                           "shmcheck_ops_total{job=\"shmcheck\",exported_job=\"\",spec=\"spsc-basic\"})",
+  EXPECT_TRUE(eventually_value(prom_port_, "sum(shmcheck_ops_total{job=\"shmcheck-ci\",spec=\"spsc-basic\"})",
                                [](double x) { return x > 0; }, 30s, &v))
       << "pushed ops never arrived";
   auto gw = http_get(gw_port_, "/metrics");
