@@ -25,5 +25,6 @@ enum ExitCode : int {
 using CommandRunner = std::function<int()>;
 
 CommandRunner add_list_failpoints_command(CLI::App& app);
+CommandRunner add_audit_command(CLI::App& app);
 
 }  // namespace shmcheck::harness
