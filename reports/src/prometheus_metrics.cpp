@@ -247,6 +247,11 @@ core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::st
 
 MetricsServer::~MetricsServer() = default;
 
+void MetricsServer::register_collectable(const std::shared_ptr<prometheus::Collectable>& collectable) {
+  extra_.push_back(collectable);
+  exposer_->RegisterCollectable(collectable);
+}
+
 std::uint64_t MetricsServer::scrapes() const noexcept {
   return g_scrapes.load(std::memory_order_relaxed);
 }

@@ -78,12 +78,15 @@ class MetricsServer {
   void publish(std::vector<prometheus::MetricFamily> families) {
     collector_->publish(std::move(families));
   }
+  // Serves another collectable beside the published families (e.g. the auditor's).
+  void register_collectable(const std::shared_ptr<prometheus::Collectable>& collectable);
   // Number of /metrics scrapes answered so far.
   [[nodiscard]] std::uint64_t scrapes() const noexcept;
 
  private:
   MetricsServer() = default;
   std::shared_ptr<MetricsCollector> collector_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> extra_;  // kept alive while served
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 };
