@@ -76,18 +76,25 @@ std::uint64_t Prng::below(std::uint64_t bound) noexcept {
   }
 }
 
-const char* to_string(FaultKind kind) noexcept {
-  switch (kind) {
-    case FaultKind::kKillAtFailpoint:
+const char* to_string(FaultType type) noexcept {
+  switch (type) {
+    case FaultType::kKillAtFailpoint:
       return "kill_at_failpoint";
-    case FaultKind::kExitAtFailpoint:
+    case FaultType::kExitAtFailpoint:
       return "exit_at_failpoint";
-    case FaultKind::kKillAtTime:
+    case FaultType::kPauseAtFailpoint:
+      return "pause_at_failpoint";
+    case FaultType::kKillAtTime:
       return "kill_at_time";
-    case FaultKind::kPause:
-      return "pause";
+    case FaultType::kPauseAtTime:
+      return "pause_at_time";
   }
   return "unknown";
+}
+
+bool is_failpoint_fault(FaultType type) noexcept {
+  return type == FaultType::kKillAtFailpoint || type == FaultType::kExitAtFailpoint ||
+         type == FaultType::kPauseAtFailpoint;
 }
 
 int signal_from_name(std::string_view name) noexcept {
@@ -105,49 +112,62 @@ std::string signal_name(int sig) {
 }
 
 std::string ScheduledFault::describe() const {
-  std::string who = role + "#" + std::to_string(worker);
-  switch (kind) {
-    case FaultKind::kKillAtFailpoint:
-      return "kill " + who + " at " + std::string(core::to_string(*failpoint)) + " hit " +
-             std::to_string(occurrence) + " (SIGKILL)" + (restart ? ", restart" : "");
-    case FaultKind::kExitAtFailpoint:
-      return "exit " + who + " at " + std::string(core::to_string(*failpoint)) + " hit " +
-             std::to_string(occurrence) + " with code " + std::to_string(exit_code) +
-             (restart ? ", restart" : "");
-    case FaultKind::kKillAtTime:
+  const std::string who = role + "#" + std::to_string(worker);
+  const std::string tail = restart ? ", restart" : "";
+  const auto where = [&] {
+    return " at " + std::string(core::to_string(*failpoint)) + " hit " + std::to_string(occurrence);
+  };
+  switch (type) {
+    case FaultType::kKillAtFailpoint:
+      return "kill " + who + where() + " (SIGKILL)" + tail;
+    case FaultType::kExitAtFailpoint:
+      return "exit " + who + where() + " with code " + std::to_string(exit_code) + tail;
+    case FaultType::kPauseAtFailpoint:
+      return "pause " + who + where() + " for " + format_duration(duration);
+    case FaultType::kKillAtTime:
       return "kill " + who + " at t=" + format_duration(at) + " (" + signal_name(signal) + ")" +
-             (restart ? ", restart" : "");
-    case FaultKind::kPause:
+             tail;
+    case FaultType::kPauseAtTime:
       return "pause " + who + " at t=" + format_duration(at) + " for " + format_duration(duration);
   }
   return "unknown fault";
 }
 
 nlohmann::json ScheduledFault::to_json() const {
-  nlohmann::json j = {{"rule", rule},       {"kind", to_string(kind)}, {"worker", worker},
+  nlohmann::json j = {{"rule", rule},       {"type", to_string(type)}, {"worker", worker},
                       {"role", role},       {"restart", restart},      {"description", describe()}};
   if (failpoint) {
     j["failpoint"] = std::string(core::to_string(*failpoint));
     j["occurrence"] = occurrence;
   }
-  if (kind == FaultKind::kKillAtTime || kind == FaultKind::kPause) j["at_ns"] = at.count();
-  if (kind == FaultKind::kPause) j["duration_ns"] = duration.count();
-  if (kind == FaultKind::kKillAtTime || kind == FaultKind::kKillAtFailpoint) {
+  if (!is_failpoint_fault(type)) j["at_ns"] = at.count();
+  if (type == FaultType::kPauseAtTime || type == FaultType::kPauseAtFailpoint) {
+    j["duration_ns"] = duration.count();
+  }
+  if (type == FaultType::kKillAtTime || type == FaultType::kKillAtFailpoint) {
     j["signal"] = signal_name(signal);
   }
-  if (kind == FaultKind::kExitAtFailpoint) j["exit_code"] = exit_code;
+  if (type == FaultType::kExitAtFailpoint) j["exit_code"] = exit_code;
   return j;
 }
 
 std::string FaultSchedule::arm_string_for(std::size_t worker) const {
   std::string out;
   for (const auto& f : faults) {
-    if (f.worker != worker || !f.failpoint) continue;
-    if (f.kind != FaultKind::kKillAtFailpoint && f.kind != FaultKind::kExitAtFailpoint) continue;
+    if (f.worker != worker || !f.failpoint || !is_failpoint_fault(f.type)) continue;
     if (!out.empty()) out += ';';
     out += std::string(core::to_string(*f.failpoint)) + "=" + std::to_string(f.occurrence) + ":";
-    out += f.kind == FaultKind::kKillAtFailpoint ? std::string("kill")
-                                                 : "exit=" + std::to_string(f.exit_code);
+    switch (f.type) {
+      case FaultType::kKillAtFailpoint:
+        out += "kill";
+        break;
+      case FaultType::kExitAtFailpoint:
+        out += "exit=" + std::to_string(f.exit_code);
+        break;
+      default:
+        out += "pause";
+        break;
+    }
   }
   return out;
 }
@@ -181,75 +201,58 @@ FaultSchedule expand_fault_schedule(std::uint64_t seed, std::span<const WorkerPl
       if (rule.target == "any" || workers[w].role == rule.target) candidates.push_back(w);
     }
     if (candidates.empty()) continue;
-    // The instance is an index among the matching workers; out of range expands to nothing.
-    if (rule.instance && *rule.instance >= candidates.size()) continue;
-    const auto pick = [&]() -> std::size_t {
-      if (rule.instance) return candidates[*rule.instance];
-      return candidates[rng.below(candidates.size())];
-    };
-    const auto base = [&](std::size_t worker) {
+    const auto make = [&]() {
       ScheduledFault f;
       f.rule = rule.rule_index;
-      f.kind = rule.kind;
-      f.worker = worker;
-      f.role = workers[worker].role;
+      f.type = rule.type;
+      f.worker = candidates[rng.below(candidates.size())];
+      f.role = workers[f.worker].role;
       f.signal = rule.signal;
       f.exit_code = rule.exit_code;
+      f.duration = rule.duration;
       f.restart = rule.restart;
       return f;
     };
 
-    switch (rule.kind) {
-      case FaultKind::kKillAtFailpoint:
-      case FaultKind::kExitAtFailpoint: {
-        if (!rule.failpoint) break;
-        auto f = base(pick());
-        f.failpoint = rule.failpoint;
-        f.occurrence = std::max<std::uint64_t>(rule.after, 1);
-        f.signal = SIGKILL;
-        schedule.faults.push_back(std::move(f));
-        break;
-      }
-      case FaultKind::kKillAtTime: {
-        if (rule.every && rule.every->count() > 0) {
-          const std::int64_t period = rule.every->count();
-          const std::int64_t jitter = std::min(rule.jitter.count(), period / 2);
-          for (std::int64_t t = period; t < length; t += period) {
-            const std::int64_t when = std::clamp(draw_between(rng, t - jitter, t + jitter),
-                                                 std::int64_t{0}, length - 1);
-            auto f = base(pick());
-            f.at = std::chrono::nanoseconds(when);
-            schedule.faults.push_back(std::move(f));
-          }
-        } else {
-          // Without `at`, one kill somewhere in the middle 80% of the run.
-          const std::int64_t when =
-              rule.at ? rule.at->count() : draw_between(rng, length / 10, length * 9 / 10);
-          auto f = base(pick());
-          f.at = std::chrono::nanoseconds(when);
-          schedule.faults.push_back(std::move(f));
-        }
-        break;
-      }
-      case FaultKind::kPause: {
-        const std::int64_t when =
-            rule.at ? rule.at->count() : draw_between(rng, length / 10, length * 6 / 10);
-        auto f = base(pick());
-        f.at = std::chrono::nanoseconds(when);
-        f.duration = rule.duration;
+    if (is_failpoint_fault(rule.type)) {
+      if (!rule.failpoint) continue;
+      auto f = make();
+      f.failpoint = rule.failpoint;
+      f.occurrence = std::max<std::uint64_t>(rule.after, 1);
+      if (rule.type == FaultType::kKillAtFailpoint) f.signal = SIGKILL;
+      if (rule.type == FaultType::kPauseAtFailpoint) f.restart = false;
+      schedule.faults.push_back(std::move(f));
+      continue;
+    }
+    // Timed: firings at start, start+every, ... inside the run, each +- jitter.
+    const std::int64_t period = rule.every.count();
+    std::int64_t t = rule.start.count() > 0 ? rule.start.count() : period;
+    // Neither start nor period: once, at a seeded instant in the first 60% of the run.
+    if (t == 0) t = draw_between(rng, length / 10, length * 6 / 10);
+    const std::int64_t jitter =
+        period > 0 ? std::min(rule.jitter.count(), period / 2) : rule.jitter.count();
+    std::uint32_t fired = 0;
+    while (t < length && (rule.max == 0 || fired < rule.max)) {
+      const std::int64_t when =
+          std::clamp(draw_between(rng, t - jitter, t + jitter), std::int64_t{0}, length - 1);
+      auto f = make();
+      f.at = std::chrono::nanoseconds(when);
+      if (rule.type == FaultType::kPauseAtTime) {
         f.signal = SIGSTOP;
         f.restart = false;
-        schedule.faults.push_back(std::move(f));
-        break;
       }
+      schedule.faults.push_back(std::move(f));
+      ++fired;
+      if (period <= 0) break;
+      t += period;
     }
   }
   // Failpoint faults first (they are armed at spawn), timed ones in firing order;
   // stable so equal instants keep rule order.
   std::stable_sort(schedule.faults.begin(), schedule.faults.end(),
                    [](const ScheduledFault& a, const ScheduledFault& b) {
-                     const bool ta = a.kind == FaultKind::kKillAtTime || a.kind == FaultKind::kPause;
-                     const bool tb = b.kind == FaultKind::kKillAtTime || b.kind == FaultKind::kPause;
+                     const bool ta = !is_failpoint_fault(a.type);
+                     const bool tb = !is_failpoint_fault(b.type);
                      if (ta != tb) return !ta;
                      return ta && a.at < b.at;
                    });

@@ -18,21 +18,21 @@ std::vector<WorkerPlan> three_producers_two_consumers() {
 
 std::vector<FaultRule> mixed_rules() {
   FaultRule fp;
-  fp.kind = FaultKind::kKillAtFailpoint;
+  fp.type = FaultType::kKillAtFailpoint;
   fp.target = "producer";
   fp.failpoint = core::FailpointId::kRingPushBeforeCommit;
   fp.after = 100;
   fp.restart = true;
   fp.rule_index = 0;
   FaultRule random_kills;
-  random_kills.kind = FaultKind::kKillAtTime;
+  random_kills.type = FaultType::kKillAtTime;
   random_kills.target = "any";
   random_kills.every = 250ms;
   random_kills.jitter = 100ms;
   random_kills.restart = true;
   random_kills.rule_index = 1;
   FaultRule pause;
-  pause.kind = FaultKind::kPause;
+  pause.type = FaultType::kPauseAtTime;
   pause.target = "consumer";
   pause.duration = 200ms;
   pause.rule_index = 2;
@@ -93,7 +93,7 @@ TEST(FaultSchedule, FailpointRuleTargetsOneWorkerOfTheRoleWithTheOccurrence) {
   const auto s = expand_fault_schedule(9, workers, std::span(rules).first(1), 3s);
   ASSERT_EQ(s.faults.size(), 1U);
   const auto& f = s.faults[0];
-  EXPECT_EQ(f.kind, FaultKind::kKillAtFailpoint);
+  EXPECT_EQ(f.type, FaultType::kKillAtFailpoint);
   EXPECT_EQ(f.role, "producer");
   EXPECT_LT(f.worker, 3U);
   EXPECT_EQ(f.occurrence, 100U);
@@ -108,9 +108,8 @@ TEST(FaultSchedule, FailpointRuleTargetsOneWorkerOfTheRoleWithTheOccurrence) {
 
 TEST(FaultSchedule, ArmStringParsesWithTheCoreParser) {
   FaultRule exit_rule;
-  exit_rule.kind = FaultKind::kExitAtFailpoint;
+  exit_rule.type = FaultType::kExitAtFailpoint;
   exit_rule.target = "locker";
-  exit_rule.instance = 0;
   exit_rule.failpoint = core::FailpointId::kMutexLockedMidUpdate;
   exit_rule.after = 3;
   exit_rule.exit_code = 7;
@@ -130,7 +129,7 @@ TEST(FaultSchedule, PeriodicKillsStayInsideTheRunAndAreSortedByTime) {
   ASSERT_EQ(s.faults.size(), 7U);
   for (std::size_t i = 0; i < s.faults.size(); ++i) {
     const auto& f = s.faults[i];
-    EXPECT_EQ(f.kind, FaultKind::kKillAtTime);
+    EXPECT_EQ(f.type, FaultType::kKillAtTime);
     EXPECT_EQ(f.signal, SIGKILL);
     const auto nominal = 250ms * static_cast<int>(i + 1);
     EXPECT_GE(f.at, nominal - 100ms);
@@ -146,7 +145,7 @@ TEST(FaultSchedule, PauseTargetsTheRoleWithItsDuration) {
   const auto rules = mixed_rules();
   const auto s = expand_fault_schedule(5, workers, std::span(rules).subspan(2, 1), 2s);
   ASSERT_EQ(s.faults.size(), 1U);
-  EXPECT_EQ(s.faults[0].kind, FaultKind::kPause);
+  EXPECT_EQ(s.faults[0].type, FaultType::kPauseAtTime);
   EXPECT_EQ(s.faults[0].role, "consumer");
   EXPECT_EQ(s.faults[0].duration, 200ms);
   EXPECT_GE(s.faults[0].at, 0ns);
@@ -156,26 +155,44 @@ TEST(FaultSchedule, PauseTargetsTheRoleWithItsDuration) {
 TEST(FaultSchedule, RuleForAnAbsentRoleExpandsToNothing) {
   FaultRule rule;
   rule.target = "waiter";
-  rule.at = 10ms;
+  rule.start = 10ms;
   const auto workers = three_producers_two_consumers();
-  EXPECT_TRUE(expand_fault_schedule(1, workers, std::span(&rule, 1), 1s).faults.empty());
-  rule.target = "producer";
-  rule.instance = 3;  // only three producers: 0..2
   EXPECT_TRUE(expand_fault_schedule(1, workers, std::span(&rule, 1), 1s).faults.empty());
 }
 
-TEST(FaultSchedule, FixedInstanceAndTimeAreKeptExactly) {
+TEST(FaultSchedule, OneShotStartWithoutJitterIsKeptExactly) {
   FaultRule rule;
   rule.target = "consumer";
-  rule.instance = 1;
-  rule.at = 1500ms;
+  rule.start = 1500ms;
   rule.signal = SIGTERM;
-  const auto workers = three_producers_two_consumers();
+  const std::vector<WorkerPlan> workers{{"producer", 0, 0}, {"consumer", 1, 0}};
   const auto s = expand_fault_schedule(3, workers, std::span(&rule, 1), 2s);
   ASSERT_EQ(s.faults.size(), 1U);
-  EXPECT_EQ(s.faults[0].worker, 4U);
+  EXPECT_EQ(s.faults[0].worker, 1U);
   EXPECT_EQ(s.faults[0].at, 1500ms);
-  EXPECT_EQ(s.faults[0].describe(), "kill consumer#4 at t=1500ms (SIGTERM)");
+  EXPECT_EQ(s.faults[0].describe(), "kill consumer#1 at t=1500ms (SIGTERM)");
+}
+
+TEST(FaultSchedule, MaxBoundsTheNumberOfFirings) {
+  FaultRule rule;
+  rule.every = 100ms;
+  rule.max = 3;
+  const auto workers = three_producers_two_consumers();
+  EXPECT_EQ(expand_fault_schedule(3, workers, std::span(&rule, 1), 2s).faults.size(), 3U);
+}
+
+TEST(FaultSchedule, PauseAtFailpointArmsAPause) {
+  FaultRule rule;
+  rule.type = FaultType::kPauseAtFailpoint;
+  rule.target = "consumer";
+  rule.failpoint = core::FailpointId::kRingPopAfterClaim;
+  rule.after = 5;
+  rule.duration = 300ms;
+  const std::vector<WorkerPlan> workers{{"consumer", 0, 0}};
+  const auto s = expand_fault_schedule(3, workers, std::span(&rule, 1), 2s);
+  ASSERT_EQ(s.faults.size(), 1U);
+  EXPECT_EQ(s.arm_string_for(0), "ring.pop.after_claim=5:pause");
+  EXPECT_EQ(s.faults[0].duration, 300ms);
 }
 
 TEST(Signals, NamesRoundTrip) {

@@ -39,13 +39,16 @@ class Prng {
 
 std::uint64_t splitmix64(std::uint64_t& state) noexcept;
 
-enum class FaultKind : std::uint8_t {
-  kKillAtFailpoint,  // the worker raises SIGKILL on the Nth hit of a failpoint
-  kExitAtFailpoint,  // the worker _exit()s on the Nth hit of a failpoint, holding what it holds
-  kKillAtTime,       // the supervisor sends `signal` at `at`
-  kPause,            // the supervisor sends SIGSTOP at `at`, SIGCONT at `at + duration`
+// What a scheduled fault does (the spec's FaultKind says how it was declared).
+enum class FaultType : std::uint8_t {
+  kKillAtFailpoint,   // the worker raises SIGKILL on the Nth hit of a failpoint
+  kExitAtFailpoint,   // the worker _exit()s on the Nth hit of a failpoint, holding what it holds
+  kPauseAtFailpoint,  // the worker raises SIGSTOP on the Nth hit; SIGCONT `duration` later
+  kKillAtTime,        // the supervisor sends `signal` at `at`
+  kPauseAtTime,       // the supervisor sends SIGSTOP at `at`, SIGCONT at `at + duration`
 };
-[[nodiscard]] const char* to_string(FaultKind kind) noexcept;
+[[nodiscard]] const char* to_string(FaultType type) noexcept;
+[[nodiscard]] bool is_failpoint_fault(FaultType type) noexcept;
 
 // One worker process slot of the run (restarts reuse the slot with a new incarnation).
 struct WorkerPlan {
@@ -56,24 +59,24 @@ struct WorkerPlan {
 
 // A fault as the spec declares it (filled from the spec model).
 struct FaultRule {
-  FaultKind kind = FaultKind::kKillAtTime;
-  std::string target = "any";               // a role name or "any"
-  std::optional<std::size_t> instance;      // a fixed index among the target's workers
-  std::optional<core::FailpointId> failpoint;  // k*AtFailpoint
-  std::uint64_t after = 1;                  // occurrence of the failpoint (1-based)
-  std::optional<std::chrono::nanoseconds> at;      // timed faults: fixed instant
-  std::optional<std::chrono::nanoseconds> every;   // timed kills: period
-  std::chrono::nanoseconds jitter{0};       // +- around each period
-  std::chrono::nanoseconds duration{0};     // pause length
-  int signal = 9;                           // SIGKILL
-  int exit_code = 0;                        // kExitAtFailpoint
+  FaultType type = FaultType::kKillAtTime;
+  std::string target = "any";                  // a role name or "any"
+  std::optional<core::FailpointId> failpoint;  // *AtFailpoint
+  std::uint64_t after = 1;                     // occurrence of the failpoint (1-based)
+  std::chrono::nanoseconds start{0};           // timed: first firing (0: one period in)
+  std::chrono::nanoseconds every{0};           // timed: period; 0 = once
+  std::chrono::nanoseconds jitter{0};          // timed: uniform +- around each firing
+  std::uint32_t max = 0;                       // timed: firings at most (0 = unlimited)
+  std::chrono::nanoseconds duration{0};        // pauses: SIGCONT after this
+  int signal = 9;                              // kills: SIGKILL
+  int exit_code = 0;                           // kExitAtFailpoint
   bool restart = false;
-  std::size_t rule_index = 0;               // position in the spec's `faults`
+  std::size_t rule_index = 0;                  // position in the spec's `faults`
 };
 
 struct ScheduledFault {
   std::size_t rule = 0;  // rule_index it came from
-  FaultKind kind = FaultKind::kKillAtTime;
+  FaultType type = FaultType::kKillAtTime;
   std::size_t worker = 0;  // global worker index
   std::string role;
   std::optional<core::FailpointId> failpoint;
@@ -101,7 +104,8 @@ struct FaultSchedule {
 };
 
 // Expands rules over the workers for a run of `run_length` (timed faults land in
-// [0, run_length)). Rules whose target matches no worker expand to nothing.
+// [0, run_length)). Failpoint rules pick one worker of the target (seeded); timed
+// rules pick a worker per firing. Rules whose target matches no worker expand to nothing.
 [[nodiscard]] FaultSchedule expand_fault_schedule(std::uint64_t seed,
                                                   std::span<const WorkerPlan> workers,
                                                   std::span<const FaultRule> rules,
