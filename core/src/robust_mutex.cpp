@@ -1,0 +1,190 @@
+#include "shmcheck/core/robust_mutex.hpp"
+
+#include <time.h>
+
+#include <cstdint>
+#include <limits>
+#include <new>
+
+#include "shmcheck/core/posix_call.hpp"
+
+namespace shmcheck::core {
+namespace {
+
+std::uint64_t monotonic_ns() noexcept {
+  timespec ts{};
+  // CLOCK_MONOTONIC through the vDSO cannot fail with a valid pointer.
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+timespec to_timespec(std::uint64_t ns) noexcept {
+  return timespec{static_cast<time_t>(ns / 1'000'000'000ULL),
+                  static_cast<long>(ns % 1'000'000'000ULL)};
+}
+
+// now + timeout, saturating instead of overflowing for huge timeouts.
+std::uint64_t deadline_after(std::uint64_t now, std::chrono::nanoseconds timeout) noexcept {
+  const auto rel = static_cast<std::uint64_t>(timeout.count());
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  return rel > kMax - now ? kMax : now + rel;
+}
+
+Error lock_error(int rc, const char* call) noexcept {
+  return Error{error_code_from_errno(rc), rc, call, {}, std::source_location::current()};
+}
+
+// Destroys a pthread_mutexattr_t on every path out of create_at().
+class MutexAttr {
+ public:
+  MutexAttr() noexcept : rc_(::pthread_mutexattr_init(&attr_)) {}
+  ~MutexAttr() {
+    if (rc_ == 0) ::pthread_mutexattr_destroy(&attr_);
+  }
+  MutexAttr(const MutexAttr&) = delete;
+  MutexAttr& operator=(const MutexAttr&) = delete;
+  [[nodiscard]] int init_rc() const noexcept { return rc_; }
+  pthread_mutexattr_t* get() noexcept { return &attr_; }
+
+ private:
+  pthread_mutexattr_t attr_{};
+  int rc_;
+};
+
+}  // namespace
+
+const char* to_string(LockStatus status) noexcept {
+  switch (status) {
+    case LockStatus::kAcquired: return "acquired";
+    case LockStatus::kOwnerDied: return "owner_died";
+  }
+  return "unknown";
+}
+
+Result<RobustMutex*> RobustMutex::create_at(void* mem) noexcept {
+  if (mem == nullptr || reinterpret_cast<std::uintptr_t>(mem) % alignof(RobustMutex) != 0) {
+    return make_error(ErrorCode::kInvalidArgument, "RobustMutex::create_at",
+                      "memory must be aligned to 64 bytes");
+  }
+  MutexAttr attr;
+  if (attr.init_rc() != 0) return lock_error(attr.init_rc(), "pthread_mutexattr_init");
+  SHMCHECK_TRY(pthread_call("pthread_mutexattr_setpshared", [&] {
+    return ::pthread_mutexattr_setpshared(attr.get(), PTHREAD_PROCESS_SHARED);
+  }));
+  SHMCHECK_TRY(pthread_call("pthread_mutexattr_setrobust", [&] {
+    return ::pthread_mutexattr_setrobust(attr.get(), PTHREAD_MUTEX_ROBUST);
+  }));
+  SHMCHECK_TRY(pthread_call("pthread_mutexattr_settype", [&] {
+    return ::pthread_mutexattr_settype(attr.get(), PTHREAD_MUTEX_ERRORCHECK);
+  }));
+
+  auto* self = new (mem) RobustMutex();
+  self->magic_.store(0, std::memory_order_relaxed);
+  self->reserved0_ = 0;
+  self->acquisitions_.store(0, std::memory_order_relaxed);
+  self->owner_died_.store(0, std::memory_order_relaxed);
+  self->contended_.store(0, std::memory_order_relaxed);
+  self->wait_ns_.store(0, std::memory_order_relaxed);
+  SHMCHECK_TRY(pthread_call("pthread_mutex_init",
+                            [&] { return ::pthread_mutex_init(&self->mutex_, attr.get()); }));
+  // Publish last: attach() in another process trusts nothing before this store.
+  self->magic_.store(kMagic, std::memory_order_release);
+  return self;
+}
+
+RobustMutex* RobustMutex::attach(void* mem) noexcept {
+  assert(mem != nullptr && reinterpret_cast<std::uintptr_t>(mem) % alignof(RobustMutex) == 0 &&
+         "RobustMutex::attach: misaligned memory");
+  auto* self = std::launder(static_cast<RobustMutex*>(mem));
+  assert(self->is_initialised() && "RobustMutex::attach: memory holds no initialised mutex");
+  return self;
+}
+
+Result<LockStatus> RobustMutex::finish(int rc, const char* call) noexcept {
+  if (rc == 0) {
+    count_acquisition();
+    return LockStatus::kAcquired;
+  }
+  if (rc == EOWNERDEAD) {
+    count_acquisition();
+    bump(owner_died_, 1);
+    return LockStatus::kOwnerDied;
+  }
+  return lock_error(rc, call);
+}
+
+Result<LockStatus> RobustMutex::lock_slow(int trylock_rc) noexcept {
+  if (trylock_rc != EBUSY) return finish(trylock_rc, "pthread_mutex_trylock");
+  const std::uint64_t start = monotonic_ns();
+  int rc = 0;
+  do {
+    rc = ::pthread_mutex_lock(&mutex_);
+  } while (rc == EINTR);
+  const std::uint64_t waited = monotonic_ns() - start;
+  auto out = finish(rc, "pthread_mutex_lock");
+  if (out) {
+    bump(contended_, 1);
+    bump(wait_ns_, waited);
+  }
+  return out;
+}
+
+Result<LockStatus> RobustMutex::try_lock() noexcept {
+  const int rc = ::pthread_mutex_trylock(&mutex_);
+  if (rc == EBUSY) {
+    return Error{ErrorCode::kTimedOut, EBUSY, "pthread_mutex_trylock", {},
+                 std::source_location::current()};
+  }
+  return finish(rc, "pthread_mutex_trylock");
+}
+
+Result<LockStatus> RobustMutex::lock_for(std::chrono::nanoseconds timeout) noexcept {
+  const int first = ::pthread_mutex_trylock(&mutex_);
+  if (first != EBUSY) return finish(first, "pthread_mutex_trylock");
+  if (timeout <= std::chrono::nanoseconds::zero()) {
+    return Error{ErrorCode::kTimedOut, ETIMEDOUT, "RobustMutex::lock_for", {},
+                 std::source_location::current()};
+  }
+  const std::uint64_t start = monotonic_ns();
+  const timespec deadline = to_timespec(deadline_after(start, timeout));
+  int rc = 0;
+  do {
+    rc = ::pthread_mutex_clocklock(&mutex_, CLOCK_MONOTONIC, &deadline);
+  } while (rc == EINTR);
+  const std::uint64_t waited = monotonic_ns() - start;
+  auto out = finish(rc, "pthread_mutex_clocklock");
+  if (out) {
+    bump(contended_, 1);
+    bump(wait_ns_, waited);
+  }
+  return out;
+}
+
+Result<void> RobustMutex::unlock_error(int rc) noexcept {
+  return lock_error(rc, "pthread_mutex_unlock");
+}
+
+Result<void> RobustMutex::make_consistent() noexcept {
+  return pthread_call("pthread_mutex_consistent",
+                      [&] { return ::pthread_mutex_consistent(&mutex_); });
+}
+
+MutexStats RobustMutex::stats() const noexcept {
+  MutexStats s;
+  s.acquisitions = acquisitions_.load(std::memory_order_relaxed);
+  s.contended = contended_.load(std::memory_order_relaxed);
+  s.wait_ns = wait_ns_.load(std::memory_order_relaxed);
+  s.owner_died = owner_died_.load(std::memory_order_relaxed);
+  return s;
+}
+
+Result<void> RobustMutex::destroy() noexcept {
+  assert(is_initialised() && "RobustMutex::destroy of an uninitialised mutex");
+  SHMCHECK_TRY(
+      pthread_call("pthread_mutex_destroy", [&] { return ::pthread_mutex_destroy(&mutex_); }));
+  magic_.store(0, std::memory_order_release);
+  return {};
+}
+
+}  // namespace shmcheck::core
