@@ -1,6 +1,9 @@
 #include "shmcheck/core/robust_mutex.hpp"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <limits>
@@ -101,6 +104,24 @@ RobustMutex* RobustMutex::attach(void* mem) noexcept {
   return self;
 }
 
+// glibc (2.36, checked here) has pthread_mutex_trylock return ENOTRECOVERABLE for an
+// unrecoverable robust mutex but leave its futex word holding the caller's tid, so
+// every later lock by anyone else blocks or sees EBUSY instead of ENOTRECOVERABLE.
+// pthread_mutex_lock releases the word on that path; do the same here: drop the
+// word if it is ours and wake one waiter, who will find ENOTRECOVERABLE and pass
+// the wake on. Nobody else can change the word while our tid is in it (waiters
+// only add FUTEX_WAITERS), so this is safe; with a fixed glibc it does nothing.
+void RobustMutex::release_after_unrecoverable_trylock() noexcept {
+  std::atomic_ref<int> word(mutex_.__data.__lock);
+  const int tid = static_cast<int>(::gettid());
+  int seen = word.load(std::memory_order_relaxed);
+  if ((seen & FUTEX_TID_MASK) != tid) return;
+  seen = word.exchange(0, std::memory_order_release);
+  if ((seen & FUTEX_WAITERS) != 0) {
+    ::syscall(SYS_futex, &mutex_.__data.__lock, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  }
+}
+
 Result<LockStatus> RobustMutex::finish(int rc, const char* call) noexcept {
   if (rc == 0) {
     count_acquisition();
@@ -115,6 +136,7 @@ Result<LockStatus> RobustMutex::finish(int rc, const char* call) noexcept {
 }
 
 Result<LockStatus> RobustMutex::lock_slow(int trylock_rc) noexcept {
+  if (trylock_rc == ENOTRECOVERABLE) release_after_unrecoverable_trylock();
   if (trylock_rc != EBUSY) return finish(trylock_rc, "pthread_mutex_trylock");
   const std::uint64_t start = monotonic_ns();
   int rc = 0;
@@ -132,6 +154,7 @@ Result<LockStatus> RobustMutex::lock_slow(int trylock_rc) noexcept {
 
 Result<LockStatus> RobustMutex::try_lock() noexcept {
   const int rc = ::pthread_mutex_trylock(&mutex_);
+  if (rc == ENOTRECOVERABLE) release_after_unrecoverable_trylock();
   if (rc == EBUSY) {
     return Error{ErrorCode::kTimedOut, EBUSY, "pthread_mutex_trylock", {},
                  std::source_location::current()};
@@ -141,6 +164,7 @@ Result<LockStatus> RobustMutex::try_lock() noexcept {
 
 Result<LockStatus> RobustMutex::lock_for(std::chrono::nanoseconds timeout) noexcept {
   const int first = ::pthread_mutex_trylock(&mutex_);
+  if (first == ENOTRECOVERABLE) release_after_unrecoverable_trylock();
   if (first != EBUSY) return finish(first, "pthread_mutex_trylock");
   if (timeout <= std::chrono::nanoseconds::zero()) {
     return Error{ErrorCode::kTimedOut, ETIMEDOUT, "RobustMutex::lock_for", {},
