@@ -1,0 +1,187 @@
+// The integrity checker: pure functions from journal snapshots (copied out of shared
+// memory after the run, or built by hand in tests) to verdicts. No I/O, no processes,
+// deterministic: the same snapshots always give the same counts and examples.
+//
+// Messages. Keys are (producer, incarnation, seq); seq is 1-based per incarnation.
+// From the producer ledgers (attempted/acked per incarnation) and the consumers'
+// delivery logs, each key falls in exactly one class:
+//   delivered      acked (or in flight) and delivered exactly once, in order.
+//   lost           seq <= acked, never delivered, and not explained by a crash.
+//   lost_at_crash  like lost, but explained: a consumer incarnation died inside pop
+//                  (it had the message and could not log it). Each such crash
+//                  explains at most one lost message.
+//   recovered      seq == attempted > acked of an incarnation that did not finish
+//                  (its push was in flight when it died) and delivered anyway.
+//   in_flight_dropped  ditto, but never delivered (allowed: it was never acked).
+//   unexpected     delivered but never attempted: seq > attempted, seq == 0, an
+//                  incarnation with no ledger, or a foreign message (counted once
+//                  per distinct key; `foreign` counts foreign records separately).
+// and, counted over delivery records:
+//   duplicated     every extra ok delivery of a key already delivered (any consumer).
+//   reordered      per consumer, per (producer, incarnation): an ok delivery whose seq
+//                  is below the highest seq that consumer already received from that
+//                  producer incarnation. Only per-consumer order is checked: with
+//                  several consumers on an MPMC ring, no order between consumers is
+//                  promised (each consumer claims slots in ring order, so its own
+//                  subsequence of one producer's messages must ascend). With one
+//                  consumer this is the full per-producer FIFO.
+//   torn           records whose message failed verification (checksum or length).
+//   abandoned      records of slots the ring skipped because their claimer died;
+//                  abandoned_unexplained: the claimer pid is not a crashed worker's.
+//   stalled        passed through from the watchdog (MessageCheckInput::stalled).
+// `complete` is false when a consumer log overflowed or a producer had untracked
+// incarnations: then lost/unexpected may be wrong and the harness must say so.
+//
+// Crash attribution: every producer/consumer incarnation that died (CrashRecord)
+// gets a line saying which operation was in flight and what became of it.
+//
+// Mutex, semaphore and segment-page checks: see check_mutex, check_semaphore,
+// check_pages below.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shmcheck/probes/journal.hpp"
+#include "shmcheck/probes/worker_op.hpp"
+
+namespace shmcheck::probes {
+
+// One worker incarnation that ended without finish() (killed, crashed, _exit).
+struct CrashRecord {
+  std::string role;  // "producer", "consumer", "locker", "poster", "waiter", "writer", "reader"
+  std::uint32_t index = 0;  // role-local index (producer index, consumer index, ...)
+  std::uint32_t incarnation = 0;
+  std::int32_t pid = 0;
+  WorkerOp op = WorkerOp::kNone;  // WorkerSlot current_op at death
+  std::uint64_t op_seq = 0;       // WorkerSlot op_seq at death
+  std::string failpoint;          // the failpoint that fired, "" when none (timer, signal)
+};
+
+struct MessageKey {
+  std::uint32_t producer = 0;
+  std::uint32_t incarnation = 0;
+  std::uint64_t seq = 0;
+  friend auto operator<=>(const MessageKey&, const MessageKey&) = default;
+};
+
+struct IntegrityCounts {
+  std::uint64_t attempted = 0;  // Σ attempted over producer incarnations (messages tried)
+  std::uint64_t acked = 0;      // Σ acked
+  std::uint64_t delivered = 0;  // ok delivery records (duplicates included)
+  std::uint64_t lost = 0;
+  std::uint64_t lost_at_crash = 0;
+  std::uint64_t recovered = 0;
+  std::uint64_t in_flight_dropped = 0;
+  std::uint64_t unexpected = 0;
+  std::uint64_t foreign = 0;
+  std::uint64_t duplicated = 0;
+  std::uint64_t reordered = 0;
+  std::uint64_t torn = 0;
+  std::uint64_t abandoned = 0;
+  std::uint64_t abandoned_unexplained = 0;
+  std::uint64_t stalled = 0;
+  std::uint64_t log_overflow = 0;            // Σ consumer log overflow
+  std::uint64_t untracked_incarnations = 0;  // Σ producers' untracked incarnations
+  bool complete = true;
+
+  // Violations of the exactly-once contract that no crash explains:
+  // lost + unexpected + duplicated + reordered + torn + abandoned_unexplained + stalled.
+  [[nodiscard]] std::uint64_t violations() const noexcept;
+  friend bool operator==(const IntegrityCounts&, const IntegrityCounts&) = default;
+};
+
+// A few keys per class for the report ("lost: producer 1 incarnation 0 seq 77").
+struct IntegrityExample {
+  std::string kind;  // "lost", "duplicated", ... (the IntegrityCounts field name)
+  MessageKey key;
+  std::int32_t consumer = -1;  // the consumer whose log shows it; -1 when none
+  std::string detail;
+  friend bool operator==(const IntegrityExample&, const IntegrityExample&) = default;
+};
+
+struct CrashAttribution {
+  CrashRecord crash;
+  // "recovered", "in_flight_dropped", "lost_in_pop", "abandoned_slot", "none"
+  // (nothing message-related was in flight), "not_a_message_worker".
+  std::string effect;
+  std::optional<MessageKey> message;  // the message in flight, when known
+  std::string description;            // one sentence for people
+};
+
+struct MessageCheckInput {
+  std::vector<ProducerSnapshot> producers;
+  std::vector<ConsumerSnapshot> consumers;
+  std::vector<CrashRecord> crashes;  // all roles; non-message roles are ignored
+  std::uint64_t stalled = 0;
+};
+
+struct MessageVerdict {
+  IntegrityCounts counts;
+  std::vector<IntegrityExample> examples;  // at most kMaxExamplesPerKind per kind
+  std::vector<CrashAttribution> crashes;   // one per producer/consumer crash, input order
+};
+
+inline constexpr std::size_t kMaxExamplesPerKind = 8;
+
+[[nodiscard]] MessageVerdict check_messages(const MessageCheckInput& input);
+
+// Mutex: `locker_crashes` = locker incarnations that did not finish (died holding or
+// not). Problems: exclusion violations, torn records without owner death, owner-died
+// more often than lockers died, an owner-died not repaired, the record left
+// inconsistent at the end (a != b or generation != updates + repairs' roll-forwards).
+struct MutexFindings {
+  std::string object;  // filled by the caller
+  MutexSnapshot snapshot;
+  std::uint64_t locker_crashes = 0;
+  bool record_consistent = true;  // a == b at the end
+  std::vector<std::string> problems;
+  [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
+};
+[[nodiscard]] MutexFindings check_mutex(const MutexSnapshot& snapshot,
+                                        std::uint64_t locker_crashes);
+
+// Semaphore, after every user ended: value = the semaphore's value read by the harness.
+//   held_at_exit = Σ over ended incarnations of (waits - posts) they still held.
+//   drift        = initial + posts - waits + held_at_exit - value
+//                  = units missing compared with a world where every ended holder's
+//                  units came back.
+//   expected_drift: 0 when the kernel gives units back (SysV SEM_UNDO), otherwise
+//                  held_at_exit (POSIX cannot recover a dead holder's post).
+//   stranded     = expected_drift: units no live process will ever post back.
+// ok when drift is within [expected - pending_posts, expected + pending_waits]
+// (incarnations that died between the syscall and the ledger update make the
+// ledger uncertain by one unit each).
+struct SemaphoreFindings {
+  std::string object;  // filled by the caller
+  std::string flavor;  // filled by the caller ("posix_unnamed", "posix_named", "sysv")
+  std::uint32_t initial = 0;
+  bool undo = false;
+  std::int64_t value = 0;
+  std::uint64_t posts = 0;
+  std::uint64_t waits = 0;
+  std::int64_t held_at_exit = 0;
+  std::int64_t drift = 0;
+  std::int64_t expected_drift = 0;
+  std::int64_t stranded = 0;
+  std::uint64_t pending_waits = 0;
+  std::uint64_t pending_posts = 0;
+  std::vector<std::string> problems;
+  [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
+};
+[[nodiscard]] SemaphoreFindings check_semaphore(const SemaphoreSnapshot& snapshot,
+                                                std::int64_t value);
+
+// Segment pages: torn reads are violations; repairs are expected after writer crashes.
+struct PageFindings {
+  std::string object;  // filled by the caller
+  SegmentPageSnapshot snapshot;
+  std::vector<std::string> problems;
+  [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
+};
+[[nodiscard]] PageFindings check_pages(const SegmentPageSnapshot& snapshot,
+                                       std::uint64_t writer_crashes);
+
+}  // namespace shmcheck::probes

@@ -1,0 +1,253 @@
+// RunResult: everything one `shmcheck run` of one spec found, as a plain value that
+// every reporter renders (JSON here; JUnit, HTML, Markdown, Prometheus elsewhere).
+// Built by the harness after the run; no shared memory, no I/O.
+//
+// JSON (to_json / run_result_from_json; keys are stable, snake_case, times in
+// seconds as doubles relative to the run start unless named *_unix / *_at):
+// {
+//   "format": "shmcheck-run-result", "format_version": 1,
+//   "spec": {"name", "file"}, "seed", "run_id", "repro", "shmcheck_version",
+//   "started_at", "finished_at"          (ISO-8601 UTC strings),
+//   "durations": {"setup_s", "run_s", "check_s", "total_s"},
+//   "verdict": "pass"|"fail"|"error", "exit_code", "error" (message; "" unless error),
+//   "fault_schedule": [{"role", "index", "kind", "failpoint", "at_s", "occurrence",
+//                       "signal", "pause_s", "restart"}],
+//   "workers": [{"role", "index", "restarts", "ops", "processes": [{"incarnation",
+//                "pid", "exit_code" (null when signaled), "signal" (null when exited),
+//                "cause", "failpoint", "occurrence", "op", "op_seq", "start_s",
+//                "end_s"}]}],
+//   "timeline": [{"t_s", "role", "index", "pid", "kind", "detail"}],
+//   "throughput": {"interval_s", "series": [{"role", "ops": [n, ...]}],
+//                  "fault_markers": [{"t_s", "kind", "role", "index"}]},
+//   "integrity": null | {"lost", "lost_at_crash", ... every IntegrityCounts field,
+//                "complete", "violations", "examples": [{"kind", "producer",
+//                "incarnation", "seq", "consumer", "detail"}], "crashes": [{"role",
+//                "index", "incarnation", "pid", "op", "op_seq", "failpoint", "effect",
+//                "producer", "incarnation_in_flight", "seq", "description"}]},
+//   "mutexes": [{"object", "ok", "record_consistent", "locker_crashes", "updates",
+//                "owner_died", "repairs", "torn_repaired", "torn_unexpected",
+//                "exclusion_violations", "problems": [..]}],
+//   "semaphores": [{"object", "flavor", "ok", "initial", "undo", "value", "posts",
+//                   "waits", "held_at_exit", "drift", "expected_drift", "stranded",
+//                   "pending_waits", "pending_posts", "problems": [..]}],
+//   "pages": [{"object", "ok", "pages_written", "reads_ok", "read_retries",
+//              "reads_torn", "pages_repaired", "problems": [..]}],
+//   "stalls": [{"t_s", "description", "workers": [".."]}],
+//   "leaks": {"leaked_objects", "findings": [{"kind", "name", "bytes", "verdict"}]},
+//   "roles": [{"role", "ops", "full_events", "empty_events", "abandoned",
+//              "lock_acquisitions", "lock_waits", "contended", "owner_died", "repairs",
+//              "bytes", "ops_by_op": {"push": n, ...},
+//              "latency": <histogram>, "lock_wait": <histogram>}],
+//     <histogram> = {"count", "sum_s", "max_s", "p50_s", "p90_s", "p99_s", "p999_s",
+//                    "buckets": [{"le": bound_s | "+Inf", "count": cumulative}]}
+//   "expectations": [{"name", "expected", "actual", "pass"}]
+// }
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shmcheck/core/result.hpp"
+#include "shmcheck/probes/integrity_checker.hpp"
+#include "shmcheck/probes/stats_block.hpp"
+
+namespace shmcheck::probes {
+
+inline constexpr int kRunResultFormatVersion = 1;
+
+enum class Verdict : std::uint8_t { kPass, kFail, kError };
+[[nodiscard]] std::string_view to_string(Verdict verdict) noexcept;  // "pass" "fail" "error"
+[[nodiscard]] std::optional<Verdict> verdict_from_string(std::string_view s) noexcept;
+
+// One entry of the expanded, seeded fault schedule.
+struct ScheduledFault {
+  std::string role;              // the targeted worker's role
+  std::uint32_t index = 0;       // role-local index
+  std::string kind;              // "kill", "exit", "pause", "delay"
+  std::string failpoint;         // "" when time-triggered
+  std::optional<double> at_s;    // time-triggered: seconds after start
+  std::uint64_t occurrence = 0;  // failpoint-triggered: fires on this hit
+  int signal = 0;                // kill: the signal (9); 0 otherwise
+  double pause_s = 0;            // pause: SIGSTOP..SIGCONT length
+  bool restart = false;
+  friend bool operator==(const ScheduledFault&, const ScheduledFault&) = default;
+};
+
+// How one worker process ended.
+enum class ExitCause : std::uint8_t {
+  kClean,              // exited 0 after finish()
+  kInjectedFailpoint,  // died at the scheduled failpoint (kill or _exit action)
+  kInjectedTimer,      // killed by the harness's time-triggered fault
+  kStoppedByHarness,   // killed by the harness at the end (timeout, stall, shutdown)
+  kUnexpectedSignal,   // any other signal
+  kUnexpectedExit,     // non-zero exit that was not injected
+  kOomKilled,          // SIGKILL from the OOM killer (memory.events oom_kill grew)
+  kRunning,            // still running when the result was built (should not happen)
+};
+[[nodiscard]] std::string_view to_string(ExitCause cause) noexcept;
+[[nodiscard]] std::optional<ExitCause> exit_cause_from_string(std::string_view s) noexcept;
+// True for the causes that are a finding (unexpected signal/exit, OOM, running).
+[[nodiscard]] bool is_unexpected(ExitCause cause) noexcept;
+
+struct ProcessOutcome {
+  std::uint32_t incarnation = 0;
+  std::int32_t pid = 0;
+  std::optional<int> exit_code;  // set when the process exited
+  std::optional<int> signal;     // set when a signal ended it
+  ExitCause cause = ExitCause::kClean;
+  std::string failpoint;  // the failpoint that fired in it, "" when none
+  std::uint64_t occurrence = 0;
+  std::string op;  // WorkerOp in flight at death ("none" when clean)
+  std::uint64_t op_seq = 0;
+  double start_s = 0;
+  double end_s = 0;
+  friend bool operator==(const ProcessOutcome&, const ProcessOutcome&) = default;
+};
+
+struct WorkerOutcome {
+  std::string role;
+  std::uint32_t index = 0;
+  std::uint32_t restarts = 0;
+  std::uint64_t ops = 0;                  // WorkerSlot progress
+  std::vector<ProcessOutcome> processes;  // one per incarnation, in order
+  friend bool operator==(const WorkerOutcome&, const WorkerOutcome&) = default;
+};
+
+struct TimelineEvent {
+  double t_s = 0;
+  std::string role;
+  std::uint32_t index = 0;
+  std::int32_t pid = 0;
+  std::string kind;    // "spawn", "kill", "pause", "resume", "restart", "exit", "stall"
+  std::string detail;  // e.g. "SIGKILL at ring.push.before_commit #3", "exit 0"
+  friend bool operator==(const TimelineEvent&, const TimelineEvent&) = default;
+};
+
+struct ThroughputSeries {
+  std::string role;
+  std::vector<std::uint64_t> ops;  // completed ops per interval, interval i = [i*dt, (i+1)*dt)
+  friend bool operator==(const ThroughputSeries&, const ThroughputSeries&) = default;
+};
+
+struct FaultMarker {
+  double t_s = 0;
+  std::string kind;  // "kill", "exit", "pause", "resume"
+  std::string role;
+  std::uint32_t index = 0;
+  friend bool operator==(const FaultMarker&, const FaultMarker&) = default;
+};
+
+struct Throughput {
+  double interval_s = 0.1;
+  std::vector<ThroughputSeries> series;
+  std::vector<FaultMarker> fault_markers;
+  friend bool operator==(const Throughput&, const Throughput&) = default;
+};
+
+struct StallFinding {
+  double t_s = 0;
+  std::string description;           // "no progress for 10s; locker[2] holds guard"
+  std::vector<std::string> workers;  // "consumer[0]: pop seq 812 (in_op)"
+  friend bool operator==(const StallFinding&, const StallFinding&) = default;
+};
+
+struct LeakFinding {
+  std::string kind;  // "posix_shm", "sysv_shm", "posix_sem", "sysv_sem", "memfd", ...
+  std::string name;
+  std::uint64_t bytes = 0;
+  std::string verdict;  // "orphaned", "in_use", "pending_destroy", "unknown", "removed"
+  friend bool operator==(const LeakFinding&, const LeakFinding&) = default;
+};
+
+struct LeakReport {
+  std::uint64_t leaked_objects = 0;  // objects of this run left behind after cleanup
+  std::vector<LeakFinding> findings;
+  friend bool operator==(const LeakReport&, const LeakReport&) = default;
+};
+
+// Counters and histograms of all workers of one role, merged.
+struct RoleStats {
+  std::string role;
+  StatsSnapshot stats;
+  friend bool operator==(const RoleStats&, const RoleStats&) = default;
+};
+
+struct ExpectationResult {
+  std::string name;      // the spec key: "lost", "p99_latency", "delivery", ...
+  std::string expected;  // as the spec says it: "0", "< 500us", "exactly_once"
+  std::string actual;    // as measured: "3", "212us", "at_least_once (2 duplicated)"
+  bool pass = false;
+  friend bool operator==(const ExpectationResult&, const ExpectationResult&) = default;
+};
+
+struct Durations {
+  double setup_s = 0;
+  double run_s = 0;
+  double check_s = 0;
+  double total_s = 0;
+  friend bool operator==(const Durations&, const Durations&) = default;
+};
+
+struct RunResult {
+  std::string spec_name;
+  std::string spec_file;
+  std::uint64_t seed = 0;
+  std::string run_id;
+  std::string repro;  // "shmcheck run specs/x.yaml --seed 42"
+  std::string shmcheck_version;
+  std::string started_at;  // ISO-8601 UTC, e.g. "2026-11-29T17:05:00Z"
+  std::string finished_at;
+  Durations durations;
+
+  Verdict verdict = Verdict::kError;
+  int exit_code = 4;
+  std::string error;  // why, when verdict == kError
+
+  std::vector<ScheduledFault> fault_schedule;
+  std::vector<WorkerOutcome> workers;
+  std::vector<TimelineEvent> timeline;
+  Throughput throughput;
+
+  std::optional<MessageVerdict> integrity;  // message workloads only
+  std::vector<MutexFindings> mutexes;
+  std::vector<SemaphoreFindings> semaphores;
+  std::vector<PageFindings> pages;
+  std::vector<StallFinding> stalls;
+  LeakReport leaks;
+  std::vector<RoleStats> roles;
+  std::vector<ExpectationResult> expectations;
+};
+
+// Latency summary of a histogram, seconds (what reports print per role).
+struct Percentiles {
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+  std::uint64_t count = 0;
+};
+[[nodiscard]] Percentiles percentiles(const HistogramSnapshot& h) noexcept;
+
+// Generic comparison for expectations ("< 500us", ">= 1M/s"): the harness parses the
+// spec's operator and value, these compare and print.
+enum class CompareOp : std::uint8_t {
+  kLess,
+  kLessEqual,
+  kGreater,
+  kGreaterEqual,
+  kEqual,
+  kNotEqual
+};
+[[nodiscard]] bool compare(double actual, CompareOp op, double expected) noexcept;
+[[nodiscard]] std::string_view to_string(
+    CompareOp op) noexcept;  // "<", "<=", ">", ">=", "==", "!="
+[[nodiscard]] std::optional<CompareOp> compare_op_from_string(std::string_view s) noexcept;
+
+[[nodiscard]] nlohmann::json to_json(const RunResult& result);
+[[nodiscard]] nlohmann::json to_json(const HistogramSnapshot& histogram);
+// Inverse of to_json (derived fields such as percentiles and "violations" are
+// recomputed, not read). kInvalidArgument with the JSON path on a malformed document.
+[[nodiscard]] core::Result<RunResult> run_result_from_json(const nlohmann::json& json);
+
+}  // namespace shmcheck::probes
