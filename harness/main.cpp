@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
     }
   };
   add(&add_list_failpoints_command);
+  add(&add_run_command);
+  add(&add_worker_command);
 
   try {
     app.parse(argc, argv);
