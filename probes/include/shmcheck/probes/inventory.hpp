@@ -54,8 +54,8 @@ inline constexpr std::size_t kIpcKindCount = 8;
 [[nodiscard]] std::optional<IpcKind> ipc_kind_from_string(std::string_view text) noexcept;
 
 enum class Verdict : std::uint8_t {
-  kInUse,           // a readable process holds it (fd, mapping, flock, SysV attach) or its creator lives
-  kOrphaned,        // proved: no process holds it and every process could be read
+  kInUse,     // a readable process holds it (fd, mapping, flock, SysV attach) or its creator lives
+  kOrphaned,  // proved: no process holds it and every process could be read
   kPendingDestroy,  // SysV shm marked for removal (SHM_DEST), freed at the last detach
   kUnknown,         // could not be proved either way: never removed
 };
@@ -92,7 +92,7 @@ struct IpcObject {
   std::uint64_t inode = 0;    // st_ino; the shmid for SysV shm
   uid_t uid = 0;              // owner
   gid_t gid = 0;
-  std::uint32_t mode = 0;     // permission bits (SysV: perms incl. SHM_DEST 01000 is kept apart)
+  std::uint32_t mode = 0;  // permission bits (SysV: perms incl. SHM_DEST 01000 is kept apart)
   std::uint64_t bytes_allocated = 0;  // memory actually used: st_blocks*512; SysV shm: rss+swap
   std::uint64_t nominal_size = 0;     // st_size; SysV: segment size / nsems / queue bytes
   std::int64_t created_unix_s = 0;    // header creation time, SysV ctime, else min(mtime, ctime)
@@ -101,7 +101,7 @@ struct IpcObject {
   // Creator: SysV cpid (start time unknown: 0), or the shmcheck header's creator.
   std::optional<core::ProcessIdentity> creator;
   core::Liveness creator_liveness = core::Liveness::kUnknown;  // meaningful when creator is set
-  pid_t last_pid = 0;           // SysV shm lpid / msg lspid; 0 when unknown
+  pid_t last_pid = 0;              // SysV shm lpid / msg lspid; 0 when unknown
   std::uint64_t attach_count = 0;  // SysV shm nattch
   bool sysv_dest = false;          // SysV shm: SHM_DEST set (removed at the last detach)
   bool glibc_temporary = false;    // sem.XXXXXX left by a sem_open that died before link()
@@ -145,12 +145,12 @@ struct InventoryProblem {
 struct Inventory {
   std::vector<IpcObject> objects;
   std::int64_t taken_unix_ns = 0;
-  std::uint64_t scan_ns = 0;            // wall time the snapshot took
-  std::size_t processes_scanned = 0;    // processes whose fd and maps were read
-  std::size_t processes_unreadable = 0; // processes we could not read: verdicts fail closed
-  std::vector<pid_t> unreadable_pids;   // the first few, for messages
+  std::uint64_t scan_ns = 0;             // wall time the snapshot took
+  std::size_t processes_scanned = 0;     // processes whose fd and maps were read
+  std::size_t processes_unreadable = 0;  // processes we could not read: verdicts fail closed
+  std::vector<pid_t> unreadable_pids;    // the first few, for messages
   bool dev_shm_available = false;
-  bool mqueue_available = false;        // /dev/mqueue mounted and readable
+  bool mqueue_available = false;  // /dev/mqueue mounted and readable
   bool sysvipc_available = false;
   bool proc_available = false;
   std::vector<InventoryProblem> problems;
@@ -172,13 +172,20 @@ void assign_verdict(IpcObject& object, bool processes_complete);
 
 // What a run or a test may call its own. An object matches when any rule holds.
 struct RunAttribution {
-  std::set<std::string> run_ids;             // header run_id or the run id in the name
-  std::vector<std::string> name_prefixes;    // e.g. "/shmcheck.1000.ab12cd34ef56ab78." or "/mytest."
-  std::set<pid_t> creator_pids;              // header creator or SysV cpid in this set
-  bool include_holders = false;              // also match objects held by a pid in creator_pids
+  std::set<std::string> run_ids;           // header run_id or the run id in the name
+  std::vector<std::string> name_prefixes;  // e.g. "/shmcheck.1000.ab12cd34ef56ab78." or "/mytest."
+  std::set<pid_t> creator_pids;            // header creator or SysV cpid in this set
+  bool include_holders = false;            // also match objects held by a pid in creator_pids
 };
 
-enum class AttributionReason : std::uint8_t { kNone, kHeaderRunId, kNameRunId, kNamePrefix, kCreatorPid, kHolderPid };
+enum class AttributionReason : std::uint8_t {
+  kNone,
+  kHeaderRunId,
+  kNameRunId,
+  kNamePrefix,
+  kCreatorPid,
+  kHolderPid
+};
 [[nodiscard]] std::string_view to_string(AttributionReason reason) noexcept;
 [[nodiscard]] AttributionReason attribute(const IpcObject& object, const RunAttribution& run);
 

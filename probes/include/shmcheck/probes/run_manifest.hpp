@@ -31,7 +31,8 @@ namespace shmcheck::probes {
 struct ManifestObject {
   std::string ref;   // SegmentRef::to_string() (kept verbatim for the harness)
   std::string name;  // POSIX name ("/shmcheck.0.<run>.q"); for SysV the segment_name it stands for
-  IpcKind kind = IpcKind::kPosixShm;  // kPosixShm, kPosixSemaphore, kPosixMqueue, kSysvShm, kSysvSemaphore, kSysvMqueue
+  IpcKind kind = IpcKind::kPosixShm;  // kPosixShm, kPosixSemaphore, kPosixMqueue, kSysvShm,
+                                      // kSysvSemaphore, kSysvMqueue
   int sysv_id = -1;                   // SysV objects: the id
 };
 

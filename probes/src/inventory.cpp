@@ -1,0 +1,635 @@
+// take_inventory(): lists the objects first (/dev/shm, /dev/mqueue, /proc/sysvipc),
+// then walks /proc once for holders, then probes shmcheck objects' flock. That
+// order matters: a holder that opens an object after the walk passed it is caught
+// by the flock probe (shmcheck objects) or by the cleaner's re-verification.
+#include "shmcheck/probes/inventory.hpp"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "inventory_detail.hpp"
+#include "unique_fd.hpp"
+
+namespace shmcheck::probes {
+namespace {
+
+using detail::DevIno;
+using detail::ProcessScan;
+using detail::UniqueFd;
+
+constexpr long kMqueueMagic = 0x19800202;  // linux/magic.h MQUEUE_MAGIC
+constexpr std::uint32_t kShmDest = 01000;  // SHM_DEST in the SysV perms column
+
+constexpr std::array<std::string_view, kIpcKindCount> kKindNames = {
+    "posix_shm", "posix_sem", "posix_mq", "sysv_shm", "sysv_sem", "sysv_msg", "memfd", "deleted"};
+constexpr std::array<std::string_view, kVerdictCount> kVerdictNames = {
+    "in_use", "orphaned", "pending_destroy", "unknown"};
+
+bool wanted(const InventoryOptions& options, IpcKind kind) {
+  return options.kinds.empty() || options.kinds.count(kind) != 0;
+}
+
+std::int64_t now_unix_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string run_id_from_name(std::string_view name) {
+  auto parsed = core::parse_segment_name(name);
+  return parsed ? parsed->run_id : std::string{};
+}
+
+// A directory of IPC files (/dev/shm or /dev/mqueue), kept open for header reads.
+struct DirListing {
+  UniqueFd dir;
+  std::uint64_t device = 0;
+  std::vector<IpcObject> objects;
+};
+
+void fill_from_stat(IpcObject& o, const struct stat& st) {
+  o.device = static_cast<std::uint64_t>(st.st_dev);
+  o.inode = static_cast<std::uint64_t>(st.st_ino);
+  o.uid = st.st_uid;
+  o.gid = st.st_gid;
+  o.mode = st.st_mode & 07777U;
+  o.bytes_allocated = static_cast<std::uint64_t>(st.st_blocks) * 512U;
+  o.nominal_size = static_cast<std::uint64_t>(st.st_size);
+  o.modified_unix_s = st.st_mtim.tv_sec;
+  o.created_unix_s = std::min(st.st_mtim.tv_sec, st.st_ctim.tv_sec);
+}
+
+// "QSIZE:129        NOTIFY:0     SIGNO:0     NOTIFY_PID:0"
+std::uint64_t mqueue_qsize(int dirfd, const std::string& name) {
+  std::string text;
+  if (!detail::read_file_at(dirfd, name.c_str(), text)) return 0;
+  std::string_view view(text);
+  if (!view.starts_with("QSIZE:")) return 0;
+  view.remove_prefix(6);
+  std::uint64_t value = 0;
+  return detail::parse_uint(view, value) ? value : 0;
+}
+
+// Lists /dev/shm (posix shm + semaphores) or /dev/mqueue.
+void list_dir(const std::string& path, bool mqueue, const InventoryOptions& options,
+              DirListing& out, Inventory& inv, bool& available) {
+  auto dir = detail::open_at(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!dir) {
+    // No /dev/mqueue mount is normal; anything else is a problem worth reporting.
+    if (!(mqueue && dir.error().sys_errno == ENOENT)) inv.problems.push_back({path, dir.error()});
+    return;
+  }
+  struct stat dir_st {};
+  struct statfs fs {};
+  if (::fstat(dir->get(), &dir_st) != 0) return;
+  if (mqueue && (::fstatfs(dir->get(), &fs) != 0 || fs.f_type != kMqueueMagic)) return;
+  out.device = static_cast<std::uint64_t>(dir_st.st_dev);
+  out.dir = std::move(*dir);
+  const int dirfd = out.dir.get();
+  auto walked = detail::for_each_entry(dirfd, [&](std::string_view entry, unsigned char type) {
+    if (type != DT_REG && type != DT_UNKNOWN) return;
+    const std::string name(entry);
+    struct stat st {};
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+      return;
+    }
+    IpcObject o;
+    if (mqueue) {
+      o.kind = IpcKind::kPosixMqueue;
+      o.name = "/" + name;
+    } else if (entry.starts_with("sem.")) {
+      o.kind = IpcKind::kPosixSemaphore;
+      o.name = "/" + name.substr(4);
+      // glibc's sem_open writes "sem.XXXXXX" and link()s it to the final name; a
+      // process killed in between leaves the temporary behind.
+      o.glibc_temporary = name.size() == 10 && st.st_nlink == 1;
+    } else {
+      o.kind = IpcKind::kPosixShm;
+      o.name = "/" + name;
+    }
+    if (!wanted(options, o.kind)) return;
+    o.path = path + "/" + name;
+    fill_from_stat(o, st);
+    if (mqueue) {
+      o.nominal_size = mqueue_qsize(dirfd, name);
+      o.bytes_allocated = o.nominal_size;
+    }
+    o.run_id = run_id_from_name(o.name);
+    out.objects.push_back(std::move(o));
+  });
+  if (!walked) {
+    inv.problems.push_back({path, std::move(walked).error()});
+    return;
+  }
+  available = true;
+}
+
+// Splits a /proc/sysvipc line into signed integers.
+bool split_ints(std::string_view line, std::vector<std::int64_t>& out) {
+  out.clear();
+  while (true) {
+    detail::skip_spaces(line);
+    if (line.empty()) return true;
+    bool negative = false;
+    if (line.front() == '-') {
+      negative = true;
+      line.remove_prefix(1);
+    }
+    std::uint64_t value = 0;
+    if (!detail::parse_uint(line, value)) return false;
+    out.push_back(negative ? -static_cast<std::int64_t>(value) : static_cast<std::int64_t>(value));
+  }
+}
+
+std::string sysv_name(std::int64_t key, int id) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "key=0x%08x id=%d",
+                static_cast<unsigned>(static_cast<std::uint32_t>(key)), id);
+  return buf;
+}
+
+// Reads one /proc/sysvipc file; fn(columns) per data line.
+template <class Fn>
+bool read_sysvipc(const std::string& path, Inventory& inv, Fn&& fn) {
+  std::string text;
+  auto read = detail::read_file_at(AT_FDCWD, path.c_str(), text);
+  if (!read) {
+    inv.problems.push_back({path, std::move(read).error()});
+    return false;
+  }
+  std::string_view rest(text);
+  const auto header_end = rest.find('\n');
+  if (header_end == std::string_view::npos) return true;
+  rest.remove_prefix(header_end + 1);
+  std::vector<std::int64_t> cols;
+  while (!rest.empty()) {
+    const auto eol = rest.find('\n');
+    const auto line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 1);
+    if (split_ints(line, cols)) fn(cols);
+  }
+  return true;
+}
+
+void read_sysv(const InventoryOptions& options, Inventory& inv, std::vector<IpcObject>& out) {
+  const std::string base = options.proc_dir + "/sysvipc/";
+  bool ok = true;
+  if (wanted(options, IpcKind::kSysvShm)) {
+    // key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime rss swap
+    ok = read_sysvipc(base + "shm", inv,
+                      [&](const std::vector<std::int64_t>& c) {
+                        if (c.size() < 14) return;
+                        IpcObject o;
+                        o.kind = IpcKind::kSysvShm;
+                        o.sysv_key = c[0];
+                        o.sysv_id = static_cast<int>(c[1]);
+                        o.inode = static_cast<std::uint64_t>(c[1]);
+                        const auto perms = static_cast<std::uint32_t>(c[2]);
+                        o.mode = perms & 0777U;
+                        o.sysv_dest = (perms & kShmDest) != 0;
+                        o.nominal_size = static_cast<std::uint64_t>(c[3]);
+                        o.creator = core::ProcessIdentity{static_cast<std::int32_t>(c[4]), 0, 0};
+                        o.last_pid = static_cast<pid_t>(c[5]);
+                        o.attach_count = static_cast<std::uint64_t>(c[6]);
+                        o.uid = static_cast<uid_t>(c[7]);
+                        o.gid = static_cast<gid_t>(c[8]);
+                        o.modified_unix_s = std::max(c[11], c[12]);
+                        o.created_unix_s = c[13];
+                        o.bytes_allocated = c.size() >= 16
+                                                ? static_cast<std::uint64_t>(c[14] + c[15])
+                                                : o.nominal_size;
+                        o.name = sysv_name(o.sysv_key, o.sysv_id);
+                        out.push_back(std::move(o));
+                      }) &&
+         ok;
+  }
+  if (wanted(options, IpcKind::kSysvSemaphore)) {
+    // key semid perms nsems uid gid cuid cgid otime ctime
+    ok = read_sysvipc(base + "sem", inv,
+                      [&](const std::vector<std::int64_t>& c) {
+                        if (c.size() < 10) return;
+                        IpcObject o;
+                        o.kind = IpcKind::kSysvSemaphore;
+                        o.sysv_key = c[0];
+                        o.sysv_id = static_cast<int>(c[1]);
+                        o.mode = static_cast<std::uint32_t>(c[2]) & 0777U;
+                        o.nominal_size = static_cast<std::uint64_t>(c[3]);
+                        o.uid = static_cast<uid_t>(c[4]);
+                        o.gid = static_cast<gid_t>(c[5]);
+                        o.modified_unix_s = c[8];
+                        o.created_unix_s = c[9];
+                        o.name = sysv_name(o.sysv_key, o.sysv_id);
+                        out.push_back(std::move(o));
+                      }) &&
+         ok;
+  }
+  if (wanted(options, IpcKind::kSysvMqueue)) {
+    // key msqid perms cbytes qnum lspid lrpid uid gid cuid cgid stime rtime ctime
+    ok = read_sysvipc(base + "msg", inv,
+                      [&](const std::vector<std::int64_t>& c) {
+                        if (c.size() < 14) return;
+                        IpcObject o;
+                        o.kind = IpcKind::kSysvMqueue;
+                        o.sysv_key = c[0];
+                        o.sysv_id = static_cast<int>(c[1]);
+                        o.mode = static_cast<std::uint32_t>(c[2]) & 0777U;
+                        o.nominal_size = static_cast<std::uint64_t>(c[3]);
+                        o.bytes_allocated = o.nominal_size;
+                        o.last_pid = static_cast<pid_t>(c[5] != 0 ? c[5] : c[6]);
+                        o.uid = static_cast<uid_t>(c[7]);
+                        o.gid = static_cast<gid_t>(c[8]);
+                        o.modified_unix_s = std::max(c[11], c[12]);
+                        o.created_unix_s = c[13];
+                        o.name = sysv_name(o.sysv_key, o.sysv_id);
+                        out.push_back(std::move(o));
+                      }) &&
+         ok;
+  }
+  inv.sysvipc_available = ok;
+}
+
+// pread()s the header of a shmcheck object and probes its flock. Never maps, never
+// waits: LOCK_NB, and the lock (if we got it) is dropped at close right away.
+void probe_shmcheck_file(int dirfd, IpcObject& o, bool read_header) {
+  const std::string_view file = std::string_view(o.path).substr(o.path.rfind('/') + 1);
+  const std::string name(file);
+  auto fd = detail::open_at(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (!fd) return;
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0 || static_cast<std::uint64_t>(st.st_ino) != o.inode ||
+      static_cast<std::uint64_t>(st.st_dev) != o.device) {
+    return;  // replaced since the listing: leave it to the next snapshot
+  }
+  if (read_header && o.kind == IpcKind::kPosixShm &&
+      static_cast<std::size_t>(st.st_size) >= core::kSegmentHeaderSize) {
+    alignas(core::SegmentHeader) unsigned char buf[core::kSegmentHeaderSize];
+    auto n = core::posix_call("pread", [&] { return ::pread(fd->get(), buf, sizeof buf, 0); });
+    if (n && static_cast<std::size_t>(*n) == sizeof buf) {
+      auto header = core::decode_segment_header(buf, sizeof buf);
+      if (header) {
+        o.header = std::move(*header);
+        o.run_id = o.header->run_id;
+        o.creator = o.header->creator;
+        o.created_unix_s = static_cast<std::int64_t>(o.header->created_unix_ns / 1'000'000'000U);
+      }
+    }
+  }
+  const int locked = ::flock(fd->get(), LOCK_EX | LOCK_NB);
+  if (locked != 0 && errno == EWOULDBLOCK) o.flock_held = true;
+}
+
+// SysV cpid carries no start time: a live process with that pid that started
+// after the segment was created cannot be its creator.
+core::Liveness sysv_creator_liveness(pid_t pid, std::int64_t created_unix_s,
+                                     const std::unordered_map<pid_t, std::uint64_t>& starts,
+                                     std::int64_t boot_s) {
+  if (pid <= 0) return core::Liveness::kDead;
+  const auto live = core::liveness(core::ProcessIdentity{pid, 0, 0});
+  if (live != core::Liveness::kAlive) return live;
+  std::uint64_t start_ticks = 0;
+  if (auto it = starts.find(pid); it != starts.end()) {
+    start_ticks = it->second;
+  } else if (auto st = core::process_start_time(pid)) {
+    start_ticks = *st;
+  } else {
+    return core::Liveness::kUnknown;
+  }
+  if (boot_s == 0) return core::Liveness::kAlive;
+  const auto start_s =
+      boot_s + static_cast<std::int64_t>(
+                   start_ticks / static_cast<std::uint64_t>(detail::clock_ticks_per_second()));
+  // One second of slack: ctime and btime are whole seconds.
+  return start_s > created_unix_s + 1 ? core::Liveness::kDead : core::Liveness::kAlive;
+}
+
+}  // namespace
+
+std::string_view to_string(IpcKind kind) noexcept {
+  const auto i = static_cast<std::size_t>(kind);
+  return i < kKindNames.size() ? kKindNames[i] : "unknown";
+}
+
+std::optional<IpcKind> ipc_kind_from_string(std::string_view text) noexcept {
+  for (std::size_t i = 0; i < kKindNames.size(); ++i) {
+    if (kKindNames[i] == text) return static_cast<IpcKind>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(Verdict verdict) noexcept {
+  const auto i = static_cast<std::size_t>(verdict);
+  return i < kVerdictNames.size() ? kVerdictNames[i] : "unknown";
+}
+
+std::optional<Verdict> verdict_from_string(std::string_view text) noexcept {
+  for (std::size_t i = 0; i < kVerdictNames.size(); ++i) {
+    if (kVerdictNames[i] == text) return static_cast<Verdict>(i);
+  }
+  return std::nullopt;
+}
+
+std::string IpcObject::identity() const {
+  std::string out(to_string(kind));
+  out += ':';
+  switch (kind) {
+    case IpcKind::kSysvShm:
+    case IpcKind::kSysvSemaphore:
+    case IpcKind::kSysvMqueue:
+      // ids are recycled only after the sequence number wraps; the key tells
+      // a recycled id apart in the common case.
+      out += std::to_string(sysv_id) + ':' + std::to_string(sysv_key);
+      break;
+    default:
+      out += std::to_string(device) + ':' + std::to_string(inode);
+      break;
+  }
+  return out;
+}
+
+const IpcObject* Inventory::find(std::string_view identity) const {
+  for (const auto& o : objects) {
+    if (o.identity() == identity) return &o;
+  }
+  return nullptr;
+}
+
+namespace detail {
+std::string short_name(const IpcObject& object) {
+  std::string_view name = object.name;
+  if (object.kind == IpcKind::kMemfd || object.kind == IpcKind::kDeleted) {
+    if (name.ends_with(" (deleted)")) name.remove_suffix(10);
+    if (name.starts_with("/memfd:")) name.remove_prefix(7);
+    if (const auto slash = name.rfind('/'); slash != std::string_view::npos) {
+      name.remove_prefix(slash + 1);
+    }
+    if (name.starts_with("sem.")) name.remove_prefix(4);
+  }
+  if (name.starts_with('/')) name.remove_prefix(1);
+  return std::string(name);
+}
+}  // namespace detail
+
+void assign_verdict(IpcObject& o, bool processes_complete) {
+  const auto holder_text = [&o] {
+    std::string s;
+    for (std::size_t i = 0; i < o.holders.size() && i < 3; ++i) {
+      if (i != 0) s += ", ";
+      s += std::to_string(o.holders[i].process.pid) + " (" + o.holders[i].comm + ")";
+    }
+    if (o.holders.size() > 3) s += " and " + std::to_string(o.holders.size() - 3) + " more";
+    return s;
+  };
+  const bool creator_alive = o.creator && o.creator_liveness == core::Liveness::kAlive;
+  switch (o.kind) {
+    case IpcKind::kSysvShm:
+      if (o.sysv_dest) {
+        o.verdict = Verdict::kPendingDestroy;
+        o.reason = "marked for removal; freed when the last of " + std::to_string(o.attach_count) +
+                   " attachment(s) detaches";
+      } else if (o.attach_count > 0) {
+        o.verdict = Verdict::kInUse;
+        o.reason = std::to_string(o.attach_count) + " attachment(s)";
+        if (!o.holders.empty()) o.reason += ": " + holder_text();
+      } else if (creator_alive) {
+        o.verdict = Verdict::kInUse;
+        o.reason = "not attached, but creator " + std::to_string(o.creator->pid) + " is alive";
+      } else if (o.creator && o.creator_liveness == core::Liveness::kUnknown) {
+        o.verdict = Verdict::kUnknown;
+        o.reason = "not attached; creator's liveness cannot be read";
+      } else {
+        o.verdict = Verdict::kOrphaned;
+        o.reason = "not attached (nattch 0) and creator dead";
+      }
+      return;
+    case IpcKind::kSysvSemaphore:
+      o.verdict = Verdict::kUnknown;
+      o.reason = "SysV semaphores record no users: no proof either way";
+      return;
+    case IpcKind::kSysvMqueue:
+      if (creator_alive) {
+        o.verdict = Verdict::kInUse;
+        o.reason = "last sender/receiver " + std::to_string(o.creator->pid) + " is alive";
+      } else {
+        o.verdict = Verdict::kUnknown;
+        o.reason = "SysV message queues record no users: no proof either way";
+      }
+      return;
+    case IpcKind::kMemfd:
+    case IpcKind::kDeleted:
+      // These exist only while something holds them.
+      o.verdict = o.holders.empty() ? Verdict::kUnknown : Verdict::kInUse;
+      o.reason = o.holders.empty() ? "no readable holder left" : "held by " + holder_text();
+      return;
+    case IpcKind::kPosixShm:
+    case IpcKind::kPosixSemaphore:
+    case IpcKind::kPosixMqueue:
+      break;
+  }
+  if (!o.holders.empty()) {
+    o.verdict = Verdict::kInUse;
+    o.reason = "held by " + holder_text();
+  } else if (o.flock_held) {
+    o.verdict = Verdict::kInUse;
+    o.reason = "flock held by a process";
+  } else if (creator_alive) {
+    o.verdict = Verdict::kInUse;
+    o.reason = "creator " + std::to_string(o.creator->pid) + " is alive";
+  } else if (!processes_complete) {
+    o.verdict = Verdict::kUnknown;
+    o.reason = "no readable holder, but some processes could not be read";
+  } else {
+    o.verdict = Verdict::kOrphaned;
+    o.reason = "no process holds it";
+    if (o.creator) o.reason += "; creator " + std::to_string(o.creator->pid) + " is dead";
+  }
+}
+
+Inventory take_inventory(const InventoryOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  Inventory inv;
+  inv.taken_unix_ns = now_unix_ns();
+  const std::int64_t now_s = inv.taken_unix_ns / 1'000'000'000;
+
+  // 1. The objects.
+  DirListing shm;
+  DirListing mq;
+  const bool want_shm_dir = wanted(options, IpcKind::kPosixShm) ||
+                            wanted(options, IpcKind::kPosixSemaphore) ||
+                            wanted(options, IpcKind::kDeleted);
+  if (want_shm_dir) list_dir(options.dev_shm_dir, false, options, shm, inv, inv.dev_shm_available);
+  list_dir(options.mqueue_dir, true, options, mq, inv, inv.mqueue_available);
+  std::vector<IpcObject> sysv;
+  read_sysv(options, inv, sysv);
+
+  // 2. One walk over /proc.
+  std::set<std::uint64_t> devices;
+  if (shm.dir.valid()) devices.insert(shm.device);
+  if (mq.dir.valid()) devices.insert(mq.device);
+  ProcessScan scan;
+  if (options.scan_processes) {
+    scan = detail::scan_processes(options.proc_dir, devices, options.read_headers);
+    for (auto& p : scan.problems) inv.problems.push_back(std::move(p));
+    scan.problems.clear();
+  }
+  inv.proc_available = scan.ran;
+  inv.processes_scanned = scan.processes.size();
+  inv.processes_unreadable = scan.unreadable;
+  inv.unreadable_pids = scan.unreadable_pids;
+  const bool complete =
+      scan.ran && scan.unreadable == 0 &&
+      std::none_of(inv.problems.begin(), inv.problems.end(),
+                   [&](const InventoryProblem& p) { return p.source == options.proc_dir; });
+  std::unordered_map<pid_t, std::uint64_t> starts;
+  starts.reserve(scan.processes.size());
+  for (const auto& p : scan.processes) starts.emplace(p.id.pid, p.id.start_time);
+  const std::int64_t boot_s = detail::boot_time_unix_s(options.proc_dir);
+
+  // 3. Holders, headers, flock probes, verdicts.
+  std::unordered_set<DevIno, detail::DevInoHash> listed;
+  inv.objects.reserve(shm.objects.size() + mq.objects.size() + sysv.size() + scan.held_only.size());
+  for (DirListing* listing : {&shm, &mq}) {
+    for (auto& o : listing->objects) {
+      listed.insert(DevIno{o.device, o.inode});
+      if (auto it = scan.by_file.find(DevIno{o.device, o.inode}); it != scan.by_file.end()) {
+        o.holders = detail::make_holders(scan, it->second, false);
+      }
+      const bool ours = detail::short_name(o).starts_with(core::kNamePrefix);
+      if (ours && options.read_headers) probe_shmcheck_file(listing->dir.get(), o, true);
+      if (o.creator) o.creator_liveness = core::liveness(*o.creator);
+      assign_verdict(o, complete);
+      inv.objects.push_back(std::move(o));
+    }
+  }
+  for (auto& o : sysv) {
+    if (o.kind == IpcKind::kSysvShm) {
+      if (auto it = scan.by_shmid.find(o.sysv_id); it != scan.by_shmid.end()) {
+        o.holders = detail::make_holders(scan, it->second, true);
+      }
+    }
+    if (o.creator) {
+      o.creator_liveness = sysv_creator_liveness(o.creator->pid, o.created_unix_s, starts, boot_s);
+    } else if (o.kind == IpcKind::kSysvMqueue && o.last_pid > 0) {
+      // The last sender/receiver is evidence of use (never proof of an orphan).
+      o.creator = core::ProcessIdentity{static_cast<std::int32_t>(o.last_pid), 0, 0};
+      o.creator_liveness = sysv_creator_liveness(o.last_pid, o.modified_unix_s, starts, boot_s);
+    }
+    assign_verdict(o, complete);
+    inv.objects.push_back(std::move(o));
+  }
+  for (auto& [key, held] : scan.held_only) {
+    if (listed.count(key) != 0 || !wanted(options, held.kind)) continue;
+    IpcObject o;
+    o.kind = held.kind;
+    o.name = held.link;
+    o.device = key.dev;
+    o.inode = key.ino;
+    if (held.stat_known) {
+      o.uid = held.uid;
+      o.gid = held.gid;
+      o.mode = held.mode;
+      o.bytes_allocated = held.blocks_bytes;
+      o.nominal_size = held.size;
+      o.modified_unix_s = held.mtime;
+      o.created_unix_s = std::min(held.mtime, held.ctime);
+    } else {
+      o.nominal_size = held.mapped_bytes;
+    }
+    if (auto it = scan.by_file.find(key); it != scan.by_file.end()) {
+      o.holders = detail::make_holders(scan, it->second, false);
+    }
+    if (!held.stat_known && !o.holders.empty()) o.uid = o.holders.front().uid;
+    o.run_id = run_id_from_name(detail::short_name(o));
+    if (held.header) {
+      o.header = held.header;
+      o.run_id = held.header->run_id;
+      o.creator = held.header->creator;
+      o.creator_liveness = core::liveness(*o.creator);
+    }
+    assign_verdict(o, complete);
+    inv.objects.push_back(std::move(o));
+  }
+  for (auto& o : inv.objects)
+    o.age_s = o.created_unix_s > 0 ? std::max<std::int64_t>(0, now_s - o.created_unix_s) : 0;
+  inv.scan_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::steady_clock::now() - started)
+                                               .count());
+  return inv;
+}
+
+std::string_view to_string(AttributionReason reason) noexcept {
+  switch (reason) {
+    case AttributionReason::kNone:
+      return "none";
+    case AttributionReason::kHeaderRunId:
+      return "header run id";
+    case AttributionReason::kNameRunId:
+      return "run id in name";
+    case AttributionReason::kNamePrefix:
+      return "name prefix";
+    case AttributionReason::kCreatorPid:
+      return "creator pid";
+    case AttributionReason::kHolderPid:
+      return "holder pid";
+  }
+  return "none";
+}
+
+AttributionReason attribute(const IpcObject& o, const RunAttribution& run) {
+  if (o.header && run.run_ids.count(o.header->run_id) != 0) return AttributionReason::kHeaderRunId;
+  if (!o.run_id.empty() && run.run_ids.count(o.run_id) != 0) return AttributionReason::kNameRunId;
+  if (!run.name_prefixes.empty()) {
+    const std::string bare = detail::short_name(o);
+    for (std::string_view prefix : run.name_prefixes) {
+      if (prefix.starts_with('/')) prefix.remove_prefix(1);
+      if (!prefix.empty() && bare.starts_with(prefix)) return AttributionReason::kNamePrefix;
+    }
+  }
+  if (o.creator && run.creator_pids.count(o.creator->pid) != 0 &&
+      o.kind != IpcKind::kSysvMqueue) {  // a msg queue's "creator" is only its last user
+    return AttributionReason::kCreatorPid;
+  }
+  if (run.include_holders) {
+    for (const auto& h : o.holders) {
+      if (run.creator_pids.count(h.process.pid) != 0) return AttributionReason::kHolderPid;
+    }
+  }
+  return AttributionReason::kNone;
+}
+
+std::vector<IpcObject> InventoryDiff::appeared_from(const RunAttribution& run) const {
+  std::vector<IpcObject> out;
+  for (const auto& o : appeared) {
+    if (attribute(o, run) != AttributionReason::kNone) out.push_back(o);
+  }
+  return out;
+}
+
+InventoryDiff diff(const Inventory& before, const Inventory& after) {
+  std::unordered_set<std::string> before_ids;
+  before_ids.reserve(before.objects.size());
+  for (const auto& o : before.objects) before_ids.insert(o.identity());
+  std::unordered_set<std::string> after_ids;
+  after_ids.reserve(after.objects.size());
+  InventoryDiff out;
+  for (const auto& o : after.objects) {
+    auto id = o.identity();
+    if (before_ids.count(id) == 0) out.appeared.push_back(o);
+    after_ids.insert(std::move(id));
+  }
+  for (const auto& o : before.objects) {
+    if (after_ids.count(o.identity()) == 0) out.disappeared.push_back(o);
+  }
+  return out;
+}
+
+}  // namespace shmcheck::probes

@@ -1,0 +1,108 @@
+// Private pieces of the inventory: the one /proc walk and the object-source
+// readers. Not installed; used by inventory*.cpp and cleaner.cpp.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "shmcheck/probes/inventory.hpp"
+
+namespace shmcheck::probes::detail {
+
+struct DevIno {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  friend bool operator==(const DevIno&, const DevIno&) = default;
+};
+
+struct DevInoHash {
+  std::size_t operator()(const DevIno& k) const noexcept {
+    // splitmix-style mix: inodes are dense small numbers on tmpfs.
+    std::uint64_t x = k.ino * 0x9E3779B97F4A7C15ULL ^ (k.dev + 0x632BE59BD9B4E019ULL);
+    x ^= x >> 31U;
+    return static_cast<std::size_t>(x);
+  }
+};
+
+struct ProcessInfo {
+  core::ProcessIdentity id{};
+  pid_t ppid = 0;
+  uid_t uid = 0;
+  std::string comm;
+};
+
+struct HolderRef {
+  std::uint32_t process = 0;  // index into ProcessScan::processes
+  int fd = -1;
+  bool mapped = false;
+};
+
+// A memfd or unlinked-but-held /dev/shm (or mqueue) file found through a process.
+struct HeldOnlyObject {
+  IpcKind kind = IpcKind::kMemfd;
+  std::string link;  // readlink text or maps path
+  DevIno key;
+  bool stat_known = false;
+  std::uint64_t blocks_bytes = 0;
+  std::uint64_t size = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::uint32_t mode = 0;
+  std::int64_t mtime = 0;
+  std::int64_t ctime = 0;
+  std::uint64_t mapped_bytes = 0;  // largest mapping seen, when no fd could be stat'ed
+  std::optional<core::SegmentHeaderInfo> header;
+};
+
+struct ProcessScan {
+  bool ran = false;
+  std::vector<ProcessInfo> processes;
+  std::unordered_map<DevIno, std::vector<HolderRef>, DevInoHash> by_file;
+  std::unordered_map<int, std::vector<HolderRef>> by_shmid;  // SysV attachments (maps /SYSV)
+  std::unordered_map<DevIno, HeldOnlyObject, DevInoHash> held_only;
+  std::size_t unreadable = 0;
+  std::vector<pid_t> unreadable_pids;
+  std::vector<InventoryProblem> problems;
+
+  [[nodiscard]] bool complete() const noexcept {
+    return ran && unreadable == 0 && problems.empty();
+  }
+};
+
+// Walks proc_dir once. `ipc_devices`: st_dev of /dev/shm and /dev/mqueue; files on
+// them (and memfds) are recorded as holder evidence, everything else is ignored.
+// `read_headers`: decode shmcheck headers of memfds found through their fds.
+ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint64_t>& ipc_devices,
+                           bool read_headers);
+
+// Converts the holder refs of one object into Holder values (merged per process).
+std::vector<Holder> make_holders(const ProcessScan& scan, const std::vector<HolderRef>& refs,
+                                 bool sysv);
+
+// Reads one /proc/<pid>/stat: ppid, state, flags, start time, comm.
+struct StatLine {
+  pid_t ppid = 0;
+  char state = '?';
+  std::uint64_t flags = 0;
+  std::uint64_t start_time = 0;
+  std::string comm;
+};
+bool parse_stat_line(std::string_view text, StatLine& out);
+
+// Boot time (seconds since the epoch) and clock ticks per second, to compare a
+// process start time with SysV ctime.
+std::int64_t boot_time_unix_s(const std::string& proc_dir);
+long clock_ticks_per_second();
+
+// Short name for prefix matching: no leading '/', no "sem.", "memfd:" or
+// " (deleted)" decorations ("/dev/shm/x (deleted)" -> "x").
+std::string short_name(const IpcObject& object);
+
+}  // namespace shmcheck::probes::detail

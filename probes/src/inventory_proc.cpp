@@ -1,0 +1,360 @@
+// The one /proc walk of a snapshot: per process, its identity (stat), its fds
+// (readlinkat + fstatat: device and inode of what each fd refers to) and its
+// mappings (/proc/<pid>/maps: hex device, inode; /SYSV entries carry the shmid).
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "inventory_detail.hpp"
+#include "unique_fd.hpp"
+
+namespace shmcheck::probes::detail {
+namespace {
+
+constexpr std::uint64_t kPfKthread = 0x00200000;  // include/linux/sched.h PF_KTHREAD
+constexpr std::size_t kMaxUnreadablePids = 16;
+
+bool is_pid_name(std::string_view name, pid_t& pid) {
+  int value = 0;
+  const auto [ptr, ec] = std::from_chars(name.data(), name.data() + name.size(), value);
+  if (ec != std::errc{} || ptr != name.data() + name.size() || value <= 0) return false;
+  pid = value;
+  return true;
+}
+
+bool gone(const core::Error& e) { return e.sys_errno == ENOENT || e.sys_errno == ESRCH; }
+
+void add_ref(std::vector<HolderRef>& refs, std::uint32_t process, int fd, bool mapped) {
+  if (!refs.empty() && refs.back().process == process) {
+    if (refs.back().fd < 0) refs.back().fd = fd;
+    refs.back().mapped = refs.back().mapped || mapped;
+    return;
+  }
+  refs.push_back(HolderRef{process, fd, mapped});
+}
+
+bool has_shmcheck_name(std::string_view link) {
+  // "/memfd:shmcheck.0.<run>.<object> (deleted)"
+  constexpr std::string_view kMemfd = "/memfd:";
+  if (!link.starts_with(kMemfd)) return false;
+  link.remove_prefix(kMemfd.size());
+  return link.starts_with(core::kNamePrefix);
+}
+
+void read_memfd_header(int fd_dir, std::string_view fd_name, HeldOnlyObject& object) {
+  const std::string name(fd_name);
+  auto fd = open_at(fd_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  if (!fd) return;
+  alignas(core::SegmentHeader) unsigned char buf[core::kSegmentHeaderSize];
+  auto n = core::posix_call("pread", [&] { return ::pread(fd->get(), buf, sizeof buf, 0); });
+  if (!n || static_cast<std::size_t>(*n) != sizeof buf) return;
+  auto header = core::decode_segment_header(buf, sizeof buf);
+  if (header) object.header = std::move(*header);
+}
+
+void fill_stat(HeldOnlyObject& object, const struct stat& st) {
+  object.stat_known = true;
+  object.blocks_bytes = static_cast<std::uint64_t>(st.st_blocks) * 512U;
+  object.size = static_cast<std::uint64_t>(st.st_size);
+  object.uid = st.st_uid;
+  object.gid = st.st_gid;
+  object.mode = st.st_mode & 07777U;
+  object.mtime = st.st_mtim.tv_sec;
+  object.ctime = st.st_ctim.tv_sec;
+}
+
+class Walker {
+ public:
+  Walker(const std::set<std::uint64_t>& devices, bool read_headers, ProcessScan& scan)
+      : devices_(devices), read_headers_(read_headers), scan_(scan) {}
+
+  void process(int proc_fd, pid_t pid, std::string_view name) {
+    const std::string dir(name);
+    auto pfd = open_at(proc_fd, dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (!pfd) {
+      if (!gone(pfd.error())) unreadable(pid);
+      return;
+    }
+    struct stat dir_st {};
+    if (::fstat(pfd->get(), &dir_st) != 0) return;
+    auto text = read_file_at(pfd->get(), "stat", buf_);
+    if (!text) {
+      if (!gone(text.error())) unreadable(pid);
+      return;
+    }
+    StatLine stat;
+    if (!parse_stat_line(buf_, stat)) {
+      unreadable(pid);
+      return;
+    }
+    // Zombies hold nothing; kernel threads have no user fds or mappings.
+    if (stat.state == 'Z' || stat.state == 'X' || (stat.flags & kPfKthread) != 0) return;
+
+    const auto index = static_cast<std::uint32_t>(scan_.processes.size());
+    scan_.processes.push_back(
+        ProcessInfo{core::ProcessIdentity{static_cast<std::int32_t>(pid), 0, stat.start_time},
+                    stat.ppid, dir_st.st_uid, std::move(stat.comm)});
+
+    bool ok = scan_fds(pfd->get(), pid, index);
+    ok = scan_maps(pfd->get(), pid, index) && ok;
+    if (!ok) unreadable(pid);
+  }
+
+ private:
+  void unreadable(pid_t pid) {
+    ++scan_.unreadable;
+    if (scan_.unreadable_pids.size() < kMaxUnreadablePids) scan_.unreadable_pids.push_back(pid);
+  }
+
+  // False when the fd table could not be read (and the process did not just exit).
+  bool scan_fds(int pid_fd, pid_t /*pid*/, std::uint32_t index) {
+    auto fd_dir = open_at(pid_fd, "fd", O_RDONLY | O_DIRECTORY);
+    if (!fd_dir) return gone(fd_dir.error());
+    char link[4096];
+    auto walked = for_each_entry(fd_dir->get(), [&](std::string_view fd_name, unsigned char) {
+      char name_z[32];
+      if (fd_name.size() >= sizeof name_z) return;
+      std::memcpy(name_z, fd_name.data(), fd_name.size());
+      name_z[fd_name.size()] = '\0';
+      const auto len = ::readlinkat(fd_dir->get(), name_z, link, sizeof link - 1);
+      if (len <= 0 || link[0] != '/') return;  // sockets, pipes, anon inodes; or closed meanwhile
+      const std::string_view target(link, static_cast<std::size_t>(len));
+      struct stat st {};
+      if (::fstatat(fd_dir->get(), name_z, &st, 0) != 0) return;
+      const bool memfd = target.starts_with("/memfd:");
+      if (!memfd && devices_.count(static_cast<std::uint64_t>(st.st_dev)) == 0) return;
+      int fd_number = -1;
+      std::from_chars(fd_name.data(), fd_name.data() + fd_name.size(), fd_number);
+      const DevIno key{static_cast<std::uint64_t>(st.st_dev),
+                       static_cast<std::uint64_t>(st.st_ino)};
+      add_ref(scan_.by_file[key], index, fd_number, false);
+      if (memfd || st.st_nlink == 0) {
+        auto& object = scan_.held_only[key];
+        if (object.link.empty()) {
+          object.kind = memfd ? IpcKind::kMemfd : IpcKind::kDeleted;
+          object.link = std::string(target);
+          object.key = key;
+        }
+        if (!object.stat_known) fill_stat(object, st);
+        if (memfd && read_headers_ && !object.header && has_shmcheck_name(target)) {
+          read_memfd_header(fd_dir->get(), fd_name, object);
+        }
+      }
+    });
+    return walked.has_value() || gone(walked.error());
+  }
+
+  bool scan_maps(int pid_fd, pid_t /*pid*/, std::uint32_t index) {
+    auto read = read_file_at(pid_fd, "maps", maps_);
+    if (!read) return gone(read.error());
+    std::string_view rest(maps_);
+    while (!rest.empty()) {
+      const auto eol = rest.find('\n');
+      std::string_view line = rest.substr(0, eol);
+      rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 1);
+      parse_map_line(pid_fd, line, index);
+    }
+    return true;
+  }
+
+  // "7f..000-7f..000 rw-s 00000000 00:01 1234   /dev/shm/x (deleted)"
+  void parse_map_line(int pid_fd, std::string_view line, std::uint32_t index) {
+    const std::string_view whole = line;
+    std::uint64_t start = 0;
+    std::uint64_t end = 0;
+    std::uint64_t offset = 0;
+    std::uint64_t major = 0;
+    std::uint64_t minor = 0;
+    std::uint64_t inode = 0;
+    if (!parse_uint(line, start, 16) || line.empty() || line.front() != '-') return;
+    line.remove_prefix(1);
+    if (!parse_uint(line, end, 16)) return;
+    skip_spaces(line);
+    const auto perms_end = line.find(' ');
+    if (perms_end == std::string_view::npos) return;
+    line.remove_prefix(perms_end);
+    skip_spaces(line);
+    if (!parse_uint(line, offset, 16)) return;
+    skip_spaces(line);
+    if (!parse_uint(line, major, 16) || line.empty() || line.front() != ':') return;
+    line.remove_prefix(1);
+    if (!parse_uint(line, minor, 16)) return;
+    skip_spaces(line);
+    if (!parse_uint(line, inode, 10) || inode == 0) return;
+    skip_spaces(line);
+    const std::string_view path = line;
+    if (path.starts_with("/SYSV")) {
+      add_ref(scan_.by_shmid[static_cast<int>(inode)], index, -1, true);
+      return;
+    }
+    const auto dev = static_cast<std::uint64_t>(
+        ::makedev(static_cast<unsigned>(major), static_cast<unsigned>(minor)));
+    const bool memfd = path.starts_with("/memfd:");
+    if (!memfd && devices_.count(dev) == 0) return;
+    const DevIno key{dev, inode};
+    add_ref(scan_.by_file[key], index, -1, true);
+    if (memfd || path.ends_with(" (deleted)")) {
+      auto& object = scan_.held_only[key];
+      if (object.link.empty()) {
+        object.kind = memfd ? IpcKind::kMemfd : IpcKind::kDeleted;
+        object.link = std::string(path);
+        object.key = key;
+      }
+      object.mapped_bytes = std::max(object.mapped_bytes, end - start);
+      if (!object.stat_known) {
+        // map_files/<range> names the mapped file itself (needs CAP_SYS_ADMIN; optional).
+        const auto range_end = whole.find(' ');
+        const std::string range = "map_files/" + std::string(whole.substr(0, range_end));
+        struct stat st {};
+        if (::fstatat(pid_fd, range.c_str(), &st, 0) == 0 &&
+            static_cast<std::uint64_t>(st.st_ino) == inode) {
+          fill_stat(object, st);
+        }
+      }
+    }
+  }
+
+  const std::set<std::uint64_t>& devices_;
+  bool read_headers_;
+  ProcessScan& scan_;
+  std::string buf_;
+  std::string maps_;
+};
+
+// hidepid=1/2 (or invisible/noaccess) hides other users' processes from a
+// non-root caller: the walk cannot be complete, so verdicts must fail closed.
+bool proc_hides_processes(const std::string& proc_dir) {
+  if (::geteuid() == 0) return false;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // "36 25 0:21 / /proc rw,nosuid - proc proc rw,hidepid=2": field 5 is the mount
+    // point; after " - " come the type, the source and the super options.
+    const auto sep = line.find(" - ");
+    if (sep == std::string::npos || line.compare(sep + 3, 5, "proc ") != 0) continue;
+    std::istringstream fields(line.substr(0, sep));
+    std::string id, parent, devno, root, mount_point;
+    if (!(fields >> id >> parent >> devno >> root >> mount_point) || mount_point != proc_dir) {
+      continue;
+    }
+    const auto pos = line.find("hidepid=", sep);
+    if (pos == std::string::npos) continue;
+    const std::string_view value = std::string_view(line).substr(pos + 8);
+    if (!value.starts_with('0') && !value.starts_with("off")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool parse_stat_line(std::string_view text, StatLine& out) {
+  const auto open = text.find('(');
+  const auto close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open ||
+      close + 2 >= text.size()) {
+    return false;
+  }
+  out.comm = std::string(text.substr(open + 1, close - open - 1));
+  std::string_view rest = text.substr(close + 2);
+  out.state = rest.front();
+  // Fields from 3 (state) on; we want 4 (ppid), 9 (flags), 22 (starttime).
+  int field = 3;
+  while (field < 22) {
+    const auto space = rest.find(' ');
+    if (space == std::string_view::npos) return false;
+    rest.remove_prefix(space + 1);
+    ++field;
+    std::uint64_t value = 0;
+    std::string_view probe = rest;
+    if (field == 4 || field == 9 || field == 22) {
+      if (!parse_uint(probe, value)) return false;
+      if (field == 4) out.ppid = static_cast<pid_t>(value);
+      if (field == 9) out.flags = value;
+      if (field == 22) out.start_time = value;
+    }
+  }
+  return true;
+}
+
+std::int64_t boot_time_unix_s(const std::string& proc_dir) {
+  std::ifstream in(proc_dir + "/stat");
+  std::string key;
+  while (in >> key) {
+    if (key == "btime") {
+      std::int64_t value = 0;
+      in >> value;
+      return value;
+    }
+    in.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+long clock_ticks_per_second() {
+  static const long ticks = ::sysconf(_SC_CLK_TCK);
+  return ticks > 0 ? ticks : 100;
+}
+
+ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint64_t>& ipc_devices,
+                           bool read_headers) {
+  ProcessScan scan;
+  auto proc_fd = open_at(AT_FDCWD, proc_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!proc_fd) {
+    scan.problems.push_back({proc_dir, std::move(proc_fd).error()});
+    return scan;
+  }
+  scan.ran = true;
+  if (proc_hides_processes(proc_dir)) {
+    scan.problems.push_back(
+        {proc_dir, core::make_error(core::ErrorCode::kPermission, "hidepid",
+                                    "other users' processes are hidden from this user")});
+  }
+  Walker walker(ipc_devices, read_headers, scan);
+  std::vector<std::pair<pid_t, std::string>> pids;
+  auto listed = for_each_entry(proc_fd->get(), [&](std::string_view name, unsigned char) {
+    pid_t pid = 0;
+    if (is_pid_name(name, pid)) pids.emplace_back(pid, std::string(name));
+  });
+  if (!listed) {
+    scan.problems.push_back({proc_dir, std::move(listed).error()});
+    return scan;
+  }
+  scan.processes.reserve(pids.size());
+  for (const auto& [pid, name] : pids) walker.process(proc_fd->get(), pid, name);
+  return scan;
+}
+
+std::vector<Holder> make_holders(const ProcessScan& scan, const std::vector<HolderRef>& refs,
+                                 bool sysv) {
+  std::vector<Holder> out;
+  out.reserve(refs.size());
+  for (const auto& ref : refs) {
+    const auto& p = scan.processes[ref.process];
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const Holder& h) { return h.process.pid == p.id.pid; });
+    if (it == out.end()) {
+      Holder h;
+      h.process = p.id;
+      h.comm = p.comm;
+      h.uid = p.uid;
+      out.push_back(std::move(h));
+      it = out.end() - 1;
+    }
+    if (it->fd < 0) it->fd = ref.fd;
+    if (sysv) {
+      it->sysv_attached = true;
+    } else {
+      it->mapped = it->mapped || ref.mapped;
+    }
+  }
+  return out;
+}
+
+}  // namespace shmcheck::probes::detail

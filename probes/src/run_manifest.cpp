@@ -1,0 +1,160 @@
+#include "shmcheck/probes/run_manifest.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "unique_fd.hpp"
+
+namespace shmcheck::probes {
+namespace {
+
+using core::ErrorCode;
+using core::make_error;
+
+constexpr std::string_view kSuffix = ".manifest";
+
+core::Result<void> make_private_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error(core::error_code_from_errno(errno), "mkdir", path, errno);
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    return make_error(core::error_code_from_errno(errno), "lstat", path, errno);
+  }
+  // Refuse a directory (or symlink) someone else planted in a shared /tmp.
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 0077U) != 0) {
+    return make_error(ErrorCode::kForeign, "manifest dir",
+                      path + " is not a private directory owned by this user");
+  }
+  return {};
+}
+
+bool valid_run_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (const char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string manifest_dir() {
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");  // NOLINT(concurrency-mt-unsafe): read-only use
+  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/shmcheck/runs";
+  return "/tmp/shmcheck-" + std::to_string(::geteuid()) + "/runs";
+}
+
+core::Result<void> ensure_manifest_dir(const std::string& dir) {
+  const auto slash = dir.rfind('/');
+  if (slash == std::string::npos || slash == 0) return make_private_dir(dir);
+  // The parent is ours too (…/shmcheck or /tmp/shmcheck-<uid>); the grandparent is not.
+  SHMCHECK_TRY(make_private_dir(dir.substr(0, slash)));
+  return make_private_dir(dir);
+}
+
+std::string manifest_path(const std::string& dir, const std::string& run_id) {
+  return dir + "/" + run_id + std::string(kSuffix);
+}
+
+core::Result<void> write_manifest(const RunManifest& manifest, const std::string& dir) {
+  if (!valid_run_id(manifest.run_id)) {
+    return make_error(ErrorCode::kInvalidArgument, "write_manifest", "bad run id");
+  }
+  SHMCHECK_TRY(ensure_manifest_dir(dir));
+  nlohmann::json j;
+  j["run_id"] = manifest.run_id;
+  j["harness_pid"] = manifest.harness.pid;
+  j["harness_start_time"] = manifest.harness.start_time;
+  j["created_unix_ns"] = manifest.created_unix_ns;
+  j["objects"] = nlohmann::json::array();
+  for (const auto& o : manifest.objects) {
+    j["objects"].push_back(
+        {{"ref", o.ref}, {"name", o.name}, {"kind", to_string(o.kind)}, {"sysv_id", o.sysv_id}});
+  }
+  const std::string text = j.dump(2) + "\n";
+  const std::string path = manifest_path(dir, manifest.run_id);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  auto fd = detail::open_at(AT_FDCWD, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW);
+  if (!fd) return std::move(fd).error();
+  std::size_t done = 0;
+  while (done < text.size()) {
+    auto n = core::posix_call(
+        "write", [&] { return ::write(fd->get(), text.data() + done, text.size() - done); });
+    if (!n) {
+      ::unlink(tmp.c_str());
+      return std::move(n).error();
+    }
+    done += static_cast<std::size_t>(*n);
+  }
+  // fsync: the manifest must survive the harness being killed right after.
+  if (auto synced = core::posix_call("fsync", [&] { return ::fsync(fd->get()); }); !synced) {
+    ::unlink(tmp.c_str());
+    return std::move(synced).error();
+  }
+  fd->reset();
+  if (auto renamed =
+          core::posix_call("rename", [&] { return ::rename(tmp.c_str(), path.c_str()); });
+      !renamed) {
+    ::unlink(tmp.c_str());
+    return std::move(renamed).error();
+  }
+  return {};
+}
+
+core::Result<RunManifest> read_manifest(const std::string& path) {
+  std::string text;
+  SHMCHECK_TRY(detail::read_file_at(AT_FDCWD, path.c_str(), text));
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return make_error(ErrorCode::kCorrupt, "read_manifest", path + ": not JSON");
+  }
+  RunManifest m;
+  try {
+    m.run_id = j.at("run_id").get<std::string>();
+    m.harness.pid = j.at("harness_pid").get<std::int32_t>();
+    m.harness.start_time = j.at("harness_start_time").get<std::uint64_t>();
+    m.created_unix_ns = j.value("created_unix_ns", std::int64_t{0});
+    for (const auto& o : j.at("objects")) {
+      ManifestObject mo;
+      mo.ref = o.value("ref", std::string{});
+      mo.name = o.value("name", std::string{});
+      const auto kind = ipc_kind_from_string(o.value("kind", std::string{"posix_shm"}));
+      if (!kind) return make_error(ErrorCode::kCorrupt, "read_manifest", path + ": unknown kind");
+      mo.kind = *kind;
+      mo.sysv_id = o.value("sysv_id", -1);
+      m.objects.push_back(std::move(mo));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(ErrorCode::kCorrupt, "read_manifest", path + ": " + e.what());
+  }
+  if (!valid_run_id(m.run_id))
+    return make_error(ErrorCode::kCorrupt, "read_manifest", path + ": bad run id");
+  return m;
+}
+
+core::Result<std::vector<std::string>> list_manifests(const std::string& dir) {
+  auto fd = detail::open_at(AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!fd) return std::move(fd).error();
+  std::vector<std::string> out;
+  SHMCHECK_TRY(detail::for_each_entry(fd->get(), [&](std::string_view name, unsigned char) {
+    if (name.ends_with(kSuffix)) out.push_back(dir + "/" + std::string(name));
+  }));
+  return out;
+}
+
+core::Result<void> remove_manifest(const std::string& run_id, const std::string& dir) {
+  if (!valid_run_id(run_id))
+    return make_error(ErrorCode::kInvalidArgument, "remove_manifest", "bad run id");
+  const std::string path = manifest_path(dir, run_id);
+  auto r = core::posix_call("unlink", [&] { return ::unlink(path.c_str()); });
+  if (!r) return std::move(r).error();
+  return {};
+}
+
+}  // namespace shmcheck::probes
