@@ -8,6 +8,7 @@
 
 #include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/core/segment.hpp"
+#include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/control_segment.hpp"
 #include "shmcheck/harness/roles.hpp"
 #include "shmcheck/harness/worker.hpp"
