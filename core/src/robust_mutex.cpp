@@ -10,28 +10,26 @@
 #include <new>
 
 #include "shmcheck/core/posix_call.hpp"
+#include "sync_clock.hpp"
 
 namespace shmcheck::core {
 namespace {
 
-std::uint64_t monotonic_ns() noexcept {
-  timespec ts{};
-  // CLOCK_MONOTONIC through the vDSO cannot fail with a valid pointer.
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
+using detail::deadline_after;
+using detail::monotonic_ns;
+using detail::to_timespec;
 
-timespec to_timespec(std::uint64_t ns) noexcept {
-  return timespec{static_cast<time_t>(ns / 1'000'000'000ULL),
-                  static_cast<long>(ns % 1'000'000'000ULL)};
-}
-
-// now + timeout, saturating instead of overflowing for huge timeouts.
-std::uint64_t deadline_after(std::uint64_t now, std::chrono::nanoseconds timeout) noexcept {
-  const auto rel = static_cast<std::uint64_t>(timeout.count());
-  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-  return rel > kMax - now ? kMax : now + rel;
+// pthread_mutex_clocklock(CLOCK_MONOTONIC): immune to wall-clock steps. GCC 12's
+// ThreadSanitizer does not intercept it (it would miss the acquisition and report
+// the unlock as bogus), so TSan builds wait with timedlock on the equivalent
+// CLOCK_REALTIME deadline instead.
+int clocklock_monotonic(pthread_mutex_t* mutex, const timespec* deadline) noexcept {
+#if defined(__SANITIZE_THREAD__)
+  const timespec real_deadline = detail::realtime_deadline_from_monotonic(*deadline);
+  return ::pthread_mutex_timedlock(mutex, &real_deadline);
+#else
+  return ::pthread_mutex_clocklock(mutex, CLOCK_MONOTONIC, deadline);
+#endif
 }
 
 Error lock_error(int rc, const char* call) noexcept {
@@ -59,8 +57,10 @@ class MutexAttr {
 
 const char* to_string(LockStatus status) noexcept {
   switch (status) {
-    case LockStatus::kAcquired: return "acquired";
-    case LockStatus::kOwnerDied: return "owner_died";
+    case LockStatus::kAcquired:
+      return "acquired";
+    case LockStatus::kOwnerDied:
+      return "owner_died";
   }
   return "unknown";
 }
@@ -156,8 +156,8 @@ Result<LockStatus> RobustMutex::try_lock() noexcept {
   const int rc = ::pthread_mutex_trylock(&mutex_);
   if (rc == ENOTRECOVERABLE) release_after_unrecoverable_trylock();
   if (rc == EBUSY) {
-    return Error{ErrorCode::kTimedOut, EBUSY, "pthread_mutex_trylock", {},
-                 std::source_location::current()};
+    return Error{
+        ErrorCode::kTimedOut, EBUSY, "pthread_mutex_trylock", {}, std::source_location::current()};
   }
   return finish(rc, "pthread_mutex_trylock");
 }
@@ -167,14 +167,17 @@ Result<LockStatus> RobustMutex::lock_for(std::chrono::nanoseconds timeout) noexc
   if (first == ENOTRECOVERABLE) release_after_unrecoverable_trylock();
   if (first != EBUSY) return finish(first, "pthread_mutex_trylock");
   if (timeout <= std::chrono::nanoseconds::zero()) {
-    return Error{ErrorCode::kTimedOut, ETIMEDOUT, "RobustMutex::lock_for", {},
+    return Error{ErrorCode::kTimedOut,
+                 ETIMEDOUT,
+                 "RobustMutex::lock_for",
+                 {},
                  std::source_location::current()};
   }
   const std::uint64_t start = monotonic_ns();
   const timespec deadline = to_timespec(deadline_after(start, timeout));
   int rc = 0;
   do {
-    rc = ::pthread_mutex_clocklock(&mutex_, CLOCK_MONOTONIC, &deadline);
+    rc = clocklock_monotonic(&mutex_, &deadline);
   } while (rc == EINTR);
   const std::uint64_t waited = monotonic_ns() - start;
   auto out = finish(rc, "pthread_mutex_clocklock");

@@ -14,9 +14,14 @@
 #include <utility>
 
 #include "shmcheck/core/posix_call.hpp"
+#include "sync_clock.hpp"
 
 namespace shmcheck::core {
 namespace {
+
+using detail::deadline_after;
+using detail::monotonic_ns;
+using detail::to_timespec;
 
 // What an unnamed semaphore occupies in shared memory: the sem_t, then a word
 // published (release) once sem_init has run, so attach_unnamed() can refuse
@@ -39,24 +44,6 @@ union SemUn {
 constexpr std::string_view kNamedSemDir = "/dev/shm/sem.";
 constexpr std::size_t kMaxNamedBody = 250;
 
-std::uint64_t monotonic_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-timespec to_timespec(std::uint64_t ns) noexcept {
-  return timespec{static_cast<time_t>(ns / 1'000'000'000ULL),
-                  static_cast<long>(ns % 1'000'000'000ULL)};
-}
-
-std::uint64_t deadline_after(std::uint64_t now, std::chrono::nanoseconds timeout) noexcept {
-  const auto rel = static_cast<std::uint64_t>(std::max<std::int64_t>(timeout.count(), 0));
-  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-  return rel > kMax - now ? kMax : now + rel;
-}
-
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -64,6 +51,18 @@ inline void cpu_relax() noexcept {
   asm volatile("yield" ::: "memory");
 #else
   std::atomic_signal_fence(std::memory_order_seq_cst);
+#endif
+}
+
+// sem_clockwait(CLOCK_MONOTONIC): immune to wall-clock steps. GCC 12's
+// ThreadSanitizer does not intercept it (it would miss the synchronisation), so TSan
+// builds wait with sem_timedwait on the equivalent CLOCK_REALTIME deadline instead.
+int clockwait_monotonic(sem_t* sem, const timespec* deadline) noexcept {
+#if defined(__SANITIZE_THREAD__)
+  const timespec real_deadline = detail::realtime_deadline_from_monotonic(*deadline);
+  return ::sem_timedwait(sem, &real_deadline);
+#else
+  return ::sem_clockwait(sem, CLOCK_MONOTONIC, deadline);
 #endif
 }
 
@@ -93,8 +92,9 @@ Result<void> check_sysv_owner(int semid) noexcept {
   const uid_t me = ::geteuid();
   if (ds.sem_perm.uid != me || ds.sem_perm.cuid != me || (ds.sem_perm.mode & 0777) != 0600 ||
       ds.sem_nsems != 1) {
-    return make_error(ErrorCode::kForeign, "semget",
-                      "semid " + std::to_string(semid) + ": not ours, not 0600 or not one semaphore");
+    return make_error(
+        ErrorCode::kForeign, "semget",
+        "semid " + std::to_string(semid) + ": not ours, not 0600 or not one semaphore");
   }
   return {};
 }
@@ -103,16 +103,19 @@ Result<void> check_sysv_owner(int semid) noexcept {
 
 const char* to_string(SemaphoreFlavor flavor) noexcept {
   switch (flavor) {
-    case SemaphoreFlavor::kPosixUnnamed: return "posix_unnamed";
-    case SemaphoreFlavor::kPosixNamed: return "posix_named";
-    case SemaphoreFlavor::kSysV: return "sysv";
+    case SemaphoreFlavor::kPosixUnnamed:
+      return "posix_unnamed";
+    case SemaphoreFlavor::kPosixNamed:
+      return "posix_named";
+    case SemaphoreFlavor::kSysV:
+      return "sysv";
   }
   return "unknown";
 }
 
 std::optional<SemaphoreFlavor> semaphore_flavor_from_string(std::string_view text) noexcept {
-  for (auto f : {SemaphoreFlavor::kPosixUnnamed, SemaphoreFlavor::kPosixNamed,
-                 SemaphoreFlavor::kSysV}) {
+  for (auto f :
+       {SemaphoreFlavor::kPosixUnnamed, SemaphoreFlavor::kPosixNamed, SemaphoreFlavor::kSysV}) {
     if (text == to_string(f)) return f;
   }
   return std::nullopt;
@@ -307,8 +310,8 @@ Result<bool> Semaphore::try_wait() noexcept {
     const int err = errno;
     if (err == EAGAIN) return false;
     if (err == EINTR) continue;
-    return Error{error_code_from_errno(err), err, "sem_trywait", {},
-                 std::source_location::current()};
+    return Error{
+        error_code_from_errno(err), err, "sem_trywait", {}, std::source_location::current()};
   }
 }
 
@@ -333,12 +336,12 @@ Result<bool> Semaphore::wait_for(std::chrono::nanoseconds timeout) noexcept {
   }
   const timespec abs = to_timespec(deadline);
   for (;;) {
-    if (::sem_clockwait(sem_, CLOCK_MONOTONIC, &abs) == 0) return true;
+    if (clockwait_monotonic(sem_, &abs) == 0) return true;
     const int err = errno;
     if (err == ETIMEDOUT) return false;
     if (err == EINTR) continue;  // same absolute deadline
-    return Error{error_code_from_errno(err), err, "sem_clockwait", {},
-                 std::source_location::current()};
+    return Error{
+        error_code_from_errno(err), err, "sem_clockwait", {}, std::source_location::current()};
   }
 }
 

@@ -237,8 +237,8 @@ INSTANTIATE_TEST_SUITE_P(AllFlavors, SemaphoreTest,
                          });
 
 TEST(SemaphoreFlavor, NamesRoundTrip) {
-  for (auto f : {SemaphoreFlavor::kPosixUnnamed, SemaphoreFlavor::kPosixNamed,
-                 SemaphoreFlavor::kSysV}) {
+  for (auto f :
+       {SemaphoreFlavor::kPosixUnnamed, SemaphoreFlavor::kPosixNamed, SemaphoreFlavor::kSysV}) {
     EXPECT_EQ(semaphore_flavor_from_string(to_string(f)), f);
   }
   EXPECT_FALSE(semaphore_flavor_from_string("posix").has_value());

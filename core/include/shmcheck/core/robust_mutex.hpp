@@ -143,8 +143,7 @@ class alignas(kCacheLineSize) RobustMutex {
 
 // Layout checks live in a friend so they can see the private members.
 struct RobustMutexLayout {
-  static_assert(sizeof(pthread_mutex_t) + 2 * sizeof(std::uint32_t) +
-                        2 * sizeof(std::uint64_t) <=
+  static_assert(sizeof(pthread_mutex_t) + 2 * sizeof(std::uint32_t) + 2 * sizeof(std::uint64_t) <=
                     kCacheLineSize,
                 "the lock word and the fast-path counters share one cache line");
   static constexpr bool kFastPathOnOneLine =

@@ -78,7 +78,7 @@ class Semaphore {
   ~Semaphore();
 
   [[nodiscard]] SemaphoreFlavor flavor() const noexcept { return flavor_; }
-  [[nodiscard]] int sysv_id() const noexcept { return semid_; }     // -1 unless kSysV
+  [[nodiscard]] int sysv_id() const noexcept { return semid_; }             // -1 unless kSysV
   [[nodiscard]] const std::string& name() const noexcept { return name_; }  // kPosixNamed
   [[nodiscard]] bool is_creator() const noexcept { return creator_; }
   [[nodiscard]] bool undo() const noexcept { return undo_; }
