@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     }
   };
   add(&add_list_failpoints_command);
+  add(&add_audit_command);
   add(&add_run_command);
   add(&add_worker_command);
 

@@ -151,6 +151,17 @@ bool split_ints(std::string_view line, std::vector<std::int64_t>& out) {
   }
 }
 
+// /proc/sysvipc prints perms with "%4o": the digits we parsed as decimal are octal.
+std::uint32_t octal_digits(std::int64_t decimal_digits) {
+  std::uint32_t value = 0;
+  std::uint32_t scale = 1;
+  for (auto d = decimal_digits; d > 0; d /= 10) {
+    value += static_cast<std::uint32_t>(d % 10) * scale;
+    scale *= 8;
+  }
+  return value;
+}
+
 std::string sysv_name(std::int64_t key, int id) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "key=0x%08x id=%d",
@@ -194,7 +205,7 @@ void read_sysv(const InventoryOptions& options, Inventory& inv, std::vector<IpcO
                         o.sysv_key = c[0];
                         o.sysv_id = static_cast<int>(c[1]);
                         o.inode = static_cast<std::uint64_t>(c[1]);
-                        const auto perms = static_cast<std::uint32_t>(c[2]);
+                        const auto perms = octal_digits(c[2]);
                         o.mode = perms & 0777U;
                         o.sysv_dest = (perms & kShmDest) != 0;
                         o.nominal_size = static_cast<std::uint64_t>(c[3]);
@@ -222,7 +233,7 @@ void read_sysv(const InventoryOptions& options, Inventory& inv, std::vector<IpcO
                         o.kind = IpcKind::kSysvSemaphore;
                         o.sysv_key = c[0];
                         o.sysv_id = static_cast<int>(c[1]);
-                        o.mode = static_cast<std::uint32_t>(c[2]) & 0777U;
+                        o.mode = octal_digits(c[2]) & 0777U;
                         o.nominal_size = static_cast<std::uint64_t>(c[3]);
                         o.uid = static_cast<uid_t>(c[4]);
                         o.gid = static_cast<gid_t>(c[5]);
@@ -242,7 +253,7 @@ void read_sysv(const InventoryOptions& options, Inventory& inv, std::vector<IpcO
                         o.kind = IpcKind::kSysvMqueue;
                         o.sysv_key = c[0];
                         o.sysv_id = static_cast<int>(c[1]);
-                        o.mode = static_cast<std::uint32_t>(c[2]) & 0777U;
+                        o.mode = octal_digits(c[2]) & 0777U;
                         o.nominal_size = static_cast<std::uint64_t>(c[3]);
                         o.bytes_allocated = o.nominal_size;
                         o.last_pid = static_cast<pid_t>(c[5] != 0 ? c[5] : c[6]);

@@ -118,12 +118,14 @@ class Walker {
     auto fd_dir = open_at(pid_fd, "fd", O_RDONLY | O_DIRECTORY);
     if (!fd_dir) return gone(fd_dir.error());
     char link[4096];
+    bool denied = false;
     auto walked = for_each_entry(fd_dir->get(), [&](std::string_view fd_name, unsigned char) {
       char name_z[32];
       if (fd_name.size() >= sizeof name_z) return;
       std::memcpy(name_z, fd_name.data(), fd_name.size());
       name_z[fd_name.size()] = '\0';
       const auto len = ::readlinkat(fd_dir->get(), name_z, link, sizeof link - 1);
+      if (len < 0 && errno == EACCES) denied = true;  // the fd table is listed, not readable
       if (len <= 0 || link[0] != '/') return;  // sockets, pipes, anon inodes; or closed meanwhile
       const std::string_view target(link, static_cast<std::size_t>(len));
       struct stat st {};
@@ -148,6 +150,7 @@ class Walker {
         }
       }
     });
+    if (denied) return false;
     return walked.has_value() || gone(walked.error());
   }
 

@@ -25,6 +25,7 @@ enum ExitCode : int {
 using CommandRunner = std::function<int()>;
 
 CommandRunner add_list_failpoints_command(CLI::App& app);
+CommandRunner add_audit_command(CLI::App& app);
 // `shmcheck run SPEC... [--seed N] [--json FILE] [--keep-going]` (run_command.cpp).
 CommandRunner add_run_command(CLI::App& app);
 // `shmcheck worker ...`: internal, started by the supervisor (worker_command.cpp).

@@ -1,0 +1,384 @@
+// `shmcheck audit`: lists every IPC object on the host with a verdict, cleans
+// proved orphans (--clean, dry run unless --yes) and reclaims objects of runs
+// whose harness died (--reclaim). See probes/inventory.hpp and probes/cleaner.hpp.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "shmcheck/harness/cli.hpp"
+#include "shmcheck/probes/cleaner.hpp"
+#include "shmcheck/probes/inventory.hpp"
+#include "shmcheck/probes/inventory_json.hpp"
+#include "shmcheck/probes/run_manifest.hpp"
+
+namespace shmcheck::harness {
+namespace {
+
+using probes::IpcKind;
+using probes::IpcObject;
+using probes::Verdict;
+
+struct AuditFlags {
+  bool json = false;
+  std::vector<std::string> kinds;
+  std::vector<std::string> users;
+  std::string older_than;
+  std::vector<std::string> verdicts;
+  bool clean = false;
+  bool yes = false;
+  bool all_users = false;
+  bool fail_on_orphans = false;
+  bool reclaim = false;
+  std::vector<std::string> runs;
+  std::vector<std::string> prefixes;
+  std::string manifest_dir;
+};
+
+// "90", "90s", "15m", "2h", "7d" -> seconds.
+std::optional<std::int64_t> parse_duration(const std::string& text) {
+  std::int64_t value = 0;
+  const auto* begin = text.data();
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (ec != std::errc{} || ptr == begin || value < 0) return std::nullopt;
+  const std::string unit(ptr, end);
+  if (unit.empty() || unit == "s") return value;
+  if (unit == "m" || unit == "min") return value * 60;
+  if (unit == "h") return value * 3600;
+  if (unit == "d") return value * 86400;
+  return std::nullopt;
+}
+
+std::optional<uid_t> parse_user(const std::string& text) {
+  uid_t uid = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), uid);
+  if (ec == std::errc{} && ptr == text.data() + text.size()) return uid;
+  const struct passwd* pw =
+      ::getpwnam(text.c_str());  // NOLINT(concurrency-mt-unsafe): CLI thread only
+  if (pw == nullptr) return std::nullopt;
+  return pw->pw_uid;
+}
+
+std::string user_name(uid_t uid) {
+  static std::map<uid_t, std::string> cache;
+  if (auto it = cache.find(uid); it != cache.end()) return it->second;
+  const struct passwd* pw = ::getpwuid(uid);  // NOLINT(concurrency-mt-unsafe): CLI thread only
+  std::string name = pw != nullptr ? std::string(pw->pw_name) : std::to_string(uid);
+  cache.emplace(uid, name);
+  return name;
+}
+
+std::string human_bytes(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
+    value /= 1024.0;
+    ++unit;
+  }
+  char buf[32];
+  if (unit == 0) {
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f %s", value, kUnits[unit]);
+  }
+  return buf;
+}
+
+std::string human_age(std::int64_t s) {
+  char buf[32];
+  if (s < 120) {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  } else if (s < 7200) {
+    std::snprintf(buf, sizeof buf, "%lldm", static_cast<long long>(s / 60));
+  } else if (s < 172800) {
+    std::snprintf(buf, sizeof buf, "%lldh", static_cast<long long>(s / 3600));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldd", static_cast<long long>(s / 86400));
+  }
+  return buf;
+}
+
+std::string holders_text(const IpcObject& o) {
+  if (o.kind == IpcKind::kSysvShm && o.holders.empty() && o.attach_count > 0) {
+    return std::to_string(o.attach_count) + " attached";
+  }
+  std::string s;
+  for (std::size_t i = 0; i < o.holders.size() && i < 2; ++i) {
+    if (i != 0) s += ",";
+    s += std::to_string(o.holders[i].process.pid);
+  }
+  if (o.holders.size() > 2) s += "+" + std::to_string(o.holders.size() - 2);
+  return s.empty() ? "-" : s;
+}
+
+void print_table(const std::vector<IpcObject>& objects) {
+  std::printf("%-9s %-15s %10s %10s %6s %-10s %5s %-14s %s\n", "KIND", "VERDICT", "BYTES", "SIZE",
+              "AGE", "OWNER", "MODE", "HOLDERS", "NAME / REASON");
+  for (const auto& o : objects) {
+    std::printf("%-9s %-15s %10s %10s %6s %-10s %05o %-14s %s\n",
+                std::string(to_string(o.kind)).c_str(), std::string(to_string(o.verdict)).c_str(),
+                human_bytes(o.bytes_allocated).c_str(), human_bytes(o.nominal_size).c_str(),
+                human_age(o.age_s).c_str(), user_name(o.uid).c_str(), o.mode,
+                holders_text(o).c_str(), o.name.c_str());
+    std::printf("%74s%s%s\n", "", o.run_id.empty() ? "" : ("run " + o.run_id + ": ").c_str(),
+                o.reason.c_str());
+  }
+  const auto t = probes::totals(objects);
+  std::printf("\nTotals by kind:\n");
+  for (std::size_t i = 0; i < probes::kIpcKindCount; ++i) {
+    if (t.by_kind[i].count == 0) continue;
+    std::printf("  %-16s %6zu objects %12s\n",
+                std::string(to_string(static_cast<IpcKind>(i))).c_str(), t.by_kind[i].count,
+                human_bytes(t.by_kind[i].bytes).c_str());
+  }
+  std::printf("Totals by verdict:\n");
+  for (std::size_t i = 0; i < probes::kVerdictCount; ++i) {
+    std::printf("  %-16s %6zu objects %12s\n",
+                std::string(to_string(static_cast<Verdict>(i))).c_str(), t.by_verdict[i].count,
+                human_bytes(t.by_verdict[i].bytes).c_str());
+  }
+  std::printf("  %-16s %6zu objects %12s\n", "all", t.all.count, human_bytes(t.all.bytes).c_str());
+}
+
+void print_clean(const probes::CleanReport& report, bool dry_run, const char* what) {
+  std::uint64_t would = 0;
+  std::size_t would_count = 0;
+  for (const auto& o : report.outcomes) {
+    switch (o.status) {
+      case probes::CleanStatus::kRemoved:
+        std::printf("removed      %-9s %10s  %s\n", std::string(to_string(o.object.kind)).c_str(),
+                    human_bytes(o.bytes_freed).c_str(), o.object.name.c_str());
+        break;
+      case probes::CleanStatus::kWouldRemove:
+        ++would_count;
+        would += o.bytes_freed;
+        std::printf("would remove %-9s %10s  %s\n", std::string(to_string(o.object.kind)).c_str(),
+                    human_bytes(o.bytes_freed).c_str(), o.object.name.c_str());
+        break;
+      default:
+        std::printf("kept         %-9s %10s  %s (%s: %s)\n",
+                    std::string(to_string(o.object.kind)).c_str(),
+                    human_bytes(o.object.bytes_allocated).c_str(), o.object.name.c_str(),
+                    std::string(to_string(o.status)).c_str(), o.detail.c_str());
+        break;
+    }
+  }
+  if (dry_run) {
+    std::printf("%s dry run: would remove %zu object(s), %s; add --yes to remove them\n", what,
+                would_count, human_bytes(would).c_str());
+  } else {
+    std::printf("%s: removed %zu object(s), freed %s\n", what, report.removed,
+                human_bytes(report.bytes_freed).c_str());
+  }
+}
+
+int run_audit(const AuditFlags& f) {
+  // Flags first: usage errors are exit code 2.
+  probes::InventoryOptions options;
+  for (const auto& k : f.kinds) {
+    const auto kind = probes::ipc_kind_from_string(k);
+    if (!kind) {
+      std::fprintf(stderr,
+                   "shmcheck audit: unknown --kind '%s' (posix_shm, posix_sem, posix_mq, sysv_shm, "
+                   "sysv_sem, sysv_msg, memfd, deleted)\n",
+                   k.c_str());
+      return kExitUsage;
+    }
+    options.kinds.insert(*kind);
+  }
+  std::set<Verdict> verdicts;
+  for (const auto& v : f.verdicts) {
+    const auto verdict = probes::verdict_from_string(v);
+    if (!verdict) {
+      std::fprintf(stderr,
+                   "shmcheck audit: unknown --verdict '%s' (in_use, orphaned, pending_destroy, "
+                   "unknown)\n",
+                   v.c_str());
+      return kExitUsage;
+    }
+    verdicts.insert(*verdict);
+  }
+  std::set<uid_t> users;
+  for (const auto& u : f.users) {
+    const auto uid = parse_user(u);
+    if (!uid) {
+      std::fprintf(stderr, "shmcheck audit: unknown --user '%s'\n", u.c_str());
+      return kExitUsage;
+    }
+    users.insert(*uid);
+  }
+  std::optional<std::int64_t> older_than;
+  if (!f.older_than.empty()) {
+    older_than = parse_duration(f.older_than);
+    if (!older_than) {
+      std::fprintf(stderr, "shmcheck audit: bad --older-than '%s' (e.g. 90s, 15m, 2h, 7d)\n",
+                   f.older_than.c_str());
+      return kExitUsage;
+    }
+  }
+  if (f.yes && !f.clean && !f.reclaim) {
+    std::fprintf(stderr, "shmcheck audit: --yes only makes sense with --clean or --reclaim\n");
+    return kExitUsage;
+  }
+  if (f.all_users && ::geteuid() != 0) {
+    std::fprintf(stderr,
+                 "shmcheck audit: --all-users needs root (other users' objects are never "
+                 "removed otherwise)\n");
+    return kExitUsage;
+  }
+
+  probes::CleanOptions clean_options;
+  clean_options.dry_run = !f.yes;
+  clean_options.all_users = f.all_users;
+  clean_options.inventory = options;
+  clean_options.inventory.kinds.clear();
+
+  nlohmann::json out;
+  std::optional<probes::ReclaimReport> reclaimed;
+  if (f.reclaim) {
+    const std::string dir = f.manifest_dir.empty() ? probes::manifest_dir() : f.manifest_dir;
+    const std::set<std::string> run_filter(f.runs.begin(), f.runs.end());
+    reclaimed = probes::reclaim_dead_runs(dir, clean_options, run_filter);
+    for (const auto& p : reclaimed->problems) {
+      std::fprintf(stderr, "shmcheck audit: %s: %s\n", p.source.c_str(), p.error.message().c_str());
+    }
+    if (f.json) {
+      out["reclaim"] = probes::to_json(*reclaimed);
+    } else {
+      for (const auto& run : reclaimed->runs) {
+        std::printf("run %s (harness %d, %s): %s\n", run.manifest.run_id.c_str(),
+                    run.manifest.harness.pid, core::to_string(run.harness), run.detail.c_str());
+        if (!run.clean.outcomes.empty()) print_clean(run.clean, clean_options.dry_run, "  reclaim");
+        if (run.manifest_removed) std::printf("  removed manifest %s\n", run.manifest_path.c_str());
+      }
+      if (reclaimed->runs.empty()) std::printf("reclaim: no run manifests in %s\n", dir.c_str());
+    }
+  }
+
+  const auto inv = probes::take_inventory(options);
+  if (!inv.proc_available) {
+    for (const auto& p : inv.problems) {
+      std::fprintf(stderr, "shmcheck audit: cannot read %s: %s\n", p.source.c_str(),
+                   p.error.message().c_str());
+    }
+    std::fprintf(stderr,
+                 "shmcheck audit: /proc is required to tell in-use from orphaned objects\n");
+    return kExitEnvironment;
+  }
+  bool source_failed = false;
+  for (const auto& p : inv.problems) {
+    std::fprintf(stderr, "shmcheck audit: warning: %s: %s\n", p.source.c_str(),
+                 p.error.message().c_str());
+    if (p.source == options.dev_shm_dir) source_failed = true;
+  }
+  if (source_failed) {
+    std::fprintf(stderr, "shmcheck audit: cannot list %s\n", options.dev_shm_dir.c_str());
+    return kExitEnvironment;
+  }
+  if (inv.processes_unreadable > 0) {
+    std::fprintf(stderr,
+                 "shmcheck audit: %zu process(es) could not be read (e.g. pid %d); objects they "
+                 "might hold are 'unknown', never 'orphaned'%s\n",
+                 inv.processes_unreadable,
+                 inv.unreadable_pids.empty() ? 0 : static_cast<int>(inv.unreadable_pids.front()),
+                 ::geteuid() == 0 ? "" : " (run as root for a full audit)");
+  }
+
+  probes::RunAttribution attribution;
+  attribution.run_ids.insert(f.runs.begin(), f.runs.end());
+  attribution.name_prefixes = f.prefixes;
+  const bool attribution_filter = !f.runs.empty() || !f.prefixes.empty();
+  std::vector<IpcObject> shown;
+  for (const auto& o : inv.objects) {
+    if (!users.empty() && users.count(o.uid) == 0) continue;
+    if (!verdicts.empty() && verdicts.count(o.verdict) == 0) continue;
+    if (older_than && o.age_s < *older_than) continue;
+    if (attribution_filter &&
+        probes::attribute(o, attribution) == probes::AttributionReason::kNone) {
+      continue;
+    }
+    shown.push_back(o);
+  }
+  std::stable_sort(shown.begin(), shown.end(), [](const IpcObject& a, const IpcObject& b) {
+    return a.bytes_allocated > b.bytes_allocated;
+  });
+
+  std::size_t orphans = 0;
+  for (const auto& o : shown) orphans += o.verdict == Verdict::kOrphaned ? 1U : 0U;
+  if (f.json) {
+    out["inventory"] = probes::to_json(inv, shown);
+  } else {
+    print_table(shown);
+    if (!inv.mqueue_available && options.kinds.count(IpcKind::kPosixMqueue) != 0) {
+      std::printf("note: %s is not mounted: POSIX message queues are not listed\n",
+                  options.mqueue_dir.c_str());
+    }
+  }
+
+  if (f.clean) {
+    std::vector<IpcObject> candidates;
+    for (const auto& o : shown) {
+      if (o.verdict == Verdict::kOrphaned) candidates.push_back(o);
+    }
+    const auto report = probes::clean_orphans(candidates, clean_options);
+    orphans -= std::min(orphans, report.removed);
+    if (f.json) {
+      out["clean"] = probes::to_json(report);
+      out["clean"]["dry_run"] = clean_options.dry_run;
+    } else {
+      std::printf("\n");
+      print_clean(report, clean_options.dry_run, "clean");
+    }
+  }
+  if (f.json) {
+    out["orphans_remaining"] = orphans;
+    std::puts(out.dump(2).c_str());
+  }
+  return f.fail_on_orphans && orphans > 0 ? kExitExpectationFailed : kExitPass;
+}
+
+}  // namespace
+
+CommandRunner add_audit_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "audit", "List IPC objects on this host with in_use/orphaned verdicts; clean proved orphans");
+  auto f = std::make_shared<AuditFlags>();
+  cmd->add_flag("--json", f->json, "Print JSON instead of a table");
+  cmd->add_option("--kind", f->kinds,
+                  "Only these kinds: posix_shm posix_sem posix_mq sysv_shm sysv_sem sysv_msg "
+                  "memfd deleted")
+      ->delimiter(',');
+  cmd->add_option("--user", f->users, "Only objects owned by this user (name or uid)")
+      ->delimiter(',');
+  cmd->add_option("--older-than", f->older_than,
+                  "Only objects older than DURATION (90s, 15m, 2h, 7d)");
+  cmd->add_option("--verdict", f->verdicts,
+                  "Only these verdicts: in_use orphaned pending_destroy unknown")
+      ->delimiter(',');
+  cmd->add_option("--filter-run", f->runs, "Only objects of this shmcheck run id")->delimiter(',');
+  cmd->add_option("--name-prefix", f->prefixes, "Only objects whose name starts with this prefix");
+  cmd->add_flag("--clean", f->clean, "Remove proved orphans you own (dry run unless --yes)");
+  cmd->add_flag("--reclaim", f->reclaim,
+                "Remove the objects of shmcheck runs whose harness died (from run manifests)");
+  cmd->add_flag("--yes", f->yes, "Really remove (with --clean / --reclaim)");
+  cmd->add_flag("--all-users", f->all_users, "As root: also clean other users' orphans");
+  cmd->add_flag("--fail-on-orphans", f->fail_on_orphans, "Exit 1 when orphans remain (CI gates)");
+  cmd->add_option("--manifest-dir", f->manifest_dir,
+                  "Run manifest directory for --reclaim (default $XDG_RUNTIME_DIR/shmcheck/runs "
+                  "or /tmp/shmcheck-<uid>/runs)");
+  return [f] { return run_audit(*f); };
+}
+
+}  // namespace shmcheck::harness

@@ -1,0 +1,94 @@
+// Cleaner: removes proved orphans, and reclaims the objects of runs whose harness
+// died (run manifests). Used by `shmcheck audit --clean/--reclaim` and by tests.
+//
+// Safety rules, every one checked per object right before removal:
+//  - only verdict `orphaned` (never in_use, unknown or pending_destroy) — except a
+//    reclaim, where the manifest of a dead harness is the proof for SysV
+//    semaphores and message queues that carry no attachment evidence;
+//  - only the caller's own objects, unless the caller is root and all_users is set;
+//  - re-verified after a fresh /proc walk: no holder, device and inode unchanged,
+//    flock(LOCK_EX|LOCK_NB) succeeds on the very file that is removed (POSIX), or
+//    IPC_STAT shows nattch 0 and the same key/owner/creator (SysV shm);
+//  - POSIX files are first renamed to a private quarantine name and removed only if
+//    the renamed file is the one that was verified; anything swapped in under the
+//    name meanwhile is renamed back untouched. (/dev/mqueue cannot rename: there
+//    device and inode are re-checked immediately before mq_unlink.)
+// Dry run by default. Plain values; not for shared memory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "shmcheck/probes/inventory.hpp"
+#include "shmcheck/probes/run_manifest.hpp"
+
+namespace shmcheck::probes {
+
+struct CleanOptions {
+  bool dry_run = true;
+  bool all_users = false;      // honoured only when the caller is root
+  InventoryOptions inventory;  // roots (/dev/shm, /dev/mqueue, /proc) for re-verification
+  // Test hook: runs after an object passed every re-check, immediately before the
+  // removal step (a test swaps in another object here to prove the swap is caught).
+  std::function<void(const IpcObject&)> before_remove;
+};
+
+enum class CleanStatus : std::uint8_t {
+  kRemoved,
+  kWouldRemove,  // dry run: every check passed
+  kNotOrphaned,  // verdict is not orphaned (in_use, unknown, pending_destroy)
+  kNotOwner,     // another user's object
+  kNowHeld,      // a holder appeared (fresh /proc walk or flock)
+  kChanged,      // device/inode/key/creator changed: not the object that was judged
+  kGone,         // already removed by someone else
+  kIncomplete,   // the fresh walk could not read every process: fail closed
+  kUnsupported,  // a kind that cannot be removed (memfd, deleted-but-held)
+  kFailed,       // the removal syscall failed
+};
+[[nodiscard]] std::string_view to_string(CleanStatus status) noexcept;
+
+struct CleanOutcome {
+  IpcObject object;
+  CleanStatus status = CleanStatus::kFailed;
+  std::string detail;
+  std::uint64_t bytes_freed = 0;  // removed (or, in a dry run, would be freed)
+};
+
+struct CleanReport {
+  std::vector<CleanOutcome> outcomes;
+  std::size_t removed = 0;
+  std::uint64_t bytes_freed = 0;
+};
+
+// Re-verifies and removes each candidate (normally the orphaned objects of an
+// inventory, already filtered by the caller). One fresh /proc walk for the batch.
+[[nodiscard]] CleanReport clean_orphans(const std::vector<IpcObject>& candidates,
+                                        const CleanOptions& options);
+
+struct ReclaimedRun {
+  std::string manifest_path;
+  RunManifest manifest;
+  core::Liveness harness = core::Liveness::kUnknown;
+  bool manifest_removed = false;
+  std::string detail;  // why a run was skipped or its manifest kept
+  CleanReport clean;
+};
+
+struct ReclaimReport {
+  std::vector<ReclaimedRun> runs;
+  std::size_t removed = 0;
+  std::uint64_t bytes_freed = 0;
+  std::vector<InventoryProblem> problems;
+};
+
+// Finds manifests in `dir` whose harness is proved dead and removes their objects
+// under the same rules (the manifest itself when nothing of the run remains).
+// `run_filter`: when not empty, only manifests of these run ids.
+[[nodiscard]] ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& options,
+                                              const std::set<std::string>& run_filter = {});
+
+}  // namespace shmcheck::probes

@@ -1,0 +1,391 @@
+#include "shmcheck/probes/cleaner.hpp"
+
+#include <fcntl.h>
+#include <mqueue.h>
+#include <sys/file.h>
+#include <sys/msg.h>
+#include <sys/random.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "inventory_detail.hpp"
+#include "unique_fd.hpp"
+
+namespace shmcheck::probes {
+namespace {
+
+using detail::DevIno;
+using detail::UniqueFd;
+
+// The caller defines semun (sem.h says so).
+union SemUn {
+  int val;
+  struct semid_ds* buf;
+  unsigned short* array;
+};
+
+std::string quarantine_name() {
+  unsigned char raw[6] = {};
+  std::size_t got = 0;
+  while (got < sizeof raw) {
+    const auto n = ::getrandom(raw + got, sizeof raw - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, ".shmcheck-clean.%d.%02x%02x%02x%02x%02x%02x",
+                static_cast<int>(::getpid()), raw[0], raw[1], raw[2], raw[3], raw[4], raw[5]);
+  return buf;
+}
+
+class Cleaner {
+ public:
+  explicit Cleaner(const CleanOptions& options) : options_(options) {}
+
+  CleanOutcome clean_one(const IpcObject& o) {
+    CleanOutcome out;
+    out.object = o;
+    if (o.verdict != Verdict::kOrphaned) {
+      return finish(out, CleanStatus::kNotOrphaned, std::string(to_string(o.verdict)));
+    }
+    const uid_t me = ::geteuid();
+    if (o.uid != me && !(me == 0 && options_.all_users)) {
+      return finish(out, CleanStatus::kNotOwner, "owned by uid " + std::to_string(o.uid));
+    }
+    switch (o.kind) {
+      case IpcKind::kPosixShm:
+      case IpcKind::kPosixSemaphore:
+      case IpcKind::kPosixMqueue:
+        return clean_posix(out);
+      case IpcKind::kSysvShm:
+        return clean_sysv_shm(out);
+      case IpcKind::kSysvSemaphore:
+      case IpcKind::kSysvMqueue:
+        return clean_sysv_other(out);
+      case IpcKind::kMemfd:
+      case IpcKind::kDeleted:
+        break;
+    }
+    return finish(out, CleanStatus::kUnsupported, "exists only while a process holds it");
+  }
+
+ private:
+  static CleanOutcome& finish(CleanOutcome& out, CleanStatus status, std::string detail) {
+    out.status = status;
+    out.detail = std::move(detail);
+    if (status != CleanStatus::kRemoved && status != CleanStatus::kWouldRemove) out.bytes_freed = 0;
+    return out;
+  }
+
+  // One fresh walk for the whole batch, taken lazily at the first POSIX candidate.
+  const detail::ProcessScan& fresh_scan() {
+    if (!scan_) {
+      std::set<std::uint64_t> devices;
+      for (const auto* dir : {&options_.inventory.dev_shm_dir, &options_.inventory.mqueue_dir}) {
+        struct stat st {};
+        if (::stat(dir->c_str(), &st) == 0) devices.insert(static_cast<std::uint64_t>(st.st_dev));
+      }
+      scan_ = detail::scan_processes(options_.inventory.proc_dir, devices, false);
+    }
+    return *scan_;
+  }
+
+  CleanOutcome& clean_posix(CleanOutcome& out) {
+    const IpcObject& o = out.object;
+    const auto& scan = fresh_scan();
+    if (!scan.complete()) {
+      return finish(out, CleanStatus::kIncomplete,
+                    std::to_string(scan.unreadable) + " process(es) could not be read");
+    }
+    if (auto it = scan.by_file.find(DevIno{o.device, o.inode});
+        it != scan.by_file.end() && !it->second.empty()) {
+      const auto& p = scan.processes[it->second.front().process];
+      return finish(out, CleanStatus::kNowHeld,
+                    "held by " + std::to_string(p.id.pid) + " (" + p.comm + ")");
+    }
+    const auto slash = o.path.rfind('/');
+    if (slash == std::string::npos) return finish(out, CleanStatus::kFailed, "no path");
+    const std::string dir_path = o.path.substr(0, slash);
+    const std::string file = o.path.substr(slash + 1);
+    auto dir = detail::open_at(AT_FDCWD, dir_path.c_str(), O_RDONLY | O_DIRECTORY);
+    if (!dir) return finish(out, CleanStatus::kFailed, dir.error().message());
+    auto fd =
+        detail::open_at(dir->get(), file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (!fd) {
+      if (fd.error().sys_errno == ENOENT) return finish(out, CleanStatus::kGone, "already removed");
+      return finish(out, CleanStatus::kFailed, fd.error().message());
+    }
+    struct stat locked_st {};
+    if (::fstat(fd->get(), &locked_st) != 0) return finish(out, CleanStatus::kFailed, "fstat");
+    if (static_cast<std::uint64_t>(locked_st.st_dev) != o.device ||
+        static_cast<std::uint64_t>(locked_st.st_ino) != o.inode) {
+      return finish(out, CleanStatus::kChanged, "name now refers to another object");
+    }
+    if (locked_st.st_uid != o.uid) return finish(out, CleanStatus::kChanged, "owner changed");
+    // Hold LOCK_EX through the removal: a shmcheck holder cannot take LOCK_SH meanwhile.
+    if (::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK)
+        return finish(out, CleanStatus::kNowHeld, "flock held by a process");
+      return finish(out, CleanStatus::kFailed, "flock failed");
+    }
+    out.bytes_freed = static_cast<std::uint64_t>(locked_st.st_blocks) * 512U;
+    if (options_.dry_run) return finish(out, CleanStatus::kWouldRemove, "dry run");
+    if (options_.before_remove) options_.before_remove(o);
+
+    if (o.kind == IpcKind::kPosixMqueue) {
+      // mqueue has no rename: re-check the name right before mq_unlink.
+      struct stat now {};
+      if (::fstatat(dir->get(), file.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0) {
+        return finish(out, CleanStatus::kGone, "removed meanwhile");
+      }
+      if (now.st_ino != locked_st.st_ino || now.st_dev != locked_st.st_dev) {
+        return finish(out, CleanStatus::kChanged, "swapped before removal; left alone");
+      }
+      if (::mq_unlink(o.name.c_str()) != 0) {
+        return finish(out, CleanStatus::kFailed, std::string("mq_unlink: ") + std::strerror(errno));
+      }
+      return finish(out, CleanStatus::kRemoved, "");
+    }
+
+    // Move whatever the name points at aside, then check it is what we verified.
+    const std::string aside = quarantine_name();
+    if (::renameat2(dir->get(), file.c_str(), dir->get(), aside.c_str(), RENAME_NOREPLACE) != 0) {
+      if (errno == ENOENT) return finish(out, CleanStatus::kGone, "removed meanwhile");
+      return finish(out, CleanStatus::kFailed, std::string("rename: ") + std::strerror(errno));
+    }
+    struct stat moved {};
+    const bool same = ::fstatat(dir->get(), aside.c_str(), &moved, AT_SYMLINK_NOFOLLOW) == 0 &&
+                      moved.st_ino == locked_st.st_ino && moved.st_dev == locked_st.st_dev;
+    if (!same) {
+      if (::renameat2(dir->get(), aside.c_str(), dir->get(), file.c_str(), RENAME_NOREPLACE) != 0) {
+        return finish(out, CleanStatus::kFailed,
+                      "swapped in under the name before removal; could not move it back from " +
+                          dir_path + "/" + aside);
+      }
+      return finish(out, CleanStatus::kChanged,
+                    "swapped in under the name before removal; left alone");
+    }
+    if (::unlinkat(dir->get(), aside.c_str(), 0) != 0) {
+      const int err = errno;
+      ::renameat2(dir->get(), aside.c_str(), dir->get(), file.c_str(), RENAME_NOREPLACE);
+      return finish(out, CleanStatus::kFailed, std::string("unlink: ") + std::strerror(err));
+    }
+    return finish(out, CleanStatus::kRemoved, "");
+  }
+
+  CleanOutcome& clean_sysv_shm(CleanOutcome& out) {
+    const IpcObject& o = out.object;
+    struct shmid_ds ds {};
+    if (::shmctl(o.sysv_id, IPC_STAT, &ds) != 0) {
+      if (errno == EINVAL || errno == EIDRM)
+        return finish(out, CleanStatus::kGone, "already removed");
+      return finish(out, CleanStatus::kFailed,
+                    std::string("shmctl IPC_STAT: ") + std::strerror(errno));
+    }
+    if (ds.shm_perm.__key != static_cast<key_t>(o.sysv_key) || ds.shm_perm.uid != o.uid ||
+        (o.creator && ds.shm_cpid != o.creator->pid) || ds.shm_ctime != o.created_unix_s) {
+      return finish(out, CleanStatus::kChanged, "key, owner, creator or ctime changed");
+    }
+    if (ds.shm_nattch != 0) {
+      return finish(out, CleanStatus::kNowHeld, std::to_string(ds.shm_nattch) + " attachment(s)");
+    }
+    if ((ds.shm_perm.mode & SHM_DEST) != 0) {
+      return finish(out, CleanStatus::kNotOrphaned, "already marked for removal");
+    }
+    out.bytes_freed = o.bytes_allocated;
+    if (options_.dry_run) return finish(out, CleanStatus::kWouldRemove, "dry run");
+    if (options_.before_remove) options_.before_remove(o);
+    if (::shmctl(o.sysv_id, IPC_RMID, nullptr) != 0) {
+      return finish(out, CleanStatus::kFailed,
+                    std::string("shmctl IPC_RMID: ") + std::strerror(errno));
+    }
+    return finish(out, CleanStatus::kRemoved, "");
+  }
+
+  // Semaphore sets and message queues: only reach here with a proof from a run
+  // manifest (reclaim). Re-check key and owner.
+  CleanOutcome& clean_sysv_other(CleanOutcome& out) {
+    const IpcObject& o = out.object;
+    key_t key = 0;
+    uid_t uid = 0;
+    int rc = 0;
+    if (o.kind == IpcKind::kSysvSemaphore) {
+      struct semid_ds ds {};
+      SemUn arg{};
+      arg.buf = &ds;
+      rc = ::semctl(o.sysv_id, 0, IPC_STAT, arg);
+      key = ds.sem_perm.__key;
+      uid = ds.sem_perm.uid;
+    } else {
+      struct msqid_ds ds {};
+      rc = ::msgctl(o.sysv_id, IPC_STAT, &ds);
+      key = ds.msg_perm.__key;
+      uid = ds.msg_perm.uid;
+    }
+    if (rc != 0) {
+      if (errno == EINVAL || errno == EIDRM)
+        return finish(out, CleanStatus::kGone, "already removed");
+      return finish(out, CleanStatus::kFailed, std::string("IPC_STAT: ") + std::strerror(errno));
+    }
+    if (key != static_cast<key_t>(o.sysv_key) || uid != o.uid) {
+      return finish(out, CleanStatus::kChanged, "key or owner changed");
+    }
+    out.bytes_freed = o.bytes_allocated;
+    if (options_.dry_run) return finish(out, CleanStatus::kWouldRemove, "dry run");
+    if (options_.before_remove) options_.before_remove(o);
+    rc = o.kind == IpcKind::kSysvSemaphore ? ::semctl(o.sysv_id, 0, IPC_RMID)
+                                           : ::msgctl(o.sysv_id, IPC_RMID, nullptr);
+    if (rc != 0)
+      return finish(out, CleanStatus::kFailed, std::string("IPC_RMID: ") + std::strerror(errno));
+    return finish(out, CleanStatus::kRemoved, "");
+  }
+
+  const CleanOptions& options_;
+  std::optional<detail::ProcessScan> scan_;
+};
+
+}  // namespace
+
+std::string_view to_string(CleanStatus status) noexcept {
+  switch (status) {
+    case CleanStatus::kRemoved:
+      return "removed";
+    case CleanStatus::kWouldRemove:
+      return "would_remove";
+    case CleanStatus::kNotOrphaned:
+      return "not_orphaned";
+    case CleanStatus::kNotOwner:
+      return "not_owner";
+    case CleanStatus::kNowHeld:
+      return "now_held";
+    case CleanStatus::kChanged:
+      return "changed";
+    case CleanStatus::kGone:
+      return "gone";
+    case CleanStatus::kIncomplete:
+      return "incomplete";
+    case CleanStatus::kUnsupported:
+      return "unsupported";
+    case CleanStatus::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
+CleanReport clean_orphans(const std::vector<IpcObject>& candidates, const CleanOptions& options) {
+  Cleaner cleaner(options);
+  CleanReport report;
+  report.outcomes.reserve(candidates.size());
+  for (const auto& o : candidates) {
+    auto outcome = cleaner.clean_one(o);
+    if (outcome.status == CleanStatus::kRemoved) {
+      ++report.removed;
+      report.bytes_freed += outcome.bytes_freed;
+    }
+    report.outcomes.push_back(std::move(outcome));
+  }
+  return report;
+}
+
+ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& options,
+                                const std::set<std::string>& run_filter) {
+  ReclaimReport report;
+  auto paths = list_manifests(dir);
+  if (!paths) {
+    if (paths.error().code != core::ErrorCode::kNotFound) {
+      report.problems.push_back({dir, std::move(paths).error()});
+    }
+    return report;
+  }
+  std::optional<Inventory> inventory;
+  for (const auto& path : *paths) {
+    auto manifest = read_manifest(path);
+    if (!manifest) {
+      report.problems.push_back({path, std::move(manifest).error()});
+      continue;
+    }
+    if (!run_filter.empty() && run_filter.count(manifest->run_id) == 0) continue;
+    ReclaimedRun run;
+    run.manifest_path = path;
+    run.manifest = std::move(*manifest);
+    run.harness = core::liveness(run.manifest.harness);
+    if (run.harness != core::Liveness::kDead) {
+      run.detail = run.harness == core::Liveness::kAlive ? "harness is alive"
+                                                         : "harness liveness cannot be read";
+      report.runs.push_back(std::move(run));
+      continue;
+    }
+    if (!inventory) {
+      inventory = take_inventory(options.inventory);
+      for (const auto& p : inventory->problems) report.problems.push_back(p);
+    }
+    std::vector<IpcObject> candidates;
+    std::size_t gone = 0;
+    const std::int64_t manifest_s = run.manifest.created_unix_ns / 1'000'000'000;
+    for (const auto& mo : run.manifest.objects) {
+      const IpcObject* found = nullptr;
+      for (const auto& o : inventory->objects) {
+        if (o.kind != mo.kind) continue;
+        const bool sysv = o.kind == IpcKind::kSysvShm || o.kind == IpcKind::kSysvSemaphore ||
+                          o.kind == IpcKind::kSysvMqueue;
+        if (sysv ? o.sysv_id == mo.sysv_id : o.name == mo.name) {
+          found = &o;
+          break;
+        }
+      }
+      if (found == nullptr) {
+        ++gone;
+        continue;
+      }
+      IpcObject candidate = *found;
+      if (candidate.header && candidate.header->run_id != run.manifest.run_id) {
+        CleanOutcome skipped{candidate, CleanStatus::kChanged,
+                             "header names run " + candidate.header->run_id, 0};
+        run.clean.outcomes.push_back(std::move(skipped));
+        continue;
+      }
+      const bool evidence_only =
+          candidate.kind == IpcKind::kSysvSemaphore || candidate.kind == IpcKind::kSysvMqueue;
+      if (evidence_only && candidate.verdict == Verdict::kUnknown &&
+          candidate.created_unix_s + 2 >= manifest_s) {
+        // The manifest of a dead harness is the proof these kinds cannot carry.
+        candidate.verdict = Verdict::kOrphaned;
+        candidate.reason =
+            "listed in the manifest of dead harness " + std::to_string(run.manifest.harness.pid);
+      }
+      candidates.push_back(std::move(candidate));
+    }
+    auto cleaned = clean_orphans(candidates, options);
+    for (auto& outcome : cleaned.outcomes) run.clean.outcomes.push_back(std::move(outcome));
+    run.clean.removed += cleaned.removed;
+    run.clean.bytes_freed += cleaned.bytes_freed;
+    std::size_t left = 0;
+    for (const auto& outcome : run.clean.outcomes) {
+      if (outcome.status == CleanStatus::kRemoved || outcome.status == CleanStatus::kGone) {
+        ++gone;
+      } else {
+        ++left;
+      }
+    }
+    if (left == 0 && !options.dry_run) {
+      auto removed = remove_manifest(run.manifest.run_id, dir);
+      run.manifest_removed = removed.has_value();
+      if (!removed) run.detail = removed.error().message();
+    } else if (left != 0) {
+      run.detail = std::to_string(left) + " object(s) kept";
+    }
+    if (gone != 0 && run.detail.empty()) {
+      run.detail = std::to_string(gone) + " object(s) removed or already gone";
+    }
+    report.removed += run.clean.removed;
+    report.bytes_freed += run.clean.bytes_freed;
+    report.runs.push_back(std::move(run));
+  }
+  return report;
+}
+
+}  // namespace shmcheck::probes
