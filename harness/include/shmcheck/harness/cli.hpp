@@ -30,5 +30,6 @@ CommandRunner add_audit_command(CLI::App& app);
 CommandRunner add_run_command(CLI::App& app);
 // `shmcheck worker ...`: internal, started by the supervisor (worker_command.cpp).
 CommandRunner add_worker_command(CLI::App& app);
+CommandRunner add_validate_command(CLI::App& app);
 
 }  // namespace shmcheck::harness

@@ -42,15 +42,15 @@ enum class SemFlavor { kPosixUnnamed, kPosixNamed, kSysV };
 // One entry of `objects:`. Fields that do not apply to `type` keep their defaults
 // (the loader rejects keys that do not apply to the kind).
 struct ObjectSpec {
-  std::string name;                               // [A-Za-z0-9_-]{1,48}, unique in the spec
-  ObjectType type = ObjectType::kSegment;         // YAML key `kind`
+  std::string name;                                 // [A-Za-z0-9_-]{1,48}, unique in the spec
+  ObjectType type = ObjectType::kSegment;           // YAML key `kind`
   SegmentBacking backing = SegmentBacking::kPosix;  // all kinds but named/SysV semaphores
-  std::uint32_t capacity = 1024;                  // rings: slots, power of two, 2..2^20
-  std::uint32_t message_size = 64;                // rings: slot payload bytes, 16..64 KiB
-  std::uint64_t size = 65536;                     // segment: payload bytes, 4 KiB..1 GiB
-  SemFlavor flavor = SemFlavor::kPosixUnnamed;    // semaphore
-  bool undo = false;                              // semaphore, SysV flavor only: SEM_UNDO
-  std::uint32_t initial = 1;                      // semaphore: initial value, 0..32767
+  std::uint32_t capacity = 1024;                    // rings: slots, power of two, 2..2^20
+  std::uint32_t message_size = 64;                  // rings: slot payload bytes, 16..64 KiB
+  std::uint64_t size = 65536;                       // segment: payload bytes, 4 KiB..1 GiB
+  SemFlavor flavor = SemFlavor::kPosixUnnamed;      // semaphore
+  bool undo = false;                                // semaphore, SysV flavor only: SEM_UNDO
+  std::uint32_t initial = 1;                        // semaphore: initial value, 0..32767
   SourceMark mark;
 };
 
@@ -60,14 +60,14 @@ enum class Role { kProducer, kConsumer, kLocker, kPoster, kWaiter, kWriter, kRea
 // One entry of `processes:` (`count` identical workers).
 struct ProcessSpec {
   Role role = Role::kProducer;
-  std::string name;          // the role as written in the spec, e.g. "producer"
-  std::uint32_t count = 1;   // 1..256 (and <= 256 workers in the whole spec)
-  std::string uses;          // name of an object of a kind the role works on
-  std::optional<std::uint64_t> ops;          // per worker; absent = until `duration`
-  std::chrono::nanoseconds hold{0};          // time inside the critical section / per op
-  std::chrono::nanoseconds think{0};         // pause between operations
-  std::optional<std::uint32_t> message_size; // producers: <= the ring's message_size
-  std::optional<double> rate;                // target ops per second per worker
+  std::string name;                           // the role as written in the spec, e.g. "producer"
+  std::uint32_t count = 1;                    // 1..256 (and <= 256 workers in the whole spec)
+  std::string uses;                           // name of an object of a kind the role works on
+  std::optional<std::uint64_t> ops;           // per worker; absent = until `duration`
+  std::chrono::nanoseconds hold{0};           // time inside the critical section / per op
+  std::chrono::nanoseconds think{0};          // pause between operations
+  std::optional<std::uint32_t> message_size;  // producers: <= the ring's message_size
+  std::optional<double> rate;                 // target ops per second per worker
   SourceMark mark;
 };
 
@@ -82,17 +82,17 @@ enum class FaultKind {
 // One entry of `faults:`.
 struct FaultSpec {
   FaultKind kind = FaultKind::kKillAtFailpoint;
-  std::string target;      // a role present in the spec (e.g. "producer"), or "any"
-  std::string failpoint;   // a core failpoint name; empty for time-based faults
-  std::uint64_t after = 1; // fire on this occurrence of the failpoint (1-based)
-  int signal = SIGKILL;    // kill faults: SIGKILL, SIGTERM, SIGABRT, SIGSEGV, SIGBUS
-  bool restart = false;    // restart the victim (kill and exit faults)
-  std::chrono::nanoseconds every{0};     // time-based: period (0 = once, at `start`)
-  std::chrono::nanoseconds jitter{0};    // time-based: uniform +-jitter, seeded; <= every
-  std::chrono::nanoseconds pause_for{0}; // pause: SIGSTOP, then SIGCONT after this
-  std::chrono::nanoseconds start{0};     // time-based: first firing after run start
-  int exit_code = 0;                     // exit faults: _exit(code), 0..255
-  std::uint32_t max = 0;                 // time-based: firings at most (0 = unlimited)
+  std::string target;                     // a role present in the spec (e.g. "producer"), or "any"
+  std::string failpoint;                  // a core failpoint name; empty for time-based faults
+  std::uint64_t after = 1;                // fire on this occurrence of the failpoint (1-based)
+  int signal = SIGKILL;                   // kill faults: SIGKILL, SIGTERM, SIGABRT, SIGSEGV, SIGBUS
+  bool restart = false;                   // restart the victim (kill and exit faults)
+  std::chrono::nanoseconds every{0};      // time-based: period (0 = once, at `start`)
+  std::chrono::nanoseconds jitter{0};     // time-based: uniform +-jitter, seeded; <= every
+  std::chrono::nanoseconds pause_for{0};  // pause: SIGSTOP, then SIGCONT after this
+  std::chrono::nanoseconds start{0};      // time-based: first firing after run start
+  int exit_code = 0;                      // exit faults: _exit(code), 0..255
+  std::uint32_t max = 0;                  // time-based: firings at most (0 = unlimited)
   SourceMark mark;
 };
 
@@ -123,7 +123,7 @@ struct Spec {
   std::string file;         // the path (or label) it was loaded from
   std::string description;  // optional free text
   std::optional<std::uint64_t> seed;
-  std::optional<std::chrono::nanoseconds> duration;  // absent: every process has `ops`
+  std::optional<std::chrono::nanoseconds> duration;            // absent: every process has `ops`
   std::chrono::nanoseconds timeout{std::chrono::seconds(60)};  // watchdog: no progress
   std::vector<ObjectSpec> objects;
   std::vector<ProcessSpec> processes;

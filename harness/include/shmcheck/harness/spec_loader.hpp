@@ -49,8 +49,8 @@ struct SpecError {
 };
 
 struct SpecLoadResult {
-  std::optional<Spec> spec;      // set iff errors is empty
-  std::vector<SpecError> errors; // in file order
+  std::optional<Spec> spec;       // set iff errors is empty
+  std::vector<SpecError> errors;  // in file order
   [[nodiscard]] bool ok() const noexcept { return spec.has_value(); }
 };
 
@@ -73,8 +73,7 @@ struct SpecLoadResult {
                                                       std::string* error = nullptr);
 // Rate in operations per second: a decimal number, optional k M G, then "/s"
 // ("250/s", "1.5k/s", "1M/s"). Must be > 0 and finite.
-[[nodiscard]] std::optional<double> parse_rate(std::string_view text,
-                                               std::string* error = nullptr);
+[[nodiscard]] std::optional<double> parse_rate(std::string_view text, std::string* error = nullptr);
 // Comparison "OP VALUE" with OP one of < <= > >= and VALUE a duration (seconds
 // in Comparison::value) or a rate (ops/s), e.g. "< 500us", ">= 1M/s".
 enum class ComparisonUnit { kDuration, kRate };
