@@ -92,11 +92,13 @@ class ControlLayout {
   [[nodiscard]] core::Result<ControlView> initialize(void* mem, std::size_t bytes) const noexcept;
 
  private:
+  friend class ControlView;  // attach() recomputes and compares the layout
+
   ControlShape shape_;
   std::size_t total_bytes_ = 0;
   std::size_t consumer_stride_ = 0;
-  std::size_t offsets_[8] =
-      {};  // workers, stats, producers, consumers, mutexes, sems, pages, extra
+  // workers, stats, producers, consumers, mutexes, semaphores, pages, extra
+  std::size_t offsets_[8] = {};
 };
 
 // A non-owning view of an initialized control payload (valid while it stays mapped).

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "shmcheck/core/failpoint.hpp"
+#include "shmcheck/probes/message.hpp"
 #include "shmcheck/probes/worker_op.hpp"
 
 namespace shmcheck::probes {
@@ -207,6 +208,14 @@ struct DeliveryRecord {
 static_assert(sizeof(DeliveryRecord) == 32);
 static_assert(std::is_trivially_copyable_v<DeliveryRecord>);
 
+// The record a consumer appends for a message it popped and verified: fields from the
+// header, status from the verification (kOk, kTorn, kForeign).
+[[nodiscard]] DeliveryRecord make_delivery_record(const DecodedMessage& message,
+                                                  std::uint32_t consumer_incarnation) noexcept;
+// The record for a pop that returned kAbandoned (claimer = PopResult::claimer.pid).
+[[nodiscard]] DeliveryRecord make_abandoned_record(std::int32_t claimer_pid,
+                                                   std::uint32_t consumer_incarnation) noexcept;
+
 struct ConsumerSnapshot {
   std::uint32_t consumer = 0;
   std::vector<DeliveryRecord> records;  // in append order
@@ -306,6 +315,19 @@ static_assert(std::is_standard_layout_v<MutexRecordJournal>);
 
 inline constexpr std::uint32_t kMaxSemaphoreUsers = 64;
 
+struct SemaphoreUserSnapshot {
+  std::uint32_t user = 0;   // index in the SemaphoreJournal
+  std::uint64_t waits = 0;  // all incarnations
+  std::uint64_t posts = 0;
+  // Units (waits - posts) each ended incarnation still held when it ended, summed;
+  // includes the last incarnation (the harness snapshots after every worker ended).
+  std::int64_t held_at_exit = 0;
+  std::uint32_t pending_waits = 0;  // incarnations that ended between before/after_wait
+  std::uint32_t pending_posts = 0;  // ... between before/after_post
+  std::uint32_t incarnations = 0;
+  friend bool operator==(const SemaphoreUserSnapshot&, const SemaphoreUserSnapshot&) = default;
+};
+
 class alignas(kJournalAlignment) SemaphoreUserLedger {
  public:
   SemaphoreUserLedger() noexcept = default;
@@ -320,16 +342,14 @@ class alignas(kJournalAlignment) SemaphoreUserLedger {
   void before_post() noexcept;
   void after_post() noexcept;
 
- private:
-  friend class SemaphoreJournal;
-  enum Pending : std::uint32_t { kNoPending = 0, kPendingWait = 1, kPendingPost = 2 };
-  void bump(std::atomic<std::uint64_t>& c) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  }
+  [[nodiscard]] bool used() const noexcept { return used_.load(std::memory_order_acquire) != 0; }
+  [[nodiscard]] SemaphoreUserSnapshot snapshot() const noexcept;
 
-  std::atomic<std::uint64_t> waits_{0};  // all incarnations
-  std::atomic<std::uint64_t> posts_{0};
-  std::atomic<std::uint64_t> inc_waits_{0};  // current incarnation
+ private:
+  enum Pending : std::uint32_t { kNoPending = 0, kPendingWait = 1, kPendingPost = 2 };
+  std::atomic<std::uint64_t> ended_waits_{0};  // ended incarnations, summed
+  std::atomic<std::uint64_t> ended_posts_{0};
+  std::atomic<std::uint64_t> inc_waits_{0};  // current incarnation: one store per operation
   std::atomic<std::uint64_t> inc_posts_{0};
   std::atomic<std::int64_t> ended_net_{0};  // Σ over ended incarnations of waits - posts
   std::atomic<std::uint32_t> pending_{0};   // Pending
@@ -341,22 +361,10 @@ class alignas(kJournalAlignment) SemaphoreUserLedger {
 };
 static_assert(sizeof(SemaphoreUserLedger) == 64);
 
-struct SemaphoreUserSnapshot {
-  std::uint64_t waits = 0;
-  std::uint64_t posts = 0;
-  // Units (waits - posts) each ended incarnation still held when it ended, summed;
-  // includes the last incarnation (the harness snapshots after every worker ended).
-  std::int64_t held_at_exit = 0;
-  std::uint32_t pending_waits = 0;  // incarnations that ended between before/after_wait
-  std::uint32_t pending_posts = 0;  // ... between before/after_post
-  std::uint32_t incarnations = 0;
-  friend bool operator==(const SemaphoreUserSnapshot&, const SemaphoreUserSnapshot&) = default;
-};
-
 struct SemaphoreSnapshot {
   std::uint32_t initial = 0;
   bool undo = false;  // the kernel gives an exiting process's units back (SysV SEM_UNDO)
-  std::vector<SemaphoreUserSnapshot> users;
+  std::vector<SemaphoreUserSnapshot> users;  // the users that began an incarnation
   friend bool operator==(const SemaphoreSnapshot&, const SemaphoreSnapshot&) = default;
 };
 
