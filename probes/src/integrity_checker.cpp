@@ -40,6 +40,19 @@ class Examples {
 
 }  // namespace
 
+CrashRecord make_crash_record(std::string role, std::uint32_t index,
+                              const WorkerSlotSnapshot& slot) {
+  CrashRecord c;
+  c.role = std::move(role);
+  c.index = index;
+  c.incarnation = slot.incarnation;
+  c.pid = slot.pid;
+  c.op = slot.current_op;
+  c.op_seq = slot.op_seq;
+  if (slot.injected) c.failpoint = std::string(core::to_string(slot.injected_failpoint));
+  return c;
+}
+
 std::uint64_t IntegrityCounts::violations() const noexcept {
   return lost + unexpected + duplicated + reordered + torn + abandoned_unexplained + stalled;
 }

@@ -384,3 +384,37 @@ SegmentPageSnapshot SegmentPageJournal::snapshot() const noexcept {
 }
 
 }  // namespace shmcheck::probes
+
+namespace shmcheck::probes {
+
+DeliveryRecord make_delivery_record(const DecodedMessage& message,
+                                    std::uint32_t consumer_incarnation) noexcept {
+  DeliveryRecord r;
+  r.producer = message.header.producer;
+  r.incarnation = message.header.incarnation;
+  r.seq = message.header.seq;
+  switch (message.status) {
+    case MessageStatus::kOk:
+      r.status = DeliveryStatus::kOk;
+      break;
+    case MessageStatus::kTorn:
+      r.status = DeliveryStatus::kTorn;
+      break;
+    case MessageStatus::kForeign:
+      r.status = DeliveryStatus::kForeign;
+      break;
+  }
+  r.consumer_incarnation = consumer_incarnation;
+  return r;
+}
+
+DeliveryRecord make_abandoned_record(std::int32_t claimer_pid,
+                                     std::uint32_t consumer_incarnation) noexcept {
+  DeliveryRecord r;
+  r.status = DeliveryStatus::kAbandoned;
+  r.claimer_pid = claimer_pid;
+  r.consumer_incarnation = consumer_incarnation;
+  return r;
+}
+
+}  // namespace shmcheck::probes

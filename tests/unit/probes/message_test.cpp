@@ -5,11 +5,14 @@
 #include <cstring>
 #include <vector>
 
+#include "shmcheck/probes/journal.hpp"
+
 namespace shmcheck::probes {
 namespace {
 
-std::vector<std::byte> encoded(std::size_t size, std::uint64_t seed = 42, std::uint32_t producer = 3,
-                               std::uint32_t incarnation = 1, std::uint64_t seq = 77) {
+std::vector<std::byte> encoded(std::size_t size, std::uint64_t seed = 42,
+                               std::uint32_t producer = 3, std::uint32_t incarnation = 1,
+                               std::uint64_t seq = 77) {
   std::vector<std::byte> buf(size);
   EXPECT_TRUE(encode_message(buf, seed, producer, incarnation, seq, 123456789));
   return buf;
@@ -81,6 +84,24 @@ TEST(Message, StatusNamesAreStable) {
   EXPECT_EQ(to_string(MessageStatus::kOk), "ok");
   EXPECT_EQ(to_string(MessageStatus::kTorn), "torn");
   EXPECT_EQ(to_string(MessageStatus::kForeign), "foreign");
+}
+
+TEST(DeliveryRecord, MadeFromAVerifiedMessageCarriesItsKeyAndStatus) {
+  const auto buf = encoded(64, 42, 3, 1, 77);
+  DeliveryRecord r = make_delivery_record(verify_message(buf, 42), 5);
+  EXPECT_EQ(r.producer, 3U);
+  EXPECT_EQ(r.incarnation, 1U);
+  EXPECT_EQ(r.seq, 77U);
+  EXPECT_EQ(r.status, DeliveryStatus::kOk);
+  EXPECT_EQ(r.consumer_incarnation, 5U);
+  EXPECT_EQ(make_delivery_record(verify_message(buf, 43), 0).status, DeliveryStatus::kForeign);
+  auto torn = buf;
+  torn[50] ^= std::byte{1};
+  EXPECT_EQ(make_delivery_record(verify_message(torn, 42), 0).status, DeliveryStatus::kTorn);
+  r = make_abandoned_record(1234, 2);
+  EXPECT_EQ(r.status, DeliveryStatus::kAbandoned);
+  EXPECT_EQ(r.claimer_pid, 1234);
+  EXPECT_EQ(r.consumer_incarnation, 2U);
 }
 
 }  // namespace

@@ -60,6 +60,10 @@ struct CrashRecord {
   std::string failpoint;          // the failpoint that fired, "" when none (timer, signal)
 };
 
+// A CrashRecord from the dead worker's slot (op in flight, injected failpoint name).
+[[nodiscard]] CrashRecord make_crash_record(std::string role, std::uint32_t index,
+                                            const WorkerSlotSnapshot& slot);
+
 struct MessageKey {
   std::uint32_t producer = 0;
   std::uint32_t incarnation = 0;

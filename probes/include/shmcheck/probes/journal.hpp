@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "shmcheck/core/failpoint.hpp"
+#include "shmcheck/probes/message.hpp"
 #include "shmcheck/probes/worker_op.hpp"
 
 namespace shmcheck::probes {
@@ -206,6 +207,14 @@ struct DeliveryRecord {
 };
 static_assert(sizeof(DeliveryRecord) == 32);
 static_assert(std::is_trivially_copyable_v<DeliveryRecord>);
+
+// The record a consumer appends for a message it popped and verified: fields from the
+// header, status from the verification (kOk, kTorn, kForeign).
+[[nodiscard]] DeliveryRecord make_delivery_record(const DecodedMessage& message,
+                                                  std::uint32_t consumer_incarnation) noexcept;
+// The record for a pop that returned kAbandoned (claimer = PopResult::claimer.pid).
+[[nodiscard]] DeliveryRecord make_abandoned_record(std::int32_t claimer_pid,
+                                                   std::uint32_t consumer_incarnation) noexcept;
 
 struct ConsumerSnapshot {
   std::uint32_t consumer = 0;

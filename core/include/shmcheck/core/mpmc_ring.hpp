@@ -1,0 +1,113 @@
+// MpmcRing: a bounded multi-producer multi-consumer queue of fixed-size messages
+// in shared memory, across processes, that a crashed participant cannot wedge.
+//
+// Who: one process calls create_at() on memory it owns (a Segment payload, a
+// MAP_SHARED mapping); any number of processes attach() (header validated) and
+// push/pop from any number of threads. Nobody destroys the ring: it is trivially
+// destructible and dies with its memory.
+//
+// Algorithm: Vyukov's bounded queue with the per-slot sequence word turned into
+// a state word {lap sequence:40, claimer pid:22, state:2} (free, writing, full,
+// reading). A producer claims slot `pos` with one CAS free(pos) -> writing(pos, pid)
+// and then helps enqueue_pos past it; a consumer claims with full(pos) ->
+// reading(pos, pid). Because the claimer's pid is part of the claiming CAS there is
+// no instant at which a slot is claimed by nobody. Right after the claim the
+// claimer stores its start time into the slot (a plain store of a cached value,
+// no syscall), so its identity is pid + start time.
+//
+// Memory ordering: payload and length are written before the release store of
+// full(pos); the consumer's claiming CAS is acquire. The consumer's release store
+// of free(pos + capacity) orders its payload reads before the next producer's
+// acquire claim. Index counters are helped forward with CAS (relaxed: the slot
+// words carry all synchronization).
+//
+// Crashes: a slot stuck in writing(pos, pid) is not skipped lightly. Only after a
+// consumer has waited on it for a while (kStuckCheckAfter, then at most once per
+// kStuckCheckAfter) it asks core::liveness() -- /proc proof, never kill(pid, 0) --
+// and only Liveness::kDead lets it take the slot over: it releases the slot without
+// reading it and returns PopStatus::kAbandoned with the claimer, so the lost message
+// is reported and never half-delivered. kUnknown and kAlive (e.g. a SIGSTOPped
+// producer) keep it waiting. Likewise a producer that finds a slot stuck in
+// reading(pos, pid) by a consumer proved dead frees it; whatever that consumer had
+// copied out is lost in flight and counted in RingStats::abandoned. A producer
+// killed after its commit store delivered its message: it was in the ring.
+// Limits: the claimer is a process (pid in the caller's pid namespace), so a thread
+// that dies alone is not detected; if a claimer died between its claim and its
+// start-time store and its pid was reused meanwhile, the slot waits for the pid's
+// new owner to exit (the pid-only check is the best proof available then).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <type_traits>
+
+#include "shmcheck/core/detail/ring_layout.hpp"
+#include "shmcheck/core/ring.hpp"
+
+namespace shmcheck::core {
+
+class MpmcRing {
+ public:
+  // A claimer that has blocked a slot this long gets its liveness checked.
+  static constexpr std::chrono::microseconds kStuckCheckAfter{500};
+
+  // Bytes of shared memory a ring with this config needs (0 if config is invalid).
+  [[nodiscard]] static std::size_t bytes_needed(const RingConfig& config) noexcept;
+  // Builds an empty ring at mem (64-byte aligned, at least bytes_needed bytes).
+  [[nodiscard]] static Result<MpmcRing*> create_at(void* mem, std::size_t bytes,
+                                                   const RingConfig& config) noexcept;
+  // Validates the header (kForeign: not an MpmcRing; kCorrupt: inconsistent layout).
+  [[nodiscard]] static Result<MpmcRing*> attach(void* mem, std::size_t bytes) noexcept;
+
+  MpmcRing(const MpmcRing&) = delete;
+  MpmcRing& operator=(const MpmcRing&) = delete;
+  MpmcRing(MpmcRing&&) = delete;
+  MpmcRing& operator=(MpmcRing&&) = delete;
+  ~MpmcRing() = default;
+
+  // False when the ring is full (or, a precondition violation that asserts in debug
+  // builds, when msg is longer than message_size).
+  [[nodiscard]] bool try_push(std::span<const std::byte> msg) noexcept;
+  // out must hold message_size bytes (else kEmpty, nothing consumed).
+  [[nodiscard]] PopResult try_pop(std::span<std::byte> out) noexcept;
+
+  // Like try_*, but wait up to timeout: spin first, then sched_yield, then short sleeps.
+  [[nodiscard]] bool push_for(std::span<const std::byte> msg,
+                              std::chrono::nanoseconds timeout) noexcept;
+  [[nodiscard]] PopResult pop_for(std::span<std::byte> out,
+                                  std::chrono::nanoseconds timeout) noexcept;
+
+  [[nodiscard]] RingConfig config() const noexcept;
+  // pushes = claims by producers (abandoned and in-flight included), pops = claims by
+  // consumers (abandoned slots included).
+  [[nodiscard]] RingStats stats() const noexcept;
+
+ private:
+  explicit MpmcRing(const RingConfig& config) noexcept;
+
+  struct Slot;
+  enum class TryOutcome { kDone, kWouldBlock };
+  TryOutcome push_once(std::span<const std::byte> msg) noexcept;
+  PopResult pop_once(std::span<std::byte> out) noexcept;
+  [[nodiscard]] Slot* slot(std::uint64_t pos) noexcept;
+
+  detail::RingHeader header_;
+  // Producers' line.
+  alignas(kCacheLineSize) std::atomic<std::uint64_t> enqueue_pos_{0};
+  // Consumers' line.
+  alignas(kCacheLineSize) std::atomic<std::uint64_t> dequeue_pos_{0};
+  // Event counters, off the hot lines: touched only when full, empty or abandoned.
+  alignas(kCacheLineSize) std::atomic<std::uint64_t> full_events_{0};
+  std::atomic<std::uint64_t> empty_events_{0};
+  std::atomic<std::uint64_t> abandoned_{0};
+  // Slots follow at header_.slots_offset: [state][claimer start time + pos tag][length][payload].
+};
+
+static_assert(std::is_standard_layout_v<MpmcRing>);
+static_assert(alignof(MpmcRing) == kCacheLineSize);
+static_assert(sizeof(MpmcRing) == 4 * kCacheLineSize);
+
+}  // namespace shmcheck::core

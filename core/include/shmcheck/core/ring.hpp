@@ -1,0 +1,60 @@
+// Common vocabulary of the shared-memory rings (SpscRing, MpmcRing).
+//
+// Both rings are bounded queues of fixed-size slots that live in caller-provided
+// shared memory (a Segment payload, or any MAP_SHARED mapping) and work across
+// processes. One process creates a ring in place (create_at), any number attach to
+// it (attach); nobody destroys it: the memory's owner unmaps or unlinks it. The
+// rings hold offsets only, never pointers, so every process may map them anywhere.
+//
+// Values here are plain (no shared-memory layout): RingConfig is what the creator
+// asks for and what attach() reads back; PopResult is what a pop reports.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "shmcheck/core/process_identity.hpp"
+#include "shmcheck/core/result.hpp"
+
+namespace shmcheck::core {
+
+struct RingConfig {
+  std::uint32_t capacity = 0;      // slots; a power of two in [kMinRingCapacity, kMaxRingCapacity]
+  std::uint32_t message_size = 0;  // largest message in bytes; in [1, kMaxRingMessageSize]
+
+  friend bool operator==(const RingConfig&, const RingConfig&) = default;
+};
+
+inline constexpr std::uint32_t kMinRingCapacity = 2;
+inline constexpr std::uint32_t kMaxRingCapacity = 1U << 20;
+inline constexpr std::uint32_t kMaxRingMessageSize = 1U << 20;
+
+// kInvalidArgument (with the reason in detail) unless config is in the ranges above.
+[[nodiscard]] Result<void> validate_ring_config(const RingConfig& config) noexcept;
+
+enum class PopStatus {
+  kOk,         // a whole message was copied out; size says how long it is
+  kEmpty,      // nothing committed to take (or the deadline of pop_for passed)
+  kAbandoned,  // the slot's producer was proved dead before committing: the message
+               // is lost in flight, nothing was copied; claimer names the dead producer
+};
+
+[[nodiscard]] const char* to_string(PopStatus status) noexcept;
+
+struct PopResult {
+  PopStatus status = PopStatus::kEmpty;
+  std::uint32_t size = 0;     // bytes copied out (kOk only)
+  ProcessIdentity claimer{};  // kAbandoned: the dead producer (start_time 0 if it died
+                              // before recording it); otherwise unset
+};
+
+// A snapshot read with relaxed loads while the ring runs (counters, not a transaction).
+struct RingStats {
+  std::uint64_t pushes = 0;        // messages claimed by producers (SPSC: committed)
+  std::uint64_t pops = 0;          // slots taken by consumers, abandoned ones included
+  std::uint64_t full_events = 0;   // push calls that found the ring full
+  std::uint64_t empty_events = 0;  // pop calls that found the ring empty
+  std::uint64_t abandoned = 0;     // slots released because their claimer was proved dead
+};
+
+}  // namespace shmcheck::core

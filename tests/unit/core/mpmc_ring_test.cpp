@@ -1,0 +1,252 @@
+// MpmcRing across processes: exactly-once with several producers and consumers,
+// and crash tolerance -- a producer or consumer SIGKILLed at each ring failpoint
+// must not wedge the ring, and a producer's in-flight message is delivered whole
+// or reported PopStatus::kAbandoned with the dead claimer, never torn.
+#include "shmcheck/core/mpmc_ring.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "ring_test_support.hpp"
+#include "shmcheck/core/failpoint.hpp"
+#include "shmcheck/testing/process.hpp"
+
+namespace shmcheck::core {
+namespace {
+
+using namespace std::chrono_literals;
+using ring_test::Ledger;
+using ring_test::SharedArea;
+
+constexpr RingConfig kConfig{64, 48};
+constexpr std::uint64_t kKillAt = 300;  // the victim dies in its 300th operation
+
+std::string failpoint_test_name(const ::testing::TestParamInfo<FailpointId>& info) {
+  std::string name(to_string(info.param));
+  for (auto& c : name) {
+    if (c == '.') c = '_';
+  }
+  return name;
+}
+
+struct MpmcFixture {
+  SharedArea ring_area{MpmcRing::bytes_needed(kConfig)};
+  SharedArea ledger_area{sizeof(Ledger)};
+  MpmcRing* ring = nullptr;
+  Ledger* ledger = nullptr;
+
+  MpmcFixture() {
+    auto r = MpmcRing::create_at(ring_area.data(), ring_area.size(), kConfig);
+    if (!r) std::abort();
+    ring = *r;
+    ledger = ring_test::make_ledger(ledger_area);
+    // Use the ring in this process first: forked children must still claim slots
+    // under their own identity, not a cached copy of ours.
+    std::vector<std::byte> buf(kConfig.message_size);
+    if (!ring->try_push(ring_test::encode(buf, 3, 0, 16))) std::abort();
+    if (ring->try_pop(buf).status != PopStatus::kOk) std::abort();
+  }
+
+  [[nodiscard]] pid_t spawn_producer(std::uint32_t id, std::uint64_t count) const {
+    return testing::fork_child([this, id, count] {
+      auto r = MpmcRing::attach(ring_area.data(), ring_area.size());
+      return r ? ring_test::produce(**r, id, 0, count) : 10;
+    });
+  }
+  [[nodiscard]] pid_t spawn_consumer(std::uint64_t events) const {
+    return testing::fork_child([this, events] {
+      auto r = MpmcRing::attach(ring_area.data(), ring_area.size());
+      return r ? ring_test::consume(**r, *ledger, events) : 10;
+    });
+  }
+};
+
+// /proc/<pid>/stat state letter ('T' once a SIGSTOP has taken effect).
+char process_state(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return '?';
+  char buf[512] = {};
+  const auto n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n <= 0) return '?';
+  const std::string text(buf, static_cast<std::size_t>(n));
+  const auto paren = text.rfind(')');
+  return paren == std::string::npos || paren + 2 >= text.size() ? '?' : text[paren + 2];
+}
+
+TEST(MpmcRing, TwoProducersTwoConsumersDeliverEveryMessageOnceInProducerOrder) {
+  testing::Watchdog dog(60s, "MpmcRing 2x2");
+  constexpr std::uint64_t kPerProducer = 50'000;
+  MpmcFixture f;
+  const pid_t p1 = f.spawn_producer(1, kPerProducer);
+  const pid_t p2 = f.spawn_producer(2, kPerProducer);
+  const pid_t c1 = f.spawn_consumer(2 * kPerProducer);
+  const pid_t c2 = f.spawn_consumer(2 * kPerProducer);
+  for (const pid_t pid : {p1, p2, c1, c2}) {
+    const auto e = testing::wait_child(pid, 40s);
+    EXPECT_TRUE(e.ok()) << "child " << pid << " " << e.describe();
+  }
+  const auto& ledger = *f.ledger;
+  EXPECT_EQ(ledger.delivered.load(), 2 * kPerProducer);
+  EXPECT_EQ(ledger.torn.load(), 0U);
+  EXPECT_EQ(ledger.reordered.load(), 0U) << "a consumer saw a producer's messages out of order";
+  EXPECT_EQ(ledger.abandoned.load(), 0U);
+  for (std::uint32_t p : {1U, 2U}) {
+    for (std::uint64_t seq = 0; seq < kPerProducer; ++seq) {
+      ASSERT_EQ(ledger.count(p, seq), 1) << "producer " << p << " seq " << seq;
+    }
+  }
+  const auto stats = f.ring->stats();
+  EXPECT_EQ(stats.pushes, 2 * kPerProducer + 1);
+  EXPECT_EQ(stats.pops, 2 * kPerProducer + 1);
+  EXPECT_EQ(stats.abandoned, 0U);
+}
+
+class MpmcProducerCrash : public ::testing::TestWithParam<FailpointId> {};
+
+// A victim producer (id 0) dies inside push number kKillAt while two survivors push
+// and two consumers pop. The survivors' messages all arrive exactly once, the
+// victim's committed ones too; its in-flight message arrives whole (after_commit) or
+// is reported abandoned with the victim as claimer -- never torn, and never both.
+TEST_P(MpmcProducerCrash, RingKeepsMovingAndTheInFlightMessageIsWholeOrAbandoned) {
+  testing::Watchdog dog(60s, "MpmcProducerCrash");
+  const FailpointId fp = GetParam();
+  constexpr std::uint64_t kPerSurvivor = 5'000;
+  const bool committed = fp == FailpointId::kRingPushAfterCommit;
+  // Every survivor message, the victim's kKillAt - 1 committed ones, and one event
+  // (delivery or abandonment) for the message in flight.
+  const std::uint64_t events = 2 * kPerSurvivor + kKillAt;
+  MpmcFixture f;
+
+  const pid_t c1 = f.spawn_consumer(events);
+  const pid_t c2 = f.spawn_consumer(events);
+  const pid_t victim = testing::fork_child([&] {
+    auto ring = MpmcRing::attach(f.ring_area.data(), f.ring_area.size());
+    if (!ring) return 10;
+    arm_failpoint(fp, {FailpointAction::kKill, kKillAt});
+    return ring_test::produce(**ring, 0, 0, ring_test::kMaxSeq) == 0 ? 11 : 12;
+  });
+  const pid_t s1 = f.spawn_producer(1, kPerSurvivor);
+  const pid_t s2 = f.spawn_producer(2, kPerSurvivor);
+  const auto v = testing::wait_child(victim, 30s);
+  EXPECT_TRUE(v.killed_by(SIGKILL)) << "victim " << v.describe();
+  for (const pid_t pid : {s1, s2, c1, c2}) {
+    const auto e = testing::wait_child(pid, 30s);
+    EXPECT_TRUE(e.ok()) << "child " << pid << " " << e.describe() << " (ring wedged?)";
+  }
+
+  const auto& ledger = *f.ledger;
+  EXPECT_EQ(ledger.torn.load(), 0U);
+  EXPECT_EQ(ledger.reordered.load(), 0U);
+  for (std::uint32_t p : {1U, 2U}) {
+    for (std::uint64_t seq = 0; seq < kPerSurvivor; ++seq) {
+      ASSERT_EQ(ledger.count(p, seq), 1) << "survivor " << p << " seq " << seq;
+    }
+  }
+  for (std::uint64_t seq = 0; seq + 1 < kKillAt; ++seq) {
+    ASSERT_EQ(ledger.count(0, seq), 1) << "victim seq " << seq;
+  }
+  EXPECT_EQ(ledger.count(0, kKillAt), 0);
+  if (committed) {
+    EXPECT_EQ(ledger.count(0, kKillAt - 1), 1) << "a committed message must be delivered";
+    EXPECT_EQ(ledger.abandoned.load(), 0U);
+  } else {
+    EXPECT_EQ(ledger.count(0, kKillAt - 1), 0) << "an uncommitted message was delivered";
+    ASSERT_EQ(ledger.abandoned.load(), 1U);
+    EXPECT_EQ(ledger.abandoned_pid[0].load(), victim) << "abandoned slot names its claimer";
+    EXPECT_NE(ledger.abandoned_start_time[0].load(), 0U);
+  }
+  EXPECT_EQ(f.ring->stats().abandoned, committed ? 0U : 1U);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryPushFailpoint, MpmcProducerCrash,
+                         ::testing::Values(FailpointId::kRingPushAfterClaim,
+                                           FailpointId::kRingPushMidPayload,
+                                           FailpointId::kRingPushBeforeCommit,
+                                           FailpointId::kRingPushAfterCommit),
+                         failpoint_test_name);
+
+class MpmcConsumerCrash : public ::testing::TestWithParam<FailpointId> {};
+
+// A victim consumer dies inside pop number kKillAt holding its slot. The producer,
+// a lap later, finds the slot still claimed, proves the consumer dead, frees it and
+// goes on: the ring does not wedge. The message the victim held is lost in flight
+// (counted in RingStats::abandoned); every other one arrives exactly once.
+TEST_P(MpmcConsumerCrash, ProducersFreeTheDeadConsumersSlotAndKeepGoing) {
+  testing::Watchdog dog(60s, "MpmcConsumerCrash");
+  const FailpointId fp = GetParam();
+  constexpr std::uint64_t kMessages = 5'000;
+  MpmcFixture f;
+
+  const pid_t producer = f.spawn_producer(1, kMessages);
+  const pid_t victim = testing::fork_child([&] {
+    auto ring = MpmcRing::attach(f.ring_area.data(), f.ring_area.size());
+    if (!ring) return 10;
+    arm_failpoint(fp, {FailpointAction::kKill, kKillAt});
+    return ring_test::consume(**ring, *f.ledger, kMessages) == 0 ? 11 : 12;
+  });
+  const auto v = testing::wait_child(victim, 30s);
+  ASSERT_TRUE(v.killed_by(SIGKILL)) << "victim " << v.describe();
+  EXPECT_EQ(f.ledger->delivered.load(), kKillAt - 1);
+  const pid_t survivor = f.spawn_consumer(kMessages - 1);
+  const auto p = testing::wait_child(producer, 30s);
+  const auto c = testing::wait_child(survivor, 30s);
+  EXPECT_TRUE(p.ok()) << "producer " << p.describe() << " (wedged by the dead consumer?)";
+  EXPECT_TRUE(c.ok()) << "survivor consumer " << c.describe();
+
+  const auto& ledger = *f.ledger;
+  EXPECT_EQ(ledger.torn.load(), 0U);
+  EXPECT_EQ(ledger.reordered.load(), 0U);
+  EXPECT_EQ(ledger.delivered.load(), kMessages - 1);
+  std::uint64_t missing = 0;
+  for (std::uint64_t seq = 0; seq < kMessages; ++seq) {
+    const auto n = ledger.count(1, seq);
+    ASSERT_LE(n, 1) << "seq " << seq << " delivered twice";
+    missing += n == 0 ? 1 : 0;
+  }
+  EXPECT_EQ(missing, 1U);
+  EXPECT_EQ(f.ring->stats().abandoned, 1U);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryPopFailpoint, MpmcConsumerCrash,
+                         ::testing::Values(FailpointId::kRingPopAfterClaim,
+                                           FailpointId::kRingPopBeforeRelease),
+                         failpoint_test_name);
+
+// A stopped (SIGSTOP) producer is alive: consumers wait for it however long it
+// blocks its slot, and its message arrives whole once it continues.
+TEST(MpmcRing, StoppedProducerIsWaitedForNotAbandoned) {
+  testing::Watchdog dog(60s, "StoppedProducerIsWaitedForNotAbandoned");
+  constexpr std::uint64_t kPauseAt = 50;
+  MpmcFixture f;
+  const pid_t consumer = f.spawn_consumer(kPauseAt);
+  const pid_t producer = testing::fork_child([&] {
+    auto ring = MpmcRing::attach(f.ring_area.data(), f.ring_area.size());
+    if (!ring) return 10;
+    arm_failpoint(FailpointId::kRingPushBeforeCommit, {FailpointAction::kPause, kPauseAt});
+    return ring_test::produce(**ring, 0, 0, kPauseAt);
+  });
+  ASSERT_TRUE(testing::eventually([&] { return process_state(producer) == 'T'; }, 20s));
+  // Many stuck-slot liveness checks happen while it stays stopped.
+  ::usleep(static_cast<useconds_t>(40 * MpmcRing::kStuckCheckAfter.count()));
+  EXPECT_EQ(f.ledger->delivered.load(), kPauseAt - 1);
+  EXPECT_EQ(f.ledger->abandoned.load(), 0U) << "a live (stopped) producer was abandoned";
+  ::kill(producer, SIGCONT);
+  const auto p = testing::wait_child(producer, 30s);
+  const auto c = testing::wait_child(consumer, 30s);
+  EXPECT_TRUE(p.ok()) << "producer " << p.describe();
+  EXPECT_TRUE(c.ok()) << "consumer " << c.describe();
+  EXPECT_EQ(f.ledger->delivered.load(), kPauseAt);
+  EXPECT_EQ(f.ledger->count(0, kPauseAt - 1), 1);
+  EXPECT_EQ(f.ledger->abandoned.load(), 0U);
+}
+
+}  // namespace
+}  // namespace shmcheck::core

@@ -1,0 +1,230 @@
+// One typed suite over SpscRing and MpmcRing for the behaviour they share.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "ring_test_support.hpp"
+#include "shmcheck/core/mpmc_ring.hpp"
+#include "shmcheck/core/spsc_ring.hpp"
+#include "shmcheck/testing/process.hpp"
+
+namespace shmcheck::core {
+namespace {
+
+using namespace std::chrono_literals;
+using ring_test::SharedArea;
+
+template <class Ring>
+class RingTest : public ::testing::Test {
+ protected:
+  Ring& make(RingConfig config) {
+    area_ = std::make_unique<SharedArea>(Ring::bytes_needed(config));
+    auto r = Ring::create_at(area_->data(), area_->size(), config);
+    if (!r) {
+      ADD_FAILURE() << r.error().message();
+      std::abort();
+    }
+    return **r;
+  }
+  std::unique_ptr<SharedArea> area_;
+};
+
+using RingTypes = ::testing::Types<SpscRing, MpmcRing>;
+class RingNames {
+ public:
+  template <class T>
+  static std::string GetName(int) {
+    return std::is_same_v<T, SpscRing> ? "Spsc" : "Mpmc";
+  }
+};
+TYPED_TEST_SUITE(RingTest, RingTypes, RingNames);
+
+std::vector<std::byte> bytes_of(std::uint64_t value, std::size_t size = 8) {
+  std::vector<std::byte> out(size);
+  std::memcpy(out.data(), &value, std::min<std::size_t>(size, 8));
+  return out;
+}
+
+std::uint64_t value_of(const std::vector<std::byte>& buf) {
+  std::uint64_t v = 0;
+  std::memcpy(&v, buf.data(), 8);
+  return v;
+}
+
+TYPED_TEST(RingTest, PopOnEmptyRingReturnsEmpty) {
+  auto& ring = this->make({8, 16});
+  std::vector<std::byte> out(16);
+  const auto r = ring.try_pop(out);
+  EXPECT_EQ(r.status, PopStatus::kEmpty);
+  EXPECT_EQ(ring.stats().empty_events, 1U);
+}
+
+TYPED_TEST(RingTest, TryPushWhenFullReturnsFalse) {
+  auto& ring = this->make({4, 8});
+  for (std::uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(ring.try_push(bytes_of(i))) << i;
+  EXPECT_FALSE(ring.try_push(bytes_of(99)));
+  EXPECT_EQ(ring.stats().full_events, 1U);
+  std::vector<std::byte> out(8);
+  ASSERT_EQ(ring.try_pop(out).status, PopStatus::kOk);
+  EXPECT_EQ(value_of(out), 0U);
+  EXPECT_TRUE(ring.try_push(bytes_of(4)));  // one slot freed, one push fits
+}
+
+TYPED_TEST(RingTest, MessagesComeOutInFifoOrderAcrossManyWraparounds) {
+  auto& ring = this->make({8, 8});
+  std::vector<std::byte> out(8);
+  std::uint64_t next_in = 0;
+  std::uint64_t next_out = 0;
+  // Uneven batches so the indices wrap at every offset of the ring.
+  for (int round = 0; round < 500; ++round) {
+    const int batch = 1 + round % 4;  // at most 4 queued + 4 new = capacity
+    for (int i = 0; i < batch; ++i) ASSERT_TRUE(ring.try_push(bytes_of(next_in++)));
+    for (int i = 0; i < batch - (round % 3 == 0 ? 1 : 0); ++i) {
+      const auto r = ring.try_pop(out);
+      ASSERT_EQ(r.status, PopStatus::kOk);
+      ASSERT_EQ(r.size, 8U);
+      ASSERT_EQ(value_of(out), next_out++);
+    }
+    while (next_in - next_out > 4) {
+      ASSERT_EQ(ring.try_pop(out).status, PopStatus::kOk);
+      ASSERT_EQ(value_of(out), next_out++);
+    }
+  }
+  const auto stats = ring.stats();
+  EXPECT_EQ(stats.pushes, next_in);
+  EXPECT_EQ(stats.pops, next_out);
+  EXPECT_EQ(stats.abandoned, 0U);
+}
+
+TYPED_TEST(RingTest, EveryLengthUpToMessageSizeRoundTripsExactly) {
+  constexpr std::uint32_t kMax = 67;  // not a multiple of 8: slot padding must not leak
+  auto& ring = this->make({4, kMax});
+  std::vector<std::byte> in(kMax);
+  std::vector<std::byte> out(kMax);
+  for (std::uint32_t len = 0; len <= kMax; ++len) {
+    for (std::uint32_t i = 0; i < len; ++i) in[i] = static_cast<std::byte>(len * 3 + i);
+    ASSERT_TRUE(ring.try_push({in.data(), len})) << len;
+    std::fill(out.begin(), out.end(), std::byte{0xEE});
+    const auto r = ring.try_pop(out);
+    ASSERT_EQ(r.status, PopStatus::kOk) << len;
+    ASSERT_EQ(r.size, len);
+    EXPECT_EQ(std::memcmp(in.data(), out.data(), len), 0) << len;
+    EXPECT_EQ(out[len == kMax ? 0 : len], len == kMax ? in[0] : std::byte{0xEE})
+        << "pop wrote past the message";
+  }
+}
+
+TYPED_TEST(RingTest, AttachSeesTheCreatorsConfigAndMessages) {
+  auto& ring = this->make({16, 24});
+  ASSERT_TRUE(ring.try_push(bytes_of(7)));
+  auto attached = TypeParam::attach(this->area_->data(), this->area_->size());
+  ASSERT_TRUE(attached) << attached.error().message();
+  EXPECT_EQ(*attached, &ring);
+  EXPECT_EQ((*attached)->config(), (RingConfig{16, 24}));
+  std::vector<std::byte> out(24);
+  ASSERT_EQ((*attached)->try_pop(out).status, PopStatus::kOk);
+  EXPECT_EQ(value_of(out), 7U);
+}
+
+TYPED_TEST(RingTest, AttachRejectsForeignShortOrCorruptMemory) {
+  SharedArea blank(4096);
+  auto foreign = TypeParam::attach(blank.data(), blank.size());
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().code, ErrorCode::kForeign);
+
+  auto& ring = this->make({16, 24});
+  (void)ring;
+  auto short_map = TypeParam::attach(this->area_->data(), this->area_->size() - 1);
+  ASSERT_FALSE(short_map);
+  EXPECT_EQ(short_map.error().code, ErrorCode::kCorrupt);
+
+  // The other ring type's layout is foreign too.
+  using Other = std::conditional_t<std::is_same_v<TypeParam, SpscRing>, MpmcRing, SpscRing>;
+  auto other = Other::attach(this->area_->data(), this->area_->size());
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, ErrorCode::kForeign);
+
+  // capacity is the third 32-bit word of the header: make it not a power of two.
+  auto* words = this->area_->template as<std::uint32_t>();
+  words[3] = 12;
+  auto corrupt = TypeParam::attach(this->area_->data(), this->area_->size());
+  ASSERT_FALSE(corrupt);
+  EXPECT_EQ(corrupt.error().code, ErrorCode::kCorrupt);
+}
+
+TYPED_TEST(RingTest, CreateRejectsBadConfigSmallOrMisalignedMemory) {
+  SharedArea area(1 << 20);
+  for (const RingConfig bad :
+       {RingConfig{0, 8}, RingConfig{1, 8}, RingConfig{6, 8}, RingConfig{8, 0},
+        RingConfig{kMaxRingCapacity * 2, 8}, RingConfig{8, kMaxRingMessageSize + 1}}) {
+    EXPECT_EQ(TypeParam::bytes_needed(bad), 0U);
+    auto r = TypeParam::create_at(area.data(), area.size(), bad);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  }
+  const RingConfig good{8, 8};
+  const auto needed = TypeParam::bytes_needed(good);
+  EXPECT_FALSE(TypeParam::create_at(area.data(), needed - 1, good));
+  EXPECT_FALSE(TypeParam::create_at(area.template as<std::byte>(8), needed, good));
+  EXPECT_TRUE(TypeParam::create_at(area.data(), needed, good));
+}
+
+TYPED_TEST(RingTest, TimedCallsGiveUpAtTheDeadline) {
+  auto& ring = this->make({2, 8});
+  std::vector<std::byte> out(8);
+  EXPECT_EQ(ring.pop_for(out, 2ms).status, PopStatus::kEmpty);
+  ASSERT_TRUE(ring.push_for(bytes_of(1), 0ns));
+  ASSERT_TRUE(ring.push_for(bytes_of(2), 0ns));
+  EXPECT_FALSE(ring.push_for(bytes_of(3), 2ms));
+  EXPECT_EQ(ring.pop_for(out, 0ns).status, PopStatus::kOk);
+  EXPECT_EQ(value_of(out), 1U);
+}
+
+TYPED_TEST(RingTest, PopForWakesUpForAMessagePushedByAnotherProcess) {
+  testing::Watchdog dog(60s, "PopForWakesUpForAMessagePushedByAnotherProcess");
+  auto& ring = this->make({4, 8});
+  const pid_t child = testing::fork_child([&] {
+    ::usleep(20'000);  // the parent is already waiting, past its spin phase
+    return ring.try_push(bytes_of(42)) ? 0 : 1;
+  });
+  std::vector<std::byte> out(8);
+  const auto r = ring.pop_for(out, 20s);
+  const auto exit = testing::wait_child(child);
+  EXPECT_TRUE(exit.ok()) << exit.describe();
+  ASSERT_EQ(r.status, PopStatus::kOk);
+  EXPECT_EQ(value_of(out), 42U);
+}
+
+// 100k sequenced messages from one producer process to one consumer process:
+// every one arrives once, whole, in order.
+TYPED_TEST(RingTest, HundredThousandMessagesCrossProcessesOnceInOrder) {
+  testing::Watchdog dog(60s, "HundredThousandMessagesCrossProcessesOnceInOrder");
+  constexpr std::uint64_t kMessages = 100'000;
+  auto& ring = this->make({256, 48});
+  SharedArea ledger_area(sizeof(ring_test::Ledger));
+  auto* ledger = ring_test::make_ledger(ledger_area);
+  const pid_t producer =
+      testing::fork_child([&] { return ring_test::produce(ring, 1, 0, kMessages); });
+  const pid_t consumer =
+      testing::fork_child([&] { return ring_test::consume(ring, *ledger, kMessages); });
+  const auto p = testing::wait_child(producer, 40s);
+  const auto c = testing::wait_child(consumer, 40s);
+  EXPECT_TRUE(p.ok()) << "producer " << p.describe();
+  EXPECT_TRUE(c.ok()) << "consumer " << c.describe();
+  EXPECT_EQ(ledger->delivered.load(), kMessages);
+  EXPECT_EQ(ledger->torn.load(), 0U);
+  EXPECT_EQ(ledger->reordered.load(), 0U);
+  EXPECT_EQ(ledger->abandoned.load(), 0U);
+  std::uint64_t once = 0;
+  for (std::uint64_t seq = 0; seq < kMessages; ++seq) once += ledger->count(1, seq) == 1 ? 1 : 0;
+  EXPECT_EQ(once, kMessages);
+  EXPECT_EQ(ring.stats().pushes, kMessages);
+  EXPECT_EQ(ring.stats().pops, kMessages);
+}
+
+}  // namespace
+}  // namespace shmcheck::core

@@ -1,0 +1,181 @@
+// Shared pieces of the ring tests: anonymous shared memory that survives fork(),
+// self-checking test messages, and a ledger in shared memory where consumer
+// processes record what they received (so a SIGKILLed process loses nothing the
+// parent needs to judge the run).
+#pragma once
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <span>
+#include <vector>
+
+#include "shmcheck/core/process_identity.hpp"
+#include "shmcheck/core/ring.hpp"
+
+namespace shmcheck::core::ring_test {
+
+// MAP_SHARED | MAP_ANONYMOUS: shared with forked children, no name to clean up.
+class SharedArea {
+ public:
+  explicit SharedArea(std::size_t bytes) : size_(bytes) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      std::perror("mmap");
+      std::abort();
+    }
+    data_ = p;
+  }
+  ~SharedArea() { ::munmap(data_, size_); }
+  SharedArea(const SharedArea&) = delete;
+  SharedArea& operator=(const SharedArea&) = delete;
+
+  [[nodiscard]] void* data() const { return data_; }
+  [[nodiscard]] std::size_t size() const { return size_; }
+  template <class T>
+  [[nodiscard]] T* as(std::size_t offset = 0) const {
+    return static_cast<T*>(static_cast<void*>(static_cast<std::byte*>(data_) + offset));
+  }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Test message: {producer:4, length:4, seq:8} then bytes that depend on all three,
+// so a torn or mixed-up message fails decode().
+inline constexpr std::uint32_t kMessageHeader = 16;
+
+inline std::byte fill_byte(std::uint32_t producer, std::uint64_t seq, std::size_t i) {
+  return static_cast<std::byte>((producer * 131U + seq * 31U + i * 7U + 1U) & 0xFFU);
+}
+
+// Length varies with seq in [kMessageHeader, max_size].
+inline std::uint32_t message_length(std::uint64_t seq, std::uint32_t max_size) {
+  return kMessageHeader + static_cast<std::uint32_t>(seq % (max_size - kMessageHeader + 1));
+}
+
+inline std::span<const std::byte> encode(std::vector<std::byte>& buf, std::uint32_t producer,
+                                         std::uint64_t seq, std::uint32_t length) {
+  buf.resize(std::max<std::size_t>(buf.size(), length));
+  std::memcpy(buf.data(), &producer, 4);
+  std::memcpy(buf.data() + 4, &length, 4);
+  std::memcpy(buf.data() + 8, &seq, 8);
+  for (std::size_t i = kMessageHeader; i < length; ++i) buf[i] = fill_byte(producer, seq, i);
+  return {buf.data(), length};
+}
+
+struct Decoded {
+  bool ok = false;
+  std::uint32_t producer = 0;
+  std::uint64_t seq = 0;
+};
+
+inline Decoded decode(std::span<const std::byte> buf, std::uint32_t size) {
+  Decoded d;
+  if (size < kMessageHeader || size > buf.size()) return d;
+  std::uint32_t length = 0;
+  std::memcpy(&d.producer, buf.data(), 4);
+  std::memcpy(&length, buf.data() + 4, 4);
+  std::memcpy(&d.seq, buf.data() + 8, 8);
+  if (length != size) return d;
+  for (std::size_t i = kMessageHeader; i < size; ++i) {
+    if (buf[i] != fill_byte(d.producer, d.seq, i)) return d;
+  }
+  d.ok = true;
+  return d;
+}
+
+inline constexpr std::size_t kMaxProducers = 4;
+inline constexpr std::size_t kMaxSeq = 120'000;
+inline constexpr std::size_t kMaxAbandoned = 8;
+
+// Lives in a SharedArea; zero-initialised by mmap.
+struct Ledger {
+  std::atomic<std::uint64_t> delivered;
+  std::atomic<std::uint64_t> abandoned;
+  std::atomic<std::uint64_t> torn;
+  std::atomic<std::uint64_t> reordered;
+  std::atomic<std::uint64_t> out_of_range;
+  std::array<std::atomic<std::int32_t>, kMaxAbandoned> abandoned_pid;
+  std::array<std::atomic<std::uint64_t>, kMaxAbandoned> abandoned_start_time;
+  std::array<std::array<std::atomic<std::uint8_t>, kMaxSeq>, kMaxProducers> seen;
+
+  [[nodiscard]] std::uint64_t events() const {
+    return delivered.load() + abandoned.load() + torn.load() + out_of_range.load();
+  }
+  [[nodiscard]] std::uint8_t count(std::uint32_t producer, std::uint64_t seq) const {
+    return seen[producer][seq].load();
+  }
+};
+
+inline Ledger* make_ledger(const SharedArea& area) {
+  if (area.size() < sizeof(Ledger)) std::abort();
+  return new (area.data()) Ledger();
+}
+
+// Records one pop result. last[] is this consumer's last seq per producer (FIFO check).
+inline void record(Ledger& ledger, const PopResult& r, std::span<const std::byte> buf,
+                   std::array<std::int64_t, kMaxProducers>& last) {
+  if (r.status == PopStatus::kAbandoned) {
+    const auto i = ledger.abandoned.fetch_add(1);
+    if (i < kMaxAbandoned) {
+      ledger.abandoned_pid[i].store(r.claimer.pid);
+      ledger.abandoned_start_time[i].store(r.claimer.start_time);
+    }
+    return;
+  }
+  const auto d = decode(buf, r.size);
+  if (!d.ok) {
+    ledger.torn.fetch_add(1);
+    return;
+  }
+  if (d.producer >= kMaxProducers || d.seq >= kMaxSeq) {
+    ledger.out_of_range.fetch_add(1);
+    return;
+  }
+  if (static_cast<std::int64_t>(d.seq) <= last[d.producer]) ledger.reordered.fetch_add(1);
+  last[d.producer] = static_cast<std::int64_t>(d.seq);
+  ledger.seen[d.producer][d.seq].fetch_add(1);
+  ledger.delivered.fetch_add(1);
+}
+
+// Pops into the ledger until it holds `events` events. 0 on success, 3 on deadline.
+template <class Ring>
+int consume(Ring& ring, Ledger& ledger, std::uint64_t events,
+            std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
+  std::vector<std::byte> buf(ring.config().message_size);
+  std::array<std::int64_t, kMaxProducers> last{};
+  last.fill(-1);
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (ledger.events() < events) {
+    if (std::chrono::steady_clock::now() > end) return 3;
+    const auto r = ring.pop_for(buf, std::chrono::milliseconds(2));
+    if (r.status != PopStatus::kEmpty) record(ledger, r, buf, last);
+  }
+  return 0;
+}
+
+// Pushes producer's messages [first, end). 0 on success, 2 when a push times out.
+template <class Ring>
+int produce(Ring& ring, std::uint32_t producer, std::uint64_t first, std::uint64_t end,
+            std::chrono::milliseconds per_push = std::chrono::seconds(10)) {
+  std::vector<std::byte> buf(ring.config().message_size);
+  for (auto seq = first; seq < end; ++seq) {
+    const auto msg = encode(buf, producer, seq, message_length(seq, ring.config().message_size));
+    if (!ring.push_for(msg, per_push)) return 2;
+  }
+  return 0;
+}
+
+}  // namespace shmcheck::core::ring_test

@@ -1,0 +1,386 @@
+#include "shmcheck/probes/integrity_checker.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace shmcheck::probes {
+namespace {
+
+IncarnationSnapshot ledger(std::uint32_t incarnation, std::uint64_t attempted, std::uint64_t acked,
+                           IncarnationState state = IncarnationState::kFinished) {
+  return IncarnationSnapshot{incarnation, attempted, acked, state};
+}
+
+ProducerSnapshot producer(std::uint32_t id, std::vector<IncarnationSnapshot> incarnations) {
+  return ProducerSnapshot{id, std::move(incarnations), 0};
+}
+
+DeliveryRecord ok(std::uint32_t p, std::uint32_t inc, std::uint64_t seq) {
+  return DeliveryRecord{p, inc, seq, DeliveryStatus::kOk, 0, 0, 0};
+}
+
+DeliveryRecord with_status(DeliveryStatus status, std::uint32_t p = 0, std::uint64_t seq = 0,
+                           std::int32_t claimer = 0) {
+  return DeliveryRecord{p, 0, seq, status, claimer, 0, 0};
+}
+
+// seqs first..last of producer p incarnation inc, in order.
+std::vector<DeliveryRecord> range(std::uint32_t p, std::uint32_t inc, std::uint64_t first,
+                                  std::uint64_t last) {
+  std::vector<DeliveryRecord> out;
+  for (std::uint64_t s = first; s <= last; ++s) out.push_back(ok(p, inc, s));
+  return out;
+}
+
+ConsumerSnapshot consumer(std::uint32_t id, std::vector<DeliveryRecord> records) {
+  return ConsumerSnapshot{id, std::move(records), 0};
+}
+
+std::vector<DeliveryRecord> without(std::vector<DeliveryRecord> v,
+                                    std::vector<std::uint64_t> seqs) {
+  std::erase_if(v, [&](const DeliveryRecord& r) {
+    return std::find(seqs.begin(), seqs.end(), r.seq) != seqs.end();
+  });
+  return v;
+}
+
+bool has_example(const MessageVerdict& v, const std::string& kind, std::uint64_t seq) {
+  return std::any_of(v.examples.begin(), v.examples.end(),
+                     [&](const IntegrityExample& e) { return e.kind == kind && e.key.seq == seq; });
+}
+
+TEST(IntegrityChecker, CleanRunWithTwoProducersAndTwoConsumersHasNoViolations) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 100, 100)}), producer(1, {ledger(0, 50, 50)})};
+  // Each consumer receives an ascending subsequence of each producer, interleaved.
+  std::vector<DeliveryRecord> c0;
+  std::vector<DeliveryRecord> c1;
+  for (std::uint64_t s = 1; s <= 100; ++s) (s % 3 == 0 ? c1 : c0).push_back(ok(0, 0, s));
+  for (std::uint64_t s = 1; s <= 50; ++s) (s % 2 == 0 ? c1 : c0).push_back(ok(1, 0, s));
+  in.consumers = {consumer(0, c0), consumer(1, c1)};
+  const MessageVerdict v = check_messages(in);
+  IntegrityCounts expected;
+  expected.attempted = 150;
+  expected.acked = 150;
+  expected.delivered = 150;
+  EXPECT_EQ(v.counts, expected);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  EXPECT_TRUE(v.counts.complete);
+  EXPECT_TRUE(v.examples.empty());
+  EXPECT_TRUE(v.crashes.empty());
+}
+
+TEST(IntegrityChecker, AckedButNeverDeliveredIsLost) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 10, 10)})};
+  in.consumers = {consumer(0, without(range(0, 0, 1, 10), {4, 7}))};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.lost, 2U);
+  EXPECT_EQ(v.counts.lost_at_crash, 0U);
+  EXPECT_EQ(v.counts.violations(), 2U);
+  EXPECT_TRUE(has_example(v, "lost", 4));
+  EXPECT_TRUE(has_example(v, "lost", 7));
+}
+
+TEST(IntegrityChecker, EveryAckedMessageOfAProducerWithNoDeliveriesIsLost) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 10, 10), ledger(1, 5, 5)})};
+  in.consumers = {consumer(0, range(0, 0, 1, 10))};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.lost, 5U);
+}
+
+TEST(IntegrityChecker, DeliveredButNeverAttemptedIsUnexpected) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 10, 10)})};
+  auto records = range(0, 0, 1, 10);
+  records.push_back(ok(0, 0, 11));  // beyond attempted
+  records.push_back(ok(0, 3, 1));   // an incarnation that never began
+  records.push_back(ok(9, 0, 1));   // a producer that does not exist
+  records.push_back(ok(0, 0, 0));   // seq 0 is never sent
+  in.consumers = {consumer(0, records)};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.unexpected, 4U);
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_TRUE(has_example(v, "unexpected", 11));
+}
+
+TEST(IntegrityChecker, ForeignMessagesCountAsUnexpected) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 3, 3)})};
+  auto records = range(0, 0, 1, 3);
+  records.push_back(with_status(DeliveryStatus::kForeign, 0, 2));
+  in.consumers = {consumer(0, records)};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.foreign, 1U);
+  EXPECT_EQ(v.counts.unexpected, 1U);
+  EXPECT_EQ(v.counts.duplicated, 0U);
+}
+
+TEST(IntegrityChecker, SameMessageDeliveredTwiceIsDuplicated) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 10, 10)})};
+  in.consumers = {consumer(0, range(0, 0, 1, 10)), consumer(1, {ok(0, 0, 5), ok(0, 0, 5)})};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.duplicated, 2U);
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_EQ(v.counts.reordered, 0U);
+  EXPECT_TRUE(has_example(v, "duplicated", 5));
+}
+
+TEST(IntegrityChecker, InFlightAtProducerCrashAndDeliveredIsRecovered) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 11, 10, IncarnationState::kActive), ledger(1, 3, 3)})};
+  auto records = range(0, 0, 1, 11);
+  const auto second = range(0, 1, 1, 3);
+  records.insert(records.end(), second.begin(), second.end());
+  in.consumers = {consumer(0, records)};
+  in.crashes = {CrashRecord{"producer", 0, 0, 4242, WorkerOp::kPush, 11, "ring.push.after_commit"}};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.recovered, 1U);
+  EXPECT_EQ(v.counts.in_flight_dropped, 0U);
+  EXPECT_EQ(v.counts.unexpected, 0U);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  ASSERT_EQ(v.crashes.size(), 1U);
+  EXPECT_EQ(v.crashes[0].effect, "recovered");
+  ASSERT_TRUE(v.crashes[0].message.has_value());
+  EXPECT_EQ(v.crashes[0].message->seq, 11U);
+  EXPECT_NE(v.crashes[0].description.find("ring.push.after_commit"), std::string::npos);
+}
+
+TEST(IntegrityChecker, InFlightAtProducerCrashAndNotDeliveredIsDroppedNotLost) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 11, 10, IncarnationState::kActive)})};
+  in.consumers = {consumer(0, range(0, 0, 1, 10))};
+  in.crashes = {CrashRecord{"producer", 0, 0, 4242, WorkerOp::kPush, 11, ""}};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.in_flight_dropped, 1U);
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  EXPECT_EQ(v.crashes.at(0).effect, "in_flight_dropped");
+}
+
+TEST(IntegrityChecker, UnackedMessageOfACleanlyExitedProducerIsUnexpectedNotRecovered) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 11, 10, IncarnationState::kFinished)})};
+  in.consumers = {consumer(0, range(0, 0, 1, 11))};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.recovered, 0U);
+  EXPECT_EQ(v.counts.unexpected, 1U);
+}
+
+TEST(IntegrityChecker, FailedChecksumRecordsAreTorn) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 5, 5)})};
+  auto records = range(0, 0, 1, 5);
+  records.push_back(with_status(DeliveryStatus::kTorn, 0, 3));
+  in.consumers = {consumer(0, records)};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.torn, 1U);
+  EXPECT_EQ(v.counts.duplicated, 0U);  // a torn record is not a delivery
+  EXPECT_EQ(v.counts.violations(), 1U);
+}
+
+TEST(IntegrityChecker, LowerSeqAfterHigherOneAtTheSameConsumerIsReordered) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 5, 5)})};
+  in.consumers = {consumer(0, {ok(0, 0, 1), ok(0, 0, 2), ok(0, 0, 4), ok(0, 0, 3), ok(0, 0, 5)})};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.reordered, 1U);
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_TRUE(has_example(v, "reordered", 3));
+}
+
+TEST(IntegrityChecker, OrderAcrossConsumersIsNotRequired) {
+  // Consumer 1 holds seq 1 but logs after consumer 0 logged seq 2: allowed for MPMC.
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 4, 4)})};
+  in.consumers = {consumer(0, {ok(0, 0, 2), ok(0, 0, 3)}), consumer(1, {ok(0, 0, 1), ok(0, 0, 4)})};
+  EXPECT_EQ(check_messages(in).counts.reordered, 0U);
+}
+
+TEST(IntegrityChecker, OrderIsPerProducerIncarnation) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 5, 5, IncarnationState::kActive), ledger(1, 2, 2)}),
+                  producer(1, {ledger(0, 2, 2)})};
+  in.consumers = {consumer(0, {ok(0, 0, 5), ok(1, 0, 1), ok(0, 1, 1), ok(1, 0, 2), ok(0, 1, 2)})};
+  in.crashes = {CrashRecord{"producer", 0, 0, 77, WorkerOp::kNone, 0, ""}};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.reordered, 0U);
+  EXPECT_EQ(v.counts.lost, 4U);  // producer 0 incarnation 0 seqs 1..4
+}
+
+TEST(IntegrityChecker, AbandonedSlotOfACrashedProducerIsExplained) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 6, 5, IncarnationState::kActive)})};
+  auto records = range(0, 0, 1, 5);
+  records.push_back(with_status(DeliveryStatus::kAbandoned, 0, 0, /*claimer=*/4242));
+  in.consumers = {consumer(0, records)};
+  in.crashes = {CrashRecord{"producer", 0, 0, 4242, WorkerOp::kPush, 6, "ring.push.mid_payload"}};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.abandoned, 1U);
+  EXPECT_EQ(v.counts.abandoned_unexplained, 0U);
+  EXPECT_EQ(v.counts.in_flight_dropped, 1U);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  EXPECT_EQ(v.crashes.at(0).effect, "abandoned_slot");
+}
+
+TEST(IntegrityChecker, AbandonedSlotWithALiveClaimerIsAViolation) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 5, 5)})};
+  auto records = range(0, 0, 1, 5);
+  records.push_back(with_status(DeliveryStatus::kAbandoned, 0, 0, /*claimer=*/999));
+  in.consumers = {consumer(0, records)};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.abandoned, 1U);
+  EXPECT_EQ(v.counts.abandoned_unexplained, 1U);
+  EXPECT_EQ(v.counts.violations(), 1U);
+}
+
+TEST(IntegrityChecker, ConsumerDeathInsidePopExplainsAtMostOneLostMessage) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 10, 10)})};
+  in.consumers = {consumer(0, without(range(0, 0, 1, 10), {6}))};
+  in.crashes = {CrashRecord{"consumer", 0, 0, 5151, WorkerOp::kPop, 0, "ring.pop.before_release"}};
+  MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_EQ(v.counts.lost_at_crash, 1U);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  EXPECT_EQ(v.crashes.at(0).effect, "lost_in_pop");
+  EXPECT_TRUE(has_example(v, "lost_at_crash", 6));
+
+  in.consumers = {consumer(0, without(range(0, 0, 1, 10), {6, 8}))};
+  v = check_messages(in);
+  EXPECT_EQ(v.counts.lost, 1U);
+  EXPECT_EQ(v.counts.lost_at_crash, 1U);
+}
+
+TEST(IntegrityChecker, ConsumerDeathOutsidePopExplainsNothing) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 10, 10)})};
+  in.consumers = {consumer(0, without(range(0, 0, 1, 10), {6}))};
+  in.crashes = {CrashRecord{"consumer", 0, 0, 5151, WorkerOp::kNone, 0, ""}};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.lost, 1U);
+  EXPECT_EQ(v.crashes.at(0).effect, "none");
+}
+
+TEST(IntegrityChecker, LogOverflowOrUntrackedIncarnationsMakeTheVerdictIncomplete) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 3, 3)})};
+  in.consumers = {consumer(0, range(0, 0, 1, 3))};
+  in.consumers[0].overflow = 2;
+  EXPECT_FALSE(check_messages(in).counts.complete);
+  in.consumers[0].overflow = 0;
+  in.producers[0].untracked_incarnations = 1;
+  in.consumers[0].records.push_back(ok(0, kMaxIncarnations, 1));
+  const MessageVerdict v = check_messages(in);
+  EXPECT_FALSE(v.counts.complete);
+  EXPECT_EQ(v.counts.unexpected, 0U) << "untracked incarnations are not judged";
+}
+
+TEST(IntegrityChecker, StallsArePassedThroughAsViolations) {
+  MessageCheckInput in;
+  in.stalled = 2;
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.stalled, 2U);
+  EXPECT_EQ(v.counts.violations(), 2U);
+}
+
+TEST(IntegrityChecker, ExamplesAreCappedPerKind) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 100, 100)})};
+  in.consumers = {consumer(0, {})};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.lost, 100U);
+  EXPECT_EQ(v.examples.size(), kMaxExamplesPerKind);
+}
+
+TEST(SemaphoreCheck, PosixCrashWhileHoldingStrandsTheUnitAsExpected) {
+  SemaphoreSnapshot s{4, false, {SemaphoreUserSnapshot{0, 10, 9, 1, 0, 0, 2}}};
+  const SemaphoreFindings f = check_semaphore(s, /*value=*/3);
+  EXPECT_EQ(f.drift, 1);
+  EXPECT_EQ(f.expected_drift, 1);
+  EXPECT_EQ(f.stranded, 1);
+  EXPECT_TRUE(f.ok()) << f.problems.front();
+}
+
+TEST(SemaphoreCheck, SysvUndoGivesTheUnitBackSoDriftIsZero) {
+  SemaphoreSnapshot s{4, true, {SemaphoreUserSnapshot{0, 10, 9, 1, 0, 0, 2}}};
+  SemaphoreFindings f = check_semaphore(s, 4);
+  EXPECT_EQ(f.drift, 0);
+  EXPECT_EQ(f.expected_drift, 0);
+  EXPECT_EQ(f.stranded, 0);
+  EXPECT_TRUE(f.ok());
+  f = check_semaphore(s, 3);  // the kernel did not undo: a finding
+  EXPECT_EQ(f.drift, 1);
+  EXPECT_FALSE(f.ok());
+}
+
+TEST(SemaphoreCheck, DeathBetweenSyscallAndLedgerIsToleratedByOneUnit) {
+  // Died inside a wait: the unit may or may not have been taken.
+  SemaphoreSnapshot s{4, false, {SemaphoreUserSnapshot{0, 2, 2, 0, 1, 0, 1}}};
+  EXPECT_TRUE(check_semaphore(s, 4).ok());
+  EXPECT_TRUE(check_semaphore(s, 3).ok());
+  EXPECT_FALSE(check_semaphore(s, 2).ok());
+  EXPECT_FALSE(check_semaphore(s, 5).ok());
+}
+
+TEST(SemaphoreCheck, CleanRunHasNoDrift) {
+  SemaphoreSnapshot s{2,
+                      false,
+                      {SemaphoreUserSnapshot{0, 100, 100, 0, 0, 0, 1},
+                       SemaphoreUserSnapshot{1, 50, 50, 0, 0, 0, 1}}};
+  const SemaphoreFindings f = check_semaphore(s, 2);
+  EXPECT_EQ(f.drift, 0);
+  EXPECT_EQ(f.posts, 150U);
+  EXPECT_TRUE(f.ok());
+  EXPECT_FALSE(check_semaphore(s, 1).ok());
+}
+
+TEST(PageCheck, TornReadsAndUnexplainedRepairsAreProblems) {
+  EXPECT_TRUE(check_pages(SegmentPageSnapshot{10, 100, 3, 0, 1}, 1).ok());
+  EXPECT_FALSE(check_pages(SegmentPageSnapshot{10, 100, 3, 1, 0}, 0).ok());
+  EXPECT_FALSE(check_pages(SegmentPageSnapshot{10, 100, 3, 0, 2}, 1).ok());
+}
+
+TEST(MutexCheck, TornRecordWithoutOwnerDeathAndLeftoverSectionAreProblems) {
+  MutexSnapshot s;
+  s.a = s.b = s.generation = s.updates = 10;
+  EXPECT_TRUE(check_mutex(s, 0).ok());
+  s.torn_unexpected = 1;
+  EXPECT_FALSE(check_mutex(s, 0).ok());
+  s.torn_unexpected = 0;
+  s.a = 11;
+  EXPECT_FALSE(check_mutex(s, 0).ok()) << "inconsistent record and no dead locker";
+  EXPECT_TRUE(check_mutex(s, 1).ok()) << "a dead owner nobody found yet explains it";
+  s.a = 10;
+  s.owner_died = 1;
+  s.repairs = 0;
+  EXPECT_FALSE(check_mutex(s, 1).ok()) << "owner-died without repair";
+}
+
+TEST(CrashRecord, MadeFromASlotCarriesOpAndFailpointName) {
+  WorkerSlotSnapshot slot;
+  slot.pid = 31;
+  slot.incarnation = 2;
+  slot.current_op = WorkerOp::kPush;
+  slot.op_seq = 99;
+  slot.injected = true;
+  slot.injected_failpoint = core::FailpointId::kRingPushMidPayload;
+  const CrashRecord c = make_crash_record("producer", 4, slot);
+  EXPECT_EQ(c.role, "producer");
+  EXPECT_EQ(c.index, 4U);
+  EXPECT_EQ(c.incarnation, 2U);
+  EXPECT_EQ(c.pid, 31);
+  EXPECT_EQ(c.op, WorkerOp::kPush);
+  EXPECT_EQ(c.op_seq, 99U);
+  EXPECT_EQ(c.failpoint, "ring.push.mid_payload");
+  slot.injected = false;
+  EXPECT_EQ(make_crash_record("producer", 4, slot).failpoint, "");
+}
+
+}  // namespace
+}  // namespace shmcheck::probes

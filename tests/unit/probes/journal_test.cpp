@@ -1,0 +1,401 @@
+#include "shmcheck/probes/journal.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <new>
+
+#include "shmcheck/core/failpoint.hpp"
+#include "shmcheck/probes/control_layout.hpp"
+#include "shmcheck/probes/integrity_checker.hpp"
+#include "shmcheck/probes/segment_page.hpp"
+#include "shmcheck/testing/process.hpp"
+
+namespace shmcheck::probes {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Anonymous shared memory: survives fork, needs no name, vanishes with the last mapping.
+class SharedMemory {
+ public:
+  explicit SharedMemory(std::size_t bytes) : bytes_(bytes) {
+    mem_ = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mem_ == MAP_FAILED) mem_ = nullptr;
+  }
+  ~SharedMemory() {
+    if (mem_ != nullptr) ::munmap(mem_, bytes_);
+  }
+  SharedMemory(const SharedMemory&) = delete;
+  SharedMemory& operator=(const SharedMemory&) = delete;
+  [[nodiscard]] void* get() const { return mem_; }
+  [[nodiscard]] std::size_t size() const { return bytes_; }
+
+ private:
+  void* mem_ = nullptr;
+  std::size_t bytes_;
+};
+
+ControlShape small_shape() {
+  ControlShape shape;
+  shape.workers = 3;
+  shape.producers = 1;
+  shape.consumers = 1;
+  shape.mutexes = 1;
+  shape.semaphores = {SemaphoreJournalInit{4, true}};
+  shape.page_objects = 1;
+  shape.consumer_log_capacity = 100'000;
+  shape.extra_bytes = 100;
+  return shape;
+}
+
+TEST(ControlLayout, InitializedViewAttachesFromAnotherMappingOfTheSameBytes) {
+  auto layout = ControlLayout::compute(small_shape());
+  ASSERT_TRUE(layout) << layout.error().message();
+  SharedMemory shm(layout->total_bytes());
+  ASSERT_NE(shm.get(), nullptr);
+  auto view = layout->initialize(shm.get(), shm.size());
+  ASSERT_TRUE(view) << view.error().message();
+  view->producer(0).begin_incarnation(0);
+  view->producer(0).before_push(0, 1);
+
+  auto attached = ControlView::attach(shm.get(), shm.size());
+  ASSERT_TRUE(attached) << attached.error().message();
+  EXPECT_EQ(attached->workers(), 3U);
+  EXPECT_EQ(attached->semaphores(), 1U);
+  EXPECT_EQ(attached->consumer_log_capacity(), 100'000U);
+  EXPECT_EQ(&attached->producer(0), &view->producer(0));
+  EXPECT_EQ(attached->producer(0).snapshot().incarnations.at(0).attempted, 1U);
+  EXPECT_EQ(attached->extra().size(), 100U);
+  EXPECT_EQ(attached->semaphore(0).snapshot().initial, 4U);
+  EXPECT_TRUE(attached->semaphore(0).snapshot().undo);
+  // Regions do not overlap and stay inside the payload.
+  const auto* base = static_cast<const std::byte*>(shm.get());
+  const auto off = [&](const void* p) { return static_cast<const std::byte*>(p) - base; };
+  EXPECT_LT(off(&attached->worker(2)) + 64, off(&attached->stats(0)) + 1);
+  EXPECT_LE(off(attached->extra().data()) + 100, static_cast<std::ptrdiff_t>(shm.size()));
+}
+
+TEST(ControlLayout, AttachRejectsMemoryWithoutADirectory) {
+  SharedMemory shm(4096);
+  ASSERT_NE(shm.get(), nullptr);
+  auto view = ControlView::attach(shm.get(), shm.size());
+  ASSERT_FALSE(view);
+  EXPECT_EQ(view.error().code, core::ErrorCode::kForeign);
+}
+
+TEST(ControlLayout, AttachRejectsAMappingSmallerThanTheDirectorySays) {
+  auto layout = ControlLayout::compute(small_shape());
+  ASSERT_TRUE(layout);
+  SharedMemory shm(layout->total_bytes());
+  ASSERT_TRUE(layout->initialize(shm.get(), shm.size()));
+  auto view = ControlView::attach(shm.get(), 4096);
+  ASSERT_FALSE(view);
+  EXPECT_EQ(view.error().code, core::ErrorCode::kCorrupt);
+}
+
+TEST(ControlLayout, RejectsConsumersWithoutLogCapacityAndTooSmallMemory) {
+  ControlShape shape = small_shape();
+  shape.consumer_log_capacity = 0;
+  EXPECT_FALSE(ControlLayout::compute(shape));
+  shape.consumer_log_capacity = 10;
+  shape.workers = kMaxWorkers + 1;
+  EXPECT_FALSE(ControlLayout::compute(shape));
+  auto layout = ControlLayout::compute(small_shape());
+  ASSERT_TRUE(layout);
+  SharedMemory shm(layout->total_bytes());
+  EXPECT_FALSE(layout->initialize(shm.get(), layout->total_bytes() - 1));
+}
+
+TEST(ProducerJournal, LedgerFollowsAttemptAckWithdrawAndFinish) {
+  auto* journal = new ProducerJournal(2);
+  journal->begin_incarnation(0);
+  journal->before_push(0, 1);
+  journal->after_push(0, 1);
+  journal->before_push(0, 2);
+  ProducerSnapshot s = journal->snapshot();
+  ASSERT_EQ(s.incarnations.size(), 1U);
+  EXPECT_EQ(s.producer, 2U);
+  EXPECT_EQ(s.incarnations[0].attempted, 2U);
+  EXPECT_EQ(s.incarnations[0].acked, 1U);
+  EXPECT_EQ(s.incarnations[0].state, IncarnationState::kActive);
+  journal->withdraw(0);
+  journal->finish(0);
+  journal->begin_incarnation(1);
+  s = journal->snapshot();
+  ASSERT_EQ(s.incarnations.size(), 2U);
+  EXPECT_EQ(s.incarnations[0].attempted, 1U);
+  EXPECT_EQ(s.incarnations[0].state, IncarnationState::kFinished);
+  EXPECT_EQ(s.incarnations[1].incarnation, 1U);
+  EXPECT_EQ(s.incarnations[1].attempted, 0U);
+  journal->begin_incarnation(kMaxIncarnations);
+  EXPECT_EQ(journal->snapshot().untracked_incarnations, 1U);
+  delete journal;
+}
+
+TEST(ConsumerLog, AppendBeyondCapacityIsCountedNotWritten) {
+  SharedMemory shm(ConsumerLog::bytes_needed(2));
+  auto* log = new (shm.get()) ConsumerLog(5, 2);
+  EXPECT_TRUE(log->append(DeliveryRecord{0, 0, 1, DeliveryStatus::kOk, 0, 0, 0}));
+  EXPECT_TRUE(log->append(DeliveryRecord{0, 0, 2, DeliveryStatus::kTorn, 0, 0, 0}));
+  EXPECT_FALSE(log->append(DeliveryRecord{0, 0, 3, DeliveryStatus::kOk, 0, 0, 0}));
+  const ConsumerSnapshot s = log->snapshot();
+  EXPECT_EQ(s.consumer, 5U);
+  ASSERT_EQ(s.records.size(), 2U);
+  EXPECT_EQ(s.records[1].seq, 2U);
+  EXPECT_EQ(s.records[1].status, DeliveryStatus::kTorn);
+  EXPECT_EQ(s.overflow, 1U);
+}
+
+TEST(MutexRecordJournal, OwnerDiedOnAnIntactRecordCountsARepairButNoTear) {
+  MutexRecordJournal j;
+  EXPECT_FALSE(j.enter(false).torn);
+  j.update();
+  // The owner "dies" inside the section: it never calls leave().
+  const MutexEnterResult r = j.enter(/*owner_died=*/true);
+  EXPECT_TRUE(r.repaired);
+  EXPECT_FALSE(r.torn);
+  EXPECT_FALSE(r.exclusion_violation);  // the dead owner's entry is forgotten
+  j.update();
+  j.leave();
+  const MutexSnapshot s = j.snapshot();
+  EXPECT_EQ(s.a, 2U);
+  EXPECT_EQ(s.b, 2U);
+  EXPECT_EQ(s.generation, 2U);
+  EXPECT_EQ(s.updates, 2U);
+  EXPECT_EQ(s.owner_died, 1U);
+  EXPECT_EQ(s.repairs, 1U);
+  EXPECT_EQ(s.torn_repaired, 0U);
+  EXPECT_EQ(s.in_section, 0U);
+  EXPECT_TRUE(check_mutex(s, 1).ok());
+  EXPECT_FALSE(check_mutex(s, 0).ok()) << "owner-died without any dead locker is a finding";
+}
+
+TEST(MutexRecordJournal, SecondLockerInsideTheSectionIsAnExclusionViolation) {
+  MutexRecordJournal j;
+  j.enter(false);
+  EXPECT_TRUE(j.enter(false).exclusion_violation);
+  j.leave();
+  j.leave();
+  const MutexSnapshot s = j.snapshot();
+  EXPECT_EQ(s.exclusion_violations, 1U);
+  EXPECT_FALSE(check_mutex(s, 0).ok());
+}
+
+TEST(SemaphoreJournal, LedgerFoldsEndedIncarnations) {
+  auto* j = new SemaphoreJournal(4, false);
+  SemaphoreUserLedger* u = j->user(0);
+  ASSERT_NE(u, nullptr);
+  EXPECT_EQ(j->user(kMaxSemaphoreUsers), nullptr);
+  u->begin_incarnation(0);
+  u->before_wait();
+  u->after_wait();
+  u->before_wait();
+  u->after_wait();
+  u->before_post();
+  u->after_post();
+  u->before_wait();  // dies here: pending wait
+  u->begin_incarnation(1);
+  u->before_wait();
+  u->cancel_wait();
+  const SemaphoreSnapshot s = j->snapshot();
+  ASSERT_EQ(s.users.size(), 1U);
+  EXPECT_EQ(s.users[0].waits, 2U);
+  EXPECT_EQ(s.users[0].posts, 1U);
+  EXPECT_EQ(s.users[0].held_at_exit, 1);
+  EXPECT_EQ(s.users[0].pending_waits, 1U);
+  EXPECT_EQ(s.users[0].pending_posts, 0U);
+  EXPECT_EQ(s.users[0].incarnations, 2U);
+  delete j;
+}
+
+TEST(WorkerSlot, FailpointObserverRecordsTheInjection) {
+  WorkerSlot slot;
+  slot.begin(1234, 2);
+  slot.enter_op(WorkerOp::kPush, 9);
+  install_failpoint_observer(&slot);
+  core::arm_failpoint(core::FailpointId::kRingPushBeforeCommit,
+                      core::FailpointArm{core::FailpointAction::kDelay, 2, 1, 0});
+  core::failpoint(core::FailpointId::kRingPushBeforeCommit);
+  core::failpoint(core::FailpointId::kRingPushBeforeCommit);
+  core::disarm_all_failpoints();
+  install_failpoint_observer(nullptr);
+  const WorkerSlotSnapshot s = slot.snapshot();
+  EXPECT_EQ(s.pid, 1234);
+  EXPECT_EQ(s.incarnation, 2U);
+  EXPECT_EQ(s.state, WorkerState::kInOp);
+  EXPECT_EQ(s.current_op, WorkerOp::kPush);
+  EXPECT_EQ(s.op_seq, 9U);
+  ASSERT_TRUE(s.injected);
+  EXPECT_EQ(s.injected_failpoint, core::FailpointId::kRingPushBeforeCommit);
+  EXPECT_EQ(s.injected_action, core::FailpointAction::kDelay);
+  EXPECT_EQ(s.injected_occurrence, 2U);
+  slot.leave_op();
+  EXPECT_EQ(slot.snapshot().progress, 1U);
+  EXPECT_EQ(slot.snapshot().state, WorkerState::kRunning);
+}
+
+// The child journals like a producer+consumer pair until the parent SIGKILLs it at
+// an arbitrary instruction; every published record must still be readable and
+// the ledgers consistent with one another.
+TEST(Journals, ChildSigkilledMidWayLeavesConsistentReadableJournals) {
+  auto layout = ControlLayout::compute(small_shape());
+  ASSERT_TRUE(layout);
+  SharedMemory shm(layout->total_bytes());
+  ASSERT_NE(shm.get(), nullptr);
+  auto view = layout->initialize(shm.get(), shm.size());
+  ASSERT_TRUE(view);
+
+  const pid_t pid = testing::fork_child([&]() {
+    auto child = ControlView::attach(shm.get(), shm.size());
+    if (!child) return 3;
+    WorkerSlot& slot = child->worker(0);
+    ProducerJournal& producer = child->producer(0);
+    ConsumerLog& log = child->consumer(0);
+    StatsBlock& stats = child->stats(0);
+    slot.begin(static_cast<std::int32_t>(::getpid()), 0);
+    slot.set_running();
+    producer.begin_incarnation(0);
+    for (std::uint64_t seq = 1;; ++seq) {
+      slot.enter_op(WorkerOp::kPush, seq);
+      producer.before_push(0, seq);
+      if (!log.append(DeliveryRecord{0, 0, seq, DeliveryStatus::kOk, 0, 0, 0})) {
+        for (;;) ::pause();  // log full: wait to be killed
+      }
+      producer.after_push(0, seq);
+      stats.count_op(WorkerOp::kPush, 64);
+      slot.leave_op();
+    }
+  });
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(testing::eventually([&] { return view->consumer(0).size() > 5'000; }));
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  const testing::ChildExit exit = testing::wait_child(pid, 10s);
+  ASSERT_TRUE(exit.killed_by(SIGKILL)) << exit.describe();
+
+  auto after = ControlView::attach(shm.get(), shm.size());
+  ASSERT_TRUE(after);
+  const ProducerSnapshot p = after->producer(0).snapshot();
+  const ConsumerSnapshot c = after->consumer(0).snapshot();
+  const WorkerSlotSnapshot w = after->worker(0).snapshot();
+  ASSERT_EQ(p.incarnations.size(), 1U);
+  const IncarnationSnapshot& inc = p.incarnations[0];
+  // Protocol order: attempted = n, append n, acked = n.
+  EXPECT_GE(inc.attempted, inc.acked);
+  EXPECT_LE(inc.attempted, inc.acked + 1);
+  EXPECT_GE(c.records.size(), inc.acked);
+  EXPECT_LE(c.records.size(), inc.attempted);
+  for (std::size_t i = 0; i < c.records.size(); ++i) {
+    ASSERT_EQ(c.records[i].seq, i + 1) << "record " << i;
+  }
+  EXPECT_EQ(w.pid, pid);
+  EXPECT_GE(w.progress + 1, inc.acked);
+  EXPECT_LE(w.progress, inc.acked);
+
+  // The checker reads the same state as a producer crash with at most one message in flight.
+  MessageCheckInput input;
+  input.producers = {p};
+  input.consumers = {c};
+  input.crashes = {CrashRecord{"producer", 0, 0, pid, w.current_op, w.op_seq, ""}};
+  const MessageVerdict v = check_messages(input);
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_EQ(v.counts.unexpected, 0U);
+  EXPECT_EQ(v.counts.duplicated, 0U);
+  EXPECT_EQ(v.counts.recovered + v.counts.in_flight_dropped, inc.attempted - inc.acked);
+}
+
+// A failpoint fires inside MutexRecordJournal::update(): the child dies holding a
+// half-updated record, and the injection is on record in its WorkerSlot.
+TEST(Journals, ChildKilledAtMidUpdateFailpointLeavesRepairableRecord) {
+  auto layout = ControlLayout::compute(small_shape());
+  ASSERT_TRUE(layout);
+  SharedMemory shm(layout->total_bytes());
+  auto view = layout->initialize(shm.get(), shm.size());
+  ASSERT_TRUE(view);
+
+  const pid_t pid = testing::fork_child([&]() {
+    WorkerSlot& slot = view->worker(1);
+    MutexRecordJournal& record = view->mutex(0);
+    slot.begin(static_cast<std::int32_t>(::getpid()), 0);
+    install_failpoint_observer(&slot);
+    core::arm_failpoint(core::FailpointId::kMutexLockedMidUpdate,
+                        core::FailpointArm{core::FailpointAction::kKill, 5, 0, 0});
+    for (std::uint64_t i = 1; i <= 10; ++i) {
+      slot.enter_op(WorkerOp::kUpdate, i);
+      record.enter(false);
+      record.update();
+      record.leave();
+      slot.leave_op();
+    }
+    return 0;  // not reached: killed on the 5th update
+  });
+  const testing::ChildExit exit = testing::wait_child(pid, 10s);
+  ASSERT_TRUE(exit.killed_by(SIGKILL)) << exit.describe();
+
+  const WorkerSlotSnapshot w = view->worker(1).snapshot();
+  ASSERT_TRUE(w.injected);
+  EXPECT_EQ(w.injected_failpoint, core::FailpointId::kMutexLockedMidUpdate);
+  EXPECT_EQ(w.injected_occurrence, 5U);
+  EXPECT_EQ(w.current_op, WorkerOp::kUpdate);
+  EXPECT_EQ(w.op_seq, 5U);
+
+  MutexSnapshot s = view->mutex(0).snapshot();
+  EXPECT_EQ(s.updates, 4U);
+  EXPECT_EQ(s.a, 5U);
+  EXPECT_EQ(s.b, 4U);
+  EXPECT_EQ(s.in_section, 1U);
+  const MutexFindings before = check_mutex(s, /*locker_crashes=*/1);
+  EXPECT_FALSE(before.record_consistent);
+  EXPECT_TRUE(before.ok()) << "an undiscovered dead owner explains the torn record";
+
+  EXPECT_TRUE(view->mutex(0).enter(/*owner_died=*/true).torn);
+  view->mutex(0).leave();
+  s = view->mutex(0).snapshot();
+  const MutexFindings after = check_mutex(s, 1);
+  EXPECT_TRUE(after.record_consistent);
+  EXPECT_TRUE(after.ok());
+  EXPECT_EQ(s.torn_repaired, 1U);
+}
+
+TEST(SegmentPage, WrittenPageReadsBackOkAndAFlippedByteIsTorn) {
+  SharedMemory shm(4096);
+  auto page = std::span(static_cast<std::byte*>(shm.get()), 256);
+  std::vector<std::byte> scratch(256);
+  EXPECT_EQ(read_page(page, 9, scratch).status, PageReadStatus::kEmpty);
+  const PageWriteResult w = write_page(page, 9, 3);
+  EXPECT_EQ(w.generation, 2U);
+  EXPECT_FALSE(w.repaired);
+  PageReadResult r = read_page(page, 9, scratch);
+  EXPECT_EQ(r.status, PageReadStatus::kOk);
+  EXPECT_EQ(r.writer, 3U);
+  EXPECT_EQ(r.generation, 2U);
+  EXPECT_EQ(read_page(page, 10, scratch).status, PageReadStatus::kTorn);  // other seed
+  page[100] ^= std::byte{0x10};
+  EXPECT_EQ(read_page(page, 9, scratch).status, PageReadStatus::kTorn);
+}
+
+TEST(SegmentPage, PageLeftOddByADeadWriterReadsBusyAndIsRepairedByTheNextWrite) {
+  SharedMemory shm(4096);
+  auto page = std::span(static_cast<std::byte*>(shm.get()), 256);
+  std::vector<std::byte> scratch(256);
+  const pid_t pid = testing::fork_child([&]() {
+    core::arm_failpoint(core::FailpointId::kSegmentWriteMidPage,
+                        core::FailpointArm{core::FailpointAction::kKill, 2, 0, 0});
+    write_page(page, 1, 0);
+    write_page(page, 1, 0);  // killed halfway through
+    return 0;
+  });
+  ASSERT_TRUE(testing::wait_child(pid, 10s).killed_by(SIGKILL));
+  EXPECT_EQ(read_page(page, 1, scratch).status, PageReadStatus::kBusy);
+  const PageWriteResult w = write_page(page, 1, 1);
+  EXPECT_TRUE(w.repaired);
+  EXPECT_EQ(w.generation, 6U);
+  EXPECT_EQ(read_page(page, 1, scratch).status, PageReadStatus::kOk);
+}
+
+}  // namespace
+}  // namespace shmcheck::probes
