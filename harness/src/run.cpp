@@ -789,6 +789,7 @@ probes::RunResult Runner::run() {
   result_.durations.setup_s = seconds_since(t0);
 
   SupervisorOptions sopts;
+  sopts.on_sample = options_.on_sample;
   sopts.control_ref = created_.control->segment().ref().to_string();
   sopts.duration = spec_.duration;
   sopts.timeout = spec_.timeout;

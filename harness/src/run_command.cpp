@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -9,6 +10,7 @@
 
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/run.hpp"
+#include "shmcheck/harness/run_outputs.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
 
 namespace shmcheck::harness {
@@ -17,9 +19,8 @@ namespace {
 struct RunArgs {
   std::vector<std::string> specs;
   std::optional<std::uint64_t> seed;
-  std::string json;
   bool keep_going = false;
-  bool quiet = false;
+  OutputOptions outputs;  // --json, --junit, --html, --summary, --report-dir, metrics, --quiet
 };
 
 // Worse exit codes win: 4 internal > 3 environment > 2 usage > 1 failed > 0 pass.
@@ -57,9 +58,15 @@ int run_main(const RunArgs& args) {
     std::fprintf(stderr, "shmcheck run: %s\n", error.c_str());
     return kExitUsage;
   }
+  auto outputs = RunOutputs::open(args.outputs);
+  if (!outputs) {
+    std::fprintf(stderr, "shmcheck run: %s\n", outputs.error().message().c_str());
+    return outputs.error().code == core::ErrorCode::kInvalidArgument ? kExitUsage : kExitEnvironment;
+  }
+  RunOutputs& out = **outputs;
   RunOptions options;
   options.seed = args.seed;
-  options.quiet = args.quiet;
+  options.quiet = args.outputs.quiet;
   options.broken = *broken;
 
   // Validate every spec first: a bad spec is a usage error before anything runs.
@@ -76,25 +83,22 @@ int run_main(const RunArgs& args) {
   }
   if (code != kExitPass && !args.keep_going) return code;
 
-  nlohmann::json results = nlohmann::json::array();
+  reports::SuiteResult suite;
+  const auto suite_start = std::chrono::steady_clock::now();
   for (const auto& spec : specs) {
-    const auto result = run_spec(spec, options);
+    options.on_sample = [&out, name = spec.name](const LiveSample& sample) { out.on_sample(name, sample); };
+    auto result = run_spec(spec, options);
+    out.on_result(result);
     std::fputs(summarize(result).c_str(), stdout);
     std::fflush(stdout);
-    results.push_back(probes::to_json(result));
     code = worst(code, result.exit_code);
-    if (result.exit_code != kExitPass && !args.keep_going) break;
+    const bool stop = result.exit_code != kExitPass && !args.keep_going;
+    suite.runs.push_back(std::move(result));
+    if (stop) break;
   }
-  if (!args.json.empty()) {
-    const nlohmann::json doc = results.size() == 1 ? results[0] : results;
-    std::ofstream out(args.json, std::ios::trunc);
-    out << doc.dump(2) << "\n";
-    out.close();
-    if (!out) {
-      std::fprintf(stderr, "shmcheck run: cannot write %s\n", args.json.c_str());
-      code = worst(code, kExitEnvironment);
-    }
-  }
+  suite.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - suite_start).count();
+  // Reports, the push and --linger; a report that cannot be written is an environment error.
+  code = worst(code, out.finish(std::move(suite)));
   return code;
 }
 
@@ -106,10 +110,9 @@ CommandRunner add_run_command(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
   cmd->add_option("spec", args->specs, "Spec files (YAML)")->required()->check(CLI::ExistingPath);
   cmd->add_option("--seed", args->seed, "Seed for the fault schedule (overrides the spec's)");
-  cmd->add_option("--json", args->json, "Write the run result(s) as JSON to this file");
   cmd->add_flag("--keep-going", args->keep_going,
                 "Run every spec even after one fails (default: stop at the first failure)");
-  cmd->add_flag("-q,--quiet", args->quiet, "No progress lines on stderr");
+  add_output_options(*cmd, args->outputs);
   return [args] { return run_main(*args); };
 }
 

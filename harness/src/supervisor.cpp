@@ -1,5 +1,6 @@
 #include "shmcheck/harness/supervisor.hpp"
 
+#include <algorithm>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -422,6 +423,37 @@ void Supervisor::sample_throughput(std::uint64_t now) {
   }
 }
 
+void Supervisor::sample_live(std::uint64_t now) {
+  if (!options_.on_sample || now < next_live_ns_) return;
+  next_live_ns_ = now + static_cast<std::uint64_t>(options_.sample_every.count());
+  LiveSample sample;
+  sample.elapsed_s = static_cast<double>(now - report_.started_ns) / 1e9;
+  if (options_.duration) {
+    sample.planned_s = std::chrono::duration<double>(*options_.duration).count();
+    sample.progress_ratio = std::min(1.0, sample.elapsed_s / std::max(sample.planned_s, 1e-9));
+  }
+  std::uint64_t done = 0;
+  for (std::size_t w = 0; w < configs_.size(); ++w) {
+    const auto& role = configs_[w].role;
+    auto it = std::find_if(sample.roles.begin(), sample.roles.end(),
+                           [&](const probes::RoleStats& r) { return r.role == role; });
+    if (it == sample.roles.end()) it = sample.roles.insert(sample.roles.end(), probes::RoleStats{role, {}});
+    it->stats.merge(control_.view().stats(static_cast<std::uint32_t>(w)).snapshot());
+    const auto& live = live_[w];
+    const char* state = live.finished ? "exited" : live.stopped ? "paused" : live.pid > 0 ? "running" : "restarting";
+    ++sample.workers[state];
+    done += live.finished ? 1 : 0;
+  }
+  if (!options_.duration && !configs_.empty()) {
+    sample.progress_ratio = static_cast<double>(done) / static_cast<double>(configs_.size());
+  }
+  for (const auto& e : report_.timeline) {
+    if (e.kind == "kill" || e.kind == "pause") ++sample.faults[e.kind];
+  }
+  for (const auto& r : sample.roles) sample.violations += r.stats.abandoned + r.stats.owner_died;
+  options_.on_sample(sample);
+}
+
 void Supervisor::check_watchdog(std::uint64_t now) {
   std::uint64_t progress = 0;
   for (std::uint32_t w = 0; w < configs_.size(); ++w) {
@@ -583,6 +615,7 @@ core::Result<SupervisionReport> Supervisor::run() {
       stop_sent_ = true;
     }
     sample_throughput(now);
+    sample_live(now);
     check_watchdog(now);
     sleep_ms(1);
   }

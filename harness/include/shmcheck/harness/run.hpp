@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "shmcheck/harness/live_sample.hpp"
 #include "shmcheck/harness/spec.hpp"
 #include "shmcheck/harness/worker.hpp"
 #include "shmcheck/probes/run_result.hpp"
@@ -27,6 +28,7 @@ struct RunOptions {
   std::optional<std::uint64_t> seed;  // --seed: overrides the spec's
   bool quiet = false;                 // no progress lines on stderr
   Broken broken = Broken::kNone;      // test-only (SHMCHECK_TEST_BROKEN)
+  LiveSampleSink on_sample;           // live progress (metrics, progress line); may be empty
 };
 
 // Duration-bound producers without `ops` or `rate` stop after this many messages, so the

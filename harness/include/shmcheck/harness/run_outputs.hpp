@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "shmcheck/core/result.hpp"
+#include "shmcheck/harness/live_sample.hpp"
 #include "shmcheck/reports/prometheus_metrics.hpp"
 #include "shmcheck/reports/reporter.hpp"
 
@@ -42,17 +43,6 @@ struct OutputOptions {
 
 // Declares the flags above on the run subcommand.
 void add_output_options(CLI::App& cmd, OutputOptions& options);
-
-// Live progress of the spec being run, from the supervisor's sampling loop.
-struct LiveSample {
-  double elapsed_s = 0;
-  double planned_s = 0;  // 0 when ops-bound
-  double progress_ratio = 0;
-  std::vector<probes::RoleStats> roles;
-  std::map<std::string, std::uint64_t> workers;  // state -> count
-  std::map<std::string, std::uint64_t> faults;   // kind -> injected so far
-  std::uint64_t violations = 0;                  // found so far (abandoned slots, owner-died)
-};
 
 class RunOutputs {
  public:

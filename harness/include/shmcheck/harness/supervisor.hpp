@@ -38,6 +38,7 @@
 #include "shmcheck/core/result.hpp"
 #include "shmcheck/harness/control_segment.hpp"
 #include "shmcheck/harness/fault_schedule.hpp"
+#include "shmcheck/harness/live_sample.hpp"
 #include "shmcheck/harness/worker.hpp"
 #include "shmcheck/probes/journal.hpp"
 #include "shmcheck/probes/run_result.hpp"
@@ -104,6 +105,8 @@ struct SupervisorOptions {
   std::chrono::nanoseconds timeout{std::chrono::seconds(60)};
   std::chrono::nanoseconds drain_grace{std::chrono::seconds(1)};  // after the end: then kStop
   std::chrono::nanoseconds start_timeout{std::chrono::seconds(10)};
+  LiveSampleSink on_sample;  // live progress for --metrics-listen and the progress line
+  std::chrono::nanoseconds sample_every{std::chrono::milliseconds(250)};
   std::vector<std::string> object_names;  // spec objects, for "held by" lines
   Broken broken = Broken::kNone;          // test-only, forwarded to workers
   bool quiet = false;
@@ -134,6 +137,7 @@ class Supervisor {
   void update_producers_done();
   void check_watchdog(std::uint64_t now);
   void sample_throughput(std::uint64_t now);
+  void sample_live(std::uint64_t now);
   void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind, std::string detail);
   [[nodiscard]] bool all_done() const;
   [[nodiscard]] std::string describe_worker(std::size_t worker) const;
@@ -151,6 +155,7 @@ class Supervisor {
   bool stop_sent_ = false;
   std::uint64_t oom_kills_at_start_ = 0;
   std::uint64_t next_sample_ns_ = 0;
+  std::uint64_t next_live_ns_ = 0;
   std::vector<std::uint64_t> last_role_ops_;  // per throughput series
 };
 
