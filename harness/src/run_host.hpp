@@ -12,7 +12,7 @@
 // pollute the host), and the report says so.
 //
 // Kept in its own translation unit: probes/inventory.hpp and probes/run_result.hpp
-// both declare a probes::Verdict, so the two are never included together.
+// declared clashing verdict types once; the run verdict is now probes::RunVerdict.
 #pragma once
 
 #include <sys/types.h>

@@ -48,7 +48,7 @@ std::string fixed(double v, int digits = 2) {
   return buf.data();
 }
 
-std::string badge(probes::Verdict v) {
+std::string badge(probes::RunVerdict v) {
   const std::string word(probes::to_string(v));
   return "<span class=\"badge " + word + "\">" + word + "</span>";
 }
@@ -86,7 +86,7 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
   for (const auto& e : run.expectations) {
     out << "<tr><td><code>" << xml_escape(e.name) << "</code></td><td>" << xml_escape(e.expected)
         << "</td><td>" << xml_escape(e.actual) << "</td><td>"
-        << badge(e.pass ? probes::Verdict::kPass : probes::Verdict::kFail) << "</td></tr>";
+        << badge(e.pass ? probes::RunVerdict::kPass : probes::RunVerdict::kFail) << "</td></tr>";
   }
   if (run.expectations.empty()) out << "<tr><td colspan=\"4\">no expectations evaluated</td></tr>";
   out << "</table>";

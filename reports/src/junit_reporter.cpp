@@ -42,7 +42,7 @@ std::string describe_process(const probes::WorkerOutcome& w, const probes::Proce
 
 std::vector<Case> cases_of(const probes::RunResult& run) {
   std::vector<Case> cases;
-  if (run.verdict == probes::Verdict::kError) {
+  if (run.verdict == probes::RunVerdict::kError) {
     cases.push_back({"run", "error", "run_error",
                      run.error.empty() ? "the run could not be carried out" : run.error,
                      "exit code " + std::to_string(run.exit_code)});

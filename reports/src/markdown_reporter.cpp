@@ -27,13 +27,13 @@ std::string cell(std::string_view text) {
   return out;
 }
 
-std::string verdict_word(probes::Verdict v) {
+std::string verdict_word(probes::RunVerdict v) {
   switch (v) {
-    case probes::Verdict::kPass:
+    case probes::RunVerdict::kPass:
       return "PASS";
-    case probes::Verdict::kFail:
+    case probes::RunVerdict::kFail:
       return "FAIL";
-    case probes::Verdict::kError:
+    case probes::RunVerdict::kError:
       return "ERROR";
   }
   return "ERROR";
@@ -66,7 +66,7 @@ class MarkdownReporter final : public Reporter {
 
   void write(const SuiteResult& suite, std::ostream& out) const override {
     std::size_t passed = 0;
-    for (const auto& r : suite.runs) passed += r.verdict == probes::Verdict::kPass ? 1 : 0;
+    for (const auto& r : suite.runs) passed += r.verdict == probes::RunVerdict::kPass ? 1 : 0;
     out << "## shmcheck: "
         << (suite.exit_code == 0   ? "PASS"
             : suite.exit_code == 1 ? "FAIL"
@@ -93,7 +93,7 @@ class MarkdownReporter final : public Reporter {
           << count(&probes::IntegrityCounts::torn) << " | " << run.leaks.leaked_objects << " |\n";
     }
     for (const auto& run : suite.runs) {
-      if (run.verdict == probes::Verdict::kPass) continue;
+      if (run.verdict == probes::RunVerdict::kPass) continue;
       out << "\n### " << cell(run.spec_name) << ": " << verdict_word(run.verdict) << "\n\n";
       if (!run.error.empty()) out << "- error: " << cell(run.error) << "\n";
       for (const auto& e : run.expectations) {

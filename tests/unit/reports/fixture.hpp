@@ -16,7 +16,7 @@ inline probes::RunResult passing_run() {
   r.started_at = "2026-11-29T17:00:00Z";
   r.finished_at = "2026-11-29T17:00:03Z";
   r.durations = {0.05, 2.0, 0.1, 2.15};
-  r.verdict = probes::Verdict::kPass;
+  r.verdict = probes::RunVerdict::kPass;
   r.exit_code = 0;
   r.fault_schedule.push_back(
       {"producer", 1, "kill", "ring.push.before_commit", std::nullopt, 1000, 9, 0, true});
@@ -62,7 +62,7 @@ inline probes::RunResult passing_run() {
 inline probes::RunResult failing_run() {
   auto r = passing_run();
   r.spec_name = "broken <ring> & \"quotes\"";
-  r.verdict = probes::Verdict::kFail;
+  r.verdict = probes::RunVerdict::kFail;
   r.exit_code = 1;
   r.integrity->counts.lost = 3;
   r.expectations = {{"lost", "0", "3", false}, {"torn", "0", "0", true}};

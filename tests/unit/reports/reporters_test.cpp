@@ -58,7 +58,7 @@ TEST(JunitReporter, CountsFailuresPerSuite) {
 
 TEST(JunitReporter, RunErrorIsAnErrorCase) {
   auto run = passing_run();
-  run.verdict = probes::Verdict::kError;
+  run.verdict = probes::RunVerdict::kError;
   run.exit_code = 3;
   run.error = "/dev/shm is full";
   run.expectations.clear();
