@@ -113,7 +113,7 @@ class RealPrometheus : public ::testing::Test {
 TEST_F(RealPrometheus, LiveMetricsAndPushedMetricsArrive) {
   // A short spec with a producer and a consumer; --linger keeps /metrics up for
   // Prometheus's last scrapes after the run ends.
-  auto run = ServerProcess::start({SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/specs/spsc_basic.yaml",
+  auto run = ServerProcess::start({SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/tests/data/specs/metrics-live.yaml",
                                    "--quiet", "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port_),
                                    "--push-gateway", "http://127.0.0.1:" + std::to_string(gw_port_),
                                    "--push-job", "shmcheck-ci", "--linger", "6s"},
@@ -132,7 +132,7 @@ TEST_F(RealPrometheus, LiveMetricsAndPushedMetricsArrive) {
   ASSERT_GE(status, 0) << "shmcheck run did not finish\n" << run->log();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();
   // The final push: grouped by job and spec, scraped from the gateway with honor_labels.
-  EXPECT_TRUE(eventually_value(prom_port_, "sum(shmcheck_ops_total{job=\"shmcheck-ci\",spec=\"spsc-basic\"})",
+  EXPECT_TRUE(eventually_value(prom_port_, "sum(shmcheck_ops_total{job=\"shmcheck-ci\",spec=\"metrics-live\"})",
                                [](double x) { return x > 0; }, 30s, &v))
       << "pushed ops never arrived";
   auto gw = http_get(gw_port_, "/metrics");
@@ -142,7 +142,7 @@ TEST_F(RealPrometheus, LiveMetricsAndPushedMetricsArrive) {
 
 TEST_F(RealPrometheus, UnreachableGatewayIsReportedAndDoesNotChangeTheVerdict) {
   const int dead_port = free_tcp_port();
-  auto run = ServerProcess::start({SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/specs/spsc_basic.yaml",
+  auto run = ServerProcess::start({SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/tests/data/specs/metrics-live.yaml",
                                    "--quiet", "--push-gateway", "http://127.0.0.1:" + std::to_string(dead_port)},
                                   (dir_ / "run.log").string());
   ASSERT_TRUE(run.has_value());
