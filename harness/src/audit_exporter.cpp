@@ -1,10 +1,10 @@
 #include "shmcheck/harness/audit_exporter.hpp"
 
+#include <prometheus/exposer.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <memory>
-#include <prometheus/exposer.h>
 
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/reports/audit_metrics.hpp"
@@ -13,12 +13,16 @@
 namespace shmcheck::harness {
 
 int run_audit_exporter(const AuditExporterOptions& options) {
-  const auto scan = [inv_options = options.inventory] { return probes::take_inventory(inv_options); };
+  const auto scan = [inv_options = options.inventory] {
+    return probes::take_inventory(inv_options);
+  };
   if (!options.textfile.empty()) {
     reports::AuditScanStats stats{1, 0};
     const auto inv = scan();
     if (!inv.problems.empty()) stats.scan_errors = 1;
-    if (auto ok = reports::write_textfile(options.textfile, reports::audit_metric_families(inv, stats)); !ok) {
+    if (auto ok =
+            reports::write_textfile(options.textfile, reports::audit_metric_families(inv, stats));
+        !ok) {
       std::fprintf(stderr, "shmcheck audit: cannot write %s: %s\n", options.textfile.c_str(),
                    ok.error().message().c_str());
       return kExitEnvironment;
@@ -42,9 +46,11 @@ int run_audit_exporter(const AuditExporterOptions& options) {
   // The server's own collector stays empty; the audit collector rescans per scrape.
   auto collector = std::make_shared<reports::AuditCollector>(scan, options.min_interval);
   (*server)->register_collectable(collector);
-  std::fprintf(stderr, "shmcheck audit: serving metrics on http://%s:%d/metrics (rescan at most every %.1f s)\n",
-               options.serve.substr(0, options.serve.rfind(':')).c_str(), (*server)->port(),
-               std::chrono::duration<double>(options.min_interval).count());
+  std::fprintf(
+      stderr,
+      "shmcheck audit: serving metrics on http://%s:%d/metrics (rescan at most every %.1f s)\n",
+      options.serve.substr(0, options.serve.rfind(':')).c_str(), (*server)->port(),
+      std::chrono::duration<double>(options.min_interval).count());
   int sig = 0;
   sigwait(&stop, &sig);
   std::fprintf(stderr, "shmcheck audit: stopping on signal %d\n", sig);

@@ -44,14 +44,16 @@ void add_output_options(CLI::App& cmd, OutputOptions& o) {
   cmd.add_option("--json", o.json, "Write the results as JSON to FILE");
   cmd.add_option("--junit", o.junit, "Write JUnit XML to FILE (one testsuite per spec)");
   cmd.add_option("--html", o.html, "Write a self-contained HTML report to FILE");
-  cmd.add_option("--summary", o.summary,
-                 "Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when set)");
+  cmd.add_option(
+      "--summary", o.summary,
+      "Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when set)");
   cmd.add_option("--report-dir", o.report_dir,
                  "Write every report into DIR: shmcheck.json, junit.xml, report.html, summary.md");
   cmd.add_option("--metrics-listen", o.metrics_listen,
                  "Serve Prometheus /metrics on HOST:PORT while the run goes (port 0 picks one)");
   cmd.add_option("--linger", o.linger, "Keep /metrics up this long after the run (e.g. 5s)");
-  cmd.add_option("--push-gateway", o.push_gateway, "Push the final metrics to this Pushgateway URL");
+  cmd.add_option("--push-gateway", o.push_gateway,
+                 "Push the final metrics to this Pushgateway URL");
   cmd.add_option("--push-job", o.push_job, "Job name for --push-gateway (default: shmcheck)");
   cmd.add_flag("-q,--quiet", o.quiet, "No progress line");
 }
@@ -66,7 +68,8 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
   }
   out->linger_ = *linger;
   if (!options.push_gateway.empty()) {
-    if (auto url = reports::parse_gateway_url(options.push_gateway); !url) return std::move(url).error();
+    if (auto url = reports::parse_gateway_url(options.push_gateway); !url)
+      return std::move(url).error();
   }
   if (!options.report_dir.empty()) {
     std::error_code ec;
@@ -113,13 +116,14 @@ void RunOutputs::draw_progress(const std::string& spec, const LiveSample& s) {
   const double rate = s.elapsed_s > 0 ? static_cast<double>(total_ops(s.roles)) / s.elapsed_s : 0;
   char line[256];
   if (s.planned_s > 0) {
-    std::snprintf(line, sizeof line, "%s: %.1f/%.1f s  %s  faults %llu  violations %llu", spec.c_str(),
-                  s.elapsed_s, s.planned_s, reports::format_rate(rate).c_str(),
+    std::snprintf(line, sizeof line, "%s: %.1f/%.1f s  %s  faults %llu  violations %llu",
+                  spec.c_str(), s.elapsed_s, s.planned_s, reports::format_rate(rate).c_str(),
                   static_cast<unsigned long long>(sum(s.faults)),
                   static_cast<unsigned long long>(s.violations));
   } else {
-    std::snprintf(line, sizeof line, "%s: %.1f s (%.0f%%)  %s  faults %llu  violations %llu", spec.c_str(),
-                  s.elapsed_s, 100 * s.progress_ratio, reports::format_rate(rate).c_str(),
+    std::snprintf(line, sizeof line, "%s: %.1f s (%.0f%%)  %s  faults %llu  violations %llu",
+                  spec.c_str(), s.elapsed_s, 100 * s.progress_ratio,
+                  reports::format_rate(rate).c_str(),
                   static_cast<unsigned long long>(sum(s.faults)),
                   static_cast<unsigned long long>(s.violations));
   }
@@ -159,8 +163,8 @@ int RunOutputs::finish(reports::SuiteResult suite) {
   const auto write = [&](const reports::Reporter& r, const std::string& path, bool append = false) {
     if (path.empty()) return;
     if (auto ok = reports::write_report_file(r, suite, path, append); !ok) {
-      std::fprintf(stderr, "shmcheck run: cannot write %s report: %s\n", std::string(r.format()).c_str(),
-                   ok.error().message().c_str());
+      std::fprintf(stderr, "shmcheck run: cannot write %s report: %s\n",
+                   std::string(r.format()).c_str(), ok.error().message().c_str());
       code = std::max(code, static_cast<int>(kExitEnvironment));
     }
   };
@@ -177,7 +181,8 @@ int RunOutputs::finish(reports::SuiteResult suite) {
       write(*r, (std::filesystem::path(options_.report_dir) / r->file_name()).string());
     }
   }
-  if (const char* step = std::getenv("GITHUB_STEP_SUMMARY"); step != nullptr && *step != '\0') {  // NOLINT
+  if (const char* step = std::getenv("GITHUB_STEP_SUMMARY");
+      step != nullptr && *step != '\0') {  // NOLINT
     write(*markdown, step, /*append=*/true);
   }
   std::vector<reports::RunMetricsSnapshot> final_metrics;
@@ -187,16 +192,19 @@ int RunOutputs::finish(reports::SuiteResult suite) {
   }
   if (!options_.push_gateway.empty()) {
     std::map<std::string, std::string> grouping;
-    if (suite.runs.size() == 1) grouping["spec"] = suite.runs.front().spec_name;
-    else grouping["suite"] = suite.name;
+    if (suite.runs.size() == 1)
+      grouping["spec"] = suite.runs.front().spec_name;
+    else
+      grouping["suite"] = suite.name;
     auto pushed = reports::push_metrics(options_.push_gateway, options_.push_job, grouping,
                                         reports::run_metric_families(final_metrics));
     if (!pushed) {
       // The verdict is the run's, not the gateway's: report and carry on.
-      std::fprintf(stderr, "shmcheck run: metrics not pushed: %s\n", pushed.error().message().c_str());
+      std::fprintf(stderr, "shmcheck run: metrics not pushed: %s\n",
+                   pushed.error().message().c_str());
     } else if (!options_.quiet) {
-      std::fprintf(stderr, "shmcheck: pushed metrics to %s (job %s)\n", options_.push_gateway.c_str(),
-                   options_.push_job.c_str());
+      std::fprintf(stderr, "shmcheck: pushed metrics to %s (job %s)\n",
+                   options_.push_gateway.c_str(), options_.push_job.c_str());
     }
   }
   if (server_ && linger_.count() > 0) {

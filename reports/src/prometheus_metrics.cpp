@@ -247,7 +247,8 @@ core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::st
 
 MetricsServer::~MetricsServer() = default;
 
-void MetricsServer::register_collectable(const std::shared_ptr<prometheus::Collectable>& collectable) {
+void MetricsServer::register_collectable(
+    const std::shared_ptr<prometheus::Collectable>& collectable) {
   extra_.push_back(collectable);
   exposer_->RegisterCollectable(collectable);
 }

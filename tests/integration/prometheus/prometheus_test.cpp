@@ -35,7 +35,8 @@ void require_tools() {
   if (require != nullptr && *require == '1') {
     FAIL() << "SHMCHECK_REQUIRE_PROMETHEUS=1 but prometheus/prometheus-pushgateway are missing";
   }
-  GTEST_SKIP() << "prometheus and prometheus-pushgateway not installed (scripts/bootstrap installs them)";
+  GTEST_SKIP()
+      << "prometheus and prometheus-pushgateway not installed (scripts/bootstrap installs them)";
 }
 
 // Instant query; returns the "data" object of a successful answer.
@@ -54,8 +55,9 @@ double first_value(const nlohmann::json& data) {
 }
 
 // Polls until promql yields a value satisfying pred, or the deadline.
-bool eventually_value(int prom_port, const std::string& promql, const std::function<bool(double)>& pred,
-                      std::chrono::seconds deadline, double* last = nullptr) {
+bool eventually_value(int prom_port, const std::string& promql,
+                      const std::function<bool(double)>& pred, std::chrono::seconds deadline,
+                      double* last = nullptr) {
   const auto end = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < end) {
     if (auto d = query(prom_port, promql)) {
@@ -73,31 +75,48 @@ class RealPrometheus : public ::testing::Test {
   void SetUp() override {
     require_tools();
     if (IsSkipped() || HasFatalFailure()) return;
-    dir_ = fs::temp_directory_path() / ("shmcheck-prom-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("shmcheck-prom-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_ / "tsdb");
     gw_port_ = free_tcp_port();
     metrics_port_ = free_tcp_port();
     audit_port_ = free_tcp_port();
     prom_port_ = free_tcp_port();
-    gateway_ = ServerProcess::start({"prometheus-pushgateway", "--web.listen-address=127.0.0.1:" + std::to_string(gw_port_)},
-                                    (dir_ / "pushgateway.log").string());
-    ASSERT_TRUE(gateway_ && gateway_->wait_ready(gw_port_, "/-/ready")) << (gateway_ ? gateway_->log() : "no process");
-    std::ofstream(dir_ / "prometheus.yml") << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                                              "scrape_configs:\n"
-                                              "  - job_name: shmcheck\n    static_configs:\n      - targets: ['127.0.0.1:"
-                                           << metrics_port_ << "']\n"
-                                              "  - job_name: shmcheck-audit\n    static_configs:\n      - targets: ['127.0.0.1:"
-                                           << audit_port_ << "']\n"
-                                              "  - job_name: pushgateway\n    honor_labels: true\n    static_configs:\n"
-                                              "      - targets: ['127.0.0.1:"
-                                           << gw_port_ << "']\n";
-    prometheus_ = ServerProcess::start({"prometheus", "--config.file=" + (dir_ / "prometheus.yml").string(),
-                                        "--storage.tsdb.path=" + (dir_ / "tsdb").string(),
-                                        "--web.listen-address=127.0.0.1:" + std::to_string(prom_port_)},
-                                       (dir_ / "prometheus.log").string());
+    gateway_ = ServerProcess::start(
+        {"prometheus-pushgateway", "--web.listen-address=127.0.0.1:" + std::to_string(gw_port_)},
+        (dir_ / "pushgateway.log").string());
+    ASSERT_TRUE(gateway_ && gateway_->wait_ready(gw_port_, "/-/ready"))
+        << (gateway_ ? gateway_->log() : "no process");
+    std::ofstream(dir_ / "prometheus.yml")
+        << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+           "scrape_configs:\n"
+           "  - job_name: shmcheck\n    static_configs:\n      - targets: ['127.0.0.1:"
+        << metrics_port_
+        << "']\n"
+           "  - job_name: shmcheck-audit\n    static_configs:\n      - targets: ['127.0.0.1:"
+        << audit_port_
+        << "']\n"
+           "  - job_name: pushgateway\n    honor_labels: true\n    static_configs:\n"
+           "      - targets: ['127.0.0.1:"
+        << gw_port_ << "']\n";
+    prometheus_ =
+        ServerProcess::start({"prometheus", "--config.file=" + (dir_ / "prometheus.yml").string(),
+                              "--storage.tsdb.path=" + (dir_ / "tsdb").string(),
+                              "--web.listen-address=127.0.0.1:" + std::to_string(prom_port_)},
+                             (dir_ / "prometheus.log").string());
     ASSERT_TRUE(prometheus_ && prometheus_->wait_ready(prom_port_, "/-/ready", 60s))
         << (prometheus_ ? prometheus_->log() : "no process");
+    // Prometheus applies discovered targets a few seconds after it is ready: wait
+    // for the first scrape of the gateway so the run is scraped from its start.
+    ASSERT_TRUE(eventually_value(
+        prom_port_, "up{job=\"pushgateway\"}", [](double x) { return x == 1; }, 60s))
+        << "Prometheus never scraped its first target\n"
+        << prometheus_->log();
+  }
+  std::string targets() const {
+    auto r = http_get(prom_port_, "/api/v1/targets", 5s);
+    return r ? r->body : std::string("(no answer)");
   }
   void TearDown() override {
     prometheus_.reset();
@@ -112,39 +131,49 @@ class RealPrometheus : public ::testing::Test {
 
 TEST_F(RealPrometheus, LiveMetricsAndPushedMetricsArrive) {
   // A short spec with a producer and a consumer; --linger keeps /metrics up for
-  // Prometheus's last scrapes after the run ends.
-  auto run = ServerProcess::start({SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/tests/data/specs/metrics-live.yaml",
-                                   "--quiet", "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port_),
-                                   "--push-gateway", "http://127.0.0.1:" + std::to_string(gw_port_),
-                                   "--push-job", "shmcheck-ci", "--linger", "6s"},
-                                  (dir_ / "run.log").string());
+  // Prometheus's last scrapes after the run ends. Rates are taken over the last
+  // minute (subqueries), so the assertions do not race the end of the run.
+  auto run = ServerProcess::start(
+      {SHMCHECK_BINARY, "run",
+       std::string(SHMCHECK_SOURCE_DIR) + "/tests/data/specs/metrics-live.yaml", "--quiet",
+       "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port_), "--push-gateway",
+       "http://127.0.0.1:" + std::to_string(gw_port_), "--push-job", "shmcheck-ci", "--linger",
+       "6s"},
+      (dir_ / "run.log").string());
   ASSERT_TRUE(run.has_value());
   double v = 0;
-  EXPECT_TRUE(eventually_value(prom_port_, "sum(rate(shmcheck_ops_total{job=\"shmcheck\"}[5s]))",
-                               [](double x) { return x > 0; }, 40s, &v))
-      << "live ops rate never rose above 0 (last " << v << ")\n" << run->log();
+  EXPECT_TRUE(eventually_value(
+      prom_port_, "max_over_time(sum(rate(shmcheck_ops_total{job=\"shmcheck\"}[5s]))[60s:1s])",
+      [](double x) { return x > 0; }, 40s, &v))
+      << "live ops rate never rose above 0 (last " << v << ")\n"
+      << run->log() << "\ntargets: " << targets();
   EXPECT_TRUE(eventually_value(
       prom_port_,
-      "histogram_quantile(0.99, sum by (le) (rate(shmcheck_message_latency_seconds_bucket{job=\"shmcheck\"}[10s])))",
+      "max_over_time(histogram_quantile(0.99, sum by (le) "
+      "(rate(shmcheck_message_latency_seconds_bucket{job=\"shmcheck\"}[10s])))[60s:1s])",
       [](double x) { return x > 0 && std::isfinite(x); }, 30s, &v))
       << "latency p99 never answered (last " << v << ")";
   const int status = run->wait_exit(60s);
   ASSERT_GE(status, 0) << "shmcheck run did not finish\n" << run->log();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();
   // The final push: grouped by job and spec, scraped from the gateway with honor_labels.
-  EXPECT_TRUE(eventually_value(prom_port_, "sum(shmcheck_ops_total{job=\"shmcheck-ci\",spec=\"metrics-live\"})",
-                               [](double x) { return x > 0; }, 30s, &v))
+  EXPECT_TRUE(eventually_value(
+      prom_port_, "sum(shmcheck_ops_total{job=\"shmcheck-ci\",spec=\"metrics-live\"})",
+      [](double x) { return x > 0; }, 30s, &v))
       << "pushed ops never arrived";
   auto gw = http_get(gw_port_, "/metrics");
   ASSERT_TRUE(gw.has_value());
-  EXPECT_NE(gw->body.find("shmcheck_run_exit_code{"), std::string::npos) << "final exit code not pushed";
+  EXPECT_NE(gw->body.find("shmcheck_run_exit_code{"), std::string::npos)
+      << "final exit code not pushed";
 }
 
 TEST_F(RealPrometheus, UnreachableGatewayIsReportedAndDoesNotChangeTheVerdict) {
   const int dead_port = free_tcp_port();
-  auto run = ServerProcess::start({SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/tests/data/specs/metrics-live.yaml",
-                                   "--quiet", "--push-gateway", "http://127.0.0.1:" + std::to_string(dead_port)},
-                                  (dir_ / "run.log").string());
+  auto run = ServerProcess::start(
+      {SHMCHECK_BINARY, "run",
+       std::string(SHMCHECK_SOURCE_DIR) + "/tests/data/specs/metrics-live.yaml", "--quiet",
+       "--push-gateway", "http://127.0.0.1:" + std::to_string(dead_port)},
+      (dir_ / "run.log").string());
   ASSERT_TRUE(run.has_value());
   const int status = run->wait_exit(90s);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();
@@ -152,19 +181,24 @@ TEST_F(RealPrometheus, UnreachableGatewayIsReportedAndDoesNotChangeTheVerdict) {
 }
 
 TEST_F(RealPrometheus, AuditExporterIsScrapedAndPassesPromtool) {
-  auto audit = ServerProcess::start({SHMCHECK_BINARY, "audit", "--serve", "127.0.0.1:" + std::to_string(audit_port_),
-                                     "--min-interval", "1s"},
-                                    (dir_ / "audit.log").string());
-  ASSERT_TRUE(audit && audit->wait_ready(audit_port_, "/metrics", 30s)) << (audit ? audit->log() : "");
+  auto audit =
+      ServerProcess::start({SHMCHECK_BINARY, "audit", "--serve",
+                            "127.0.0.1:" + std::to_string(audit_port_), "--min-interval", "1s"},
+                           (dir_ / "audit.log").string());
+  ASSERT_TRUE(audit && audit->wait_ready(audit_port_, "/metrics", 30s))
+      << (audit ? audit->log() : "");
   double v = -1;
-  EXPECT_TRUE(eventually_value(prom_port_, "count(shmcheck_ipc_objects{job=\"shmcheck-audit\"})",
-                               [](double x) { return x >= 1; }, 30s, &v))
+  EXPECT_TRUE(eventually_value(
+      prom_port_, "count(shmcheck_ipc_objects{job=\"shmcheck-audit\"})",
+      [](double x) { return x >= 1; }, 30s, &v))
       << "no shmcheck_ipc_objects series (last " << v << ")";
   auto page = http_get(audit_port_, "/metrics");
   ASSERT_TRUE(page.has_value());
   const auto path = dir_ / "audit.prom";
   std::ofstream(path) << page->body;
-  EXPECT_EQ(std::system(("promtool check metrics < " + path.string() + " >/dev/null 2>&1").c_str()), 0) << page->body;
+  EXPECT_EQ(std::system(("promtool check metrics < " + path.string() + " >/dev/null 2>&1").c_str()),
+            0)
+      << page->body;
 }
 
 TEST_F(RealPrometheus, EveryDashboardQueryIsAcceptedByPrometheus) {
@@ -173,7 +207,8 @@ TEST_F(RealPrometheus, EveryDashboardQueryIsAcceptedByPrometheus) {
   // Datasource is a template variable, not __inputs.
   EXPECT_FALSE(dash.contains("__inputs"));
   bool has_ds_var = false;
-  for (const auto& v : dash["templating"]["list"]) has_ds_var |= v.value("type", "") == "datasource";
+  for (const auto& v : dash["templating"]["list"])
+    has_ds_var |= v.value("type", "") == "datasource";
   EXPECT_TRUE(has_ds_var);
   std::size_t checked = 0;
   for (const auto& panel : dash["panels"]) {
@@ -190,7 +225,8 @@ TEST_F(RealPrometheus, EveryDashboardQueryIsAcceptedByPrometheus) {
   }
   EXPECT_GE(checked, 10U);
   // And the check can fail: a broken query is refused.
-  auto bad = http_get(prom_port_, "/api/v1/query?query=" + url_encode("sum by (le (rate(x[1m]))"), 10s);
+  auto bad =
+      http_get(prom_port_, "/api/v1/query?query=" + url_encode("sum by (le (rate(x[1m]))"), 10s);
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->status, 400);
 }
@@ -208,7 +244,8 @@ TEST(ServerStart, AServerThatFailsToStartIsReportedNotAwaitedForever) {
   ASSERT_TRUE(p.has_value());
   const auto start = std::chrono::steady_clock::now();
   EXPECT_FALSE(p->wait_ready(port, "/-/ready", 30s));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 25s) << "should notice the exit, not wait out the deadline";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 25s)
+      << "should notice the exit, not wait out the deadline";
   p.reset();
   fs::remove_all(dir);
 }
@@ -235,18 +272,22 @@ TEST(Deploy, DaemonSetAndScrapeConfigCarryWhatTheExporterNeeds) {
   }
   EXPECT_TRUE(shm_ro) << "/dev/shm must be mounted read-only";
   EXPECT_FALSE(c["securityContext"]["allowPrivilegeEscalation"].as<bool>());
-  EXPECT_EQ(ds["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"].as<std::string>(),
-            std::to_string(port));
-  const auto scrape = YAML::LoadFile(std::string(SHMCHECK_SOURCE_DIR) + "/deploy/prometheus-scrape.yaml");
+  EXPECT_EQ(
+      ds["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"].as<std::string>(),
+      std::to_string(port));
+  const auto scrape =
+      YAML::LoadFile(std::string(SHMCHECK_SOURCE_DIR) + "/deploy/prometheus-scrape.yaml");
   const auto job = scrape["scrape_configs"][0];
   EXPECT_EQ(job["job_name"].as<std::string>(), "shmcheck-audit");
   bool keeps_port = false;
   bool keeps_app = false;
   for (const auto& r : job["relabel_configs"]) {
     const auto src = r["source_labels"][0].as<std::string>();
-    keeps_port |= src == "__meta_kubernetes_pod_container_port_name" && r["regex"].as<std::string>() == "metrics";
+    keeps_port |= src == "__meta_kubernetes_pod_container_port_name" &&
+                  r["regex"].as<std::string>() == "metrics";
     keeps_app |= src == "__meta_kubernetes_pod_label_app_kubernetes_io_name" &&
-                 r["regex"].as<std::string>() == ds["metadata"]["labels"]["app.kubernetes.io/name"].as<std::string>();
+                 r["regex"].as<std::string>() ==
+                     ds["metadata"]["labels"]["app.kubernetes.io/name"].as<std::string>();
   }
   EXPECT_TRUE(keeps_port);
   EXPECT_TRUE(keeps_app);

@@ -45,6 +45,17 @@ ServerProcess::ServerProcess(ServerProcess&& other) noexcept
   other.pid_ = -1;
 }
 
+ServerProcess& ServerProcess::operator=(ServerProcess&& other) noexcept {
+  if (this != &other) {
+    stop();
+    pid_ = other.pid_;
+    status_ = other.status_;
+    log_path_ = std::move(other.log_path_);
+    other.pid_ = -1;
+  }
+  return *this;
+}
+
 ServerProcess::~ServerProcess() { stop(); }
 
 bool ServerProcess::running() {

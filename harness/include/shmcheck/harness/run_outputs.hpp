@@ -37,8 +37,8 @@ struct OutputOptions {
   std::string metrics_listen;  // --metrics-listen HOST:PORT
   std::string push_gateway;    // --push-gateway URL
   std::string push_job = "shmcheck";
-  std::string linger = "0s";   // --linger DURATION: keep /metrics up after the run
-  bool quiet = false;          // --quiet: no progress line
+  std::string linger = "0s";  // --linger DURATION: keep /metrics up after the run
+  bool quiet = false;         // --quiet: no progress line
 };
 
 // Declares the flags above on the run subcommand.

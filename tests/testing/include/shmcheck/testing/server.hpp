@@ -20,7 +20,7 @@ class ServerProcess {
   static std::optional<ServerProcess> start(const std::vector<std::string>& argv,
                                             const std::string& log_path);
   ServerProcess(ServerProcess&& other) noexcept;
-  ServerProcess& operator=(ServerProcess&&) = delete;
+  ServerProcess& operator=(ServerProcess&& other) noexcept;
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
   ~ServerProcess();
