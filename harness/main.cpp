@@ -22,8 +22,10 @@ int main(int argc, char** argv) {
     }
   };
   add(&add_list_failpoints_command);
-  add(&add_validate_command);
   add(&add_audit_command);
+  add(&add_run_command);
+  add(&add_worker_command);
+  add(&add_validate_command);
 
   try {
     app.parse(argc, argv);

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "shmcheck/harness/audit_exporter.hpp"
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/probes/cleaner.hpp"
 #include "shmcheck/probes/inventory.hpp"
@@ -45,6 +47,9 @@ struct AuditFlags {
   std::vector<std::string> prefixes;
   std::string manifest_dir;
   std::string mqueue_dir = "/dev/mqueue";
+  std::string serve;             // --serve HOST:PORT: Prometheus exporter
+  std::string textfile;          // --textfile FILE: node_exporter textfile
+  std::string min_interval = "5s";
 };
 
 // "90", "90s", "15m", "2h", "7d" -> seconds.
@@ -251,6 +256,26 @@ int run_audit(const AuditFlags& f) {
     return kExitUsage;
   }
 
+  if (!f.serve.empty() || !f.textfile.empty()) {
+    if (f.clean || f.reclaim || f.json) {
+      std::fprintf(stderr, "shmcheck audit: --serve/--textfile export metrics; they do not combine "
+                           "with --clean, --reclaim or --json\n");
+      return kExitUsage;
+    }
+    const auto min_interval = parse_duration(f.min_interval);
+    if (!min_interval) {
+      std::fprintf(stderr, "shmcheck audit: bad --min-interval '%s' (e.g. 5s, 1m)\n",
+                   f.min_interval.c_str());
+      return kExitUsage;
+    }
+    AuditExporterOptions exporter;
+    exporter.serve = f.serve;
+    exporter.textfile = f.textfile;
+    exporter.min_interval = std::chrono::seconds(*min_interval);
+    exporter.inventory = options;
+    return run_audit_exporter(exporter);
+  }
+
   probes::CleanOptions clean_options;
   clean_options.dry_run = !f.yes;
   clean_options.all_users = f.all_users;
@@ -393,6 +418,12 @@ CommandRunner add_audit_command(CLI::App& app) {
                   "or /tmp/shmcheck-<uid>/runs)");
   cmd->add_option("--mqueue-dir", f->mqueue_dir,
                   "Where the mqueue file system is mounted (default /dev/mqueue)");
+  cmd->add_option("--serve", f->serve,
+                  "Run as a Prometheus exporter on HOST:PORT (rescans per scrape, see --min-interval)");
+  cmd->add_option("--textfile", f->textfile,
+                  "Write the metrics in node_exporter textfile format to FILE (atomically) and exit");
+  cmd->add_option("--min-interval", f->min_interval,
+                  "With --serve: rescan at most this often (default 5s)");
   return [f] { return run_audit(*f); };
 }
 

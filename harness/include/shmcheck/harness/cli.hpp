@@ -25,7 +25,11 @@ enum ExitCode : int {
 using CommandRunner = std::function<int()>;
 
 CommandRunner add_list_failpoints_command(CLI::App& app);
-CommandRunner add_validate_command(CLI::App& app);
 CommandRunner add_audit_command(CLI::App& app);
+// `shmcheck run SPEC... [--seed N] [--json FILE] [--keep-going]` (run_command.cpp).
+CommandRunner add_run_command(CLI::App& app);
+// `shmcheck worker ...`: internal, started by the supervisor (worker_command.cpp).
+CommandRunner add_worker_command(CLI::App& app);
+CommandRunner add_validate_command(CLI::App& app);
 
 }  // namespace shmcheck::harness

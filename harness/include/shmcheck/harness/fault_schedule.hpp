@@ -1,0 +1,118 @@
+// FaultSchedule: the exact list of faults one run injects, expanded from a seed.
+//
+// A spec declares fault rules ("kill a producer at ring.push.before_commit on its
+// 10000th hit", "kill any worker every 250ms +- 100ms", "pause a consumer for
+// 200ms"); expand_fault_schedule() turns them, the worker list and a seed into
+// concrete faults (which worker, which occurrence, which instant). The same seed,
+// rules and workers always give the same schedule, on every machine and libstdc++:
+// the only randomness is SplitMix64 -> xoshiro256** below, with integer-only draws
+// (never std::uniform_*_distribution, whose output is implementation-defined).
+//
+// Plain values, harness-process only (not placed in shared memory).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shmcheck/core/failpoint.hpp"
+
+namespace shmcheck::harness {
+
+// xoshiro256** seeded through SplitMix64 (Vigna's reference algorithms).
+class Prng {
+ public:
+  explicit Prng(std::uint64_t seed) noexcept;
+  std::uint64_t next() noexcept;
+  // Uniform in [0, bound) without modulo bias; bound 0 returns 0.
+  std::uint64_t below(std::uint64_t bound) noexcept;
+
+ private:
+  std::uint64_t s_[4];
+};
+
+std::uint64_t splitmix64(std::uint64_t& state) noexcept;
+
+// What a scheduled fault does (the spec's FaultKind says how it was declared).
+enum class FaultType : std::uint8_t {
+  kKillAtFailpoint,   // the worker raises SIGKILL on the Nth hit of a failpoint
+  kExitAtFailpoint,   // the worker _exit()s on the Nth hit of a failpoint, holding what it holds
+  kPauseAtFailpoint,  // the worker raises SIGSTOP on the Nth hit; SIGCONT `duration` later
+  kKillAtTime,        // the supervisor sends `signal` at `at`
+  kPauseAtTime,       // the supervisor sends SIGSTOP at `at`, SIGCONT at `at + duration`
+};
+[[nodiscard]] const char* to_string(FaultType type) noexcept;
+[[nodiscard]] bool is_failpoint_fault(FaultType type) noexcept;
+
+// One worker process slot of the run (restarts reuse the slot with a new incarnation).
+struct WorkerPlan {
+  std::string role;            // "producer", "locker", ...
+  std::size_t group = 0;       // index of the spec's `processes` entry
+  std::size_t role_index = 0;  // index among the workers of that entry
+};
+
+// A fault as the spec declares it (filled from the spec model).
+struct FaultRule {
+  FaultType type = FaultType::kKillAtTime;
+  std::string target = "any";                  // a role name or "any"
+  std::optional<core::FailpointId> failpoint;  // *AtFailpoint
+  std::uint64_t after = 1;                     // occurrence of the failpoint (1-based)
+  std::chrono::nanoseconds start{0};           // timed: first firing (0: one period in)
+  std::chrono::nanoseconds every{0};           // timed: period; 0 = once
+  std::chrono::nanoseconds jitter{0};          // timed: uniform +- around each firing
+  std::uint32_t max = 0;                       // timed: firings at most (0 = unlimited)
+  std::chrono::nanoseconds duration{0};        // pauses: SIGCONT after this
+  int signal = 9;                              // kills: SIGKILL
+  int exit_code = 0;                           // kExitAtFailpoint
+  bool restart = false;
+  std::size_t rule_index = 0;                  // position in the spec's `faults`
+};
+
+struct ScheduledFault {
+  std::size_t rule = 0;  // rule_index it came from
+  FaultType type = FaultType::kKillAtTime;
+  std::size_t worker = 0;  // global worker index
+  std::string role;
+  std::optional<core::FailpointId> failpoint;
+  std::uint64_t occurrence = 0;
+  std::chrono::nanoseconds at{0};        // since the run's start
+  std::chrono::nanoseconds duration{0};  // pause length
+  int signal = 9;
+  int exit_code = 0;
+  bool restart = false;
+
+  // "kill producer#1 (worker 1) at ring.push.before_commit hit 10000, restart"
+  [[nodiscard]] std::string describe() const;
+  [[nodiscard]] nlohmann::json to_json() const;
+};
+
+struct FaultSchedule {
+  std::uint64_t seed = 0;
+  std::vector<ScheduledFault> faults;  // failpoint faults first, then timed ones by `at`
+
+  // The failpoint arming string for one worker's first incarnation, in the syntax of
+  // core::arm_failpoints_from_string ("ring.push.before_commit=10000:kill"); empty if none.
+  [[nodiscard]] std::string arm_string_for(std::size_t worker) const;
+  [[nodiscard]] std::string describe() const;  // one fault per line
+  [[nodiscard]] nlohmann::json to_json() const;
+};
+
+// Expands rules over the workers for a run of `run_length` (timed faults land in
+// [0, run_length)). Failpoint rules pick one worker of the target (seeded); timed
+// rules pick a worker per firing. Rules whose target matches no worker expand to nothing.
+[[nodiscard]] FaultSchedule expand_fault_schedule(std::uint64_t seed,
+                                                  std::span<const WorkerPlan> workers,
+                                                  std::span<const FaultRule> rules,
+                                                  std::chrono::nanoseconds run_length);
+
+// Signal names used in specs and reports ("SIGKILL" <-> 9). 0 when unknown.
+[[nodiscard]] int signal_from_name(std::string_view name) noexcept;
+[[nodiscard]] std::string signal_name(int sig);
+
+}  // namespace shmcheck::harness

@@ -1,0 +1,48 @@
+// run_spec: one complete run of one validated spec (DESIGN.md "The run").
+//
+//   1. expand the seeded fault schedule; write the run manifest (before any object);
+//   2. snapshot the host's IPC inventory;
+//   3. create the objects and the control segment, recording each name in the manifest
+//      before creating it;
+//   4. spawn and supervise the workers (supervisor.hpp);
+//   5. collect the journals, run the integrity checkers, remove what the run created,
+//      diff the inventory (leaks), compare the spec's expectations;
+//   6. build the RunResult (verdict, exit code, reproduction command).
+//
+// Runs in the harness process; never throws for environment problems (they become a
+// RunResult with verdict "error" and exit code 3 or 4). Not re-entrant: one run at a time.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "shmcheck/harness/live_sample.hpp"
+#include "shmcheck/harness/spec.hpp"
+#include "shmcheck/harness/worker.hpp"
+#include "shmcheck/probes/run_result.hpp"
+
+namespace shmcheck::harness {
+
+struct RunOptions {
+  std::optional<std::uint64_t> seed;  // --seed: overrides the spec's
+  bool quiet = false;                 // no progress lines on stderr
+  Broken broken = Broken::kNone;      // test-only (SHMCHECK_TEST_BROKEN)
+  LiveSampleSink on_sample;           // live progress (metrics, progress line); may be empty
+};
+
+// Duration-bound producers without `ops` or `rate` stop after this many messages, so the
+// consumers' delivery logs can be sized (and the check stays exact).
+inline constexpr std::uint64_t kDefaultProducerBudget = 1'000'000;
+// Bytes per page of a segment object in writer/reader workloads.
+inline constexpr std::uint64_t kPageSize = 1024;
+
+[[nodiscard]] probes::RunResult run_spec(const Spec& spec, const RunOptions& options);
+
+// "shmcheck run <file> --seed <seed>"
+[[nodiscard]] std::string repro_command(const std::string& spec_file, std::uint64_t seed);
+
+// The short human summary printed after a run (several lines, ends with a newline).
+[[nodiscard]] std::string summarize(const probes::RunResult& result);
+
+}  // namespace shmcheck::harness

@@ -1,0 +1,80 @@
+// What `shmcheck run` produces besides its exit code: report files (JSON, JUnit,
+// HTML, Markdown; --report-dir for all of them), live Prometheus metrics
+// (--metrics-listen, --linger), a push to a Pushgateway (--push-gateway), and the
+// progress line on stderr.
+//
+// The run command owns one RunOutputs for the whole suite: it opens the metrics
+// server before the first spec, receives live samples from the supervisor while
+// specs run, and writes every report once the suite is done.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shmcheck/core/result.hpp"
+#include "shmcheck/harness/live_sample.hpp"
+#include "shmcheck/reports/prometheus_metrics.hpp"
+#include "shmcheck/reports/reporter.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace shmcheck::harness {
+
+struct OutputOptions {
+  std::string json;            // --json FILE
+  std::string junit;           // --junit FILE
+  std::string html;            // --html FILE
+  std::string summary;         // --summary FILE (GITHUB_STEP_SUMMARY is appended to as well)
+  std::string report_dir;      // --report-dir DIR: all of them, stable names
+  std::string metrics_listen;  // --metrics-listen HOST:PORT
+  std::string push_gateway;    // --push-gateway URL
+  std::string push_job = "shmcheck";
+  std::string linger = "0s";  // --linger DURATION: keep /metrics up after the run
+  bool quiet = false;         // --quiet: no progress line
+};
+
+// Declares the flags above on the run subcommand.
+void add_output_options(CLI::App& cmd, OutputOptions& options);
+
+class RunOutputs {
+ public:
+  // Validates the options and opens the metrics server. Errors are usage errors
+  // (bad address, bad URL, bad duration) or environment errors (port taken).
+  static core::Result<std::unique_ptr<RunOutputs>> open(const OutputOptions& options);
+
+  [[nodiscard]] int metrics_port() const noexcept { return server_ ? server_->port() : 0; }
+
+  // Called by the supervisor every sampling interval (thread-safe).
+  void on_sample(const std::string& spec, const LiveSample& sample);
+  // Called when a spec has finished.
+  void on_result(const probes::RunResult& result);
+
+  // Writes every report, pushes to the gateway, lingers; returns the suite's exit
+  // code (worsened to 3 when a report file cannot be written).
+  int finish(reports::SuiteResult suite);
+
+ private:
+  RunOutputs() = default;
+  void publish_locked();
+  void draw_progress(const std::string& spec, const LiveSample& sample);
+
+  OutputOptions options_;
+  std::chrono::nanoseconds linger_{0};
+  std::unique_ptr<reports::MetricsServer> server_;
+  std::mutex mu_;
+  std::vector<reports::RunMetricsSnapshot> finished_;
+  std::optional<reports::RunMetricsSnapshot> live_;
+  bool tty_ = false;
+  std::chrono::steady_clock::time_point last_plain_line_{};
+  bool drew_line_ = false;
+};
+
+}  // namespace shmcheck::harness

@@ -1,0 +1,165 @@
+// Supervisor: starts a run's worker processes, injects the timed faults, restarts
+// killed workers, reaps every child itself, and stops the run — never hangs.
+//
+// Process model: the harness process is a child subreaper (PR_SET_CHILD_SUBREAPER), so
+// anything a worker forks is reaped here too. Workers are `shmcheck worker ...` of the
+// same binary, spawned with Boost.Process and detached at once (Boost.Process 1.74
+// conflates signals with exit codes, leaves zombies and blocks in wait_for on dead
+// children): the supervisor reaps by pid with waitpid(WNOHANG | WUNTRACED). Each worker
+// gets PR_SET_PDEATHSIG(SIGKILL) before exec (a SIGKILLed harness takes its workers
+// with it) and joins the run's own process group (killpg at the end).
+//
+// Fault kinds: failpoint kills/exits/pauses are armed in the worker (argv) and
+// recorded by it in its WorkerSlot before they act; timed kills and pauses are sent
+// from here (SIGKILL/SIGSTOP/SIGCONT). A death is "injected" when the slot recorded
+// the failpoint or this supervisor sent that signal to that incarnation; any other
+// signal is unexpected (a SIGKILL nobody sent is checked against the cgroup's
+// oom_kill counter: "OOM kill" or "unexpected SIGKILL, possibly OOM").
+//
+// Watchdog: when the sum of the workers' progress counters does not move for the
+// spec's timeout (or the run overruns duration + timeout), the run is `stalled`: the
+// finding names what each worker was doing and which objects they held, then every
+// worker is SIGKILLed and reaped.
+//
+// Single-threaded; lives in the harness process only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shmcheck/core/result.hpp"
+#include "shmcheck/harness/control_segment.hpp"
+#include "shmcheck/harness/fault_schedule.hpp"
+#include "shmcheck/harness/live_sample.hpp"
+#include "shmcheck/harness/worker.hpp"
+#include "shmcheck/probes/journal.hpp"
+#include "shmcheck/probes/run_result.hpp"
+
+namespace shmcheck::harness {
+
+// How one incarnation of a worker ended.
+struct IncarnationOutcome {
+  std::uint32_t incarnation = 0;
+  pid_t pid = 0;
+  bool exited = false;  // WIFEXITED
+  int exit_code = 0;
+  bool signaled = false;  // WIFSIGNALED
+  int signal = 0;
+  bool clean = false;     // exit 0 after finish()
+  bool injected = false;  // the schedule caused it
+  bool unexpected = false;  // neither clean nor injected
+  bool restarted = false;   // a new incarnation took over
+  std::optional<std::size_t> fault;  // index in the schedule, when injected by one
+  std::string cause;  // "clean exit", "failpoint ring.push.before_commit hit 3 (SIGKILL)", ...
+  probes::WorkerSlotSnapshot slot;  // the slot as the incarnation left it
+  std::uint64_t ended_after_ns = 0;  // since the run's start
+
+  [[nodiscard]] nlohmann::json to_json() const;
+};
+
+struct WorkerHistory {
+  WorkerConfig config;  // incarnation 0's config
+  std::vector<IncarnationOutcome> incarnations;
+  [[nodiscard]] std::uint32_t restarts() const noexcept;
+  [[nodiscard]] nlohmann::json to_json() const;
+};
+
+// What happened to one scheduled fault.
+struct FaultOutcome {
+  bool fired = false;
+  std::string note;  // "sent SIGKILL to pid 123", "skipped: worker not running", ...
+};
+
+struct StallReport {
+  bool stalled = false;
+  std::uint64_t after_ns = 0;  // since the run's start
+  std::string reason;          // "no progress for 5s", "run overran duration + timeout"
+  std::vector<std::string> workers;  // "producer#0 pid 123: in push seq 77, holding nothing"
+  std::vector<std::string> holders;  // "guard held by locker#3 (pid 456)"
+  [[nodiscard]] nlohmann::json to_json() const;
+};
+
+struct SupervisionReport {
+  std::vector<WorkerHistory> workers;
+  std::vector<FaultOutcome> faults;  // parallel to the schedule
+  StallReport stall;
+  std::uint64_t started_ns = 0;  // CLOCK_MONOTONIC of kGo
+  std::uint64_t elapsed_ns = 0;  // kGo to the last worker reaped
+  std::vector<probes::TimelineEvent> timeline;  // spawn, kill, pause, resume, restart, exit, stall
+  probes::Throughput throughput;                // ops per role per interval, with fault markers
+  std::uint64_t spawn_failures = 0;
+  std::string spawn_error;  // the first one
+};
+
+struct SupervisorOptions {
+  std::string control_ref;
+  std::optional<std::chrono::nanoseconds> duration;  // absent: ops-bound
+  std::chrono::nanoseconds timeout{std::chrono::seconds(60)};
+  std::chrono::nanoseconds drain_grace{std::chrono::seconds(1)};  // after the end: then kStop
+  std::chrono::nanoseconds start_timeout{std::chrono::seconds(10)};
+  LiveSampleSink on_sample;  // live progress for --metrics-listen and the progress line
+  std::chrono::nanoseconds sample_every{std::chrono::milliseconds(250)};
+  std::vector<std::string> object_names;  // spec objects, for "held by" lines
+  Broken broken = Broken::kNone;          // test-only, forwarded to workers
+  bool quiet = false;
+};
+
+class Supervisor {
+ public:
+  Supervisor(ControlSegment& control, std::vector<WorkerConfig> workers,
+             const FaultSchedule& schedule, SupervisorOptions options);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Spawns every worker, waits until each has attached (or died), starts the clock,
+  // supervises to the end and reaps everything. Errors only when the run could not be
+  // started at all (spawn failed for every worker, subreaper refused, ...).
+  [[nodiscard]] core::Result<SupervisionReport> run();
+
+  // SIGKILLs every live worker and reaps them (used on every exit path).
+  void kill_all() noexcept;
+
+ private:
+  struct Live;
+  core::Result<pid_t> spawn(std::size_t worker, std::uint32_t incarnation);
+  void reap(std::uint64_t now);
+  void on_exit(std::size_t worker, int status, std::uint64_t now);
+  void fire_timed_faults(std::uint64_t now);
+  void update_producers_done();
+  void check_watchdog(std::uint64_t now);
+  void sample_throughput(std::uint64_t now);
+  void sample_live(std::uint64_t now);
+  void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind, std::string detail);
+  [[nodiscard]] bool all_done() const;
+  [[nodiscard]] std::string describe_worker(std::size_t worker) const;
+  std::optional<std::size_t> worker_of(pid_t pid) const;
+
+  ControlSegment& control_;
+  std::vector<WorkerConfig> configs_;
+  const FaultSchedule& schedule_;
+  SupervisorOptions options_;
+  std::vector<Live> live_;
+  std::set<pid_t> groups_;
+  SupervisionReport report_;
+  std::uint64_t last_progress_value_ = 0;
+  std::uint64_t last_progress_ns_ = 0;
+  bool stop_sent_ = false;
+  std::uint64_t oom_kills_at_start_ = 0;
+  std::uint64_t next_sample_ns_ = 0;
+  std::uint64_t next_live_ns_ = 0;
+  std::vector<std::uint64_t> last_role_ops_;  // per throughput series
+};
+
+// The cgroup v2 oom_kill counter of this process's cgroup (0 when unavailable).
+[[nodiscard]] std::uint64_t cgroup_oom_kills() noexcept;
+
+}  // namespace shmcheck::harness

@@ -1,0 +1,51 @@
+#include "shmcheck/harness/control_segment.hpp"
+
+#include <time.h>
+
+#include <new>
+#include <utility>
+
+namespace shmcheck::harness {
+
+std::uint64_t monotonic_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+core::Result<ControlSegment> ControlSegment::create(const core::SegmentOptions& options,
+                                                    probes::ControlShape shape) {
+  shape.extra_bytes = sizeof(RunControl);
+  auto layout = probes::ControlLayout::compute(std::move(shape));
+  if (!layout) return std::move(layout).error();
+  core::SegmentOptions opts = options;
+  opts.kind = core::ObjectKind::kControl;
+  opts.payload_size = layout->total_bytes();
+  auto segment = core::Segment::create(opts);
+  if (!segment) return std::move(segment).error();
+  auto view = layout->initialize(segment->payload(), segment->payload_size());
+  if (!view) return std::move(view).error();
+  auto extra = view->extra();
+  if (extra.size() < sizeof(RunControl)) {
+    return core::make_error(core::ErrorCode::kCorrupt, "control layout", "extra region too small");
+  }
+  auto* run = new (extra.data()) RunControl{};
+  run->phase.store(static_cast<std::uint32_t>(RunPhase::kSetup), std::memory_order_release);
+  return ControlSegment(std::move(segment).value(), *view, run);
+}
+
+core::Result<ControlSegment> ControlSegment::open(const core::SegmentRef& ref) {
+  auto segment = core::Segment::open(ref);
+  if (!segment) return std::move(segment).error();
+  auto view = probes::ControlView::attach(segment->payload(), segment->payload_size());
+  if (!view) return std::move(view).error();
+  auto extra = view->extra();
+  if (extra.size() < sizeof(RunControl)) {
+    return core::make_error(core::ErrorCode::kCorrupt, "control segment", "no run control region");
+  }
+  auto* run = std::launder(reinterpret_cast<RunControl*>(extra.data()));
+  return ControlSegment(std::move(segment).value(), *view, run);
+}
+
+}  // namespace shmcheck::harness

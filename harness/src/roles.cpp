@@ -1,0 +1,446 @@
+#include "shmcheck/harness/roles.hpp"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "shmcheck/core/failpoint.hpp"
+#include "shmcheck/core/mpmc_ring.hpp"
+#include "shmcheck/core/robust_mutex.hpp"
+#include "shmcheck/core/segment.hpp"
+#include "shmcheck/core/semaphore.hpp"
+#include "shmcheck/core/spsc_ring.hpp"
+#include "shmcheck/probes/message.hpp"
+#include "shmcheck/probes/segment_page.hpp"
+
+namespace shmcheck::harness {
+namespace {
+
+using probes::WorkerOp;
+
+constexpr std::chrono::milliseconds kPollStep{2};  // how long a blocking op waits before re-checking stop
+
+void sleep_ns(std::int64_t ns) noexcept {
+  if (ns <= 0) return;
+  if (ns < 20'000) {  // short holds: spin, a sleep would cost ~50us of wake-up
+    const std::uint64_t until = monotonic_ns() + static_cast<std::uint64_t>(ns);
+    while (monotonic_ns() < until) {
+    }
+    return;
+  }
+  timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  while (::nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+// Shared state of every role loop.
+class Context {
+ public:
+  Context(const WorkerConfig& cfg, ControlSegment& control)
+      : cfg_(cfg),
+        control_(control),
+        slot_(control.view().worker(cfg.index)),
+        stats_(control.view().stats(cfg.index)) {}
+
+  const WorkerConfig& cfg() const { return cfg_; }
+  ControlSegment& control() { return control_; }
+  probes::WorkerSlot& slot() { return slot_; }
+  probes::StatsBlock& stats() { return stats_; }
+
+  // The run's end instant passed, or the harness asked everyone to stop.
+  bool should_stop() const {
+    if (control_.phase() == RunPhase::kStop) return true;
+    const auto end = control_.run().end_ns.load(std::memory_order_acquire);
+    return end != 0 && monotonic_ns() >= end;
+  }
+  bool budget_spent(std::uint64_t done) const { return cfg_.ops && done >= *cfg_.ops; }
+
+  // Rate pacing: the instant the n-th operation (0-based) of this incarnation should
+  // start; now when unpaced. Sleeps until then.
+  std::uint64_t pace(std::uint64_t n) {
+    const std::uint64_t now = monotonic_ns();
+    if (cfg_.rate <= 0) return now;
+    if (pace_origin_ == 0) pace_origin_ = now;
+    const auto offset = static_cast<std::uint64_t>(static_cast<double>(n) * 1e9 / cfg_.rate);
+    const std::uint64_t intended = pace_origin_ + offset;
+    if (intended > now) sleep_ns(static_cast<std::int64_t>(intended - now));
+    return intended;
+  }
+  void hold() const { sleep_ns(cfg_.hold_ns); }
+  void think() const { sleep_ns(cfg_.think_ns); }
+
+ private:
+  const WorkerConfig& cfg_;
+  ControlSegment& control_;
+  probes::WorkerSlot& slot_;
+  probes::StatsBlock& stats_;
+  std::uint64_t pace_origin_ = 0;
+};
+
+int fail(const Context& ctx, const char* what, const core::Error& error) {
+  worker_log(ctx.cfg().index, "%s: %s", what, error.message().c_str());
+  return kWorkerExitFailure;
+}
+
+// ---- producer / consumer -------------------------------------------------------------
+
+template <class Ring>
+int run_producer(Context& ctx, Ring& ring) {
+  const auto& cfg = ctx.cfg();
+  auto& journal = ctx.control().view().producer(cfg.role_index);
+  // The ops budget covers every incarnation: a restarted producer sends what is left.
+  std::uint64_t already = 0;
+  for (const auto& inc : journal.snapshot().incarnations) {
+    if (inc.incarnation < cfg.incarnation) already += inc.acked;
+  }
+  journal.begin_incarnation(cfg.incarnation);
+  const std::size_t size =
+      std::max<std::size_t>(cfg.message_size, probes::kMinMessageSize);
+  std::vector<std::byte> buf(size);
+  ctx.slot().set_running();
+
+  std::uint64_t seq = 0;
+  while (!ctx.should_stop() && !ctx.budget_spent(already + seq)) {
+    const std::uint64_t intended = ctx.pace(seq);
+    ++seq;
+    if (!probes::encode_message(buf, cfg.seed, cfg.role_index, cfg.incarnation, seq, intended)) {
+      worker_log(cfg.index, "message of %zu bytes cannot be encoded", size);
+      return kWorkerExitFailure;
+    }
+    if (cfg.broken == Broken::kPublishBeforeWrite) {
+      // Test-only: what a consumer sees when a slot is published before its payload
+      // is written: header fields set, checksum and payload not yet.
+      constexpr std::size_t kChecksumOffset = offsetof(probes::MessageHeader, checksum);
+      std::memset(buf.data() + kChecksumOffset, 0, size - kChecksumOffset);
+    }
+    ctx.slot().enter_op(WorkerOp::kPush, seq);
+    journal.before_push(cfg.incarnation, seq);
+    bool pushed = false;
+    while (!(pushed = ring.push_for(buf, kPollStep))) {
+      ctx.stats().count_full();
+      if (ctx.should_stop()) break;
+    }
+    if (!pushed) {
+      journal.withdraw(cfg.incarnation);
+      break;
+    }
+    journal.after_push(cfg.incarnation, seq);
+    if (cfg.broken == Broken::kDuplicateSend) {
+      while (!ring.push_for(buf, kPollStep) && !ctx.should_stop()) {
+      }
+    }
+    ctx.slot().leave_op();
+    ctx.stats().count_op(WorkerOp::kPush, size);
+    ctx.think();
+  }
+  journal.finish(cfg.incarnation);
+  return 0;
+}
+
+probes::DeliveryStatus delivery_status(probes::MessageStatus status) {
+  switch (status) {
+    case probes::MessageStatus::kOk:
+      return probes::DeliveryStatus::kOk;
+    case probes::MessageStatus::kTorn:
+      return probes::DeliveryStatus::kTorn;
+    case probes::MessageStatus::kForeign:
+      return probes::DeliveryStatus::kForeign;
+  }
+  return probes::DeliveryStatus::kTorn;
+}
+
+template <class Ring>
+int run_consumer(Context& ctx, Ring& ring) {
+  const auto& cfg = ctx.cfg();
+  auto& log = ctx.control().view().consumer(cfg.role_index);
+  auto& producers_done = ctx.control().run().producers_done[cfg.object.index];
+  std::vector<std::byte> buf(ring.config().message_size);
+  ctx.slot().set_running();
+
+  std::uint64_t popped = 0;
+  int empty_after_done = 0;
+  for (;;) {
+    if (ctx.control().phase() == RunPhase::kStop || ctx.budget_spent(popped)) break;
+    ctx.slot().enter_op(WorkerOp::kPop, popped + 1);
+    const auto r = ring.pop_for(buf, kPollStep);
+    if (r.status == core::PopStatus::kEmpty) {
+      ctx.stats().count_empty();
+      ctx.slot().set_running();
+      // Producers are done: two empty polls in a row mean the ring is drained.
+      if (producers_done.load(std::memory_order_acquire) != 0) {
+        if (++empty_after_done >= 2) break;
+      }
+      continue;
+    }
+    empty_after_done = 0;
+    probes::DeliveryRecord rec;
+    rec.consumer_incarnation = cfg.incarnation;
+    if (r.status == core::PopStatus::kAbandoned) {
+      rec.status = probes::DeliveryStatus::kAbandoned;
+      rec.claimer_pid = r.claimer.pid;
+      log.append(rec);
+      ctx.stats().count_abandoned();
+    } else {
+      const auto msg = probes::verify_message(std::span(buf.data(), r.size), cfg.seed);
+      rec.producer = msg.header.producer;
+      rec.incarnation = msg.header.incarnation;
+      rec.seq = msg.header.seq;
+      rec.status = delivery_status(msg.status);
+      log.append(rec);
+      if (msg.status == probes::MessageStatus::kOk) {
+        const std::uint64_t now = monotonic_ns();
+        const std::uint64_t sent = msg.header.send_tsc_or_ns;
+        ctx.stats().observe_latency(now > sent ? now - sent : 0);
+      }
+    }
+    ++popped;
+    ctx.slot().leave_op();
+    ctx.stats().count_op(WorkerOp::kPop, r.size);
+    ctx.think();
+  }
+  return 0;
+}
+
+template <class Ring>
+int run_ring_role(Context& ctx, core::Segment& segment) {
+  auto ring = Ring::attach(segment.payload(), segment.payload_size());
+  if (!ring) return fail(ctx, "attach ring", ring.error());
+  if (ctx.cfg().role == "producer") return run_producer(ctx, **ring);
+  return run_consumer(ctx, **ring);
+}
+
+// ---- locker ---------------------------------------------------------------------------
+
+int run_locker(Context& ctx, core::Segment& segment) {
+  const auto& cfg = ctx.cfg();
+  auto* mutex = core::RobustMutex::attach(segment.payload());
+  auto& record = ctx.control().view().mutex(cfg.object.journal);
+  const bool skip_lock = cfg.broken == Broken::kSkipLock;
+  ctx.slot().set_running();
+  std::uint64_t done = 0;
+  while (!ctx.should_stop() && !ctx.budget_spent(done)) {
+    ctx.slot().enter_op(WorkerOp::kLock, done + 1);
+    const std::uint64_t t0 = monotonic_ns();
+    bool waited = false;
+    bool owner_died = false;
+    if (!skip_lock) {
+      auto status = mutex->try_lock();
+      if (!status && status.error().code == core::ErrorCode::kTimedOut) {
+        waited = true;
+        status = mutex->lock();
+      }
+      if (!status) return fail(ctx, "lock", status.error());
+      owner_died = *status == core::LockStatus::kOwnerDied;
+    }
+    ctx.slot().set_holding(cfg.object.index + 1);
+    ctx.stats().count_lock(monotonic_ns() - t0, waited, owner_died);
+    const auto entered = record.enter(owner_died);
+    if (owner_died) {
+      if (auto r = mutex->make_consistent(); !r) return fail(ctx, "make_consistent", r.error());
+      if (entered.repaired) ctx.stats().count_repair();
+    }
+    ctx.slot().enter_op(WorkerOp::kUpdate, done + 1);
+    record.update();
+    ctx.hold();
+    record.leave();
+    ctx.slot().set_holding(0);
+    if (!skip_lock) {
+      if (auto r = mutex->unlock(); !r) return fail(ctx, "unlock", r.error());
+    }
+    ++done;
+    ctx.slot().leave_op();
+    ctx.stats().count_op(WorkerOp::kUpdate);
+    ctx.think();
+  }
+  return 0;
+}
+
+// ---- waiter / poster ------------------------------------------------------------------
+
+core::Result<core::Semaphore> open_semaphore(const ObjectBinding& obj,
+                                             std::optional<core::Segment>& segment) {
+  if (obj.flavor == "posix_named") return core::Semaphore::open_named(obj.sem_name);
+  if (obj.flavor == "sysv") return core::Semaphore::open_sysv(obj.sem_id, obj.undo);
+  auto ref = core::SegmentRef::parse(obj.segment_ref);
+  if (!ref) return std::move(ref).error();
+  auto seg = core::Segment::open(*ref);
+  if (!seg) return std::move(seg).error();
+  segment.emplace(std::move(seg).value());
+  return core::Semaphore::attach_unnamed(segment->payload());
+}
+
+// Takes one unit, waiting in short steps so a stop is noticed. false: stopped first.
+core::Result<bool> take_unit(Context& ctx, core::Semaphore& sem, probes::SemaphoreUserLedger& ledger,
+                             std::uint64_t n) {
+  ctx.slot().enter_op(WorkerOp::kWait, n);
+  for (;;) {
+    ledger.before_wait();
+    auto got = sem.wait_for(kPollStep);
+    if (!got) {
+      ledger.cancel_wait();
+      return std::move(got).error();
+    }
+    if (*got) {
+      ledger.after_wait();
+      return true;
+    }
+    ledger.cancel_wait();
+    if (ctx.control().phase() == RunPhase::kStop) return false;
+  }
+}
+
+core::Result<void> give_unit(Context& ctx, core::Semaphore& sem,
+                             probes::SemaphoreUserLedger& ledger, std::uint64_t n) {
+  ctx.slot().enter_op(WorkerOp::kPost, n);
+  ledger.before_post();
+  SHMCHECK_TRY(sem.post());
+  ledger.after_post();
+  return {};
+}
+
+int run_semaphore_user(Context& ctx) {
+  const auto& cfg = ctx.cfg();
+  std::optional<core::Segment> segment;
+  auto sem = open_semaphore(cfg.object, segment);
+  if (!sem) return fail(ctx, "open semaphore", sem.error());
+  auto* ledger = ctx.control().view().semaphore(cfg.object.journal).user(cfg.role_index);
+  if (ledger == nullptr) {
+    worker_log(cfg.index, "semaphore user %u beyond the journal's capacity", cfg.role_index);
+    return kWorkerExitFailure;
+  }
+  ledger->begin_incarnation(cfg.incarnation);
+  const bool lender = cfg.role == "poster";
+  ctx.slot().set_running();
+  std::uint64_t done = 0;
+  while (!ctx.should_stop() && !ctx.budget_spent(done)) {
+    if (lender) {
+      // Lend a unit, hold, take one back: a crash in between leaves one unit too many.
+      if (auto r = give_unit(ctx, *sem, *ledger, done + 1); !r) return fail(ctx, "post", r.error());
+      ctx.slot().set_holding(cfg.object.index + 1);
+      ctx.hold();
+      auto took = take_unit(ctx, *sem, *ledger, done + 1);
+      if (!took) return fail(ctx, "wait", took.error());
+      ctx.slot().set_holding(0);
+      if (!*took) break;
+    } else {
+      // Take a unit, hold it, give it back: a crash in between strands the unit.
+      auto took = take_unit(ctx, *sem, *ledger, done + 1);
+      if (!took) return fail(ctx, "wait", took.error());
+      if (!*took) break;
+      ctx.slot().set_holding(cfg.object.index + 1);
+      core::failpoint(core::FailpointId::kSemaphoreAfterWait);
+      ctx.hold();
+      if (auto r = give_unit(ctx, *sem, *ledger, done + 1); !r) return fail(ctx, "post", r.error());
+      ctx.slot().set_holding(0);
+    }
+    ++done;
+    ctx.slot().leave_op();
+    ctx.stats().count_op(lender ? WorkerOp::kPost : WorkerOp::kWait);
+    ctx.think();
+  }
+  return 0;
+}
+
+// ---- writer / reader ------------------------------------------------------------------
+
+int run_pages(Context& ctx, core::Segment& segment) {
+  const auto& cfg = ctx.cfg();
+  const std::size_t page_size = cfg.object.page_size;
+  if (page_size < probes::kMinPageSize || page_size % 64 != 0) {
+    worker_log(cfg.index, "bad page size %zu", page_size);
+    return kWorkerExitFailure;
+  }
+  const std::size_t pages = segment.payload_size() / page_size;
+  if (pages == 0) {
+    worker_log(cfg.index, "segment smaller than one page");
+    return kWorkerExitFailure;
+  }
+  auto* base = static_cast<std::byte*>(segment.payload());
+  auto& journal = ctx.control().view().pages(cfg.object.journal);
+  const bool writer = cfg.role == "writer";
+  // Writers own pages round-robin (page % writers == writer index): one writer per page.
+  const std::uint32_t writers = std::max<std::uint32_t>(cfg.writers, 1);
+  const std::uint32_t me = cfg.role_index;
+  std::vector<std::byte> scratch(page_size);
+  ctx.slot().set_running();
+  std::uint64_t done = 0;
+  std::size_t next = me % pages;
+  while (!ctx.should_stop() && !ctx.budget_spent(done)) {
+    const std::span<std::byte> page(base + next * page_size, page_size);
+    if (writer) {
+      ctx.slot().enter_op(WorkerOp::kWrite, done + 1);
+      const auto w = probes::write_page(page, cfg.seed, me);
+      journal.count_write();
+      if (w.repaired) journal.count_repair();
+      next += writers;
+      if (next >= pages) next = me % pages;
+    } else {
+      ctx.slot().enter_op(WorkerOp::kRead, done + 1);
+      const auto r = probes::read_page(page, cfg.seed, scratch);
+      switch (r.status) {
+        case probes::PageReadStatus::kOk:
+          journal.count_read_ok();
+          break;
+        case probes::PageReadStatus::kBusy:
+          journal.count_retry();
+          break;
+        case probes::PageReadStatus::kTorn:
+          journal.count_torn();
+          break;
+        case probes::PageReadStatus::kEmpty:
+          break;
+      }
+      next = (next + 1) % pages;
+    }
+    ++done;
+    ctx.slot().leave_op();
+    ctx.stats().count_op(writer ? WorkerOp::kWrite : WorkerOp::kRead, page_size);
+    ctx.think();
+  }
+  return 0;
+}
+
+core::Result<core::Segment> open_object_segment(const ObjectBinding& obj) {
+  auto ref = core::SegmentRef::parse(obj.segment_ref);
+  if (!ref) return std::move(ref).error();
+  return core::Segment::open(*ref);
+}
+
+}  // namespace
+
+void worker_log(std::uint32_t index, const char* format, ...) {
+  char buf[512];
+  int n = std::snprintf(buf, sizeof buf, "shmcheck worker %u: ", index);
+  if (n < 0) return;
+  va_list args;
+  va_start(args, format);
+  const int m = std::vsnprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), format, args);
+  va_end(args);
+  std::size_t len = static_cast<std::size_t>(n) + (m > 0 ? static_cast<std::size_t>(m) : 0);
+  if (len > sizeof buf - 2) len = sizeof buf - 2;
+  buf[len++] = '\n';
+  [[maybe_unused]] const auto w = ::write(STDERR_FILENO, buf, len);
+}
+
+int run_role(const WorkerConfig& cfg, ControlSegment& control) {
+  Context ctx(cfg, control);
+  const auto& role = cfg.role;
+  if (role == "waiter" || role == "poster") return run_semaphore_user(ctx);
+  auto segment = open_object_segment(cfg.object);
+  if (!segment) return fail(ctx, "open object segment", segment.error());
+  if (role == "producer" || role == "consumer") {
+    if (cfg.object.kind == "spsc_ring") return run_ring_role<core::SpscRing>(ctx, *segment);
+    return run_ring_role<core::MpmcRing>(ctx, *segment);
+  }
+  if (role == "locker") return run_locker(ctx, *segment);
+  if (role == "writer" || role == "reader") return run_pages(ctx, *segment);
+  worker_log(cfg.index, "unknown role '%s'", role.c_str());
+  return kWorkerExitFailure;
+}
+
+}  // namespace shmcheck::harness

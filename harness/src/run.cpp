@@ -1,0 +1,938 @@
+#include "shmcheck/harness/run.hpp"
+
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdarg>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include "run_host.hpp"
+#include "shmcheck/core/mpmc_ring.hpp"
+#include "shmcheck/core/robust_mutex.hpp"
+#include "shmcheck/core/segment.hpp"
+#include "shmcheck/core/semaphore.hpp"
+#include "shmcheck/core/spsc_ring.hpp"
+#include "shmcheck/harness/cli.hpp"
+#include "shmcheck/harness/control_segment.hpp"
+#include "shmcheck/harness/fault_schedule.hpp"
+#include "shmcheck/harness/supervisor.hpp"
+#include "shmcheck/probes/message.hpp"
+
+namespace shmcheck::harness {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string iso_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::uint64_t random_seed() {
+  std::uint64_t seed = 0;
+  if (::getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed)) {
+    seed = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+  }
+  return seed % 1'000'000'000ULL;  // short enough to type in a repro command
+}
+
+core::ObjectKind object_kind(ObjectType type) {
+  switch (type) {
+    case ObjectType::kSegment:
+      return core::ObjectKind::kRaw;
+    case ObjectType::kMutex:
+      return core::ObjectKind::kMutex;
+    case ObjectType::kSemaphore:
+      return core::ObjectKind::kSemaphore;
+    case ObjectType::kSpscRing:
+      return core::ObjectKind::kSpscRing;
+    case ObjectType::kMpmcRing:
+      return core::ObjectKind::kMpmcRing;
+  }
+  return core::ObjectKind::kRaw;
+}
+
+core::Backing core_backing(SegmentBacking backing) {
+  switch (backing) {
+    case SegmentBacking::kPosix:
+      return core::Backing::kPosix;
+    case SegmentBacking::kSysV:
+      return core::Backing::kSysV;
+    case SegmentBacking::kMemfd:
+      return core::Backing::kMemfd;
+  }
+  return core::Backing::kPosix;
+}
+
+ManifestKind manifest_kind(core::Backing backing) {
+  switch (backing) {
+    case core::Backing::kPosix:
+      return ManifestKind::kPosixShm;
+    case core::Backing::kSysV:
+      return ManifestKind::kSysvShm;
+    case core::Backing::kMemfd:
+      return ManifestKind::kMemfd;
+  }
+  return ManifestKind::kPosixShm;
+}
+
+std::optional<FaultType> fault_type(const FaultSpec& f) {
+  switch (f.kind) {
+    case FaultKind::kKillAtFailpoint:
+      return FaultType::kKillAtFailpoint;
+    case FaultKind::kKillRandom:
+      return FaultType::kKillAtTime;
+    case FaultKind::kPause:
+      return f.failpoint.empty() ? FaultType::kPauseAtTime : FaultType::kPauseAtFailpoint;
+    case FaultKind::kExit:
+      return FaultType::kExitAtFailpoint;
+  }
+  return std::nullopt;
+}
+
+// A run-level failure before or around the workers: becomes verdict "error".
+struct RunError {
+  int exit_code = kExitInternal;
+  std::string message;
+};
+
+RunError from_core(const char* what, const core::Error& e) {
+  return {core::is_resource_limit(e.code) ? kExitEnvironment : kExitInternal,
+          std::string(what) + ": " + e.message()};
+}
+
+// One spec object as created by the harness.
+struct RunObject {
+  const ObjectSpec* spec = nullptr;
+  std::uint32_t index = 0;
+  std::uint32_t journal = 0;  // mutex / semaphore / pages journal index
+  std::optional<core::Segment> segment;
+  std::optional<core::Semaphore> semaphore;
+  std::string sem_name;
+  int sem_id = -1;
+};
+
+// Everything the run creates, removed in the destructor whatever happens.
+struct RunObjects {
+  std::vector<RunObject> objects;
+  std::optional<ControlSegment> control;
+
+  void destroy() noexcept {
+    for (auto& o : objects) {
+      if (o.semaphore) {
+        (void)o.semaphore->destroy();
+        o.semaphore.reset();
+      }
+      if (o.segment) {
+        (void)o.segment->unlink();
+        o.segment.reset();
+      }
+    }
+    if (control) {
+      (void)control->segment().unlink();
+      control.reset();
+    }
+  }
+  ~RunObjects() { destroy(); }
+};
+
+struct WorkerPlanEx {
+  WorkerPlan plan;
+  const ProcessSpec* process = nullptr;
+};
+
+std::string format_seconds(double s) {
+  char buf[32];
+  if (s >= 1.0) {
+    std::snprintf(buf, sizeof buf, "%.3gs", s);
+  } else if (s >= 1e-3) {
+    std::snprintf(buf, sizeof buf, "%.3gms", s * 1e3);
+  } else if (s >= 1e-6) {
+    std::snprintf(buf, sizeof buf, "%.3gus", s * 1e6);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3gns", s * 1e9);
+  }
+  return buf;
+}
+
+std::string format_rate(double r) {
+  char buf[32];
+  if (r >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.3gM/s", r / 1e6);
+  } else if (r >= 1e3) {
+    std::snprintf(buf, sizeof buf, "%.3gk/s", r / 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3g/s", r);
+  }
+  return buf;
+}
+
+probes::ExitCause exit_cause(const IncarnationOutcome& o) {
+  if (o.clean) return probes::ExitCause::kClean;
+  if (o.injected) {
+    return o.slot.injected && o.cause.rfind("failpoint", 0) == 0
+               ? probes::ExitCause::kInjectedFailpoint
+               : probes::ExitCause::kInjectedTimer;
+  }
+  if (!o.unexpected) return probes::ExitCause::kStoppedByHarness;
+  if (o.cause.find("OOM kill (cgroup") != std::string::npos) return probes::ExitCause::kOomKilled;
+  return o.signaled ? probes::ExitCause::kUnexpectedSignal : probes::ExitCause::kUnexpectedExit;
+}
+
+std::string fault_kind_name(FaultType t) {
+  switch (t) {
+    case FaultType::kKillAtFailpoint:
+    case FaultType::kKillAtTime:
+      return "kill";
+    case FaultType::kExitAtFailpoint:
+      return "exit";
+    case FaultType::kPauseAtFailpoint:
+    case FaultType::kPauseAtTime:
+      return "pause";
+  }
+  return "kill";
+}
+
+class Runner {
+ public:
+  Runner(const Spec& spec, const RunOptions& options) : spec_(spec), options_(options) {}
+
+  probes::RunResult run();
+
+ private:
+  std::optional<RunError> plan();
+  std::optional<RunError> create_objects();
+  std::vector<WorkerConfig> worker_configs() const;
+  void collect(const SupervisionReport& report);
+  void expectations();
+  void note(const char* format, ...) const __attribute__((format(printf, 2, 3)));
+
+  const Spec& spec_;
+  const RunOptions& options_;
+  probes::RunResult result_;
+  std::uint64_t seed_ = 0;
+  std::string run_id_;
+  std::vector<WorkerPlanEx> workers_;
+  std::vector<std::uint32_t> role_index_;  // per worker
+  std::map<std::uint32_t, std::uint32_t> writers_per_object_;
+  FaultSchedule schedule_;
+  ManifestWriter manifest_;
+  LeakProbe leaks_;
+  RunObjects created_;
+  std::uint32_t producers_ = 0;
+  std::uint32_t consumers_ = 0;
+  std::uint64_t log_capacity_ = 0;
+  std::map<std::uint32_t, std::uint64_t> producer_budget_;  // worker -> implicit ops budget
+  double run_s_ = 0;
+  std::uint64_t stalls_ = 0;
+  std::uint64_t unexpected_deaths_ = 0;
+  std::vector<std::string> unexpected_notes_;
+  std::set<pid_t> pids_;
+};
+
+void Runner::note(const char* format, ...) const {
+  if (options_.quiet) return;
+  va_list args;
+  va_start(args, format);
+  std::vfprintf(stderr, format, args);
+  va_end(args);
+}
+
+std::optional<RunError> Runner::plan() {
+  if (spec_.objects.size() > kMaxRunObjects) {
+    return RunError{kExitUsage, spec_.file + ": at most " + std::to_string(kMaxRunObjects) +
+                                    " objects can run at once"};
+  }
+  std::map<std::string, std::uint32_t> role_counts;
+  std::map<std::uint32_t, std::uint32_t> sem_users;  // object -> users so far
+  std::map<std::uint32_t, std::uint32_t> readers;
+  for (std::size_t g = 0; g < spec_.processes.size(); ++g) {
+    const auto& p = spec_.processes[g];
+    const ObjectSpec* obj = spec_.find_object(p.uses);
+    if (obj == nullptr) return RunError{kExitUsage, spec_.file + ": unknown object " + p.uses};
+    const auto obj_index = static_cast<std::uint32_t>(obj - spec_.objects.data());
+    for (std::uint32_t i = 0; i < p.count; ++i) {
+      const std::string role(to_string(p.role));
+      std::uint32_t role_index = 0;
+      switch (p.role) {
+        case Role::kProducer:
+          role_index = producers_++;
+          break;
+        case Role::kConsumer:
+          role_index = consumers_++;
+          break;
+        case Role::kPoster:
+        case Role::kWaiter:
+          role_index = sem_users[obj_index]++;
+          if (role_index >= probes::kMaxSemaphoreUsers) {
+            return RunError{kExitUsage, spec_.file + ": at most " +
+                                            std::to_string(probes::kMaxSemaphoreUsers) +
+                                            " posters and waiters per semaphore"};
+          }
+          break;
+        case Role::kWriter:
+          role_index = writers_per_object_[obj_index]++;
+          break;
+        case Role::kReader:
+          role_index = readers[obj_index]++;
+          break;
+        case Role::kLocker:
+          role_index = role_counts[role];
+          break;
+      }
+      ++role_counts[role];
+      workers_.push_back({WorkerPlan{role, g, i}, &p});
+      role_index_.push_back(role_index);
+    }
+    if ((p.role == Role::kProducer || p.role == Role::kConsumer) &&
+        obj->message_size < probes::kMinMessageSize) {
+      return RunError{kExitUsage, spec_.file + ":" + std::to_string(obj->mark.line) + ":" +
+                                      std::to_string(obj->mark.column) + ": object '" + obj->name +
+                                      "': message_size must be at least " +
+                                      std::to_string(probes::kMinMessageSize) +
+                                      " bytes for checksummed messages"};
+    }
+  }
+  // Delivery logs: every consumer of a ring may receive every message sent on it.
+  std::map<std::string, std::uint64_t> ring_budget;
+  for (std::size_t w = 0; w < workers_.size(); ++w) {
+    const auto* p = workers_[w].process;
+    if (p->role != Role::kProducer) continue;
+    std::uint64_t budget = kDefaultProducerBudget;
+    if (p->ops) {
+      budget = *p->ops;
+    } else if (p->rate && spec_.duration) {
+      budget = static_cast<std::uint64_t>(*p->rate * std::chrono::duration<double>(*spec_.duration).count() * 1.1) + 16;
+      budget = std::min(budget, kDefaultProducerBudget);
+    }
+    if (!p->ops) producer_budget_[static_cast<std::uint32_t>(w)] = budget;
+    ring_budget[p->uses] += budget;
+  }
+  for (const auto& [ring, budget] : ring_budget) log_capacity_ = std::max(log_capacity_, budget);
+  // Duplicates (at-least-once redelivery after a consumer crash) need a little room.
+  if (log_capacity_ > 0) log_capacity_ += log_capacity_ / 8 + 1024;
+
+  // Faults.
+  std::vector<FaultRule> rules;
+  for (std::size_t i = 0; i < spec_.faults.size(); ++i) {
+    const auto& f = spec_.faults[i];
+    const auto type = fault_type(f);
+    if (!type) continue;
+    FaultRule r;
+    r.type = *type;
+    r.target = f.target;
+    if (!f.failpoint.empty()) {
+      r.failpoint = core::failpoint_from_name(f.failpoint);
+      if (!r.failpoint) {
+        return RunError{kExitUsage, spec_.file + ":" + std::to_string(f.mark.line) + ":" +
+                                        std::to_string(f.mark.column) + ": unknown failpoint '" +
+                                        f.failpoint + "'"};
+      }
+    }
+    r.after = f.after;
+    r.start = f.start;
+    r.every = f.every;
+    r.jitter = f.jitter;
+    r.max = f.max;
+    r.duration = f.pause_for;
+    r.signal = f.signal;
+    r.exit_code = f.exit_code;
+    r.restart = f.restart;
+    r.rule_index = i;
+    rules.push_back(std::move(r));
+  }
+  std::vector<WorkerPlan> plans;
+  for (const auto& w : workers_) plans.push_back(w.plan);
+  schedule_ = expand_fault_schedule(seed_, plans, rules, spec_.duration.value_or(spec_.timeout));
+  for (const auto& f : schedule_.faults) {
+    probes::ScheduledFault s;
+    s.role = f.role;
+    s.index = role_index_[f.worker];
+    s.kind = fault_kind_name(f.type);
+    if (f.failpoint) {
+      s.failpoint = std::string(core::to_string(*f.failpoint));
+      s.occurrence = f.occurrence;
+    } else {
+      s.at_s = std::chrono::duration<double>(f.at).count();
+    }
+    s.signal = s.kind == "kill" ? f.signal : 0;
+    s.pause_s = std::chrono::duration<double>(f.duration).count();
+    s.restart = f.restart;
+    result_.fault_schedule.push_back(std::move(s));
+  }
+  return std::nullopt;
+}
+
+std::optional<RunError> Runner::create_objects() {
+  const unsigned uid = ::geteuid();
+  probes::ControlShape shape;
+  shape.workers = static_cast<std::uint32_t>(workers_.size());
+  shape.producers = producers_;
+  shape.consumers = consumers_;
+  shape.consumer_log_capacity = log_capacity_;
+  std::uint32_t mutexes = 0;
+  std::uint32_t pages = 0;
+  for (std::size_t i = 0; i < spec_.objects.size(); ++i) {
+    const auto& o = spec_.objects[i];
+    RunObject ro;
+    ro.spec = &o;
+    ro.index = static_cast<std::uint32_t>(i);
+    if (o.type == ObjectType::kMutex) ro.journal = mutexes++;
+    if (o.type == ObjectType::kSegment) ro.journal = pages++;
+    if (o.type == ObjectType::kSemaphore) {
+      ro.journal = static_cast<std::uint32_t>(shape.semaphores.size());
+      shape.semaphores.push_back({o.initial, o.flavor == SemFlavor::kSysV && o.undo});
+    }
+    created_.objects.push_back(std::move(ro));
+  }
+  shape.mutexes = mutexes;
+  shape.page_objects = pages;
+
+  // The control segment first: workers cannot start without it.
+  {
+    auto entry = manifest_.add(ManifestKind::kPosixShm, core::segment_name(uid, run_id_, "control"));
+    if (!entry) return from_core("write run manifest", entry.error());
+    core::SegmentOptions opts;
+    opts.run_id = run_id_;
+    opts.object = "control";
+    auto control = ControlSegment::create(opts, shape);
+    if (!control) return from_core("create control segment", control.error());
+    created_.control.emplace(std::move(control).value());
+    if (auto r = manifest_.update(*entry, created_.control->segment().ref().to_string(), -1); !r) {
+      return from_core("write run manifest", r.error());
+    }
+  }
+
+  for (auto& ro : created_.objects) {
+    const auto& o = *ro.spec;
+    const std::string name = core::segment_name(uid, run_id_, o.name);
+    if (o.type == ObjectType::kSemaphore && o.flavor != SemFlavor::kPosixUnnamed) {
+      if (o.flavor == SemFlavor::kPosixNamed) {
+        auto entry = manifest_.add(ManifestKind::kPosixSemaphore, name);
+        if (!entry) return from_core("write run manifest", entry.error());
+        auto sem = core::Semaphore::create_named(name, o.initial);
+        if (!sem) return from_core(("create semaphore " + o.name).c_str(), sem.error());
+        ro.sem_name = name;
+        ro.semaphore.emplace(std::move(sem).value());
+        if (auto r = manifest_.update(*entry, name, -1); !r) return from_core("write run manifest", r.error());
+      } else {
+        // A key derived from the run-unique name: reclaimable by name even if the
+        // harness dies between semget and the manifest update.
+        auto entry = manifest_.add(ManifestKind::kSysvSemaphore, name);
+        if (!entry) return from_core("write run manifest", entry.error());
+        std::optional<core::Semaphore> sem;
+        for (unsigned attempt = 0; attempt < core::Segment::kSysVKeyAttempts && !sem; ++attempt) {
+          auto s = core::Semaphore::create_sysv(o.initial, o.undo,
+                                                core::sysv_key_for(name, attempt));
+          if (s) {
+            sem.emplace(std::move(s).value());
+          } else if (s.error().code != core::ErrorCode::kExists) {
+            return from_core(("create semaphore " + o.name).c_str(), s.error());
+          }
+        }
+        if (!sem) return RunError{kExitEnvironment, "create semaphore " + o.name + ": every key taken"};
+        ro.sem_id = sem->sysv_id();
+        ro.semaphore.emplace(std::move(*sem));
+        if (auto r = manifest_.update(*entry, "sysv_sem:" + std::to_string(ro.sem_id), ro.sem_id); !r) {
+          return from_core("write run manifest", r.error());
+        }
+      }
+      continue;
+    }
+    core::SegmentOptions opts;
+    opts.backing = core_backing(o.backing);
+    opts.run_id = run_id_;
+    opts.object = o.name;
+    opts.kind = object_kind(o.type);
+    const core::RingConfig ring{o.capacity, o.message_size};
+    switch (o.type) {
+      case ObjectType::kSegment:
+        opts.payload_size = o.size;
+        break;
+      case ObjectType::kMutex:
+        opts.payload_size = sizeof(core::RobustMutex);
+        break;
+      case ObjectType::kSemaphore:
+        opts.payload_size = core::Semaphore::kUnnamedBytes;
+        break;
+      case ObjectType::kSpscRing:
+        opts.payload_size = core::SpscRing::bytes_needed(ring);
+        break;
+      case ObjectType::kMpmcRing:
+        opts.payload_size = core::MpmcRing::bytes_needed(ring);
+        break;
+    }
+    if (opts.payload_size == 0) {
+      return RunError{kExitUsage, spec_.file + ":" + std::to_string(o.mark.line) + ":" +
+                                      std::to_string(o.mark.column) + ": object '" + o.name +
+                                      "': capacity/message_size not supported by the ring"};
+    }
+    auto entry = manifest_.add(manifest_kind(opts.backing), name);
+    if (!entry) return from_core("write run manifest", entry.error());
+    auto seg = core::Segment::create(opts);
+    if (!seg) return from_core(("create segment " + o.name).c_str(), seg.error());
+    ro.segment.emplace(std::move(seg).value());
+    if (auto r = manifest_.update(*entry, ro.segment->ref().to_string(), ro.segment->sysv_id()); !r) {
+      return from_core("write run manifest", r.error());
+    }
+    void* mem = ro.segment->payload();
+    const std::size_t bytes = ro.segment->payload_size();
+    switch (o.type) {
+      case ObjectType::kSegment:
+        break;
+      case ObjectType::kMutex:
+        if (auto r = core::RobustMutex::create_at(mem); !r) return from_core("create mutex", r.error());
+        break;
+      case ObjectType::kSemaphore: {
+        auto s = core::Semaphore::create_unnamed(mem, o.initial);
+        if (!s) return from_core(("create semaphore " + o.name).c_str(), s.error());
+        ro.semaphore.emplace(std::move(s).value());
+        break;
+      }
+      case ObjectType::kSpscRing:
+        if (auto r = core::SpscRing::create_at(mem, bytes, ring); !r) return from_core("create ring", r.error());
+        break;
+      case ObjectType::kMpmcRing:
+        if (auto r = core::MpmcRing::create_at(mem, bytes, ring); !r) return from_core("create ring", r.error());
+        break;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<WorkerConfig> Runner::worker_configs() const {
+  std::vector<WorkerConfig> out;
+  for (std::size_t w = 0; w < workers_.size(); ++w) {
+    const auto& p = *workers_[w].process;
+    const ObjectSpec* obj = spec_.find_object(p.uses);
+    const auto& ro = created_.objects[static_cast<std::size_t>(obj - spec_.objects.data())];
+    WorkerConfig c;
+    c.index = static_cast<std::uint32_t>(w);
+    c.role = std::string(to_string(p.role));
+    c.role_index = role_index_[w];
+    c.run_id = run_id_;
+    c.seed = seed_;
+    c.ops = p.ops;
+    if (const auto it = producer_budget_.find(c.index); it != producer_budget_.end()) c.ops = it->second;
+    c.hold_ns = p.hold.count();
+    c.think_ns = p.think.count();
+    c.rate = p.rate.value_or(0);
+    c.message_size = p.message_size.value_or(obj->message_size);
+    if (const auto it = writers_per_object_.find(ro.index); it != writers_per_object_.end()) {
+      c.writers = it->second;
+    }
+    c.object.name = obj->name;
+    c.object.kind = std::string(to_string(obj->type));
+    c.object.index = ro.index;
+    c.object.journal = ro.journal;
+    if (ro.segment) c.object.segment_ref = ro.segment->ref().to_string();
+    c.object.flavor = std::string(to_string(obj->flavor));
+    c.object.sem_name = ro.sem_name;
+    c.object.sem_id = ro.sem_id;
+    c.object.undo = obj->undo;
+    c.object.page_size = kPageSize;
+    c.failpoints = schedule_.arm_string_for(w);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void Runner::collect(const SupervisionReport& report) {
+  const auto& view = created_.control->view();
+  // Workers and crashes.
+  probes::MessageCheckInput messages;
+  std::map<std::uint32_t, std::uint64_t> crashes_per_object;
+  for (std::size_t w = 0; w < report.workers.size(); ++w) {
+    const auto& h = report.workers[w];
+    probes::WorkerOutcome wo;
+    wo.role = h.config.role;
+    wo.index = h.config.role_index;
+    wo.restarts = h.restarts();
+    wo.ops = view.worker(static_cast<std::uint32_t>(w)).snapshot().progress;
+    for (const auto& inc : h.incarnations) {
+      pids_.insert(inc.pid);
+      probes::ProcessOutcome po;
+      po.incarnation = inc.incarnation;
+      po.pid = inc.pid;
+      if (inc.exited) po.exit_code = inc.exit_code;
+      if (inc.signaled) po.signal = inc.signal;
+      po.cause = exit_cause(inc);
+      if (inc.slot.injected && inc.slot.incarnation == inc.incarnation && inc.slot.pid == inc.pid) {
+        po.failpoint = std::string(core::to_string(inc.slot.injected_failpoint));
+        po.occurrence = inc.slot.injected_occurrence;
+      }
+      po.op = std::string(probes::to_string(inc.clean ? probes::WorkerOp::kNone : inc.slot.current_op));
+      po.op_seq = inc.slot.op_seq;
+      po.end_s = static_cast<double>(inc.ended_after_ns) / 1e9;
+      wo.processes.push_back(po);
+      if (inc.unexpected) {
+        ++unexpected_deaths_;
+        unexpected_notes_.push_back(h.config.role + "#" + std::to_string(w) + " pid " +
+                                    std::to_string(inc.pid) + ": " + inc.cause);
+      }
+      if (!inc.clean) {
+        probes::CrashRecord c;
+        c.role = h.config.role;
+        c.index = h.config.role_index;
+        c.incarnation = inc.incarnation;
+        c.pid = inc.pid;
+        c.op = inc.slot.current_op;
+        c.op_seq = inc.slot.op_seq;
+        c.failpoint = po.failpoint;
+        messages.crashes.push_back(std::move(c));
+        ++crashes_per_object[h.config.object.index];
+      }
+    }
+    // Start times: incarnation 0 at 0, each restart when the previous one ended.
+    for (std::size_t i = 1; i < wo.processes.size(); ++i) wo.processes[i].start_s = wo.processes[i - 1].end_s;
+    result_.workers.push_back(std::move(wo));
+  }
+  result_.timeline = report.timeline;
+  result_.throughput = report.throughput;
+  if (report.stall.stalled) {
+    stalls_ = 1;
+    probes::StallFinding s;
+    s.t_s = static_cast<double>(report.stall.after_ns) / 1e9;
+    s.description = report.stall.reason;
+    for (const auto& h : report.stall.holders) s.description += "; " + h;
+    s.workers = report.stall.workers;
+    result_.stalls.push_back(std::move(s));
+  }
+
+  // Messages.
+  if (producers_ > 0 || consumers_ > 0) {
+    for (std::uint32_t i = 0; i < producers_; ++i) messages.producers.push_back(view.producer(i).snapshot());
+    for (std::uint32_t i = 0; i < consumers_; ++i) messages.consumers.push_back(view.consumer(i).snapshot());
+    messages.stalled = stalls_;
+    result_.integrity = probes::check_messages(messages);
+  }
+  // Mutexes, semaphores, pages.
+  for (auto& ro : created_.objects) {
+    const auto& o = *ro.spec;
+    const auto crashes = crashes_per_object[ro.index];
+    if (o.type == ObjectType::kMutex) {
+      auto f = probes::check_mutex(view.mutex(ro.journal).snapshot(), crashes);
+      f.object = o.name;
+      result_.mutexes.push_back(std::move(f));
+    } else if (o.type == ObjectType::kSemaphore && ro.semaphore) {
+      auto value = ro.semaphore->value();
+      auto f = probes::check_semaphore(view.semaphore(ro.journal).snapshot(), value ? *value : -1);
+      f.object = o.name;
+      f.flavor = std::string(to_string(o.flavor));
+      if (!value) f.problems.push_back("could not read the value: " + value.error().message());
+      result_.semaphores.push_back(std::move(f));
+    } else if (o.type == ObjectType::kSegment) {
+      auto f = probes::check_pages(view.pages(ro.journal).snapshot(), crashes);
+      f.object = o.name;
+      result_.pages.push_back(std::move(f));
+    }
+  }
+  // Stats per role.
+  for (std::size_t w = 0; w < report.workers.size(); ++w) {
+    const auto& role = report.workers[w].config.role;
+    auto it = std::find_if(result_.roles.begin(), result_.roles.end(),
+                           [&](const probes::RoleStats& r) { return r.role == role; });
+    if (it == result_.roles.end()) {
+      result_.roles.push_back({role, {}});
+      it = result_.roles.end() - 1;
+    }
+    it->stats.merge(view.stats(static_cast<std::uint32_t>(w)).snapshot());
+  }
+}
+
+void Runner::expectations() {
+  auto& out = result_.expectations;
+  const auto& e = spec_.expect;
+  const auto add = [&](std::string name, std::string expected, std::string actual, bool pass) {
+    out.push_back({std::move(name), std::move(expected), std::move(actual), pass});
+  };
+  const auto at_most = [&](const char* name, const std::optional<std::uint64_t>& limit,
+                           std::uint64_t actual) {
+    if (limit) add(name, std::to_string(*limit), std::to_string(actual), actual <= *limit);
+  };
+  const probes::IntegrityCounts counts =
+      result_.integrity ? result_.integrity->counts : probes::IntegrityCounts{};
+  if (e.delivery) {
+    const bool no_loss = counts.lost == 0 && counts.abandoned_unexplained == 0;
+    const bool no_dup = counts.duplicated == 0 && counts.unexpected == 0;
+    const bool intact = counts.torn == 0 && counts.reordered == 0;
+    bool pass = false;
+    switch (*e.delivery) {
+      case Delivery::kExactlyOnce:
+        pass = no_loss && no_dup && intact;
+        break;
+      case Delivery::kAtLeastOnce:
+        pass = no_loss && counts.unexpected == 0 && intact;
+        break;
+      case Delivery::kAtMostOnce:
+        pass = no_dup && intact;
+        break;
+    }
+    std::string actual = no_loss && no_dup ? "exactly_once"
+                         : no_loss         ? "at_least_once"
+                         : no_dup          ? "at_most_once"
+                                           : "none";
+    actual += " (" + std::to_string(counts.lost) + " lost, " + std::to_string(counts.duplicated) +
+              " duplicated, " + std::to_string(counts.unexpected) + " unexpected, " +
+              std::to_string(counts.torn) + " torn, " + std::to_string(counts.reordered) +
+              " reordered)";
+    add("delivery", std::string(to_string(*e.delivery)), actual, pass);
+  }
+  at_most("lost", e.lost, counts.lost);
+  at_most("duplicated", e.duplicated, counts.duplicated);
+  at_most("torn", e.torn, counts.torn);
+  at_most("reordered", e.reordered, counts.reordered);
+  at_most("unexpected", e.unexpected, counts.unexpected);
+  std::uint64_t exclusion = 0;
+  for (const auto& m : result_.mutexes) exclusion += m.snapshot.exclusion_violations;
+  at_most("exclusion_violations", e.exclusion_violations, exclusion);
+  // Leaks and stalls are findings even when the spec does not mention them.
+  add("leaked_objects", std::to_string(e.leaked_objects.value_or(0)),
+      std::to_string(result_.leaks.leaked_objects),
+      result_.leaks.leaked_objects <= e.leaked_objects.value_or(0));
+  add("stalled", std::to_string(e.stalled.value_or(0)), std::to_string(stalls_),
+      stalls_ <= e.stalled.value_or(0));
+  if (e.semaphore_drift) {
+    std::int64_t drift = 0;
+    for (const auto& s : result_.semaphores) drift += s.drift;
+    add("semaphore_drift", std::to_string(*e.semaphore_drift), std::to_string(drift),
+        drift == *e.semaphore_drift);
+  }
+  // Latency: message latency when there are messages, else lock wait.
+  probes::HistogramSnapshot latency;
+  probes::HistogramSnapshot lock_wait;
+  std::uint64_t ops = 0;
+  for (const auto& r : result_.roles) {
+    latency.merge(r.stats.latency);
+    lock_wait.merge(r.stats.lock_wait);
+    if (r.role != "consumer") ops += r.stats.total_ops();
+  }
+  if (e.p99_latency) {
+    const auto& h = latency.count > 0 ? latency : lock_wait;
+    const double p99 = h.quantile_seconds(0.99);
+    add("p99_latency", e.p99_latency->text,
+        h.count == 0 ? "no samples" : "<= " + format_seconds(p99), h.count > 0 && e.p99_latency->holds(p99));
+  }
+  if (e.throughput) {
+    const double per_s = run_s_ > 0 ? static_cast<double>(result_.integrity ? counts.delivered : ops) / run_s_ : 0;
+    add("throughput", e.throughput->text, format_rate(per_s), e.throughput->holds(per_s));
+  }
+  // Always-on findings.
+  add("no_unexpected_deaths", "0", std::to_string(unexpected_deaths_), unexpected_deaths_ == 0);
+  if (result_.integrity) {
+    add("integrity_complete", "true", counts.complete ? "true" : "false", counts.complete);
+  }
+  for (const auto& m : result_.mutexes) {
+    add("mutex " + m.object, "no problems",
+        m.ok() ? "ok" : m.problems.front() + (m.problems.size() > 1 ? " (+more)" : ""), m.ok());
+  }
+  for (const auto& s : result_.semaphores) {
+    // An explicit semaphore_drift expectation replaces the checker's drift rule.
+    if (e.semaphore_drift) continue;
+    add("semaphore " + s.object, "drift explained",
+        s.ok() ? "drift " + std::to_string(s.drift) + " (expected " + std::to_string(s.expected_drift) + ")"
+               : s.problems.front(),
+        s.ok());
+  }
+  for (const auto& p : result_.pages) {
+    add("pages " + p.object, "no torn reads", p.ok() ? "ok" : p.problems.front(), p.ok());
+  }
+}
+
+probes::RunResult Runner::run() {
+  const auto t0 = Clock::now();
+  result_.spec_name = spec_.name;
+  result_.spec_file = spec_.file;
+  result_.started_at = iso_now();
+  result_.shmcheck_version = "0.1.0";
+  seed_ = options_.seed ? *options_.seed : spec_.seed ? *spec_.seed : random_seed();
+  result_.seed = seed_;
+  result_.repro = repro_command(spec_.file, seed_);
+  run_id_ = core::new_run_id();
+  result_.run_id = run_id_;
+
+  const auto finish_error = [&](const RunError& err) {
+    result_.verdict = probes::RunVerdict::kError;
+    result_.exit_code = err.exit_code;
+    result_.error = err.message;
+    result_.finished_at = iso_now();
+    result_.durations.total_s = seconds_since(t0);
+    return result_;
+  };
+
+  if (auto err = plan()) return finish_error(*err);
+  note("shmcheck run %s (seed %" PRIu64 ", run %s, %zu workers)\n", spec_.file.c_str(), seed_,
+       run_id_.c_str(), workers_.size());
+  note("fault schedule:\n%s", schedule_.describe().c_str());
+
+  if (auto r = manifest_.begin(run_id_); !r) return finish_error(from_core("write run manifest", r.error()));
+  leaks_.before();
+  if (auto err = create_objects()) {
+    created_.destroy();
+    (void)manifest_.remove();
+    return finish_error(*err);
+  }
+  result_.durations.setup_s = seconds_since(t0);
+
+  SupervisorOptions sopts;
+  sopts.on_sample = options_.on_sample;
+  sopts.control_ref = created_.control->segment().ref().to_string();
+  sopts.duration = spec_.duration;
+  sopts.timeout = spec_.timeout;
+  for (const auto& o : spec_.objects) sopts.object_names.push_back(o.name);
+  sopts.broken = options_.broken;
+  sopts.quiet = options_.quiet;
+  auto configs = worker_configs();
+  Supervisor supervisor(*created_.control, configs, schedule_, sopts);
+  const auto t_run = Clock::now();
+  auto report = supervisor.run();
+  supervisor.kill_all();
+  run_s_ = seconds_since(t_run);
+  result_.durations.run_s = run_s_;
+  if (!report) {
+    created_.destroy();
+    (void)manifest_.remove();
+    return finish_error(from_core("supervise", report.error()));
+  }
+  if (report->spawn_failures > 0) {
+    created_.destroy();
+    (void)manifest_.remove();
+    return finish_error(RunError{kExitEnvironment, "could not start " +
+                                                       std::to_string(report->spawn_failures) +
+                                                       " worker(s): " + report->spawn_error});
+  }
+
+  const auto t_check = Clock::now();
+  collect(*report);
+  // Remove what the run created, then prove nothing of the run is left.
+  created_.destroy();
+  pids_.insert(::getpid());
+  const auto leaks = leaks_.after(run_id_, pids_);
+  result_.leaks.leaked_objects = leaks.leaked_objects;
+  for (const auto& item : leaks.items) {
+    result_.leaks.findings.push_back({item.kind, item.name, item.bytes, item.verdict});
+  }
+  if (auto r = manifest_.remove(); !r) note("warning: could not remove the run manifest: %s\n", r.error().message().c_str());
+  expectations();
+  result_.durations.check_s = seconds_since(t_check);
+
+  const bool pass = std::all_of(result_.expectations.begin(), result_.expectations.end(),
+                                [](const probes::ExpectationResult& x) { return x.pass; });
+  result_.verdict = pass ? probes::RunVerdict::kPass : probes::RunVerdict::kFail;
+  result_.exit_code = pass ? kExitPass : kExitExpectationFailed;
+  result_.finished_at = iso_now();
+  result_.durations.total_s = seconds_since(t0);
+  return result_;
+}
+
+}  // namespace
+
+std::string repro_command(const std::string& spec_file, std::uint64_t seed) {
+  return "shmcheck run " + spec_file + " --seed " + std::to_string(seed);
+}
+
+probes::RunResult run_spec(const Spec& spec, const RunOptions& options) {
+  Runner runner(spec, options);
+  return runner.run();
+}
+
+std::string summarize(const probes::RunResult& r) {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%s: %s  (seed %" PRIu64 ", %.2fs, run %s)\n",
+                r.spec_name.c_str(), std::string(probes::to_string(r.verdict)).c_str(), r.seed,
+                r.durations.total_s, r.run_id.c_str());
+  out += line;
+  if (r.verdict == probes::RunVerdict::kError) {
+    out += "  error: " + r.error + "\n";
+  }
+  if (r.integrity) {
+    const auto& c = r.integrity->counts;
+    std::snprintf(line, sizeof line,
+                  "  messages: %" PRIu64 " acked, %" PRIu64 " delivered, %" PRIu64 " lost, %" PRIu64
+                  " duplicated, %" PRIu64 " torn, %" PRIu64 " reordered, %" PRIu64
+                  " recovered, %" PRIu64 " in flight dropped\n",
+                  c.acked, c.delivered, c.lost, c.duplicated, c.torn, c.reordered, c.recovered,
+                  c.in_flight_dropped);
+    out += line;
+  }
+  for (const auto& m : r.mutexes) {
+    std::snprintf(line, sizeof line,
+                  "  mutex %s: %" PRIu64 " updates, %" PRIu64 " owner died, %" PRIu64
+                  " repairs, %" PRIu64 " exclusion violations\n",
+                  m.object.c_str(), m.snapshot.updates, m.snapshot.owner_died, m.snapshot.repairs,
+                  m.snapshot.exclusion_violations);
+    out += line;
+  }
+  for (const auto& s : r.semaphores) {
+    std::snprintf(line, sizeof line,
+                  "  semaphore %s (%s%s): value %" PRId64 ", drift %" PRId64 " (expected %" PRId64
+                  "), %" PRIu64 " waits, %" PRIu64 " posts\n",
+                  s.object.c_str(), s.flavor.c_str(), s.undo ? ", SEM_UNDO" : "", s.value, s.drift,
+                  s.expected_drift, s.waits, s.posts);
+    out += line;
+  }
+  for (const auto& p : r.pages) {
+    std::snprintf(line, sizeof line,
+                  "  segment %s: %" PRIu64 " pages written, %" PRIu64 " reads ok, %" PRIu64
+                  " retries, %" PRIu64 " torn, %" PRIu64 " repaired\n",
+                  p.object.c_str(), p.snapshot.pages_written, p.snapshot.reads_ok,
+                  p.snapshot.read_retries, p.snapshot.reads_torn, p.snapshot.pages_repaired);
+    out += line;
+  }
+  std::uint32_t restarts = 0;
+  std::uint32_t injected = 0;
+  for (const auto& w : r.workers) {
+    restarts += w.restarts;
+    for (const auto& p : w.processes) {
+      if (p.cause == probes::ExitCause::kInjectedFailpoint || p.cause == probes::ExitCause::kInjectedTimer) ++injected;
+    }
+  }
+  if (!r.workers.empty()) {
+    std::snprintf(line, sizeof line, "  workers: %zu, faults injected: %u, restarts: %u\n",
+                  r.workers.size(), injected, restarts);
+    out += line;
+  }
+  for (const auto& role : r.roles) {
+    const double run_s = r.durations.run_s > 0 ? r.durations.run_s : 1;
+    const auto ops = role.stats.total_ops();
+    std::snprintf(line, sizeof line, "  %s: %" PRIu64 " ops (%s)", role.role.c_str(), ops,
+                  format_rate(static_cast<double>(ops) / run_s).c_str());
+    out += line;
+    if (role.stats.latency.count > 0) {
+      const auto p = probes::percentiles(role.stats.latency);
+      out += ", latency p50 " + format_seconds(p.p50) + " p99 " + format_seconds(p.p99);
+    }
+    if (role.stats.lock_wait.count > 0) {
+      const auto p = probes::percentiles(role.stats.lock_wait);
+      out += ", lock wait p99 " + format_seconds(p.p99);
+    }
+    out += "\n";
+  }
+  for (const auto& s : r.stalls) out += "  STALLED at " + format_seconds(s.t_s) + ": " + s.description + "\n";
+  if (r.leaks.leaked_objects > 0) {
+    out += "  leaked objects: " + std::to_string(r.leaks.leaked_objects) + "\n";
+    for (const auto& f : r.leaks.findings) out += "    " + f.kind + " " + f.name + " (" + f.verdict + ")\n";
+  }
+  for (const auto& e : r.expectations) {
+    if (!e.pass) out += "  FAILED " + e.name + ": expected " + e.expected + ", got " + e.actual + "\n";
+  }
+  if (r.verdict != probes::RunVerdict::kPass) out += "  reproduce: " + r.repro + "\n";
+  return out;
+}
+
+}  // namespace shmcheck::harness

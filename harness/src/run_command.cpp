@@ -1,0 +1,119 @@
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shmcheck/harness/cli.hpp"
+#include "shmcheck/harness/run.hpp"
+#include "shmcheck/harness/run_outputs.hpp"
+#include "shmcheck/harness/spec_loader.hpp"
+
+namespace shmcheck::harness {
+namespace {
+
+struct RunArgs {
+  std::vector<std::string> specs;
+  std::optional<std::uint64_t> seed;
+  bool keep_going = false;
+  OutputOptions outputs;  // --json, --junit, --html, --summary, --report-dir, metrics, --quiet
+};
+
+// Worse exit codes win: 4 internal > 3 environment > 2 usage > 1 failed > 0 pass.
+int worst(int a, int b) {
+  const auto rank = [](int code) {
+    switch (code) {
+      case kExitPass:
+        return 0;
+      case kExitExpectationFailed:
+        return 1;
+      case kExitUsage:
+        return 2;
+      case kExitEnvironment:
+        return 3;
+      default:
+        return 4;
+    }
+  };
+  return rank(a) >= rank(b) ? a : b;
+}
+
+// SHMCHECK_TEST_BROKEN: test-only broken worker variants (see worker.hpp).
+std::optional<Broken> broken_from_env(std::string& error) {
+  const char* env = std::getenv("SHMCHECK_TEST_BROKEN");  // NOLINT(concurrency-mt-unsafe): start-up
+  if (env == nullptr || *env == '\0') return Broken::kNone;
+  auto b = broken_from_string(env);
+  if (!b) error = std::string("SHMCHECK_TEST_BROKEN: unknown variant '") + env + "'";
+  return b;
+}
+
+int run_main(const RunArgs& args) {
+  std::string error;
+  const auto broken = broken_from_env(error);
+  if (!broken) {
+    std::fprintf(stderr, "shmcheck run: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  auto outputs = RunOutputs::open(args.outputs);
+  if (!outputs) {
+    std::fprintf(stderr, "shmcheck run: %s\n", outputs.error().message().c_str());
+    return outputs.error().code == core::ErrorCode::kInvalidArgument ? kExitUsage : kExitEnvironment;
+  }
+  RunOutputs& out = **outputs;
+  RunOptions options;
+  options.seed = args.seed;
+  options.quiet = args.outputs.quiet;
+  options.broken = *broken;
+
+  // Validate every spec first: a bad spec is a usage error before anything runs.
+  std::vector<Spec> specs;
+  int code = kExitPass;
+  for (const auto& path : args.specs) {
+    auto loaded = load_spec_file(path);
+    if (!loaded.ok()) {
+      for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+      code = worst(code, kExitUsage);
+      continue;
+    }
+    specs.push_back(std::move(*loaded.spec));
+  }
+  if (code != kExitPass && !args.keep_going) return code;
+
+  reports::SuiteResult suite;
+  const auto suite_start = std::chrono::steady_clock::now();
+  for (const auto& spec : specs) {
+    options.on_sample = [&out, name = spec.name](const LiveSample& sample) { out.on_sample(name, sample); };
+    auto result = run_spec(spec, options);
+    out.on_result(result);
+    std::fputs(summarize(result).c_str(), stdout);
+    std::fflush(stdout);
+    code = worst(code, result.exit_code);
+    const bool stop = result.exit_code != kExitPass && !args.keep_going;
+    suite.runs.push_back(std::move(result));
+    if (stop) break;
+  }
+  suite.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - suite_start).count();
+  // Reports, the push and --linger; a report that cannot be written is an environment error.
+  code = worst(code, out.finish(std::move(suite)));
+  return code;
+}
+
+}  // namespace
+
+CommandRunner add_run_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "run", "Run workload specs with crash injection; verify integrity and leaks");
+  auto args = std::make_shared<RunArgs>();
+  cmd->add_option("spec", args->specs, "Spec files (YAML)")->required()->check(CLI::ExistingPath);
+  cmd->add_option("--seed", args->seed, "Seed for the fault schedule (overrides the spec's)");
+  cmd->add_flag("--keep-going", args->keep_going,
+                "Run every spec even after one fails (default: stop at the first failure)");
+  add_output_options(*cmd, args->outputs);
+  return [args] { return run_main(*args); };
+}
+
+}  // namespace shmcheck::harness

@@ -1,0 +1,220 @@
+#include "shmcheck/harness/run_outputs.hpp"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <thread>
+
+#include "shmcheck/harness/cli.hpp"
+#include "shmcheck/harness/spec_loader.hpp"
+
+namespace shmcheck::harness {
+namespace {
+
+constexpr auto kPlainLineEvery = std::chrono::seconds(5);
+
+std::string iso_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::uint64_t total_ops(const std::vector<probes::RoleStats>& roles) {
+  std::uint64_t n = 0;
+  for (const auto& r : roles) n += r.stats.total_ops();
+  return n;
+}
+
+std::uint64_t sum(const std::map<std::string, std::uint64_t>& m) {
+  std::uint64_t n = 0;
+  for (const auto& [k, v] : m) n += v;
+  return n;
+}
+
+}  // namespace
+
+void add_output_options(CLI::App& cmd, OutputOptions& o) {
+  cmd.add_option("--json", o.json, "Write the results as JSON to FILE");
+  cmd.add_option("--junit", o.junit, "Write JUnit XML to FILE (one testsuite per spec)");
+  cmd.add_option("--html", o.html, "Write a self-contained HTML report to FILE");
+  cmd.add_option(
+      "--summary", o.summary,
+      "Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when set)");
+  cmd.add_option("--report-dir", o.report_dir,
+                 "Write every report into DIR: shmcheck.json, junit.xml, report.html, summary.md");
+  cmd.add_option("--metrics-listen", o.metrics_listen,
+                 "Serve Prometheus /metrics on HOST:PORT while the run goes (port 0 picks one)");
+  cmd.add_option("--linger", o.linger, "Keep /metrics up this long after the run (e.g. 5s)");
+  cmd.add_option("--push-gateway", o.push_gateway,
+                 "Push the final metrics to this Pushgateway URL");
+  cmd.add_option("--push-job", o.push_job, "Job name for --push-gateway (default: shmcheck)");
+  cmd.add_flag("-q,--quiet", o.quiet, "No progress line");
+}
+
+core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& options) {
+  std::unique_ptr<RunOutputs> out(new RunOutputs());
+  out->options_ = options;
+  auto linger = parse_duration(options.linger);
+  if (!linger) {
+    return core::make_error(core::ErrorCode::kInvalidArgument, "--linger",
+                            "not a duration: '" + options.linger + "' (e.g. 5s, 500ms)");
+  }
+  out->linger_ = *linger;
+  if (!options.push_gateway.empty()) {
+    if (auto url = reports::parse_gateway_url(options.push_gateway); !url)
+      return std::move(url).error();
+  }
+  if (!options.report_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.report_dir, ec);
+    if (ec) {
+      return core::make_error(core::ErrorCode::kPermission, "--report-dir",
+                              options.report_dir + ": " + ec.message());
+    }
+  }
+  if (!options.metrics_listen.empty()) {
+    auto server = reports::MetricsServer::listen(options.metrics_listen);
+    if (!server) return std::move(server).error();
+    out->server_ = std::move(*server);
+    std::fprintf(stderr, "shmcheck: serving metrics on http://%s:%d/metrics\n",
+                 options.metrics_listen.substr(0, options.metrics_listen.rfind(':')).c_str(),
+                 out->server_->port());
+  }
+  out->tty_ = !options.quiet && ::isatty(STDERR_FILENO) == 1;
+  return out;
+}
+
+void RunOutputs::publish_locked() {
+  if (!server_) return;
+  auto all = finished_;
+  if (live_) all.push_back(*live_);
+  server_->publish(reports::run_metric_families(all));
+}
+
+void RunOutputs::on_sample(const std::string& spec, const LiveSample& sample) {
+  std::lock_guard lock(mu_);
+  reports::RunMetricsSnapshot snap;
+  snap.spec = spec;
+  snap.roles = sample.roles;
+  snap.workers = sample.workers;
+  snap.faults = sample.faults;
+  snap.progress_ratio = sample.progress_ratio;
+  snap.elapsed_s = sample.elapsed_s;
+  live_ = std::move(snap);
+  publish_locked();
+  if (!options_.quiet) draw_progress(spec, sample);
+}
+
+void RunOutputs::draw_progress(const std::string& spec, const LiveSample& s) {
+  const double rate = s.elapsed_s > 0 ? static_cast<double>(total_ops(s.roles)) / s.elapsed_s : 0;
+  char line[256];
+  if (s.planned_s > 0) {
+    std::snprintf(line, sizeof line, "%s: %.1f/%.1f s  %s  faults %llu  violations %llu",
+                  spec.c_str(), s.elapsed_s, s.planned_s, reports::format_rate(rate).c_str(),
+                  static_cast<unsigned long long>(sum(s.faults)),
+                  static_cast<unsigned long long>(s.violations));
+  } else {
+    std::snprintf(line, sizeof line, "%s: %.1f s (%.0f%%)  %s  faults %llu  violations %llu",
+                  spec.c_str(), s.elapsed_s, 100 * s.progress_ratio,
+                  reports::format_rate(rate).c_str(),
+                  static_cast<unsigned long long>(sum(s.faults)),
+                  static_cast<unsigned long long>(s.violations));
+  }
+  if (tty_) {
+    // Redrawn in place: carriage return, the line, clear to end of line.
+    std::fprintf(stderr, "\r%s\033[K", line);
+    drew_line_ = true;
+  } else {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_plain_line_ < kPlainLineEvery) return;
+    last_plain_line_ = now;
+    std::fprintf(stderr, "%s\n", line);
+  }
+  std::fflush(stderr);
+}
+
+void RunOutputs::on_result(const probes::RunResult& result) {
+  std::lock_guard lock(mu_);
+  if (drew_line_) {
+    std::fputs("\r\033[K", stderr);
+    drew_line_ = false;
+  }
+  live_.reset();
+  finished_.push_back(reports::snapshot_of(result));
+  publish_locked();
+}
+
+int RunOutputs::finish(reports::SuiteResult suite) {
+  suite.exit_code = reports::suite_exit_code(suite.runs);
+  if (suite.started_at.empty()) suite.started_at = iso_now();
+  if (suite.hostname.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    suite.hostname = host;
+  }
+  int code = suite.exit_code;
+  const auto write = [&](const reports::Reporter& r, const std::string& path, bool append = false) {
+    if (path.empty()) return;
+    if (auto ok = reports::write_report_file(r, suite, path, append); !ok) {
+      std::fprintf(stderr, "shmcheck run: cannot write %s report: %s\n",
+                   std::string(r.format()).c_str(), ok.error().message().c_str());
+      code = std::max(code, static_cast<int>(kExitEnvironment));
+    }
+  };
+  const auto json = reports::make_json_reporter();
+  const auto junit = reports::make_junit_reporter();
+  const auto html = reports::make_html_reporter();
+  const auto markdown = reports::make_markdown_reporter();
+  write(*json, options_.json);
+  write(*junit, options_.junit);
+  write(*html, options_.html);
+  write(*markdown, options_.summary);
+  if (!options_.report_dir.empty()) {
+    for (const auto& r : reports::all_reporters()) {
+      write(*r, (std::filesystem::path(options_.report_dir) / r->file_name()).string());
+    }
+  }
+  if (const char* step = std::getenv("GITHUB_STEP_SUMMARY");
+      step != nullptr && *step != '\0') {  // NOLINT
+    write(*markdown, step, /*append=*/true);
+  }
+  std::vector<reports::RunMetricsSnapshot> final_metrics;
+  {
+    std::lock_guard lock(mu_);
+    final_metrics = finished_;
+  }
+  if (!options_.push_gateway.empty()) {
+    std::map<std::string, std::string> grouping;
+    if (suite.runs.size() == 1)
+      grouping["spec"] = suite.runs.front().spec_name;
+    else
+      grouping["suite"] = suite.name;
+    auto pushed = reports::push_metrics(options_.push_gateway, options_.push_job, grouping,
+                                        reports::run_metric_families(final_metrics));
+    if (!pushed) {
+      // The verdict is the run's, not the gateway's: report and carry on.
+      std::fprintf(stderr, "shmcheck run: metrics not pushed: %s\n",
+                   pushed.error().message().c_str());
+    } else if (!options_.quiet) {
+      std::fprintf(stderr, "shmcheck: pushed metrics to %s (job %s)\n",
+                   options_.push_gateway.c_str(), options_.push_job.c_str());
+    }
+  }
+  if (server_ && linger_.count() > 0) {
+    if (!options_.quiet) {
+      std::fprintf(stderr, "shmcheck: keeping /metrics up for %.1f s\n",
+                   std::chrono::duration<double>(linger_).count());
+    }
+    std::this_thread::sleep_for(linger_);
+  }
+  return code;
+}
+
+}  // namespace shmcheck::harness

@@ -1,0 +1,626 @@
+#include "shmcheck/harness/supervisor.hpp"
+
+#include <algorithm>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/process/args.hpp>
+#include <boost/process/child.hpp>
+#include <boost/process/exe.hpp>
+#include <boost/process/extend.hpp>
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "shmcheck/core/failpoint.hpp"
+#include "shmcheck/harness/roles.hpp"
+
+namespace shmcheck::harness {
+namespace {
+
+constexpr std::uint64_t kMs = 1'000'000;
+
+std::string format_ns(std::uint64_t ns) {
+  char buf[64];
+  if (ns >= 1'000'000'000ULL) {
+    std::snprintf(buf, sizeof buf, "%.3fs", static_cast<double>(ns) / 1e9);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3fms", static_cast<double>(ns) / 1e6);
+  }
+  return buf;
+}
+
+const char* action_name(core::FailpointAction action) {
+  switch (action) {
+    case core::FailpointAction::kKill:
+      return "SIGKILL";
+    case core::FailpointAction::kExit:
+      return "_exit";
+    case core::FailpointAction::kPause:
+      return "SIGSTOP";
+    case core::FailpointAction::kDelay:
+      return "delay";
+  }
+  return "?";
+}
+
+void sleep_ms(int ms) {
+  timespec ts{0, static_cast<long>(ms) * 1'000'000L};
+  while (::nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+std::uint64_t cgroup_oom_kills() noexcept {
+  try {
+    std::ifstream cg("/proc/self/cgroup");
+    std::string line;
+    std::string path;
+    while (std::getline(cg, line)) {
+      if (line.rfind("0::", 0) == 0) path = line.substr(3);
+    }
+    if (path.empty()) return 0;
+    std::ifstream events("/sys/fs/cgroup" + path + "/memory.events");
+    std::string key;
+    std::uint64_t value = 0;
+    while (events >> key >> value) {
+      if (key == "oom_kill") return value;
+    }
+  } catch (...) {
+  }
+  return 0;
+}
+
+// ---- reporting values --------------------------------------------------------------------
+
+nlohmann::json IncarnationOutcome::to_json() const {
+  nlohmann::json j = {{"incarnation", incarnation}, {"pid", pid},
+                      {"clean", clean},             {"injected", injected},
+                      {"unexpected", unexpected},   {"restarted", restarted},
+                      {"cause", cause},             {"ended_after_ns", ended_after_ns},
+                      {"progress", slot.progress},  {"last_op", probes::to_string(slot.current_op)}};
+  if (exited) j["exit_code"] = exit_code;
+  if (signaled) j["signal"] = signal_name(signal);
+  if (fault) j["fault"] = *fault;
+  return j;
+}
+
+std::uint32_t WorkerHistory::restarts() const noexcept {
+  return incarnations.empty() ? 0 : static_cast<std::uint32_t>(incarnations.size() - 1);
+}
+
+nlohmann::json WorkerHistory::to_json() const {
+  nlohmann::json incs = nlohmann::json::array();
+  for (const auto& i : incarnations) incs.push_back(i.to_json());
+  return {{"index", config.index},
+          {"role", config.role},
+          {"role_index", config.role_index},
+          {"object", config.object.name},
+          {"restarts", restarts()},
+          {"incarnations", std::move(incs)}};
+}
+
+nlohmann::json StallReport::to_json() const {
+  return {{"stalled", stalled}, {"after_ns", after_ns}, {"reason", reason},
+          {"workers", workers}, {"holders", holders}};
+}
+
+// ---- the supervisor ------------------------------------------------------------------------
+
+struct Supervisor::Live {
+  pid_t pid = 0;                   // 0: no process running for this worker
+  std::uint32_t incarnation = 0;
+  bool restart_pending = false;
+  bool finished = false;           // no further incarnation will run
+  int sent_signal = 0;             // timed kill sent to the current incarnation
+  std::optional<std::size_t> sent_fault;
+  std::uint64_t resume_at_ns = 0;  // SIGCONT due (paused by a fault)
+  bool stopped = false;
+  bool harness_kill = false;       // SIGKILLed by kill_all (end of run or watchdog)
+};
+
+Supervisor::Supervisor(ControlSegment& control, std::vector<WorkerConfig> workers,
+                       const FaultSchedule& schedule, SupervisorOptions options)
+    : control_(control),
+      configs_(std::move(workers)),
+      schedule_(schedule),
+      options_(std::move(options)),
+      live_(configs_.size()) {
+  report_.faults.resize(schedule_.faults.size());
+  report_.workers.resize(configs_.size());
+  for (std::size_t i = 0; i < configs_.size(); ++i) report_.workers[i].config = configs_[i];
+}
+
+Supervisor::~Supervisor() { kill_all(); }
+
+core::Result<pid_t> Supervisor::spawn(std::size_t worker, std::uint32_t incarnation) {
+  WorkerConfig cfg = configs_[worker];
+  cfg.incarnation = incarnation;
+  // Failpoint faults are armed in the first incarnation only: a restart runs clean.
+  if (incarnation > 0) cfg.failpoints.clear();
+  cfg.broken = options_.broken;
+  std::vector<std::string> args = {"worker",
+                                   "--control",
+                                   options_.control_ref,
+                                   "--index",
+                                   std::to_string(worker),
+                                   "--incarnation",
+                                   std::to_string(incarnation),
+                                   "--config",
+                                   cfg.to_json().dump()};
+  const pid_t parent = ::getpid();
+  const pid_t group = groups_.empty() ? 0 : *groups_.begin();
+  std::error_code ec;
+  namespace bp = boost::process;
+  bp::child child(
+      bp::exe = "/proc/self/exe", bp::args = args, ec,
+      bp::extend::on_exec_setup = [parent, group](auto&) {
+        // In the child between fork and exec: async-signal-safe calls only.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(kWorkerExitSetup);  // the harness already died
+        if (::setpgid(0, group) != 0) ::setpgid(0, 0);
+      });
+  if (ec) {
+    return core::make_error(core::error_code_from_errno(ec.value()), "spawn worker", ec.message(),
+                            ec.value());
+  }
+  const pid_t pid = child.id();
+  child.detach();  // reaped by pid here, never by Boost.Process
+  const pid_t actual_group = ::getpgid(pid);
+  groups_.insert(actual_group > 0 ? actual_group : pid);
+  return pid;
+}
+
+std::optional<std::size_t> Supervisor::worker_of(pid_t pid) const {
+  for (std::size_t i = 0; i < live_.size(); ++i) {
+    if (live_[i].pid == pid) return i;
+  }
+  return std::nullopt;
+}
+
+void Supervisor::reap(std::uint64_t now) {
+  for (;;) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG | WUNTRACED);
+    if (pid <= 0) return;  // 0: nothing more now; -1: ECHILD
+    const auto w = worker_of(pid);
+    if (!w) continue;  // a grandchild reparented to us (subreaper): reaped, nothing to record
+    auto& live = live_[*w];
+    if (WIFSTOPPED(status)) {
+      live.stopped = true;
+      if (live.resume_at_ns == 0) {
+        // Not ours: a failpoint pause. Resume it after the fault's duration.
+        const auto snap = control_.view().worker(static_cast<std::uint32_t>(*w)).snapshot();
+        std::uint64_t pause_ns = 100 * kMs;
+        for (std::size_t f = 0; f < schedule_.faults.size(); ++f) {
+          const auto& fault = schedule_.faults[f];
+          if (fault.worker == *w && fault.type == FaultType::kPauseAtFailpoint &&
+              fault.failpoint == snap.injected_failpoint) {
+            pause_ns = static_cast<std::uint64_t>(fault.duration.count());
+            report_.faults[f].fired = true;
+            report_.faults[f].note = "paused pid " + std::to_string(pid) + " at " +
+                                     std::string(core::to_string(*fault.failpoint));
+          }
+        }
+        live.resume_at_ns = now + pause_ns;
+        event(now, *w, pid, "pause",
+              "SIGSTOP at " + std::string(core::to_string(snap.injected_failpoint)));
+      }
+      continue;
+    }
+    on_exit(*w, status, now);
+  }
+}
+
+void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
+  auto& live = live_[w];
+  const auto snap = control_.view().worker(static_cast<std::uint32_t>(w)).snapshot();
+  IncarnationOutcome o;
+  o.incarnation = live.incarnation;
+  o.pid = live.pid;
+  o.exited = WIFEXITED(status);
+  o.exit_code = o.exited ? WEXITSTATUS(status) : 0;
+  o.signaled = WIFSIGNALED(status);
+  o.signal = o.signaled ? WTERMSIG(status) : 0;
+  o.slot = snap;
+  o.ended_after_ns = report_.started_ns != 0 && now > report_.started_ns ? now - report_.started_ns : 0;
+  const bool slot_current = snap.pid == live.pid && snap.incarnation == live.incarnation;
+
+  if (o.exited && o.exit_code == 0 && slot_current && snap.state == probes::WorkerState::kExited) {
+    o.clean = true;
+    o.cause = "clean exit";
+  } else if (slot_current && snap.injected &&
+             ((snap.injected_action == core::FailpointAction::kKill && o.signaled &&
+               o.signal == SIGKILL) ||
+              (snap.injected_action == core::FailpointAction::kExit && o.exited))) {
+    o.injected = true;
+    const std::string fp(core::to_string(snap.injected_failpoint));
+    o.cause = "failpoint " + fp + " hit " + std::to_string(snap.injected_occurrence) + " (" +
+              (o.exited ? "_exit(" + std::to_string(o.exit_code) + ")"
+                        : std::string(action_name(snap.injected_action))) +
+              ")";
+    for (std::size_t f = 0; f < schedule_.faults.size(); ++f) {
+      const auto& fault = schedule_.faults[f];
+      if (fault.worker == w && fault.failpoint == snap.injected_failpoint &&
+          is_failpoint_fault(fault.type)) {
+        o.fault = f;
+        report_.faults[f].fired = true;
+        report_.faults[f].note = "pid " + std::to_string(o.pid) + ": " + o.cause;
+        break;
+      }
+    }
+  } else if (live.harness_kill && o.signaled && o.signal == SIGKILL) {
+    o.cause = report_.stall.stalled ? "killed by the watchdog (stall)"
+                                    : "killed when the run was torn down";
+  } else if (live.sent_signal != 0 && o.signaled && o.signal == live.sent_signal) {
+    o.injected = true;
+    o.fault = live.sent_fault;
+    o.cause = "timed kill (" + signal_name(o.signal) + ")";
+  } else {
+    o.unexpected = true;
+    if (o.signaled && o.signal == SIGKILL) {
+      o.cause = cgroup_oom_kills() > oom_kills_at_start_
+                    ? "SIGKILL not sent by shmcheck: OOM kill (cgroup oom_kill rose)"
+                    : "unexpected SIGKILL not sent by shmcheck (possibly OOM; no cgroup "
+                      "oom_kill recorded)";
+    } else if (o.signaled) {
+      o.cause = "unexpected signal " + signal_name(o.signal);
+    } else if (o.exit_code == kWorkerExitSetup) {
+      o.cause = "could not attach to the run (exit " + std::to_string(o.exit_code) + ")";
+    } else if (o.exit_code == kWorkerExitFailure) {
+      o.cause = "an operation failed (exit " + std::to_string(o.exit_code) + ", see its log)";
+    } else {
+      o.cause = "exit code " + std::to_string(o.exit_code);
+    }
+  }
+
+  const bool restart = o.injected && o.fault && schedule_.faults[*o.fault].restart && !stop_sent_ &&
+                       !report_.stall.stalled;
+  o.restarted = restart;
+  if (!options_.quiet && !o.clean) {
+    std::fprintf(stderr, "  t=%s %s#%zu pid %d: %s%s\n", format_ns(o.ended_after_ns).c_str(),
+                 configs_[w].role.c_str(), w, o.pid, o.cause.c_str(),
+                 restart ? " -> restart" : "");
+  }
+  event(now, w, o.pid, o.injected ? (o.exited ? "exit" : "kill") : "exit", o.cause);
+  report_.workers[w].incarnations.push_back(std::move(o));
+  live.pid = 0;
+  live.sent_signal = 0;
+  live.sent_fault.reset();
+  live.resume_at_ns = 0;
+  live.stopped = false;
+  live.harness_kill = false;
+  if (restart) {
+    live.restart_pending = true;
+  } else {
+    live.finished = true;
+  }
+}
+
+void Supervisor::fire_timed_faults(std::uint64_t now) {
+  const std::uint64_t t = now - report_.started_ns;
+  for (std::size_t f = 0; f < schedule_.faults.size(); ++f) {
+    const auto& fault = schedule_.faults[f];
+    auto& outcome = report_.faults[f];
+    if (is_failpoint_fault(fault.type) || !outcome.note.empty()) continue;
+    if (static_cast<std::uint64_t>(fault.at.count()) > t) continue;
+    auto& live = live_[fault.worker];
+    if (live.pid == 0 || live.stopped) {
+      outcome.note = live.stopped ? "skipped: worker paused" : "skipped: worker not running";
+      continue;
+    }
+    if (fault.type == FaultType::kKillAtTime) {
+      ::kill(live.pid, fault.signal);
+      live.sent_signal = fault.signal;
+      live.sent_fault = f;
+      outcome.note = "sent " + signal_name(fault.signal) + " to pid " + std::to_string(live.pid);
+      event(now, fault.worker, live.pid, "kill", fault.describe());
+    } else {
+      ::kill(live.pid, SIGSTOP);
+      live.resume_at_ns = now + static_cast<std::uint64_t>(fault.duration.count());
+      outcome.note = "paused pid " + std::to_string(live.pid);
+      event(now, fault.worker, live.pid, "pause", fault.describe());
+    }
+    outcome.fired = true;
+  }
+  for (auto& live : live_) {
+    if (live.pid != 0 && live.resume_at_ns != 0 && now >= live.resume_at_ns) {
+      ::kill(live.pid, SIGCONT);
+      event(now, static_cast<std::size_t>(&live - live_.data()), live.pid, "resume", "SIGCONT");
+      live.resume_at_ns = 0;
+      live.stopped = false;
+      last_progress_ns_ = now;  // a pause is not a stall
+    }
+  }
+}
+
+void Supervisor::update_producers_done() {
+  auto& flags = control_.run().producers_done;
+  for (std::size_t obj = 0; obj < kMaxRunObjects; ++obj) {
+    bool any = false;
+    bool all_finished = true;
+    for (std::size_t w = 0; w < configs_.size(); ++w) {
+      if (configs_[w].role != "producer" || configs_[w].object.index != obj) continue;
+      any = true;
+      if (!live_[w].finished) all_finished = false;
+    }
+    if (any && all_finished && flags[obj].load(std::memory_order_relaxed) == 0) {
+      flags[obj].store(1, std::memory_order_release);
+    }
+  }
+}
+
+bool Supervisor::all_done() const {
+  for (const auto& live : live_) {
+    if (!live.finished) return false;
+  }
+  return true;
+}
+
+std::string Supervisor::describe_worker(std::size_t w) const {
+  const auto snap = control_.view().worker(static_cast<std::uint32_t>(w)).snapshot();
+  std::string out = configs_[w].role + "#" + std::to_string(w);
+  if (live_[w].pid == 0) return out + ": not running";
+  out += " (pid " + std::to_string(live_[w].pid) + ", incarnation " +
+         std::to_string(live_[w].incarnation) + "): ";
+  out += std::string(probes::to_string(snap.state));
+  if (snap.state == probes::WorkerState::kInOp) {
+    out += " " + std::string(probes::to_string(snap.current_op)) + " #" + std::to_string(snap.op_seq);
+  }
+  out += ", progress " + std::to_string(snap.progress);
+  if (snap.holding != 0) {
+    const std::size_t obj = snap.holding - 1;
+    out += ", holding " +
+           (obj < options_.object_names.size() ? options_.object_names[obj] : std::to_string(obj));
+  }
+  if (live_[w].stopped) out += ", stopped (SIGSTOP)";
+  return out;
+}
+
+void Supervisor::event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind,
+                       std::string detail) {
+  const double t = report_.started_ns != 0 && now > report_.started_ns
+                       ? static_cast<double>(now - report_.started_ns) / 1e9
+                       : 0.0;
+  const auto& cfg = configs_[worker];
+  if (kind == "kill" || kind == "exit" || kind == "pause" || kind == "resume") {
+    report_.throughput.fault_markers.push_back({t, kind, cfg.role, cfg.role_index});
+  }
+  report_.timeline.push_back(
+      {t, cfg.role, cfg.role_index, static_cast<std::int32_t>(pid), std::move(kind), std::move(detail)});
+}
+
+void Supervisor::sample_throughput(std::uint64_t now) {
+  auto& tp = report_.throughput;
+  const auto interval = static_cast<std::uint64_t>(tp.interval_s * 1e9);
+  if (tp.series.empty()) {
+    for (const auto& cfg : configs_) {
+      bool seen = false;
+      for (const auto& series : tp.series) seen = seen || series.role == cfg.role;
+      if (!seen) tp.series.push_back({cfg.role, {}});
+    }
+    last_role_ops_.assign(tp.series.size(), 0);
+    next_sample_ns_ = report_.started_ns + interval;
+  }
+  while (now >= next_sample_ns_) {
+    std::vector<std::uint64_t> totals(tp.series.size(), 0);
+    for (std::size_t w = 0; w < configs_.size(); ++w) {
+      for (std::size_t i = 0; i < tp.series.size(); ++i) {
+        if (tp.series[i].role == configs_[w].role) {
+          totals[i] += control_.view().worker(static_cast<std::uint32_t>(w)).snapshot().progress;
+        }
+      }
+    }
+    for (std::size_t i = 0; i < tp.series.size(); ++i) {
+      tp.series[i].ops.push_back(totals[i] - last_role_ops_[i]);
+      last_role_ops_[i] = totals[i];
+    }
+    next_sample_ns_ += interval;
+  }
+}
+
+void Supervisor::sample_live(std::uint64_t now) {
+  if (!options_.on_sample || now < next_live_ns_) return;
+  next_live_ns_ = now + static_cast<std::uint64_t>(options_.sample_every.count());
+  LiveSample sample;
+  sample.elapsed_s = static_cast<double>(now - report_.started_ns) / 1e9;
+  if (options_.duration) {
+    sample.planned_s = std::chrono::duration<double>(*options_.duration).count();
+    sample.progress_ratio = std::min(1.0, sample.elapsed_s / std::max(sample.planned_s, 1e-9));
+  }
+  std::uint64_t done = 0;
+  for (std::size_t w = 0; w < configs_.size(); ++w) {
+    const auto& role = configs_[w].role;
+    auto it = std::find_if(sample.roles.begin(), sample.roles.end(),
+                           [&](const probes::RoleStats& r) { return r.role == role; });
+    if (it == sample.roles.end()) it = sample.roles.insert(sample.roles.end(), probes::RoleStats{role, {}});
+    it->stats.merge(control_.view().stats(static_cast<std::uint32_t>(w)).snapshot());
+    const auto& live = live_[w];
+    const char* state = live.finished ? "exited" : live.stopped ? "paused" : live.pid > 0 ? "running" : "restarting";
+    ++sample.workers[state];
+    done += live.finished ? 1 : 0;
+  }
+  if (!options_.duration && !configs_.empty()) {
+    sample.progress_ratio = static_cast<double>(done) / static_cast<double>(configs_.size());
+  }
+  for (const auto& e : report_.timeline) {
+    if (e.kind == "kill" || e.kind == "pause") ++sample.faults[e.kind];
+  }
+  for (const auto& r : sample.roles) sample.violations += r.stats.abandoned + r.stats.owner_died;
+  options_.on_sample(sample);
+}
+
+void Supervisor::check_watchdog(std::uint64_t now) {
+  std::uint64_t progress = 0;
+  for (std::uint32_t w = 0; w < configs_.size(); ++w) {
+    progress += control_.view().worker(w).snapshot().progress;
+  }
+  if (progress != last_progress_value_) {
+    last_progress_value_ = progress;
+    last_progress_ns_ = now;
+  }
+  const auto timeout = static_cast<std::uint64_t>(options_.timeout.count());
+  std::string reason;
+  if (now - last_progress_ns_ > timeout) {
+    reason = "no progress for " + format_ns(now - last_progress_ns_);
+  } else if (options_.duration) {
+    const std::uint64_t limit = static_cast<std::uint64_t>(options_.duration->count()) +
+                                static_cast<std::uint64_t>(options_.drain_grace.count()) + timeout;
+    if (now - report_.started_ns > limit) reason = "run overran duration + drain + timeout";
+  }
+  if (reason.empty()) return;
+  auto& stall = report_.stall;
+  stall.stalled = true;
+  stall.after_ns = now - report_.started_ns;
+  stall.reason = reason;
+  for (std::size_t w = 0; w < configs_.size(); ++w) {
+    if (live_[w].pid == 0) continue;
+    stall.workers.push_back(describe_worker(w));
+    const auto snap = control_.view().worker(static_cast<std::uint32_t>(w)).snapshot();
+    if (snap.holding != 0) {
+      const std::size_t obj = snap.holding - 1;
+      stall.holders.push_back(
+          (obj < options_.object_names.size() ? options_.object_names[obj] : std::to_string(obj)) +
+          " held by " + configs_[w].role + "#" + std::to_string(w) + " (pid " +
+          std::to_string(live_[w].pid) + ")");
+    }
+  }
+  for (std::size_t w = 0; w < configs_.size(); ++w) {
+    if (live_[w].pid != 0) event(now, w, live_[w].pid, "stall", reason);
+  }
+  if (!options_.quiet) {
+    std::fprintf(stderr, "  watchdog: stalled: %s\n", reason.c_str());
+    for (const auto& line : stall.workers) std::fprintf(stderr, "    %s\n", line.c_str());
+  }
+  kill_all();
+}
+
+void Supervisor::kill_all() noexcept {
+  for (const pid_t g : groups_) ::killpg(g, SIGKILL);
+  for (auto& live : live_) {
+    if (live.pid != 0) {
+      ::kill(live.pid, SIGKILL);
+      live.harness_kill = true;
+    }
+  }
+  // Reap them all: SIGKILL cannot be ignored, so this is quick; bounded anyway.
+  const std::uint64_t deadline = monotonic_ns() + 10'000 * kMs;
+  for (;;) {
+    bool any = false;
+    for (auto& live : live_) {
+      if (live.pid == 0) continue;
+      any = true;
+      int status = 0;
+      const pid_t r = ::waitpid(live.pid, &status, WNOHANG);
+      if (r == live.pid) {
+        if (WIFSTOPPED(status)) continue;
+        const auto w = static_cast<std::size_t>(&live - live_.data());
+        stop_sent_ = true;
+        live.restart_pending = false;
+        on_exit(w, status, monotonic_ns());
+        live.restart_pending = false;
+        live.finished = true;
+      } else if (r < 0 && errno == ECHILD) {
+        live.pid = 0;
+        live.finished = true;
+      }
+    }
+    if (!any || monotonic_ns() > deadline) break;
+    sleep_ms(1);
+  }
+  for (auto& live : live_) {
+    live.restart_pending = false;
+    live.finished = true;
+  }
+  // Orphaned grandchildren reparented to us (subreaper): reap whatever is left.
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+}
+
+core::Result<SupervisionReport> Supervisor::run() {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    return core::make_error(core::error_code_from_errno(errno), "prctl(PR_SET_CHILD_SUBREAPER)",
+                            {}, errno);
+  }
+  oom_kills_at_start_ = cgroup_oom_kills();
+  // Spawn everyone, then wait until each has attached (its slot names its pid) or died.
+  for (std::size_t w = 0; w < configs_.size(); ++w) {
+    auto pid = spawn(w, 0);
+    if (!pid) {
+      ++report_.spawn_failures;
+      if (report_.spawn_error.empty()) report_.spawn_error = pid.error().message();
+      live_[w].finished = true;
+      continue;
+    }
+    live_[w].pid = *pid;
+    event(monotonic_ns(), w, *pid, "spawn", "incarnation 0");
+  }
+  if (report_.spawn_failures == configs_.size() && !configs_.empty()) {
+    return core::make_error(core::ErrorCode::kOther, "spawn workers", report_.spawn_error);
+  }
+  const std::uint64_t start_deadline =
+      monotonic_ns() + static_cast<std::uint64_t>(options_.start_timeout.count());
+  for (;;) {
+    reap(monotonic_ns());
+    bool ready = true;
+    for (std::size_t w = 0; w < configs_.size(); ++w) {
+      if (live_[w].pid == 0) continue;
+      const auto snap = control_.view().worker(static_cast<std::uint32_t>(w)).snapshot();
+      if (snap.pid != live_[w].pid) ready = false;
+    }
+    if (ready || monotonic_ns() > start_deadline) break;
+    sleep_ms(1);
+  }
+  // Go: publish the instants, then the phase.
+  const std::uint64_t start = monotonic_ns();
+  report_.started_ns = start;
+  auto& run = control_.run();
+  run.start_ns.store(start, std::memory_order_relaxed);
+  if (options_.duration) {
+    run.end_ns.store(start + static_cast<std::uint64_t>(options_.duration->count()),
+                     std::memory_order_relaxed);
+  }
+  run.phase.store(static_cast<std::uint32_t>(RunPhase::kGo), std::memory_order_release);
+  last_progress_ns_ = start;
+
+  while (!all_done()) {
+    const std::uint64_t now = monotonic_ns();
+    reap(now);
+    fire_timed_faults(now);
+    for (std::size_t w = 0; w < live_.size(); ++w) {
+      auto& live = live_[w];
+      if (!live.restart_pending) continue;
+      live.restart_pending = false;
+      const std::uint32_t next = live.incarnation + 1;
+      auto pid = spawn(w, next);
+      if (!pid) {
+        ++report_.spawn_failures;
+        if (report_.spawn_error.empty()) report_.spawn_error = pid.error().message();
+        live.finished = true;
+        continue;
+      }
+      live.pid = *pid;
+      live.incarnation = next;
+      event(now, w, *pid, "restart", "incarnation " + std::to_string(next));
+    }
+    update_producers_done();
+    if (options_.duration && !stop_sent_ &&
+        now - start > static_cast<std::uint64_t>(options_.duration->count() +
+                                                  options_.drain_grace.count())) {
+      run.phase.store(static_cast<std::uint32_t>(RunPhase::kStop), std::memory_order_release);
+      stop_sent_ = true;
+    }
+    sample_throughput(now);
+    sample_live(now);
+    check_watchdog(now);
+    sleep_ms(1);
+  }
+  report_.elapsed_ns = monotonic_ns() - start;
+  return report_;
+}
+
+}  // namespace shmcheck::harness

@@ -1,0 +1,65 @@
+// Reporter: renders the results of one `shmcheck run` (a suite of one or more
+// specs) into one format. One implementation per file, behind this small
+// interface (google/benchmark's reporters are the model); the CLI picks them by
+// flag (--json, --junit, --html, --summary, --report-dir).
+//
+// Reporters are pure: they read a SuiteResult and write text to a stream. They
+// never touch shared memory or the run's processes. write_report_file() writes
+// atomically (temporary file, fsync, rename) so a CI system never reads half a file.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shmcheck/core/result.hpp"
+#include "shmcheck/probes/run_result.hpp"
+
+namespace shmcheck::reports {
+
+struct SuiteResult {
+  std::string name = "shmcheck";
+  std::vector<probes::RunResult> runs;
+  int exit_code = 0;  // worst of the runs (the process's exit code)
+  std::string started_at;
+  double total_s = 0;
+  std::string hostname;
+};
+
+// Worst exit code of the runs (4 > 3 > 2 > 1 > 0), and the suite's verdict word.
+[[nodiscard]] int suite_exit_code(const std::vector<probes::RunResult>& runs) noexcept;
+[[nodiscard]] std::string_view suite_verdict(const SuiteResult& suite) noexcept;
+
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  Reporter() = default;
+  Reporter(const Reporter&) = delete;
+  Reporter& operator=(const Reporter&) = delete;
+
+  // "json", "junit", "html", "markdown".
+  [[nodiscard]] virtual std::string_view format() const = 0;
+  // The stable file name used by --report-dir: "shmcheck.json", "junit.xml", ...
+  [[nodiscard]] virtual std::string_view file_name() const = 0;
+  virtual void write(const SuiteResult& suite, std::ostream& out) const = 0;
+};
+
+[[nodiscard]] std::unique_ptr<Reporter> make_json_reporter();
+[[nodiscard]] std::unique_ptr<Reporter> make_junit_reporter();
+[[nodiscard]] std::unique_ptr<Reporter> make_html_reporter();
+[[nodiscard]] std::unique_ptr<Reporter> make_markdown_reporter();
+// All of them, in the order --report-dir writes them.
+[[nodiscard]] std::vector<std::unique_ptr<Reporter>> all_reporters();
+
+// Renders to `path` atomically. append=true appends instead (GITHUB_STEP_SUMMARY).
+[[nodiscard]] core::Result<void> write_report_file(const Reporter& reporter,
+                                                   const SuiteResult& suite,
+                                                   const std::string& path, bool append = false);
+
+// Human-friendly numbers shared by the text formats: "212 us", "1.2 M/s", "3.4 s".
+[[nodiscard]] std::string format_seconds(double seconds);
+[[nodiscard]] std::string format_rate(double per_second);
+
+}  // namespace shmcheck::reports

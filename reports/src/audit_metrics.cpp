@@ -1,0 +1,98 @@
+#include "shmcheck/reports/audit_metrics.hpp"
+
+#include <array>
+#include <map>
+
+namespace shmcheck::reports {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+ClientMetric gauge(std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  return m;
+}
+
+ClientMetric counter(double value) {
+  ClientMetric m;
+  m.counter.value = value;
+  return m;
+}
+
+}  // namespace
+
+std::vector<MetricFamily> audit_metric_families(const probes::Inventory& inv,
+                                                const AuditScanStats& stats) {
+  std::map<std::pair<std::size_t, std::size_t>, std::pair<std::uint64_t, std::uint64_t>> totals;
+  for (const auto& o : inv.objects) {
+    auto& t = totals[{static_cast<std::size_t>(o.kind), static_cast<std::size_t>(o.verdict)}];
+    ++t.first;
+    t.second += o.bytes_allocated;
+  }
+  MetricFamily objects{"shmcheck_ipc_objects",
+                       "IPC objects on this host, by kind and verdict.",
+                       MetricType::Gauge,
+                       {}};
+  MetricFamily bytes{"shmcheck_ipc_bytes",
+                     "Bytes allocated by IPC objects, by kind and verdict.",
+                     MetricType::Gauge,
+                     {}};
+  for (std::size_t k = 0; k < probes::kIpcKindCount; ++k) {
+    for (std::size_t v = 0; v < probes::kVerdictCount; ++v) {
+      const auto it = totals.find({k, v});
+      const std::vector<ClientMetric::Label> labels = {
+          {"kind", std::string(probes::to_string(static_cast<probes::IpcKind>(k)))},
+          {"state", std::string(probes::to_string(static_cast<probes::Verdict>(v)))}};
+      objects.metric.push_back(
+          gauge(labels, it == totals.end() ? 0.0 : static_cast<double>(it->second.first)));
+      bytes.metric.push_back(
+          gauge(labels, it == totals.end() ? 0.0 : static_cast<double>(it->second.second)));
+    }
+  }
+  std::vector<MetricFamily> out = {std::move(objects), std::move(bytes)};
+  out.push_back({"shmcheck_audit_scan_duration_seconds",
+                 "Wall time of the last inventory.",
+                 MetricType::Gauge,
+                 {gauge({}, static_cast<double>(inv.scan_ns) / 1e9)}});
+  out.push_back({"shmcheck_audit_processes_unreadable",
+                 "Processes whose fds or maps could not be read in the last scan (their objects "
+                 "are unknown).",
+                 MetricType::Gauge,
+                 {gauge({}, static_cast<double>(inv.processes_unreadable))}});
+  out.push_back({"shmcheck_audit_last_scan_timestamp_seconds",
+                 "Unix time of the last inventory.",
+                 MetricType::Gauge,
+                 {gauge({}, static_cast<double>(inv.taken_unix_ns) / 1e9)}});
+  out.push_back({"shmcheck_audit_scans_total",
+                 "Inventories taken by this exporter.",
+                 MetricType::Counter,
+                 {counter(static_cast<double>(stats.scans))}});
+  out.push_back({"shmcheck_audit_scan_errors_total",
+                 "Inventories that could not read every source (/dev/shm, /proc, /proc/sysvipc).",
+                 MetricType::Counter,
+                 {counter(static_cast<double>(stats.scan_errors))}});
+  return out;
+}
+
+AuditCollector::AuditCollector(Scanner scanner, std::chrono::nanoseconds min_interval)
+    : scanner_(std::move(scanner)), min_interval_(min_interval) {}
+
+std::vector<MetricFamily> AuditCollector::Collect() const {
+  std::lock_guard lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (!scanned_ || now - last_scan_ >= min_interval_) {
+    const auto inv = scanner_();
+    ++stats_.scans;
+    if (!inv.problems.empty()) ++stats_.scan_errors;
+    cached_ = audit_metric_families(inv, stats_);
+    last_scan_ = now;
+    scanned_ = true;
+  }
+  return cached_;
+}
+
+}  // namespace shmcheck::reports

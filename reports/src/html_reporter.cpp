@@ -1,0 +1,317 @@
+// HTML: one self-contained file (inline CSS and SVG, no script, no network) that
+// shows, per spec: the verdict table, latency distribution and percentiles per
+// role, throughput over time with every injected fault marked, the lock-wait
+// distribution, a per-worker timeline and the leak table. Several specs make one
+// page with an index at the top.
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <map>
+#include <ostream>
+#include <sstream>
+
+#include "shmcheck/reports/reporter.hpp"
+#include "shmcheck/reports/svg_chart.hpp"
+#include "shmcheck/reports/xml.hpp"
+
+namespace shmcheck::reports {
+namespace {
+
+constexpr std::string_view kStyle = R"css(
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2937;background:#f8fafc}
+header{background:#0f172a;color:#f8fafc;padding:16px 28px}
+header h1{margin:0;font-size:20px}
+main{padding:8px 28px 40px;max-width:1000px}
+section.spec{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:4px 20px 16px;margin:18px 0}
+h2{font-size:18px;margin:14px 0 6px}h3{font-size:15px;margin:18px 0 6px}
+table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
+th,td{border-bottom:1px solid #e2e8f0;padding:3px 10px;text-align:left;vertical-align:top}
+th{background:#f1f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;border-radius:4px;padding:1px 8px;font-weight:600;font-size:12px}
+.pass{background:#dcfce7;color:#166534}.fail{background:#fee2e2;color:#991b1b}.error{background:#fef3c7;color:#92400e}
+code{background:#f1f5f9;padding:1px 4px;border-radius:3px}
+.meta{color:#475569;font-size:13px}
+svg.chart{display:block;margin:6px 0;background:#fff}
+.chart-title{font-weight:600;font-size:13px;fill:#0f172a}
+.tick,.legend,.lane-label,.marker-label{font-size:11px;fill:#475569}.axis-label{font-size:11px;fill:#334155}
+.grid{stroke:#e2e8f0;stroke-width:1}.empty{fill:#94a3b8;font-size:13px}
+.bar{fill:#2563eb}.marker{stroke-width:1.5;stroke-dasharray:4 3}.marker.fault,.marker.kill,.marker.exit{stroke:#dc2626}
+.marker.pause{stroke:#d97706}.marker.resume{stroke:#16a34a}.marker.p50{stroke:#16a34a}.marker.p99{stroke:#dc2626}
+.span.run{fill:#bfdbfe}.span.paused{fill:#fde68a}
+.event{stroke:#fff;stroke-width:1}.event.kill,.event.exit-signal{fill:#dc2626}.event.exit{fill:#475569}
+.event.pause{fill:#d97706}.event.resume{fill:#16a34a}.event.restart,.event.spawn{fill:#2563eb}.event.stall{fill:#7c3aed}
+)css";
+
+std::string fixed(double v, int digits = 2) {
+  std::array<char, 48> buf{};
+  std::snprintf(buf.data(), buf.size(), "%.*f", digits, v);
+  return buf.data();
+}
+
+std::string badge(probes::RunVerdict v) {
+  const std::string word(probes::to_string(v));
+  return "<span class=\"badge " + word + "\">" + word + "</span>";
+}
+
+std::string bucket_label(std::size_t i) {
+  if (i >= probes::kHistogramBoundsNs.size()) return "+Inf";
+  return "≤" + format_seconds(probes::histogram_bound_seconds(i));
+}
+
+// Position of a quantile on the bar axis (bucket index units).
+double bucket_position(const probes::HistogramSnapshot& h, double seconds) {
+  for (std::size_t i = 0; i < probes::kHistogramBoundsNs.size(); ++i) {
+    if (seconds <= probes::histogram_bound_seconds(i)) return static_cast<double>(i) + 0.5;
+  }
+  return static_cast<double>(h.buckets.size()) - 0.5;
+}
+
+std::string histogram_chart(const std::string& title, const probes::HistogramSnapshot& h) {
+  svg::BarChart chart;
+  chart.title = title;
+  chart.y_label = "count";
+  for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+    chart.bars.push_back({bucket_label(i), static_cast<double>(h.buckets[i])});
+  }
+  if (h.count > 0) {
+    chart.markers.push_back({bucket_position(h, h.quantile_seconds(0.5)), "p50", "p50"});
+    chart.markers.push_back({bucket_position(h, h.quantile_seconds(0.99)), "p99", "p99"});
+  }
+  return svg::render(chart);
+}
+
+void verdict_section(const probes::RunResult& run, std::ostream& out) {
+  out << "<h3>Verdicts</h3><table><tr><th>expectation</th><th>expected</th><th>actual</th><th></"
+         "th></tr>";
+  for (const auto& e : run.expectations) {
+    out << "<tr><td><code>" << xml_escape(e.name) << "</code></td><td>" << xml_escape(e.expected)
+        << "</td><td>" << xml_escape(e.actual) << "</td><td>"
+        << badge(e.pass ? probes::RunVerdict::kPass : probes::RunVerdict::kFail) << "</td></tr>";
+  }
+  if (run.expectations.empty()) out << "<tr><td colspan=\"4\">no expectations evaluated</td></tr>";
+  out << "</table>";
+  if (run.integrity) {
+    const auto& c = run.integrity->counts;
+    out << "<h3>Message integrity</h3><table><tr>";
+    const std::array<std::pair<const char*, std::uint64_t>, 10> cols{
+        {{"attempted", c.attempted},
+         {"acked", c.acked},
+         {"delivered", c.delivered},
+         {"lost", c.lost},
+         {"duplicated", c.duplicated},
+         {"recovered", c.recovered},
+         {"reordered", c.reordered},
+         {"torn", c.torn},
+         {"abandoned", c.abandoned},
+         {"unexpected", c.unexpected}}};
+    for (const auto& [name, value] : cols) out << "<th>" << name << "</th>";
+    out << "</tr><tr>";
+    for (const auto& [name, value] : cols) out << "<td class=\"num\">" << value << "</td>";
+    out << "</tr></table>";
+    if (!run.integrity->crashes.empty()) {
+      out << "<table><tr><th>crash</th><th>effect</th></tr>";
+      for (const auto& a : run.integrity->crashes) {
+        out << "<tr><td>" << xml_escape(a.crash.role) << "[" << a.crash.index << "] #"
+            << a.crash.incarnation << "</td><td>" << xml_escape(a.description) << "</td></tr>";
+      }
+      out << "</table>";
+    }
+  }
+  for (const auto& m : run.mutexes) {
+    out << "<p>mutex <code>" << xml_escape(m.object) << "</code>: " << m.snapshot.repairs
+        << " repairs, " << m.snapshot.exclusion_violations << " exclusion violations, record "
+        << (m.record_consistent ? "consistent" : "<b>torn</b>") << "</p>";
+  }
+  for (const auto& s : run.semaphores) {
+    out << "<p>semaphore <code>" << xml_escape(s.object) << "</code> (" << xml_escape(s.flavor)
+        << (s.undo ? ", SEM_UNDO" : "") << "): drift " << s.drift << " (expected "
+        << s.expected_drift << ")</p>";
+  }
+  for (const auto& s : run.stalls) {
+    out << "<p><span class=\"badge fail\">stall</span> at " << fixed(s.t_s)
+        << " s: " << xml_escape(s.description) << "</p><ul>";
+    for (const auto& w : s.workers) out << "<li>" << xml_escape(w) << "</li>";
+    out << "</ul>";
+  }
+}
+
+void latency_section(const probes::RunResult& run, std::ostream& out) {
+  out << "<h3>Latency per role</h3><table><tr><th>role</th><th>count</th><th>p50</th><th>p90</th>"
+         "<th>p99</th><th>p99.9</th><th>max</th></tr>";
+  for (const auto& r : run.roles) {
+    if (r.stats.latency.count == 0) continue;
+    const auto p = probes::percentiles(r.stats.latency);
+    out << "<tr><td>" << xml_escape(r.role) << "</td><td class=\"num\">" << p.count
+        << "</td><td class=\"num\">" << format_seconds(p.p50) << "</td><td class=\"num\">"
+        << format_seconds(p.p90) << "</td><td class=\"num\">" << format_seconds(p.p99)
+        << "</td><td class=\"num\">" << format_seconds(p.p999) << "</td><td class=\"num\">"
+        << format_seconds(p.max) << "</td></tr>";
+  }
+  out << "</table>";
+  bool any = false;
+  for (const auto& r : run.roles) {
+    if (r.stats.latency.count == 0) continue;
+    any = true;
+    out << histogram_chart("Latency distribution: " + r.role, r.stats.latency);
+  }
+  if (!any) out << "<p class=\"meta\">No latency samples in this run.</p>";
+}
+
+void throughput_section(const probes::RunResult& run, std::ostream& out) {
+  svg::LineChart chart;
+  chart.title = "Throughput over time (injected faults marked)";
+  chart.x_label = "seconds since start";
+  chart.y_label = "ops/s";
+  const double dt = run.throughput.interval_s > 0 ? run.throughput.interval_s : 0.1;
+  for (const auto& s : run.throughput.series) {
+    svg::Series series{s.role, {}};
+    for (std::size_t i = 0; i < s.ops.size(); ++i) {
+      series.points.push_back(
+          {dt * static_cast<double>(i + 1), static_cast<double>(s.ops[i]) / dt});
+    }
+    chart.series.push_back(std::move(series));
+  }
+  for (const auto& m : run.throughput.fault_markers) {
+    chart.markers.push_back(
+        {m.t_s, m.kind + " " + m.role + "[" + std::to_string(m.index) + "]", m.kind});
+  }
+  out << "<h3>Throughput</h3>" << svg::render(chart);
+}
+
+void lock_section(const probes::RunResult& run, std::ostream& out) {
+  probes::HistogramSnapshot merged;
+  for (const auto& r : run.roles) merged.merge(r.stats.lock_wait);
+  if (merged.count == 0) return;
+  const auto p = probes::percentiles(merged);
+  out << "<h3>Lock wait</h3><p class=\"meta\">" << p.count << " acquisitions; p50 "
+      << format_seconds(p.p50) << ", p99 " << format_seconds(p.p99) << ", max "
+      << format_seconds(p.max) << "</p>" << histogram_chart("Lock wait distribution", merged);
+}
+
+void timeline_section(const probes::RunResult& run, std::ostream& out) {
+  svg::Timeline tl;
+  tl.title = "Workers (spawn, kill, pause, restart, exit)";
+  tl.x_label = "seconds since start";
+  tl.x_max = std::max(run.durations.run_s, 0.001);
+  std::map<std::pair<std::string, std::uint32_t>, std::size_t> lane_of;
+  for (const auto& w : run.workers) {
+    svg::Lane lane;
+    lane.label = w.role + "[" + std::to_string(w.index) + "]";
+    for (const auto& p : w.processes) {
+      lane.spans.push_back({p.start_s, p.end_s, "run"});
+      tl.x_max = std::max(tl.x_max, p.end_s);
+    }
+    lane_of[{w.role, w.index}] = tl.lanes.size();
+    tl.lanes.push_back(std::move(lane));
+  }
+  std::map<std::pair<std::string, std::uint32_t>, double> paused_at;
+  for (const auto& e : run.timeline) {
+    const auto it = lane_of.find({e.role, e.index});
+    if (it == lane_of.end()) continue;
+    auto& lane = tl.lanes[it->second];
+    lane.events.push_back({e.t_s, e.kind + ": " + e.detail, e.kind});
+    if (e.kind == "pause") paused_at[{e.role, e.index}] = e.t_s;
+    if (e.kind == "resume") {
+      const auto p = paused_at.find({e.role, e.index});
+      if (p != paused_at.end()) lane.spans.push_back({p->second, e.t_s, "paused"});
+    }
+  }
+  out << "<h3>Timeline</h3>" << svg::render(tl);
+}
+
+void leak_section(const probes::RunResult& run, std::ostream& out) {
+  out << "<h3>Leaks</h3><p>" << run.leaks.leaked_objects
+      << " object(s) of this run left behind.</p>";
+  if (run.leaks.findings.empty()) return;
+  out << "<table><tr><th>kind</th><th>name</th><th>bytes</th><th>verdict</th></tr>";
+  for (const auto& f : run.leaks.findings) {
+    out << "<tr><td>" << xml_escape(f.kind) << "</td><td><code>" << xml_escape(f.name)
+        << "</code></td><td class=\"num\">" << f.bytes << "</td><td>" << xml_escape(f.verdict)
+        << "</td></tr>";
+  }
+  out << "</table>";
+}
+
+void schedule_section(const probes::RunResult& run, std::ostream& out) {
+  out << "<h3>Fault schedule (seed " << run.seed << ")</h3>";
+  if (run.fault_schedule.empty()) {
+    out << "<p class=\"meta\">No faults scheduled.</p>";
+    return;
+  }
+  out << "<table><tr><th>worker</th><th>fault</th><th>when</th><th>restart</th></tr>";
+  for (const auto& f : run.fault_schedule) {
+    std::string when = f.failpoint.empty() ? "" : f.failpoint + " #" + std::to_string(f.occurrence);
+    if (f.at_s) when += (when.empty() ? "" : ", ") + ("t=" + fixed(*f.at_s, 3) + " s");
+    if (f.pause_s > 0) when += " for " + format_seconds(f.pause_s);
+    out << "<tr><td>" << xml_escape(f.role) << "[" << f.index << "]</td><td>" << xml_escape(f.kind)
+        << "</td><td>" << xml_escape(when) << "</td><td>" << (f.restart ? "yes" : "no")
+        << "</td></tr>";
+  }
+  out << "</table>";
+}
+
+class HtmlReporter final : public Reporter {
+ public:
+  [[nodiscard]] std::string_view format() const override { return "html"; }
+  [[nodiscard]] std::string_view file_name() const override { return "report.html"; }
+
+  void write(const SuiteResult& suite, std::ostream& sink) const override {
+    std::ostringstream out;
+    out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+           "style-src 'unsafe-inline'; img-src data:\">"
+           "<title>shmcheck report: "
+        << xml_escape(suite_verdict(suite)) << "</title><style>" << kStyle
+        << "</style></head><body>";
+    out << "<header><h1>shmcheck report <span class=\"badge " << suite_verdict(suite) << "\">"
+        << suite_verdict(suite) << "</span></h1><div class=\"meta\">"
+        << xml_escape(suite.started_at) << " &middot; " << xml_escape(suite.hostname)
+        << " &middot; exit code " << suite.exit_code << " &middot; " << fixed(suite.total_s)
+        << " s</div></header><main>";
+    out << "<h2>Specs</h2><table id=\"index\"><tr><th>spec</th><th>verdict</th><th>seed</th>"
+           "<th>reproduce</th></tr>";
+    for (std::size_t i = 0; i < suite.runs.size(); ++i) {
+      const auto& run = suite.runs[i];
+      out << "<tr><td><a href=\"#spec-" << i << "\">" << xml_escape(run.spec_name)
+          << "</a></td><td>" << badge(run.verdict) << "</td><td class=\"num\">" << run.seed
+          << "</td><td><code>" << xml_escape(run.repro) << "</code></td></tr>";
+    }
+    out << "</table>";
+    for (std::size_t i = 0; i < suite.runs.size(); ++i) {
+      const auto& run = suite.runs[i];
+      out << "<section class=\"spec\" id=\"spec-" << i << "\"><h2>" << xml_escape(run.spec_name)
+          << " " << badge(run.verdict) << "</h2><p class=\"meta\"><code>"
+          << xml_escape(run.spec_file) << "</code> &middot; run " << xml_escape(run.run_id)
+          << " &middot; " << fixed(run.durations.run_s) << " s running, "
+          << fixed(run.durations.total_s) << " s total</p>";
+      if (!run.error.empty())
+        out << "<p><span class=\"badge error\">error</span> " << xml_escape(run.error) << "</p>";
+      verdict_section(run, out);
+      latency_section(run, out);
+      throughput_section(run, out);
+      lock_section(run, out);
+      timeline_section(run, out);
+      schedule_section(run, out);
+      leak_section(run, out);
+      out << "</section>";
+    }
+    out << "</main></body></html>";
+    // One element per line: readable diffs and golden files; whitespace between
+    // elements does not change the rendering of this markup.
+    std::string text = out.str();
+    std::string lined;
+    lined.reserve(text.size() + text.size() / 16);
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      lined.push_back(text[i]);
+      if (text[i] == '>' && i + 1 < text.size() && text[i + 1] == '<') lined.push_back('\n');
+    }
+    sink << lined << '\n';
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Reporter> make_html_reporter() { return std::make_unique<HtmlReporter>(); }
+
+}  // namespace shmcheck::reports

@@ -1,0 +1,122 @@
+// Markdown summary for people reading CI (GITHUB_STEP_SUMMARY): one table row per
+// spec, then what failed and how to reproduce it.
+#include <ostream>
+
+#include "shmcheck/reports/reporter.hpp"
+
+namespace shmcheck::reports {
+namespace {
+
+// Pipes and newlines would break a table cell; markup would be rendered as HTML.
+std::string cell(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '|')
+      out += "\\|";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '\n' || c == '\r')
+      out += ' ';
+    else
+      out.push_back(c);
+  }
+  return out;
+}
+
+std::string verdict_word(probes::RunVerdict v) {
+  switch (v) {
+    case probes::RunVerdict::kPass:
+      return "PASS";
+    case probes::RunVerdict::kFail:
+      return "FAIL";
+    case probes::RunVerdict::kError:
+      return "ERROR";
+  }
+  return "ERROR";
+}
+
+std::uint64_t total_ops(const probes::RunResult& run) {
+  std::uint64_t ops = 0;
+  for (const auto& r : run.roles) ops += r.stats.total_ops();
+  return ops;
+}
+
+std::uint64_t injected_faults(const probes::RunResult& run) {
+  std::uint64_t n = 0;
+  for (const auto& w : run.workers) {
+    for (const auto& p : w.processes) {
+      n += (p.cause == probes::ExitCause::kInjectedFailpoint ||
+            p.cause == probes::ExitCause::kInjectedTimer)
+               ? 1
+               : 0;
+    }
+  }
+  for (const auto& m : run.throughput.fault_markers) n += m.kind == "pause" ? 1 : 0;
+  return n;
+}
+
+class MarkdownReporter final : public Reporter {
+ public:
+  [[nodiscard]] std::string_view format() const override { return "markdown"; }
+  [[nodiscard]] std::string_view file_name() const override { return "summary.md"; }
+
+  void write(const SuiteResult& suite, std::ostream& out) const override {
+    std::size_t passed = 0;
+    for (const auto& r : suite.runs) passed += r.verdict == probes::RunVerdict::kPass ? 1 : 0;
+    out << "## shmcheck: "
+        << (suite.exit_code == 0   ? "PASS"
+            : suite.exit_code == 1 ? "FAIL"
+                                   : "ERROR")
+        << " (" << passed << " of " << suite.runs.size() << " specs passed, exit code "
+        << suite.exit_code << ")\n\n";
+    out << "| spec | verdict | seed | ops/s | p99 latency | faults | lost | duplicated | torn | "
+           "leaked |\n";
+    out << "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+    for (const auto& run : suite.runs) {
+      probes::HistogramSnapshot latency;
+      for (const auto& r : run.roles) latency.merge(r.stats.latency);
+      const double rate =
+          run.durations.run_s > 0 ? static_cast<double>(total_ops(run)) / run.durations.run_s : 0;
+      const auto& ic = run.integrity;
+      const auto count = [&](std::uint64_t probes::IntegrityCounts::*field) {
+        return ic ? std::to_string(ic->counts.*field) : std::string("-");
+      };
+      out << "| " << cell(run.spec_name) << " | " << verdict_word(run.verdict) << " | " << run.seed
+          << " | " << format_rate(rate) << " | "
+          << (latency.count > 0 ? format_seconds(latency.quantile_seconds(0.99)) : "-") << " | "
+          << injected_faults(run) << " | " << count(&probes::IntegrityCounts::lost) << " | "
+          << count(&probes::IntegrityCounts::duplicated) << " | "
+          << count(&probes::IntegrityCounts::torn) << " | " << run.leaks.leaked_objects << " |\n";
+    }
+    for (const auto& run : suite.runs) {
+      if (run.verdict == probes::RunVerdict::kPass) continue;
+      out << "\n### " << cell(run.spec_name) << ": " << verdict_word(run.verdict) << "\n\n";
+      if (!run.error.empty()) out << "- error: " << cell(run.error) << "\n";
+      for (const auto& e : run.expectations) {
+        if (e.pass) continue;
+        out << "- `" << cell(e.name) << "`: expected " << cell(e.expected) << ", got "
+            << cell(e.actual) << "\n";
+      }
+      for (const auto& w : run.workers) {
+        for (const auto& p : w.processes) {
+          if (!probes::is_unexpected(p.cause)) continue;
+          out << "- worker " << cell(w.role) << "[" << w.index << "] incarnation " << p.incarnation
+              << ": " << probes::to_string(p.cause) << "\n";
+        }
+      }
+      for (const auto& s : run.stalls) out << "- stall: " << cell(s.description) << "\n";
+      out << "\nReproduce:\n\n```sh\n" << run.repro << "\n```\n";
+    }
+    return;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Reporter> make_markdown_reporter() { return std::make_unique<MarkdownReporter>(); }
+
+}  // namespace shmcheck::reports

@@ -1,0 +1,349 @@
+#include "shmcheck/reports/prometheus_metrics.hpp"
+
+#include <fcntl.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gateway.h>
+#include <prometheus/text_serializer.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <exception>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "shmcheck/core/posix_call.hpp"
+
+namespace shmcheck::reports {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+std::atomic<std::uint64_t> g_scrapes{0};
+
+ClientMetric::Label label(std::string name, std::string value) {
+  return {std::move(name), std::move(value)};
+}
+
+ClientMetric with_value(MetricType type, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter)
+    m.counter.value = value;
+  else
+    m.gauge.value = value;
+  return m;
+}
+
+ClientMetric histogram(std::vector<ClientMetric::Label> labels,
+                       const probes::HistogramSnapshot& h) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.histogram.sample_count = h.count;
+  m.histogram.sample_sum = h.sum_seconds();
+  const auto cumulative = h.cumulative();
+  for (std::size_t i = 0; i < cumulative.size(); ++i) {
+    ClientMetric::Bucket b;
+    b.cumulative_count = cumulative[i];
+    b.upper_bound = i < probes::kHistogramBoundsNs.size() ? probes::histogram_bound_seconds(i)
+                                                          : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back(b);
+  }
+  return m;
+}
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+}  // namespace
+
+RunMetricsSnapshot snapshot_of(const probes::RunResult& run) {
+  RunMetricsSnapshot s;
+  s.spec = run.spec_name;
+  s.roles = run.roles;
+  if (run.integrity) {
+    const auto& c = run.integrity->counts;
+    s.violations = {{"lost", c.lost},
+                    {"duplicated", c.duplicated},
+                    {"torn", c.torn},
+                    {"reordered", c.reordered},
+                    {"unexpected", c.unexpected},
+                    {"abandoned_unexplained", c.abandoned_unexplained}};
+  }
+  std::uint64_t exclusion = 0;
+  for (const auto& m : run.mutexes) exclusion += m.snapshot.exclusion_violations;
+  if (!run.mutexes.empty()) s.violations["mutual_exclusion"] = exclusion;
+  s.violations["stalled"] = run.stalls.size();
+  for (const auto& w : run.workers) {
+    for (const auto& p : w.processes) {
+      if (p.cause == probes::ExitCause::kInjectedFailpoint) ++s.faults[p.signal ? "kill" : "exit"];
+      if (p.cause == probes::ExitCause::kInjectedTimer) ++s.faults["kill"];
+    }
+    ++s.workers["exited"];
+  }
+  for (const auto& e : run.timeline) {
+    if (e.kind == "pause") ++s.faults["pause"];
+  }
+  s.progress_ratio = 1;
+  s.elapsed_s = run.durations.run_s;
+  s.exit_code = run.exit_code;
+  return s;
+}
+
+std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapshot>& runs) {
+  auto ops = family("shmcheck_ops_total", "Operations completed by workers.", MetricType::Counter);
+  auto bytes = family("shmcheck_payload_bytes_total", "Payload bytes moved by workers.",
+                      MetricType::Counter);
+  auto full =
+      family("shmcheck_ring_full_total", "Pushes that found the ring full.", MetricType::Counter);
+  auto empty =
+      family("shmcheck_ring_empty_total", "Pops that found the ring empty.", MetricType::Counter);
+  auto abandoned =
+      family("shmcheck_ring_abandoned_total",
+             "Slots skipped because their claimer was proved dead.", MetricType::Counter);
+  auto acquisitions =
+      family("shmcheck_lock_acquisitions_total", "Mutex acquisitions.", MetricType::Counter);
+  auto contended = family("shmcheck_lock_contended_total", "Mutex acquisitions that had to wait.",
+                          MetricType::Counter);
+  auto owner_died =
+      family("shmcheck_lock_owner_died_total",
+             "Acquisitions that found the previous owner dead (EOWNERDEAD).", MetricType::Counter);
+  auto repairs = family("shmcheck_lock_repairs_total",
+                        "Protected records repaired after an owner died.", MetricType::Counter);
+  auto lock_wait = family("shmcheck_lock_wait_seconds", "Time from lock() to acquisition.",
+                          MetricType::Histogram);
+  auto latency = family("shmcheck_message_latency_seconds",
+                        "Latency from the intended send time to delivery (or op latency).",
+                        MetricType::Histogram);
+  auto violations =
+      family("shmcheck_integrity_violations_total",
+             "Integrity violations found by the checker, by kind.", MetricType::Counter);
+  auto faults =
+      family("shmcheck_faults_injected_total", "Faults injected, by kind.", MetricType::Counter);
+  auto workers = family("shmcheck_workers", "Workers by state.", MetricType::Gauge);
+  auto progress =
+      family("shmcheck_run_progress_ratio", "Fraction of the run done (0..1).", MetricType::Gauge);
+  auto elapsed = family("shmcheck_run_elapsed_seconds", "Seconds since the workers started.",
+                        MetricType::Gauge);
+  auto exit_code =
+      family("shmcheck_run_exit_code",
+             "Exit code of a finished spec (0 pass, 1 fail, 2 usage, 3 environment, 4 internal).",
+             MetricType::Gauge);
+
+  for (const auto& run : runs) {
+    for (const auto& role : run.roles) {
+      const auto& st = role.stats;
+      for (std::size_t op = 1; op < probes::kWorkerOpCount; ++op) {
+        if (st.ops[op] == 0) continue;
+        ops.metric.push_back(with_value(
+            MetricType::Counter,
+            {label("op", std::string(probes::to_string(static_cast<probes::WorkerOp>(op)))),
+             label("role", role.role), label("spec", run.spec)},
+            static_cast<double>(st.ops[op])));
+      }
+      const std::vector<ClientMetric::Label> rl = {label("role", role.role),
+                                                   label("spec", run.spec)};
+      const auto add = [&](MetricFamily& f, std::uint64_t v) {
+        f.metric.push_back(with_value(MetricType::Counter, rl, static_cast<double>(v)));
+      };
+      add(bytes, st.bytes);
+      add(full, st.full_events);
+      add(empty, st.empty_events);
+      add(abandoned, st.abandoned);
+      add(acquisitions, st.lock_acquisitions);
+      add(contended, st.lock_waits);
+      add(owner_died, st.owner_died);
+      add(repairs, st.repairs);
+      if (st.lock_acquisitions > 0 || st.lock_wait.count > 0)
+        lock_wait.metric.push_back(histogram(rl, st.lock_wait));
+      if (st.latency.count > 0) latency.metric.push_back(histogram(rl, st.latency));
+    }
+    for (const auto& [kind, n] : run.violations) {
+      violations.metric.push_back(with_value(MetricType::Counter,
+                                             {label("kind", kind), label("spec", run.spec)},
+                                             static_cast<double>(n)));
+    }
+    for (const auto& kind : {"kill", "exit", "pause"}) {
+      const auto it = run.faults.find(kind);
+      faults.metric.push_back(
+          with_value(MetricType::Counter, {label("kind", kind), label("spec", run.spec)},
+                     it == run.faults.end() ? 0.0 : static_cast<double>(it->second)));
+    }
+    for (const auto& [state, n] : run.workers) {
+      workers.metric.push_back(with_value(MetricType::Gauge,
+                                          {label("spec", run.spec), label("state", state)},
+                                          static_cast<double>(n)));
+    }
+    progress.metric.push_back(
+        with_value(MetricType::Gauge, {label("spec", run.spec)}, run.progress_ratio));
+    elapsed.metric.push_back(
+        with_value(MetricType::Gauge, {label("spec", run.spec)}, run.elapsed_s));
+    if (run.exit_code) {
+      exit_code.metric.push_back(
+          with_value(MetricType::Gauge, {label("spec", run.spec)}, *run.exit_code));
+    }
+  }
+  std::vector<MetricFamily> out;
+  for (auto* f :
+       {&ops, &bytes, &full, &empty, &abandoned, &acquisitions, &contended, &owner_died, &repairs,
+        &lock_wait, &latency, &violations, &faults, &workers, &progress, &elapsed, &exit_code}) {
+    if (!f->metric.empty()) out.push_back(std::move(*f));
+  }
+  return out;
+}
+
+std::string to_text(const std::vector<MetricFamily>& families) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+void MetricsCollector::publish(std::vector<MetricFamily> families) {
+  std::lock_guard lock(mu_);
+  families_ = std::move(families);
+}
+
+std::vector<MetricFamily> MetricsCollector::Collect() const {
+  g_scrapes.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  return families_;
+}
+
+core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::string& host_port) {
+  const auto colon = host_port.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == host_port.size()) {
+    return core::make_error(core::ErrorCode::kInvalidArgument, "metrics listen address",
+                            "expected HOST:PORT, got '" + host_port + "'");
+  }
+  for (std::size_t i = colon + 1; i < host_port.size(); ++i) {
+    if (host_port[i] < '0' || host_port[i] > '9') {
+      return core::make_error(core::ErrorCode::kInvalidArgument, "metrics listen address",
+                              "port is not a number in '" + host_port + "'");
+    }
+  }
+  std::unique_ptr<MetricsServer> server(new MetricsServer());
+  server->collector_ = std::make_shared<MetricsCollector>();
+  try {
+    server->exposer_ = std::make_unique<prometheus::Exposer>(host_port, 2);
+  } catch (const std::exception& e) {
+    return core::make_error(core::ErrorCode::kExists, "metrics listen",
+                            "cannot serve on " + host_port + ": " + e.what());
+  }
+  server->exposer_->RegisterCollectable(server->collector_);
+  const auto ports = server->exposer_->GetListeningPorts();
+  if (ports.empty()) {
+    return core::make_error(core::ErrorCode::kOther, "metrics listen", "no listening port");
+  }
+  server->port_ = ports.front();
+  return server;
+}
+
+MetricsServer::~MetricsServer() = default;
+
+void MetricsServer::register_collectable(
+    const std::shared_ptr<prometheus::Collectable>& collectable) {
+  extra_.push_back(collectable);
+  exposer_->RegisterCollectable(collectable);
+}
+
+std::uint64_t MetricsServer::scrapes() const noexcept {
+  return g_scrapes.load(std::memory_order_relaxed);
+}
+
+core::Result<GatewayAddress> parse_gateway_url(const std::string& url) {
+  const auto bad = [&](const char* why) {
+    return core::make_error(core::ErrorCode::kInvalidArgument, "push gateway URL",
+                            std::string(why) + ": '" + url + "' (expected http://HOST:PORT)");
+  };
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return bad("no scheme");
+  const auto scheme = url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https") return bad("scheme must be http or https");
+  std::string rest = url.substr(scheme_end + 3);
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.find('/') != std::string::npos) return bad("a path is not supported");
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) return bad("no port");
+  const auto port = rest.substr(colon + 1);
+  for (const char c : port) {
+    if (c < '0' || c > '9') return bad("port is not a number");
+  }
+  return GatewayAddress{scheme + "://" + rest.substr(0, colon), port};
+}
+
+core::Result<void> push_metrics(const std::string& url, const std::string& job,
+                                const std::map<std::string, std::string>& grouping,
+                                std::vector<MetricFamily> families,
+                                std::chrono::milliseconds deadline) {
+  auto address = parse_gateway_url(url);
+  if (!address) return std::move(address).error();
+  // The push runs on its own thread so an unreachable gateway cannot hold the run
+  // past the deadline (curl's own connect timeout is minutes).
+  auto state = std::make_shared<std::promise<int>>();
+  auto result = state->get_future();
+  std::thread([state, address = *address, job, grouping, families = std::move(families)]() mutable {
+    try {
+      auto collector = std::make_shared<MetricsCollector>();
+      collector->publish(std::move(families));
+      prometheus::Gateway gateway(address.scheme_host, address.port, job, grouping);
+      gateway.RegisterCollectable(collector);
+      state->set_value(gateway.Push());
+    } catch (...) {
+      state->set_value(-1);
+    }
+  }).detach();
+  if (result.wait_for(deadline) != std::future_status::ready) {
+    return core::make_error(
+        core::ErrorCode::kTimedOut, "push to gateway",
+        url + " did not answer within " + std::to_string(deadline.count()) + " ms");
+  }
+  const int status = result.get();
+  if (status >= 200 && status < 300) return {};
+  if (status <= 0) {
+    return core::make_error(core::ErrorCode::kNotFound, "push to gateway",
+                            url + " cannot be reached");
+  }
+  return core::make_error(core::ErrorCode::kOther, "push to gateway",
+                          url + " answered HTTP " + std::to_string(status));
+}
+
+core::Result<void> write_textfile(const std::string& path,
+                                  const std::vector<MetricFamily>& families) {
+  const std::string text = to_text(families);
+  const std::string tmp = path + ".tmp";
+  auto fd = core::posix_call(
+      "open", [&] { return ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); });
+  if (!fd) {
+    auto e = std::move(fd).error();
+    e.detail = tmp;
+    return e;
+  }
+  std::size_t done = 0;
+  while (done < text.size()) {
+    auto n = core::posix_call("write",
+                              [&] { return ::write(*fd, text.data() + done, text.size() - done); });
+    if (!n) {
+      ::close(*fd);
+      ::unlink(tmp.c_str());
+      return std::move(n).error();
+    }
+    done += static_cast<std::size_t>(*n);
+  }
+  ::fsync(*fd);
+  ::close(*fd);
+  auto renamed = core::posix_call("rename", [&] { return ::rename(tmp.c_str(), path.c_str()); });
+  if (!renamed) {
+    ::unlink(tmp.c_str());
+    return std::move(renamed).error();
+  }
+  return {};
+}
+
+}  // namespace shmcheck::reports

@@ -1,0 +1,220 @@
+#include "shmcheck/reports/svg_chart.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+
+#include "shmcheck/reports/xml.hpp"
+
+namespace shmcheck::reports::svg {
+namespace {
+
+constexpr double kLeft = 64;
+constexpr double kRight = 16;
+constexpr double kTop = 28;
+constexpr double kBottom = 40;
+constexpr std::array<const char*, 6> kPalette = {"#2563eb", "#16a34a", "#d97706",
+                                                 "#7c3aed", "#0891b2", "#be123c"};
+
+std::string num(double v) {
+  std::array<char, 32> buf{};
+  std::snprintf(buf.data(), buf.size(), "%.1f", v);
+  return buf.data();
+}
+
+// A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten.
+double nice_max(double v) {
+  if (!(v > 0) || !std::isfinite(v)) return 1;
+  const double exp = std::pow(10.0, std::floor(std::log10(v)));
+  for (const double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (v <= m * exp) return m * exp;
+  }
+  return 10 * exp;
+}
+
+std::string open_svg(int width, int height, const std::string& title) {
+  std::string out =
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" width=\"" +
+      std::to_string(width) + "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " +
+      std::to_string(width) + " " + std::to_string(height) + "\" aria-label=\"" +
+      xml_escape(title) + "\">";
+  out += "<title>" + xml_escape(title) + "</title>";
+  out += "<text class=\"chart-title\" x=\"" + num(kLeft) + "\" y=\"18\">" + xml_escape(title) +
+         "</text>";
+  return out;
+}
+
+std::string empty_note(double x, double y) {
+  return "<text class=\"empty\" x=\"" + num(x) + "\" y=\"" + num(y) + "\">no data</text>";
+}
+
+void y_axis(std::string& out, double plot_h, double y_max, double width, const std::string& label) {
+  for (int i = 0; i <= 4; ++i) {
+    const double frac = i / 4.0;
+    const double y = kTop + plot_h * (1 - frac);
+    out += "<line class=\"grid\" x1=\"" + num(kLeft) + "\" x2=\"" + num(width - kRight) +
+           "\" y1=\"" + num(y) + "\" y2=\"" + num(y) + "\"/>";
+    out += "<text class=\"tick\" text-anchor=\"end\" x=\"" + num(kLeft - 6) + "\" y=\"" +
+           num(y + 4) + "\">" + format_si(y_max * frac) + "</text>";
+  }
+  out += "<text class=\"axis-label\" transform=\"rotate(-90)\" x=\"" + num(-(kTop + plot_h / 2)) +
+         "\" y=\"14\" text-anchor=\"middle\">" + xml_escape(label) + "</text>";
+}
+
+}  // namespace
+
+std::string format_si(double value) {
+  std::array<char, 32> buf{};
+  const double a = std::fabs(value);
+  if (a >= 1e9)
+    std::snprintf(buf.data(), buf.size(), "%.3gG", value / 1e9);
+  else if (a >= 1e6)
+    std::snprintf(buf.data(), buf.size(), "%.3gM", value / 1e6);
+  else if (a >= 1e3)
+    std::snprintf(buf.data(), buf.size(), "%.3gk", value / 1e3);
+  else
+    std::snprintf(buf.data(), buf.size(), "%.3g", value);
+  return buf.data();
+}
+
+std::string render(const LineChart& chart) {
+  const double w = chart.width;
+  const double h = chart.height;
+  const double plot_w = w - kLeft - kRight;
+  const double plot_h = h - kTop - kBottom;
+  std::string out = open_svg(chart.width, chart.height, chart.title);
+
+  double x_max = 0;
+  double y_max = 0;
+  bool any = false;
+  for (const auto& s : chart.series) {
+    for (const auto& p : s.points) {
+      x_max = std::max(x_max, p.x);
+      y_max = std::max(y_max, p.y);
+      any = true;
+    }
+  }
+  for (const auto& m : chart.markers) x_max = std::max(x_max, m.x);
+  if (x_max <= 0) x_max = 1;
+  y_max = nice_max(y_max);
+  y_axis(out, plot_h, y_max, w, chart.y_label);
+  const auto sx = [&](double x) { return kLeft + plot_w * (x / x_max); };
+  const auto sy = [&](double y) { return kTop + plot_h * (1 - y / y_max); };
+
+  for (int i = 0; i <= 5; ++i) {
+    const double x = x_max * i / 5.0;
+    out += "<text class=\"tick\" text-anchor=\"middle\" x=\"" + num(sx(x)) + "\" y=\"" +
+           num(h - kBottom + 16) + "\">" + format_si(x) + "</text>";
+  }
+  out += "<text class=\"axis-label\" text-anchor=\"middle\" x=\"" + num(kLeft + plot_w / 2) +
+         "\" y=\"" + num(h - 6) + "\">" + xml_escape(chart.x_label) + "</text>";
+  if (!any) out += empty_note(kLeft + plot_w / 2 - 20, kTop + plot_h / 2);
+
+  for (std::size_t i = 0; i < chart.series.size(); ++i) {
+    const auto& s = chart.series[i];
+    if (s.points.empty()) continue;
+    std::string pts;
+    for (const auto& p : s.points) pts += num(sx(p.x)) + "," + num(sy(p.y)) + " ";
+    const char* color = kPalette[i % kPalette.size()];
+    out += "<polyline class=\"series\" fill=\"none\" stroke=\"" + std::string(color) +
+           "\" stroke-width=\"1.8\" points=\"" + pts + "\"><title>" + xml_escape(s.label) +
+           "</title></polyline>";
+    out += "<text class=\"legend\" fill=\"" + std::string(color) + "\" x=\"" +
+           num(w - kRight - 160) + "\" y=\"" + num(kTop + 14 + 14 * static_cast<double>(i)) +
+           "\">" + xml_escape(s.label) + "</text>";
+  }
+  for (const auto& m : chart.markers) {
+    const double x = sx(m.x);
+    out += "<line class=\"marker " + xml_escape(m.css_class) + "\" x1=\"" + num(x) + "\" x2=\"" +
+           num(x) + "\" y1=\"" + num(kTop) + "\" y2=\"" + num(kTop + plot_h) + "\"><title>" +
+           xml_escape(m.label) + "</title></line>";
+  }
+  out += "</svg>";
+  return out;
+}
+
+std::string render(const BarChart& chart) {
+  const double w = chart.width;
+  const double h = chart.height;
+  const double plot_w = w - kLeft - kRight;
+  const double plot_h = h - kTop - kBottom;
+  std::string out = open_svg(chart.width, chart.height, chart.title);
+  double y_max = 0;
+  for (const auto& b : chart.bars) y_max = std::max(y_max, b.value);
+  const bool any = y_max > 0;
+  y_max = nice_max(y_max);
+  y_axis(out, plot_h, y_max, w, chart.y_label);
+  if (!any || chart.bars.empty()) {
+    out += empty_note(kLeft + plot_w / 2 - 20, kTop + plot_h / 2);
+    out += "</svg>";
+    return out;
+  }
+  const double slot = plot_w / static_cast<double>(chart.bars.size());
+  const std::size_t label_every = std::max<std::size_t>(1, (chart.bars.size() + 7) / 8);
+  for (std::size_t i = 0; i < chart.bars.size(); ++i) {
+    const auto& b = chart.bars[i];
+    const double bh = plot_h * (b.value / y_max);
+    const double x = kLeft + slot * static_cast<double>(i);
+    out += "<rect class=\"bar\" x=\"" + num(x + 1) + "\" y=\"" + num(kTop + plot_h - bh) +
+           "\" width=\"" + num(std::max(1.0, slot - 2)) + "\" height=\"" + num(bh) + "\"><title>" +
+           xml_escape(b.label) + ": " + format_si(b.value) + "</title></rect>";
+    if (i % label_every == 0) {
+      out += "<text class=\"tick\" text-anchor=\"middle\" x=\"" + num(x + slot / 2) + "\" y=\"" +
+             num(h - kBottom + 16) + "\">" + xml_escape(b.label) + "</text>";
+    }
+  }
+  for (const auto& m : chart.markers) {
+    const double x = kLeft + slot * m.x;
+    out += "<line class=\"marker " + xml_escape(m.css_class) + "\" x1=\"" + num(x) + "\" x2=\"" +
+           num(x) + "\" y1=\"" + num(kTop) + "\" y2=\"" + num(kTop + plot_h) + "\"/>";
+    out += "<text class=\"marker-label\" x=\"" + num(x + 3) + "\" y=\"" + num(kTop + 10) + "\">" +
+           xml_escape(m.label) + "</text>";
+  }
+  out += "</svg>";
+  return out;
+}
+
+std::string render(const Timeline& timeline) {
+  constexpr double kLaneH = 22;
+  constexpr double kLabelW = 150;
+  const double w = timeline.width;
+  const double plot_w = w - kLabelW - kRight;
+  const double h = kTop +
+                   kLaneH * static_cast<double>(std::max<std::size_t>(1, timeline.lanes.size())) +
+                   kBottom;
+  std::string out = open_svg(timeline.width, static_cast<int>(h), timeline.title);
+  const double x_max = timeline.x_max > 0 ? timeline.x_max : 1;
+  const auto sx = [&](double x) { return kLabelW + plot_w * std::clamp(x / x_max, 0.0, 1.0); };
+  if (timeline.lanes.empty()) out += empty_note(kLabelW + plot_w / 2 - 20, kTop + 14);
+  for (std::size_t i = 0; i < timeline.lanes.size(); ++i) {
+    const auto& lane = timeline.lanes[i];
+    const double y = kTop + kLaneH * static_cast<double>(i);
+    out += "<text class=\"lane-label\" x=\"4\" y=\"" + num(y + 15) + "\">" +
+           xml_escape(lane.label) + "</text>";
+    for (const auto& s : lane.spans) {
+      out += "<rect class=\"span " + xml_escape(s.css_class) + "\" x=\"" + num(sx(s.start)) +
+             "\" y=\"" + num(y + 4) + "\" width=\"" + num(std::max(1.0, sx(s.end) - sx(s.start))) +
+             "\" height=\"" + num(kLaneH - 8) + "\"/>";
+    }
+    for (const auto& e : lane.events) {
+      const double x = sx(e.x);
+      out += "<path class=\"event " + xml_escape(e.css_class) + "\" d=\"M" + num(x) + " " +
+             num(y + 2) + " l5 9 l-5 9 l-5 -9 z\"><title>" + xml_escape(e.label) +
+             "</title></path>";
+    }
+  }
+  const double axis_y =
+      kTop + kLaneH * static_cast<double>(std::max<std::size_t>(1, timeline.lanes.size()));
+  for (int i = 0; i <= 5; ++i) {
+    const double x = x_max * i / 5.0;
+    out += "<text class=\"tick\" text-anchor=\"middle\" x=\"" + num(sx(x)) + "\" y=\"" +
+           num(axis_y + 16) + "\">" + format_si(x) + "</text>";
+  }
+  out += "<text class=\"axis-label\" text-anchor=\"middle\" x=\"" + num(kLabelW + plot_w / 2) +
+         "\" y=\"" + num(h - 6) + "\">" + xml_escape(timeline.x_label) + "</text>";
+  out += "</svg>";
+  return out;
+}
+
+}  // namespace shmcheck::reports::svg

@@ -1,0 +1,296 @@
+// shmcheck against a real Prometheus server and Pushgateway, both started here on
+// 127.0.0.1 with temporary storage and stopped by pid. Without the Debian packages
+// the tests are skipped (SHMCHECK_REQUIRE_PROMETHEUS=1, set by CI, fails instead).
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "shmcheck/testing/http.hpp"
+#include "shmcheck/testing/server.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using shmcheck::testing::free_tcp_port;
+using shmcheck::testing::http_get;
+using shmcheck::testing::ServerProcess;
+using shmcheck::testing::url_encode;
+using namespace std::chrono_literals;
+
+bool have(const char* tool) {
+  return std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+void require_tools() {
+  if (have("prometheus") && have("prometheus-pushgateway") && have("promtool")) return;
+  const char* require = std::getenv("SHMCHECK_REQUIRE_PROMETHEUS");
+  if (require != nullptr && *require == '1') {
+    FAIL() << "SHMCHECK_REQUIRE_PROMETHEUS=1 but prometheus/prometheus-pushgateway are missing";
+  }
+  GTEST_SKIP()
+      << "prometheus and prometheus-pushgateway not installed (scripts/bootstrap installs them)";
+}
+
+// Instant query; returns the "data" object of a successful answer.
+std::optional<nlohmann::json> query(int prom_port, const std::string& promql) {
+  auto r = http_get(prom_port, "/api/v1/query?query=" + url_encode(promql), 10s);
+  if (!r || r->status != 200) return std::nullopt;
+  auto doc = nlohmann::json::parse(r->body, nullptr, false);
+  if (doc.is_discarded() || doc.value("status", "") != "success") return std::nullopt;
+  return doc.at("data");
+}
+
+// The first sample value of a vector answer, or NaN.
+double first_value(const nlohmann::json& data) {
+  if (!data.contains("result") || data["result"].empty()) return std::nan("");
+  return std::stod(data["result"][0]["value"][1].get<std::string>());
+}
+
+// Polls until promql yields a value satisfying pred, or the deadline.
+bool eventually_value(int prom_port, const std::string& promql,
+                      const std::function<bool(double)>& pred, std::chrono::seconds deadline,
+                      double* last = nullptr) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (auto d = query(prom_port, promql)) {
+      const double v = first_value(*d);
+      if (last != nullptr) *last = v;
+      if (!std::isnan(v) && pred(v)) return true;
+    }
+    std::this_thread::sleep_for(500ms);
+  }
+  return false;
+}
+
+class RealPrometheus : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    require_tools();
+    if (IsSkipped() || HasFatalFailure()) return;
+    dir_ = fs::temp_directory_path() /
+           ("shmcheck-prom-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_ / "tsdb");
+    gw_port_ = free_tcp_port();
+    metrics_port_ = free_tcp_port();
+    audit_port_ = free_tcp_port();
+    prom_port_ = free_tcp_port();
+    gateway_ = ServerProcess::start(
+        {"prometheus-pushgateway", "--web.listen-address=127.0.0.1:" + std::to_string(gw_port_)},
+        (dir_ / "pushgateway.log").string());
+    ASSERT_TRUE(gateway_ && gateway_->wait_ready(gw_port_, "/-/ready"))
+        << (gateway_ ? gateway_->log() : "no process");
+    std::ofstream(dir_ / "prometheus.yml")
+        << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+           "scrape_configs:\n"
+           "  - job_name: shmcheck\n    static_configs:\n      - targets: ['127.0.0.1:"
+        << metrics_port_
+        << "']\n"
+           "  - job_name: shmcheck-audit\n    static_configs:\n      - targets: ['127.0.0.1:"
+        << audit_port_
+        << "']\n"
+           "  - job_name: pushgateway\n    honor_labels: true\n    static_configs:\n"
+           "      - targets: ['127.0.0.1:"
+        << gw_port_ << "']\n";
+    prometheus_ =
+        ServerProcess::start({"prometheus", "--config.file=" + (dir_ / "prometheus.yml").string(),
+                              "--storage.tsdb.path=" + (dir_ / "tsdb").string(),
+                              "--web.listen-address=127.0.0.1:" + std::to_string(prom_port_)},
+                             (dir_ / "prometheus.log").string());
+    ASSERT_TRUE(prometheus_ && prometheus_->wait_ready(prom_port_, "/-/ready", 60s))
+        << (prometheus_ ? prometheus_->log() : "no process");
+    // Prometheus applies discovered targets a few seconds after it is ready: wait
+    // for the first scrape of the gateway so the run is scraped from its start.
+    ASSERT_TRUE(eventually_value(
+        prom_port_, "up{job=\"pushgateway\"}", [](double x) { return x == 1; }, 60s))
+        << "Prometheus never scraped its first target\n"
+        << prometheus_->log();
+  }
+  std::string targets() const {
+    auto r = http_get(prom_port_, "/api/v1/targets", 5s);
+    return r ? r->body : std::string("(no answer)");
+  }
+  void TearDown() override {
+    prometheus_.reset();
+    gateway_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  fs::path dir_;
+  int gw_port_ = 0, metrics_port_ = 0, audit_port_ = 0, prom_port_ = 0;
+  std::optional<ServerProcess> gateway_, prometheus_;
+};
+
+TEST_F(RealPrometheus, LiveMetricsAndPushedMetricsArrive) {
+  // A short spec with a producer and a consumer; --linger keeps /metrics up for
+  // Prometheus's last scrapes after the run ends. Rates are taken over the last
+  // minute (subqueries), so the assertions do not race the end of the run.
+  auto run = ServerProcess::start(
+      {SHMCHECK_BINARY, "run",
+       std::string(SHMCHECK_SOURCE_DIR) + "/tests/data/specs/metrics-live.yaml", "--quiet",
+       "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port_), "--push-gateway",
+       "http://127.0.0.1:" + std::to_string(gw_port_), "--push-job", "shmcheck-ci", "--linger",
+       "6s"},
+      (dir_ / "run.log").string());
+  ASSERT_TRUE(run.has_value());
+  double v = 0;
+  EXPECT_TRUE(eventually_value(
+      prom_port_, "max_over_time(sum(rate(shmcheck_ops_total{job=\"shmcheck\"}[5s]))[60s:1s])",
+      [](double x) { return x > 0; }, 40s, &v))
+      << "live ops rate never rose above 0 (last " << v << ")\n"
+      << run->log() << "\ntargets: " << targets();
+  EXPECT_TRUE(eventually_value(
+      prom_port_,
+      "max_over_time(histogram_quantile(0.99, sum by (le) "
+      "(rate(shmcheck_message_latency_seconds_bucket{job=\"shmcheck\"}[10s])))[60s:1s])",
+      [](double x) { return x > 0 && std::isfinite(x); }, 30s, &v))
+      << "latency p99 never answered (last " << v << ")";
+  const int status = run->wait_exit(60s);
+  ASSERT_GE(status, 0) << "shmcheck run did not finish\n" << run->log();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();
+  // The final push: grouped by job and spec, scraped from the gateway with honor_labels.
+  EXPECT_TRUE(eventually_value(
+      prom_port_, "sum(shmcheck_ops_total{job=\"shmcheck-ci\",spec=\"metrics-live\"})",
+      [](double x) { return x > 0; }, 30s, &v))
+      << "pushed ops never arrived";
+  auto gw = http_get(gw_port_, "/metrics");
+  ASSERT_TRUE(gw.has_value());
+  EXPECT_NE(gw->body.find("shmcheck_run_exit_code{"), std::string::npos)
+      << "final exit code not pushed";
+}
+
+TEST_F(RealPrometheus, UnreachableGatewayIsReportedAndDoesNotChangeTheVerdict) {
+  const int dead_port = free_tcp_port();
+  auto run = ServerProcess::start(
+      {SHMCHECK_BINARY, "run",
+       std::string(SHMCHECK_SOURCE_DIR) + "/tests/data/specs/metrics-live.yaml", "--quiet",
+       "--push-gateway", "http://127.0.0.1:" + std::to_string(dead_port)},
+      (dir_ / "run.log").string());
+  ASSERT_TRUE(run.has_value());
+  const int status = run->wait_exit(90s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();
+  EXPECT_NE(run->log().find("cannot be reached"), std::string::npos) << run->log();
+}
+
+TEST_F(RealPrometheus, AuditExporterIsScrapedAndPassesPromtool) {
+  auto audit =
+      ServerProcess::start({SHMCHECK_BINARY, "audit", "--serve",
+                            "127.0.0.1:" + std::to_string(audit_port_), "--min-interval", "1s"},
+                           (dir_ / "audit.log").string());
+  ASSERT_TRUE(audit && audit->wait_ready(audit_port_, "/metrics", 30s))
+      << (audit ? audit->log() : "");
+  double v = -1;
+  EXPECT_TRUE(eventually_value(
+      prom_port_, "count(shmcheck_ipc_objects{job=\"shmcheck-audit\"})",
+      [](double x) { return x >= 1; }, 30s, &v))
+      << "no shmcheck_ipc_objects series (last " << v << ")";
+  auto page = http_get(audit_port_, "/metrics");
+  ASSERT_TRUE(page.has_value());
+  const auto path = dir_ / "audit.prom";
+  std::ofstream(path) << page->body;
+  EXPECT_EQ(std::system(("promtool check metrics < " + path.string() + " >/dev/null 2>&1").c_str()),
+            0)
+      << page->body;
+}
+
+TEST_F(RealPrometheus, EveryDashboardQueryIsAcceptedByPrometheus) {
+  std::ifstream in(std::string(SHMCHECK_SOURCE_DIR) + "/reports/grafana/shmcheck-dashboard.json");
+  const auto dash = nlohmann::json::parse(in);
+  // Datasource is a template variable, not __inputs.
+  EXPECT_FALSE(dash.contains("__inputs"));
+  bool has_ds_var = false;
+  for (const auto& v : dash["templating"]["list"])
+    has_ds_var |= v.value("type", "") == "datasource";
+  EXPECT_TRUE(has_ds_var);
+  std::size_t checked = 0;
+  for (const auto& panel : dash["panels"]) {
+    EXPECT_EQ(panel["datasource"]["uid"], "${datasource}") << panel["title"];
+    for (const auto& target : panel["targets"]) {
+      std::string expr = target["expr"];
+      expr = std::regex_replace(expr, std::regex(R"(\$__rate_interval)"), "1m");
+      expr = std::regex_replace(expr, std::regex(R"(\$spec)"), ".*");
+      auto r = http_get(prom_port_, "/api/v1/query?query=" + url_encode(expr), 10s);
+      ASSERT_TRUE(r.has_value()) << expr;
+      EXPECT_EQ(r->status, 200) << panel["title"] << ": " << expr << "\n" << r->body;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 10U);
+  // And the check can fail: a broken query is refused.
+  auto bad =
+      http_get(prom_port_, "/api/v1/query?query=" + url_encode("sum by (le (rate(x[1m]))"), 10s);
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->status, 400);
+}
+
+TEST(ServerStart, AServerThatFailsToStartIsReportedNotAwaitedForever) {
+  if (!have("prometheus")) GTEST_SKIP() << "prometheus not installed";
+  const auto dir = fs::temp_directory_path() / ("shmcheck-badprom-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "bad.yml") << "scrape_configs: [ this is: not valid\n";
+  const int port = free_tcp_port();
+  auto p = ServerProcess::start({"prometheus", "--config.file=" + (dir / "bad.yml").string(),
+                                 "--storage.tsdb.path=" + (dir / "tsdb").string(),
+                                 "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+                                (dir / "log").string());
+  ASSERT_TRUE(p.has_value());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(p->wait_ready(port, "/-/ready", 30s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 25s)
+      << "should notice the exit, not wait out the deadline";
+  p.reset();
+  fs::remove_all(dir);
+}
+
+TEST(Deploy, DaemonSetAndScrapeConfigCarryWhatTheExporterNeeds) {
+  const auto ds = YAML::LoadFile(std::string(SHMCHECK_SOURCE_DIR) + "/deploy/daemonset.yaml");
+  EXPECT_EQ(ds["kind"].as<std::string>(), "DaemonSet");
+  const auto pod = ds["spec"]["template"]["spec"];
+  EXPECT_TRUE(pod["hostIPC"].as<bool>());
+  EXPECT_TRUE(pod["hostPID"].as<bool>());
+  const auto c = pod["containers"][0];
+  std::vector<std::string> args;
+  for (const auto& a : c["args"]) args.push_back(a.as<std::string>());
+  ASSERT_GE(args.size(), 3U);
+  EXPECT_EQ(args[0], "audit");
+  EXPECT_EQ(args[1], "--serve");
+  const auto port = std::stoi(args[2].substr(args[2].rfind(':') + 1));
+  EXPECT_EQ(c["ports"][0]["containerPort"].as<int>(), port);
+  EXPECT_EQ(c["ports"][0]["name"].as<std::string>(), "metrics");
+  EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/metrics");
+  bool shm_ro = false;
+  for (const auto& m : c["volumeMounts"]) {
+    shm_ro |= m["mountPath"].as<std::string>() == "/dev/shm" && m["readOnly"].as<bool>();
+  }
+  EXPECT_TRUE(shm_ro) << "/dev/shm must be mounted read-only";
+  EXPECT_FALSE(c["securityContext"]["allowPrivilegeEscalation"].as<bool>());
+  EXPECT_EQ(
+      ds["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"].as<std::string>(),
+      std::to_string(port));
+  const auto scrape =
+      YAML::LoadFile(std::string(SHMCHECK_SOURCE_DIR) + "/deploy/prometheus-scrape.yaml");
+  const auto job = scrape["scrape_configs"][0];
+  EXPECT_EQ(job["job_name"].as<std::string>(), "shmcheck-audit");
+  bool keeps_port = false;
+  bool keeps_app = false;
+  for (const auto& r : job["relabel_configs"]) {
+    const auto src = r["source_labels"][0].as<std::string>();
+    keeps_port |= src == "__meta_kubernetes_pod_container_port_name" &&
+                  r["regex"].as<std::string>() == "metrics";
+    keeps_app |= src == "__meta_kubernetes_pod_label_app_kubernetes_io_name" &&
+                 r["regex"].as<std::string>() ==
+                     ds["metadata"]["labels"]["app.kubernetes.io/name"].as<std::string>();
+  }
+  EXPECT_TRUE(keeps_port);
+  EXPECT_TRUE(keeps_app);
+}
+
+}  // namespace

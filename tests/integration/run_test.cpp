@@ -1,0 +1,376 @@
+// `shmcheck run` end to end: the real binary on real specs.
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "shmcheck/core/process_identity.hpp"
+#include "shmcheck/probes/cleaner.hpp"
+#include "shmcheck/probes/inventory.hpp"
+#include "shmcheck/probes/run_manifest.hpp"
+#include "shmcheck/testing/process.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::string kBinary = SHMCHECK_BINARY;
+const std::string kSourceDir = SHMCHECK_SOURCE_DIR;
+
+std::string spec_path(const std::string& rel) { return kSourceDir + "/" + rel; }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A scratch directory removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "shmcheck-it-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+struct Outcome {
+  shmcheck::testing::ChildExit exit;
+  std::string out;
+  std::string err;
+};
+
+// Runs the binary with args (and extra environment), stdout/stderr into files.
+Outcome run_shmcheck(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+                     std::chrono::milliseconds deadline = 60s) {
+  TempDir dir;
+  const std::string out_path = dir.path() + "/out";
+  const std::string err_path = dir.path() + "/err";
+  const pid_t pid = shmcheck::testing::fork_child([&] {
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out < 0 || err < 0) return 126;
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    for (const auto& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(kBinary.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(kBinary.c_str(), argv.data());
+    return 127;
+  });
+  Outcome o;
+  o.exit = shmcheck::testing::wait_child(pid, deadline);
+  o.out = read_file(out_path);
+  o.err = read_file(err_path);
+  return o;
+}
+
+std::string describe(const Outcome& o) {
+  return o.exit.describe() + "\n--- stdout ---\n" + o.out + "\n--- stderr ---\n" + o.err;
+}
+
+nlohmann::json load_json(const std::string& path) {
+  std::ifstream in(path);
+  // --json writes a suite document; these tests run one spec at a time.
+  auto doc = nlohmann::json::parse(in);
+  if (doc.value("format", "") == "shmcheck-suite" && doc.at("runs").size() == 1) return doc["runs"][0];
+  return doc;
+}
+
+const nlohmann::json* expectation(const nlohmann::json& result, const std::string& name) {
+  for (const auto& e : result.at("expectations")) {
+    if (e.at("name") == name) return &e;
+  }
+  return nullptr;
+}
+
+// ---- every example spec passes -----------------------------------------------------------
+
+std::vector<std::string> example_specs() {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::directory_iterator(kSourceDir + "/specs")) {
+    if (entry.path().extension() == ".yaml") out.push_back(entry.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class ExampleSpec : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ExampleSpec, PassesWithExitCodeZeroAndAPassVerdict) {
+  TempDir dir;
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck({"run", spec_path("specs/" + GetParam()), "--json", json});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  const auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
+  EXPECT_EQ(result.at("leaks").at("leaked_objects"), 0);
+  EXPECT_FALSE(result.at("repro").get<std::string>().empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Specs, ExampleSpec, ::testing::ValuesIn(example_specs()),
+                         [](const auto& info) {
+                           std::string name = info.param.substr(0, info.param.size() - 5);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST(ExampleSpecs, AtLeastEightCoverEveryPrimitiveBackingAndFaultKind) {
+  std::string all;
+  const auto specs = example_specs();
+  for (const auto& s : specs) all += read_file(spec_path("specs/" + s));
+  EXPECT_GE(specs.size(), 8U);
+  for (const char* needle :
+       {"kind: segment", "kind: mutex", "flavor: posix_unnamed", "flavor: posix_named",
+        "flavor: sysv", "kind: spsc_ring", "kind: mpmc_ring", "backing: posix", "backing: sysv",
+        "backing: memfd", "kill:", "every:", "pause:", "exit:", "restart: true",
+        "$schema=./schema/shmcheck.schema.json"}) {
+    EXPECT_NE(all.find(needle), std::string::npos) << needle;
+  }
+}
+
+// ---- the checker catches what it claims (test-only broken variants) -----------------------
+
+struct BrokenCase {
+  const char* variant;
+  const char* spec;
+  const char* failed_expectation;
+};
+
+class BrokenVariant : public ::testing::TestWithParam<BrokenCase> {};
+
+TEST_P(BrokenVariant, FailsTheMatchingExpectationWithExitCodeOne) {
+  const auto& c = GetParam();
+  TempDir dir;
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck({"run", spec_path(c.spec), "--json", json, "--seed", "11"},
+                              {std::string("SHMCHECK_TEST_BROKEN=") + c.variant});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 1) << describe(o);
+  const auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "fail");
+  const auto* e = expectation(result, c.failed_expectation);
+  ASSERT_NE(e, nullptr) << result.at("expectations").dump(2);
+  EXPECT_FALSE(e->at("pass").get<bool>()) << e->dump();
+  // A failing run says how to reproduce it.
+  EXPECT_NE(o.out.find("reproduce: shmcheck run"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("--seed 11"), std::string::npos) << o.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, BrokenVariant,
+    ::testing::Values(
+        BrokenCase{"publish-before-write", "tests/integration/specs/short-spsc.yaml", "torn"},
+        BrokenCase{"duplicate-send", "tests/integration/specs/short-spsc.yaml", "duplicated"},
+        BrokenCase{"skip-lock", "tests/integration/specs/short-mutex.yaml", "exclusion_violations"},
+        BrokenCase{"leak-segment", "tests/integration/specs/short-mutex.yaml", "leaked_objects"}),
+    [](const auto& info) {
+      std::string name = info.param.variant;
+      std::replace(name.begin(), name.end(), '-', '_');
+      return name;
+    });
+
+TEST(BrokenVariant, LeakedSegmentIsReportedAndThenRemoved) {
+  TempDir dir;
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck({"run", spec_path("tests/integration/specs/short-mutex.yaml"),
+                               "--json", json},
+                              {"SHMCHECK_TEST_BROKEN=leak-segment"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  const auto result = load_json(json);
+  const auto& leaks = result.at("leaks");
+  ASSERT_GE(leaks.at("leaked_objects").get<int>(), 1);
+  const std::string run_id = result.at("run_id");
+  for (const auto& f : leaks.at("findings")) {
+    EXPECT_NE(f.at("name").get<std::string>().find(run_id), std::string::npos) << f.dump();
+    EXPECT_NE(f.at("verdict").get<std::string>().find("removed"), std::string::npos) << f.dump();
+  }
+  // Nothing of the run is left on the host.
+  const auto inv = shmcheck::probes::take_inventory({});
+  for (const auto& obj : inv.objects) EXPECT_NE(obj.run_id, run_id) << obj.name;
+}
+
+// ---- determinism ------------------------------------------------------------------------
+
+TEST(RunCommand, SameSeedGivesTheSameFaultSchedule) {
+  TempDir dir;
+  const std::string spec = spec_path("tests/integration/specs/short-random-kills.yaml");
+  const auto a = run_shmcheck({"run", spec, "--seed", "99", "--json", dir.path() + "/a.json"});
+  const auto b = run_shmcheck({"run", spec, "--seed", "99", "--json", dir.path() + "/b.json"});
+  ASSERT_TRUE(a.exit.exited && b.exit.exited) << describe(a) << describe(b);
+  const auto ja = load_json(dir.path() + "/a.json");
+  const auto jb = load_json(dir.path() + "/b.json");
+  EXPECT_EQ(ja.at("seed"), 99);
+  EXPECT_FALSE(ja.at("fault_schedule").empty());
+  EXPECT_EQ(ja.at("fault_schedule"), jb.at("fault_schedule"));
+  EXPECT_NE(ja.at("run_id"), jb.at("run_id"));
+}
+
+// ---- usage errors -----------------------------------------------------------------------
+
+TEST(RunCommand, UnknownFlagIsAUsageError) {
+  const auto o = run_shmcheck({"run", spec_path("specs/spsc-producer-crash.yaml"), "--bogus"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+}
+
+TEST(RunCommand, MissingSpecFileIsAUsageError) {
+  const auto o = run_shmcheck({"run", "/nonexistent/spec.yaml"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+}
+
+TEST(RunCommand, NoSpecIsAUsageError) {
+  const auto o = run_shmcheck({"run"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+}
+
+TEST(RunCommand, BadSpecIsAUsageErrorWithFileLineColumn) {
+  const std::string spec = spec_path("tests/integration/specs/bad-unknown-key.yaml");
+  const auto o = run_shmcheck({"run", spec});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.err.find(spec + ":6:"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("colour"), std::string::npos) << o.err;
+}
+
+TEST(RunCommand, SeveralSpecsGiveTheWorstExitCode) {
+  const auto o = run_shmcheck({"run", "--keep-going",
+                               spec_path("tests/integration/specs/short-spsc.yaml"),
+                               spec_path("tests/integration/specs/bad-unknown-key.yaml")});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.out.find("short-spsc: pass"), std::string::npos) << describe(o);
+}
+
+// ---- a SIGKILLed harness takes its workers along and is reclaimable ----------------------
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  pid_t child = 0;
+  while (in >> child) out.push_back(child);
+  return out;
+}
+
+TEST(HarnessKilled, WorkersDieAndAuditReclaimRemovesEveryObjectOfTheRun) {
+  TempDir runtime;
+  const std::string manifest_dir = runtime.path() + "/shmcheck/runs";
+  const std::string spec = spec_path("tests/integration/specs/long-every-kind.yaml");
+  const std::string xdg = "XDG_RUNTIME_DIR=" + runtime.path();
+  TempDir logs;
+  const pid_t harness = shmcheck::testing::fork_child([&] {
+    const int out = ::open((logs.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
+    ::putenv(const_cast<char*>(xdg.c_str()));
+    ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), static_cast<char*>(nullptr));
+    return 127;
+  });
+  // Whatever happens below, nothing of this run may outlive the test.
+  struct Cleanup {
+    pid_t harness;
+    std::string dir;
+    ~Cleanup() {
+      ::kill(harness, SIGKILL);
+      (void)shmcheck::testing::wait_child(harness, 10s);
+      shmcheck::probes::CleanOptions options;
+      options.dry_run = false;
+      (void)shmcheck::probes::reclaim_dead_runs(dir, options);
+    }
+  } cleanup{harness, manifest_dir};
+  // Wait until all six workers run and the manifest lists every object with its ref.
+  std::vector<shmcheck::core::ProcessIdentity> workers;
+  std::string manifest_path;
+  const bool started = shmcheck::testing::eventually(
+      [&] {
+        const auto kids = children_of(harness);
+        if (kids.size() < 6) return false;
+        auto list = shmcheck::probes::list_manifests(manifest_dir);
+        if (!list || list->size() != 1) return false;
+        auto m = shmcheck::probes::read_manifest(list->front());
+        if (!m || m->objects.size() != 6) return false;
+        for (const auto& o : m->objects) {
+          if (o.ref.empty()) return false;
+        }
+        manifest_path = list->front();
+        workers.clear();
+        for (const pid_t k : kids) {
+          if (auto id = shmcheck::core::identity_of(k)) workers.push_back(*id);
+        }
+        return workers.size() == 6;
+      },
+      20s);
+  ASSERT_TRUE(started) << read_file(logs.path() + "/out");
+  const auto manifest = shmcheck::probes::read_manifest(manifest_path);
+  ASSERT_TRUE(manifest.has_value());
+  const std::string run_id = manifest->run_id;
+
+  ASSERT_EQ(::kill(harness, SIGKILL), 0);
+  const auto exit = shmcheck::testing::wait_child(harness, 10s);
+  EXPECT_TRUE(exit.killed_by(SIGKILL)) << exit.describe();
+  // PR_SET_PDEATHSIG: every worker dies with the harness.
+  EXPECT_TRUE(shmcheck::testing::eventually(
+      [&] {
+        return std::all_of(workers.begin(), workers.end(), [](const auto& w) {
+          return shmcheck::core::liveness(w) == shmcheck::core::Liveness::kDead;
+        });
+      },
+      10s));
+  // The run's named objects are still there (the harness had no chance to clean up)...
+  const auto count_run_objects = [&] {
+    std::size_t n = 0;
+    for (const auto& obj : shmcheck::probes::take_inventory({}).objects) {
+      if (obj.run_id == run_id) ++n;
+    }
+    return n;
+  };
+  EXPECT_GE(count_run_objects(), 3U);
+  // ...until the reclaim, which proves the harness dead and removes them all.
+  shmcheck::probes::CleanOptions options;
+  options.dry_run = false;
+  const auto report = shmcheck::probes::reclaim_dead_runs(manifest_dir, options, {run_id});
+  ASSERT_EQ(report.runs.size(), 1U);
+  EXPECT_EQ(report.runs[0].harness, shmcheck::core::Liveness::kDead);
+  EXPECT_EQ(count_run_objects(), 0U);
+  // SysV semaphores carry no name: check by the ids the manifest recorded.
+  for (const auto& o : manifest->objects) {
+    if (o.kind == shmcheck::probes::IpcKind::kSysvSemaphore) {
+      bool present = false;
+      for (const auto& obj : shmcheck::probes::take_inventory({}).objects) {
+        present = present || (obj.kind == o.kind && obj.sysv_id == o.sysv_id);
+      }
+      EXPECT_FALSE(present) << "sysv semaphore " << o.sysv_id;
+    }
+  }
+  EXPECT_TRUE(report.runs[0].manifest_removed) << report.runs[0].detail;
+}
+
+}  // namespace

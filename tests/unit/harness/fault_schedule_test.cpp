@@ -1,0 +1,206 @@
+#include "shmcheck/harness/fault_schedule.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <set>
+#include <vector>
+
+namespace shmcheck::harness {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<WorkerPlan> three_producers_two_consumers() {
+  return {{"producer", 0, 0}, {"producer", 0, 1}, {"producer", 0, 2},
+          {"consumer", 1, 0}, {"consumer", 1, 1}};
+}
+
+std::vector<FaultRule> mixed_rules() {
+  FaultRule fp;
+  fp.type = FaultType::kKillAtFailpoint;
+  fp.target = "producer";
+  fp.failpoint = core::FailpointId::kRingPushBeforeCommit;
+  fp.after = 100;
+  fp.restart = true;
+  fp.rule_index = 0;
+  FaultRule random_kills;
+  random_kills.type = FaultType::kKillAtTime;
+  random_kills.target = "any";
+  random_kills.every = 250ms;
+  random_kills.jitter = 100ms;
+  random_kills.restart = true;
+  random_kills.rule_index = 1;
+  FaultRule pause;
+  pause.type = FaultType::kPauseAtTime;
+  pause.target = "consumer";
+  pause.duration = 200ms;
+  pause.rule_index = 2;
+  return {fp, random_kills, pause};
+}
+
+TEST(Prng, SameSeedGivesSameSequence) {
+  Prng a(42);
+  Prng b(42);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(a.next(), b.next());
+}
+
+TEST(Prng, KnownFirstOutputsForSeedZeroArePinned) {
+  // Pinned values: a change here changes every stored schedule.
+  std::uint64_t state = 0;
+  EXPECT_EQ(splitmix64(state), 0xE220A8397B1DCDAFULL);
+  Prng rng(0);
+  const std::uint64_t first = rng.next();
+  Prng again(0);
+  EXPECT_EQ(again.next(), first);
+  EXPECT_NE(Prng(1).next(), first);
+}
+
+TEST(Prng, BelowStaysInRangeAndCoversIt) {
+  Prng rng(7);
+  std::set<std::uint64_t> seen;
+  for (int i = 0; i < 2000; ++i) {
+    const auto v = rng.below(5);
+    ASSERT_LT(v, 5U);
+    seen.insert(v);
+  }
+  EXPECT_EQ(seen.size(), 5U);
+  EXPECT_EQ(rng.below(0), 0U);
+}
+
+TEST(FaultSchedule, SameSeedGivesIdenticalSchedule) {
+  const auto workers = three_producers_two_consumers();
+  const auto rules = mixed_rules();
+  const auto a = expand_fault_schedule(1234, workers, rules, 3s);
+  const auto b = expand_fault_schedule(1234, workers, rules, 3s);
+  EXPECT_EQ(a.to_json(), b.to_json());
+  EXPECT_EQ(a.describe(), b.describe());
+}
+
+TEST(FaultSchedule, DifferentSeedsGiveDifferentSchedules) {
+  const auto workers = three_producers_two_consumers();
+  const auto rules = mixed_rules();
+  std::set<std::string> distinct;
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    distinct.insert(expand_fault_schedule(seed, workers, rules, 3s).describe());
+  }
+  EXPECT_GT(distinct.size(), 1U);
+}
+
+TEST(FaultSchedule, FailpointRuleTargetsOneWorkerOfTheRoleWithTheOccurrence) {
+  const auto workers = three_producers_two_consumers();
+  const auto rules = mixed_rules();
+  const auto s = expand_fault_schedule(9, workers, std::span(rules).first(1), 3s);
+  ASSERT_EQ(s.faults.size(), 1U);
+  const auto& f = s.faults[0];
+  EXPECT_EQ(f.type, FaultType::kKillAtFailpoint);
+  EXPECT_EQ(f.role, "producer");
+  EXPECT_LT(f.worker, 3U);
+  EXPECT_EQ(f.occurrence, 100U);
+  EXPECT_TRUE(f.restart);
+  EXPECT_EQ(s.arm_string_for(f.worker), "ring.push.before_commit=100:kill");
+  for (std::size_t w = 0; w < workers.size(); ++w) {
+    if (w != f.worker) {
+      EXPECT_EQ(s.arm_string_for(w), "");
+    }
+  }
+}
+
+TEST(FaultSchedule, ArmStringParsesWithTheCoreParser) {
+  FaultRule exit_rule;
+  exit_rule.type = FaultType::kExitAtFailpoint;
+  exit_rule.target = "locker";
+  exit_rule.failpoint = core::FailpointId::kMutexLockedMidUpdate;
+  exit_rule.after = 3;
+  exit_rule.exit_code = 7;
+  const std::vector<WorkerPlan> workers{{"locker", 0, 0}};
+  const auto s = expand_fault_schedule(1, workers, std::span(&exit_rule, 1), 1s);
+  const auto arm = s.arm_string_for(0);
+  EXPECT_EQ(arm, "mutex.locked.mid_update=3:exit=7");
+  EXPECT_TRUE(core::arm_failpoints_from_string(arm).has_value());
+  core::disarm_all_failpoints();
+}
+
+TEST(FaultSchedule, PeriodicKillsStayInsideTheRunAndAreSortedByTime) {
+  const auto workers = three_producers_two_consumers();
+  const auto rules = mixed_rules();
+  const auto s = expand_fault_schedule(77, workers, std::span(rules).subspan(1, 1), 2s);
+  // every 250ms over 2s: instants 250ms .. 1750ms -> 7 kills.
+  ASSERT_EQ(s.faults.size(), 7U);
+  for (std::size_t i = 0; i < s.faults.size(); ++i) {
+    const auto& f = s.faults[i];
+    EXPECT_EQ(f.type, FaultType::kKillAtTime);
+    EXPECT_EQ(f.signal, SIGKILL);
+    const auto nominal = 250ms * static_cast<int>(i + 1);
+    EXPECT_GE(f.at, nominal - 100ms);
+    EXPECT_LE(f.at, nominal + 100ms);
+    if (i > 0) {
+      EXPECT_LE(s.faults[i - 1].at, f.at);
+    }
+  }
+}
+
+TEST(FaultSchedule, PauseTargetsTheRoleWithItsDuration) {
+  const auto workers = three_producers_two_consumers();
+  const auto rules = mixed_rules();
+  const auto s = expand_fault_schedule(5, workers, std::span(rules).subspan(2, 1), 2s);
+  ASSERT_EQ(s.faults.size(), 1U);
+  EXPECT_EQ(s.faults[0].type, FaultType::kPauseAtTime);
+  EXPECT_EQ(s.faults[0].role, "consumer");
+  EXPECT_EQ(s.faults[0].duration, 200ms);
+  EXPECT_GE(s.faults[0].at, 0ns);
+  EXPECT_LT(s.faults[0].at, 2s);
+}
+
+TEST(FaultSchedule, RuleForAnAbsentRoleExpandsToNothing) {
+  FaultRule rule;
+  rule.target = "waiter";
+  rule.start = 10ms;
+  const auto workers = three_producers_two_consumers();
+  EXPECT_TRUE(expand_fault_schedule(1, workers, std::span(&rule, 1), 1s).faults.empty());
+}
+
+TEST(FaultSchedule, OneShotStartWithoutJitterIsKeptExactly) {
+  FaultRule rule;
+  rule.target = "consumer";
+  rule.start = 1500ms;
+  rule.signal = SIGTERM;
+  const std::vector<WorkerPlan> workers{{"producer", 0, 0}, {"consumer", 1, 0}};
+  const auto s = expand_fault_schedule(3, workers, std::span(&rule, 1), 2s);
+  ASSERT_EQ(s.faults.size(), 1U);
+  EXPECT_EQ(s.faults[0].worker, 1U);
+  EXPECT_EQ(s.faults[0].at, 1500ms);
+  EXPECT_EQ(s.faults[0].describe(), "kill consumer#1 at t=1500ms (SIGTERM)");
+}
+
+TEST(FaultSchedule, MaxBoundsTheNumberOfFirings) {
+  FaultRule rule;
+  rule.every = 100ms;
+  rule.max = 3;
+  const auto workers = three_producers_two_consumers();
+  EXPECT_EQ(expand_fault_schedule(3, workers, std::span(&rule, 1), 2s).faults.size(), 3U);
+}
+
+TEST(FaultSchedule, PauseAtFailpointArmsAPause) {
+  FaultRule rule;
+  rule.type = FaultType::kPauseAtFailpoint;
+  rule.target = "consumer";
+  rule.failpoint = core::FailpointId::kRingPopAfterClaim;
+  rule.after = 5;
+  rule.duration = 300ms;
+  const std::vector<WorkerPlan> workers{{"consumer", 0, 0}};
+  const auto s = expand_fault_schedule(3, workers, std::span(&rule, 1), 2s);
+  ASSERT_EQ(s.faults.size(), 1U);
+  EXPECT_EQ(s.arm_string_for(0), "ring.pop.after_claim=5:pause");
+  EXPECT_EQ(s.faults[0].duration, 300ms);
+}
+
+TEST(Signals, NamesRoundTrip) {
+  EXPECT_EQ(signal_from_name("SIGKILL"), SIGKILL);
+  EXPECT_EQ(signal_from_name("TERM"), SIGTERM);
+  EXPECT_EQ(signal_from_name("SIGNOPE"), 0);
+  EXPECT_EQ(signal_name(SIGABRT), "SIGABRT");
+}
+
+}  // namespace
+}  // namespace shmcheck::harness

@@ -1,0 +1,146 @@
+#include "shmcheck/reports/prometheus_metrics.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fixture.hpp"
+#include "shmcheck/testing/http.hpp"
+
+namespace shmcheck::reports {
+namespace {
+
+std::string final_text() {
+  return to_text(run_metric_families(
+      {snapshot_of(testing::passing_run()), snapshot_of(testing::failing_run())}));
+}
+
+// Runs promtool check metrics on text; returns (exit status, output).
+std::pair<int, std::string> promtool_check(const std::string& text) {
+  const auto path =
+      std::filesystem::temp_directory_path() / ("shmcheck-promtool-" + std::to_string(::getpid()));
+  std::ofstream(path) << text;
+  const std::string cmd = "promtool check metrics < " + path.string() + " 2>&1";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return {-1, "popen failed"};
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  std::filesystem::remove(path);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+bool have_promtool() { return std::system("command -v promtool >/dev/null 2>&1") == 0; }
+
+TEST(RunMetrics, FamiliesUseBaseUnitsAndNoPidLabels) {
+  const auto text = final_text();
+  for (const char* name :
+       {"shmcheck_ops_total{", "shmcheck_message_latency_seconds_bucket{",
+        "shmcheck_lock_wait_seconds_bucket{", "shmcheck_integrity_violations_total{",
+        "shmcheck_faults_injected_total{", "shmcheck_workers{", "shmcheck_run_exit_code{",
+        "shmcheck_lock_owner_died_total{", "shmcheck_ring_full_total{"}) {
+    EXPECT_NE(text.find(name), std::string::npos) << name << "\n" << text;
+  }
+  EXPECT_EQ(text.find("pid="), std::string::npos);
+  EXPECT_NE(text.find("le=\"1e-07\""), std::string::npos) << "buckets start at 100 ns";
+  EXPECT_NE(text.find("le=\"+Inf\""), std::string::npos);
+  EXPECT_NE(text.find("shmcheck_integrity_violations_total{kind=\"lost\",spec=\"broken <ring> & "
+                      "\\\"quotes\\\"\"} 3"),
+            std::string::npos)
+      << text;
+}
+
+TEST(RunMetrics, PassesPromtoolCheckMetrics) {
+  if (!have_promtool())
+    GTEST_SKIP() << "promtool not installed (scripts/bootstrap installs prometheus)";
+  const auto [status, out] = promtool_check(final_text());
+  EXPECT_EQ(status, 0) << out;
+}
+
+TEST(RunMetrics, PromtoolRejectsABrokenExposition) {
+  if (!have_promtool()) GTEST_SKIP() << "promtool not installed";
+  // Proves the check above can fail: a counter without _total is a lint error.
+  const auto [status, out] =
+      promtool_check("# HELP bad_counter x\n# TYPE bad_counter counter\nbad_counter 1\n");
+  EXPECT_NE(status, 0) << out;
+}
+
+TEST(MetricsServer, ServesTheLatestSnapshotOnAFreePort) {
+  auto server = MetricsServer::listen("127.0.0.1:0");
+  ASSERT_TRUE(server) << server.error().message();
+  ASSERT_GT((*server)->port(), 0);
+  (*server)->publish(run_metric_families({snapshot_of(testing::passing_run())}));
+  auto r = shmcheck::testing::http_get((*server)->port(), "/metrics");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(
+      r->body.find(
+          "shmcheck_ops_total{op=\"push\",role=\"producer\",spec=\"mpmc-producer-crash\"} 5000"),
+      std::string::npos)
+      << r->body;
+  EXPECT_GE((*server)->scrapes(), 1U);
+}
+
+TEST(MetricsServer, BadAddressesAreErrors) {
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:", ":9090", "127.0.0.1:http"}) {
+    auto s = MetricsServer::listen(bad);
+    ASSERT_FALSE(s) << bad;
+    EXPECT_EQ(s.error().code, core::ErrorCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(MetricsServer, PortInUseIsAnError) {
+  auto first = MetricsServer::listen("127.0.0.1:0");
+  ASSERT_TRUE(first);
+  auto second = MetricsServer::listen("127.0.0.1:" + std::to_string((*first)->port()));
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message().find("cannot serve"), std::string::npos);
+}
+
+TEST(PushMetrics, UnreachableGatewayIsAClearErrorNotAHang) {
+  const int port = shmcheck::testing::free_tcp_port();  // nothing listens there
+  const auto start = std::chrono::steady_clock::now();
+  auto r = push_metrics("http://127.0.0.1:" + std::to_string(port), "shmcheck", {{"spec", "x"}},
+                        run_metric_families({snapshot_of(testing::passing_run())}),
+                        std::chrono::seconds(5));
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().code == core::ErrorCode::kNotFound ||
+              r.error().code == core::ErrorCode::kTimedOut);
+  EXPECT_NE(r.error().message().find("127.0.0.1"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6));
+}
+
+TEST(PushMetrics, GatewayUrlsAreParsedStrictly) {
+  auto ok = parse_gateway_url("http://127.0.0.1:9091/");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->scheme_host, "http://127.0.0.1");
+  EXPECT_EQ(ok->port, "9091");
+  for (const char* bad :
+       {"127.0.0.1:9091", "ftp://h:1", "http://h", "http://h:x", "http://h:9091/metrics"}) {
+    EXPECT_FALSE(parse_gateway_url(bad)) << bad;
+  }
+}
+
+TEST(Textfile, IsWrittenAtomically) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("shmcheck-textfile-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "shmcheck.prom").string();
+  ASSERT_TRUE(write_textfile(path, run_metric_families({snapshot_of(testing::passing_run())})));
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_NE(ss.str().find("# TYPE shmcheck_ops_total counter"), std::string::npos);
+  EXPECT_FALSE(write_textfile((dir / "missing" / "x.prom").string(), {}));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace shmcheck::reports

@@ -1,0 +1,150 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fixture.hpp"
+#include "golden.hpp"
+#include "shmcheck/reports/reporter.hpp"
+#include "shmcheck/reports/svg_chart.hpp"
+#include "shmcheck/reports/xml.hpp"
+
+namespace shmcheck::reports {
+namespace {
+
+using testing::failing_run;
+using testing::matches_golden;
+using testing::passing_run;
+using testing::suite_of;
+
+std::string render(const Reporter& r, const SuiteResult& s) {
+  std::ostringstream out;
+  r.write(s, out);
+  return out.str();
+}
+
+TEST(XmlEscape, EscapesMarkupControlBytesAndInvalidUtf8) {
+  EXPECT_EQ(xml_escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
+  EXPECT_EQ(xml_escape(std::string("x\x01y\x1b", 4)), "x\\x01y\\x1b");
+  EXPECT_EQ(xml_escape("caf\xc3\xa9"), "caf\xc3\xa9");    // valid UTF-8 kept
+  EXPECT_EQ(xml_escape("bad\xff\xc3"), "bad\\xff\\xc3");  // invalid bytes escaped
+  EXPECT_EQ(xml_escape("tab\tnl\n"), "tab\tnl\n");
+}
+
+TEST(SuiteExitCode, IsTheWorstRun) {
+  auto pass = passing_run();
+  auto fail = failing_run();
+  EXPECT_EQ(suite_exit_code({pass}), 0);
+  EXPECT_EQ(suite_exit_code({pass, fail}), 1);
+  auto env = pass;
+  env.exit_code = 3;
+  EXPECT_EQ(suite_exit_code({fail, env, pass}), 3);
+}
+
+TEST(JunitReporter, MatchesGolden) {
+  const auto text = render(*make_junit_reporter(), suite_of({passing_run(), failing_run()}));
+  EXPECT_TRUE(matches_golden(text, "junit.xml.golden"));
+}
+
+TEST(JunitReporter, CountsFailuresPerSuite) {
+  const auto text = render(*make_junit_reporter(), suite_of({failing_run()}));
+  // lost failed, torn passed, one unexpected worker death, one stall.
+  EXPECT_NE(text.find("tests=\"4\" failures=\"3\" errors=\"0\""), std::string::npos) << text;
+  EXPECT_NE(text.find("expected lost 0, got 3"), std::string::npos);
+  EXPECT_NE(text.find("<property name=\"seed\" value=\"42\"/>"), std::string::npos);
+}
+
+TEST(JunitReporter, RunErrorIsAnErrorCase) {
+  auto run = passing_run();
+  run.verdict = probes::RunVerdict::kError;
+  run.exit_code = 3;
+  run.error = "/dev/shm is full";
+  run.expectations.clear();
+  const auto text = render(*make_junit_reporter(), suite_of({run}));
+  EXPECT_NE(text.find("<error type=\"run_error\" message=\"/dev/shm is full\">"), std::string::npos)
+      << text;
+}
+
+TEST(MarkdownReporter, MatchesGolden) {
+  const auto text = render(*make_markdown_reporter(), suite_of({passing_run(), failing_run()}));
+  EXPECT_TRUE(matches_golden(text, "summary.md.golden"));
+}
+
+TEST(HtmlReporter, MatchesGolden) {
+  const auto text = render(*make_html_reporter(), suite_of({passing_run(), failing_run()}));
+  EXPECT_TRUE(matches_golden(text, "report.html.golden"));
+}
+
+TEST(HtmlReporter, IsSelfContained) {
+  const auto text = render(*make_html_reporter(), suite_of({passing_run(), failing_run()}));
+  EXPECT_EQ(text.find("<script"), std::string::npos);
+  EXPECT_EQ(text.find("http://"),
+            text.find("http://www.w3.org/2000/svg"));  // only the SVG namespace
+  EXPECT_EQ(text.find("https://"), std::string::npos);
+  EXPECT_EQ(text.find("<link"), std::string::npos);
+  // Every section the issue names is there.
+  for (const char* section : {"Verdicts", "Latency per role", "Throughput", "Lock wait", "Timeline",
+                              "Fault schedule", "Leaks"}) {
+    EXPECT_NE(text.find(section), std::string::npos) << section;
+  }
+  // Injected faults are marked on the throughput chart.
+  EXPECT_NE(text.find("class=\"marker kill\""), std::string::npos);
+  EXPECT_NE(text.find("class=\"marker pause\""), std::string::npos);
+  // Hostile names are escaped.
+  EXPECT_EQ(text.find("broken <ring>"), std::string::npos);
+  EXPECT_NE(text.find("broken &lt;ring&gt; &amp; &quot;quotes&quot;"), std::string::npos);
+}
+
+TEST(JsonReporter, RoundTripsEveryRun) {
+  const auto suite = suite_of({passing_run(), failing_run()});
+  const auto doc = nlohmann::json::parse(render(*make_json_reporter(), suite));
+  EXPECT_EQ(doc.at("format"), "shmcheck-suite");
+  EXPECT_EQ(doc.at("exit_code"), 1);
+  EXPECT_EQ(doc.at("verdict"), "fail");
+  ASSERT_EQ(doc.at("runs").size(), 2U);
+  auto back = probes::run_result_from_json(doc.at("runs").at(0));
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->spec_name, suite.runs[0].spec_name);
+  EXPECT_EQ(back->seed, 42U);
+  EXPECT_EQ(back->expectations, suite.runs[0].expectations);
+}
+
+TEST(WriteReportFile, WritesAtomicallyAndAppends) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("shmcheck-report-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "summary.md").string();
+  const auto suite = suite_of({passing_run()});
+  const auto md = make_markdown_reporter();
+  ASSERT_TRUE(write_report_file(*md, suite, path));
+  ASSERT_TRUE(write_report_file(*md, suite, path, /*append=*/true));
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const auto text = ss.str();
+  EXPECT_EQ(text.find("## shmcheck"), 0U);
+  EXPECT_NE(text.find("## shmcheck", 1), std::string::npos);  // appended once more
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  }
+  EXPECT_FALSE(write_report_file(*md, suite, (dir / "no-such-dir" / "x.md").string()));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SvgChart, EmptyChartsSayNoData) {
+  EXPECT_NE(svg::render(svg::LineChart{"t", "x", "y", {}, {}, 100, 100}).find("no data"),
+            std::string::npos);
+  EXPECT_NE(svg::render(svg::BarChart{"t", "y", {}, {}, 100, 100}).find("no data"),
+            std::string::npos);
+}
+
+TEST(SvgChart, FormatsSiNumbers) {
+  EXPECT_EQ(svg::format_si(1500), "1.5k");
+  EXPECT_EQ(svg::format_si(2'000'000), "2M");
+  EXPECT_EQ(svg::format_si(250), "250");
+}
+
+}  // namespace
+}  // namespace shmcheck::reports
