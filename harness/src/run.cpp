@@ -766,7 +766,7 @@ probes::RunResult Runner::run() {
   result_.run_id = run_id_;
 
   const auto finish_error = [&](const RunError& err) {
-    result_.verdict = probes::Verdict::kError;
+    result_.verdict = probes::RunVerdict::kError;
     result_.exit_code = err.exit_code;
     result_.error = err.message;
     result_.finished_at = iso_now();
@@ -831,7 +831,7 @@ probes::RunResult Runner::run() {
 
   const bool pass = std::all_of(result_.expectations.begin(), result_.expectations.end(),
                                 [](const probes::ExpectationResult& x) { return x.pass; });
-  result_.verdict = pass ? probes::Verdict::kPass : probes::Verdict::kFail;
+  result_.verdict = pass ? probes::RunVerdict::kPass : probes::RunVerdict::kFail;
   result_.exit_code = pass ? kExitPass : kExitExpectationFailed;
   result_.finished_at = iso_now();
   result_.durations.total_s = seconds_since(t0);
@@ -856,7 +856,7 @@ std::string summarize(const probes::RunResult& r) {
                 r.spec_name.c_str(), std::string(probes::to_string(r.verdict)).c_str(), r.seed,
                 r.durations.total_s, r.run_id.c_str());
   out += line;
-  if (r.verdict == probes::Verdict::kError) {
+  if (r.verdict == probes::RunVerdict::kError) {
     out += "  error: " + r.error + "\n";
   }
   if (r.integrity) {
@@ -930,7 +930,7 @@ std::string summarize(const probes::RunResult& r) {
   for (const auto& e : r.expectations) {
     if (!e.pass) out += "  FAILED " + e.name + ": expected " + e.expected + ", got " + e.actual + "\n";
   }
-  if (r.verdict != probes::Verdict::kPass) out += "  reproduce: " + r.repro + "\n";
+  if (r.verdict != probes::RunVerdict::kPass) out += "  reproduce: " + r.repro + "\n";
   return out;
 }
 

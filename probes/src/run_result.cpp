@@ -14,7 +14,7 @@ using nlohmann::json;
 namespace {
 
 constexpr std::array<std::pair<Verdict, std::string_view>, 3> kVerdicts = {
-    {{Verdict::kPass, "pass"}, {Verdict::kFail, "fail"}, {Verdict::kError, "error"}}};
+    {{RunVerdict::kPass, "pass"}, {RunVerdict::kFail, "fail"}, {RunVerdict::kError, "error"}}};
 
 constexpr std::array<std::pair<ExitCause, std::string_view>, 8> kCauses = {{
     {ExitCause::kClean, "clean"},
@@ -326,7 +326,7 @@ RunResult run_result_from(const json& j) {
   read(d, "total_s", r.durations.total_s);
   std::string verdict;
   read(j, "verdict", verdict);
-  const auto v = verdict_from_string(verdict);
+  const auto v = run_verdict_from_string(verdict);
   if (!v) throw BadDocument("unknown verdict \"" + verdict + "\"");
   r.verdict = *v;
   read(j, "exit_code", r.exit_code);
@@ -479,8 +479,8 @@ RunResult run_result_from(const json& j) {
 
 }  // namespace
 
-std::string_view to_string(Verdict verdict) noexcept { return name_of(kVerdicts, verdict); }
-std::optional<Verdict> verdict_from_string(std::string_view s) noexcept {
+std::string_view to_string(RunVerdict verdict) noexcept { return name_of(kVerdicts, verdict); }
+std::optional<RunVerdict> run_verdict_from_string(std::string_view s) noexcept {
   return value_of(kVerdicts, s);
 }
 std::string_view to_string(ExitCause cause) noexcept { return name_of(kCauses, cause); }

@@ -29,7 +29,7 @@ RunResult sample() {
   r.started_at = "2026-11-29T17:05:00Z";
   r.finished_at = "2026-11-29T17:05:06Z";
   r.durations = Durations{0.25, 5.0, 0.5, 5.75};
-  r.verdict = Verdict::kFail;
+  r.verdict = RunVerdict::kFail;
   r.exit_code = 1;
   r.fault_schedule = {ScheduledFault{"producer", 1, "kill", "ring.push.before_commit", std::nullopt,
                                      10000, 9, 0, true},
@@ -234,7 +234,7 @@ TEST(RunResultJson, MalformedDocumentNamesTheKey) {
 
 TEST(RunResultJson, ResultWithoutMessageWorkloadHasNullIntegrity) {
   RunResult r;
-  r.verdict = Verdict::kPass;
+  r.verdict = RunVerdict::kPass;
   r.exit_code = 0;
   const json j = to_json(r);
   EXPECT_TRUE(j["integrity"].is_null());
@@ -267,8 +267,8 @@ TEST(Compare, OperatorNamesRoundTrip) {
 }
 
 TEST(Names, VerdictsAndExitCausesRoundTrip) {
-  for (const Verdict v : {Verdict::kPass, Verdict::kFail, Verdict::kError}) {
-    EXPECT_EQ(verdict_from_string(to_string(v)), v);
+  for (const RunVerdict v : {RunVerdict::kPass, RunVerdict::kFail, RunVerdict::kError}) {
+    EXPECT_EQ(run_verdict_from_string(to_string(v)), v);
   }
   for (const ExitCause c :
        {ExitCause::kClean, ExitCause::kInjectedFailpoint, ExitCause::kInjectedTimer,

@@ -60,9 +60,9 @@ namespace shmcheck::probes {
 
 inline constexpr int kRunResultFormatVersion = 1;
 
-enum class Verdict : std::uint8_t { kPass, kFail, kError };
-[[nodiscard]] std::string_view to_string(Verdict verdict) noexcept;  // "pass" "fail" "error"
-[[nodiscard]] std::optional<Verdict> verdict_from_string(std::string_view s) noexcept;
+enum class RunVerdict : std::uint8_t { kPass, kFail, kError };
+[[nodiscard]] std::string_view to_string(RunVerdict verdict) noexcept;  // "pass" "fail" "error"
+[[nodiscard]] std::optional<RunVerdict> run_verdict_from_string(std::string_view s) noexcept;
 
 // One entry of the expanded, seeded fault schedule.
 struct ScheduledFault {
@@ -204,7 +204,7 @@ struct RunResult {
   std::string finished_at;
   Durations durations;
 
-  Verdict verdict = Verdict::kError;
+  RunVerdict verdict = RunVerdict::kError;
   int exit_code = 4;
   std::string error;  // why, when verdict == kError
 
