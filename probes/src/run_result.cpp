@@ -13,7 +13,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::pair<Verdict, std::string_view>, 3> kVerdicts = {
+constexpr std::array<std::pair<RunVerdict, std::string_view>, 3> kVerdicts = {
     {{RunVerdict::kPass, "pass"}, {RunVerdict::kFail, "fail"}, {RunVerdict::kError, "error"}}};
 
 constexpr std::array<std::pair<ExitCause, std::string_view>, 8> kCauses = {{
