@@ -704,8 +704,9 @@ void Runner::expectations() {
   add("leaked_objects", std::to_string(e.leaked_objects.value_or(0)),
       std::to_string(result_.leaks.leaked_objects),
       result_.leaks.leaked_objects <= e.leaked_objects.value_or(0));
+  // An explicit `stalled: N` is a claim that the watchdog fires: it must match exactly.
   add("stalled", std::to_string(e.stalled.value_or(0)), std::to_string(stalls_),
-      stalls_ <= e.stalled.value_or(0));
+      stalls_ == e.stalled.value_or(0));
   if (e.semaphore_drift) {
     std::int64_t drift = 0;
     for (const auto& s : result_.semaphores) drift += s.drift;
@@ -732,7 +733,10 @@ void Runner::expectations() {
     add("throughput", e.throughput->text, format_rate(per_s), e.throughput->holds(per_s));
   }
   // Always-on findings.
-  add("no_unexpected_deaths", "0", std::to_string(unexpected_deaths_), unexpected_deaths_ == 0);
+  add("no_unexpected_deaths", "0",
+      std::to_string(unexpected_deaths_) +
+          (unexpected_notes_.empty() ? "" : " (" + unexpected_notes_.front() + ")"),
+      unexpected_deaths_ == 0);
   if (result_.integrity) {
     add("integrity_complete", "true", counts.complete ? "true" : "false", counts.complete);
   }
@@ -806,6 +810,12 @@ probes::RunResult Runner::run() {
     created_.destroy();
     (void)manifest_.remove();
     return finish_error(from_core("supervise", report.error()));
+  }
+  if (report->interrupted_by != 0) {
+    created_.destroy();
+    (void)manifest_.remove();
+    return finish_error(RunError{kExitEnvironment, "interrupted by " + signal_name(report->interrupted_by) +
+                                                       ": run stopped, its objects removed"});
   }
   if (report->spawn_failures > 0) {
     created_.destroy();

@@ -10,6 +10,7 @@
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/run.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
+#include "shmcheck/harness/supervisor.hpp"
 
 namespace shmcheck::harness {
 namespace {
@@ -76,8 +77,10 @@ int run_main(const RunArgs& args) {
   }
   if (code != kExitPass && !args.keep_going) return code;
 
+  install_interrupt_handlers();
   nlohmann::json results = nlohmann::json::array();
   for (const auto& spec : specs) {
+    if (interrupt_signal() != 0) break;
     const auto result = run_spec(spec, options);
     std::fputs(summarize(result).c_str(), stdout);
     std::fflush(stdout);

@@ -1,14 +1,12 @@
 #include "run_host.hpp"
 
-#include <sys/mman.h>
 #include <sys/sem.h>
-#include <sys/shm.h>
-#include <semaphore.h>
 #include <unistd.h>
 
 #include <chrono>
 
 #include "shmcheck/core/process_identity.hpp"
+#include "shmcheck/probes/cleaner.hpp"
 #include "shmcheck/probes/inventory.hpp"
 #include "shmcheck/probes/run_manifest.hpp"
 
@@ -80,28 +78,6 @@ LeakProbe::~LeakProbe() = default;
 
 void LeakProbe::before() { impl_->before = probes::take_inventory({}); }
 
-namespace {
-
-// Removes one leaked object of this run. Only objects the run owns by name/header or
-// creator, and only when the inventory proved them orphaned.
-bool reclaim(const probes::IpcObject& object) {
-  if (object.verdict != probes::Verdict::kOrphaned) return false;
-  switch (object.kind) {
-    case probes::IpcKind::kPosixShm:
-      return ::shm_unlink(object.name.c_str()) == 0;
-    case probes::IpcKind::kPosixSemaphore:
-      return ::sem_unlink(object.name.c_str()) == 0;
-    case probes::IpcKind::kSysvShm:
-      return ::shmctl(object.sysv_id, IPC_RMID, nullptr) == 0;
-    case probes::IpcKind::kSysvSemaphore:
-      return ::semctl(object.sysv_id, 0, IPC_RMID) == 0;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
-
 LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pids) {
   LeakCheck out;
   const auto now = probes::take_inventory({});
@@ -110,19 +86,33 @@ LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pid
   run.run_ids = {run_id};
   run.creator_pids = pids;
   const auto appeared = probes::diff(impl_->before, now).appeared_from(run);
+  std::vector<probes::IpcObject> orphans;
   for (const auto& object : appeared) {
-    // A SysV semaphore set carries no attachment count: unknown, but ours by creator.
-    LeakItem item{std::string(probes::to_string(object.kind)), object.name,
-                  object.bytes_allocated != 0 ? object.bytes_allocated : object.nominal_size,
-                  std::string(probes::to_string(object.verdict))};
     ++out.leaked_objects;
-    probes::IpcObject judged = object;
-    if (object.kind == probes::IpcKind::kSysvSemaphore && object.verdict == probes::Verdict::kUnknown) {
-      // Every process of the run is gone (reaped): nobody can be using it.
-      judged.verdict = probes::Verdict::kOrphaned;
+    out.items.push_back({std::string(probes::to_string(object.kind)), object.name,
+                         object.bytes_allocated != 0 ? object.bytes_allocated : object.nominal_size,
+                         std::string(probes::to_string(object.verdict))});
+    if (object.verdict == probes::Verdict::kOrphaned) {
+      orphans.push_back(object);
+    } else if (object.kind == probes::IpcKind::kSysvSemaphore &&
+               object.verdict == probes::Verdict::kUnknown && object.creator &&
+               pids.contains(object.creator->pid)) {
+      // A SysV semaphore set has no attachment evidence; its creator was this run and
+      // every process of the run has been reaped, so nobody can be using it.
+      if (::semctl(object.sysv_id, 0, IPC_RMID) == 0) out.items.back().verdict += ", removed";
     }
-    if (reclaim(judged)) item.verdict += ", removed";
-    out.items.push_back(std::move(item));
+  }
+  // Proved orphans of this run: removed under the cleaner's re-checks, so the host is
+  // left as it was found even when the run leaked.
+  probes::CleanOptions options;
+  options.dry_run = false;
+  const auto cleaned = probes::clean_orphans(orphans, options);
+  for (const auto& outcome : cleaned.outcomes) {
+    for (auto& item : out.items) {
+      if (item.name == outcome.object.name && item.kind == probes::to_string(outcome.object.kind)) {
+        item.verdict += ", " + std::string(probes::to_string(outcome.status));
+      }
+    }
   }
   return out;
 }

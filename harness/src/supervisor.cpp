@@ -9,6 +9,7 @@
 #include <boost/process/child.hpp>
 #include <boost/process/exe.hpp>
 #include <boost/process/extend.hpp>
+#include <atomic>
 #include <cerrno>
 #include <fstream>
 #include <sstream>
@@ -52,7 +53,20 @@ void sleep_ms(int ms) {
   }
 }
 
+std::atomic<int> g_interrupt{0};
+
+extern "C" void on_interrupt(int sig) { g_interrupt.store(sig, std::memory_order_relaxed); }
+
 }  // namespace
+
+void install_interrupt_handlers() noexcept {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  ::sigemptyset(&sa.sa_mask);
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
+int interrupt_signal() noexcept { return g_interrupt.load(std::memory_order_relaxed); }
 
 std::uint64_t cgroup_oom_kills() noexcept {
   try {
@@ -557,6 +571,13 @@ core::Result<SupervisionReport> Supervisor::run() {
 
   while (!all_done()) {
     const std::uint64_t now = monotonic_ns();
+    if (const int sig = interrupt_signal(); sig != 0) {
+      report_.interrupted_by = sig;
+      run.phase.store(static_cast<std::uint32_t>(RunPhase::kStop), std::memory_order_release);
+      stop_sent_ = true;
+      kill_all();
+      break;
+    }
     reap(now);
     fire_timed_faults(now);
     for (std::size_t w = 0; w < live_.size(); ++w) {

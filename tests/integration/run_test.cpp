@@ -132,8 +132,8 @@ TEST_P(ExampleSpec, PassesWithExitCodeZeroAndAPassVerdict) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Specs, ExampleSpec, ::testing::ValuesIn(example_specs()),
-                         [](const auto& info) {
-                           std::string name = info.param.substr(0, info.param.size() - 5);
+                         [](const auto& p) {
+                           std::string name = p.param.substr(0, p.param.size() - 5);
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
@@ -187,8 +187,8 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"duplicate-send", "tests/integration/specs/short-spsc.yaml", "duplicated"},
         BrokenCase{"skip-lock", "tests/integration/specs/short-mutex.yaml", "exclusion_violations"},
         BrokenCase{"leak-segment", "tests/integration/specs/short-mutex.yaml", "leaked_objects"}),
-    [](const auto& info) {
-      std::string name = info.param.variant;
+    [](const auto& p) {
+      std::string name = p.param.variant;
       std::replace(name.begin(), name.end(), '-', '_');
       return name;
     });

@@ -94,6 +94,7 @@ struct SupervisionReport {
   std::uint64_t elapsed_ns = 0;  // kGo to the last worker reaped
   std::vector<probes::TimelineEvent> timeline;  // spawn, kill, pause, resume, restart, exit, stall
   probes::Throughput throughput;                // ops per role per interval, with fault markers
+  int interrupted_by = 0;  // SIGINT/SIGTERM/SIGHUP received: the run was torn down early
   std::uint64_t spawn_failures = 0;
   std::string spawn_error;  // the first one
 };
@@ -153,6 +154,12 @@ class Supervisor {
   std::uint64_t next_sample_ns_ = 0;
   std::vector<std::uint64_t> last_role_ops_;  // per throughput series
 };
+
+// SIGINT, SIGTERM and SIGHUP stop the run cleanly (workers killed and reaped, objects
+// removed, manifest deleted) instead of killing the harness. Idempotent.
+void install_interrupt_handlers() noexcept;
+// The interrupting signal received so far, 0 when none.
+[[nodiscard]] int interrupt_signal() noexcept;
 
 // The cgroup v2 oom_kill counter of this process's cgroup (0 when unavailable).
 [[nodiscard]] std::uint64_t cgroup_oom_kills() noexcept;
