@@ -1,6 +1,9 @@
 #include "run_host.hpp"
 
+#include <semaphore.h>
+#include <sys/mman.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -78,6 +81,37 @@ LeakProbe::~LeakProbe() = default;
 
 void LeakProbe::before() { impl_->before = probes::take_inventory({}); }
 
+namespace {
+
+// The inventory fails closed ("unknown") when any process on the host cannot be read.
+// For objects of this run there is a positive proof instead: the run id is ours, every
+// process of the run has been reaped by this harness, and no holder is left (no fd or
+// mapping seen, no flock — every shmcheck holder keeps flock(LOCK_SH) — and no SysV
+// attachment). Only then is the object removed.
+bool remove_run_owned(const probes::IpcObject& object, const std::string& run_id,
+                      const std::set<pid_t>& pids) {
+  const bool creator_ours = object.creator && pids.contains(object.creator->pid);
+  if (!object.holders.empty()) return false;
+  switch (object.kind) {
+    case probes::IpcKind::kPosixShm:
+      if (!object.header || object.header->run_id != run_id || object.flock_held) return false;
+      return ::shm_unlink(object.name.c_str()) == 0;
+    case probes::IpcKind::kPosixSemaphore:
+      if (object.run_id != run_id) return false;
+      return ::sem_unlink(object.name.c_str()) == 0;
+    case probes::IpcKind::kSysvShm:
+      if (!creator_ours || object.attach_count != 0) return false;
+      return ::shmctl(object.sysv_id, IPC_RMID, nullptr) == 0;
+    case probes::IpcKind::kSysvSemaphore:
+      if (!creator_ours) return false;
+      return ::semctl(object.sysv_id, 0, IPC_RMID) == 0;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pids) {
   LeakCheck out;
   const auto now = probes::take_inventory({});
@@ -94,12 +128,8 @@ LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pid
                          std::string(probes::to_string(object.verdict))});
     if (object.verdict == probes::Verdict::kOrphaned) {
       orphans.push_back(object);
-    } else if (object.kind == probes::IpcKind::kSysvSemaphore &&
-               object.verdict == probes::Verdict::kUnknown && object.creator &&
-               pids.contains(object.creator->pid)) {
-      // A SysV semaphore set has no attachment evidence; its creator was this run and
-      // every process of the run has been reaped, so nobody can be using it.
-      if (::semctl(object.sysv_id, 0, IPC_RMID) == 0) out.items.back().verdict += ", removed";
+    } else if (object.verdict == probes::Verdict::kUnknown && remove_run_owned(object, run_id, pids)) {
+      out.items.back().verdict += ", removed (run-owned, no holder, every process of the run reaped)";
     }
   }
   // Proved orphans of this run: removed under the cleaner's re-checks, so the host is
