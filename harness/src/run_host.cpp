@@ -27,10 +27,9 @@ core::Result<void> ManifestWriter::begin(const std::string& run_id) {
   impl_->dir = probes::manifest_dir();
   impl_->manifest.run_id = run_id;
   impl_->manifest.harness = core::self_identity();
-  impl_->manifest.created_unix_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  impl_->manifest.created_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
   path_ = probes::manifest_path(impl_->dir, run_id);
   return probes::write_manifest(impl_->manifest, impl_->dir);
 }
@@ -128,8 +127,10 @@ LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pid
                          std::string(probes::to_string(object.verdict))});
     if (object.verdict == probes::Verdict::kOrphaned) {
       orphans.push_back(object);
-    } else if (object.verdict == probes::Verdict::kUnknown && remove_run_owned(object, run_id, pids)) {
-      out.items.back().verdict += ", removed (run-owned, no holder, every process of the run reaped)";
+    } else if (object.verdict == probes::Verdict::kUnknown &&
+               remove_run_owned(object, run_id, pids)) {
+      out.items.back().verdict +=
+          ", removed (run-owned, no holder, every process of the run reaped)";
     }
   }
   // Proved orphans of this run: removed under the cleaner's re-checks, so the host is

@@ -2,9 +2,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <semaphore.h>
 #include <sys/mman.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -165,6 +165,8 @@ struct BrokenCase {
   const char* failed_expectation;
 };
 
+void PrintTo(const BrokenCase& c, std::ostream* os) { *os << c.variant << " on " << c.spec; }
+
 class BrokenVariant : public ::testing::TestWithParam<BrokenCase> {};
 
 TEST_P(BrokenVariant, FailsTheMatchingExpectationWithExitCodeOne) {
@@ -201,9 +203,9 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(BrokenVariant, LeakedSegmentIsReportedAndThenRemoved) {
   TempDir dir;
   const std::string json = dir.path() + "/result.json";
-  const auto o = run_shmcheck({"run", spec_path("tests/integration/specs/short-mutex.yaml"),
-                               "--json", json},
-                              {"SHMCHECK_TEST_BROKEN=leak-segment"});
+  const auto o =
+      run_shmcheck({"run", spec_path("tests/integration/specs/short-mutex.yaml"), "--json", json},
+                   {"SHMCHECK_TEST_BROKEN=leak-segment"});
   ASSERT_TRUE(o.exit.exited) << describe(o);
   const auto result = load_json(json);
   const auto& leaks = result.at("leaks");
@@ -264,9 +266,9 @@ TEST(RunCommand, BadSpecIsAUsageErrorWithFileLineColumn) {
 }
 
 TEST(RunCommand, SeveralSpecsGiveTheWorstExitCode) {
-  const auto o = run_shmcheck({"run", "--keep-going",
-                               spec_path("tests/integration/specs/short-spsc.yaml"),
-                               spec_path("tests/integration/specs/bad-unknown-key.yaml")});
+  const auto o =
+      run_shmcheck({"run", "--keep-going", spec_path("tests/integration/specs/short-spsc.yaml"),
+                    spec_path("tests/integration/specs/bad-unknown-key.yaml")});
   ASSERT_TRUE(o.exit.exited) << describe(o);
   EXPECT_EQ(o.exit.code, 2) << describe(o);
   EXPECT_NE(o.out.find("short-spsc: pass"), std::string::npos) << describe(o);

@@ -21,8 +21,8 @@ TEST(WorkerConfig, JsonRoundTripKeepsEveryField) {
   c.writers = 4;
   c.failpoints = "ring.pop.after_claim=3:kill";
   c.broken = Broken::kDuplicateSend;
-  c.object = {"queue", "mpmc_ring", 1, 0, "posix:/shmcheck.0.0123456789abcdef.queue",
-              "posix_unnamed", "", -1, false, 1024};
+  c.object = {"queue",         "mpmc_ring", 1,  0,     "posix:/shmcheck.0.0123456789abcdef.queue",
+              "posix_unnamed", "",          -1, false, 1024};
   const auto back = WorkerConfig::from_json(nlohmann::json::parse(c.to_json().dump()));
   EXPECT_EQ(back.to_json(), c.to_json());
   EXPECT_EQ(back.ops, c.ops);
