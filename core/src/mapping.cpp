@@ -38,7 +38,8 @@ Result<Mapping> Mapping::attach_sysv(int shmid, std::size_t size, Access access)
   if (size == 0) return make_error(ErrorCode::kInvalidArgument, "shmat", "size 0");
   const int flags = access == Access::kReadOnly ? SHM_RDONLY : 0;
   // shmat reports failure as (void*)-1.
-  void* const failed = reinterpret_cast<void*>(-1);  // NOLINT(performance-no-int-to-ptr): shmat's sentinel
+  void* const failed =
+      reinterpret_cast<void*>(-1);  // NOLINT(performance-no-int-to-ptr): shmat's sentinel
   auto p = posix_call_ptr("shmat", failed, [&] { return ::shmat(shmid, nullptr, flags); });
   if (!p) return std::move(p).error();
   return Mapping(*p, size, Kind::kSysV);

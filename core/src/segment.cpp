@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -97,8 +98,8 @@ Result<void> take_holder_lock(int fd, const std::string& what) {
   auto r = posix_call("flock", [fd] { return ::flock(fd, LOCK_SH | LOCK_NB); });
   if (!r) {
     if (r.error().sys_errno == EWOULDBLOCK) {
-      return make_error(ErrorCode::kNotFound, "flock", what + ": being removed (exclusive lock held)",
-                        EWOULDBLOCK);
+      return make_error(ErrorCode::kNotFound, "flock",
+                        what + ": being removed (exclusive lock held)", EWOULDBLOCK);
     }
     return with_detail(std::move(r).error(), what);
   }
@@ -128,16 +129,38 @@ Result<void> check_layout(const void* bytes, std::size_t object_size, std::strin
   }
   if (h->payload_offset != kSegmentHeaderSize || h->total_size != object_size ||
       h->payload_size != h->total_size - h->payload_offset) {
-    return make_error(ErrorCode::kCorrupt, "layout check", what + ": sizes do not match the object");
+    return make_error(ErrorCode::kCorrupt, "layout check",
+                      what + ": sizes do not match the object");
   }
   if (!ref_name.empty()) {
     auto parsed = parse_segment_name(ref_name);
     if (!parsed || parsed->run_id != info->run_id || parsed->object != info->object_name) {
-      return make_error(ErrorCode::kForeign, "name check",
-                        what + ": header names run " + info->run_id + " object " +
-                            info->object_name);
+      return make_error(
+          ErrorCode::kForeign, "name check",
+          what + ": header names run " + info->run_id + " object " + info->object_name);
     }
   }
+  return {};
+}
+
+// Reserves the pages of a POSIX segment now, so that a full /dev/shm is kNoSpace
+// at create time instead of SIGBUS on first touch in the middle of a run. Only on a
+// size-limited tmpfs (f_blocks != 0), and only when the space is there: an unlimited
+// tmpfs cannot run out short of memory, and fallocate there would just commit RAM.
+Result<void> reserve_pages(int fd, std::size_t total, const std::string& what) {
+  struct statvfs vfs {};
+  SHMCHECK_TRY(posix_call("fstatvfs", [&] { return ::fstatvfs(fd, &vfs); }));
+  if (vfs.f_blocks == 0) return {};
+  const auto free_bytes = static_cast<unsigned long long>(vfs.f_bavail) * vfs.f_frsize;
+  if (total > free_bytes) {
+    return make_error(ErrorCode::kNoSpace, "segment create",
+                      what + ": " + std::to_string(total) + " bytes needed, " +
+                          std::to_string(free_bytes) + " free",
+                      ENOSPC);
+  }
+  auto r =
+      posix_call("fallocate", [&] { return ::fallocate(fd, 0, 0, static_cast<off_t>(total)); });
+  if (!r) return with_detail(std::move(r).error(), what);
   return {};
 }
 
@@ -246,9 +269,12 @@ bool parse_int(std::string_view text, int& out) noexcept {
 
 const char* to_string(Backing backing) noexcept {
   switch (backing) {
-    case Backing::kPosix: return "posix";
-    case Backing::kSysV: return "sysv";
-    case Backing::kMemfd: return "memfd";
+    case Backing::kPosix:
+      return "posix";
+    case Backing::kSysV:
+      return "sysv";
+    case Backing::kMemfd:
+      return "memfd";
   }
   return "unknown";
 }
@@ -310,7 +336,8 @@ Result<SegmentRef> SegmentRef::parse(std::string_view text) {
   };
   switch (ref.backing) {
     case Backing::kPosix:
-      if (!is_token_name(rest) || rest.front() != '/' || rest.find('/', 1) != std::string_view::npos) {
+      if (!is_token_name(rest) || rest.front() != '/' ||
+          rest.find('/', 1) != std::string_view::npos) {
         return bad("a POSIX name is '/' and one path component");
       }
       ref.name = std::string(rest);
@@ -329,7 +356,8 @@ Result<SegmentRef> SegmentRef::parse(std::string_view text) {
       const bool has_name = rest.find(':') != std::string_view::npos;
       if (!parse_int(next_field(), ref.memfd_fd)) return bad("bad fd");
       if (has_name) {
-        if (!is_token_name(rest) || rest.find('/') != std::string_view::npos) return bad("bad name");
+        if (!is_token_name(rest) || rest.find('/') != std::string_view::npos)
+          return bad("bad name");
         ref.name = std::string(rest);
       }
       return ref;
@@ -364,8 +392,8 @@ Result<Segment> Segment::create(const SegmentOptions& options) noexcept {
     int shmid = -1;
     for (unsigned attempt = 0; attempt < kSysVKeyAttempts && shmid < 0; ++attempt) {
       const int key = sysv_key_for(name, attempt);
-      auto id = posix_call("shmget",
-                           [&] { return ::shmget(key, total, IPC_CREAT | IPC_EXCL | kSegmentMode); });
+      auto id = posix_call(
+          "shmget", [&] { return ::shmget(key, total, IPC_CREAT | IPC_EXCL | kSegmentMode); });
       if (id) {
         shmid = *id;
       } else if (id.error().code != ErrorCode::kExists) {
@@ -414,7 +442,9 @@ Result<Segment> Segment::create(const SegmentOptions& options) noexcept {
     SHMCHECK_TRY(posix_call("fchmod", [fd] { return ::fchmod(fd, kSegmentMode); }));
     SHMCHECK_TRY(verify_fd(fd, seg.name_, /*exact_mode=*/true));
     SHMCHECK_TRY(take_holder_lock(fd, seg.name_));
-    SHMCHECK_TRY(posix_call("ftruncate", [&] { return ::ftruncate(fd, static_cast<off_t>(total)); }));
+    SHMCHECK_TRY(
+        posix_call("ftruncate", [&] { return ::ftruncate(fd, static_cast<off_t>(total)); }));
+    if (options.backing == Backing::kPosix) SHMCHECK_TRY(reserve_pages(fd, total, seg.name_));
     if (options.backing == Backing::kMemfd) {
       // Nobody may resize it under the mappings (a shrink would SIGBUS every holder).
       SHMCHECK_TRY(posix_call("fcntl(F_ADD_SEALS)", [fd] {
@@ -462,7 +492,8 @@ Result<Segment> Segment::open(const SegmentRef& ref) noexcept {
   if (ref.backing == Backing::kPosix) {
     what = ref.name;
     if (!is_token_name(ref.name) || ref.name.front() != '/') {
-      return make_error(ErrorCode::kInvalidArgument, "segment open", "POSIX name '" + ref.name + "'");
+      return make_error(ErrorCode::kInvalidArgument, "segment open",
+                        "POSIX name '" + ref.name + "'");
     }
     auto fd = posix_call("shm_open", [&] {
       return ::shm_open(ref.name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
@@ -589,8 +620,8 @@ Result<void> Segment::unlink() noexcept {
       break;
     }
     case Backing::kSysV: {
-      auto r = posix_call("shmctl(IPC_RMID)",
-                          [&] { return ::shmctl(sysv_id_, IPC_RMID, nullptr); });
+      auto r =
+          posix_call("shmctl(IPC_RMID)", [&] { return ::shmctl(sysv_id_, IPC_RMID, nullptr); });
       if (!r) {
         auto err = std::move(r).error();
         if (err.sys_errno == EINVAL || err.sys_errno == EIDRM) {

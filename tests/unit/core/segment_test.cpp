@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <array>
@@ -206,14 +207,12 @@ TEST_P(SegmentTest, CreateWritesHeaderAndPageRoundedPayload) {
   EXPECT_EQ(h.total_size, 2 * kPage);  // 256 + 5000 rounded up to pages
   EXPECT_EQ(seg->payload_size(), 2 * kPage - kSegmentHeaderSize);
   EXPECT_EQ(h.payload_size, seg->payload_size());
-  EXPECT_EQ(static_cast<const std::byte*>(seg->payload()) -
-                reinterpret_cast<const std::byte*>(&h),
+  EXPECT_EQ(static_cast<const std::byte*>(seg->payload()) - reinterpret_cast<const std::byte*>(&h),
             static_cast<std::ptrdiff_t>(kSegmentHeaderSize));
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(seg->payload()) % kCacheLineSize, 0U);
   std::memset(seg->payload(), 0xab, seg->payload_size());  // the whole payload is writable
-  const std::string expected_name = GetParam() == Backing::kMemfd
-                                        ? name_of("hdr").substr(1)
-                                        : name_of("hdr");
+  const std::string expected_name =
+      GetParam() == Backing::kMemfd ? name_of("hdr").substr(1) : name_of("hdr");
   EXPECT_EQ(seg->name(), expected_name);
 }
 
@@ -240,6 +239,12 @@ TEST_P(SegmentTest, CreatedObjectIsOursWithMode0600) {
     EXPECT_EQ(st.st_mode & 0777U, 0600U);
     EXPECT_EQ(st.st_uid, ::geteuid());
     EXPECT_EQ(static_cast<std::uint64_t>(st.st_size), seg->header().total_size);
+    struct statvfs vfs {};
+    ASSERT_EQ(::statvfs("/dev/shm", &vfs), 0);
+    if (GetParam() == Backing::kPosix && vfs.f_blocks != 0) {
+      // On a size-limited /dev/shm the pages are reserved up front (no SIGBUS later).
+      EXPECT_GE(static_cast<std::uint64_t>(st.st_blocks) * 512U, seg->header().total_size);
+    }
   }
 }
 
@@ -263,7 +268,9 @@ TEST_P(SegmentTest, SecondProcessOpensViaRefStringAndSeesData) {
   const std::string token = seg->ref().to_string();
   const pid_t creator = ::getpid();
 
-  const pid_t pid = testing::fork_child([&token, creator] {
+  const int creator_fd = seg->fd();
+  const pid_t pid = testing::fork_child([&token, creator, creator_fd] {
+    if (creator_fd >= 0) ::close(creator_fd);  // open for real, not through the fork's copy
     auto ref = SegmentRef::parse(token);
     if (!ref) return 10;
     auto opened = Segment::open(*ref);
@@ -561,6 +568,9 @@ TEST_P(NamedSegmentTest, FailedCreateLeavesNoName) {
   ASSERT_FALSE(seg);
   EXPECT_NE(seg.error().code, ErrorCode::kExists) << seg.error().message();
   if (GetParam() == Backing::kPosix) {
+    // "No room" is a resource limit (exit code 3), not a bug: /dev/shm too small, or
+    // no address space for the mapping.
+    EXPECT_EQ(seg.error().code, ErrorCode::kNoSpace) << seg.error().message();
     struct stat st {};
     EXPECT_NE(::stat(dev_shm_path(name_of("huge")).c_str(), &st), 0);
   } else {
@@ -614,8 +624,16 @@ TEST_P(LockedSegmentTest, OpenerInAnotherProcessHoldsTheLockUntilItCloses) {
     if (go[1] >= 0) ::close(go[1]);
   });
 
-  const pid_t pid = testing::fork_child([&token, &go] {
+  const int creator_fd = seg->fd();
+  void* const creator_base = const_cast<SegmentHeader*>(&seg->header());
+  const std::size_t creator_size = seg->header().total_size;
+  const pid_t pid = testing::fork_child([&token, &go, creator_fd, creator_base, creator_size] {
     ::close(go[1]);
+    // The fork copied the creator's descriptor and mapping; both pin the creator's
+    // open file description and with it the creator's flock. Drop both so only the
+    // lock the child takes itself counts.
+    ::close(creator_fd);
+    ::munmap(creator_base, creator_size);
     auto ref = SegmentRef::parse(token);
     if (!ref) return 10;
     auto opened = Segment::open(*ref);
@@ -708,8 +726,8 @@ TEST(SegmentPosix, CreateLeavesAPlantedNameAlone) {
   EXPECT_EQ(seg.error().code, ErrorCode::kExists) << seg.error().message();
   struct stat st {};
   ASSERT_EQ(::stat(dev_shm_path(name).c_str(), &st), 0);  // not unlinked by the failed create
-  EXPECT_EQ(st.st_mode & 0777U, 0644U);                  // not chmod'ed
-  EXPECT_EQ(st.st_size, 8);                              // not truncated
+  EXPECT_EQ(st.st_mode & 0777U, 0644U);                   // not chmod'ed
+  EXPECT_EQ(st.st_size, 8);                               // not truncated
 }
 
 TEST(SegmentMemfd, OpenRefusesAnFdThatIsNotAMemfd) {
@@ -811,8 +829,8 @@ TEST(SegmentRefText, ParsesEachForm) {
 
 TEST(SegmentRefText, RejectsMalformedTokens) {
   for (const char* text :
-       {"", "posix", "posix:", "posix:noslash", "posix:/a/b", "posix:/a b", "nfs:/x", "sysv:",
-        "sysv:abc", "sysv:-1", "sysv:1:", "sysv:1x", "memfd:", "memfd:1", "memfd:0:3",
+       {"", "posix", "posix:", "posix:noslash", "posix:/a/b", "posix:/a b", "nfs:/x",
+        "sysv:", "sysv:abc", "sysv:-1", "sysv:1:", "sysv:1x", "memfd:", "memfd:1", "memfd:0:3",
         "memfd:1:-3", "memfd:1:3:", "memfd:1:3:/slash", "memfd:x:3"}) {
     auto ref = SegmentRef::parse(text);
     EXPECT_FALSE(ref) << "'" << text << "' parsed";

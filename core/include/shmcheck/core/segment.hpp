@@ -23,7 +23,15 @@
 // Liveness: every holder (creator and openers) keeps flock(LOCK_SH) on its own
 // descriptor for as long as the Segment lives (POSIX, memfd); anyone proves "no
 // holder" with flock(LOCK_EX|LOCK_NB). SysV has no descriptor: its attachment count
-// (shm_nattch) is the evidence.
+// (shm_nattch) is the evidence. The lock belongs to the open file description, and a
+// mapping pins that too: a fork()ed child that inherits a Segment's descriptor or
+// mapping keeps the parent's lock alive until it closes/unmaps them or exits (exec
+// drops both: descriptors are O_CLOEXEC). open() uses LOCK_NB: an exclusive lock
+// means a cleaner is removing the object, and open() reports kNotFound, never blocks.
+//
+// Space: a POSIX segment's pages are reserved with fallocate at create() when
+// /dev/shm is size-limited, so a full /dev/shm is kNoSpace up front, not SIGBUS on
+// first touch. A memfd is sealed against shrinking and growing.
 //
 // Memory ordering: the header (segment_header.hpp) is written completely before its
 // magic, which is stored with release; open() loads the magic with acquire, so an
@@ -55,8 +63,8 @@ enum class Backing : std::uint8_t { kPosix, kSysV, kMemfd };
 
 struct SegmentOptions {
   Backing backing = Backing::kPosix;
-  std::string run_id;   // new_run_id(): kRunIdLength lowercase hex characters
-  std::string object;   // is_valid_object_name()
+  std::string run_id;  // new_run_id(): kRunIdLength lowercase hex characters
+  std::string object;  // is_valid_object_name()
   ObjectKind kind = ObjectKind::kRaw;
   std::size_t payload_size = 0;  // at least this many payload bytes (rounded up to pages)
 };
@@ -67,7 +75,7 @@ struct SegmentOptions {
 // present, is checked against the memfd's name).
 struct SegmentRef {
   Backing backing = Backing::kPosix;
-  std::string name;   // "/shmcheck.<uid>.<run>.<object>" (memfd: without the '/')
+  std::string name;  // "/shmcheck.<uid>.<run>.<object>" (memfd: without the '/')
   int sysv_id = -1;
   int memfd_pid = 0;
   int memfd_fd = -1;
