@@ -113,11 +113,11 @@ RobustMutex* RobustMutex::attach(void* mem) noexcept {
 // only add FUTEX_WAITERS), so this is safe; with a fixed glibc it does nothing.
 void RobustMutex::release_after_unrecoverable_trylock() noexcept {
   std::atomic_ref<int> word(mutex_.__data.__lock);
-  const int tid = static_cast<int>(::gettid());
-  int seen = word.load(std::memory_order_relaxed);
-  if ((seen & FUTEX_TID_MASK) != tid) return;
-  seen = word.exchange(0, std::memory_order_release);
-  if ((seen & FUTEX_WAITERS) != 0) {
+  const auto tid = static_cast<std::uint32_t>(::gettid());
+  const auto held = static_cast<std::uint32_t>(word.load(std::memory_order_relaxed));
+  if ((held & FUTEX_TID_MASK) != tid) return;
+  const auto released = static_cast<std::uint32_t>(word.exchange(0, std::memory_order_release));
+  if ((released & FUTEX_WAITERS) != 0) {
     ::syscall(SYS_futex, &mutex_.__data.__lock, FUTEX_WAKE, 1, nullptr, nullptr, 0);
   }
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -218,6 +219,45 @@ TEST_F(RobustMutexTest, OwnerDiedSeenByLockForAndTryLockToo) {
   ASSERT_TRUE(mutex_->make_consistent());
   ASSERT_TRUE(mutex_->unlock());
   EXPECT_EQ(mutex_->stats().owner_died, 2U);
+}
+
+// The owner dies while another process is asleep waiting for the mutex: the sleeper
+// is woken by the kernel's robust-list cleanup and gets the mutex with kOwnerDied.
+TEST_F(RobustMutexTest, OwnerKilledWhileOthersWaitWakesAWaiterWithOwnerDied) {
+  for (const bool timed : {false, true}) {
+    SCOPED_TRACE(timed ? "lock_for" : "lock");
+    shared_->child_ready.store(0);
+    const pid_t holder = testing::fork_child([s = shared_] {
+      RobustMutex* m = RobustMutex::attach(s->mutex_mem);
+      if (!m->lock()) return 2;
+      s->child_ready.store(1);
+      for (;;) ::pause();  // holds the mutex until SIGKILLed
+    });
+    ASSERT_TRUE(testing::eventually([&] { return shared_->child_ready.load() == 1; }));
+    const pid_t waiter = testing::fork_child([s = shared_, timed] {
+      RobustMutex* m = RobustMutex::attach(s->mutex_mem);
+      auto st = timed ? m->lock_for(8s) : m->lock();
+      if (!st) return 2;
+      if (*st != LockStatus::kOwnerDied) return 3;
+      if (!m->make_consistent()) return 4;
+      return m->unlock() ? 0 : 5;
+    });
+    // The waiter announces nothing: asleep means blocked on the held mutex.
+    ASSERT_TRUE(testing::eventually([&] { return test::process_state(waiter) == 'S'; }));
+    ASSERT_EQ(::kill(holder, SIGKILL), 0);
+    const auto held = testing::wait_child(holder, kChildDeadline);
+    EXPECT_TRUE(held.killed_by(SIGKILL)) << held.describe();
+    const auto woke = testing::wait_child(waiter, kChildDeadline);
+    EXPECT_TRUE(woke.ok()) << woke.describe();
+  }
+  const auto s = mutex_->stats();
+  EXPECT_EQ(s.owner_died, 2U);
+  EXPECT_EQ(s.contended, 2U);
+  EXPECT_EQ(s.acquisitions, 4U);
+  auto st = mutex_->lock();
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_EQ(*st, LockStatus::kAcquired);
+  ASSERT_TRUE(mutex_->unlock());
 }
 
 TEST_F(RobustMutexTest, MakeConsistentWithoutOwnerDeathIsRejected) {

@@ -122,7 +122,7 @@ class alignas(kCacheLineSize) RobustMutex {
   }
   // Handles a trylock result other than 0: EBUSY waits, EOWNERDEAD is a value.
   [[nodiscard]] Result<LockStatus> lock_slow(int trylock_rc) noexcept;
-  [[nodiscard]] Result<void> unlock_error(int rc) noexcept;
+  [[nodiscard]] static Result<void> unlock_error(int rc) noexcept;
   // Works around glibc's trylock keeping an unrecoverable mutex locked (see .cpp).
   void release_after_unrecoverable_trylock() noexcept;
   // Maps a pthread lock result (0, EOWNERDEAD or an error) and counts it.
