@@ -1,84 +1,20 @@
 #include "shmcheck/core/mpmc_ring.hpp"
 
 #include <cassert>
-#include <cstring>
 #include <new>
 #include <string>
 
 #include "ring_internal.hpp"
-#include "shmcheck/core/failpoint.hpp"
 
 namespace shmcheck::core {
 
-// One slot: [state][claim][length, reserved][payload]. Only `state` synchronizes.
-struct MpmcRing::Slot {
-  // {lap sequence:40 | claimer pid:22 | kind:2}: see the encoding below.
-  std::atomic<std::uint64_t> state;
-  // {claimer start time:40 | tag:24}, tag = {low 23 bits of the claimed position,
-  // 1 bit consumer}: stored right after a claim so a stuck slot's claimer can be
-  // named by pid + start time. The tag tells whether the word belongs to the claim
-  // in `state` or to an older one (then only the pid is known).
-  std::atomic<std::uint64_t> claim;
-  std::uint32_t length;
-  std::uint32_t reserved;
-};
-static_assert(sizeof(std::atomic<std::uint64_t>) == 8);
-
 namespace {
 
-enum Kind : std::uint64_t {
-  kFree = 0,     // waiting for the producer of `seq`
-  kWriting = 1,  // claimed by producer `pid`, not committed
-  kFull = 2,     // committed message for position `seq`
-  kReading = 3,  // claimed by consumer `pid`, not released
-};
-
-constexpr unsigned kKindBits = 2;
-constexpr unsigned kPidBits = 22;  // Linux PID_MAX_LIMIT is 2^22
-constexpr unsigned kSeqBits = 64 - kPidBits - kKindBits;
-constexpr std::uint64_t kPidMask = (std::uint64_t{1} << kPidBits) - 1;
-constexpr std::uint64_t kSeqMask = (std::uint64_t{1} << kSeqBits) - 1;
-constexpr unsigned kTagBits = 24;
-constexpr std::uint64_t kTagMask = (std::uint64_t{1} << kTagBits) - 1;
-constexpr std::uint64_t kStartTimeMask = (std::uint64_t{1} << (64 - kTagBits)) - 1;
-static_assert(kMaxRingCapacity <= (std::uint64_t{1} << (kTagBits - 1 - 3)),
-              "a stale claim tag needs 8 laps of claimers dying unrecorded to alias");
-
-enum class Role : std::uint64_t { kProducer = 0, kConsumer = 1 };
-
-constexpr std::uint64_t make_state(std::uint64_t pos, std::uint32_t pid, Kind kind) noexcept {
-  return ((pos & kSeqMask) << (kPidBits + kKindBits)) |
-         ((std::uint64_t{pid} & kPidMask) << kKindBits) | kind;
-}
-constexpr Kind kind_of(std::uint64_t state) noexcept { return static_cast<Kind>(state & 3U); }
-constexpr std::int32_t pid_of(std::uint64_t state) noexcept {
-  return static_cast<std::int32_t>((state >> kKindBits) & kPidMask);
-}
-// Signed distance, in positions, from pos to the lap the state belongs to.
-constexpr std::int64_t lap_distance(std::uint64_t state, std::uint64_t pos) noexcept {
-  const std::uint64_t seq = state >> (kPidBits + kKindBits);
-  const std::uint64_t diff = (seq - pos) & kSeqMask;
-  // Sign-extend the kSeqBits-wide difference.
-  return static_cast<std::int64_t>(diff << (kPidBits + kKindBits)) >>
-         static_cast<int>(kPidBits + kKindBits);
-}
-
-constexpr std::uint64_t claim_tag(std::uint64_t pos, Role role) noexcept {
-  return ((pos << 1) | static_cast<std::uint64_t>(role)) & kTagMask;
-}
-constexpr std::uint64_t make_claim(std::uint64_t start_time, std::uint64_t pos,
-                                   Role role) noexcept {
-  return ((start_time & kStartTimeMask) << kTagBits) | claim_tag(pos, role);
-}
+using namespace detail::mpmc;
 
 constexpr std::uint32_t slot_stride(const RingConfig& config) noexcept {
-  return static_cast<std::uint32_t>(detail::round_up(3 * 8 + config.message_size, 8));
-}
-
-// Moves a shared position counter from pos to pos + 1 unless someone already did;
-// either way pos ends up at a position worth looking at.
-void advance(std::atomic<std::uint64_t>& counter, std::uint64_t& pos) noexcept {
-  if (counter.compare_exchange_strong(pos, pos + 1, std::memory_order_relaxed)) ++pos;
+  return static_cast<std::uint32_t>(
+      detail::round_up(sizeof(detail::MpmcSlot) + config.message_size, 8));
 }
 
 // Per thread: the stuck slot this thread is waiting on, so liveness is checked only
@@ -159,17 +95,7 @@ Result<MpmcRing*> MpmcRing::attach(void* mem, std::size_t bytes) noexcept {
   return ring;
 }
 
-MpmcRing::Slot* MpmcRing::slot(std::uint64_t pos) noexcept {
-  return std::launder(
-      reinterpret_cast<Slot*>(reinterpret_cast<std::byte*>(this) + header_.slots_offset +
-                              (pos & (header_.capacity - 1)) * header_.slot_stride));
-}
-
 namespace {
-
-std::byte* payload_of(void* slot) noexcept {
-  return static_cast<std::byte*>(slot) + 3 * sizeof(std::uint64_t);
-}
 
 // The claimer of a slot whose state has blocked us: pid from the state word (set by
 // the claiming CAS itself), start time from the claim word if it belongs to this claim.
@@ -198,7 +124,7 @@ bool stuck_claimer_dead(const void* ring, std::uint64_t state,
 
 }  // namespace
 
-MpmcRing::TryOutcome MpmcRing::push_once(std::span<const std::byte> msg) noexcept {
+MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) noexcept {
   const std::uint64_t capacity = header_.capacity;
   const auto self = detail::cached_self_identity();
   const auto me = static_cast<std::uint32_t>(self.pid);
@@ -208,26 +134,12 @@ MpmcRing::TryOutcome MpmcRing::push_once(std::span<const std::byte> msg) noexcep
     auto state = s->state.load(std::memory_order_acquire);
     const auto lap = lap_distance(state, pos);
     if (lap == 0 && kind_of(state) == kFree) {
-      // Acquire: the previous consumer's reads of this slot happen before our writes.
-      if (!s->state.compare_exchange_weak(state, make_state(pos, me, kWriting),
-                                          std::memory_order_acquire, std::memory_order_relaxed)) {
-        continue;
+      if (s->state.compare_exchange_weak(state, make_state(pos, me, kWriting),
+                                         std::memory_order_acquire, std::memory_order_relaxed)) {
+        fill_claimed(s, pos, self, msg);
+        return TryOutcome::kDone;
       }
-      auto seen = pos;
-      advance(enqueue_pos_, seen);
-      s->claim.store(make_claim(self.start_time, pos, Role::kProducer), std::memory_order_relaxed);
-      failpoint(FailpointId::kRingPushAfterClaim);
-      const auto size = msg.size();
-      const auto half = size / 2;
-      std::byte* payload = payload_of(s);
-      if (half != 0) std::memcpy(payload, msg.data(), half);
-      failpoint(FailpointId::kRingPushMidPayload);
-      if (size != half) std::memcpy(payload + half, msg.data() + half, size - half);
-      s->length = static_cast<std::uint32_t>(size);
-      failpoint(FailpointId::kRingPushBeforeCommit);
-      s->state.store(make_state(pos, 0, kFull), std::memory_order_release);
-      failpoint(FailpointId::kRingPushAfterCommit);
-      return TryOutcome::kDone;
+      continue;
     }
     if (lap >= 0) {
       // Position pos is taken (or long done): help the counter past it.
@@ -251,7 +163,7 @@ MpmcRing::TryOutcome MpmcRing::push_once(std::span<const std::byte> msg) noexcep
   }
 }
 
-PopResult MpmcRing::pop_once(std::span<std::byte> out) noexcept {
+PopResult MpmcRing::pop_contended(std::span<std::byte> out) noexcept {
   const std::uint64_t capacity = header_.capacity;
   auto pos = dequeue_pos_.load(std::memory_order_relaxed);
   for (;;) {
@@ -268,21 +180,11 @@ PopResult MpmcRing::pop_once(std::span<std::byte> out) noexcept {
     const auto self = detail::cached_self_identity();
     const auto me = static_cast<std::uint32_t>(self.pid);
     if (kind == kFull) {
-      if (!s->state.compare_exchange_weak(state, make_state(pos, me, kReading),
-                                          std::memory_order_acquire, std::memory_order_relaxed)) {
-        continue;
+      if (s->state.compare_exchange_weak(state, make_state(pos, me, kReading),
+                                         std::memory_order_acquire, std::memory_order_relaxed)) {
+        return take_claimed(s, pos, self, out);
       }
-      auto seen = pos;
-      advance(dequeue_pos_, seen);
-      s->claim.store(make_claim(self.start_time, pos, Role::kConsumer), std::memory_order_relaxed);
-      failpoint(FailpointId::kRingPopAfterClaim);
-      const auto size = s->length;
-      if (size > header_.message_size) detail::ring_invariant_broken("MpmcRing slot length");
-      if (size != 0) std::memcpy(out.data(), payload_of(s), size);
-      failpoint(FailpointId::kRingPopBeforeRelease);
-      // Release: the next producer of this slot writes only after our copy.
-      s->state.store(make_state(pos + capacity, 0, kFree), std::memory_order_release);
-      return {PopStatus::kOk, size, {}};
+      continue;
     }
     // kWriting: a producer claimed pos and has not committed. Wait, unless it has
     // blocked us for a while and is proved dead: then take the slot over unread.
@@ -300,26 +202,6 @@ PopResult MpmcRing::pop_once(std::span<std::byte> out) noexcept {
     abandoned_.fetch_add(1, std::memory_order_relaxed);
     return {PopStatus::kAbandoned, 0, who};
   }
-}
-
-bool MpmcRing::try_push(std::span<const std::byte> msg) noexcept {
-  if (msg.size() > header_.message_size) {
-    assert(false && "MpmcRing::try_push: message longer than message_size");
-    return false;
-  }
-  if (push_once(msg) == TryOutcome::kDone) return true;
-  full_events_.fetch_add(1, std::memory_order_relaxed);
-  return false;
-}
-
-PopResult MpmcRing::try_pop(std::span<std::byte> out) noexcept {
-  if (out.size() < header_.message_size) {
-    assert(false && "MpmcRing::try_pop: out shorter than message_size");
-    return {};
-  }
-  auto r = pop_once(out);
-  if (r.status == PopStatus::kEmpty) empty_events_.fetch_add(1, std::memory_order_relaxed);
-  return r;
 }
 
 bool MpmcRing::push_for(std::span<const std::byte> msg, std::chrono::nanoseconds timeout) noexcept {

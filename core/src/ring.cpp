@@ -12,6 +12,9 @@
 #include <string>
 
 #include "ring_internal.hpp"
+#include "shmcheck/core/detail/mpmc_slot.hpp"
+#include "shmcheck/core/detail/ring_layout.hpp"
+#include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/core/posix_call.hpp"
 
 namespace shmcheck::core {
@@ -53,8 +56,6 @@ constexpr std::int64_t kFirstSleepNs = 2'000;
 constexpr std::int64_t kMaxSleepNs = 200'000;
 constexpr std::uint32_t kSpinsPerClockRead = 16;
 
-std::atomic<std::uint64_t> g_fork_generation{1};
-
 void on_fork_child() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
 
 // Registered when the library is loaded, before any ring can be used.
@@ -62,12 +63,6 @@ const bool g_atfork_registered = [] {
   return static_cast<bool>(pthread_call(
       "pthread_atfork", [] { return ::pthread_atfork(nullptr, nullptr, &on_fork_child); }));
 }();
-
-struct IdentityCache {
-  std::uint64_t generation = 0;
-  ProcessIdentity identity{};
-};
-thread_local IdentityCache t_identity;
 
 }  // namespace
 
@@ -98,22 +93,36 @@ bool Backoff::wait() noexcept {
   return true;
 }
 
-ProcessIdentity cached_self_identity() noexcept {
-  const auto generation = g_fork_generation.load(std::memory_order_relaxed);
-  if (t_identity.generation != generation || !g_atfork_registered) [[unlikely]] {
-    t_identity.identity = self_identity();
-    t_identity.generation = g_atfork_registered ? generation : 0;
-    if (t_identity.identity.pid <= 0) ring_invariant_broken("own pid is not positive");
+ProcessIdentity refresh_self_identity() noexcept {
+  t_identity_cache.identity = self_identity();
+  // Without the fork handler a cached value could outlive a fork: never cache then.
+  t_identity_cache.generation =
+      g_atfork_registered ? g_fork_generation.load(std::memory_order_relaxed) : 0;
+  if (t_identity_cache.identity.pid <= 0 ||
+      static_cast<std::uint64_t>(t_identity_cache.identity.pid) > mpmc::kPidMask) {
+    ring_invariant_broken("own pid does not fit the slot state word");
   }
-  return t_identity.identity;
+  return t_identity_cache.identity;
+}
+
+void write_payload_with_failpoints(std::byte* payload, std::span<const std::byte> msg) noexcept {
+  failpoint(FailpointId::kRingPushAfterClaim);
+  const auto half = msg.size() / 2;
+  copy_bytes(payload, msg.data(), half);
+  failpoint(FailpointId::kRingPushMidPayload);
+  copy_bytes(payload + half, msg.data() + half, msg.size() - half);
+  failpoint(FailpointId::kRingPushBeforeCommit);
 }
 
 void ring_invariant_broken(const char* what) noexcept {
-  // Raw write(2): about to abort, nothing to report an error to.
+  // Raw write(2), not posix_call: about to abort, nobody to hand an error to.
+  const auto put = [](const char* text, std::size_t n) noexcept {
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, text, n);
+  };
   static constexpr char kPrefix[] = "shmcheck: ring invariant broken: ";
-  (void)!::write(STDERR_FILENO, kPrefix, sizeof(kPrefix) - 1);
-  (void)!::write(STDERR_FILENO, what, std::strlen(what));
-  (void)!::write(STDERR_FILENO, "\n", 1);
+  put(kPrefix, sizeof(kPrefix) - 1);
+  put(what, std::strlen(what));
+  put("\n", 1);
   std::abort();
 }
 

@@ -1,12 +1,9 @@
 // Private helpers shared by the ring implementations: CPU relax, the spin-then-sleep
-// backoff of push_for/pop_for, the cached identity a claimer stores into a slot,
-// and the loud failure for a broken in-memory invariant.
+// backoff of push_for/pop_for.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-
-#include "shmcheck/core/process_identity.hpp"
 
 namespace shmcheck::core::detail {
 
@@ -41,12 +38,5 @@ class Backoff {
   std::int64_t sleep_ns_;
   std::uint32_t spins_ = 0;
 };
-
-// self_identity(), cached per thread and refreshed after fork() (pthread_atfork), so
-// a claim is a plain store into the slot: no syscall on the hot path.
-[[nodiscard]] ProcessIdentity cached_self_identity() noexcept;
-
-// A shared structure is inconsistent in a way no crash can cause: say so and abort.
-[[noreturn]] void ring_invariant_broken(const char* what) noexcept;
 
 }  // namespace shmcheck::core::detail

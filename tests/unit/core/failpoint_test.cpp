@@ -51,6 +51,7 @@ TEST(Failpoint, ExitActionUsesTheExitCode) {
 
 TEST(Failpoint, ObserverRunsBeforeTheAction) {
   static int seen = 0;
+  seen = 0;  // --gtest_repeat runs this again
   disarm_all_failpoints();
   set_failpoint_observer([](FailpointId id, std::uint64_t n, FailpointAction) noexcept {
     if (id == FailpointId::kSemaphoreAfterWait && n == 1) ++seen;

@@ -29,8 +29,11 @@
 // is reported and never half-delivered. kUnknown and kAlive (e.g. a SIGSTOPped
 // producer) keep it waiting. Likewise a producer that finds a slot stuck in
 // reading(pos, pid) by a consumer proved dead frees it; whatever that consumer had
-// copied out is lost in flight and counted in RingStats::abandoned. A producer
-// killed after its commit store delivered its message: it was in the ring.
+// copied out is lost in flight and counted in RingStats::abandoned (a consumer crash
+// is at-most-once for its one in-flight message here, unlike SpscRing where the
+// restarted consumer re-reads it). A producer killed after its commit store
+// delivered its message: it was in the ring. Each producer's messages reach any one
+// consumer in the order they were pushed.
 // Limits: the claimer is a process (pid in the caller's pid namespace), so a thread
 // that dies alone is not detected; if a claimer died between its claim and its
 // start-time store and its pid was reused meanwhile, the slot waits for the pid's
@@ -38,13 +41,17 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
 #include <type_traits>
 
+#include "shmcheck/core/detail/mpmc_slot.hpp"
 #include "shmcheck/core/detail/ring_layout.hpp"
+#include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/core/ring.hpp"
 
 namespace shmcheck::core {
@@ -88,10 +95,26 @@ class MpmcRing {
  private:
   explicit MpmcRing(const RingConfig& config) noexcept;
 
-  struct Slot;
+  using Slot = detail::MpmcSlot;
   enum class TryOutcome { kDone, kWouldBlock };
+  // Inline fast paths (below): one uncontended claim, no loop, no clock, no syscall.
+  // Everything else -- contention, helping the counters, stuck claimers -- is in the
+  // out-of-line *_contended functions.
   TryOutcome push_once(std::span<const std::byte> msg) noexcept;
+  TryOutcome push_contended(std::span<const std::byte> msg) noexcept;
   PopResult pop_once(std::span<std::byte> out) noexcept;
+  PopResult pop_contended(std::span<std::byte> out) noexcept;
+  // After a successful producer claim of pos: record the claimer, write, commit.
+  void fill_claimed(Slot* s, std::uint64_t pos, const ProcessIdentity& self,
+                    std::span<const std::byte> msg) noexcept;
+  // After a successful consumer claim of a full pos: record, copy out, release.
+  PopResult take_claimed(Slot* s, std::uint64_t pos, const ProcessIdentity& self,
+                         std::span<std::byte> out) noexcept;
+  // Moves a shared position counter from pos to pos + 1 unless someone already did;
+  // either way pos ends up at a position worth looking at.
+  static void advance(std::atomic<std::uint64_t>& counter, std::uint64_t& pos) noexcept {
+    if (counter.compare_exchange_strong(pos, pos + 1, std::memory_order_relaxed)) ++pos;
+  }
   [[nodiscard]] Slot* slot(std::uint64_t pos) noexcept;
 
   detail::RingHeader header_;
@@ -109,5 +132,102 @@ class MpmcRing {
 static_assert(std::is_standard_layout_v<MpmcRing>);
 static_assert(alignof(MpmcRing) == kCacheLineSize);
 static_assert(sizeof(MpmcRing) == 4 * kCacheLineSize);
+
+inline MpmcRing::Slot* MpmcRing::slot(std::uint64_t pos) noexcept {
+  return std::launder(
+      reinterpret_cast<Slot*>(reinterpret_cast<std::byte*>(this) + header_.slots_offset +
+                              (pos & (header_.capacity - 1)) * header_.slot_stride));
+}
+
+inline void MpmcRing::fill_claimed(Slot* s, std::uint64_t pos, const ProcessIdentity& self,
+                                   std::span<const std::byte> msg) noexcept {
+  using namespace detail::mpmc;
+  auto seen = pos;
+  advance(enqueue_pos_, seen);
+  s->claim.store(make_claim(self.start_time, pos, Role::kProducer), std::memory_order_relaxed);
+  if (detail::g_failpoints_armed.load(std::memory_order_relaxed)) [[unlikely]] {
+    detail::write_payload_with_failpoints(s->payload(), msg);
+  } else {
+    detail::copy_bytes(s->payload(), msg.data(), msg.size());
+  }
+  s->length = static_cast<std::uint32_t>(msg.size());
+  // Release: payload and length are visible to whoever acquires full(pos).
+  s->state.store(make_state(pos, 0, kFull), std::memory_order_release);
+  failpoint(FailpointId::kRingPushAfterCommit);
+}
+
+inline PopResult MpmcRing::take_claimed(Slot* s, std::uint64_t pos, const ProcessIdentity& self,
+                                        std::span<std::byte> out) noexcept {
+  using namespace detail::mpmc;
+  auto seen = pos;
+  advance(dequeue_pos_, seen);
+  s->claim.store(make_claim(self.start_time, pos, Role::kConsumer), std::memory_order_relaxed);
+  failpoint(FailpointId::kRingPopAfterClaim);
+  const auto size = s->length;
+  if (size > header_.message_size) [[unlikely]] {
+    detail::ring_invariant_broken("MpmcRing slot length");
+  }
+  detail::copy_bytes(out.data(), s->payload(), size);
+  failpoint(FailpointId::kRingPopBeforeRelease);
+  // Release: the next producer of this slot writes only after our copy.
+  s->state.store(make_state(pos + header_.capacity, 0, kFree), std::memory_order_release);
+  return {PopStatus::kOk, size, {}};
+}
+
+inline MpmcRing::TryOutcome MpmcRing::push_once(std::span<const std::byte> msg) noexcept {
+  using namespace detail::mpmc;
+  const auto self = detail::cached_self_identity();
+  const auto pos = enqueue_pos_.load(std::memory_order_relaxed);
+  Slot* s = slot(pos);
+  auto state = s->state.load(std::memory_order_acquire);
+  // Acquire: the previous consumer's reads of this slot happen before our writes.
+  if (state == make_state(pos, 0, kFree) &&
+      s->state.compare_exchange_strong(
+          state, make_state(pos, static_cast<std::uint32_t>(self.pid), kWriting),
+          std::memory_order_acquire, std::memory_order_relaxed)) [[likely]] {
+    fill_claimed(s, pos, self, msg);
+    return TryOutcome::kDone;
+  }
+  return push_contended(msg);
+}
+
+inline PopResult MpmcRing::pop_once(std::span<std::byte> out) noexcept {
+  using namespace detail::mpmc;
+  const auto pos = dequeue_pos_.load(std::memory_order_relaxed);
+  Slot* s = slot(pos);
+  auto state = s->state.load(std::memory_order_acquire);
+  if (state == make_state(pos, 0, kFull)) [[likely]] {
+    const auto self = detail::cached_self_identity();
+    if (s->state.compare_exchange_strong(
+            state, make_state(pos, static_cast<std::uint32_t>(self.pid), kReading),
+            std::memory_order_acquire, std::memory_order_relaxed)) [[likely]] {
+      return take_claimed(s, pos, self, out);
+    }
+  } else if (state == make_state(pos, 0, kFree) || lap_distance(state, pos) < 0) {
+    return {};  // empty: the producer of pos has not committed (or not even claimed)
+  }
+  return pop_contended(out);
+}
+
+inline bool MpmcRing::try_push(std::span<const std::byte> msg) noexcept {
+  if (msg.size() > header_.message_size) [[unlikely]] {
+    assert(false && "MpmcRing::try_push: message longer than message_size");
+    return false;
+  }
+  if (push_once(msg) == TryOutcome::kDone) [[likely]]
+    return true;
+  full_events_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+inline PopResult MpmcRing::try_pop(std::span<std::byte> out) noexcept {
+  if (out.size() < header_.message_size) [[unlikely]] {
+    assert(false && "MpmcRing::try_pop: out shorter than message_size");
+    return {};
+  }
+  const auto r = pop_once(out);
+  if (r.status == PopStatus::kEmpty) empty_events_.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
 
 }  // namespace shmcheck::core

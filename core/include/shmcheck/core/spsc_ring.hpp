@@ -26,13 +26,16 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
 #include <type_traits>
 
 #include "shmcheck/core/detail/ring_layout.hpp"
+#include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/core/ring.hpp"
 
 namespace shmcheck::core {
@@ -72,6 +75,18 @@ class SpscRing {
  private:
   explicit SpscRing(const RingConfig& config) noexcept;
 
+  // The hot path is inline (below) so a caller's push/pop compiles to a few loads,
+  // moves and stores, like a minimal ring's.
+  static constexpr std::size_t kCommitWordSize = sizeof(std::uint64_t);
+  static constexpr std::uint64_t commit_word(std::uint64_t index, std::uint32_t length) noexcept {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(index + 1)) << 32) | length;
+  }
+  static constexpr bool is_committed(std::uint64_t word, std::uint64_t index) noexcept {
+    return static_cast<std::uint32_t>(word >> 32) == static_cast<std::uint32_t>(index + 1);
+  }
+  static std::atomic<std::uint64_t>& word_of(std::byte* slot) noexcept {
+    return *std::launder(reinterpret_cast<std::atomic<std::uint64_t>*>(slot));
+  }
   bool push_once(std::span<const std::byte> msg) noexcept;
   PopResult pop_once(std::span<std::byte> out) noexcept;
   [[nodiscard]] std::byte* slot(std::uint64_t index) noexcept;
@@ -90,5 +105,88 @@ class SpscRing {
 static_assert(std::is_standard_layout_v<SpscRing>);
 static_assert(alignof(SpscRing) == kCacheLineSize);
 static_assert(sizeof(SpscRing) == 3 * kCacheLineSize);
+
+inline std::byte* SpscRing::slot(std::uint64_t index) noexcept {
+  return reinterpret_cast<std::byte*>(this) + header_.slots_offset +
+         (index & (header_.capacity - 1)) * header_.slot_stride;
+}
+
+// Slot layout: [commit word][payload]. The commit word holds the low 32 bits of
+// index + 1 (the sequence) in its upper half and the message length in its lower
+// half, so the consumer learns "published" and "how long" from one acquire load in
+// the slot's own cache line. A slot is rewritten every lap, so its word is at most
+// one lap old and 32 bits of sequence never alias (capacity <= 2^20).
+inline bool SpscRing::push_once(std::span<const std::byte> msg) noexcept {
+  const std::uint64_t capacity = header_.capacity;
+  auto t = tail_.load(std::memory_order_acquire);
+  std::byte* s = slot(t);
+  // A predecessor producer that died between its commit store and its tail store
+  // left slot t published: take the tail past it (it is delivered, once).
+  while (is_committed(word_of(s).load(std::memory_order_acquire), t)) [[unlikely]] {
+      ++t;
+      tail_.store(t, std::memory_order_release);
+      s = slot(t);
+    }
+  if (t - head_cache_.load(std::memory_order_relaxed) >= capacity) {
+    // Cache says full: look at the real head (the only read of the consumer's line).
+    const auto head = head_.load(std::memory_order_acquire);
+    head_cache_.store(head, std::memory_order_relaxed);
+    if (t - head >= capacity) return false;
+  }
+  std::byte* payload = s + kCommitWordSize;
+  if (detail::g_failpoints_armed.load(std::memory_order_relaxed)) [[unlikely]] {
+    detail::write_payload_with_failpoints(payload, msg);
+  } else {
+    detail::copy_bytes(payload, msg.data(), msg.size());
+  }
+  word_of(s).store(commit_word(t, static_cast<std::uint32_t>(msg.size())),
+                   std::memory_order_release);
+  // Between the commit and the tail store on purpose: a producer killed here leaves
+  // the one state the restart path above has to repair.
+  failpoint(FailpointId::kRingPushAfterCommit);
+  tail_.store(t + 1, std::memory_order_release);
+  return true;
+}
+
+inline PopResult SpscRing::pop_once(std::span<std::byte> out) noexcept {
+  const auto h = head_.load(std::memory_order_relaxed);  // only the consumer writes it
+  std::byte* s = slot(h);
+  const auto word = word_of(s).load(std::memory_order_acquire);
+  if (!is_committed(word, h)) return {};
+  failpoint(FailpointId::kRingPopAfterClaim);
+  const auto size = static_cast<std::uint32_t>(word);
+  if (size > header_.message_size) [[unlikely]] {
+    detail::ring_invariant_broken("SpscRing slot length");
+  }
+  detail::copy_bytes(out.data(), s + kCommitWordSize, size);
+  failpoint(FailpointId::kRingPopBeforeRelease);
+  // Release: the producer may overwrite the slot only after our copy.
+  head_.store(h + 1, std::memory_order_release);
+  return {PopStatus::kOk, size, {}};
+}
+
+inline bool SpscRing::try_push(std::span<const std::byte> msg) noexcept {
+  if (msg.size() > header_.message_size) [[unlikely]] {
+    assert(false && "SpscRing::try_push: message longer than message_size");
+    return false;
+  }
+  if (push_once(msg)) [[likely]]
+    return true;
+  full_events_.store(full_events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return false;
+}
+
+inline PopResult SpscRing::try_pop(std::span<std::byte> out) noexcept {
+  if (out.size() < header_.message_size) [[unlikely]] {
+    assert(false && "SpscRing::try_pop: out shorter than message_size");
+    return {};
+  }
+  const auto r = pop_once(out);
+  if (r.status == PopStatus::kEmpty) {
+    empty_events_.store(empty_events_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  }
+  return r;
+}
 
 }  // namespace shmcheck::core

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <span>
 #include <type_traits>
 
 #include "shmcheck/core/ring.hpp"
@@ -33,5 +35,38 @@ inline constexpr std::uint64_t kMpmcRingMagic = 0x3143'4D50'4D47'4E52ULL;  // "R
 constexpr std::uint64_t round_up(std::uint64_t value, std::uint64_t to) noexcept {
   return (value + to - 1) / to * to;
 }
+
+// Copies exactly n bytes. Small messages (the common case) take a few overlapping
+// fixed-size moves the compiler inlines instead of a call into memcpy.
+inline void copy_bytes(std::byte* dst, const std::byte* src, std::size_t n) noexcept {
+  if (n > 16) {
+    std::memcpy(dst, src, n);
+  } else if (n >= 8) {
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + n - 8, &b, 8);
+  } else if (n >= 4) {
+    std::uint32_t a = 0;
+    std::uint32_t b = 0;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else if (n > 0) {
+    dst[0] = src[0];
+    dst[n / 2] = src[n / 2];
+    dst[n - 1] = src[n - 1];
+  }
+}
+
+// Writes a payload in two halves with the ring.push.after_claim / mid_payload /
+// before_commit failpoints around them (only called while failpoints are armed).
+void write_payload_with_failpoints(std::byte* payload, std::span<const std::byte> msg) noexcept;
+
+// A shared structure is inconsistent in a way no crash can cause: say so and abort.
+[[noreturn]] void ring_invariant_broken(const char* what) noexcept;
 
 }  // namespace shmcheck::core::detail
