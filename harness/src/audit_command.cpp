@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -43,6 +44,7 @@ struct AuditFlags {
   std::vector<std::string> runs;
   std::vector<std::string> prefixes;
   std::string manifest_dir;
+  std::string mqueue_dir = "/dev/mqueue";
 };
 
 // "90", "90s", "15m", "2h", "7d" -> seconds.
@@ -108,6 +110,15 @@ std::string human_age(std::int64_t s) {
     std::snprintf(buf, sizeof buf, "%lldd", static_cast<long long>(s / 86400));
   }
   return buf;
+}
+
+// For people: "openat: Permission denied" without the source location.
+std::string short_message(const core::Error& e) {
+  std::string out = e.call;
+  if (!e.detail.empty()) out += " (" + e.detail + ")";
+  out += ": ";
+  out += e.sys_errno != 0 ? std::strerror(e.sys_errno) : core::to_string(e.code);
+  return out;
 }
 
 std::string holders_text(const IpcObject& o) {
@@ -187,6 +198,7 @@ void print_clean(const probes::CleanReport& report, bool dry_run, const char* wh
 int run_audit(const AuditFlags& f) {
   // Flags first: usage errors are exit code 2.
   probes::InventoryOptions options;
+  options.mqueue_dir = f.mqueue_dir;
   for (const auto& k : f.kinds) {
     const auto kind = probes::ipc_kind_from_string(k);
     if (!kind) {
@@ -252,7 +264,8 @@ int run_audit(const AuditFlags& f) {
     const std::set<std::string> run_filter(f.runs.begin(), f.runs.end());
     reclaimed = probes::reclaim_dead_runs(dir, clean_options, run_filter);
     for (const auto& p : reclaimed->problems) {
-      std::fprintf(stderr, "shmcheck audit: %s: %s\n", p.source.c_str(), p.error.message().c_str());
+      std::fprintf(stderr, "shmcheck audit: %s: %s\n", p.source.c_str(),
+                   short_message(p.error).c_str());
     }
     if (f.json) {
       out["reclaim"] = probes::to_json(*reclaimed);
@@ -271,7 +284,7 @@ int run_audit(const AuditFlags& f) {
   if (!inv.proc_available) {
     for (const auto& p : inv.problems) {
       std::fprintf(stderr, "shmcheck audit: cannot read %s: %s\n", p.source.c_str(),
-                   p.error.message().c_str());
+                   short_message(p.error).c_str());
     }
     std::fprintf(stderr,
                  "shmcheck audit: /proc is required to tell in-use from orphaned objects\n");
@@ -280,7 +293,7 @@ int run_audit(const AuditFlags& f) {
   bool source_failed = false;
   for (const auto& p : inv.problems) {
     std::fprintf(stderr, "shmcheck audit: warning: %s: %s\n", p.source.c_str(),
-                 p.error.message().c_str());
+                 short_message(p.error).c_str());
     if (p.source == options.dev_shm_dir) source_failed = true;
   }
   if (source_failed) {
@@ -378,6 +391,8 @@ CommandRunner add_audit_command(CLI::App& app) {
   cmd->add_option("--manifest-dir", f->manifest_dir,
                   "Run manifest directory for --reclaim (default $XDG_RUNTIME_DIR/shmcheck/runs "
                   "or /tmp/shmcheck-<uid>/runs)");
+  cmd->add_option("--mqueue-dir", f->mqueue_dir,
+                  "Where the mqueue file system is mounted (default /dev/mqueue)");
   return [f] { return run_audit(*f); };
 }
 

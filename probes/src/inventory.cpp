@@ -1,12 +1,13 @@
 // take_inventory(): lists the objects first (/dev/shm, /dev/mqueue, /proc/sysvipc),
-// then walks /proc once for holders, then probes shmcheck objects' flock. That
-// order matters: a holder that opens an object after the walk passed it is caught
-// by the flock probe (shmcheck objects) or by the cleaner's re-verification.
+// then walks /proc once for holders, then reads /proc/locks. That order matters: a
+// holder that opens an object after the walk passed it is caught by its flock
+// (shmcheck objects) or by the cleaner's re-verification.
 #include "shmcheck/probes/inventory.hpp"
 
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <array>
@@ -269,9 +270,11 @@ void read_sysv(const InventoryOptions& options, Inventory& inv, std::vector<IpcO
   inv.sysvipc_available = ok;
 }
 
-// pread()s the header of a shmcheck object and probes its flock. Never maps, never
-// waits: LOCK_NB, and the lock (if we got it) is dropped at close right away.
-void probe_shmcheck_file(int dirfd, IpcObject& o, bool read_header) {
+// pread()s the header of a shmcheck object. Never maps, never locks: an audit
+// that took even a brief LOCK_EX would make a concurrent Segment::open's
+// LOCK_SH|LOCK_NB fail (only the cleaner, about to remove, may lock).
+void read_shmcheck_header(int dirfd, IpcObject& o) {
+  if (o.kind != IpcKind::kPosixShm || o.nominal_size < core::kSegmentHeaderSize) return;
   const std::string_view file = std::string_view(o.path).substr(o.path.rfind('/') + 1);
   const std::string name(file);
   auto fd = detail::open_at(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
@@ -281,31 +284,93 @@ void probe_shmcheck_file(int dirfd, IpcObject& o, bool read_header) {
       static_cast<std::uint64_t>(st.st_dev) != o.device) {
     return;  // replaced since the listing: leave it to the next snapshot
   }
-  if (read_header && o.kind == IpcKind::kPosixShm &&
-      static_cast<std::size_t>(st.st_size) >= core::kSegmentHeaderSize) {
-    alignas(core::SegmentHeader) unsigned char buf[core::kSegmentHeaderSize];
-    auto n = core::posix_call("pread", [&] { return ::pread(fd->get(), buf, sizeof buf, 0); });
-    if (n && static_cast<std::size_t>(*n) == sizeof buf) {
-      auto header = core::decode_segment_header(buf, sizeof buf);
-      if (header) {
-        o.header = std::move(*header);
-        o.run_id = o.header->run_id;
-        o.creator = o.header->creator;
-        o.created_unix_s = static_cast<std::int64_t>(o.header->created_unix_ns / 1'000'000'000U);
-      }
+  alignas(core::SegmentHeader) unsigned char buf[core::kSegmentHeaderSize];
+  auto n = core::posix_call("pread", [&] { return ::pread(fd->get(), buf, sizeof buf, 0); });
+  if (!n || static_cast<std::size_t>(*n) != sizeof buf) return;
+  auto header = core::decode_segment_header(buf, sizeof buf);
+  if (!header) return;
+  o.header = std::move(*header);
+  o.run_id = o.header->run_id;
+  o.creator = o.header->creator;
+  o.created_unix_s = static_cast<std::int64_t>(o.header->created_unix_ns / 1'000'000'000U);
+}
+
+// Files someone holds a lock on, from /proc/locks ("1: FLOCK  ADVISORY  READ 1234
+// 00:1a:5678 0 EOF"; the device is hex maj:min). Waiters ("1: -> FLOCK ...") hold
+// nothing yet. shmcheck holders keep flock(LOCK_SH): this proves them without
+// touching the lock, and without reading their /proc/<pid>/fd.
+std::unordered_set<DevIno, detail::DevInoHash> locked_files(const std::string& proc_dir) {
+  std::unordered_set<DevIno, detail::DevInoHash> out;
+  std::string text;
+  if (!detail::read_file_at(AT_FDCWD, (proc_dir + "/locks").c_str(), text)) return out;
+  std::string_view rest(text);
+  while (!rest.empty()) {
+    const auto eol = rest.find('\n');
+    std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 1);
+    if (line.find("->") != std::string_view::npos) continue;
+    while (!line.empty()) {
+      detail::skip_spaces(line);
+      const auto end = line.find(' ');
+      std::string_view token = line.substr(0, end);
+      line.remove_prefix(end == std::string_view::npos ? line.size() : end);
+      if (std::count(token.begin(), token.end(), ':') != 2) continue;
+      std::uint64_t major = 0;
+      std::uint64_t minor = 0;
+      std::uint64_t inode = 0;
+      if (!detail::parse_uint(token, major, 16) || token.empty() || token.front() != ':') break;
+      token.remove_prefix(1);
+      if (!detail::parse_uint(token, minor, 16) || token.empty() || token.front() != ':') break;
+      token.remove_prefix(1);
+      if (!detail::parse_uint(token, inode, 10)) break;
+      out.insert(DevIno{static_cast<std::uint64_t>(
+                            ::makedev(static_cast<unsigned>(major), static_cast<unsigned>(minor))),
+                        inode});
+      break;
     }
   }
-  const int locked = ::flock(fd->get(), LOCK_EX | LOCK_NB);
-  if (locked != 0 && errno == EWOULDBLOCK) o.flock_held = true;
+  return out;
 }
+
+// Liveness of creators, answered from the /proc walk where it saw the pid (one
+// hash lookup instead of an open/read/close of /proc/<pid>/stat per object), else
+// asked once per pid. A process the walk saw alive may have died since: that errs
+// towards in_use, the safe side.
+class LivenessCache {
+ public:
+  explicit LivenessCache(const std::unordered_map<pid_t, std::uint64_t>& starts)
+      : starts_(starts) {}
+
+  core::Liveness of(const core::ProcessIdentity& who) {
+    if (who.pid <= 0) return core::Liveness::kDead;
+    if (auto it = starts_.find(who.pid); it != starts_.end()) {
+      return who.start_time == 0 || who.start_time == it->second ? core::Liveness::kAlive
+                                                                 : core::Liveness::kDead;
+    }
+    const auto key = std::make_pair(who.pid, who.start_time);
+    if (auto it = asked_.find(key); it != asked_.end()) return it->second;
+    const auto live = core::liveness(who);
+    asked_.emplace(key, live);
+    return live;
+  }
+
+ private:
+  struct PairHash {
+    std::size_t operator()(const std::pair<pid_t, std::uint64_t>& k) const noexcept {
+      return std::hash<std::uint64_t>{}(k.second * 31U + static_cast<std::uint64_t>(k.first));
+    }
+  };
+  const std::unordered_map<pid_t, std::uint64_t>& starts_;
+  std::unordered_map<std::pair<pid_t, std::uint64_t>, core::Liveness, PairHash> asked_;
+};
 
 // SysV cpid carries no start time: a live process with that pid that started
 // after the segment was created cannot be its creator.
 core::Liveness sysv_creator_liveness(pid_t pid, std::int64_t created_unix_s,
                                      const std::unordered_map<pid_t, std::uint64_t>& starts,
-                                     std::int64_t boot_s) {
+                                     std::int64_t boot_s, LivenessCache& cache) {
   if (pid <= 0) return core::Liveness::kDead;
-  const auto live = core::liveness(core::ProcessIdentity{pid, 0, 0});
+  const auto live = cache.of(core::ProcessIdentity{pid, 0, 0});
   if (live != core::Liveness::kAlive) return live;
   std::uint64_t start_ticks = 0;
   if (auto it = starts.find(pid); it != starts.end()) {
@@ -504,6 +569,8 @@ Inventory take_inventory(const InventoryOptions& options) {
   starts.reserve(scan.processes.size());
   for (const auto& p : scan.processes) starts.emplace(p.id.pid, p.id.start_time);
   const std::int64_t boot_s = detail::boot_time_unix_s(options.proc_dir);
+  LivenessCache liveness(starts);
+  const auto locks = locked_files(options.proc_dir);
 
   // 3. Holders, headers, flock probes, verdicts.
   std::unordered_set<DevIno, detail::DevInoHash> listed;
@@ -515,8 +582,9 @@ Inventory take_inventory(const InventoryOptions& options) {
         o.holders = detail::make_holders(scan, it->second, false);
       }
       const bool ours = detail::short_name(o).starts_with(core::kNamePrefix);
-      if (ours && options.read_headers) probe_shmcheck_file(listing->dir.get(), o, true);
-      if (o.creator) o.creator_liveness = core::liveness(*o.creator);
+      if (ours && options.read_headers) read_shmcheck_header(listing->dir.get(), o);
+      o.flock_held = locks.count(DevIno{o.device, o.inode}) != 0;
+      if (o.creator) o.creator_liveness = liveness.of(*o.creator);
       assign_verdict(o, complete);
       inv.objects.push_back(std::move(o));
     }
@@ -528,11 +596,13 @@ Inventory take_inventory(const InventoryOptions& options) {
       }
     }
     if (o.creator) {
-      o.creator_liveness = sysv_creator_liveness(o.creator->pid, o.created_unix_s, starts, boot_s);
+      o.creator_liveness =
+          sysv_creator_liveness(o.creator->pid, o.created_unix_s, starts, boot_s, liveness);
     } else if (o.kind == IpcKind::kSysvMqueue && o.last_pid > 0) {
       // The last sender/receiver is evidence of use (never proof of an orphan).
       o.creator = core::ProcessIdentity{static_cast<std::int32_t>(o.last_pid), 0, 0};
-      o.creator_liveness = sysv_creator_liveness(o.last_pid, o.modified_unix_s, starts, boot_s);
+      o.creator_liveness =
+          sysv_creator_liveness(o.last_pid, o.modified_unix_s, starts, boot_s, liveness);
     }
     assign_verdict(o, complete);
     inv.objects.push_back(std::move(o));
@@ -564,7 +634,7 @@ Inventory take_inventory(const InventoryOptions& options) {
       o.header = held.header;
       o.run_id = held.header->run_id;
       o.creator = held.header->creator;
-      o.creator_liveness = core::liveness(*o.creator);
+      o.creator_liveness = liveness.of(*o.creator);
     }
     assign_verdict(o, complete);
     inv.objects.push_back(std::move(o));

@@ -82,6 +82,8 @@ struct ProcessScan {
 ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint64_t>& ipc_devices,
                            bool read_headers);
 
+std::set<pid_t> process_tree_impl(pid_t root, const std::string& proc_dir);
+
 // Converts the holder refs of one object into Holder values (merged per process).
 std::vector<Holder> make_holders(const ProcessScan& scan, const std::vector<HolderRef>& refs,
                                  bool sysv);

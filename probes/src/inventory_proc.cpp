@@ -2,6 +2,7 @@
 // (readlinkat + fstatat: device and inode of what each fd refers to) and its
 // mappings (/proc/<pid>/maps: hex device, inode; /SYSV entries carry the shmid).
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 namespace shmcheck::probes::detail {
 namespace {
 
+constexpr long kProcSuperMagic = 0x9fa0;          // linux/magic.h PROC_SUPER_MAGIC
 constexpr std::uint64_t kPfKthread = 0x00200000;  // include/linux/sched.h PF_KTHREAD
 constexpr std::size_t kMaxUnreadablePids = 16;
 
@@ -50,7 +52,8 @@ bool has_shmcheck_name(std::string_view link) {
 
 void read_memfd_header(int fd_dir, std::string_view fd_name, HeldOnlyObject& object) {
   const std::string name(fd_name);
-  auto fd = open_at(fd_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  // /proc/<pid>/fd/<n> is a magic link: it must be followed (no O_NOFOLLOW).
+  auto fd = open_at(fd_dir, name.c_str(), O_RDONLY | O_NONBLOCK);
   if (!fd) return;
   alignas(core::SegmentHeader) unsigned char buf[core::kSegmentHeaderSize];
   auto n = core::posix_call("pread", [&] { return ::pread(fd->get(), buf, sizeof buf, 0); });
@@ -190,9 +193,11 @@ class Walker {
     line.remove_prefix(1);
     if (!parse_uint(line, minor, 16)) return;
     skip_spaces(line);
-    if (!parse_uint(line, inode, 10) || inode == 0) return;
+    if (!parse_uint(line, inode, 10)) return;
     skip_spaces(line);
     const std::string_view path = line;
+    // A SysV mapping's inode is its shmid, and shmid 0 is valid.
+    if (inode == 0 && !path.starts_with("/SYSV")) return;
     if (path.starts_with("/SYSV")) {
       add_ref(scan_.by_shmid[static_cast<int>(inode)], index, -1, true);
       return;
@@ -313,6 +318,12 @@ ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint
     scan.problems.push_back({proc_dir, std::move(proc_fd).error()});
     return scan;
   }
+  struct statfs fs {};
+  if (::fstatfs(proc_fd->get(), &fs) != 0 || fs.f_type != kProcSuperMagic) {
+    scan.problems.push_back({proc_dir, core::make_error(core::ErrorCode::kUnsupported, "statfs",
+                                                        proc_dir + " is not a proc file system")});
+    return scan;
+  }
   scan.ran = true;
   if (proc_hides_processes(proc_dir)) {
     scan.problems.push_back(
@@ -332,6 +343,34 @@ ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint
   scan.processes.reserve(pids.size());
   for (const auto& [pid, name] : pids) walker.process(proc_fd->get(), pid, name);
   return scan;
+}
+
+std::set<pid_t> process_tree_impl(pid_t root, const std::string& proc_dir) {
+  std::set<pid_t> tree{root};
+  auto proc_fd = open_at(AT_FDCWD, proc_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!proc_fd) return tree;
+  std::vector<std::pair<pid_t, pid_t>> parent_of;  // (pid, ppid)
+  std::string text;
+  std::vector<std::string> names;
+  (void)for_each_entry(proc_fd->get(), [&](std::string_view name, unsigned char) {
+    pid_t pid = 0;
+    if (is_pid_name(name, pid)) names.emplace_back(name);
+  });
+  for (const auto& name : names) {
+    const std::string path = name + "/stat";
+    if (!read_file_at(proc_fd->get(), path.c_str(), text)) continue;
+    StatLine stat;
+    if (!parse_stat_line(text, stat)) continue;
+    parent_of.emplace_back(static_cast<pid_t>(std::stoi(name)), stat.ppid);
+  }
+  // Fixed point: pids are not ordered by ancestry once they wrap.
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& [pid, ppid] : parent_of) {
+      if (tree.count(ppid) != 0 && tree.insert(pid).second) grew = true;
+    }
+  }
+  return tree;
 }
 
 std::vector<Holder> make_holders(const ProcessScan& scan, const std::vector<HolderRef>& refs,
@@ -361,3 +400,9 @@ std::vector<Holder> make_holders(const ProcessScan& scan, const std::vector<Hold
 }
 
 }  // namespace shmcheck::probes::detail
+
+namespace shmcheck::probes {
+std::set<pid_t> process_tree(pid_t root, const std::string& proc_dir) {
+  return detail::process_tree_impl(root, proc_dir);
+}
+}  // namespace shmcheck::probes

@@ -80,7 +80,7 @@ core::Result<void> write_manifest(const RunManifest& manifest, const std::string
   const std::string text = j.dump(2) + "\n";
   const std::string path = manifest_path(dir, manifest.run_id);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  auto fd = detail::open_at(AT_FDCWD, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW);
+  auto fd = detail::open_at(AT_FDCWD, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
   if (!fd) return std::move(fd).error();
   std::size_t done = 0;
   while (done < text.size()) {

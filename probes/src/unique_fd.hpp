@@ -44,9 +44,11 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-// openat() through posix_call, returning an owned fd.
-inline core::Result<UniqueFd> open_at(int dirfd, const char* path, int flags) noexcept {
-  auto fd = core::posix_call("openat", [&] { return ::openat(dirfd, path, flags | O_CLOEXEC); });
+// openat() through posix_call, returning an owned fd. `mode` applies with O_CREAT.
+inline core::Result<UniqueFd> open_at(int dirfd, const char* path, int flags,
+                                      mode_t mode = 0600) noexcept {
+  auto fd =
+      core::posix_call("openat", [&] { return ::openat(dirfd, path, flags | O_CLOEXEC, mode); });
   if (!fd) return std::move(fd).error();
   return UniqueFd(*fd);
 }

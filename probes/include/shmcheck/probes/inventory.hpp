@@ -15,8 +15,10 @@
 // semaphore sets and message queues carry no attachment count: `unknown` (a run
 // manifest of a dead harness is the only proof, see run_manifest.hpp / cleaner.hpp).
 // Objects created by shmcheck carry a SegmentHeader, read with pread (no mapping,
-// no lock wait), so their run and creator are attributed positively; their holders
-// also hold flock(LOCK_SH), probed with flock(LOCK_EX|LOCK_NB) on an O_RDONLY fd.
+// no lock), so their run and creator are attributed positively; their holders
+// also keep flock(LOCK_SH), which is read from /proc/locks — the audit never takes
+// a lock itself (a concurrent Segment::open's LOCK_SH|LOCK_NB must not fail
+// because someone was merely looking).
 //
 // Not shared memory itself: plain values owned by the caller. take_inventory() is
 // safe to call from any thread; it never creates, changes or removes an object.
@@ -105,7 +107,7 @@ struct IpcObject {
   std::uint64_t attach_count = 0;  // SysV shm nattch
   bool sysv_dest = false;          // SysV shm: SHM_DEST set (removed at the last detach)
   bool glibc_temporary = false;    // sem.XXXXXX left by a sem_open that died before link()
-  bool flock_held = false;         // shmcheck object: flock(LOCK_EX|LOCK_NB) found a holder
+  bool flock_held = false;         // /proc/locks lists a lock on it (shmcheck holders flock)
   std::vector<Holder> holders;
   // shmcheck's own objects: the decoded header (read with pread).
   std::optional<core::SegmentHeaderInfo> header;
@@ -123,8 +125,7 @@ struct IpcObject {
 struct InventoryOptions {
   // Empty: every kind.
   std::set<IpcKind> kinds;
-  // Read shmcheck headers and probe their flock (only objects named shmcheck.*:
-  // foreign objects are never locked, not even briefly).
+  // Read shmcheck headers (objects named shmcheck.*; pread only).
   bool read_headers = true;
   // Walk /proc for holders (memfd and deleted objects need it too). Off: every
   // POSIX object is `unknown` (SysV shm still has nattch).
@@ -198,5 +199,9 @@ struct InventoryDiff {
 };
 
 [[nodiscard]] InventoryDiff diff(const Inventory& before, const Inventory& after);
+
+// `root` and every live descendant of it (from the ppid field of /proc/<pid>/stat).
+// Dead descendants cannot be named from /proc: callers that fork record them.
+[[nodiscard]] std::set<pid_t> process_tree(pid_t root, const std::string& proc_dir = "/proc");
 
 }  // namespace shmcheck::probes

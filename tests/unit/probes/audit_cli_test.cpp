@@ -1,0 +1,231 @@
+// Drives the real `shmcheck audit` binary: JSON and table output, exit codes,
+// --clean dry run vs --yes, --reclaim, unprivileged callers. Sandboxed where
+// verdicts are asserted; every assertion is filtered to this test's run id.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "probe_test_support.hpp"
+#include "shmcheck/core/segment_header.hpp"
+#include "shmcheck/probes/run_manifest.hpp"
+
+namespace shmcheck::probes {
+namespace {
+
+using probe_tests::run_capture;
+using probe_tests::shmcheck_path;
+using testing_ipc::object_name;
+
+std::vector<std::string> audit(std::vector<std::string> extra) {
+  std::vector<std::string> argv{shmcheck_path(), "audit", "--mqueue-dir",
+                                probe_tests::kSandboxMqueueDir};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+std::vector<std::string> as_nobody(std::vector<std::string> argv) {
+  argv.insert(argv.begin(),
+              {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"});
+  return argv;
+}
+
+nlohmann::json parse(const std::string& out) {
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  if (j.is_discarded()) ADD_FAILURE() << "not JSON:\n" << out;
+  return j;
+}
+
+bool exists(const std::string& name) {
+  struct stat st {};
+  return ::stat(("/dev/shm" + name).c_str(), &st) == 0;
+}
+
+TEST(AuditCli, ReportsOrphansAndRemovesThemOnlyWithYes) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    auto helper = probe_tests::start_helper("leak", run);
+    ASSERT_TRUE(helper.has_value());
+    ASSERT_TRUE(probe_tests::stop_helper(*helper).killed_by(SIGKILL));
+
+    const auto listed = run_capture(audit({"--json", "--filter-run", run}));
+    ASSERT_TRUE(listed.exit.ok()) << listed.exit.describe();
+    const auto j = parse(listed.out);
+    const auto& objects = j["inventory"]["objects"];
+    std::set<std::string> orphaned_kinds;
+    for (const auto& o : objects) {
+      EXPECT_EQ(o["run_id"], run);
+      EXPECT_EQ(o["verdict"], "orphaned") << o.dump();
+      orphaned_kinds.insert(o["kind"].get<std::string>());
+    }
+    EXPECT_EQ(objects.size(), 4U);  // shm, mapped, sem, mq (SysV objects carry no run id)
+    EXPECT_EQ(orphaned_kinds, (std::set<std::string>{"posix_shm", "posix_sem", "posix_mq"}));
+    EXPECT_EQ(j["inventory"]["totals"]["by_verdict"]["orphaned"]["count"], 4);
+    EXPECT_EQ(j["orphans_remaining"], 4);
+
+    const auto gate = run_capture(audit({"--fail-on-orphans", "--filter-run", run}));
+    EXPECT_EQ(gate.exit.code, 1) << gate.exit.describe();
+    EXPECT_NE(gate.out.find(object_name(run, "shm")), std::string::npos) << gate.out;
+    EXPECT_NE(gate.out.find("Totals by kind"), std::string::npos) << gate.out;
+
+    const auto dry = run_capture(audit({"--clean", "--filter-run", run}));
+    EXPECT_TRUE(dry.exit.ok()) << dry.exit.describe();
+    EXPECT_NE(dry.out.find("would remove 4 object(s)"), std::string::npos) << dry.out;
+    EXPECT_TRUE(exists(object_name(run, "shm")));
+    EXPECT_TRUE(exists("/sem." + object_name(run, "sem").substr(1)));
+
+    const auto cleaned = run_capture(audit({"--clean", "--yes", "--json", "--filter-run", run}));
+    ASSERT_TRUE(cleaned.exit.ok()) << cleaned.exit.describe();
+    const auto c = parse(cleaned.out);
+    EXPECT_EQ(c["clean"]["removed"], 4) << c["clean"].dump(2);
+    EXPECT_GT(c["clean"]["bytes_freed"].get<std::uint64_t>(), 64U * 1024U);
+    EXPECT_FALSE(exists(object_name(run, "shm")));
+    EXPECT_FALSE(exists(object_name(run, "mapped")));
+
+    const auto after = run_capture(audit({"--fail-on-orphans", "--filter-run", run}));
+    EXPECT_TRUE(after.exit.ok()) << after.exit.describe() << after.out;
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(AuditCli, UnprivilegedCallerNeverCallsUnprovedObjectsOrphanedNorRemovesThem) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    // nobody's helper leaks its objects and dies ...
+    auto helper = probe_tests::start_helper("leak", run, "nobody");
+    ASSERT_TRUE(helper.has_value());
+    ASSERT_TRUE(probe_tests::stop_helper(*helper).killed_by(SIGKILL));
+    // ... and a root process nobody may not read holds one of them.
+    const std::string held = core::segment_name(65534, run, "mapped");
+    int ready[2];
+    int release[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(release), 0);
+    const pid_t holder = shmcheck::testing::fork_child([&] {
+      ::close(release[1]);
+      const int fd = ::shm_open(held.c_str(), O_RDWR, 0);
+      if (fd < 0) return 1;
+      char c = 1;
+      if (::write(ready[1], &c, 1) != 1) return 2;
+      return ::read(release[0], &c, 1) >= 0 ? 0 : 3;
+    });
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+
+    const auto listed = run_capture(as_nobody(audit({"--json", "--filter-run", run})));
+    ASSERT_TRUE(listed.exit.ok()) << listed.exit.describe();
+    const auto j = parse(listed.out);
+    EXPECT_EQ(j["inventory"]["complete"], false);
+    std::size_t posix = 0;
+    for (const auto& o : j["inventory"]["objects"]) {
+      EXPECT_NE(o["verdict"], "orphaned") << o.dump();
+      if (o["kind"] == "posix_shm" || o["kind"] == "posix_sem" || o["kind"] == "posix_mq") {
+        EXPECT_EQ(o["verdict"], "unknown") << o.dump();
+        ++posix;
+      }
+    }
+    EXPECT_EQ(posix, 4U);
+
+    const auto cleaned =
+        run_capture(as_nobody(audit({"--clean", "--yes", "--json", "--filter-run", run})));
+    ASSERT_TRUE(cleaned.exit.ok()) << cleaned.exit.describe();
+    EXPECT_EQ(parse(cleaned.out)["clean"]["removed"], 0);
+    EXPECT_TRUE(exists(held));
+    EXPECT_TRUE(exists(core::segment_name(65534, run, "shm")));
+
+    ::close(release[1]);
+    EXPECT_TRUE(shmcheck::testing::wait_child(holder, std::chrono::seconds(10)).ok());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(AuditCli, ReclaimRemovesTheObjectsOfADeadHarness) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    const std::string dir = "/mnt/reclaim/runs";
+    const pid_t harness = shmcheck::testing::fork_child([&] {
+      RunManifest m;
+      m.run_id = run;
+      m.harness = core::self_identity();
+      m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr)) * 1'000'000'000;
+      m.objects.push_back({"", object_name(run, "control"), IpcKind::kPosixShm, -1});
+      if (!write_manifest(m, dir)) return 1;
+      if (testing_ipc::create_posix_shm(run, "control", 8192) < 0) return 2;
+      ::raise(SIGKILL);
+      return 3;
+    });
+    ASSERT_TRUE(shmcheck::testing::wait_child(harness).killed_by(SIGKILL));
+    ASSERT_TRUE(exists(object_name(run, "control")));
+
+    const auto out = run_capture(
+        audit({"--reclaim", "--yes", "--json", "--manifest-dir", dir, "--filter-run", run}));
+    ASSERT_TRUE(out.exit.ok()) << out.exit.describe();
+    const auto j = parse(out.out);
+    EXPECT_EQ(j["reclaim"]["removed"], 1) << j["reclaim"].dump(2);
+    ASSERT_EQ(j["reclaim"]["runs"].size(), 1U);
+    EXPECT_EQ(j["reclaim"]["runs"][0]["harness"], "dead");
+    EXPECT_EQ(j["reclaim"]["runs"][0]["manifest_removed"], true);
+    EXPECT_FALSE(exists(object_name(run, "control")));
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(AuditCli, EnvironmentProblemsExitWithCode3) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    // /dev/shm that the caller cannot list.
+    ASSERT_EQ(::chmod("/dev/shm", 0700), 0);
+    const auto no_shm = run_capture(as_nobody(audit({})));
+    EXPECT_EQ(no_shm.exit.code, 3) << no_shm.exit.describe();
+    ASSERT_EQ(::chmod("/dev/shm", 01777), 0);
+    // No /proc at all.
+    // The sandbox's /proc is stacked on the host's: detach both (private mounts).
+    ASSERT_EQ(::umount2("/proc", MNT_DETACH), 0);
+    while (::umount2("/proc", MNT_DETACH) == 0) {
+    }
+    const auto no_proc = run_capture(audit({}));
+    EXPECT_EQ(no_proc.exit.code, 3) << no_proc.exit.describe();
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(AuditCli, BadFlagsExitWithUsageCode2) {
+  for (const auto& bad : std::vector<std::vector<std::string>>{{"--kind", "bogus"},
+                                                               {"--verdict", "dead"},
+                                                               {"--older-than", "5x"},
+                                                               {"--user", "no-such-user-xyz"},
+                                                               {"--yes"},
+                                                               {"--no-such-flag"}}) {
+    std::vector<std::string> argv{shmcheck_path(), "audit"};
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    const auto out = run_capture(argv);
+    EXPECT_EQ(out.exit.code, 2) << bad.front() << ": " << out.exit.describe();
+  }
+}
+
+TEST(AuditCli, OlderThanHidesYoungObjects) {
+  const auto run = core::new_run_id();
+  const int fd = testing_ipc::create_posix_shm(run, "young", 8192);
+  ASSERT_GE(fd, 0);
+  const auto all = run_capture({shmcheck_path(), "audit", "--json", "--filter-run", run});
+  const auto old =
+      run_capture({shmcheck_path(), "audit", "--json", "--filter-run", run, "--older-than", "1h"});
+  ::close(fd);
+  ::shm_unlink(object_name(run, "young").c_str());
+  ASSERT_TRUE(all.exit.ok());
+  ASSERT_TRUE(old.exit.ok());
+  EXPECT_EQ(parse(all.out)["inventory"]["objects"].size(), 1U);
+  EXPECT_EQ(parse(old.out)["inventory"]["objects"].size(), 0U);
+}
+
+}  // namespace
+}  // namespace shmcheck::probes

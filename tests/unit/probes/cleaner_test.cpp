@@ -1,0 +1,326 @@
+// The cleaner removes proved orphans only, and re-verifies each one right before
+// removal. Sandboxed: exact outcomes while other tests run on the host.
+#include "shmcheck/probes/cleaner.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "probe_test_support.hpp"
+#include "shmcheck/core/segment_header.hpp"
+
+namespace shmcheck::probes {
+namespace {
+
+using probe_tests::find_named;
+using testing_ipc::object_name;
+
+InventoryOptions sandbox_options() {
+  InventoryOptions options;
+  options.mqueue_dir = probe_tests::kSandboxMqueueDir;
+  return options;
+}
+
+CleanOptions clean_options(bool dry_run) {
+  CleanOptions options;
+  options.dry_run = dry_run;
+  options.inventory = sandbox_options();
+  return options;
+}
+
+// A shmcheck segment made by a process that has exited: an orphan.
+void make_orphan(const std::string& run, const std::string& object, uid_t owner = 0) {
+  const pid_t maker = shmcheck::testing::fork_child([&] {
+    const int fd = testing_ipc::create_posix_shm(run, object, 16384);
+    if (fd < 0) return 1;
+    if (owner != 0 && ::fchown(fd, owner, owner) != 0) return 2;
+    return 0;
+  });
+  ASSERT_TRUE(shmcheck::testing::wait_child(maker).ok());
+}
+
+bool exists(const std::string& name) {
+  struct stat st {};
+  return ::stat(("/dev/shm" + name).c_str(), &st) == 0;
+}
+
+std::uint64_t inode_of(const std::string& name) {
+  struct stat st {};
+  return ::stat(("/dev/shm" + name).c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+IpcObject snapshot_of(const std::string& name) {
+  const auto inv = take_inventory(sandbox_options());
+  const auto* o = find_named(inv, IpcKind::kPosixShm, name);
+  if (o == nullptr) {
+    ADD_FAILURE() << name << " not in the inventory";
+    return {};
+  }
+  return *o;
+}
+
+TEST(Cleaner, RemovesAProvedOrphanOnlyWhenNotADryRun) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    make_orphan(run, "orphan");
+    const auto name = object_name(run, "orphan");
+    const auto o = snapshot_of(name);
+    ASSERT_EQ(o.verdict, Verdict::kOrphaned) << o.reason;
+
+    const auto dry = clean_orphans({o}, clean_options(true));
+    ASSERT_EQ(dry.outcomes.size(), 1U);
+    EXPECT_EQ(dry.outcomes[0].status, CleanStatus::kWouldRemove) << dry.outcomes[0].detail;
+    EXPECT_EQ(dry.removed, 0U);
+    EXPECT_TRUE(exists(name));
+
+    const auto real = clean_orphans({o}, clean_options(false));
+    ASSERT_EQ(real.outcomes.size(), 1U);
+    EXPECT_EQ(real.outcomes[0].status, CleanStatus::kRemoved) << real.outcomes[0].detail;
+    EXPECT_EQ(real.removed, 1U);
+    EXPECT_GE(real.bytes_freed, 16384U - 4096U);
+    EXPECT_FALSE(exists(name));
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(Cleaner, LeavesAnObjectSwappedInUnderTheNameBeforeRemoval) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    make_orphan(run, "swapped");
+    const auto name = object_name(run, "swapped");
+    const auto o = snapshot_of(name);
+    ASSERT_EQ(o.verdict, Verdict::kOrphaned) << o.reason;
+
+    std::uint64_t swapped_inode = 0;
+    auto options = clean_options(false);
+    options.before_remove = [&](const IpcObject& checked) {
+      // Between the last check and the removal, someone replaces the object.
+      ASSERT_EQ(checked.name, name);
+      ASSERT_EQ(::shm_unlink(name.c_str()), 0);
+      const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+      ASSERT_GE(fd, 0);
+      ::close(fd);
+      swapped_inode = inode_of(name);
+    };
+    const auto report = clean_orphans({o}, options);
+    ASSERT_EQ(report.outcomes.size(), 1U);
+    EXPECT_EQ(report.outcomes[0].status, CleanStatus::kChanged) << report.outcomes[0].detail;
+    EXPECT_EQ(report.removed, 0U);
+    ASSERT_NE(swapped_inode, 0U);
+    EXPECT_EQ(inode_of(name), swapped_inode) << "the swapped-in object must stay under its name";
+    ::shm_unlink(name.c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(Cleaner, RefusesAnObjectReplacedSinceTheSnapshot) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    make_orphan(run, "replaced");
+    const auto name = object_name(run, "replaced");
+    const auto o = snapshot_of(name);
+    ASSERT_EQ(::shm_unlink(name.c_str()), 0);
+    make_orphan(run, "replaced");
+    const auto report = clean_orphans({o}, clean_options(false));
+    ASSERT_EQ(report.outcomes.size(), 1U);
+    EXPECT_EQ(report.outcomes[0].status, CleanStatus::kChanged) << report.outcomes[0].detail;
+    EXPECT_TRUE(exists(name));
+    ::shm_unlink(name.c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(Cleaner, NeverRemovesALiveObject) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    make_orphan(run, "live");
+    const auto name = object_name(run, "live");
+    const auto stale = snapshot_of(name);  // judged orphaned before a holder came
+    ASSERT_EQ(stale.verdict, Verdict::kOrphaned) << stale.reason;
+
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    int release[2];
+    ASSERT_EQ(::pipe(release), 0);
+    const pid_t holder = shmcheck::testing::fork_child([&] {
+      ::close(release[1]);  // or the read below never sees EOF
+      const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+      if (fd < 0) return 1;
+      void* p = ::mmap(nullptr, 16384, PROT_READ, MAP_SHARED, fd, 0);
+      ::close(fd);  // held by the mapping alone
+      if (p == MAP_FAILED) return 2;
+      char c = 1;
+      if (::write(ready[1], &c, 1) != 1) return 3;
+      return ::read(release[0], &c, 1) >= 0 ? 0 : 4;
+    });
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+
+    const auto report = clean_orphans({stale}, clean_options(false));
+    ASSERT_EQ(report.outcomes.size(), 1U);
+    EXPECT_EQ(report.outcomes[0].status, CleanStatus::kNowHeld) << report.outcomes[0].detail;
+    EXPECT_TRUE(exists(name));
+
+    const auto fresh = snapshot_of(name);
+    EXPECT_EQ(fresh.verdict, Verdict::kInUse) << fresh.reason;
+    const auto again = clean_orphans({fresh}, clean_options(false));
+    EXPECT_EQ(again.outcomes[0].status, CleanStatus::kNotOrphaned);
+    EXPECT_TRUE(exists(name));
+
+    ::close(release[1]);
+    const auto holder_exit = shmcheck::testing::wait_child(holder, std::chrono::seconds(10));
+    EXPECT_TRUE(holder_exit.ok()) << holder_exit.describe();
+    ::shm_unlink(name.c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(Cleaner, NeverRemovesAnotherUsersObjectWithoutAllUsers) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    make_orphan(run, "foreign", 65534);
+    const auto name = object_name(run, "foreign");
+    const auto o = snapshot_of(name);
+    ASSERT_EQ(o.verdict, Verdict::kOrphaned) << o.reason;
+    ASSERT_EQ(o.uid, 65534U);
+
+    const auto report = clean_orphans({o}, clean_options(false));
+    EXPECT_EQ(report.outcomes[0].status, CleanStatus::kNotOwner) << report.outcomes[0].detail;
+    EXPECT_TRUE(exists(name));
+
+    auto all = clean_options(true);
+    all.all_users = true;  // root + all_users: allowed (dry run here)
+    const auto dry = clean_orphans({o}, all);
+    EXPECT_EQ(dry.outcomes[0].status, CleanStatus::kWouldRemove) << dry.outcomes[0].detail;
+    EXPECT_TRUE(exists(name));
+    ::shm_unlink(name.c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(Cleaner, NeverRemovesUnknownOrPendingObjects) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const int semid = ::semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    ASSERT_GE(semid, 0);
+    const auto inv = take_inventory(sandbox_options());
+    const auto* sem = probe_tests::find_sysv(inv, IpcKind::kSysvSemaphore, semid);
+    ASSERT_NE(sem, nullptr);
+    ASSERT_EQ(sem->verdict, Verdict::kUnknown);
+    const auto report = clean_orphans({*sem}, clean_options(false));
+    EXPECT_EQ(report.outcomes[0].status, CleanStatus::kNotOrphaned);
+    EXPECT_EQ(::semctl(semid, 0, IPC_RMID), 0) << "the semaphore set must still exist";
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(Cleaner, RemovesAnUnattachedSysvSegmentOfADeadCreator) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    int ids[2];
+    ASSERT_EQ(::pipe(ids), 0);
+    const pid_t maker = shmcheck::testing::fork_child([&] {
+      const int id = ::shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+      return ::write(ids[1], &id, sizeof id) == sizeof id ? 0 : 1;
+    });
+    ASSERT_TRUE(shmcheck::testing::wait_child(maker).ok());
+    int id = -1;
+    ASSERT_EQ(::read(ids[0], &id, sizeof id), static_cast<ssize_t>(sizeof id));
+    const auto inv = take_inventory(sandbox_options());
+    const auto* o = probe_tests::find_sysv(inv, IpcKind::kSysvShm, id);
+    ASSERT_NE(o, nullptr);
+    ASSERT_EQ(o->verdict, Verdict::kOrphaned) << o->reason;
+
+    // Attached meanwhile: IPC_STAT re-check keeps it.
+    void* p = ::shmat(id, nullptr, 0);
+    ASSERT_NE(p, reinterpret_cast<void*>(-1));
+    const auto held = clean_orphans({*o}, clean_options(false));
+    EXPECT_EQ(held.outcomes[0].status, CleanStatus::kNowHeld) << held.outcomes[0].detail;
+    ASSERT_EQ(::shmdt(p), 0);
+
+    const auto report = clean_orphans({*o}, clean_options(false));
+    EXPECT_EQ(report.outcomes[0].status, CleanStatus::kRemoved) << report.outcomes[0].detail;
+    struct shmid_ds ds {};
+    EXPECT_NE(::shmctl(id, IPC_STAT, &ds), 0);
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(Reclaim, RemovesTheObjectsOfADeadHarnessAndItsManifest) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    char dir_template[] = "/mnt/manifests-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    const std::string dir = std::string(dir_template) + "/runs";
+
+    // The "harness": writes the manifest first, creates objects, dies by SIGKILL.
+    int ids[2];
+    ASSERT_EQ(::pipe(ids), 0);
+    const pid_t harness = shmcheck::testing::fork_child([&] {
+      RunManifest m;
+      m.run_id = run;
+      m.harness = core::self_identity();
+      m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr)) * 1'000'000'000;
+      const int semid = ::semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+      m.objects.push_back(
+          {"posix:" + object_name(run, "ring"), object_name(run, "ring"), IpcKind::kPosixShm, -1});
+      m.objects.push_back({"sysv_sem:" + std::to_string(semid), object_name(run, "slots"),
+                           IpcKind::kSysvSemaphore, semid});
+      if (!write_manifest(m, dir)) return 1;
+      if (testing_ipc::create_posix_shm(run, "ring", 16384) < 0) return 2;
+      if (::write(ids[1], &semid, sizeof semid) != sizeof semid) return 3;
+      ::raise(SIGKILL);
+      return 4;
+    });
+    EXPECT_TRUE(shmcheck::testing::wait_child(harness).killed_by(SIGKILL));
+    int semid = -1;
+    ASSERT_EQ(::read(ids[0], &semid, sizeof semid), static_cast<ssize_t>(sizeof semid));
+
+    // A live harness's run is never touched.
+    RunManifest live;
+    live.run_id = core::new_run_id();
+    live.harness = core::self_identity();
+    make_orphan(live.run_id, "kept");
+    live.objects.push_back({"", object_name(live.run_id, "kept"), IpcKind::kPosixShm, -1});
+    ASSERT_TRUE(write_manifest(live, dir));
+
+    const auto dry = reclaim_dead_runs(dir, clean_options(true));
+    EXPECT_EQ(dry.removed, 0U);
+    EXPECT_TRUE(exists(object_name(run, "ring")));
+
+    const auto report = reclaim_dead_runs(dir, clean_options(false));
+    EXPECT_TRUE(report.problems.empty());
+    ASSERT_EQ(report.runs.size(), 2U);
+    EXPECT_EQ(report.removed, 2U);
+    for (const auto& r : report.runs) {
+      if (r.manifest.run_id == run) {
+        EXPECT_EQ(r.harness, core::Liveness::kDead);
+        EXPECT_TRUE(r.manifest_removed) << r.detail;
+      } else {
+        EXPECT_EQ(r.harness, core::Liveness::kAlive);
+        EXPECT_FALSE(r.manifest_removed);
+        EXPECT_TRUE(r.clean.outcomes.empty());
+      }
+    }
+    EXPECT_FALSE(exists(object_name(run, "ring")));
+    struct semid_ds ds {};
+    EXPECT_NE(::semctl(semid, 0, IPC_STAT, &ds), 0) << "the run's semaphore set must be gone";
+    EXPECT_TRUE(exists(object_name(live.run_id, "kept")));
+    EXPECT_FALSE(read_manifest(manifest_path(dir, run)).has_value());
+    EXPECT_TRUE(read_manifest(manifest_path(dir, live.run_id)).has_value());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+}  // namespace
+}  // namespace shmcheck::probes

@@ -1,0 +1,322 @@
+// Verdicts for one object of every kind: left behind by a process killed with
+// SIGKILL (orphaned, except kinds that carry no proof), and held by a live process
+// (in_use). Runs in a sandbox (own pid/mount/IPC namespaces, private /dev/shm) so
+// the verdicts can be exact while other tests run on the host.
+#include "shmcheck/probes/inventory.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include "probe_test_support.hpp"
+#include "shmcheck/core/segment_header.hpp"
+
+namespace shmcheck::probes {
+namespace {
+
+using probe_tests::find_named;
+using probe_tests::find_run;
+using probe_tests::find_sysv;
+using testing_ipc::object_name;
+
+InventoryOptions sandbox_options() {
+  InventoryOptions options;
+  options.mqueue_dir = probe_tests::kSandboxMqueueDir;
+  return options;
+}
+
+TEST(InventoryVerdicts, ObjectsLeftByAKilledProcessAreOrphaned) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    auto helper = probe_tests::start_helper("leak", run);
+    ASSERT_TRUE(helper.has_value());
+    const auto died = probe_tests::stop_helper(*helper);
+    ASSERT_TRUE(died.killed_by(SIGKILL)) << died.describe();
+
+    const auto inv = take_inventory(sandbox_options());
+    ASSERT_TRUE(inv.complete()) << probe_tests::problems_text(inv);
+    ASSERT_TRUE(inv.mqueue_available);
+
+    const auto* shm = find_named(inv, IpcKind::kPosixShm, object_name(run, "shm"));
+    ASSERT_NE(shm, nullptr);
+    EXPECT_EQ(shm->verdict, Verdict::kOrphaned) << shm->reason;
+    ASSERT_TRUE(shm->header.has_value());
+    EXPECT_EQ(shm->header->run_id, run);
+    EXPECT_EQ(shm->header->object_name, "shm");
+    EXPECT_EQ(shm->run_id, run);
+    ASSERT_TRUE(shm->creator.has_value());
+    EXPECT_EQ(shm->creator->pid, helper->report.pid);
+    EXPECT_EQ(shm->creator_liveness, core::Liveness::kDead);
+    EXPECT_EQ(shm->nominal_size, 64U * 1024U);
+    EXPECT_GT(shm->bytes_allocated, 0U);
+    EXPECT_EQ(shm->mode, 0600U);
+    EXPECT_TRUE(shm->holders.empty());
+
+    const auto* mapped = find_named(inv, IpcKind::kPosixShm, object_name(run, "mapped"));
+    ASSERT_NE(mapped, nullptr);
+    EXPECT_EQ(mapped->verdict, Verdict::kOrphaned) << mapped->reason;
+
+    const auto* sem = find_named(inv, IpcKind::kPosixSemaphore, object_name(run, "sem"));
+    ASSERT_NE(sem, nullptr);
+    EXPECT_EQ(sem->verdict, Verdict::kOrphaned) << sem->reason;
+    EXPECT_EQ(sem->run_id, run);
+
+    const auto* mq = find_named(inv, IpcKind::kPosixMqueue, object_name(run, "mq"));
+    ASSERT_NE(mq, nullptr);
+    EXPECT_EQ(mq->verdict, Verdict::kOrphaned) << mq->reason;
+    EXPECT_EQ(mq->nominal_size, 5U);  // one 5-byte message queued
+
+    const auto* sysv_shm = find_sysv(inv, IpcKind::kSysvShm, helper->report.sysv_shm);
+    ASSERT_NE(sysv_shm, nullptr);
+    EXPECT_EQ(sysv_shm->verdict, Verdict::kOrphaned) << sysv_shm->reason;
+    EXPECT_EQ(sysv_shm->attach_count, 0U);
+    ASSERT_TRUE(sysv_shm->creator.has_value());
+    EXPECT_EQ(sysv_shm->creator->pid, helper->report.pid);
+    EXPECT_EQ(sysv_shm->mode, 0600U);
+
+    // No attachment evidence exists for these: never called orphaned.
+    const auto* sysv_sem = find_sysv(inv, IpcKind::kSysvSemaphore, helper->report.sysv_sem);
+    ASSERT_NE(sysv_sem, nullptr);
+    EXPECT_EQ(sysv_sem->verdict, Verdict::kUnknown) << sysv_sem->reason;
+    const auto* sysv_msg = find_sysv(inv, IpcKind::kSysvMqueue, helper->report.sysv_msg);
+    ASSERT_NE(sysv_msg, nullptr);
+    EXPECT_EQ(sysv_msg->verdict, Verdict::kUnknown) << sysv_msg->reason;
+
+    // memfd and unlinked memory die with their last holder.
+    EXPECT_EQ(find_run(inv, IpcKind::kMemfd, run), nullptr);
+    EXPECT_EQ(find_run(inv, IpcKind::kDeleted, run), nullptr);
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(InventoryVerdicts, ObjectsHeldByALiveProcessAreInUse) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    auto helper = probe_tests::start_helper("hold", run);
+    ASSERT_TRUE(helper.has_value());
+    const pid_t holder = helper->report.pid;
+    const auto inv = take_inventory(sandbox_options());
+    ASSERT_TRUE(inv.complete()) << probe_tests::problems_text(inv);
+
+    const auto held_by_helper = [&](const IpcObject* o) {
+      for (const auto& h : o->holders) {
+        if (h.process.pid == holder) return h;
+      }
+      ADD_FAILURE() << o->name << " is not held by the helper " << holder;
+      return Holder{};
+    };
+
+    const auto* shm = find_named(inv, IpcKind::kPosixShm, object_name(run, "shm"));
+    ASSERT_NE(shm, nullptr);
+    EXPECT_EQ(shm->verdict, Verdict::kInUse) << shm->reason;
+    EXPECT_GE(held_by_helper(shm).fd, 0);
+    EXPECT_TRUE(held_by_helper(shm).mapped);
+    EXPECT_EQ(shm->creator_liveness, core::Liveness::kAlive);
+
+    // Mapped, fd closed: held through /proc/<pid>/maps alone.
+    const auto* mapped = find_named(inv, IpcKind::kPosixShm, object_name(run, "mapped"));
+    ASSERT_NE(mapped, nullptr);
+    EXPECT_EQ(mapped->verdict, Verdict::kInUse) << mapped->reason;
+    EXPECT_EQ(held_by_helper(mapped).fd, -1);
+    EXPECT_TRUE(held_by_helper(mapped).mapped);
+
+    // sem_open maps the file and closes the fd; glibc created it through a
+    // sem.XXXXXX temporary: matched by (device, inode), not by path.
+    const auto* sem = find_named(inv, IpcKind::kPosixSemaphore, object_name(run, "sem"));
+    ASSERT_NE(sem, nullptr);
+    EXPECT_EQ(sem->verdict, Verdict::kInUse) << sem->reason;
+    EXPECT_TRUE(held_by_helper(sem).mapped);
+
+    const auto* mq = find_named(inv, IpcKind::kPosixMqueue, object_name(run, "mq"));
+    ASSERT_NE(mq, nullptr);
+    EXPECT_EQ(mq->verdict, Verdict::kInUse) << mq->reason;
+    EXPECT_GE(held_by_helper(mq).fd, 0);
+
+    const auto* sysv_shm = find_sysv(inv, IpcKind::kSysvShm, helper->report.sysv_shm);
+    ASSERT_NE(sysv_shm, nullptr);
+    EXPECT_EQ(sysv_shm->verdict, Verdict::kInUse) << sysv_shm->reason;
+    EXPECT_EQ(sysv_shm->attach_count, 1U);
+    EXPECT_TRUE(held_by_helper(sysv_shm).sysv_attached);
+
+    const auto* sysv_sem = find_sysv(inv, IpcKind::kSysvSemaphore, helper->report.sysv_sem);
+    ASSERT_NE(sysv_sem, nullptr);
+    EXPECT_EQ(sysv_sem->verdict, Verdict::kUnknown) << sysv_sem->reason;
+    const auto* sysv_msg = find_sysv(inv, IpcKind::kSysvMqueue, helper->report.sysv_msg);
+    ASSERT_NE(sysv_msg, nullptr);
+    EXPECT_EQ(sysv_msg->verdict, Verdict::kInUse) << sysv_msg->reason;  // last sender alive
+
+    const auto* memfd = find_run(inv, IpcKind::kMemfd, run);
+    ASSERT_NE(memfd, nullptr);
+    EXPECT_EQ(memfd->verdict, Verdict::kInUse) << memfd->reason;
+    ASSERT_TRUE(memfd->header.has_value());
+    EXPECT_EQ(memfd->header->run_id, run);
+    EXPECT_EQ(memfd->run_id, run);
+
+    const auto* deleted = find_run(inv, IpcKind::kDeleted, run);
+    ASSERT_NE(deleted, nullptr);
+    EXPECT_EQ(deleted->verdict, Verdict::kInUse) << deleted->reason;
+    EXPECT_TRUE(held_by_helper(deleted).mapped);
+    EXPECT_EQ(find_named(inv, IpcKind::kPosixShm, object_name(run, "deleted")), nullptr);
+
+    // Without the /proc walk, the shmcheck holder's flock(LOCK_SH) alone proves
+    // use; a semaphore (no header, no flock protocol) stays unknown.
+    auto no_walk = sandbox_options();
+    no_walk.scan_processes = false;
+    const auto blind = take_inventory(no_walk);
+    const auto* locked = find_named(blind, IpcKind::kPosixShm, object_name(run, "shm"));
+    ASSERT_NE(locked, nullptr);
+    EXPECT_TRUE(locked->flock_held);
+    EXPECT_EQ(locked->verdict, Verdict::kInUse) << locked->reason;
+    const auto* unlocked = find_named(blind, IpcKind::kPosixSemaphore, object_name(run, "sem"));
+    ASSERT_NE(unlocked, nullptr);
+    EXPECT_FALSE(unlocked->flock_held);
+    EXPECT_EQ(unlocked->verdict, Verdict::kUnknown) << unlocked->reason;
+
+    const auto stopped = probe_tests::stop_helper(*helper);
+    EXPECT_TRUE(stopped.ok()) << stopped.describe();
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(InventoryVerdicts, SysvShmMarkedForRemovalButAttachedIsPendingDestroy) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const int id = ::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    ASSERT_GE(id, 0);
+    void* p = ::shmat(id, nullptr, 0);
+    ASSERT_NE(p, reinterpret_cast<void*>(-1));
+    ASSERT_EQ(::shmctl(id, IPC_RMID, nullptr), 0);
+    const auto inv = take_inventory(sandbox_options());
+    const auto* o = find_sysv(inv, IpcKind::kSysvShm, id);
+    ASSERT_NE(o, nullptr);
+    EXPECT_EQ(o->verdict, Verdict::kPendingDestroy) << o->reason;
+    EXPECT_TRUE(o->sysv_dest);
+    EXPECT_EQ(o->mode, 0600U);
+    ::shmdt(p);
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(InventoryVerdicts, UnreadableProcessesMakeUnprovedObjectsUnknown) {
+  // A /proc that lists a process whose fd table cannot be read: simulated with
+  // the real /proc but a non-root caller in the sandbox (root's pid 1 is
+  // unreadable to nobody); every unproved POSIX object must be unknown.
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    // Made by a process that has exited: no creator alive, no holder.
+    const pid_t maker = shmcheck::testing::fork_child([&] {
+      const int fd = testing_ipc::create_posix_shm(run, "orphan", 8192);
+      return fd >= 0 && ::fchown(fd, 65534, 65534) == 0 ? 0 : 1;
+    });
+    ASSERT_TRUE(shmcheck::testing::wait_child(maker).ok());
+    const pid_t child = shmcheck::testing::fork_child([&] {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) return 10;
+      const auto inv = take_inventory(sandbox_options());
+      if (inv.complete() || inv.processes_unreadable == 0) return 11;
+      // The name carries the uid of its maker (root), not ours.
+      const auto* o = find_named(inv, IpcKind::kPosixShm, core::segment_name(0, run, "orphan"));
+      if (o == nullptr) return 12;
+      return o->verdict == Verdict::kUnknown ? 0 : 13;
+    });
+    const auto exit = shmcheck::testing::wait_child(child);
+    EXPECT_TRUE(exit.ok()) << exit.describe();
+    // And as root, where every process can be read, the same object is orphaned.
+    const auto inv = take_inventory(sandbox_options());
+    const auto* o = find_named(inv, IpcKind::kPosixShm, object_name(run, "orphan"));
+    ASSERT_NE(o, nullptr);
+    EXPECT_EQ(o->verdict, Verdict::kOrphaned) << o->reason;
+    ::shm_unlink(object_name(run, "orphan").c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(InventoryVerdicts, GlibcSemaphoreTemporaryIsListedAsASemaphore) {
+  // sem_open(O_CREAT) writes /dev/shm/sem.XXXXXX and link()s it to the final
+  // name; a process killed in between leaves the temporary behind.
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const int fd = ::open("/dev/shm/sem.Ab3dE9", O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, 32), 0);
+    ::close(fd);
+    const auto inv = take_inventory(sandbox_options());
+    const auto* o = find_named(inv, IpcKind::kPosixSemaphore, "/Ab3dE9");
+    ASSERT_NE(o, nullptr);
+    EXPECT_TRUE(o->glibc_temporary);
+    EXPECT_EQ(o->path, "/dev/shm/sem.Ab3dE9");
+    EXPECT_EQ(o->verdict, Verdict::kOrphaned) << o->reason;
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(InventoryDiff, AppearedObjectIsAttributedToItsRunOnly) {
+  // On the real host: other tests create objects meanwhile, so only our run's
+  // objects are asserted on.
+  const auto run = core::new_run_id();
+  const auto other_run = core::new_run_id();
+  const auto before = take_inventory();
+  const int fd = testing_ipc::create_posix_shm(run, "diffed", 8192);
+  ASSERT_GE(fd, 0);
+  const int other = testing_ipc::create_posix_shm(other_run, "other", 8192);
+  ASSERT_GE(other, 0);
+  const auto after = take_inventory();
+  ::close(fd);
+  ::close(other);
+  ::shm_unlink(object_name(run, "diffed").c_str());
+  ::shm_unlink(object_name(other_run, "other").c_str());
+  const auto removed = take_inventory();
+
+  const auto d = diff(before, after);
+  RunAttribution attribution;
+  attribution.run_ids.insert(run);
+  const auto ours = d.appeared_from(attribution);
+  ASSERT_EQ(ours.size(), 1U);
+  EXPECT_EQ(ours.front().name, object_name(run, "diffed"));
+  EXPECT_EQ(attribute(ours.front(), attribution), AttributionReason::kHeaderRunId);
+
+  RunAttribution by_prefix;
+  by_prefix.name_prefixes.push_back(object_name(other_run, ""));
+  const auto others = d.appeared_from(by_prefix);
+  ASSERT_EQ(others.size(), 1U);
+  EXPECT_EQ(others.front().name, object_name(other_run, "other"));
+
+  RunAttribution by_creator;
+  by_creator.creator_pids.insert(::getpid());
+  std::size_t mine = 0;
+  for (const auto& o : d.appeared) {
+    if (o.run_id == run || o.run_id == other_run) {
+      EXPECT_EQ(attribute(o, by_creator), AttributionReason::kCreatorPid);
+      ++mine;
+    }
+  }
+  EXPECT_EQ(mine, 2U);
+
+  const auto gone = diff(after, removed);
+  bool disappeared = false;
+  for (const auto& o : gone.disappeared)
+    disappeared = disappeared || o.name == object_name(run, "diffed");
+  EXPECT_TRUE(disappeared);
+}
+
+TEST(InventoryNames, KindAndVerdictNamesRoundTrip) {
+  for (std::size_t i = 0; i < kIpcKindCount; ++i) {
+    const auto kind = static_cast<IpcKind>(i);
+    EXPECT_EQ(ipc_kind_from_string(to_string(kind)), kind);
+  }
+  for (std::size_t i = 0; i < kVerdictCount; ++i) {
+    const auto verdict = static_cast<Verdict>(i);
+    EXPECT_EQ(verdict_from_string(to_string(verdict)), verdict);
+  }
+  EXPECT_FALSE(ipc_kind_from_string("shm").has_value());
+  EXPECT_FALSE(verdict_from_string("dead").has_value());
+}
+
+}  // namespace
+}  // namespace shmcheck::probes

@@ -1,0 +1,103 @@
+#include "shmcheck/probes/run_manifest.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "shmcheck/core/segment_header.hpp"
+
+namespace shmcheck::probes {
+namespace {
+
+class RunManifestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/shmcheck-manifest-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    base_ = tmpl;
+    dir_ = base_ + "/shmcheck/runs";
+  }
+  void TearDown() override { std::filesystem::remove_all(base_); }
+  std::string base_;
+  std::string dir_;
+};
+
+TEST_F(RunManifestTest, WrittenManifestReadsBackIdentically) {
+  RunManifest m;
+  m.run_id = core::new_run_id();
+  m.harness = core::self_identity();
+  m.created_unix_ns = 1234567890123;
+  m.objects.push_back({"posix:/shmcheck.0.x.q", "/shmcheck.0.x.q", IpcKind::kPosixShm, -1});
+  m.objects.push_back({"sysv:42", "/shmcheck.0.x.s", IpcKind::kSysvSemaphore, 42});
+  ASSERT_TRUE(write_manifest(m, dir_));
+
+  struct stat st {};
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777U, 0700U);
+
+  ASSERT_EQ(::stat(manifest_path(dir_, m.run_id).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777U, 0600U);
+
+  const auto back = read_manifest(manifest_path(dir_, m.run_id));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->run_id, m.run_id);
+  EXPECT_EQ(back->harness, m.harness);
+  EXPECT_EQ(back->created_unix_ns, m.created_unix_ns);
+  ASSERT_EQ(back->objects.size(), 2U);
+  EXPECT_EQ(back->objects[1].ref, "sysv:42");
+  EXPECT_EQ(back->objects[1].kind, IpcKind::kSysvSemaphore);
+  EXPECT_EQ(back->objects[1].sysv_id, 42);
+
+  const auto listed = list_manifests(dir_);
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_EQ(listed->size(), 1U);
+  EXPECT_EQ(listed->front(), manifest_path(dir_, m.run_id));
+
+  ASSERT_TRUE(remove_manifest(m.run_id, dir_));
+  EXPECT_FALSE(read_manifest(manifest_path(dir_, m.run_id)).has_value());
+}
+
+TEST_F(RunManifestTest, RefusesADirectoryOthersCanWrite) {
+  std::filesystem::create_directories(dir_);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);
+  RunManifest m;
+  m.run_id = core::new_run_id();
+  const auto written = write_manifest(m, dir_);
+  ASSERT_FALSE(written.has_value());
+  EXPECT_EQ(written.error().code, core::ErrorCode::kForeign);
+}
+
+TEST_F(RunManifestTest, RejectsRunIdsThatAreNotPlainNames) {
+  RunManifest m;
+  m.run_id = "../escape";
+  EXPECT_FALSE(write_manifest(m, dir_).has_value());
+}
+
+TEST_F(RunManifestTest, MalformedManifestIsAnErrorNotACrash) {
+  std::filesystem::create_directories(dir_);
+  const auto path = dir_ + "/bad.manifest";
+  std::ofstream(path) << "{\"run_id\": 5";
+  const auto r = read_manifest(path);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, core::ErrorCode::kCorrupt);
+  std::ofstream(path, std::ios::trunc)
+      << R"({"run_id":"abc","harness_pid":"x","harness_start_time":1,"objects":[]})";
+  EXPECT_FALSE(read_manifest(path).has_value());
+}
+
+TEST(RunManifestDir, FollowsXdgRuntimeDirElseTmp) {
+  const char* old = std::getenv("XDG_RUNTIME_DIR");
+  const std::string saved = old != nullptr ? old : "";
+  ::setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1);
+  EXPECT_EQ(manifest_dir(), "/run/user/4242/shmcheck/runs");
+  ::unsetenv("XDG_RUNTIME_DIR");
+  EXPECT_EQ(manifest_dir(), "/tmp/shmcheck-" + std::to_string(::geteuid()) + "/runs");
+  if (old != nullptr) ::setenv("XDG_RUNTIME_DIR", saved.c_str(), 1);
+}
+
+}  // namespace
+}  // namespace shmcheck::probes
