@@ -673,6 +673,7 @@ void semantic_checks(Extractor& x, const Spec& spec) {
 
   // Processes: known object of the right kind; total workers; a way to stop.
   std::uint64_t workers = 0;
+  bool uses_ok = true;  // ring sides are only counted right when every `uses` resolved
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>
       ring_sides;  // producers, consumers
   for (std::size_t i = 0; i < spec.processes.size(); ++i) {
@@ -688,13 +689,15 @@ void semantic_checks(Extractor& x, const Spec& spec) {
         message += " (objects: " + join(object_names) + ")";
       }
       x.error(detail::child_pointer(ptr, "uses"), std::move(message));
+      uses_ok = false;
       continue;
     }
     if (!role_accepts(p.role, object->type)) {
       x.error(detail::child_pointer(ptr, "uses"), "role '" + p.name + "' cannot use " +
-                                                      quote(object->name) + ", which is a " +
+                                                      quote(object->name) + ", which is of kind " +
                                                       std::string(to_string(object->type)) + "; " +
                                                       p.name + " needs " + kinds_for(p.role));
+      uses_ok = false;
       continue;
     }
     if (p.message_size) {
@@ -721,6 +724,7 @@ void semantic_checks(Extractor& x, const Spec& spec) {
   }
   for (std::size_t i = 0; i < spec.objects.size(); ++i) {
     const auto& o = spec.objects[i];
+    if (!uses_ok) break;
     if (o.type != ObjectType::kSpscRing && o.type != ObjectType::kMpmcRing) continue;
     const auto it = ring_sides.find(o.name);
     if (it == ring_sides.end()) continue;
@@ -794,15 +798,10 @@ void semantic_checks(Extractor& x, const Spec& spec) {
 }
 
 void schema_check(const Document& doc, Extractor& x, std::vector<Diag>& diags) {
-  valijson::Validator validator(valijson::Validator::kStrongTypes);
-  valijson::ValidationResults results;
-  const valijson::adapters::NlohmannJsonAdapter target(doc.root);
-  if (validator.validate(compiled_schema(), target, &results)) return;
+  const auto found = detail::schema_violations(doc.root);
+  if (found.empty()) return;
   // The typed extraction says the same things more precisely; the schema speaks
   // only about nodes nothing else reported on, once per node (its deepest error).
-  std::vector<std::pair<std::string, std::string>> found;
-  valijson::ValidationResults::Error e;
-  while (results.popError(e)) found.emplace_back(context_pointer(e.context), e.description);
   std::set<std::string> said;
   const std::size_t existing = diags.size();
   for (const auto& [pointer, description] : found) {
@@ -892,6 +891,21 @@ SpecLoadResult load_document(const Document& doc, std::string_view file, std::ve
 }
 
 }  // namespace
+
+namespace detail {
+std::vector<std::pair<std::string, std::string>> schema_violations(const nlohmann::json& document) {
+  // One validator per thread: it caches the compiled std::regex of each pattern,
+  // which costs more to build than a whole validation.
+  thread_local valijson::Validator validator(valijson::Validator::kStrongTypes);
+  valijson::ValidationResults results;
+  const valijson::adapters::NlohmannJsonAdapter target(document);
+  std::vector<std::pair<std::string, std::string>> found;
+  if (validator.validate(compiled_schema(), target, &results)) return found;
+  valijson::ValidationResults::Error e;
+  while (results.popError(e)) found.emplace_back(context_pointer(e.context), e.description);
+  return found;
+}
+}  // namespace detail
 
 std::string SpecError::to_string() const {
   std::string raw = file;

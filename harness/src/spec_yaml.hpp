@@ -47,6 +47,11 @@ struct Document {
 [[nodiscard]] std::optional<Document> parse_spec_yaml(std::string_view bytes,
                                                       std::vector<Diag>& diags);
 
+// Validates a document against the compiled-in JSON schema; returns (JSON
+// pointer, description) per violation, empty when it conforms.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> schema_violations(
+    const nlohmann::json& document);
+
 // "/objects/0/name" from parent "/objects/0" and key "name" (RFC 6901 escaping).
 [[nodiscard]] std::string child_pointer(const std::string& parent, std::string_view key);
 [[nodiscard]] std::string child_pointer(const std::string& parent, std::size_t index);
