@@ -68,25 +68,11 @@ std::uint64_t seconds_to_ns(double s) {
 // ------------------------------------------------------------------------------ to json
 
 json counts_json(const IntegrityCounts& c) {
-  return json{{"attempted", c.attempted},
-              {"acked", c.acked},
-              {"delivered", c.delivered},
-              {"lost", c.lost},
-              {"lost_at_crash", c.lost_at_crash},
-              {"recovered", c.recovered},
-              {"in_flight_dropped", c.in_flight_dropped},
-              {"unexpected", c.unexpected},
-              {"foreign", c.foreign},
-              {"duplicated", c.duplicated},
-              {"reordered", c.reordered},
-              {"torn", c.torn},
-              {"abandoned", c.abandoned},
-              {"abandoned_unexplained", c.abandoned_unexplained},
-              {"stalled", c.stalled},
-              {"log_overflow", c.log_overflow},
-              {"untracked_incarnations", c.untracked_incarnations},
-              {"complete", c.complete},
-              {"violations", c.violations()}};
+  json j = json::object();
+  for (const auto& [name, value] : named_counts(c)) j[std::string(name)] = value;
+  j["complete"] = c.complete;
+  j["violations"] = c.violations();
+  return j;
 }
 
 json integrity_json(const MessageVerdict& v) {

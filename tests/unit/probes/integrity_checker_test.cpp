@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <vector>
 
 namespace shmcheck::probes {
@@ -380,6 +381,38 @@ TEST(CrashRecord, MadeFromASlotCarriesOpAndFailpointName) {
   EXPECT_EQ(c.failpoint, "ring.push.mid_payload");
   slot.injected = false;
   EXPECT_EQ(make_crash_record("producer", 4, slot).failpoint, "");
+}
+
+TEST(IntegrityCounts, NamedCountsCoverEveryCounterAndViolationsSumTheViolationKinds) {
+  IntegrityCounts c;
+  std::uint64_t next = 1;
+  std::uint64_t expected_violations = 0;
+  c.attempted = next++;
+  c.acked = next++;
+  c.delivered = next++;
+  c.lost = next++;
+  c.lost_at_crash = next++;
+  c.recovered = next++;
+  c.in_flight_dropped = next++;
+  c.unexpected = next++;
+  c.foreign = next++;
+  c.duplicated = next++;
+  c.reordered = next++;
+  c.torn = next++;
+  c.abandoned = next++;
+  c.abandoned_unexplained = next++;
+  c.stalled = next++;
+  c.log_overflow = next++;
+  c.untracked_incarnations = next++;
+  const auto named = named_counts(c);
+  ASSERT_EQ(named.size(), next - 1);
+  std::set<std::uint64_t> values;
+  for (const auto& [name, value] : named) {
+    values.insert(value);
+    if (is_violation_kind(name)) expected_violations += value;
+  }
+  EXPECT_EQ(values.size(), named.size()) << "each counter appears exactly once";
+  EXPECT_EQ(c.violations(), expected_violations);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <new>
+#include <thread>
 
 #include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/probes/control_layout.hpp"
@@ -395,6 +396,53 @@ TEST(SegmentPage, PageLeftOddByADeadWriterReadsBusyAndIsRepairedByTheNextWrite) 
   EXPECT_TRUE(w.repaired);
   EXPECT_EQ(w.generation, 6U);
   EXPECT_EQ(read_page(page, 1, scratch).status, PageReadStatus::kOk);
+}
+
+TEST(ConsumerLog, SnapshotWhileAppendingSeesAConsistentPrefix) {
+  constexpr std::uint64_t kRecords = 50'000;
+  SharedMemory shm(ConsumerLog::bytes_needed(kRecords));
+  auto* log = new (shm.get()) ConsumerLog(0, kRecords);
+  std::thread writer([log] {
+    for (std::uint64_t seq = 1; seq <= kRecords; ++seq) {
+      log->append(DeliveryRecord{1, 2, seq, DeliveryStatus::kOk, 0, 0, 0});
+    }
+  });
+  std::uint64_t last_size = 0;
+  bool consistent = true;
+  while (last_size < kRecords && consistent) {
+    const ConsumerSnapshot s = log->snapshot();
+    consistent = s.records.size() >= last_size;
+    for (std::size_t i = 0; consistent && i < s.records.size(); ++i) {
+      consistent = s.records[i].seq == i + 1 && s.records[i].producer == 1;
+    }
+    last_size = s.records.size();
+  }
+  writer.join();
+  EXPECT_TRUE(consistent);
+  EXPECT_EQ(log->snapshot().records.size(), kRecords);
+}
+
+TEST(SegmentPage, ConcurrentReaderNeverSeesATornPage) {
+  SharedMemory shm(4096);
+  auto page = std::span(static_cast<std::byte*>(shm.get()), 1024);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 20'000; ++i) write_page(page, 5, static_cast<std::uint32_t>(i % 3));
+    done.store(true, std::memory_order_release);
+  });
+  std::vector<std::byte> scratch(1024);
+  std::uint64_t torn = 0;
+  std::uint64_t ok = 0;
+  while (!done.load(std::memory_order_acquire)) {
+    const PageReadResult r = read_page(page, 5, scratch);
+    if (r.status == PageReadStatus::kTorn) ++torn;
+    if (r.status == PageReadStatus::kOk) ++ok;
+  }
+  writer.join();
+  EXPECT_EQ(torn, 0U) << ok << " reads were ok";
+  const PageReadResult last = read_page(page, 5, scratch);
+  EXPECT_EQ(last.status, PageReadStatus::kOk);
+  EXPECT_EQ(last.generation, 40'000U);
 }
 
 }  // namespace

@@ -42,6 +42,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "shmcheck/probes/journal.hpp"
@@ -97,6 +99,14 @@ struct IntegrityCounts {
   friend bool operator==(const IntegrityCounts&, const IntegrityCounts&) = default;
 };
 
+// Every count by its stable name (the IntegrityCounts field names, in declaration
+// order, "complete" excluded): the `kind` label of shmcheck_integrity_violations_total
+// and the rows of report tables.
+[[nodiscard]] std::vector<std::pair<std::string_view, std::uint64_t>> named_counts(
+    const IntegrityCounts& counts);
+// The kinds that count as violations (summed by IntegrityCounts::violations()).
+[[nodiscard]] bool is_violation_kind(std::string_view kind) noexcept;
+
 // A few keys per class for the report ("lost: producer 1 incarnation 0 seq 77").
 struct IntegrityExample {
   std::string kind;  // "lost", "duplicated", ... (the IntegrityCounts field name)
@@ -134,8 +144,10 @@ inline constexpr std::size_t kMaxExamplesPerKind = 8;
 
 // Mutex: `locker_crashes` = locker incarnations that did not finish (died holding or
 // not). Problems: exclusion violations, torn records without owner death, owner-died
-// more often than lockers died, an owner-died not repaired, the record left
-// inconsistent at the end (a != b or generation != updates + repairs' roll-forwards).
+// more often than lockers died, an owner-died not repaired, and the record (a == b ==
+// generation) or the in-section counter left wrong at the end — unless more lockers
+// died than owner-died was reported (a dead owner nobody has locked after yet: then
+// record_consistent is false but it is not a problem).
 struct MutexFindings {
   std::string object;  // filled by the caller
   MutexSnapshot snapshot;

@@ -5,13 +5,14 @@
 // (seed, writer, generation) like a message payload, and covered by an XXH3 checksum.
 //
 // Protocol (a seqlock; any number of readers, writers serialized per page by the
-// workload, e.g. one writer per page): the writer makes the generation odd (release),
-// writes payload and checksum, then makes it even (release). Readers read the
-// generation (acquire), copy payload and checksum, re-read the generation: equal
-// and even means a consistent copy, which must then verify. A page left odd by a
-// dead writer is completed by the next writer (counted as a repair). Payload words
-// are accessed through std::atomic_ref<uint64_t> (relaxed), so the race a seqlock
-// tolerates is not undefined behaviour.
+// workload, e.g. one writer per page): the writer makes the generation odd, writes
+// payload and checksum with release stores, then makes it even (release). Readers
+// read the generation (acquire), copy payload and checksum with acquire loads, and
+// re-read the generation: equal and even means a consistent copy, which must then
+// verify. A page left odd by a dead writer is completed by the next writer (counted
+// as a repair). Payload words are accessed through std::atomic_ref<uint64_t>, so the
+// race a seqlock tolerates is not undefined behaviour; no standalone fences, so TSan
+// checks it (on x86 release stores and acquire loads are plain moves).
 #pragma once
 
 #include <atomic>
