@@ -134,8 +134,8 @@ std::string ScheduledFault::describe() const {
 }
 
 nlohmann::json ScheduledFault::to_json() const {
-  nlohmann::json j = {{"rule", rule},       {"type", to_string(type)}, {"worker", worker},
-                      {"role", role},       {"restart", restart},      {"description", describe()}};
+  nlohmann::json j = {{"rule", rule}, {"type", to_string(type)}, {"worker", worker},
+                      {"role", role}, {"restart", restart},      {"description", describe()}};
   if (failpoint) {
     j["failpoint"] = std::string(core::to_string(*failpoint));
     j["occurrence"] = occurrence;

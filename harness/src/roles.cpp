@@ -23,7 +23,8 @@ namespace {
 
 using probes::WorkerOp;
 
-constexpr std::chrono::milliseconds kPollStep{2};  // how long a blocking op waits before re-checking stop
+constexpr std::chrono::milliseconds kPollStep{
+    2};  // how long a blocking op waits before re-checking stop
 
 void sleep_ns(std::int64_t ns) noexcept {
   if (ns <= 0) return;
@@ -99,8 +100,7 @@ int run_producer(Context& ctx, Ring& ring) {
     if (inc.incarnation < cfg.incarnation) already += inc.acked;
   }
   journal.begin_incarnation(cfg.incarnation);
-  const std::size_t size =
-      std::max<std::size_t>(cfg.message_size, probes::kMinMessageSize);
+  const std::size_t size = std::max<std::size_t>(cfg.message_size, probes::kMinMessageSize);
   std::vector<std::byte> buf(size);
   ctx.slot().set_running();
 
@@ -275,8 +275,8 @@ core::Result<core::Semaphore> open_semaphore(const ObjectBinding& obj,
 }
 
 // Takes one unit, waiting in short steps so a stop is noticed. false: stopped first.
-core::Result<bool> take_unit(Context& ctx, core::Semaphore& sem, probes::SemaphoreUserLedger& ledger,
-                             std::uint64_t n) {
+core::Result<bool> take_unit(Context& ctx, core::Semaphore& sem,
+                             probes::SemaphoreUserLedger& ledger, std::uint64_t n) {
   ctx.slot().enter_op(WorkerOp::kWait, n);
   for (;;) {
     ledger.before_wait();

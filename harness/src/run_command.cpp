@@ -12,6 +12,7 @@
 #include "shmcheck/harness/run.hpp"
 #include "shmcheck/harness/run_outputs.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
+#include "shmcheck/harness/supervisor.hpp"
 
 namespace shmcheck::harness {
 namespace {
@@ -83,9 +84,11 @@ int run_main(const RunArgs& args) {
   }
   if (code != kExitPass && !args.keep_going) return code;
 
+  install_interrupt_handlers();
   reports::SuiteResult suite;
   const auto suite_start = std::chrono::steady_clock::now();
   for (const auto& spec : specs) {
+    if (interrupt_signal() != 0) break;
     options.on_sample = [&out, name = spec.name](const LiveSample& sample) { out.on_sample(name, sample); };
     auto result = run_spec(spec, options);
     out.on_result(result);

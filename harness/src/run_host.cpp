@@ -1,14 +1,15 @@
 #include "run_host.hpp"
 
+#include <semaphore.h>
 #include <sys/mman.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
-#include <semaphore.h>
 #include <unistd.h>
 
 #include <chrono>
 
 #include "shmcheck/core/process_identity.hpp"
+#include "shmcheck/probes/cleaner.hpp"
 #include "shmcheck/probes/inventory.hpp"
 #include "shmcheck/probes/run_manifest.hpp"
 
@@ -26,10 +27,9 @@ core::Result<void> ManifestWriter::begin(const std::string& run_id) {
   impl_->dir = probes::manifest_dir();
   impl_->manifest.run_id = run_id;
   impl_->manifest.harness = core::self_identity();
-  impl_->manifest.created_unix_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  impl_->manifest.created_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
   path_ = probes::manifest_path(impl_->dir, run_id);
   return probes::write_manifest(impl_->manifest, impl_->dir);
 }
@@ -82,18 +82,27 @@ void LeakProbe::before() { impl_->before = probes::take_inventory({}); }
 
 namespace {
 
-// Removes one leaked object of this run. Only objects the run owns by name/header or
-// creator, and only when the inventory proved them orphaned.
-bool reclaim(const probes::IpcObject& object) {
-  if (object.verdict != probes::Verdict::kOrphaned) return false;
+// The inventory fails closed ("unknown") when any process on the host cannot be read.
+// For objects of this run there is a positive proof instead: the run id is ours, every
+// process of the run has been reaped by this harness, and no holder is left (no fd or
+// mapping seen, no flock — every shmcheck holder keeps flock(LOCK_SH) — and no SysV
+// attachment). Only then is the object removed.
+bool remove_run_owned(const probes::IpcObject& object, const std::string& run_id,
+                      const std::set<pid_t>& pids) {
+  const bool creator_ours = object.creator && pids.contains(object.creator->pid);
+  if (!object.holders.empty()) return false;
   switch (object.kind) {
     case probes::IpcKind::kPosixShm:
+      if (!object.header || object.header->run_id != run_id || object.flock_held) return false;
       return ::shm_unlink(object.name.c_str()) == 0;
     case probes::IpcKind::kPosixSemaphore:
+      if (object.run_id != run_id) return false;
       return ::sem_unlink(object.name.c_str()) == 0;
     case probes::IpcKind::kSysvShm:
+      if (!creator_ours || object.attach_count != 0) return false;
       return ::shmctl(object.sysv_id, IPC_RMID, nullptr) == 0;
     case probes::IpcKind::kSysvSemaphore:
+      if (!creator_ours) return false;
       return ::semctl(object.sysv_id, 0, IPC_RMID) == 0;
     default:
       return false;
@@ -110,19 +119,31 @@ LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pid
   run.run_ids = {run_id};
   run.creator_pids = pids;
   const auto appeared = probes::diff(impl_->before, now).appeared_from(run);
+  std::vector<probes::IpcObject> orphans;
   for (const auto& object : appeared) {
-    // A SysV semaphore set carries no attachment count: unknown, but ours by creator.
-    LeakItem item{std::string(probes::to_string(object.kind)), object.name,
-                  object.bytes_allocated != 0 ? object.bytes_allocated : object.nominal_size,
-                  std::string(probes::to_string(object.verdict))};
     ++out.leaked_objects;
-    probes::IpcObject judged = object;
-    if (object.kind == probes::IpcKind::kSysvSemaphore && object.verdict == probes::Verdict::kUnknown) {
-      // Every process of the run is gone (reaped): nobody can be using it.
-      judged.verdict = probes::Verdict::kOrphaned;
+    out.items.push_back({std::string(probes::to_string(object.kind)), object.name,
+                         object.bytes_allocated != 0 ? object.bytes_allocated : object.nominal_size,
+                         std::string(probes::to_string(object.verdict))});
+    if (object.verdict == probes::Verdict::kOrphaned) {
+      orphans.push_back(object);
+    } else if (object.verdict == probes::Verdict::kUnknown &&
+               remove_run_owned(object, run_id, pids)) {
+      out.items.back().verdict +=
+          ", removed (run-owned, no holder, every process of the run reaped)";
     }
-    if (reclaim(judged)) item.verdict += ", removed";
-    out.items.push_back(std::move(item));
+  }
+  // Proved orphans of this run: removed under the cleaner's re-checks, so the host is
+  // left as it was found even when the run leaked.
+  probes::CleanOptions options;
+  options.dry_run = false;
+  const auto cleaned = probes::clean_orphans(orphans, options);
+  for (const auto& outcome : cleaned.outcomes) {
+    for (auto& item : out.items) {
+      if (item.name == outcome.object.name && item.kind == probes::to_string(outcome.object.kind)) {
+        item.verdict += ", " + std::string(probes::to_string(outcome.status));
+      }
+    }
   }
   return out;
 }

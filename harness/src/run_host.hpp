@@ -53,7 +53,7 @@ class ManifestWriter {
 };
 
 struct LeakItem {
-  std::string kind;     // "posix_shm", "posix_sem", "sysv_shm", "sysv_sem", "memfd", ...
+  std::string kind;  // "posix_shm", "posix_sem", "sysv_shm", "sysv_sem", "memfd", ...
   std::string name;
   std::uint64_t bytes = 0;
   std::string verdict;  // inventory verdict, or "removed" when reclaimed after the check

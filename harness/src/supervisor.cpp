@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/process/args.hpp>
 #include <boost/process/child.hpp>
 #include <boost/process/exe.hpp>
@@ -53,7 +54,20 @@ void sleep_ms(int ms) {
   }
 }
 
+std::atomic<int> g_interrupt{0};
+
+extern "C" void on_interrupt(int sig) { g_interrupt.store(sig, std::memory_order_relaxed); }
+
 }  // namespace
+
+void install_interrupt_handlers() noexcept {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  ::sigemptyset(&sa.sa_mask);
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
+int interrupt_signal() noexcept { return g_interrupt.load(std::memory_order_relaxed); }
 
 std::uint64_t cgroup_oom_kills() noexcept {
   try {
@@ -78,11 +92,16 @@ std::uint64_t cgroup_oom_kills() noexcept {
 // ---- reporting values --------------------------------------------------------------------
 
 nlohmann::json IncarnationOutcome::to_json() const {
-  nlohmann::json j = {{"incarnation", incarnation}, {"pid", pid},
-                      {"clean", clean},             {"injected", injected},
-                      {"unexpected", unexpected},   {"restarted", restarted},
-                      {"cause", cause},             {"ended_after_ns", ended_after_ns},
-                      {"progress", slot.progress},  {"last_op", probes::to_string(slot.current_op)}};
+  nlohmann::json j = {{"incarnation", incarnation},
+                      {"pid", pid},
+                      {"clean", clean},
+                      {"injected", injected},
+                      {"unexpected", unexpected},
+                      {"restarted", restarted},
+                      {"cause", cause},
+                      {"ended_after_ns", ended_after_ns},
+                      {"progress", slot.progress},
+                      {"last_op", probes::to_string(slot.current_op)}};
   if (exited) j["exit_code"] = exit_code;
   if (signaled) j["signal"] = signal_name(signal);
   if (fault) j["fault"] = *fault;
@@ -96,31 +115,31 @@ std::uint32_t WorkerHistory::restarts() const noexcept {
 nlohmann::json WorkerHistory::to_json() const {
   nlohmann::json incs = nlohmann::json::array();
   for (const auto& i : incarnations) incs.push_back(i.to_json());
-  return {{"index", config.index},
-          {"role", config.role},
-          {"role_index", config.role_index},
-          {"object", config.object.name},
-          {"restarts", restarts()},
-          {"incarnations", std::move(incs)}};
+  return {{"index", config.index},           {"role", config.role},
+          {"role_index", config.role_index}, {"object", config.object.name},
+          {"restarts", restarts()},          {"incarnations", std::move(incs)}};
 }
 
 nlohmann::json StallReport::to_json() const {
-  return {{"stalled", stalled}, {"after_ns", after_ns}, {"reason", reason},
-          {"workers", workers}, {"holders", holders}};
+  return {{"stalled", stalled},
+          {"after_ns", after_ns},
+          {"reason", reason},
+          {"workers", workers},
+          {"holders", holders}};
 }
 
 // ---- the supervisor ------------------------------------------------------------------------
 
 struct Supervisor::Live {
-  pid_t pid = 0;                   // 0: no process running for this worker
+  pid_t pid = 0;  // 0: no process running for this worker
   std::uint32_t incarnation = 0;
   bool restart_pending = false;
-  bool finished = false;           // no further incarnation will run
-  int sent_signal = 0;             // timed kill sent to the current incarnation
+  bool finished = false;  // no further incarnation will run
+  int sent_signal = 0;    // timed kill sent to the current incarnation
   std::optional<std::size_t> sent_fault;
   std::uint64_t resume_at_ns = 0;  // SIGCONT due (paused by a fault)
   bool stopped = false;
-  bool harness_kill = false;       // SIGKILLed by kill_all (end of run or watchdog)
+  bool harness_kill = false;  // SIGKILLed by kill_all (end of run or watchdog)
 };
 
 Supervisor::Supervisor(ControlSegment& control, std::vector<WorkerConfig> workers,
@@ -227,7 +246,8 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
   o.signaled = WIFSIGNALED(status);
   o.signal = o.signaled ? WTERMSIG(status) : 0;
   o.slot = snap;
-  o.ended_after_ns = report_.started_ns != 0 && now > report_.started_ns ? now - report_.started_ns : 0;
+  o.ended_after_ns =
+      report_.started_ns != 0 && now > report_.started_ns ? now - report_.started_ns : 0;
   const bool slot_current = snap.pid == live.pid && snap.incarnation == live.incarnation;
 
   if (o.exited && o.exit_code == 0 && slot_current && snap.state == probes::WorkerState::kExited) {
@@ -283,8 +303,7 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
   o.restarted = restart;
   if (!options_.quiet && !o.clean) {
     std::fprintf(stderr, "  t=%s %s#%zu pid %d: %s%s\n", format_ns(o.ended_after_ns).c_str(),
-                 configs_[w].role.c_str(), w, o.pid, o.cause.c_str(),
-                 restart ? " -> restart" : "");
+                 configs_[w].role.c_str(), w, o.pid, o.cause.c_str(), restart ? " -> restart" : "");
   }
   event(now, w, o.pid, o.injected ? (o.exited ? "exit" : "kill") : "exit", o.cause);
   report_.workers[w].incarnations.push_back(std::move(o));
@@ -369,7 +388,8 @@ std::string Supervisor::describe_worker(std::size_t w) const {
          std::to_string(live_[w].incarnation) + "): ";
   out += std::string(probes::to_string(snap.state));
   if (snap.state == probes::WorkerState::kInOp) {
-    out += " " + std::string(probes::to_string(snap.current_op)) + " #" + std::to_string(snap.op_seq);
+    out +=
+        " " + std::string(probes::to_string(snap.current_op)) + " #" + std::to_string(snap.op_seq);
   }
   out += ", progress " + std::to_string(snap.progress);
   if (snap.holding != 0) {
@@ -390,8 +410,8 @@ void Supervisor::event(std::uint64_t now, std::size_t worker, pid_t pid, std::st
   if (kind == "kill" || kind == "exit" || kind == "pause" || kind == "resume") {
     report_.throughput.fault_markers.push_back({t, kind, cfg.role, cfg.role_index});
   }
-  report_.timeline.push_back(
-      {t, cfg.role, cfg.role_index, static_cast<std::int32_t>(pid), std::move(kind), std::move(detail)});
+  report_.timeline.push_back({t, cfg.role, cfg.role_index, static_cast<std::int32_t>(pid),
+                              std::move(kind), std::move(detail)});
 }
 
 void Supervisor::sample_throughput(std::uint64_t now) {
@@ -543,8 +563,8 @@ void Supervisor::kill_all() noexcept {
 
 core::Result<SupervisionReport> Supervisor::run() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-    return core::make_error(core::error_code_from_errno(errno), "prctl(PR_SET_CHILD_SUBREAPER)",
-                            {}, errno);
+    return core::make_error(core::error_code_from_errno(errno), "prctl(PR_SET_CHILD_SUBREAPER)", {},
+                            errno);
   }
   oom_kills_at_start_ = cgroup_oom_kills();
   // Spawn everyone, then wait until each has attached (its slot names its pid) or died.
@@ -589,6 +609,13 @@ core::Result<SupervisionReport> Supervisor::run() {
 
   while (!all_done()) {
     const std::uint64_t now = monotonic_ns();
+    if (const int sig = interrupt_signal(); sig != 0) {
+      report_.interrupted_by = sig;
+      run.phase.store(static_cast<std::uint32_t>(RunPhase::kStop), std::memory_order_release);
+      stop_sent_ = true;
+      kill_all();
+      break;
+    }
     reap(now);
     fire_timed_faults(now);
     for (std::size_t w = 0; w < live_.size(); ++w) {
@@ -609,8 +636,8 @@ core::Result<SupervisionReport> Supervisor::run() {
     }
     update_producers_done();
     if (options_.duration && !stop_sent_ &&
-        now - start > static_cast<std::uint64_t>(options_.duration->count() +
-                                                  options_.drain_grace.count())) {
+        now - start >
+            static_cast<std::uint64_t>(options_.duration->count() + options_.drain_grace.count())) {
       run.phase.store(static_cast<std::uint32_t>(RunPhase::kStop), std::memory_order_release);
       stop_sent_ = true;
     }

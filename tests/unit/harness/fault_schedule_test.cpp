@@ -12,8 +12,11 @@ namespace {
 using namespace std::chrono_literals;
 
 std::vector<WorkerPlan> three_producers_two_consumers() {
-  return {{"producer", 0, 0}, {"producer", 0, 1}, {"producer", 0, 2},
-          {"consumer", 1, 0}, {"consumer", 1, 1}};
+  return {{"producer", 0, 0},
+          {"producer", 0, 1},
+          {"producer", 0, 2},
+          {"consumer", 1, 0},
+          {"consumer", 1, 1}};
 }
 
 std::vector<FaultRule> mixed_rules() {

@@ -267,7 +267,7 @@ TEST(Compare, OperatorNamesRoundTrip) {
 }
 
 TEST(Names, VerdictsAndExitCausesRoundTrip) {
-  for (const Verdict v : {RunVerdict::kPass, RunVerdict::kFail, RunVerdict::kError}) {
+  for (const RunVerdict v : {RunVerdict::kPass, RunVerdict::kFail, RunVerdict::kError}) {
     EXPECT_EQ(run_verdict_from_string(to_string(v)), v);
   }
   for (const ExitCause c :

@@ -34,10 +34,10 @@ enum class RunPhase : std::uint32_t {
 };
 
 struct alignas(64) RunControl {
-  std::atomic<std::uint32_t> phase;    // RunPhase
+  std::atomic<std::uint32_t> phase;  // RunPhase
   std::uint32_t reserved;
   std::atomic<std::uint64_t> start_ns;  // CLOCK_MONOTONIC at kGo
-  std::atomic<std::uint64_t> end_ns;    // duration-bound runs: stop pushing at this instant; 0: none
+  std::atomic<std::uint64_t> end_ns;  // duration-bound runs: stop pushing at this instant; 0: none
   // Per spec object: 1 once no producer of that ring will push again (consumers drain, then exit).
   std::array<std::atomic<std::uint32_t>, kMaxRunObjects> producers_done;
 };

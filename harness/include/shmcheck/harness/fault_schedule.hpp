@@ -14,12 +14,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "shmcheck/core/failpoint.hpp"
 
@@ -71,7 +70,7 @@ struct FaultRule {
   int signal = 9;                              // kills: SIGKILL
   int exit_code = 0;                           // kExitAtFailpoint
   bool restart = false;
-  std::size_t rule_index = 0;                  // position in the spec's `faults`
+  std::size_t rule_index = 0;  // position in the spec's `faults`
 };
 
 struct ScheduledFault {

@@ -28,12 +28,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "shmcheck/core/result.hpp"
 #include "shmcheck/harness/control_segment.hpp"
@@ -53,13 +52,13 @@ struct IncarnationOutcome {
   int exit_code = 0;
   bool signaled = false;  // WIFSIGNALED
   int signal = 0;
-  bool clean = false;     // exit 0 after finish()
-  bool injected = false;  // the schedule caused it
-  bool unexpected = false;  // neither clean nor injected
-  bool restarted = false;   // a new incarnation took over
+  bool clean = false;                // exit 0 after finish()
+  bool injected = false;             // the schedule caused it
+  bool unexpected = false;           // neither clean nor injected
+  bool restarted = false;            // a new incarnation took over
   std::optional<std::size_t> fault;  // index in the schedule, when injected by one
   std::string cause;  // "clean exit", "failpoint ring.push.before_commit hit 3 (SIGKILL)", ...
-  probes::WorkerSlotSnapshot slot;  // the slot as the incarnation left it
+  probes::WorkerSlotSnapshot slot;   // the slot as the incarnation left it
   std::uint64_t ended_after_ns = 0;  // since the run's start
 
   [[nodiscard]] nlohmann::json to_json() const;
@@ -80,8 +79,8 @@ struct FaultOutcome {
 
 struct StallReport {
   bool stalled = false;
-  std::uint64_t after_ns = 0;  // since the run's start
-  std::string reason;          // "no progress for 5s", "run overran duration + timeout"
+  std::uint64_t after_ns = 0;        // since the run's start
+  std::string reason;                // "no progress for 5s", "run overran duration + timeout"
   std::vector<std::string> workers;  // "producer#0 pid 123: in push seq 77, holding nothing"
   std::vector<std::string> holders;  // "guard held by locker#3 (pid 456)"
   [[nodiscard]] nlohmann::json to_json() const;
@@ -91,10 +90,11 @@ struct SupervisionReport {
   std::vector<WorkerHistory> workers;
   std::vector<FaultOutcome> faults;  // parallel to the schedule
   StallReport stall;
-  std::uint64_t started_ns = 0;  // CLOCK_MONOTONIC of kGo
-  std::uint64_t elapsed_ns = 0;  // kGo to the last worker reaped
+  std::uint64_t started_ns = 0;                 // CLOCK_MONOTONIC of kGo
+  std::uint64_t elapsed_ns = 0;                 // kGo to the last worker reaped
   std::vector<probes::TimelineEvent> timeline;  // spawn, kill, pause, resume, restart, exit, stall
   probes::Throughput throughput;                // ops per role per interval, with fault markers
+  int interrupted_by = 0;  // SIGINT/SIGTERM/SIGHUP received: the run was torn down early
   std::uint64_t spawn_failures = 0;
   std::string spawn_error;  // the first one
 };
@@ -138,7 +138,8 @@ class Supervisor {
   void check_watchdog(std::uint64_t now);
   void sample_throughput(std::uint64_t now);
   void sample_live(std::uint64_t now);
-  void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind, std::string detail);
+  void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind,
+             std::string detail);
   [[nodiscard]] bool all_done() const;
   [[nodiscard]] std::string describe_worker(std::size_t worker) const;
   std::optional<std::size_t> worker_of(pid_t pid) const;
@@ -158,6 +159,12 @@ class Supervisor {
   std::uint64_t next_live_ns_ = 0;
   std::vector<std::uint64_t> last_role_ops_;  // per throughput series
 };
+
+// SIGINT, SIGTERM and SIGHUP stop the run cleanly (workers killed and reaped, objects
+// removed, manifest deleted) instead of killing the harness. Idempotent.
+void install_interrupt_handlers() noexcept;
+// The interrupting signal received so far, 0 when none.
+[[nodiscard]] int interrupt_signal() noexcept;
 
 // The cgroup v2 oom_kill counter of this process's cgroup (0 when unavailable).
 [[nodiscard]] std::uint64_t cgroup_oom_kills() noexcept;

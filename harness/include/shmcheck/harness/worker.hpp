@@ -12,12 +12,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
-
 
 namespace shmcheck::harness {
 
@@ -26,16 +24,16 @@ inline constexpr int kWorkerExitFailure = 71;  // an operation failed unexpected
 
 // How a worker reaches the object it uses (filled by the supervisor from the objects it made).
 struct ObjectBinding {
-  std::string name;            // the spec's object name
-  std::string kind;            // "segment", "mutex", "semaphore", "spsc_ring", "mpmc_ring"
-  std::uint32_t index = 0;     // position in the spec's objects (RunControl flags, `holding`)
-  std::uint32_t journal = 0;   // index of its journal in the control view (mutex/semaphore/pages)
-  std::string segment_ref;     // core::SegmentRef of the segment holding it (not for named/SysV sems)
-  std::string flavor;          // semaphore: "posix_unnamed", "posix_named", "sysv"
-  std::string sem_name;        // semaphore posix_named
-  int sem_id = -1;             // semaphore sysv
-  bool undo = false;           // semaphore sysv
-  std::uint64_t page_size = 0; // segment: bytes per page (writer/reader)
+  std::string name;           // the spec's object name
+  std::string kind;           // "segment", "mutex", "semaphore", "spsc_ring", "mpmc_ring"
+  std::uint32_t index = 0;    // position in the spec's objects (RunControl flags, `holding`)
+  std::uint32_t journal = 0;  // index of its journal in the control view (mutex/semaphore/pages)
+  std::string segment_ref;  // core::SegmentRef of the segment holding it (not for named/SysV sems)
+  std::string flavor;       // semaphore: "posix_unnamed", "posix_named", "sysv"
+  std::string sem_name;     // semaphore posix_named
+  int sem_id = -1;          // semaphore sysv
+  bool undo = false;        // semaphore sysv
+  std::uint64_t page_size = 0;  // segment: bytes per page (writer/reader)
 };
 
 // Test-only broken behaviours (SHMCHECK_TEST_BROKEN in the harness's environment);
@@ -60,11 +58,11 @@ struct WorkerConfig {
   std::optional<std::uint64_t> ops;  // per worker (all incarnations); absent: until end/stop
   std::int64_t hold_ns = 0;
   std::int64_t think_ns = 0;
-  double rate = 0;                  // ops/s per worker; 0: as fast as possible
-  std::uint32_t message_size = 0;   // producers: bytes per message
-  std::uint32_t writers = 1;        // writer/reader: writers on the object (page ownership)
+  double rate = 0;                 // ops/s per worker; 0: as fast as possible
+  std::uint32_t message_size = 0;  // producers: bytes per message
+  std::uint32_t writers = 1;       // writer/reader: writers on the object (page ownership)
   ObjectBinding object;
-  std::string failpoints;          // arm string (core::arm_failpoints_from_string)
+  std::string failpoints;  // arm string (core::arm_failpoints_from_string)
   Broken broken = Broken::kNone;
 
   [[nodiscard]] nlohmann::json to_json() const;
