@@ -97,6 +97,11 @@ TEST(HtmlReporter, IsSelfContained) {
   EXPECT_NE(text.find("broken &lt;ring&gt; &amp; &quot;quotes&quot;"), std::string::npos);
 }
 
+TEST(JsonReporter, MatchesGolden) {
+  const auto text = render(*make_json_reporter(), suite_of({passing_run(), failing_run()}));
+  EXPECT_TRUE(matches_golden(text, "shmcheck.json.golden"));
+}
+
 TEST(JsonReporter, RoundTripsEveryRun) {
   const auto suite = suite_of({passing_run(), failing_run()});
   const auto doc = nlohmann::json::parse(render(*make_json_reporter(), suite));
