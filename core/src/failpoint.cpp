@@ -29,8 +29,7 @@ std::atomic<FailpointObserver> g_observer{nullptr};
 std::size_t index_of(FailpointId id) noexcept { return static_cast<std::size_t>(id); }
 
 void sleep_ns(std::uint64_t ns) noexcept {
-  timespec ts{static_cast<time_t>(ns / 1'000'000'000ULL),
-              static_cast<long>(ns % 1'000'000'000ULL)};
+  timespec ts{static_cast<time_t>(ns / 1'000'000'000ULL), static_cast<long>(ns % 1'000'000'000ULL)};
   while (::nanosleep(&ts, &ts) == -1 && errno == EINTR) {
   }
 }
@@ -49,11 +48,16 @@ bool parse_duration_ns(std::string_view text, std::uint64_t& out) noexcept {
   if (!parse_u64(text.substr(0, digits), value)) return false;
   const auto unit = text.substr(digits);
   std::uint64_t scale = 0;
-  if (unit == "ns") scale = 1;
-  else if (unit == "us") scale = 1'000;
-  else if (unit == "ms") scale = 1'000'000;
-  else if (unit == "s") scale = 1'000'000'000;
-  else return false;
+  if (unit == "ns")
+    scale = 1;
+  else if (unit == "us")
+    scale = 1'000;
+  else if (unit == "ms")
+    scale = 1'000'000;
+  else if (unit == "s")
+    scale = 1'000'000'000;
+  else
+    return false;
   if (value > UINT64_MAX / scale) return false;
   out = value * scale;
   return true;
@@ -124,7 +128,8 @@ Result<void> arm_failpoints_from_string(std::string_view spec) {
     } else if (action.starts_with("exit")) {
       arm.action = FailpointAction::kExit;
       std::uint64_t code = 0;
-      if (action.size() > 4 && (action[4] != '=' || !parse_u64(action.substr(5), code) || code > 255)) {
+      if (action.size() > 4 &&
+          (action[4] != '=' || !parse_u64(action.substr(5), code) || code > 255)) {
         return make_error(ErrorCode::kInvalidArgument, "failpoint exit code", std::string(item));
       }
       arm.exit_code = static_cast<int>(code);

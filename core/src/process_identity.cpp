@@ -40,7 +40,8 @@ Result<StatFields> read_stat(pid_t pid) noexcept {
   std::size_t pos = close_paren + 2;
   for (int field = 3; field < 22; ++field) {
     pos = text.find(' ', pos);
-    if (pos == std::string_view::npos) return make_error(ErrorCode::kCorrupt, "parse /proc/pid/stat");
+    if (pos == std::string_view::npos)
+      return make_error(ErrorCode::kCorrupt, "parse /proc/pid/stat");
     ++pos;
   }
   std::uint64_t value = 0;
@@ -56,9 +57,12 @@ Result<StatFields> read_stat(pid_t pid) noexcept {
 
 const char* to_string(Liveness liveness) noexcept {
   switch (liveness) {
-    case Liveness::kAlive: return "alive";
-    case Liveness::kDead: return "dead";
-    case Liveness::kUnknown: return "unknown";
+    case Liveness::kAlive:
+      return "alive";
+    case Liveness::kDead:
+      return "dead";
+    case Liveness::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -92,7 +96,8 @@ Liveness liveness(const ProcessIdentity& who) noexcept {
   if (!st) {
     return st.error().code == ErrorCode::kNotFound ? Liveness::kDead : Liveness::kUnknown;
   }
-  if (who.start_time != 0 && st->start_time != who.start_time) return Liveness::kDead;  // pid reused
+  if (who.start_time != 0 && st->start_time != who.start_time)
+    return Liveness::kDead;  // pid reused
   if (st->state == 'Z' || st->state == 'X' || st->state == 'x') return Liveness::kDead;
   return Liveness::kAlive;
 }

@@ -41,19 +41,32 @@ ErrorCode error_code_from_errno(int err) noexcept {
 
 const char* to_string(ErrorCode code) noexcept {
   switch (code) {
-    case ErrorCode::kOk: return "ok";
-    case ErrorCode::kExists: return "exists";
-    case ErrorCode::kNotFound: return "not found";
-    case ErrorCode::kPermission: return "permission denied";
-    case ErrorCode::kNoSpace: return "no space";
-    case ErrorCode::kLimit: return "resource limit";
-    case ErrorCode::kInvalidArgument: return "invalid argument";
-    case ErrorCode::kTimedOut: return "timed out";
-    case ErrorCode::kForeign: return "foreign object";
-    case ErrorCode::kCorrupt: return "corrupt";
-    case ErrorCode::kNotRecoverable: return "not recoverable";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kOther: return "error";
+    case ErrorCode::kOk:
+      return "ok";
+    case ErrorCode::kExists:
+      return "exists";
+    case ErrorCode::kNotFound:
+      return "not found";
+    case ErrorCode::kPermission:
+      return "permission denied";
+    case ErrorCode::kNoSpace:
+      return "no space";
+    case ErrorCode::kLimit:
+      return "resource limit";
+    case ErrorCode::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCode::kTimedOut:
+      return "timed out";
+    case ErrorCode::kForeign:
+      return "foreign object";
+    case ErrorCode::kCorrupt:
+      return "corrupt";
+    case ErrorCode::kNotRecoverable:
+      return "not recoverable";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kOther:
+      return "error";
   }
   return "error";
 }
@@ -67,7 +80,8 @@ std::string Error::message() const {
   if (!detail.empty()) out += "(" + detail + ")";
   out += ": ";
   if (sys_errno != 0) {
-    out += std::strerror(sys_errno);  // NOLINT(concurrency-mt-unsafe): messages are built on one thread
+    out += std::strerror(
+        sys_errno);  // NOLINT(concurrency-mt-unsafe): messages are built on one thread
     out += " ";
   }
   out += "[";

@@ -12,19 +12,27 @@ namespace shmcheck::core {
 
 const char* to_string(ObjectKind kind) noexcept {
   switch (kind) {
-    case ObjectKind::kRaw: return "raw";
-    case ObjectKind::kMutex: return "mutex";
-    case ObjectKind::kSemaphore: return "semaphore";
-    case ObjectKind::kSpscRing: return "spsc_ring";
-    case ObjectKind::kMpmcRing: return "mpmc_ring";
-    case ObjectKind::kControl: return "control";
-    case ObjectKind::kTest: return "test";
+    case ObjectKind::kRaw:
+      return "raw";
+    case ObjectKind::kMutex:
+      return "mutex";
+    case ObjectKind::kSemaphore:
+      return "semaphore";
+    case ObjectKind::kSpscRing:
+      return "spsc_ring";
+    case ObjectKind::kMpmcRing:
+      return "mpmc_ring";
+    case ObjectKind::kControl:
+      return "control";
+    case ObjectKind::kTest:
+      return "test";
   }
   return "unknown";
 }
 
 Result<SegmentHeaderInfo> decode_segment_header(const void* bytes, std::size_t size) noexcept {
-  if (size < kSegmentHeaderSize) return make_error(ErrorCode::kForeign, "decode header", "too small");
+  if (size < kSegmentHeaderSize)
+    return make_error(ErrorCode::kForeign, "decode header", "too small");
   const auto* h = static_cast<const SegmentHeader*>(bytes);
   if (h->magic.load(std::memory_order_acquire) != kSegmentMagic) {
     return make_error(ErrorCode::kForeign, "decode header", "no shmcheck magic");

@@ -47,8 +47,8 @@ struct AuditFlags {
   std::vector<std::string> prefixes;
   std::string manifest_dir;
   std::string mqueue_dir = "/dev/mqueue";
-  std::string serve;             // --serve HOST:PORT: Prometheus exporter
-  std::string textfile;          // --textfile FILE: node_exporter textfile
+  std::string serve;     // --serve HOST:PORT: Prometheus exporter
+  std::string textfile;  // --textfile FILE: node_exporter textfile
   std::string min_interval = "5s";
 };
 
@@ -258,8 +258,9 @@ int run_audit(const AuditFlags& f) {
 
   if (!f.serve.empty() || !f.textfile.empty()) {
     if (f.clean || f.reclaim || f.json) {
-      std::fprintf(stderr, "shmcheck audit: --serve/--textfile export metrics; they do not combine "
-                           "with --clean, --reclaim or --json\n");
+      std::fprintf(stderr,
+                   "shmcheck audit: --serve/--textfile export metrics; they do not combine "
+                   "with --clean, --reclaim or --json\n");
       return kExitUsage;
     }
     const auto min_interval = parse_duration(f.min_interval);
@@ -418,10 +419,12 @@ CommandRunner add_audit_command(CLI::App& app) {
                   "or /tmp/shmcheck-<uid>/runs)");
   cmd->add_option("--mqueue-dir", f->mqueue_dir,
                   "Where the mqueue file system is mounted (default /dev/mqueue)");
-  cmd->add_option("--serve", f->serve,
-                  "Run as a Prometheus exporter on HOST:PORT (rescans per scrape, see --min-interval)");
-  cmd->add_option("--textfile", f->textfile,
-                  "Write the metrics in node_exporter textfile format to FILE (atomically) and exit");
+  cmd->add_option(
+      "--serve", f->serve,
+      "Run as a Prometheus exporter on HOST:PORT (rescans per scrape, see --min-interval)");
+  cmd->add_option(
+      "--textfile", f->textfile,
+      "Write the metrics in node_exporter textfile format to FILE (atomically) and exit");
   cmd->add_option("--min-interval", f->min_interval,
                   "With --serve: rescan at most this often (default 5s)");
   return [f] { return run_audit(*f); };

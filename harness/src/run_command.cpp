@@ -62,7 +62,8 @@ int run_main(const RunArgs& args) {
   auto outputs = RunOutputs::open(args.outputs);
   if (!outputs) {
     std::fprintf(stderr, "shmcheck run: %s\n", outputs.error().message().c_str());
-    return outputs.error().code == core::ErrorCode::kInvalidArgument ? kExitUsage : kExitEnvironment;
+    return outputs.error().code == core::ErrorCode::kInvalidArgument ? kExitUsage
+                                                                     : kExitEnvironment;
   }
   RunOutputs& out = **outputs;
   RunOptions options;
@@ -89,7 +90,9 @@ int run_main(const RunArgs& args) {
   const auto suite_start = std::chrono::steady_clock::now();
   for (const auto& spec : specs) {
     if (interrupt_signal() != 0) break;
-    options.on_sample = [&out, name = spec.name](const LiveSample& sample) { out.on_sample(name, sample); };
+    options.on_sample = [&out, name = spec.name](const LiveSample& sample) {
+      out.on_sample(name, sample);
+    };
     auto result = run_spec(spec, options);
     out.on_result(result);
     std::fputs(summarize(result).c_str(), stdout);
@@ -99,7 +102,8 @@ int run_main(const RunArgs& args) {
     suite.runs.push_back(std::move(result));
     if (stop) break;
   }
-  suite.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - suite_start).count();
+  suite.total_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - suite_start).count();
   // Reports, the push and --linger; a report that cannot be written is an environment error.
   code = worst(code, out.finish(std::move(suite)));
   return code;

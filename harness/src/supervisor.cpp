@@ -1,11 +1,11 @@
 #include "shmcheck/harness/supervisor.hpp"
 
-#include <algorithm>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/process/args.hpp>
 #include <boost/process/child.hpp>
@@ -457,10 +457,14 @@ void Supervisor::sample_live(std::uint64_t now) {
     const auto& role = configs_[w].role;
     auto it = std::find_if(sample.roles.begin(), sample.roles.end(),
                            [&](const probes::RoleStats& r) { return r.role == role; });
-    if (it == sample.roles.end()) it = sample.roles.insert(sample.roles.end(), probes::RoleStats{role, {}});
+    if (it == sample.roles.end())
+      it = sample.roles.insert(sample.roles.end(), probes::RoleStats{role, {}});
     it->stats.merge(control_.view().stats(static_cast<std::uint32_t>(w)).snapshot());
     const auto& live = live_[w];
-    const char* state = live.finished ? "exited" : live.stopped ? "paused" : live.pid > 0 ? "running" : "restarting";
+    const char* state = live.finished  ? "exited"
+                        : live.stopped ? "paused"
+                        : live.pid > 0 ? "running"
+                                       : "restarting";
     ++sample.workers[state];
     done += live.finished ? 1 : 0;
   }

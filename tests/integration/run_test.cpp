@@ -103,7 +103,8 @@ nlohmann::json load_json(const std::string& path) {
   std::ifstream in(path);
   // --json writes a suite document; these tests run one spec at a time.
   auto doc = nlohmann::json::parse(in);
-  if (doc.value("format", "") == "shmcheck-suite" && doc.at("runs").size() == 1) return doc["runs"][0];
+  if (doc.value("format", "") == "shmcheck-suite" && doc.at("runs").size() == 1)
+    return doc["runs"][0];
   return doc;
 }
 

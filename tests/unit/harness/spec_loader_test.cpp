@@ -324,9 +324,9 @@ TEST(SpecLoaderMessages, UnknownEnumValueListsTheAllowedValues) {
       "name: t\nobjects: [{name: q, kind: queue}]\nprocesses: [{role: producer, uses: q}]\n",
       "enum");
   ASSERT_FALSE(result.ok());
-  EXPECT_NE(result.errors[0].message.find(
-                "allowed: segment, mutex, semaphore, spsc_ring, mpmc_ring"),
-            std::string::npos)
+  EXPECT_NE(
+      result.errors[0].message.find("allowed: segment, mutex, semaphore, spsc_ring, mpmc_ring"),
+      std::string::npos)
       << all_errors(result);
 }
 
@@ -342,8 +342,8 @@ TEST(SpecLoaderMessages, ControlBytesInsideQuotedValuesAreEscapedInMessages) {
 // ---- the JSON schema -------------------------------------------------------------
 
 TEST(SpecSchema, CompiledInSchemaIsTheSchemaFile) {
-  const auto file = read_all(fs::path(SHMCHECK_SOURCE_DIR) / "specs" / "schema" /
-                             "shmcheck.schema.json");
+  const auto file =
+      read_all(fs::path(SHMCHECK_SOURCE_DIR) / "specs" / "schema" / "shmcheck.schema.json");
   EXPECT_EQ(spec_schema_text(), file);
 }
 
@@ -364,10 +364,12 @@ TEST(SpecSchema, SchemaAloneRejectsTheStructuralMistakes) {
   // Bad specs whose mistake is structural: the schema must catch each one by
   // itself (editors rely on it), not only the loader's typed checks.
   const char* structural[] = {
-      "06-missing-key",         "07-unknown-key",        "09-wrong-type",
-      "10-negative",            "12-bad-unit",           "13-bad-enum",
-      "15-name-with-slash",     "16-name-with-nul",      "31-key-not-for-kind",
-      "36-yes-is-not-a-boolean", "37-fault-without-kind", "38-bad-comparison",
+      "06-missing-key",        "07-unknown-key",
+      "09-wrong-type",         "10-negative",
+      "12-bad-unit",           "13-bad-enum",
+      "15-name-with-slash",    "16-name-with-nul",
+      "31-key-not-for-kind",   "36-yes-is-not-a-boolean",
+      "37-fault-without-kind", "38-bad-comparison",
       "39-nested-not-a-map",
   };
   for (const char* name : structural) {

@@ -22,16 +22,16 @@
 namespace shmcheck::core {
 
 // X(identifier, "dotted.name", "what is half-done when it fires")
-#define SHMCHECK_FAILPOINTS(X)                                                                 \
-  X(kRingPushAfterClaim, "ring.push.after_claim", "slot claimed, nothing written")              \
-  X(kRingPushMidPayload, "ring.push.mid_payload", "half of the payload written")                \
-  X(kRingPushBeforeCommit, "ring.push.before_commit", "payload written, commit word not")       \
-  X(kRingPushAfterCommit, "ring.push.after_commit", "message committed, producer not told")     \
-  X(kRingPopAfterClaim, "ring.pop.after_claim", "slot claimed by consumer, payload unread")     \
-  X(kRingPopBeforeRelease, "ring.pop.before_release", "payload copied out, slot not released")  \
+#define SHMCHECK_FAILPOINTS(X)                                                                    \
+  X(kRingPushAfterClaim, "ring.push.after_claim", "slot claimed, nothing written")                \
+  X(kRingPushMidPayload, "ring.push.mid_payload", "half of the payload written")                  \
+  X(kRingPushBeforeCommit, "ring.push.before_commit", "payload written, commit word not")         \
+  X(kRingPushAfterCommit, "ring.push.after_commit", "message committed, producer not told")       \
+  X(kRingPopAfterClaim, "ring.pop.after_claim", "slot claimed by consumer, payload unread")       \
+  X(kRingPopBeforeRelease, "ring.pop.before_release", "payload copied out, slot not released")    \
   X(kMutexLockedMidUpdate, "mutex.locked.mid_update", "lock held, protected record half-updated") \
-  X(kMutexLockedAfterUpdate, "mutex.locked.after_update", "record updated, lock still held")    \
-  X(kSemaphoreAfterWait, "semaphore.after_wait", "unit taken, not yet posted back")             \
+  X(kMutexLockedAfterUpdate, "mutex.locked.after_update", "record updated, lock still held")      \
+  X(kSemaphoreAfterWait, "semaphore.after_wait", "unit taken, not yet posted back")               \
   X(kSegmentWriteMidPage, "segment.write.mid_page", "page half-written, generation odd")
 
 enum class FailpointId : std::uint16_t {

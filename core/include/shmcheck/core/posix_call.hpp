@@ -32,8 +32,8 @@ template <class Fn>
 
 // For calls that return 0 or an errno value (pthread_*).
 template <class Fn>
-[[nodiscard]] Result<void> pthread_call(const char* name, Fn&& fn,
-                                        std::source_location where = std::source_location::current()) {
+[[nodiscard]] Result<void> pthread_call(
+    const char* name, Fn&& fn, std::source_location where = std::source_location::current()) {
   for (;;) {
     const int err = fn();
     if (err == 0) return {};

@@ -19,17 +19,17 @@ namespace shmcheck::core {
 // Coarse classes the harness maps to exit codes ("no resource" is not "test failed").
 enum class ErrorCode {
   kOk = 0,
-  kExists,          // EEXIST: name taken (retry with a new name)
-  kNotFound,        // ENOENT
-  kPermission,      // EACCES / EPERM
-  kNoSpace,         // ENOSPC / ENOMEM / EFBIG: /dev/shm full, SHMALL
-  kLimit,           // EMFILE / ENFILE / EAGAIN on SysV ids, SHMMNI
-  kInvalidArgument, // EINVAL, bad sizes
-  kTimedOut,        // ETIMEDOUT / EAGAIN on timed waits
-  kForeign,         // object exists but is not ours (owner, mode, magic mismatch)
-  kCorrupt,         // header or layout damaged
-  kNotRecoverable,  // ENOTRECOVERABLE: robust mutex abandoned without repair
-  kUnsupported,     // kernel or platform lacks the feature
+  kExists,           // EEXIST: name taken (retry with a new name)
+  kNotFound,         // ENOENT
+  kPermission,       // EACCES / EPERM
+  kNoSpace,          // ENOSPC / ENOMEM / EFBIG: /dev/shm full, SHMALL
+  kLimit,            // EMFILE / ENFILE / EAGAIN on SysV ids, SHMMNI
+  kInvalidArgument,  // EINVAL, bad sizes
+  kTimedOut,         // ETIMEDOUT / EAGAIN on timed waits
+  kForeign,          // object exists but is not ours (owner, mode, magic mismatch)
+  kCorrupt,          // header or layout damaged
+  kNotRecoverable,   // ENOTRECOVERABLE: robust mutex abandoned without repair
+  kUnsupported,      // kernel or platform lacks the feature
   kOther,
 };
 
@@ -40,18 +40,18 @@ enum class ErrorCode {
 
 struct Error {
   ErrorCode code = ErrorCode::kOther;
-  int sys_errno = 0;            // 0 when the error is not from a syscall
-  const char* call = "";        // static string: the syscall or operation name
-  std::string detail;           // optional context (a name, a size)
+  int sys_errno = 0;      // 0 when the error is not from a syscall
+  const char* call = "";  // static string: the syscall or operation name
+  std::string detail;     // optional context (a name, a size)
   std::source_location where = std::source_location::current();
 
   // "shm_open(/shmcheck.0.ab.q): File exists [exists] at core/src/segment.cpp:42"
   [[nodiscard]] std::string message() const;
 };
 
-[[nodiscard]] inline Error make_error(ErrorCode code, const char* call, std::string detail = {},
-                                      int sys_errno = 0,
-                                      std::source_location where = std::source_location::current()) {
+[[nodiscard]] inline Error make_error(
+    ErrorCode code, const char* call, std::string detail = {}, int sys_errno = 0,
+    std::source_location where = std::source_location::current()) {
   return Error{code, sys_errno, call, std::move(detail), where};
 }
 
@@ -59,7 +59,8 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit by design
+  Result(Error error)
+      : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit by design
 
   [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
@@ -115,11 +116,11 @@ class [[nodiscard]] Result<void> {
 };
 
 // Propagates an error from an expression returning Result<...>.
-#define SHMCHECK_TRY(expr)                                  \
-  do {                                                      \
-    if (auto shmcheck_try_r_ = (expr); !shmcheck_try_r_) {  \
-      return std::move(shmcheck_try_r_).error();            \
-    }                                                       \
+#define SHMCHECK_TRY(expr)                                 \
+  do {                                                     \
+    if (auto shmcheck_try_r_ = (expr); !shmcheck_try_r_) { \
+      return std::move(shmcheck_try_r_).error();           \
+    }                                                      \
   } while (false)
 
 }  // namespace shmcheck::core

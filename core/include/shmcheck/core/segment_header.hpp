@@ -18,7 +18,8 @@
 
 namespace shmcheck::core {
 
-inline constexpr std::uint64_t kSegmentMagic = 0x3130'4B43'484D'5348ULL;  // "SHMCHK01" little-endian
+inline constexpr std::uint64_t kSegmentMagic =
+    0x3130'4B43'484D'5348ULL;  // "SHMCHK01" little-endian
 inline constexpr std::uint32_t kLayoutVersion = 1;
 inline constexpr std::size_t kSegmentHeaderSize = 256;
 inline constexpr std::size_t kCacheLineSize = 64;
@@ -32,22 +33,22 @@ enum class ObjectKind : std::uint32_t {
   kSemaphore = 3,  // POSIX unnamed semaphore (+ bounded buffer)
   kSpscRing = 4,
   kMpmcRing = 5,
-  kControl = 6,    // the harness's control segment (ledgers, stats, schedule)
-  kTest = 7,       // made by tests and helpers
+  kControl = 6,  // the harness's control segment (ledgers, stats, schedule)
+  kTest = 7,     // made by tests and helpers
 };
 
 [[nodiscard]] const char* to_string(ObjectKind kind) noexcept;
 
 struct SegmentHeader {
-  std::atomic<std::uint64_t> magic;   // kSegmentMagic once the header is complete
+  std::atomic<std::uint64_t> magic;  // kSegmentMagic once the header is complete
   std::uint32_t layout_version;
   ObjectKind kind;
   ProcessIdentity creator;
-  std::uint64_t created_unix_ns;      // CLOCK_REALTIME at creation
-  std::uint64_t total_size;           // bytes mapped, header included
-  std::uint64_t payload_offset;       // kSegmentHeaderSize: payload starts cache-aligned
+  std::uint64_t created_unix_ns;  // CLOCK_REALTIME at creation
+  std::uint64_t total_size;       // bytes mapped, header included
+  std::uint64_t payload_offset;   // kSegmentHeaderSize: payload starts cache-aligned
   std::uint64_t payload_size;
-  char run_id[kRunIdLength + 1];      // NUL-terminated hex
+  char run_id[kRunIdLength + 1];               // NUL-terminated hex
   char object_name[kMaxObjectNameLength + 1];  // NUL-terminated
   char reserved[kSegmentHeaderSize - 8 - 4 - 4 - 16 - 8 - 8 - 8 - 8 - (kRunIdLength + 1) -
                 (kMaxObjectNameLength + 1)];

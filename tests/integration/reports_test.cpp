@@ -1,0 +1,125 @@
+// Reports from a real run: `shmcheck run --report-dir` on two example specs writes
+// every format; the Markdown summary and the JUnit XML match golden files whose
+// placeholders stand for what varies between runs (rates, times, run ids, host).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "shmcheck/testing/server.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Golden lines: {{NUM}} is one number, {{ANY}} any text within the line.
+::testing::AssertionResult matches_golden(const std::string& actual, const std::string& name) {
+  const fs::path path = fs::path(SHMCHECK_SOURCE_DIR) / "tests/data/golden" / name;
+  if (const char* u = std::getenv("SHMCHECK_UPDATE_GOLDEN"); u != nullptr && *u == '1') {
+    std::ofstream(path) << actual;
+    return ::testing::AssertionSuccess();
+  }
+  std::istringstream want(slurp(path));
+  std::istringstream got(actual);
+  std::string w;
+  std::string g;
+  for (int line = 1;; ++line) {
+    const bool hw = static_cast<bool>(std::getline(want, w));
+    const bool hg = static_cast<bool>(std::getline(got, g));
+    if (!hw && !hg) return ::testing::AssertionSuccess();
+    if (hw != hg) return ::testing::AssertionFailure() << name << ":" << line << ": length differs";
+    std::string re;
+    for (std::size_t i = 0; i < w.size();) {
+      if (w.compare(i, 7, "{{NUM}}") == 0) {
+        re += "[-+0-9.eE]+";
+        i += 7;
+      } else if (w.compare(i, 7, "{{ANY}}") == 0) {
+        re += ".*";
+        i += 7;
+      } else {
+        const char c = w[i++];
+        if (std::string("\\^$.|?*+()[]{}").find(c) != std::string::npos) re += '\\';
+        re += c;
+      }
+    }
+    if (!std::regex_match(g, std::regex(re))) {
+      return ::testing::AssertionFailure()
+             << name << ":" << line << "\n  want: " << w << "\n  got:  " << g;
+    }
+  }
+}
+
+TEST(ReportsFromARealRun, ReportDirWritesEveryFormatAndTheyMatchTheirGoldens) {
+  const auto dir = fs::temp_directory_path() / ("shmcheck-reports-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto step_summary = dir / "step-summary.md";
+  ::setenv("GITHUB_STEP_SUMMARY", step_summary.c_str(), 1);
+  auto run = shmcheck::testing::ServerProcess::start(
+      {SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/specs/mutex-owner-death.yaml",
+       std::string(SHMCHECK_SOURCE_DIR) + "/specs/spsc-producer-crash.yaml", "--keep-going",
+       "--quiet", "--report-dir", (dir / "out").string()},
+      (dir / "run.log").string());
+  ::unsetenv("GITHUB_STEP_SUMMARY");
+  ASSERT_TRUE(run.has_value());
+  const int status = run->wait_exit(120s);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();
+  for (const char* f : {"shmcheck.json", "junit.xml", "report.html", "summary.md"}) {
+    EXPECT_TRUE(fs::exists(dir / "out" / f)) << f;
+  }
+  const auto summary = slurp(dir / "out" / "summary.md");
+  EXPECT_TRUE(matches_golden(summary, "real-run-summary.md.golden"));
+  EXPECT_EQ(slurp(step_summary), summary) << "GITHUB_STEP_SUMMARY gets the same summary";
+  EXPECT_TRUE(matches_golden(slurp(dir / "out" / "junit.xml"), "real-run-junit.xml.golden"));
+  const auto doc = nlohmann::json::parse(slurp(dir / "out" / "shmcheck.json"));
+  EXPECT_EQ(doc.at("format"), "shmcheck-suite");
+  ASSERT_EQ(doc.at("runs").size(), 2U);
+  EXPECT_EQ(doc["runs"][1].at("spec").at("name"), "spsc-producer-crash");
+  EXPECT_FALSE(doc["runs"][1].at("fault_schedule").empty());
+  fs::remove_all(dir);
+}
+
+TEST(ReportsFromARealRun, AnUnwritableReportIsAnEnvironmentError) {
+  const auto dir =
+      fs::temp_directory_path() / ("shmcheck-reports-bad-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto run = shmcheck::testing::ServerProcess::start(
+      {SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/specs/mutex-owner-death.yaml",
+       "--quiet", "--junit", (dir / "missing-dir" / "junit.xml").string()},
+      (dir / "run.log").string());
+  ASSERT_TRUE(run.has_value());
+  const int status = run->wait_exit(120s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << run->log();
+  EXPECT_NE(run->log().find("cannot write junit report"), std::string::npos) << run->log();
+  fs::remove_all(dir);
+}
+
+TEST(ReportsFromARealRun, BadMetricsAddressIsAUsageError) {
+  const auto dir =
+      fs::temp_directory_path() / ("shmcheck-reports-usage-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto run = shmcheck::testing::ServerProcess::start(
+      {SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/specs/mutex-owner-death.yaml",
+       "--metrics-listen", "nonsense", "--linger", "2s"},
+      (dir / "run.log").string());
+  ASSERT_TRUE(run.has_value());
+  const int status = run->wait_exit(60s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << run->log();
+  EXPECT_NE(run->log().find("HOST:PORT"), std::string::npos) << run->log();
+  fs::remove_all(dir);
+}
+
+}  // namespace
