@@ -9,58 +9,22 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 
+#include "shmcheck/testing/golden.hpp"
 #include "shmcheck/testing/server.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using shmcheck::testing::matches_golden;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// Golden lines: {{NUM}} is one number, {{ANY}} any text within the line.
-::testing::AssertionResult matches_golden(const std::string& actual, const std::string& name) {
-  const fs::path path = fs::path(SHMCHECK_SOURCE_DIR) / "tests/data/golden" / name;
-  if (const char* u = std::getenv("SHMCHECK_UPDATE_GOLDEN"); u != nullptr && *u == '1') {
-    std::ofstream(path) << actual;
-    return ::testing::AssertionSuccess();
-  }
-  std::istringstream want(slurp(path));
-  std::istringstream got(actual);
-  std::string w;
-  std::string g;
-  for (int line = 1;; ++line) {
-    const bool hw = static_cast<bool>(std::getline(want, w));
-    const bool hg = static_cast<bool>(std::getline(got, g));
-    if (!hw && !hg) return ::testing::AssertionSuccess();
-    if (hw != hg) return ::testing::AssertionFailure() << name << ":" << line << ": length differs";
-    std::string re;
-    for (std::size_t i = 0; i < w.size();) {
-      if (w.compare(i, 7, "{{NUM}}") == 0) {
-        re += "[-+0-9.eE]+";
-        i += 7;
-      } else if (w.compare(i, 7, "{{ANY}}") == 0) {
-        re += ".*";
-        i += 7;
-      } else {
-        const char c = w[i++];
-        if (std::string("\\^$.|?*+()[]{}").find(c) != std::string::npos) re += '\\';
-        re += c;
-      }
-    }
-    if (!std::regex_match(g, std::regex(re))) {
-      return ::testing::AssertionFailure()
-             << name << ":" << line << "\n  want: " << w << "\n  got:  " << g;
-    }
-  }
 }
 
 TEST(ReportsFromARealRun, ReportDirWritesEveryFormatAndTheyMatchTheirGoldens) {

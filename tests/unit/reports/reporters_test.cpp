@@ -6,16 +6,16 @@
 #include <sstream>
 
 #include "fixture.hpp"
-#include "golden.hpp"
 #include "shmcheck/reports/reporter.hpp"
 #include "shmcheck/reports/svg_chart.hpp"
 #include "shmcheck/reports/xml.hpp"
+#include "shmcheck/testing/golden.hpp"
 
 namespace shmcheck::reports {
 namespace {
 
+using shmcheck::testing::matches_golden;
 using testing::failing_run;
-using testing::matches_golden;
 using testing::passing_run;
 using testing::suite_of;
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace shmcheck::reports::testing {
+namespace shmcheck::testing {
 
 inline std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> lines;
@@ -70,4 +70,4 @@ inline ::testing::AssertionResult matches_golden(const std::string& actual,
   return ::testing::AssertionSuccess();
 }
 
-}  // namespace shmcheck::reports::testing
+}  // namespace shmcheck::testing
