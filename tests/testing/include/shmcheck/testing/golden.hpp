@@ -2,6 +2,7 @@
 // (google/benchmark's output_test.h is the model). In a golden file:
 //   {{NUM}}  matches one number (digits, sign, point, exponent)
 //   {{ANY}}  matches any text within the line
+// Files live in tests/data/golden/ (SHMCHECK_SOURCE_DIR is defined by CMake).
 // Set SHMCHECK_UPDATE_GOLDEN=1 to rewrite the golden files from the actual output
 // (then review the diff and put placeholders back where values vary).
 #pragma once
@@ -46,7 +47,8 @@ inline std::regex line_pattern(const std::string& golden_line) {
 
 inline ::testing::AssertionResult matches_golden(const std::string& actual,
                                                  const std::string& name) {
-  const std::string path = std::string(SHMCHECK_GOLDEN_DIR) + "/" + name;
+  // SHMCHECK_SOURCE_DIR/tests/data/golden/<name>.
+  const std::string path = std::string(SHMCHECK_SOURCE_DIR) + "/tests/data/golden/" + name;
   if (const char* update = std::getenv("SHMCHECK_UPDATE_GOLDEN"); update && *update == '1') {
     std::ofstream(path) << actual;
     return ::testing::AssertionSuccess() << "updated " << path;
