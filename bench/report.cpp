@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -98,10 +99,6 @@ void Report::print() const {
   }
 
   std::string group;
-  int pass = 0;
-  int miss = 0;
-  int unmeasured = 0;
-  std::vector<std::string> missed;
   for (const auto& f : figures_) {
     if (f.group != group) {
       group = f.group;
@@ -124,18 +121,31 @@ void Report::print() const {
       const std::string target = c.target ? "target " + c.target->text : "";
       std::printf("      %-*s %10s   %-18s %s\n", width - 4, ref_label.c_str(), ratio.c_str(),
                   target.c_str(), e.status.c_str());
-      if (e.status == "PASS") ++pass;
-      if (e.status == "MISS") {
-        ++miss;
-        missed.push_back(f.label + " " + ref_label + ": " + ratio + " (target " + c.target->text +
-                         ")");
-      }
-      if (e.status == "n/a") ++unmeasured;
     }
   }
   if (!omitted_.empty()) {
     std::printf("\n== left out\n");
     for (const auto& [what, why] : omitted_) std::printf("  %s: %s\n", what.c_str(), why.c_str());
+  }
+  print_targets();
+}
+
+void Report::print_targets() const {
+  int pass = 0;
+  int miss = 0;
+  int unmeasured = 0;
+  std::vector<std::string> missed;
+  for (const auto& c : comparisons_) {
+    const Evaluated e = evaluate(c);
+    if (e.status == "PASS") ++pass;
+    if (e.status == "n/a") ++unmeasured;
+    if (e.status != "MISS") continue;
+    ++miss;
+    const Figure* f = find(c.figure);
+    const Figure* r = find(c.reference);
+    missed.push_back((f != nullptr ? f->label : c.figure) + " vs " +
+                     (r != nullptr ? r->label : c.reference) + ": " + format_ratio(e.ratio) +
+                     " (target " + c.target->text + ")");
   }
   std::printf("\ntargets: %d PASS, %d MISS, %d not measured\n", pass, miss, unmeasured);
   for (const auto& m : missed) std::printf("  MISS  %s\n", m.c_str());
@@ -189,6 +199,51 @@ void Report::write_json(const std::string& path) const {
   if (!file) throw std::runtime_error("cannot write " + path);
   file << out.dump(2) << '\n';
   if (!file) throw std::runtime_error("error writing " + path);
+}
+
+void Report::append_json(const std::string& path) {
+  using nlohmann::json;
+  std::ifstream file(path);
+  if (!file) throw std::runtime_error("cannot read " + path);
+  const json in = json::parse(file);  // throws json::parse_error with the position
+  const auto stem = std::filesystem::path(path).stem().string();
+  for (const auto& [key, value] : in.at("context").items()) {
+    const bool taken = std::any_of(context_.begin(), context_.end(),
+                                   [&](const auto& kv) { return kv.first == key; });
+    set_context(taken ? stem + " " + key : key, value.get<std::string>());
+  }
+  for (const auto& j : in.at("figures")) {
+    Figure f;
+    f.id = j.at("id").get<std::string>();
+    f.group = j.at("group").get<std::string>();
+    f.label = j.at("label").get<std::string>();
+    f.unit = j.at("unit").get<std::string>();
+    f.better = j.at("better").get<std::string>() == "higher" ? Better::kHigher : Better::kLower;
+    f.ops_per_rep = j.at("ops_per_repetition").get<std::uint64_t>();
+    f.note = j.at("note").get<std::string>();
+    if (j.contains("failure")) {
+      f.failure = j.at("failure").get<std::string>();
+    } else {
+      f.summary.median = j.at("median").get<double>();
+      f.summary.min = j.at("min").get<double>();
+      f.summary.max = j.at("max").get<double>();
+      f.summary.values = j.at("repetitions").get<std::vector<double>>();
+    }
+    add(std::move(f));
+  }
+  for (const auto& j : in.at("comparisons")) {
+    std::optional<Target> target;
+    if (j.contains("target")) {
+      const auto& t = j.at("target");
+      target = Target{t.at("op").get<std::string>() == ">=" ? Op::kAtLeast : Op::kAtMost,
+                      t.at("ratio").get<double>(), t.at("text").get<std::string>()};
+    }
+    compare(j.at("figure").get<std::string>(), j.at("reference").get<std::string>(),
+            std::move(target));
+  }
+  for (const auto& j : in.at("omitted")) {
+    omit(j.at("what").get<std::string>(), j.at("why").get<std::string>());
+  }
 }
 
 }  // namespace shmcheck::bench

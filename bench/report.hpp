@@ -51,8 +51,13 @@ class Report {
   [[nodiscard]] const Figure* find(const std::string& id) const;
   // Prints the table to stdout.
   void print() const;
+  // Prints only the PASS/MISS count and the missed targets (bench_merge's summary).
+  void print_targets() const;
   // Writes every figure, comparison and the context as JSON. Throws on I/O failure.
   void write_json(const std::string& path) const;
+  // Appends what write_json wrote (figures, comparisons, omitted, context; a context key
+  // already present gets the file's stem as prefix). Throws on I/O or format errors.
+  void append_json(const std::string& path);
 
  private:
   struct Evaluated {
