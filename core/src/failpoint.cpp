@@ -104,6 +104,10 @@ std::uint64_t failpoint_hits(FailpointId id) noexcept {
 }
 
 Result<void> arm_failpoints_from_string(std::string_view spec) {
+  if (!kFailpointsCompiledIn && !spec.empty()) {
+    return make_error(ErrorCode::kUnsupported, "failpoints",
+                      "this build has them compiled out (SHMCHECK_NO_FAILPOINTS)");
+  }
   while (!spec.empty()) {
     const auto semi = spec.find(';');
     const auto item = spec.substr(0, semi);

@@ -12,9 +12,15 @@
 namespace shmcheck::core {
 namespace {
 
+// Payloads 8-byte aligned and packed: an 8-byte message takes 8 bytes, a 1 KiB one
+// 1024 (16 whole cache lines, as the length table keeps the payloads line-aligned).
 constexpr std::uint32_t slot_stride(const RingConfig& config) noexcept {
-  return static_cast<std::uint32_t>(
-      detail::round_up(sizeof(std::uint64_t) + config.message_size, 8));
+  return static_cast<std::uint32_t>(detail::round_up(config.message_size, 8));
+}
+
+constexpr std::uint64_t slots_offset(const RingConfig& config) noexcept {
+  return sizeof(SpscRing) +
+         detail::round_up(std::uint64_t{config.capacity} * sizeof(std::uint32_t), kCacheLineSize);
 }
 
 }  // namespace
@@ -25,13 +31,13 @@ SpscRing::SpscRing(const RingConfig& config) noexcept {
   header_.capacity = config.capacity;
   header_.message_size = config.message_size;
   header_.slot_stride = slot_stride(config);
-  header_.slots_offset = sizeof(SpscRing);
+  header_.slots_offset = slots_offset(config);
   header_.total_bytes = bytes_needed(config);
 }
 
 std::size_t SpscRing::bytes_needed(const RingConfig& config) noexcept {
   if (!validate_ring_config(config)) return 0;
-  return sizeof(SpscRing) + std::size_t{config.capacity} * slot_stride(config);
+  return slots_offset(config) + std::size_t{config.capacity} * slot_stride(config);
 }
 
 Result<SpscRing*> SpscRing::create_at(void* mem, std::size_t bytes,
@@ -50,10 +56,7 @@ Result<SpscRing*> SpscRing::create_at(void* mem, std::size_t bytes,
   auto* ring = new (mem) SpscRing(config);
   auto* base = static_cast<std::byte*>(mem);
   std::memset(base + sizeof(SpscRing), 0, needed - sizeof(SpscRing));
-  for (std::uint64_t i = 0; i < config.capacity; ++i) {
-    // "Published one lap ago": never mistaken for index i of lap 0.
-    new (ring->slot(i)) std::atomic<std::uint64_t>(commit_word(i - config.capacity, 0));
-  }
+  new (base + sizeof(SpscRing)) std::uint32_t[config.capacity]{};
   // Everything above becomes visible to attach() before the magic does.
   ring->header_.magic.store(detail::kSpscRingMagic, std::memory_order_release);
   return ring;
@@ -72,7 +75,7 @@ Result<SpscRing*> SpscRing::attach(void* mem, std::size_t bytes) noexcept {
   const auto& h = ring->header_;
   const RingConfig config{h.capacity, h.message_size};
   if (h.layout_version != detail::kRingLayoutVersion || !validate_ring_config(config) ||
-      h.slot_stride != slot_stride(config) || h.slots_offset != sizeof(SpscRing) ||
+      h.slot_stride != slot_stride(config) || h.slots_offset != slots_offset(config) ||
       h.total_bytes != bytes_needed(config)) {
     return make_error(ErrorCode::kCorrupt, "SpscRing::attach", "inconsistent ring header");
   }
@@ -103,6 +106,27 @@ PopResult SpscRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds t
     if (r.status != PopStatus::kEmpty) return r;
   }
   return r;
+}
+
+// The failpoints sit where a crash leaves each distinct state: claimed (room checked,
+// nothing written), half a payload, all of it but not published, published but the
+// producer not told; on the consumer side, nothing copied yet, copied but not released.
+bool SpscRing::push_with_failpoints(std::uint64_t tail, std::span<const std::byte> msg) noexcept {
+  length(tail) = static_cast<std::uint32_t>(msg.size());
+  detail::write_payload_with_failpoints(payload(tail), msg);
+  tail_.store(tail + 1, std::memory_order_release);
+  failpoint(FailpointId::kRingPushAfterCommit);
+  return true;
+}
+
+PopResult SpscRing::pop_with_failpoints(std::uint64_t head, std::span<std::byte> out) noexcept {
+  failpoint(FailpointId::kRingPopAfterClaim);
+  const auto size = length(head);
+  if (size > header_.message_size) detail::ring_invariant_broken("SpscRing slot length");
+  detail::copy_bytes(out.data(), payload(head), size);
+  failpoint(FailpointId::kRingPopBeforeRelease);
+  head_.store(head + 1, std::memory_order_release);
+  return {PopStatus::kOk, size, {}};
 }
 
 RingConfig SpscRing::config() const noexcept { return {header_.capacity, header_.message_size}; }

@@ -161,5 +161,16 @@ TEST(SpscRing, StatsCountPushesPopsAndNeverAbandoned) {
   EXPECT_EQ(s.abandoned, 0U);
 }
 
+// Lengths live in a table of their own, so a payload takes its message size rounded to
+// 8 bytes (an 8-byte message 8 bytes, as in a minimal ring) and the payload area starts
+// on a cache line (a 1 KiB message spans exactly 16 lines).
+TEST(SpscRing, PayloadsArePackedAndLineAligned) {
+  constexpr std::size_t kRingObject = 3 * kCacheLineSize;  // header, producer, consumer lines
+  EXPECT_EQ(SpscRing::bytes_needed({64, 8}), kRingObject + 64 * 4 + 64 * 8);
+  EXPECT_EQ(SpscRing::bytes_needed({64, 5}), kRingObject + 64 * 4 + 64 * 8);
+  EXPECT_EQ(SpscRing::bytes_needed({4, 1024}), kRingObject + kCacheLineSize + 4 * 1024);
+  EXPECT_EQ(SpscRing::bytes_needed({2, 1U << 20}), kRingObject + kCacheLineSize + (2U << 20));
+}
+
 }  // namespace
 }  // namespace shmcheck::core

@@ -25,7 +25,7 @@ namespace shmcheck::core {
 #define SHMCHECK_FAILPOINTS(X)                                                                    \
   X(kRingPushAfterClaim, "ring.push.after_claim", "slot claimed, nothing written")                \
   X(kRingPushMidPayload, "ring.push.mid_payload", "half of the payload written")                  \
-  X(kRingPushBeforeCommit, "ring.push.before_commit", "payload written, commit word not")         \
+  X(kRingPushBeforeCommit, "ring.push.before_commit", "payload written, not yet published")       \
   X(kRingPushAfterCommit, "ring.push.after_commit", "message committed, producer not told")       \
   X(kRingPopAfterClaim, "ring.pop.after_claim", "slot claimed by consumer, payload unread")       \
   X(kRingPopBeforeRelease, "ring.pop.before_release", "payload copied out, slot not released")    \
@@ -86,9 +86,27 @@ inline std::atomic<bool> g_failpoints_armed{false};
 void failpoint_hit(FailpointId id) noexcept;
 }  // namespace detail
 
-// The hot-path check: one relaxed load when nothing is armed.
+// Compiled with SHMCHECK_NO_FAILPOINTS defined, every check below is a constant false
+// and arming reports kUnsupported: bench/'s reference copy of the core, against which
+// scripts/bench measures what disarmed failpoints cost. Every other build keeps them.
+#if defined(SHMCHECK_NO_FAILPOINTS)
+inline constexpr bool kFailpointsCompiledIn = false;
+#else
+inline constexpr bool kFailpointsCompiledIn = true;
+#endif
+
+// True while any failpoint is armed in this process: one relaxed load.
+[[nodiscard]] inline bool failpoints_armed() noexcept {
+  if constexpr (kFailpointsCompiledIn) {
+    return detail::g_failpoints_armed.load(std::memory_order_relaxed);
+  } else {
+    return false;
+  }
+}
+
+// The hot-path check: one relaxed load and a predictable branch when nothing is armed.
 inline void failpoint(FailpointId id) noexcept {
-  if (detail::g_failpoints_armed.load(std::memory_order_relaxed)) [[unlikely]] {
+  if (failpoints_armed()) [[unlikely]] {
     detail::failpoint_hit(id);
   }
 }

@@ -145,7 +145,7 @@ inline void MpmcRing::fill_claimed(Slot* s, std::uint64_t pos, const ProcessIden
   auto seen = pos;
   advance(enqueue_pos_, seen);
   s->claim.store(make_claim(self.start_time, pos, Role::kProducer), std::memory_order_relaxed);
-  if (detail::g_failpoints_armed.load(std::memory_order_relaxed)) [[unlikely]] {
+  if (failpoints_armed()) [[unlikely]] {
     detail::write_payload_with_failpoints(s->payload(), msg);
   } else {
     detail::copy_bytes(s->payload(), msg.data(), msg.size());
@@ -167,7 +167,7 @@ inline PopResult MpmcRing::take_claimed(Slot* s, std::uint64_t pos, const Proces
   if (size > header_.message_size) [[unlikely]] {
     detail::ring_invariant_broken("MpmcRing slot length");
   }
-  detail::copy_bytes(out.data(), s->payload(), size);
+  detail::copy_message(out, s->payload(), size);
   failpoint(FailpointId::kRingPopBeforeRelease);
   // Release: the next producer of this slot writes only after our copy.
   s->state.store(make_state(pos + header_.capacity, 0, kFree), std::memory_order_release);

@@ -8,21 +8,25 @@
 // use it at a time (one thread each); which process plays which role is the
 // caller's business, and either role may be restarted in another process.
 //
-// Memory ordering: a message is published by one release store of its slot's
-// commit word (sequence number + length) after the payload; the consumer loads
-// that word with acquire before copying out. The consumer frees slots with a
-// release store of its head index, which the producer reads (acquire) only when
-// its cached copy says the ring is full. Each side writes only its own cache line
-// and the slots; the header line is read-only after creation.
+// Memory ordering (the cached-index design of the fastest SPSC rings): the producer
+// writes a message's length and payload with plain stores, then publishes it with
+// one release store of tail; the consumer learns what is available from its own
+// cached copy of tail and loads the real tail (acquire) only when that copy says
+// the ring is empty. Symmetrically the consumer frees slots with a release store of
+// head, which the producer reads (acquire) only when its cached copy says full. So
+// per message each side touches only its own cache line, the payload and the length
+// table, and the lines holding them cross between CPUs once per batch, not once per
+// message. The header line is read-only after creation.
 //
-// Crashes: a producer killed anywhere before its commit store published nothing:
-// the message is simply not there. A restarted producer attaches and continues
-// from the shared tail (if its predecessor died between the commit store and the
-// tail store, the next push sees the committed slot and skips past it, so the
-// message is delivered once). A consumer killed after copying a message but before
-// releasing the slot did not advance head: the restarted consumer reads that
-// message again (at-least-once; the integrity checker reports it as a recovered
-// duplicate). SpscRing never reports PopStatus::kAbandoned.
+// Crashes: the tail store is the commit. A producer killed anywhere before it
+// published nothing: the message is simply not there, and a restarted producer
+// attaches and overwrites that slot from the shared tail. A producer killed after it
+// published a whole message, which is delivered once. A consumer killed after
+// copying a message but before releasing the slot did not advance head: the
+// restarted consumer reads that message again (at-least-once; the integrity checker
+// reports it as a recovered duplicate). The cached copies are stale-safe (the real
+// indices only grow), so a role restarted in another process needs no repair.
+// SpscRing never reports PopStatus::kAbandoned.
 #pragma once
 
 #include <atomic>
@@ -76,90 +80,80 @@ class SpscRing {
   explicit SpscRing(const RingConfig& config) noexcept;
 
   // The hot path is inline (below) so a caller's push/pop compiles to a few loads,
-  // moves and stores, like a minimal ring's.
-  static constexpr std::size_t kCommitWordSize = sizeof(std::uint64_t);
-  static constexpr std::uint64_t commit_word(std::uint64_t index, std::uint32_t length) noexcept {
-    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(index + 1)) << 32) | length;
-  }
-  static constexpr bool is_committed(std::uint64_t word, std::uint64_t index) noexcept {
-    return static_cast<std::uint32_t>(word >> 32) == static_cast<std::uint32_t>(index + 1);
-  }
-  static std::atomic<std::uint64_t>& word_of(std::byte* slot) noexcept {
-    return *std::launder(reinterpret_cast<std::atomic<std::uint64_t>*>(slot));
-  }
+  // moves and stores, like a minimal ring's. While any failpoint is armed in this
+  // process, push and pop take the out-of-line *_with_failpoints path instead.
   bool push_once(std::span<const std::byte> msg) noexcept;
   PopResult pop_once(std::span<std::byte> out) noexcept;
-  [[nodiscard]] std::byte* slot(std::uint64_t index) noexcept;
+  bool push_with_failpoints(std::uint64_t tail, std::span<const std::byte> msg) noexcept;
+  PopResult pop_with_failpoints(std::uint64_t head, std::span<std::byte> out) noexcept;
+  [[nodiscard]] std::byte* payload(std::uint64_t index) noexcept;
+  [[nodiscard]] std::uint32_t& length(std::uint64_t index) noexcept;
 
   detail::RingHeader header_;
-  // Producer's line: written by the producer only.
+  // Producer's line: written by the producer only; the consumer reads tail_ when its
+  // cache runs dry.
   alignas(kCacheLineSize) std::atomic<std::uint64_t> tail_{0};  // next index to write
   std::atomic<std::uint64_t> head_cache_{0};  // last head seen: stale is safe (head grows)
   std::atomic<std::uint64_t> full_events_{0};
   // Consumer's line: written by the consumer only; the producer reads head_ when full.
   alignas(kCacheLineSize) std::atomic<std::uint64_t> head_{0};  // next index to read
+  std::atomic<std::uint64_t> tail_cache_{0};  // last tail seen: stale is safe (tail grows)
   std::atomic<std::uint64_t> empty_events_{0};
-  // Slots follow at header_.slots_offset: [commit word: seq32 << 32 | length][payload].
+  // Then the length table (one uint32_t per slot, from sizeof(SpscRing), padded to a
+  // cache line) and the payloads at header_.slots_offset, header_.slot_stride apart: a
+  // length of its own keeps an 8-byte message in 8 bytes and a 1 KiB one line-aligned.
 };
 
 static_assert(std::is_standard_layout_v<SpscRing>);
 static_assert(alignof(SpscRing) == kCacheLineSize);
 static_assert(sizeof(SpscRing) == 3 * kCacheLineSize);
 
-inline std::byte* SpscRing::slot(std::uint64_t index) noexcept {
+inline std::byte* SpscRing::payload(std::uint64_t index) noexcept {
   return reinterpret_cast<std::byte*>(this) + header_.slots_offset +
          (index & (header_.capacity - 1)) * header_.slot_stride;
 }
 
-// Slot layout: [commit word][payload]. The commit word holds the low 32 bits of
-// index + 1 (the sequence) in its upper half and the message length in its lower
-// half, so the consumer learns "published" and "how long" from one acquire load in
-// the slot's own cache line. A slot is rewritten every lap, so its word is at most
-// one lap old and 32 bits of sequence never alias (capacity <= 2^20).
+inline std::uint32_t& SpscRing::length(std::uint64_t index) noexcept {
+  return *std::launder(reinterpret_cast<std::uint32_t*>(reinterpret_cast<std::byte*>(this + 1)) +
+                       (index & (header_.capacity - 1)));
+}
+
 inline bool SpscRing::push_once(std::span<const std::byte> msg) noexcept {
-  const std::uint64_t capacity = header_.capacity;
-  auto t = tail_.load(std::memory_order_acquire);
-  std::byte* s = slot(t);
-  // A predecessor producer that died between its commit store and its tail store
-  // left slot t published: take the tail past it (it is delivered, once).
-  while (is_committed(word_of(s).load(std::memory_order_acquire), t)) [[unlikely]] {
-      ++t;
-      tail_.store(t, std::memory_order_release);
-      s = slot(t);
-    }
-  if (t - head_cache_.load(std::memory_order_relaxed) >= capacity) {
+  const auto t = tail_.load(std::memory_order_relaxed);  // only the producer writes it
+  if (t - head_cache_.load(std::memory_order_relaxed) >= header_.capacity) {
     // Cache says full: look at the real head (the only read of the consumer's line).
     const auto head = head_.load(std::memory_order_acquire);
     head_cache_.store(head, std::memory_order_relaxed);
-    if (t - head >= capacity) return false;
+    if (t - head >= header_.capacity) return false;
   }
-  std::byte* payload = s + kCommitWordSize;
-  if (detail::g_failpoints_armed.load(std::memory_order_relaxed)) [[unlikely]] {
-    detail::write_payload_with_failpoints(payload, msg);
-  } else {
-    detail::copy_bytes(payload, msg.data(), msg.size());
+  if (failpoints_armed()) [[unlikely]] {
+    return push_with_failpoints(t, msg);
   }
-  word_of(s).store(commit_word(t, static_cast<std::uint32_t>(msg.size())),
-                   std::memory_order_release);
-  // Between the commit and the tail store on purpose: a producer killed here leaves
-  // the one state the restart path above has to repair.
-  failpoint(FailpointId::kRingPushAfterCommit);
-  tail_.store(t + 1, std::memory_order_release);
+  length(t) = static_cast<std::uint32_t>(msg.size());
+  detail::copy_bytes(payload(t), msg.data(), msg.size());
+  tail_.store(t + 1, std::memory_order_release);  // the commit
   return true;
 }
 
 inline PopResult SpscRing::pop_once(std::span<std::byte> out) noexcept {
   const auto h = head_.load(std::memory_order_relaxed);  // only the consumer writes it
-  std::byte* s = slot(h);
-  const auto word = word_of(s).load(std::memory_order_acquire);
-  if (!is_committed(word, h)) return {};
-  failpoint(FailpointId::kRingPopAfterClaim);
-  const auto size = static_cast<std::uint32_t>(word);
+  if (h >= tail_cache_.load(std::memory_order_relaxed)) {
+    // Cache says empty: look at the real tail (the only read of the producer's line).
+    const auto tail = tail_.load(std::memory_order_acquire);
+    tail_cache_.store(tail, std::memory_order_relaxed);
+    if (tail == h) return {};
+    if (tail - h > header_.capacity) [[unlikely]] {
+      detail::ring_invariant_broken("SpscRing tail and head more than a lap apart");
+    }
+  }
+  if (failpoints_armed()) [[unlikely]] {
+    return pop_with_failpoints(h, out);
+  }
+  const auto size = length(h);
   if (size > header_.message_size) [[unlikely]] {
     detail::ring_invariant_broken("SpscRing slot length");
   }
-  detail::copy_bytes(out.data(), s + kCommitWordSize, size);
-  failpoint(FailpointId::kRingPopBeforeRelease);
+  detail::copy_message(out, payload(h), size);
   // Release: the producer may overwrite the slot only after our copy.
   head_.store(h + 1, std::memory_order_release);
   return {PopStatus::kOk, size, {}};

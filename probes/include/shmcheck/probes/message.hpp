@@ -4,7 +4,7 @@
 // pure function of (seed, producer, seq), so a consumer can verify not only that the
 // bytes are intact (checksum) but that they are the bytes this run's producer meant
 // to send (content). Plain bytes: safe in shared memory, no pointers, no ordering
-// promises of its own (the ring's commit word orders publication).
+// promises of its own (the ring's publishing store orders it).
 //
 // Checksum: XXH3-64 of the payload, seeded with XXH3-64 of the header bytes before
 // `checksum` (producer .. send_tsc_or_ns). So every header field and every payload

@@ -28,7 +28,8 @@ static_assert(sizeof(RingHeader) == kCacheLineSize);
 static_assert(std::is_standard_layout_v<RingHeader>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
-inline constexpr std::uint32_t kRingLayoutVersion = 1;
+// 2: SpscRing publishes by its tail index and keeps lengths in a table of their own.
+inline constexpr std::uint32_t kRingLayoutVersion = 2;
 inline constexpr std::uint64_t kSpscRingMagic = 0x3143'5053'5347'4E52ULL;  // "RNGSSPC1"
 inline constexpr std::uint64_t kMpmcRingMagic = 0x3143'4D50'4D47'4E52ULL;  // "RNGMPMC1"
 
@@ -59,6 +60,18 @@ inline void copy_bytes(std::byte* dst, const std::byte* src, std::size_t n) noex
     dst[0] = src[0];
     dst[n / 2] = src[n / 2];
     dst[n - 1] = src[n - 1];
+  }
+}
+
+// Copies a popped message of `size` bytes out. A caller whose buffer is exactly one
+// message long (fixed-size messages, the common case) gets a copy of a length the
+// compiler knows once the pop is inlined: one move for 8 bytes, not a size dispatch.
+inline void copy_message(std::span<std::byte> out, const std::byte* src,
+                         std::size_t size) noexcept {
+  if (size == out.size()) {
+    copy_bytes(out.data(), src, out.size());
+  } else {
+    copy_bytes(out.data(), src, size);
   }
 }
 
