@@ -1,5 +1,7 @@
 #include "bench_support.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -249,6 +251,71 @@ TrialOutcome run_roles(const std::vector<RoleFn>& roles, const std::vector<int>&
       outcome.error =
           "role " + std::to_string(i) + " exited with " + std::to_string(WEXITSTATUS(status[i]));
     }
+  }
+  return outcome;
+}
+
+ProgramOutcome run_program(const std::vector<std::string>& argv, int cpu,
+                           std::chrono::milliseconds deadline) {
+  ProgramOutcome outcome;
+  if (argv.empty()) throw std::invalid_argument("run_program: empty argv");
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw std::runtime_error("fork failed");
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      (void)::sched_setaffinity(0, sizeof(set), &set);
+    }
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  bool timed_out = false;
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd pfd{fds[0], POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EOF: the program closed stdout (it is exiting)
+    outcome.out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  if (timed_out) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    outcome.error = argv[0] + " timed out after " + std::to_string(deadline.count()) + " ms";
+  } else if (WIFSIGNALED(status)) {
+    outcome.error = argv[0] + " killed by signal " + std::to_string(WTERMSIG(status));
+  } else if (WEXITSTATUS(status) != 0) {
+    outcome.error = argv[0] + " exit status " + std::to_string(WEXITSTATUS(status));
+  } else {
+    outcome.ok = true;
   }
   return outcome;
 }

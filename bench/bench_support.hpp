@@ -47,6 +47,12 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// A compiler barrier that makes p's bytes memory the compiler must write before
+// and read after this point, as any real producer's and consumer's buffers are:
+// without it a benchmark loop can keep an 8-byte message in a register for one
+// transport and not for another (one whose slow path might read the buffer).
+inline void touch_memory(const void* p) noexcept { asm volatile("" : : "r"(p) : "memory"); }
+
 // MAP_SHARED|MAP_ANONYMOUS memory: shared with every process forked after it.
 class SharedRegion {
  public:
@@ -120,6 +126,18 @@ struct TrialOutcome {
 // SIGKILLing all of them when the deadline passes.
 [[nodiscard]] TrialOutcome run_roles(const std::vector<RoleFn>& roles, const std::vector<int>& cpus,
                                      std::chrono::milliseconds deadline);
+
+// What a program run by run_program printed and how it ended.
+struct ProgramOutcome {
+  bool ok = false;    // exited with status 0 before the deadline
+  std::string out;    // everything it wrote to stdout
+  std::string error;  // why not ok: "exit status 3", "killed by signal 9", "timed out ..."
+};
+
+// Runs argv (argv[0] a path) with stdout captured, stderr inherited, pinned to cpu
+// when cpu >= 0; SIGKILLs it (and reaps it) when the deadline passes.
+[[nodiscard]] ProgramOutcome run_program(const std::vector<std::string>& argv, int cpu,
+                                         std::chrono::milliseconds deadline);
 
 // Median/min/max of repeated measurements.
 struct Summary {

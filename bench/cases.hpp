@@ -77,5 +77,6 @@ void run_throughput_cases(Report& report, const Options& opts);
 void run_latency_cases(Report& report, const Options& opts);
 void run_mutex_cases(Report& report, const Options& opts);
 void run_semaphore_cases(Report& report, const Options& opts);
+void run_failpoint_cases(Report& report, const Options& opts);
 
 }  // namespace shmcheck::bench

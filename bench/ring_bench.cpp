@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   CLI::App app{"shmcheck ring_bench: cross-process rings, mutexes and semaphores vs peers"};
   Options opts;
   std::string json_path;
-  std::string only = "throughput,latency,mutex,semaphore";
+  std::string only = "throughput,latency,mutex,semaphore,failpoints";
   app.add_flag("--quick", opts.quick, "tiny run for CI smoke: seconds, 1 repetition");
   app.add_option("--json", json_path, "write every figure as JSON to this file");
   app.add_option("--repetitions", opts.repetitions, "timed repetitions per figure")
@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", opts.trial_seconds, "target length of one timed trial")
       ->check(CLI::Range(0.001, 60.0));
   app.add_option("--capacity", opts.capacity, "ring/queue capacity in messages (power of two)");
-  app.add_option("--only", only, "comma-separated groups: throughput,latency,mutex,semaphore");
+  app.add_option("--only", only,
+                 "comma-separated groups: throughput,latency,mutex,semaphore,failpoints");
   int nice_value = -20;
   app.add_option("--nice", nice_value,
                  "nice value for the measuring processes (needs CAP_SYS_NICE below 0; "
@@ -156,6 +157,7 @@ int main(int argc, char** argv) {
     if (wanted("latency")) run_latency_cases(report, opts);
     if (wanted("mutex")) run_mutex_cases(report, opts);
     if (wanted("semaphore")) run_semaphore_cases(report, opts);
+    if (wanted("failpoints")) run_failpoint_cases(report, opts);
 
     report.set_context("load at end", load_average());
     report.print();

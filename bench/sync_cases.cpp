@@ -320,6 +320,35 @@ TrialValue semaphore_trial(const Options& opts, Pair pair, std::uint64_t n) {
   return t;
 }
 
+// The floor of any SysV round trip: the four semop calls it needs (each side one
+// wait and one post), timed in one process where none of them ever blocks.
+TrialValue sysv_syscall_floor_trial(const Options& opts, std::uint64_t n) {
+  SysvSemPair pair;
+  try {
+    pair.init(nullptr);
+  } catch (const std::exception& e) {
+    return trial_failed(e.what());
+  }
+  const auto outcome = run_roles({[&](Role& role) {
+                                   role.start();
+                                   for (std::uint64_t i = 0; i < n; ++i) {
+                                     pair.post(0);
+                                     pair.wait(0);
+                                     pair.post(1);
+                                     pair.wait(1);
+                                   }
+                                   role.stop();
+                                 }},
+                                 opts.cpus, opts.deadline);
+  pair.destroy();
+  if (!outcome.ok) return trial_failed(outcome.error);
+  TrialValue t;
+  t.ok = true;
+  t.seconds = outcome.elapsed_seconds();
+  t.values = {t.seconds * 1e6 / static_cast<double>(n)};
+  return t;
+}
+
 Figure sem_figure(const std::string& key, const std::string& name, const std::string& note) {
   Figure f;
   f.id = "semaphore." + key;
@@ -382,6 +411,9 @@ void run_semaphore_cases(Report& report, const Options& opts) {
   batch.add(
       {sem_figure("blocking.sysv", "blocking semop, SysV", "semget(IPC_PRIVATE), IPC_RMID after")},
       ops, max_ops, true, [&](std::uint64_t n) { return semaphore_trial(opts, SysvSemPair{}, n); });
+  batch.add({sem_figure("floor.sysv", "4 uncontended semop calls (SysV floor)",
+                        "one process: post+wait on each of two SysV semaphores, never blocking")},
+            ops, max_ops, true, [&](std::uint64_t n) { return sysv_syscall_floor_trial(opts, n); });
 #if SHMCHECK_BENCH_HAVE_SEMAPHORE
   const struct {
     core::SemaphoreFlavor flavor;
@@ -406,6 +438,7 @@ void run_semaphore_cases(Report& report, const Options& opts) {
     if (std::string(fl.blocking) != "semaphore.blocking.posix_unnamed") {
       report.compare(id, fl.blocking);
     }
+    if (fl.flavor == core::SemaphoreFlavor::kSysV) report.compare(id, "semaphore.floor.sysv");
   }
 #else
   report.compare("semaphore.blocking.posix_named", "semaphore.blocking.posix_unnamed");

@@ -16,6 +16,7 @@
 
 #include "cases.hpp"
 #include "minimal_spsc_ring.hpp"
+#include "ring_roles.hpp"
 #include "transport_rings.hpp"
 
 namespace shmcheck::bench {
@@ -24,15 +25,6 @@ namespace {
 namespace bip = boost::interprocess;
 
 constexpr std::uint32_t kSizes[] = {8, 64, 1024};
-
-// What every ring's producer and consumer do when the ring is full or empty, the
-// same for all rings: pause kBackoffPauses times before trying again. Retrying after
-// one pause keeps pulling the other side's cache lines away from it and halved the
-// minimal ring's 8 B throughput on these VMs (47 vs 95 M msg/s).
-constexpr int kBackoffPauses = 64;
-inline void back_off() noexcept {
-  for (int i = 0; i < kBackoffPauses; ++i) cpu_relax();
-}
 
 template <class Fn>
 auto with_size(std::uint32_t size, Fn&& fn) {
@@ -44,45 +36,6 @@ auto with_size(std::uint32_t size, Fn&& fn) {
     default:
       return fn(std::integral_constant<std::size_t, 1024>{});
   }
-}
-
-void stamp(std::byte* msg, std::uint64_t seq) noexcept { std::memcpy(msg, &seq, sizeof(seq)); }
-[[nodiscard]] std::uint64_t seq_of(const std::byte* msg) noexcept {
-  std::uint64_t seq = 0;
-  std::memcpy(&seq, msg, sizeof(seq));
-  return seq;
-}
-
-// Producer: fills a message once, stamps the sequence, hands it to push().
-template <std::size_t kSize, class Push>
-void produce(Role& role, std::uint64_t n, Push&& push) {
-  alignas(64) std::byte msg[kSize];
-  for (std::size_t i = 0; i < kSize; ++i) msg[i] = static_cast<std::byte>(i * 31U + 7U);
-  role.start();
-  for (std::uint64_t i = 0; i < n; ++i) {
-    stamp(msg, i);
-    push(msg);
-  }
-  role.stop();
-  role.report().ops = n;
-}
-
-template <std::size_t kSize, class Pop>
-void consume(Role& role, std::uint64_t n, Pop&& pop) {
-  // At least a cache line: GCC 12 -O3 cannot see that a popped length is at most
-  // message_size and warns (-Warray-bounds) about the rings' >16-byte copy path.
-  alignas(64) std::byte msg[std::max<std::size_t>(kSize, 64)] = {};
-  role.start();
-  for (std::uint64_t i = 0; i < n; ++i) {
-    pop(msg);
-    if (seq_of(msg) != i) [[unlikely]] {
-      role.stop();
-      role.fail("message " + std::to_string(i) + " arrived as " + std::to_string(seq_of(msg)));
-      return;
-    }
-  }
-  role.stop();
-  role.report().ops = n;
 }
 
 TrialValue rate_of(const TrialOutcome& outcome, std::uint64_t n) {
@@ -240,28 +193,7 @@ TrialValue shmcheck_ring_trial(const Options& opts, std::uint32_t size, std::uin
   Ring* ring = ring_or.ring;
   return with_size(size, [&](auto tag) {
     constexpr std::size_t kSize = decltype(tag)::value;
-    const auto outcome =
-        run_roles({[&](Role& role) {
-                     produce<kSize>(role, n, [&](const std::byte* m) {
-                       while (!ring->try_push(std::span<const std::byte>(m, kSize))) back_off();
-                     });
-                   },
-                   [&](Role& role) {
-                     consume<kSize>(role, n, [&](std::byte* m) {
-                       for (;;) {
-                         const auto r = ring->try_pop(std::span<std::byte>(m, kSize));
-                         if (r.status == core::PopStatus::kOk) [[likely]] {
-                           if (r.size != kSize) throw std::runtime_error("ring: short message");
-                           return;
-                         }
-                         if (r.status == core::PopStatus::kAbandoned) {
-                           throw std::runtime_error("ring: abandoned slot with no crash");
-                         }
-                         back_off();
-                       }
-                     });
-                   }},
-                  opts.cpus, opts.deadline);
+    const auto outcome = run_roles(shmcheck_ring_roles<kSize>(*ring, n), opts.cpus, opts.deadline);
     return rate_of(outcome, n);
   });
 }
