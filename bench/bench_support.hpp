@@ -134,6 +134,11 @@ struct Summary {
 [[nodiscard]] std::uint64_t percentile(const std::vector<std::uint64_t>& sorted,
                                        double pct) noexcept;
 
+// The CPU model from /proc/cpuinfo ("unknown" when absent), for a report's context.
+[[nodiscard]] std::string cpu_model();
+// /proc/loadavg's 1, 5 and 15 minute load averages, "0.55 1.17 1.72".
+[[nodiscard]] std::string load_average();
+
 // "/shmcheck-bench.<uid>.<random hex>.<what>": unique names for named objects.
 [[nodiscard]] std::string unique_name(const std::string& what);
 
