@@ -359,7 +359,13 @@ int main(int argc, char** argv) {
   app.add_option("--shmcheck", shmcheck_bin, "the shmcheck binary");
   app.add_option("--stress-ng", stress_ng, "the stress-ng binary (default: found on PATH)");
   app.add_option("--specs", specs_dir, "directory of the peer-*.yaml specs");
+  int nice_value = -20;
+  app.add_option("--nice", nice_value,
+                 "nice value for peer_bench and every run it starts, both sides alike (below 0: "
+                 "needs CAP_SYS_NICE, ignored when not permitted)")
+      ->check(CLI::Range(-20, 19));
   CLI11_PARSE(app, argc, argv);
+  const std::string priority = raise_priority(nice_value);
   if (opts.quick) {
     opts.repetitions = 1;
     seconds = 1;
@@ -375,6 +381,7 @@ int main(int argc, char** argv) {
     add_machine_context(report);
     report.set_context("stress-ng", stress_ng.empty() ? "not found on PATH" : stress_ng);
     report.set_context("shmcheck", shmcheck_bin);
+    report.set_context("priority", priority + " (inherited by stress-ng and shmcheck alike)");
     report.set_context(
         "mode", std::string(opts.quick ? "quick (smoke; figures meaningless)" : "full") + ", " +
                     std::to_string(opts.repetitions) + " repetitions of " +

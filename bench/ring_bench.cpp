@@ -5,18 +5,11 @@
 // every figure. A report, not a test: exit status 0 even when a target is missed.
 //
 //   ring_bench [--quick] [--json FILE] [--repetitions N] [--seconds S] [--only GROUPS]
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
-#include <fstream>
 #include <string>
 
 #include "cases.hpp"
@@ -27,46 +20,6 @@ std::string seconds_text(double s) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%g", s);
   return buf;
-}
-
-// Spinning roles need both CPUs at once, and a loaded machine shares CPU time
-// fairly between sessions (autogroups) before nice applies inside one, so nice
-// alone buys nothing against other sessions. Below 0, ring_bench moves into a
-// session of its own (forking first when it leads a process group, the parent
-// waiting for it) and gives that session's autogroup the same nice: it affects
-// only ring_bench's own processes. Best effort: what was granted is reported.
-std::string raise_priority(int nice_value) {
-  if (nice_value >= 0) {
-    (void)::setpriority(PRIO_PROCESS, 0, nice_value);
-    return "nice " + std::to_string(::getpriority(PRIO_PROCESS, 0));
-  }
-  if (::setsid() < 0) {
-    std::fflush(stdout);
-    const pid_t child = ::fork();
-    if (child > 0) {
-      int status = 0;
-      while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-      }
-      std::exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    }
-    if (child == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // ^C on the waiting parent ends the run
-      (void)::setsid();
-    }
-  }
-  bool autogroup = false;
-  if (std::ofstream group("/proc/self/autogroup"); group) {
-    group << nice_value << std::flush;
-    autogroup = static_cast<bool>(group);
-  }
-  (void)::setpriority(PRIO_PROCESS, 0, nice_value);
-  errno = 0;
-  const int granted = ::getpriority(PRIO_PROCESS, 0);
-  std::string text = "nice " + std::to_string(granted);
-  text += autogroup ? ", own session with autogroup nice " + std::to_string(nice_value)
-                    : ", session weight unchanged (autogroup not writable)";
-  if (granted != nice_value) text += " (asked for nice " + std::to_string(nice_value) + ")";
-  return text;
 }
 
 }  // namespace
