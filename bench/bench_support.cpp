@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -338,6 +339,61 @@ std::uint64_t percentile(const std::vector<std::uint64_t>& sorted, double pct) n
   auto index = static_cast<std::size_t>(std::max(rank, 1.0)) - 1;
   index = std::min(index, sorted.size() - 1);
   return sorted[index];
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string a;
+  std::string b;
+  std::string c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+std::string raise_priority(int nice_value) {
+  if (nice_value >= 0) {
+    (void)::setpriority(PRIO_PROCESS, 0, nice_value);
+    return "nice " + std::to_string(::getpriority(PRIO_PROCESS, 0));
+  }
+  if (::setsid() < 0) {
+    std::fflush(stdout);
+    const pid_t child = ::fork();
+    if (child > 0) {
+      int status = 0;
+      while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+      }
+      std::exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    }
+    if (child == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // ^C on the waiting parent ends the run
+      (void)::setsid();
+    }
+  }
+  bool autogroup = false;
+  if (std::ofstream group("/proc/self/autogroup"); group) {
+    group << nice_value << std::flush;
+    autogroup = static_cast<bool>(group);
+  }
+  (void)::setpriority(PRIO_PROCESS, 0, nice_value);
+  errno = 0;
+  const int granted = ::getpriority(PRIO_PROCESS, 0);
+  std::string text = "nice " + std::to_string(granted);
+  text += autogroup ? ", own session with autogroup nice " + std::to_string(nice_value)
+                    : ", session weight unchanged (autogroup not writable)";
+  if (granted != nice_value) text += " (asked for nice " + std::to_string(nice_value) + ")";
+  return text;
 }
 
 std::string unique_name(const std::string& what) {

@@ -152,6 +152,20 @@ struct Summary {
 [[nodiscard]] std::uint64_t percentile(const std::vector<std::uint64_t>& sorted,
                                        double pct) noexcept;
 
+// The CPU model from /proc/cpuinfo ("unknown" when absent), for a report's context.
+[[nodiscard]] std::string cpu_model();
+// /proc/loadavg's 1, 5 and 15 minute load averages, "0.55 1.17 1.72".
+[[nodiscard]] std::string load_average();
+
+// Sets this process's nice value. Spinning roles need both CPUs at once, and a loaded
+// machine shares CPU time fairly between sessions (autogroups) before nice applies
+// inside one, so nice alone buys nothing against other sessions. Below 0, the process
+// moves into a session of its own (forking first when it leads a process group, the
+// parent waiting for it and exiting with its status) and gives that session's
+// autogroup the same nice: it affects only the benchmark's own processes, which
+// inherit it. Best effort: returns what was granted, for the report's context.
+[[nodiscard]] std::string raise_priority(int nice_value);
+
 // "/shmcheck-bench.<uid>.<random hex>.<what>": unique names for named objects.
 [[nodiscard]] std::string unique_name(const std::string& what);
 

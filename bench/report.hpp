@@ -73,6 +73,12 @@ class Report {
   std::vector<std::pair<std::string, std::string>> context_;
 };
 
+// Adds the machine (CPUs, model), the kernel and the load at start to the context.
+void add_machine_context(Report& report);
+// Adds the load at the end to the context, prints the table and, when json_path is
+// not empty, writes the JSON there (throws on I/O failure) and says so.
+void finish_report(Report& report, const std::string& json_path);
+
 [[nodiscard]] inline Target at_least(double ratio, std::string text) {
   return Target{Op::kAtLeast, ratio, std::move(text)};
 }

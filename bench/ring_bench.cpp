@@ -5,90 +5,21 @@
 // every figure. A report, not a test: exit status 0 even when a target is missed.
 //
 //   ring_bench [--quick] [--json FILE] [--repetitions N] [--seconds S] [--only GROUPS]
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
-#include <fstream>
 #include <string>
 
 #include "cases.hpp"
 
 namespace {
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(colon + 2);
-    }
-  }
-  return "unknown";
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string a;
-  std::string b;
-  std::string c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
 std::string seconds_text(double s) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%g", s);
   return buf;
-}
-
-// Spinning roles need both CPUs at once, and a loaded machine shares CPU time
-// fairly between sessions (autogroups) before nice applies inside one, so nice
-// alone buys nothing against other sessions. Below 0, ring_bench moves into a
-// session of its own (forking first when it leads a process group, the parent
-// waiting for it) and gives that session's autogroup the same nice: it affects
-// only ring_bench's own processes. Best effort: what was granted is reported.
-std::string raise_priority(int nice_value) {
-  if (nice_value >= 0) {
-    (void)::setpriority(PRIO_PROCESS, 0, nice_value);
-    return "nice " + std::to_string(::getpriority(PRIO_PROCESS, 0));
-  }
-  if (::setsid() < 0) {
-    std::fflush(stdout);
-    const pid_t child = ::fork();
-    if (child > 0) {
-      int status = 0;
-      while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-      }
-      std::exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    }
-    if (child == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // ^C on the waiting parent ends the run
-      (void)::setsid();
-    }
-  }
-  bool autogroup = false;
-  if (std::ofstream group("/proc/self/autogroup"); group) {
-    group << nice_value << std::flush;
-    autogroup = static_cast<bool>(group);
-  }
-  (void)::setpriority(PRIO_PROCESS, 0, nice_value);
-  errno = 0;
-  const int granted = ::getpriority(PRIO_PROCESS, 0);
-  std::string text = "nice " + std::to_string(granted);
-  text += autogroup ? ", own session with autogroup nice " + std::to_string(nice_value)
-                    : ", session weight unchanged (autogroup not writable)";
-  if (granted != nice_value) text += " (asked for nice " + std::to_string(nice_value) + ")";
-  return text;
 }
 
 }  // namespace
@@ -132,12 +63,7 @@ int main(int argc, char** argv) {
     if (cpus.size() >= 2) opts.cpus = {cpus[0], cpus[1]};
 
     Report report;
-    report.set_context("machine",
-                       std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs, " + cpu_model());
-    utsname uts{};
-    if (::uname(&uts) == 0)
-      report.set_context("kernel", std::string(uts.sysname) + " " + uts.release);
-    report.set_context("load", load_average() + " (1/5/15 min, at start)");
+    add_machine_context(report);
     report.set_context("priority", priority);
     report.set_context("pinning", opts.cpus.size() >= 2
                                       ? "role 0 on CPU " + std::to_string(opts.cpus[0]) +
@@ -159,12 +85,7 @@ int main(int argc, char** argv) {
     if (wanted("semaphore")) run_semaphore_cases(report, opts);
     if (wanted("failpoints")) run_failpoint_cases(report, opts);
 
-    report.set_context("load at end", load_average());
-    report.print();
-    if (!json_path.empty()) {
-      report.write_json(json_path);
-      std::printf("\nwrote %s\n", json_path.c_str());
-    }
+    finish_report(report, json_path);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ring_bench: %s\n", e.what());
     return 4;
