@@ -134,6 +134,11 @@ struct Summary {
 [[nodiscard]] std::uint64_t percentile(const std::vector<std::uint64_t>& sorted,
                                        double pct) noexcept;
 
+// "model name" of the first CPU in /proc/cpuinfo ("unknown" when absent).
+[[nodiscard]] std::string cpu_model();
+// The 1/5/15-minute load averages from /proc/loadavg: "a b c".
+[[nodiscard]] std::string load_average();
+
 // "/shmcheck-bench.<uid>.<random hex>.<what>": unique names for named objects.
 [[nodiscard]] std::string unique_name(const std::string& what);
 

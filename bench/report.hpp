@@ -73,6 +73,16 @@ class Report {
   std::vector<std::pair<std::string, std::string>> context_;
 };
 
+// A Figure with its descriptive fields set; the summary comes from the measurement.
+[[nodiscard]] Figure make_figure(std::string id, std::string group, std::string label,
+                                 std::string unit, Better better, std::string note);
+
+// The context every program's part starts with: machine, kernel, load at the start.
+void add_machine_context(Report& report);
+// Ends a program's part: the load at the end, the table on stdout, and the JSON when
+// json_path is not empty. Throws on I/O failure.
+void finish_part(Report& report, const std::string& json_path);
+
 [[nodiscard]] inline Target at_least(double ratio, std::string text) {
   return Target{Op::kAtLeast, ratio, std::move(text)};
 }

@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,27 +22,6 @@
 #include "cases.hpp"
 
 namespace {
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(colon + 2);
-    }
-  }
-  return "unknown";
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string a;
-  std::string b;
-  std::string c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
 
 std::string seconds_text(double s) {
   char buf[32];
@@ -131,12 +109,7 @@ int main(int argc, char** argv) {
     if (cpus.size() >= 2) opts.cpus = {cpus[0], cpus[1]};
 
     Report report;
-    report.set_context("machine",
-                       std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs, " + cpu_model());
-    utsname uts{};
-    if (::uname(&uts) == 0)
-      report.set_context("kernel", std::string(uts.sysname) + " " + uts.release);
-    report.set_context("load", load_average() + " (1/5/15 min, at start)");
+    add_machine_context(report);
     report.set_context("priority", priority);
     report.set_context("pinning", opts.cpus.size() >= 2
                                       ? "role 0 on CPU " + std::to_string(opts.cpus[0]) +
@@ -157,12 +130,7 @@ int main(int argc, char** argv) {
     if (wanted("mutex")) run_mutex_cases(report, opts);
     if (wanted("semaphore")) run_semaphore_cases(report, opts);
 
-    report.set_context("load at end", load_average());
-    report.print();
-    if (!json_path.empty()) {
-      report.write_json(json_path);
-      std::printf("\nwrote %s\n", json_path.c_str());
-    }
+    finish_part(report, json_path);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ring_bench: %s\n", e.what());
     return 4;
