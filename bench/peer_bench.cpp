@@ -421,7 +421,7 @@ int main(int argc, char** argv) {
         "that creates, attaches and destroys segments in a loop (the harness creates every "
         "object once per run, before the workers start), so there is no equivalent spec to run");
 
-    finish_report(report, json_path);
+    finish_part(report, json_path);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "peer_bench: %s\n", e.what());
     fs::remove_all(work, ec);

@@ -249,17 +249,28 @@ void Report::append_json(const std::string& path) {
   }
 }
 
+Figure make_figure(std::string id, std::string group, std::string label, std::string unit,
+                   Better better, std::string note) {
+  Figure f;
+  f.id = std::move(id);
+  f.group = std::move(group);
+  f.label = std::move(label);
+  f.unit = std::move(unit);
+  f.better = better;
+  f.note = std::move(note);
+  return f;
+}
+
 void add_machine_context(Report& report) {
   report.set_context("machine",
                      std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs, " + cpu_model());
   utsname uts{};
-  if (::uname(&uts) == 0) {
+  if (::uname(&uts) == 0)
     report.set_context("kernel", std::string(uts.sysname) + " " + uts.release);
-  }
   report.set_context("load", load_average() + " (1/5/15 min, at start)");
 }
 
-void finish_report(Report& report, const std::string& json_path) {
+void finish_part(Report& report, const std::string& json_path) {
   report.set_context("load at end", load_average());
   report.print();
   if (!json_path.empty()) {

@@ -73,11 +73,15 @@ class Report {
   std::vector<std::pair<std::string, std::string>> context_;
 };
 
-// Adds the machine (CPUs, model), the kernel and the load at start to the context.
+// A Figure with its descriptive fields set; the summary comes from the measurement.
+[[nodiscard]] Figure make_figure(std::string id, std::string group, std::string label,
+                                 std::string unit, Better better, std::string note);
+
+// The context every program's part starts with: machine, kernel, load at the start.
 void add_machine_context(Report& report);
-// Adds the load at the end to the context, prints the table and, when json_path is
-// not empty, writes the JSON there (throws on I/O failure) and says so.
-void finish_report(Report& report, const std::string& json_path);
+// Ends a program's part: the load at the end, the table on stdout, and the JSON when
+// json_path is not empty. Throws on I/O failure.
+void finish_part(Report& report, const std::string& json_path);
 
 [[nodiscard]] inline Target at_least(double ratio, std::string text) {
   return Target{Op::kAtLeast, ratio, std::move(text)};

@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
     if (wanted("semaphore")) run_semaphore_cases(report, opts);
     if (wanted("failpoints")) run_failpoint_cases(report, opts);
 
-    finish_report(report, json_path);
+    finish_part(report, json_path);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ring_bench: %s\n", e.what());
     return 4;

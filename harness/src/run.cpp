@@ -557,6 +557,7 @@ std::vector<WorkerConfig> Runner::worker_configs() const {
     c.object.undo = obj->undo;
     c.object.page_size = kPageSize;
     c.failpoints = schedule_.arm_string_for(w);
+    c.probes = options_.probes;
     out.push_back(std::move(c));
   }
   return out;

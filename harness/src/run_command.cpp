@@ -21,6 +21,7 @@ struct RunArgs {
   std::vector<std::string> specs;
   std::optional<std::uint64_t> seed;
   bool keep_going = false;
+  bool no_probes = false;
   OutputOptions outputs;  // --json, --junit, --html, --summary, --report-dir, metrics, --quiet
 };
 
@@ -70,6 +71,7 @@ int run_main(const RunArgs& args) {
   options.seed = args.seed;
   options.quiet = args.outputs.quiet;
   options.broken = *broken;
+  options.probes = !args.no_probes;
 
   // Validate every spec first: a bad spec is a usage error before anything runs.
   std::vector<Spec> specs;
@@ -78,6 +80,13 @@ int run_main(const RunArgs& args) {
     auto loaded = load_spec_file(path);
     if (!loaded.ok()) {
       for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+      code = worst(code, kExitUsage);
+      continue;
+    }
+    if (args.no_probes && loaded.spec->expect.p99_latency) {
+      std::fprintf(stderr,
+                   "%s: expects p99_latency, which needs the latency probes: drop --no-probes\n",
+                   path.c_str());
       code = worst(code, kExitUsage);
       continue;
     }
@@ -119,6 +128,9 @@ CommandRunner add_run_command(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "Seed for the fault schedule (overrides the spec's)");
   cmd->add_flag("--keep-going", args->keep_going,
                 "Run every spec even after one fails (default: stop at the first failure)");
+  cmd->add_flag("--no-probes", args->no_probes,
+                "No latency or lock-wait sampling in the workers (no clock read per "
+                "operation); integrity journals, counters and the verdict stay");
   add_output_options(*cmd, args->outputs);
   return [args] { return run_main(*args); };
 }

@@ -608,14 +608,14 @@ core::Result<SupervisionReport> Supervisor::run() {
     run.end_ns.store(start + static_cast<std::uint64_t>(options_.duration->count()),
                      std::memory_order_relaxed);
   }
-  run.phase.store(static_cast<std::uint32_t>(RunPhase::kGo), std::memory_order_release);
+  control_.set_phase(RunPhase::kGo);
   last_progress_ns_ = start;
 
   while (!all_done()) {
     const std::uint64_t now = monotonic_ns();
     if (const int sig = interrupt_signal(); sig != 0) {
       report_.interrupted_by = sig;
-      run.phase.store(static_cast<std::uint32_t>(RunPhase::kStop), std::memory_order_release);
+      control_.set_phase(RunPhase::kStop);
       stop_sent_ = true;
       kill_all();
       break;
@@ -642,7 +642,7 @@ core::Result<SupervisionReport> Supervisor::run() {
     if (options_.duration && !stop_sent_ &&
         now - start >
             static_cast<std::uint64_t>(options_.duration->count() + options_.drain_grace.count())) {
-      run.phase.store(static_cast<std::uint32_t>(RunPhase::kStop), std::memory_order_release);
+      control_.set_phase(RunPhase::kStop);
       stop_sent_ = true;
     }
     sample_throughput(now);

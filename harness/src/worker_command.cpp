@@ -74,7 +74,7 @@ int worker_main(const WorkerArgs& args) {
   }
   if (cfg.broken == Broken::kLeakSegment) leak_a_segment(cfg);
   // Wait for the go (restarted workers find the run already going).
-  while (control->phase() == RunPhase::kSetup) ::usleep(200);
+  control->wait_for_go();
   const int rc = run_role(cfg, *control);
   if (rc == 0) slot.finish();
   core::disarm_all_failpoints();

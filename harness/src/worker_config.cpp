@@ -45,6 +45,7 @@ nlohmann::json WorkerConfig::to_json() const {
       {"writers", writers},
       {"failpoints", failpoints},
       {"broken", to_string(broken)},
+      {"probes", probes},
       {"object",
        {{"name", object.name},
         {"kind", object.kind},
@@ -79,6 +80,7 @@ WorkerConfig WorkerConfig::from_json(const nlohmann::json& j) {
   const auto broken = broken_from_string(j.at("broken").get<std::string>());
   if (!broken) throw nlohmann::json::other_error::create(501, "unknown broken variant", &j);
   c.broken = *broken;
+  c.probes = j.value("probes", true);
   const auto& o = j.at("object");
   c.object.name = o.at("name").get<std::string>();
   c.object.kind = o.at("kind").get<std::string>();

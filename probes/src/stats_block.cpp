@@ -125,10 +125,14 @@ void StatsBlock::count_op(WorkerOp op, std::uint64_t bytes) noexcept {
 }
 
 void StatsBlock::count_lock(std::uint64_t wait_ns, bool waited, bool owner_died) noexcept {
+  count_lock_untimed(waited, owner_died);
+  lock_wait_.observe(wait_ns);
+}
+
+void StatsBlock::count_lock_untimed(bool waited, bool owner_died) noexcept {
   bump(lock_acquisitions_);
   if (waited) bump(lock_waits_);
   if (owner_died) bump(owner_died_);
-  lock_wait_.observe(wait_ns);
 }
 
 StatsSnapshot StatsBlock::snapshot() const noexcept {

@@ -240,6 +240,58 @@ TEST(RunCommand, SameSeedGivesTheSameFaultSchedule) {
   EXPECT_NE(ja.at("run_id"), jb.at("run_id"));
 }
 
+// ---- --no-probes --------------------------------------------------------------------------
+
+// Latency and lock-wait sample counts, and operation counts, of one run's roles.
+struct Samples {
+  std::uint64_t latency = 0;
+  std::uint64_t lock_wait = 0;
+  std::uint64_t consumer_ops = 0;
+  std::uint64_t lock_acquisitions = 0;
+};
+
+Samples samples_of(const nlohmann::json& result) {
+  Samples s;
+  for (const auto& r : result.at("roles")) {
+    s.latency += r.at("latency").at("count").get<std::uint64_t>();
+    s.lock_wait += r.at("lock_wait").at("count").get<std::uint64_t>();
+    s.lock_acquisitions += r.at("lock_acquisitions").get<std::uint64_t>();
+    if (r.at("role") == "consumer") s.consumer_ops += r.at("ops").get<std::uint64_t>();
+  }
+  return s;
+}
+
+TEST(RunCommand, NoProbesKeepsTheVerdictAndCountsButTakesNoTimingSamples) {
+  TempDir dir;
+  const std::string spec = spec_path("tests/integration/specs/short-probes.yaml");
+  const auto on = run_shmcheck({"run", spec, "--quiet", "--json", dir.path() + "/on.json"});
+  const auto off =
+      run_shmcheck({"run", spec, "--quiet", "--no-probes", "--json", dir.path() + "/off.json"});
+  ASSERT_TRUE(on.exit.exited && on.exit.code == 0) << describe(on);
+  ASSERT_TRUE(off.exit.exited && off.exit.code == 0) << describe(off);
+  const auto with = load_json(dir.path() + "/on.json");
+  const auto without = load_json(dir.path() + "/off.json");
+  EXPECT_EQ(with.at("verdict"), "pass");
+  EXPECT_EQ(without.at("verdict"), "pass");
+  const Samples a = samples_of(with);
+  const Samples b = samples_of(without);
+  EXPECT_GT(a.latency, 0U);
+  EXPECT_GT(a.lock_wait, 0U);
+  EXPECT_EQ(b.latency, 0U);
+  EXPECT_EQ(b.lock_wait, 0U);
+  // The workload and its counters stay.
+  EXPECT_GT(b.consumer_ops, 0U);
+  EXPECT_GT(b.lock_acquisitions, 0U);
+}
+
+TEST(RunCommand, NoProbesWithAP99LatencyExpectationIsAUsageError) {
+  const auto o =
+      run_shmcheck({"run", spec_path("specs/mpmc-consumer-pause.yaml"), "--no-probes", "--quiet"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.err.find("p99_latency"), std::string::npos) << describe(o);
+}
+
 // ---- usage errors -----------------------------------------------------------------------
 
 TEST(RunCommand, UnknownFlagIsAUsageError) {

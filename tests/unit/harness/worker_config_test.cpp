@@ -21,12 +21,14 @@ TEST(WorkerConfig, JsonRoundTripKeepsEveryField) {
   c.writers = 4;
   c.failpoints = "ring.pop.after_claim=3:kill";
   c.broken = Broken::kDuplicateSend;
+  c.probes = false;
   c.object = {"queue",         "mpmc_ring", 1,  0,     "posix:/shmcheck.0.0123456789abcdef.queue",
               "posix_unnamed", "",          -1, false, 1024};
   const auto back = WorkerConfig::from_json(nlohmann::json::parse(c.to_json().dump()));
   EXPECT_EQ(back.to_json(), c.to_json());
   EXPECT_EQ(back.ops, c.ops);
   EXPECT_EQ(back.broken, Broken::kDuplicateSend);
+  EXPECT_FALSE(back.probes);
   EXPECT_EQ(back.object.segment_ref, c.object.segment_ref);
 }
 
@@ -35,6 +37,12 @@ TEST(WorkerConfig, AbsentOpsStaysAbsent) {
   c.role = "locker";
   const auto back = WorkerConfig::from_json(c.to_json());
   EXPECT_FALSE(back.ops.has_value());
+}
+
+TEST(WorkerConfig, AbsentProbesKeyMeansProbesOn) {
+  auto j = WorkerConfig{}.to_json();
+  j.erase("probes");
+  EXPECT_TRUE(WorkerConfig::from_json(j).probes);
 }
 
 TEST(WorkerConfig, MalformedJsonThrows) {

@@ -8,8 +8,9 @@
 // Workers open it by ref (argv) and only read RunControl; each writes only its own
 // slot, stats block and journals. The harness owns the name and removes it at the end.
 //
-// Memory ordering: the harness publishes start_ns/end_ns before phase kGo (release);
-// workers load phase with acquire and then read the instants. producers_done flags are
+// Memory ordering: the harness publishes start_ns/end_ns before phase kGo (release,
+// set_phase, which then wakes the phase word's futex waiters); workers load phase with
+// acquire and then read the instants. producers_done flags are
 // release-stored by the harness and acquire-loaded by consumers.
 #pragma once
 
@@ -43,6 +44,8 @@ struct alignas(64) RunControl {
 };
 static_assert(std::is_standard_layout_v<RunControl>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+// The phase word doubles as a futex: a plain 32-bit word in the atomic.
+static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
 
 class ControlSegment {
  public:
@@ -62,6 +65,14 @@ class ControlSegment {
   [[nodiscard]] RunPhase phase() const noexcept {
     return static_cast<RunPhase>(run_->phase.load(std::memory_order_acquire));
   }
+
+  // Harness: publishes `phase` (release) and wakes every worker in wait_for_go().
+  void set_phase(RunPhase phase) noexcept;
+  // Worker: sleeps until the phase leaves kSetup. A shared futex on the phase word, not a
+  // poll: hundreds of workers polling while the rest are still being spawned starved the
+  // spawning (issue 7, 256 workers). Re-checks every 100 ms, so a lost wake-up costs
+  // latency, never a hang.
+  void wait_for_go() const noexcept;
 
  private:
   ControlSegment(core::Segment segment, probes::ControlView view, RunControl* run) noexcept

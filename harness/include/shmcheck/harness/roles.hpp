@@ -15,6 +15,13 @@
 // incarnations), or the harness's stop phase. Time is read with CLOCK_MONOTONIC once
 // per operation; latency is measured from the intended send time (rate pacing), so a
 // stalled producer does not hide its backlog (coordinated omission).
+//
+// Timing probes (WorkerConfig::probes, off with `shmcheck run --no-probes`): the
+// consumer's latency sample (a clock read and a histogram update per message) and the
+// locker's lock-wait sample (a histogram update per acquisition; clock reads only when
+// try_lock failed and it had to wait, an immediate acquisition is a 0 ns sample). Off,
+// those histograms stay empty and an unpaced producer sends no timestamp; journals,
+// counters and the slot heartbeat stay.
 #pragma once
 
 #include "shmcheck/harness/control_segment.hpp"

@@ -28,6 +28,7 @@ struct RunOptions {
   std::optional<std::uint64_t> seed;  // --seed: overrides the spec's
   bool quiet = false;                 // no progress lines on stderr
   Broken broken = Broken::kNone;      // test-only (SHMCHECK_TEST_BROKEN)
+  bool probes = true;                 // false: --no-probes (WorkerConfig::probes)
   LiveSampleSink on_sample;           // live progress (metrics, progress line); may be empty
 };
 

@@ -64,6 +64,10 @@ struct WorkerConfig {
   ObjectBinding object;
   std::string failpoints;  // arm string (core::arm_failpoints_from_string)
   Broken broken = Broken::kNone;
+  // Timing probes: latency and lock-wait samples (a clock read and a histogram update
+  // per operation). false with `shmcheck run --no-probes`; the journals, the counters
+  // and the slot heartbeat stay, so the verdict is the same.
+  bool probes = true;
 
   [[nodiscard]] nlohmann::json to_json() const;
   // Throws nlohmann::json::exception on a malformed config (an internal error).

@@ -109,6 +109,8 @@ class alignas(64) StatsBlock {
   // One lock acquisition: how long it waited, whether it had to wait, whether the
   // owner had died (the caller then counts its repair with count_repair()).
   void count_lock(std::uint64_t wait_ns, bool waited, bool owner_died) noexcept;
+  // The same without a wait time (timing probes off): lock_wait stays empty.
+  void count_lock_untimed(bool waited, bool owner_died) noexcept;
   void count_contended(std::uint64_t n = 1) noexcept { bump(contended_, n); }
   void count_repair() noexcept { bump(repairs_); }
   void observe_latency(std::uint64_t ns) noexcept { latency_.observe(ns); }
