@@ -285,8 +285,12 @@ struct ShmcheckSemPair {
 };
 #endif
 
+// Ping-pong over two semaphores between two processes, us per round trip. With
+// syscall_floor: one process doing the same four operations, none of which ever
+// blocks (the floor of a round trip of a flavor whose every operation is a syscall).
 template <class Pair>
-TrialValue semaphore_trial(const Options& opts, Pair pair, std::uint64_t n) {
+TrialValue semaphore_trial(const Options& opts, Pair pair, std::uint64_t n,
+                           bool syscall_floor = false) {
   SharedRegion region(4096);
   try {
     pair.init(region.data());
@@ -294,52 +298,36 @@ TrialValue semaphore_trial(const Options& opts, Pair pair, std::uint64_t n) {
     pair.destroy();
     return trial_failed(e.what());
   }
-  const auto outcome = run_roles({[&](Role& role) {
-                                    role.start();
-                                    for (std::uint64_t i = 0; i < n; ++i) {
-                                      pair.post(0);
-                                      pair.wait(1);
-                                    }
-                                    role.stop();
-                                  },
-                                  [&](Role& role) {
-                                    role.start();
-                                    for (std::uint64_t i = 0; i < n; ++i) {
-                                      pair.wait(0);
-                                      pair.post(1);
-                                    }
-                                    role.stop();
-                                  }},
-                                 opts.cpus, opts.deadline);
-  pair.destroy();
-  if (!outcome.ok) return trial_failed(outcome.error);
-  TrialValue t;
-  t.ok = true;
-  t.seconds = outcome.elapsed_seconds();
-  t.values = {t.seconds * 1e6 / static_cast<double>(n)};
-  return t;
-}
-
-// The floor of any SysV round trip: the four semop calls it needs (each side one
-// wait and one post), timed in one process where none of them ever blocks.
-TrialValue sysv_syscall_floor_trial(const Options& opts, std::uint64_t n) {
-  SysvSemPair pair;
-  try {
-    pair.init(nullptr);
-  } catch (const std::exception& e) {
-    return trial_failed(e.what());
+  const auto loop = [n](Role& role, auto&& body) {
+    role.start();
+    for (std::uint64_t i = 0; i < n; ++i) body();
+    role.stop();
+  };
+  std::vector<RoleFn> roles;
+  if (syscall_floor) {
+    roles = {[&](Role& role) {
+      loop(role, [&] {
+        pair.post(0);
+        pair.wait(0);
+        pair.post(1);
+        pair.wait(1);
+      });
+    }};
+  } else {
+    roles = {[&](Role& role) {
+               loop(role, [&] {
+                 pair.post(0);
+                 pair.wait(1);
+               });
+             },
+             [&](Role& role) {
+               loop(role, [&] {
+                 pair.wait(0);
+                 pair.post(1);
+               });
+             }};
   }
-  const auto outcome = run_roles({[&](Role& role) {
-                                   role.start();
-                                   for (std::uint64_t i = 0; i < n; ++i) {
-                                     pair.post(0);
-                                     pair.wait(0);
-                                     pair.post(1);
-                                     pair.wait(1);
-                                   }
-                                   role.stop();
-                                 }},
-                                 opts.cpus, opts.deadline);
+  const auto outcome = run_roles(roles, opts.cpus, opts.deadline);
   pair.destroy();
   if (!outcome.ok) return trial_failed(outcome.error);
   TrialValue t;
@@ -413,7 +401,8 @@ void run_semaphore_cases(Report& report, const Options& opts) {
       ops, max_ops, true, [&](std::uint64_t n) { return semaphore_trial(opts, SysvSemPair{}, n); });
   batch.add({sem_figure("floor.sysv", "4 uncontended semop calls (SysV floor)",
                         "one process: post+wait on each of two SysV semaphores, never blocking")},
-            ops, max_ops, true, [&](std::uint64_t n) { return sysv_syscall_floor_trial(opts, n); });
+            ops, max_ops, true,
+            [&](std::uint64_t n) { return semaphore_trial(opts, SysvSemPair{}, n, true); });
 #if SHMCHECK_BENCH_HAVE_SEMAPHORE
   const struct {
     core::SemaphoreFlavor flavor;
