@@ -118,19 +118,25 @@ inline std::uint32_t& SpscRing::length(std::uint64_t index) noexcept {
                        (index & (header_.capacity - 1)));
 }
 
+// Every read of the header comes before the first store: a store through a byte or
+// uint32_t pointer could alias the header as far as the compiler knows, and would make
+// it load the layout again.
 inline bool SpscRing::push_once(std::span<const std::byte> msg) noexcept {
   const auto t = tail_.load(std::memory_order_relaxed);  // only the producer writes it
-  if (t - head_cache_.load(std::memory_order_relaxed) >= header_.capacity) {
+  const std::uint64_t capacity = header_.capacity;
+  if (t - head_cache_.load(std::memory_order_relaxed) >= capacity) {
     // Cache says full: look at the real head (the only read of the consumer's line).
     const auto head = head_.load(std::memory_order_acquire);
     head_cache_.store(head, std::memory_order_relaxed);
-    if (t - head >= header_.capacity) return false;
+    if (t - head >= capacity) return false;
   }
+  std::byte* const slot = payload(t);
+  std::uint32_t& slot_length = length(t);
   if (failpoints_armed()) [[unlikely]] {
     return push_with_failpoints(t, msg);
   }
-  length(t) = static_cast<std::uint32_t>(msg.size());
-  detail::copy_bytes(payload(t), msg.data(), msg.size());
+  slot_length = static_cast<std::uint32_t>(msg.size());
+  detail::copy_bytes(slot, msg.data(), msg.size());
   tail_.store(t + 1, std::memory_order_release);  // the commit
   return true;
 }
@@ -146,14 +152,16 @@ inline PopResult SpscRing::pop_once(std::span<std::byte> out) noexcept {
       detail::ring_invariant_broken("SpscRing tail and head more than a lap apart");
     }
   }
+  const std::byte* const slot = payload(h);
+  const std::uint32_t message_size = header_.message_size;
   if (failpoints_armed()) [[unlikely]] {
     return pop_with_failpoints(h, out);
   }
   const auto size = length(h);
-  if (size > header_.message_size) [[unlikely]] {
+  if (size > message_size) [[unlikely]] {
     detail::ring_invariant_broken("SpscRing slot length");
   }
-  detail::copy_message(out, payload(h), size);
+  detail::copy_message(out, slot, size);
   // Release: the producer may overwrite the slot only after our copy.
   head_.store(h + 1, std::memory_order_release);
   return {PopStatus::kOk, size, {}};
