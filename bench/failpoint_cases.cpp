@@ -66,14 +66,9 @@ void run_failpoint_cases(Report& report, const Options& opts) {
           std::string("failpoints.") + (pair ? "pair." : "single.") + s.key + ".8";
       const auto figure = [&](const std::string& suffix, const std::string& what,
                               const char* note) {
-        Figure f;
-        f.id = base + suffix;
-        f.group = group;
-        f.label = std::string(s.name) + " 8 B, failpoints " + what;
-        f.unit = pair ? "M msg/s" : "ns";
-        f.better = pair ? Better::kHigher : Better::kLower;
-        f.note = note;
-        return std::vector<Figure>{f};
+        return std::vector<Figure>{
+            make_figure(base + suffix, group, std::string(s.name) + " 8 B, failpoints " + what,
+                        pair ? "M msg/s" : "ns", pair ? Better::kHigher : Better::kLower, note)};
       };
       const std::uint64_t ops = opts.quick ? 200'000 : 2'000'000;
       batch.add(figure(".compiled_out", "compiled out (reference)",

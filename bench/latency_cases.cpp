@@ -162,16 +162,11 @@ std::vector<Figure> latency_figures(const Options& opts, const std::string& key,
                             " ns, from the intended send time";
   std::vector<Figure> out;
   for (const char* what : {"one-way p50", "one-way p99", "round-trip p50", "round-trip p99"}) {
-    Figure f;
     std::string suffix = what;
     std::replace(suffix.begin(), suffix.end(), ' ', '.');
-    f.id = "latency." + key + "." + suffix;
-    f.group = group;
-    f.label = name + " " + what;
-    f.unit = "ns";
-    f.better = Better::kLower;
-    f.note = std::to_string(opts.latency_samples) + " samples per repetition";
-    out.push_back(std::move(f));
+    out.push_back(make_figure("latency." + key + "." + suffix, group, name + " " + what, "ns",
+                              Better::kLower,
+                              std::to_string(opts.latency_samples) + " samples per repetition"));
   }
   return out;
 }

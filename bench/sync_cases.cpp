@@ -159,17 +159,13 @@ TrialValue mutex_trial(const Options& opts, Mutex subject, std::uint64_t n, bool
 }
 
 Figure mutex_figure(const std::string& key, const std::string& name, bool contended) {
-  Figure f;
-  f.id = std::string("mutex.") + (contended ? "contended." : "uncontended.") + key;
-  f.group = contended
-                ? "Mutex, 2 processes on 2 CPUs contending (ns per lock+unlock, lower is better)"
-                : "Mutex, uncontended lock+unlock, process-shared (ns, lower is better)";
-  f.label = name;
-  f.unit = "ns";
-  f.better = Better::kLower;
-  f.note = contended ? "each process: lock, ++shared counter, unlock; counter checked"
-                     : "one pinned process, mutex in MAP_SHARED memory";
-  return f;
+  return make_figure(
+      std::string("mutex.") + (contended ? "contended." : "uncontended.") + key,
+      contended ? "Mutex, 2 processes on 2 CPUs contending (ns per lock+unlock, lower is better)"
+                : "Mutex, uncontended lock+unlock, process-shared (ns, lower is better)",
+      name, "ns", Better::kLower,
+      contended ? "each process: lock, ++shared counter, unlock; counter checked"
+                : "one pinned process, mutex in MAP_SHARED memory");
 }
 
 // --- semaphore subjects: a pair (mine, yours) for the ping-pong --------------------
@@ -338,14 +334,9 @@ TrialValue semaphore_trial(const Options& opts, Pair pair, std::uint64_t n,
 }
 
 Figure sem_figure(const std::string& key, const std::string& name, const std::string& note) {
-  Figure f;
-  f.id = "semaphore." + key;
-  f.group = "Semaphore ping-pong between 2 processes (us per round trip, lower is better)";
-  f.label = name;
-  f.unit = "us";
-  f.better = Better::kLower;
-  f.note = note;
-  return f;
+  return make_figure("semaphore." + key,
+                     "Semaphore ping-pong between 2 processes (us per round trip, lower is better)",
+                     name, "us", Better::kLower, note);
 }
 
 }  // namespace

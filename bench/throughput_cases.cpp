@@ -205,14 +205,10 @@ std::string size_label(std::uint32_t size) {
 
 Figure tput(const std::string& key, const std::string& name, std::uint32_t size,
             const std::string& note) {
-  Figure f;
-  f.id = "throughput." + key + "." + std::to_string(size);
-  f.group = "Throughput, 1 producer -> 1 consumer process, " + size_label(size) + " messages";
-  f.label = name + " " + size_label(size);
-  f.unit = "M msg/s";
-  f.better = Better::kHigher;
-  f.note = note;
-  return f;
+  return make_figure(
+      "throughput." + key + "." + std::to_string(size),
+      "Throughput, 1 producer -> 1 consumer process, " + size_label(size) + " messages",
+      name + " " + size_label(size), "M msg/s", Better::kHigher, note);
 }
 
 std::string id(const std::string& key, std::uint32_t size) {
