@@ -178,15 +178,20 @@ inline bool SpscRing::try_push(std::span<const std::byte> msg) noexcept {
   return false;
 }
 
+// One PopResult, one return: with an early `return {}` for the short buffer GCC 12
+// built the 24-byte result on the stack in pieces and reloaded it whole (a failed
+// store-to-load forward on every pop), which made the consumer the slower side and
+// cost 8 B throughput 2.5x (73 vs 183 M msg/s across processes).
 inline PopResult SpscRing::try_pop(std::span<std::byte> out) noexcept {
-  if (out.size() < header_.message_size) [[unlikely]] {
+  PopResult r;
+  if (out.size() >= header_.message_size) [[likely]] {
+    r = pop_once(out);
+    if (r.status == PopStatus::kEmpty) {
+      empty_events_.store(empty_events_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+    }
+  } else {
     assert(false && "SpscRing::try_pop: out shorter than message_size");
-    return {};
-  }
-  const auto r = pop_once(out);
-  if (r.status == PopStatus::kEmpty) {
-    empty_events_.store(empty_events_.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
   }
   return r;
 }
