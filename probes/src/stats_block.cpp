@@ -8,9 +8,7 @@ namespace {
 
 constexpr double kNsPerSecond = 1e9;
 
-void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
-  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
+using detail::bump;
 
 double ns_to_seconds(std::uint64_t ns) noexcept { return static_cast<double>(ns) / kNsPerSecond; }
 
@@ -77,7 +75,7 @@ double HistogramSnapshot::quantile_seconds(double q) const noexcept {
 double HistogramSnapshot::max_seconds() const noexcept { return ns_to_seconds(max_ns); }
 double HistogramSnapshot::sum_seconds() const noexcept { return ns_to_seconds(sum_ns); }
 
-void Histogram::observe(std::uint64_t value_ns) noexcept {
+void Histogram::observe_nonzero(std::uint64_t value_ns) noexcept {
   bump(buckets_[histogram_bucket(value_ns)]);
   bump(count_);
   bump(sum_ns_, value_ns);
@@ -122,17 +120,6 @@ void StatsBlock::count_op(WorkerOp op, std::uint64_t bytes) noexcept {
   const auto i = static_cast<std::size_t>(op);
   if (i < kWorkerOpCount) bump(ops_[i]);
   if (bytes != 0) bump(bytes_, bytes);
-}
-
-void StatsBlock::count_lock(std::uint64_t wait_ns, bool waited, bool owner_died) noexcept {
-  count_lock_untimed(waited, owner_died);
-  lock_wait_.observe(wait_ns);
-}
-
-void StatsBlock::count_lock_untimed(bool waited, bool owner_died) noexcept {
-  bump(lock_acquisitions_);
-  if (waited) bump(lock_waits_);
-  if (owner_died) bump(owner_died_);
 }
 
 StatsSnapshot StatsBlock::snapshot() const noexcept {

@@ -56,6 +56,29 @@ TEST(Histogram, SnapshotCountsSumAndMax) {
   EXPECT_EQ(cumulative[kHistogramBuckets - 1], 3U);
 }
 
+// The inline zero-sample path and the bucket search must agree with the plain
+// snapshot's observe(), whatever order the samples come in.
+TEST(Histogram, ZeroSamplesTakeTheFastPathAndMatchTheSnapshotsObserve) {
+  Histogram h;
+  HistogramSnapshot expected;
+  for (const std::uint64_t v : {0ULL, 0ULL, 70ULL, 0ULL, 100ULL, 101ULL, 0ULL, 5'000ULL}) {
+    h.observe(v);
+    expected.observe(v);
+  }
+  const HistogramSnapshot s = h.snapshot();
+  EXPECT_EQ(s, expected);
+  EXPECT_EQ(s.buckets[0], 6U);  // four zeros, 70 and 100 (bounds are inclusive)
+  EXPECT_EQ(s.count, 8U);
+  EXPECT_EQ(s.sum_ns, 5'271U);
+  EXPECT_EQ(s.max_ns, 5'000U);
+
+  Histogram only_zeros;
+  only_zeros.observe(0);
+  EXPECT_EQ(only_zeros.snapshot().count, 1U);
+  EXPECT_EQ(only_zeros.snapshot().buckets[0], 1U);
+  EXPECT_EQ(only_zeros.snapshot().max_ns, 0U);
+}
+
 TEST(Histogram, MergeAddsBucketsAndKeepsLargestMax) {
   HistogramSnapshot a;
   HistogramSnapshot b;

@@ -59,6 +59,14 @@ struct HistogramSnapshot {
   friend bool operator==(const HistogramSnapshot&, const HistogramSnapshot&) = default;
 };
 
+namespace detail {
+// Counters in shared memory have one writer each: load + store, no locked
+// read-modify-write on the hot path (readers may see a count a few ns late).
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+}  // namespace detail
+
 // The shared-memory histogram (single writer).
 class Histogram {
  public:
@@ -66,10 +74,21 @@ class Histogram {
   Histogram(const Histogram&) = delete;
   Histogram& operator=(const Histogram&) = delete;
 
-  void observe(std::uint64_t value_ns) noexcept;
+  // A 0 ns sample (an acquisition that did not wait: the common case of a lock-wait
+  // histogram) costs two counter bumps inline; anything else takes the bucket search.
+  void observe(std::uint64_t value_ns) noexcept {
+    if (value_ns == 0) [[likely]] {
+      detail::bump(buckets_[0]);
+      detail::bump(count_);
+      return;
+    }
+    observe_nonzero(value_ns);
+  }
   [[nodiscard]] HistogramSnapshot snapshot() const noexcept;
 
  private:
+  void observe_nonzero(std::uint64_t value_ns) noexcept;
+
   std::array<std::atomic<std::uint64_t>, kHistogramBuckets> buckets_{};
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> sum_ns_{0};
@@ -103,26 +122,29 @@ class alignas(64) StatsBlock {
   StatsBlock& operator=(const StatsBlock&) = delete;
 
   void count_op(WorkerOp op, std::uint64_t bytes = 0) noexcept;
-  void count_full() noexcept { bump(full_events_); }
-  void count_empty() noexcept { bump(empty_events_); }
-  void count_abandoned() noexcept { bump(abandoned_); }
+  void count_full() noexcept { detail::bump(full_events_); }
+  void count_empty() noexcept { detail::bump(empty_events_); }
+  void count_abandoned() noexcept { detail::bump(abandoned_); }
   // One lock acquisition: how long it waited, whether it had to wait, whether the
   // owner had died (the caller then counts its repair with count_repair()).
-  void count_lock(std::uint64_t wait_ns, bool waited, bool owner_died) noexcept;
+  // Inline: a locker calls it once per acquisition.
+  void count_lock(std::uint64_t wait_ns, bool waited, bool owner_died) noexcept {
+    count_lock_untimed(waited, owner_died);
+    lock_wait_.observe(wait_ns);
+  }
   // The same without a wait time (timing probes off): lock_wait stays empty.
-  void count_lock_untimed(bool waited, bool owner_died) noexcept;
-  void count_contended(std::uint64_t n = 1) noexcept { bump(contended_, n); }
-  void count_repair() noexcept { bump(repairs_); }
+  void count_lock_untimed(bool waited, bool owner_died) noexcept {
+    detail::bump(lock_acquisitions_);
+    if (waited) detail::bump(lock_waits_);
+    if (owner_died) detail::bump(owner_died_);
+  }
+  void count_contended(std::uint64_t n = 1) noexcept { detail::bump(contended_, n); }
+  void count_repair() noexcept { detail::bump(repairs_); }
   void observe_latency(std::uint64_t ns) noexcept { latency_.observe(ns); }
 
   [[nodiscard]] StatsSnapshot snapshot() const noexcept;
 
  private:
-  // Single writer: load + store, no locked read-modify-write on the hot path.
-  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-
   std::array<std::atomic<std::uint64_t>, kWorkerOpCount> ops_{};
   std::atomic<std::uint64_t> full_events_{0};
   std::atomic<std::uint64_t> empty_events_{0};
