@@ -5,10 +5,15 @@ function(shmcheck_set_warnings target)
     $<$<BOOL:${SHMCHECK_WERROR}>:-Werror>)
 endfunction()
 
-# shmcheck_add_library(<name> <alias>): a folder library from src/*.cpp with
+# shmcheck_add_library(<name> <alias> [EXCLUDE <src/file.cpp>...]): a folder library
+# from src/*.cpp (minus EXCLUDE, which another library of the folder builds) with
 # include/ public. Sources are globbed so each folder owns its file list.
 function(shmcheck_add_library name alias)
+  cmake_parse_arguments(PARSE_ARGV 2 _arg "" "" "EXCLUDE")
   file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+  foreach(_excluded IN LISTS _arg_EXCLUDE)
+    list(REMOVE_ITEM _srcs ${CMAKE_CURRENT_SOURCE_DIR}/${_excluded})
+  endforeach()
   add_library(${name} ${_srcs})
   add_library(${alias} ALIAS ${name})
   target_include_directories(${name} PUBLIC
