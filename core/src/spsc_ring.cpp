@@ -112,7 +112,7 @@ PopResult SpscRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds t
 // nothing written), half a payload, all of it but not published, published but the
 // producer not told; on the consumer side, nothing copied yet, copied but not released.
 bool SpscRing::push_with_failpoints(std::uint64_t tail, std::span<const std::byte> msg) noexcept {
-  length(tail) = static_cast<std::uint32_t>(msg.size());
+  store_length(length(tail), msg.size());
   detail::write_payload_with_failpoints(payload(tail), msg);
   tail_.store(tail + 1, std::memory_order_release);
   failpoint(FailpointId::kRingPushAfterCommit);

@@ -118,6 +118,32 @@ TYPED_TEST(RingTest, EveryLengthUpToMessageSizeRoundTripsExactly) {
   }
 }
 
+// SpscRing stores a slot's length only when it differs from the lap before: a slot
+// whose length repeats, changes, and changes back must report each one exactly, with
+// the ring full (every slot in flight at once) between the laps.
+TYPED_TEST(RingTest, LengthsThatRepeatOrChangeFromLapToLapAreEachReportedExactly) {
+  auto& ring = this->make({4, 8});
+  const std::vector<std::vector<std::uint32_t>> laps = {{8, 8, 8, 8}, {8, 8, 8, 8}, {3, 8, 0, 8},
+                                                        {3, 3, 3, 3}, {8, 1, 0, 8}, {8, 8, 8, 8}};
+  std::vector<std::byte> out(8);
+  std::uint64_t seq = 0;
+  for (const auto& lengths : laps) {
+    for (const std::uint32_t len : lengths) {
+      ASSERT_TRUE(ring.try_push({bytes_of(++seq).data(), len}));
+    }
+    seq -= lengths.size();
+    for (const std::uint32_t len : lengths) {
+      std::fill(out.begin(), out.end(), std::byte{0});
+      const auto r = ring.try_pop(out);
+      ASSERT_EQ(r.status, PopStatus::kOk);
+      ASSERT_EQ(r.size, len) << "message " << seq + 1;
+      const auto expected = bytes_of(++seq);
+      EXPECT_EQ(std::memcmp(out.data(), expected.data(), len), 0) << "message " << seq;
+    }
+    EXPECT_EQ(ring.try_pop(out).status, PopStatus::kEmpty);
+  }
+}
+
 TYPED_TEST(RingTest, AttachSeesTheCreatorsConfigAndMessages) {
   auto& ring = this->make({16, 24});
   ASSERT_TRUE(ring.try_push(bytes_of(7)));

@@ -16,7 +16,9 @@
 // head, which the producer reads (acquire) only when its cached copy says full. So
 // per message each side touches only its own cache line, the payload and the length
 // table, and the lines holding them cross between CPUs once per batch, not once per
-// message. The header line is read-only after creation.
+// message. The length table is written only when a slot's length changes, so with
+// messages of one size it stays shared in both caches. The header line is read-only
+// after creation.
 //
 // Crashes: the tail store is the commit. A producer killed anywhere before it
 // published nothing: the message is simply not there, and a restarted producer
@@ -88,6 +90,7 @@ class SpscRing {
   PopResult pop_with_failpoints(std::uint64_t head, std::span<std::byte> out) noexcept;
   [[nodiscard]] std::byte* payload(std::uint64_t index) noexcept;
   [[nodiscard]] std::uint32_t& length(std::uint64_t index) noexcept;
+  static void store_length(std::uint32_t& entry, std::size_t size) noexcept;
 
   detail::RingHeader header_;
   // Producer's line: written by the producer only; the consumer reads tail_ when its
@@ -118,6 +121,17 @@ inline std::uint32_t& SpscRing::length(std::uint64_t index) noexcept {
                        (index & (header_.capacity - 1)));
 }
 
+// A length is stored only when it differs from the one the slot's entry holds from
+// the lap before: with messages of one size (the common case) the table is never
+// written after the first lap, so its lines stay shared in both CPUs' caches instead
+// of crossing once per 16 messages (across processes at 8 B: 57 -> 76 M msg/s in a
+// slow phase of this VM, as fast as with no lengths at all). The consumer still reads
+// the right value: the entry was written before an earlier tail store it acquired.
+inline void SpscRing::store_length(std::uint32_t& entry, std::size_t size) noexcept {
+  const auto n = static_cast<std::uint32_t>(size);
+  if (entry != n) entry = n;
+}
+
 // Every read of the header comes before the first store: a store through a byte or
 // uint32_t pointer could alias the header as far as the compiler knows, and would make
 // it load the layout again.
@@ -135,7 +149,7 @@ inline bool SpscRing::push_once(std::span<const std::byte> msg) noexcept {
   if (failpoints_armed()) [[unlikely]] {
     return push_with_failpoints(t, msg);
   }
-  slot_length = static_cast<std::uint32_t>(msg.size());
+  store_length(slot_length, msg.size());
   detail::copy_bytes(slot, msg.data(), msg.size());
   tail_.store(t + 1, std::memory_order_release);  // the commit
   return true;
