@@ -42,10 +42,13 @@ void MeasureBatch::run() {
       }
     }
   }
+  const std::string batch =
+      cases_.empty() || cases_.front().templates.empty() ? "" : cases_.front().templates.front().id;
   for (auto& c : cases_) {
     for (std::size_t i = 0; i < c.templates.size(); ++i) {
       Figure f = std::move(c.templates[i]);
       f.ops_per_rep = c.ops;
+      f.batch = batch;
       if (c.failure.empty()) {
         f.summary = summarize(c.values[i]);
       } else {

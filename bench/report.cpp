@@ -38,17 +38,37 @@ const Figure* Report::find(const std::string& id) const {
   return nullptr;
 }
 
+std::optional<Ratio> ratio_of(const Figure& figure, const Figure& reference) {
+  if (!figure.failure.empty() || !reference.failure.empty() || reference.summary.median <= 0) {
+    return std::nullopt;
+  }
+  const auto& a = figure.summary.values;
+  const auto& b = reference.summary.values;
+  const bool same_batch = !figure.batch.empty() && figure.batch == reference.batch &&
+                          a.size() == b.size() && !a.empty() &&
+                          std::all_of(b.begin(), b.end(), [](double v) { return v > 0; });
+  if (!same_batch) return Ratio{figure.summary.median / reference.summary.median, false};
+  std::vector<double> ratios(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) ratios[i] = a[i] / b[i];
+  return Ratio{summarize(std::move(ratios)).median, true};
+}
+
 Report::Evaluated Report::evaluate(const Comparison& c) const {
   Evaluated e;
   const Figure* f = find(c.figure);
   const Figure* r = find(c.reference);
-  if (f == nullptr || r == nullptr || !f->failure.empty() || !r->failure.empty() ||
-      r->summary.median <= 0) {
+  if (f == nullptr || r == nullptr) {
+    e.status = c.target ? "n/a" : "";
+    return e;
+  }
+  const auto ratio = ratio_of(*f, *r);
+  if (!ratio) {
     e.status = c.target ? "n/a" : "";
     return e;
   }
   e.measurable = true;
-  e.ratio = f->summary.median / r->summary.median;
+  e.ratio = ratio->value;
+  e.paired = ratio->paired;
   if (c.target) {
     const bool pass =
         c.target->op == Op::kAtLeast ? e.ratio >= c.target->ratio : e.ratio <= c.target->ratio;
@@ -90,7 +110,10 @@ std::string format_ratio(double r) {
 
 void Report::print() const {
   for (const auto& [k, v] : context_) std::printf("%-12s %s\n", (k + ":").c_str(), v.c_str());
-  std::printf("values: median of the repetitions [min .. max]; ratio = figure / reference\n");
+  std::printf(
+      "values: median of the repetitions [min .. max]; ratio = figure / reference: the median\n"
+      "        of the per-repetition ratios when both ran side by side (else of the medians,\n"
+      "        marked ~)\n");
 
   // Width of the name column: the longest figure label or "vs <reference>" line.
   int width = 20;
@@ -120,7 +143,7 @@ void Report::print() const {
       const Figure* r = find(c.reference);
       const Evaluated e = evaluate(c);
       const std::string ref_label = "vs " + (r != nullptr ? r->label : c.reference);
-      const std::string ratio = e.measurable ? format_ratio(e.ratio) : "-";
+      const std::string ratio = e.measurable ? (e.paired ? "" : "~") + format_ratio(e.ratio) : "-";
       const std::string target = c.target ? "target " + c.target->text : "";
       std::printf("      %-*s %10s   %-18s %s\n", width - 4, ref_label.c_str(), ratio.c_str(),
                   target.c_str(), e.status.c_str());
@@ -169,6 +192,7 @@ void Report::write_json(const std::string& path) const {
            {"better", f.better == Better::kHigher ? "higher" : "lower"},
            {"ops_per_repetition", f.ops_per_rep},
            {"note", f.note}};
+    if (!f.batch.empty()) j["batch"] = f.batch;
     if (f.failure.empty()) {
       j["median"] = f.summary.median;
       j["min"] = f.summary.min;
@@ -185,6 +209,7 @@ void Report::write_json(const std::string& path) const {
     const Evaluated e = evaluate(c);
     json j{{"figure", c.figure}, {"reference", c.reference}};
     j["ratio"] = e.measurable ? json(e.ratio) : json(nullptr);
+    j["paired"] = e.paired;
     if (c.target) {
       j["target"] = {{"op", c.target->op == Op::kAtLeast ? ">=" : "<="},
                      {"ratio", c.target->ratio},
@@ -224,6 +249,7 @@ void Report::append_json(const std::string& path) {
     f.better = j.at("better").get<std::string>() == "higher" ? Better::kHigher : Better::kLower;
     f.ops_per_rep = j.at("ops_per_repetition").get<std::uint64_t>();
     f.note = j.at("note").get<std::string>();
+    f.batch = j.value("batch", std::string());
     if (j.contains("failure")) {
       f.failure = j.at("failure").get<std::string>();
     } else {

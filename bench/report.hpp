@@ -24,6 +24,12 @@ struct Figure {
   std::string failure;            // non-empty: the figure could not be measured
   std::string note;               // how it was measured (shown in JSON)
   std::uint64_t ops_per_rep = 0;  // operations per repetition
+  // Figures measured side by side (MeasureBatch: repetition 1 of every case, then 2,
+  // ...) share a batch, the id of the batch's first figure. A ratio between two of
+  // them is paired: the median of the per-repetition ratios, so a drift of the
+  // machine between repetitions (this VM changes speed for minutes at a time) cancels
+  // instead of pairing one figure's fast-phase median with the other's slow one.
+  std::string batch;
 };
 
 enum class Op { kAtLeast, kAtMost };
@@ -63,7 +69,8 @@ class Report {
   struct Evaluated {
     double ratio = 0;
     bool measurable = false;
-    std::string status;  // PASS, MISS, "" (no target), n/a
+    bool paired = false;  // median of per-repetition ratios (same batch), not of medians
+    std::string status;   // PASS, MISS, "" (no target), n/a
   };
   [[nodiscard]] Evaluated evaluate(const Comparison& c) const;
 
@@ -72,6 +79,15 @@ class Report {
   std::vector<std::pair<std::string, std::string>> omitted_;
   std::vector<std::pair<std::string, std::string>> context_;
 };
+
+// figure / reference: the median of the per-repetition ratios when both were measured
+// in the same batch with as many repetitions, else the ratio of the medians. nullopt
+// when either is unmeasured or the reference is not positive.
+struct Ratio {
+  double value = 0;
+  bool paired = false;
+};
+[[nodiscard]] std::optional<Ratio> ratio_of(const Figure& figure, const Figure& reference);
 
 // A Figure with its descriptive fields set; the summary comes from the measurement.
 [[nodiscard]] Figure make_figure(std::string id, std::string group, std::string label,
