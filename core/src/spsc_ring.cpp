@@ -108,6 +108,145 @@ PopResult SpscRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds t
   return r;
 }
 
+std::size_t SpscRing::try_push_burst(std::span<const std::byte> msgs,
+                                     std::size_t msg_size) noexcept {
+  if (msg_size == 0 || msg_size > header_.message_size) [[unlikely]] {
+    assert(false && "SpscRing::try_push_burst: msg_size must be 1..message_size");
+    return 0;
+  }
+  const std::uint64_t wanted = msgs.size() / msg_size;
+  if (wanted == 0) return 0;
+  const auto t = tail_.load(std::memory_order_relaxed);
+  const std::uint64_t capacity = header_.capacity;
+  // Room by the cached head; the real head only when that is not enough for all.
+  const auto room_after = [&](std::uint64_t head) {
+    const std::uint64_t used = t - head;
+    return used >= capacity ? 0 : capacity - used;
+  };
+  std::uint64_t room = room_after(head_cache_.load(std::memory_order_relaxed));
+  if (room < wanted) {
+    const auto head = head_.load(std::memory_order_acquire);
+    head_cache_.store(head, std::memory_order_relaxed);
+    room = room_after(head);
+  }
+  if (room == 0) {
+    full_events_.store(full_events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return 0;
+  }
+  const std::uint64_t n = std::min(wanted, room);
+  if (failpoints_armed()) [[unlikely]] {
+    return push_burst_with_failpoints(t, msgs.data(), n, msg_size);
+  }
+  write_burst(t, msgs.data(), n, msg_size);
+  tail_.store(t + n, std::memory_order_release);  // the commit of all n
+  return n;
+}
+
+std::size_t SpscRing::try_pop_burst(std::span<std::byte> out,
+                                    std::span<std::uint32_t> sizes) noexcept {
+  const std::uint64_t wanted =
+      std::min<std::uint64_t>(out.size() / header_.message_size, sizes.size());
+  if (wanted == 0) return 0;
+  const auto h = head_.load(std::memory_order_relaxed);
+  const auto cached = tail_cache_.load(std::memory_order_relaxed);
+  std::uint64_t available = cached > h ? cached - h : 0;
+  if (available == 0) {
+    const auto tail = tail_.load(std::memory_order_acquire);
+    tail_cache_.store(tail, std::memory_order_relaxed);
+    if (tail - h > header_.capacity) [[unlikely]] {
+      detail::ring_invariant_broken("SpscRing tail and head more than a lap apart");
+    }
+    available = tail - h;
+    if (available == 0) {
+      empty_events_.store(empty_events_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+      return 0;
+    }
+  }
+  const std::uint64_t n = std::min(wanted, available);
+  if (failpoints_armed()) [[unlikely]] {
+    return pop_burst_with_failpoints(h, n, out.data(), sizes.data());
+  }
+  read_burst(h, n, out.data(), sizes.data());
+  // Release: the producer may overwrite these slots only after our copies.
+  head_.store(h + n, std::memory_order_release);
+  return n;
+}
+
+// Slots first .. first + n - 1 are back to back in memory up to the end of the ring,
+// then from its start again: when messages fill their slots exactly, at most two
+// copies move the whole burst.
+void SpscRing::write_burst(std::uint64_t first, const std::byte* msgs, std::uint64_t n,
+                           std::size_t msg_size) noexcept {
+  for (std::uint64_t i = 0; i < n; ++i) store_length(length(first + i), msg_size);
+  const std::uint32_t stride = header_.slot_stride;
+  if (msg_size == stride) {
+    const std::uint64_t before_wrap =
+        std::min<std::uint64_t>(n, header_.capacity - (first & (header_.capacity - 1)));
+    std::memcpy(payload(first), msgs, before_wrap * stride);
+    if (before_wrap < n) {
+      std::memcpy(payload(first + before_wrap), msgs + before_wrap * stride,
+                  (n - before_wrap) * stride);
+    }
+    return;
+  }
+  for (std::uint64_t i = 0; i < n; ++i) {
+    detail::copy_bytes(payload(first + i), msgs + i * msg_size, msg_size);
+  }
+}
+
+void SpscRing::read_burst(std::uint64_t first, std::uint64_t n, std::byte* out,
+                          std::uint32_t* sizes) noexcept {
+  const std::uint32_t message_size = header_.message_size;
+  bool all_whole = true;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto size = length(first + i);
+    if (size > message_size) [[unlikely]] {
+      detail::ring_invariant_broken("SpscRing slot length");
+    }
+    sizes[i] = size;
+    all_whole = all_whole && size == message_size;
+  }
+  if (all_whole && message_size == header_.slot_stride) {
+    const std::uint64_t before_wrap =
+        std::min<std::uint64_t>(n, header_.capacity - (first & (header_.capacity - 1)));
+    std::memcpy(out, payload(first), before_wrap * message_size);
+    if (before_wrap < n) {
+      std::memcpy(out + before_wrap * message_size, payload(first + before_wrap),
+                  (n - before_wrap) * message_size);
+    }
+    return;
+  }
+  for (std::uint64_t i = 0; i < n; ++i) {
+    detail::copy_bytes(out + i * message_size, payload(first + i), sizes[i]);
+  }
+}
+
+// A burst passes each failpoint once, in the single push's order: claimed (room
+// checked, nothing written), the first half of its messages written, all written but
+// not published, published.
+std::size_t SpscRing::push_burst_with_failpoints(std::uint64_t tail, const std::byte* msgs,
+                                                 std::uint64_t n, std::size_t msg_size) noexcept {
+  failpoint(FailpointId::kRingPushAfterClaim);
+  const std::uint64_t half = n / 2;
+  write_burst(tail, msgs, half, msg_size);
+  failpoint(FailpointId::kRingPushMidPayload);
+  write_burst(tail + half, msgs + half * msg_size, n - half, msg_size);
+  failpoint(FailpointId::kRingPushBeforeCommit);
+  tail_.store(tail + n, std::memory_order_release);
+  failpoint(FailpointId::kRingPushAfterCommit);
+  return n;
+}
+
+std::size_t SpscRing::pop_burst_with_failpoints(std::uint64_t head, std::uint64_t n, std::byte* out,
+                                                std::uint32_t* sizes) noexcept {
+  failpoint(FailpointId::kRingPopAfterClaim);
+  read_burst(head, n, out, sizes);
+  failpoint(FailpointId::kRingPopBeforeRelease);
+  head_.store(head + n, std::memory_order_release);
+  return n;
+}
+
 // The failpoints sit where a crash leaves each distinct state: claimed (room checked,
 // nothing written), half a payload, all of it but not published, published but the
 // producer not told; on the consumer side, nothing copied yet, copied but not released.

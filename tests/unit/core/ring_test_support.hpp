@@ -4,6 +4,7 @@
 // parent needs to judge the run).
 #pragma once
 
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -174,6 +175,63 @@ int produce(Ring& ring, std::uint32_t producer, std::uint64_t first, std::uint64
   for (auto seq = first; seq < end; ++seq) {
     const auto msg = encode(buf, producer, seq, message_length(seq, ring.config().message_size));
     if (!ring.push_for(msg, per_push)) return 2;
+  }
+  return 0;
+}
+
+// ---- bursts (SpscRing) ----
+
+inline constexpr std::size_t kBurst = 7;  // not a divisor of the capacity: bursts straddle the wrap
+
+// Pushes producer's messages [first, end) in bursts (try_push_burst) of up to kBurst, all
+// messages of a burst as long as its first one's message_length (so lengths change from burst to
+// burst). Before each call it stores the burst's first seq in *attempt, if given.
+// 0 on success, 2 on deadline.
+template <class Ring>
+int produce_bursts(Ring& ring, std::uint32_t producer, std::uint64_t first, std::uint64_t end,
+                   std::atomic<std::uint64_t>* attempt = nullptr) {
+  const std::uint32_t max = ring.config().message_size;
+  std::vector<std::byte> burst(kBurst * max);
+  std::vector<std::byte> one(max);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (std::uint64_t seq = first; seq < end;) {
+    const auto n = std::min<std::uint64_t>(kBurst, end - seq);
+    const std::uint32_t len = message_length(seq, max);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const auto msg = encode(one, producer, seq + i, len);
+      std::memcpy(burst.data() + i * len, msg.data(), len);
+    }
+    if (attempt != nullptr) attempt->store(seq);
+    const auto pushed = ring.try_push_burst({burst.data(), n * len}, len);
+    if (pushed == 0) {
+      if (std::chrono::steady_clock::now() > deadline) return 2;
+      ::sched_yield();
+    }
+    seq += pushed;
+  }
+  return 0;
+}
+
+// Pops bursts (try_pop_burst) into the ledger until done() or the deadline (then 3).
+template <class Ring, class Done>
+int consume_bursts(Ring& ring, Ledger& ledger, Done&& done) {
+  const std::uint32_t max = ring.config().message_size;
+  std::vector<std::byte> out(kBurst * max);
+  std::vector<std::uint32_t> sizes(kBurst);
+  std::array<std::int64_t, kMaxProducers> last{};
+  last.fill(-1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!done()) {
+    const auto n = ring.try_pop_burst(out, sizes);
+    if (n == 0) {
+      if (std::chrono::steady_clock::now() > deadline) return 3;
+      ::sched_yield();
+      continue;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::span<const std::byte> msg(out.data() + i * max, max);
+      record(ledger, {PopStatus::kOk, sizes[i], {}}, msg, last);
+    }
   }
   return 0;
 }

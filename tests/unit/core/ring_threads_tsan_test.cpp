@@ -43,6 +43,32 @@ TEST(RingThreads, SpscProducerAndConsumerThreadsMoveEveryMessageOnceInOrder) {
   for (std::uint64_t seq = 0; seq < kMessages; ++seq) ASSERT_EQ(ledger->count(0, seq), 1) << seq;
 }
 
+TEST(RingThreads, SpscBurstsMoveEveryMessageOnceInOrder) {
+  testing::Watchdog dog(120s, "SpscRing burst threads");
+  constexpr std::uint64_t kMessages = 30'000;
+  constexpr RingConfig kConfig{32, 40};
+  SharedArea ring_area(SpscRing::bytes_needed(kConfig));
+  SharedArea ledger_area(sizeof(Ledger));
+  auto ring = SpscRing::create_at(ring_area.data(), ring_area.size(), kConfig);
+  ASSERT_TRUE(ring) << ring.error().message();
+  auto* ledger = ring_test::make_ledger(ledger_area);
+  int produced = -1;
+  int consumed = -1;
+  std::thread producer([&] { produced = ring_test::produce_bursts(**ring, 0, 0, kMessages); });
+  std::thread consumer([&] {
+    consumed = ring_test::consume_bursts(**ring, *ledger,
+                                         [&] { return ledger->delivered.load() >= kMessages; });
+  });
+  producer.join();
+  consumer.join();
+  EXPECT_EQ(produced, 0);
+  EXPECT_EQ(consumed, 0);
+  EXPECT_EQ(ledger->delivered.load(), kMessages);
+  EXPECT_EQ(ledger->torn.load(), 0U);
+  EXPECT_EQ(ledger->reordered.load(), 0U);
+  for (std::uint64_t seq = 0; seq < kMessages; ++seq) ASSERT_EQ(ledger->count(0, seq), 1) << seq;
+}
+
 TEST(RingThreads, MpmcThreeProducersTwoConsumersDeliverEachMessageOnce) {
   testing::Watchdog dog(120s, "MpmcRing threads");
   constexpr std::uint64_t kPerProducer = 10'000;

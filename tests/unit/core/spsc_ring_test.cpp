@@ -3,10 +3,14 @@
 #include "shmcheck/core/spsc_ring.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "ring_test_support.hpp"
 #include "shmcheck/core/failpoint.hpp"
@@ -144,6 +148,229 @@ TEST_P(SpscConsumerCrash, RestartedConsumerRereadsTheInFlightMessage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryPopFailpoint, SpscConsumerCrash,
+                         ::testing::Values(FailpointId::kRingPopAfterClaim,
+                                           FailpointId::kRingPopBeforeRelease),
+                         failpoint_test_name);
+
+// ---- bursts ----------------------------------------------------------------------
+
+using ring_test::consume_bursts;
+using ring_test::kBurst;
+using ring_test::produce_bursts;
+
+TEST(SpscRingBurst, RoundTripsInOrderAcrossWrapsAndStopsAtFullAndEmpty) {
+  SharedArea area(SpscRing::bytes_needed({8, 8}));
+  SpscRing& ring = **SpscRing::create_at(area.data(), area.size(), {8, 8});
+  std::uint64_t next_in = 0;
+  std::uint64_t next_out = 0;
+  std::vector<std::uint64_t> in(5);
+  std::vector<std::uint64_t> out(3);
+  std::vector<std::uint32_t> sizes(3);
+  for (int round = 0; round < 50; ++round) {
+    for (auto& v : in) v = next_in++;
+    const auto pushed = ring.try_push_burst(std::as_bytes(std::span(in)), 8);
+    ASSERT_LE(pushed, in.size());
+    next_in -= in.size() - pushed;  // what did not fit is offered again next round
+    for (int k = 0; k < 2; ++k) {
+      const auto popped = ring.try_pop_burst(std::as_writable_bytes(std::span(out)), sizes);
+      for (std::size_t i = 0; i < popped; ++i) {
+        ASSERT_EQ(out[i], next_out++) << "round " << round;
+        ASSERT_EQ(sizes[i], 8U);
+      }
+    }
+  }
+  // Fill it: exactly capacity messages fit, then a burst pushes nothing.
+  while (ring.try_pop_burst(std::as_writable_bytes(std::span(out)), sizes) != 0) {
+  }
+  std::vector<std::uint64_t> many(20, 7);
+  EXPECT_EQ(ring.try_push_burst(std::as_bytes(std::span(many)), 8), 8U);
+  EXPECT_EQ(ring.try_push_burst(std::as_bytes(std::span(many)), 8), 0U);
+  EXPECT_FALSE(ring.try_push(std::as_bytes(std::span(many)).first(8)));
+  const auto stats = ring.stats();
+  EXPECT_EQ(stats.pushes - stats.pops, 8U);
+  EXPECT_EQ(stats.full_events, 2U);
+}
+
+// Short messages (not the slot's size) take the per-message path: each length is
+// reported, and nothing past a message is written into the caller's buffer.
+TEST(SpscRingBurst, ShortMessagesKeepTheirLengthsAndNothingPastThemIsWritten) {
+  constexpr RingConfig kOdd{16, 67};
+  SharedArea area(SpscRing::bytes_needed(kOdd));
+  SpscRing& ring = **SpscRing::create_at(area.data(), area.size(), kOdd);
+  for (const std::uint32_t len : {67U, 20U, 1U, 67U, 64U}) {
+    std::vector<std::byte> msgs(3 * len);
+    for (std::size_t i = 0; i < msgs.size(); ++i) msgs[i] = static_cast<std::byte>(i * 5 + len);
+    ASSERT_EQ(ring.try_push_burst(msgs, len), 3U) << len;
+    std::vector<std::byte> out(4 * 67, std::byte{0xEE});
+    std::vector<std::uint32_t> sizes(4);
+    ASSERT_EQ(ring.try_pop_burst(out, sizes), 3U) << len;
+    for (std::size_t m = 0; m < 3; ++m) {
+      EXPECT_EQ(sizes[m], len);
+      EXPECT_EQ(std::memcmp(out.data() + m * 67, msgs.data() + m * len, len), 0) << len;
+      if (len < 67) {
+        EXPECT_EQ(out[m * 67 + len], std::byte{0xEE}) << "wrote past message";
+      }
+    }
+  }
+  // A trailing partial message is not pushed; an empty span pushes nothing.
+  std::vector<std::byte> partial(2 * 10 + 3);
+  EXPECT_EQ(ring.try_push_burst(partial, 10), 2U);
+  EXPECT_EQ(ring.try_push_burst({}, 10), 0U);
+  // No room for one message in out: nothing popped, nothing consumed.
+  std::vector<std::byte> small(66);
+  std::vector<std::uint32_t> sizes(4);
+  EXPECT_EQ(ring.try_pop_burst(small, sizes), 0U);
+  std::vector<std::byte> whole(67);
+  EXPECT_EQ(ring.try_pop(whole).size, 10U);
+}
+
+TEST(SpscRingBurst, BurstsAndSingleCallsMix) {
+  SharedArea area(SpscRing::bytes_needed({16, 8}));
+  SpscRing& ring = **SpscRing::create_at(area.data(), area.size(), {16, 8});
+  std::uint64_t v = 1;
+  ASSERT_TRUE(ring.try_push(std::as_bytes(std::span(&v, 1))));
+  const std::vector<std::uint64_t> three = {2, 3, 4};
+  ASSERT_EQ(ring.try_push_burst(std::as_bytes(std::span(three)), 8), 3U);
+  v = 5;
+  ASSERT_TRUE(ring.try_push(std::as_bytes(std::span(&v, 1))));
+  std::vector<std::uint64_t> out(2);
+  std::vector<std::uint32_t> sizes(2);
+  std::uint64_t single = 0;
+  ASSERT_EQ(ring.try_pop(std::as_writable_bytes(std::span(&single, 1))).status, PopStatus::kOk);
+  EXPECT_EQ(single, 1U);
+  ASSERT_EQ(ring.try_pop_burst(std::as_writable_bytes(std::span(out)), sizes), 2U);
+  EXPECT_EQ(out, (std::vector<std::uint64_t>{2, 3}));
+  ASSERT_EQ(ring.try_pop_burst(std::as_writable_bytes(std::span(out)), sizes), 2U);
+  EXPECT_EQ(out, (std::vector<std::uint64_t>{4, 5}));
+  EXPECT_EQ(ring.try_pop_burst(std::as_writable_bytes(std::span(out)), sizes), 0U);
+}
+
+TEST(SpscRingBurst, MessageSizeOutsideOneToMessageSizeIsRefused) {
+  SharedArea area(SpscRing::bytes_needed({16, 8}));
+  SpscRing& ring = **SpscRing::create_at(area.data(), area.size(), {16, 8});
+  std::vector<std::byte> msgs(64);
+#ifdef NDEBUG
+  EXPECT_EQ(ring.try_push_burst(msgs, 0), 0U);
+  EXPECT_EQ(ring.try_push_burst(msgs, 9), 0U);
+  EXPECT_EQ(ring.stats().pushes, 0U);
+#else
+  EXPECT_DEATH((void)ring.try_push_burst(msgs, 0), "msg_size must be");
+  EXPECT_DEATH((void)ring.try_push_burst(msgs, 9), "msg_size must be");
+#endif
+}
+
+class SpscBurstProducerCrash : public ::testing::TestWithParam<FailpointId> {};
+
+// The victim producer pushes bursts and dies at its kKillAt-th burst's failpoint. Every
+// burst before that one arrives once; of the burst it died in, nothing arrives unless it
+// died after publishing it, and then what it published arrives whole and once; the
+// restarted producer's bursts all arrive.
+TEST_P(SpscBurstProducerCrash, ABurstIsPublishedWholeOrNotAtAll) {
+  testing::Watchdog dog(60s, "SpscBurstProducerCrash");
+  const FailpointId fp = GetParam();
+  constexpr std::uint64_t kRestartedMessages = 5'000;
+  SpscFixture f;
+  SharedArea attempt_area(sizeof(std::atomic<std::uint64_t>));
+  auto* attempt = new (attempt_area.data()) std::atomic<std::uint64_t>(0);
+
+  const pid_t consumer = testing::fork_child([&] {
+    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
+    if (!ring) return 10;
+    return consume_bursts(**ring, *f.ledger,
+                          [&] { return f.ledger->count(1, kRestartedMessages - 1) != 0; });
+  });
+  const pid_t victim = testing::fork_child([&] {
+    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
+    if (!ring) return 10;
+    arm_failpoint(fp, {FailpointAction::kKill, kKillAt});
+    return produce_bursts(**ring, 0, 0, ring_test::kMaxSeq, attempt) == 0 ? 11 : 12;
+  });
+  const auto v = testing::wait_child(victim, 30s);
+  ASSERT_TRUE(v.killed_by(SIGKILL)) << "victim " << v.describe();
+  const pid_t restarted = testing::fork_child([&] {
+    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
+    return ring ? produce_bursts(**ring, 1, 0, kRestartedMessages) : 10;
+  });
+  const auto p = testing::wait_child(restarted, 30s);
+  const auto c = testing::wait_child(consumer, 30s);
+  EXPECT_TRUE(p.ok()) << "restarted producer " << p.describe();
+  ASSERT_TRUE(c.ok()) << "consumer " << c.describe() << " (ring wedged?)";
+
+  const auto& ledger = *f.ledger;
+  EXPECT_EQ(ledger.torn.load(), 0U);
+  EXPECT_EQ(ledger.reordered.load(), 0U);
+  const std::uint64_t in_flight = attempt->load();
+  ASSERT_GE(in_flight, kKillAt - 1) << "the victim pushed at least one message per burst";
+  for (std::uint64_t seq = 0; seq < in_flight; ++seq) {
+    ASSERT_EQ(ledger.count(0, seq), 1) << "victim seq " << seq;
+  }
+  std::uint64_t published = 0;
+  while (in_flight + published < ring_test::kMaxSeq && ledger.count(0, in_flight + published) == 1)
+    ++published;
+  if (fp == FailpointId::kRingPushAfterCommit) {
+    EXPECT_GE(published, 1U) << "the burst it died after was published";
+    EXPECT_LE(published, kBurst);
+  } else {
+    EXPECT_EQ(published, 0U) << "an unpublished burst leaked " << published << " messages";
+  }
+  for (std::uint64_t seq = in_flight + published; seq < in_flight + published + kBurst; ++seq) {
+    ASSERT_EQ(ledger.count(0, seq), 0) << "victim seq " << seq;
+  }
+  for (std::uint64_t seq = 0; seq < kRestartedMessages; ++seq) {
+    ASSERT_EQ(ledger.count(1, seq), 1) << "restarted producer seq " << seq;
+  }
+  EXPECT_EQ(ledger.delivered.load(), in_flight + published + kRestartedMessages);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryPushFailpoint, SpscBurstProducerCrash,
+                         ::testing::Values(FailpointId::kRingPushAfterClaim,
+                                           FailpointId::kRingPushMidPayload,
+                                           FailpointId::kRingPushBeforeCommit,
+                                           FailpointId::kRingPushAfterCommit),
+                         failpoint_test_name);
+
+class SpscBurstConsumerCrash : public ::testing::TestWithParam<FailpointId> {};
+
+// The victim consumer dies inside its kKillAt-th burst pop, before recording it; the
+// restarted consumer (bursts too) reads that burst again: every message once in the end.
+TEST_P(SpscBurstConsumerCrash, RestartedConsumerRereadsTheWholeBurst) {
+  testing::Watchdog dog(60s, "SpscBurstConsumerCrash");
+  const FailpointId fp = GetParam();
+  constexpr std::uint64_t kMessages = 5'000;
+  SpscFixture f;
+  const auto all_arrived = [&] { return f.ledger->delivered.load() >= kMessages; };
+
+  const pid_t producer = testing::fork_child([&] {
+    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
+    return ring ? produce_bursts(**ring, 0, 0, kMessages) : 10;
+  });
+  const pid_t victim = testing::fork_child([&] {
+    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
+    if (!ring) return 10;
+    arm_failpoint(fp, {FailpointAction::kKill, kKillAt});
+    return consume_bursts(**ring, *f.ledger, all_arrived) == 0 ? 11 : 12;
+  });
+  const auto v = testing::wait_child(victim, 30s);
+  ASSERT_TRUE(v.killed_by(SIGKILL)) << "victim " << v.describe();
+  const pid_t restarted = testing::fork_child([&] {
+    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
+    return ring ? consume_bursts(**ring, *f.ledger, all_arrived) : 10;
+  });
+  const auto c = testing::wait_child(restarted, 30s);
+  const auto p = testing::wait_child(producer, 30s);
+  EXPECT_TRUE(c.ok()) << "restarted consumer " << c.describe();
+  EXPECT_TRUE(p.ok()) << "producer " << p.describe() << " (ring wedged?)";
+
+  const auto& ledger = *f.ledger;
+  EXPECT_EQ(ledger.torn.load(), 0U);
+  EXPECT_EQ(ledger.delivered.load(), kMessages);
+  for (std::uint64_t seq = 0; seq < kMessages; ++seq) {
+    ASSERT_EQ(ledger.count(0, seq), 1) << "seq " << seq;
+  }
+  EXPECT_EQ(f.ring->stats().pops, kMessages);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryPopFailpoint, SpscBurstConsumerCrash,
                          ::testing::Values(FailpointId::kRingPopAfterClaim,
                                            FailpointId::kRingPopBeforeRelease),
                          failpoint_test_name);

@@ -68,6 +68,23 @@ class SpscRing {
   // Consumer. out must hold message_size bytes (else kEmpty, nothing consumed).
   [[nodiscard]] PopResult try_pop(std::span<std::byte> out) noexcept;
 
+  // Bursts: many messages per index store (as Boost.Lockfree's spsc_queue pushes and
+  // pops ranges), for callers that have several messages at hand; across processes
+  // at 8 B they move about 1.7x the messages of one-at-a-time calls. The messages of
+  // a burst are published by one tail store: a producer killed during a burst
+  // published all of it or none. Bursts and single calls mix freely.
+  //
+  // Producer: msgs holds messages of msg_size bytes each (1 <= msg_size <=
+  // message_size; otherwise 0 and an assert in debug builds), back to back. Pushes as
+  // many as fit, in order, and returns how many (0: full).
+  [[nodiscard]] std::size_t try_push_burst(std::span<const std::byte> msgs,
+                                           std::size_t msg_size) noexcept;
+  // Consumer: pops up to min(out.size() / message_size, sizes.size()) messages, in
+  // order; message i lands at out[i * message_size] and its length in sizes[i] (no
+  // byte past it is written). Returns how many (0: empty, or no room for one).
+  [[nodiscard]] std::size_t try_pop_burst(std::span<std::byte> out,
+                                          std::span<std::uint32_t> sizes) noexcept;
+
   // Like try_*, but wait up to timeout: spin first, then sched_yield, then short sleeps.
   [[nodiscard]] bool push_for(std::span<const std::byte> msg,
                               std::chrono::nanoseconds timeout) noexcept;
@@ -88,6 +105,15 @@ class SpscRing {
   PopResult pop_once(std::span<std::byte> out) noexcept;
   bool push_with_failpoints(std::uint64_t tail, std::span<const std::byte> msg) noexcept;
   PopResult pop_with_failpoints(std::uint64_t head, std::span<std::byte> out) noexcept;
+  // Bursts: writes / reads n slots from index `first` (no index store).
+  void write_burst(std::uint64_t first, const std::byte* msgs, std::uint64_t n,
+                   std::size_t msg_size) noexcept;
+  void read_burst(std::uint64_t first, std::uint64_t n, std::byte* out,
+                  std::uint32_t* sizes) noexcept;
+  std::size_t push_burst_with_failpoints(std::uint64_t tail, const std::byte* msgs, std::uint64_t n,
+                                         std::size_t msg_size) noexcept;
+  std::size_t pop_burst_with_failpoints(std::uint64_t head, std::uint64_t n, std::byte* out,
+                                        std::uint32_t* sizes) noexcept;
   [[nodiscard]] std::byte* payload(std::uint64_t index) noexcept;
   [[nodiscard]] std::uint32_t& length(std::uint64_t index) noexcept;
   static void store_length(std::uint32_t& entry, std::size_t size) noexcept;
