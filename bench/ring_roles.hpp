@@ -96,4 +96,61 @@ std::vector<RoleFn> shmcheck_ring_roles(Ring& ring, std::uint64_t n) {
           }};
 }
 
+// The same with SpscRing's bursts: the producer stamps up to kBurstMessages messages and
+// hands them to try_push_burst (offering again what did not fit), the consumer takes up
+// to as many with try_pop_burst and checks each one.
+inline constexpr std::size_t kBurstMessages = 32;
+
+template <std::size_t kSize, class Ring>
+std::vector<RoleFn> burst_ring_roles(Ring& ring, std::uint64_t n) {
+  return {[&ring, n](Role& role) {
+            alignas(64) std::byte msgs[kBurstMessages * kSize];
+            for (std::size_t i = 0; i < sizeof(msgs); ++i) {
+              msgs[i] = static_cast<std::byte>(i * 31U + 7U);
+            }
+            role.start();
+            for (std::uint64_t seq = 0; seq < n;) {
+              const auto want = std::min<std::uint64_t>(kBurstMessages, n - seq);
+              for (std::uint64_t i = 0; i < want; ++i) stamp(msgs + i * kSize, seq + i);
+              touch_memory(msgs);
+              for (std::uint64_t done = 0; done < want;) {
+                const auto pushed = ring.try_push_burst(
+                    std::span<const std::byte>(msgs + done * kSize, (want - done) * kSize), kSize);
+                if (pushed == 0) back_off();
+                done += pushed;
+              }
+              seq += want;
+            }
+            role.stop();
+            role.report().ops = n;
+          },
+          [&ring, n](Role& role) {
+            alignas(64) std::byte out[kBurstMessages * kSize];
+            std::uint32_t sizes[kBurstMessages];
+            role.start();
+            for (std::uint64_t seq = 0; seq < n;) {
+              const auto room = std::min<std::uint64_t>(kBurstMessages, n - seq);
+              const auto popped =
+                  ring.try_pop_burst(std::span<std::byte>(out, room * kSize), sizes);
+              if (popped == 0) {
+                back_off();
+                continue;
+              }
+              touch_memory(out);
+              for (std::size_t i = 0; i < popped; ++i) {
+                if (sizes[i] != kSize) throw std::runtime_error("ring: short message");
+                if (seq_of(out + i * kSize) != seq + i) [[unlikely]] {
+                  role.stop();
+                  role.fail("message " + std::to_string(seq + i) + " arrived as " +
+                            std::to_string(seq_of(out + i * kSize)));
+                  return;
+                }
+              }
+              seq += popped;
+            }
+            role.stop();
+            role.report().ops = n;
+          }};
+}
+
 }  // namespace shmcheck::bench

@@ -197,6 +197,17 @@ TrialValue shmcheck_ring_trial(const Options& opts, std::uint32_t size, std::uin
     return rate_of(outcome, n);
   });
 }
+
+TrialValue spsc_burst_trial(const Options& opts, std::uint32_t size, std::uint64_t n) {
+  auto ring_or = RingInRegion<core::SpscRing>::create(ring_capacity(opts, size), size);
+  if (!ring_or.ok) return trial_failed(ring_or.error);
+  core::SpscRing* ring = ring_or.ring;
+  return with_size(size, [&](auto tag) {
+    constexpr std::size_t kSize = decltype(tag)::value;
+    const auto outcome = run_roles(burst_ring_roles<kSize>(*ring, n), opts.cpus, opts.deadline);
+    return rate_of(outcome, n);
+  });
+}
 #endif
 
 std::string size_label(std::uint32_t size) {
@@ -236,6 +247,12 @@ void run_throughput_cases(Report& report, const Options& opts) {
                     "try_push/try_pop, 64 pauses when full/empty; " + cap)},
               fast_ops, fast_max, true,
               [&](std::uint64_t n) { return shmcheck_ring_trial<core::SpscRing>(opts, size, n); });
+    batch.add({tput("spsc_burst", "shmcheck SpscRing, bursts of 32", size,
+                    "try_push_burst/try_pop_burst of up to 32 messages, 64 pauses when "
+                    "full/empty; " +
+                        cap)},
+              fast_ops, fast_max, true,
+              [&](std::uint64_t n) { return spsc_burst_trial(opts, size, n); });
     batch.add({tput("mpmc", "shmcheck MpmcRing (1P/1C)", size,
                     "try_push/try_pop, 64 pauses when full/empty; " + cap)},
               fast_ops, fast_max, true,
@@ -265,6 +282,11 @@ void run_throughput_cases(Report& report, const Options& opts) {
         report.compare(id(ring, size), id("socketpair", size));
         report.compare(id(ring, size), id("minimal", size),
                        t ? std::optional(at_least(0.8, ">= 0.8x")) : std::nullopt);
+      }
+      // Bursts: what a caller with several messages at hand gets. The targets stay on
+      // the one-message-per-call row, which compares like with like.
+      for (const char* ref : {"mq", "pipe", "minimal", "spsc"}) {
+        report.compare(id("spsc_burst", size), id(ref, size));
       }
     } else {
       report.compare(id("minimal", size), id("mq", size));
