@@ -20,9 +20,11 @@ using namespace std::chrono_literals;
 using ring_test::Ledger;
 using ring_test::SharedArea;
 
-TEST(RingThreads, SpscProducerAndConsumerThreadsMoveEveryMessageOnceInOrder) {
-  testing::Watchdog dog(120s, "SpscRing threads");
-  constexpr std::uint64_t kMessages = 30'000;
+// One producer thread and one consumer thread over a small SpscRing (it wraps, fills and
+// empties constantly); produce(ring) and consume(ring, ledger) return 0 on success.
+template <class Produce, class Consume>
+void spsc_threads_move_every_message_once(std::uint64_t messages, Produce&& produce,
+                                          Consume&& consume) {
   constexpr RingConfig kConfig{32, 40};
   SharedArea ring_area(SpscRing::bytes_needed(kConfig));
   SharedArea ledger_area(sizeof(Ledger));
@@ -31,42 +33,37 @@ TEST(RingThreads, SpscProducerAndConsumerThreadsMoveEveryMessageOnceInOrder) {
   auto* ledger = ring_test::make_ledger(ledger_area);
   int produced = -1;
   int consumed = -1;
-  std::thread producer([&] { produced = ring_test::produce(**ring, 0, 0, kMessages); });
-  std::thread consumer([&] { consumed = ring_test::consume(**ring, *ledger, kMessages, 100s); });
+  std::thread producer([&] { produced = produce(**ring); });
+  std::thread consumer([&] { consumed = consume(**ring, *ledger); });
   producer.join();
   consumer.join();
   EXPECT_EQ(produced, 0);
   EXPECT_EQ(consumed, 0);
-  EXPECT_EQ(ledger->delivered.load(), kMessages);
+  EXPECT_EQ(ledger->delivered.load(), messages);
   EXPECT_EQ(ledger->torn.load(), 0U);
   EXPECT_EQ(ledger->reordered.load(), 0U);
-  for (std::uint64_t seq = 0; seq < kMessages; ++seq) ASSERT_EQ(ledger->count(0, seq), 1) << seq;
+  for (std::uint64_t seq = 0; seq < messages; ++seq) ASSERT_EQ(ledger->count(0, seq), 1) << seq;
+}
+
+TEST(RingThreads, SpscProducerAndConsumerThreadsMoveEveryMessageOnceInOrder) {
+  testing::Watchdog dog(120s, "SpscRing threads");
+  constexpr std::uint64_t kMessages = 30'000;
+  spsc_threads_move_every_message_once(
+      kMessages, [](SpscRing& ring) { return ring_test::produce(ring, 0, 0, kMessages); },
+      [](SpscRing& ring, Ledger& ledger) {
+        return ring_test::consume(ring, ledger, kMessages, 100s);
+      });
 }
 
 TEST(RingThreads, SpscBurstsMoveEveryMessageOnceInOrder) {
   testing::Watchdog dog(120s, "SpscRing burst threads");
   constexpr std::uint64_t kMessages = 30'000;
-  constexpr RingConfig kConfig{32, 40};
-  SharedArea ring_area(SpscRing::bytes_needed(kConfig));
-  SharedArea ledger_area(sizeof(Ledger));
-  auto ring = SpscRing::create_at(ring_area.data(), ring_area.size(), kConfig);
-  ASSERT_TRUE(ring) << ring.error().message();
-  auto* ledger = ring_test::make_ledger(ledger_area);
-  int produced = -1;
-  int consumed = -1;
-  std::thread producer([&] { produced = ring_test::produce_bursts(**ring, 0, 0, kMessages); });
-  std::thread consumer([&] {
-    consumed = ring_test::consume_bursts(**ring, *ledger,
-                                         [&] { return ledger->delivered.load() >= kMessages; });
-  });
-  producer.join();
-  consumer.join();
-  EXPECT_EQ(produced, 0);
-  EXPECT_EQ(consumed, 0);
-  EXPECT_EQ(ledger->delivered.load(), kMessages);
-  EXPECT_EQ(ledger->torn.load(), 0U);
-  EXPECT_EQ(ledger->reordered.load(), 0U);
-  for (std::uint64_t seq = 0; seq < kMessages; ++seq) ASSERT_EQ(ledger->count(0, seq), 1) << seq;
+  spsc_threads_move_every_message_once(
+      kMessages, [](SpscRing& ring) { return ring_test::produce_bursts(ring, 0, 0, kMessages); },
+      [](SpscRing& ring, Ledger& ledger) {
+        return ring_test::consume_bursts(ring, ledger,
+                                         [&] { return ledger.delivered.load() >= kMessages; });
+      });
 }
 
 TEST(RingThreads, MpmcThreeProducersTwoConsumersDeliverEachMessageOnce) {

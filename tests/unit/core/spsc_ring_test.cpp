@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ring_test_support.hpp"
@@ -20,7 +21,10 @@ namespace shmcheck::core {
 namespace {
 
 using namespace std::chrono_literals;
+using ring_test::consume_bursts;
+using ring_test::kBurst;
 using ring_test::Ledger;
+using ring_test::produce_bursts;
 using ring_test::SharedArea;
 
 constexpr RingConfig kConfig{64, 48};
@@ -105,33 +109,49 @@ INSTANTIATE_TEST_SUITE_P(EveryPushFailpoint, SpscProducerCrash,
                                            FailpointId::kRingPushAfterCommit),
                          failpoint_test_name);
 
-class SpscConsumerCrash : public ::testing::TestWithParam<FailpointId> {};
+// (failpoint, whether producer and consumers move bursts or one message per call)
+using ConsumerCrashParam = std::tuple<FailpointId, bool>;
+std::string consumer_crash_test_name(const ::testing::TestParamInfo<ConsumerCrashParam>& info) {
+  return failpoint_test_name({std::get<0>(info.param), info.index}) +
+         (std::get<1>(info.param) ? "_bursts" : "_single");
+}
+class SpscConsumerCrash : public ::testing::TestWithParam<ConsumerCrashParam> {};
 
-// The victim consumer dies inside pop number kKillAt, before recording it. A restarted
-// consumer reads that message again (at-least-once: the victim may have copied it),
-// so the ledger ends with every message exactly once and the producer is not wedged.
-TEST_P(SpscConsumerCrash, RestartedConsumerRereadsTheInFlightMessage) {
+// The victim consumer dies inside pop (or burst pop) number kKillAt, before recording
+// it. A restarted consumer reads what it took again (at-least-once: the victim may have
+// copied it), so the ledger ends with every message exactly once and the producer is
+// not wedged.
+TEST_P(SpscConsumerCrash, RestartedConsumerRereadsWhatTheVictimTook) {
   testing::Watchdog dog(60s, "SpscConsumerCrash");
-  const FailpointId fp = GetParam();
+  const auto [fp, bursts] = GetParam();
   constexpr std::uint64_t kMessages = 5'000;
   SpscFixture f;
+  const auto consume_all = [&, bursts = bursts](SpscRing& ring) {
+    return bursts ? consume_bursts(ring, *f.ledger,
+                                   [&] { return f.ledger->delivered.load() >= kMessages; })
+                  : ring_test::consume(ring, *f.ledger, kMessages);
+  };
 
-  const pid_t producer = testing::fork_child([&] {
+  const pid_t producer = testing::fork_child([&, bursts = bursts] {
     auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    return ring ? ring_test::produce(**ring, 0, 0, kMessages) : 10;
+    if (!ring) return 10;
+    return bursts ? produce_bursts(**ring, 0, 0, kMessages)
+                  : ring_test::produce(**ring, 0, 0, kMessages);
   });
-  const pid_t victim = testing::fork_child([&] {
+  const pid_t victim = testing::fork_child([&, fp = fp] {
     auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
     if (!ring) return 10;
     arm_failpoint(fp, {FailpointAction::kKill, kKillAt});
-    return ring_test::consume(**ring, *f.ledger, kMessages) == 0 ? 11 : 12;
+    return consume_all(**ring) == 0 ? 11 : 12;
   });
   const auto v = testing::wait_child(victim, 30s);
   ASSERT_TRUE(v.killed_by(SIGKILL)) << "victim " << v.describe();
-  EXPECT_EQ(f.ledger->delivered.load(), kKillAt - 1);
+  if (!bursts) {
+    EXPECT_EQ(f.ledger->delivered.load(), kKillAt - 1);
+  }
   const pid_t restarted = testing::fork_child([&] {
     auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    return ring ? ring_test::consume(**ring, *f.ledger, kMessages) : 10;
+    return ring ? consume_all(**ring) : 10;
   });
   const auto c = testing::wait_child(restarted, 30s);
   const auto p = testing::wait_child(producer, 30s);
@@ -148,15 +168,12 @@ TEST_P(SpscConsumerCrash, RestartedConsumerRereadsTheInFlightMessage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryPopFailpoint, SpscConsumerCrash,
-                         ::testing::Values(FailpointId::kRingPopAfterClaim,
-                                           FailpointId::kRingPopBeforeRelease),
-                         failpoint_test_name);
+                         ::testing::Combine(::testing::Values(FailpointId::kRingPopAfterClaim,
+                                                              FailpointId::kRingPopBeforeRelease),
+                                            ::testing::Bool()),
+                         consumer_crash_test_name);
 
 // ---- bursts ----------------------------------------------------------------------
-
-using ring_test::consume_bursts;
-using ring_test::kBurst;
-using ring_test::produce_bursts;
 
 TEST(SpscRingBurst, RoundTripsInOrderAcrossWrapsAndStopsAtFullAndEmpty) {
   SharedArea area(SpscRing::bytes_needed({8, 8}));
@@ -327,52 +344,6 @@ INSTANTIATE_TEST_SUITE_P(EveryPushFailpoint, SpscBurstProducerCrash,
                                            FailpointId::kRingPushMidPayload,
                                            FailpointId::kRingPushBeforeCommit,
                                            FailpointId::kRingPushAfterCommit),
-                         failpoint_test_name);
-
-class SpscBurstConsumerCrash : public ::testing::TestWithParam<FailpointId> {};
-
-// The victim consumer dies inside its kKillAt-th burst pop, before recording it; the
-// restarted consumer (bursts too) reads that burst again: every message once in the end.
-TEST_P(SpscBurstConsumerCrash, RestartedConsumerRereadsTheWholeBurst) {
-  testing::Watchdog dog(60s, "SpscBurstConsumerCrash");
-  const FailpointId fp = GetParam();
-  constexpr std::uint64_t kMessages = 5'000;
-  SpscFixture f;
-  const auto all_arrived = [&] { return f.ledger->delivered.load() >= kMessages; };
-
-  const pid_t producer = testing::fork_child([&] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    return ring ? produce_bursts(**ring, 0, 0, kMessages) : 10;
-  });
-  const pid_t victim = testing::fork_child([&] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    if (!ring) return 10;
-    arm_failpoint(fp, {FailpointAction::kKill, kKillAt});
-    return consume_bursts(**ring, *f.ledger, all_arrived) == 0 ? 11 : 12;
-  });
-  const auto v = testing::wait_child(victim, 30s);
-  ASSERT_TRUE(v.killed_by(SIGKILL)) << "victim " << v.describe();
-  const pid_t restarted = testing::fork_child([&] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    return ring ? consume_bursts(**ring, *f.ledger, all_arrived) : 10;
-  });
-  const auto c = testing::wait_child(restarted, 30s);
-  const auto p = testing::wait_child(producer, 30s);
-  EXPECT_TRUE(c.ok()) << "restarted consumer " << c.describe();
-  EXPECT_TRUE(p.ok()) << "producer " << p.describe() << " (ring wedged?)";
-
-  const auto& ledger = *f.ledger;
-  EXPECT_EQ(ledger.torn.load(), 0U);
-  EXPECT_EQ(ledger.delivered.load(), kMessages);
-  for (std::uint64_t seq = 0; seq < kMessages; ++seq) {
-    ASSERT_EQ(ledger.count(0, seq), 1) << "seq " << seq;
-  }
-  EXPECT_EQ(f.ring->stats().pops, kMessages);
-}
-
-INSTANTIATE_TEST_SUITE_P(EveryPopFailpoint, SpscBurstConsumerCrash,
-                         ::testing::Values(FailpointId::kRingPopAfterClaim,
-                                           FailpointId::kRingPopBeforeRelease),
                          failpoint_test_name);
 
 TEST(SpscRing, StatsCountPushesPopsAndNeverAbandoned) {
