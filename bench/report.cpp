@@ -143,7 +143,8 @@ void Report::print() const {
       const Figure* r = find(c.reference);
       const Evaluated e = evaluate(c);
       const std::string ref_label = "vs " + (r != nullptr ? r->label : c.reference);
-      const std::string ratio = e.measurable ? (e.paired ? "" : "~") + format_ratio(e.ratio) : "-";
+      std::string ratio = e.measurable && !e.paired ? "~" : "";
+      ratio += e.measurable ? format_ratio(e.ratio) : "-";
       const std::string target = c.target ? "target " + c.target->text : "";
       std::printf("      %-*s %10s   %-18s %s\n", width - 4, ref_label.c_str(), ratio.c_str(),
                   target.c_str(), e.status.c_str());

@@ -129,7 +129,7 @@ TYPED_TEST(RingTest, LengthsThatRepeatOrChangeFromLapToLapAreEachReportedExactly
   std::uint64_t seq = 0;
   for (const auto& lengths : laps) {
     for (const std::uint32_t len : lengths) {
-      ASSERT_TRUE(ring.try_push({bytes_of(++seq).data(), len}));
+      ASSERT_TRUE(ring.try_push(bytes_of(++seq, len)));
     }
     seq -= lengths.size();
     for (const std::uint32_t len : lengths) {

@@ -21,7 +21,8 @@ namespace {
 bool mount_or_report(const char* source, const char* target, const char* type, unsigned long flags,
                      const char* data) {
   if (::mount(source, target, type, flags, data) == 0) return true;
-  std::fprintf(stderr, "sandbox: mount %s on %s: %s\n", type, target, std::strerror(errno));
+  std::fprintf(stderr, "sandbox: mount %s on %s: %s\n", type != nullptr ? type : "(no type)",
+               target, std::strerror(errno));
   return false;
 }
 

@@ -66,12 +66,16 @@ inline void copy_bytes(std::byte* dst, const std::byte* src, std::size_t n) noex
 // Copies a popped message of `size` bytes out. A caller whose buffer is exactly one
 // message long (fixed-size messages, the common case) gets a copy of a length the
 // compiler knows once the pop is inlined: one move for 8 bytes, not a size dispatch.
+// The rings have checked size <= message_size <= out.size(); the min() on the other
+// path tells the compiler too: without it GCC 12 -O3 warned (-Warray-bounds,
+// -Wstringop-overflow) in any caller popping into an 8-byte buffer, as if a copy there
+// could take the 9-16 byte path.
 inline void copy_message(std::span<std::byte> out, const std::byte* src,
                          std::size_t size) noexcept {
   if (size == out.size()) {
     copy_bytes(out.data(), src, out.size());
   } else {
-    copy_bytes(out.data(), src, size);
+    copy_bytes(out.data(), src, size < out.size() ? size : out.size());
   }
 }
 
