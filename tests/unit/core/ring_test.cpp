@@ -43,9 +43,11 @@ class RingNames {
 };
 TYPED_TEST_SUITE(RingTest, RingTypes, RingNames);
 
+// The first min(size, 8) bytes of value; an empty vector (whose data() may be null, not
+// a valid memcpy argument) for size 0.
 std::vector<std::byte> bytes_of(std::uint64_t value, std::size_t size = 8) {
   std::vector<std::byte> out(size);
-  std::memcpy(out.data(), &value, std::min<std::size_t>(size, 8));
+  if (size > 0) std::memcpy(out.data(), &value, std::min<std::size_t>(size, 8));
   return out;
 }
 
