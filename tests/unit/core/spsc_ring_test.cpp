@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -52,6 +53,42 @@ struct SpscFixture {
   }
 };
 
+// What a crash-and-restart run left: how the restarted role and the role that kept
+// running (the survivor) ended.
+struct AfterRestart {
+  testing::ChildExit restarted;
+  testing::ChildExit survivor;
+};
+
+// The shape every crash test here shares: the victim runs role(ring) in a process of its
+// own with fp armed to SIGKILL it at its kKillAt-th hit; once it is dead, restart(ring)
+// runs in a new process; then both that and the survivor are reaped. A victim that was
+// not SIGKILLed fails the test (nullopt).
+template <class Role, class Restart>
+std::optional<AfterRestart> crash_and_restart(SpscFixture& f, FailpointId fp, pid_t survivor,
+                                              Role&& role, Restart&& restart) {
+  const auto attached = [&] { return SpscRing::attach(f.ring_area.data(), f.ring_area.size()); };
+  const pid_t victim = testing::fork_child([&] {
+    auto ring = attached();
+    if (!ring) return 10;
+    arm_failpoint(fp, {FailpointAction::kKill, kKillAt});
+    return role(**ring) == 0 ? 11 : 12;
+  });
+  const auto v = testing::wait_child(victim, 30s);
+  EXPECT_TRUE(v.killed_by(SIGKILL)) << "victim " << v.describe();
+  if (!v.killed_by(SIGKILL)) {
+    (void)testing::wait_child(survivor, 1s);
+    return std::nullopt;
+  }
+  const pid_t restarted = testing::fork_child([&] {
+    auto ring = attached();
+    return ring ? restart(**ring) : 10;
+  });
+  AfterRestart after{testing::wait_child(restarted, 30s), {}};
+  after.survivor = testing::wait_child(survivor, 30s);
+  return after;
+}
+
 class SpscProducerCrash : public ::testing::TestWithParam<FailpointId> {};
 
 // The victim producer (id 0) dies inside push number kKillAt; a restarted producer
@@ -70,20 +107,12 @@ TEST_P(SpscProducerCrash, VictimLosesOnlyItsUncommittedMessageAndRestartContinue
     auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
     return ring ? ring_test::consume(**ring, *f.ledger, expected) : 10;
   });
-  const pid_t victim = testing::fork_child([&] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    if (!ring) return 10;
-    arm_failpoint(fp, {FailpointAction::kKill, kKillAt});
-    return ring_test::produce(**ring, 0, 0, ring_test::kMaxSeq) == 0 ? 11 : 12;
-  });
-  const auto v = testing::wait_child(victim, 30s);
-  ASSERT_TRUE(v.killed_by(SIGKILL)) << "victim " << v.describe();
-  const pid_t restarted = testing::fork_child([&] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    return ring ? ring_test::produce(**ring, 1, 0, kRestartedMessages) : 10;
-  });
-  const auto p = testing::wait_child(restarted, 30s);
-  const auto c = testing::wait_child(consumer, 30s);
+  const auto after = crash_and_restart(
+      f, fp, consumer,
+      [](SpscRing& ring) { return ring_test::produce(ring, 0, 0, ring_test::kMaxSeq); },
+      [](SpscRing& ring) { return ring_test::produce(ring, 1, 0, kRestartedMessages); });
+  ASSERT_TRUE(after);
+  const auto& [p, c] = *after;
   EXPECT_TRUE(p.ok()) << "restarted producer " << p.describe();
   ASSERT_TRUE(c.ok()) << "consumer " << c.describe() << " (ring wedged?)";
 
@@ -138,24 +167,21 @@ TEST_P(SpscConsumerCrash, RestartedConsumerRereadsWhatTheVictimTook) {
     return bursts ? produce_bursts(**ring, 0, 0, kMessages)
                   : ring_test::produce(**ring, 0, 0, kMessages);
   });
-  const pid_t victim = testing::fork_child([&, fp = fp] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    if (!ring) return 10;
-    arm_failpoint(fp, {FailpointAction::kKill, kKillAt});
-    return consume_all(**ring) == 0 ? 11 : 12;
-  });
-  const auto v = testing::wait_child(victim, 30s);
-  ASSERT_TRUE(v.killed_by(SIGKILL)) << "victim " << v.describe();
-  if (!bursts) {
-    EXPECT_EQ(f.ledger->delivered.load(), kKillAt - 1);
-  }
-  const pid_t restarted = testing::fork_child([&] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    return ring ? consume_all(**ring) : 10;
-  });
-  const auto c = testing::wait_child(restarted, 30s);
-  const auto p = testing::wait_child(producer, 30s);
-  EXPECT_TRUE(c.ok()) << "restarted consumer " << c.describe();
+  // One message per pop: the victim recorded exactly the kKillAt - 1 messages before the
+  // one it died in; the restarted consumer checks that first (exit 20 if not).
+  constexpr int kVictimDeliveredWrongCount = 20;
+  const auto after =
+      crash_and_restart(f, fp, producer, consume_all, [&, bursts = bursts](SpscRing& ring) {
+        if (!bursts && f.ledger->delivered.load() != kKillAt - 1) {
+          return kVictimDeliveredWrongCount;
+        }
+        return consume_all(ring);
+      });
+  ASSERT_TRUE(after);
+  const auto& [c, p] = *after;
+  EXPECT_TRUE(c.ok()) << "restarted consumer " << c.describe() << " (exit "
+                      << kVictimDeliveredWrongCount
+                      << ": the victim had not delivered exactly the messages before it died)";
   EXPECT_TRUE(p.ok()) << "producer " << p.describe() << " (ring wedged?)";
 
   const auto& ledger = *f.ledger;
@@ -296,20 +322,12 @@ TEST_P(SpscBurstProducerCrash, ABurstIsPublishedWholeOrNotAtAll) {
     return consume_bursts(**ring, *f.ledger,
                           [&] { return f.ledger->count(1, kRestartedMessages - 1) != 0; });
   });
-  const pid_t victim = testing::fork_child([&] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    if (!ring) return 10;
-    arm_failpoint(fp, {FailpointAction::kKill, kKillAt});
-    return produce_bursts(**ring, 0, 0, ring_test::kMaxSeq, attempt) == 0 ? 11 : 12;
-  });
-  const auto v = testing::wait_child(victim, 30s);
-  ASSERT_TRUE(v.killed_by(SIGKILL)) << "victim " << v.describe();
-  const pid_t restarted = testing::fork_child([&] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    return ring ? produce_bursts(**ring, 1, 0, kRestartedMessages) : 10;
-  });
-  const auto p = testing::wait_child(restarted, 30s);
-  const auto c = testing::wait_child(consumer, 30s);
+  const auto after = crash_and_restart(
+      f, fp, consumer,
+      [&](SpscRing& ring) { return produce_bursts(ring, 0, 0, ring_test::kMaxSeq, attempt); },
+      [](SpscRing& ring) { return produce_bursts(ring, 1, 0, kRestartedMessages); });
+  ASSERT_TRUE(after);
+  const auto& [p, c] = *after;
   EXPECT_TRUE(p.ok()) << "restarted producer " << p.describe();
   ASSERT_TRUE(c.ok()) << "consumer " << c.describe() << " (ring wedged?)";
 
