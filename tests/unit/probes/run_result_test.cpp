@@ -218,7 +218,28 @@ TEST(RunResultJson, MalformedDocumentNamesTheKey) {
   auto parsed = run_result_from_json(j);
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().code, core::ErrorCode::kInvalidArgument);
-  EXPECT_NE(parsed.error().detail.find("cause"), std::string::npos) << parsed.error().detail;
+  // The JSON path to the bad value leads the message.
+  EXPECT_EQ(parsed.error().detail.rfind("workers[0].processes[0]: missing key \"cause\"", 0), 0u)
+      << parsed.error().detail;
+
+  j = to_json(sample());
+  j["workers"][0]["processes"][1]["cause"] = "vanished";
+  parsed = run_result_from_json(j);
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().detail, "workers[0].processes[1].cause: unknown value \"vanished\"");
+
+  j = to_json(sample());
+  j["integrity"]["crashes"][0]["seq"] = "x";
+  parsed = run_result_from_json(j);
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().detail.rfind("integrity.crashes[0].seq: ", 0), 0u)
+      << parsed.error().detail;
+
+  j = to_json(sample());
+  j["roles"][0]["ops_by_op"].erase("push");
+  parsed = run_result_from_json(j);
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().detail, "roles[0].ops_by_op: missing key \"push\"");
 
   j = to_json(sample());
   j["seed"] = "forty-two";
