@@ -12,9 +12,14 @@ namespace {
 
 using namespace detail::mpmc;
 
-constexpr std::uint32_t slot_stride(const RingConfig& config) noexcept {
-  return static_cast<std::uint32_t>(
+// Each slot is its state and claim words, then the payload; the slots follow the ring.
+detail::RingGeometry geometry(const RingConfig& config) noexcept {
+  detail::RingGeometry g;
+  g.slot_stride = static_cast<std::uint32_t>(
       detail::round_up(sizeof(detail::MpmcSlot) + config.message_size, 8));
+  g.slots_offset = sizeof(MpmcRing);
+  g.total_bytes = g.slots_offset + std::uint64_t{config.capacity} * g.slot_stride;
+  return g;
 }
 
 // Per thread: the stuck slot this thread is waiting on, so liveness is checked only
@@ -32,36 +37,22 @@ constexpr std::int64_t kStuckCheckNs =
 }  // namespace
 
 MpmcRing::MpmcRing(const RingConfig& config) noexcept {
-  header_.magic.store(0, std::memory_order_relaxed);
-  header_.layout_version = detail::kRingLayoutVersion;
-  header_.capacity = config.capacity;
-  header_.message_size = config.message_size;
-  header_.slot_stride = slot_stride(config);
-  header_.slots_offset = sizeof(MpmcRing);
-  header_.total_bytes = bytes_needed(config);
+  detail::init_ring_header(header_, config, geometry);
 }
 
 std::size_t MpmcRing::bytes_needed(const RingConfig& config) noexcept {
   if (!validate_ring_config(config)) return 0;
-  return sizeof(MpmcRing) + std::size_t{config.capacity} * slot_stride(config);
+  return geometry(config).total_bytes;
 }
 
 Result<MpmcRing*> MpmcRing::create_at(void* mem, std::size_t bytes,
                                       const RingConfig& config) noexcept {
-  SHMCHECK_TRY(validate_ring_config(config));
-  if (mem == nullptr || reinterpret_cast<std::uintptr_t>(mem) % kCacheLineSize != 0) {
-    return make_error(ErrorCode::kInvalidArgument, "MpmcRing::create_at",
-                      "memory must be 64-byte aligned");
-  }
-  const auto needed = bytes_needed(config);
-  if (bytes < needed) {
-    return make_error(
-        ErrorCode::kInvalidArgument, "MpmcRing::create_at",
-        std::to_string(bytes) + " bytes given, " + std::to_string(needed) + " needed");
-  }
+  const auto needed =
+      detail::check_ring_create("MpmcRing::create_at", mem, bytes, config, geometry);
+  if (!needed) return needed.error();
   auto* ring = new (mem) MpmcRing(config);
   auto* base = static_cast<std::byte*>(mem);
-  std::memset(base + sizeof(MpmcRing), 0, needed - sizeof(MpmcRing));
+  std::memset(base + sizeof(MpmcRing), 0, *needed - sizeof(MpmcRing));
   for (std::uint64_t i = 0; i < config.capacity; ++i) {
     auto* s = new (ring->slot(i)) Slot{};
     s->state.store(make_state(i, 0, kFree), std::memory_order_relaxed);
@@ -71,28 +62,9 @@ Result<MpmcRing*> MpmcRing::create_at(void* mem, std::size_t bytes,
 }
 
 Result<MpmcRing*> MpmcRing::attach(void* mem, std::size_t bytes) noexcept {
-  if (mem == nullptr || reinterpret_cast<std::uintptr_t>(mem) % kCacheLineSize != 0 ||
-      bytes < sizeof(MpmcRing)) {
-    return make_error(ErrorCode::kInvalidArgument, "MpmcRing::attach",
-                      "memory must be 64-byte aligned and hold the ring header");
-  }
-  auto* ring = std::launder(static_cast<MpmcRing*>(mem));
-  if (ring->header_.magic.load(std::memory_order_acquire) != detail::kMpmcRingMagic) {
-    return make_error(ErrorCode::kForeign, "MpmcRing::attach", "no MpmcRing magic");
-  }
-  const auto& h = ring->header_;
-  const RingConfig config{h.capacity, h.message_size};
-  if (h.layout_version != detail::kRingLayoutVersion || !validate_ring_config(config) ||
-      h.slot_stride != slot_stride(config) || h.slots_offset != sizeof(MpmcRing) ||
-      h.total_bytes != bytes_needed(config)) {
-    return make_error(ErrorCode::kCorrupt, "MpmcRing::attach", "inconsistent ring header");
-  }
-  if (bytes < h.total_bytes) {
-    return make_error(
-        ErrorCode::kCorrupt, "MpmcRing::attach",
-        std::to_string(bytes) + " bytes mapped, ring needs " + std::to_string(h.total_bytes));
-  }
-  return ring;
+  SHMCHECK_TRY(detail::check_ring_attach("MpmcRing::attach", mem, bytes, sizeof(MpmcRing),
+                                         detail::kMpmcRingMagic, geometry));
+  return std::launder(static_cast<MpmcRing*>(mem));
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <new>
 #include <string>
 
 #include "ring_internal.hpp"
@@ -34,6 +35,71 @@ Result<void> validate_ring_config(const RingConfig& config) noexcept {
   }
   return {};
 }
+
+namespace detail {
+
+void init_ring_header(RingHeader& header, const RingConfig& config,
+                      GeometryOf geometry_of) noexcept {
+  const RingGeometry g = geometry_of(config);
+  header.magic.store(0, std::memory_order_relaxed);
+  header.layout_version = kRingLayoutVersion;
+  header.capacity = config.capacity;
+  header.message_size = config.message_size;
+  header.slot_stride = g.slot_stride;
+  header.slots_offset = g.slots_offset;
+  header.total_bytes = g.total_bytes;
+}
+
+namespace {
+bool aligned(const void* mem) noexcept {
+  return mem != nullptr && reinterpret_cast<std::uintptr_t>(mem) % kCacheLineSize == 0;
+}
+}  // namespace
+
+Result<std::size_t> check_ring_create(const char* where, const void* mem, std::size_t bytes,
+                                      const RingConfig& config, GeometryOf geometry_of) noexcept {
+  SHMCHECK_TRY(validate_ring_config(config));
+  if (!aligned(mem)) {
+    return make_error(ErrorCode::kInvalidArgument, where, "memory must be 64-byte aligned");
+  }
+  const std::size_t needed = geometry_of(config).total_bytes;
+  if (bytes < needed) {
+    return make_error(
+        ErrorCode::kInvalidArgument, where,
+        std::to_string(bytes) + " bytes given, " + std::to_string(needed) + " needed");
+  }
+  return needed;
+}
+
+Result<void> check_ring_attach(const char* where, const void* mem, std::size_t bytes,
+                               std::size_t object_bytes, std::uint64_t magic,
+                               GeometryOf geometry_of) noexcept {
+  if (!aligned(mem) || bytes < object_bytes) {
+    return make_error(ErrorCode::kInvalidArgument, where,
+                      "memory must be 64-byte aligned and hold the ring header");
+  }
+  // Every ring object starts with its RingHeader (standard layout, first member).
+  const auto& h = *std::launder(static_cast<const RingHeader*>(mem));
+  if (h.magic.load(std::memory_order_acquire) != magic) {
+    return make_error(ErrorCode::kForeign, where, "no magic of this ring kind");
+  }
+  const RingConfig config{h.capacity, h.message_size};
+  bool consistent = h.layout_version == kRingLayoutVersion && validate_ring_config(config);
+  if (consistent) {
+    const RingGeometry g = geometry_of(config);
+    consistent = h.slot_stride == g.slot_stride && h.slots_offset == g.slots_offset &&
+                 h.total_bytes == g.total_bytes;
+  }
+  if (!consistent) return make_error(ErrorCode::kCorrupt, where, "inconsistent ring header");
+  if (bytes < h.total_bytes) {
+    return make_error(
+        ErrorCode::kCorrupt, where,
+        std::to_string(bytes) + " bytes mapped, ring needs " + std::to_string(h.total_bytes));
+  }
+  return {};
+}
+
+}  // namespace detail
 
 const char* to_string(PopStatus status) noexcept {
   switch (status) {

@@ -1,11 +1,42 @@
-// Private helpers shared by the ring implementations: CPU relax, the spin-then-sleep
-// backoff of push_for/pop_for.
+// Private helpers shared by the ring implementations: the checks of create_at and
+// attach, CPU relax, the spin-then-sleep backoff of push_for/pop_for.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 
+#include "shmcheck/core/detail/ring_layout.hpp"
+#include "shmcheck/core/result.hpp"
+
 namespace shmcheck::core::detail {
+
+// Where a ring's slots sit and how many bytes it takes, for a valid config: what
+// create_at writes into the RingHeader and what attach expects to find there.
+struct RingGeometry {
+  std::uint32_t slot_stride = 0;
+  std::uint64_t slots_offset = 0;
+  std::uint64_t total_bytes = 0;
+};
+using GeometryOf = RingGeometry (*)(const RingConfig&) noexcept;
+
+// The header a new ring starts with; its magic stays 0 until create_at has built the
+// rest and publishes it.
+void init_ring_header(RingHeader& header, const RingConfig& config,
+                      GeometryOf geometry_of) noexcept;
+
+// create_at's checks: a valid config, memory 64-byte aligned and large enough for it.
+// Returns the ring's total size.
+[[nodiscard]] Result<std::size_t> check_ring_create(const char* where, const void* mem,
+                                                    std::size_t bytes, const RingConfig& config,
+                                                    GeometryOf geometry_of) noexcept;
+
+// attach's checks, in order: 64-byte aligned memory holding the ring object
+// (kInvalidArgument), the ring kind's magic (kForeign), a header consistent with the
+// geometry of the config it states, and a mapping that holds the whole ring (kCorrupt).
+[[nodiscard]] Result<void> check_ring_attach(const char* where, const void* mem, std::size_t bytes,
+                                             std::size_t object_bytes, std::uint64_t magic,
+                                             GeometryOf geometry_of) noexcept;
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)

@@ -14,48 +14,36 @@ namespace {
 
 // Payloads 8-byte aligned and packed: an 8-byte message takes 8 bytes, a 1 KiB one
 // 1024 (16 whole cache lines, as the length table keeps the payloads line-aligned).
-constexpr std::uint32_t slot_stride(const RingConfig& config) noexcept {
-  return static_cast<std::uint32_t>(detail::round_up(config.message_size, 8));
-}
-
-constexpr std::uint64_t slots_offset(const RingConfig& config) noexcept {
-  return sizeof(SpscRing) +
-         detail::round_up(std::uint64_t{config.capacity} * sizeof(std::uint32_t), kCacheLineSize);
+// The slots follow the ring object and its length table.
+detail::RingGeometry geometry(const RingConfig& config) noexcept {
+  detail::RingGeometry g;
+  g.slot_stride = static_cast<std::uint32_t>(detail::round_up(config.message_size, 8));
+  g.slots_offset =
+      sizeof(SpscRing) +
+      detail::round_up(std::uint64_t{config.capacity} * sizeof(std::uint32_t), kCacheLineSize);
+  g.total_bytes = g.slots_offset + std::uint64_t{config.capacity} * g.slot_stride;
+  return g;
 }
 
 }  // namespace
 
 SpscRing::SpscRing(const RingConfig& config) noexcept {
-  header_.magic.store(0, std::memory_order_relaxed);
-  header_.layout_version = detail::kRingLayoutVersion;
-  header_.capacity = config.capacity;
-  header_.message_size = config.message_size;
-  header_.slot_stride = slot_stride(config);
-  header_.slots_offset = slots_offset(config);
-  header_.total_bytes = bytes_needed(config);
+  detail::init_ring_header(header_, config, geometry);
 }
 
 std::size_t SpscRing::bytes_needed(const RingConfig& config) noexcept {
   if (!validate_ring_config(config)) return 0;
-  return slots_offset(config) + std::size_t{config.capacity} * slot_stride(config);
+  return geometry(config).total_bytes;
 }
 
 Result<SpscRing*> SpscRing::create_at(void* mem, std::size_t bytes,
                                       const RingConfig& config) noexcept {
-  SHMCHECK_TRY(validate_ring_config(config));
-  if (mem == nullptr || reinterpret_cast<std::uintptr_t>(mem) % kCacheLineSize != 0) {
-    return make_error(ErrorCode::kInvalidArgument, "SpscRing::create_at",
-                      "memory must be 64-byte aligned");
-  }
-  const auto needed = bytes_needed(config);
-  if (bytes < needed) {
-    return make_error(
-        ErrorCode::kInvalidArgument, "SpscRing::create_at",
-        std::to_string(bytes) + " bytes given, " + std::to_string(needed) + " needed");
-  }
+  const auto needed =
+      detail::check_ring_create("SpscRing::create_at", mem, bytes, config, geometry);
+  if (!needed) return needed.error();
   auto* ring = new (mem) SpscRing(config);
   auto* base = static_cast<std::byte*>(mem);
-  std::memset(base + sizeof(SpscRing), 0, needed - sizeof(SpscRing));
+  std::memset(base + sizeof(SpscRing), 0, *needed - sizeof(SpscRing));
   new (base + sizeof(SpscRing)) std::uint32_t[config.capacity]{};
   // Everything above becomes visible to attach() before the magic does.
   ring->header_.magic.store(detail::kSpscRingMagic, std::memory_order_release);
@@ -63,28 +51,9 @@ Result<SpscRing*> SpscRing::create_at(void* mem, std::size_t bytes,
 }
 
 Result<SpscRing*> SpscRing::attach(void* mem, std::size_t bytes) noexcept {
-  if (mem == nullptr || reinterpret_cast<std::uintptr_t>(mem) % kCacheLineSize != 0 ||
-      bytes < sizeof(SpscRing)) {
-    return make_error(ErrorCode::kInvalidArgument, "SpscRing::attach",
-                      "memory must be 64-byte aligned and hold the ring header");
-  }
-  auto* ring = std::launder(static_cast<SpscRing*>(mem));
-  if (ring->header_.magic.load(std::memory_order_acquire) != detail::kSpscRingMagic) {
-    return make_error(ErrorCode::kForeign, "SpscRing::attach", "no SpscRing magic");
-  }
-  const auto& h = ring->header_;
-  const RingConfig config{h.capacity, h.message_size};
-  if (h.layout_version != detail::kRingLayoutVersion || !validate_ring_config(config) ||
-      h.slot_stride != slot_stride(config) || h.slots_offset != slots_offset(config) ||
-      h.total_bytes != bytes_needed(config)) {
-    return make_error(ErrorCode::kCorrupt, "SpscRing::attach", "inconsistent ring header");
-  }
-  if (bytes < h.total_bytes) {
-    return make_error(
-        ErrorCode::kCorrupt, "SpscRing::attach",
-        std::to_string(bytes) + " bytes mapped, ring needs " + std::to_string(h.total_bytes));
-  }
-  return ring;
+  SHMCHECK_TRY(detail::check_ring_attach("SpscRing::attach", mem, bytes, sizeof(SpscRing),
+                                         detail::kSpscRingMagic, geometry));
+  return std::launder(static_cast<SpscRing*>(mem));
 }
 
 bool SpscRing::push_for(std::span<const std::byte> msg, std::chrono::nanoseconds timeout) noexcept {
