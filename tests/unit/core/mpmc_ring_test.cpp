@@ -21,31 +21,16 @@ namespace shmcheck::core {
 namespace {
 
 using namespace std::chrono_literals;
-using ring_test::Ledger;
-using ring_test::SharedArea;
 
 constexpr RingConfig kConfig{64, 48};
 constexpr std::uint64_t kKillAt = 300;  // the victim dies in its 300th operation
 
 std::string failpoint_test_name(const ::testing::TestParamInfo<FailpointId>& info) {
-  std::string name(to_string(info.param));
-  for (auto& c : name) {
-    if (c == '.') c = '_';
-  }
-  return name;
+  return ring_test::failpoint_test_name(info.param);
 }
 
-struct MpmcFixture {
-  SharedArea ring_area{MpmcRing::bytes_needed(kConfig)};
-  SharedArea ledger_area{sizeof(Ledger)};
-  MpmcRing* ring = nullptr;
-  Ledger* ledger = nullptr;
-
-  MpmcFixture() {
-    auto r = MpmcRing::create_at(ring_area.data(), ring_area.size(), kConfig);
-    if (!r) std::abort();
-    ring = *r;
-    ledger = ring_test::make_ledger(ledger_area);
+struct MpmcFixture : ring_test::SharedRing<MpmcRing> {
+  MpmcFixture() : SharedRing(kConfig) {
     // Use the ring in this process first: forked children must still claim slots
     // under their own identity, not a cached copy of ours.
     std::vector<std::byte> buf(kConfig.message_size);

@@ -19,8 +19,10 @@
 #include <cstring>
 #include <new>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/core/process_identity.hpp"
 #include "shmcheck/core/ring.hpp"
 
@@ -123,6 +125,29 @@ struct Ledger {
 inline Ledger* make_ledger(const SharedArea& area) {
   if (area.size() < sizeof(Ledger)) std::abort();
   return new (area.data()) Ledger();
+}
+
+// A ring of `config` and a delivery ledger, both in MAP_SHARED memory that forked
+// children inherit: the crash tests' common ground.
+template <class Ring>
+struct SharedRing {
+  explicit SharedRing(const RingConfig& config) : ring_area(Ring::bytes_needed(config)) {
+    auto r = Ring::create_at(ring_area.data(), ring_area.size(), config);
+    if (!r) std::abort();
+    ring = *r;
+    ledger = make_ledger(ledger_area);
+  }
+  SharedArea ring_area;
+  SharedArea ledger_area{sizeof(Ledger)};
+  Ring* ring = nullptr;
+  Ledger* ledger = nullptr;
+};
+
+// A failpoint's name as a test-name suffix ("ring_push_after_claim").
+inline std::string failpoint_test_name(FailpointId id) {
+  std::string name(to_string(id));
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
 }
 
 // Records one pop result. last[] is this consumer's last seq per producer (FIFO check).

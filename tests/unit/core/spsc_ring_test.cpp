@@ -24,7 +24,6 @@ namespace {
 using namespace std::chrono_literals;
 using ring_test::consume_bursts;
 using ring_test::kBurst;
-using ring_test::Ledger;
 using ring_test::produce_bursts;
 using ring_test::SharedArea;
 
@@ -32,25 +31,11 @@ constexpr RingConfig kConfig{64, 48};
 constexpr std::uint64_t kKillAt = 300;  // the victim dies in its 300th operation
 
 std::string failpoint_test_name(const ::testing::TestParamInfo<FailpointId>& info) {
-  std::string name(to_string(info.param));
-  for (auto& c : name) {
-    if (c == '.') c = '_';
-  }
-  return name;
+  return ring_test::failpoint_test_name(info.param);
 }
 
-struct SpscFixture {
-  SharedArea ring_area{SpscRing::bytes_needed(kConfig)};
-  SharedArea ledger_area{sizeof(Ledger)};
-  SpscRing* ring = nullptr;
-  Ledger* ledger = nullptr;
-
-  SpscFixture() {
-    auto r = SpscRing::create_at(ring_area.data(), ring_area.size(), kConfig);
-    if (!r) std::abort();
-    ring = *r;
-    ledger = ring_test::make_ledger(ledger_area);
-  }
+struct SpscFixture : ring_test::SharedRing<SpscRing> {
+  SpscFixture() : SharedRing(kConfig) {}
 };
 
 // What a crash-and-restart run left: how the restarted role and the role that kept
@@ -141,7 +126,7 @@ INSTANTIATE_TEST_SUITE_P(EveryPushFailpoint, SpscProducerCrash,
 // (failpoint, whether producer and consumers move bursts or one message per call)
 using ConsumerCrashParam = std::tuple<FailpointId, bool>;
 std::string consumer_crash_test_name(const ::testing::TestParamInfo<ConsumerCrashParam>& info) {
-  return failpoint_test_name({std::get<0>(info.param), info.index}) +
+  return ring_test::failpoint_test_name(std::get<0>(info.param)) +
          (std::get<1>(info.param) ? "_bursts" : "_single");
 }
 class SpscConsumerCrash : public ::testing::TestWithParam<ConsumerCrashParam> {};
