@@ -205,6 +205,7 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
   }
 
   // Pass 3: lost = acked but never delivered; in flight at a crash and never delivered.
+  std::uint64_t skipped_in_flight = 0;  // lost for sure: a later in-flight one arrived
   for (const auto& [inc_key, ledger] : ledgers) {
     static const std::vector<Delivery> kNone;
     const auto it = deliveries.find(inc_key);
@@ -228,14 +229,33 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
       }
     }
     if (ledger.attempted > ledger.acked && ledger.state != IncarnationState::kFinished) {
-      const MessageKey key{inc_key.first, inc_key.second, ledger.attempted};
-      if (recovered_keys.count(key) == 0) ++c.in_flight_dropped;
+      // The in-flight range (acked, attempted]: what arrived must be a prefix of it.
+      std::uint64_t last_recovered = 0;
+      for (std::uint64_t seq = ledger.attempted; seq > ledger.acked; --seq) {
+        if (recovered_keys.count({inc_key.first, inc_key.second, seq}) != 0) {
+          last_recovered = seq;
+          break;
+        }
+      }
+      for (std::uint64_t seq = ledger.acked + 1; seq <= ledger.attempted; ++seq) {
+        const MessageKey key{inc_key.first, inc_key.second, seq};
+        if (recovered_keys.count(key) != 0) continue;
+        if (seq > last_recovered) {
+          ++c.in_flight_dropped;
+        } else {
+          ++skipped_in_flight;
+          examples.add("lost", key, -1,
+                       "in flight, never delivered, while seq " + std::to_string(last_recovered) +
+                           " of the same push was");
+        }
+      }
     }
   }
-  c.lost_at_crash = std::min(lost_total, consumer_pop_crashes);
-  c.lost = lost_total - c.lost_at_crash;
+  c.lost_at_crash = std::min(lost_total, consumer_pop_crashes * input.messages_per_pop);
+  const std::uint64_t unexplained = lost_total - c.lost_at_crash;
+  c.lost = unexplained + skipped_in_flight;
   for (const MessageKey& key : lost_examples) {
-    if (c.lost != 0) {
+    if (unexplained != 0) {
       examples.add("lost", key, -1, "acknowledged to its producer, never delivered");
     } else {
       examples.add("lost_at_crash", key, -1, "never delivered; a consumer died inside pop");
@@ -260,21 +280,32 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
         a.effect = "none";
         a.description = who + " died" + at + " before journaling any message";
       } else if (it->second.attempted > it->second.acked) {
+        // The last message in flight stands for the push (a burst: the rest of it).
         const MessageKey key{crash.index, crash.incarnation, it->second.attempted};
         a.message = key;
-        if (recovered_keys.count(key) != 0) {
+        const std::uint64_t first = it->second.acked + 1;
+        const std::string during =
+            who + " died" + at + " during " + std::string(to_string(crash.op)) +
+            (first == key.seq
+                 ? " of seq " + std::to_string(key.seq)
+                 : " of seqs " + std::to_string(first) + ".." + std::to_string(key.seq));
+        std::uint64_t delivered = 0;  // a prefix of the range, when all is well
+        for (std::uint64_t seq = first; seq <= key.seq; ++seq) {
+          delivered += recovered_keys.count({crash.index, crash.incarnation, seq});
+        }
+        if (delivered == key.seq - first + 1) {
           a.effect = "recovered";
-          a.description = who + " died" + at + " during " + std::string(to_string(crash.op)) +
-                          " of seq " + std::to_string(key.seq) + "; the message was delivered";
+          a.description = during + "; delivered";
+        } else if (delivered != 0) {
+          a.effect = "recovered";
+          a.description = during + "; " + std::to_string(delivered) +
+                          " of them delivered, the rest never (not acked)";
         } else if (abandoned_claimers.count(crash.pid) != 0) {
           a.effect = "abandoned_slot";
-          a.description = who + " died" + at + " during " + std::string(to_string(crash.op)) +
-                          " of seq " + std::to_string(key.seq) +
-                          "; the ring skipped its half-written slot";
+          a.description = during + "; the ring skipped its half-written slot";
         } else {
           a.effect = "in_flight_dropped";
-          a.description = who + " died" + at + " during " + std::string(to_string(crash.op)) +
-                          " of seq " + std::to_string(key.seq) + "; never delivered (not acked)";
+          a.description = during + "; never delivered (not acked)";
         }
       } else {
         a.effect = "none";

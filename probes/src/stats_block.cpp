@@ -116,9 +116,9 @@ void StatsSnapshot::merge(const StatsSnapshot& other) noexcept {
   lock_wait.merge(other.lock_wait);
 }
 
-void StatsBlock::count_op(WorkerOp op, std::uint64_t bytes) noexcept {
+void StatsBlock::count_ops(WorkerOp op, std::uint64_t n, std::uint64_t bytes) noexcept {
   const auto i = static_cast<std::size_t>(op);
-  if (i < kWorkerOpCount) bump(ops_[i]);
+  if (i < kWorkerOpCount) bump(ops_[i], n);
   if (bytes != 0) bump(bytes_, bytes);
 }
 

@@ -163,6 +163,72 @@ TEST(IntegrityChecker, InFlightAtProducerCrashAndNotDeliveredIsDroppedNotLost) {
   EXPECT_EQ(v.crashes.at(0).effect, "in_flight_dropped");
 }
 
+// A producer that died pushing a burst of seqs 11..15 (attempted 15, acked 10).
+MessageCheckInput burst_in_flight(std::uint64_t delivered_up_to) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 15, 10, IncarnationState::kActive)})};
+  in.consumers = {consumer(0, range(0, 0, 1, delivered_up_to))};
+  in.crashes = {CrashRecord{"producer", 0, 0, 4242, WorkerOp::kPush, 11, "ring.push.mid_payload"}};
+  return in;
+}
+
+TEST(IntegrityChecker, BurstInFlightArrivesWholeAsAPrefixOrNotAtAll) {
+  struct Case {
+    std::uint64_t delivered_up_to;
+    std::uint64_t recovered, dropped;
+    const char* effect;
+    const char* description;
+  };
+  for (const Case& c : {
+           Case{15, 5, 0, "recovered", "seqs 11..15; delivered"},
+           // The ring had room for two: the push published 11..12 and the producer
+           // died before it returned (ring.push.after_commit), 13..15 still to push.
+           Case{12, 2, 3, "recovered", "2 of them delivered"},
+           Case{10, 0, 5, "in_flight_dropped", "seqs 11..15; never delivered"},
+       }) {
+    const MessageVerdict v = check_messages(burst_in_flight(c.delivered_up_to));
+    SCOPED_TRACE(c.delivered_up_to);
+    EXPECT_EQ(v.counts.recovered, c.recovered);
+    EXPECT_EQ(v.counts.in_flight_dropped, c.dropped);
+    EXPECT_EQ(v.counts.violations(), 0U);
+    ASSERT_EQ(v.crashes.size(), 1U);
+    EXPECT_EQ(v.crashes[0].effect, c.effect);
+    EXPECT_NE(v.crashes[0].description.find(c.description), std::string::npos)
+        << v.crashes[0].description;
+  }
+}
+
+TEST(IntegrityChecker, InFlightMessageSkippedWhileALaterOneArrivedIsLost) {
+  // 13 arrived, so 11 and 12 (published before it, in the same push) were committed.
+  MessageCheckInput in = burst_in_flight(10);
+  in.consumers = {consumer(0, [] {
+    auto records = range(0, 0, 1, 10);
+    records.push_back(ok(0, 0, 13));
+    return records;
+  }())};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.recovered, 1U);
+  EXPECT_EQ(v.counts.lost, 2U);
+  EXPECT_EQ(v.counts.in_flight_dropped, 2U);  // 14, 15
+  EXPECT_TRUE(has_example(v, "lost", 11));
+  EXPECT_TRUE(has_example(v, "lost", 12));
+}
+
+TEST(IntegrityChecker, ConsumerDeathInsideABurstPopExplainsUpToTheBurst) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 20, 20)})};
+  in.consumers = {consumer(0, without(range(0, 0, 1, 20), {6, 7, 8, 9}))};
+  in.crashes = {CrashRecord{"consumer", 0, 0, 5151, WorkerOp::kPop, 0, "ring.pop.before_release"}};
+  in.messages_per_pop = 4;
+  MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_EQ(v.counts.lost_at_crash, 4U);
+  in.messages_per_pop = 3;
+  v = check_messages(in);
+  EXPECT_EQ(v.counts.lost, 1U);
+  EXPECT_EQ(v.counts.lost_at_crash, 3U);
+}
+
 TEST(IntegrityChecker, UnackedMessageOfACleanlyExitedProducerIsUnexpectedNotRecovered) {
   MessageCheckInput in;
   in.producers = {producer(0, {ledger(0, 11, 10, IncarnationState::kFinished)})};

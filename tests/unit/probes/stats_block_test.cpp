@@ -122,6 +122,7 @@ TEST(StatsBlock, CountersLandInTheSnapshot) {
   block.count_op(WorkerOp::kPush, 64);
   block.count_op(WorkerOp::kPush, 64);
   block.count_op(WorkerOp::kPop);
+  block.count_ops(WorkerOp::kPop, 16, 16 * 8);  // a burst pop
   block.count_full();
   block.count_empty();
   block.count_empty();
@@ -133,9 +134,9 @@ TEST(StatsBlock, CountersLandInTheSnapshot) {
   block.observe_latency(1'500);
   const StatsSnapshot s = block.snapshot();
   EXPECT_EQ(s.ops[static_cast<std::size_t>(WorkerOp::kPush)], 2U);
-  EXPECT_EQ(s.ops[static_cast<std::size_t>(WorkerOp::kPop)], 1U);
-  EXPECT_EQ(s.total_ops(), 3U);
-  EXPECT_EQ(s.bytes, 128U);
+  EXPECT_EQ(s.ops[static_cast<std::size_t>(WorkerOp::kPop)], 17U);
+  EXPECT_EQ(s.total_ops(), 19U);
+  EXPECT_EQ(s.bytes, 256U);
   EXPECT_EQ(s.full_events, 1U);
   EXPECT_EQ(s.empty_events, 2U);
   EXPECT_EQ(s.abandoned, 1U);

@@ -6,13 +6,19 @@
 // From the producer ledgers (attempted/acked per incarnation) and the consumers'
 // delivery logs, each key falls in exactly one class:
 //   delivered      acked (or in flight) and delivered exactly once, in order.
-//   lost           seq <= acked, never delivered, and not explained by a crash.
+//   lost           seq <= acked, never delivered, and not explained by a crash; or
+//                  in flight (below) and never delivered while a later message of the
+//                  same incarnation's in-flight range was: a producer publishes in
+//                  seq order, so that one was committed and then went missing.
 //   lost_at_crash  like lost, but explained: a consumer incarnation died inside pop
-//                  (it had the message and could not log it). Each such crash
-//                  explains at most one lost message.
-//   recovered      seq == attempted > acked of an incarnation that did not finish
-//                  (its push was in flight when it died) and delivered anyway.
+//                  (it had the messages and could not log them). Each such crash
+//                  explains at most MessageCheckInput::messages_per_pop lost messages.
+//   recovered      acked < seq <= attempted of an incarnation that did not finish
+//                  (in flight when it died: one message, or the rest of a burst,
+//                  whose push had begun and not returned) and delivered anyway.
 //   in_flight_dropped  ditto, but never delivered (allowed: it was never acked).
+//                  Of an in-flight range, what was delivered must be a prefix:
+//                  a burst is published whole or not at all, and in order.
 //   unexpected     delivered but never attempted: seq > attempted, seq == 0, an
 //                  incarnation with no ledger, or a foreign message (counted once
 //                  per distinct key; `foreign` counts foreign records separately).
@@ -130,6 +136,9 @@ struct MessageCheckInput {
   std::vector<ConsumerSnapshot> consumers;
   std::vector<CrashRecord> crashes;  // all roles; non-message roles are ignored
   std::uint64_t stalled = 0;
+  // The most messages one pop can take (consumers popping bursts take up to their
+  // burst): what a consumer that died inside pop may have taken and not logged.
+  std::uint64_t messages_per_pop = 1;
 };
 
 struct MessageVerdict {

@@ -20,6 +20,9 @@
 //   push returned true; withdraw(inc) when it gives up on a seq whose push never
 //   succeeded (end of run with a full ring); finish(inc) on a clean exit.
 //   So attempted > acked means "seq attempted may be in the ring or not" (in flight).
+//   A producer pushing bursts calls before_push(inc, last seq of the burst) and
+//   after_push(inc, last seq pushed) after every call that pushed some: then all of
+//   (acked, attempted] is in flight, and what of it reached the ring is a prefix.
 // - Consumer: append() one DeliveryRecord AFTER each pop that returned a message
 //   (ok, torn, foreign) or kAbandoned. A consumer killed between pop and append loses
 //   that record: the message shows up as lost, explained by the consumer's crash in pop.

@@ -121,7 +121,9 @@ class alignas(64) StatsBlock {
   StatsBlock(const StatsBlock&) = delete;
   StatsBlock& operator=(const StatsBlock&) = delete;
 
-  void count_op(WorkerOp op, std::uint64_t bytes = 0) noexcept;
+  void count_op(WorkerOp op, std::uint64_t bytes = 0) noexcept { count_ops(op, 1, bytes); }
+  // `n` operations of one kind at once (a burst push or pop), `bytes` in all.
+  void count_ops(WorkerOp op, std::uint64_t n, std::uint64_t bytes) noexcept;
   void count_full() noexcept { detail::bump(full_events_); }
   void count_empty() noexcept { detail::bump(empty_events_); }
   void count_abandoned() noexcept { detail::bump(abandoned_); }
