@@ -1,12 +1,15 @@
 #include "shmcheck/harness/roles.hpp"
 
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "shmcheck/core/failpoint.hpp"
@@ -90,15 +93,46 @@ int fail(const Context& ctx, const char* what, const core::Error& error) {
 
 // ---- producer / consumer -------------------------------------------------------------
 
+// Messages this producer's earlier incarnations sent: the ops budget covers every
+// incarnation, so a restarted producer sends what is left.
+std::uint64_t sent_before(const WorkerConfig& cfg, const probes::ProducerJournal& journal) {
+  std::uint64_t sent = 0;
+  for (const auto& inc : journal.snapshot().incarnations) {
+    if (inc.incarnation < cfg.incarnation) sent += inc.acked;
+  }
+  return sent;
+}
+
+// Between tries of a burst push or pop, which do not wait as push_for/pop_for do:
+// retry at once for a while (the other side is usually in the middle of a call), then
+// yield the CPU, then sleep in short steps. again() is true on the first miss after
+// progress: the caller counts one full or empty event per wait, as push_for and
+// pop_for count one per timeout.
+class RingWait {
+ public:
+  bool again() {
+    ++misses_;
+    if (misses_ > kSpins + kYields) {
+      sleep_ns(kSleepNs);
+    } else if (misses_ > kSpins) {
+      ::sched_yield();
+    }
+    return misses_ == 1;
+  }
+  void reset() { misses_ = 0; }
+
+ private:
+  static constexpr std::uint32_t kSpins = 64;
+  static constexpr std::uint32_t kYields = 64;
+  static constexpr std::int64_t kSleepNs = 50'000;
+  std::uint32_t misses_ = 0;
+};
+
 template <class Ring>
 int run_producer(Context& ctx, Ring& ring) {
   const auto& cfg = ctx.cfg();
   auto& journal = ctx.control().view().producer(cfg.role_index);
-  // The ops budget covers every incarnation: a restarted producer sends what is left.
-  std::uint64_t already = 0;
-  for (const auto& inc : journal.snapshot().incarnations) {
-    if (inc.incarnation < cfg.incarnation) already += inc.acked;
-  }
+  const std::uint64_t already = sent_before(cfg, journal);
   journal.begin_incarnation(cfg.incarnation);
   const std::size_t size = std::max<std::size_t>(cfg.message_size, probes::kMinMessageSize);
   std::vector<std::byte> buf(size);
@@ -144,6 +178,61 @@ int run_producer(Context& ctx, Ring& ring) {
   return 0;
 }
 
+// A producer with `burst` > 1 (SpscRing only): encodes up to `burst` messages, journals
+// the last of them as attempted, and pushes them with try_push_burst until all are in
+// (the ring may take a part at a time; each part is acked as its call returns). A kill
+// inside a call publishes all of that call's messages or none: the checker accepts a
+// prefix of the in-flight range and nothing else.
+int run_burst_producer(Context& ctx, core::SpscRing& ring) {
+  const auto& cfg = ctx.cfg();
+  auto& journal = ctx.control().view().producer(cfg.role_index);
+  const std::uint64_t already = sent_before(cfg, journal);
+  journal.begin_incarnation(cfg.incarnation);
+  const std::size_t size = std::max<std::size_t>(cfg.message_size, probes::kMinMessageSize);
+  std::vector<std::byte> buf(size * cfg.burst);
+  ctx.slot().set_running();
+
+  RingWait wait;
+  std::uint64_t seq = 0;  // the last seq pushed
+  while (!ctx.should_stop() && !ctx.budget_spent(already + seq)) {
+    std::uint64_t n = cfg.burst;
+    if (cfg.ops) n = std::min(n, *cfg.ops - (already + seq));
+    // Every message of a burst carries the burst's intended send time.
+    const std::uint64_t intended = cfg.rate > 0 || cfg.probes ? ctx.pace(seq) : 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (!probes::encode_message(std::span(buf).subspan(i * size, size), cfg.seed, cfg.role_index,
+                                  cfg.incarnation, seq + 1 + i, intended)) {
+        worker_log(cfg.index, "message of %zu bytes cannot be encoded", size);
+        return kWorkerExitFailure;
+      }
+    }
+    ctx.slot().enter_op(WorkerOp::kPush, seq + 1);
+    journal.before_push(cfg.incarnation, seq + n);
+    std::uint64_t pushed = 0;
+    while (pushed < n) {
+      const std::size_t got = ring.try_push_burst(std::span(buf).subspan(pushed * size), size);
+      if (got == 0) {
+        if (wait.again()) ctx.stats().count_full();
+        if (ctx.should_stop()) break;
+        continue;
+      }
+      wait.reset();
+      pushed += got;
+      journal.after_push(cfg.incarnation, seq + pushed);
+    }
+    seq += pushed;
+    if (pushed < n) {
+      journal.withdraw(cfg.incarnation);
+      break;
+    }
+    ctx.slot().leave_op();
+    ctx.stats().count_ops(WorkerOp::kPush, n, n * size);
+    ctx.think();
+  }
+  journal.finish(cfg.incarnation);
+  return 0;
+}
+
 probes::DeliveryStatus delivery_status(probes::MessageStatus status) {
   switch (status) {
     case probes::MessageStatus::kOk:
@@ -154,6 +243,24 @@ probes::DeliveryStatus delivery_status(probes::MessageStatus status) {
       return probes::DeliveryStatus::kForeign;
   }
   return probes::DeliveryStatus::kTorn;
+}
+
+// Verifies a popped message, appends its delivery record, samples its latency.
+void deliver(Context& ctx, probes::ConsumerLog& log, std::span<const std::byte> message) {
+  const auto& cfg = ctx.cfg();
+  const auto msg = probes::verify_message(message, cfg.seed);
+  probes::DeliveryRecord rec;
+  rec.consumer_incarnation = cfg.incarnation;
+  rec.producer = msg.header.producer;
+  rec.incarnation = msg.header.incarnation;
+  rec.seq = msg.header.seq;
+  rec.status = delivery_status(msg.status);
+  log.append(rec);
+  if (msg.status == probes::MessageStatus::kOk && cfg.probes) {
+    const std::uint64_t now = monotonic_ns();
+    const std::uint64_t sent = msg.header.send_tsc_or_ns;
+    ctx.stats().observe_latency(now > sent ? now - sent : 0);
+  }
 }
 
 template <class Ring>
@@ -180,25 +287,15 @@ int run_consumer(Context& ctx, Ring& ring) {
       continue;
     }
     empty_after_done = 0;
-    probes::DeliveryRecord rec;
-    rec.consumer_incarnation = cfg.incarnation;
     if (r.status == core::PopStatus::kAbandoned) {
+      probes::DeliveryRecord rec;
+      rec.consumer_incarnation = cfg.incarnation;
       rec.status = probes::DeliveryStatus::kAbandoned;
       rec.claimer_pid = r.claimer.pid;
       log.append(rec);
       ctx.stats().count_abandoned();
     } else {
-      const auto msg = probes::verify_message(std::span(buf.data(), r.size), cfg.seed);
-      rec.producer = msg.header.producer;
-      rec.incarnation = msg.header.incarnation;
-      rec.seq = msg.header.seq;
-      rec.status = delivery_status(msg.status);
-      log.append(rec);
-      if (msg.status == probes::MessageStatus::kOk && cfg.probes) {
-        const std::uint64_t now = monotonic_ns();
-        const std::uint64_t sent = msg.header.send_tsc_or_ns;
-        ctx.stats().observe_latency(now > sent ? now - sent : 0);
-      }
+      deliver(ctx, log, std::span(buf.data(), r.size));
     }
     ++popped;
     ctx.slot().leave_op();
@@ -208,12 +305,66 @@ int run_consumer(Context& ctx, Ring& ring) {
   return 0;
 }
 
+// A consumer with `burst` > 1 (SpscRing only): pops up to `burst` messages per call.
+// A kill between the pop and the last log append loses up to a burst of records; the
+// checker allows a consumer that died inside pop that many (messages_per_pop).
+int run_burst_consumer(Context& ctx, core::SpscRing& ring) {
+  const auto& cfg = ctx.cfg();
+  auto& log = ctx.control().view().consumer(cfg.role_index);
+  auto& producers_done = ctx.control().run().producers_done[cfg.object.index];
+  const std::size_t message_size = ring.config().message_size;
+  std::vector<std::byte> buf(message_size * cfg.burst);
+  std::vector<std::uint32_t> sizes(cfg.burst);
+  ctx.slot().set_running();
+
+  RingWait wait;
+  std::uint64_t popped = 0;
+  int empty_after_done = 0;
+  for (;;) {
+    if (ctx.control().phase() == RunPhase::kStop || ctx.budget_spent(popped)) break;
+    std::uint64_t want = cfg.burst;
+    if (cfg.ops) want = std::min(want, *cfg.ops - popped);
+    ctx.slot().enter_op(WorkerOp::kPop, popped + 1);
+    const std::size_t n =
+        ring.try_pop_burst(std::span(buf).first(want * message_size), std::span(sizes).first(want));
+    if (n == 0) {
+      ctx.slot().set_running();
+      // Producers are done: two empty polls a poll step apart mean the ring is drained.
+      if (producers_done.load(std::memory_order_acquire) != 0) {
+        ctx.stats().count_empty();
+        if (++empty_after_done >= 2) break;
+        sleep_ns(std::chrono::nanoseconds(kPollStep).count());
+      } else if (wait.again()) {
+        ctx.stats().count_empty();
+      }
+      continue;
+    }
+    wait.reset();
+    empty_after_done = 0;
+    std::uint64_t bytes = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      deliver(ctx, log, std::span(buf).subspan(i * message_size, sizes[i]));
+      bytes += sizes[i];
+    }
+    popped += n;
+    ctx.slot().leave_op();
+    ctx.stats().count_ops(WorkerOp::kPop, n, bytes);
+    ctx.think();
+  }
+  return 0;
+}
+
 template <class Ring>
 int run_ring_role(Context& ctx, core::Segment& segment) {
   auto ring = Ring::attach(segment.payload(), segment.payload_size());
   if (!ring) return fail(ctx, "attach ring", ring.error());
-  if (ctx.cfg().role == "producer") return run_producer(ctx, **ring);
-  return run_consumer(ctx, **ring);
+  const bool producer = ctx.cfg().role == "producer";
+  if constexpr (std::is_same_v<Ring, core::SpscRing>) {
+    if (ctx.cfg().burst > 1) {
+      return producer ? run_burst_producer(ctx, **ring) : run_burst_consumer(ctx, **ring);
+    }
+  }
+  return producer ? run_producer(ctx, **ring) : run_consumer(ctx, **ring);
 }
 
 // ---- locker ---------------------------------------------------------------------------

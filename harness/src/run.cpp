@@ -543,6 +543,7 @@ std::vector<WorkerConfig> Runner::worker_configs() const {
     c.think_ns = p.think.count();
     c.rate = p.rate.value_or(0);
     c.message_size = p.message_size.value_or(obj->message_size);
+    c.burst = p.burst;
     if (const auto it = writers_per_object_.find(ro.index); it != writers_per_object_.end()) {
       c.writers = it->second;
     }
@@ -634,6 +635,11 @@ void Runner::collect(const SupervisionReport& report) {
     for (std::uint32_t i = 0; i < consumers_; ++i)
       messages.consumers.push_back(view.consumer(i).snapshot());
     messages.stalled = stalls_;
+    for (const auto& p : spec_.processes) {
+      if (p.role == Role::kConsumer) {
+        messages.messages_per_pop = std::max<std::uint64_t>(messages.messages_per_pop, p.burst);
+      }
+    }
     result_.integrity = probes::check_messages(messages);
   }
   // Mutexes, semaphores, pages.

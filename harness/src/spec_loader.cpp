@@ -123,8 +123,8 @@ constexpr std::string_view kMutexKeys[] = {"name", "kind", "backing"};
 constexpr std::string_view kSemaphoreKeys[] = {"name",   "kind", "backing",
                                                "flavor", "undo", "initial"};
 constexpr std::string_view kRingKeys[] = {"name", "kind", "backing", "capacity", "message_size"};
-constexpr std::string_view kProcessKeys[] = {"role", "count", "uses",         "ops",
-                                             "hold", "think", "message_size", "rate"};
+constexpr std::string_view kProcessKeys[] = {"role",  "count",        "uses", "ops",  "hold",
+                                             "think", "message_size", "rate", "burst"};
 constexpr std::string_view kFaultKeys[] = {"kill",   "pause",   "exit",  "at",     "after",
                                            "signal", "restart", "every", "jitter", "start",
                                            "max",    "for",     "code"};
@@ -490,6 +490,9 @@ ProcessSpec extract_process(Extractor& x, const Json& obj, const std::string& pt
     p.message_size = static_cast<std::uint32_t>(*size);
   }
   p.rate = x.get_rate(obj, ptr, "rate");
+  if (auto burst = x.get_uint(obj, ptr, "burst", 1, kMaxBurst)) {
+    p.burst = static_cast<std::uint32_t>(*burst);
+  }
   return p;
 }
 
@@ -675,6 +678,18 @@ void semantic_checks(Extractor& x, const Spec& spec) {
                 "'message_size' " + std::to_string(*p.message_size) +
                     " exceeds the slot size of ring " + quote(object->name) + " (" +
                     std::to_string(object->message_size) + ")");
+      }
+    }
+    if (p.burst != 1) {
+      const std::string at = detail::child_pointer(ptr, "burst");
+      if (p.role != Role::kProducer && p.role != Role::kConsumer) {
+        x.error(at, "'burst' applies only to producers and consumers");
+      } else if (object->type != ObjectType::kSpscRing) {
+        x.error(at, "'burst' needs an spsc_ring; " + quote(object->name) + " is of kind " +
+                        std::string(to_string(object->type)) + " (no burst push or pop)");
+      } else if (p.burst > object->capacity) {
+        x.error(at, "'burst' " + std::to_string(p.burst) + " exceeds the capacity of ring " +
+                        quote(object->name) + " (" + std::to_string(object->capacity) + ")");
       }
     }
     if (p.role == Role::kProducer) ring_sides[p.uses].first += p.count;

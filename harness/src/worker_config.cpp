@@ -42,6 +42,7 @@ nlohmann::json WorkerConfig::to_json() const {
       {"think_ns", think_ns},
       {"rate", rate},
       {"message_size", message_size},
+      {"burst", burst},
       {"writers", writers},
       {"failpoints", failpoints},
       {"broken", to_string(broken)},
@@ -75,6 +76,7 @@ WorkerConfig WorkerConfig::from_json(const nlohmann::json& j) {
   c.think_ns = j.at("think_ns").get<std::int64_t>();
   c.rate = j.at("rate").get<double>();
   c.message_size = j.at("message_size").get<std::uint32_t>();
+  c.burst = j.at("burst").get<std::uint32_t>();
   c.writers = j.at("writers").get<std::uint32_t>();
   c.failpoints = j.at("failpoints").get<std::string>();
   const auto broken = broken_from_string(j.at("broken").get<std::string>());

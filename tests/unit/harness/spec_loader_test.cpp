@@ -258,6 +258,8 @@ TEST(SpecLoaderGood, SizesRatesBackingsAndExitFaultsAreConverted) {
   EXPECT_EQ(s.objects[1].backing, SegmentBacking::kSysV);
   EXPECT_EQ(s.objects[1].size, 1024U * 1024U);
   EXPECT_EQ(s.processes[0].message_size, 512U);
+  EXPECT_EQ(s.processes[0].burst, 1U);  // the default: one message per call
+  EXPECT_EQ(s.processes[1].burst, 16U);
   ASSERT_TRUE(s.processes[0].rate.has_value());
   EXPECT_DOUBLE_EQ(*s.processes[0].rate, 1500.0);
   EXPECT_EQ(s.processes[2].think, nanoseconds(1500us));

@@ -18,6 +18,7 @@ TEST(WorkerConfig, JsonRoundTripKeepsEveryField) {
   c.think_ns = 3000;
   c.rate = 1.5e5;
   c.message_size = 96;
+  c.burst = 16;
   c.writers = 4;
   c.failpoints = "ring.pop.after_claim=3:kill";
   c.broken = Broken::kDuplicateSend;
@@ -27,6 +28,7 @@ TEST(WorkerConfig, JsonRoundTripKeepsEveryField) {
   const auto back = WorkerConfig::from_json(nlohmann::json::parse(c.to_json().dump()));
   EXPECT_EQ(back.to_json(), c.to_json());
   EXPECT_EQ(back.ops, c.ops);
+  EXPECT_EQ(back.burst, 16U);
   EXPECT_EQ(back.broken, Broken::kDuplicateSend);
   EXPECT_FALSE(back.probes);
   EXPECT_EQ(back.object.segment_ref, c.object.segment_ref);

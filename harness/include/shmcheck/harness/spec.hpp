@@ -68,6 +68,10 @@ struct ProcessSpec {
   std::chrono::nanoseconds think{0};          // pause between operations
   std::optional<std::uint32_t> message_size;  // producers: <= the ring's message_size
   std::optional<double> rate;                 // target ops per second per worker
+  // Producers and consumers of an spsc_ring: messages per push or pop call
+  // (SpscRing::try_push_burst / try_pop_burst), 1..min(4096, capacity); 1 = one
+  // message per call. `ops`, `rate` and the stats still count messages.
+  std::uint32_t burst = 1;
   SourceMark mark;
 };
 

@@ -36,6 +36,7 @@ inline constexpr int kMaxSpecDepth = 32;
 inline constexpr std::uint32_t kMaxWorkers = 256;
 inline constexpr std::size_t kMaxObjects = 64;
 inline constexpr std::size_t kMaxFaults = 64;
+inline constexpr std::uint32_t kMaxBurst = 4096;  // messages per burst push or pop
 
 struct SpecError {
   std::string file;

@@ -60,6 +60,7 @@ struct WorkerConfig {
   std::int64_t think_ns = 0;
   double rate = 0;                 // ops/s per worker; 0: as fast as possible
   std::uint32_t message_size = 0;  // producers: bytes per message
+  std::uint32_t burst = 1;         // producers/consumers of an SpscRing: messages per call
   std::uint32_t writers = 1;       // writer/reader: writers on the object (page ownership)
   ObjectBinding object;
   std::string failpoints;  // arm string (core::arm_failpoints_from_string)
