@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <span>
@@ -128,6 +129,13 @@ class RingWait {
   std::uint32_t misses_ = 0;
 };
 
+// Test-only (Broken::kPublishBeforeWrite): what a consumer sees when a slot is
+// published before its payload is written: header fields set, checksum and payload not.
+void unwrite(std::span<std::byte> message) {
+  constexpr std::size_t kChecksumOffset = offsetof(probes::MessageHeader, checksum);
+  std::memset(message.data() + kChecksumOffset, 0, message.size() - kChecksumOffset);
+}
+
 template <class Ring>
 int run_producer(Context& ctx, Ring& ring) {
   const auto& cfg = ctx.cfg();
@@ -148,12 +156,7 @@ int run_producer(Context& ctx, Ring& ring) {
       worker_log(cfg.index, "message of %zu bytes cannot be encoded", size);
       return kWorkerExitFailure;
     }
-    if (cfg.broken == Broken::kPublishBeforeWrite) {
-      // Test-only: what a consumer sees when a slot is published before its payload
-      // is written: header fields set, checksum and payload not yet.
-      constexpr std::size_t kChecksumOffset = offsetof(probes::MessageHeader, checksum);
-      std::memset(buf.data() + kChecksumOffset, 0, size - kChecksumOffset);
-    }
+    if (cfg.broken == Broken::kPublishBeforeWrite) unwrite(buf);
     ctx.slot().enter_op(WorkerOp::kPush, seq);
     journal.before_push(cfg.incarnation, seq);
     bool pushed = false;
@@ -199,32 +202,42 @@ int run_burst_producer(Context& ctx, core::SpscRing& ring) {
     if (cfg.ops) n = std::min(n, *cfg.ops - (already + seq));
     // Every message of a burst carries the burst's intended send time.
     const std::uint64_t intended = cfg.rate > 0 || cfg.probes ? ctx.pace(seq) : 0;
+    const std::span<std::byte> burst = std::span(buf).first(n * size);
     for (std::uint64_t i = 0; i < n; ++i) {
-      if (!probes::encode_message(std::span(buf).subspan(i * size, size), cfg.seed, cfg.role_index,
-                                  cfg.incarnation, seq + 1 + i, intended)) {
+      const auto message = burst.subspan(i * size, size);
+      if (!probes::encode_message(message, cfg.seed, cfg.role_index, cfg.incarnation, seq + 1 + i,
+                                  intended)) {
         worker_log(cfg.index, "message of %zu bytes cannot be encoded", size);
         return kWorkerExitFailure;
       }
+      if (cfg.broken == Broken::kPublishBeforeWrite) unwrite(message);
     }
     ctx.slot().enter_op(WorkerOp::kPush, seq + 1);
     journal.before_push(cfg.incarnation, seq + n);
-    std::uint64_t pushed = 0;
-    while (pushed < n) {
-      const std::size_t got = ring.try_push_burst(std::span(buf).subspan(pushed * size), size);
-      if (got == 0) {
-        if (wait.again()) ctx.stats().count_full();
-        if (ctx.should_stop()) break;
-        continue;
+    // Pushes the messages of `burst` from `first` on until all are in (or the run
+    // stops): how many are in now. `acked` calls after_push as each call returns.
+    const auto push_from = [&](std::uint64_t first, bool acked) {
+      std::uint64_t pushed = first;
+      while (pushed < n) {
+        const std::size_t got = ring.try_push_burst(burst.subspan(pushed * size), size);
+        if (got == 0) {
+          if (wait.again()) ctx.stats().count_full();
+          if (ctx.should_stop()) break;
+          continue;
+        }
+        wait.reset();
+        pushed += got;
+        if (acked) journal.after_push(cfg.incarnation, seq + pushed);
       }
-      wait.reset();
-      pushed += got;
-      journal.after_push(cfg.incarnation, seq + pushed);
-    }
+      return pushed;
+    };
+    const std::uint64_t pushed = push_from(0, true);
     seq += pushed;
     if (pushed < n) {
       journal.withdraw(cfg.incarnation);
       break;
     }
+    if (cfg.broken == Broken::kDuplicateSend) push_from(0, false);
     ctx.slot().leave_op();
     ctx.stats().count_ops(WorkerOp::kPush, n, n * size);
     ctx.think();

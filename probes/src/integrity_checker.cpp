@@ -316,7 +316,7 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
       if (crash.op == WorkerOp::kPop) {
         a.effect = "lost_in_pop";
         a.description =
-            who + " died" + at + " inside pop: the message it took (if any) died with it";
+            who + " died" + at + " inside pop: what it had taken (if anything) died with it";
       } else {
         a.effect = "none";
         a.description = who + " died" + at + " outside pop (" + std::string(to_string(crash.op)) +

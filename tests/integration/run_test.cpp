@@ -20,6 +20,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shmcheck/core/process_identity.hpp"
@@ -196,13 +197,33 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BrokenCase{"publish-before-write", "tests/integration/specs/short-spsc.yaml", "torn"},
         BrokenCase{"duplicate-send", "tests/integration/specs/short-spsc.yaml", "duplicated"},
+        BrokenCase{"publish-before-write", "tests/integration/specs/short-spsc-burst.yaml", "torn"},
+        BrokenCase{"duplicate-send", "tests/integration/specs/short-spsc-burst.yaml", "duplicated"},
         BrokenCase{"skip-lock", "tests/integration/specs/short-mutex.yaml", "exclusion_violations"},
         BrokenCase{"leak-segment", "tests/integration/specs/short-mutex.yaml", "leaked_objects"}),
     [](const auto& p) {
       std::string name = p.param.variant;
+      if (std::string_view(p.param.spec).find("burst") != std::string_view::npos) {
+        name += "_bursts";
+      }
       std::replace(name.begin(), name.end(), '-', '_');
       return name;
     });
+
+TEST(RunCommand, BurstsDeliverEveryMessageOnceWhenTheBudgetEndsOnAShortBurst) {
+  TempDir dir;
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck(
+      {"run", spec_path("tests/integration/specs/short-spsc-burst.yaml"), "--json", json});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  const auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
+  const auto& integrity = result.at("integrity");
+  EXPECT_EQ(integrity.at("acked"), 10000);
+  EXPECT_EQ(integrity.at("delivered"), 10000);
+  for (const auto& role : result.at("roles")) EXPECT_EQ(role.at("ops"), 10000) << role.dump();
+}
 
 TEST(BrokenVariant, LeakedSegmentIsReportedAndThenRemoved) {
   TempDir dir;
