@@ -136,57 +136,36 @@ void unwrite(std::span<std::byte> message) {
   std::memset(message.data() + kChecksumOffset, 0, message.size() - kChecksumOffset);
 }
 
+// One push call for the messages in `msgs` (back to back, `size` bytes each): how many
+// the ring took. With `burst` > 1 (SpscRing only) a try_push_burst, waiting by `wait`
+// when the ring is full; otherwise push_for of the first message, which waits up to a
+// poll step itself. One full event per wait either way.
 template <class Ring>
-int run_producer(Context& ctx, Ring& ring) {
-  const auto& cfg = ctx.cfg();
-  auto& journal = ctx.control().view().producer(cfg.role_index);
-  const std::uint64_t already = sent_before(cfg, journal);
-  journal.begin_incarnation(cfg.incarnation);
-  const std::size_t size = std::max<std::size_t>(cfg.message_size, probes::kMinMessageSize);
-  std::vector<std::byte> buf(size);
-  ctx.slot().set_running();
-
-  std::uint64_t seq = 0;
-  while (!ctx.should_stop() && !ctx.budget_spent(already + seq)) {
-    // The intended send time, carried for the consumer's latency sample; unpaced with
-    // the probes off there is no sample to take, so no clock read either.
-    const std::uint64_t intended = cfg.rate > 0 || cfg.probes ? ctx.pace(seq) : 0;
-    ++seq;
-    if (!probes::encode_message(buf, cfg.seed, cfg.role_index, cfg.incarnation, seq, intended)) {
-      worker_log(cfg.index, "message of %zu bytes cannot be encoded", size);
-      return kWorkerExitFailure;
-    }
-    if (cfg.broken == Broken::kPublishBeforeWrite) unwrite(buf);
-    ctx.slot().enter_op(WorkerOp::kPush, seq);
-    journal.before_push(cfg.incarnation, seq);
-    bool pushed = false;
-    while (!(pushed = ring.push_for(buf, kPollStep))) {
-      ctx.stats().count_full();
-      if (ctx.should_stop()) break;
-    }
-    if (!pushed) {
-      journal.withdraw(cfg.incarnation);
-      break;
-    }
-    journal.after_push(cfg.incarnation, seq);
-    if (cfg.broken == Broken::kDuplicateSend) {
-      while (!ring.push_for(buf, kPollStep) && !ctx.should_stop()) {
+std::size_t push_some(Context& ctx, Ring& ring, std::span<const std::byte> msgs, std::size_t size,
+                      RingWait& wait) {
+  if constexpr (std::is_same_v<Ring, core::SpscRing>) {
+    if (ctx.cfg().burst > 1) {
+      const std::size_t got = ring.try_push_burst(msgs, size);
+      if (got != 0) {
+        wait.reset();
+      } else if (wait.again()) {
+        ctx.stats().count_full();
       }
+      return got;
     }
-    ctx.slot().leave_op();
-    ctx.stats().count_op(WorkerOp::kPush, size);
-    ctx.think();
   }
-  journal.finish(cfg.incarnation);
+  if (ring.push_for(msgs.first(size), kPollStep)) return 1;
+  ctx.stats().count_full();
   return 0;
 }
 
-// A producer with `burst` > 1 (SpscRing only): encodes up to `burst` messages, journals
-// the last of them as attempted, and pushes them with try_push_burst until all are in
-// (the ring may take a part at a time; each part is acked as its call returns). A kill
-// inside a call publishes all of that call's messages or none: the checker accepts a
-// prefix of the in-flight range and nothing else.
-int run_burst_producer(Context& ctx, core::SpscRing& ring) {
+// Encodes up to `burst` messages (one, unless the spec says more), journals the last of
+// them as attempted, and pushes them until all are in (the ring may take a burst a part
+// at a time; each part is acked as its call returns). A kill inside a call publishes all
+// of that call's messages or none: the checker accepts a prefix of the in-flight range
+// and nothing else.
+template <class Ring>
+int run_producer(Context& ctx, Ring& ring) {
   const auto& cfg = ctx.cfg();
   auto& journal = ctx.control().view().producer(cfg.role_index);
   const std::uint64_t already = sent_before(cfg, journal);
@@ -200,7 +179,9 @@ int run_burst_producer(Context& ctx, core::SpscRing& ring) {
   while (!ctx.should_stop() && !ctx.budget_spent(already + seq)) {
     std::uint64_t n = cfg.burst;
     if (cfg.ops) n = std::min(n, *cfg.ops - (already + seq));
-    // Every message of a burst carries the burst's intended send time.
+    // The intended send time, carried for the consumer's latency sample (every message
+    // of a burst carries the burst's); unpaced with the probes off there is no sample
+    // to take, so no clock read either.
     const std::uint64_t intended = cfg.rate > 0 || cfg.probes ? ctx.pace(seq) : 0;
     const std::span<std::byte> burst = std::span(buf).first(n * size);
     for (std::uint64_t i = 0; i < n; ++i) {
@@ -214,30 +195,28 @@ int run_burst_producer(Context& ctx, core::SpscRing& ring) {
     }
     ctx.slot().enter_op(WorkerOp::kPush, seq + 1);
     journal.before_push(cfg.incarnation, seq + n);
-    // Pushes the messages of `burst` from `first` on until all are in (or the run
-    // stops): how many are in now. `acked` calls after_push as each call returns.
-    const auto push_from = [&](std::uint64_t first, bool acked) {
-      std::uint64_t pushed = first;
+    // Pushes the whole burst until it is in (or the run stops): how many are in.
+    // `acked` calls after_push as each call returns.
+    const auto push_all = [&](bool acked) {
+      std::uint64_t pushed = 0;
       while (pushed < n) {
-        const std::size_t got = ring.try_push_burst(burst.subspan(pushed * size), size);
+        const std::size_t got = push_some(ctx, ring, burst.subspan(pushed * size), size, wait);
         if (got == 0) {
-          if (wait.again()) ctx.stats().count_full();
           if (ctx.should_stop()) break;
           continue;
         }
-        wait.reset();
         pushed += got;
         if (acked) journal.after_push(cfg.incarnation, seq + pushed);
       }
       return pushed;
     };
-    const std::uint64_t pushed = push_from(0, true);
+    const std::uint64_t pushed = push_all(true);
     seq += pushed;
     if (pushed < n) {
       journal.withdraw(cfg.incarnation);
       break;
     }
-    if (cfg.broken == Broken::kDuplicateSend) push_from(0, false);
+    if (cfg.broken == Broken::kDuplicateSend) push_all(false);
     ctx.slot().leave_op();
     ctx.stats().count_ops(WorkerOp::kPush, n, n * size);
     ctx.think();
@@ -371,13 +350,11 @@ template <class Ring>
 int run_ring_role(Context& ctx, core::Segment& segment) {
   auto ring = Ring::attach(segment.payload(), segment.payload_size());
   if (!ring) return fail(ctx, "attach ring", ring.error());
-  const bool producer = ctx.cfg().role == "producer";
+  if (ctx.cfg().role == "producer") return run_producer(ctx, **ring);
   if constexpr (std::is_same_v<Ring, core::SpscRing>) {
-    if (ctx.cfg().burst > 1) {
-      return producer ? run_burst_producer(ctx, **ring) : run_burst_consumer(ctx, **ring);
-    }
+    if (ctx.cfg().burst > 1) return run_burst_consumer(ctx, **ring);
   }
-  return producer ? run_producer(ctx, **ring) : run_consumer(ctx, **ring);
+  return run_consumer(ctx, **ring);
 }
 
 // ---- locker ---------------------------------------------------------------------------
