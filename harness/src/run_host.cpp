@@ -6,7 +6,9 @@
 #include <sys/shm.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "shmcheck/core/process_identity.hpp"
 #include "shmcheck/probes/cleaner.hpp"
@@ -109,16 +111,34 @@ bool remove_run_owned(const probes::IpcObject& object, const std::string& run_id
   }
 }
 
+// True when a SysV segment of the run counts attachments that no process on the host
+// shows in its maps. The kernel drops a reaped process's attachments when its memory
+// map is torn down, and a process reading the dead one's /proc files at that moment (a
+// ps, an auditor) holds the map and delays the teardown past the reap by a moment.
+bool detach_pending(const std::vector<probes::IpcObject>& appeared) {
+  return std::ranges::any_of(appeared, [](const probes::IpcObject& o) {
+    return o.kind == probes::IpcKind::kSysvShm && o.attach_count > 0 && o.holders.empty();
+  });
+}
+
 }  // namespace
 
 LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pids) {
   LeakCheck out;
-  const auto now = probes::take_inventory({});
-  for (const auto& p : now.problems) out.problems.push_back(p.source + ": " + p.error.message());
   probes::RunAttribution run;
   run.run_ids = {run_id};
   run.creator_pids = pids;
-  const auto appeared = probes::diff(impl_->before, now).appeared_from(run);
+  // Every process of the run is reaped: an attachment without a holder is the kernel
+  // finishing a teardown, given up to a second before it counts as a leak.
+  auto now = probes::take_inventory({});
+  auto appeared = probes::diff(impl_->before, now).appeared_from(run);
+  const auto settle_until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (detach_pending(appeared) && std::chrono::steady_clock::now() < settle_until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    now = probes::take_inventory({});
+    appeared = probes::diff(impl_->before, now).appeared_from(run);
+  }
+  for (const auto& p : now.problems) out.problems.push_back(p.source + ": " + p.error.message());
   std::vector<probes::IpcObject> orphans;
   for (const auto& object : appeared) {
     ++out.leaked_objects;

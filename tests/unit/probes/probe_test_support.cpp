@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 namespace shmcheck::probe_tests {
 namespace {
@@ -160,6 +162,24 @@ std::optional<Helper> start_helper(const std::string& mode, const std::string& r
   return h;
 }
 
+namespace {
+
+// The kernel drops a process's SysV attachments when its memory map is torn down, and
+// a process that happens to be reading the dying one's /proc files at that moment (any
+// ps, a concurrent audit test) holds the map and delays the teardown past the reap.
+// Waits until the segment has no attachment left or is gone, at most deadline.
+void wait_sysv_detached(int shmid, std::chrono::milliseconds deadline) {
+  if (shmid < 0) return;
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  shmid_ds ds{};
+  while (::shmctl(shmid, IPC_STAT, &ds) == 0 && ds.shm_nattch != 0 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+}  // namespace
+
 shmcheck::testing::ChildExit stop_helper(Helper& h, std::chrono::milliseconds deadline) {
   if (h.to_child >= 0) ::close(h.to_child);
   if (h.from_child >= 0) ::close(h.from_child);
@@ -167,6 +187,7 @@ shmcheck::testing::ChildExit stop_helper(Helper& h, std::chrono::milliseconds de
   if (h.pid <= 0) return {};
   const auto exit = shmcheck::testing::wait_child(h.pid, deadline);
   h.pid = -1;
+  wait_sysv_detached(h.report.sysv_shm, deadline);
   return exit;
 }
 
