@@ -225,29 +225,11 @@ int run_producer(Context& ctx, Ring& ring) {
   return 0;
 }
 
-probes::DeliveryStatus delivery_status(probes::MessageStatus status) {
-  switch (status) {
-    case probes::MessageStatus::kOk:
-      return probes::DeliveryStatus::kOk;
-    case probes::MessageStatus::kTorn:
-      return probes::DeliveryStatus::kTorn;
-    case probes::MessageStatus::kForeign:
-      return probes::DeliveryStatus::kForeign;
-  }
-  return probes::DeliveryStatus::kTorn;
-}
-
-// Verifies a popped message, appends its delivery record, samples its latency.
-void deliver(Context& ctx, probes::ConsumerLog& log, std::span<const std::byte> message) {
+// Verifies a popped message, records its delivery, samples its latency.
+void deliver(Context& ctx, probes::DeliveryLog& log, std::span<const std::byte> message) {
   const auto& cfg = ctx.cfg();
   const auto msg = probes::verify_message(message, cfg.seed);
-  probes::DeliveryRecord rec;
-  rec.consumer_incarnation = cfg.incarnation;
-  rec.producer = msg.header.producer;
-  rec.incarnation = msg.header.incarnation;
-  rec.seq = msg.header.seq;
-  rec.status = delivery_status(msg.status);
-  log.append(rec);
+  log.record(msg);
   if (msg.status == probes::MessageStatus::kOk && cfg.probes) {
     const std::uint64_t now = monotonic_ns();
     const std::uint64_t sent = msg.header.send_tsc_or_ns;
@@ -258,7 +240,7 @@ void deliver(Context& ctx, probes::ConsumerLog& log, std::span<const std::byte> 
 template <class Ring>
 int run_consumer(Context& ctx, Ring& ring) {
   const auto& cfg = ctx.cfg();
-  auto& log = ctx.control().view().consumer(cfg.role_index);
+  probes::DeliveryLog log(ctx.control().view().consumer(cfg.role_index), cfg.incarnation);
   auto& producers_done = ctx.control().run().producers_done[cfg.object.index];
   std::vector<std::byte> buf(ring.config().message_size);
   ctx.slot().set_running();
@@ -280,11 +262,7 @@ int run_consumer(Context& ctx, Ring& ring) {
     }
     empty_after_done = 0;
     if (r.status == core::PopStatus::kAbandoned) {
-      probes::DeliveryRecord rec;
-      rec.consumer_incarnation = cfg.incarnation;
-      rec.status = probes::DeliveryStatus::kAbandoned;
-      rec.claimer_pid = r.claimer.pid;
-      log.append(rec);
+      log.record_abandoned(r.claimer.pid);
       ctx.stats().count_abandoned();
     } else {
       deliver(ctx, log, std::span(buf.data(), r.size));
@@ -298,11 +276,11 @@ int run_consumer(Context& ctx, Ring& ring) {
 }
 
 // A consumer with `burst` > 1 (SpscRing only): pops up to `burst` messages per call.
-// A kill between the pop and the last log append loses up to a burst of records; the
+// A kill between the pop and the last delivery recorded loses up to a burst of them; the
 // checker allows a consumer that died inside pop that many (messages_per_pop).
 int run_burst_consumer(Context& ctx, core::SpscRing& ring) {
   const auto& cfg = ctx.cfg();
-  auto& log = ctx.control().view().consumer(cfg.role_index);
+  probes::DeliveryLog log(ctx.control().view().consumer(cfg.role_index), cfg.incarnation);
   auto& producers_done = ctx.control().run().producers_done[cfg.object.index];
   const std::size_t message_size = ring.config().message_size;
   std::vector<std::byte> buf(message_size * cfg.burst);

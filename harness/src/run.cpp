@@ -236,7 +236,6 @@ class Runner {
   std::uint32_t producers_ = 0;
   std::uint32_t consumers_ = 0;
   std::uint64_t log_capacity_ = 0;
-  std::map<std::uint32_t, std::uint64_t> producer_budget_;  // worker -> implicit ops budget
   double run_s_ = 0;
   std::uint64_t stalls_ = 0;
   std::uint64_t unexpected_deaths_ = 0;
@@ -307,24 +306,32 @@ std::optional<RunError> Runner::plan() {
                                       " bytes for checksummed messages"};
     }
   }
-  // Delivery logs: every consumer of a ring may receive every message sent on it.
-  std::map<std::string, std::uint64_t> ring_budget;
-  for (std::size_t w = 0; w < workers_.size(); ++w) {
-    const auto* p = workers_[w].process;
+  // Delivery logs: a record per run of consecutive seqs a consumer receives from one
+  // producer incarnation. A producer with `ops` needs at most that many records on each
+  // consumer of its ring (every message its own run, in the worst case); any other
+  // producer gets an allowance: with one consumer per ring the runs break only at
+  // crashes, restarts and violations; consumers sharing an MPMC ring split a
+  // producer's seqs between them and break runs often. Should a log fill up anyway,
+  // the supervisor ends the run early (SupervisorOptions::log_full_fraction), so the
+  // check stays exact.
+  std::map<std::string, std::uint64_t> ring_records;
+  for (const auto& w : workers_) {
+    const auto* p = w.process;
     if (p->role != Role::kProducer) continue;
-    std::uint64_t budget = kDefaultProducerBudget;
+    std::uint64_t records = options_.log_records;
     if (p->ops) {
-      budget = *p->ops;
+      records = *p->ops;
     } else if (p->rate && spec_.duration) {
-      budget = static_cast<std::uint64_t>(
-                   *p->rate * std::chrono::duration<double>(*spec_.duration).count() * 1.1) +
-               16;
-      budget = std::min(budget, kDefaultProducerBudget);
+      records = static_cast<std::uint64_t>(
+                    *p->rate * std::chrono::duration<double>(*spec_.duration).count() * 1.1) +
+                16;
+      records = std::min(records, options_.log_records);
     }
-    if (!p->ops) producer_budget_[static_cast<std::uint32_t>(w)] = budget;
-    ring_budget[p->uses] += budget;
+    ring_records[p->uses] += records;
   }
-  for (const auto& [ring, budget] : ring_budget) log_capacity_ = std::max(log_capacity_, budget);
+  for (const auto& [ring, records] : ring_records) {
+    log_capacity_ = std::max(log_capacity_, records);
+  }
   // Duplicates (at-least-once redelivery after a consumer crash) need a little room.
   if (log_capacity_ > 0) log_capacity_ += log_capacity_ / 8 + 1024;
 
@@ -537,8 +544,6 @@ std::vector<WorkerConfig> Runner::worker_configs() const {
     c.run_id = run_id_;
     c.seed = seed_;
     c.ops = p.ops;
-    if (const auto it = producer_budget_.find(c.index); it != producer_budget_.end())
-      c.ops = it->second;
     c.hold_ns = p.hold.count();
     c.think_ns = p.think.count();
     c.rate = p.rate.value_or(0);
@@ -566,6 +571,7 @@ std::vector<WorkerConfig> Runner::worker_configs() const {
 
 void Runner::collect(const SupervisionReport& report) {
   const auto& view = created_.control->view();
+  result_.ended_early = report.ended_early;
   // Workers and crashes.
   probes::MessageCheckInput messages;
   std::map<std::uint32_t, std::uint64_t> crashes_per_object;
@@ -903,6 +909,7 @@ std::string summarize(const probes::RunResult& r) {
   if (r.verdict == probes::RunVerdict::kError) {
     out += "  error: " + r.error + "\n";
   }
+  if (!r.ended_early.empty()) out += "  ended early: " + r.ended_early + "\n";
   if (r.integrity) {
     const auto& c = r.integrity->counts;
     std::snprintf(line, sizeof line,

@@ -1,11 +1,14 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "shmcheck/harness/cli.hpp"
@@ -53,10 +56,25 @@ std::optional<Broken> broken_from_env(std::string& error) {
   return b;
 }
 
+// SHMCHECK_TEST_LOG_RECORDS: test-only delivery-log allowance per producer.
+std::optional<std::uint64_t> log_records_from_env(std::string& error) {
+  const char* env = std::getenv("SHMCHECK_TEST_LOG_RECORDS");  // NOLINT(concurrency-mt-unsafe)
+  if (env == nullptr || *env == '\0') return kDefaultLogRecords;
+  std::uint64_t n = 0;
+  const auto* end = env + std::strlen(env);
+  const auto [p, ec] = std::from_chars(env, end, n);
+  if (ec != std::errc() || p != end || n == 0) {
+    error = std::string("SHMCHECK_TEST_LOG_RECORDS: not a positive integer: '") + env + "'";
+    return std::nullopt;
+  }
+  return n;
+}
+
 int run_main(const RunArgs& args) {
   std::string error;
   const auto broken = broken_from_env(error);
-  if (!broken) {
+  const auto log_records = broken ? log_records_from_env(error) : std::nullopt;
+  if (!broken || !log_records) {
     std::fprintf(stderr, "shmcheck run: %s\n", error.c_str());
     return kExitUsage;
   }
@@ -71,6 +89,7 @@ int run_main(const RunArgs& args) {
   options.seed = args.seed;
   options.quiet = args.outputs.quiet;
   options.broken = *broken;
+  options.log_records = *log_records;
   options.probes = !args.no_probes;
 
   // Validate every spec first: a bad spec is a usage error before anything runs.

@@ -523,6 +523,30 @@ void Supervisor::check_watchdog(std::uint64_t now) {
   kill_all();
 }
 
+// A duration-bound run whose consumer log is nearly full ends now, as if its duration
+// had: producers stop at their next message, consumers drain the rings.
+void Supervisor::check_logs(std::uint64_t now) {
+  auto& run = control_.run();
+  const std::uint64_t end = run.end_ns.load(std::memory_order_relaxed);
+  if (end == 0 || now >= end || !report_.ended_early.empty()) return;
+  const auto& view = control_.view();
+  const auto limit = static_cast<std::uint64_t>(static_cast<double>(view.consumer_log_capacity()) *
+                                                kLogFullFraction);
+  for (std::uint32_t i = 0; i < view.consumers(); ++i) {
+    const std::uint64_t size = view.consumer(i).size();
+    if (size < limit) continue;
+    run.end_ns.store(now, std::memory_order_release);
+    report_.ended_early = "consumer " + std::to_string(i) + "'s delivery log filled to " +
+                          std::to_string(size) + " of " +
+                          std::to_string(view.consumer_log_capacity()) + " records after " +
+                          format_ns(now - report_.started_ns);
+    if (!options_.quiet) {
+      std::fprintf(stderr, "  ended early: %s\n", report_.ended_early.c_str());
+    }
+    return;
+  }
+}
+
 void Supervisor::kill_all() noexcept {
   for (const pid_t g : groups_) ::killpg(g, SIGKILL);
   for (auto& live : live_) {
@@ -645,6 +669,7 @@ core::Result<SupervisionReport> Supervisor::run() {
       control_.set_phase(RunPhase::kStop);
       stop_sent_ = true;
     }
+    check_logs(now);
     sample_throughput(now);
     sample_live(now);
     check_watchdog(now);

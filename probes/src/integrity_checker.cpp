@@ -1,6 +1,8 @@
 #include "shmcheck/probes/integrity_checker.hpp"
 
 #include <algorithm>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -11,13 +13,48 @@ namespace {
 
 using IncKey = std::pair<std::uint32_t, std::uint32_t>;  // (producer, incarnation)
 
-struct Delivery {
-  std::uint64_t seq;
+// Seqs [begin, end) of one producer incarnation, delivered to one consumer (one
+// record of its log: a run of consecutive seqs).
+struct Span {
+  std::uint64_t begin;
+  std::uint64_t end;
   std::int32_t consumer;
-  friend bool operator<(const Delivery& l, const Delivery& r) {
-    return l.seq != r.seq ? l.seq < r.seq : l.consumer < r.consumer;
+  friend bool operator<(const Span& l, const Span& r) {
+    return l.begin != r.begin ? l.begin < r.begin : l.consumer < r.consumer;
   }
 };
+
+// Disjoint, ascending, non-adjacent intervals [first, second): the distinct seqs of
+// one producer incarnation that were delivered at least once.
+using Coverage = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+
+bool covered(const Coverage& coverage, std::uint64_t seq) {
+  const auto it = std::upper_bound(coverage.begin(), coverage.end(), seq,
+                                   [](std::uint64_t s, const auto& iv) { return s < iv.first; });
+  return it != coverage.begin() && seq < std::prev(it)->second;
+}
+
+// |coverage ∩ [lo, hi)|
+std::uint64_t covered_in(const Coverage& coverage, std::uint64_t lo, std::uint64_t hi) {
+  std::uint64_t n = 0;
+  for (const auto& [b, e] : coverage) {
+    const std::uint64_t from = std::max(b, lo);
+    const std::uint64_t to = std::min(e, hi);
+    if (from < to) n += to - from;
+  }
+  return n;
+}
+
+// The consumers whose spans hold seq, ascending (one per copy delivered).
+std::vector<std::int32_t> consumers_of(const std::vector<Span>& spans, std::uint64_t seq) {
+  std::vector<std::int32_t> out;
+  for (const Span& sp : spans) {
+    if (sp.begin > seq) break;  // sorted by begin
+    if (seq < sp.end) out.push_back(sp.consumer);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 class Examples {
  public:
@@ -107,8 +144,9 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
   }
 
   // Pass 1: per-consumer order, torn/foreign/abandoned records, deliveries grouped
-  // by producer incarnation.
-  std::map<IncKey, std::vector<Delivery>> deliveries;
+  // by producer incarnation. A record stands for `count` messages: seqs seq .. seq +
+  // count - 1, delivered in that order (only ok records hold more than one).
+  std::map<IncKey, std::vector<Span>> deliveries;
   std::set<std::int32_t> abandoned_claimers;
   for (const ConsumerSnapshot& consumer : input.consumers) {
     c.log_overflow += consumer.overflow;
@@ -116,37 +154,40 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
     std::map<IncKey, std::uint64_t> highest;  // this consumer's highest seq per incarnation
     for (const DeliveryRecord& r : consumer.records) {
       const MessageKey key{r.producer, r.incarnation, r.seq};
+      const std::uint64_t n = std::max<std::uint64_t>(r.count, 1);
       switch (r.status) {
         case DeliveryStatus::kOk: {
-          ++c.delivered;
-          deliveries[{r.producer, r.incarnation}].push_back(Delivery{r.seq, consumer_index});
-          auto [it, inserted] = highest.try_emplace({r.producer, r.incarnation}, r.seq);
+          c.delivered += n;
+          const std::uint64_t last = r.seq + (n - 1);
+          deliveries[{r.producer, r.incarnation}].push_back(Span{r.seq, last + 1, consumer_index});
+          auto [it, inserted] = highest.try_emplace({r.producer, r.incarnation}, last);
           if (!inserted) {
+            // Each seq below the highest received so far is out of order; the run's
+            // seqs ascend, so those are its first min(n, highest - seq).
             if (r.seq < it->second) {
-              ++c.reordered;
+              c.reordered += std::min(n, it->second - r.seq);
               examples.add("reordered", key, consumer_index,
                            "after seq " + std::to_string(it->second) + " from the same producer");
-            } else {
-              it->second = r.seq;
             }
+            it->second = std::max(it->second, last);
           }
           break;
         }
         case DeliveryStatus::kTorn:
-          ++c.torn;
+          c.torn += n;
           examples.add("torn", key, consumer_index, "checksum or length mismatch (fields as read)");
           break;
         case DeliveryStatus::kForeign:
-          ++c.foreign;
-          ++c.unexpected;
+          c.foreign += n;
+          c.unexpected += n;
           examples.add("unexpected", key, consumer_index,
                        "foreign: intact, but not the payload this run's producer sends");
           break;
         case DeliveryStatus::kAbandoned:
-          ++c.abandoned;
+          c.abandoned += n;
           abandoned_claimers.insert(r.claimer_pid);
           if (crashed_pids.count(r.claimer_pid) == 0) {
-            ++c.abandoned_unexplained;
+            c.abandoned_unexplained += n;
             examples.add("abandoned_unexplained", key, consumer_index,
                          "slot abandoned by pid " + std::to_string(r.claimer_pid) +
                              ", which is not a crashed worker");
@@ -156,91 +197,119 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
     }
   }
 
-  // Pass 2: classify each delivered key against its ledger.
-  std::uint64_t lost_total = 0;
-  std::vector<MessageKey> lost_examples;
-  std::set<MessageKey> recovered_keys;
-  for (auto& [inc_key, list] : deliveries) {
-    std::sort(list.begin(), list.end());
-    const auto ledger_it = ledgers.find(inc_key);
-    for (std::size_t i = 0; i < list.size();) {
-      std::size_t j = i;
-      while (j < list.size() && list[j].seq == list[i].seq) ++j;
-      const MessageKey key{inc_key.first, inc_key.second, list[i].seq};
-      const std::uint64_t copies = j - i;
-      if (copies > 1) {
-        c.duplicated += copies - 1;
-        examples.add("duplicated", key, list[i + 1].consumer,
-                     "delivered " + std::to_string(copies) + " times");
-      }
-      if (ledger_it == ledgers.end()) {
-        if (key.incarnation >= kMaxIncarnations &&
-            producers_with_untracked.count(key.producer) != 0) {
-          // Untracked incarnation: cannot be judged; `complete` is false.
-        } else {
-          ++c.unexpected;
-          examples.add("unexpected", key, list[i].consumer, "no such producer incarnation");
+  // Pass 2: per producer incarnation, the distinct seqs delivered (coverage) and the
+  // extra copies; then each distinct seq classified against the ledger.
+  std::map<IncKey, Coverage> coverages;
+  for (auto& [inc_key, spans] : deliveries) {
+    std::sort(spans.begin(), spans.end());
+    Coverage& coverage = coverages[inc_key];
+    std::uint64_t copies_total = 0;
+    std::uint64_t next_example = 0;  // duplicated seqs below this were already shown
+    for (const Span& sp : spans) {
+      copies_total += sp.end - sp.begin;
+      if (!coverage.empty() && sp.begin <= coverage.back().second) {
+        // Overlaps (or touches) what is covered so far: [begin, covered end) are copies.
+        const std::uint64_t overlap_end = std::min(sp.end, coverage.back().second);
+        for (std::uint64_t seq = std::max(sp.begin, next_example);
+             seq < overlap_end && examples.want("duplicated"); ++seq) {
+          const auto holders = consumers_of(spans, seq);
+          examples.add("duplicated", MessageKey{inc_key.first, inc_key.second, seq}, holders[1],
+                       "delivered " + std::to_string(holders.size()) + " times");
+          next_example = seq + 1;
         }
+        coverage.back().second = std::max(coverage.back().second, sp.end);
       } else {
-        const IncarnationSnapshot& ledger = ledger_it->second;
-        if (key.seq == 0 || key.seq > ledger.attempted) {
-          ++c.unexpected;
-          examples.add("unexpected", key, list[i].consumer,
-                       "never attempted (attempted " + std::to_string(ledger.attempted) + ")");
-        } else if (key.seq > ledger.acked) {
-          if (ledger.state != IncarnationState::kFinished) {
-            ++c.recovered;
-            recovered_keys.insert(key);
-            examples.add("recovered", key, list[i].consumer,
-                         "in flight when its producer died, delivered anyway");
-          } else {
-            ++c.unexpected;
-            examples.add("unexpected", key, list[i].consumer,
-                         "its push was never acknowledged and the producer exited cleanly");
-          }
+        coverage.emplace_back(sp.begin, sp.end);
+      }
+    }
+    std::uint64_t distinct = 0;
+    for (const auto& [b, e] : coverage) distinct += e - b;
+    c.duplicated += copies_total - distinct;
+
+    // Distinct seqs in [lo, hi) are all of one class: counted, a few shown.
+    const auto classify = [&](std::uint64_t lo, std::uint64_t hi, std::uint64_t& counter,
+                              const std::string& kind, const std::string& detail) {
+      for (const auto& [b, e] : coverage) {
+        const std::uint64_t from = std::max(b, lo);
+        const std::uint64_t to = std::min(e, hi);
+        if (from >= to) continue;
+        counter += to - from;
+        for (std::uint64_t seq = from; seq < to && examples.want(kind); ++seq) {
+          examples.add(kind, MessageKey{inc_key.first, inc_key.second, seq},
+                       consumers_of(spans, seq).front(), detail);
         }
       }
-      i = j;
+    };
+    constexpr std::uint64_t kEnd = std::numeric_limits<std::uint64_t>::max();
+    const auto ledger_it = ledgers.find(inc_key);
+    if (ledger_it == ledgers.end()) {
+      if (inc_key.second >= kMaxIncarnations &&
+          producers_with_untracked.count(inc_key.first) != 0) {
+        // Untracked incarnation: cannot be judged; `complete` is false.
+      } else {
+        classify(0, kEnd, c.unexpected, "unexpected", "no such producer incarnation");
+      }
+      continue;
     }
+    const IncarnationSnapshot& ledger = ledger_it->second;
+    const std::string never_attempted =
+        "never attempted (attempted " + std::to_string(ledger.attempted) + ")";
+    classify(0, 1, c.unexpected, "unexpected", never_attempted);
+    if (ledger.state != IncarnationState::kFinished) {
+      classify(ledger.acked + 1, ledger.attempted + 1, c.recovered, "recovered",
+               "in flight when its producer died, delivered anyway");
+    } else {
+      classify(ledger.acked + 1, ledger.attempted + 1, c.unexpected, "unexpected",
+               "its push was never acknowledged and the producer exited cleanly");
+    }
+    classify(ledger.attempted + 1, kEnd, c.unexpected, "unexpected", never_attempted);
   }
+  static const Coverage kNothing;
+  const auto coverage_of = [&](const IncKey& key) -> const Coverage& {
+    const auto it = coverages.find(key);
+    return it == coverages.end() ? kNothing : it->second;
+  };
+  // Delivered while in flight at its producer's death (acked < seq <= attempted).
+  const auto recovered = [&](const IncKey& key, const IncarnationSnapshot& ledger,
+                             std::uint64_t seq) {
+    return ledger.state != IncarnationState::kFinished && seq > ledger.acked &&
+           seq <= ledger.attempted && covered(coverage_of(key), seq);
+  };
 
   // Pass 3: lost = acked but never delivered; in flight at a crash and never delivered.
+  std::uint64_t lost_total = 0;
+  std::vector<MessageKey> lost_examples;
   std::uint64_t skipped_in_flight = 0;  // lost for sure: a later in-flight one arrived
   for (const auto& [inc_key, ledger] : ledgers) {
-    static const std::vector<Delivery> kNone;
-    const auto it = deliveries.find(inc_key);
-    const std::vector<Delivery>& list = it == deliveries.end() ? kNone : it->second;
-    std::uint64_t distinct_in_range = 0;
-    std::uint64_t previous = 0;
-    for (const Delivery& d : list) {
-      if (d.seq != previous && d.seq >= 1 && d.seq <= ledger.acked) ++distinct_in_range;
-      previous = d.seq;
-    }
-    const std::uint64_t missing = ledger.acked - distinct_in_range;
+    const Coverage& coverage = coverage_of(inc_key);
+    const std::uint64_t missing = ledger.acked - covered_in(coverage, 1, ledger.acked + 1);
     lost_total += missing;
-    if (missing != 0 && lost_examples.size() < kMaxExamplesPerKind) {
-      std::size_t pos = 0;
-      for (std::uint64_t seq = 1; seq <= ledger.acked && lost_examples.size() < kMaxExamplesPerKind;
-           ++seq) {
-        while (pos < list.size() && list[pos].seq < seq) ++pos;
-        if (pos >= list.size() || list[pos].seq != seq) {
-          lost_examples.push_back(MessageKey{inc_key.first, inc_key.second, seq});
-        }
+    // The gaps in [1, acked], ascending.
+    std::uint64_t seq = 1;
+    for (auto it = coverage.begin();
+         missing != 0 && seq <= ledger.acked && lost_examples.size() < kMaxExamplesPerKind;) {
+      if (it != coverage.end() && it->second <= seq) {
+        ++it;
+      } else if (it != coverage.end() && it->first <= seq) {
+        seq = it->second;
+      } else {
+        lost_examples.push_back(MessageKey{inc_key.first, inc_key.second, seq});
+        ++seq;
       }
     }
     if (ledger.attempted > ledger.acked && ledger.state != IncarnationState::kFinished) {
       // The in-flight range (acked, attempted]: what arrived must be a prefix of it.
       std::uint64_t last_recovered = 0;
-      for (std::uint64_t seq = ledger.attempted; seq > ledger.acked; --seq) {
-        if (recovered_keys.count({inc_key.first, inc_key.second, seq}) != 0) {
-          last_recovered = seq;
+      for (std::uint64_t s = ledger.attempted; s > ledger.acked; --s) {
+        if (covered(coverage, s)) {
+          last_recovered = s;
           break;
         }
       }
-      for (std::uint64_t seq = ledger.acked + 1; seq <= ledger.attempted; ++seq) {
-        const MessageKey key{inc_key.first, inc_key.second, seq};
-        if (recovered_keys.count(key) != 0) continue;
-        if (seq > last_recovered) {
+      for (std::uint64_t s = ledger.acked + 1; s <= ledger.attempted; ++s) {
+        const MessageKey key{inc_key.first, inc_key.second, s};
+        if (covered(coverage, s)) continue;
+        if (s > last_recovered) {
           ++c.in_flight_dropped;
         } else {
           ++skipped_in_flight;
@@ -291,7 +360,7 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
                  : " of seqs " + std::to_string(first) + ".." + std::to_string(key.seq));
         std::uint64_t delivered = 0;  // a prefix of the range, when all is well
         for (std::uint64_t seq = first; seq <= key.seq; ++seq) {
-          delivered += recovered_keys.count({crash.index, crash.incarnation, seq});
+          delivered += recovered({crash.index, crash.incarnation}, it->second, seq) ? 1 : 0;
         }
         if (delivered == key.seq - first + 1) {
           a.effect = "recovered";

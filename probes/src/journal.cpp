@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <limits>
+#include <span>
 
 namespace shmcheck::probes {
 namespace {
@@ -213,13 +215,56 @@ bool ConsumerLog::append(const DeliveryRecord& record) noexcept {
   return true;
 }
 
+void ConsumerLog::set_run_length(std::uint64_t index, std::uint32_t count) noexcept {
+  std::atomic_ref<std::uint32_t>(records()[index].count).store(count, std::memory_order_release);
+}
+
 ConsumerSnapshot ConsumerLog::snapshot() const {
   ConsumerSnapshot s;
   s.consumer = consumer_;
   const std::uint64_t n = std::min(count_.load(std::memory_order_acquire), capacity_);
-  s.records.assign(records(), records() + n);
+  s.records.reserve(n);
+  for (const DeliveryRecord& src : std::span(records(), n)) {
+    // Every field but count is fixed once published; count may be growing right now.
+    DeliveryRecord r;
+    r.producer = src.producer;
+    r.incarnation = src.incarnation;
+    r.seq = src.seq;
+    r.status = src.status;
+    r.claimer_pid = src.claimer_pid;
+    r.consumer_incarnation = src.consumer_incarnation;
+    r.count = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(src.count))
+                  .load(std::memory_order_acquire);
+    s.records.push_back(r);
+  }
   s.overflow = overflow_.load(std::memory_order_acquire);
   return s;
+}
+
+// -------------------------------------------------------------------------- DeliveryLog
+
+bool DeliveryLog::record(const DecodedMessage& message) {
+  const DeliveryRecord r = make_delivery_record(message, consumer_incarnation_);
+  if (r.status != DeliveryStatus::kOk || r.producer >= kMaxRunProducers) return log_.append(r);
+  if (r.producer >= runs_.size()) runs_.resize(r.producer + 1);
+  Run& run = runs_[r.producer];
+  if (run.next_seq != 0 && run.incarnation == r.incarnation && run.next_seq == r.seq &&
+      run.count < std::numeric_limits<std::uint32_t>::max()) {
+    log_.set_run_length(run.index, ++run.count);
+    ++run.next_seq;
+    return true;
+  }
+  const std::uint64_t index = log_.size();
+  if (!log_.append(r)) {
+    run = Run{};
+    return false;
+  }
+  run = Run{index, r.seq + 1, r.incarnation, 1};
+  return true;
+}
+
+bool DeliveryLog::record_abandoned(std::int32_t claimer_pid) {
+  return log_.append(make_abandoned_record(claimer_pid, consumer_incarnation_));
 }
 
 // ------------------------------------------------------------------- MutexRecordJournal

@@ -327,6 +327,7 @@ void fields(R& r, F&& field) {
   field("verdict", r.verdict);
   field("exit_code", r.exit_code);
   field("error", r.error);
+  field("ended_early", r.ended_early);
   field("fault_schedule", r.fault_schedule);
   field("workers", r.workers);
   field("timeline", r.timeline);

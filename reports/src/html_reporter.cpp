@@ -287,6 +287,8 @@ class HtmlReporter final : public Reporter {
           << fixed(run.durations.total_s) << " s total</p>";
       if (!run.error.empty())
         out << "<p><span class=\"badge error\">error</span> " << xml_escape(run.error) << "</p>";
+      if (!run.ended_early.empty())
+        out << "<p class=\"meta\">ended early: " << xml_escape(run.ended_early) << "</p>";
       verdict_section(run, out);
       latency_section(run, out);
       throughput_section(run, out);

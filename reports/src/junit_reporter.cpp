@@ -130,6 +130,7 @@ class JunitReporter final : public Reporter {
     prop("verdict", std::string(probes::to_string(run.verdict)));
     prop("exit_code", std::to_string(run.exit_code));
     prop("faults_scheduled", std::to_string(run.fault_schedule.size()));
+    if (!run.ended_early.empty()) prop("ended_early", run.ended_early);
     out << "    </properties>\n";
     for (const auto& c : cases) {
       out << "    <testcase name=\"" << xml_escape(c.name) << "\" classname=\""

@@ -96,6 +96,7 @@ class MarkdownReporter final : public Reporter {
       if (run.verdict == probes::RunVerdict::kPass) continue;
       out << "\n### " << cell(run.spec_name) << ": " << verdict_word(run.verdict) << "\n\n";
       if (!run.error.empty()) out << "- error: " << cell(run.error) << "\n";
+      if (!run.ended_early.empty()) out << "- ended early: " << cell(run.ended_early) << "\n";
       for (const auto& e : run.expectations) {
         if (e.pass) continue;
         out << "- `" << cell(e.name) << "`: expected " << cell(e.expected) << ", got "

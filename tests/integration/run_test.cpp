@@ -225,6 +225,54 @@ TEST(RunCommand, BurstsDeliverEveryMessageOnceWhenTheBudgetEndsOnAShortBurst) {
   for (const auto& role : result.at("roles")) EXPECT_EQ(role.at("ops"), 10000) << role.dump();
 }
 
+TEST(RunCommand, AnUnpacedProducerWithoutOpsRunsForTheWholeDuration) {
+  TempDir dir;
+  const std::string json = dir.path() + "/result.json";
+  const auto o =
+      run_shmcheck({"run", spec_path("tests/integration/specs/duration-spsc-unpaced.yaml"),
+                    "--no-probes", "--json", json});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  const auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
+  EXPECT_EQ(result.at("ended_early"), "");
+  EXPECT_GE(result.at("durations").at("run_s").get<double>(), 2.0);
+  const auto& integrity = result.at("integrity");
+  EXPECT_GT(integrity.at("acked").get<std::uint64_t>(), 0U);
+  EXPECT_EQ(integrity.at("delivered"), integrity.at("acked"));
+  EXPECT_EQ(integrity.at("log_overflow"), 0);
+}
+
+TEST(RunCommand, ARunWhoseDeliveryLogsFillEndsEarlyAndChecksEverything) {
+  TempDir dir;
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck(
+      {"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml"), "--json", json},
+      {"SHMCHECK_TEST_LOG_RECORDS=1000"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  EXPECT_NE(o.out.find("ended early: consumer "), std::string::npos) << describe(o);
+  const auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
+  EXPECT_NE(result.at("ended_early").get<std::string>().find("delivery log filled"),
+            std::string::npos)
+      << result.at("ended_early");
+  EXPECT_LT(result.at("durations").at("run_s").get<double>(), 9.5);
+  const auto& integrity = result.at("integrity");
+  EXPECT_EQ(integrity.at("log_overflow"), 0);
+  EXPECT_EQ(integrity.at("complete"), true);
+  EXPECT_EQ(integrity.at("delivered"), integrity.at("acked"));
+}
+
+TEST(RunCommand, ABadLogAllowanceIsAUsageError) {
+  const auto o =
+      run_shmcheck({"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml")},
+                   {"SHMCHECK_TEST_LOG_RECORDS=lots"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.err.find("SHMCHECK_TEST_LOG_RECORDS"), std::string::npos) << describe(o);
+}
+
 TEST(BrokenVariant, LeakedSegmentIsReportedAndThenRemoved) {
   TempDir dir;
   const std::string json = dir.path() + "/result.json";

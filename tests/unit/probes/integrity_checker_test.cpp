@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <new>
+#include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 namespace shmcheck::probes {
@@ -19,12 +22,12 @@ ProducerSnapshot producer(std::uint32_t id, std::vector<IncarnationSnapshot> inc
 }
 
 DeliveryRecord ok(std::uint32_t p, std::uint32_t inc, std::uint64_t seq) {
-  return DeliveryRecord{p, inc, seq, DeliveryStatus::kOk, 0, 0, 0};
+  return DeliveryRecord{p, inc, seq, DeliveryStatus::kOk, 0, 0, 1};
 }
 
 DeliveryRecord with_status(DeliveryStatus status, std::uint32_t p = 0, std::uint64_t seq = 0,
                            std::int32_t claimer = 0) {
-  return DeliveryRecord{p, 0, seq, status, claimer, 0, 0};
+  return DeliveryRecord{p, 0, seq, status, claimer, 0, 1};
 }
 
 // seqs first..last of producer p incarnation inc, in order.
@@ -479,6 +482,200 @@ TEST(IntegrityCounts, NamedCountsCoverEveryCounterAndViolationsSumTheViolationKi
   }
   EXPECT_EQ(values.size(), named.size()) << "each counter appears exactly once";
   EXPECT_EQ(c.violations(), expected_violations);
+}
+
+// ---- records standing for runs of messages (DeliveryLog writes them) ----
+
+DeliveryRecord run_of(std::uint32_t p, std::uint32_t inc, std::uint64_t first, std::uint32_t count,
+                      std::uint32_t consumer_incarnation = 0) {
+  return DeliveryRecord{p, inc, first, DeliveryStatus::kOk, 0, consumer_incarnation, count};
+}
+
+TEST(IntegrityCheckerRuns, ARecordCountsAsTheMessagesOfItsRun) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 1'000'000, 1'000'000)})};
+  in.consumers = {consumer(0, {run_of(0, 0, 1, 600'000), run_of(0, 0, 600'001, 400'000)})};
+  const auto v = check_messages(in);
+  EXPECT_EQ(v.counts.delivered, 1'000'000U);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  EXPECT_TRUE(v.examples.empty());
+}
+
+TEST(IntegrityCheckerRuns, OverlappingRunsAreDuplicatesSeqBySeq) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 100, 100)})};
+  in.consumers = {consumer(0, {run_of(0, 0, 1, 60)}),
+                  consumer(1, {run_of(0, 0, 41, 60), run_of(0, 0, 50, 3, 1)})};
+  const auto v = check_messages(in);
+  EXPECT_EQ(v.counts.delivered, 123U);
+  EXPECT_EQ(v.counts.duplicated, 23U);  // 41..60 twice more, 50..52 once more
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_EQ(v.counts.reordered, 3U);  // consumer 1 got 50..52 again after 100
+  ASSERT_TRUE(has_example(v, "duplicated", 41));
+  const auto first = std::find_if(v.examples.begin(), v.examples.end(),
+                                  [](const auto& e) { return e.kind == "duplicated"; });
+  EXPECT_EQ(first->consumer, 1);
+  EXPECT_EQ(first->detail, "delivered 2 times");
+  std::vector<std::uint64_t> shown;  // each seq once, ascending, up to the cap
+  for (const auto& e : v.examples) {
+    if (e.kind == "duplicated") shown.push_back(e.key.seq);
+  }
+  EXPECT_EQ(shown, (std::vector<std::uint64_t>{41, 42, 43, 44, 45, 46, 47, 48}));
+}
+
+TEST(IntegrityCheckerRuns, ADuplicateExampleSaysHowManyCopiesAndTheSecondConsumer) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 52, 52)})};
+  in.consumers = {consumer(2, {run_of(0, 0, 50, 1)}), consumer(0, {run_of(0, 0, 1, 52)}),
+                  consumer(1, {run_of(0, 0, 50, 1)})};
+  const auto v = check_messages(in);
+  EXPECT_EQ(v.counts.duplicated, 2U);
+  ASSERT_EQ(v.examples.size(), 1U);
+  EXPECT_EQ(v.examples[0].kind, "duplicated");
+  EXPECT_EQ(v.examples[0].key.seq, 50U);
+  EXPECT_EQ(v.examples[0].consumer, 1);
+  EXPECT_EQ(v.examples[0].detail, "delivered 3 times");
+}
+
+TEST(IntegrityCheckerRuns, ARunIsSplitAtTheLedgersBounds) {
+  MessageCheckInput in;
+  // Died with seqs 91..95 in flight (a burst), 90 acked.
+  in.producers = {producer(0, {ledger(0, 95, 90, IncarnationState::kActive)})};
+  in.consumers = {consumer(0, {run_of(0, 0, 0, 100)})};  // seq 0, 1..90, 91..95, 96..99
+  const auto v = check_messages(in);
+  EXPECT_EQ(v.counts.delivered, 100U);
+  EXPECT_EQ(v.counts.recovered, 5U);
+  EXPECT_EQ(v.counts.unexpected, 5U);  // seq 0 and 96..99
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_EQ(v.counts.in_flight_dropped, 0U);
+  EXPECT_TRUE(has_example(v, "unexpected", 0));
+  EXPECT_TRUE(has_example(v, "unexpected", 96));
+  EXPECT_TRUE(has_example(v, "recovered", 91));
+}
+
+TEST(IntegrityCheckerRuns, GapsBetweenRunsAreLostAndShownFirstToLast) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 50, 50)})};
+  in.consumers = {consumer(0, {run_of(0, 0, 1, 10), run_of(0, 0, 13, 30), run_of(0, 0, 44, 7)})};
+  const auto v = check_messages(in);
+  EXPECT_EQ(v.counts.lost, 2U + 1U);  // 11, 12 and 43
+  std::vector<std::uint64_t> shown;
+  for (const auto& e : v.examples) {
+    if (e.kind == "lost") shown.push_back(e.key.seq);
+  }
+  EXPECT_EQ(shown, (std::vector<std::uint64_t>{11, 12, 43}));
+}
+
+// The checker's verdict must not depend on how deliveries are grouped into records:
+// random runs (gaps, repeats, swaps, torn/foreign/abandoned slots, crashes), checked once
+// as one record per message and once as written by DeliveryLog, give the same counts,
+// crash lines and examples (reordered examples aside: one per message vs one per run).
+class AlignedLog {
+ public:
+  explicit AlignedLog(std::uint64_t capacity)
+      : bytes_(ConsumerLog::bytes_needed(capacity)),
+        mem_(static_cast<std::byte*>(::operator new (bytes_, std::align_val_t{64}))) {
+    log_ = new (mem_) ConsumerLog(0, capacity);
+  }
+  ~AlignedLog() { ::operator delete (mem_, std::align_val_t{64}); }
+  AlignedLog(const AlignedLog&) = delete;
+  AlignedLog& operator=(const AlignedLog&) = delete;
+  ConsumerLog& log() { return *log_; }
+
+ private:
+  std::size_t bytes_;
+  std::byte* mem_;
+  ConsumerLog* log_;
+};
+
+TEST(IntegrityCheckerRuns, VerdictIsTheSameWhetherDeliveriesAreRunsOrSingleRecords) {
+  std::mt19937_64 rng(20261130);
+  const auto chance = [&rng](double p) { return std::uniform_real_distribution<>(0, 1)(rng) < p; };
+  const auto pick = [&rng](std::uint64_t lo, std::uint64_t hi) {
+    return std::uniform_int_distribution<std::uint64_t>(lo, hi)(rng);
+  };
+  for (int scenario = 0; scenario < 400; ++scenario) {
+    SCOPED_TRACE("scenario " + std::to_string(scenario));
+    MessageCheckInput in;
+    const auto consumers = static_cast<std::uint32_t>(pick(1, 3));
+    std::vector<std::vector<DecodedMessage>> streams(consumers);
+    const auto producers = static_cast<std::uint32_t>(pick(1, 3));
+    for (std::uint32_t p = 0; p < producers; ++p) {
+      ProducerSnapshot ps{p, {}, 0};
+      const auto incarnations = static_cast<std::uint32_t>(pick(1, 2));
+      for (std::uint32_t inc = 0; inc < incarnations; ++inc) {
+        const std::uint64_t attempted = pick(0, 60);
+        const std::uint64_t acked = attempted - std::min(attempted, pick(0, 1) * pick(1, 4));
+        const bool died = acked < attempted || chance(0.3);
+        ps.incarnations.push_back(ledger(
+            inc, attempted, acked, died ? IncarnationState::kActive : IncarnationState::kFinished));
+        if (died) in.crashes.push_back({"producer", p, inc, 0, WorkerOp::kPush, attempted, ""});
+        // Chunks of consecutive seqs, each to one consumer.
+        std::uint64_t seq = 1;
+        const std::uint64_t last = attempted + (chance(0.1) ? 2 : 0);
+        while (seq <= last) {
+          const std::uint64_t end = std::min(last, seq + pick(0, 12));
+          auto& stream = streams[pick(0, consumers - 1)];
+          for (; seq <= end; ++seq) {
+            DecodedMessage m;
+            m.status = MessageStatus::kOk;
+            m.header.producer = p;
+            m.header.incarnation = inc;
+            m.header.seq = seq;
+            if (chance(0.04)) continue;  // lost
+            stream.push_back(m);
+            if (chance(0.03)) stream.push_back(m);  // delivered twice
+            if (chance(0.02)) {
+              DecodedMessage bad = m;
+              bad.status = chance(0.5) ? MessageStatus::kTorn : MessageStatus::kForeign;
+              stream.push_back(bad);
+            }
+          }
+        }
+      }
+      in.producers.push_back(std::move(ps));
+    }
+    for (auto& stream : streams) {
+      for (std::size_t i = 0; i + 1 < stream.size(); ++i) {
+        if (chance(0.03)) std::swap(stream[i], stream[i + 1]);  // reordered
+      }
+    }
+    if (chance(0.3)) in.crashes.push_back({"consumer", 0, 0, 0, WorkerOp::kPop, 1, ""});
+    in.messages_per_pop = pick(1, 4);
+
+    MessageCheckInput singles = in;
+    MessageCheckInput runs = in;
+    for (std::uint32_t c = 0; c < consumers; ++c) {
+      ConsumerSnapshot one{c, {}, 0};
+      AlignedLog buffer(streams[c].size() + 1);
+      DeliveryLog writer(buffer.log(), 0);
+      for (const DecodedMessage& m : streams[c]) {
+        one.records.push_back(make_delivery_record(m, 0));
+        ASSERT_TRUE(writer.record(m));
+        if (chance(0.01)) {
+          one.records.push_back(make_abandoned_record(4242, 0));
+          ASSERT_TRUE(writer.record_abandoned(4242));
+        }
+      }
+      singles.consumers.push_back(std::move(one));
+      ConsumerSnapshot grouped = buffer.log().snapshot();
+      grouped.consumer = c;
+      EXPECT_LE(grouped.records.size(), streams[c].size() + 1);
+      runs.consumers.push_back(std::move(grouped));
+    }
+    const auto a = check_messages(singles);
+    const auto b = check_messages(runs);
+    EXPECT_EQ(a.counts, b.counts);
+    ASSERT_EQ(a.crashes.size(), b.crashes.size());
+    for (std::size_t i = 0; i < a.crashes.size(); ++i) {
+      EXPECT_EQ(a.crashes[i].description, b.crashes[i].description);
+    }
+    const auto except_reordered = [](std::vector<IntegrityExample> v) {
+      std::erase_if(v, [](const IntegrityExample& e) { return e.kind == "reordered"; });
+      return v;
+    };
+    EXPECT_EQ(except_reordered(a.examples), except_reordered(b.examples));
+  }
 }
 
 }  // namespace

@@ -141,15 +141,103 @@ TEST(ProducerJournal, LedgerFollowsAttemptAckWithdrawAndFinish) {
 TEST(ConsumerLog, AppendBeyondCapacityIsCountedNotWritten) {
   SharedMemory shm(ConsumerLog::bytes_needed(2));
   auto* log = new (shm.get()) ConsumerLog(5, 2);
-  EXPECT_TRUE(log->append(DeliveryRecord{0, 0, 1, DeliveryStatus::kOk, 0, 0, 0}));
-  EXPECT_TRUE(log->append(DeliveryRecord{0, 0, 2, DeliveryStatus::kTorn, 0, 0, 0}));
-  EXPECT_FALSE(log->append(DeliveryRecord{0, 0, 3, DeliveryStatus::kOk, 0, 0, 0}));
+  EXPECT_TRUE(log->append(DeliveryRecord{0, 0, 1, DeliveryStatus::kOk, 0, 0, 1}));
+  EXPECT_TRUE(log->append(DeliveryRecord{0, 0, 2, DeliveryStatus::kTorn, 0, 0, 1}));
+  EXPECT_FALSE(log->append(DeliveryRecord{0, 0, 3, DeliveryStatus::kOk, 0, 0, 1}));
   const ConsumerSnapshot s = log->snapshot();
   EXPECT_EQ(s.consumer, 5U);
   ASSERT_EQ(s.records.size(), 2U);
   EXPECT_EQ(s.records[1].seq, 2U);
   EXPECT_EQ(s.records[1].status, DeliveryStatus::kTorn);
   EXPECT_EQ(s.overflow, 1U);
+}
+
+DecodedMessage decoded(std::uint32_t producer, std::uint32_t incarnation, std::uint64_t seq,
+                       MessageStatus status = MessageStatus::kOk) {
+  DecodedMessage m;
+  m.status = status;
+  m.header.producer = producer;
+  m.header.incarnation = incarnation;
+  m.header.seq = seq;
+  return m;
+}
+
+TEST(DeliveryLog, OneProducersMessagesInOrderAreOneRecord) {
+  SharedMemory shm(ConsumerLog::bytes_needed(4));
+  auto* log = new (shm.get()) ConsumerLog(0, 4);
+  DeliveryLog writer(*log, 3);
+  for (std::uint64_t seq = 1; seq <= 10'000; ++seq) ASSERT_TRUE(writer.record(decoded(2, 1, seq)));
+  const ConsumerSnapshot s = log->snapshot();
+  ASSERT_EQ(s.records.size(), 1U);
+  EXPECT_EQ(s.records[0], (DeliveryRecord{2, 1, 1, DeliveryStatus::kOk, 0, 3, 10'000}));
+  EXPECT_EQ(s.overflow, 0U);
+}
+
+TEST(DeliveryLog, InterleavedProducersKeepARunEach) {
+  SharedMemory shm(ConsumerLog::bytes_needed(4));
+  auto* log = new (shm.get()) ConsumerLog(0, 4);
+  DeliveryLog writer(*log, 0);
+  for (std::uint64_t seq = 1; seq <= 100; ++seq) {
+    ASSERT_TRUE(writer.record(decoded(0, 0, seq)));
+    ASSERT_TRUE(writer.record(decoded(7, 0, seq + 50)));
+  }
+  const ConsumerSnapshot s = log->snapshot();
+  ASSERT_EQ(s.records.size(), 2U);
+  EXPECT_EQ(s.records[0], (DeliveryRecord{0, 0, 1, DeliveryStatus::kOk, 0, 0, 100}));
+  EXPECT_EQ(s.records[1], (DeliveryRecord{7, 0, 51, DeliveryStatus::kOk, 0, 0, 100}));
+}
+
+TEST(DeliveryLog, AnythingButTheNextSeqOfTheRunStartsARecord) {
+  SharedMemory shm(ConsumerLog::bytes_needed(16));
+  auto* log = new (shm.get()) ConsumerLog(0, 16);
+  DeliveryLog writer(*log, 4);
+  for (const std::uint64_t seq : {1, 2, 4, 5, 5, 3, 6}) {  // a gap, a repeat, an older seq
+    ASSERT_TRUE(writer.record(decoded(0, 0, seq)));
+  }
+  ASSERT_TRUE(writer.record(decoded(0, 1, 7)));  // a new producer incarnation
+  ASSERT_TRUE(writer.record(decoded(0, 1, 8, MessageStatus::kTorn)));
+  ASSERT_TRUE(writer.record_abandoned(4242));
+  ASSERT_TRUE(writer.record(decoded(0, 1, 8)));  // continues the run past the torn one
+  ASSERT_TRUE(writer.record(decoded(0, 1, 9, MessageStatus::kForeign)));
+  ASSERT_TRUE(writer.record(decoded(0, 1, 10)));  // a foreign message is not a gap
+  const std::vector<DeliveryRecord> expected = {{0, 0, 1, DeliveryStatus::kOk, 0, 4, 2},
+                                                {0, 0, 4, DeliveryStatus::kOk, 0, 4, 2},
+                                                {0, 0, 5, DeliveryStatus::kOk, 0, 4, 1},
+                                                {0, 0, 3, DeliveryStatus::kOk, 0, 4, 1},
+                                                {0, 0, 6, DeliveryStatus::kOk, 0, 4, 1},
+                                                {0, 1, 7, DeliveryStatus::kOk, 0, 4, 2},
+                                                {0, 1, 8, DeliveryStatus::kTorn, 0, 4, 1},
+                                                {0, 0, 0, DeliveryStatus::kAbandoned, 4242, 4, 1},
+                                                {0, 1, 9, DeliveryStatus::kForeign, 0, 4, 1},
+                                                {0, 1, 10, DeliveryStatus::kOk, 0, 4, 1}};
+  EXPECT_EQ(log->snapshot().records, expected);
+}
+
+TEST(DeliveryLog, ARunGrowsInAFullLogAndABreakOverflowsIt) {
+  SharedMemory shm(ConsumerLog::bytes_needed(1));
+  auto* log = new (shm.get()) ConsumerLog(0, 1);
+  DeliveryLog writer(*log, 0);
+  for (std::uint64_t seq = 1; seq <= 100; ++seq) ASSERT_TRUE(writer.record(decoded(0, 0, seq)));
+  EXPECT_FALSE(writer.record(decoded(0, 0, 102)));  // a gap needs a record: none left
+  EXPECT_FALSE(writer.record(decoded(0, 0, 103)));  // and its run was never opened
+  const ConsumerSnapshot s = log->snapshot();
+  ASSERT_EQ(s.records.size(), 1U);
+  EXPECT_EQ(s.records[0].count, 100U);
+  EXPECT_EQ(s.overflow, 2U);
+}
+
+TEST(DeliveryLog, ARestartedConsumerStartsItsOwnRecords) {
+  SharedMemory shm(ConsumerLog::bytes_needed(4));
+  auto* log = new (shm.get()) ConsumerLog(0, 4);
+  {
+    DeliveryLog first(*log, 0);
+    for (std::uint64_t seq = 1; seq <= 5; ++seq) ASSERT_TRUE(first.record(decoded(0, 0, seq)));
+  }
+  DeliveryLog second(*log, 1);
+  for (std::uint64_t seq = 6; seq <= 9; ++seq) ASSERT_TRUE(second.record(decoded(0, 0, seq)));
+  const std::vector<DeliveryRecord> expected = {{0, 0, 1, DeliveryStatus::kOk, 0, 0, 5},
+                                                {0, 0, 6, DeliveryStatus::kOk, 0, 1, 4}};
+  EXPECT_EQ(log->snapshot().records, expected);
 }
 
 TEST(MutexRecordJournal, OwnerDiedOnAnIntactRecordCountsARepairButNoTear) {
@@ -264,7 +352,7 @@ TEST(Journals, ChildSigkilledMidWayLeavesConsistentReadableJournals) {
     for (std::uint64_t seq = 1;; ++seq) {
       slot.enter_op(WorkerOp::kPush, seq);
       producer.before_push(0, seq);
-      if (!log.append(DeliveryRecord{0, 0, seq, DeliveryStatus::kOk, 0, 0, 0})) {
+      if (!log.append(DeliveryRecord{0, 0, seq, DeliveryStatus::kOk, 0, 0, 1})) {
         for (;;) ::pause();  // log full: wait to be killed
       }
       producer.after_push(0, seq);
@@ -404,7 +492,7 @@ TEST(ConsumerLog, SnapshotWhileAppendingSeesAConsistentPrefix) {
   auto* log = new (shm.get()) ConsumerLog(0, kRecords);
   std::thread writer([log] {
     for (std::uint64_t seq = 1; seq <= kRecords; ++seq) {
-      log->append(DeliveryRecord{1, 2, seq, DeliveryStatus::kOk, 0, 0, 0});
+      log->append(DeliveryRecord{1, 2, seq, DeliveryStatus::kOk, 0, 0, 1});
     }
   });
   std::uint64_t last_size = 0;
@@ -420,6 +508,27 @@ TEST(ConsumerLog, SnapshotWhileAppendingSeesAConsistentPrefix) {
   writer.join();
   EXPECT_TRUE(consistent);
   EXPECT_EQ(log->snapshot().records.size(), kRecords);
+}
+
+TEST(ConsumerLog, SnapshotWhileARunGrowsSeesItsCountOnlyGrow) {
+  constexpr std::uint64_t kMessages = 200'000;
+  SharedMemory shm(ConsumerLog::bytes_needed(1));
+  auto* log = new (shm.get()) ConsumerLog(0, 1);
+  std::thread consumer([log] {
+    DeliveryLog writer(*log, 0);
+    for (std::uint64_t seq = 1; seq <= kMessages; ++seq) writer.record(decoded(1, 0, seq));
+  });
+  std::uint64_t last_count = 0;
+  bool grows = true;
+  while (last_count < kMessages && grows) {
+    const ConsumerSnapshot s = log->snapshot();
+    if (s.records.empty()) continue;
+    grows = s.records.size() == 1 && s.records[0].seq == 1 && s.records[0].count >= last_count;
+    last_count = s.records[0].count;
+  }
+  consumer.join();
+  EXPECT_TRUE(grows);
+  EXPECT_EQ(log->snapshot().records[0].count, kMessages);
 }
 
 TEST(SegmentPage, ConcurrentReaderNeverSeesATornPage) {

@@ -31,6 +31,7 @@ RunResult sample() {
   r.durations = Durations{0.25, 5.0, 0.5, 5.75};
   r.verdict = RunVerdict::kFail;
   r.exit_code = 1;
+  r.ended_early = "consumer 0's delivery log filled to 843750 of 1125000 records after 3.2s";
   r.fault_schedule = {ScheduledFault{"producer", 1, "kill", "ring.push.before_commit", std::nullopt,
                                      10000, 9, 0, true},
                       ScheduledFault{"consumer", 0, "pause", "", 1.5, 0, 0, 0.2, false}};
@@ -99,12 +100,32 @@ RunResult sample() {
 
 TEST(RunResultJson, TopLevelKeysAreTheDocumentedOnes) {
   const json j = to_json(sample());
-  const std::set<std::string> expected = {
-      "format",   "format_version",   "spec",       "seed",           "run_id",
-      "repro",    "shmcheck_version", "started_at", "finished_at",    "durations",
-      "verdict",  "exit_code",        "error",      "fault_schedule", "workers",
-      "timeline", "throughput",       "integrity",  "mutexes",        "semaphores",
-      "pages",    "stalls",           "leaks",      "roles",          "expectations"};
+  const std::set<std::string> expected = {"format",
+                                          "format_version",
+                                          "spec",
+                                          "seed",
+                                          "run_id",
+                                          "repro",
+                                          "shmcheck_version",
+                                          "started_at",
+                                          "finished_at",
+                                          "durations",
+                                          "verdict",
+                                          "exit_code",
+                                          "error",
+                                          "ended_early",
+                                          "fault_schedule",
+                                          "workers",
+                                          "timeline",
+                                          "throughput",
+                                          "integrity",
+                                          "mutexes",
+                                          "semaphores",
+                                          "pages",
+                                          "stalls",
+                                          "leaks",
+                                          "roles",
+                                          "expectations"};
   EXPECT_EQ(keys(j), expected);
   EXPECT_EQ(j["format"], "shmcheck-run-result");
   EXPECT_EQ(j["format_version"], 1);

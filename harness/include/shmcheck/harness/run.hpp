@@ -24,17 +24,20 @@
 
 namespace shmcheck::harness {
 
+// A producer's default delivery-log allowance: 32 MiB of records per consumer.
+inline constexpr std::uint64_t kDefaultLogRecords = 1'000'000;
+
 struct RunOptions {
   std::optional<std::uint64_t> seed;  // --seed: overrides the spec's
   bool quiet = false;                 // no progress lines on stderr
   Broken broken = Broken::kNone;      // test-only (SHMCHECK_TEST_BROKEN)
   bool probes = true;                 // false: --no-probes (WorkerConfig::probes)
   LiveSampleSink on_sample;           // live progress (metrics, progress line); may be empty
+  // Delivery-log records each producer without `ops` adds to its consumers' logs (a
+  // record is a run of consecutive seqs; see run.cpp). Tests lower it through
+  // SHMCHECK_TEST_LOG_RECORDS to make a run fill its logs.
+  std::uint64_t log_records = kDefaultLogRecords;
 };
-
-// Duration-bound producers without `ops` or `rate` stop after this many messages, so the
-// consumers' delivery logs can be sized (and the check stays exact).
-inline constexpr std::uint64_t kDefaultProducerBudget = 1'000'000;
 // Bytes per page of a segment object in writer/reader workloads.
 inline constexpr std::uint64_t kPageSize = 1024;
 

@@ -97,7 +97,14 @@ struct SupervisionReport {
   int interrupted_by = 0;  // SIGINT/SIGTERM/SIGHUP received: the run was torn down early
   std::uint64_t spawn_failures = 0;
   std::string spawn_error;  // the first one
+  // Why a duration-bound run ended before its duration ("" when it did not): a
+  // consumer's delivery log filled past kLogFullFraction of its capacity.
+  std::string ended_early;
 };
+
+// The fill of any consumer's delivery log at which a duration-bound run ends early, so
+// the rest of the log holds what is still in the rings and redeliveries.
+inline constexpr double kLogFullFraction = 0.75;
 
 struct SupervisorOptions {
   std::string control_ref;
@@ -136,6 +143,7 @@ class Supervisor {
   void fire_timed_faults(std::uint64_t now);
   void update_producers_done();
   void check_watchdog(std::uint64_t now);
+  void check_logs(std::uint64_t now);
   void sample_throughput(std::uint64_t now);
   void sample_live(std::uint64_t now);
   void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind,

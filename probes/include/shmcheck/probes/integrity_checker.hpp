@@ -82,7 +82,7 @@ struct MessageKey {
 struct IntegrityCounts {
   std::uint64_t attempted = 0;  // Σ attempted over producer incarnations (messages tried)
   std::uint64_t acked = 0;      // Σ acked
-  std::uint64_t delivered = 0;  // ok delivery records (duplicates included)
+  std::uint64_t delivered = 0;  // ok deliveries, in messages (duplicates included)
   std::uint64_t lost = 0;
   std::uint64_t lost_at_crash = 0;
   std::uint64_t recovered = 0;

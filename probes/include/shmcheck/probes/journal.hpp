@@ -23,9 +23,12 @@
 //   A producer pushing bursts calls before_push(inc, last seq of the burst) and
 //   after_push(inc, last seq pushed) after every call that pushed some: then all of
 //   (acked, attempted] is in flight, and what of it reached the ring is a prefix.
-// - Consumer: append() one DeliveryRecord AFTER each pop that returned a message
-//   (ok, torn, foreign) or kAbandoned. A consumer killed between pop and append loses
-//   that record: the message shows up as lost, explained by the consumer's crash in pop.
+// - Consumer: records each pop that returned a message (ok, torn, foreign) or
+//   kAbandoned through a DeliveryLog, AFTER the pop: an ok message that continues the
+//   run of its producer incarnation extends that run's record (one release store of its
+//   count), anything else appends a record. A consumer killed between pop and record
+//   loses that delivery: the message shows up as lost, explained by the consumer's
+//   crash in pop.
 // - Locker: after lock(): enter(owner_died); update(); leave(); then unlock().
 //   enter() repairs a record a dead owner left half-updated (the caller then calls
 //   make_consistent()). update() contains the mutex.locked.* failpoints.
@@ -189,6 +192,9 @@ static_assert(std::is_standard_layout_v<ProducerJournal>);
 // ConsumerLog: one per consumer index; an append-only array of DeliveryRecords that
 // directly follows the ConsumerLog header in memory (ControlLayout reserves
 // ConsumerLog::bytes_needed(capacity)). One writer: the consumer (all its incarnations).
+// A record stands for a run of messages, so the capacity bounds the runs (a consumer
+// receiving one producer's messages in order writes one record however many arrive),
+// not the messages.
 
 enum class DeliveryStatus : std::uint32_t {
   kOk = 0,         // verify_message ok: producer/incarnation/seq are trustworthy
@@ -201,11 +207,14 @@ enum class DeliveryStatus : std::uint32_t {
 struct DeliveryRecord {
   std::uint32_t producer = 0;
   std::uint32_t incarnation = 0;
-  std::uint64_t seq = 0;
+  std::uint64_t seq = 0;  // the first of the run
   DeliveryStatus status = DeliveryStatus::kOk;
   std::int32_t claimer_pid = 0;  // kAbandoned: PopResult::claimer.pid
   std::uint32_t consumer_incarnation = 0;
-  std::uint32_t reserved = 0;
+  // Messages the record stands for: seqs seq .. seq + count - 1 of one producer
+  // incarnation, delivered in that order to one consumer incarnation. Only kOk
+  // records grow past 1; in a log it grows by release stores while others read.
+  std::uint32_t count = 1;
   friend bool operator==(const DeliveryRecord&, const DeliveryRecord&) = default;
 };
 static_assert(sizeof(DeliveryRecord) == 32);
@@ -239,6 +248,9 @@ class alignas(kJournalAlignment) ConsumerLog {
   // Writes the record, then publishes it (count, release). Returns false and counts
   // an overflow when the log is full. Single writer.
   bool append(const DeliveryRecord& record) noexcept;
+  // Sets the count of record `index` (< size(), written by this writer) to `count`
+  // with one release store: the record then stands for that many messages.
+  void set_run_length(std::uint64_t index, std::uint32_t count) noexcept;
 
   [[nodiscard]] std::uint32_t consumer() const noexcept { return consumer_; }
   [[nodiscard]] std::uint64_t capacity() const noexcept { return capacity_; }
@@ -259,6 +271,37 @@ class alignas(kJournalAlignment) ConsumerLog {
 };
 static_assert(sizeof(ConsumerLog) == 64);
 static_assert(std::is_standard_layout_v<ConsumerLog>);
+
+// DeliveryLog: a consumer incarnation's writer of its ConsumerLog. An ok message whose
+// seq is the next of the run this consumer incarnation last received from the same
+// producer incarnation extends that run's record; anything else (the first message
+// of a producer incarnation, a gap, a repeat or an older seq, a torn, foreign or
+// abandoned slot) appends a record. Per producer incarnation the records stay in
+// delivery order; between producers they do not (the checker compares within one).
+class DeliveryLog {
+ public:
+  DeliveryLog(ConsumerLog& log, std::uint32_t consumer_incarnation) noexcept
+      : log_(log), consumer_incarnation_(consumer_incarnation) {}
+
+  // A popped message, as verify_message judged it. False when the log is full.
+  bool record(const DecodedMessage& message);
+  // A pop that returned kAbandoned (claimer = PopResult::claimer.pid).
+  bool record_abandoned(std::int32_t claimer_pid);
+
+ private:
+  struct Run {
+    std::uint64_t index = 0;     // its record in the log
+    std::uint64_t next_seq = 0;  // 0: no open run
+    std::uint32_t incarnation = 0;
+    std::uint32_t count = 0;
+  };
+  // Producers with an index below this get a run each (message headers are 32-bit).
+  static constexpr std::uint32_t kMaxRunProducers = 4096;
+
+  ConsumerLog& log_;
+  std::uint32_t consumer_incarnation_;
+  std::vector<Run> runs_;  // by producer index
+};
 
 // ---------------------------------------------------------------------------------
 // MutexRecordJournal: one per mutex object: the protected record and its checks.

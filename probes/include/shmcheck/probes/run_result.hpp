@@ -207,6 +207,9 @@ struct RunResult {
   RunVerdict verdict = RunVerdict::kError;
   int exit_code = 4;
   std::string error;  // why, when verdict == kError
+  // Why a duration-bound run ended before its duration, "" when it did not (a
+  // consumer's delivery log filled up: every delivery is still checked).
+  std::string ended_early;
 
   std::vector<ScheduledFault> fault_schedule;
   std::vector<WorkerOutcome> workers;
