@@ -237,48 +237,56 @@ void deliver(Context& ctx, probes::DeliveryLog& log, std::span<const std::byte> 
   }
 }
 
-template <class Ring>
-int run_consumer(Context& ctx, Ring& ring) {
-  const auto& cfg = ctx.cfg();
-  probes::DeliveryLog log(ctx.control().view().consumer(cfg.role_index), cfg.incarnation);
-  auto& producers_done = ctx.control().run().producers_done[cfg.object.index];
-  std::vector<std::byte> buf(ring.config().message_size);
-  ctx.slot().set_running();
+// What one pop call got: `n` messages (message i at buf[i * message_size], its length
+// in sizes[i]), or a slot the ring abandoned because its claimer died (MpmcRing).
+struct Popped {
+  std::size_t n = 0;
+  bool abandoned = false;
+  std::int32_t claimer_pid = 0;
+};
 
-  std::uint64_t popped = 0;
-  int empty_after_done = 0;
-  for (;;) {
-    if (ctx.control().phase() == RunPhase::kStop || ctx.budget_spent(popped)) break;
-    ctx.slot().enter_op(WorkerOp::kPop, popped + 1);
-    const auto r = ring.pop_for(buf, kPollStep);
-    if (r.status == core::PopStatus::kEmpty) {
-      ctx.stats().count_empty();
-      ctx.slot().set_running();
-      // Producers are done: two empty polls in a row mean the ring is drained.
-      if (producers_done.load(std::memory_order_acquire) != 0) {
-        if (++empty_after_done >= 2) break;
+// One pop call for up to `want` messages. With `burst` > 1 (SpscRing only) a
+// try_pop_burst, waiting by `wait` when the ring is empty, or a poll step once the
+// producers are done (`draining`), as pop_for would; otherwise pop_for of one message,
+// which waits up to a poll step itself. One empty event per wait either way.
+template <class Ring>
+Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<std::uint32_t> sizes,
+                std::size_t want, bool draining, RingWait& wait) {
+  const std::size_t message_size = ring.config().message_size;
+  if constexpr (std::is_same_v<Ring, core::SpscRing>) {
+    if (ctx.cfg().burst > 1) {
+      const std::size_t n = ring.try_pop_burst(buf.first(want * message_size), sizes.first(want));
+      if (n != 0) {
+        wait.reset();
+      } else if (draining) {
+        ctx.stats().count_empty();
+        sleep_ns(std::chrono::nanoseconds(kPollStep).count());
+      } else if (wait.again()) {
+        ctx.stats().count_empty();
       }
-      continue;
+      return {n};
     }
-    empty_after_done = 0;
-    if (r.status == core::PopStatus::kAbandoned) {
-      log.record_abandoned(r.claimer.pid);
-      ctx.stats().count_abandoned();
-    } else {
-      deliver(ctx, log, std::span(buf.data(), r.size));
-    }
-    ++popped;
-    ctx.slot().leave_op();
-    ctx.stats().count_op(WorkerOp::kPop, r.size);
-    ctx.think();
   }
-  return 0;
+  const auto r = ring.pop_for(buf.first(message_size), kPollStep);
+  switch (r.status) {
+    case core::PopStatus::kEmpty:
+      ctx.stats().count_empty();
+      return {};
+    case core::PopStatus::kAbandoned:
+      return {0, true, r.claimer.pid};
+    case core::PopStatus::kOk:
+      break;
+  }
+  sizes[0] = static_cast<std::uint32_t>(r.size);
+  return {1};
 }
 
-// A consumer with `burst` > 1 (SpscRing only): pops up to `burst` messages per call.
-// A kill between the pop and the last delivery recorded loses up to a burst of them; the
-// checker allows a consumer that died inside pop that many (messages_per_pop).
-int run_burst_consumer(Context& ctx, core::SpscRing& ring) {
+// Pops up to `burst` messages per call (one, unless the spec says more), verifies and
+// records each. A kill between a pop and the last delivery recorded loses up to a burst
+// of them; the checker allows a consumer that died inside pop that many
+// (messages_per_pop). An abandoned slot is recorded as such and counts as one pop.
+template <class Ring>
+int run_consumer(Context& ctx, Ring& ring) {
   const auto& cfg = ctx.cfg();
   probes::DeliveryLog log(ctx.control().view().consumer(cfg.role_index), cfg.incarnation);
   auto& producers_done = ctx.control().run().producers_done[cfg.object.index];
@@ -294,31 +302,29 @@ int run_burst_consumer(Context& ctx, core::SpscRing& ring) {
     if (ctx.control().phase() == RunPhase::kStop || ctx.budget_spent(popped)) break;
     std::uint64_t want = cfg.burst;
     if (cfg.ops) want = std::min(want, *cfg.ops - popped);
+    const bool draining = producers_done.load(std::memory_order_acquire) != 0;
     ctx.slot().enter_op(WorkerOp::kPop, popped + 1);
-    const std::size_t n =
-        ring.try_pop_burst(std::span(buf).first(want * message_size), std::span(sizes).first(want));
-    if (n == 0) {
+    const Popped got = pop_some(ctx, ring, std::span(buf), std::span(sizes), want, draining, wait);
+    if (got.n == 0 && !got.abandoned) {
       ctx.slot().set_running();
-      // Producers are done: two empty polls a poll step apart mean the ring is drained.
-      if (producers_done.load(std::memory_order_acquire) != 0) {
-        ctx.stats().count_empty();
-        if (++empty_after_done >= 2) break;
-        sleep_ns(std::chrono::nanoseconds(kPollStep).count());
-      } else if (wait.again()) {
-        ctx.stats().count_empty();
-      }
+      // Producers are done: two empty polls in a row mean the ring is drained.
+      if (draining && ++empty_after_done >= 2) break;
       continue;
     }
-    wait.reset();
     empty_after_done = 0;
+    if (got.abandoned) {
+      log.record_abandoned(got.claimer_pid);
+      ctx.stats().count_abandoned();
+    }
     std::uint64_t bytes = 0;
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < got.n; ++i) {
       deliver(ctx, log, std::span(buf).subspan(i * message_size, sizes[i]));
       bytes += sizes[i];
     }
-    popped += n;
+    const std::uint64_t ops = got.abandoned ? 1 : got.n;
+    popped += ops;
     ctx.slot().leave_op();
-    ctx.stats().count_ops(WorkerOp::kPop, n, bytes);
+    ctx.stats().count_ops(WorkerOp::kPop, ops, bytes);
     ctx.think();
   }
   return 0;
@@ -329,9 +335,6 @@ int run_ring_role(Context& ctx, core::Segment& segment) {
   auto ring = Ring::attach(segment.payload(), segment.payload_size());
   if (!ring) return fail(ctx, "attach ring", ring.error());
   if (ctx.cfg().role == "producer") return run_producer(ctx, **ring);
-  if constexpr (std::is_same_v<Ring, core::SpscRing>) {
-    if (ctx.cfg().burst > 1) return run_burst_consumer(ctx, **ring);
-  }
   return run_consumer(ctx, **ring);
 }
 
