@@ -1,4 +1,7 @@
 #include <array>
+#include <optional>
+#include <string>
+#include <type_traits>
 #include <utility>
 
 #include "shmcheck/harness/worker.hpp"
@@ -30,70 +33,83 @@ std::optional<Broken> broken_from_string(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+namespace {
+
+// Each key listed once: to_json writes and from_json reads these lists.
+template <class Object, class F>
+void object_fields(Object& o, F&& field) {
+  field("name", o.name);
+  field("kind", o.kind);
+  field("index", o.index);
+  field("journal", o.journal);
+  field("segment_ref", o.segment_ref);
+  field("flavor", o.flavor);
+  field("sem_name", o.sem_name);
+  field("sem_id", o.sem_id);
+  field("undo", o.undo);
+  field("page_size", o.page_size);
+}
+
+template <class Config, class F>
+void config_fields(Config& c, F&& field) {
+  field("index", c.index);
+  field("incarnation", c.incarnation);
+  field("role", c.role);
+  field("role_index", c.role_index);
+  field("run_id", c.run_id);
+  field("seed", c.seed);
+  field("ops", c.ops);  // absent: no budget
+  field("hold_ns", c.hold_ns);
+  field("think_ns", c.think_ns);
+  field("rate", c.rate);
+  field("message_size", c.message_size);
+  field("burst", c.burst);
+  field("writers", c.writers);
+  field("failpoints", c.failpoints);
+  field("broken", c.broken);  // by name
+  field("probes", c.probes);
+}
+
+template <class T>
+void write(nlohmann::json& j, const char* key, const T& value) {
+  if constexpr (std::is_same_v<T, Broken>) {
+    j[key] = to_string(value);
+  } else if constexpr (std::is_same_v<T, std::optional<std::uint64_t>>) {
+    if (value) j[key] = *value;
+  } else {
+    j[key] = value;
+  }
+}
+
+// Every key but an optional's is required; a wrong type or an unknown name throws.
+template <class T>
+void read(const nlohmann::json& j, const char* key, T& value) {
+  if constexpr (std::is_same_v<T, Broken>) {
+    const auto broken = broken_from_string(j.at(key).get<std::string>());
+    if (!broken) throw nlohmann::json::other_error::create(501, "unknown broken variant", &j);
+    value = *broken;
+  } else if constexpr (std::is_same_v<T, std::optional<std::uint64_t>>) {
+    if (j.contains(key)) value = j.at(key).get<std::uint64_t>();
+  } else {
+    value = j.at(key).get<T>();
+  }
+}
+
+}  // namespace
+
 nlohmann::json WorkerConfig::to_json() const {
-  nlohmann::json j = {
-      {"index", index},
-      {"incarnation", incarnation},
-      {"role", role},
-      {"role_index", role_index},
-      {"run_id", run_id},
-      {"seed", seed},
-      {"hold_ns", hold_ns},
-      {"think_ns", think_ns},
-      {"rate", rate},
-      {"message_size", message_size},
-      {"burst", burst},
-      {"writers", writers},
-      {"failpoints", failpoints},
-      {"broken", to_string(broken)},
-      {"probes", probes},
-      {"object",
-       {{"name", object.name},
-        {"kind", object.kind},
-        {"index", object.index},
-        {"journal", object.journal},
-        {"segment_ref", object.segment_ref},
-        {"flavor", object.flavor},
-        {"sem_name", object.sem_name},
-        {"sem_id", object.sem_id},
-        {"undo", object.undo},
-        {"page_size", object.page_size}}},
-  };
-  if (ops) j["ops"] = *ops;
+  nlohmann::json j = nlohmann::json::object();
+  config_fields(*this, [&j](const char* key, const auto& value) { write(j, key, value); });
+  nlohmann::json& o = j["object"] = nlohmann::json::object();
+  object_fields(object, [&o](const char* key, const auto& value) { write(o, key, value); });
   return j;
 }
 
 WorkerConfig WorkerConfig::from_json(const nlohmann::json& j) {
   WorkerConfig c;
-  c.index = j.at("index").get<std::uint32_t>();
-  c.incarnation = j.at("incarnation").get<std::uint32_t>();
-  c.role = j.at("role").get<std::string>();
-  c.role_index = j.at("role_index").get<std::uint32_t>();
-  c.run_id = j.at("run_id").get<std::string>();
-  c.seed = j.at("seed").get<std::uint64_t>();
-  if (j.contains("ops")) c.ops = j.at("ops").get<std::uint64_t>();
-  c.hold_ns = j.at("hold_ns").get<std::int64_t>();
-  c.think_ns = j.at("think_ns").get<std::int64_t>();
-  c.rate = j.at("rate").get<double>();
-  c.message_size = j.at("message_size").get<std::uint32_t>();
-  c.burst = j.at("burst").get<std::uint32_t>();
-  c.writers = j.at("writers").get<std::uint32_t>();
-  c.failpoints = j.at("failpoints").get<std::string>();
-  const auto broken = broken_from_string(j.at("broken").get<std::string>());
-  if (!broken) throw nlohmann::json::other_error::create(501, "unknown broken variant", &j);
-  c.broken = *broken;
-  c.probes = j.value("probes", true);
+  config_fields(c, [&j](const char* key, auto& value) { read(j, key, value); });
   const auto& o = j.at("object");
-  c.object.name = o.at("name").get<std::string>();
-  c.object.kind = o.at("kind").get<std::string>();
-  c.object.index = o.at("index").get<std::uint32_t>();
-  c.object.journal = o.at("journal").get<std::uint32_t>();
-  c.object.segment_ref = o.at("segment_ref").get<std::string>();
-  c.object.flavor = o.at("flavor").get<std::string>();
-  c.object.sem_name = o.at("sem_name").get<std::string>();
-  c.object.sem_id = o.at("sem_id").get<int>();
-  c.object.undo = o.at("undo").get<bool>();
-  c.object.page_size = o.at("page_size").get<std::uint64_t>();
+  object_fields(c.object, [&o](const char* key, auto& value) { read(o, key, value); });
   return c;
 }
 

@@ -41,10 +41,24 @@ TEST(WorkerConfig, AbsentOpsStaysAbsent) {
   EXPECT_FALSE(back.ops.has_value());
 }
 
-TEST(WorkerConfig, AbsentProbesKeyMeansProbesOn) {
-  auto j = WorkerConfig{}.to_json();
-  j.erase("probes");
-  EXPECT_TRUE(WorkerConfig::from_json(j).probes);
+TEST(WorkerConfig, EveryKeyButOpsIsRequired) {
+  WorkerConfig c;
+  c.ops = 5;
+  const auto full = c.to_json();
+  for (const auto& [key, value] : full.items()) {
+    auto j = full;
+    j.erase(key);
+    if (key == "ops") {
+      EXPECT_FALSE(WorkerConfig::from_json(j).ops.has_value());
+    } else {
+      EXPECT_THROW((void)WorkerConfig::from_json(j), nlohmann::json::exception) << key;
+    }
+  }
+  for (const auto& [key, value] : full.at("object").items()) {
+    auto j = full;
+    j.at("object").erase(key);
+    EXPECT_THROW((void)WorkerConfig::from_json(j), nlohmann::json::exception) << "object." << key;
+  }
 }
 
 TEST(WorkerConfig, MalformedJsonThrows) {
