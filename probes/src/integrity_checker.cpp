@@ -95,23 +95,11 @@ std::uint64_t IntegrityCounts::violations() const noexcept {
 }
 
 std::vector<std::pair<std::string_view, std::uint64_t>> named_counts(const IntegrityCounts& c) {
-  return {{"attempted", c.attempted},
-          {"acked", c.acked},
-          {"delivered", c.delivered},
-          {"lost", c.lost},
-          {"lost_at_crash", c.lost_at_crash},
-          {"recovered", c.recovered},
-          {"in_flight_dropped", c.in_flight_dropped},
-          {"unexpected", c.unexpected},
-          {"foreign", c.foreign},
-          {"duplicated", c.duplicated},
-          {"reordered", c.reordered},
-          {"torn", c.torn},
-          {"abandoned", c.abandoned},
-          {"abandoned_unexplained", c.abandoned_unexplained},
-          {"stalled", c.stalled},
-          {"log_overflow", c.log_overflow},
-          {"untracked_incarnations", c.untracked_incarnations}};
+  std::vector<std::pair<std::string_view, std::uint64_t>> out;
+  for_each_count(c, [&out](std::string_view name, std::uint64_t value) {
+    out.emplace_back(name, value);
+  });
+  return out;
 }
 
 bool is_violation_kind(std::string_view kind) noexcept {

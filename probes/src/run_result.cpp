@@ -92,23 +92,7 @@ concept RecordOf = std::same_as<std::remove_const_t<R>, T>;
 
 template <RecordOf<IntegrityCounts> R, class F>
 void fields(R& c, F&& field) {
-  field("attempted", c.attempted);
-  field("acked", c.acked);
-  field("delivered", c.delivered);
-  field("lost", c.lost);
-  field("lost_at_crash", c.lost_at_crash);
-  field("recovered", c.recovered);
-  field("in_flight_dropped", c.in_flight_dropped);
-  field("unexpected", c.unexpected);
-  field("foreign", c.foreign);
-  field("duplicated", c.duplicated);
-  field("reordered", c.reordered);
-  field("torn", c.torn);
-  field("abandoned", c.abandoned);
-  field("abandoned_unexplained", c.abandoned_unexplained);
-  field("stalled", c.stalled);
-  field("log_overflow", c.log_overflow);
-  field("untracked_incarnations", c.untracked_incarnations);
+  for_each_count(c, field);
   field("complete", c.complete);
 }
 

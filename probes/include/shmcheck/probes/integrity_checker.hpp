@@ -49,6 +49,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -105,9 +106,33 @@ struct IntegrityCounts {
   friend bool operator==(const IntegrityCounts&, const IntegrityCounts&) = default;
 };
 
-// Every count by its stable name (the IntegrityCounts field names, in declaration
-// order, "complete" excluded): the `kind` label of shmcheck_integrity_violations_total
-// and the rows of report tables.
+// Calls f(name, count) for every count by its stable name (the IntegrityCounts field
+// names, in declaration order, "complete" excluded): the one list of them, walked by
+// named_counts and by the run result's JSON.
+template <class Counts, class F>
+  requires std::is_same_v<std::remove_const_t<Counts>, IntegrityCounts>
+void for_each_count(Counts& c, F&& f) {
+  f("attempted", c.attempted);
+  f("acked", c.acked);
+  f("delivered", c.delivered);
+  f("lost", c.lost);
+  f("lost_at_crash", c.lost_at_crash);
+  f("recovered", c.recovered);
+  f("in_flight_dropped", c.in_flight_dropped);
+  f("unexpected", c.unexpected);
+  f("foreign", c.foreign);
+  f("duplicated", c.duplicated);
+  f("reordered", c.reordered);
+  f("torn", c.torn);
+  f("abandoned", c.abandoned);
+  f("abandoned_unexplained", c.abandoned_unexplained);
+  f("stalled", c.stalled);
+  f("log_overflow", c.log_overflow);
+  f("untracked_incarnations", c.untracked_incarnations);
+}
+
+// Every count by its stable name (for_each_count's order): the `kind` label of
+// shmcheck_integrity_violations_total and the rows of report tables.
 [[nodiscard]] std::vector<std::pair<std::string_view, std::uint64_t>> named_counts(
     const IntegrityCounts& counts);
 // The kinds that count as violations (summed by IntegrityCounts::violations()).
