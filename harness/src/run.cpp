@@ -309,23 +309,30 @@ std::optional<RunError> Runner::plan() {
   // Delivery logs: a record per run of consecutive seqs a consumer receives from one
   // producer incarnation. A producer with `ops` needs at most that many records on each
   // consumer of its ring (every message its own run, in the worst case); any other
-  // producer gets an allowance: with one consumer per ring the runs break only at
-  // crashes, restarts and violations; consumers sharing an MPMC ring split a
-  // producer's seqs between them and break runs often. Should a log fill up anyway,
-  // the supervisor ends the run early (SupervisorOptions::log_full_fraction), so the
-  // check stays exact.
+  // producer gets an allowance. A ring's sole consumer breaks runs only at crashes,
+  // restarts and violations: a sixteenth of the allowance (62,500 records by default)
+  // is plenty. Consumers sharing an MPMC ring split a producer's seqs between them and
+  // break runs every few messages: the whole allowance. Should a log fill up anyway,
+  // the supervisor ends the run early (kLogFullFraction), so the check stays exact.
+  std::map<std::string, std::uint64_t> ring_consumers;
+  for (const auto& w : workers_) {
+    if (w.process->role == Role::kConsumer) ++ring_consumers[w.process->uses];
+  }
   std::map<std::string, std::uint64_t> ring_records;
   for (const auto& w : workers_) {
     const auto* p = w.process;
     if (p->role != Role::kProducer) continue;
-    std::uint64_t records = options_.log_records;
+    const std::uint64_t allowance = ring_consumers[p->uses] > 1
+                                        ? options_.log_records
+                                        : std::max<std::uint64_t>(options_.log_records / 16, 1);
+    std::uint64_t records = allowance;
     if (p->ops) {
       records = *p->ops;
     } else if (p->rate && spec_.duration) {
       records = static_cast<std::uint64_t>(
                     *p->rate * std::chrono::duration<double>(*spec_.duration).count() * 1.1) +
                 16;
-      records = std::min(records, options_.log_records);
+      records = std::min(records, allowance);
     }
     ring_records[p->uses] += records;
   }
