@@ -67,6 +67,23 @@ TEST(JunitReporter, RunErrorIsAnErrorCase) {
       << text;
 }
 
+TEST(Reporters, ARunThatEndedEarlySaysWhyInEveryFormat) {
+  auto run = failing_run();
+  run.ended_early = "consumer 1's delivery log filled to 3 of 4 records after 2.5s";
+  const auto suite = suite_of({run});
+  EXPECT_NE(render(*make_junit_reporter(), suite)
+                .find("<property name=\"ended_early\" value=\"consumer 1&apos;s delivery log "
+                      "filled to 3 of 4 records after 2.5s\"/>"),
+            std::string::npos);
+  EXPECT_NE(
+      render(*make_html_reporter(), suite).find("ended early: consumer 1&apos;s delivery log"),
+      std::string::npos);
+  EXPECT_NE(render(*make_markdown_reporter(), suite).find("- ended early: consumer 1's delivery"),
+            std::string::npos);
+  EXPECT_NE(render(*make_json_reporter(), suite).find("\"ended_early\": \"consumer 1's"),
+            std::string::npos);
+}
+
 TEST(MarkdownReporter, MatchesGolden) {
   const auto text = render(*make_markdown_reporter(), suite_of({passing_run(), failing_run()}));
   EXPECT_TRUE(matches_golden(text, "summary.md.golden"));
