@@ -93,6 +93,11 @@ class MarkdownReporter final : public Reporter {
           << count(&probes::IntegrityCounts::torn) << " | " << run.leaks.leaked_objects << " |\n";
     }
     for (const auto& run : suite.runs) {
+      if (run.verdict == probes::RunVerdict::kPass && !run.ended_early.empty()) {
+        out << "\n" << cell(run.spec_name) << " ended early: " << cell(run.ended_early) << "\n";
+      }
+    }
+    for (const auto& run : suite.runs) {
       if (run.verdict == probes::RunVerdict::kPass) continue;
       out << "\n### " << cell(run.spec_name) << ": " << verdict_word(run.verdict) << "\n\n";
       if (!run.error.empty()) out << "- error: " << cell(run.error) << "\n";

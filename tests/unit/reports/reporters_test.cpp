@@ -82,6 +82,11 @@ TEST(Reporters, ARunThatEndedEarlySaysWhyInEveryFormat) {
             std::string::npos);
   EXPECT_NE(render(*make_json_reporter(), suite).find("\"ended_early\": \"consumer 1's"),
             std::string::npos);
+  auto passed = passing_run();  // a passing run has no section of its own: a line says it
+  passed.ended_early = run.ended_early;
+  EXPECT_NE(render(*make_markdown_reporter(), suite_of({passed}))
+                .find(passed.spec_name + " ended early: consumer 1's delivery"),
+            std::string::npos);
 }
 
 TEST(MarkdownReporter, MatchesGolden) {
