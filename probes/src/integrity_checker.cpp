@@ -96,9 +96,8 @@ std::uint64_t IntegrityCounts::violations() const noexcept {
 
 std::vector<std::pair<std::string_view, std::uint64_t>> named_counts(const IntegrityCounts& c) {
   std::vector<std::pair<std::string_view, std::uint64_t>> out;
-  for_each_count(c, [&out](std::string_view name, std::uint64_t value) {
-    out.emplace_back(name, value);
-  });
+  for_each_count(
+      c, [&out](std::string_view name, std::uint64_t value) { out.emplace_back(name, value); });
   return out;
 }
 

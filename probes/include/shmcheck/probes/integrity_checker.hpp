@@ -110,7 +110,7 @@ struct IntegrityCounts {
 // names, in declaration order, "complete" excluded): the one list of them, walked by
 // named_counts and by the run result's JSON.
 template <class Counts, class F>
-  requires std::is_same_v<std::remove_const_t<Counts>, IntegrityCounts>
+requires std::is_same_v<std::remove_const_t<Counts>, IntegrityCounts>
 void for_each_count(Counts& c, F&& f) {
   f("attempted", c.attempted);
   f("acked", c.acked);
