@@ -64,6 +64,10 @@ class Context {
     return end != 0 && monotonic_ns() >= end;
   }
   bool budget_spent(std::uint64_t done) const { return cfg_.ops && done >= *cfg_.ops; }
+  // Messages for the next push or pop call: a burst, or what is left of the budget.
+  std::uint64_t batch(std::uint64_t done) const {
+    return cfg_.ops ? std::min<std::uint64_t>(cfg_.burst, *cfg_.ops - done) : cfg_.burst;
+  }
 
   // Rate pacing: the instant the n-th operation (0-based) of this incarnation should
   // start; now when unpaced. Sleeps until then.
@@ -177,8 +181,7 @@ int run_producer(Context& ctx, Ring& ring) {
   RingWait wait;
   std::uint64_t seq = 0;  // the last seq pushed
   while (!ctx.should_stop() && !ctx.budget_spent(already + seq)) {
-    std::uint64_t n = cfg.burst;
-    if (cfg.ops) n = std::min(n, *cfg.ops - (already + seq));
+    const std::uint64_t n = ctx.batch(already + seq);
     // The intended send time, carried for the consumer's latency sample (every message
     // of a burst carries the burst's); unpaced with the probes off there is no sample
     // to take, so no clock read either.
@@ -245,20 +248,26 @@ struct Popped {
   std::int32_t claimer_pid = 0;
 };
 
+// The ring's producers have all ended: nothing more will be pushed.
+bool producers_done(Context& ctx) {
+  return ctx.control().run().producers_done[ctx.cfg().object.index].load(
+             std::memory_order_acquire) != 0;
+}
+
 // One pop call for up to `want` messages. With `burst` > 1 (SpscRing only) a
 // try_pop_burst, waiting by `wait` when the ring is empty, or a poll step once the
-// producers are done (`draining`), as pop_for would; otherwise pop_for of one message,
-// which waits up to a poll step itself. One empty event per wait either way.
+// producers are done, as pop_for would; otherwise pop_for of one message, which waits
+// up to a poll step itself. One empty event per wait either way.
 template <class Ring>
 Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<std::uint32_t> sizes,
-                std::size_t want, bool draining, RingWait& wait) {
+                std::size_t want, RingWait& wait) {
   const std::size_t message_size = ring.config().message_size;
   if constexpr (std::is_same_v<Ring, core::SpscRing>) {
     if (ctx.cfg().burst > 1) {
       const std::size_t n = ring.try_pop_burst(buf.first(want * message_size), sizes.first(want));
       if (n != 0) {
         wait.reset();
-      } else if (draining) {
+      } else if (producers_done(ctx)) {
         ctx.stats().count_empty();
         sleep_ns(std::chrono::nanoseconds(kPollStep).count());
       } else if (wait.again()) {
@@ -289,7 +298,6 @@ template <class Ring>
 int run_consumer(Context& ctx, Ring& ring) {
   const auto& cfg = ctx.cfg();
   probes::DeliveryLog log(ctx.control().view().consumer(cfg.role_index), cfg.incarnation);
-  auto& producers_done = ctx.control().run().producers_done[cfg.object.index];
   const std::size_t message_size = ring.config().message_size;
   std::vector<std::byte> buf(message_size * cfg.burst);
   std::vector<std::uint32_t> sizes(cfg.burst);
@@ -300,15 +308,13 @@ int run_consumer(Context& ctx, Ring& ring) {
   int empty_after_done = 0;
   for (;;) {
     if (ctx.control().phase() == RunPhase::kStop || ctx.budget_spent(popped)) break;
-    std::uint64_t want = cfg.burst;
-    if (cfg.ops) want = std::min(want, *cfg.ops - popped);
-    const bool draining = producers_done.load(std::memory_order_acquire) != 0;
     ctx.slot().enter_op(WorkerOp::kPop, popped + 1);
-    const Popped got = pop_some(ctx, ring, std::span(buf), std::span(sizes), want, draining, wait);
+    const Popped got =
+        pop_some(ctx, ring, std::span(buf), std::span(sizes), ctx.batch(popped), wait);
     if (got.n == 0 && !got.abandoned) {
       ctx.slot().set_running();
       // Producers are done: two empty polls in a row mean the ring is drained.
-      if (draining && ++empty_after_done >= 2) break;
+      if (producers_done(ctx) && ++empty_after_done >= 2) break;
       continue;
     }
     empty_after_done = 0;

@@ -12,6 +12,7 @@ namespace shmcheck::probes {
 namespace {
 
 using IncKey = std::pair<std::uint32_t, std::uint32_t>;  // (producer, incarnation)
+constexpr std::uint64_t kEnd = std::numeric_limits<std::uint64_t>::max();  // beyond every seq
 
 // Seqs [begin, end) of one producer incarnation, delivered to one consumer (one
 // record of its log: a run of consecutive seqs).
@@ -34,14 +35,21 @@ bool covered(const Coverage& coverage, std::uint64_t seq) {
   return it != coverage.begin() && seq < std::prev(it)->second;
 }
 
-// |coverage ∩ [lo, hi)|
-std::uint64_t covered_in(const Coverage& coverage, std::uint64_t lo, std::uint64_t hi) {
-  std::uint64_t n = 0;
+// Calls f(from, to) for each non-empty [from, to) = an interval of coverage ∩ [lo, hi).
+template <class F>
+void for_each_overlap(const Coverage& coverage, std::uint64_t lo, std::uint64_t hi, F&& f) {
   for (const auto& [b, e] : coverage) {
     const std::uint64_t from = std::max(b, lo);
     const std::uint64_t to = std::min(e, hi);
-    if (from < to) n += to - from;
+    if (from < to) f(from, to);
   }
+}
+
+// |coverage ∩ [lo, hi)|
+std::uint64_t covered_in(const Coverage& coverage, std::uint64_t lo, std::uint64_t hi) {
+  std::uint64_t n = 0;
+  for_each_overlap(coverage, lo, hi,
+                   [&n](std::uint64_t from, std::uint64_t to) { n += to - from; });
   return n;
 }
 
@@ -209,25 +217,19 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
         coverage.emplace_back(sp.begin, sp.end);
       }
     }
-    std::uint64_t distinct = 0;
-    for (const auto& [b, e] : coverage) distinct += e - b;
-    c.duplicated += copies_total - distinct;
+    c.duplicated += copies_total - covered_in(coverage, 0, kEnd);
 
     // Distinct seqs in [lo, hi) are all of one class: counted, a few shown.
     const auto classify = [&](std::uint64_t lo, std::uint64_t hi, std::uint64_t& counter,
                               const std::string& kind, const std::string& detail) {
-      for (const auto& [b, e] : coverage) {
-        const std::uint64_t from = std::max(b, lo);
-        const std::uint64_t to = std::min(e, hi);
-        if (from >= to) continue;
+      for_each_overlap(coverage, lo, hi, [&](std::uint64_t from, std::uint64_t to) {
         counter += to - from;
         for (std::uint64_t seq = from; seq < to && examples.want(kind); ++seq) {
           examples.add(kind, MessageKey{inc_key.first, inc_key.second, seq},
                        consumers_of(spans, seq).front(), detail);
         }
-      }
+      });
     };
-    constexpr std::uint64_t kEnd = std::numeric_limits<std::uint64_t>::max();
     const auto ledger_it = ledgers.find(inc_key);
     if (ledger_it == ledgers.end()) {
       if (inc_key.second >= kMaxIncarnations &&

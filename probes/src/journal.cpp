@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <limits>
 #include <span>
 
@@ -225,14 +226,10 @@ ConsumerSnapshot ConsumerLog::snapshot() const {
   const std::uint64_t n = std::min(count_.load(std::memory_order_acquire), capacity_);
   s.records.reserve(n);
   for (const DeliveryRecord& src : std::span(records(), n)) {
-    // Every field but count is fixed once published; count may be growing right now.
+    // Every field before count is fixed once published (copied as bytes: the record
+    // is trivially copyable); count may be growing right now.
     DeliveryRecord r;
-    r.producer = src.producer;
-    r.incarnation = src.incarnation;
-    r.seq = src.seq;
-    r.status = src.status;
-    r.claimer_pid = src.claimer_pid;
-    r.consumer_incarnation = src.consumer_incarnation;
+    std::memcpy(static_cast<void*>(&r), &src, offsetof(DeliveryRecord, count));
     r.count = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(src.count))
                   .load(std::memory_order_acquire);
     s.records.push_back(r);
@@ -248,19 +245,15 @@ bool DeliveryLog::record(const DecodedMessage& message) {
   if (r.status != DeliveryStatus::kOk || r.producer >= kMaxRunProducers) return log_.append(r);
   if (r.producer >= runs_.size()) runs_.resize(r.producer + 1);
   Run& run = runs_[r.producer];
-  if (run.next_seq != 0 && run.incarnation == r.incarnation && run.next_seq == r.seq &&
+  if (run.count != 0 && run.incarnation == r.incarnation && r.seq == run.first_seq + run.count &&
       run.count < std::numeric_limits<std::uint32_t>::max()) {
     log_.set_run_length(run.index, ++run.count);
-    ++run.next_seq;
     return true;
   }
   const std::uint64_t index = log_.size();
-  if (!log_.append(r)) {
-    run = Run{};
-    return false;
-  }
-  run = Run{index, r.seq + 1, r.incarnation, 1};
-  return true;
+  const bool appended = log_.append(r);
+  run = appended ? Run{index, r.seq, r.incarnation, 1} : Run{};
+  return appended;
 }
 
 bool DeliveryLog::record_abandoned(std::int32_t claimer_pid) {

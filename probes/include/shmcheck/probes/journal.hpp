@@ -214,10 +214,11 @@ struct DeliveryRecord {
   // Messages the record stands for: seqs seq .. seq + count - 1 of one producer
   // incarnation, delivered in that order to one consumer incarnation. Only kOk
   // records grow past 1; in a log it grows by release stores while others read.
-  std::uint32_t count = 1;
+  std::uint32_t count = 1;  // last: ConsumerLog::snapshot copies what precedes it
   friend bool operator==(const DeliveryRecord&, const DeliveryRecord&) = default;
 };
 static_assert(sizeof(DeliveryRecord) == 32);
+static_assert(offsetof(DeliveryRecord, count) + sizeof(std::uint32_t) == sizeof(DeliveryRecord));
 static_assert(std::is_trivially_copyable_v<DeliveryRecord>);
 
 // The record a consumer appends for a message it popped and verified: fields from the
@@ -289,13 +290,15 @@ class DeliveryLog {
   bool record_abandoned(std::int32_t claimer_pid);
 
  private:
+  // A producer's open run: its record, as this writer last stored it.
   struct Run {
-    std::uint64_t index = 0;     // its record in the log
-    std::uint64_t next_seq = 0;  // 0: no open run
+    std::uint64_t index = 0;  // the record's place in the log
+    std::uint64_t first_seq = 0;
     std::uint32_t incarnation = 0;
-    std::uint32_t count = 0;
+    std::uint32_t count = 0;  // 0: no open run
   };
-  // Producers with an index below this get a run each (message headers are 32-bit).
+  // The producer index comes from a message header: bounded, so that a stray value
+  // cannot grow the table (a producer beyond it gets a record per message).
   static constexpr std::uint32_t kMaxRunProducers = 4096;
 
   ConsumerLog& log_;
