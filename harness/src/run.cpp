@@ -217,7 +217,7 @@ class Runner {
   std::optional<RunError> plan();
   std::optional<RunError> create_objects();
   std::vector<WorkerConfig> worker_configs() const;
-  void collect(const SupervisionReport& report);
+  void collect(SupervisionReport& report);
   void expectations();
   void note(const char* format, ...) const __attribute__((format(printf, 2, 3)));
 
@@ -312,8 +312,11 @@ std::optional<RunError> Runner::plan() {
   // producer gets an allowance. A ring's sole consumer breaks runs only at crashes,
   // restarts and violations: a sixteenth of the allowance (62,500 records by default)
   // is plenty. Consumers sharing an MPMC ring split a producer's seqs between them and
-  // break runs every few messages: the whole allowance. Should a log fill up anyway,
-  // the supervisor ends the run early (kLogFullFraction), so the check stays exact.
+  // break runs every few messages: the whole allowance. The supervisor drains the logs
+  // into its memory as they fill (LogDrain), so the allowance bounds the records
+  // waiting between drains, not the run. Should a log fill up anyway, or the records
+  // held reach options_.held_records, the supervisor ends the run early, so the check
+  // stays exact.
   std::map<std::string, std::uint64_t> ring_consumers;
   for (const auto& w : workers_) {
     if (w.process->role == Role::kConsumer) ++ring_consumers[w.process->uses];
@@ -576,7 +579,7 @@ std::vector<WorkerConfig> Runner::worker_configs() const {
   return out;
 }
 
-void Runner::collect(const SupervisionReport& report) {
+void Runner::collect(SupervisionReport& report) {
   const auto& view = created_.control->view();
   result_.ended_early = report.ended_early;
   // Workers and crashes.
@@ -645,8 +648,10 @@ void Runner::collect(const SupervisionReport& report) {
   if (producers_ > 0 || consumers_ > 0) {
     for (std::uint32_t i = 0; i < producers_; ++i)
       messages.producers.push_back(view.producer(i).snapshot());
+    // What the supervisor drained during the run, then what is still in the slots.
+    report.delivery_logs.resize(consumers_);
     for (std::uint32_t i = 0; i < consumers_; ++i)
-      messages.consumers.push_back(view.consumer(i).snapshot());
+      messages.consumers.push_back(report.delivery_logs[i].take_snapshot(view.consumer(i)));
     messages.stalled = stalls_;
     for (const auto& p : spec_.processes) {
       if (p.role == Role::kConsumer) {
@@ -844,6 +849,7 @@ probes::RunResult Runner::run() {
   for (const auto& o : spec_.objects) sopts.object_names.push_back(o.name);
   sopts.broken = options_.broken;
   sopts.quiet = options_.quiet;
+  sopts.held_records = options_.held_records;
   auto configs = worker_configs();
   Supervisor supervisor(*created_.control, configs, schedule_, sopts);
   const auto t_run = Clock::now();

@@ -56,15 +56,17 @@ std::optional<Broken> broken_from_env(std::string& error) {
   return b;
 }
 
-// SHMCHECK_TEST_LOG_RECORDS: test-only delivery-log allowance per producer.
-std::optional<std::uint64_t> log_records_from_env(std::string& error) {
-  const char* env = std::getenv("SHMCHECK_TEST_LOG_RECORDS");  // NOLINT(concurrency-mt-unsafe)
-  if (env == nullptr || *env == '\0') return kDefaultLogRecords;
+// A test-only positive count from the environment: `fallback` when unset, nullopt
+// (and `error`) when not a positive integer.
+std::optional<std::uint64_t> count_from_env(const char* name, std::uint64_t fallback,
+                                            std::string& error) {
+  const char* env = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): start-up
+  if (env == nullptr || *env == '\0') return fallback;
   std::uint64_t n = 0;
   const auto* end = env + std::strlen(env);
   const auto [p, ec] = std::from_chars(env, end, n);
   if (ec != std::errc() || p != end || n == 0) {
-    error = std::string("SHMCHECK_TEST_LOG_RECORDS: not a positive integer: '") + env + "'";
+    error = std::string(name) + ": not a positive integer: '" + env + "'";
     return std::nullopt;
   }
   return n;
@@ -73,8 +75,15 @@ std::optional<std::uint64_t> log_records_from_env(std::string& error) {
 int run_main(const RunArgs& args) {
   std::string error;
   const auto broken = broken_from_env(error);
-  const auto log_records = broken ? log_records_from_env(error) : std::nullopt;
-  if (!broken || !log_records) {
+  // SHMCHECK_TEST_LOG_RECORDS: delivery-log slots per producer (RunOptions::log_records);
+  // SHMCHECK_TEST_HELD_RECORDS: drained records held (RunOptions::held_records).
+  const auto log_records =
+      broken ? count_from_env("SHMCHECK_TEST_LOG_RECORDS", kDefaultLogRecords, error)
+             : std::nullopt;
+  const auto held_records =
+      log_records ? count_from_env("SHMCHECK_TEST_HELD_RECORDS", kDefaultHeldRecords, error)
+                  : std::nullopt;
+  if (!broken || !log_records || !held_records) {
     std::fprintf(stderr, "shmcheck run: %s\n", error.c_str());
     return kExitUsage;
   }
@@ -90,6 +99,7 @@ int run_main(const RunArgs& args) {
   options.quiet = args.outputs.quiet;
   options.broken = *broken;
   options.log_records = *log_records;
+  options.held_records = *held_records;
   options.probes = !args.no_probes;
 
   // Validate every spec first: a bad spec is a usage error before anything runs.

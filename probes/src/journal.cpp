@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <span>
+#include <thread>
 
 namespace shmcheck::probes {
 namespace {
@@ -205,59 +206,137 @@ const DeliveryRecord* ConsumerLog::records() const noexcept {
                                                  sizeof(ConsumerLog));
 }
 
-bool ConsumerLog::append(const DeliveryRecord& record) noexcept {
+std::optional<std::uint64_t> ConsumerLog::try_append(const DeliveryRecord& record) noexcept {
   const std::uint64_t n = count_.load(std::memory_order_relaxed);
-  if (n >= capacity_) {
-    overflow_.store(overflow_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    return false;
-  }
-  records()[n] = record;
+  // Acquire: the harness copied the record that was in the slot before freeing it.
+  if (n - drained_.load(std::memory_order_acquire) >= capacity_) return std::nullopt;
+  const std::uint64_t slot = n % capacity_;
+  records()[slot] = record;
   count_.store(n + 1, std::memory_order_release);  // publishes the record
-  return true;
+  return slot;
 }
 
-void ConsumerLog::set_run_length(std::uint64_t index, std::uint32_t count) noexcept {
-  std::atomic_ref<std::uint32_t>(records()[index].count).store(count, std::memory_order_release);
+void ConsumerLog::count_overflow() noexcept {
+  overflow_.store(overflow_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
-ConsumerSnapshot ConsumerLog::snapshot() const {
-  ConsumerSnapshot s;
-  s.consumer = consumer_;
-  const std::uint64_t n = std::min(count_.load(std::memory_order_acquire), capacity_);
-  s.records.reserve(n);
-  for (const DeliveryRecord& src : std::span(records(), n)) {
+bool ConsumerLog::append(const DeliveryRecord& record) noexcept {
+  if (try_append(record)) return true;
+  count_overflow();
+  return false;
+}
+
+void ConsumerLog::set_run_length(std::uint64_t slot, std::uint32_t count) noexcept {
+  std::atomic_ref<std::uint32_t>(records()[slot].count).store(count, std::memory_order_release);
+}
+
+void ConsumerLog::copy_records(std::uint64_t from, std::uint64_t to,
+                               std::vector<DeliveryRecord>& out) const {
+  out.reserve(out.size() + (to - from));
+  for (std::uint64_t i = from; i < to; ++i) {
+    const DeliveryRecord& src = records()[i % capacity_];
     // Every field before count is fixed once published (copied as bytes: the record
     // is trivially copyable); count may be growing right now.
     DeliveryRecord r;
     std::memcpy(static_cast<void*>(&r), &src, offsetof(DeliveryRecord, count));
     r.count = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(src.count))
                   .load(std::memory_order_acquire);
-    s.records.push_back(r);
+    out.push_back(r);
   }
+}
+
+ConsumerSnapshot ConsumerLog::snapshot() const {
+  ConsumerSnapshot s;
+  s.consumer = consumer_;
+  const std::uint64_t drained = drained_.load(std::memory_order_acquire);
+  const std::uint64_t n = count_.load(std::memory_order_acquire);
+  copy_records(drained, std::max(n, drained), s.records);
   s.overflow = overflow_.load(std::memory_order_acquire);
   return s;
 }
 
 // -------------------------------------------------------------------------- DeliveryLog
 
+void DeliveryLog::honour_seal_request() {
+  const std::uint64_t request = log_.seal_request();
+  if (request == acknowledged_) return;
+  // Every open run's record may be below the request: none of them grows again.
+  for (Run& run : runs_) run.count = 0;
+  log_.acknowledge_seal(request);
+  acknowledged_ = request;
+}
+
+std::optional<std::uint64_t> DeliveryLog::append(const DeliveryRecord& record) {
+  if (auto slot = log_.try_append(record)) return slot;
+  // Full: the harness drains every millisecond or so once asked; keep answering its
+  // requests (our runs are closed by now, this record opens a new one) until there is
+  // room or room_wait has passed.
+  if (room_wait_ > std::chrono::nanoseconds::zero()) {
+    const auto deadline = std::chrono::steady_clock::now() + room_wait_;
+    do {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      honour_seal_request();
+      if (auto slot = log_.try_append(record)) return slot;
+    } while (std::chrono::steady_clock::now() < deadline);
+  }
+  log_.count_overflow();
+  return std::nullopt;
+}
+
 bool DeliveryLog::record(const DecodedMessage& message) {
+  honour_seal_request();
   const DeliveryRecord r = make_delivery_record(message, consumer_incarnation_);
-  if (r.status != DeliveryStatus::kOk || r.producer >= kMaxRunProducers) return log_.append(r);
+  if (r.status != DeliveryStatus::kOk || r.producer >= kMaxRunProducers) {
+    return append(r).has_value();
+  }
   if (r.producer >= runs_.size()) runs_.resize(r.producer + 1);
   Run& run = runs_[r.producer];
   if (run.count != 0 && run.incarnation == r.incarnation && r.seq == run.first_seq + run.count &&
       run.count < std::numeric_limits<std::uint32_t>::max()) {
-    log_.set_run_length(run.index, ++run.count);
+    log_.set_run_length(run.slot, ++run.count);
     return true;
   }
-  const std::uint64_t index = log_.size();
-  const bool appended = log_.append(r);
-  run = appended ? Run{index, r.seq, r.incarnation, 1} : Run{};
-  return appended;
+  const auto slot = append(r);
+  // append() may have honoured a seal request while it waited: `run` still refers to
+  // this producer's entry (runs_ does not change size there).
+  run = slot ? Run{*slot, r.seq, r.incarnation, 1} : Run{};
+  return slot.has_value();
 }
 
 bool DeliveryLog::record_abandoned(std::int32_t claimer_pid) {
-  return log_.append(make_abandoned_record(claimer_pid, consumer_incarnation_));
+  honour_seal_request();
+  return append(make_abandoned_record(claimer_pid, consumer_incarnation_)).has_value();
+}
+
+// ----------------------------------------------------------------------------- LogDrain
+
+std::uint64_t LogDrain::step(ConsumerLog& log, std::uint64_t threshold) {
+  const std::uint64_t request = log.seal_request_.load(std::memory_order_relaxed);
+  if (log.sealed_.load(std::memory_order_acquire) != request) return 0;  // not yet answered
+  const std::uint64_t drained = log.drained_.load(std::memory_order_relaxed);
+  std::uint64_t moved = 0;
+  if (request > drained) {
+    // Sealed: records [drained, request) are final.
+    log.copy_records(drained, request, records_);
+    moved = request - drained;
+    log.drained_.store(request, std::memory_order_release);  // their slots are free
+  }
+  const std::uint64_t n = log.count_.load(std::memory_order_acquire);
+  if (n - request >= std::max<std::uint64_t>(threshold, 1)) {
+    log.seal_request_.store(n, std::memory_order_relaxed);
+  }
+  return moved;
+}
+
+ConsumerSnapshot LogDrain::take_snapshot(const ConsumerLog& log) {
+  ConsumerSnapshot live = log.snapshot();
+  ConsumerSnapshot s;
+  s.consumer = live.consumer;
+  s.overflow = live.overflow;
+  s.records = std::move(records_);
+  records_ = {};
+  s.records.insert(s.records.end(), live.records.begin(), live.records.end());
+  return s;
 }
 
 // ------------------------------------------------------------------- MutexRecordJournal

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -243,21 +244,41 @@ TEST(RunCommand, AnUnpacedProducerWithoutOpsRunsForTheWholeDuration) {
   EXPECT_EQ(integrity.at("log_overflow"), 0);
 }
 
-TEST(RunCommand, ARunWhoseDeliveryLogsFillEndsEarlyAndChecksEverything) {
+// 300 slots per producer: 1,699 per consumer, which the run's deliveries fill several
+// times over (a record every 6-12 messages, 15k messages per consumer).
+TEST(RunCommand, DeliveryLogsAreDrainedDuringTheRunSoItLastsItsDuration) {
   TempDir dir;
   const std::string json = dir.path() + "/result.json";
   const auto o = run_shmcheck(
       {"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml"), "--json", json},
-      {"SHMCHECK_TEST_LOG_RECORDS=1000"});
+      {"SHMCHECK_TEST_LOG_RECORDS=300"});
   ASSERT_TRUE(o.exit.exited) << describe(o);
   EXPECT_EQ(o.exit.code, 0) << describe(o);
-  EXPECT_NE(o.out.find("ended early: consumer "), std::string::npos) << describe(o);
   const auto result = load_json(json);
   EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
-  EXPECT_NE(result.at("ended_early").get<std::string>().find("delivery log filled"),
-            std::string::npos)
+  EXPECT_EQ(result.at("ended_early"), "");
+  EXPECT_GE(result.at("durations").at("run_s").get<double>(), 6.0);
+  const auto& integrity = result.at("integrity");
+  EXPECT_GT(integrity.at("acked").get<std::uint64_t>(), 50'000U);
+  EXPECT_EQ(integrity.at("log_overflow"), 0);
+  EXPECT_EQ(integrity.at("complete"), true);
+  EXPECT_EQ(integrity.at("delivered"), integrity.at("acked"));
+}
+
+TEST(RunCommand, ARunWhoseHeldDeliveryRecordsReachTheLimitEndsEarlyAndChecksEverything) {
+  TempDir dir;
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck(
+      {"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml"), "--json", json},
+      {"SHMCHECK_TEST_LOG_RECORDS=300", "SHMCHECK_TEST_HELD_RECORDS=1000"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  EXPECT_NE(o.out.find("ended early: the delivery records held"), std::string::npos) << describe(o);
+  const auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
+  EXPECT_NE(result.at("ended_early").get<std::string>().find("(limit 1000)"), std::string::npos)
       << result.at("ended_early");
-  EXPECT_LT(result.at("durations").at("run_s").get<double>(), 9.5);
+  EXPECT_LT(result.at("durations").at("run_s").get<double>(), 5.5);
   const auto& integrity = result.at("integrity");
   EXPECT_EQ(integrity.at("log_overflow"), 0);
   EXPECT_EQ(integrity.at("complete"), true);
@@ -265,12 +286,14 @@ TEST(RunCommand, ARunWhoseDeliveryLogsFillEndsEarlyAndChecksEverything) {
 }
 
 TEST(RunCommand, ABadLogAllowanceIsAUsageError) {
-  const auto o =
-      run_shmcheck({"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml")},
-                   {"SHMCHECK_TEST_LOG_RECORDS=lots"});
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 2) << describe(o);
-  EXPECT_NE(o.err.find("SHMCHECK_TEST_LOG_RECORDS"), std::string::npos) << describe(o);
+  for (const char* env : {"SHMCHECK_TEST_LOG_RECORDS=lots", "SHMCHECK_TEST_HELD_RECORDS=0"}) {
+    const auto o = run_shmcheck(
+        {"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml")}, {env});
+    ASSERT_TRUE(o.exit.exited) << describe(o);
+    EXPECT_EQ(o.exit.code, 2) << describe(o);
+    const std::string name(env, std::strchr(env, '='));
+    EXPECT_NE(o.err.find(name + ": not a positive integer"), std::string::npos) << describe(o);
+  }
 }
 
 TEST(BrokenVariant, LeakedSegmentIsReportedAndThenRemoved) {

@@ -5,6 +5,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <new>
@@ -238,6 +241,179 @@ TEST(DeliveryLog, ARestartedConsumerStartsItsOwnRecords) {
   const std::vector<DeliveryRecord> expected = {{0, 0, 1, DeliveryStatus::kOk, 0, 0, 5},
                                                 {0, 0, 6, DeliveryStatus::kOk, 0, 1, 4}};
   EXPECT_EQ(log->snapshot().records, expected);
+}
+
+// ---- draining a log while its consumer writes (LogDrain) ----
+
+// A consumer's deliveries that break runs often: producers 0..2 interleaved, with a
+// gap now and then (each break is a record).
+std::vector<DecodedMessage> choppy_deliveries(std::uint64_t n) {
+  std::vector<DecodedMessage> out;
+  std::array<std::uint64_t, 3> next{1, 1, 1};
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto producer = static_cast<std::uint32_t>((i * 7 / 5) % 3);
+    next[producer] += (i % 3 == 0) ? 2 : 1;
+    out.push_back(decoded(producer, 0, next[producer]));
+  }
+  return out;
+}
+
+// The records a log big enough never to fill gets for the same deliveries.
+std::vector<DeliveryRecord> undrained_records(const std::vector<DecodedMessage>& deliveries) {
+  SharedMemory shm(ConsumerLog::bytes_needed(deliveries.size()));
+  auto* log = new (shm.get()) ConsumerLog(0, deliveries.size());
+  DeliveryLog writer(*log, 0);
+  for (const auto& m : deliveries) EXPECT_TRUE(writer.record(m));
+  return log->snapshot().records;
+}
+
+// Σ count over records: the messages they stand for.
+std::uint64_t messages_in(const std::vector<DeliveryRecord>& records) {
+  std::uint64_t n = 0;
+  for (const auto& r : records) n += r.count;
+  return n;
+}
+
+TEST(LogDrain, ADrainedLogReusesItsSlotsAndLosesNoDelivery) {
+  const auto deliveries = choppy_deliveries(5'000);
+  const auto reference = undrained_records(deliveries);
+  ASSERT_GT(reference.size(), 1'000U);  // else draining a log of 64 proves little
+
+  SharedMemory shm(ConsumerLog::bytes_needed(64));
+  auto* log = new (shm.get()) ConsumerLog(0, 64);
+  DeliveryLog writer(*log, 0);
+  LogDrain drain;
+  std::uint64_t moved = 0;
+  for (const auto& m : deliveries) {
+    ASSERT_TRUE(writer.record(m));
+    moved += drain.step(*log, 16);
+  }
+  EXPECT_GT(moved, reference.size() - 64);  // most went through the drain
+  EXPECT_EQ(log->snapshot().overflow, 0U);
+  const ConsumerSnapshot s = drain.take_snapshot(*log);
+  EXPECT_EQ(drain.held(), 0U);  // moved into the snapshot
+  // Seals break runs, so there are more records; they stand for the same messages in
+  // the same order.
+  EXPECT_GE(s.records.size(), reference.size());
+  EXPECT_EQ(messages_in(s.records), deliveries.size());
+  std::vector<std::uint64_t> seen;
+  std::vector<std::uint64_t> expected;
+  for (const auto& r : s.records)
+    for (std::uint32_t k = 0; k < r.count; ++k) seen.push_back(r.producer * 1'000'000 + r.seq + k);
+  for (const auto& r : reference)
+    for (std::uint32_t k = 0; k < r.count; ++k)
+      expected.push_back(r.producer * 1'000'000 + r.seq + k);
+  std::stable_sort(seen.begin(), seen.end(),
+                   [](auto a, auto b) { return a / 1'000'000 < b / 1'000'000; });
+  std::stable_sort(expected.begin(), expected.end(),
+                   [](auto a, auto b) { return a / 1'000'000 < b / 1'000'000; });
+  EXPECT_EQ(seen, expected);  // per producer: the same seqs in the same order
+}
+
+TEST(LogDrain, ARunOpenAtASealIsClosedAndItsRecordStaysAsDrained) {
+  SharedMemory shm(ConsumerLog::bytes_needed(8));
+  auto* log = new (shm.get()) ConsumerLog(0, 8);
+  DeliveryLog writer(*log, 2);
+  LogDrain drain;
+  for (std::uint64_t seq = 1; seq <= 5; ++seq) ASSERT_TRUE(writer.record(decoded(0, 0, seq)));
+  EXPECT_EQ(drain.step(*log, 1), 0U);  // asks for a seal at record 1
+  EXPECT_EQ(drain.step(*log, 1), 0U);  // not answered: the consumer has recorded nothing since
+  ASSERT_TRUE(writer.record(decoded(0, 0, 6)));  // answers, then opens a new run
+  EXPECT_EQ(drain.step(*log, 1), 1U);            // moves record 0, asks again at 2
+  ASSERT_TRUE(writer.record(decoded(0, 0, 7)));  // answers: its run closes too
+  ASSERT_TRUE(writer.record(decoded(0, 0, 8)));
+  EXPECT_EQ(drain.step(*log, 1), 1U);
+  EXPECT_EQ(log->drained(), 2U);
+  EXPECT_EQ(log->size(), 3U);
+  const std::vector<DeliveryRecord> expected = {{0, 0, 1, DeliveryStatus::kOk, 0, 2, 5},
+                                                {0, 0, 6, DeliveryStatus::kOk, 0, 2, 1},
+                                                {0, 0, 7, DeliveryStatus::kOk, 0, 2, 2}};
+  EXPECT_EQ(drain.take_snapshot(*log).records, expected);
+}
+
+TEST(LogDrain, ADeadConsumersRequestIsAnsweredByItsSuccessor) {
+  SharedMemory shm(ConsumerLog::bytes_needed(4));
+  auto* log = new (shm.get()) ConsumerLog(0, 4);
+  LogDrain drain;
+  {
+    DeliveryLog first(*log, 0);
+    for (std::uint64_t seq = 1; seq <= 3; ++seq) ASSERT_TRUE(first.record(decoded(0, 0, seq * 2)));
+    EXPECT_EQ(drain.step(*log, 2), 0U);  // seal requested at 3; `first` dies unanswered
+  }
+  EXPECT_EQ(drain.step(*log, 2), 0U);
+  DeliveryLog second(*log, 1);
+  ASSERT_TRUE(second.record(decoded(0, 0, 7)));  // a successor answers at its first record
+  EXPECT_EQ(drain.step(*log, 2), 3U);
+  ASSERT_TRUE(second.record(decoded(0, 0, 8)));
+  const ConsumerSnapshot s = drain.take_snapshot(*log);
+  ASSERT_EQ(s.records.size(), 4U);
+  EXPECT_EQ(s.records[3], (DeliveryRecord{0, 0, 7, DeliveryStatus::kOk, 0, 1, 2}));
+}
+
+TEST(LogDrain, AFullLogWaitsForTheDrainInsteadOfDroppingRecords) {
+  const auto deliveries = choppy_deliveries(20'000);
+  SharedMemory shm(ConsumerLog::bytes_needed(8));
+  auto* log = new (shm.get()) ConsumerLog(0, 8);
+  LogDrain drain;
+  std::atomic<bool> done{false};
+  std::thread drainer([&] {
+    while (!done.load()) {
+      drain.step(*log, 2);
+      std::this_thread::sleep_for(50us);
+    }
+  });
+  DeliveryLog writer(*log, 0, 10s);
+  bool all = true;
+  for (const auto& m : deliveries) all = writer.record(m) && all;
+  done = true;
+  drainer.join();
+  EXPECT_TRUE(all);
+  const ConsumerSnapshot s = drain.take_snapshot(*log);
+  EXPECT_EQ(s.overflow, 0U);
+  EXPECT_EQ(messages_in(s.records), deliveries.size());
+}
+
+TEST(LogDrain, AFullLogNobodyDrainsOverflowsAfterTheWait) {
+  SharedMemory shm(ConsumerLog::bytes_needed(1));
+  auto* log = new (shm.get()) ConsumerLog(0, 1);
+  DeliveryLog writer(*log, 0, 20ms);
+  ASSERT_TRUE(writer.record(decoded(0, 0, 1)));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(writer.record(decoded(0, 0, 3)));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 20ms);
+  EXPECT_EQ(log->snapshot().overflow, 1U);
+}
+
+// Across processes: the consumer writes through a log of 16 slots while the parent
+// drains it, then is SIGKILLed at an arbitrary instruction. Every record is whole and
+// the deliveries they stand for are exactly the ones the child made, in order, up to
+// the last one it published.
+TEST(LogDrain, AConsumerKilledWhileItsLogIsDrainedLeavesAnExactPrefix) {
+  SharedMemory shm(ConsumerLog::bytes_needed(16));
+  auto* log = new (shm.get()) ConsumerLog(0, 16);
+  const pid_t pid = testing::fork_child([&]() {
+    DeliveryLog writer(*log, 0, 10s);
+    for (std::uint64_t i = 1;; ++i) {
+      // Seqs 1, 2, 4, 5, 7, 8, ...: a record every two deliveries.
+      if (!writer.record(decoded(0, 0, i + (i - 1) / 2))) return 3;
+    }
+  });
+  ASSERT_GT(pid, 0);
+  LogDrain drain;
+  const auto until = std::chrono::steady_clock::now() + 300ms;
+  while (std::chrono::steady_clock::now() < until) drain.step(*log, 4);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  const testing::ChildExit exit = testing::wait_child(pid, 10s);
+  ASSERT_TRUE(exit.killed_by(SIGKILL)) << exit.describe();
+  drain.step(*log, 4);
+  const ConsumerSnapshot s = drain.take_snapshot(*log);
+  EXPECT_EQ(s.overflow, 0U);
+  ASSERT_GT(s.records.size(), 1'000U);  // the log went round many times
+  std::uint64_t i = 1;
+  for (const auto& r : s.records) {
+    ASSERT_EQ(r.status, DeliveryStatus::kOk);
+    for (std::uint32_t k = 0; k < r.count; ++k, ++i) ASSERT_EQ(r.seq + k, i + (i - 1) / 2) << i;
+  }
 }
 
 TEST(MutexRecordJournal, OwnerDiedOnAnIntactRecordCountsARepairButNoTear) {

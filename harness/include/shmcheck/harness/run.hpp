@@ -19,12 +19,13 @@
 
 #include "shmcheck/harness/live_sample.hpp"
 #include "shmcheck/harness/spec.hpp"
+#include "shmcheck/harness/supervisor.hpp"
 #include "shmcheck/harness/worker.hpp"
 #include "shmcheck/probes/run_result.hpp"
 
 namespace shmcheck::harness {
 
-// A producer's default delivery-log allowance: 32 MiB of records per consumer.
+// A producer's default delivery-log allowance: 32 MiB of record slots per consumer.
 inline constexpr std::uint64_t kDefaultLogRecords = 1'000'000;
 
 struct RunOptions {
@@ -33,10 +34,15 @@ struct RunOptions {
   Broken broken = Broken::kNone;      // test-only (SHMCHECK_TEST_BROKEN)
   bool probes = true;                 // false: --no-probes (WorkerConfig::probes)
   LiveSampleSink on_sample;           // live progress (metrics, progress line); may be empty
-  // Delivery-log records each producer without `ops` adds to its consumers' logs (a
-  // record is a run of consecutive seqs; see run.cpp). Tests lower it through
-  // SHMCHECK_TEST_LOG_RECORDS to make a run fill its logs.
+  // Delivery-log slots each producer without `ops` adds to its consumers' logs (a
+  // record is a run of consecutive seqs; see run.cpp). The supervisor drains the logs
+  // while the run goes on, so this bounds the records waiting to be drained, not the
+  // run. Tests lower it through SHMCHECK_TEST_LOG_RECORDS.
   std::uint64_t log_records = kDefaultLogRecords;
+  // Drained delivery records the supervisor may hold before a duration-bound run ends
+  // early (SupervisorOptions::held_records). Tests lower it through
+  // SHMCHECK_TEST_HELD_RECORDS.
+  std::uint64_t held_records = kDefaultHeldRecords;
 };
 // Bytes per page of a segment object in writer/reader workloads.
 inline constexpr std::uint64_t kPageSize = 1024;

@@ -98,13 +98,22 @@ struct SupervisionReport {
   std::uint64_t spawn_failures = 0;
   std::string spawn_error;  // the first one
   // Why a duration-bound run ended before its duration ("" when it did not): a
-  // consumer's delivery log filled past kLogFullFraction of its capacity.
+  // consumer's delivery log filled past kLogFullFraction of its slots (the supervisor
+  // could not drain it fast enough), or the records drained reached held_records.
   std::string ended_early;
+  // Per consumer: the delivery records drained out of its log during the run (the rest
+  // are still in the log's slots; LogDrain::take_snapshot joins the two).
+  std::vector<probes::LogDrain> delivery_logs;
 };
 
 // The fill of any consumer's delivery log at which a duration-bound run ends early, so
 // the rest of the log holds what is still in the rings and redeliveries.
 inline constexpr double kLogFullFraction = 0.75;
+// A log is asked to seal (and then drained) once this fraction of its slots is in use.
+inline constexpr std::uint64_t kLogDrainDivisor = 4;
+// Delivery records the supervisor holds in memory, all consumers together, before a
+// duration-bound run ends early: 32 Mi records, 1 GiB.
+inline constexpr std::uint64_t kDefaultHeldRecords = std::uint64_t{1} << 25;
 
 struct SupervisorOptions {
   std::string control_ref;
@@ -117,6 +126,7 @@ struct SupervisorOptions {
   std::vector<std::string> object_names;  // spec objects, for "held by" lines
   Broken broken = Broken::kNone;          // test-only, forwarded to workers
   bool quiet = false;
+  std::uint64_t held_records = kDefaultHeldRecords;  // see kDefaultHeldRecords
 };
 
 class Supervisor {
@@ -143,7 +153,7 @@ class Supervisor {
   void fire_timed_faults(std::uint64_t now);
   void update_producers_done();
   void check_watchdog(std::uint64_t now);
-  void check_logs(std::uint64_t now);
+  void drain_logs(std::uint64_t now);
   void sample_throughput(std::uint64_t now);
   void sample_live(std::uint64_t now);
   void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind,

@@ -28,7 +28,8 @@
 //   run of its producer incarnation extends that run's record (one release store of its
 //   count), anything else appends a record. A consumer killed between pop and record
 //   loses that delivery: the message shows up as lost, explained by the consumer's
-//   crash in pop.
+//   crash in pop. The harness drains the log while the run goes on (LogDrain); the
+//   DeliveryLog answers its seal requests.
 // - Locker: after lock(): enter(owner_died); update(); leave(); then unlock().
 //   enter() repairs a record a dead owner left half-updated (the caller then calls
 //   make_consistent()). update() contains the mutex.locked.* failpoints.
@@ -40,8 +41,10 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -189,12 +192,24 @@ class alignas(kJournalAlignment) ProducerJournal {
 static_assert(std::is_standard_layout_v<ProducerJournal>);
 
 // ---------------------------------------------------------------------------------
-// ConsumerLog: one per consumer index; an append-only array of DeliveryRecords that
+// ConsumerLog: one per consumer index; a ring of `capacity` DeliveryRecord slots that
 // directly follows the ConsumerLog header in memory (ControlLayout reserves
-// ConsumerLog::bytes_needed(capacity)). One writer: the consumer (all its incarnations).
-// A record stands for a run of messages, so the capacity bounds the runs (a consumer
-// receiving one producer's messages in order writes one record however many arrive),
-// not the messages.
+// ConsumerLog::bytes_needed(capacity)). One writer: the consumer (all its incarnations);
+// one drainer: the harness (LogDrain), which moves closed records out into its own
+// memory while the run goes on, so that the slots are reused and a run of any length
+// fits a log of a fixed size. A record stands for a run of messages, so even undrained
+// the capacity bounds the runs (a consumer receiving one producer's messages in order
+// writes one record however many arrive), not the messages.
+//
+// Draining (records are numbered 0, 1, ... in append order; record i lives in slot
+// i % capacity): records [0, drained) have been copied out and their slots are free.
+// Only the consumer knows which of its records are still growing (open runs), so the
+// harness first asks it to close them: it stores seal_request = n (the records
+// appended so far); the consumer, at its next record, forgets every open run and
+// acknowledges (sealed = n, release). From then on records [drained, n) never change:
+// the harness copies them and stores drained = n (release), and the consumer may reuse
+// their slots. A consumer incarnation that dies never acknowledges; its successor
+// starts with no open run and acknowledges at its first record.
 
 enum class DeliveryStatus : std::uint32_t {
   kOk = 0,         // verify_message ok: producer/incarnation/seq are trustworthy
@@ -246,26 +261,52 @@ class alignas(kJournalAlignment) ConsumerLog {
   // Header plus `capacity` records, rounded up to kJournalAlignment.
   [[nodiscard]] static std::size_t bytes_needed(std::uint64_t capacity) noexcept;
 
-  // Writes the record, then publishes it (count, release). Returns false and counts
-  // an overflow when the log is full. Single writer.
+  // --- The consumer (single writer).
+  // Writes the record in the next slot, then publishes it (count, release), and returns
+  // the slot; nullopt (nothing written or counted) when every slot holds a record not
+  // yet drained.
+  [[nodiscard]] std::optional<std::uint64_t> try_append(const DeliveryRecord& record) noexcept;
+  // try_append, counting an overflow when the log is full.
   bool append(const DeliveryRecord& record) noexcept;
-  // Sets the count of record `index` (< size(), written by this writer) to `count`
-  // with one release store: the record then stands for that many messages.
-  void set_run_length(std::uint64_t index, std::uint32_t count) noexcept;
+  void count_overflow() noexcept;
+  // Sets the count of the record in `slot` (returned by try_append, not drained since)
+  // to `count` with one release store: the record then stands for that many messages.
+  void set_run_length(std::uint64_t slot, std::uint32_t count) noexcept;
+  // The harness's latest request to close open runs (see Draining above); the consumer
+  // acknowledges it once it has forgotten every run it had open.
+  [[nodiscard]] std::uint64_t seal_request() const noexcept {
+    return seal_request_.load(std::memory_order_relaxed);
+  }
+  void acknowledge_seal(std::uint64_t request) noexcept {
+    sealed_.store(request, std::memory_order_release);
+  }
 
+  // --- Anyone.
   [[nodiscard]] std::uint32_t consumer() const noexcept { return consumer_; }
   [[nodiscard]] std::uint64_t capacity() const noexcept { return capacity_; }
+  // Records appended so far, drained ones included.
   [[nodiscard]] std::uint64_t size() const noexcept {
     return count_.load(std::memory_order_acquire);
   }
+  // Records drained so far (their slots are free again).
+  [[nodiscard]] std::uint64_t drained() const noexcept {
+    return drained_.load(std::memory_order_acquire);
+  }
+  // The records in the slots: appended and not drained, oldest first.
   [[nodiscard]] ConsumerSnapshot snapshot() const;
 
  private:
+  friend class LogDrain;
   DeliveryRecord* records() noexcept;
   const DeliveryRecord* records() const noexcept;
+  // Appends records [from, to) (in the slots, to <= size()) to out.
+  void copy_records(std::uint64_t from, std::uint64_t to, std::vector<DeliveryRecord>& out) const;
 
-  std::atomic<std::uint64_t> count_{0};
-  std::atomic<std::uint64_t> overflow_{0};
+  std::atomic<std::uint64_t> count_{0};         // consumer: records appended
+  std::atomic<std::uint64_t> overflow_{0};      // consumer: appends refused
+  std::atomic<std::uint64_t> sealed_{0};        // consumer: the request acknowledged
+  std::atomic<std::uint64_t> seal_request_{0};  // harness: close runs below this record
+  std::atomic<std::uint64_t> drained_{0};       // harness: records copied out
   std::uint32_t consumer_;
   std::uint32_t reserved_ = 0;
   std::uint64_t capacity_;
@@ -279,20 +320,28 @@ static_assert(std::is_standard_layout_v<ConsumerLog>);
 // of a producer incarnation, a gap, a repeat or an older seq, a torn, foreign or
 // abandoned slot) appends a record. Per producer incarnation the records stay in
 // delivery order; between producers they do not (the checker compares within one).
+// Before each delivery it honours a pending seal request (one relaxed load when
+// there is none).
 class DeliveryLog {
  public:
-  DeliveryLog(ConsumerLog& log, std::uint32_t consumer_incarnation) noexcept
-      : log_(log), consumer_incarnation_(consumer_incarnation) {}
+  // room_wait: how long a delivery waits for the harness to drain a full log before
+  // it counts an overflow (0: not at all, for a log nobody drains).
+  DeliveryLog(ConsumerLog& log, std::uint32_t consumer_incarnation,
+              std::chrono::nanoseconds room_wait = std::chrono::nanoseconds::zero()) noexcept
+      : log_(log), consumer_incarnation_(consumer_incarnation), room_wait_(room_wait) {}
 
-  // A popped message, as verify_message judged it. False when the log is full.
+  // A popped message, as verify_message judged it. False when the log stayed full.
   bool record(const DecodedMessage& message);
   // A pop that returned kAbandoned (claimer = PopResult::claimer.pid).
   bool record_abandoned(std::int32_t claimer_pid);
 
  private:
+  void honour_seal_request();
+  std::optional<std::uint64_t> append(const DeliveryRecord& record);
+
   // A producer's open run: its record, as this writer last stored it.
   struct Run {
-    std::uint64_t index = 0;  // the record's place in the log
+    std::uint64_t slot = 0;  // the record's slot in the log
     std::uint64_t first_seq = 0;
     std::uint32_t incarnation = 0;
     std::uint32_t count = 0;  // 0: no open run
@@ -303,7 +352,29 @@ class DeliveryLog {
 
   ConsumerLog& log_;
   std::uint32_t consumer_incarnation_;
-  std::vector<Run> runs_;  // by producer index
+  std::chrono::nanoseconds room_wait_;
+  std::uint64_t acknowledged_ = ~std::uint64_t{0};  // none yet: the first record acknowledges
+  std::vector<Run> runs_;                           // by producer index
+};
+
+// LogDrain: the harness's side of one ConsumerLog while the run goes on. Each step()
+// moves the records the consumer has sealed into this object's memory and frees their
+// slots, and asks for the next seal once `threshold` records wait in the slots. It
+// never waits: a consumer that is paused, busy or dead simply acknowledges later (its
+// successor at its first record), and a log that gets no new records needs no drain.
+// One LogDrain per log, in one process.
+class LogDrain {
+ public:
+  // Returns how many records it moved.
+  std::uint64_t step(ConsumerLog& log, std::uint64_t threshold);
+  // Records moved out so far, in append order.
+  [[nodiscard]] std::uint64_t held() const noexcept { return records_.size(); }
+  // Everything the consumer recorded: the records moved out, then those in the slots.
+  // Leaves this drain empty (the records move into the snapshot).
+  [[nodiscard]] ConsumerSnapshot take_snapshot(const ConsumerLog& log);
+
+ private:
+  std::vector<DeliveryRecord> records_;
 };
 
 // ---------------------------------------------------------------------------------
