@@ -313,10 +313,10 @@ std::optional<RunError> Runner::plan() {
   // restarts and violations: a sixteenth of the allowance (62,500 records by default)
   // is plenty. Consumers sharing an MPMC ring split a producer's seqs between them and
   // break runs every few messages: the whole allowance. The supervisor drains the logs
-  // into its memory as they fill (LogDrain), so the allowance bounds the records
-  // waiting between drains, not the run. Should a log fill up anyway, or the records
-  // held reach options_.held_records, the supervisor ends the run early, so the check
-  // stays exact.
+  // into its memory as they fill (LogDrain), so the slots bound the records waiting
+  // between drains, not the run: a log never gets more than kMaxLogSlots, and a full
+  // one makes its consumer wait for the drain. Should the records held reach
+  // options_.held_records, the supervisor ends the run early, so the check stays exact.
   std::map<std::string, std::uint64_t> ring_consumers;
   for (const auto& w : workers_) {
     if (w.process->role == Role::kConsumer) ++ring_consumers[w.process->uses];
@@ -344,6 +344,7 @@ std::optional<RunError> Runner::plan() {
   }
   // Duplicates (at-least-once redelivery after a consumer crash) need a little room.
   if (log_capacity_ > 0) log_capacity_ += log_capacity_ / 8 + 1024;
+  log_capacity_ = std::min(log_capacity_, kMaxLogSlots);
 
   // Faults.
   std::vector<FaultRule> rules;

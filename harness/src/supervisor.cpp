@@ -525,38 +525,26 @@ void Supervisor::check_watchdog(std::uint64_t now) {
 
 // Moves sealed delivery records out of the consumers' logs (LogDrain) so that their
 // slots are reused. A duration-bound run ends now, as if its duration had (producers
-// stop at their next message, consumers drain the rings), when a log nearly fills all
-// the same (the drain fell behind) or the records held reach options_.held_records.
+// stop at their next message, consumers drain the rings), once the records held reach
+// options_.held_records.
 void Supervisor::drain_logs(std::uint64_t now) {
   const auto& view = control_.view();
   auto& drains = report_.delivery_logs;
   drains.resize(view.consumers());
-  const std::uint64_t capacity = view.consumer_log_capacity();
   std::uint64_t held = 0;
   for (std::uint32_t i = 0; i < view.consumers(); ++i) {
-    drains[i].step(view.consumer(i), capacity / kLogDrainDivisor);
+    drains[i].step(view.consumer(i), view.consumer_log_capacity() / kLogDrainDivisor);
     held += drains[i].held();
   }
   auto& run = control_.run();
   const std::uint64_t end = run.end_ns.load(std::memory_order_relaxed);
-  if (end == 0 || now >= end || !report_.ended_early.empty()) return;
-  const auto limit = static_cast<std::uint64_t>(static_cast<double>(capacity) * kLogFullFraction);
-  std::string why;
-  for (std::uint32_t i = 0; i < view.consumers() && why.empty(); ++i) {
-    const auto& log = view.consumer(i);
-    const std::uint64_t in_slots = log.size() - log.drained();
-    if (in_slots >= limit) {
-      why = "consumer " + std::to_string(i) + "'s delivery log filled to " +
-            std::to_string(in_slots) + " of " + std::to_string(capacity) + " records";
-    }
+  if (end == 0 || now >= end || !report_.ended_early.empty() || held < options_.held_records) {
+    return;
   }
-  if (why.empty() && held >= options_.held_records) {
-    why = "the delivery records held for the check reached " + std::to_string(held) + " (limit " +
-          std::to_string(options_.held_records) + ")";
-  }
-  if (why.empty()) return;
   run.end_ns.store(now, std::memory_order_release);
-  report_.ended_early = why + " after " + format_ns(now - report_.started_ns);
+  report_.ended_early = "the delivery records held for the check reached " + std::to_string(held) +
+                        " (limit " + std::to_string(options_.held_records) + ") after " +
+                        format_ns(now - report_.started_ns);
   if (!options_.quiet) std::fprintf(stderr, "  ended early: %s\n", report_.ended_early.c_str());
 }
 

@@ -25,7 +25,8 @@
 
 namespace shmcheck::harness {
 
-// A producer's default delivery-log allowance: 32 MiB of record slots per consumer.
+// A producer's default delivery-log allowance, in record slots of its consumers' logs
+// (which get kMaxLogSlots at most).
 inline constexpr std::uint64_t kDefaultLogRecords = 1'000'000;
 
 struct RunOptions {

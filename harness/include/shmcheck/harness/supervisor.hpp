@@ -97,20 +97,20 @@ struct SupervisionReport {
   int interrupted_by = 0;  // SIGINT/SIGTERM/SIGHUP received: the run was torn down early
   std::uint64_t spawn_failures = 0;
   std::string spawn_error;  // the first one
-  // Why a duration-bound run ended before its duration ("" when it did not): a
-  // consumer's delivery log filled past kLogFullFraction of its slots (the supervisor
-  // could not drain it fast enough), or the records drained reached held_records.
+  // Why a duration-bound run ended before its duration ("" when it did not): the
+  // delivery records drained from the consumers' logs reached held_records.
   std::string ended_early;
   // Per consumer: the delivery records drained out of its log during the run (the rest
   // are still in the log's slots; LogDrain::take_snapshot joins the two).
   std::vector<probes::LogDrain> delivery_logs;
 };
 
-// The fill of any consumer's delivery log at which a duration-bound run ends early, so
-// the rest of the log holds what is still in the rings and redeliveries.
-inline constexpr double kLogFullFraction = 0.75;
-// A log is asked to seal (and then drained) once this fraction of its slots is in use.
+// A log is asked to seal (and then drained) once a quarter of its slots is in use.
 inline constexpr std::uint64_t kLogDrainDivisor = 4;
+// Slots per consumer log, at most: 8 MiB. The drain keeps them free (a consumer
+// sharing an unpaced MPMC ring appends some 80 k records/s; a quarter of the slots is
+// 0.8 s of that), and a full log makes the consumer wait for the drain, not drop.
+inline constexpr std::uint64_t kMaxLogSlots = std::uint64_t{1} << 18;
 // Delivery records the supervisor holds in memory, all consumers together, before a
 // duration-bound run ends early: 32 Mi records, 1 GiB.
 inline constexpr std::uint64_t kDefaultHeldRecords = std::uint64_t{1} << 25;
