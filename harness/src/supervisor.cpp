@@ -677,7 +677,13 @@ core::Result<SupervisionReport> Supervisor::run() {
     sleep_ms(1);
   }
   report_.elapsed_ns = monotonic_ns() - start;
-  return report_;
+  // A copy (kill_all may still record into report_), but the drained delivery records,
+  // up to held_records of them, move.
+  auto logs = std::move(report_.delivery_logs);
+  report_.delivery_logs = {};
+  SupervisionReport out = report_;
+  out.delivery_logs = std::move(logs);
+  return out;
 }
 
 }  // namespace shmcheck::harness
