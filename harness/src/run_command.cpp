@@ -6,8 +6,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -25,6 +28,7 @@ struct RunArgs {
   std::optional<std::uint64_t> seed;
   bool keep_going = false;
   bool no_probes = false;
+  std::uint64_t max_log_records = kDefaultHeldRecords;
   OutputOptions outputs;  // --json, --junit, --html, --summary, --report-dir, metrics, --quiet
 };
 
@@ -56,16 +60,34 @@ std::optional<Broken> broken_from_env(std::string& error) {
   return b;
 }
 
+// A decimal uint64 and nothing else: "-5", "1e3" or an overflow give nullopt (CLI11
+// alone takes "-5" for an unsigned as 2^64 - 5 and lets an overflow through).
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
+  std::uint64_t n = 0;
+  const auto* end = text.data() + text.size();
+  const auto [p, ec] = std::from_chars(text.data(), end, n);
+  if (text.empty() || ec != std::errc() || p != end) return std::nullopt;
+  return n;
+}
+
+// The check of an integer flag, before CLI11 converts it.
+CLI::Validator u64_check(bool positive) {
+  return {[positive](const std::string& v) {
+            const auto n = parse_u64(v);
+            if (n && (*n != 0 || !positive)) return std::string();
+            return (positive ? "not a positive integer: " : "not a whole number: ") + v;
+          },
+          positive ? "POSITIVE" : "UINT"};
+}
+
 // A test-only positive count from the environment: `fallback` when unset, nullopt
 // (and `error`) when not a positive integer.
 std::optional<std::uint64_t> count_from_env(const char* name, std::uint64_t fallback,
                                             std::string& error) {
   const char* env = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): start-up
   if (env == nullptr || *env == '\0') return fallback;
-  std::uint64_t n = 0;
-  const auto* end = env + std::strlen(env);
-  const auto [p, ec] = std::from_chars(env, end, n);
-  if (ec != std::errc() || p != end || n == 0) {
+  const auto n = parse_u64(env);
+  if (!n || *n == 0) {
     error = std::string(name) + ": not a positive integer: '" + env + "'";
     return std::nullopt;
   }
@@ -75,15 +97,11 @@ std::optional<std::uint64_t> count_from_env(const char* name, std::uint64_t fall
 int run_main(const RunArgs& args) {
   std::string error;
   const auto broken = broken_from_env(error);
-  // SHMCHECK_TEST_LOG_RECORDS: delivery-log slots per producer (RunOptions::log_records);
-  // SHMCHECK_TEST_HELD_RECORDS: drained records held (RunOptions::held_records).
+  // SHMCHECK_TEST_LOG_RECORDS: delivery-log slots per producer (RunOptions::log_records).
   const auto log_records =
       broken ? count_from_env("SHMCHECK_TEST_LOG_RECORDS", kDefaultLogRecords, error)
              : std::nullopt;
-  const auto held_records =
-      log_records ? count_from_env("SHMCHECK_TEST_HELD_RECORDS", kDefaultHeldRecords, error)
-                  : std::nullopt;
-  if (!broken || !log_records || !held_records) {
+  if (!broken || !log_records) {
     std::fprintf(stderr, "shmcheck run: %s\n", error.c_str());
     return kExitUsage;
   }
@@ -99,7 +117,7 @@ int run_main(const RunArgs& args) {
   options.quiet = args.outputs.quiet;
   options.broken = *broken;
   options.log_records = *log_records;
-  options.held_records = *held_records;
+  options.held_records = args.max_log_records;
   options.probes = !args.no_probes;
 
   // Validate every spec first: a bad spec is a usage error before anything runs.
@@ -154,12 +172,19 @@ CommandRunner add_run_command(CLI::App& app) {
       "run", "Run workload specs with crash injection; verify integrity and leaks");
   auto args = std::make_shared<RunArgs>();
   cmd->add_option("spec", args->specs, "Spec files (YAML)")->required()->check(CLI::ExistingPath);
-  cmd->add_option("--seed", args->seed, "Seed for the fault schedule (overrides the spec's)");
+  cmd->add_option("--seed", args->seed, "Seed for the fault schedule (overrides the spec's)")
+      ->check(u64_check(false));
   cmd->add_flag("--keep-going", args->keep_going,
                 "Run every spec even after one fails (default: stop at the first failure)");
   cmd->add_flag("--no-probes", args->no_probes,
                 "No latency or lock-wait sampling in the workers (no clock read per "
                 "operation); integrity journals, counters and the verdict stay");
+  cmd->add_option("--max-log-records", args->max_log_records,
+                  "Delivery records the harness may hold for the integrity check, 32 bytes "
+                  "each (a record per run of consecutive messages a consumer receives); a "
+                  "duration-bound run that reaches it ends early and says so")
+      ->check(u64_check(true))
+      ->default_val(kDefaultHeldRecords);
   add_output_options(*cmd, args->outputs);
   return [args] { return run_main(*args); };
 }

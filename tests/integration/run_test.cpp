@@ -268,9 +268,10 @@ TEST(RunCommand, DeliveryLogsAreDrainedDuringTheRunSoItLastsItsDuration) {
 TEST(RunCommand, ARunWhoseHeldDeliveryRecordsReachTheLimitEndsEarlyAndChecksEverything) {
   TempDir dir;
   const std::string json = dir.path() + "/result.json";
-  const auto o = run_shmcheck(
-      {"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml"), "--json", json},
-      {"SHMCHECK_TEST_LOG_RECORDS=300", "SHMCHECK_TEST_HELD_RECORDS=1000"});
+  const auto o =
+      run_shmcheck({"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml"),
+                    "--max-log-records", "1000", "--json", json},
+                   {"SHMCHECK_TEST_LOG_RECORDS=300"});
   ASSERT_TRUE(o.exit.exited) << describe(o);
   EXPECT_EQ(o.exit.code, 0) << describe(o);
   EXPECT_NE(o.out.find("ended early: the delivery records held"), std::string::npos) << describe(o);
@@ -286,13 +287,28 @@ TEST(RunCommand, ARunWhoseHeldDeliveryRecordsReachTheLimitEndsEarlyAndChecksEver
 }
 
 TEST(RunCommand, ABadLogAllowanceIsAUsageError) {
-  for (const char* env : {"SHMCHECK_TEST_LOG_RECORDS=lots", "SHMCHECK_TEST_HELD_RECORDS=0"}) {
-    const auto o = run_shmcheck(
-        {"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml")}, {env});
+  const std::string spec = spec_path("tests/integration/specs/duration-mpmc-shared.yaml");
+  auto o = run_shmcheck({"run", spec}, {"SHMCHECK_TEST_LOG_RECORDS=lots"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.err.find("SHMCHECK_TEST_LOG_RECORDS: not a positive integer"), std::string::npos)
+      << describe(o);
+  for (const char* bad : {"0", "-5", "many", "99999999999999999999999"}) {
+    o = run_shmcheck({"run", spec, "--max-log-records", bad});
     ASSERT_TRUE(o.exit.exited) << describe(o);
     EXPECT_EQ(o.exit.code, 2) << describe(o);
-    const std::string name(env, std::strchr(env, '='));
-    EXPECT_NE(o.err.find(name + ": not a positive integer"), std::string::npos) << describe(o);
+    EXPECT_NE(o.err.find("--max-log-records"), std::string::npos) << describe(o);
+  }
+}
+
+// CLI11 alone took "-5" for an unsigned as 2^64 - 5 and let an overflow through.
+TEST(RunCommand, ASeedThatIsNotAWholeNumberIsAUsageError) {
+  const std::string spec = spec_path("tests/integration/specs/duration-mpmc-shared.yaml");
+  for (const char* bad : {"-5", "99999999999999999999999", "1e3", ""}) {
+    const auto o = run_shmcheck({"run", spec, "--seed", bad});
+    ASSERT_TRUE(o.exit.exited) << describe(o);
+    EXPECT_EQ(o.exit.code, 2) << bad << ": " << describe(o);
+    EXPECT_NE(o.err.find("--seed"), std::string::npos) << describe(o);
   }
 }
 

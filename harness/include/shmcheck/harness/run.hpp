@@ -41,8 +41,7 @@ struct RunOptions {
   // run. Tests lower it through SHMCHECK_TEST_LOG_RECORDS.
   std::uint64_t log_records = kDefaultLogRecords;
   // Drained delivery records the supervisor may hold before a duration-bound run ends
-  // early (SupervisorOptions::held_records). Tests lower it through
-  // SHMCHECK_TEST_HELD_RECORDS.
+  // early (SupervisorOptions::held_records): `shmcheck run --max-log-records`.
   std::uint64_t held_records = kDefaultHeldRecords;
 };
 // Bytes per page of a segment object in writer/reader workloads.
