@@ -256,17 +256,18 @@ int run_audit(const AuditFlags& f) {
     return kExitUsage;
   }
 
+  // Checked even when no exporter uses it: a bad flag is a usage error either way.
+  const auto min_interval = parse_duration(f.min_interval);
+  if (!min_interval) {
+    std::fprintf(stderr, "shmcheck audit: bad --min-interval '%s' (e.g. 5s, 1m)\n",
+                 f.min_interval.c_str());
+    return kExitUsage;
+  }
   if (!f.serve.empty() || !f.textfile.empty()) {
     if (f.clean || f.reclaim || f.json) {
       std::fprintf(stderr,
                    "shmcheck audit: --serve/--textfile export metrics; they do not combine "
                    "with --clean, --reclaim or --json\n");
-      return kExitUsage;
-    }
-    const auto min_interval = parse_duration(f.min_interval);
-    if (!min_interval) {
-      std::fprintf(stderr, "shmcheck audit: bad --min-interval '%s' (e.g. 5s, 1m)\n",
-                   f.min_interval.c_str());
       return kExitUsage;
     }
     AuditExporterOptions exporter;

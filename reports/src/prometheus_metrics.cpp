@@ -7,15 +7,28 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <exception>
 #include <future>
+#include <optional>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "shmcheck/core/posix_call.hpp"
 
 namespace shmcheck::reports {
 namespace {
+
+// A TCP port: digits only, at most 65535 (0, "any free port", only where zero_ok).
+std::optional<std::uint16_t> parse_port(std::string_view text, bool zero_ok) {
+  unsigned value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [p, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || p != end || value > 65535) return std::nullopt;
+  if (value == 0 && !zero_ok) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
 
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
@@ -222,11 +235,9 @@ core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::st
     return core::make_error(core::ErrorCode::kInvalidArgument, "metrics listen address",
                             "expected HOST:PORT, got '" + host_port + "'");
   }
-  for (std::size_t i = colon + 1; i < host_port.size(); ++i) {
-    if (host_port[i] < '0' || host_port[i] > '9') {
-      return core::make_error(core::ErrorCode::kInvalidArgument, "metrics listen address",
-                              "port is not a number in '" + host_port + "'");
-    }
+  if (!parse_port(host_port.substr(colon + 1), /*zero_ok=*/true)) {
+    return core::make_error(core::ErrorCode::kInvalidArgument, "metrics listen address",
+                            "port is not a number in 0..65535 in '" + host_port + "'");
   }
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->collector_ = std::make_shared<MetricsCollector>();
@@ -270,11 +281,10 @@ core::Result<GatewayAddress> parse_gateway_url(const std::string& url) {
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
   if (rest.find('/') != std::string::npos) return bad("a path is not supported");
   const auto colon = rest.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) return bad("no port");
+  if (colon == 0) return bad("no host");
+  if (colon == std::string::npos || colon + 1 == rest.size()) return bad("no port");
   const auto port = rest.substr(colon + 1);
-  for (const char c : port) {
-    if (c < '0' || c > '9') return bad("port is not a number");
-  }
+  if (!parse_port(port, /*zero_ok=*/false)) return bad("port is not a number in 1..65535");
   return GatewayAddress{scheme + "://" + rest.substr(0, colon), port};
 }
 

@@ -205,6 +205,8 @@ TEST(AuditCli, BadFlagsExitWithUsageCode2) {
   for (const auto& bad : std::vector<std::vector<std::string>>{{"--kind", "bogus"},
                                                                {"--verdict", "dead"},
                                                                {"--older-than", "5x"},
+                                                               {"--min-interval", "xyz"},
+                                                               {"--serve", "127.0.0.1:99999"},
                                                                {"--user", "no-such-user-xyz"},
                                                                {"--yes"},
                                                                {"--no-such-flag"}}) {

@@ -121,9 +121,20 @@ TEST(PushMetrics, GatewayUrlsAreParsedStrictly) {
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->scheme_host, "http://127.0.0.1");
   EXPECT_EQ(ok->port, "9091");
-  for (const char* bad :
-       {"127.0.0.1:9091", "ftp://h:1", "http://h", "http://h:x", "http://h:9091/metrics"}) {
+  EXPECT_TRUE(parse_gateway_url("https://gw.example:65535"));
+  for (const char* bad : {"127.0.0.1:9091", "ftp://h:1", "http://h", "http://h:x",
+                          "http://h:9091/metrics", "http://h:0", "http://h:65536",
+                          "http://h:99999999999999999999", "http://:9091", "http://h:-1"}) {
     EXPECT_FALSE(parse_gateway_url(bad)) << bad;
+  }
+  EXPECT_NE(parse_gateway_url("http://:9091").error().message().find("no host"), std::string::npos);
+}
+
+TEST(MetricsServer, AListenAddressNeedsAPortIn0To65535) {
+  for (const char* bad : {"127.0.0.1:65536", "127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1:x"}) {
+    auto server = MetricsServer::listen(bad);
+    ASSERT_FALSE(server) << bad;
+    EXPECT_EQ(server.error().code, core::ErrorCode::kInvalidArgument) << bad;
   }
 }
 
