@@ -107,9 +107,9 @@ struct SupervisionReport {
 
 // A log is asked to seal (and then drained) once a quarter of its slots is in use.
 inline constexpr std::uint64_t kLogDrainDivisor = 4;
-// Slots per consumer log, at most: 8 MiB. The drain keeps them free (a consumer
-// sharing an unpaced MPMC ring appends some 80 k records/s; a quarter of the slots is
-// 0.8 s of that), and a full log makes the consumer wait for the drain, not drop.
+// Slots per consumer log, at most: 8 MiB. The drain keeps them free (two consumers
+// sharing an unpaced MPMC ring append some 43 k records/s each; a quarter of the slots
+// is 1.5 s of that), and a full log makes the consumer wait for the drain, not drop.
 inline constexpr std::uint64_t kMaxLogSlots = std::uint64_t{1} << 18;
 // Delivery records the supervisor holds in memory, all consumers together, before a
 // duration-bound run ends early: 32 Mi records, 1 GiB.
