@@ -226,64 +226,61 @@ TEST(RunCommand, BurstsDeliverEveryMessageOnceWhenTheBudgetEndsOnAShortBurst) {
   for (const auto& role : result.at("roles")) EXPECT_EQ(role.at("ops"), 10000) << role.dump();
 }
 
-TEST(RunCommand, AnUnpacedProducerWithoutOpsRunsForTheWholeDuration) {
+// A duration-bound spec run that must pass: its JSON result (and the outcome in *o).
+nlohmann::json run_passing(const std::string& spec, const std::vector<std::string>& flags,
+                           const std::vector<std::string>& env, Outcome* o) {
   TempDir dir;
   const std::string json = dir.path() + "/result.json";
-  const auto o =
-      run_shmcheck({"run", spec_path("tests/integration/specs/duration-spsc-unpaced.yaml"),
-                    "--no-probes", "--json", json});
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 0) << describe(o);
-  const auto result = load_json(json);
+  std::vector<std::string> args{"run", spec_path(spec), "--json", json};
+  args.insert(args.end(), flags.begin(), flags.end());
+  *o = run_shmcheck(args, env);
+  EXPECT_TRUE(o->exit.exited) << describe(*o);
+  EXPECT_EQ(o->exit.code, 0) << describe(*o);
+  auto result = load_json(json);
   EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
-  EXPECT_EQ(result.at("ended_early"), "");
-  EXPECT_GE(result.at("durations").at("run_s").get<double>(), 2.0);
+  return result;
+}
+
+// Every message acked was delivered once and checked: no delivery record was dropped.
+void expect_every_message_checked(const nlohmann::json& result) {
   const auto& integrity = result.at("integrity");
   EXPECT_GT(integrity.at("acked").get<std::uint64_t>(), 0U);
   EXPECT_EQ(integrity.at("delivered"), integrity.at("acked"));
   EXPECT_EQ(integrity.at("log_overflow"), 0);
+  EXPECT_EQ(integrity.at("complete"), true);
+}
+
+TEST(RunCommand, AnUnpacedProducerWithoutOpsRunsForTheWholeDuration) {
+  Outcome o;
+  const auto result =
+      run_passing("tests/integration/specs/duration-spsc-unpaced.yaml", {"--no-probes"}, {}, &o);
+  EXPECT_EQ(result.at("ended_early"), "");
+  EXPECT_GE(result.at("durations").at("run_s").get<double>(), 2.0);
+  expect_every_message_checked(result);
 }
 
 // 300 slots per producer: 1,699 per consumer, which the run's deliveries fill several
 // times over (a record every 6-12 messages, 15k messages per consumer).
 TEST(RunCommand, DeliveryLogsAreDrainedDuringTheRunSoItLastsItsDuration) {
-  TempDir dir;
-  const std::string json = dir.path() + "/result.json";
-  const auto o = run_shmcheck(
-      {"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml"), "--json", json},
-      {"SHMCHECK_TEST_LOG_RECORDS=300"});
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 0) << describe(o);
-  const auto result = load_json(json);
-  EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
+  Outcome o;
+  const auto result = run_passing("tests/integration/specs/duration-mpmc-shared.yaml", {},
+                                  {"SHMCHECK_TEST_LOG_RECORDS=300"}, &o);
   EXPECT_EQ(result.at("ended_early"), "");
   EXPECT_GE(result.at("durations").at("run_s").get<double>(), 6.0);
-  const auto& integrity = result.at("integrity");
-  EXPECT_GT(integrity.at("acked").get<std::uint64_t>(), 50'000U);
-  EXPECT_EQ(integrity.at("log_overflow"), 0);
-  EXPECT_EQ(integrity.at("complete"), true);
-  EXPECT_EQ(integrity.at("delivered"), integrity.at("acked"));
+  EXPECT_GT(result.at("integrity").at("acked").get<std::uint64_t>(), 50'000U);
+  expect_every_message_checked(result);
 }
 
 TEST(RunCommand, ARunWhoseHeldDeliveryRecordsReachTheLimitEndsEarlyAndChecksEverything) {
-  TempDir dir;
-  const std::string json = dir.path() + "/result.json";
-  const auto o =
-      run_shmcheck({"run", spec_path("tests/integration/specs/duration-mpmc-shared.yaml"),
-                    "--max-log-records", "1000", "--json", json},
-                   {"SHMCHECK_TEST_LOG_RECORDS=300"});
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  Outcome o;
+  const auto result =
+      run_passing("tests/integration/specs/duration-mpmc-shared.yaml",
+                  {"--max-log-records", "1000"}, {"SHMCHECK_TEST_LOG_RECORDS=300"}, &o);
   EXPECT_NE(o.out.find("ended early: the delivery records held"), std::string::npos) << describe(o);
-  const auto result = load_json(json);
-  EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
   EXPECT_NE(result.at("ended_early").get<std::string>().find("(limit 1000)"), std::string::npos)
       << result.at("ended_early");
   EXPECT_LT(result.at("durations").at("run_s").get<double>(), 5.5);
-  const auto& integrity = result.at("integrity");
-  EXPECT_EQ(integrity.at("log_overflow"), 0);
-  EXPECT_EQ(integrity.at("complete"), true);
-  EXPECT_EQ(integrity.at("delivered"), integrity.at("acked"));
+  expect_every_message_checked(result);
 }
 
 TEST(RunCommand, ABadLogAllowanceIsAUsageError) {
