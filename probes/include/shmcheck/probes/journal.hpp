@@ -292,7 +292,10 @@ class alignas(kJournalAlignment) ConsumerLog {
   [[nodiscard]] std::uint64_t drained() const noexcept {
     return drained_.load(std::memory_order_acquire);
   }
-  // The records in the slots: appended and not drained, oldest first.
+  // The records in the slots: appended and not drained, oldest first. Safe beside the
+  // consumer (a growing count is read atomically), not beside a drainer (a slot freed
+  // during the copy may be reused under it): the harness drains and snapshots from
+  // one thread, the snapshot after every consumer has ended.
   [[nodiscard]] ConsumerSnapshot snapshot() const;
 
  private:
