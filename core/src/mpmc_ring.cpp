@@ -96,6 +96,30 @@ bool stuck_claimer_dead(const void* ring, std::uint64_t state,
 
 }  // namespace
 
+// The failpoints sit where a crash leaves each distinct state (as in SpscRing): claimed
+// (the claimer recorded, nothing written), half a payload, all of it but not committed,
+// committed; on the consumer side, claimed and nothing copied, copied but not released.
+void MpmcRing::fill_with_failpoints(Slot* s, std::uint64_t pos,
+                                    std::span<const std::byte> msg) noexcept {
+  using namespace detail::mpmc;
+  detail::write_payload_with_failpoints(s->payload(), msg);
+  s->length = static_cast<std::uint32_t>(msg.size());
+  s->state.store(make_state(pos, 0, kFull), std::memory_order_release);
+  failpoint(FailpointId::kRingPushAfterCommit);
+}
+
+PopResult MpmcRing::take_with_failpoints(Slot* s, std::uint64_t pos,
+                                         std::span<std::byte> out) noexcept {
+  using namespace detail::mpmc;
+  failpoint(FailpointId::kRingPopAfterClaim);
+  const auto size = s->length;
+  if (size > header_.message_size) detail::ring_invariant_broken("MpmcRing slot length");
+  detail::copy_message(out, s->payload(), size);
+  failpoint(FailpointId::kRingPopBeforeRelease);
+  s->state.store(make_state(pos + header_.capacity, 0, kFree), std::memory_order_release);
+  return {PopStatus::kOk, size, {}};
+}
+
 MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) noexcept {
   const std::uint64_t capacity = header_.capacity;
   const auto self = detail::cached_self_identity();

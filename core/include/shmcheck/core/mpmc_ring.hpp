@@ -110,6 +110,11 @@ class MpmcRing {
   // After a successful consumer claim of a full pos: record, copy out, release.
   PopResult take_claimed(Slot* s, std::uint64_t pos, const ProcessIdentity& self,
                          std::span<std::byte> out) noexcept;
+  // The rest of fill_claimed / take_claimed while a failpoint is armed in this process
+  // (the fast paths check once per operation and branch here): the same steps with
+  // every ring failpoint between them.
+  void fill_with_failpoints(Slot* s, std::uint64_t pos, std::span<const std::byte> msg) noexcept;
+  PopResult take_with_failpoints(Slot* s, std::uint64_t pos, std::span<std::byte> out) noexcept;
   // Moves a shared position counter from pos to pos + 1 unless someone already did;
   // either way pos ends up at a position worth looking at.
   static void advance(std::atomic<std::uint64_t>& counter, std::uint64_t& pos) noexcept {
@@ -146,14 +151,13 @@ inline void MpmcRing::fill_claimed(Slot* s, std::uint64_t pos, const ProcessIden
   advance(enqueue_pos_, seen);
   s->claim.store(make_claim(self.start_time, pos, Role::kProducer), std::memory_order_relaxed);
   if (failpoints_armed()) [[unlikely]] {
-    detail::write_payload_with_failpoints(s->payload(), msg);
-  } else {
-    detail::copy_bytes(s->payload(), msg.data(), msg.size());
+    fill_with_failpoints(s, pos, msg);
+    return;
   }
+  detail::copy_bytes(s->payload(), msg.data(), msg.size());
   s->length = static_cast<std::uint32_t>(msg.size());
   // Release: payload and length are visible to whoever acquires full(pos).
   s->state.store(make_state(pos, 0, kFull), std::memory_order_release);
-  failpoint(FailpointId::kRingPushAfterCommit);
 }
 
 inline PopResult MpmcRing::take_claimed(Slot* s, std::uint64_t pos, const ProcessIdentity& self,
@@ -162,13 +166,13 @@ inline PopResult MpmcRing::take_claimed(Slot* s, std::uint64_t pos, const Proces
   auto seen = pos;
   advance(dequeue_pos_, seen);
   s->claim.store(make_claim(self.start_time, pos, Role::kConsumer), std::memory_order_relaxed);
-  failpoint(FailpointId::kRingPopAfterClaim);
+  if (failpoints_armed()) [[unlikely]]
+    return take_with_failpoints(s, pos, out);
   const auto size = s->length;
   if (size > header_.message_size) [[unlikely]] {
     detail::ring_invariant_broken("MpmcRing slot length");
   }
   detail::copy_message(out, s->payload(), size);
-  failpoint(FailpointId::kRingPopBeforeRelease);
   // Release: the next producer of this slot writes only after our copy.
   s->state.store(make_state(pos + header_.capacity, 0, kFree), std::memory_order_release);
   return {PopStatus::kOk, size, {}};
