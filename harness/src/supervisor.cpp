@@ -529,8 +529,7 @@ void Supervisor::check_watchdog(std::uint64_t now) {
 // options_.held_records.
 void Supervisor::drain_logs(std::uint64_t now) {
   const auto& view = control_.view();
-  auto& drains = report_.delivery_logs;
-  drains.resize(view.consumers());
+  auto& drains = report_.delivery_logs;  // one per consumer (run() sizes it)
   std::uint64_t held = 0;
   for (std::uint32_t i = 0; i < view.consumers(); ++i) {
     drains[i].step(view.consumer(i), view.consumer_log_capacity() / kLogDrainDivisor);
@@ -633,6 +632,7 @@ core::Result<SupervisionReport> Supervisor::run() {
     run.end_ns.store(start + static_cast<std::uint64_t>(options_.duration->count()),
                      std::memory_order_relaxed);
   }
+  report_.delivery_logs.resize(control_.view().consumers());
   control_.set_phase(RunPhase::kGo);
   last_progress_ns_ = start;
 

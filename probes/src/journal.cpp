@@ -331,13 +331,13 @@ std::uint64_t LogDrain::step(ConsumerLog& log, std::uint64_t threshold) {
 }
 
 ConsumerSnapshot LogDrain::take_snapshot(const ConsumerLog& log) {
-  ConsumerSnapshot live = log.snapshot();
   ConsumerSnapshot s;
-  s.consumer = live.consumer;
-  s.overflow = live.overflow;
+  s.consumer = log.consumer();
   s.records = std::move(records_);
   records_ = {};
-  s.records.insert(s.records.end(), live.records.begin(), live.records.end());
+  const std::uint64_t drained = log.drained();
+  log.copy_records(drained, std::max(log.size(), drained), s.records);
+  s.overflow = log.overflow_.load(std::memory_order_acquire);
   return s;
 }
 
