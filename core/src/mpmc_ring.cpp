@@ -201,23 +201,24 @@ PopResult MpmcRing::pop_contended(std::span<std::byte> out) noexcept {
 }
 
 bool MpmcRing::push_for(std::span<const std::byte> msg, std::chrono::nanoseconds timeout) noexcept {
-  if (try_push(msg)) return true;
-  if (msg.size() > header_.message_size) return false;
-  detail::Backoff backoff(timeout);
-  while (backoff.wait()) {
-    if (push_once(msg) == TryOutcome::kDone) return true;
-  }
-  return false;
+  const bool pushed = try_push(msg) || (msg.size() <= header_.message_size &&
+                                        detail::retry_until(wait_.writable, timeout, [&] {
+                                          return push_once(msg) == TryOutcome::kDone;
+                                        }));
+  if (pushed) detail::wake(wait_.readable);
+  return pushed;
 }
 
+// An abandoned slot is released too: either way a producer may have room now.
 PopResult MpmcRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds timeout) noexcept {
   auto r = try_pop(out);
-  if (r.status != PopStatus::kEmpty || out.size() < header_.message_size) return r;
-  detail::Backoff backoff(timeout);
-  while (backoff.wait()) {
-    r = pop_once(out);
-    if (r.status != PopStatus::kEmpty) return r;
+  if (r.status == PopStatus::kEmpty && out.size() >= header_.message_size) {
+    (void)detail::retry_until(wait_.readable, timeout, [&] {
+      r = pop_once(out);
+      return r.status != PopStatus::kEmpty;
+    });
   }
+  if (r.status != PopStatus::kEmpty) detail::wake(wait_.writable);
   return r;
 }
 
@@ -230,6 +231,7 @@ RingStats MpmcRing::stats() const noexcept {
   s.full_events = full_events_.load(std::memory_order_relaxed);
   s.empty_events = empty_events_.load(std::memory_order_relaxed);
   s.abandoned = abandoned_.load(std::memory_order_relaxed);
+  detail::add_wait_stats(s, wait_);
   return s;
 }
 

@@ -1,11 +1,14 @@
 #include "shmcheck/core/ring.hpp"
 
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -130,12 +133,21 @@ const bool g_atfork_registered = [] {
       "pthread_atfork", [] { return ::pthread_atfork(nullptr, nullptr, &on_fork_child); }));
 }();
 
+long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value,
+           const timespec* timeout) noexcept {
+  // A shared futex (no FUTEX_PRIVATE_FLAG): the word lives in memory other processes map.
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, timeout, nullptr,
+                   0);
+}
+
 }  // namespace
 
-Backoff::Backoff(std::chrono::nanoseconds timeout) noexcept
+Backoff::Backoff(std::chrono::nanoseconds timeout, WaitWord& sleep_on) noexcept
     : start_ns_(monotonic_ns()),
       deadline_ns_(start_ns_ + std::max<std::int64_t>(0, timeout.count())),
-      sleep_ns_(kFirstSleepNs) {}
+      sleep_ns_(kFirstSleepNs),
+      word_(&sleep_on) {}
 
 bool Backoff::wait() noexcept {
   ++spins_;
@@ -148,15 +160,45 @@ bool Backoff::wait() noexcept {
   const auto waited = now - start_ns_;
   if (waited < kSpinNs) {
     cpu_relax();
-  } else if (waited < kYieldNs) {
-    (void)posix_call("sched_yield", [] { return ::sched_yield(); });
-  } else {
-    const auto ns = std::min(sleep_ns_, deadline_ns_ - now);
-    const timespec ts{0, static_cast<long>(ns)};
-    (void)posix_call("nanosleep", [&] { return ::nanosleep(&ts, nullptr); });
-    sleep_ns_ = std::min(sleep_ns_ * 2, kMaxSleepNs);
+    return true;
   }
+  if (waited < kYieldNs) {
+    (void)posix_call("sched_yield", [] { return ::sched_yield(); });
+    return true;
+  }
+  if (!armed_) {
+    armed_epoch_ = arm_sleep(*word_);
+    armed_ = true;
+    return true;  // the caller's last look before the sleep
+  }
+  armed_ = false;
+  sleep_armed(*word_, armed_epoch_, std::min(sleep_ns_, deadline_ns_ - now));
+  sleep_ns_ = std::min(sleep_ns_ * 2, kMaxSleepNs);
   return true;
+}
+
+std::uint32_t arm_sleep(WaitWord& word) noexcept {
+  const auto epoch = word.epoch.load(std::memory_order_acquire);
+  // A full barrier: a mover that commits after the caller's last look sees the flag.
+  word.sleepers.exchange(1, std::memory_order_seq_cst);
+  return epoch;
+}
+
+void sleep_armed(WaitWord& word, std::uint32_t epoch, std::int64_t ns) noexcept {
+  word.sleeps.fetch_add(1, std::memory_order_relaxed);
+  const timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  // EAGAIN (woken before we slept), ETIMEDOUT and EINTR all mean: look again.
+  (void)futex(word.epoch, FUTEX_WAIT, epoch, &ts);
+}
+
+void wake_sleepers(WaitWord& word) noexcept {
+  // Lower the flag first: a sleeper that raises it again after this is woken by the
+  // next mover, and one that read the epoch before the bump below does not sleep.
+  word.sleepers.store(0, std::memory_order_relaxed);
+  word.epoch.fetch_add(1, std::memory_order_release);
+  word.wakeups.fetch_add(1, std::memory_order_relaxed);
+  (void)posix_call("futex(FUTEX_WAKE)",
+                   [&] { return futex(word.epoch, FUTEX_WAKE, INT_MAX, nullptr); });
 }
 
 ProcessIdentity refresh_self_identity() noexcept {

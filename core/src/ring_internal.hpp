@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include "shmcheck/core/detail/ring_layout.hpp"
 #include "shmcheck/core/result.hpp"
@@ -56,18 +57,44 @@ inline std::int64_t monotonic_ns() noexcept {
 
 // Waits between attempts until a deadline: spins first (waking a sleeping process on
 // the other CPU costs 35-40 us, so a short wait must never sleep), then sched_yield,
-// then nanosleeps that grow from a few microseconds. wait() returns false once the
-// deadline has passed.
+// then futex sleeps on the ring's WaitWord for this side, which the other side cuts
+// short (wake()) and which time out after a few microseconds growing to 200 us (a
+// wake-up lost to a race, or a peer using try_push/try_pop, is seen by then). wait()
+// returns false once the deadline has passed.
 class Backoff {
  public:
-  explicit Backoff(std::chrono::nanoseconds timeout) noexcept;
+  Backoff(std::chrono::nanoseconds timeout, WaitWord& sleep_on) noexcept;
   [[nodiscard]] bool wait() noexcept;
 
  private:
   std::int64_t start_ns_;
   std::int64_t deadline_ns_;
   std::int64_t sleep_ns_;
+  WaitWord* word_;  // never null
   std::uint32_t spins_ = 0;
+  // Set when the sleepers flag is up and the caller is taking its last look at the
+  // ring: the next sleep waits for a bump of this epoch.
+  bool armed_ = false;
+  std::uint32_t armed_epoch_ = 0;
 };
+
+// The wait of push_for / pop_for once a first try failed: tries `again` between Backoff
+// waits, sleeping on `sleep_on`, until it succeeds (true) or the timeout passes (false).
+template <class Again>
+bool retry_until(WaitWord& sleep_on, std::chrono::nanoseconds timeout, Again&& again) noexcept {
+  Backoff backoff(timeout, sleep_on);
+  while (backoff.wait()) {
+    if (again()) return true;
+  }
+  return false;
+}
+
+// Adds a ring's sleep and wake-up counts, both directions, to its stats.
+inline void add_wait_stats(RingStats& stats, const RingWaitLine& line) noexcept {
+  for (const WaitWord* w : {&line.readable, &line.writable}) {
+    stats.sleeps += w->sleeps.load(std::memory_order_relaxed);
+    stats.wakeups += w->wakeups.load(std::memory_order_relaxed);
+  }
+}
 
 }  // namespace shmcheck::core::detail

@@ -57,23 +57,22 @@ Result<SpscRing*> SpscRing::attach(void* mem, std::size_t bytes) noexcept {
 }
 
 bool SpscRing::push_for(std::span<const std::byte> msg, std::chrono::nanoseconds timeout) noexcept {
-  if (try_push(msg)) return true;
-  if (msg.size() > header_.message_size) return false;
-  detail::Backoff backoff(timeout);
-  while (backoff.wait()) {
-    if (push_once(msg)) return true;
-  }
-  return false;
+  const bool pushed = try_push(msg) || (msg.size() <= header_.message_size &&
+                                        detail::retry_until(wait_.writable, timeout,
+                                                            [&] { return push_once(msg); }));
+  if (pushed) detail::wake(wait_.readable);
+  return pushed;
 }
 
 PopResult SpscRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds timeout) noexcept {
   auto r = try_pop(out);
-  if (r.status != PopStatus::kEmpty || out.size() < header_.message_size) return r;
-  detail::Backoff backoff(timeout);
-  while (backoff.wait()) {
-    r = pop_once(out);
-    if (r.status != PopStatus::kEmpty) return r;
+  if (r.status == PopStatus::kEmpty && out.size() >= header_.message_size) {
+    (void)detail::retry_until(wait_.readable, timeout, [&] {
+      r = pop_once(out);
+      return r.status != PopStatus::kEmpty;
+    });
   }
+  if (r.status != PopStatus::kEmpty) detail::wake(wait_.writable);
   return r;
 }
 
@@ -104,10 +103,12 @@ std::size_t SpscRing::try_push_burst(std::span<const std::byte> msgs,
   }
   const std::uint64_t n = std::min(wanted, room);
   if (failpoints_armed()) [[unlikely]] {
-    return push_burst_with_failpoints(t, msgs.data(), n, msg_size);
+    push_burst_with_failpoints(t, msgs.data(), n, msg_size);
+  } else {
+    write_burst(t, msgs.data(), n, msg_size);
+    tail_.store(t + n, std::memory_order_release);  // the commit of all n
   }
-  write_burst(t, msgs.data(), n, msg_size);
-  tail_.store(t + n, std::memory_order_release);  // the commit of all n
+  detail::wake(wait_.readable);
   return n;
 }
 
@@ -134,11 +135,13 @@ std::size_t SpscRing::try_pop_burst(std::span<std::byte> out,
   }
   const std::uint64_t n = std::min(wanted, available);
   if (failpoints_armed()) [[unlikely]] {
-    return pop_burst_with_failpoints(h, n, out.data(), sizes.data());
+    pop_burst_with_failpoints(h, n, out.data(), sizes.data());
+  } else {
+    read_burst(h, n, out.data(), sizes.data());
+    // Release: the producer may overwrite these slots only after our copies.
+    head_.store(h + n, std::memory_order_release);
   }
-  read_burst(h, n, out.data(), sizes.data());
-  // Release: the producer may overwrite these slots only after our copies.
-  head_.store(h + n, std::memory_order_release);
+  detail::wake(wait_.writable);
   return n;
 }
 
@@ -194,8 +197,8 @@ void SpscRing::read_burst(std::uint64_t first, std::uint64_t n, std::byte* out,
 // A burst passes each failpoint once, in the single push's order: claimed (room
 // checked, nothing written), the first half of its messages written, all written but
 // not published, published.
-std::size_t SpscRing::push_burst_with_failpoints(std::uint64_t tail, const std::byte* msgs,
-                                                 std::uint64_t n, std::size_t msg_size) noexcept {
+void SpscRing::push_burst_with_failpoints(std::uint64_t tail, const std::byte* msgs,
+                                          std::uint64_t n, std::size_t msg_size) noexcept {
   failpoint(FailpointId::kRingPushAfterClaim);
   const std::uint64_t half = n / 2;
   write_burst(tail, msgs, half, msg_size);
@@ -204,16 +207,14 @@ std::size_t SpscRing::push_burst_with_failpoints(std::uint64_t tail, const std::
   failpoint(FailpointId::kRingPushBeforeCommit);
   tail_.store(tail + n, std::memory_order_release);
   failpoint(FailpointId::kRingPushAfterCommit);
-  return n;
 }
 
-std::size_t SpscRing::pop_burst_with_failpoints(std::uint64_t head, std::uint64_t n, std::byte* out,
-                                                std::uint32_t* sizes) noexcept {
+void SpscRing::pop_burst_with_failpoints(std::uint64_t head, std::uint64_t n, std::byte* out,
+                                         std::uint32_t* sizes) noexcept {
   failpoint(FailpointId::kRingPopAfterClaim);
   read_burst(head, n, out, sizes);
   failpoint(FailpointId::kRingPopBeforeRelease);
   head_.store(head + n, std::memory_order_release);
-  return n;
 }
 
 // The failpoints sit where a crash leaves each distinct state: claimed (room checked,
@@ -245,6 +246,7 @@ RingStats SpscRing::stats() const noexcept {
   s.pushes = tail_.load(std::memory_order_relaxed);
   s.full_events = full_events_.load(std::memory_order_relaxed);
   s.empty_events = empty_events_.load(std::memory_order_relaxed);
+  detail::add_wait_stats(s, wait_);
   return s;
 }
 

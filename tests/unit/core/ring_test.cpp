@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <new>
 #include <numeric>
 #include <vector>
 
@@ -225,6 +226,87 @@ TYPED_TEST(RingTest, PopForWakesUpForAMessagePushedByAnotherProcess) {
   EXPECT_TRUE(exit.ok()) << exit.describe();
   ASSERT_EQ(r.status, PopStatus::kOk);
   EXPECT_EQ(value_of(out), 42U);
+}
+
+// Past its spin and yield phases pop_for sleeps on the ring's futex; push_for from
+// another process wakes it (one wake-up sent, and the message arrives).
+TYPED_TEST(RingTest, PopForAsleepIsWokenByPushForFromAnotherProcess) {
+  testing::Watchdog dog(60s, "PopForAsleepIsWokenByPushForFromAnotherProcess");
+  auto& ring = this->make({4, 8});
+  const pid_t child = testing::fork_child([&] {
+    if (!testing::eventually([&] { return ring.stats().sleeps > 0; })) return 2;
+    return ring.push_for(bytes_of(42), 0ns) ? 0 : 1;
+  });
+  std::vector<std::byte> out(8);
+  const auto r = ring.pop_for(out, 20s);
+  const auto exit = testing::wait_child(child);
+  EXPECT_TRUE(exit.ok()) << exit.describe();
+  ASSERT_EQ(r.status, PopStatus::kOk);
+  EXPECT_EQ(value_of(out), 42U);
+  EXPECT_EQ(ring.stats().wakeups, 1U);
+}
+
+// And the other way: push_for asleep on a full ring is woken by pop_for.
+TYPED_TEST(RingTest, PushForAsleepOnAFullRingIsWokenByPopForFromAnotherProcess) {
+  testing::Watchdog dog(60s, "PushForAsleepOnAFullRingIsWokenByPopForFromAnotherProcess");
+  auto& ring = this->make({2, 8});
+  ASSERT_TRUE(ring.try_push(bytes_of(1)));
+  ASSERT_TRUE(ring.try_push(bytes_of(2)));
+  const pid_t child = testing::fork_child([&] {
+    if (!testing::eventually([&] { return ring.stats().sleeps > 0; })) return 2;
+    std::vector<std::byte> out(8);
+    return ring.pop_for(out, 0ns).status == PopStatus::kOk && value_of(out) == 1 ? 0 : 1;
+  });
+  EXPECT_TRUE(ring.push_for(bytes_of(3), 20s));
+  const auto exit = testing::wait_child(child);
+  EXPECT_TRUE(exit.ok()) << exit.describe();
+  EXPECT_EQ(ring.stats().wakeups, 1U);
+}
+
+// A consumer SIGKILLed in its sleep leaves the sleepers flag up: the next push clears
+// it with one wake-up, and the pushes after it pay none (no syscall per message).
+TYPED_TEST(RingTest, ASleeperKilledInItsSleepCostsOneWakeUpNotOnePerMessage) {
+  testing::Watchdog dog(60s, "ASleeperKilledInItsSleepCostsOneWakeUpNotOnePerMessage");
+  auto& ring = this->make({128, 8});
+  const pid_t child = testing::fork_child([&] {
+    std::vector<std::byte> out(8);
+    (void)ring.pop_for(out, 60s);
+    return 0;
+  });
+  ASSERT_TRUE(testing::eventually([&] { return ring.stats().sleeps > 0; }));
+  ::kill(child, SIGKILL);
+  EXPECT_TRUE(testing::wait_child(child).killed_by(SIGKILL));
+  for (std::uint64_t i = 0; i < 100; ++i) ASSERT_TRUE(ring.push_for(bytes_of(i), 0ns));
+  EXPECT_EQ(ring.stats().wakeups, 1U);
+}
+
+// The futex under those sleeps: a process asleep for up to 30 s on a WaitWord in shared
+// memory is woken by another process's wake() at once (well inside the 10 s deadline),
+// and a sleeper whose epoch moved after it armed does not sleep at all.
+TEST(RingWaitWord, WakeEndsASleepInAnotherProcess) {
+  testing::Watchdog dog(60s, "RingWaitWord.WakeEndsASleepInAnotherProcess");
+  SharedArea area(sizeof(detail::WaitWord));
+  auto* word = new (area.data()) detail::WaitWord{};
+  const pid_t child = testing::fork_child([&] {
+    const auto epoch = detail::arm_sleep(*word);
+    detail::sleep_armed(*word, epoch, std::chrono::nanoseconds(30s).count());
+    return 0;
+  });
+  ASSERT_TRUE(testing::eventually([&] { return word->sleeps.load() > 0; }));
+  detail::wake(*word);
+  const auto exit = testing::wait_child(child, 10s);
+  EXPECT_TRUE(exit.ok()) << exit.describe();
+  EXPECT_EQ(word->wakeups.load(), 1U);
+  EXPECT_EQ(word->sleepers.load(), 0U);
+
+  const auto stale = detail::arm_sleep(*word);
+  detail::wake(*word);
+  const pid_t late = testing::fork_child([&] {
+    detail::sleep_armed(*word, stale, std::chrono::nanoseconds(30s).count());
+    return 0;
+  });
+  const auto late_exit = testing::wait_child(late, 10s);
+  EXPECT_TRUE(late_exit.ok()) << late_exit.describe();
 }
 
 // 100k sequenced messages from one producer process to one consumer process:

@@ -4,6 +4,7 @@
 // -fsanitize=thread.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -101,6 +102,53 @@ TEST(RingThreads, MpmcThreeProducersTwoConsumersDeliverEachMessageOnce) {
   const auto stats = (*ring)->stats();
   EXPECT_EQ(stats.pushes, kProducers * kPerProducer);
   EXPECT_EQ(stats.pops, kProducers * kPerProducer);
+}
+
+// Each side pauses now and then for longer than the other's spin and yield phases, so
+// both sleep on the ring's futex and are woken by the other's push_for / pop_for.
+template <class Ring>
+void sleepers_are_woken_and_every_message_arrives_once() {
+  constexpr std::uint64_t kMessages = 400;
+  constexpr RingConfig kConfig{4, 40};
+  SharedArea ring_area(Ring::bytes_needed(kConfig));
+  SharedArea ledger_area(sizeof(Ledger));
+  auto ring = Ring::create_at(ring_area.data(), ring_area.size(), kConfig);
+  ASSERT_TRUE(ring) << ring.error().message();
+  auto* ledger = ring_test::make_ledger(ledger_area);
+  int produced = -1;
+  std::thread producer([&] {
+    for (std::uint64_t first = 0; first < kMessages && produced <= 0; first += 20) {
+      produced = ring_test::produce(**ring, 0, first, first + 20);
+      std::this_thread::sleep_for(1ms);  // the consumer runs dry and sleeps
+    }
+  });
+  std::vector<std::byte> buf(kConfig.message_size);
+  std::array<std::int64_t, ring_test::kMaxProducers> last{};
+  last.fill(-1);
+  const auto end = std::chrono::steady_clock::now() + 100s;
+  while (ledger->events() < kMessages && std::chrono::steady_clock::now() < end) {
+    const auto r = (*ring)->pop_for(buf, 2ms);
+    if (r.status != PopStatus::kEmpty) ring_test::record(*ledger, r, buf, last);
+    if (ledger->events() % 30 == 29) std::this_thread::sleep_for(1ms);  // the producer fills it
+  }
+  producer.join();
+  EXPECT_EQ(produced, 0);
+  EXPECT_EQ(ledger->delivered.load(), kMessages);
+  EXPECT_EQ(ledger->reordered.load(), 0U);
+  for (std::uint64_t seq = 0; seq < kMessages; ++seq) ASSERT_EQ(ledger->count(0, seq), 1) << seq;
+  const auto stats = (*ring)->stats();
+  EXPECT_GT(stats.sleeps, 0U);
+  EXPECT_GT(stats.wakeups, 0U);
+}
+
+TEST(RingThreads, SpscSleepersAreWokenAndEveryMessageArrivesOnce) {
+  testing::Watchdog dog(120s, "SpscRing sleepers");
+  sleepers_are_woken_and_every_message_arrives_once<SpscRing>();
+}
+
+TEST(RingThreads, MpmcSleepersAreWokenAndEveryMessageArrivesOnce) {
+  testing::Watchdog dog(120s, "MpmcRing sleepers");
+  sleepers_are_woken_and_every_message_arrives_once<MpmcRing>();
 }
 
 }  // namespace

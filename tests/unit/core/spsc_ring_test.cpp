@@ -349,6 +349,36 @@ INSTANTIATE_TEST_SUITE_P(EveryPushFailpoint, SpscBurstProducerCrash,
                                            FailpointId::kRingPushAfterCommit),
                          failpoint_test_name);
 
+// Bursts wake sleepers as push_for and pop_for do: a pop_for asleep on an empty ring
+// is woken by a burst push, a push_for asleep on a full ring by a burst pop.
+TEST(SpscRingBurst, BurstsWakeTheOtherSidesSleeper) {
+  testing::Watchdog dog(60s, "SpscRingBurst.BurstsWakeTheOtherSidesSleeper");
+  SharedArea area(SpscRing::bytes_needed({4, 8}));
+  auto& ring = **SpscRing::create_at(area.data(), area.size(), {4, 8});
+  const std::vector<std::byte> four(4 * 8, std::byte{7});
+  const pid_t pusher = testing::fork_child([&] {
+    if (!testing::eventually([&] { return ring.stats().sleeps > 0; })) return 2;
+    return ring.try_push_burst(four, 8) == 4 ? 0 : 1;
+  });
+  std::vector<std::byte> out(8);
+  ASSERT_EQ(ring.pop_for(out, 20s).status, PopStatus::kOk);
+  EXPECT_TRUE(testing::wait_child(pusher).ok());
+  EXPECT_EQ(ring.stats().wakeups, 1U);
+
+  // Three left and one free: fill it, then push_for sleeps until the burst pop.
+  ASSERT_TRUE(ring.try_push(out));
+  const auto sleeps = ring.stats().sleeps;
+  const pid_t popper = testing::fork_child([&] {
+    if (!testing::eventually([&] { return ring.stats().sleeps > sleeps; })) return 2;
+    std::vector<std::byte> all(4 * 8);
+    std::vector<std::uint32_t> sizes(4);
+    return ring.try_pop_burst(all, sizes) > 0 ? 0 : 1;  // as many as its cached tail says
+  });
+  EXPECT_TRUE(ring.push_for(out, 20s));
+  EXPECT_TRUE(testing::wait_child(popper).ok());
+  EXPECT_EQ(ring.stats().wakeups, 2U);
+}
+
 TEST(SpscRing, StatsCountPushesPopsAndNeverAbandoned) {
   SpscFixture f;
   std::vector<std::byte> buf(kConfig.message_size);
@@ -366,7 +396,7 @@ TEST(SpscRing, StatsCountPushesPopsAndNeverAbandoned) {
 // 8 bytes (an 8-byte message 8 bytes, as in a minimal ring) and the payload area starts
 // on a cache line (a 1 KiB message spans exactly 16 lines).
 TEST(SpscRing, PayloadsArePackedAndLineAligned) {
-  constexpr std::size_t kRingObject = 3 * kCacheLineSize;  // header, producer, consumer lines
+  constexpr std::size_t kRingObject = 4 * kCacheLineSize;  // header, producer, consumer, wait
   EXPECT_EQ(SpscRing::bytes_needed({64, 8}), kRingObject + 64 * 4 + 64 * 8);
   EXPECT_EQ(SpscRing::bytes_needed({64, 5}), kRingObject + 64 * 4 + 64 * 8);
   EXPECT_EQ(SpscRing::bytes_needed({4, 1024}), kRingObject + kCacheLineSize + 4 * 1024);

@@ -81,7 +81,11 @@ class MpmcRing {
   // out must hold message_size bytes (else kEmpty, nothing consumed).
   [[nodiscard]] PopResult try_pop(std::span<std::byte> out) noexcept;
 
-  // Like try_*, but wait up to timeout: spin first, then sched_yield, then short sleeps.
+  // Like try_*, but wait up to timeout: spin first, then sched_yield, then sleep until
+  // the other side moves a message (or a short timeout, at most 200 us, passes). A
+  // sleeper is woken by push_for/pop_for on the other side (an abandoned slot's release
+  // too); try_push and try_pop wake nobody, so a sleeper facing them sees their
+  // messages at its next timed look.
   [[nodiscard]] bool push_for(std::span<const std::byte> msg,
                               std::chrono::nanoseconds timeout) noexcept;
   [[nodiscard]] PopResult pop_for(std::span<std::byte> out,
@@ -131,12 +135,14 @@ class MpmcRing {
   alignas(kCacheLineSize) std::atomic<std::uint64_t> full_events_{0};
   std::atomic<std::uint64_t> empty_events_{0};
   std::atomic<std::uint64_t> abandoned_{0};
+  // Where push_for and pop_for sleep (written only when one does).
+  detail::RingWaitLine wait_{};
   // Slots follow at header_.slots_offset: [state][claimer start time + pos tag][length][payload].
 };
 
 static_assert(std::is_standard_layout_v<MpmcRing>);
 static_assert(alignof(MpmcRing) == kCacheLineSize);
-static_assert(sizeof(MpmcRing) == 4 * kCacheLineSize);
+static_assert(sizeof(MpmcRing) == 5 * kCacheLineSize);
 
 inline MpmcRing::Slot* MpmcRing::slot(std::uint64_t pos) noexcept {
   return std::launder(

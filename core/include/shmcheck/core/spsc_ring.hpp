@@ -85,7 +85,11 @@ class SpscRing {
   [[nodiscard]] std::size_t try_pop_burst(std::span<std::byte> out,
                                           std::span<std::uint32_t> sizes) noexcept;
 
-  // Like try_*, but wait up to timeout: spin first, then sched_yield, then short sleeps.
+  // Like try_*, but wait up to timeout: spin first, then sched_yield, then sleep until
+  // the other side moves a message (or a short timeout, at most 200 us, passes). A
+  // sleeper is woken by push_for/pop_for and the burst calls on the other side; try_push
+  // and try_pop stay a few instructions and wake nobody, so a sleeper facing them sees
+  // their messages at its next timed look.
   [[nodiscard]] bool push_for(std::span<const std::byte> msg,
                               std::chrono::nanoseconds timeout) noexcept;
   [[nodiscard]] PopResult pop_for(std::span<std::byte> out,
@@ -110,10 +114,10 @@ class SpscRing {
                    std::size_t msg_size) noexcept;
   void read_burst(std::uint64_t first, std::uint64_t n, std::byte* out,
                   std::uint32_t* sizes) noexcept;
-  std::size_t push_burst_with_failpoints(std::uint64_t tail, const std::byte* msgs, std::uint64_t n,
-                                         std::size_t msg_size) noexcept;
-  std::size_t pop_burst_with_failpoints(std::uint64_t head, std::uint64_t n, std::byte* out,
-                                        std::uint32_t* sizes) noexcept;
+  void push_burst_with_failpoints(std::uint64_t tail, const std::byte* msgs, std::uint64_t n,
+                                  std::size_t msg_size) noexcept;
+  void pop_burst_with_failpoints(std::uint64_t head, std::uint64_t n, std::byte* out,
+                                 std::uint32_t* sizes) noexcept;
   [[nodiscard]] std::byte* payload(std::uint64_t index) noexcept;
   [[nodiscard]] std::uint32_t& length(std::uint64_t index) noexcept;
   static void store_length(std::uint32_t& entry, std::size_t size) noexcept;
@@ -128,6 +132,8 @@ class SpscRing {
   alignas(kCacheLineSize) std::atomic<std::uint64_t> head_{0};  // next index to read
   std::atomic<std::uint64_t> tail_cache_{0};  // last tail seen: stale is safe (tail grows)
   std::atomic<std::uint64_t> empty_events_{0};
+  // Where push_for and pop_for sleep (written only when one does).
+  detail::RingWaitLine wait_{};
   // Then the length table (one uint32_t per slot, from sizeof(SpscRing), padded to a
   // cache line) and the payloads at header_.slots_offset, header_.slot_stride apart: a
   // length of its own keeps an 8-byte message in 8 bytes and a 1 KiB one line-aligned.
@@ -135,7 +141,7 @@ class SpscRing {
 
 static_assert(std::is_standard_layout_v<SpscRing>);
 static_assert(alignof(SpscRing) == kCacheLineSize);
-static_assert(sizeof(SpscRing) == 3 * kCacheLineSize);
+static_assert(sizeof(SpscRing) == 4 * kCacheLineSize);
 
 inline std::byte* SpscRing::payload(std::uint64_t index) noexcept {
   return reinterpret_cast<std::byte*>(this) + header_.slots_offset +

@@ -28,8 +28,46 @@ static_assert(sizeof(RingHeader) == kCacheLineSize);
 static_assert(std::is_standard_layout_v<RingHeader>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
+// Where push_for and pop_for callers sleep once spinning and yielding have not helped:
+// a futex word each side bumps to wake the other. A sleeper raises `sleepers` before
+// it looks at the ring one last time and sleeps; whoever then moves a message sees the
+// flag (a load of a line nobody writes while the ring is busy: an L1 hit), clears it,
+// bumps `epoch` and wakes everyone asleep on it. A sleeper killed in its sleep leaves
+// the flag up: the next mover clears it and pays one wake-up, not one per message.
+struct WaitWord {
+  std::atomic<std::uint32_t> epoch;     // the futex word: bumped by every wake-up
+  std::atomic<std::uint32_t> sleepers;  // nonzero: someone may be asleep on epoch
+  std::atomic<std::uint64_t> sleeps;    // futex waits entered (statistics)
+  std::atomic<std::uint64_t> wakeups;   // wake-ups sent (statistics)
+};
+// One line for both directions: it is written only when someone goes to sleep or is
+// woken, so in a busy ring it stays shared in every CPU's cache.
+struct alignas(kCacheLineSize) RingWaitLine {
+  WaitWord readable;  // consumers waiting for a message
+  WaitWord writable;  // producers waiting for room
+};
+static_assert(sizeof(RingWaitLine) == kCacheLineSize);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+// The sleeper's side: raise the flag and read the epoch (arm_sleep) before the last look
+// at the ring, then, if that look found nothing, sleep until the epoch moves or ns pass.
+[[nodiscard]] std::uint32_t arm_sleep(WaitWord& word) noexcept;
+void sleep_armed(WaitWord& word, std::uint32_t epoch, std::int64_t ns) noexcept;
+
+// The mover's side, right after a message moved: wakes whoever sleeps on word, for one
+// relaxed load when nobody does. The load may pass the mover's commit store (no fence:
+// it would cost every message), so a sleeper that armed at that instant sleeps until
+// its timeout; the rings keep that under 200 us.
+void wake_sleepers(WaitWord& word) noexcept;
+inline void wake(WaitWord& word) noexcept {
+  if (word.sleepers.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    wake_sleepers(word);
+  }
+}
+
 // 2: SpscRing publishes by its tail index and keeps lengths in a table of their own.
-inline constexpr std::uint32_t kRingLayoutVersion = 2;
+// 3: both rings have a RingWaitLine (sleepers in push_for/pop_for are woken).
+inline constexpr std::uint32_t kRingLayoutVersion = 3;
 inline constexpr std::uint64_t kSpscRingMagic = 0x3143'5053'5347'4E52ULL;  // "RNGSSPC1"
 inline constexpr std::uint64_t kMpmcRingMagic = 0x3143'4D50'4D47'4E52ULL;  // "RNGMPMC1"
 
