@@ -19,6 +19,7 @@
 #include "shmcheck/core/segment.hpp"
 #include "shmcheck/core/semaphore.hpp"
 #include "shmcheck/core/spsc_ring.hpp"
+#include "shmcheck/harness/pacing.hpp"
 #include "shmcheck/probes/message.hpp"
 #include "shmcheck/probes/segment_page.hpp"
 
@@ -29,19 +30,6 @@ using probes::WorkerOp;
 
 constexpr std::chrono::milliseconds kPollStep{
     2};  // how long a blocking op waits before re-checking stop
-
-void sleep_ns(std::int64_t ns) noexcept {
-  if (ns <= 0) return;
-  if (ns < 20'000) {  // short holds: spin, a sleep would cost ~50us of wake-up
-    const std::uint64_t until = monotonic_ns() + static_cast<std::uint64_t>(ns);
-    while (monotonic_ns() < until) {
-    }
-    return;
-  }
-  timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-  while (::nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-  }
-}
 
 // Shared state of every role loop.
 class Context {
@@ -77,11 +65,11 @@ class Context {
     if (pace_origin_ == 0) pace_origin_ = now;
     const auto offset = static_cast<std::uint64_t>(static_cast<double>(n) * 1e9 / cfg_.rate);
     const std::uint64_t intended = pace_origin_ + offset;
-    if (intended > now) sleep_ns(static_cast<std::int64_t>(intended - now));
+    if (intended > now) wait_until(intended);
     return intended;
   }
-  void hold() const { sleep_ns(cfg_.hold_ns); }
-  void think() const { sleep_ns(cfg_.think_ns); }
+  void hold() const { wait_for(cfg_.hold_ns); }
+  void think() const { wait_for(cfg_.think_ns); }
 
  private:
   const WorkerConfig& cfg_;
@@ -118,7 +106,7 @@ class RingWait {
   bool again() {
     ++misses_;
     if (misses_ > kSpins + kYields) {
-      sleep_ns(kSleepNs);
+      nap(kSleepNs);
     } else if (misses_ > kSpins) {
       ::sched_yield();
     }
@@ -269,7 +257,7 @@ Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<st
         wait.reset();
       } else if (producers_done(ctx)) {
         ctx.stats().count_empty();
-        sleep_ns(std::chrono::nanoseconds(kPollStep).count());
+        nap(std::chrono::nanoseconds(kPollStep).count());
       } else if (wait.again()) {
         ctx.stats().count_empty();
       }

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -10,6 +12,7 @@
 #include "shmcheck/core/segment.hpp"
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/control_segment.hpp"
+#include "shmcheck/harness/pacing.hpp"
 #include "shmcheck/harness/roles.hpp"
 #include "shmcheck/harness/worker.hpp"
 
@@ -62,6 +65,11 @@ int worker_main(const WorkerArgs& args) {
     worker_log(cfg.index, "worker index beyond the control segment's %u workers",
                control->view().workers());
     return kWorkerExitSetup;
+  }
+  // Paced sends, holds and think times end on time (pacing.hpp).
+  if (!use_precise_timer_slack()) {
+    worker_log(cfg.index, "prctl(PR_SET_TIMERSLACK): %s (sleeps may wake late)",
+               std::strerror(errno));
   }
   auto& slot = control->view().worker(cfg.index);
   slot.begin(static_cast<std::int32_t>(::getpid()), cfg.incarnation);

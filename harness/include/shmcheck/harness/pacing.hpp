@@ -1,0 +1,29 @@
+// Waiting in the workers: paced sends, lock holds and think times (which must end on
+// time, or the harness's own oversleeping would show up as the workload's latency) and
+// polling naps (which may end late at no cost).
+#pragma once
+
+#include <cstdint>
+
+namespace shmcheck::harness {
+
+// Sets this process's timer slack to 1 ns (the default, 50 us, is added to every
+// sleep). False, with errno set, if the kernel refused.
+bool use_precise_timer_slack() noexcept;
+
+// Returns at CLOCK_MONOTONIC `instant` (ns), never before it, usually within a few
+// microseconds after: sleeps until kWakeMarginNs before it, then yields the CPU until
+// it. An instant in the past returns at once.
+void wait_until(std::uint64_t instant) noexcept;
+// wait_until(now + ns); nothing for ns <= 0.
+void wait_for(std::int64_t ns) noexcept;
+
+// A plain sleep for polling loops: may end tens of microseconds late.
+void nap(std::int64_t ns) noexcept;
+
+// Sleeps here wake 35-150 us after the instant asked for, with the timer slack of 1 ns
+// (measured on the 2-CPU VMs this was built on), so wait_until yields through the last
+// stretch of this length.
+inline constexpr std::uint64_t kWakeMarginNs = 60'000;
+
+}  // namespace shmcheck::harness
