@@ -76,14 +76,77 @@ PopResult SpscRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds t
   return r;
 }
 
-std::size_t SpscRing::try_push_burst(std::span<const std::byte> msgs,
-                                     std::size_t msg_size) noexcept {
+std::uint64_t SpscRing::burst_wanted(std::span<const std::byte> msgs,
+                                     std::size_t msg_size) const noexcept {
   if (msg_size == 0 || msg_size > header_.message_size) [[unlikely]] {
-    assert(false && "SpscRing::try_push_burst: msg_size must be 1..message_size");
+    assert(false && "SpscRing push burst: msg_size must be 1..message_size");
     return 0;
   }
-  const std::uint64_t wanted = msgs.size() / msg_size;
+  return msgs.size() / msg_size;
+}
+
+std::uint64_t SpscRing::burst_wanted(std::span<std::byte> out,
+                                     std::span<std::uint32_t> sizes) const noexcept {
+  return std::min<std::uint64_t>(out.size() / header_.message_size, sizes.size());
+}
+
+std::size_t SpscRing::try_push_burst(std::span<const std::byte> msgs,
+                                     std::size_t msg_size) noexcept {
+  const std::uint64_t wanted = burst_wanted(msgs, msg_size);
   if (wanted == 0) return 0;
+  const std::size_t n = push_burst_once(msgs.data(), wanted, msg_size);
+  if (n == 0) {
+    full_events_.store(full_events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  } else {
+    detail::wake(wait_.readable);
+  }
+  return n;
+}
+
+std::size_t SpscRing::push_burst_for(std::span<const std::byte> msgs, std::size_t msg_size,
+                                     std::chrono::nanoseconds timeout) noexcept {
+  const std::uint64_t wanted = burst_wanted(msgs, msg_size);
+  if (wanted == 0) return 0;
+  std::size_t n = try_push_burst(msgs, msg_size);
+  if (n == 0 && detail::retry_until(wait_.writable, timeout, [&] {
+        n = push_burst_once(msgs.data(), wanted, msg_size);
+        return n != 0;
+      })) {
+    detail::wake(wait_.readable);
+  }
+  return n;
+}
+
+std::size_t SpscRing::try_pop_burst(std::span<std::byte> out,
+                                    std::span<std::uint32_t> sizes) noexcept {
+  const std::uint64_t wanted = burst_wanted(out, sizes);
+  if (wanted == 0) return 0;
+  const std::size_t n = pop_burst_once(wanted, out.data(), sizes.data());
+  if (n == 0) {
+    empty_events_.store(empty_events_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  } else {
+    detail::wake(wait_.writable);
+  }
+  return n;
+}
+
+std::size_t SpscRing::pop_burst_for(std::span<std::byte> out, std::span<std::uint32_t> sizes,
+                                    std::chrono::nanoseconds timeout) noexcept {
+  const std::uint64_t wanted = burst_wanted(out, sizes);
+  if (wanted == 0) return 0;
+  std::size_t n = try_pop_burst(out, sizes);
+  if (n == 0 && detail::retry_until(wait_.readable, timeout, [&] {
+        n = pop_burst_once(wanted, out.data(), sizes.data());
+        return n != 0;
+      })) {
+    detail::wake(wait_.writable);
+  }
+  return n;
+}
+
+std::size_t SpscRing::push_burst_once(const std::byte* msgs, std::uint64_t wanted,
+                                      std::size_t msg_size) noexcept {
   const auto t = tail_.load(std::memory_order_relaxed);
   const std::uint64_t capacity = header_.capacity;
   // Room by the cached head; the real head only when that is not enough for all.
@@ -97,26 +160,19 @@ std::size_t SpscRing::try_push_burst(std::span<const std::byte> msgs,
     head_cache_.store(head, std::memory_order_relaxed);
     room = room_after(head);
   }
-  if (room == 0) {
-    full_events_.store(full_events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return 0;
-  }
+  if (room == 0) return 0;
   const std::uint64_t n = std::min(wanted, room);
   if (failpoints_armed()) [[unlikely]] {
-    push_burst_with_failpoints(t, msgs.data(), n, msg_size);
+    push_burst_with_failpoints(t, msgs, n, msg_size);
   } else {
-    write_burst(t, msgs.data(), n, msg_size);
+    write_burst(t, msgs, n, msg_size);
     tail_.store(t + n, std::memory_order_release);  // the commit of all n
   }
-  detail::wake(wait_.readable);
   return n;
 }
 
-std::size_t SpscRing::try_pop_burst(std::span<std::byte> out,
-                                    std::span<std::uint32_t> sizes) noexcept {
-  const std::uint64_t wanted =
-      std::min<std::uint64_t>(out.size() / header_.message_size, sizes.size());
-  if (wanted == 0) return 0;
+std::size_t SpscRing::pop_burst_once(std::uint64_t wanted, std::byte* out,
+                                     std::uint32_t* sizes) noexcept {
   const auto h = head_.load(std::memory_order_relaxed);
   const auto cached = tail_cache_.load(std::memory_order_relaxed);
   std::uint64_t available = cached > h ? cached - h : 0;
@@ -127,21 +183,16 @@ std::size_t SpscRing::try_pop_burst(std::span<std::byte> out,
       detail::ring_invariant_broken("SpscRing tail and head more than a lap apart");
     }
     available = tail - h;
-    if (available == 0) {
-      empty_events_.store(empty_events_.load(std::memory_order_relaxed) + 1,
-                          std::memory_order_relaxed);
-      return 0;
-    }
+    if (available == 0) return 0;
   }
   const std::uint64_t n = std::min(wanted, available);
   if (failpoints_armed()) [[unlikely]] {
-    pop_burst_with_failpoints(h, n, out.data(), sizes.data());
+    pop_burst_with_failpoints(h, n, out, sizes);
   } else {
-    read_burst(h, n, out.data(), sizes.data());
+    read_burst(h, n, out, sizes);
     // Release: the producer may overwrite these slots only after our copies.
     head_.store(h + n, std::memory_order_release);
   }
-  detail::wake(wait_.writable);
   return n;
 }
 

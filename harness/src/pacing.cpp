@@ -34,11 +34,4 @@ void wait_for(std::int64_t ns) noexcept {
   if (ns > 0) wait_until(monotonic_ns() + static_cast<std::uint64_t>(ns));
 }
 
-void nap(std::int64_t ns) noexcept {
-  if (ns <= 0) return;
-  timespec left = to_timespec(static_cast<std::uint64_t>(ns));
-  while (::nanosleep(&left, &left) == -1 && errno == EINTR) {
-  }
-}
-
 }  // namespace shmcheck::harness

@@ -96,31 +96,6 @@ std::uint64_t sent_before(const WorkerConfig& cfg, const probes::ProducerJournal
   return sent;
 }
 
-// Between tries of a burst push or pop, which do not wait as push_for/pop_for do:
-// retry at once for a while (the other side is usually in the middle of a call), then
-// yield the CPU, then sleep in short steps. again() is true on the first miss after
-// progress: the caller counts one full or empty event per wait, as push_for and
-// pop_for count one per timeout.
-class RingWait {
- public:
-  bool again() {
-    ++misses_;
-    if (misses_ > kSpins + kYields) {
-      nap(kSleepNs);
-    } else if (misses_ > kSpins) {
-      ::sched_yield();
-    }
-    return misses_ == 1;
-  }
-  void reset() { misses_ = 0; }
-
- private:
-  static constexpr std::uint32_t kSpins = 64;
-  static constexpr std::uint32_t kYields = 64;
-  static constexpr std::int64_t kSleepNs = 50'000;
-  std::uint32_t misses_ = 0;
-};
-
 // Test-only (Broken::kPublishBeforeWrite): what a consumer sees when a slot is
 // published before its payload is written: header fields set, checksum and payload not.
 void unwrite(std::span<std::byte> message) {
@@ -129,26 +104,19 @@ void unwrite(std::span<std::byte> message) {
 }
 
 // One push call for the messages in `msgs` (back to back, `size` bytes each): how many
-// the ring took. With `burst` > 1 (SpscRing only) a try_push_burst, waiting by `wait`
-// when the ring is full; otherwise push_for of the first message, which waits up to a
-// poll step itself. One full event per wait either way.
+// the ring took, waiting up to a poll step for room. With `burst` > 1 (SpscRing only)
+// push_burst_for, otherwise push_for of the first message. One full event per timeout.
 template <class Ring>
-std::size_t push_some(Context& ctx, Ring& ring, std::span<const std::byte> msgs, std::size_t size,
-                      RingWait& wait) {
-  if constexpr (std::is_same_v<Ring, core::SpscRing>) {
-    if (ctx.cfg().burst > 1) {
-      const std::size_t got = ring.try_push_burst(msgs, size);
-      if (got != 0) {
-        wait.reset();
-      } else if (wait.again()) {
-        ctx.stats().count_full();
-      }
-      return got;
+std::size_t push_some(Context& ctx, Ring& ring, std::span<const std::byte> msgs, std::size_t size) {
+  const auto push = [&]() -> std::size_t {
+    if constexpr (std::is_same_v<Ring, core::SpscRing>) {
+      if (ctx.cfg().burst > 1) return ring.push_burst_for(msgs, size, kPollStep);
     }
-  }
-  if (ring.push_for(msgs.first(size), kPollStep)) return 1;
-  ctx.stats().count_full();
-  return 0;
+    return ring.push_for(msgs.first(size), kPollStep) ? 1 : 0;
+  };
+  const std::size_t got = push();
+  if (got == 0) ctx.stats().count_full();
+  return got;
 }
 
 // Encodes up to `burst` messages (one, unless the spec says more), journals the last of
@@ -166,7 +134,6 @@ int run_producer(Context& ctx, Ring& ring) {
   std::vector<std::byte> buf(size * cfg.burst);
   ctx.slot().set_running();
 
-  RingWait wait;
   std::uint64_t seq = 0;  // the last seq pushed
   while (!ctx.should_stop() && !ctx.budget_spent(already + seq)) {
     const std::uint64_t n = ctx.batch(already + seq);
@@ -191,7 +158,7 @@ int run_producer(Context& ctx, Ring& ring) {
     const auto push_all = [&](bool acked) {
       std::uint64_t pushed = 0;
       while (pushed < n) {
-        const std::size_t got = push_some(ctx, ring, burst.subspan(pushed * size), size, wait);
+        const std::size_t got = push_some(ctx, ring, burst.subspan(pushed * size), size);
         if (got == 0) {
           if (ctx.should_stop()) break;
           continue;
@@ -242,25 +209,18 @@ bool producers_done(Context& ctx) {
              std::memory_order_acquire) != 0;
 }
 
-// One pop call for up to `want` messages. With `burst` > 1 (SpscRing only) a
-// try_pop_burst, waiting by `wait` when the ring is empty, or a poll step once the
-// producers are done, as pop_for would; otherwise pop_for of one message, which waits
-// up to a poll step itself. One empty event per wait either way.
+// One pop call for up to `want` messages, waiting up to a poll step for one. With
+// `burst` > 1 (SpscRing only) pop_burst_for, otherwise pop_for of one message. One empty
+// event per timeout.
 template <class Ring>
 Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<std::uint32_t> sizes,
-                std::size_t want, RingWait& wait) {
+                std::size_t want) {
   const std::size_t message_size = ring.config().message_size;
   if constexpr (std::is_same_v<Ring, core::SpscRing>) {
     if (ctx.cfg().burst > 1) {
-      const std::size_t n = ring.try_pop_burst(buf.first(want * message_size), sizes.first(want));
-      if (n != 0) {
-        wait.reset();
-      } else if (producers_done(ctx)) {
-        ctx.stats().count_empty();
-        nap(std::chrono::nanoseconds(kPollStep).count());
-      } else if (wait.again()) {
-        ctx.stats().count_empty();
-      }
+      const std::size_t n =
+          ring.pop_burst_for(buf.first(want * message_size), sizes.first(want), kPollStep);
+      if (n == 0) ctx.stats().count_empty();
       return {n};
     }
   }
@@ -291,14 +251,12 @@ int run_consumer(Context& ctx, Ring& ring) {
   std::vector<std::uint32_t> sizes(cfg.burst);
   ctx.slot().set_running();
 
-  RingWait wait;
   std::uint64_t popped = 0;
   int empty_after_done = 0;
   for (;;) {
     if (ctx.control().phase() == RunPhase::kStop || ctx.budget_spent(popped)) break;
     ctx.slot().enter_op(WorkerOp::kPop, popped + 1);
-    const Popped got =
-        pop_some(ctx, ring, std::span(buf), std::span(sizes), ctx.batch(popped), wait);
+    const Popped got = pop_some(ctx, ring, std::span(buf), std::span(sizes), ctx.batch(popped));
     if (got.n == 0 && !got.abandoned) {
       ctx.slot().set_running();
       // Producers are done: two empty polls in a row mean the ring is drained.

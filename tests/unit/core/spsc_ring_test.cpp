@@ -379,6 +379,45 @@ TEST(SpscRingBurst, BurstsWakeTheOtherSidesSleeper) {
   EXPECT_EQ(ring.stats().wakeups, 2U);
 }
 
+// push_burst_for / pop_burst_for give up at the deadline with 0 (one full / empty event
+// per call), and wait, asleep if need be, for the other side: pop_burst_for returns
+// what a push_for from another process put in, push_burst_for as much as a pop_for
+// made room for.
+TEST(SpscRingBurst, TimedBurstsWaitForTheOtherSideOrGiveUpAtTheDeadline) {
+  testing::Watchdog dog(60s, "SpscRingBurst.TimedBurstsWaitForTheOtherSideOrGiveUpAtTheDeadline");
+  SharedArea area(SpscRing::bytes_needed({4, 8}));
+  auto& ring = **SpscRing::create_at(area.data(), area.size(), {4, 8});
+  std::vector<std::byte> all(4 * 8);
+  std::vector<std::uint32_t> sizes(4);
+  EXPECT_EQ(ring.pop_burst_for(all, sizes, 2ms), 0U);
+  EXPECT_EQ(ring.stats().empty_events, 1U);
+
+  const pid_t pusher = testing::fork_child([&] {
+    if (!testing::eventually([&] { return ring.stats().sleeps > 0; })) return 2;
+    const std::vector<std::byte> one(5, std::byte{9});
+    return ring.push_for(one, 0ns) ? 0 : 1;
+  });
+  ASSERT_EQ(ring.pop_burst_for(all, sizes, 20s), 1U);
+  EXPECT_EQ(sizes[0], 5U);
+  EXPECT_EQ(all[0], std::byte{9});
+  EXPECT_TRUE(testing::wait_child(pusher).ok());
+
+  const std::vector<std::byte> six(6 * 8, std::byte{1});
+  ASSERT_EQ(ring.push_burst_for(six, 8, 0ns), 4U);  // full
+  EXPECT_EQ(ring.push_burst_for(six, 8, 2ms), 0U);
+  EXPECT_EQ(ring.stats().full_events, 1U);
+  const auto sleeps = ring.stats().sleeps;
+  const pid_t popper = testing::fork_child([&] {
+    if (!testing::eventually([&] { return ring.stats().sleeps > sleeps; })) return 2;
+    std::vector<std::byte> out(8);
+    return ring.pop_for(out, 0ns).status == PopStatus::kOk ? 0 : 1;
+  });
+  EXPECT_EQ(ring.push_burst_for(six, 8, 20s), 1U);  // the room for one
+  EXPECT_TRUE(testing::wait_child(popper).ok());
+  EXPECT_EQ(ring.stats().wakeups, 2U);
+  EXPECT_EQ(ring.stats().pushes, 6U);
+}
+
 TEST(SpscRing, StatsCountPushesPopsAndNeverAbandoned) {
   SpscFixture f;
   std::vector<std::byte> buf(kConfig.message_size);

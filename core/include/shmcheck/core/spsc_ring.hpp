@@ -84,12 +84,18 @@ class SpscRing {
   // byte past it is written). Returns how many (0: empty, or no room for one).
   [[nodiscard]] std::size_t try_pop_burst(std::span<std::byte> out,
                                           std::span<std::uint32_t> sizes) noexcept;
+  // Like try_*_burst, but wait up to timeout (as push_for / pop_for do) for room for at
+  // least one message / at least one message; then move as many as fit / are there.
+  [[nodiscard]] std::size_t push_burst_for(std::span<const std::byte> msgs, std::size_t msg_size,
+                                           std::chrono::nanoseconds timeout) noexcept;
+  [[nodiscard]] std::size_t pop_burst_for(std::span<std::byte> out, std::span<std::uint32_t> sizes,
+                                          std::chrono::nanoseconds timeout) noexcept;
 
   // Like try_*, but wait up to timeout: spin first, then sched_yield, then sleep until
   // the other side moves a message (or a short timeout, at most 200 us, passes). A
-  // sleeper is woken by push_for/pop_for and the burst calls on the other side; try_push
-  // and try_pop stay a few instructions and wake nobody, so a sleeper facing them sees
-  // their messages at its next timed look.
+  // sleeper is woken by push_for/pop_for and every burst call on the other side;
+  // try_push and try_pop stay a few instructions and wake nobody, so a sleeper facing
+  // them sees their messages at its next timed look.
   [[nodiscard]] bool push_for(std::span<const std::byte> msg,
                               std::chrono::nanoseconds timeout) noexcept;
   [[nodiscard]] PopResult pop_for(std::span<std::byte> out,
@@ -109,6 +115,15 @@ class SpscRing {
   PopResult pop_once(std::span<std::byte> out) noexcept;
   bool push_with_failpoints(std::uint64_t tail, std::span<const std::byte> msg) noexcept;
   PopResult pop_with_failpoints(std::uint64_t head, std::span<std::byte> out) noexcept;
+  // Bursts: how many messages a call asks for (0 for a bad msg_size, which asserts in
+  // debug builds); one try that moves up to `wanted` (no counter, no wake-up).
+  [[nodiscard]] std::uint64_t burst_wanted(std::span<const std::byte> msgs,
+                                           std::size_t msg_size) const noexcept;
+  [[nodiscard]] std::uint64_t burst_wanted(std::span<std::byte> out,
+                                           std::span<std::uint32_t> sizes) const noexcept;
+  std::size_t push_burst_once(const std::byte* msgs, std::uint64_t wanted,
+                              std::size_t msg_size) noexcept;
+  std::size_t pop_burst_once(std::uint64_t wanted, std::byte* out, std::uint32_t* sizes) noexcept;
   // Bursts: writes / reads n slots from index `first` (no index store).
   void write_burst(std::uint64_t first, const std::byte* msgs, std::uint64_t n,
                    std::size_t msg_size) noexcept;

@@ -1,6 +1,5 @@
-// Waiting in the workers: paced sends, lock holds and think times (which must end on
-// time, or the harness's own oversleeping would show up as the workload's latency) and
-// polling naps (which may end late at no cost).
+// Waiting in the workers: paced sends, lock holds and think times, which must end on
+// time, or the harness's own oversleeping would show up as the workload's latency.
 #pragma once
 
 #include <cstdint>
@@ -17,9 +16,6 @@ bool use_precise_timer_slack() noexcept;
 void wait_until(std::uint64_t instant) noexcept;
 // wait_until(now + ns); nothing for ns <= 0.
 void wait_for(std::int64_t ns) noexcept;
-
-// A plain sleep for polling loops: may end tens of microseconds late.
-void nap(std::int64_t ns) noexcept;
 
 // Sleeps here wake 35-150 us after the instant asked for, with the timer slack of 1 ns
 // (measured on the 2-CPU VMs this was built on), so wait_until yields through the last
