@@ -283,6 +283,54 @@ TEST(RunCommand, ARunWhoseHeldDeliveryRecordsReachTheLimitEndsEarlyAndChecksEver
   expect_every_message_checked(result);
 }
 
+// Consumers sharing an MPMC ring get the whole allowance of delivery-log slots per
+// producer (1 M each: about 145 MB of control segment for this spec), but a log holds
+// at most kMaxLogSlots (2^18 records of 32 B): the control segment stays under 20 MB,
+// and the run, its logs drained as they fill, still checks every message.
+TEST(RunCommand, DeliveryLogsOfConsumersSharingARingAreCappedInSharedMemory) {
+  TempDir runtime;
+  TempDir out;
+  const std::string manifest_dir = runtime.path() + "/shmcheck/runs";
+  const std::string spec = spec_path("tests/integration/specs/unpaced-mpmc-shared.yaml");
+  const std::string json = out.path() + "/result.json";
+  const std::string xdg = "XDG_RUNTIME_DIR=" + runtime.path();
+  const pid_t harness = shmcheck::testing::fork_child([&] {
+    const int log = ::open((out.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(log, STDOUT_FILENO);
+    ::dup2(log, STDERR_FILENO);
+    ::putenv(const_cast<char*>(xdg.c_str()));
+    ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), "--no-probes", "--json",
+            json.c_str(), static_cast<char*>(nullptr));
+    return 127;
+  });
+  off_t control_bytes = -1;
+  (void)shmcheck::testing::eventually(
+      [&] {
+        auto list = shmcheck::probes::list_manifests(manifest_dir);
+        if (!list || list->size() != 1) return false;
+        auto m = shmcheck::probes::read_manifest(list->front());
+        if (!m) return false;
+        for (const auto& o : m->objects) {
+          struct stat st {};
+          // Recorded before it is created, sized by ftruncate after: wait for its size.
+          if (o.name.ends_with(".control") && ::stat(("/dev/shm" + o.name).c_str(), &st) == 0 &&
+              st.st_size > 0) {
+            control_bytes = st.st_size;
+          }
+        }
+        return control_bytes > 0;
+      },
+      10s);
+  const auto exit = shmcheck::testing::wait_child(harness, 30s);
+  ASSERT_TRUE(exit.ok()) << exit.describe() << read_file(out.path() + "/out");
+  EXPECT_GT(control_bytes, 2 * (std::int64_t{1} << 18) * 32) << "both capped logs";
+  EXPECT_LT(control_bytes, 20'000'000) << "capped at 2^18 records per log";
+  const auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
+  EXPECT_EQ(result.at("ended_early"), "");
+  expect_every_message_checked(result);
+}
+
 TEST(RunCommand, ABadLogAllowanceIsAUsageError) {
   const std::string spec = spec_path("tests/integration/specs/duration-mpmc-shared.yaml");
   auto o = run_shmcheck({"run", spec}, {"SHMCHECK_TEST_LOG_RECORDS=lots"});
