@@ -55,8 +55,8 @@ struct RingStats {
   std::uint64_t full_events = 0;   // push calls that found the ring full
   std::uint64_t empty_events = 0;  // pop calls that found the ring empty
   std::uint64_t abandoned = 0;     // slots released because their claimer was proved dead
-  std::uint64_t sleeps = 0;        // futex sleeps of push_for/pop_for callers, both sides
-  std::uint64_t wakeups = 0;       // wake-ups sent to them
+  std::uint64_t sleeps = 0;        // futex sleeps of waiting calls (*_for), both sides
+  std::uint64_t wakeups = 0;       // wake-ups sent to them (one per mover that found one asleep)
 };
 
 }  // namespace shmcheck::core
