@@ -205,7 +205,6 @@ class PollingWait {
   std::uint64_t sleep_ns_ = 2'000;
   std::uint32_t calls_ = 0;
 };
-
 #endif
 
 double ticks_to_ns(std::uint64_t ticks) {
