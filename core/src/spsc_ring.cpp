@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <string>
 
 #include "ring_internal.hpp"
@@ -92,56 +93,56 @@ std::uint64_t SpscRing::burst_wanted(std::span<std::byte> out,
 
 std::size_t SpscRing::try_push_burst(std::span<const std::byte> msgs,
                                      std::size_t msg_size) noexcept {
-  const std::uint64_t wanted = burst_wanted(msgs, msg_size);
-  if (wanted == 0) return 0;
-  const std::size_t n = push_burst_once(msgs.data(), wanted, msg_size);
-  if (n == 0) {
-    full_events_.store(full_events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  } else {
-    detail::wake(wait_.readable);
-  }
-  return n;
+  return push_burst(msgs, msg_size, std::nullopt);
 }
 
 std::size_t SpscRing::push_burst_for(std::span<const std::byte> msgs, std::size_t msg_size,
                                      std::chrono::nanoseconds timeout) noexcept {
-  const std::uint64_t wanted = burst_wanted(msgs, msg_size);
-  if (wanted == 0) return 0;
-  std::size_t n = try_push_burst(msgs, msg_size);
-  if (n == 0 && detail::retry_until(wait_.writable, timeout, [&] {
-        n = push_burst_once(msgs.data(), wanted, msg_size);
-        return n != 0;
-      })) {
-    detail::wake(wait_.readable);
-  }
-  return n;
+  return push_burst(msgs, msg_size, timeout);
 }
 
 std::size_t SpscRing::try_pop_burst(std::span<std::byte> out,
                                     std::span<std::uint32_t> sizes) noexcept {
-  const std::uint64_t wanted = burst_wanted(out, sizes);
-  if (wanted == 0) return 0;
-  const std::size_t n = pop_burst_once(wanted, out.data(), sizes.data());
-  if (n == 0) {
-    empty_events_.store(empty_events_.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
-  } else {
-    detail::wake(wait_.writable);
-  }
-  return n;
+  return pop_burst(out, sizes, std::nullopt);
 }
 
 std::size_t SpscRing::pop_burst_for(std::span<std::byte> out, std::span<std::uint32_t> sizes,
                                     std::chrono::nanoseconds timeout) noexcept {
+  return pop_burst(out, sizes, timeout);
+}
+
+std::size_t SpscRing::push_burst(std::span<const std::byte> msgs, std::size_t msg_size,
+                                 std::optional<std::chrono::nanoseconds> timeout) noexcept {
+  const std::uint64_t wanted = burst_wanted(msgs, msg_size);
+  if (wanted == 0) return 0;
+  const auto once = [&] { return push_burst_once(msgs.data(), wanted, msg_size); };
+  std::size_t n = once();
+  if (n == 0) {
+    full_events_.store(full_events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (!timeout ||
+        !detail::retry_until(wait_.writable, *timeout, [&] { return (n = once()) != 0; })) {
+      return 0;
+    }
+  }
+  detail::wake(wait_.readable);
+  return n;
+}
+
+std::size_t SpscRing::pop_burst(std::span<std::byte> out, std::span<std::uint32_t> sizes,
+                                std::optional<std::chrono::nanoseconds> timeout) noexcept {
   const std::uint64_t wanted = burst_wanted(out, sizes);
   if (wanted == 0) return 0;
-  std::size_t n = try_pop_burst(out, sizes);
-  if (n == 0 && detail::retry_until(wait_.readable, timeout, [&] {
-        n = pop_burst_once(wanted, out.data(), sizes.data());
-        return n != 0;
-      })) {
-    detail::wake(wait_.writable);
+  const auto once = [&] { return pop_burst_once(wanted, out.data(), sizes.data()); };
+  std::size_t n = once();
+  if (n == 0) {
+    empty_events_.store(empty_events_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+    if (!timeout ||
+        !detail::retry_until(wait_.readable, *timeout, [&] { return (n = once()) != 0; })) {
+      return 0;
+    }
   }
+  detail::wake(wait_.writable);
   return n;
 }
 

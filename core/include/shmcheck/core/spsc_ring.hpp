@@ -37,6 +37,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <optional>
 #include <span>
 #include <type_traits>
 
@@ -115,6 +116,12 @@ class SpscRing {
   PopResult pop_once(std::span<std::byte> out) noexcept;
   bool push_with_failpoints(std::uint64_t tail, std::span<const std::byte> msg) noexcept;
   PopResult pop_with_failpoints(std::uint64_t head, std::span<std::byte> out) noexcept;
+  // Every burst call: one try (one full / empty event if it moves nothing), then, given a
+  // timeout, tries between waits; the other side's sleepers are woken if anything moved.
+  std::size_t push_burst(std::span<const std::byte> msgs, std::size_t msg_size,
+                         std::optional<std::chrono::nanoseconds> timeout) noexcept;
+  std::size_t pop_burst(std::span<std::byte> out, std::span<std::uint32_t> sizes,
+                        std::optional<std::chrono::nanoseconds> timeout) noexcept;
   // Bursts: how many messages a call asks for (0 for a bad msg_size, which asserts in
   // debug builds); one try that moves up to `wanted` (no counter, no wake-up).
   [[nodiscard]] std::uint64_t burst_wanted(std::span<const std::byte> msgs,
