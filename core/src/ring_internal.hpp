@@ -80,8 +80,11 @@ class Backoff {
 
 // The wait of push_for / pop_for once a first try failed: tries `again` between Backoff
 // waits, sleeping on `sleep_on`, until it succeeds (true) or the timeout passes (false).
+// A zero timeout waits not at all (no clock read, no spin): `_for(..., 0ns)` is the
+// try, plus the wake-up of the other side when it moved something.
 template <class Again>
 bool retry_until(WaitWord& sleep_on, std::chrono::nanoseconds timeout, Again&& again) noexcept {
+  if (timeout <= std::chrono::nanoseconds::zero()) return false;
   Backoff backoff(timeout, sleep_on);
   while (backoff.wait()) {
     if (again()) return true;

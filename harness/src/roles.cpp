@@ -103,19 +103,62 @@ void unwrite(std::span<std::byte> message) {
   std::memset(message.data() + kChecksumOffset, 0, message.size() - kChecksumOffset);
 }
 
-// One push call for the messages in `msgs` (back to back, `size` bytes each): how many
-// the ring took, waiting up to a poll step for room. With `burst` > 1 (SpscRing only)
-// push_burst_for, otherwise push_for of the first message. One full event per timeout.
-template <class Ring>
-std::size_t push_some(Context& ctx, Ring& ring, std::span<const std::byte> msgs, std::size_t size) {
-  const auto push = [&]() -> std::size_t {
-    if constexpr (std::is_same_v<Ring, core::SpscRing>) {
-      if (ctx.cfg().burst > 1) return ring.push_burst_for(msgs, size, kPollStep);
+// A full (producer) or empty (consumer) event: begun by the push or pop that found the
+// ring so, ended by the one that moved something, or by the role's end. Counted once,
+// however many poll steps it lasts; with the probes on, its length goes to the role's
+// ring_wait histogram (two clock reads per event, none while the ring keeps moving).
+class RingWait {
+ public:
+  enum class Side : std::uint8_t { kFull, kEmpty };
+  RingWait(Context& ctx, Side side) : stats_(ctx.stats()), side_(side), timed_(ctx.cfg().probes) {}
+  RingWait(const RingWait&) = delete;
+  RingWait& operator=(const RingWait&) = delete;
+  ~RingWait() { end(); }
+
+  [[nodiscard]] bool active() const { return active_; }
+  void begin() {
+    if (active_) return;
+    active_ = true;
+    if (side_ == Side::kFull) {
+      stats_.count_full();
+    } else {
+      stats_.count_empty();
     }
-    return ring.push_for(msgs.first(size), kPollStep) ? 1 : 0;
+    if (timed_) since_ = monotonic_ns();
+  }
+  void end() {
+    if (!active_) return;
+    active_ = false;
+    if (timed_) stats_.observe_ring_wait(monotonic_ns() - since_);
+  }
+
+ private:
+  probes::StatsBlock& stats_;
+  Side side_;
+  bool timed_;
+  bool active_ = false;
+  std::uint64_t since_ = 0;
+};
+
+// One push call for the messages in `msgs` (back to back, `size` bytes each): how many
+// the ring took. With `burst` > 1 (SpscRing only) push_burst_for, otherwise push_for of
+// the first message. A first try (timeout 0: it still wakes a sleeping consumer); if the
+// ring is full, `full` begins and the call waits up to a poll step for room.
+template <class Ring>
+std::size_t push_some(Context& ctx, Ring& ring, std::span<const std::byte> msgs, std::size_t size,
+                      RingWait& full) {
+  const auto push = [&](std::chrono::nanoseconds timeout) -> std::size_t {
+    if constexpr (std::is_same_v<Ring, core::SpscRing>) {
+      if (ctx.cfg().burst > 1) return ring.push_burst_for(msgs, size, timeout);
+    }
+    return ring.push_for(msgs.first(size), timeout) ? 1 : 0;
   };
-  const std::size_t got = push();
-  if (got == 0) ctx.stats().count_full();
+  std::size_t got = full.active() ? 0 : push(std::chrono::nanoseconds::zero());
+  if (got == 0) {
+    full.begin();
+    got = push(kPollStep);
+    if (got != 0) full.end();
+  }
   return got;
 }
 
@@ -135,6 +178,7 @@ int run_producer(Context& ctx, Ring& ring) {
   ctx.slot().set_running();
 
   std::uint64_t seq = 0;  // the last seq pushed
+  RingWait full(ctx, RingWait::Side::kFull);
   while (!ctx.should_stop() && !ctx.budget_spent(already + seq)) {
     const std::uint64_t n = ctx.batch(already + seq);
     // The intended send time, carried for the consumer's latency sample (every message
@@ -158,7 +202,7 @@ int run_producer(Context& ctx, Ring& ring) {
     const auto push_all = [&](bool acked) {
       std::uint64_t pushed = 0;
       while (pushed < n) {
-        const std::size_t got = push_some(ctx, ring, burst.subspan(pushed * size), size);
+        const std::size_t got = push_some(ctx, ring, burst.subspan(pushed * size), size, full);
         if (got == 0) {
           if (ctx.should_stop()) break;
           continue;
@@ -209,33 +253,40 @@ bool producers_done(Context& ctx) {
              std::memory_order_acquire) != 0;
 }
 
-// One pop call for up to `want` messages, waiting up to a poll step for one. With
-// `burst` > 1 (SpscRing only) pop_burst_for, otherwise pop_for of one message. One empty
-// event per timeout.
+// One pop call for up to `want` messages. With `burst` > 1 (SpscRing only)
+// pop_burst_for, otherwise pop_for of one message. A first try (timeout 0: it still wakes
+// a producer asleep on a full ring); if the ring is empty, `empty` begins and the call
+// waits up to a poll step for a message.
 template <class Ring>
 Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<std::uint32_t> sizes,
-                std::size_t want) {
+                std::size_t want, RingWait& empty) {
   const std::size_t message_size = ring.config().message_size;
-  if constexpr (std::is_same_v<Ring, core::SpscRing>) {
-    if (ctx.cfg().burst > 1) {
-      const std::size_t n =
-          ring.pop_burst_for(buf.first(want * message_size), sizes.first(want), kPollStep);
-      if (n == 0) ctx.stats().count_empty();
-      return {n};
+  const auto pop = [&](std::chrono::nanoseconds timeout) -> Popped {
+    if constexpr (std::is_same_v<Ring, core::SpscRing>) {
+      if (ctx.cfg().burst > 1) {
+        return {ring.pop_burst_for(buf.first(want * message_size), sizes.first(want), timeout)};
+      }
     }
+    const auto r = ring.pop_for(buf.first(message_size), timeout);
+    switch (r.status) {
+      case core::PopStatus::kEmpty:
+        return {};
+      case core::PopStatus::kAbandoned:
+        return {0, true, r.claimer.pid};
+      case core::PopStatus::kOk:
+        break;
+    }
+    sizes[0] = static_cast<std::uint32_t>(r.size);
+    return {1};
+  };
+  const auto moved = [](const Popped& p) { return p.n != 0 || p.abandoned; };
+  Popped got = empty.active() ? Popped{} : pop(std::chrono::nanoseconds::zero());
+  if (!moved(got)) {
+    empty.begin();
+    got = pop(kPollStep);
+    if (moved(got)) empty.end();
   }
-  const auto r = ring.pop_for(buf.first(message_size), kPollStep);
-  switch (r.status) {
-    case core::PopStatus::kEmpty:
-      ctx.stats().count_empty();
-      return {};
-    case core::PopStatus::kAbandoned:
-      return {0, true, r.claimer.pid};
-    case core::PopStatus::kOk:
-      break;
-  }
-  sizes[0] = static_cast<std::uint32_t>(r.size);
-  return {1};
+  return got;
 }
 
 // Pops up to `burst` messages per call (one, unless the spec says more), verifies and
@@ -253,10 +304,12 @@ int run_consumer(Context& ctx, Ring& ring) {
 
   std::uint64_t popped = 0;
   int empty_after_done = 0;
+  RingWait empty(ctx, RingWait::Side::kEmpty);
   for (;;) {
     if (ctx.control().phase() == RunPhase::kStop || ctx.budget_spent(popped)) break;
     ctx.slot().enter_op(WorkerOp::kPop, popped + 1);
-    const Popped got = pop_some(ctx, ring, std::span(buf), std::span(sizes), ctx.batch(popped));
+    const Popped got =
+        pop_some(ctx, ring, std::span(buf), std::span(sizes), ctx.batch(popped), empty);
     if (got.n == 0 && !got.abandoned) {
       ctx.slot().set_running();
       // Producers are done: two empty polls in a row mean the ring is drained.

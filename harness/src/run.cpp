@@ -987,6 +987,14 @@ std::string summarize(const probes::RunResult& r) {
       const auto p = probes::percentiles(role.stats.lock_wait);
       out += ", lock wait p99 " + format_seconds(p.p99);
     }
+    const auto waits = role.stats.full_events + role.stats.empty_events;
+    if (waits > 0) {
+      out += ", ring " + std::string(role.stats.full_events > 0 ? "full" : "empty") + " " +
+             std::to_string(waits) + "x";
+      if (role.stats.ring_wait.count > 0) {
+        out += " for " + format_seconds(static_cast<double>(role.stats.ring_wait.sum_ns) / 1e9);
+      }
+    }
     out += "\n";
   }
   for (const auto& s : r.stalls)

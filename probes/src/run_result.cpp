@@ -135,6 +135,7 @@ void fields(R& r, F&& field) {
   field("bytes", r.stats.bytes);
   field("latency", r.stats.latency);
   field("lock_wait", r.stats.lock_wait);
+  field("ring_wait", r.stats.ring_wait);
 }
 
 template <RecordOf<Durations> R, class F>

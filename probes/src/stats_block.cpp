@@ -114,6 +114,7 @@ void StatsSnapshot::merge(const StatsSnapshot& other) noexcept {
   bytes += other.bytes;
   latency.merge(other.latency);
   lock_wait.merge(other.lock_wait);
+  ring_wait.merge(other.ring_wait);
 }
 
 void StatsBlock::count_ops(WorkerOp op, std::uint64_t n, std::uint64_t bytes) noexcept {
@@ -137,6 +138,7 @@ StatsSnapshot StatsBlock::snapshot() const noexcept {
   s.bytes = bytes_.load(std::memory_order_relaxed);
   s.latency = latency_.snapshot();
   s.lock_wait = lock_wait_.snapshot();
+  s.ring_wait = ring_wait_.snapshot();
   return s;
 }
 

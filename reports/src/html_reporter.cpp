@@ -188,6 +188,38 @@ void lock_section(const probes::RunResult& run, std::ostream& out) {
       << format_seconds(p.max) << "</p>" << histogram_chart("Lock wait distribution", merged);
 }
 
+// Per ring role: how often its pushes found the ring full (back-pressure on a producer)
+// or its pops found it empty (a consumer's idle time), and how long each such wait lasted.
+void ring_wait_section(const probes::RunResult& run, std::ostream& out) {
+  std::vector<const probes::RoleStats*> roles;
+  for (const auto& r : run.roles) {
+    if (r.stats.full_events + r.stats.empty_events > 0) roles.push_back(&r);
+  }
+  if (roles.empty()) return;
+  out << "<h3>Ring waits</h3><table><tr><th>role</th><th>found the ring</th><th>times</th>"
+         "<th>waited in all</th><th>p50</th><th>p99</th><th>max</th></tr>";
+  for (const auto* r : roles) {
+    const auto& st = r->stats;
+    out << "<tr><td>" << xml_escape(r->role) << "</td><td>"
+        << (st.full_events > 0 ? "full" : "empty") << "</td><td class=\"num\">"
+        << st.full_events + st.empty_events << "</td>";
+    if (st.ring_wait.count == 0) {
+      out << "<td colspan=\"4\" class=\"meta\">not timed (probes off)</td></tr>";
+      continue;
+    }
+    const auto p = probes::percentiles(st.ring_wait);
+    out << "<td class=\"num\">" << format_seconds(static_cast<double>(st.ring_wait.sum_ns) / 1e9)
+        << "</td><td class=\"num\">" << format_seconds(p.p50) << "</td><td class=\"num\">"
+        << format_seconds(p.p99) << "</td><td class=\"num\">" << format_seconds(p.max)
+        << "</td></tr>";
+  }
+  out << "</table>";
+  for (const auto* r : roles) {
+    if (r->stats.ring_wait.count == 0) continue;
+    out << histogram_chart("Ring wait distribution: " + r->role, r->stats.ring_wait);
+  }
+}
+
 void timeline_section(const probes::RunResult& run, std::ostream& out) {
   svg::Timeline tl;
   tl.title = "Workers (spawn, kill, pause, restart, exit)";
@@ -293,6 +325,7 @@ class HtmlReporter final : public Reporter {
       latency_section(run, out);
       throughput_section(run, out);
       lock_section(run, out);
+      ring_wait_section(run, out);
       timeline_section(run, out);
       schedule_section(run, out);
       leak_section(run, out);

@@ -132,6 +132,11 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
                         "Protected records repaired after an owner died.", MetricType::Counter);
   auto lock_wait = family("shmcheck_lock_wait_seconds", "Time from lock() to acquisition.",
                           MetricType::Histogram);
+  auto ring_wait =
+      family("shmcheck_ring_wait_seconds",
+             "How long each full (producer) or empty (consumer) event lasted: from the push or "
+             "pop that found the ring so to the one that moved.",
+             MetricType::Histogram);
   auto latency = family("shmcheck_message_latency_seconds",
                         "Latency from the intended send time to delivery (or op latency).",
                         MetricType::Histogram);
@@ -176,6 +181,7 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
       add(repairs, st.repairs);
       if (st.lock_acquisitions > 0 || st.lock_wait.count > 0)
         lock_wait.metric.push_back(histogram(rl, st.lock_wait));
+      if (st.ring_wait.count > 0) ring_wait.metric.push_back(histogram(rl, st.ring_wait));
       if (st.latency.count > 0) latency.metric.push_back(histogram(rl, st.latency));
     }
     for (const auto& [kind, n] : run.violations) {
@@ -204,9 +210,9 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
     }
   }
   std::vector<MetricFamily> out;
-  for (auto* f :
-       {&ops, &bytes, &full, &empty, &abandoned, &acquisitions, &contended, &owner_died, &repairs,
-        &lock_wait, &latency, &violations, &faults, &workers, &progress, &elapsed, &exit_code}) {
+  for (auto* f : {&ops, &bytes, &full, &empty, &abandoned, &acquisitions, &contended, &owner_died,
+                  &repairs, &lock_wait, &ring_wait, &latency, &violations, &faults, &workers,
+                  &progress, &elapsed, &exit_code}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }
   return out;

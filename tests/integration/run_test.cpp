@@ -437,6 +437,45 @@ TEST(RunCommand, NoProbesKeepsTheVerdictAndCountsButTakesNoTimingSamples) {
   EXPECT_GT(b.lock_acquisitions, 0U);
 }
 
+// ---- ring waits --------------------------------------------------------------------------
+
+// A producer facing a consumer that thinks 1 ms per message through an 8-slot ring: its
+// pushes find the ring full once per message (not once per 2 ms poll step, which would
+// count none of these 1 ms waits), each wait is timed, and the consumer, always behind,
+// almost never finds the ring empty. With --no-probes the events stay, the times go.
+TEST(RunCommand, RingWaitsAreCountedPerPushThatFoundTheRingFullAndTimed) {
+  TempDir dir;
+  const std::string spec = spec_path("tests/integration/specs/slow-consumer.yaml");
+  for (const bool probes : {true, false}) {
+    const std::string json = dir.path() + (probes ? "/on.json" : "/off.json");
+    std::vector<std::string> args = {"run", spec, "--quiet", "--json", json};
+    if (!probes) args.push_back("--no-probes");
+    const auto run = run_shmcheck(args);
+    ASSERT_TRUE(run.exit.exited && run.exit.code == 0) << describe(run);
+    const auto result = load_json(json);
+    const nlohmann::json* producer = nullptr;
+    const nlohmann::json* consumer = nullptr;
+    for (const auto& r : result.at("roles")) {
+      if (r.at("role") == "producer") producer = &r;
+      if (r.at("role") == "consumer") consumer = &r;
+    }
+    ASSERT_TRUE(producer != nullptr && consumer != nullptr) << result.at("roles").dump(2);
+    const auto full = producer->at("full_events").get<std::uint64_t>();
+    EXPECT_GE(full, 250U) << "probes " << probes;
+    EXPECT_LE(full, 300U);
+    EXPECT_LE(consumer->at("empty_events").get<std::uint64_t>(), 10U);
+    const auto& wait = producer->at("ring_wait");
+    if (probes) {
+      EXPECT_EQ(wait.at("count").get<std::uint64_t>(), full);
+      // About a think time each: 250 of them take at least 0.2 s in all.
+      EXPECT_GE(wait.at("sum_s").get<double>(), 0.2);
+      EXPECT_GE(wait.at("p50_s").get<double>(), 200e-6);
+    } else {
+      EXPECT_EQ(wait.at("count").get<std::uint64_t>(), 0U);
+    }
+  }
+}
+
 TEST(RunCommand, NoProbesWithAP99LatencyExpectationIsAUsageError) {
   const auto o =
       run_shmcheck({"run", spec_path("specs/mpmc-consumer-pause.yaml"), "--no-probes", "--quiet"});

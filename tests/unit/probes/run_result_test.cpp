@@ -92,6 +92,8 @@ RunResult sample() {
   role.stats.latency.observe(150);
   role.stats.latency.observe(2'000);
   role.stats.lock_wait.observe(5'000'000'000);
+  role.stats.full_events = 4;
+  role.stats.ring_wait.observe(30'000);
   r.roles = {role};
   r.expectations = {ExpectationResult{"lost", "0", "2", false},
                     ExpectationResult{"p99_latency", "< 500us", "2us", true}};
@@ -216,6 +218,9 @@ TEST(RunResultJson, HistogramsCarryPercentilesAndCumulativePrometheusBuckets) {
   EXPECT_LE(latency["p99_s"].get<double>(), 2e-6);
   EXPECT_EQ(role["lock_wait"]["buckets"][kHistogramBuckets - 2]["count"], 0);
   EXPECT_EQ(role["lock_wait"]["buckets"][kHistogramBuckets - 1]["count"], 1);
+  EXPECT_EQ(role["full_events"], 4);
+  EXPECT_EQ(role["ring_wait"]["count"], 1);
+  EXPECT_DOUBLE_EQ(role["ring_wait"]["sum_s"].get<double>(), 30e-6);
 }
 
 TEST(RunResultJson, FromJsonInvertsToJson) {

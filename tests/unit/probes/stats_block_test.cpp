@@ -132,6 +132,7 @@ TEST(StatsBlock, CountersLandInTheSnapshot) {
   block.count_contended();
   block.count_repair();
   block.observe_latency(1'500);
+  block.observe_ring_wait(40'000);
   const StatsSnapshot s = block.snapshot();
   EXPECT_EQ(s.ops[static_cast<std::size_t>(WorkerOp::kPush)], 2U);
   EXPECT_EQ(s.ops[static_cast<std::size_t>(WorkerOp::kPop)], 17U);
@@ -148,6 +149,8 @@ TEST(StatsBlock, CountersLandInTheSnapshot) {
   EXPECT_EQ(s.lock_wait.count, 2U);
   EXPECT_EQ(s.lock_wait.max_ns, 5'000U);
   EXPECT_EQ(s.latency.count, 1U);
+  EXPECT_EQ(s.ring_wait.count, 1U);
+  EXPECT_EQ(s.ring_wait.sum_ns, 40'000U);
 }
 
 TEST(StatsSnapshot, MergeSumsEveryCounterAndHistogram) {
@@ -159,6 +162,8 @@ TEST(StatsSnapshot, MergeSumsEveryCounterAndHistogram) {
   b.count_op(WorkerOp::kWait);
   b.count_lock(900, true, false);
   b.count_full();
+  a.observe_ring_wait(300);
+  b.observe_ring_wait(700);
   StatsSnapshot total = a.snapshot();
   total.merge(b.snapshot());
   EXPECT_EQ(total.ops[static_cast<std::size_t>(WorkerOp::kLock)], 2U);
@@ -169,6 +174,8 @@ TEST(StatsSnapshot, MergeSumsEveryCounterAndHistogram) {
   EXPECT_EQ(total.lock_wait.count, 2U);
   EXPECT_EQ(total.lock_wait.sum_ns, 1'000U);
   EXPECT_EQ(total.lock_wait.max_ns, 900U);
+  EXPECT_EQ(total.ring_wait.count, 2U);
+  EXPECT_EQ(total.ring_wait.sum_ns, 1'000U);
 }
 
 TEST(WorkerOp, NamesRoundTrip) {

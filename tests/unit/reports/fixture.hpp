@@ -51,6 +51,8 @@ inline probes::RunResult passing_run() {
   for (std::uint64_t ns : {150ULL, 300ULL, 900ULL, 4000ULL, 40000ULL})
     prs.stats.latency.observe(ns);
   prs.stats.ops[1] = 5000;
+  prs.stats.full_events = 3;
+  for (std::uint64_t ns : {8000ULL, 35000ULL, 1200000ULL}) prs.stats.ring_wait.observe(ns);
   probes::RoleStats lrs{"locker", {}};
   for (std::uint64_t ns : {120ULL, 2500ULL, 70000ULL}) lrs.stats.lock_wait.observe(ns);
   r.roles = {prs, lrs};

@@ -121,8 +121,8 @@ TEST_F(HtmlInBrowser, ReportRendersWithoutConsoleErrorsAndIsNotBlank) {
   const auto dom = run_chromium(page, {"--dump-dom"}, dir_);
   ASSERT_TRUE(dom.ok) << dom.output;
   EXPECT_TRUE(console_lines(dom.output).empty()) << console_lines(dom.output).front();
-  for (const char* section : {"Verdicts", "Latency per role", "Throughput", "Lock wait", "Timeline",
-                              "Fault schedule", "Leaks", "<svg"}) {
+  for (const char* section : {"Verdicts", "Latency per role", "Throughput", "Lock wait",
+                              "Ring waits", "Timeline", "Fault schedule", "Leaks", "<svg"}) {
     EXPECT_NE(dom.output.find(section), std::string::npos) << section;
   }
   const auto png = dir_ / "shot.png";

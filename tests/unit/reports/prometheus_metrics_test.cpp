@@ -42,9 +42,10 @@ TEST(RunMetrics, FamiliesUseBaseUnitsAndNoPidLabels) {
   const auto text = final_text();
   for (const char* name :
        {"shmcheck_ops_total{", "shmcheck_message_latency_seconds_bucket{",
-        "shmcheck_lock_wait_seconds_bucket{", "shmcheck_integrity_violations_total{",
-        "shmcheck_faults_injected_total{", "shmcheck_workers{", "shmcheck_run_exit_code{",
-        "shmcheck_lock_owner_died_total{", "shmcheck_ring_full_total{"}) {
+        "shmcheck_lock_wait_seconds_bucket{", "shmcheck_ring_wait_seconds_bucket{",
+        "shmcheck_integrity_violations_total{", "shmcheck_faults_injected_total{",
+        "shmcheck_workers{", "shmcheck_run_exit_code{", "shmcheck_lock_owner_died_total{",
+        "shmcheck_ring_full_total{"}) {
     EXPECT_NE(text.find(name), std::string::npos) << name << "\n" << text;
   }
   EXPECT_EQ(text.find("pid="), std::string::npos);

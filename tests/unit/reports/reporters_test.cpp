@@ -107,8 +107,8 @@ TEST(HtmlReporter, IsSelfContained) {
   EXPECT_EQ(text.find("https://"), std::string::npos);
   EXPECT_EQ(text.find("<link"), std::string::npos);
   // Every section the issue names is there.
-  for (const char* section : {"Verdicts", "Latency per role", "Throughput", "Lock wait", "Timeline",
-                              "Fault schedule", "Leaks"}) {
+  for (const char* section : {"Verdicts", "Latency per role", "Throughput", "Lock wait",
+                              "Ring waits", "Timeline", "Fault schedule", "Leaks"}) {
     EXPECT_NE(text.find(section), std::string::npos) << section;
   }
   // Injected faults are marked on the throughput chart.

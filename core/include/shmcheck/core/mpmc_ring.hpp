@@ -85,7 +85,9 @@ class MpmcRing {
   // the other side moves a message (or a short timeout, at most 200 us, passes). A
   // sleeper is woken by push_for/pop_for on the other side (an abandoned slot's release
   // too); try_push and try_pop wake nobody, so a sleeper facing them sees their
-  // messages at its next timed look.
+  // messages at its next timed look. A zero timeout is one try that wakes the other
+  // side's sleepers if it moved a message (a non-blocking call for a caller that waits
+  // elsewhere).
   [[nodiscard]] bool push_for(std::span<const std::byte> msg,
                               std::chrono::nanoseconds timeout) noexcept;
   [[nodiscard]] PopResult pop_for(std::span<std::byte> out,

@@ -38,7 +38,8 @@
 //   "roles": [{"role", "ops", "full_events", "empty_events", "abandoned",
 //              "lock_acquisitions", "lock_waits", "contended", "owner_died", "repairs",
 //              "bytes", "ops_by_op": {"push": n, ...},
-//              "latency": <histogram>, "lock_wait": <histogram>}],
+//              "latency": <histogram>, "lock_wait": <histogram>,
+//              "ring_wait": <histogram>}],
 //     <histogram> = {"count", "sum_s", "max_s", "p50_s", "p90_s", "p99_s", "p999_s",
 //                    "buckets": [{"le": bound_s | "+Inf", "count": cumulative}]}
 //   "expectations": [{"name", "expected", "actual", "pass"}]

@@ -98,9 +98,11 @@ class Histogram {
 // Counters of one worker (or of many, merged): a plain value.
 struct StatsSnapshot {
   std::array<std::uint64_t, kWorkerOpCount> ops{};  // completed operations, by WorkerOp
-  std::uint64_t full_events = 0;                    // push found the ring full
-  std::uint64_t empty_events = 0;                   // pop found the ring empty
-  std::uint64_t abandoned = 0;                      // pop returned kAbandoned
+  // Pushes (a message or a burst) that found the ring full, pops that found it empty:
+  // one each however long it then waited.
+  std::uint64_t full_events = 0;
+  std::uint64_t empty_events = 0;
+  std::uint64_t abandoned = 0;  // pop returned kAbandoned
   std::uint64_t lock_acquisitions = 0;
   std::uint64_t lock_waits = 0;  // acquisitions that had to wait (try_lock failed first)
   std::uint64_t contended = 0;   // contended acquisitions as the mutex counts them
@@ -109,6 +111,10 @@ struct StatsSnapshot {
   std::uint64_t bytes = 0;       // payload bytes moved (pushed, popped, written, read)
   HistogramSnapshot latency;     // message latency / op latency, seconds
   HistogramSnapshot lock_wait;   // time from lock() call to acquisition, seconds
+  // Each full / empty event's wait, from the push or pop that found the ring so to the
+  // one that moved (or the end of the run), seconds: back-pressure on a producer, idle
+  // time of a consumer.
+  HistogramSnapshot ring_wait;
 
   [[nodiscard]] std::uint64_t total_ops() const noexcept;
   void merge(const StatsSnapshot& other) noexcept;
@@ -143,6 +149,7 @@ class alignas(64) StatsBlock {
   void count_contended(std::uint64_t n = 1) noexcept { detail::bump(contended_, n); }
   void count_repair() noexcept { detail::bump(repairs_); }
   void observe_latency(std::uint64_t ns) noexcept { latency_.observe(ns); }
+  void observe_ring_wait(std::uint64_t ns) noexcept { ring_wait_.observe(ns); }
 
   [[nodiscard]] StatsSnapshot snapshot() const noexcept;
 
@@ -159,6 +166,7 @@ class alignas(64) StatsBlock {
   std::atomic<std::uint64_t> bytes_{0};
   Histogram latency_;
   Histogram lock_wait_;
+  Histogram ring_wait_;
 };
 static_assert(std::is_standard_layout_v<StatsBlock>);
 static_assert(alignof(StatsBlock) == 64);
