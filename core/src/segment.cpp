@@ -597,20 +597,19 @@ Result<void> Segment::unlink() noexcept {
   switch (backing_) {
     case Backing::kPosix: {
       // Remove the name only while it still names our inode: if someone removed it
-      // and another object took the name, that object is not ours to remove.
-      auto probe = posix_call("shm_open", [&] {
-        return ::shm_open(name_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-      });
+      // and another object took the name, that object is not ours to remove. Looked
+      // up by path (glibc keeps POSIX shm in /dev/shm), not opened: the unlink must
+      // work with the open-file limit reached, when a failed create is cleaned up.
+      const std::string path = "/dev/shm" + name_;
+      struct stat now {};
+      auto probe = posix_call("lstat", [&] { return ::lstat(path.c_str(), &now); });
       if (!probe) {
         if (probe.error().code == ErrorCode::kNotFound) unlinked_ = true;
         return with_detail(std::move(probe).error(), name_);
       }
-      const FileDescriptor probe_fd(*probe);
-      auto now = fstat_fd(probe_fd.get());
-      if (!now) return std::move(now).error();
       auto ours = fstat_fd(fd_.get());
       if (!ours) return std::move(ours).error();
-      if (now->st_dev != ours->st_dev || now->st_ino != ours->st_ino) {
+      if (now.st_dev != ours->st_dev || now.st_ino != ours->st_ino) {
         unlinked_ = true;
         return make_error(ErrorCode::kForeign, "segment unlink",
                           name_ + ": the name now belongs to another object");

@@ -54,6 +54,13 @@ void sleep_ms(int ms) {
   }
 }
 
+// Signals one worker process. Only a real pid (> 1): kill(-1, sig) would signal every
+// process the harness may signal (as root, the whole host), kill(0, sig) the harness's
+// own process group (and the shell that started it).
+void signal_worker(pid_t pid, int sig) noexcept {
+  if (pid > 1) ::kill(pid, sig);
+}
+
 std::atomic<int> g_interrupt{0};
 
 extern "C" void on_interrupt(int sig) { g_interrupt.store(sig, std::memory_order_relaxed); }
@@ -189,9 +196,26 @@ core::Result<pid_t> Supervisor::spawn(std::size_t worker, std::uint32_t incarnat
   }
   const pid_t pid = child.id();
   child.detach();  // reaped by pid here, never by Boost.Process
+  if (pid <= 0) {
+    // Boost.Process 1.74 can fail without setting ec (seen with the descriptor limit
+    // reached: its error pipe cannot be made) and leave id() at -1. A -1 kept as a
+    // worker's pid would later be kill(-1, SIGKILL): every process on the host.
+    return core::make_error(core::ErrorCode::kLimit, "spawn worker",
+                            "no process started (pid " + std::to_string(pid) +
+                                "); is the open-file limit (ulimit -n) too low?");
+  }
+  // The worker's own process group, never the harness's: killpg of that at the end of
+  // the run would kill the harness and whatever started it.
   const pid_t actual_group = ::getpgid(pid);
-  groups_.insert(actual_group > 0 ? actual_group : pid);
+  if (actual_group > 1 && actual_group != ::getpgrp()) groups_.insert(actual_group);
   return pid;
+}
+
+void Supervisor::note_spawn_failure(const core::Error& error) {
+  ++report_.spawn_failures;
+  if (!report_.spawn_error.empty()) return;
+  report_.spawn_error = error.message();
+  first_spawn_error_ = error;
 }
 
 std::optional<std::size_t> Supervisor::worker_of(pid_t pid) const {
@@ -333,13 +357,13 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
       continue;
     }
     if (fault.type == FaultType::kKillAtTime) {
-      ::kill(live.pid, fault.signal);
+      signal_worker(live.pid, fault.signal);
       live.sent_signal = fault.signal;
       live.sent_fault = f;
       outcome.note = "sent " + signal_name(fault.signal) + " to pid " + std::to_string(live.pid);
       event(now, fault.worker, live.pid, "kill", fault.describe());
     } else {
-      ::kill(live.pid, SIGSTOP);
+      signal_worker(live.pid, SIGSTOP);
       live.resume_at_ns = now + static_cast<std::uint64_t>(fault.duration.count());
       outcome.note = "paused pid " + std::to_string(live.pid);
       event(now, fault.worker, live.pid, "pause", fault.describe());
@@ -348,7 +372,7 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
   }
   for (auto& live : live_) {
     if (live.pid != 0 && live.resume_at_ns != 0 && now >= live.resume_at_ns) {
-      ::kill(live.pid, SIGCONT);
+      signal_worker(live.pid, SIGCONT);
       event(now, static_cast<std::size_t>(&live - live_.data()), live.pid, "resume", "SIGCONT");
       live.resume_at_ns = 0;
       live.stopped = false;
@@ -551,7 +575,7 @@ void Supervisor::kill_all() noexcept {
   for (const pid_t g : groups_) ::killpg(g, SIGKILL);
   for (auto& live : live_) {
     if (live.pid != 0) {
-      ::kill(live.pid, SIGKILL);
+      signal_worker(live.pid, SIGKILL);
       live.harness_kill = true;
     }
   }
@@ -599,8 +623,7 @@ core::Result<SupervisionReport> Supervisor::run() {
   for (std::size_t w = 0; w < configs_.size(); ++w) {
     auto pid = spawn(w, 0);
     if (!pid) {
-      ++report_.spawn_failures;
-      if (report_.spawn_error.empty()) report_.spawn_error = pid.error().message();
+      note_spawn_failure(pid.error());
       live_[w].finished = true;
       continue;
     }
@@ -608,7 +631,7 @@ core::Result<SupervisionReport> Supervisor::run() {
     event(monotonic_ns(), w, *pid, "spawn", "incarnation 0");
   }
   if (report_.spawn_failures == configs_.size() && !configs_.empty()) {
-    return core::make_error(core::ErrorCode::kOther, "spawn workers", report_.spawn_error);
+    return *first_spawn_error_;  // no worker started: the first reason is the run's error
   }
   const std::uint64_t start_deadline =
       monotonic_ns() + static_cast<std::uint64_t>(options_.start_timeout.count());
@@ -654,8 +677,7 @@ core::Result<SupervisionReport> Supervisor::run() {
       const std::uint32_t next = live.incarnation + 1;
       auto pid = spawn(w, next);
       if (!pid) {
-        ++report_.spawn_failures;
-        if (report_.spawn_error.empty()) report_.spawn_error = pid.error().message();
+        note_spawn_failure(pid.error());
         live.finished = true;
         continue;
       }

@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -70,9 +73,12 @@ struct Outcome {
   std::string err;
 };
 
-// Runs the binary with args (and extra environment), stdout/stderr into files.
+// Runs the binary with args (and extra environment), stdout/stderr into files. With
+// `max_files`, it runs with only descriptors 0, 1 and 2 open and RLIMIT_NOFILE (soft and
+// hard) at that value.
 Outcome run_shmcheck(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
-                     std::chrono::milliseconds deadline = 60s) {
+                     std::chrono::milliseconds deadline = 60s,
+                     std::optional<rlim_t> max_files = std::nullopt) {
   TempDir dir;
   const std::string out_path = dir.path() + "/out";
   const std::string err_path = dir.path() + "/err";
@@ -82,6 +88,13 @@ Outcome run_shmcheck(const std::vector<std::string>& args, const std::vector<std
     if (out < 0 || err < 0) return 126;
     ::dup2(out, STDOUT_FILENO);
     ::dup2(err, STDERR_FILENO);
+    ::close(out);
+    ::close(err);
+    if (max_files) {
+      ::close_range(3, ~0U, 0);
+      const rlimit limit{*max_files, *max_files};
+      if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return 125;
+    }
     for (const auto& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(kBinary.c_str()));
@@ -474,6 +487,79 @@ TEST(RunCommand, RingWaitsAreCountedPerPushThatFoundTheRingFullAndTimed) {
       EXPECT_EQ(wait.at("count").get<std::uint64_t>(), 0U);
     }
   }
+}
+
+// ---- environment limits -------------------------------------------------------------------
+
+// The run's id, from the summary line every run prints ("(seed N, 0.39s, run <id>)").
+std::string run_id_in(const std::string& text) {
+  static const std::regex kRun(", run ([0-9a-f]{16})\\)");
+  std::smatch m;
+  return std::regex_search(text, m, kRun) ? m[1].str() : "";
+}
+
+// No object of the run on the host, and no file (the run manifest) under its runtime dir.
+void expect_nothing_left(const std::string& run_id, const std::string& runtime_dir) {
+  ASSERT_FALSE(run_id.empty());
+  for (const auto& obj : shmcheck::probes::take_inventory({}).objects) {
+    EXPECT_NE(obj.run_id, run_id) << "left behind: " << obj.name;
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(runtime_dir, ec)) {
+    if (!entry.is_directory()) ADD_FAILURE() << "left behind: " << entry.path();
+  }
+}
+
+// With the open-file limit at each of 4..13 descriptors (3 cannot load the binary), a spec over
+// every kind of object fails at a different step (the manifest, a create, the manifest update, the
+// spawn of a worker) or passes: every run exits 0, or 3 naming the limit, and leaves none
+// of its objects and no manifest behind. (Before: a failed create's cleanup needed a
+// descriptor of its own and leaked the segment; a spawn that Boost.Process failed
+// without an error code kept pid -1, and the end of the run sent kill(-1, SIGKILL).)
+TEST(RunCommand, TooFewFileDescriptorsIsAnEnvironmentErrorThatLeavesNothing) {
+  shmcheck::testing::Watchdog watchdog(120s, "open-file limit runs");
+  const std::string spec = spec_path("tests/integration/specs/short-every-kind.yaml");
+  int limited = 0;
+  int passed = 0;
+  for (rlim_t files = 4; files <= 13; ++files) {
+    TempDir runtime;
+    const auto run =
+        run_shmcheck({"run", spec, "--quiet"}, {"XDG_RUNTIME_DIR=" + runtime.path()}, 30s, files);
+    const std::string text = run.out + run.err;
+    SCOPED_TRACE("RLIMIT_NOFILE " + std::to_string(files) + "\n" + describe(run));
+    ASSERT_TRUE(run.exit.exited);
+    ASSERT_TRUE(run.exit.code == 0 || run.exit.code == 3);
+    if (run.exit.code == 3) {
+      ++limited;
+      EXPECT_TRUE(text.find("Too many open files") != std::string::npos ||
+                  text.find("open-file limit") != std::string::npos);
+    } else {
+      ++passed;
+    }
+    expect_nothing_left(run_id_in(text), runtime.path());
+  }
+  // Both sides were reached: the limit stopped some runs, and was enough for others.
+  EXPECT_GE(limited, 2);
+  EXPECT_GE(passed, 2);
+}
+
+// A ring bigger than /dev/shm's free space: exit code 3 with the sizes in the message,
+// and the mutex created before it removed (a size-limited /dev/shm is checked up front;
+// on an unlimited one the 64 GiB would only be found missing page by page).
+TEST(RunCommand, ARingLargerThanDevShmIsAnEnvironmentErrorThatLeavesNothing) {
+  struct statvfs vfs {};
+  ASSERT_EQ(::statvfs("/dev/shm", &vfs), 0);
+  const double free_bytes = static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize);
+  if (vfs.f_blocks == 0 || free_bytes > 60e9) GTEST_SKIP() << "/dev/shm holds 64 GiB here";
+  TempDir runtime;
+  const auto run = run_shmcheck({"run", spec_path("tests/integration/specs/no-room.yaml")},
+                                {"XDG_RUNTIME_DIR=" + runtime.path()});
+  ASSERT_TRUE(run.exit.exited && run.exit.code == 3) << describe(run);
+  const std::string text = run.out + run.err;
+  EXPECT_NE(text.find("create segment queue"), std::string::npos) << text;
+  EXPECT_NE(text.find("bytes needed"), std::string::npos) << text;
+  EXPECT_NE(text.find("No space left on device"), std::string::npos) << text;
+  expect_nothing_left(run_id_in(text), runtime.path());
 }
 
 TEST(RunCommand, NoProbesWithAP99LatencyExpectationIsAUsageError) {

@@ -148,6 +148,8 @@ class Supervisor {
  private:
   struct Live;
   core::Result<pid_t> spawn(std::size_t worker, std::uint32_t incarnation);
+  // Counts a failed spawn; the first one's message and code are the report's.
+  void note_spawn_failure(const core::Error& error);
   void reap(std::uint64_t now);
   void on_exit(std::size_t worker, int status, std::uint64_t now);
   void fire_timed_faults(std::uint64_t now);
@@ -169,6 +171,7 @@ class Supervisor {
   std::vector<Live> live_;
   std::set<pid_t> groups_;
   SupervisionReport report_;
+  std::optional<core::Error> first_spawn_error_;  // report_.spawn_error, as an Error
   std::uint64_t last_progress_value_ = 0;
   std::uint64_t last_progress_ns_ = 0;
   bool stop_sent_ = false;
