@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 #include <map>
+#include <new>
 
 #include "shmcheck/harness/cli.hpp"
 
@@ -41,6 +42,10 @@ int main(int argc, char** argv) {
   }
   try {
     for (auto* sub : app.get_subcommands()) return runners.at(sub)();
+  } catch (const std::bad_alloc&) {
+    // A memory limit (ulimit -v, a cgroup), not a bug: the environment's exit code.
+    std::fputs("shmcheck: out of memory\n", stderr);
+    return kExitEnvironment;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "shmcheck: internal error: %s\n", e.what());
     return kExitInternal;

@@ -214,6 +214,7 @@ class Runner {
   probes::RunResult run();
 
  private:
+  probes::RunResult run_unguarded();
   std::optional<RunError> plan();
   std::optional<RunError> create_objects();
   std::vector<WorkerConfig> worker_configs() const;
@@ -806,7 +807,30 @@ void Runner::expectations() {
   }
 }
 
+// The harness holds every delivery record for the check, so a long or fast run can reach
+// a memory limit (ulimit -v, a cgroup) mid-run: an environment error like any other. By
+// the time the handler runs, unwinding has killed the workers (~Supervisor) and freed
+// what the harness held; it removes the run's objects and manifest as the other error
+// paths do.
 probes::RunResult Runner::run() {
+  const auto t0 = Clock::now();
+  try {
+    return run_unguarded();
+  } catch (const std::bad_alloc&) {
+    created_.destroy();
+    (void)manifest_.remove();
+    result_.verdict = probes::RunVerdict::kError;
+    result_.exit_code = kExitEnvironment;
+    result_.error =
+        "out of memory: the harness keeps the consumers' delivery records for the check; "
+        "allow it more memory, or shorten the run (duration, ops, --max-log-records)";
+    result_.finished_at = iso_now();
+    result_.durations.total_s = seconds_since(t0);
+    return result_;
+  }
+}
+
+probes::RunResult Runner::run_unguarded() {
   const auto t0 = Clock::now();
   result_.spec_name = spec_.name;
   result_.spec_file = spec_.file;
