@@ -318,13 +318,22 @@ int run_audit(const AuditFlags& f) {
     return kExitEnvironment;
   }
   bool source_failed = false;
+  bool limit_reached = false;
   for (const auto& p : inv.problems) {
     std::fprintf(stderr, "shmcheck audit: warning: %s: %s\n", p.source.c_str(),
                  short_message(p.error).c_str());
     if (p.source == options.dev_shm_dir) source_failed = true;
+    if (core::is_resource_limit(p.error.code)) limit_reached = true;
   }
   if (source_failed) {
     std::fprintf(stderr, "shmcheck audit: cannot list %s\n", options.dev_shm_dir.c_str());
+    return kExitEnvironment;
+  }
+  if (limit_reached) {
+    // Not a verdict to act on: holders went unseen for a reason of the auditor's own.
+    std::fprintf(stderr,
+                 "shmcheck audit: the scan reached a resource limit of this process (open "
+                 "files or memory) and is incomplete; raise it (ulimit -n) and run again\n");
     return kExitEnvironment;
   }
   if (inv.processes_unreadable > 0) {

@@ -31,8 +31,6 @@ bool is_pid_name(std::string_view name, pid_t& pid) {
   return true;
 }
 
-bool gone(const core::Error& e) { return e.sys_errno == ENOENT || e.sys_errno == ESRCH; }
-
 void add_ref(std::vector<HolderRef>& refs, std::uint32_t process, int fd, bool mapped) {
   if (!refs.empty() && refs.back().process == process) {
     if (refs.back().fd < 0) refs.back().fd = fd;
@@ -82,14 +80,14 @@ class Walker {
     const std::string dir(name);
     auto pfd = open_at(proc_fd, dir.c_str(), O_RDONLY | O_DIRECTORY);
     if (!pfd) {
-      if (!gone(pfd.error())) unreadable(pid);
+      if (!gone(pid, pfd.error())) unreadable(pid);
       return;
     }
     struct stat dir_st {};
     if (::fstat(pfd->get(), &dir_st) != 0) return;
     auto text = read_file_at(pfd->get(), "stat", buf_);
     if (!text) {
-      if (!gone(text.error())) unreadable(pid);
+      if (!gone(pid, text.error())) unreadable(pid);
       return;
     }
     StatLine stat;
@@ -111,15 +109,27 @@ class Walker {
   }
 
  private:
+  // True when a read failed because the process exited meanwhile. A failure of our own
+  // (the open-file limit, memory) is also an inventory problem, once: the scan is then
+  // incomplete for a reason of this auditor's, not the process's.
+  bool gone(pid_t pid, const core::Error& e) {
+    if (e.sys_errno == ENOENT || e.sys_errno == ESRCH) return true;
+    if (core::is_resource_limit(e.code) && !limit_noted_) {
+      limit_noted_ = true;
+      scan_.problems.push_back({"/proc/" + std::to_string(pid), e});
+    }
+    return false;
+  }
+
   void unreadable(pid_t pid) {
     ++scan_.unreadable;
     if (scan_.unreadable_pids.size() < kMaxUnreadablePids) scan_.unreadable_pids.push_back(pid);
   }
 
   // False when the fd table could not be read (and the process did not just exit).
-  bool scan_fds(int pid_fd, pid_t /*pid*/, std::uint32_t index) {
+  bool scan_fds(int pid_fd, pid_t pid, std::uint32_t index) {
     auto fd_dir = open_at(pid_fd, "fd", O_RDONLY | O_DIRECTORY);
-    if (!fd_dir) return gone(fd_dir.error());
+    if (!fd_dir) return gone(pid, fd_dir.error());
     char link[4096];
     bool denied = false;
     auto walked = for_each_entry(fd_dir->get(), [&](std::string_view fd_name, unsigned char) {
@@ -154,12 +164,12 @@ class Walker {
       }
     });
     if (denied) return false;
-    return walked.has_value() || gone(walked.error());
+    return walked.has_value() || gone(pid, walked.error());
   }
 
-  bool scan_maps(int pid_fd, pid_t /*pid*/, std::uint32_t index) {
+  bool scan_maps(int pid_fd, pid_t pid, std::uint32_t index) {
     auto read = read_file_at(pid_fd, "maps", maps_);
-    if (!read) return gone(read.error());
+    if (!read) return gone(pid, read.error());
     std::string_view rest(maps_);
     while (!rest.empty()) {
       const auto eol = rest.find('\n');
@@ -232,6 +242,7 @@ class Walker {
   const std::set<std::uint64_t>& devices_;
   bool read_headers_;
   ProcessScan& scan_;
+  bool limit_noted_ = false;
   std::string buf_;
   std::string maps_;
 };

@@ -196,8 +196,16 @@ Captured run_capture(const std::vector<std::string>& argv, const std::vector<std
   Captured c;
   int out_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return c;
+  // stderr into an unlinked file, read back after the exit (two pipes read in turn could
+  // block each other).
+  char err_path[] = "/tmp/shmcheck-capture-XXXXXX";
+  const int err_fd = ::mkostemp(err_path, O_CLOEXEC);
+  if (err_fd < 0) return c;
+  ::unlink(err_path);
   const pid_t pid = shmcheck::testing::fork_child([&]() -> int {
     ::dup2(out_pipe[1], STDOUT_FILENO);
+    ::dup2(err_fd, STDERR_FILENO);
+    ::close_range(3, ~0U, 0);  // only 0, 1 and 2, whatever the test process has open
     for (const auto& e : env) {
       const auto eq = e.find('=');
       ::setenv(e.substr(0, eq).c_str(), e.substr(eq + 1).c_str(), 1);
@@ -213,6 +221,13 @@ Captured run_capture(const std::vector<std::string>& argv, const std::vector<std
   }
   ::close(out_pipe[0]);
   c.exit = shmcheck::testing::wait_child(pid, deadline);
+  ::lseek(err_fd, 0, SEEK_SET);
+  for (;;) {
+    const auto n = ::read(err_fd, buf, sizeof buf);
+    if (n <= 0) break;
+    c.err.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(err_fd);
   return c;
 }
 

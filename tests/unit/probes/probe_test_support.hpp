@@ -49,6 +49,7 @@ shmcheck::testing::ChildExit stop_helper(
 struct Captured {
   shmcheck::testing::ChildExit exit;
   std::string out;
+  std::string err;
 };
 // env: "NAME=value" entries added in the child before exec.
 Captured run_capture(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
