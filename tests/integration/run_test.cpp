@@ -538,6 +538,11 @@ bool run_under_limit(const std::string& spec, int resource, rlim_t value, const 
 // needed a descriptor of its own and leaked the segment; a spawn that Boost.Process failed
 // without an error code kept pid -1, and the end of the run sent kill(-1, SIGKILL).)
 TEST(RunCommand, TooFewFileDescriptorsIsAnEnvironmentErrorThatLeavesNothing) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' runtime needs descriptors of its own (UBSan's vptr check then reports
+  // every object as invalid): the limit is tested in the plain build.
+  GTEST_SKIP() << "the sanitizer runtime cannot run at the open-file limit";
+#endif
   shmcheck::testing::Watchdog watchdog(120s, "open-file limit runs");
   const std::string spec = spec_path("tests/integration/specs/short-every-kind.yaml");
   int limited = 0;

@@ -206,6 +206,11 @@ TEST(AuditCli, EnvironmentProblemsExitWithCode3) {
 // inside the /proc walk made every process after it "unreadable", and the audit exited 0
 // with all their objects 'unknown' and no word of why.)
 TEST(AuditCli, AScanCutShortByTheOpenFileLimitExitsWithCode3) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' runtime needs descriptors of its own (UBSan's vptr check then reports
+  // every object as invalid): the limit is tested in the plain build.
+  GTEST_SKIP() << "the sanitizer runtime cannot run at the open-file limit";
+#endif
   const auto baseline = run_capture({shmcheck_path(), "audit", "--json"});
   ASSERT_TRUE(baseline.exit.ok()) << baseline.exit.describe() << baseline.err;
   const auto unreadable = [](const nlohmann::json& j) {
