@@ -115,6 +115,15 @@ RunError from_core(const char* what, const core::Error& e) {
           std::string(what) + ": " + e.message()};
 }
 
+// The manifest is a file in the runtime directory: whatever stops it being written (a
+// missing or read-only directory, a full disk, the open-file limit) is the host's.
+RunError manifest_error(const core::Error& e) {
+  return {kExitEnvironment,
+          "write run manifest (in $XDG_RUNTIME_DIR/shmcheck/runs, else "
+          "/tmp/shmcheck-<uid>/runs): " +
+              e.message()};
+}
+
 // One spec object as created by the harness.
 struct RunObject {
   const ObjectSpec* spec = nullptr;
@@ -427,7 +436,7 @@ std::optional<RunError> Runner::create_objects() {
   {
     auto entry =
         manifest_.add(ManifestKind::kPosixShm, core::segment_name(uid, run_id_, "control"));
-    if (!entry) return from_core("write run manifest", entry.error());
+    if (!entry) return manifest_error(entry.error());
     core::SegmentOptions opts;
     opts.run_id = run_id_;
     opts.object = "control";
@@ -435,7 +444,7 @@ std::optional<RunError> Runner::create_objects() {
     if (!control) return from_core("create control segment", control.error());
     created_.control.emplace(std::move(control).value());
     if (auto r = manifest_.update(*entry, created_.control->segment().ref().to_string(), -1); !r) {
-      return from_core("write run manifest", r.error());
+      return manifest_error(r.error());
     }
   }
 
@@ -445,18 +454,17 @@ std::optional<RunError> Runner::create_objects() {
     if (o.type == ObjectType::kSemaphore && o.flavor != SemFlavor::kPosixUnnamed) {
       if (o.flavor == SemFlavor::kPosixNamed) {
         auto entry = manifest_.add(ManifestKind::kPosixSemaphore, name);
-        if (!entry) return from_core("write run manifest", entry.error());
+        if (!entry) return manifest_error(entry.error());
         auto sem = core::Semaphore::create_named(name, o.initial);
         if (!sem) return from_core(("create semaphore " + o.name).c_str(), sem.error());
         ro.sem_name = name;
         ro.semaphore.emplace(std::move(sem).value());
-        if (auto r = manifest_.update(*entry, name, -1); !r)
-          return from_core("write run manifest", r.error());
+        if (auto r = manifest_.update(*entry, name, -1); !r) return manifest_error(r.error());
       } else {
         // A key derived from the run-unique name: reclaimable by name even if the
         // harness dies between semget and the manifest update.
         auto entry = manifest_.add(ManifestKind::kSysvSemaphore, name);
-        if (!entry) return from_core("write run manifest", entry.error());
+        if (!entry) return manifest_error(entry.error());
         std::optional<core::Semaphore> sem;
         for (unsigned attempt = 0; attempt < core::Segment::kSysVKeyAttempts && !sem; ++attempt) {
           auto s =
@@ -473,7 +481,7 @@ std::optional<RunError> Runner::create_objects() {
         ro.semaphore.emplace(std::move(*sem));
         if (auto r = manifest_.update(*entry, "sysv_sem:" + std::to_string(ro.sem_id), ro.sem_id);
             !r) {
-          return from_core("write run manifest", r.error());
+          return manifest_error(r.error());
         }
       }
       continue;
@@ -507,13 +515,13 @@ std::optional<RunError> Runner::create_objects() {
                                       "': capacity/message_size not supported by the ring"};
     }
     auto entry = manifest_.add(manifest_kind(opts.backing), name);
-    if (!entry) return from_core("write run manifest", entry.error());
+    if (!entry) return manifest_error(entry.error());
     auto seg = core::Segment::create(opts);
     if (!seg) return from_core(("create segment " + o.name).c_str(), seg.error());
     ro.segment.emplace(std::move(seg).value());
     if (auto r = manifest_.update(*entry, ro.segment->ref().to_string(), ro.segment->sysv_id());
         !r) {
-      return from_core("write run manifest", r.error());
+      return manifest_error(r.error());
     }
     void* mem = ro.segment->payload();
     const std::size_t bytes = ro.segment->payload_size();
@@ -856,8 +864,7 @@ probes::RunResult Runner::run_unguarded() {
        run_id_.c_str(), workers_.size());
   note("fault schedule:\n%s", schedule_.describe().c_str());
 
-  if (auto r = manifest_.begin(run_id_); !r)
-    return finish_error(from_core("write run manifest", r.error()));
+  if (auto r = manifest_.begin(run_id_); !r) return finish_error(manifest_error(r.error()));
   leaks_.before();
   if (auto err = create_objects()) {
     created_.destroy();

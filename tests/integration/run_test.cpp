@@ -587,6 +587,23 @@ TEST(RunCommand, TooLittleMemoryIsAnEnvironmentErrorThatLeavesNothing) {
   EXPECT_GE(limited, 2);
 }
 
+// A runtime directory the manifest cannot be written in (here a regular file, so even
+// root cannot): exit code 3 naming where the manifest lives, and nothing created (the
+// manifest comes before every object). Was exit code 4, "internal error".
+TEST(RunCommand, AnUnwritableRuntimeDirectoryIsAnEnvironmentError) {
+  TempDir dir;
+  const std::string not_a_dir = dir.path() + "/file";
+  std::ofstream(not_a_dir) << "not a directory\n";
+  const auto run = run_shmcheck({"run", spec_path("tests/integration/specs/short-spsc.yaml")},
+                                {"XDG_RUNTIME_DIR=" + not_a_dir});
+  ASSERT_TRUE(run.exit.exited && run.exit.code == 3) << describe(run);
+  const std::string text = run.out + run.err;
+  EXPECT_NE(text.find("write run manifest (in $XDG_RUNTIME_DIR/shmcheck/runs"), std::string::npos)
+      << text;
+  TempDir empty;  // no manifest could have been written anywhere: check the objects only
+  expect_nothing_left(run_id_in(text), empty.path());
+}
+
 // A ring bigger than /dev/shm's free space: exit code 3 with the sizes in the message,
 // and the mutex created before it removed (a size-limited /dev/shm is checked up front;
 // on an unlimited one the 64 GiB would only be found missing page by page).
