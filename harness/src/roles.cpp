@@ -115,7 +115,23 @@ class RingWait {
   RingWait& operator=(const RingWait&) = delete;
   ~RingWait() { end(); }
 
-  [[nodiscard]] bool active() const { return active_; }
+  // One ring call: a first try (timeout 0: it still wakes the other side's sleepers)
+  // unless this wait is already on; if that moved nothing (`moved`), the wait begins or
+  // goes on, and the call waits up to a poll step. `call(timeout)` returns a value-
+  // initialized result when it moved nothing.
+  template <class Call, class Moved>
+  auto attempt(Call&& call, Moved&& moved) {
+    using Got = decltype(call(kPollStep));
+    Got got = active_ ? Got{} : call(std::chrono::nanoseconds::zero());
+    if (!moved(got)) {
+      begin();
+      got = call(kPollStep);
+      if (moved(got)) end();
+    }
+    return got;
+  }
+
+ private:
   void begin() {
     if (active_) return;
     active_ = true;
@@ -132,7 +148,6 @@ class RingWait {
     if (timed_) stats_.observe_ring_wait(monotonic_ns() - since_);
   }
 
- private:
   probes::StatsBlock& stats_;
   Side side_;
   bool timed_;
@@ -142,8 +157,7 @@ class RingWait {
 
 // One push call for the messages in `msgs` (back to back, `size` bytes each): how many
 // the ring took. With `burst` > 1 (SpscRing only) push_burst_for, otherwise push_for of
-// the first message. A first try (timeout 0: it still wakes a sleeping consumer); if the
-// ring is full, `full` begins and the call waits up to a poll step for room.
+// the first message; tried, then waited for as `full` says.
 template <class Ring>
 std::size_t push_some(Context& ctx, Ring& ring, std::span<const std::byte> msgs, std::size_t size,
                       RingWait& full) {
@@ -153,13 +167,7 @@ std::size_t push_some(Context& ctx, Ring& ring, std::span<const std::byte> msgs,
     }
     return ring.push_for(msgs.first(size), timeout) ? 1 : 0;
   };
-  std::size_t got = full.active() ? 0 : push(std::chrono::nanoseconds::zero());
-  if (got == 0) {
-    full.begin();
-    got = push(kPollStep);
-    if (got != 0) full.end();
-  }
-  return got;
+  return full.attempt(push, [](std::size_t n) { return n != 0; });
 }
 
 // Encodes up to `burst` messages (one, unless the spec says more), journals the last of
@@ -254,9 +262,8 @@ bool producers_done(Context& ctx) {
 }
 
 // One pop call for up to `want` messages. With `burst` > 1 (SpscRing only)
-// pop_burst_for, otherwise pop_for of one message. A first try (timeout 0: it still wakes
-// a producer asleep on a full ring); if the ring is empty, `empty` begins and the call
-// waits up to a poll step for a message.
+// pop_burst_for, otherwise pop_for of one message; tried, then waited for as `empty`
+// says.
 template <class Ring>
 Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<std::uint32_t> sizes,
                 std::size_t want, RingWait& empty) {
@@ -279,14 +286,7 @@ Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<st
     sizes[0] = static_cast<std::uint32_t>(r.size);
     return {1};
   };
-  const auto moved = [](const Popped& p) { return p.n != 0 || p.abandoned; };
-  Popped got = empty.active() ? Popped{} : pop(std::chrono::nanoseconds::zero());
-  if (!moved(got)) {
-    empty.begin();
-    got = pop(kPollStep);
-    if (moved(got)) empty.end();
-  }
-  return got;
+  return empty.attempt(pop, [](const Popped& p) { return p.n != 0 || p.abandoned; });
 }
 
 // Pops up to `burst` messages per call (one, unless the spec says more), verifies and

@@ -223,7 +223,9 @@ class Runner {
   probes::RunResult run();
 
  private:
-  probes::RunResult run_unguarded();
+  probes::RunResult run_unguarded(Clock::time_point t0);
+  // Verdict "error" with err's exit code and message, timed from t0.
+  probes::RunResult finish_error(const RunError& err, Clock::time_point t0);
   std::optional<RunError> plan();
   std::optional<RunError> create_objects();
   std::vector<WorkerConfig> worker_configs() const;
@@ -823,23 +825,29 @@ void Runner::expectations() {
 probes::RunResult Runner::run() {
   const auto t0 = Clock::now();
   try {
-    return run_unguarded();
+    return run_unguarded(t0);
   } catch (const std::bad_alloc&) {
     created_.destroy();
     (void)manifest_.remove();
-    result_.verdict = probes::RunVerdict::kError;
-    result_.exit_code = kExitEnvironment;
-    result_.error =
-        "out of memory: the harness keeps the consumers' delivery records for the check; "
-        "allow it more memory, or shorten the run (duration, ops, --max-log-records)";
-    result_.finished_at = iso_now();
-    result_.durations.total_s = seconds_since(t0);
-    return result_;
+    return finish_error(
+        RunError{kExitEnvironment,
+                 "out of memory: the harness keeps the consumers' delivery records for the "
+                 "check; allow it more memory, or shorten the run (duration, ops, "
+                 "--max-log-records)"},
+        t0);
   }
 }
 
-probes::RunResult Runner::run_unguarded() {
-  const auto t0 = Clock::now();
+probes::RunResult Runner::finish_error(const RunError& err, Clock::time_point t0) {
+  result_.verdict = probes::RunVerdict::kError;
+  result_.exit_code = err.exit_code;
+  result_.error = err.message;
+  result_.finished_at = iso_now();
+  result_.durations.total_s = seconds_since(t0);
+  return result_;
+}
+
+probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   result_.spec_name = spec_.name;
   result_.spec_file = spec_.file;
   result_.started_at = iso_now();
@@ -850,26 +858,17 @@ probes::RunResult Runner::run_unguarded() {
   run_id_ = core::new_run_id();
   result_.run_id = run_id_;
 
-  const auto finish_error = [&](const RunError& err) {
-    result_.verdict = probes::RunVerdict::kError;
-    result_.exit_code = err.exit_code;
-    result_.error = err.message;
-    result_.finished_at = iso_now();
-    result_.durations.total_s = seconds_since(t0);
-    return result_;
-  };
-
-  if (auto err = plan()) return finish_error(*err);
+  if (auto err = plan()) return finish_error(*err, t0);
   note("shmcheck run %s (seed %" PRIu64 ", run %s, %zu workers)\n", spec_.file.c_str(), seed_,
        run_id_.c_str(), workers_.size());
   note("fault schedule:\n%s", schedule_.describe().c_str());
 
-  if (auto r = manifest_.begin(run_id_); !r) return finish_error(manifest_error(r.error()));
+  if (auto r = manifest_.begin(run_id_); !r) return finish_error(manifest_error(r.error()), t0);
   leaks_.before();
   if (auto err = create_objects()) {
     created_.destroy();
     (void)manifest_.remove();
-    return finish_error(*err);
+    return finish_error(*err, t0);
   }
   result_.durations.setup_s = seconds_since(t0);
 
@@ -892,21 +891,23 @@ probes::RunResult Runner::run_unguarded() {
   if (!report) {
     created_.destroy();
     (void)manifest_.remove();
-    return finish_error(from_core("supervise", report.error()));
+    return finish_error(from_core("supervise", report.error()), t0);
   }
   if (report->interrupted_by != 0) {
     created_.destroy();
     (void)manifest_.remove();
-    return finish_error(RunError{kExitEnvironment, "interrupted by " +
-                                                       signal_name(report->interrupted_by) +
-                                                       ": run stopped, its objects removed"});
+    return finish_error(
+        RunError{kExitEnvironment, "interrupted by " + signal_name(report->interrupted_by) +
+                                       ": run stopped, its objects removed"},
+        t0);
   }
   if (report->spawn_failures > 0) {
     created_.destroy();
     (void)manifest_.remove();
-    return finish_error(RunError{kExitEnvironment, "could not start " +
-                                                       std::to_string(report->spawn_failures) +
-                                                       " worker(s): " + report->spawn_error});
+    return finish_error(
+        RunError{kExitEnvironment, "could not start " + std::to_string(report->spawn_failures) +
+                                       " worker(s): " + report->spawn_error},
+        t0);
   }
 
   const auto t_check = Clock::now();
