@@ -325,10 +325,11 @@ std::optional<RunError> Runner::plan() {
   // restarts and violations: a sixteenth of the allowance (62,500 records by default)
   // is plenty. Consumers sharing an MPMC ring split a producer's seqs between them and
   // break runs every few messages: the whole allowance. The supervisor drains the logs
-  // into its memory as they fill (LogDrain), so the slots bound the records waiting
-  // between drains, not the run: a log never gets more than kMaxLogSlots, and a full
-  // one makes its consumer wait for the drain. Should the records held reach
-  // options_.held_records, the supervisor ends the run early, so the check stays exact.
+  // into the message check as they fill (LogDrain, DeliveryTally), so the slots bound
+  // the records waiting between drains, not the run: a log never gets more than
+  // kMaxLogSlots, and a full one makes its consumer wait for the drain. Should what the
+  // check holds reach options_.held_records, the supervisor ends the run early, so the
+  // check stays exact.
   std::map<std::string, std::uint64_t> ring_consumers;
   for (const auto& w : workers_) {
     if (w.process->role == Role::kConsumer) ++ring_consumers[w.process->uses];
@@ -660,17 +661,21 @@ void Runner::collect(SupervisionReport& report) {
   if (producers_ > 0 || consumers_ > 0) {
     for (std::uint32_t i = 0; i < producers_; ++i)
       messages.producers.push_back(view.producer(i).snapshot());
-    // What the supervisor drained during the run, then what is still in the slots.
+    // The supervisor checked what it drained during the run; then what is still in
+    // the slots.
     report.delivery_logs.resize(consumers_);
-    for (std::uint32_t i = 0; i < consumers_; ++i)
-      messages.consumers.push_back(report.delivery_logs[i].take_snapshot(view.consumer(i)));
+    for (std::uint32_t i = 0; i < consumers_; ++i) {
+      const probes::ConsumerSnapshot rest = report.delivery_logs[i].take_snapshot(view.consumer(i));
+      for (const probes::DeliveryRecord& r : rest.records) report.deliveries.add(rest.consumer, r);
+      report.deliveries.add_overflow(rest.overflow);
+    }
     messages.stalled = stalls_;
     for (const auto& p : spec_.processes) {
       if (p.role == Role::kConsumer) {
         messages.messages_per_pop = std::max<std::uint64_t>(messages.messages_per_pop, p.burst);
       }
     }
-    result_.integrity = probes::check_messages(messages);
+    result_.integrity = std::move(report.deliveries).finish(messages);
   }
   // Mutexes, semaphores, pages.
   for (auto& ro : created_.objects) {
@@ -831,9 +836,9 @@ probes::RunResult Runner::run() {
     (void)manifest_.remove();
     return finish_error(
         RunError{kExitEnvironment,
-                 "out of memory: the harness keeps the consumers' delivery records for the "
-                 "check; allow it more memory, or shorten the run (duration, ops, "
-                 "--max-log-records)"},
+                 "out of memory: the harness keeps what the integrity check needs (deliveries "
+                 "it cannot merge yet, gaps, duplicates); allow it more memory, or lower "
+                 "--max-log-records or shorten the run (duration, ops)"},
         t0);
   }
 }

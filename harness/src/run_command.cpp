@@ -180,9 +180,10 @@ CommandRunner add_run_command(CLI::App& app) {
                 "No latency or lock-wait sampling in the workers (no clock read per "
                 "operation); integrity journals, counters and the verdict stay");
   cmd->add_option("--max-log-records", args->max_log_records,
-                  "Delivery records the harness may hold for the integrity check, 32 bytes "
-                  "each (a record per run of consecutive messages a consumer receives); a "
-                  "duration-bound run that reaches it ends early and says so")
+                  "Entries the integrity check may hold, about 64 bytes each (seq "
+                  "intervals it cannot merge yet, deliveries above acked, duplicates: a few "
+                  "thousand in a run that loses nothing); a duration-bound run that "
+                  "reaches it ends early and says so")
       ->check(u64_check(true))
       ->default_val(kDefaultHeldRecords);
   add_output_options(*cmd, args->outputs);

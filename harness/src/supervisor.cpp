@@ -548,26 +548,41 @@ void Supervisor::check_watchdog(std::uint64_t now) {
 }
 
 // Moves sealed delivery records out of the consumers' logs (LogDrain) so that their
-// slots are reused. A duration-bound run ends now, as if its duration had (producers
-// stop at their next message, consumers drain the rings), once the records held reach
+// slots are reused, into the message check (DeliveryTally), then settles the producers
+// there: their ledgers, read after the records, say which seqs are final. A
+// duration-bound run ends now, as if its duration had (producers stop at their next
+// message, consumers drain the rings), once what the check holds reaches
 // options_.held_records.
 void Supervisor::drain_logs(std::uint64_t now) {
   const auto& view = control_.view();
   auto& drains = report_.delivery_logs;  // one per consumer (run() sizes it)
-  std::uint64_t held = 0;
+  bool moved = false;
   for (std::uint32_t i = 0; i < view.consumers(); ++i) {
-    drains[i].step(view.consumer(i), view.consumer_log_capacity() / kLogDrainDivisor);
-    held += drains[i].held();
+    probes::ConsumerLog& log = view.consumer(i);
+    const std::uint64_t threshold =
+        std::min(view.consumer_log_capacity() / kLogDrainDivisor, kLogDrainChunk);
+    if (drains[i].step(log, threshold) == 0) continue;
+    moved = true;
+    for (const probes::DeliveryRecord& r : drains[i].take_moved()) {
+      report_.deliveries.add(log.consumer(), r);
+    }
   }
+  if (!moved) return;
+  for (std::uint32_t p = 0; p < view.producers(); ++p) {
+    report_.deliveries.settle(view.producer(p).snapshot());
+  }
+  const std::uint64_t held = report_.deliveries.held();
   auto& run = control_.run();
   const std::uint64_t end = run.end_ns.load(std::memory_order_relaxed);
   if (end == 0 || now >= end || !report_.ended_early.empty() || held < options_.held_records) {
     return;
   }
   run.end_ns.store(now, std::memory_order_release);
-  report_.ended_early = "the delivery records held for the check reached " + std::to_string(held) +
-                        " (limit " + std::to_string(options_.held_records) + ") after " +
-                        format_ns(now - report_.started_ns);
+  report_.ended_early =
+      "the records the integrity check holds (deliveries it cannot merge yet, gaps, "
+      "duplicates) reached " +
+      std::to_string(held) + " (limit " + std::to_string(options_.held_records) + ") after " +
+      format_ns(now - report_.started_ns);
   if (!options_.quiet) std::fprintf(stderr, "  ended early: %s\n", report_.ended_early.c_str());
 }
 
@@ -699,12 +714,14 @@ core::Result<SupervisionReport> Supervisor::run() {
     sleep_ms(1);
   }
   report_.elapsed_ns = monotonic_ns() - start;
-  // A copy (kill_all may still record into report_), but the drained delivery records,
-  // up to held_records of them, move.
+  // A copy (kill_all may still record into report_), but the drains and the message
+  // check move.
   auto logs = std::move(report_.delivery_logs);
+  auto deliveries = std::exchange(report_.deliveries, {});
   report_.delivery_logs = {};
   SupervisionReport out = report_;
   out.delivery_logs = std::move(logs);
+  out.deliveries = std::move(deliveries);
   return out;
 }
 

@@ -11,36 +11,25 @@
 namespace shmcheck::probes {
 namespace {
 
-using IncKey = std::pair<std::uint32_t, std::uint32_t>;  // (producer, incarnation)
 constexpr std::uint64_t kEnd = std::numeric_limits<std::uint64_t>::max();  // beyond every seq
 
-// Seqs [begin, end) of one producer incarnation, delivered to one consumer (one
-// record of its log: a run of consecutive seqs).
-struct Span {
-  std::uint64_t begin;
-  std::uint64_t end;
-  std::int32_t consumer;
-  friend bool operator<(const Span& l, const Span& r) {
-    return l.begin != r.begin ? l.begin < r.begin : l.consumer < r.consumer;
-  }
-};
-
-// Disjoint, ascending, non-adjacent intervals [first, second): the distinct seqs of
-// one producer incarnation that were delivered at least once.
-using Coverage = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+// A producer incarnation's coverage: disjoint, non-adjacent intervals begin -> end.
+using Coverage = std::map<std::uint64_t, std::uint64_t>;
 
 bool covered(const Coverage& coverage, std::uint64_t seq) {
-  const auto it = std::upper_bound(coverage.begin(), coverage.end(), seq,
-                                   [](std::uint64_t s, const auto& iv) { return s < iv.first; });
+  const auto it = coverage.upper_bound(seq);
   return it != coverage.begin() && seq < std::prev(it)->second;
 }
 
-// Calls f(from, to) for each non-empty [from, to) = an interval of coverage ∩ [lo, hi).
+// Calls f(from, to) for each non-empty [from, to) = an interval of coverage ∩ [lo, hi),
+// ascending.
 template <class F>
 void for_each_overlap(const Coverage& coverage, std::uint64_t lo, std::uint64_t hi, F&& f) {
-  for (const auto& [b, e] : coverage) {
-    const std::uint64_t from = std::max(b, lo);
-    const std::uint64_t to = std::min(e, hi);
+  auto it = coverage.upper_bound(lo);
+  if (it != coverage.begin()) --it;
+  for (; it != coverage.end() && it->first < hi; ++it) {
+    const std::uint64_t from = std::max(it->first, lo);
+    const std::uint64_t to = std::min(it->second, hi);
     if (from < to) f(from, to);
   }
 }
@@ -52,36 +41,6 @@ std::uint64_t covered_in(const Coverage& coverage, std::uint64_t lo, std::uint64
                    [&n](std::uint64_t from, std::uint64_t to) { n += to - from; });
   return n;
 }
-
-// The consumers whose spans hold seq, ascending (one per copy delivered).
-std::vector<std::int32_t> consumers_of(const std::vector<Span>& spans, std::uint64_t seq) {
-  std::vector<std::int32_t> out;
-  for (const Span& sp : spans) {
-    if (sp.begin > seq) break;  // sorted by begin
-    if (seq < sp.end) out.push_back(sp.consumer);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-class Examples {
- public:
-  explicit Examples(std::vector<IntegrityExample>& out) : out_(out) {}
-  [[nodiscard]] bool want(const std::string& kind) const {
-    const auto it = counts_.find(kind);
-    return it == counts_.end() || it->second < kMaxExamplesPerKind;
-  }
-  void add(const std::string& kind, const MessageKey& key, std::int32_t consumer,
-           std::string detail) {
-    if (!want(kind)) return;
-    ++counts_[kind];
-    out_.push_back(IntegrityExample{kind, key, consumer, std::move(detail)});
-  }
-
- private:
-  std::vector<IntegrityExample>& out_;
-  std::map<std::string, std::size_t> counts_;
-};
 
 }  // namespace
 
@@ -114,10 +73,134 @@ bool is_violation_kind(std::string_view kind) noexcept {
          kind == "torn" || kind == "abandoned_unexplained" || kind == "stalled";
 }
 
-MessageVerdict check_messages(const MessageCheckInput& input) {
+// -------------------------------------------------------------------------- DeliveryTally
+
+bool DeliveryTally::Examples::want(const std::string& kind) const {
+  const auto it = counts_.find(kind);
+  return it == counts_.end() || it->second < kMaxExamplesPerKind;
+}
+
+void DeliveryTally::Examples::add(const std::string& kind, const MessageKey& key,
+                                  std::int32_t consumer, std::string detail) {
+  if (!want(kind)) return;
+  ++counts_[kind];
+  list.push_back(IntegrityExample{kind, key, consumer, std::move(detail)});
+}
+
+void DeliveryTally::add(std::uint32_t consumer, const DeliveryRecord& r) {
+  const auto who = static_cast<std::int32_t>(consumer);
+  const MessageKey key{r.producer, r.incarnation, r.seq};
+  // A record stands for `count` messages: seqs seq .. seq + count - 1, delivered in
+  // that order (only ok records hold more than one).
+  const std::uint64_t n = std::max<std::uint64_t>(r.count, 1);
+  switch (r.status) {
+    case DeliveryStatus::kOk: {
+      counts_.delivered += n;
+      const std::uint64_t end = r.seq < kEnd - n ? r.seq + n : kEnd;  // a stray seq near 2^64
+      auto [it, inserted] = highest_.try_emplace({who, r.producer, r.incarnation}, end - 1);
+      if (!inserted) {
+        // Each seq below the highest received so far is out of order; the run's
+        // seqs ascend, so those are its first min(n, highest - seq).
+        if (r.seq < it->second) {
+          counts_.reordered += std::min(n, it->second - r.seq);
+          examples_.add("reordered", key, who,
+                        "after seq " + std::to_string(it->second) + " from the same producer");
+        }
+        it->second = std::max(it->second, end - 1);
+      }
+      insert_delivery(delivered_[{r.producer, r.incarnation}], Span{r.seq, end, who});
+      break;
+    }
+    case DeliveryStatus::kTorn:
+      counts_.torn += n;
+      examples_.add("torn", key, who, "checksum or length mismatch (fields as read)");
+      break;
+    case DeliveryStatus::kForeign:
+      counts_.foreign += n;
+      counts_.unexpected += n;
+      examples_.add("unexpected", key, who,
+                    "foreign: intact, but not the payload this run's producer sends");
+      break;
+    case DeliveryStatus::kAbandoned: {
+      // Explained or not is known at finish(), when the crashed workers are.
+      counts_.abandoned += n;
+      Abandoned& a = abandoned_[r.claimer_pid];
+      a.count += n;
+      if (a.shown.size() < kMaxExamplesPerKind) a.shown.emplace_back(key, who);
+      break;
+    }
+  }
+}
+
+// Adds the span's seqs to the coverage; those it covered already are extra copies.
+void DeliveryTally::insert_delivery(Delivered& d, Span span) {
+  if (span.begin >= span.end) return;
+  std::uint64_t begin = span.begin;
+  std::uint64_t end = span.end;
+  // From the first interval that overlaps or touches [begin, end), merge them all.
+  auto it = d.coverage.upper_bound(span.begin);
+  if (it != d.coverage.begin() && std::prev(it)->second >= span.begin) --it;
+  while (it != d.coverage.end() && it->first <= span.end) {
+    const std::uint64_t from = std::max(it->first, span.begin);
+    const std::uint64_t to = std::min(it->second, span.end);
+    if (from < to) {
+      counts_.duplicated += to - from;
+      d.copies.push_back(Span{from, to, span.consumer});
+    }
+    begin = std::min(begin, it->first);
+    end = std::max(end, it->second);
+    it = d.coverage.erase(it);
+  }
+  d.coverage.emplace_hint(it, begin, end);
+  // Who delivered a seq matters only where it may end up above acked (or is seq 0).
+  if (span.begin == 0) {
+    d.unsettled.push_back(Span{0, 1, span.consumer});
+    span.begin = 1;
+  }
+  span.begin = std::max(span.begin, d.settled + 1);
+  if (span.begin < span.end) d.unsettled.push_back(span);
+}
+
+void DeliveryTally::settle(const ProducerSnapshot& producer) {
+  for (const IncarnationSnapshot& inc : producer.incarnations) {
+    const auto it = delivered_.find({producer.producer, inc.incarnation});
+    if (it == delivered_.end() || inc.acked <= it->second.settled) continue;
+    Delivered& d = it->second;
+    d.settled = inc.acked;
+    for (Span& sp : d.unsettled) {
+      if (sp.begin != 0) sp.begin = std::min(std::max(sp.begin, d.settled + 1), sp.end);
+    }
+    std::erase_if(d.unsettled, [](const Span& sp) { return sp.begin == sp.end; });
+  }
+}
+
+std::uint64_t DeliveryTally::held() const noexcept {
+  std::uint64_t n = highest_.size() + abandoned_.size();
+  for (const auto& [key, d] : delivered_) {
+    n += d.coverage.size() + d.unsettled.size() + d.copies.size();
+  }
+  return n;
+}
+
+namespace {
+
+// The lowest consumer whose span (sorted by begin) holds seq; -1 when none does.
+std::int32_t deliverer(const auto& spans, std::uint64_t seq) {
+  std::int32_t out = -1;
+  for (const auto& sp : spans) {
+    if (sp.begin > seq) break;
+    if (seq < sp.end && (out < 0 || sp.consumer < out)) out = sp.consumer;
+  }
+  return out;
+}
+
+}  // namespace
+
+MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
   MessageVerdict verdict;
   IntegrityCounts& c = verdict.counts;
-  Examples examples(verdict.examples);
+  c = counts_;
+  Examples& examples = examples_;
 
   std::map<IncKey, IncarnationSnapshot> ledgers;
   std::set<std::uint32_t> producers_with_untracked;
@@ -138,95 +221,55 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
     if (crash.role == "consumer" && crash.op == WorkerOp::kPop) ++consumer_pop_crashes;
   }
 
-  // Pass 1: per-consumer order, torn/foreign/abandoned records, deliveries grouped
-  // by producer incarnation. A record stands for `count` messages: seqs seq .. seq +
-  // count - 1, delivered in that order (only ok records hold more than one).
-  std::map<IncKey, std::vector<Span>> deliveries;
+  // Abandoned slots: explained when their claimer is a crashed worker.
   std::set<std::int32_t> abandoned_claimers;
-  for (const ConsumerSnapshot& consumer : input.consumers) {
-    c.log_overflow += consumer.overflow;
-    const auto consumer_index = static_cast<std::int32_t>(consumer.consumer);
-    std::map<IncKey, std::uint64_t> highest;  // this consumer's highest seq per incarnation
-    for (const DeliveryRecord& r : consumer.records) {
-      const MessageKey key{r.producer, r.incarnation, r.seq};
-      const std::uint64_t n = std::max<std::uint64_t>(r.count, 1);
-      switch (r.status) {
-        case DeliveryStatus::kOk: {
-          c.delivered += n;
-          const std::uint64_t last = r.seq + (n - 1);
-          deliveries[{r.producer, r.incarnation}].push_back(Span{r.seq, last + 1, consumer_index});
-          auto [it, inserted] = highest.try_emplace({r.producer, r.incarnation}, last);
-          if (!inserted) {
-            // Each seq below the highest received so far is out of order; the run's
-            // seqs ascend, so those are its first min(n, highest - seq).
-            if (r.seq < it->second) {
-              c.reordered += std::min(n, it->second - r.seq);
-              examples.add("reordered", key, consumer_index,
-                           "after seq " + std::to_string(it->second) + " from the same producer");
-            }
-            it->second = std::max(it->second, last);
-          }
-          break;
-        }
-        case DeliveryStatus::kTorn:
-          c.torn += n;
-          examples.add("torn", key, consumer_index, "checksum or length mismatch (fields as read)");
-          break;
-        case DeliveryStatus::kForeign:
-          c.foreign += n;
-          c.unexpected += n;
-          examples.add("unexpected", key, consumer_index,
-                       "foreign: intact, but not the payload this run's producer sends");
-          break;
-        case DeliveryStatus::kAbandoned:
-          c.abandoned += n;
-          abandoned_claimers.insert(r.claimer_pid);
-          if (crashed_pids.count(r.claimer_pid) == 0) {
-            c.abandoned_unexplained += n;
-            examples.add("abandoned_unexplained", key, consumer_index,
-                         "slot abandoned by pid " + std::to_string(r.claimer_pid) +
-                             ", which is not a crashed worker");
-          }
-          break;
-      }
+  for (const auto& [pid, a] : abandoned_) {
+    abandoned_claimers.insert(pid);
+    if (crashed_pids.count(pid) != 0) continue;
+    c.abandoned_unexplained += a.count;
+    for (const auto& [key, consumer] : a.shown) {
+      examples.add(
+          "abandoned_unexplained", key, consumer,
+          "slot abandoned by pid " + std::to_string(pid) + ", which is not a crashed worker");
     }
   }
 
-  // Pass 2: per producer incarnation, the distinct seqs delivered (coverage) and the
-  // extra copies; then each distinct seq classified against the ledger.
-  std::map<IncKey, Coverage> coverages;
-  for (auto& [inc_key, spans] : deliveries) {
-    std::sort(spans.begin(), spans.end());
-    Coverage& coverage = coverages[inc_key];
-    std::uint64_t copies_total = 0;
-    std::uint64_t next_example = 0;  // duplicated seqs below this were already shown
-    for (const Span& sp : spans) {
-      copies_total += sp.end - sp.begin;
-      if (!coverage.empty() && sp.begin <= coverage.back().second) {
-        // Overlaps (or touches) what is covered so far: [begin, covered end) are copies.
-        const std::uint64_t overlap_end = std::min(sp.end, coverage.back().second);
-        for (std::uint64_t seq = std::max(sp.begin, next_example);
-             seq < overlap_end && examples.want("duplicated"); ++seq) {
-          const auto holders = consumers_of(spans, seq);
-          examples.add("duplicated", MessageKey{inc_key.first, inc_key.second, seq}, holders[1],
-                       "delivered " + std::to_string(holders.size()) + " times");
-          next_example = seq + 1;
+  // Per producer incarnation: a few duplicated seqs shown, then each distinct seq
+  // classified against the ledger.
+  for (auto& [inc_key, d] : delivered_) {
+    if (!d.copies.empty()) {
+      std::vector<Span> ascending = d.copies;
+      std::stable_sort(ascending.begin(), ascending.end(),
+                       [](const Span& l, const Span& r) { return l.begin < r.begin; });
+      std::uint64_t next = 0;  // duplicated seqs below this were already shown
+      for (const Span& sp : ascending) {
+        for (std::uint64_t seq = std::max(sp.begin, next);
+             seq < sp.end && examples.want("duplicated"); ++seq) {
+          std::uint64_t copies = 1;  // the first delivery, then one per extra copy
+          std::int32_t first_extra = -1;
+          for (const Span& copy : d.copies) {
+            if (copy.begin <= seq && seq < copy.end) {
+              ++copies;
+              if (first_extra < 0) first_extra = copy.consumer;
+            }
+          }
+          examples.add("duplicated", MessageKey{inc_key.first, inc_key.second, seq}, first_extra,
+                       "delivered " + std::to_string(copies) + " times");
+          next = seq + 1;
         }
-        coverage.back().second = std::max(coverage.back().second, sp.end);
-      } else {
-        coverage.emplace_back(sp.begin, sp.end);
       }
     }
-    c.duplicated += copies_total - covered_in(coverage, 0, kEnd);
 
+    std::sort(d.unsettled.begin(), d.unsettled.end(),
+              [](const Span& l, const Span& r) { return l.begin < r.begin; });
     // Distinct seqs in [lo, hi) are all of one class: counted, a few shown.
     const auto classify = [&](std::uint64_t lo, std::uint64_t hi, std::uint64_t& counter,
                               const std::string& kind, const std::string& detail) {
-      for_each_overlap(coverage, lo, hi, [&](std::uint64_t from, std::uint64_t to) {
+      for_each_overlap(d.coverage, lo, hi, [&](std::uint64_t from, std::uint64_t to) {
         counter += to - from;
         for (std::uint64_t seq = from; seq < to && examples.want(kind); ++seq) {
           examples.add(kind, MessageKey{inc_key.first, inc_key.second, seq},
-                       consumers_of(spans, seq).front(), detail);
+                       deliverer(d.unsettled, seq), detail);
         }
       });
     };
@@ -255,8 +298,8 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
   }
   static const Coverage kNothing;
   const auto coverage_of = [&](const IncKey& key) -> const Coverage& {
-    const auto it = coverages.find(key);
-    return it == coverages.end() ? kNothing : it->second;
+    const auto it = delivered_.find(key);
+    return it == delivered_.end() ? kNothing : it->second.coverage;
   };
   // Delivered while in flight at its producer's death (acked < seq <= attempted).
   const auto recovered = [&](const IncKey& key, const IncarnationSnapshot& ledger,
@@ -386,7 +429,17 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
     }
     verdict.crashes.push_back(std::move(a));
   }
+  verdict.examples = std::move(examples.list);
   return verdict;
+}
+
+MessageVerdict check_messages(const MessageCheckInput& input) {
+  DeliveryTally tally;
+  for (const ConsumerSnapshot& consumer : input.consumers) {
+    for (const DeliveryRecord& r : consumer.records) tally.add(consumer.consumer, r);
+    tally.add_overflow(consumer.overflow);
+  }
+  return std::move(tally).finish(input);
 }
 
 MutexFindings check_mutex(const MutexSnapshot& s, std::uint64_t locker_crashes) {

@@ -284,13 +284,17 @@ TEST(RunCommand, DeliveryLogsAreDrainedDuringTheRunSoItLastsItsDuration) {
   expect_every_message_checked(result);
 }
 
-TEST(RunCommand, ARunWhoseHeldDeliveryRecordsReachTheLimitEndsEarlyAndChecksEverything) {
+// Two producers and two consumers: the check holds at least a highest seq per
+// consumer and producer and an interval per producer, six, as soon as everyone has
+// delivered something; a limit of 4 ends the run at one of the first drains.
+TEST(RunCommand, ARunWhoseCheckHoldsTheLimitEndsEarlyAndChecksEverything) {
   Outcome o;
   const auto result =
-      run_passing("tests/integration/specs/duration-mpmc-shared.yaml",
-                  {"--max-log-records", "1000"}, {"SHMCHECK_TEST_LOG_RECORDS=300"}, &o);
-  EXPECT_NE(o.out.find("ended early: the delivery records held"), std::string::npos) << describe(o);
-  EXPECT_NE(result.at("ended_early").get<std::string>().find("(limit 1000)"), std::string::npos)
+      run_passing("tests/integration/specs/duration-mpmc-shared.yaml", {"--max-log-records", "4"},
+                  {"SHMCHECK_TEST_LOG_RECORDS=300"}, &o);
+  EXPECT_NE(o.out.find("ended early: the records the integrity check holds"), std::string::npos)
+      << describe(o);
+  EXPECT_NE(result.at("ended_early").get<std::string>().find("(limit 4)"), std::string::npos)
       << result.at("ended_early");
   EXPECT_LT(result.at("durations").at("run_s").get<double>(), 5.5);
   expect_every_message_checked(result);
@@ -299,7 +303,10 @@ TEST(RunCommand, ARunWhoseHeldDeliveryRecordsReachTheLimitEndsEarlyAndChecksEver
 // Consumers sharing an MPMC ring get the whole allowance of delivery-log slots per
 // producer (1 M each: about 145 MB of control segment for this spec), but a log holds
 // at most kMaxLogSlots (2^18 records of 32 B): the control segment stays under 20 MB,
-// and the run, its logs drained as they fill, still checks every message.
+// and the run, its logs drained as they fill, still checks every message. The two
+// consumers log some 86 k records/s between them; the check folds them as they are
+// drained, so it holds a few hundred at a time and a limit of 20,000 is never reached
+// (it was after a quarter of a second when the harness kept every record).
 TEST(RunCommand, DeliveryLogsOfConsumersSharingARingAreCappedInSharedMemory) {
   TempDir runtime;
   TempDir out;
@@ -313,7 +320,7 @@ TEST(RunCommand, DeliveryLogsOfConsumersSharingARingAreCappedInSharedMemory) {
     ::dup2(log, STDERR_FILENO);
     ::putenv(const_cast<char*>(xdg.c_str()));
     ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), "--no-probes", "--json",
-            json.c_str(), static_cast<char*>(nullptr));
+            json.c_str(), "--max-log-records", "20000", static_cast<char*>(nullptr));
     return 127;
   });
   off_t control_bytes = -1;
@@ -569,8 +576,8 @@ TEST_F(UnderLimit, TooFewFileDescriptorsIsAnEnvironmentErrorThatLeavesNothing) {
 }
 
 // With the address space limited to 0..56 MiB more than the binary needs to load, an
-// unpaced 2x2 MPMC run fails at some step (the control segment's mapping, or mid-run,
-// where the harness's copy of the delivery records grows) or passes. (Before:
+// unpaced 2x2 MPMC run fails at some step (the control segment's mapping, or an
+// allocation mid-run) or passes. (Before:
 // std::bad_alloc mid-run was exit code 4, "internal error", and left the run manifest.)
 TEST_F(UnderLimit, TooLittleMemoryIsAnEnvironmentErrorThatLeavesNothing) {
   const std::string spec = spec_path("tests/integration/specs/unpaced-mpmc-shared.yaml");

@@ -39,6 +39,7 @@
 #include "shmcheck/harness/fault_schedule.hpp"
 #include "shmcheck/harness/live_sample.hpp"
 #include "shmcheck/harness/worker.hpp"
+#include "shmcheck/probes/integrity_checker.hpp"
 #include "shmcheck/probes/journal.hpp"
 #include "shmcheck/probes/run_result.hpp"
 
@@ -97,23 +98,32 @@ struct SupervisionReport {
   int interrupted_by = 0;  // SIGINT/SIGTERM/SIGHUP received: the run was torn down early
   std::uint64_t spawn_failures = 0;
   std::string spawn_error;  // the first one
-  // Why a duration-bound run ended before its duration ("" when it did not): the
-  // delivery records drained from the consumers' logs reached held_records.
+  // Why a duration-bound run ended before its duration ("" when it did not): what the
+  // integrity check holds (DeliveryTally::held) reached held_records.
   std::string ended_early;
-  // Per consumer: the delivery records drained out of its log during the run (the rest
-  // are still in the log's slots; LogDrain::take_snapshot joins the two).
+  // Per consumer: its log's drain. The records it moves out during the run go straight
+  // into `deliveries`; the rest are still in the log's slots at the end.
   std::vector<probes::LogDrain> delivery_logs;
+  // The message check so far: every record drained, producers settled after each drain.
+  probes::DeliveryTally deliveries;
 };
 
-// A log is asked to seal (and then drained) once a quarter of its slots is in use.
+// A log is asked to seal (and then drained) once a quarter of its slots, or 4096
+// records, are in use, whichever is fewer. Consumers' logs are drained up to different
+// points, and until the other consumers' records up to the same point arrive, the check
+// holds each run of a drained one as a gap-separated interval: a small chunk keeps
+// that at a few thousand (a quarter of 2^18 slots made it 65 k at every drain).
 inline constexpr std::uint64_t kLogDrainDivisor = 4;
+inline constexpr std::uint64_t kLogDrainChunk = 4096;
 // Slots per consumer log, at most: 8 MiB. The drain keeps them free (two consumers
 // sharing an unpaced MPMC ring append some 43 k records/s each; a quarter of the slots
 // is 1.5 s of that), and a full log makes the consumer wait for the drain, not drop.
 inline constexpr std::uint64_t kMaxLogSlots = std::uint64_t{1} << 18;
-// Delivery records the supervisor holds in memory, all consumers together, before a
-// duration-bound run ends early: 32 Mi records, 1 GiB.
-inline constexpr std::uint64_t kDefaultHeldRecords = std::uint64_t{1} << 25;
+// What the message check may hold (DeliveryTally::held: intervals and spans of about
+// 64 bytes each) before a duration-bound run ends early: 8 Mi, some 512 MiB. A run
+// whose messages all arrive holds a few per producer and consumer however long it is;
+// this bounds the memory of a run that loses or duplicates messages by the million.
+inline constexpr std::uint64_t kDefaultHeldRecords = std::uint64_t{1} << 23;
 
 struct SupervisorOptions {
   std::string control_ref;

@@ -1,6 +1,8 @@
 // The integrity checker: pure functions from journal snapshots (copied out of shared
 // memory after the run, or built by hand in tests) to verdicts. No I/O, no processes,
-// deterministic: the same snapshots always give the same counts and examples.
+// deterministic: the same snapshots always give the same counts and examples. The
+// message check is also a DeliveryTally (below) that the harness feeds while the run
+// goes on, so that what it holds does not grow with the run.
 //
 // Messages. Keys are (producer, incarnation, seq); seq is 1-based per incarnation.
 // From the producer ledgers (attempted/acked per incarnation) and the consumers'
@@ -46,9 +48,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -175,6 +179,81 @@ struct MessageVerdict {
 inline constexpr std::size_t kMaxExamplesPerKind = 8;
 
 [[nodiscard]] MessageVerdict check_messages(const MessageCheckInput& input);
+
+// DeliveryTally: check_messages fed one delivery record at a time, so that a run of any
+// length is checked in memory bounded by what is still open, not by what was
+// delivered. check_messages(input) is exactly: add() every record of input.consumers,
+// add_overflow() their overflows, then finish(input).
+//
+// The harness adds the records it drains from the consumers' logs while the run goes
+// on, and after each drain settles every producer: a delivered seq at or below its
+// incarnation's acked is final (it is a delivery, or a duplicate counted and kept
+// when it arrived), so it needs no more than a place in the incarnation's coverage,
+// a set of seq intervals that merges as the consumers' records fill the gaps between
+// each other. What the tally holds (held()) is then the coverage's intervals (one per
+// producer incarnation plus one per gap not yet filled: the records of consumers
+// drained at different points, and messages lost), the deliveries above acked (for
+// examples: who delivered them), duplicate copies and abandoned slots (violations,
+// kept for their examples), and one highest seq per consumer and producer
+// incarnation. Without settle() it keeps every delivery above seq 0 (check_messages).
+//
+// Per consumer, records must be added in append order (the reordering check is
+// per consumer); consumers may interleave. One thread; copyable, movable.
+class DeliveryTally {
+ public:
+  // A record of the log of consumer `consumer` (ConsumerLog::consumer()).
+  void add(std::uint32_t consumer, const DeliveryRecord& record);
+  // Appends the consumer's log refused (ConsumerSnapshot::overflow).
+  void add_overflow(std::uint64_t refused) noexcept { counts_.log_overflow += refused; }
+  // The producer's incarnations have acknowledged up to their `acked` (read after the
+  // records added so far were drained, or later): forget who delivered seqs 1..acked.
+  void settle(const ProducerSnapshot& producer);
+  // Intervals, spans and entries held (the quantity `shmcheck run --max-log-records`
+  // bounds), each some 50-80 bytes with its container's overhead.
+  [[nodiscard]] std::uint64_t held() const noexcept;
+  // The verdict over everything added; input.consumers is not read. Consumes the tally.
+  [[nodiscard]] MessageVerdict finish(const MessageCheckInput& input) &&;
+
+ private:
+  using IncKey = std::pair<std::uint32_t, std::uint32_t>;  // (producer, incarnation)
+  // Seqs [begin, end) of one producer incarnation, delivered to `consumer`.
+  struct Span {
+    std::uint64_t begin = 0;
+    std::uint64_t end = 0;
+    std::int32_t consumer = -1;
+  };
+  struct Delivered {  // per producer incarnation
+    // Disjoint, non-adjacent intervals begin -> end: the distinct seqs delivered.
+    std::map<std::uint64_t, std::uint64_t> coverage;
+    std::vector<Span> unsettled;  // deliveries not known to be at or below acked
+    std::vector<Span> copies;     // extra copies of seqs already covered, arrival order
+    std::uint64_t settled = 0;    // acked at the last settle(): seqs 1..settled are final
+  };
+  struct Abandoned {  // per claimer pid
+    std::uint64_t count = 0;
+    std::vector<std::pair<MessageKey, std::int32_t>> shown;  // (key, consumer), a few
+  };
+  // The first kMaxExamplesPerKind examples of each kind, in the order found.
+  class Examples {
+   public:
+    [[nodiscard]] bool want(const std::string& kind) const;
+    void add(const std::string& kind, const MessageKey& key, std::int32_t consumer,
+             std::string detail);
+    std::vector<IntegrityExample> list;
+
+   private:
+    std::map<std::string, std::size_t> counts_;
+  };
+
+  void insert_delivery(Delivered& d, Span span);
+
+  IntegrityCounts counts_;  // those counted per record: delivered, duplicated, ...
+  Examples examples_;
+  std::map<IncKey, Delivered> delivered_;
+  // Per (consumer, producer, incarnation): the highest seq that consumer received.
+  std::map<std::tuple<std::int32_t, std::uint32_t, std::uint32_t>, std::uint64_t> highest_;
+  std::map<std::int32_t, Abandoned> abandoned_;
+};
 
 // Mutex: `locker_crashes` = locker incarnations that did not finish (died holding or
 // not). Problems: exclusion violations, torn records without owner death, owner-died

@@ -47,6 +47,7 @@
 #include <optional>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "shmcheck/core/failpoint.hpp"
@@ -370,8 +371,10 @@ class LogDrain {
  public:
   // Returns how many records it moved.
   std::uint64_t step(ConsumerLog& log, std::uint64_t threshold);
-  // Records moved out so far, in append order.
+  // Records moved out and not taken yet, in append order.
   [[nodiscard]] std::uint64_t held() const noexcept { return records_.size(); }
+  // The records moved out since the last take, in append order; the drain forgets them.
+  [[nodiscard]] std::vector<DeliveryRecord> take_moved() { return std::exchange(records_, {}); }
   // Everything the consumer recorded: the records moved out, then those in the slots.
   // Leaves this drain empty (the records move into the snapshot).
   [[nodiscard]] ConsumerSnapshot take_snapshot(const ConsumerLog& log);
