@@ -592,6 +592,28 @@ std::vector<WorkerConfig> Runner::worker_configs() const {
   return out;
 }
 
+// A ring's own counters, read through its segment (nullopt if the header does not
+// validate: the workers found that out first, and said so).
+std::optional<probes::RingCounters> ring_counters(const ObjectSpec& o, const core::Segment& seg) {
+  const auto read = [&](auto attached) -> std::optional<probes::RingCounters> {
+    if (!attached) return std::nullopt;
+    const core::RingStats s = (*attached)->stats();
+    return probes::RingCounters{o.name,
+                                std::string(to_string(o.type)),
+                                (*attached)->config().capacity,
+                                s.pushes,
+                                s.pops,
+                                s.full_events,
+                                s.empty_events,
+                                s.abandoned,
+                                s.sleeps,
+                                s.wakeups};
+  };
+  if (o.type == ObjectType::kSpscRing)
+    return read(core::SpscRing::attach(seg.payload(), seg.payload_size()));
+  return read(core::MpmcRing::attach(seg.payload(), seg.payload_size()));
+}
+
 void Runner::collect(SupervisionReport& report) {
   const auto& view = created_.control->view();
   result_.ended_early = report.ended_early;
@@ -696,6 +718,8 @@ void Runner::collect(SupervisionReport& report) {
       auto f = probes::check_pages(view.pages(ro.journal).snapshot(), crashes);
       f.object = o.name;
       result_.pages.push_back(std::move(f));
+    } else if ((o.type == ObjectType::kSpscRing || o.type == ObjectType::kMpmcRing) && ro.segment) {
+      if (auto counters = ring_counters(o, *ro.segment)) result_.rings.push_back(*counters);
     }
   }
   // Stats per role.
@@ -1033,6 +1057,12 @@ std::string summarize(const probes::RunResult& r) {
       }
     }
     out += "\n";
+  }
+  for (const auto& g : r.rings) {
+    // What the waits cost, when they went as far as the futex.
+    if (g.sleeps == 0 && g.wakeups == 0) continue;
+    out += "  ring " + g.object + ": " + std::to_string(g.sleeps) + " futex sleeps, " +
+           std::to_string(g.wakeups) + " wake-ups\n";
   }
   for (const auto& s : r.stalls)
     out += "  STALLED at " + format_seconds(s.t_s) + ": " + s.description + "\n";

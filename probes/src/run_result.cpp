@@ -261,6 +261,20 @@ void fields(R& p, F&& field) {
   field("problems", p.problems);
 }
 
+template <RecordOf<RingCounters> R, class F>
+void fields(R& r, F&& field) {
+  field("object", r.object);
+  field("kind", r.kind);
+  field("capacity", r.capacity);
+  field("pushes", r.pushes);
+  field("pops", r.pops);
+  field("full_events", r.full_events);
+  field("empty_events", r.empty_events);
+  field("abandoned", r.abandoned);
+  field("sleeps", r.sleeps);
+  field("wakeups", r.wakeups);
+}
+
 template <RecordOf<StallFinding> R, class F>
 void fields(R& s, F&& field) {
   field("t_s", s.t_s);
@@ -321,6 +335,7 @@ void fields(R& r, F&& field) {
   field("mutexes", r.mutexes);
   field("semaphores", r.semaphores);
   field("pages", r.pages);
+  field("rings", r.rings);
   field("stalls", r.stalls);
   field("leaks", r.leaks);
   field("roles", r.roles);

@@ -189,14 +189,35 @@ void lock_section(const probes::RunResult& run, std::ostream& out) {
 }
 
 // Per ring role: how often its pushes found the ring full (back-pressure on a producer)
-// or its pops found it empty (a consumer's idle time), and how long each such wait lasted.
+// or its pops found it empty (a consumer's idle time), and how long each such wait lasted;
+// then each ring's own counters: what the waits cost in futex sleeps and wake-ups.
 void ring_wait_section(const probes::RunResult& run, std::ostream& out) {
   std::vector<const probes::RoleStats*> roles;
   for (const auto& r : run.roles) {
     if (r.stats.full_events + r.stats.empty_events > 0) roles.push_back(&r);
   }
+  if (roles.empty() && run.rings.empty()) return;
+  out << "<h3>Ring waits</h3>";
+  if (!run.rings.empty()) {
+    out << "<table><tr><th>ring</th><th>slots</th><th>pushes</th><th>pops</th>"
+           "<th>calls that found it full</th><th>empty</th><th>futex sleeps</th>"
+           "<th>wake-ups</th><th>abandoned</th></tr>";
+    for (const auto& g : run.rings) {
+      out << "<tr><td><code>" << xml_escape(g.object) << "</code> (" << xml_escape(g.kind)
+          << ")</td>";
+      for (const std::uint64_t v : {g.capacity, g.pushes, g.pops, g.full_events, g.empty_events,
+                                    g.sleeps, g.wakeups, g.abandoned}) {
+        out << "<td class=\"num\">" << v << "</td>";
+      }
+      out << "</tr>";
+    }
+    out << "</table><p class=\"meta\">The rings' own counters, over every process that used "
+           "them: a push or pop call that found the ring full or empty counts once per call "
+           "(a role tries once before it waits); a waiting call sleeps on a futex for at most "
+           "200 us at a time.</p>";
+  }
   if (roles.empty()) return;
-  out << "<h3>Ring waits</h3><table><tr><th>role</th><th>found the ring</th><th>times</th>"
+  out << "<table><tr><th>role</th><th>found the ring</th><th>times</th>"
          "<th>waited in all</th><th>p50</th><th>p99</th><th>max</th></tr>";
   for (const auto* r : roles) {
     const auto& st = r->stats;

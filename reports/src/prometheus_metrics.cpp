@@ -81,6 +81,7 @@ RunMetricsSnapshot snapshot_of(const probes::RunResult& run) {
   RunMetricsSnapshot s;
   s.spec = run.spec_name;
   s.roles = run.roles;
+  s.rings = run.rings;
   if (run.integrity) {
     const auto& c = run.integrity->counts;
     s.violations = {{"lost", c.lost},
@@ -137,6 +138,14 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
              "How long each full (producer) or empty (consumer) event lasted: from the push or "
              "pop that found the ring so to the one that moved.",
              MetricType::Histogram);
+  auto sleeps = family("shmcheck_ring_futex_sleeps_total",
+                       "Futex sleeps of calls waiting on a full or empty ring (the ring's own "
+                       "count, read at the end of the run).",
+                       MetricType::Counter);
+  auto wakeups = family("shmcheck_ring_futex_wakeups_total",
+                        "Futex wake-ups sent to calls sleeping on a ring (the ring's own count, "
+                        "read at the end of the run).",
+                        MetricType::Counter);
   auto latency = family("shmcheck_message_latency_seconds",
                         "Latency from the intended send time to delivery (or op latency).",
                         MetricType::Histogram);
@@ -184,6 +193,14 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
       if (st.ring_wait.count > 0) ring_wait.metric.push_back(histogram(rl, st.ring_wait));
       if (st.latency.count > 0) latency.metric.push_back(histogram(rl, st.latency));
     }
+    for (const auto& ring : run.rings) {
+      const std::vector<ClientMetric::Label> gl = {label("object", ring.object),
+                                                   label("spec", run.spec)};
+      sleeps.metric.push_back(
+          with_value(MetricType::Counter, gl, static_cast<double>(ring.sleeps)));
+      wakeups.metric.push_back(
+          with_value(MetricType::Counter, gl, static_cast<double>(ring.wakeups)));
+    }
     for (const auto& [kind, n] : run.violations) {
       violations.metric.push_back(with_value(MetricType::Counter,
                                              {label("kind", kind), label("spec", run.spec)},
@@ -210,9 +227,10 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
     }
   }
   std::vector<MetricFamily> out;
-  for (auto* f : {&ops, &bytes, &full, &empty, &abandoned, &acquisitions, &contended, &owner_died,
-                  &repairs, &lock_wait, &ring_wait, &latency, &violations, &faults, &workers,
-                  &progress, &elapsed, &exit_code}) {
+  for (auto* f :
+       {&ops,        &bytes,   &full,      &empty,     &abandoned, &acquisitions, &contended,
+        &owner_died, &repairs, &lock_wait, &ring_wait, &sleeps,    &wakeups,      &latency,
+        &violations, &faults,  &workers,   &progress,  &elapsed,   &exit_code}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }
   return out;

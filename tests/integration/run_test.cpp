@@ -462,7 +462,8 @@ TEST(RunCommand, NoProbesKeepsTheVerdictAndCountsButTakesNoTimingSamples) {
 // A producer facing a consumer that thinks 1 ms per message through an 8-slot ring: its
 // pushes find the ring full once per message (not once per 2 ms poll step, which would
 // count none of these 1 ms waits), each wait is timed, and the consumer, mostly behind,
-// finds the ring empty less often. With --no-probes the events stay, the times go.
+// finds the ring empty less often. With --no-probes the events stay, the times go. The
+// ring's own counters (JSON "rings") show what the waits cost: futex sleeps and wake-ups.
 TEST(RunCommand, RingWaitsAreCountedPerPushThatFoundTheRingFullAndTimed) {
   TempDir dir;
   const std::string spec = spec_path("tests/integration/specs/slow-consumer.yaml");
@@ -495,6 +496,23 @@ TEST(RunCommand, RingWaitsAreCountedPerPushThatFoundTheRingFullAndTimed) {
     } else {
       EXPECT_EQ(wait.at("count").get<std::uint64_t>(), 0U);
     }
+    // The ring's own counters: every message through it once; each push that found it
+    // full counted there too (with the try before the wait: at least the role's count);
+    // 1 ms waits outlast the spin, so the producer slept on the futex and the consumer's
+    // pops woke it.
+    ASSERT_EQ(result.at("rings").size(), 1U) << result.at("rings").dump(2);
+    const auto& ring = result.at("rings").at(0);
+    EXPECT_EQ(ring.at("object"), "queue");
+    EXPECT_EQ(ring.at("kind"), "spsc_ring");
+    EXPECT_EQ(ring.at("capacity"), 8U);
+    EXPECT_EQ(ring.at("pushes").get<std::uint64_t>(), 300U);
+    EXPECT_EQ(ring.at("pops").get<std::uint64_t>(), 300U);
+    EXPECT_GE(ring.at("full_events").get<std::uint64_t>(), full);
+    const auto sleeps = ring.at("sleeps").get<std::uint64_t>();
+    const auto wakeups = ring.at("wakeups").get<std::uint64_t>();
+    EXPECT_GE(sleeps, full / 2) << ring.dump(2);
+    EXPECT_GT(wakeups, 0U) << ring.dump(2);
+    EXPECT_LE(wakeups, 600U) << "at most one per push and pop";
   }
 }
 

@@ -84,6 +84,7 @@ RunResult sample() {
   p.object = "pages";
   p.snapshot.pages_written = 3;
   r.pages = {p};
+  r.rings = {RingCounters{"queue", "mpmc_ring", 64, 20'000, 19'998, 12, 340, 2, 41, 40}};
   r.stalls = {StallFinding{3.0, "no progress for 10s", {"consumer[0]: pop (in_op)"}}};
   r.leaks = LeakReport{1, {LeakFinding{"posix_shm", "/shmcheck.1000.x.queue", 4096, "orphaned"}}};
   RoleStats role;
@@ -124,6 +125,7 @@ TEST(RunResultJson, TopLevelKeysAreTheDocumentedOnes) {
                                           "mutexes",
                                           "semaphores",
                                           "pages",
+                                          "rings",
                                           "stalls",
                                           "leaks",
                                           "roles",
@@ -231,6 +233,7 @@ TEST(RunResultJson, FromJsonInvertsToJson) {
   EXPECT_EQ(to_json(*parsed), j);
   EXPECT_EQ(parsed->workers, original.workers);
   EXPECT_EQ(parsed->roles, original.roles);
+  EXPECT_EQ(parsed->rings, original.rings);
   EXPECT_EQ(parsed->integrity->counts, original.integrity->counts);
   // Through text as well.
   auto reparsed = run_result_from_json(json::parse(j.dump(2)));

@@ -56,6 +56,7 @@ inline probes::RunResult passing_run() {
   probes::RoleStats lrs{"locker", {}};
   for (std::uint64_t ns : {120ULL, 2500ULL, 70000ULL}) lrs.stats.lock_wait.observe(ns);
   r.roles = {prs, lrs};
+  r.rings = {{"queue", "mpmc_ring", 64, 5001, 5000, 3, 120, 0, 17, 16}};
   r.leaks.findings.push_back({"posix_shm", "/shmcheck.0.0123456789abcdef.queue", 69632, "removed"});
   r.expectations = {{"lost", "0", "0", true}, {"p99_latency", "< 500us", "40 us", true}};
   return r;

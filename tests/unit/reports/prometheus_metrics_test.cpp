@@ -49,6 +49,15 @@ TEST(RunMetrics, FamiliesUseBaseUnitsAndNoPidLabels) {
     EXPECT_NE(text.find(name), std::string::npos) << name << "\n" << text;
   }
   EXPECT_EQ(text.find("pid="), std::string::npos);
+  // The rings' own counters, per object (the fixture's ring: 17 sleeps, 16 wake-ups).
+  EXPECT_NE(text.find("shmcheck_ring_futex_sleeps_total{object=\"queue\",spec=\"mpmc-producer-"
+                      "crash\"} 17"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("shmcheck_ring_futex_wakeups_total{object=\"queue\",spec=\"mpmc-producer-"
+                      "crash\"} 16"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("le=\"1e-07\""), std::string::npos) << "buckets start at 100 ns";
   EXPECT_NE(text.find("le=\"+Inf\""), std::string::npos);
   EXPECT_NE(text.find("shmcheck_integrity_violations_total{kind=\"lost\",spec=\"broken <ring> & "

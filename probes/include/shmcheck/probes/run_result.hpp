@@ -33,6 +33,8 @@
 //                   "pending_waits", "pending_posts", "problems": [..]}],
 //   "pages": [{"object", "ok", "pages_written", "reads_ok", "read_retries",
 //              "reads_torn", "pages_repaired", "problems": [..]}],
+//   "rings": [{"object", "kind", "capacity", "pushes", "pops", "full_events",
+//              "empty_events", "abandoned", "sleeps", "wakeups"}],
 //   "stalls": [{"t_s", "description", "workers": [".."]}],
 //   "leaks": {"leaked_objects", "findings": [{"kind", "name", "bytes", "verdict"}]},
 //   "roles": [{"role", "ops", "full_events", "empty_events", "abandoned",
@@ -171,6 +173,25 @@ struct LeakReport {
   friend bool operator==(const LeakReport&, const LeakReport&) = default;
 };
 
+// A ring's own counters (core::RingStats), read from its segment after the run. Beside
+// the roles' full and empty events they say what the waits cost: how often a waiting
+// call went to sleep on the futex, and how often a mover had to wake a sleeper (each a
+// system call, and a cross-CPU wake-up of 35-40 us on the machines this was built on).
+// Of every incarnation of every worker, crashed ones included.
+struct RingCounters {
+  std::string object;
+  std::string kind;  // "spsc_ring", "mpmc_ring"
+  std::uint64_t capacity = 0;
+  std::uint64_t pushes = 0;        // messages claimed by producers (SPSC: committed)
+  std::uint64_t pops = 0;          // slots taken by consumers, abandoned ones included
+  std::uint64_t full_events = 0;   // push calls that found the ring full
+  std::uint64_t empty_events = 0;  // pop calls that found the ring empty
+  std::uint64_t abandoned = 0;     // slots released because their claimer was proved dead
+  std::uint64_t sleeps = 0;        // futex sleeps of waiting calls, both sides
+  std::uint64_t wakeups = 0;       // futex wake-ups sent to sleepers
+  friend bool operator==(const RingCounters&, const RingCounters&) = default;
+};
+
 // Counters and histograms of all workers of one role, merged.
 struct RoleStats {
   std::string role;
@@ -221,6 +242,7 @@ struct RunResult {
   std::vector<MutexFindings> mutexes;
   std::vector<SemaphoreFindings> semaphores;
   std::vector<PageFindings> pages;
+  std::vector<RingCounters> rings;
   std::vector<StallFinding> stalls;
   LeakReport leaks;
   std::vector<RoleStats> roles;
