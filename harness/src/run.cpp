@@ -230,6 +230,8 @@ class Runner {
   std::optional<RunError> create_objects();
   std::vector<WorkerConfig> worker_configs() const;
   void collect(SupervisionReport& report);
+  // Each ring's own counters, read through the harness's mapping of its segment.
+  [[nodiscard]] std::vector<probes::RingCounters> read_rings() const;
   void expectations();
   void note(const char* format, ...) const __attribute__((format(printf, 2, 3)));
 
@@ -614,6 +616,17 @@ std::optional<probes::RingCounters> ring_counters(const ObjectSpec& o, const cor
   return read(core::MpmcRing::attach(seg.payload(), seg.payload_size()));
 }
 
+std::vector<probes::RingCounters> Runner::read_rings() const {
+  std::vector<probes::RingCounters> out;
+  for (const auto& ro : created_.objects) {
+    const auto& o = *ro.spec;
+    if ((o.type == ObjectType::kSpscRing || o.type == ObjectType::kMpmcRing) && ro.segment) {
+      if (auto counters = ring_counters(o, *ro.segment)) out.push_back(*counters);
+    }
+  }
+  return out;
+}
+
 void Runner::collect(SupervisionReport& report) {
   const auto& view = created_.control->view();
   result_.ended_early = report.ended_early;
@@ -718,10 +731,9 @@ void Runner::collect(SupervisionReport& report) {
       auto f = probes::check_pages(view.pages(ro.journal).snapshot(), crashes);
       f.object = o.name;
       result_.pages.push_back(std::move(f));
-    } else if ((o.type == ObjectType::kSpscRing || o.type == ObjectType::kMpmcRing) && ro.segment) {
-      if (auto counters = ring_counters(o, *ro.segment)) result_.rings.push_back(*counters);
     }
   }
+  result_.rings = read_rings();
   // Stats per role.
   for (std::size_t w = 0; w < report.workers.size(); ++w) {
     const auto& role = report.workers[w].config.role;
@@ -903,6 +915,7 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
 
   SupervisorOptions sopts;
   sopts.on_sample = options_.on_sample;
+  sopts.ring_counters = [this] { return read_rings(); };
   sopts.control_ref = created_.control->segment().ref().to_string();
   sopts.duration = spec_.duration;
   sopts.timeout = spec_.timeout;

@@ -103,6 +103,7 @@ void RunOutputs::on_sample(const std::string& spec, const LiveSample& sample) {
   reports::RunMetricsSnapshot snap;
   snap.spec = spec;
   snap.roles = sample.roles;
+  snap.rings = sample.rings;
   snap.workers = sample.workers;
   snap.faults = sample.faults;
   snap.progress_ratio = sample.progress_ratio;

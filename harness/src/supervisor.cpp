@@ -498,6 +498,7 @@ void Supervisor::sample_live(std::uint64_t now) {
   for (const auto& e : report_.timeline) {
     if (e.kind == "kill" || e.kind == "pause") ++sample.faults[e.kind];
   }
+  if (options_.ring_counters) sample.rings = options_.ring_counters();
   for (const auto& r : sample.roles) sample.violations += r.stats.abandoned + r.stats.owner_died;
   options_.on_sample(sample);
 }

@@ -140,11 +140,11 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
              MetricType::Histogram);
   auto sleeps = family("shmcheck_ring_futex_sleeps_total",
                        "Futex sleeps of calls waiting on a full or empty ring (the ring's own "
-                       "count, read at the end of the run).",
+                       "count).",
                        MetricType::Counter);
   auto wakeups = family("shmcheck_ring_futex_wakeups_total",
-                        "Futex wake-ups sent to calls sleeping on a ring (the ring's own count, "
-                        "read at the end of the run).",
+                        "Futex wake-ups sent to calls sleeping on a ring (the ring's own "
+                        "count).",
                         MetricType::Counter);
   auto latency = family("shmcheck_message_latency_seconds",
                         "Latency from the intended send time to delivery (or op latency).",

@@ -141,6 +141,19 @@ TEST_F(RealPrometheus, LiveMetricsAndPushedMetricsArrive) {
        "6s"},
       (dir_ / "run.log").string());
   ASSERT_TRUE(run.has_value());
+  static const std::regex kProgress(
+      R"(shmcheck_run_progress_ratio\{spec="metrics-live"\} ([0-9.e+-]+))");
+  bool saw_live_ring_series = false;
+  for (const auto until = std::chrono::steady_clock::now() + 20s;
+       !saw_live_ring_series && std::chrono::steady_clock::now() < until;
+       std::this_thread::sleep_for(100ms)) {
+    const auto page = http_get(metrics_port_, "/metrics", 2s);
+    std::smatch m;
+    if (!page || !std::regex_search(page->body, m, kProgress)) continue;
+    if (std::stod(m[1].str()) >= 1) break;  // the run ended first
+    saw_live_ring_series =
+        page->body.find("shmcheck_ring_futex_sleeps_total{object=\"queue\"") != std::string::npos;
+  }
   double v = 0;
   EXPECT_TRUE(eventually_value(
       prom_port_, "max_over_time(sum(rate(shmcheck_ops_total{job=\"shmcheck\"}[5s]))[60s:1s])",
@@ -153,6 +166,15 @@ TEST_F(RealPrometheus, LiveMetricsAndPushedMetricsArrive) {
       "(rate(shmcheck_message_latency_seconds_bucket{job=\"shmcheck\"}[10s])))[60s:1s])",
       [](double x) { return x > 0 && std::isfinite(x); }, 30s, &v))
       << "latency p99 never answered (last " << v << ")";
+  // The ring's own futex counters are live too, one series per ring object: on a page
+  // served while the run was still going (progress below 1).
+  EXPECT_TRUE(eventually_value(
+      prom_port_,
+      "max_over_time(count(shmcheck_ring_futex_sleeps_total{job=\"shmcheck\",object=\"queue\"})"
+      "[60s:1s])",
+      [](double x) { return x == 1; }, 30s, &v))
+      << "no ring futex series (last " << v << ")";
+  EXPECT_TRUE(saw_live_ring_series) << run->log();
   const int status = run->wait_exit(60s);
   ASSERT_GE(status, 0) << "shmcheck run did not finish\n" << run->log();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();

@@ -19,6 +19,7 @@ struct LiveSample {
   double planned_s = 0;  // 0 when the spec is ops-bound
   double progress_ratio = 0;
   std::vector<probes::RoleStats> roles;          // cumulative per role
+  std::vector<probes::RingCounters> rings;       // the rings' own counters, so far
   std::map<std::string, std::uint64_t> workers;  // state (running, paused, exited) -> count
   std::map<std::string, std::uint64_t> faults;   // kind (kill, exit, pause) -> injected so far
   std::uint64_t violations = 0;                  // seen so far: abandoned slots, owner-died

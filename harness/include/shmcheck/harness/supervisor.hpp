@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -132,6 +133,8 @@ struct SupervisorOptions {
   std::chrono::nanoseconds drain_grace{std::chrono::seconds(1)};  // after the end: then kStop
   std::chrono::nanoseconds start_timeout{std::chrono::seconds(10)};
   LiveSampleSink on_sample;  // live progress for --metrics-listen and the progress line
+  // Reads the rings' own counters for each live sample (the runner maps the rings).
+  std::function<std::vector<probes::RingCounters>()> ring_counters;
   std::chrono::nanoseconds sample_every{std::chrono::milliseconds(250)};
   std::vector<std::string> object_names;  // spec objects, for "held by" lines
   Broken broken = Broken::kNone;          // test-only, forwarded to workers

@@ -36,8 +36,8 @@ namespace shmcheck::reports {
 // One spec's live (or final) state, in the units the metrics use.
 struct RunMetricsSnapshot {
   std::string spec;
-  std::vector<probes::RoleStats> roles;     // cumulative, per role
-  std::vector<probes::RingCounters> rings;  // the rings' own counters: at the end of the run
+  std::vector<probes::RoleStats> roles;             // cumulative, per role
+  std::vector<probes::RingCounters> rings;          // the rings' own counters
   std::map<std::string, std::uint64_t> violations;  // kind -> count (lost, torn, ...)
   std::map<std::string, std::uint64_t> faults;      // kind -> injected (kill, pause, exit)
   std::map<std::string, std::uint64_t> workers;     // state -> workers (running, paused, exited)
