@@ -694,8 +694,13 @@ void Runner::collect(SupervisionReport& report) {
 
   // Messages.
   if (producers_ > 0 || consumers_ > 0) {
-    for (std::uint32_t i = 0; i < producers_; ++i)
-      messages.producers.push_back(view.producer(i).snapshot());
+    for (std::uint32_t i = 0; i < producers_; ++i) {
+      probes::ProducerSnapshot p = view.producer(i).snapshot();
+      // With the ledgers retired during the run (restarts beyond the journal's slots).
+      const auto& retired = report.retired_ledgers[i];
+      p.incarnations.insert(p.incarnations.begin(), retired.begin(), retired.end());
+      messages.producers.push_back(std::move(p));
+    }
     // The supervisor checked what it drained during the run; then what is still in
     // the slots.
     report.delivery_logs.resize(consumers_);

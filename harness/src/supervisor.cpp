@@ -548,6 +548,18 @@ void Supervisor::check_watchdog(std::uint64_t now) {
   kill_all();
 }
 
+// A producer's incarnation `next` needs the journal slot of incarnation next -
+// kLedgerSlots, which ended long ago (incarnations of a worker run one at a time):
+// its final ledger moves into the report, and the message check learns its last acked.
+void Supervisor::retire_ledger(std::size_t w, std::uint32_t next) {
+  if (configs_[w].role != "producer" || next < probes::kLedgerSlots) return;
+  const std::uint32_t producer = configs_[w].role_index;
+  const auto retired = control_.view().producer(producer).retire(next - probes::kLedgerSlots);
+  if (!retired) return;
+  report_.deliveries.settle(probes::ProducerSnapshot{producer, {*retired}, 0});
+  report_.retired_ledgers[producer].push_back(*retired);
+}
+
 // Moves sealed delivery records out of the consumers' logs (LogDrain) so that their
 // slots are reused, into the message check (DeliveryTally), then settles the producers
 // there: their ledgers, read after the records, say which seqs are final. A
@@ -691,6 +703,7 @@ core::Result<SupervisionReport> Supervisor::run() {
       if (!live.restart_pending) continue;
       live.restart_pending = false;
       const std::uint32_t next = live.incarnation + 1;
+      retire_ledger(w, next);
       auto pid = spawn(w, next);
       if (!pid) {
         note_spawn_failure(pid.error());

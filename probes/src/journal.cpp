@@ -132,19 +132,54 @@ void install_failpoint_observer(WorkerSlot* slot) noexcept {
 
 // ---------------------------------------------------------------------- ProducerJournal
 
+namespace {
+
+IncarnationSnapshot read_ledger(const IncarnationLedger& l, IncarnationState state) noexcept {
+  IncarnationSnapshot inc;
+  inc.incarnation = l.incarnation.load(std::memory_order_relaxed);
+  inc.state = state;
+  // acked first: a push acknowledged after we read acked then shows up as attempted.
+  inc.acked = l.acked.load(std::memory_order_acquire);
+  inc.attempted = std::max(l.attempted.load(std::memory_order_acquire), inc.acked);
+  return inc;
+}
+
+}  // namespace
+
+// The incarnation's ledger, or nullptr when its slot holds another (untracked). The
+// producer reads its own line: two loads that hit its cache.
 IncarnationLedger* ProducerJournal::ledger(std::uint32_t incarnation) noexcept {
-  return incarnation < kMaxIncarnations ? &ledgers_[incarnation] : nullptr;
+  IncarnationLedger& l = ledgers_[incarnation % kLedgerSlots];
+  const bool mine = l.state.load(std::memory_order_relaxed) !=
+                        static_cast<std::uint32_t>(IncarnationState::kUnused) &&
+                    l.incarnation.load(std::memory_order_relaxed) == incarnation;
+  return mine ? &l : nullptr;
 }
 
 void ProducerJournal::begin_incarnation(std::uint32_t incarnation) noexcept {
-  IncarnationLedger* l = ledger(incarnation);
-  if (l == nullptr) {
-    untracked_incarnations_.fetch_add(1, std::memory_order_release);
+  IncarnationLedger& l = ledgers_[incarnation % kLedgerSlots];
+  if (l.state.load(std::memory_order_acquire) !=
+          static_cast<std::uint32_t>(IncarnationState::kUnused) &&
+      l.incarnation.load(std::memory_order_relaxed) != incarnation) {
+    untracked_incarnations_.fetch_add(1, std::memory_order_release);  // not retired
     return;
   }
-  l->attempted.store(0, std::memory_order_relaxed);
-  l->acked.store(0, std::memory_order_relaxed);
-  l->state.store(static_cast<std::uint32_t>(IncarnationState::kActive), std::memory_order_release);
+  l.incarnation.store(incarnation, std::memory_order_relaxed);
+  l.attempted.store(0, std::memory_order_relaxed);
+  l.acked.store(0, std::memory_order_relaxed);
+  l.state.store(static_cast<std::uint32_t>(IncarnationState::kActive), std::memory_order_release);
+}
+
+std::optional<IncarnationSnapshot> ProducerJournal::retire(std::uint32_t incarnation) noexcept {
+  IncarnationLedger& l = ledgers_[incarnation % kLedgerSlots];
+  const auto state = static_cast<IncarnationState>(l.state.load(std::memory_order_acquire));
+  if (state == IncarnationState::kUnused ||
+      l.incarnation.load(std::memory_order_relaxed) != incarnation) {
+    return std::nullopt;
+  }
+  const IncarnationSnapshot final_values = read_ledger(l, state);
+  l.state.store(static_cast<std::uint32_t>(IncarnationState::kUnused), std::memory_order_release);
+  return final_values;
 }
 
 void ProducerJournal::before_push(std::uint32_t incarnation, std::uint64_t seq) noexcept {
@@ -173,18 +208,12 @@ ProducerSnapshot ProducerJournal::snapshot() const {
   ProducerSnapshot s;
   s.producer = producer_;
   s.untracked_incarnations = untracked_incarnations_.load(std::memory_order_acquire);
-  for (std::uint32_t i = 0; i < kMaxIncarnations; ++i) {
-    const IncarnationLedger& l = ledgers_[i];
+  for (const IncarnationLedger& l : ledgers_) {
     const auto state = static_cast<IncarnationState>(l.state.load(std::memory_order_acquire));
-    if (state == IncarnationState::kUnused) continue;
-    IncarnationSnapshot inc;
-    inc.incarnation = i;
-    inc.state = state;
-    // acked first: a push acknowledged after we read acked then shows up as attempted.
-    inc.acked = l.acked.load(std::memory_order_acquire);
-    inc.attempted = std::max(l.attempted.load(std::memory_order_acquire), inc.acked);
-    s.incarnations.push_back(inc);
+    if (state != IncarnationState::kUnused) s.incarnations.push_back(read_ledger(l, state));
   }
+  std::sort(s.incarnations.begin(), s.incarnations.end(),
+            [](const auto& a, const auto& b) { return a.incarnation < b.incarnation; });
   return s;
 }
 

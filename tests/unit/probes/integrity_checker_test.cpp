@@ -347,7 +347,7 @@ TEST(IntegrityChecker, LogOverflowOrUntrackedIncarnationsMakeTheVerdictIncomplet
   EXPECT_FALSE(check_messages(in).counts.complete);
   in.consumers[0].overflow = 0;
   in.producers[0].untracked_incarnations = 1;
-  in.consumers[0].records.push_back(ok(0, kMaxIncarnations, 1));
+  in.consumers[0].records.push_back(ok(0, kLedgerSlots, 1));
   const MessageVerdict v = check_messages(in);
   EXPECT_FALSE(v.counts.complete);
   EXPECT_EQ(v.counts.unexpected, 0U) << "untracked incarnations are not judged";

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <new>
 #include <thread>
 
@@ -137,9 +138,43 @@ TEST(ProducerJournal, LedgerFollowsAttemptAckWithdrawAndFinish) {
   EXPECT_EQ(s.incarnations[0].state, IncarnationState::kFinished);
   EXPECT_EQ(s.incarnations[1].incarnation, 1U);
   EXPECT_EQ(s.incarnations[1].attempted, 0U);
-  journal->begin_incarnation(kMaxIncarnations);
+  journal->begin_incarnation(kLedgerSlots);
   EXPECT_EQ(journal->snapshot().untracked_incarnations, 1U);
   delete journal;
+}
+
+// Incarnation i uses slot i % kLedgerSlots: once the harness retired the slot's
+// previous holder, a producer restarted any number of times keeps being journaled.
+TEST(ProducerJournal, ARetiredSlotIsReusedByTheIncarnationThatNeedsIt) {
+  auto journal = std::make_unique<ProducerJournal>(1);
+  for (std::uint32_t inc = 0; inc < kLedgerSlots; ++inc) {
+    journal->begin_incarnation(inc);
+    journal->before_push(inc, 2);
+    journal->after_push(inc, 1);  // died with seq 2 in flight
+  }
+  // Not retired: incarnation kLedgerSlots finds slot 0 taken.
+  journal->begin_incarnation(kLedgerSlots);
+  journal->after_push(kLedgerSlots, 5);  // ignored: untracked
+  EXPECT_EQ(journal->snapshot().untracked_incarnations, 1U);
+  EXPECT_EQ(journal->snapshot().incarnations.front().acked, 1U);
+
+  const auto retired = journal->retire(0);
+  ASSERT_TRUE(retired.has_value());
+  EXPECT_EQ(*retired, (IncarnationSnapshot{0, 2, 1, IncarnationState::kActive}));
+  EXPECT_FALSE(journal->retire(0).has_value()) << "retired once";
+  EXPECT_FALSE(journal->retire(1 + kLedgerSlots).has_value()) << "slot 1 holds 1";
+
+  const std::uint32_t next = kLedgerSlots + 1;  // the restart after the untracked one
+  ASSERT_TRUE(journal->retire(1).has_value());
+  journal->begin_incarnation(next);
+  journal->before_push(next, 7);
+  journal->after_push(next, 7);
+  journal->finish(next);
+  const ProducerSnapshot s = journal->snapshot();
+  ASSERT_EQ(s.incarnations.size(), kLedgerSlots - 1);  // 0 gone, 1 replaced
+  EXPECT_EQ(s.incarnations.front().incarnation, 2U);       // ascending
+  EXPECT_EQ(s.incarnations.back(), (IncarnationSnapshot{next, 7, 7, IncarnationState::kFinished}));
+  EXPECT_EQ(s.untracked_incarnations, 1U);
 }
 
 TEST(ConsumerLog, AppendBeyondCapacityIsCountedNotWritten) {

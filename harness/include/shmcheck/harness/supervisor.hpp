@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -107,6 +108,9 @@ struct SupervisionReport {
   std::vector<probes::LogDrain> delivery_logs;
   // The message check so far: every record drained, producers settled after each drain.
   probes::DeliveryTally deliveries;
+  // Per producer index: the ledgers of incarnations retired from the journal's slots
+  // (ProducerJournal::retire) to make room for later ones; snapshot() has the rest.
+  std::map<std::uint32_t, std::vector<probes::IncarnationSnapshot>> retired_ledgers;
 };
 
 // A log is asked to seal (and then drained) once a quarter of its slots, or 4096
@@ -169,6 +173,7 @@ class Supervisor {
   void update_producers_done();
   void check_watchdog(std::uint64_t now);
   void drain_logs(std::uint64_t now);
+  void retire_ledger(std::size_t w, std::uint32_t next);
   void sample_throughput(std::uint64_t now);
   void sample_live(std::uint64_t now);
   void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind,

@@ -28,7 +28,8 @@
 namespace shmcheck::probes {
 
 inline constexpr std::uint64_t kControlMagic = 0x314C'5254'4E43'4853ULL;  // "SHCNTRL1"
-inline constexpr std::uint32_t kControlLayoutVersion = 2;                 // 2: StatsBlock ring_wait
+inline constexpr std::uint32_t kControlLayoutVersion =
+    3;  // 2: StatsBlock ring_wait; 3: ledger slots
 inline constexpr std::uint32_t kMaxWorkers = 4096;
 inline constexpr std::uint64_t kMaxConsumerLogCapacity = 1ULL << 28;  // records per consumer
 

@@ -133,10 +133,16 @@ void install_failpoint_observer(WorkerSlot* slot) noexcept;
 // ---------------------------------------------------------------------------------
 // ProducerJournal: one per producer index; one IncarnationLedger per restart.
 
-// A producer restarted more often than this is still run, but its later
-// incarnations are not journaled (counted in untracked_incarnations; the checker
-// then reports their messages as untracked, never as a clean result).
-inline constexpr std::uint32_t kMaxIncarnations = 256;
+// Ledger slots per producer. Incarnation i uses slot i % kLedgerSlots; the harness
+// retires an ended incarnation's ledger (retire(): copies it out, frees the slot) before
+// it starts the incarnation that needs the slot, so a producer may restart any number of
+// times (there used to be 256 slots and no reuse: a producer restarted more often
+// failed the run's integrity_complete). Incarnations of a producer run one at a time,
+// so one slot would do; a few more keep the last ones readable in place. An
+// incarnation whose slot is still taken (nobody retired the previous holder) is still
+// run but not journaled (counted in untracked_incarnations; the checker then reports
+// its messages as untracked, never as a clean result).
+inline constexpr std::uint32_t kLedgerSlots = 16;
 
 enum class IncarnationState : std::uint32_t {
   kUnused = 0,
@@ -145,10 +151,10 @@ enum class IncarnationState : std::uint32_t {
 };
 
 struct alignas(32) IncarnationLedger {
-  std::atomic<std::uint64_t> attempted{0};  // seq about to be pushed (0: none yet)
-  std::atomic<std::uint64_t> acked{0};      // highest seq whose push returned true
-  std::atomic<std::uint32_t> state{0};      // IncarnationState
-  std::atomic<std::uint32_t> reserved{0};
+  std::atomic<std::uint64_t> attempted{0};    // seq about to be pushed (0: none yet)
+  std::atomic<std::uint64_t> acked{0};        // highest seq whose push returned true
+  std::atomic<std::uint32_t> state{0};        // IncarnationState
+  std::atomic<std::uint32_t> incarnation{0};  // whose ledger it is (while state != kUnused)
 };
 static_assert(sizeof(IncarnationLedger) == 32);
 
@@ -180,7 +186,12 @@ class alignas(kJournalAlignment) ProducerJournal {
   void finish(std::uint32_t incarnation) noexcept;
 
   [[nodiscard]] std::uint32_t producer() const noexcept { return producer_; }
+  // The ledgers in the slots, ascending by incarnation (retired ones are not there).
   [[nodiscard]] ProducerSnapshot snapshot() const;
+  // The harness, once the incarnation has ended (its process reaped) and before it
+  // starts incarnation + kLedgerSlots: the ledger's final values, and its slot
+  // freed. nullopt when the slot does not hold that incarnation.
+  [[nodiscard]] std::optional<IncarnationSnapshot> retire(std::uint32_t incarnation) noexcept;
 
  private:
   IncarnationLedger* ledger(std::uint32_t incarnation) noexcept;
@@ -188,7 +199,7 @@ class alignas(kJournalAlignment) ProducerJournal {
   std::uint32_t producer_;
   std::uint32_t reserved_ = 0;
   std::atomic<std::uint64_t> untracked_incarnations_{0};
-  alignas(kJournalAlignment) std::array<IncarnationLedger, kMaxIncarnations> ledgers_{};
+  alignas(kJournalAlignment) std::array<IncarnationLedger, kLedgerSlots> ledgers_{};
 };
 static_assert(std::is_standard_layout_v<ProducerJournal>);
 
