@@ -275,8 +275,7 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
     };
     const auto ledger_it = ledgers.find(inc_key);
     if (ledger_it == ledgers.end()) {
-      if (inc_key.second >= kLedgerSlots &&
-          producers_with_untracked.count(inc_key.first) != 0) {
+      if (inc_key.second >= kLedgerSlots && producers_with_untracked.count(inc_key.first) != 0) {
         // Untracked incarnation: cannot be judged; `complete` is false.
       } else {
         classify(0, kEnd, c.unexpected, "unexpected", "no such producer incarnation");

@@ -172,7 +172,7 @@ TEST(ProducerJournal, ARetiredSlotIsReusedByTheIncarnationThatNeedsIt) {
   journal->finish(next);
   const ProducerSnapshot s = journal->snapshot();
   ASSERT_EQ(s.incarnations.size(), kLedgerSlots - 1);  // 0 gone, 1 replaced
-  EXPECT_EQ(s.incarnations.front().incarnation, 2U);       // ascending
+  EXPECT_EQ(s.incarnations.front().incarnation, 2U);   // ascending
   EXPECT_EQ(s.incarnations.back(), (IncarnationSnapshot{next, 7, 7, IncarnationState::kFinished}));
   EXPECT_EQ(s.untracked_incarnations, 1U);
 }
