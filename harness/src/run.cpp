@@ -226,6 +226,8 @@ class Runner {
   probes::RunResult run_unguarded(Clock::time_point t0);
   // Verdict "error" with err's exit code and message, timed from t0.
   probes::RunResult finish_error(const RunError& err, Clock::time_point t0);
+  // finish_error, after removing every object the run created and its manifest.
+  probes::RunResult abandon(const RunError& err, Clock::time_point t0);
   std::optional<RunError> plan();
   std::optional<RunError> create_objects();
   std::vector<WorkerConfig> worker_configs() const;
@@ -327,7 +329,7 @@ std::optional<RunError> Runner::plan() {
   // restarts and violations: a sixteenth of the allowance (62,500 records by default)
   // is plenty. Consumers sharing an MPMC ring split a producer's seqs between them and
   // break runs every few messages: the whole allowance. The supervisor drains the logs
-  // into the message check as they fill (LogDrain, DeliveryTally), so the slots bound
+  // into the message check as they fill (drain_log, DeliveryTally), so the slots bound
   // the records waiting between drains, not the run: a log never gets more than
   // kMaxLogSlots, and a full one makes its consumer wait for the drain. Should what the
   // check holds reach options_.held_records, the supervisor ends the run early, so the
@@ -703,9 +705,8 @@ void Runner::collect(SupervisionReport& report) {
     }
     // The supervisor checked what it drained during the run; then what is still in
     // the slots.
-    report.delivery_logs.resize(consumers_);
     for (std::uint32_t i = 0; i < consumers_; ++i) {
-      const probes::ConsumerSnapshot rest = report.delivery_logs[i].take_snapshot(view.consumer(i));
+      const probes::ConsumerSnapshot rest = view.consumer(i).snapshot();
       for (const probes::DeliveryRecord& r : rest.records) report.deliveries.add(rest.consumer, r);
       report.deliveries.add_overflow(rest.overflow);
     }
@@ -873,9 +874,7 @@ probes::RunResult Runner::run() {
   try {
     return run_unguarded(t0);
   } catch (const std::bad_alloc&) {
-    created_.destroy();
-    (void)manifest_.remove();
-    return finish_error(
+    return abandon(
         RunError{kExitEnvironment,
                  "out of memory: the harness keeps what the integrity check needs (deliveries "
                  "it cannot merge yet, gaps, duplicates); allow it more memory, or lower "
@@ -891,6 +890,12 @@ probes::RunResult Runner::finish_error(const RunError& err, Clock::time_point t0
   result_.finished_at = iso_now();
   result_.durations.total_s = seconds_since(t0);
   return result_;
+}
+
+probes::RunResult Runner::abandon(const RunError& err, Clock::time_point t0) {
+  created_.destroy();
+  (void)manifest_.remove();
+  return finish_error(err, t0);
 }
 
 probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
@@ -912,9 +917,7 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   if (auto r = manifest_.begin(run_id_); !r) return finish_error(manifest_error(r.error()), t0);
   leaks_.before();
   if (auto err = create_objects()) {
-    created_.destroy();
-    (void)manifest_.remove();
-    return finish_error(*err, t0);
+    return abandon(*err, t0);
   }
   result_.durations.setup_s = seconds_since(t0);
 
@@ -936,22 +939,16 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   run_s_ = seconds_since(t_run);
   result_.durations.run_s = run_s_;
   if (!report) {
-    created_.destroy();
-    (void)manifest_.remove();
-    return finish_error(from_core("supervise", report.error()), t0);
+    return abandon(from_core("supervise", report.error()), t0);
   }
   if (report->interrupted_by != 0) {
-    created_.destroy();
-    (void)manifest_.remove();
-    return finish_error(
+    return abandon(
         RunError{kExitEnvironment, "interrupted by " + signal_name(report->interrupted_by) +
                                        ": run stopped, its objects removed"},
         t0);
   }
   if (report->spawn_failures > 0) {
-    created_.destroy();
-    (void)manifest_.remove();
-    return finish_error(
+    return abandon(
         RunError{kExitEnvironment, "could not start " + std::to_string(report->spawn_failures) +
                                        " worker(s): " + report->spawn_error},
         t0);

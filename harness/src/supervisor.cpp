@@ -560,7 +560,7 @@ void Supervisor::retire_ledger(std::size_t w, std::uint32_t next) {
   report_.retired_ledgers[producer].push_back(*retired);
 }
 
-// Moves sealed delivery records out of the consumers' logs (LogDrain) so that their
+// Moves sealed delivery records out of the consumers' logs (drain_log) so that their
 // slots are reused, into the message check (DeliveryTally), then settles the producers
 // there: their ledgers, read after the records, say which seqs are final. A
 // duration-bound run ends now, as if its duration had (producers stop at their next
@@ -568,17 +568,15 @@ void Supervisor::retire_ledger(std::size_t w, std::uint32_t next) {
 // options_.held_records.
 void Supervisor::drain_logs(std::uint64_t now) {
   const auto& view = control_.view();
-  auto& drains = report_.delivery_logs;  // one per consumer (run() sizes it)
+  const std::uint64_t threshold =
+      std::min(view.consumer_log_capacity() / kLogDrainDivisor, kLogDrainChunk);
   bool moved = false;
   for (std::uint32_t i = 0; i < view.consumers(); ++i) {
     probes::ConsumerLog& log = view.consumer(i);
-    const std::uint64_t threshold =
-        std::min(view.consumer_log_capacity() / kLogDrainDivisor, kLogDrainChunk);
-    if (drains[i].step(log, threshold) == 0) continue;
+    drained_.clear();
+    if (probes::drain_log(log, threshold, drained_) == 0) continue;
     moved = true;
-    for (const probes::DeliveryRecord& r : drains[i].take_moved()) {
-      report_.deliveries.add(log.consumer(), r);
-    }
+    for (const probes::DeliveryRecord& r : drained_) report_.deliveries.add(log.consumer(), r);
   }
   if (!moved) return;
   for (std::uint32_t p = 0; p < view.producers(); ++p) {
@@ -683,7 +681,6 @@ core::Result<SupervisionReport> Supervisor::run() {
     run.end_ns.store(start + static_cast<std::uint64_t>(options_.duration->count()),
                      std::memory_order_relaxed);
   }
-  report_.delivery_logs.resize(control_.view().consumers());
   control_.set_phase(RunPhase::kGo);
   last_progress_ns_ = start;
 
@@ -728,13 +725,9 @@ core::Result<SupervisionReport> Supervisor::run() {
     sleep_ms(1);
   }
   report_.elapsed_ns = monotonic_ns() - start;
-  // A copy (kill_all may still record into report_), but the drains and the message
-  // check move.
-  auto logs = std::move(report_.delivery_logs);
+  // A copy (kill_all may still record into report_), but the message check moves.
   auto deliveries = std::exchange(report_.deliveries, {});
-  report_.delivery_logs = {};
   SupervisionReport out = report_;
-  out.delivery_logs = std::move(logs);
   out.deliveries = std::move(deliveries);
   return out;
 }

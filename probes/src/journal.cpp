@@ -261,8 +261,8 @@ void ConsumerLog::set_run_length(std::uint64_t slot, std::uint32_t count) noexce
 
 void ConsumerLog::copy_records(std::uint64_t from, std::uint64_t to,
                                std::vector<DeliveryRecord>& out) const {
-  // No reserve: the harness appends a drain at a time to millions of records, and an
-  // exact reserve per call would copy them all every time instead of growing by half.
+  // No reserve: out may already hold records (a drain's scratch reused, or what was
+  // drained before), and an exact reserve per call would defeat its growing by half.
   for (std::uint64_t i = from; i < to; ++i) {
     const DeliveryRecord& src = records()[i % capacity_];
     // Every field before count is fixed once published (copied as bytes: the record
@@ -339,16 +339,17 @@ bool DeliveryLog::record_abandoned(std::int32_t claimer_pid) {
   return append(make_abandoned_record(claimer_pid, consumer_incarnation_)).has_value();
 }
 
-// ----------------------------------------------------------------------------- LogDrain
+// ---------------------------------------------------------------------------- drain_log
 
-std::uint64_t LogDrain::step(ConsumerLog& log, std::uint64_t threshold) {
+std::uint64_t drain_log(ConsumerLog& log, std::uint64_t threshold,
+                        std::vector<DeliveryRecord>& out) {
   const std::uint64_t request = log.seal_request_.load(std::memory_order_relaxed);
   if (log.sealed_.load(std::memory_order_acquire) != request) return 0;  // not yet answered
   const std::uint64_t drained = log.drained_.load(std::memory_order_relaxed);
   std::uint64_t moved = 0;
   if (request > drained) {
     // Sealed: records [drained, request) are final.
-    log.copy_records(drained, request, records_);
+    log.copy_records(drained, request, out);
     moved = request - drained;
     log.drained_.store(request, std::memory_order_release);  // their slots are free
   }
@@ -357,17 +358,6 @@ std::uint64_t LogDrain::step(ConsumerLog& log, std::uint64_t threshold) {
     log.seal_request_.store(n, std::memory_order_relaxed);
   }
   return moved;
-}
-
-ConsumerSnapshot LogDrain::take_snapshot(const ConsumerLog& log) {
-  ConsumerSnapshot s;
-  s.consumer = log.consumer();
-  s.records = std::move(records_);
-  records_ = {};
-  const std::uint64_t drained = log.drained();
-  log.copy_records(drained, std::max(log.size(), drained), s.records);
-  s.overflow = log.overflow_.load(std::memory_order_acquire);
-  return s;
 }
 
 // ------------------------------------------------------------------- MutexRecordJournal

@@ -279,7 +279,21 @@ TEST(DeliveryLog, ARestartedConsumerStartsItsOwnRecords) {
   EXPECT_EQ(log->snapshot().records, expected);
 }
 
-// ---- draining a log while its consumer writes (LogDrain) ----
+// ---- draining a log while its consumer writes (drain_log) ----
+
+// drain_log steps into one vector, as the harness does; everything(): those records, then
+// what is still in the slots (all the consumer recorded, once it has stopped).
+struct Drained {
+  std::vector<DeliveryRecord> records;
+  std::uint64_t step(ConsumerLog& log, std::uint64_t threshold) {
+    return drain_log(log, threshold, records);
+  }
+  [[nodiscard]] ConsumerSnapshot everything(const ConsumerLog& log) const {
+    ConsumerSnapshot s = log.snapshot();
+    s.records.insert(s.records.begin(), records.begin(), records.end());
+    return s;
+  }
+};
 
 // A consumer's deliveries that break runs often: producers 0..2 interleaved, with a
 // gap now and then (each break is a record).
@@ -319,7 +333,7 @@ std::map<std::uint32_t, std::vector<std::uint64_t>> seqs_per_producer(
   return out;
 }
 
-TEST(LogDrain, ADrainedLogReusesItsSlotsAndLosesNoDelivery) {
+TEST(DrainLog, ADrainedLogReusesItsSlotsAndLosesNoDelivery) {
   const auto deliveries = choppy_deliveries(5'000);
   const auto reference = undrained_records(deliveries);
   ASSERT_GT(reference.size(), 1'000U);  // else draining a log of 64 proves little
@@ -327,7 +341,7 @@ TEST(LogDrain, ADrainedLogReusesItsSlotsAndLosesNoDelivery) {
   SharedMemory shm(ConsumerLog::bytes_needed(64));
   auto* log = new (shm.get()) ConsumerLog(0, 64);
   DeliveryLog writer(*log, 0);
-  LogDrain drain;
+  Drained drain;
   std::uint64_t moved = 0;
   for (const auto& m : deliveries) {
     ASSERT_TRUE(writer.record(m));
@@ -335,8 +349,7 @@ TEST(LogDrain, ADrainedLogReusesItsSlotsAndLosesNoDelivery) {
   }
   EXPECT_GT(moved, reference.size() - 64);  // most went through the drain
   EXPECT_EQ(log->snapshot().overflow, 0U);
-  const ConsumerSnapshot s = drain.take_snapshot(*log);
-  EXPECT_EQ(drain.held(), 0U);  // moved into the snapshot
+  const ConsumerSnapshot s = drain.everything(*log);
   // Seals break runs, so there are more records; they stand for the same messages in
   // the same order.
   EXPECT_GE(s.records.size(), reference.size());
@@ -344,11 +357,11 @@ TEST(LogDrain, ADrainedLogReusesItsSlotsAndLosesNoDelivery) {
   EXPECT_EQ(seqs_per_producer(s.records), seqs_per_producer(reference));
 }
 
-TEST(LogDrain, ARunOpenAtASealIsClosedAndItsRecordStaysAsDrained) {
+TEST(DrainLog, ARunOpenAtASealIsClosedAndItsRecordStaysAsDrained) {
   SharedMemory shm(ConsumerLog::bytes_needed(8));
   auto* log = new (shm.get()) ConsumerLog(0, 8);
   DeliveryLog writer(*log, 2);
-  LogDrain drain;
+  Drained drain;
   for (std::uint64_t seq = 1; seq <= 5; ++seq) ASSERT_TRUE(writer.record(decoded(0, 0, seq)));
   EXPECT_EQ(drain.step(*log, 1), 0U);  // asks for a seal at record 1
   EXPECT_EQ(drain.step(*log, 1), 0U);  // not answered: the consumer has recorded nothing since
@@ -362,13 +375,13 @@ TEST(LogDrain, ARunOpenAtASealIsClosedAndItsRecordStaysAsDrained) {
   const std::vector<DeliveryRecord> expected = {{0, 0, 1, DeliveryStatus::kOk, 0, 2, 5},
                                                 {0, 0, 6, DeliveryStatus::kOk, 0, 2, 1},
                                                 {0, 0, 7, DeliveryStatus::kOk, 0, 2, 2}};
-  EXPECT_EQ(drain.take_snapshot(*log).records, expected);
+  EXPECT_EQ(drain.everything(*log).records, expected);
 }
 
-TEST(LogDrain, ADeadConsumersRequestIsAnsweredByItsSuccessor) {
+TEST(DrainLog, ADeadConsumersRequestIsAnsweredByItsSuccessor) {
   SharedMemory shm(ConsumerLog::bytes_needed(4));
   auto* log = new (shm.get()) ConsumerLog(0, 4);
-  LogDrain drain;
+  Drained drain;
   {
     DeliveryLog first(*log, 0);
     for (std::uint64_t seq = 1; seq <= 3; ++seq) ASSERT_TRUE(first.record(decoded(0, 0, seq * 2)));
@@ -379,16 +392,16 @@ TEST(LogDrain, ADeadConsumersRequestIsAnsweredByItsSuccessor) {
   ASSERT_TRUE(second.record(decoded(0, 0, 7)));  // a successor answers at its first record
   EXPECT_EQ(drain.step(*log, 2), 3U);
   ASSERT_TRUE(second.record(decoded(0, 0, 8)));
-  const ConsumerSnapshot s = drain.take_snapshot(*log);
+  const ConsumerSnapshot s = drain.everything(*log);
   ASSERT_EQ(s.records.size(), 4U);
   EXPECT_EQ(s.records[3], (DeliveryRecord{0, 0, 7, DeliveryStatus::kOk, 0, 1, 2}));
 }
 
-TEST(LogDrain, AFullLogWaitsForTheDrainInsteadOfDroppingRecords) {
+TEST(DrainLog, AFullLogWaitsForTheDrainInsteadOfDroppingRecords) {
   const auto deliveries = choppy_deliveries(20'000);
   SharedMemory shm(ConsumerLog::bytes_needed(8));
   auto* log = new (shm.get()) ConsumerLog(0, 8);
-  LogDrain drain;
+  Drained drain;
   std::atomic<bool> done{false};
   std::thread drainer([&] {
     while (!done.load()) {
@@ -402,12 +415,12 @@ TEST(LogDrain, AFullLogWaitsForTheDrainInsteadOfDroppingRecords) {
   done = true;
   drainer.join();
   EXPECT_TRUE(all);
-  const ConsumerSnapshot s = drain.take_snapshot(*log);
+  const ConsumerSnapshot s = drain.everything(*log);
   EXPECT_EQ(s.overflow, 0U);
   EXPECT_EQ(messages_in(s.records), deliveries.size());
 }
 
-TEST(LogDrain, AFullLogNobodyDrainsOverflowsAfterTheWait) {
+TEST(DrainLog, AFullLogNobodyDrainsOverflowsAfterTheWait) {
   SharedMemory shm(ConsumerLog::bytes_needed(1));
   auto* log = new (shm.get()) ConsumerLog(0, 1);
   DeliveryLog writer(*log, 0, 20ms);
@@ -422,7 +435,7 @@ TEST(LogDrain, AFullLogNobodyDrainsOverflowsAfterTheWait) {
 // drains it, then is SIGKILLed at an arbitrary instruction. Every record is whole and
 // the deliveries they stand for are exactly the ones the child made, in order, up to
 // the last one it published.
-TEST(LogDrain, AConsumerKilledWhileItsLogIsDrainedLeavesAnExactPrefix) {
+TEST(DrainLog, AConsumerKilledWhileItsLogIsDrainedLeavesAnExactPrefix) {
   SharedMemory shm(ConsumerLog::bytes_needed(16));
   auto* log = new (shm.get()) ConsumerLog(0, 16);
   const pid_t pid = testing::fork_child([&]() {
@@ -433,14 +446,14 @@ TEST(LogDrain, AConsumerKilledWhileItsLogIsDrainedLeavesAnExactPrefix) {
     }
   });
   ASSERT_GT(pid, 0);
-  LogDrain drain;
+  Drained drain;
   const auto until = std::chrono::steady_clock::now() + 300ms;
   while (std::chrono::steady_clock::now() < until) drain.step(*log, 4);
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   const testing::ChildExit exit = testing::wait_child(pid, 10s);
   ASSERT_TRUE(exit.killed_by(SIGKILL)) << exit.describe();
   drain.step(*log, 4);
-  const ConsumerSnapshot s = drain.take_snapshot(*log);
+  const ConsumerSnapshot s = drain.everything(*log);
   EXPECT_EQ(s.overflow, 0U);
   ASSERT_GT(s.records.size(), 1'000U);  // the log went round many times
   std::uint64_t i = 1;

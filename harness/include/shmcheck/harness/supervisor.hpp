@@ -103,10 +103,9 @@ struct SupervisionReport {
   // Why a duration-bound run ended before its duration ("" when it did not): what the
   // integrity check holds (DeliveryTally::held) reached held_records.
   std::string ended_early;
-  // Per consumer: its log's drain. The records it moves out during the run go straight
-  // into `deliveries`; the rest are still in the log's slots at the end.
-  std::vector<probes::LogDrain> delivery_logs;
-  // The message check so far: every record drained, producers settled after each drain.
+  // The message check so far: every record drained from the consumers' logs during the
+  // run (probes::drain_log), producers settled after each drain. The records still in
+  // the logs' slots at the end are the caller's to add.
   probes::DeliveryTally deliveries;
   // Per producer index: the ledgers of incarnations retired from the journal's slots
   // (ProducerJournal::retire) to make room for later ones; snapshot() has the rest.
@@ -189,6 +188,7 @@ class Supervisor {
   std::vector<Live> live_;
   std::set<pid_t> groups_;
   SupervisionReport report_;
+  std::vector<probes::DeliveryRecord> drained_;   // drain_logs' scratch, reused
   std::optional<core::Error> first_spawn_error_;  // report_.spawn_error, as an Error
   std::uint64_t last_progress_value_ = 0;
   std::uint64_t last_progress_ns_ = 0;

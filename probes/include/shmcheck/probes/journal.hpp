@@ -28,7 +28,7 @@
 //   run of its producer incarnation extends that run's record (one release store of its
 //   count), anything else appends a record. A consumer killed between pop and record
 //   loses that delivery: the message shows up as lost, explained by the consumer's
-//   crash in pop. The harness drains the log while the run goes on (LogDrain); the
+//   crash in pop. The harness drains the log while the run goes on (drain_log); the
 //   DeliveryLog answers its seal requests.
 // - Locker: after lock(): enter(owner_died); update(); leave(); then unlock().
 //   enter() repairs a record a dead owner left half-updated (the caller then calls
@@ -47,7 +47,6 @@
 #include <optional>
 #include <string_view>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "shmcheck/core/failpoint.hpp"
@@ -207,7 +206,7 @@ static_assert(std::is_standard_layout_v<ProducerJournal>);
 // ConsumerLog: one per consumer index; a ring of `capacity` DeliveryRecord slots that
 // directly follows the ConsumerLog header in memory (ControlLayout reserves
 // ConsumerLog::bytes_needed(capacity)). One writer: the consumer (all its incarnations);
-// one drainer: the harness (LogDrain), which moves closed records out into its own
+// one drainer: the harness (drain_log), which moves closed records out into its own
 // memory while the run goes on, so that the slots are reused and a run of any length
 // fits a log of a fixed size. A record stands for a run of messages, so even undrained
 // the capacity bounds the runs (a consumer receiving one producer's messages in order
@@ -311,7 +310,8 @@ class alignas(kJournalAlignment) ConsumerLog {
   [[nodiscard]] ConsumerSnapshot snapshot() const;
 
  private:
-  friend class LogDrain;
+  friend std::uint64_t drain_log(ConsumerLog& log, std::uint64_t threshold,
+                                 std::vector<DeliveryRecord>& out);
   DeliveryRecord* records() noexcept;
   const DeliveryRecord* records() const noexcept;
   // Appends records [from, to) (in the slots, to <= size()) to out.
@@ -372,27 +372,15 @@ class DeliveryLog {
   std::vector<Run> runs_;                           // by producer index
 };
 
-// LogDrain: the harness's side of one ConsumerLog while the run goes on. Each step()
-// moves the records the consumer has sealed into this object's memory and frees their
-// slots, and asks for the next seal once `threshold` records wait in the slots. It
-// never waits: a consumer that is paused, busy or dead simply acknowledges later (its
-// successor at its first record), and a log that gets no new records needs no drain.
-// One LogDrain per log, in one process.
-class LogDrain {
- public:
-  // Returns how many records it moved.
-  std::uint64_t step(ConsumerLog& log, std::uint64_t threshold);
-  // Records moved out and not taken yet, in append order.
-  [[nodiscard]] std::uint64_t held() const noexcept { return records_.size(); }
-  // The records moved out since the last take, in append order; the drain forgets them.
-  [[nodiscard]] std::vector<DeliveryRecord> take_moved() { return std::exchange(records_, {}); }
-  // Everything the consumer recorded: the records moved out, then those in the slots.
-  // Leaves this drain empty (the records move into the snapshot).
-  [[nodiscard]] ConsumerSnapshot take_snapshot(const ConsumerLog& log);
-
- private:
-  std::vector<DeliveryRecord> records_;
-};
+// drain_log: the harness's side of one ConsumerLog while the run goes on. Appends the
+// records the consumer has sealed to `out`, in append order, frees their slots, and asks
+// for the next seal once `threshold` records wait in the slots; returns how many it
+// moved. It never waits: a consumer that is paused, busy or dead simply acknowledges
+// later (its successor at its first record), and a log that gets no new records needs
+// no drain. What the consumer has not sealed stays in the slots (ConsumerLog::snapshot
+// once every consumer has ended). One drainer per log, in one process.
+std::uint64_t drain_log(ConsumerLog& log, std::uint64_t threshold,
+                        std::vector<DeliveryRecord>& out);
 
 // ---------------------------------------------------------------------------------
 // MutexRecordJournal: one per mutex object: the protected record and its checks.
