@@ -27,12 +27,12 @@ detail::RingGeometry geometry(const RingConfig& config) noexcept {
 struct StuckWait {
   const void* ring = nullptr;
   std::uint64_t state = 0;
-  std::int64_t last_check_ns = 0;
+  std::uint64_t last_check_ns = 0;
 };
 thread_local StuckWait t_stuck;
 
-constexpr std::int64_t kStuckCheckNs =
-    std::chrono::duration_cast<std::chrono::nanoseconds>(MpmcRing::kStuckCheckAfter).count();
+constexpr auto kStuckCheckNs = static_cast<std::uint64_t>(
+    std::chrono::duration_cast<std::chrono::nanoseconds>(MpmcRing::kStuckCheckAfter).count());
 
 }  // namespace
 

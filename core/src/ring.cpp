@@ -119,10 +119,10 @@ const char* to_string(PopStatus status) noexcept {
 namespace detail {
 namespace {
 
-constexpr std::int64_t kSpinNs = 50'000;    // longer than a cross-CPU wake-up
-constexpr std::int64_t kYieldNs = 200'000;  // then give the CPU away, briefly
-constexpr std::int64_t kFirstSleepNs = 2'000;
-constexpr std::int64_t kMaxSleepNs = 200'000;
+constexpr std::uint64_t kSpinNs = 50'000;    // longer than a cross-CPU wake-up
+constexpr std::uint64_t kYieldNs = 200'000;  // then give the CPU away, briefly
+constexpr std::uint64_t kFirstSleepNs = 2'000;
+constexpr std::uint64_t kMaxSleepNs = 200'000;
 constexpr std::uint32_t kSpinsPerClockRead = 16;
 
 void on_fork_child() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
@@ -145,7 +145,7 @@ long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value,
 
 Backoff::Backoff(std::chrono::nanoseconds timeout, WaitWord& sleep_on) noexcept
     : start_ns_(monotonic_ns()),
-      deadline_ns_(start_ns_ + std::max<std::int64_t>(0, timeout.count())),
+      deadline_ns_(deadline_after(start_ns_, timeout)),
       sleep_ns_(kFirstSleepNs),
       word_(&sleep_on) {}
 
@@ -184,9 +184,9 @@ std::uint32_t arm_sleep(WaitWord& word) noexcept {
   return epoch;
 }
 
-void sleep_armed(WaitWord& word, std::uint32_t epoch, std::int64_t ns) noexcept {
+void sleep_armed(WaitWord& word, std::uint32_t epoch, std::uint64_t ns) noexcept {
   word.sleeps.fetch_add(1, std::memory_order_relaxed);
-  const timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  const timespec ts = to_timespec(ns);
   // EAGAIN (woken before we slept), ETIMEDOUT and EINTR all mean: look again.
   (void)futex(word.epoch, FUTEX_WAIT, epoch, &ts);
 }

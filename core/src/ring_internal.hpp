@@ -9,6 +9,7 @@
 
 #include "shmcheck/core/detail/ring_layout.hpp"
 #include "shmcheck/core/result.hpp"
+#include "sync_clock.hpp"
 
 namespace shmcheck::core::detail {
 
@@ -49,12 +50,6 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-inline std::int64_t monotonic_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // Waits between attempts until a deadline: spins first (waking a sleeping process on
 // the other CPU costs 35-40 us, so a short wait must never sleep), then sched_yield,
 // then futex sleeps on the ring's WaitWord for this side, which the other side cuts
@@ -67,9 +62,9 @@ class Backoff {
   [[nodiscard]] bool wait() noexcept;
 
  private:
-  std::int64_t start_ns_;
-  std::int64_t deadline_ns_;
-  std::int64_t sleep_ns_;
+  std::uint64_t start_ns_;  // CLOCK_MONOTONIC, as every deadline in core
+  std::uint64_t deadline_ns_;
+  std::uint64_t sleep_ns_;
   WaitWord* word_;  // never null
   std::uint32_t spins_ = 0;
   // Set when the sleepers flag is up and the caller is taking its last look at the

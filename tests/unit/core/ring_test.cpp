@@ -213,16 +213,17 @@ TYPED_TEST(RingTest, TimedCallsGiveUpAtTheDeadline) {
   EXPECT_EQ(value_of(out), 1U);
 }
 
-// pop_for(20 s) here while a child process, once this one is asleep, pushes 42 with
+// pop_for(timeout) here while a child process, once this one is asleep, pushes 42 with
 // `push`: the message arrives. Returns the ring's wake-ups.
 template <class Ring, class Push>
-std::uint64_t pop_for_gets_what_a_child_pushes_while_it_sleeps(Ring& ring, Push push) {
+std::uint64_t pop_for_gets_what_a_child_pushes_while_it_sleeps(
+    Ring& ring, Push push, std::chrono::nanoseconds timeout = 20s) {
   const pid_t child = testing::fork_child([&] {
     if (!testing::eventually([&] { return ring.stats().sleeps > 0; })) return 2;
     return push(ring, bytes_of(42)) ? 0 : 1;
   });
   std::vector<std::byte> out(8);
-  const auto r = ring.pop_for(out, 20s);
+  const auto r = ring.pop_for(out, timeout);
   const auto exit = testing::wait_child(child);
   EXPECT_TRUE(exit.ok()) << exit.describe();
   EXPECT_EQ(r.status, PopStatus::kOk);
@@ -247,6 +248,17 @@ TYPED_TEST(RingTest, PopForAsleepIsWokenByPushForFromAnotherProcess) {
   auto& ring = this->make({4, 8});
   EXPECT_EQ(pop_for_gets_what_a_child_pushes_while_it_sleeps(
                 ring, [](auto& r, const auto& msg) { return r.push_for(msg, 0ns); }),
+            1U);
+}
+
+// "Wait as long as it takes": the deadline saturates instead of overflowing (it was
+// now + timeout in signed nanoseconds: past the end, so pop_for gave up at once).
+TYPED_TEST(RingTest, TheLongestTimeoutWaitsForTheMessage) {
+  testing::Watchdog dog(60s, "TheLongestTimeoutWaitsForTheMessage");
+  auto& ring = this->make({4, 8});
+  EXPECT_EQ(pop_for_gets_what_a_child_pushes_while_it_sleeps(
+                ring, [](auto& r, const auto& msg) { return r.push_for(msg, 0ns); },
+                std::chrono::nanoseconds::max()),
             1U);
 }
 

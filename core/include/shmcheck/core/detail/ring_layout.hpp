@@ -52,7 +52,7 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 // The sleeper's side: raise the flag and read the epoch (arm_sleep) before the last look
 // at the ring, then, if that look found nothing, sleep until the epoch moves or ns pass.
 [[nodiscard]] std::uint32_t arm_sleep(WaitWord& word) noexcept;
-void sleep_armed(WaitWord& word, std::uint32_t epoch, std::int64_t ns) noexcept;
+void sleep_armed(WaitWord& word, std::uint32_t epoch, std::uint64_t ns) noexcept;
 
 // The mover's side, right after a message moved: wakes whoever sleeps on word, for one
 // relaxed load when nobody does. The load may pass the mover's commit store (no fence:
