@@ -7,9 +7,10 @@
 // parts). A report, not a test: exit status 0 even when a target is missed.
 //
 //   harness_bench [--quick] [--json FILE] [--repetitions N] [--only GROUPS] [--shmcheck PATH]
+//                 [--worker PATH]
 //
-// This program is also the worker executable of the spawn cases: the Supervisor starts
-// /proc/self/exe, so `harness_bench worker ...` runs shmcheck's own worker command.
+// The spawn cases start shmcheck-worker, as `shmcheck run` does, and for comparison
+// `shmcheck worker`.
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -20,33 +21,16 @@
 #include "harness_cases.hpp"
 #include "shmcheck/harness/cli.hpp"
 
-#ifndef SHMCHECK_BINARY
-#error "SHMCHECK_BINARY (the shmcheck executable) is set by bench/CMakeLists.txt"
+#if !defined(SHMCHECK_BINARY) || !defined(SHMCHECK_WORKER_BINARY)
+#error "SHMCHECK_BINARY and SHMCHECK_WORKER_BINARY are set by bench/CMakeLists.txt"
 #endif
-
-namespace {
-
-int worker_main(int argc, char** argv) {
-  CLI::App app{"harness_bench worker: shmcheck's worker command"};
-  const auto runner = shmcheck::harness::add_worker_command(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return shmcheck::harness::kExitUsage;
-  }
-  return runner();
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace shmcheck::bench;
-  if (argc > 1 && std::strcmp(argv[1], "worker") == 0) return worker_main(argc, argv);
-
   CLI::App app{"shmcheck harness_bench: spawn/reap, probes and metrics, audit at scale"};
   HarnessOptions opts;
   opts.shmcheck = SHMCHECK_BINARY;
+  opts.worker = SHMCHECK_WORKER_BINARY;
   std::string json_path;
   std::string only = "spawn,overhead,audit";
   app.add_flag("--quick", opts.base.quick, "tiny run for CI smoke: seconds, 1 repetition");
@@ -61,6 +45,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 2000));
   app.add_option("--only", only, "comma-separated groups: spawn,overhead,audit");
   app.add_option("--shmcheck", opts.shmcheck, "the shmcheck binary")->check(CLI::ExistingFile);
+  app.add_option("--worker", opts.worker, "the shmcheck-worker binary (spawn cases)")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
   opts.audit_repeat = opts.base.repetitions;
   opts.base.deadline = std::chrono::milliseconds(30'000);

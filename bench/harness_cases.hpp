@@ -14,6 +14,7 @@ namespace shmcheck::bench {
 struct HarnessOptions {
   Options base;            // quick, repetitions, per-trial deadline
   std::string shmcheck;    // the shmcheck binary (`shmcheck run`, `shmcheck audit`)
+  std::string worker;      // shmcheck-worker, what `shmcheck run` starts its workers from
   double run_seconds = 2;  // duration of each `shmcheck run` of the overhead spec
   PopulationConfig population;
   int audit_repeat = 7;

@@ -1,9 +1,11 @@
 // Spawn and reap N workers: the harness's real code path (Supervisor::run: Boost.Process
-// launch of /proc/self/exe, the attach barrier, the go, its own waitpid reaping) against
-// a hand-made loop: fork, execv of the same executable with the same argv, set the go,
-// waitpid each. Both runs start N workers of the same kind over a fresh control segment
-// and one mutex: each worker execs, attaches to the control segment, opens the mutex's
-// segment, waits for the go and exits cleanly with no operation to do (ops: 0).
+// launch of shmcheck-worker, the attach barrier, the go, its own waitpid reaping)
+// against a hand-made loop: fork, execv of the same executable with the same argv, set
+// the go, waitpid each; and the Supervisor again with `shmcheck` itself as the worker
+// (`shmcheck worker ...`: how runs started their workers before shmcheck-worker). Each run starts N
+// workers of the same kind over a fresh control segment and one mutex: each worker execs, attaches
+// to the control segment, opens the mutex's segment, waits for the go and exits cleanly with no
+// operation to do (ops: 0).
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -89,12 +91,14 @@ double ms_between(std::chrono::steady_clock::time_point a,
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-TrialValue supervisor_trial(std::uint32_t workers, const HarnessOptions& opts) {
+TrialValue supervisor_trial(std::uint32_t workers, const std::string& executable,
+                            const HarnessOptions& opts) {
   std::string error;
   auto setup = make_setup(workers, error);
   if (!setup) return trial_failed(error);
   harness::SupervisorOptions sopts;
   sopts.control_ref = setup->control->segment().ref().to_string();
+  sopts.worker_executable = executable;
   sopts.timeout = opts.base.deadline;        // watchdog: no worker may hang the trial
   sopts.start_timeout = opts.base.deadline;  // the attach barrier
   sopts.quiet = true;
@@ -163,7 +167,8 @@ class ReapWatchdog {
   std::thread thread_;
 };
 
-TrialValue fork_exec_trial(std::uint32_t workers, const HarnessOptions& opts) {
+TrialValue fork_exec_trial(std::uint32_t workers, const std::string& executable,
+                           const HarnessOptions& opts) {
   std::string error;
   auto setup = make_setup(workers, error);
   if (!setup) return trial_failed(error);
@@ -171,7 +176,7 @@ TrialValue fork_exec_trial(std::uint32_t workers, const HarnessOptions& opts) {
   // argv exactly as Supervisor::spawn builds it, prepared before any fork.
   std::vector<std::vector<std::string>> args;
   for (std::uint32_t w = 0; w < workers; ++w) {
-    args.push_back({"/proc/self/exe", "worker", "--control", control, "--index", std::to_string(w),
+    args.push_back({executable, "worker", "--control", control, "--index", std::to_string(w),
                     "--incarnation", "0", "--config", setup->configs[w].to_json().dump()});
   }
   std::vector<std::vector<char*>> argv(workers);
@@ -187,7 +192,7 @@ TrialValue fork_exec_trial(std::uint32_t workers, const HarnessOptions& opts) {
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      ::execv("/proc/self/exe", argv[w].data());
+      ::execv(executable.c_str(), argv[w].data());
       ::_exit(127);
     }
     if (pid < 0) {
@@ -247,19 +252,28 @@ void run_spawn_cases(Report& report, const HarnessOptions& opts) {
     const std::string ns = std::to_string(n);
     batch.add(
         {spawn_figure("harness.spawn.supervisor." + ns, "shmcheck Supervisor, " + ns + " workers",
-                      "Supervisor::run(): Boost.Process launch, attach barrier, go, "
-                      "waitpid(-1, WNOHANG) reaping; wall time from run() to return")},
-        1, 1, false, [n, &opts](std::uint64_t) { return supervisor_trial(n, opts); });
+                      "Supervisor::run() starting shmcheck-worker: Boost.Process launch, "
+                      "attach barrier, go, waitpid(-1, WNOHANG) reaping; wall time from run() "
+                      "to return")},
+        1, 1, false, [n, &opts](std::uint64_t) { return supervisor_trial(n, opts.worker, opts); });
     batch.add({spawn_figure("harness.spawn.fork_exec." + ns,
                             "fork/exec + waitpid loop, " + ns + " workers",
                             "fork + execv of the same executable and argv, go, blocking "
                             "waitpid per pid; wall time from the first fork to the last reap")},
-              1, 1, false, [n, &opts](std::uint64_t) { return fork_exec_trial(n, opts); });
+              1, 1, false,
+              [n, &opts](std::uint64_t) { return fork_exec_trial(n, opts.worker, opts); });
+    batch.add({spawn_figure("harness.spawn.supervisor_shmcheck." + ns,
+                            "shmcheck Supervisor, " + ns + " workers, shmcheck as the worker",
+                            "as the first, with the workers started as `shmcheck worker ...` "
+                            "(42 shared libraries: prometheus-cpp, libcurl, yaml-cpp, ...)")},
+              1, 1, false,
+              [n, &opts](std::uint64_t) { return supervisor_trial(n, opts.shmcheck, opts); });
   }
   batch.run();
   for (const std::uint32_t n : counts) {
     const std::string ns = std::to_string(n);
     report.compare("harness.spawn.supervisor." + ns, "harness.spawn.fork_exec." + ns);
+    report.compare("harness.spawn.supervisor." + ns, "harness.spawn.supervisor_shmcheck." + ns);
   }
   add_limit(report, "harness.spawn.limit", kGroup, 1000, "ms", "256 workers in under 1 s");
   report.compare("harness.spawn.supervisor.256", "harness.spawn.limit",

@@ -12,6 +12,7 @@
 #include <boost/process/exe.hpp>
 #include <boost/process/extend.hpp>
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -66,6 +67,18 @@ std::atomic<int> g_interrupt{0};
 extern "C" void on_interrupt(int sig) { g_interrupt.store(sig, std::memory_order_relaxed); }
 
 }  // namespace
+
+std::string worker_executable_beside_self() {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto worker = self.parent_path() / "shmcheck-worker";
+    if (std::filesystem::is_regular_file(worker, ec) && ::access(worker.c_str(), X_OK) == 0) {
+      return worker.string();
+    }
+  }
+  return "/proc/self/exe";
+}
 
 void install_interrupt_handlers() noexcept {
   struct sigaction sa {};
@@ -183,7 +196,7 @@ core::Result<pid_t> Supervisor::spawn(std::size_t worker, std::uint32_t incarnat
   std::error_code ec;
   namespace bp = boost::process;
   bp::child child(
-      bp::exe = "/proc/self/exe", bp::args = args, ec,
+      bp::exe = options_.worker_executable, bp::args = args, ec,
       bp::extend::on_exec_setup = [parent, group](auto&) {
         // In the child between fork and exec: async-signal-safe calls only.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -74,12 +74,14 @@ struct Outcome {
   std::string err;
 };
 
-// Runs the binary with args (and extra environment), stdout/stderr into files. With
-// `limit` (a resource and a value), it runs with only descriptors 0, 1 and 2 open and
-// that resource limited (soft and hard) to that value.
+// Runs the binary (`binary`, the one built by default) with args (and extra
+// environment), stdout/stderr into files. With `limit` (a resource and a value), it
+// runs with only descriptors 0, 1 and 2 open and that resource limited (soft and
+// hard) to that value.
 Outcome run_shmcheck(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                      std::chrono::milliseconds deadline = 60s,
-                     std::optional<std::pair<int, rlim_t>> limit = std::nullopt) {
+                     std::optional<std::pair<int, rlim_t>> limit = std::nullopt,
+                     const std::string& binary = kBinary) {
   TempDir dir;
   const std::string out_path = dir.path() + "/out";
   const std::string err_path = dir.path() + "/err";
@@ -98,10 +100,10 @@ Outcome run_shmcheck(const std::vector<std::string>& args, const std::vector<std
     }
     for (const auto& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
     std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(kBinary.c_str()));
+    argv.push_back(const_cast<char*>(binary.c_str()));
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    ::execv(kBinary.c_str(), argv.data());
+    ::execv(binary.c_str(), argv.data());
     return 127;
   });
   Outcome o;
@@ -328,6 +330,54 @@ TEST(RunCommand, AProducerRestartedMoreOftenThanItsLedgerSlotsIsStillJournaled) 
   }
   // Most, on a quiet machine; a loaded one may start some workers too late to send.
   EXPECT_GT(late_journaled, 0U) << "of " << late;
+}
+
+// Workers start from `shmcheck-worker` when it sits beside the `shmcheck` binary,
+// restarts included, and from `shmcheck` itself when it does not. Here both are copies
+// in a scratch directory, the worker a script that notes each start and then runs the
+// real shmcheck-worker.
+TEST(WorkerExecutable, IsShmcheckWorkerBesideTheBinaryElseTheBinaryItself) {
+  TempDir dir;
+  const std::string binary = dir.path() + "/shmcheck";
+  fs::copy_file(kBinary, binary);
+  const std::string starts = dir.path() + "/worker-starts";
+  const std::string real_worker = (fs::path(kBinary).parent_path() / "shmcheck-worker").string();
+  ASSERT_TRUE(fs::exists(real_worker));
+  std::ofstream(dir.path() + "/shmcheck-worker")
+      << "#!/bin/sh\necho started >> '" << starts << "'\nexec '" << real_worker << "' \"$@\"\n";
+  fs::permissions(dir.path() + "/shmcheck-worker", fs::perms::owner_all);
+  const std::string spec = dir.path() + "/restarts.yaml";
+  std::ofstream(spec) << "name: restarts\nduration: 600ms\ntimeout: 30s\nobjects:\n"
+                         "  - { name: queue, kind: spsc_ring, backing: posix, capacity: 64, "
+                         "message_size: 64 }\n"
+                         "processes:\n"
+                         "  - { role: producer, count: 1, uses: queue, rate: 5k/s }\n"
+                         "  - { role: consumer, count: 1, uses: queue }\n"
+                         "faults:\n"
+                         "  - { kill: producer, every: 200ms, restart: true }\n";
+  const std::string json = dir.path() + "/result.json";
+  const auto count_starts = [&] {
+    std::ifstream in(starts);
+    return static_cast<std::uint64_t>(
+        std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
+  };
+
+  auto o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s, std::nullopt, binary);
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "pass") << result.at("expectations").dump(2);
+  std::uint64_t restarts = 0;
+  for (const auto& w : result.at("workers")) restarts += w.at("restarts").get<std::uint64_t>();
+  EXPECT_GT(restarts, 0U);
+  EXPECT_EQ(count_starts(), 2 + restarts) << "every start and restart, from shmcheck-worker";
+
+  fs::remove(dir.path() + "/shmcheck-worker");
+  o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s, std::nullopt, binary);
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  EXPECT_EQ(load_json(json).at("verdict"), "pass");
+  EXPECT_EQ(count_starts(), 2 + restarts) << "no worker started from the script any more";
 }
 
 // 300 slots per producer: 1,699 per consumer, which the run's deliveries fill several

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 
 namespace CLI {
 class App;
@@ -23,12 +24,21 @@ enum ExitCode : int {
 };
 
 using CommandRunner = std::function<int()>;
+using CommandFactory = CommandRunner (*)(CLI::App&);
+
+// The whole of a main(): declares the commands on `app`, parses argv and runs the one
+// chosen. --help and --version exit 0, a parse error kExitUsage, std::bad_alloc (a
+// memory limit) kExitEnvironment, any other exception kExitInternal
+// (command_line.cpp; `shmcheck` and `shmcheck-worker` share it).
+int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> commands, int argc,
+                     char** argv);
 
 CommandRunner add_list_failpoints_command(CLI::App& app);
 CommandRunner add_audit_command(CLI::App& app);
 // `shmcheck run SPEC... [--seed N] [--json FILE] [--keep-going]` (run_command.cpp).
 CommandRunner add_run_command(CLI::App& app);
-// `shmcheck worker ...`: internal, started by the supervisor (worker_command.cpp).
+// `shmcheck worker ...` / `shmcheck-worker worker ...`: internal, started by the
+// supervisor (worker_command.cpp).
 CommandRunner add_worker_command(CLI::App& app);
 CommandRunner add_validate_command(CLI::App& app);
 

@@ -2,8 +2,9 @@
 // killed workers, reaps every child itself, and stops the run — never hangs.
 //
 // Process model: the harness process is a child subreaper (PR_SET_CHILD_SUBREAPER), so
-// anything a worker forks is reaped here too. Workers are `shmcheck worker ...` of the
-// same binary, spawned with Boost.Process and detached at once (Boost.Process 1.74
+// anything a worker forks is reaped here too. Workers are `shmcheck-worker worker ...`
+// (SupervisorOptions::worker_executable; `shmcheck worker ...` is the same code),
+// spawned with Boost.Process and detached at once (Boost.Process 1.74
 // conflates signals with exit codes, leaves zombies and blocks in wait_for on dead
 // children): the supervisor reaps by pid with waitpid(WNOHANG | WUNTRACED). Each worker
 // gets PR_SET_PDEATHSIG(SIGKILL) before exec (a SIGKILLed harness takes its workers
@@ -129,8 +130,16 @@ inline constexpr std::uint64_t kMaxLogSlots = std::uint64_t{1} << 18;
 // this bounds the memory of a run that loses or duplicates messages by the million.
 inline constexpr std::uint64_t kDefaultHeldRecords = std::uint64_t{1} << 23;
 
+// The executable a run's workers start from: `shmcheck-worker` in the directory of the
+// running executable when it is there and executable (it loads a fifth of the shared
+// libraries `shmcheck` does, so it starts several times faster), else the running
+// executable itself, whose `worker` subcommand is the same code.
+std::string worker_executable_beside_self();
+
 struct SupervisorOptions {
   std::string control_ref;
+  // Started as `<worker_executable> worker --control ... --index ...`.
+  std::string worker_executable = "/proc/self/exe";
   std::optional<std::chrono::nanoseconds> duration;  // absent: ops-bound
   std::chrono::nanoseconds timeout{std::chrono::seconds(60)};
   std::chrono::nanoseconds drain_grace{std::chrono::seconds(1)};  // after the end: then kStop

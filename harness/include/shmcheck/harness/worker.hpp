@@ -1,5 +1,5 @@
-// Worker: one process of a run, started by the supervisor as `shmcheck worker ...`
-// (the same binary, Boost.Process), playing one role over one object.
+// Worker: one process of a run, started by the supervisor as `shmcheck-worker worker ...`
+// (Boost.Process; see worker_executable_beside_self), playing one role over one object.
 //
 // The supervisor passes everything on argv: the control segment's ref, the worker's
 // index and incarnation, and a WorkerConfig as one JSON token (visible in `ps`, so a
