@@ -7,6 +7,8 @@
 #include <string_view>
 #include <utility>
 
+#include "shmcheck/reports/reporter.hpp"
+
 namespace shmcheck::harness {
 namespace {
 
@@ -172,12 +174,15 @@ std::string FaultSchedule::arm_string_for(std::size_t worker) const {
   return out;
 }
 
-std::string FaultSchedule::describe() const {
+std::string FaultSchedule::describe(std::size_t edge) const {
   std::string out;
   if (faults.empty()) return "  (no faults)\n";
-  for (std::size_t i = 0; i < faults.size(); ++i) {
-    out += "  [" + std::to_string(i) + "] " + faults[i].describe() + "\n";
-  }
+  reports::for_each_capped(
+      faults.size(), edge,
+      [&](std::size_t i) { out += "  [" + std::to_string(i) + "] " + faults[i].describe() + "\n"; },
+      [&](std::size_t skipped) {
+        out += "  ... " + std::to_string(skipped) + " more (--json lists every one)\n";
+      });
   return out;
 }
 

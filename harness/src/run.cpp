@@ -23,6 +23,7 @@
 #include "shmcheck/harness/fault_schedule.hpp"
 #include "shmcheck/harness/supervisor.hpp"
 #include "shmcheck/probes/message.hpp"
+#include "shmcheck/reports/reporter.hpp"
 
 namespace shmcheck::harness {
 namespace {
@@ -912,7 +913,7 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   if (auto err = plan()) return finish_error(*err, t0);
   note("shmcheck run %s (seed %" PRIu64 ", run %s, %zu workers)\n", spec_.file.c_str(), seed_,
        run_id_.c_str(), workers_.size());
-  note("fault schedule:\n%s", schedule_.describe().c_str());
+  note("fault schedule:\n%s", schedule_.describe(reports::kReportEdgeRows).c_str());
 
   if (auto r = manifest_.begin(run_id_); !r) return finish_error(manifest_error(r.error()), t0);
   leaks_.before();

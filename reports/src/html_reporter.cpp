@@ -66,6 +66,19 @@ double bucket_position(const probes::HistogramSnapshot& h, double seconds) {
   return static_cast<double>(h.buckets.size()) - 0.5;
 }
 
+// Per-event tables (crashes, scheduled faults, leaked objects) grow with the run: the
+// first and last kReportEdgeRows rows, and one row between them counting the others.
+template <class Item, class Row>
+void capped_rows(const std::vector<Item>& items, int columns, std::ostream& out, Row&& row) {
+  for_each_capped(
+      items.size(), kReportEdgeRows, [&](std::size_t i) { row(items[i]); },
+      [&](std::size_t skipped) {
+        out << "<tr><td colspan=\"" << columns << "\" class=\"meta\">… " << skipped
+            << " more rows, not shown here (" << items.size()
+            << " in all; shmcheck.json has every one)</td></tr>";
+      });
+}
+
 std::string histogram_chart(const std::string& title, const probes::HistogramSnapshot& h) {
   svg::BarChart chart;
   chart.title = title;
@@ -110,10 +123,10 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
     out << "</tr></table>";
     if (!run.integrity->crashes.empty()) {
       out << "<table><tr><th>crash</th><th>effect</th></tr>";
-      for (const auto& a : run.integrity->crashes) {
+      capped_rows(run.integrity->crashes, 2, out, [&](const probes::CrashAttribution& a) {
         out << "<tr><td>" << xml_escape(a.crash.role) << "[" << a.crash.index << "] #"
             << a.crash.incarnation << "</td><td>" << xml_escape(a.description) << "</td></tr>";
-      }
+      });
       out << "</table>";
     }
   }
@@ -277,11 +290,11 @@ void leak_section(const probes::RunResult& run, std::ostream& out) {
       << " object(s) of this run left behind.</p>";
   if (run.leaks.findings.empty()) return;
   out << "<table><tr><th>kind</th><th>name</th><th>bytes</th><th>verdict</th></tr>";
-  for (const auto& f : run.leaks.findings) {
+  capped_rows(run.leaks.findings, 4, out, [&](const auto& f) {
     out << "<tr><td>" << xml_escape(f.kind) << "</td><td><code>" << xml_escape(f.name)
         << "</code></td><td class=\"num\">" << f.bytes << "</td><td>" << xml_escape(f.verdict)
         << "</td></tr>";
-  }
+  });
   out << "</table>";
 }
 
@@ -292,14 +305,14 @@ void schedule_section(const probes::RunResult& run, std::ostream& out) {
     return;
   }
   out << "<table><tr><th>worker</th><th>fault</th><th>when</th><th>restart</th></tr>";
-  for (const auto& f : run.fault_schedule) {
+  capped_rows(run.fault_schedule, 4, out, [&](const auto& f) {
     std::string when = f.failpoint.empty() ? "" : f.failpoint + " #" + std::to_string(f.occurrence);
     if (f.at_s) when += (when.empty() ? "" : ", ") + ("t=" + fixed(*f.at_s, 3) + " s");
     if (f.pause_s > 0) when += " for " + format_seconds(f.pause_s);
     out << "<tr><td>" << xml_escape(f.role) << "[" << f.index << "]</td><td>" << xml_escape(f.kind)
         << "</td><td>" << xml_escape(when) << "</td><td>" << (f.restart ? "yes" : "no")
         << "</td></tr>";
-  }
+  });
   out << "</table>";
 }
 

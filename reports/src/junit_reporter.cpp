@@ -145,14 +145,21 @@ class JunitReporter final : public Reporter {
     }
     std::string system_out = "spec: " + run.spec_file + "\nseed: " + std::to_string(run.seed) +
                              "\nreproduce: " + run.repro + "\nfault schedule:\n";
-    for (const auto& f : run.fault_schedule) {
-      system_out += "  " + f.kind + " " + f.role + "[" + std::to_string(f.index) + "]";
-      if (!f.failpoint.empty())
-        system_out += " at " + f.failpoint + " #" + std::to_string(f.occurrence);
-      if (f.at_s) system_out += " at t=" + seconds_attr(*f.at_s) + "s";
-      if (f.restart) system_out += " (restart)";
-      system_out += "\n";
-    }
+    for_each_capped(
+        run.fault_schedule.size(), kReportEdgeRows,
+        [&](std::size_t i) {
+          const auto& f = run.fault_schedule[i];
+          system_out += "  " + f.kind + " " + f.role + "[" + std::to_string(f.index) + "]";
+          if (!f.failpoint.empty())
+            system_out += " at " + f.failpoint + " #" + std::to_string(f.occurrence);
+          if (f.at_s) system_out += " at t=" + seconds_attr(*f.at_s) + "s";
+          if (f.restart) system_out += " (restart)";
+          system_out += "\n";
+        },
+        [&](std::size_t skipped) {
+          system_out += "  ... " + std::to_string(skipped) + " more (the JSON report has all " +
+                        std::to_string(run.fault_schedule.size()) + ")\n";
+        });
     out << "    <system-out>" << xml_escape(system_out) << "</system-out>\n";
     out << "  </testsuite>\n";
   }

@@ -4,6 +4,9 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "shmcheck/reports/xml.hpp"
 
@@ -21,6 +24,61 @@ std::string num(double v) {
   std::array<char, 32> buf{};
   std::snprintf(buf.data(), buf.size(), "%.1f", v);
   return buf.data();
+}
+
+// Markers that would be drawn within kMarkerMergePx of an earlier one of the same class
+// are drawn once, titled with how many there are and when: a soak that kills a worker
+// 100 times a second would otherwise put thousands of overlapping lines (each with its
+// title) on a chart a few hundred pixels wide. So a chart's size is bounded by its
+// width, not by the run's length. `px` maps a marker's x to pixels.
+constexpr double kMarkerMergePx = 3;
+
+template <class ToPx>
+std::vector<Marker> merge_close_markers(const std::vector<Marker>& markers, ToPx&& px) {
+  struct Group {
+    Marker first;
+    double last_x = 0;
+    std::size_t count = 0;
+  };
+  std::vector<Group> groups;
+  std::map<std::string, std::size_t> open;  // css class -> its latest group
+  for (const auto& m : markers) {
+    const auto it = open.find(m.css_class);
+    if (it != open.end() && std::fabs(px(m.x) - px(groups[it->second].first.x)) < kMarkerMergePx) {
+      auto& g = groups[it->second];
+      g.last_x = std::max(g.last_x, m.x);
+      ++g.count;
+      continue;
+    }
+    open[m.css_class] = groups.size();
+    groups.push_back({m, m.x, 1});
+  }
+  std::vector<Marker> out;
+  out.reserve(groups.size());
+  for (auto& g : groups) {
+    if (g.count > 1) {
+      g.first.label += " (and " + std::to_string(g.count - 1) + " more " + g.first.css_class +
+                       " marks up to x=" + format_si(g.last_x) + ")";
+    }
+    out.push_back(std::move(g.first));
+  }
+  return out;
+}
+
+// Consecutive spans of one class less than a pixel apart are drawn as one (a worker
+// restarted within a millisecond runs on, as far as a chart can show).
+template <class ToPx>
+std::vector<Span> merge_close_spans(const std::vector<Span>& spans, ToPx&& px) {
+  std::vector<Span> out;
+  for (const auto& s : spans) {
+    if (!out.empty() && out.back().css_class == s.css_class && s.start >= out.back().start &&
+        px(s.start) - px(out.back().end) < 1.0) {
+      out.back().end = std::max(out.back().end, s.end);
+      continue;
+    }
+    out.push_back(s);
+  }
+  return out;
 }
 
 // A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten.
@@ -124,7 +182,7 @@ std::string render(const LineChart& chart) {
            num(w - kRight - 160) + "\" y=\"" + num(kTop + 14 + 14 * static_cast<double>(i)) +
            "\">" + xml_escape(s.label) + "</text>";
   }
-  for (const auto& m : chart.markers) {
+  for (const auto& m : merge_close_markers(chart.markers, sx)) {
     const double x = sx(m.x);
     out += "<line class=\"marker " + xml_escape(m.css_class) + "\" x1=\"" + num(x) + "\" x2=\"" +
            num(x) + "\" y1=\"" + num(kTop) + "\" y2=\"" + num(kTop + plot_h) + "\"><title>" +
@@ -192,12 +250,12 @@ std::string render(const Timeline& timeline) {
     const double y = kTop + kLaneH * static_cast<double>(i);
     out += "<text class=\"lane-label\" x=\"4\" y=\"" + num(y + 15) + "\">" +
            xml_escape(lane.label) + "</text>";
-    for (const auto& s : lane.spans) {
+    for (const auto& s : merge_close_spans(lane.spans, sx)) {
       out += "<rect class=\"span " + xml_escape(s.css_class) + "\" x=\"" + num(sx(s.start)) +
              "\" y=\"" + num(y + 4) + "\" width=\"" + num(std::max(1.0, sx(s.end) - sx(s.start))) +
              "\" height=\"" + num(kLaneH - 8) + "\"/>";
     }
-    for (const auto& e : lane.events) {
+    for (const auto& e : merge_close_markers(lane.events, sx)) {
       const double x = sx(e.x);
       out += "<path class=\"event " + xml_escape(e.css_class) + "\" d=\"M" + num(x) + " " +
              num(y + 2) + " l5 9 l-5 9 l-5 -9 z\"><title>" + xml_escape(e.label) +

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <set>
 #include <vector>
 
@@ -78,6 +79,25 @@ TEST(FaultSchedule, SameSeedGivesIdenticalSchedule) {
   const auto b = expand_fault_schedule(1234, workers, rules, 3s);
   EXPECT_EQ(a.to_json(), b.to_json());
   EXPECT_EQ(a.describe(), b.describe());
+}
+
+// What the console prints of a long schedule: its ends and a count of the rest.
+TEST(FaultSchedule, DescribeWithAnEdgeShowsTheEndsAndCountsTheRest) {
+  FaultSchedule s;
+  for (int i = 0; i < 10; ++i) {
+    ScheduledFault f;
+    f.role = "producer";
+    f.at = std::chrono::milliseconds(i);
+    s.faults.push_back(f);
+  }
+  const std::string text = s.describe(2);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5) << text;
+  EXPECT_NE(text.find("[1] "), std::string::npos) << text;
+  EXPECT_EQ(text.find("[2] "), std::string::npos) << text;
+  EXPECT_NE(text.find("  ... 6 more"), std::string::npos) << text;
+  EXPECT_NE(text.find("[8] "), std::string::npos) << text;
+  EXPECT_NE(text.find("[9] "), std::string::npos) << text;
+  EXPECT_EQ(s.describe(5), s.describe()) << "10 faults fit two edges of 5";
 }
 
 TEST(FaultSchedule, DifferentSeedsGiveDifferentSchedules) {

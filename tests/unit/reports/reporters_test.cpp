@@ -25,6 +25,12 @@ std::string render(const Reporter& r, const SuiteResult& s) {
   return out.str();
 }
 
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 TEST(XmlEscape, EscapesMarkupControlBytesAndInvalidUtf8) {
   EXPECT_EQ(xml_escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
   EXPECT_EQ(xml_escape(std::string("x\x01y\x1b", 4)), "x\\x01y\\x1b");
@@ -119,6 +125,37 @@ TEST(HtmlReporter, IsSelfContained) {
   EXPECT_NE(text.find("broken &lt;ring&gt; &amp; &quot;quotes&quot;"), std::string::npos);
 }
 
+// A soak's per-event tables show their first and last 50 rows and count the rest.
+TEST(HtmlReporter, LongTablesShowTheirEndsAndCountTheRest) {
+  auto run = passing_run();
+  for (std::uint32_t i = 0; i < 500; ++i) {
+    probes::CrashAttribution a;
+    a.crash.role = "producer";
+    a.crash.incarnation = i;
+    a.effect = "none";
+    a.description = "crash-" + std::to_string(i) + ".";
+    run.integrity->crashes.push_back(a);
+  }
+  const auto text = render(*make_html_reporter(), suite_of({run}));
+  for (const int shown : {0, 49, 450, 499}) {
+    EXPECT_NE(text.find("crash-" + std::to_string(shown) + "."), std::string::npos) << shown;
+  }
+  for (const int hidden : {50, 251, 449}) {
+    EXPECT_EQ(text.find("crash-" + std::to_string(hidden) + "."), std::string::npos) << hidden;
+  }
+  EXPECT_NE(text.find("400 more rows, not shown here (500 in all"), std::string::npos);
+  // 100 rows are not capped.
+  run.integrity->crashes.resize(100);
+  const auto short_text = render(*make_html_reporter(), suite_of({run}));
+  EXPECT_NE(short_text.find("crash-50."), std::string::npos);
+  EXPECT_EQ(short_text.find("more rows"), std::string::npos);
+  // The JUnit output lists the fault schedule the same way.
+  run.fault_schedule.assign(300, run.fault_schedule.front());
+  const auto junit = render(*make_junit_reporter(), suite_of({run}));
+  EXPECT_EQ(count_of(junit, "kill producer[1] at ring.push.before_commit"), 100U);
+  EXPECT_NE(junit.find("... 200 more (the JSON report has all 300)"), std::string::npos);
+}
+
 TEST(JsonReporter, MatchesGolden) {
   const auto text = render(*make_json_reporter(), suite_of({passing_run(), failing_run()}));
   EXPECT_TRUE(matches_golden(text, "shmcheck.json.golden"));
@@ -165,6 +202,34 @@ TEST(SvgChart, EmptyChartsSayNoData) {
             std::string::npos);
   EXPECT_NE(svg::render(svg::BarChart{"t", "y", {}, {}, 100, 100}).find("no data"),
             std::string::npos);
+}
+
+// Marks closer than a few pixels are drawn once, titled with how many they stand for;
+// marks far apart are each drawn. So a chart's size follows its width, not the run's.
+TEST(SvgChart, MarksAFewPixelsApartAreDrawnOnce) {
+  svg::LineChart chart{"t", "x", "y", {{"ops", {{0, 1}, {10, 1}}}}, {}, 880, 280};
+  for (int i = 0; i < 1000; ++i)
+    chart.markers.push_back({0.01 * i, "kill " + std::to_string(i), "kill"});
+  for (int i = 0; i < 5; ++i) chart.markers.push_back({2.0 * i + 0.5, "pause", "pause"});
+  const auto text = svg::render(chart);
+  const auto kills = count_of(text, "class=\"marker kill\"");
+  EXPECT_GT(kills, 100U);  // 800 px of plot: one line per 3-4 px at most
+  EXPECT_LT(kills, 300U);
+  EXPECT_EQ(count_of(text, "class=\"marker pause\""), 5U);
+  EXPECT_NE(text.find("kill 0 (and 3 more kill marks up to x=0.03)"), std::string::npos) << text;
+
+  svg::Timeline tl{"t", "s", 10, {}, 880};
+  svg::Lane lane{"producer[0]", {}, {}};
+  for (int i = 0; i < 1000; ++i) {
+    lane.spans.push_back({0.01 * i, 0.01 * i + 0.0099, "run"});  // restarted within 0.1 ms
+    lane.events.push_back({0.01 * i + 0.0099, "kill", "kill"});
+  }
+  lane.spans.push_back({9.9, 9.95, "paused"});
+  tl.lanes.push_back(lane);
+  const auto timeline = svg::render(tl);
+  EXPECT_EQ(count_of(timeline, "class=\"span run\""), 1U);
+  EXPECT_EQ(count_of(timeline, "class=\"span paused\""), 1U);
+  EXPECT_LT(count_of(timeline, "class=\"event kill\""), 300U);
 }
 
 TEST(SvgChart, FormatsSiNumbers) {

@@ -98,7 +98,9 @@ struct FaultSchedule {
   // The failpoint arming string for one worker's first incarnation, in the syntax of
   // core::arm_failpoints_from_string ("ring.push.before_commit=10000:kill"); empty if none.
   [[nodiscard]] std::string arm_string_for(std::size_t worker) const;
-  [[nodiscard]] std::string describe() const;  // one fault per line
+  // One fault per line; past 2 * edge faults, the first and last `edge` and a line
+  // counting the others.
+  [[nodiscard]] std::string describe(std::size_t edge = SIZE_MAX) const;
   [[nodiscard]] nlohmann::json to_json() const;
 };
 

@@ -8,6 +8,7 @@
 // atomically (temporary file, fsync, rename) so a CI system never reads half a file.
 #pragma once
 
+#include <cstddef>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -59,6 +60,23 @@ class Reporter {
                                                    const std::string& path, bool append = false);
 
 // Human-friendly numbers shared by the text formats: "212 us", "1.2 M/s", "3.4 s".
+// Visits the indexes [0, n), but past 2 * edge of them only the first and the last
+// `edge`, calling gap(skipped) once between them. The per-event lists of a long soak
+// (crashes, scheduled faults: hundreds of thousands in an hour of frequent kills) stay
+// bounded where people read them (HTML tables, JUnit output, the console); the JSON
+// report keeps every entry.
+inline constexpr std::size_t kReportEdgeRows = 50;
+template <class Visit, class Gap>
+void for_each_capped(std::size_t n, std::size_t edge, Visit&& visit, Gap&& gap) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (n > 2 * edge && i == edge) {
+      gap(n - 2 * edge);
+      i = n - edge;
+    }
+    visit(i);
+  }
+}
+
 [[nodiscard]] std::string format_seconds(double seconds);
 [[nodiscard]] std::string format_rate(double per_second);
 
