@@ -3,7 +3,10 @@
 //
 // Charts are deliberately plain: a line chart (throughput over time with fault
 // markers), a bar chart over labelled buckets (latency and lock-wait histograms),
-// and a lane timeline (per-worker spawn / kill / pause / restart / exit).
+// and a lane timeline (per-worker spawn / kill / pause / restart / exit). Marks of one
+// class within 3 px of each other are drawn as one (its title counts them) and spans
+// less than a pixel apart as one, so a chart's size follows its width, not the run's
+// length.
 #pragma once
 
 #include <string>
