@@ -258,10 +258,14 @@ nlohmann::json run_passing(const std::string& spec, const std::vector<std::strin
 }
 
 // Every message acked was delivered once and checked: no delivery record was dropped.
+// A producer killed between a push's commit and its ack adds a delivered message that
+// was never acked ("recovered"); with restarts every 40 ms that happens in some runs.
 void expect_every_message_checked(const nlohmann::json& result) {
   const auto& integrity = result.at("integrity");
   EXPECT_GT(integrity.at("acked").get<std::uint64_t>(), 0U);
-  EXPECT_EQ(integrity.at("delivered"), integrity.at("acked"));
+  EXPECT_EQ(
+      integrity.at("delivered").get<std::uint64_t>(),
+      integrity.at("acked").get<std::uint64_t>() + integrity.at("recovered").get<std::uint64_t>());
   EXPECT_EQ(integrity.at("log_overflow"), 0);
   EXPECT_EQ(integrity.at("complete"), true);
 }
