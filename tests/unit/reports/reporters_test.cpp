@@ -232,6 +232,25 @@ TEST(SvgChart, MarksAFewPixelsApartAreDrawnOnce) {
   EXPECT_LT(count_of(timeline, "class=\"event kill\""), 300U);
 }
 
+// The visits and the gap, as text: "0 1 [3] 5 6" for 7 items with edges of 2.
+std::string capped(std::size_t n, std::size_t edge) {
+  std::string out;
+  for_each_capped(
+      n, edge, [&](std::size_t i) { out += std::to_string(i) + " "; },
+      [&](std::size_t skipped) { out += "[" + std::to_string(skipped) + "] "; });
+  return out;
+}
+
+TEST(ForEachCapped, ShowsTheEdgesAndCountsTheMiddleForAnyEdge) {
+  EXPECT_EQ(capped(7, 2), "0 1 [3] 5 6 ");
+  EXPECT_EQ(capped(4, 2), "0 1 2 3 ");  // two edges hold everything
+  EXPECT_EQ(capped(5, 2), "0 1 [1] 3 4 ");
+  EXPECT_EQ(capped(3, 0), "[3] ");
+  EXPECT_EQ(capped(0, 0), "");
+  EXPECT_EQ(capped(3, SIZE_MAX), "0 1 2 ");  // no overflow of 2 * edge
+  EXPECT_EQ(capped(3, SIZE_MAX / 2 + 1), "0 1 2 ");
+}
+
 TEST(SvgChart, FormatsSiNumbers) {
   EXPECT_EQ(svg::format_si(1500), "1.5k");
   EXPECT_EQ(svg::format_si(2'000'000), "2M");

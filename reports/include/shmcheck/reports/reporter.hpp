@@ -68,10 +68,12 @@ class Reporter {
 inline constexpr std::size_t kReportEdgeRows = 50;
 template <class Visit, class Gap>
 void for_each_capped(std::size_t n, std::size_t edge, Visit&& visit, Gap&& gap) {
+  const bool capped = edge < n && n - edge > edge;  // n > 2 * edge, without overflow
   for (std::size_t i = 0; i < n; ++i) {
-    if (n > 2 * edge && i == edge) {
+    if (capped && i == edge) {
       gap(n - 2 * edge);
       i = n - edge;
+      if (i == n) break;  // edge 0: the gap alone
     }
     visit(i);
   }
