@@ -248,26 +248,27 @@ void run_spawn_cases(Report& report, const HarnessOptions& opts) {
   std::fprintf(stderr, "harness: spawn and reap\n");
   MeasureBatch batch(report, opts.base);
   const std::vector<std::uint32_t> counts = {8, 64, 256};
+  // One figure per (case, N): `trial(N, worker executable, opts)`, one trial each.
+  const auto add = [&](const std::string& id, const std::string& label, const char* note,
+                       std::uint32_t n, auto trial, const std::string& executable) {
+    batch.add({spawn_figure(id, label, note)}, 1, 1, false,
+              [n, trial, &executable, &opts](std::uint64_t) { return trial(n, executable, opts); });
+  };
   for (const std::uint32_t n : counts) {
     const std::string ns = std::to_string(n);
-    batch.add(
-        {spawn_figure("harness.spawn.supervisor." + ns, "shmcheck Supervisor, " + ns + " workers",
-                      "Supervisor::run() starting shmcheck-worker: Boost.Process launch, "
-                      "attach barrier, go, waitpid(-1, WNOHANG) reaping; wall time from run() "
-                      "to return")},
-        1, 1, false, [n, &opts](std::uint64_t) { return supervisor_trial(n, opts.worker, opts); });
-    batch.add({spawn_figure("harness.spawn.fork_exec." + ns,
-                            "fork/exec + waitpid loop, " + ns + " workers",
-                            "fork + execv of the same executable and argv, go, blocking "
-                            "waitpid per pid; wall time from the first fork to the last reap")},
-              1, 1, false,
-              [n, &opts](std::uint64_t) { return fork_exec_trial(n, opts.worker, opts); });
-    batch.add({spawn_figure("harness.spawn.supervisor_shmcheck." + ns,
-                            "shmcheck Supervisor, " + ns + " workers, shmcheck as the worker",
-                            "as the first, with the workers started as `shmcheck worker ...` "
-                            "(42 shared libraries: prometheus-cpp, libcurl, yaml-cpp, ...)")},
-              1, 1, false,
-              [n, &opts](std::uint64_t) { return supervisor_trial(n, opts.shmcheck, opts); });
+    add("harness.spawn.supervisor." + ns, "shmcheck Supervisor, " + ns + " workers",
+        "Supervisor::run() starting shmcheck-worker: Boost.Process launch, attach barrier, go, "
+        "waitpid(-1, WNOHANG) reaping; wall time from run() to return",
+        n, supervisor_trial, opts.worker);
+    add("harness.spawn.fork_exec." + ns, "fork/exec + waitpid loop, " + ns + " workers",
+        "fork + execv of the same executable and argv, go, blocking waitpid per pid; wall "
+        "time from the first fork to the last reap",
+        n, fork_exec_trial, opts.worker);
+    add("harness.spawn.supervisor_shmcheck." + ns,
+        "shmcheck Supervisor, " + ns + " workers, shmcheck as the worker",
+        "as the first, with the workers started as `shmcheck worker ...` (42 shared "
+        "libraries: prometheus-cpp, libcurl, yaml-cpp, ...)",
+        n, supervisor_trial, opts.shmcheck);
   }
   batch.run();
   for (const std::uint32_t n : counts) {

@@ -144,23 +144,26 @@ IncarnationSnapshot read_ledger(const IncarnationLedger& l, IncarnationState sta
   return inc;
 }
 
+// The incarnation whose ledger `l` is, or none while the slot is unused.
+std::optional<std::uint32_t> holder(const IncarnationLedger& l, std::memory_order order) noexcept {
+  if (l.state.load(order) == static_cast<std::uint32_t>(IncarnationState::kUnused)) {
+    return std::nullopt;
+  }
+  return l.incarnation.load(std::memory_order_relaxed);
+}
+
 }  // namespace
 
 // The incarnation's ledger, or nullptr when its slot holds another (untracked). The
 // producer reads its own line: two loads that hit its cache.
 IncarnationLedger* ProducerJournal::ledger(std::uint32_t incarnation) noexcept {
   IncarnationLedger& l = ledgers_[incarnation % kLedgerSlots];
-  const bool mine = l.state.load(std::memory_order_relaxed) !=
-                        static_cast<std::uint32_t>(IncarnationState::kUnused) &&
-                    l.incarnation.load(std::memory_order_relaxed) == incarnation;
-  return mine ? &l : nullptr;
+  return holder(l, std::memory_order_relaxed) == incarnation ? &l : nullptr;
 }
 
 void ProducerJournal::begin_incarnation(std::uint32_t incarnation) noexcept {
   IncarnationLedger& l = ledgers_[incarnation % kLedgerSlots];
-  if (l.state.load(std::memory_order_acquire) !=
-          static_cast<std::uint32_t>(IncarnationState::kUnused) &&
-      l.incarnation.load(std::memory_order_relaxed) != incarnation) {
+  if (const auto held = holder(l, std::memory_order_acquire); held && *held != incarnation) {
     untracked_incarnations_.fetch_add(1, std::memory_order_release);  // not retired
     return;
   }
@@ -172,11 +175,8 @@ void ProducerJournal::begin_incarnation(std::uint32_t incarnation) noexcept {
 
 std::optional<IncarnationSnapshot> ProducerJournal::retire(std::uint32_t incarnation) noexcept {
   IncarnationLedger& l = ledgers_[incarnation % kLedgerSlots];
-  const auto state = static_cast<IncarnationState>(l.state.load(std::memory_order_acquire));
-  if (state == IncarnationState::kUnused ||
-      l.incarnation.load(std::memory_order_relaxed) != incarnation) {
-    return std::nullopt;
-  }
+  if (holder(l, std::memory_order_acquire) != incarnation) return std::nullopt;
+  const auto state = static_cast<IncarnationState>(l.state.load(std::memory_order_relaxed));
   const IncarnationSnapshot final_values = read_ledger(l, state);
   l.state.store(static_cast<std::uint32_t>(IncarnationState::kUnused), std::memory_order_release);
   return final_values;
