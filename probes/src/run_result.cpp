@@ -1,13 +1,18 @@
 #include "shmcheck/probes/run_result.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cassert>
 #include <cmath>
 #include <concepts>
 #include <exception>
+#include <functional>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace shmcheck::probes {
 
@@ -475,6 +480,94 @@ json value_json(const T& value) {
   }
 }
 
+// ------------------------------------------------------------------------ streamed json
+//
+// stream_value writes what value_json(value).dump(2) would print at `depth`, byte for
+// byte, without building the document: records and lists of records are walked member
+// by member, so a run with thousands of crashes and timeline events never holds more
+// than one record as JSON (a whole document costs ~5x the RunResult it is made of).
+// Anything else is small and goes through value_json. nlohmann's objects are sorted
+// maps, so a record's members are written in key order.
+
+template <class T>
+inline constexpr bool kIsStreamed = Record<T> || kIsRecordList<T>;
+template <class T>
+inline constexpr bool kIsStreamed<std::optional<T>> = Record<T>;
+
+template <class T>
+void stream_value(std::ostream& out, const T& value, int depth);
+
+void newline_and_indent(std::ostream& out, int depth) {
+  out << '\n';
+  for (int i = 0; i < depth; ++i) out << "  ";
+}
+
+// `items` between `open` and `close` as dump(2) prints them: each on a line of its own
+// one level deeper, "{}" or "[]" when there are none.
+template <class Range, class F>
+void write_nested(std::ostream& out, char open, char close, const Range& items, int depth,
+                  F&& write_item) {
+  out << open;
+  const char* separator = "";
+  for (const auto& item : items) {
+    out << separator;
+    newline_and_indent(out, depth + 1);
+    write_item(item);
+    separator = ",";
+  }
+  if (!std::ranges::empty(items)) newline_and_indent(out, depth);
+  out << close;
+}
+
+template <class T>
+void stream_record(std::ostream& out, const T& record, int depth) {
+  struct Member {
+    std::string key;
+    std::function<void()> write;  // writes the value at depth + 1
+  };
+  std::vector<Member> members;
+  fields(record, [&](const char* key, const auto& member) {
+    using V = std::remove_cvref_t<decltype(member)>;
+    if constexpr (kIsStreamed<V>) {
+      members.push_back({key, [&out, &member, depth] { stream_value(out, member, depth + 1); }});
+    } else {
+      members.push_back(
+          {key, [&out, j = value_json(member), depth] { write_pretty_json(out, j, depth + 1); }});
+    }
+  });
+  json extra = json::object();
+  write_extra(extra, record);
+  for (auto it = extra.begin(); it != extra.end(); ++it) {
+    members.push_back(
+        {it.key(), [&out, &j = it.value(), depth] { write_pretty_json(out, j, depth + 1); }});
+  }
+  std::ranges::sort(members, {}, &Member::key);
+  assert(std::ranges::adjacent_find(members, {}, &Member::key) == members.end() &&
+         "a key written twice: the document would keep only one of them");
+  write_nested(out, '{', '}', members, depth, [&out](const Member& member) {
+    out << json(member.key).dump() << ": ";
+    member.write();
+  });
+}
+
+template <class T>
+void stream_value(std::ostream& out, const T& value, int depth) {
+  if constexpr (Record<T>) {
+    stream_record(out, value, depth);
+  } else if constexpr (kIsRecordList<T>) {
+    write_nested(out, '[', ']', value, depth,
+                 [&out, depth](const auto& record) { stream_record(out, record, depth + 1); });
+  } else if constexpr (kIsOptional<T>) {
+    if (value) {
+      stream_value(out, *value, depth);
+    } else {
+      out << "null";
+    }
+  } else {
+    write_pretty_json(out, value_json(value), depth);
+  }
+}
+
 // ---------------------------------------------------------------------------- from json
 
 HistogramSnapshot histogram_from(const json& j);
@@ -624,6 +717,27 @@ json to_json(const HistogramSnapshot& h) {
 }
 
 json to_json(const RunResult& r) { return value_json(r); }
+
+void write_pretty_json(std::ostream& out, const json& value, int depth) {
+  const std::string text = value.dump(2, ' ', false, json::error_handler_t::replace);
+  if (depth == 0 || (!value.is_object() && !value.is_array())) {
+    out << text;
+    return;
+  }
+  // A dump holds no raw newline but its own (strings escape theirs): each one gains
+  // the enclosing depth's indent.
+  const std::string indent(static_cast<std::size_t>(depth) * 2, ' ');
+  std::size_t from = 0;
+  for (std::size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', from)) {
+    out.write(text.data() + from, static_cast<std::streamsize>(nl + 1 - from)) << indent;
+    from = nl + 1;
+  }
+  out.write(text.data() + from, static_cast<std::streamsize>(text.size() - from));
+}
+
+void write_json(std::ostream& out, const RunResult& result, int depth) {
+  stream_value(out, result, depth);
+}
 
 core::Result<RunResult> run_result_from_json(const json& j) {
   try {

@@ -12,8 +12,11 @@ class JsonReporter final : public Reporter {
  public:
   [[nodiscard]] std::string_view format() const override { return "json"; }
   [[nodiscard]] std::string_view file_name() const override { return "shmcheck.json"; }
+  // Streamed run by run (probes::write_json): a long soak's runs hold thousands of
+  // crashes and timeline events, and their document would cost ~5x the runs themselves.
+  // The bytes are those of the whole document dumped with an indent of 2.
   void write(const SuiteResult& suite, std::ostream& out) const override {
-    nlohmann::json doc = {
+    const nlohmann::json head = {
         {"format", "shmcheck-suite"},
         {"format_version", 1},
         {"name", suite.name},
@@ -22,11 +25,32 @@ class JsonReporter final : public Reporter {
         {"started_at", suite.started_at},
         {"total_s", suite.total_s},
         {"hostname", suite.hostname},
-        {"runs", nlohmann::json::array()},
+        {"runs", nullptr},  // its place among the sorted keys; streamed below
     };
-    for (const auto& run : suite.runs) doc["runs"].push_back(probes::to_json(run));
-    // Replace invalid UTF-8 from worker output instead of throwing mid-report.
-    out << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    out << '{';
+    for (auto it = head.begin(); it != head.end(); ++it) {
+      out << (it == head.begin() ? "\n  " : ",\n  ") << nlohmann::json(it.key()).dump() << ": ";
+      if (it.key() == "runs") {
+        write_runs(suite.runs, out);
+      } else {
+        probes::write_pretty_json(out, it.value(), 1);
+      }
+    }
+    out << "\n}\n";
+  }
+
+ private:
+  static void write_runs(const std::vector<probes::RunResult>& runs, std::ostream& out) {
+    if (runs.empty()) {
+      out << "[]";
+      return;
+    }
+    out << '[';
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      out << (i == 0 ? "\n    " : ",\n    ");
+      probes::write_json(out, runs[i], 2);
+    }
+    out << "\n  ]";
   }
 };
 

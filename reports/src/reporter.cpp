@@ -6,7 +6,12 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <optional>
+#include <ostream>
 #include <sstream>
+#include <streambuf>
+#include <utility>
+#include <vector>
 
 #include "shmcheck/core/posix_call.hpp"
 
@@ -38,11 +43,70 @@ std::vector<std::unique_ptr<Reporter>> all_reporters() {
   return out;
 }
 
+namespace {
+
+// An output buffer over a file descriptor: 64 KiB per write(2), the first failure kept
+// (the stream then goes bad and writes nothing more). So a report of any size is
+// written as it is rendered, never held whole in memory.
+class FdBuffer final : public std::streambuf {
+ public:
+  explicit FdBuffer(int fd) : fd_(fd), buffer_(64 * 1024) {
+    setp(buffer_.data(), buffer_.data() + buffer_.size());
+  }
+
+  // Writes what is buffered; the first write error, if any.
+  core::Result<void> finish() {
+    if (!drain()) return *error_;
+    return {};
+  }
+
+ protected:
+  int_type overflow(int_type ch) override {
+    if (!drain()) return traits_type::eof();
+    if (!traits_type::eq_int_type(ch, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(ch);
+      pbump(1);
+    }
+    return traits_type::not_eof(ch);
+  }
+  int sync() override { return drain() ? 0 : -1; }
+
+ private:
+  bool drain() {
+    if (error_) return false;
+    const char* from = pbase();
+    while (from < pptr()) {
+      auto n = core::posix_call(
+          "write", [&] { return ::write(fd_, from, static_cast<std::size_t>(pptr() - from)); });
+      if (!n) {
+        error_ = std::move(n).error();
+        return false;
+      }
+      from += *n;
+    }
+    setp(buffer_.data(), buffer_.data() + buffer_.size());
+    return true;
+  }
+
+  int fd_;
+  std::vector<char> buffer_;
+  std::optional<core::Error> error_;
+};
+
+}  // namespace
+
+// A new report is rendered straight into a temporary file beside `path`, then fsynced
+// and renamed over it: readers see the old file or the whole new one, and a report of
+// any size costs its 64 KiB buffer. An appended one (GITHUB_STEP_SUMMARY, a file the
+// caller owns) is rendered first, so a renderer that fails adds nothing to it.
 core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult& suite,
                                      const std::string& path, bool append) {
-  std::ostringstream text;
-  reporter.write(suite, text);
-  const std::string body = text.str();
+  std::string rendered;
+  if (append) {
+    std::ostringstream text;
+    reporter.write(suite, text);
+    rendered = std::move(text).str();
+  }
   const std::string target = append ? path : path + ".tmp." + std::to_string(::getpid());
   const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
   auto fd = core::posix_call("open", [&] { return ::open(target.c_str(), flags, 0644); });
@@ -51,25 +115,32 @@ core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult
     e.detail = target;
     return e;
   }
-  std::size_t done = 0;
-  while (done < body.size()) {
-    auto n = core::posix_call("write",
-                              [&] { return ::write(*fd, body.data() + done, body.size() - done); });
-    if (!n) {
-      ::close(*fd);
-      if (!append) ::unlink(target.c_str());
-      auto e = std::move(n).error();
-      e.detail = target;
-      return e;
-    }
-    done += static_cast<std::size_t>(*n);
-  }
-  auto synced = core::posix_call("fsync", [&] { return ::fsync(*fd); });
-  ::close(*fd);
-  if (!synced) {
+  // From here on, a failure removes the temporary file (never the caller's).
+  auto fail = [&](core::Error e) -> core::Result<void> {
+    ::close(*fd);
     if (!append) ::unlink(target.c_str());
-    return std::move(synced).error();
+    if (e.detail.empty()) e.detail = target;
+    return e;
+  };
+  FdBuffer buffer(*fd);
+  {
+    std::ostream out(&buffer);
+    try {
+      if (append) {
+        out << rendered;
+      } else {
+        reporter.write(suite, out);
+      }
+    } catch (...) {
+      (void)fail({});
+      throw;
+    }
   }
+  if (auto written = buffer.finish(); !written) return fail(std::move(written).error());
+  if (auto synced = core::posix_call("fsync", [&] { return ::fsync(*fd); }); !synced) {
+    return fail(std::move(synced).error());
+  }
+  ::close(*fd);
   if (!append) {
     auto renamed =
         core::posix_call("rename", [&] { return ::rename(target.c_str(), path.c_str()); });

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <sstream>
 #include <string>
 
 namespace shmcheck::probes {
@@ -239,6 +240,45 @@ TEST(RunResultJson, FromJsonInvertsToJson) {
   auto reparsed = run_result_from_json(json::parse(j.dump(2)));
   ASSERT_TRUE(reparsed);
   EXPECT_EQ(to_json(*reparsed), j);
+}
+
+std::string streamed(const RunResult& r, int depth = 0) {
+  std::ostringstream out;
+  write_json(out, r, depth);
+  return out.str();
+}
+
+std::string dumped(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
+
+TEST(RunResultJson, WriteJsonPrintsTheDocumentsBytesWithoutBuildingIt) {
+  RunResult r = sample();
+  EXPECT_EQ(streamed(r), dumped(to_json(r)));
+  // Many records in every list, an empty record list, no integrity verdict, a string
+  // that is not UTF-8 (replaced, as dump does) and one with a newline (escaped).
+  for (int i = 0; i < 50; ++i) {
+    r.timeline.push_back(r.timeline[i % 2]);
+    r.workers[0].processes.push_back(r.workers[0].processes[i % 2]);
+    r.integrity->crashes.push_back(r.integrity->crashes[i % 2]);
+  }
+  r.stalls.clear();
+  r.error = "worker said \xff\xfe then\nstopped";
+  EXPECT_EQ(streamed(r), dumped(to_json(r)));
+  r.integrity.reset();
+  EXPECT_EQ(streamed(r), dumped(to_json(r)));
+  EXPECT_EQ(streamed(RunResult{}), dumped(to_json(RunResult{})));
+}
+
+TEST(RunResultJson, WriteJsonNestsAtAnyDepth) {
+  const RunResult r = sample();
+  const json doc = {{"runs", json::array({to_json(r), to_json(r)})}};
+  const std::string expected = dumped(doc);
+  std::ostringstream out;
+  out << "{\n  \"runs\": [\n    ";
+  write_json(out, r, 2);
+  out << ",\n    ";
+  write_json(out, r, 2);
+  out << "\n  ]\n}";
+  EXPECT_EQ(out.str(), expected);
 }
 
 TEST(RunResultJson, MalformedDocumentNamesTheKey) {

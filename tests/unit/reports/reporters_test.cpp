@@ -1,9 +1,13 @@
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "fixture.hpp"
 #include "shmcheck/reports/reporter.hpp"
@@ -194,6 +198,69 @@ TEST(WriteReportFile, WritesAtomicallyAndAppends) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
   }
   EXPECT_FALSE(write_report_file(*md, suite, (dir / "no-such-dir" / "x.md").string()));
+  std::filesystem::remove_all(dir);
+}
+
+// Writes `bytes` of text, then throws when told to: a renderer failing mid-report.
+class BytesReporter final : public Reporter {
+ public:
+  BytesReporter(std::size_t bytes, bool throws) : bytes_(bytes), throws_(throws) {}
+  [[nodiscard]] std::string_view format() const override { return "bytes"; }
+  [[nodiscard]] std::string_view file_name() const override { return "bytes.txt"; }
+  void write(const SuiteResult& /*suite*/, std::ostream& out) const override {
+    for (std::size_t i = 0; i < bytes_; ++i) out << static_cast<char>('a' + i % 26);
+    if (throws_) throw std::runtime_error("renderer failed");
+  }
+
+ private:
+  std::size_t bytes_;
+  bool throws_;
+};
+
+std::string file_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A report is streamed into its temporary file; whatever fails on the way (a renderer
+// that throws, a write refused when the file grows past a limit), the old report stays
+// whole and no temporary file is left behind.
+TEST(WriteReportFile, AFailureMidWayKeepsTheOldReportAndLeavesNoTemporaryFile) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("shmcheck-report-fail-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "bytes.txt";
+  const auto suite = suite_of({passing_run()});
+  ASSERT_TRUE(write_report_file(BytesReporter(10, false), suite, path.string()));
+  ASSERT_EQ(file_text(path), "abcdefghij");
+  // Larger than the write buffer, so the file is partly written when it fails.
+  EXPECT_THROW((void)write_report_file(BytesReporter(200'000, true), suite, path.string()),
+               std::runtime_error);
+  // A file size limit (RLIMIT_FSIZE) makes write(2) fail with EFBIG after 100 KiB;
+  // in a child, so the limit stays there.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::alarm(30);  // watchdog
+    ::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{100 * 1024, 100 * 1024};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(10);
+    auto written = write_report_file(BytesReporter(300'000, false), suite, path.string());
+    if (written) ::_exit(11);
+    if (written.error().sys_errno != EFBIG) ::_exit(12);
+    if (written.error().message().find(".tmp.") == std::string::npos) ::_exit(13);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setrlimit, 11: no error, 12: not EFBIG, 13: no path";
+  EXPECT_EQ(file_text(path), "abcdefghij");
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename(), "bytes.txt") << "left behind: " << entry.path();
+  }
   std::filesystem::remove_all(dir);
 }
 

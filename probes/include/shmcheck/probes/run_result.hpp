@@ -49,6 +49,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -273,6 +274,14 @@ enum class CompareOp : std::uint8_t {
 
 [[nodiscard]] nlohmann::json to_json(const RunResult& result);
 [[nodiscard]] nlohmann::json to_json(const HistogramSnapshot& histogram);
+// Writes to_json(result).dump(2) to `out`, byte for byte, as if nested `depth` levels
+// deep in a larger document (the first line unindented, the rest indented 2 * depth
+// spaces more), without building it: one record at a time, so writing a run with
+// thousands of restarts costs kilobytes, not the tens of megabytes of its document.
+// Invalid UTF-8 (worker output) is replaced, not thrown on.
+void write_json(std::ostream& out, const RunResult& result, int depth = 0);
+// value.dump(2) written the same way at `depth`, for the small parts of a document.
+void write_pretty_json(std::ostream& out, const nlohmann::json& value, int depth = 0);
 // Inverse of to_json (derived fields such as percentiles and "violations" are
 // recomputed, not read). kInvalidArgument with the JSON path on a malformed document.
 [[nodiscard]] core::Result<RunResult> run_result_from_json(const nlohmann::json& json);
