@@ -338,9 +338,15 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
   const bool restart = o.injected && o.fault && schedule_.faults[*o.fault].restart && !stop_sent_ &&
                        !report_.stall.stalled;
   o.restarted = restart;
+  // An injected fault's line may be held back (a spec may kill every few ms); anything
+  // unexpected is always printed.
   if (!options_.quiet && !o.clean) {
-    std::fprintf(stderr, "  t=%s %s#%zu pid %d: %s%s\n", format_ns(o.ended_after_ns).c_str(),
-                 configs_[w].role.c_str(), w, o.pid, o.cause.c_str(), restart ? " -> restart" : "");
+    say_held_fault_lines(now, false);
+    if (!o.injected || fault_lines_.admit(now)) {
+      std::fprintf(stderr, "  t=%s %s#%zu pid %d: %s%s\n", format_ns(o.ended_after_ns).c_str(),
+                   configs_[w].role.c_str(), w, o.pid, o.cause.c_str(),
+                   restart ? " -> restart" : "");
+    }
   }
   event(now, w, o.pid, o.injected ? (o.exited ? "exit" : "kill") : "exit", o.cause);
   report_.workers[w].incarnations.push_back(std::move(o));
@@ -392,6 +398,15 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
       last_progress_ns_ = now;  // a pause is not a stall
     }
   }
+}
+
+void Supervisor::say_held_fault_lines(std::uint64_t now, bool final) {
+  if (options_.quiet) return;
+  const auto held = fault_lines_.take_held(now, final);
+  if (held.lines == 0) return;
+  std::fprintf(
+      stderr, "  ... and %llu more injected faults in the last %.1f s (the reports list each)\n",
+      static_cast<unsigned long long>(held.lines), static_cast<double>(held.window_ns) / 1e9);
 }
 
 void Supervisor::update_producers_done() {
@@ -735,9 +750,11 @@ core::Result<SupervisionReport> Supervisor::run() {
     sample_throughput(now);
     sample_live(now);
     check_watchdog(now);
+    say_held_fault_lines(now, false);
     sleep_ms(1);
   }
   report_.elapsed_ns = monotonic_ns() - start;
+  say_held_fault_lines(monotonic_ns(), true);
   // A copy (kill_all may still record into report_), but the message check moves.
   auto deliveries = std::exchange(report_.deliveries, {});
   SupervisionReport out = report_;

@@ -279,6 +279,32 @@ TEST(RunCommand, AnUnpacedProducerWithoutOpsRunsForTheWholeDuration) {
   expect_every_message_checked(result);
 }
 
+// One producer and one consumer over an SPSC ring (64 slots of 64 B), the producer
+// paced at `rate` and killed as `kill` says ("every: 40ms"), then restarted.
+std::string restarting_producer_spec(const std::string& name, const std::string& duration,
+                                     const std::string& rate, const std::string& kill) {
+  return "name: " + name + "\nduration: " + duration +
+         "\ntimeout: 30s\nobjects:\n"
+         "  - { name: queue, kind: spsc_ring, backing: posix, capacity: 64, message_size: 64 }\n"
+         "processes:\n"
+         "  - { role: producer, count: 1, uses: queue, rate: " +
+         rate +
+         " }\n"
+         "  - { role: consumer, count: 1, uses: queue }\n"
+         "faults:\n"
+         "  - { kill: producer, " +
+         kill + ", restart: true }\n";
+}
+
+// Restarts of the run's producers, from its JSON result.
+std::uint64_t producer_restarts(const nlohmann::json& result) {
+  std::uint64_t restarts = 0;
+  for (const auto& w : result.at("workers")) {
+    if (w.at("role") == "producer") restarts += w.at("restarts").get<std::uint64_t>();
+  }
+  return restarts;
+}
+
 // A producer killed every 35-45 ms and restarted (a worker starts in 10-20 ms, so most
 // incarnations send something; 140 ms under the sanitizers, so every 160-200 ms
 // there), more often than its journal has ledger slots: the
@@ -287,34 +313,21 @@ TEST(RunCommand, AnUnpacedProducerWithoutOpsRunsForTheWholeDuration) {
 // reuse; a producer restarted more often failed integrity_complete.)
 TEST(RunCommand, AProducerRestartedMoreOftenThanItsLedgerSlotsIsStillJournaled) {
 #if defined(__SANITIZE_ADDRESS__)  // an ASan worker takes ~25 ms to start (a plain one 2)
-  const char* timing = "duration: 3.5s\n";
+  const char* duration = "3.5s";
   const char* kill = "every: 60ms, jitter: 10ms";
 #else
-  const char* timing = "duration: 2.5s\n";
+  const char* duration = "2.5s";
   const char* kill = "every: 40ms, jitter: 5ms";
 #endif
   TempDir dir;
   const std::string spec = dir.path() + "/many-restarts.yaml";
-  std::ofstream(spec) << "name: many-restarts\n"
-                      << timing
-                      << "timeout: 30s\nobjects:\n"
-                         "  - { name: queue, kind: spsc_ring, backing: posix, capacity: 64, "
-                         "message_size: 64 }\n"
-                         "processes:\n"
-                         "  - { role: producer, count: 1, uses: queue, rate: 20k/s }\n"
-                         "  - { role: consumer, count: 1, uses: queue }\n"
-                         "faults:\n"
-                         "  - { kill: producer, "
-                      << kill << ", restart: true }\n";
+  std::ofstream(spec) << restarting_producer_spec("many-restarts", duration, "20k/s", kill);
   const std::string json = dir.path() + "/result.json";
   const auto o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s);
   ASSERT_TRUE(o.exit.exited) << describe(o);
   EXPECT_EQ(o.exit.code, 0) << describe(o);
   const auto result = load_json(json);
-  std::uint64_t restarts = 0;
-  for (const auto& w : result.at("workers")) {
-    if (w.at("role") == "producer") restarts = w.at("restarts").get<std::uint64_t>();
-  }
+  const std::uint64_t restarts = producer_restarts(result);
   ASSERT_GT(restarts, 2 * shmcheck::probes::kLedgerSlots) << "did not get past the slots twice";
   EXPECT_EQ(result.at("verdict"), "pass") << result.at("expectations").dump(2);
   EXPECT_EQ(result.at("integrity").at("untracked_incarnations"), 0);
@@ -336,6 +349,38 @@ TEST(RunCommand, AProducerRestartedMoreOftenThanItsLedgerSlotsIsStillJournaled) 
   EXPECT_GT(late_journaled, 0U) << "of " << late;
 }
 
+// A producer killed every 15 ms prints the first 5 kills of each second on the
+// console and one line counting the rest; the kills counted and printed add up to all
+// that were injected, and the JSON still lists each.
+TEST(RunCommand, AFloodOfInjectedFaultsIsCountedOnTheConsoleNotPrinted) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/flood.yaml";
+  std::ofstream(spec) << restarting_producer_spec("flood", "1.5s", "20k/s", "every: 15ms");
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck({"run", spec, "--json", json}, {}, 60s);
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  const auto result = load_json(json);
+  const std::uint64_t injected = producer_restarts(result);
+  ASSERT_GT(injected, 30U) << describe(o);
+  const std::regex kill_line(R"( -> restart\n)");
+  const auto printed = static_cast<std::uint64_t>(
+      std::distance(std::sregex_iterator(o.err.begin(), o.err.end(), kill_line), {}));
+  std::uint64_t counted = 0;
+  std::uint64_t count_lines = 0;
+  const std::regex more(R"(\.\.\. and (\d+) more injected faults in the last \d+\.\d s)");
+  for (std::sregex_iterator it(o.err.begin(), o.err.end(), more), end; it != end; ++it) {
+    counted += std::stoull((*it)[1].str());
+    ++count_lines;
+  }
+  EXPECT_EQ(printed + counted, injected) << o.err;
+  // 1.5 s of run, 1 s of drain grace: at most 3 windows (a first kill late in one and
+  // the last window's tail at the end), 5 lines each.
+  EXPECT_LE(printed, 15U) << o.err;
+  EXPECT_GE(count_lines, 1U) << o.err;
+  EXPECT_LE(count_lines, 3U) << o.err;
+}
+
 // Workers start from `shmcheck-worker` when it sits beside the `shmcheck` binary,
 // restarts included, and from `shmcheck` itself when it does not. Here both are copies
 // in a scratch directory, the worker a script that notes each start and then runs the
@@ -351,14 +396,7 @@ TEST(WorkerExecutable, IsShmcheckWorkerBesideTheBinaryElseTheBinaryItself) {
       << "#!/bin/sh\necho started >> '" << starts << "'\nexec '" << real_worker << "' \"$@\"\n";
   fs::permissions(dir.path() + "/shmcheck-worker", fs::perms::owner_all);
   const std::string spec = dir.path() + "/restarts.yaml";
-  std::ofstream(spec) << "name: restarts\nduration: 600ms\ntimeout: 30s\nobjects:\n"
-                         "  - { name: queue, kind: spsc_ring, backing: posix, capacity: 64, "
-                         "message_size: 64 }\n"
-                         "processes:\n"
-                         "  - { role: producer, count: 1, uses: queue, rate: 5k/s }\n"
-                         "  - { role: consumer, count: 1, uses: queue }\n"
-                         "faults:\n"
-                         "  - { kill: producer, every: 200ms, restart: true }\n";
+  std::ofstream(spec) << restarting_producer_spec("restarts", "600ms", "5k/s", "every: 200ms");
   const std::string json = dir.path() + "/result.json";
   const auto count_starts = [&] {
     std::ifstream in(starts);
@@ -371,8 +409,7 @@ TEST(WorkerExecutable, IsShmcheckWorkerBesideTheBinaryElseTheBinaryItself) {
   EXPECT_EQ(o.exit.code, 0) << describe(o);
   auto result = load_json(json);
   EXPECT_EQ(result.at("verdict"), "pass") << result.at("expectations").dump(2);
-  std::uint64_t restarts = 0;
-  for (const auto& w : result.at("workers")) restarts += w.at("restarts").get<std::uint64_t>();
+  const std::uint64_t restarts = producer_restarts(result);
   EXPECT_GT(restarts, 0U);
   EXPECT_EQ(count_starts(), 2 + restarts) << "every start and restart, from shmcheck-worker";
 

@@ -40,6 +40,7 @@
 #include "shmcheck/core/result.hpp"
 #include "shmcheck/harness/control_segment.hpp"
 #include "shmcheck/harness/fault_schedule.hpp"
+#include "shmcheck/harness/line_throttle.hpp"
 #include "shmcheck/harness/live_sample.hpp"
 #include "shmcheck/harness/worker.hpp"
 #include "shmcheck/probes/integrity_checker.hpp"
@@ -184,6 +185,9 @@ class Supervisor {
   void retire_ledger(std::size_t w, std::uint32_t next);
   void sample_throughput(std::uint64_t now);
   void sample_live(std::uint64_t now);
+  // Says how many injected faults' lines fault_lines_ held back, once their window is
+  // over (or at once, when `final`).
+  void say_held_fault_lines(std::uint64_t now, bool final);
   void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind,
              std::string detail);
   [[nodiscard]] bool all_done() const;
@@ -206,6 +210,8 @@ class Supervisor {
   std::uint64_t next_sample_ns_ = 0;
   std::uint64_t next_live_ns_ = 0;
   std::vector<std::uint64_t> last_role_ops_;  // per throughput series
+  // The console's lines for injected faults: the first 5 of each second.
+  LineThrottle fault_lines_{5, 1'000'000'000};
 };
 
 // SIGINT, SIGTERM and SIGHUP stop the run cleanly (workers killed and reaped, objects
