@@ -85,6 +85,12 @@ void install_interrupt_handlers() noexcept {
   sa.sa_handler = on_interrupt;
   ::sigemptyset(&sa.sa_mask);
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  // A closed stdout or stderr (`shmcheck run spec.yaml | head`) killed the harness on its
+  // next line, mid-run, leaving its objects behind. Ignored, that write fails (EPIPE)
+  // and the run goes on to its verdict, reports and cleanup. The workers inherit it
+  // (exec keeps an ignored signal), so a worker's message to a closed stderr cannot
+  // turn into an unexpected death either.
+  ::signal(SIGPIPE, SIG_IGN);
 }
 
 int interrupt_signal() noexcept { return g_interrupt.load(std::memory_order_relaxed); }

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -379,6 +381,50 @@ TEST(RunCommand, AFloodOfInjectedFaultsIsCountedOnTheConsoleNotPrinted) {
   EXPECT_LE(printed, 15U) << o.err;
   EXPECT_GE(count_lines, 1U) << o.err;
   EXPECT_LE(count_lines, 3U) << o.err;
+}
+
+// `shmcheck run spec.yaml | head`: stdout and stderr are a pipe whose reader goes away
+// mid-run.
+// The harness used to die of SIGPIPE on its next line, mid-run, leaving its segments in
+// /dev/shm; the run now goes on to its verdict, its reports and its cleanup.
+TEST(RunCommand, AClosedStdoutAndStderrDoNotKillTheRunOrLeakItsObjects) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/piped.yaml";
+  std::ofstream(spec) << restarting_producer_spec("piped", "600ms", "20k/s", "every: 100ms");
+  const std::string json = dir.path() + "/result.json";
+  std::array<int, 2> pipe_fds{};
+  ASSERT_EQ(::pipe2(pipe_fds.data(), O_CLOEXEC), 0);
+  const pid_t pid = shmcheck::testing::fork_child([&] {
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
+    ::dup2(pipe_fds[1], STDERR_FILENO);
+    ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), "--json", json.c_str(),
+            static_cast<char*>(nullptr));
+    return 127;
+  });
+  ::close(pipe_fds[1]);
+  // Read until the first restart is printed (its objects exist by then), then go away,
+  // as `head` does; poll's timeout is the watchdog for a child that prints nothing.
+  std::string seen;
+  pollfd readable{pipe_fds[0], POLLIN, 0};
+  while (seen.find("-> restart") == std::string::npos && ::poll(&readable, 1, 30'000) == 1) {
+    std::array<char, 4096> buf{};
+    const ssize_t n = ::read(pipe_fds[0], buf.data(), buf.size());
+    if (n <= 0) break;
+    seen.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  EXPECT_NE(seen.find("-> restart"), std::string::npos) << seen;
+  const auto exit = shmcheck::testing::wait_child(pid, 60s);
+  ASSERT_TRUE(exit.exited) << exit.describe();
+  EXPECT_EQ(exit.code, 0) << exit.describe();
+  const auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "pass");
+  EXPECT_GT(producer_restarts(result), 0U);
+  const std::string run_id = result.at("run_id");
+  for (const auto& entry : fs::directory_iterator("/dev/shm")) {
+    EXPECT_EQ(entry.path().filename().string().find(run_id), std::string::npos)
+        << "left behind: " << entry.path();
+  }
 }
 
 // Workers start from `shmcheck-worker` when it sits beside the `shmcheck` binary,

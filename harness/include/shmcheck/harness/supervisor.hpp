@@ -215,7 +215,8 @@ class Supervisor {
 };
 
 // SIGINT, SIGTERM and SIGHUP stop the run cleanly (workers killed and reaped, objects
-// removed, manifest deleted) instead of killing the harness. Idempotent.
+// removed, manifest deleted) instead of killing the harness; SIGPIPE is ignored (a
+// closed stdout or stderr loses the output, not the run). Idempotent.
 void install_interrupt_handlers() noexcept;
 // The interrupting signal received so far, 0 when none.
 [[nodiscard]] int interrupt_signal() noexcept;
