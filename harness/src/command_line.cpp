@@ -5,6 +5,7 @@
 #include <map>
 #include <new>
 
+#include "shmcheck/harness/build_stamp.hpp"
 #include "shmcheck/harness/cli.hpp"
 
 namespace shmcheck::harness {
@@ -21,13 +22,16 @@ int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> comman
     }
   }
 
+  app.add_flag_callback(
+      "--build-stamp",
+      [] {
+        std::printf("%.*s\n", static_cast<int>(build_stamp().size()), build_stamp().data());
+        throw CLI::Success();
+      },
+      "Print the build stamp (a digest of the sources this binary was built from) and exit");
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
+  } catch (const CLI::Success& e) {  // --help, --help-all, --version, --build-stamp
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);

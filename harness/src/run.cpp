@@ -926,7 +926,11 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   sopts.on_sample = options_.on_sample;
   sopts.ring_counters = [this] { return read_rings(); };
   sopts.control_ref = created_.control->segment().ref().to_string();
-  sopts.worker_executable = worker_executable_beside_self();
+  const auto worker_executable = worker_executable_beside_self();
+  sopts.worker_executable = worker_executable.path;
+  if (!worker_executable.refused.empty()) {
+    std::fprintf(stderr, "shmcheck: %s\n", worker_executable.refused.c_str());
+  }
   sopts.duration = spec_.duration;
   sopts.timeout = spec_.timeout;
   for (const auto& o : spec_.objects) sopts.object_names.push_back(o.name);

@@ -1,16 +1,21 @@
 #include "shmcheck/harness/supervisor.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/process/args.hpp>
 #include <boost/process/child.hpp>
 #include <boost/process/exe.hpp>
 #include <boost/process/extend.hpp>
+#include <cctype>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +23,7 @@
 #include <system_error>
 
 #include "shmcheck/core/failpoint.hpp"
+#include "shmcheck/harness/build_stamp.hpp"
 #include "shmcheck/harness/roles.hpp"
 
 namespace shmcheck::harness {
@@ -68,16 +74,75 @@ extern "C" void on_interrupt(int sig) { g_interrupt.store(sig, std::memory_order
 
 }  // namespace
 
-std::string worker_executable_beside_self() {
+namespace {
+
+// What `executable --build-stamp` prints, trimmed; nullopt when it cannot be run, fails,
+// or says nothing within 5 s (then it is killed). Reaped here, whatever happens.
+std::optional<std::string> build_stamp_of(const std::string& executable) {
+  std::array<int, 2> out{};
+  if (::pipe2(out.data(), O_CLOEXEC) != 0) return std::nullopt;
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  ::posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  std::array<char*, 3> argv{const_cast<char*>(executable.c_str()),
+                            const_cast<char*>("--build-stamp"), nullptr};
+  pid_t pid = 0;
+  const int spawned =
+      ::posix_spawn(&pid, executable.c_str(), &actions, nullptr, argv.data(), environ);
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  if (spawned != 0) {
+    ::close(out[0]);
+    return std::nullopt;
+  }
+  std::string text;
+  pollfd readable{out[0], POLLIN, 0};
+  const std::uint64_t deadline = monotonic_ns() + 5'000'000'000ULL;
+  bool timed_out = false;
+  for (;;) {
+    const std::uint64_t now = monotonic_ns();
+    if (now >= deadline) {
+      timed_out = true;
+      break;
+    }
+    const int ready = ::poll(&readable, 1, static_cast<int>((deadline - now) / 1'000'000 + 1));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;
+    std::array<char, 256> buf{};
+    const ssize_t n = ::read(out[0], buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || text.size() > 4096) break;
+    text.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  ::close(out[0]);
+  if (timed_out) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+WorkerExecutable worker_executable_beside_self() {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const auto worker = self.parent_path() / "shmcheck-worker";
-    if (std::filesystem::is_regular_file(worker, ec) && ::access(worker.c_str(), X_OK) == 0) {
-      return worker.string();
-    }
+  if (ec) return {"/proc/self/exe", ""};
+  const auto worker = self.parent_path() / "shmcheck-worker";
+  if (!std::filesystem::is_regular_file(worker, ec) || ::access(worker.c_str(), X_OK) != 0) {
+    return {"/proc/self/exe", ""};
   }
-  return "/proc/self/exe";
+  const auto stamp = build_stamp_of(worker.string());
+  if (stamp && *stamp == build_stamp()) return {worker.string(), ""};
+  return {"/proc/self/exe",
+          worker.string() + " is not of this build (its build stamp " +
+              (stamp ? "'" + *stamp + "'" : std::string("could not be read")) + ", this one's '" +
+              std::string(build_stamp()) +
+              "'): workers start from this binary instead, more slowly; install both "
+              "from one build"};
 }
 
 void install_interrupt_handlers() noexcept {

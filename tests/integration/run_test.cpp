@@ -427,20 +427,29 @@ TEST(RunCommand, AClosedStdoutAndStderrDoNotKillTheRunOrLeakItsObjects) {
   }
 }
 
-// Workers start from `shmcheck-worker` when it sits beside the `shmcheck` binary,
-// restarts included, and from `shmcheck` itself when it does not. Here both are copies
-// in a scratch directory, the worker a script that notes each start and then runs the
-// real shmcheck-worker.
-TEST(WorkerExecutable, IsShmcheckWorkerBesideTheBinaryElseTheBinaryItself) {
+// Workers start from `shmcheck-worker` when it sits beside the `shmcheck` binary and is
+// of the same build, restarts included, and from `shmcheck` itself when it is not there
+// or from another build (its --build-stamp differs: refused, with a warning). Here both
+// are copies in a scratch directory, the worker a script that notes each worker start
+// and then runs the real shmcheck-worker.
+TEST(WorkerExecutable, IsShmcheckWorkerOfTheSameBuildBesideTheBinaryElseTheBinaryItself) {
   TempDir dir;
   const std::string binary = dir.path() + "/shmcheck";
   fs::copy_file(kBinary, binary);
   const std::string starts = dir.path() + "/worker-starts";
   const std::string real_worker = (fs::path(kBinary).parent_path() / "shmcheck-worker").string();
   ASSERT_TRUE(fs::exists(real_worker));
-  std::ofstream(dir.path() + "/shmcheck-worker")
-      << "#!/bin/sh\necho started >> '" << starts << "'\nexec '" << real_worker << "' \"$@\"\n";
-  fs::permissions(dir.path() + "/shmcheck-worker", fs::perms::owner_all);
+  const std::string script = dir.path() + "/shmcheck-worker";
+  // foreign_stamp: what the script says to --build-stamp; "" passes it on.
+  const auto write_worker = [&](const std::string& foreign_stamp) {
+    std::ofstream(script) << "#!/bin/sh\n"
+                          << (foreign_stamp.empty() ? ""
+                                                    : "[ \"$1\" = --build-stamp ] && echo " +
+                                                          foreign_stamp + " && exit 0\n")
+                          << "[ \"$1\" = worker ] && echo started >> '" << starts << "'\n"
+                          << "exec '" << real_worker << "' \"$@\"\n";
+    fs::permissions(script, fs::perms::owner_all);
+  };
   const std::string spec = dir.path() + "/restarts.yaml";
   std::ofstream(spec) << restarting_producer_spec("restarts", "600ms", "5k/s", "every: 200ms");
   const std::string json = dir.path() + "/result.json";
@@ -449,22 +458,37 @@ TEST(WorkerExecutable, IsShmcheckWorkerBesideTheBinaryElseTheBinaryItself) {
     return static_cast<std::uint64_t>(
         std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
   };
+  const auto run = [&] {
+    auto o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s, std::nullopt, binary);
+    EXPECT_TRUE(o.exit.exited && o.exit.code == 0) << describe(o);
+    EXPECT_EQ(load_json(json).at("verdict"), "pass") << describe(o);
+    return o;
+  };
 
-  auto o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s, std::nullopt, binary);
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 0) << describe(o);
-  auto result = load_json(json);
-  EXPECT_EQ(result.at("verdict"), "pass") << result.at("expectations").dump(2);
-  const std::uint64_t restarts = producer_restarts(result);
+  // Both binaries of one build print one stamp: 16 hex digits.
+  const auto stamp = run_shmcheck({"--build-stamp"});
+  EXPECT_TRUE(stamp.exit.exited && stamp.exit.code == 0) << describe(stamp);
+  EXPECT_TRUE(std::regex_match(stamp.out, std::regex("[0-9a-f]{16}\n"))) << stamp.out;
+  EXPECT_EQ(run_shmcheck({"--build-stamp"}, {}, 10s, std::nullopt, real_worker).out, stamp.out);
+
+  write_worker("");
+  auto o = run();
+  const std::uint64_t restarts = producer_restarts(load_json(json));
   EXPECT_GT(restarts, 0U);
   EXPECT_EQ(count_starts(), 2 + restarts) << "every start and restart, from shmcheck-worker";
+  EXPECT_EQ(o.err.find("not of this build"), std::string::npos) << o.err;
 
-  fs::remove(dir.path() + "/shmcheck-worker");
-  o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s, std::nullopt, binary);
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 0) << describe(o);
-  EXPECT_EQ(load_json(json).at("verdict"), "pass");
+  write_worker("0123456789abcdef");
+  o = run();
+  EXPECT_EQ(count_starts(), 2 + restarts) << "no worker started from another build's worker";
+  EXPECT_NE(o.err.find(script + " is not of this build (its build stamp '0123456789abcdef'"),
+            std::string::npos)
+      << o.err;
+
+  fs::remove(script);
+  o = run();
   EXPECT_EQ(count_starts(), 2 + restarts) << "no worker started from the script any more";
+  EXPECT_EQ(o.err.find("not of this build"), std::string::npos) << o.err;
 }
 
 // 300 slots per producer: 1,699 per consumer, which the run's deliveries fill several

@@ -27,7 +27,7 @@ using CommandRunner = std::function<int()>;
 using CommandFactory = CommandRunner (*)(CLI::App&);
 
 // The whole of a main(): declares the commands on `app`, parses argv and runs the one
-// chosen. --help and --version exit 0, a parse error kExitUsage, std::bad_alloc (a
+// chosen. --help, --version and --build-stamp exit 0, a parse error kExitUsage, std::bad_alloc (a
 // memory limit) kExitEnvironment, any other exception kExitInternal
 // (command_line.cpp; `shmcheck` and `shmcheck-worker` share it).
 int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> commands, int argc,

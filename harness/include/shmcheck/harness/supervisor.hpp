@@ -132,10 +132,16 @@ inline constexpr std::uint64_t kMaxLogSlots = std::uint64_t{1} << 18;
 inline constexpr std::uint64_t kDefaultHeldRecords = std::uint64_t{1} << 23;
 
 // The executable a run's workers start from: `shmcheck-worker` in the directory of the
-// running executable when it is there and executable (it loads a fifth of the shared
-// libraries `shmcheck` does, so it starts several times faster), else the running
+// running executable when it is there, executable, and of the same build (its
+// `--build-stamp` prints this binary's build_stamp()); it loads a fifth of the shared
+// libraries `shmcheck` does, so it starts several times faster. Else the running
 // executable itself, whose `worker` subcommand is the same code.
-std::string worker_executable_beside_self();
+struct WorkerExecutable {
+  std::string path;
+  // Why a shmcheck-worker that is there was not taken ("" when it was, or is absent).
+  std::string refused;
+};
+WorkerExecutable worker_executable_beside_self();
 
 struct SupervisorOptions {
   std::string control_ref;
