@@ -683,8 +683,8 @@ void Runner::collect(SupervisionReport& report) {
       wo.processes[i].start_s = wo.processes[i - 1].end_s;
     result_.workers.push_back(std::move(wo));
   }
-  result_.timeline = report.timeline;
-  result_.throughput = report.throughput;
+  result_.timeline = std::move(report.timeline);
+  result_.throughput = std::move(report.throughput);
   if (report.stall.stalled) {
     stalls_ = 1;
     probes::StallFinding s;
@@ -890,7 +890,7 @@ probes::RunResult Runner::finish_error(const RunError& err, Clock::time_point t0
   result_.error = err.message;
   result_.finished_at = iso_now();
   result_.durations.total_s = seconds_since(t0);
-  return result_;
+  return std::move(result_);  // the Runner's last act
 }
 
 probes::RunResult Runner::abandon(const RunError& err, Clock::time_point t0) {
@@ -981,7 +981,7 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   result_.exit_code = pass ? kExitPass : kExitExpectationFailed;
   result_.finished_at = iso_now();
   result_.durations.total_s = seconds_since(t0);
-  return result_;
+  return std::move(result_);  // the Runner's last act
 }
 
 }  // namespace
