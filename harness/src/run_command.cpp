@@ -19,6 +19,7 @@
 #include "shmcheck/harness/run_outputs.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
 #include "shmcheck/harness/supervisor.hpp"
+#include "shmcheck/probes/cleaner.hpp"
 
 namespace shmcheck::harness {
 namespace {
@@ -30,7 +31,41 @@ struct RunArgs {
   bool no_probes = false;
   std::uint64_t max_log_records = kDefaultHeldRecords;
   OutputOptions outputs;  // --json, --junit, --html, --summary, --report-dir, metrics, --quiet
+  bool no_reclaim = false;
 };
+
+// Before a run starts: the objects of earlier runs of this user whose harness died
+// (SIGKILL, the OOM killer, a CI job's timeout) are removed, under `shmcheck audit
+// --reclaim --yes`'s rules (the harness proved dead, each object proved orphaned and
+// the caller's), so a host does not collect them run after run. Costs a read of the
+// manifest directory when there is nothing to reclaim. Says what it removed, and what
+// it had to keep.
+void reclaim_earlier_runs() {
+  probes::CleanOptions options;
+  options.dry_run = false;
+  const auto report = probes::reclaim_dead_runs(probes::manifest_dir(), options);
+  for (const auto& run : report.runs) {
+    if (run.harness != core::Liveness::kDead) continue;
+    std::size_t kept = 0;
+    for (const auto& outcome : run.clean.outcomes) {
+      if (outcome.status != probes::CleanStatus::kRemoved &&
+          outcome.status != probes::CleanStatus::kGone) {
+        ++kept;
+      }
+    }
+    if (run.clean.removed > 0) {
+      std::fprintf(stderr,
+                   "shmcheck: reclaimed %zu object(s) of run %s, whose harness (pid %d) died\n",
+                   run.clean.removed, run.manifest.run_id.c_str(), run.manifest.harness.pid);
+    }
+    if (kept > 0) {
+      std::fprintf(stderr,
+                   "shmcheck: run %s, whose harness (pid %d) died, left %zu object(s) that "
+                   "cannot be proved orphaned here; see `shmcheck audit --reclaim`\n",
+                   run.manifest.run_id.c_str(), run.manifest.harness.pid, kept);
+    }
+  }
+}
 
 // Worse exit codes win: 4 internal > 3 environment > 2 usage > 1 failed > 0 pass.
 int worst(int a, int b) {
@@ -142,6 +177,7 @@ int run_main(const RunArgs& args) {
   if (code != kExitPass && !args.keep_going) return code;
 
   install_interrupt_handlers();
+  if (!args.no_reclaim) reclaim_earlier_runs();
   reports::SuiteResult suite;
   const auto suite_start = std::chrono::steady_clock::now();
   for (const auto& spec : specs) {
@@ -186,6 +222,9 @@ CommandRunner add_run_command(CLI::App& app) {
                   "reaches it ends early and says so")
       ->check(u64_check(true))
       ->default_val(kDefaultHeldRecords);
+  cmd->add_flag("--no-reclaim", args->no_reclaim,
+                "Leave the objects of earlier runs whose harness died (default: remove those "
+                "proved orphaned first, as `shmcheck audit --reclaim --yes` does)");
   add_output_options(*cmd, args->outputs);
   return [args] { return run_main(*args); };
 }

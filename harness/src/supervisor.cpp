@@ -78,7 +78,8 @@ extern "C" void on_interrupt(int sig) { g_interrupt.store(sig, std::memory_order
 namespace {
 
 // What `executable --build-stamp` prints, trimmed; nullopt when it cannot be run, fails,
-// or says nothing within 5 s (then it is killed). Reaped here, whatever happens.
+// or has not finished its output within 5 s or 4 KiB (then it is killed). Reaped here,
+// whatever happens.
 std::optional<std::string> build_stamp_of(const std::string& executable) {
   std::array<int, 2> out{};
   if (::pipe2(out.data(), O_CLOEXEC) != 0) return std::nullopt;
@@ -100,28 +101,25 @@ std::optional<std::string> build_stamp_of(const std::string& executable) {
   std::string text;
   pollfd readable{out[0], POLLIN, 0};
   const std::uint64_t deadline = monotonic_ns() + 5'000'000'000ULL;
-  bool timed_out = false;
-  for (;;) {
-    const std::uint64_t now = monotonic_ns();
-    if (now >= deadline) {
-      timed_out = true;
-      break;
-    }
-    const int ready = ::poll(&readable, 1, static_cast<int>((deadline - now) / 1'000'000 + 1));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;
+  bool complete = false;  // its end of the pipe closed
+  for (std::uint64_t now = monotonic_ns(); now < deadline && text.size() <= 4096;
+       now = monotonic_ns()) {
+    if (::poll(&readable, 1, static_cast<int>((deadline - now) / 1'000'000 + 1)) <= 0) continue;
     std::array<char, 256> buf{};
     const ssize_t n = ::read(out[0], buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || text.size() > 4096) break;
+    if (n <= 0) {
+      complete = n == 0;
+      break;
+    }
     text.append(buf.data(), static_cast<std::size_t>(n));
   }
   ::close(out[0]);
-  if (timed_out) ::kill(pid, SIGKILL);
+  if (!complete) ::kill(pid, SIGKILL);  // a hung or babbling executable is not waited for
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  if (!complete || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
   return text;
 }

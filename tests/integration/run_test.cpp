@@ -440,12 +440,12 @@ TEST(WorkerExecutable, IsShmcheckWorkerOfTheSameBuildBesideTheBinaryElseTheBinar
   const std::string real_worker = (fs::path(kBinary).parent_path() / "shmcheck-worker").string();
   ASSERT_TRUE(fs::exists(real_worker));
   const std::string script = dir.path() + "/shmcheck-worker";
-  // foreign_stamp: what the script says to --build-stamp; "" passes it on.
-  const auto write_worker = [&](const std::string& foreign_stamp) {
+  // on_build_stamp: what the script does for --build-stamp; "" passes it on.
+  const auto write_worker = [&](const std::string& on_build_stamp) {
     std::ofstream(script) << "#!/bin/sh\n"
-                          << (foreign_stamp.empty() ? ""
-                                                    : "[ \"$1\" = --build-stamp ] && echo " +
-                                                          foreign_stamp + " && exit 0\n")
+                          << (on_build_stamp.empty()
+                                  ? ""
+                                  : "[ \"$1\" = --build-stamp ] && " + on_build_stamp + "\n")
                           << "[ \"$1\" = worker ] && echo started >> '" << starts << "'\n"
                           << "exec '" << real_worker << "' \"$@\"\n";
     fs::permissions(script, fs::perms::owner_all);
@@ -478,12 +478,18 @@ TEST(WorkerExecutable, IsShmcheckWorkerOfTheSameBuildBesideTheBinaryElseTheBinar
   EXPECT_EQ(count_starts(), 2 + restarts) << "every start and restart, from shmcheck-worker";
   EXPECT_EQ(o.err.find("not of this build"), std::string::npos) << o.err;
 
-  write_worker("0123456789abcdef");
-  o = run();
-  EXPECT_EQ(count_starts(), 2 + restarts) << "no worker started from another build's worker";
-  EXPECT_NE(o.err.find(script + " is not of this build (its build stamp '0123456789abcdef'"),
-            std::string::npos)
-      << o.err;
+  // Refused: no worker starts from it, and the run says why.
+  const auto expect_refused = [&](const std::string& on_build_stamp, const std::string& why) {
+    write_worker(on_build_stamp);
+    const auto refused = run();
+    EXPECT_EQ(count_starts(), 2 + restarts) << "a worker started from: " << on_build_stamp;
+    EXPECT_NE(refused.err.find(script + " is not of this build (its build stamp " + why),
+              std::string::npos)
+        << refused.err;
+  };
+  expect_refused("echo 0123456789abcdef && exit 0", "'0123456789abcdef'");
+  // One that answers with endless output is killed, not waited for.
+  expect_refused("exec yes", "could not be read");
 
   fs::remove(script);
   o = run();
@@ -928,7 +934,13 @@ std::vector<pid_t> children_of(pid_t pid) {
   return out;
 }
 
-TEST(HarnessKilled, WorkersDieAndAuditReclaimRemovesEveryObjectOfTheRun) {
+// Who reclaims the dead harness's objects: `shmcheck audit --reclaim --yes` (the
+// cleaner's API, which it calls), or the next `shmcheck run` of the same user.
+enum class Reclaimer { kAudit, kNextRun };
+
+class HarnessKilled : public ::testing::TestWithParam<Reclaimer> {};
+
+TEST_P(HarnessKilled, WorkersDieAndEveryObjectOfTheRunProvedOrphanedIsReclaimed) {
   TempDir runtime;
   const std::string manifest_dir = runtime.path() + "/shmcheck/runs";
   const std::string spec = spec_path("tests/integration/specs/long-every-kind.yaml");
@@ -1026,11 +1038,30 @@ TEST(HarnessKilled, WorkersDieAndAuditReclaimRemovesEveryObjectOfTheRun) {
   // sandbox), POSIX objects stay "unknown" and the cleaner must keep them (fail closed);
   // on a fully readable host it removes every object of the run and the manifest.
   const bool host_readable = shmcheck::probes::take_inventory({}).complete();
-  shmcheck::probes::CleanOptions options;
-  options.dry_run = false;
-  const auto report = shmcheck::probes::reclaim_dead_runs(manifest_dir, options, {run_id});
-  ASSERT_EQ(report.runs.size(), 1U);
-  EXPECT_EQ(report.runs[0].harness, shmcheck::core::Liveness::kDead);
+  std::optional<shmcheck::probes::ReclaimReport> report;
+  if (GetParam() == Reclaimer::kAudit) {
+    shmcheck::probes::CleanOptions options;
+    options.dry_run = false;
+    report = shmcheck::probes::reclaim_dead_runs(manifest_dir, options, {run_id});
+    ASSERT_EQ(report->runs.size(), 1U);
+    EXPECT_EQ(report->runs[0].harness, shmcheck::core::Liveness::kDead);
+  } else {
+    const std::string quick = spec_path("tests/integration/specs/short-spsc.yaml");
+    const std::size_t left = count_run_objects();
+    auto o = run_shmcheck({"run", quick, "--quiet", "--no-reclaim"}, {xdg});
+    EXPECT_TRUE(o.exit.exited && o.exit.code == 0) << describe(o);
+    EXPECT_EQ(count_run_objects(), left) << "--no-reclaim removed something";
+    o = run_shmcheck({"run", quick, "--quiet"}, {xdg});
+    EXPECT_TRUE(o.exit.exited && o.exit.code == 0) << describe(o);
+    // The SysV mutex segment and semaphore set at least (below).
+    EXPECT_NE(o.err.find("shmcheck: reclaimed "), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find(" of run " + run_id + ", whose harness (pid " + std::to_string(harness) +
+                         ") died"),
+              std::string::npos)
+        << o.err;
+    EXPECT_EQ(o.err.find("cannot be proved orphaned here") == std::string::npos, host_readable)
+        << o.err;
+  }
   // SysV objects carry proof enough either way (nattch 0 and a dead creator; the
   // manifest of a dead harness for the semaphore set): they are gone.
   const auto inventory = shmcheck::probes::take_inventory({});
@@ -1045,9 +1076,9 @@ TEST(HarnessKilled, WorkersDieAndAuditReclaimRemovesEveryObjectOfTheRun) {
   }
   if (host_readable) {
     EXPECT_EQ(count_run_objects(), 0U);
-    EXPECT_TRUE(report.runs[0].manifest_removed) << report.runs[0].detail;
-  } else {
-    for (const auto& outcome : report.runs[0].clean.outcomes) {
+    EXPECT_FALSE(fs::exists(manifest_path)) << "the manifest goes with the last object";
+  } else if (report) {
+    for (const auto& outcome : report->runs[0].clean.outcomes) {
       const auto st = outcome.status;
       EXPECT_TRUE(st == shmcheck::probes::CleanStatus::kRemoved ||
                   st == shmcheck::probes::CleanStatus::kGone ||
@@ -1058,5 +1089,11 @@ TEST(HarnessKilled, WorkersDieAndAuditReclaimRemovesEveryObjectOfTheRun) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(By, HarnessKilled,
+                         ::testing::Values(Reclaimer::kAudit, Reclaimer::kNextRun),
+                         [](const ::testing::TestParamInfo<Reclaimer>& param) {
+                           return param.param == Reclaimer::kAudit ? "Audit" : "NextRun";
+                         });
 
 }  // namespace
