@@ -11,6 +11,7 @@
 #include <ctime>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "run_host.hpp"
 #include "shmcheck/core/mpmc_ring.hpp"
@@ -928,7 +929,9 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   sopts.control_ref = created_.control->segment().ref().to_string();
   const auto worker_executable = worker_executable_beside_self();
   sopts.worker_executable = worker_executable.path;
-  if (!worker_executable.refused.empty()) {
+  // Said once per process, not once per spec of a suite.
+  static bool said_refused = false;
+  if (!worker_executable.refused.empty() && !std::exchange(said_refused, true)) {
     std::fprintf(stderr, "shmcheck: %s\n", worker_executable.refused.c_str());
   }
   sopts.duration = spec_.duration;

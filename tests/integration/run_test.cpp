@@ -481,11 +481,15 @@ TEST(WorkerExecutable, IsShmcheckWorkerOfTheSameBuildBesideTheBinaryElseTheBinar
   // Refused: no worker starts from it, and the run says why.
   const auto expect_refused = [&](const std::string& on_build_stamp, const std::string& why) {
     write_worker(on_build_stamp);
-    const auto refused = run();
+    // Two specs in one run: said once.
+    const auto refused =
+        run_shmcheck({"run", spec, spec, "--quiet"}, {}, 60s, std::nullopt, binary);
+    EXPECT_TRUE(refused.exit.exited && refused.exit.code == 0) << describe(refused);
     EXPECT_EQ(count_starts(), 2 + restarts) << "a worker started from: " << on_build_stamp;
-    EXPECT_NE(refused.err.find(script + " is not of this build (its build stamp " + why),
-              std::string::npos)
-        << refused.err;
+    const std::string said = script + " is not of this build (its build stamp " + why;
+    const auto at = refused.err.find(said);
+    EXPECT_NE(at, std::string::npos) << refused.err;
+    EXPECT_EQ(refused.err.find(said, at + 1), std::string::npos) << "said twice: " << refused.err;
   };
   expect_refused("echo 0123456789abcdef && exit 0", "'0123456789abcdef'");
   // One that answers with endless output is killed, not waited for.
