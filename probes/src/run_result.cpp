@@ -739,6 +739,10 @@ void write_json(std::ostream& out, const RunResult& result, int depth) {
   stream_value(out, result, depth);
 }
 
+void write_json(std::ostream& out, const std::vector<RunResult>& results, int depth) {
+  stream_value(out, results, depth);
+}
+
 core::Result<RunResult> run_result_from_json(const json& j) {
   try {
     return run_result_from(j);

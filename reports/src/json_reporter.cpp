@@ -31,26 +31,12 @@ class JsonReporter final : public Reporter {
     for (auto it = head.begin(); it != head.end(); ++it) {
       out << (it == head.begin() ? "\n  " : ",\n  ") << nlohmann::json(it.key()).dump() << ": ";
       if (it.key() == "runs") {
-        write_runs(suite.runs, out);
+        probes::write_json(out, suite.runs, 1);
       } else {
         probes::write_pretty_json(out, it.value(), 1);
       }
     }
     out << "\n}\n";
-  }
-
- private:
-  static void write_runs(const std::vector<probes::RunResult>& runs, std::ostream& out) {
-    if (runs.empty()) {
-      out << "[]";
-      return;
-    }
-    out << '[';
-    for (std::size_t i = 0; i < runs.size(); ++i) {
-      out << (i == 0 ? "\n    " : ",\n    ");
-      probes::write_json(out, runs[i], 2);
-    }
-    out << "\n  ]";
   }
 };
 

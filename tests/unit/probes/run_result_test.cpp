@@ -270,15 +270,17 @@ TEST(RunResultJson, WriteJsonPrintsTheDocumentsBytesWithoutBuildingIt) {
 
 TEST(RunResultJson, WriteJsonNestsAtAnyDepth) {
   const RunResult r = sample();
-  const json doc = {{"runs", json::array({to_json(r), to_json(r)})}};
-  const std::string expected = dumped(doc);
+  const json doc = {{"runs", json::array({to_json(r), to_json(r)})}, {"seed", to_json(r)}};
   std::ostringstream out;
-  out << "{\n  \"runs\": [\n    ";
-  write_json(out, r, 2);
-  out << ",\n    ";
-  write_json(out, r, 2);
-  out << "\n  ]\n}";
-  EXPECT_EQ(out.str(), expected);
+  out << "{\n  \"runs\": ";
+  write_json(out, std::vector<RunResult>{r, r}, 1);
+  out << ",\n  \"seed\": ";
+  write_json(out, r, 1);
+  out << "\n}";
+  EXPECT_EQ(out.str(), dumped(doc));
+  std::ostringstream none;
+  write_json(none, std::vector<RunResult>{}, 3);
+  EXPECT_EQ(none.str(), "[]");
 }
 
 TEST(RunResultJson, MalformedDocumentNamesTheKey) {

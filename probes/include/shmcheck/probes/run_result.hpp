@@ -280,6 +280,8 @@ enum class CompareOp : std::uint8_t {
 // thousands of restarts costs kilobytes, not the tens of megabytes of its document.
 // Invalid UTF-8 (worker output) is replaced, not thrown on.
 void write_json(std::ostream& out, const RunResult& result, int depth = 0);
+// A JSON array of them, the same way.
+void write_json(std::ostream& out, const std::vector<RunResult>& results, int depth = 0);
 // value.dump(2) written the same way at `depth`, for the small parts of a document.
 void write_pretty_json(std::ostream& out, const nlohmann::json& value, int depth = 0);
 // Inverse of to_json (derived fields such as percentiles and "violations" are
