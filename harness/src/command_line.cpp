@@ -1,5 +1,9 @@
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <map>
@@ -10,8 +14,26 @@
 
 namespace shmcheck::harness {
 
+namespace {
+
+// Descriptors 0, 1 and 2 that were closed when we were started (`shmcheck run ... >&-
+// 2>&-`, a daemon's child) are opened on /dev/null. Else the next open() takes one of
+// them: a segment or report file would become "stderr", and a diagnostic line would be
+// written into shared memory or a report. (Seen: with stdout and stderr closed, a run's
+// workers failed and its producer's messages were reported lost.)
+void open_closed_standard_descriptors() noexcept {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);  // lowest free: fd
+    if (opened != fd && opened >= 0) ::close(opened);  // cannot happen; never leak one
+  }
+}
+
+}  // namespace
+
 int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> commands, int argc,
                      char** argv) {
+  open_closed_standard_descriptors();
   app.require_subcommand(1);
   std::map<const CLI::App*, CommandRunner> runners;
   for (const CommandFactory factory : commands) {

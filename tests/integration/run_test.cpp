@@ -427,6 +427,32 @@ TEST(RunCommand, AClosedStdoutAndStderrDoNotKillTheRunOrLeakItsObjects) {
   }
 }
 
+// `shmcheck run ... >&- 2>&-`: started with stdout and stderr closed, the harness's
+// first open() took descriptor 1 and its workers' took 1 and 2, so a diagnostic line
+// could be written into a segment. The workers failed (exit 71) and the run reported
+// the producer's messages lost. Closed standard descriptors are now /dev/null.
+TEST(RunCommand, ClosedStandardDescriptorsDoNotBecomeTheRunsObjects) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/closed.yaml";
+  std::ofstream(spec) << restarting_producer_spec("closed", "300ms", "20k/s", "every: 100ms");
+  const std::string json = dir.path() + "/result.json";
+  for (const std::vector<int>& closed : {std::vector<int>{1, 2}, {0, 1, 2}, {2}}) {
+    const pid_t pid = shmcheck::testing::fork_child([&] {
+      for (const int fd : closed) ::close(fd);
+      ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), "--json", json.c_str(),
+              static_cast<char*>(nullptr));
+      return 127;
+    });
+    const auto exit = shmcheck::testing::wait_child(pid, 60s);
+    ASSERT_TRUE(exit.exited) << exit.describe();
+    EXPECT_EQ(exit.code, 0) << exit.describe() << " with " << closed.size() << " closed";
+    const auto result = load_json(json);
+    EXPECT_EQ(result.at("verdict"), "pass") << result.at("expectations").dump(2);
+    EXPECT_GT(producer_restarts(result), 0U);
+    fs::remove(json);
+  }
+}
+
 // Workers start from `shmcheck-worker` when it sits beside the `shmcheck` binary and is
 // of the same build, restarts included, and from `shmcheck` itself when it is not there
 // or from another build (its --build-stamp differs: refused, with a warning). Here both
