@@ -907,7 +907,7 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   result_.shmcheck_version = "0.1.0";
   seed_ = options_.seed ? *options_.seed : spec_.seed ? *spec_.seed : random_seed();
   result_.seed = seed_;
-  result_.repro = repro_command(spec_.file, seed_);
+  result_.repro = repro_command(spec_.file, seed_, options_.duration);
   run_id_ = core::new_run_id();
   result_.run_id = run_id_;
 
@@ -989,13 +989,30 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
 
 }  // namespace
 
-std::string repro_command(const std::string& spec_file, std::uint64_t seed) {
-  return "shmcheck run " + spec_file + " --seed " + std::to_string(seed);
+std::string repro_command(const std::string& spec_file, std::uint64_t seed,
+                          std::optional<std::chrono::nanoseconds> duration) {
+  std::string out = "shmcheck run " + spec_file + " --seed " + std::to_string(seed);
+  if (duration) {
+    constexpr std::pair<std::int64_t, const char*> kUnits[] = {
+        {3'600'000'000'000, "h"}, {60'000'000'000, "m"}, {1'000'000'000, "s"},
+        {1'000'000, "ms"},        {1'000, "us"},         {1, "ns"}};
+    const std::int64_t ns = duration->count();
+    for (const auto& [per, unit] : kUnits) {
+      if (ns % per != 0) continue;
+      out += " --duration " + std::to_string(ns / per) + unit;
+      break;
+    }
+  }
+  return out;
 }
 
 probes::RunResult run_spec(const Spec& spec, const RunOptions& options) {
-  Runner runner(spec, options);
-  return runner.run();
+  if (options.duration) {
+    Spec resized = spec;
+    resized.duration = options.duration;
+    return Runner(resized, options).run();
+  }
+  return Runner(spec, options).run();
 }
 
 std::string summarize(const probes::RunResult& r) {

@@ -27,6 +27,7 @@ namespace {
 struct RunArgs {
   std::vector<std::string> specs;
   std::optional<std::uint64_t> seed;
+  std::optional<std::chrono::nanoseconds> duration;
   bool keep_going = false;
   bool no_probes = false;
   std::uint64_t max_log_records = kDefaultHeldRecords;
@@ -149,6 +150,7 @@ int run_main(const RunArgs& args) {
   RunOutputs& out = **outputs;
   RunOptions options;
   options.seed = args.seed;
+  options.duration = args.duration;
   options.quiet = args.outputs.quiet;
   options.broken = *broken;
   options.log_records = *log_records;
@@ -210,6 +212,18 @@ CommandRunner add_run_command(CLI::App& app) {
   cmd->add_option("spec", args->specs, "Spec files (YAML)")->required()->check(CLI::ExistingPath);
   cmd->add_option("--seed", args->seed, "Seed for the fault schedule (overrides the spec's)")
       ->check(u64_check(false));
+  cmd->add_option_function<std::string>(
+         "--duration",
+         [args](const std::string& text) {
+           std::string why;
+           const auto d = parse_duration(text, &why);
+           if (!d) throw CLI::ValidationError("--duration", why);
+           if (d->count() == 0) throw CLI::ValidationError("--duration", "must be greater than 0s");
+           args->duration = d;
+         },
+         "Run each spec this long instead of its own duration (e.g. 10m for a soak, 500ms "
+         "for a quick look); the fault schedule follows it")
+      ->type_name("DURATION");
   cmd->add_flag("--keep-going", args->keep_going,
                 "Run every spec even after one fails (default: stop at the first failure)");
   cmd->add_flag("--no-probes", args->no_probes,

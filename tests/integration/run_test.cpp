@@ -668,6 +668,47 @@ TEST(RunCommand, SameSeedGivesTheSameFaultSchedule) {
   EXPECT_NE(ja.at("run_id"), jb.at("run_id"));
 }
 
+// ---- --duration ---------------------------------------------------------------------------
+
+// --duration replaces the spec's: the run lasts that long, its random faults are
+// scheduled over it, and its repro command carries it, so the repro gives the same
+// schedule. Bad values are usage errors.
+TEST(RunCommand, DurationOverridesTheSpecsAndIsInTheReproCommand) {
+  TempDir dir;
+  const std::string spec = spec_path("tests/integration/specs/short-random-kills.yaml");  // 1s
+  const auto faults_until = [](const nlohmann::json& result) {
+    double last = 0;
+    for (const auto& f : result.at("fault_schedule")) {
+      last = std::max(last, f.at("at_s").get<double>());
+    }
+    return last;
+  };
+  const std::string json = dir.path() + "/result.json";
+  auto o = run_shmcheck({"run", spec, "--seed", "5", "--duration", "2500ms", "--json", json});
+  ASSERT_TRUE(o.exit.exited && o.exit.code == 0) << describe(o);
+  auto result = load_json(json);
+  EXPECT_GE(result.at("durations").at("run_s").get<double>(), 2.5);
+  EXPECT_GT(faults_until(result), 1.5) << "faults stopped at the spec's 1 s";
+  EXPECT_EQ(result.at("repro"), "shmcheck run " + spec + " --seed 5 --duration 2500ms");
+  const auto schedule = result.at("fault_schedule");
+  // The repro, run: the same schedule.
+  o = run_shmcheck({"run", spec, "--seed", "5", "--duration", "2.5s", "--json", json});
+  ASSERT_TRUE(o.exit.exited && o.exit.code == 0) << describe(o);
+  EXPECT_EQ(load_json(json).at("fault_schedule"), schedule);
+  // Shorter than the spec's.
+  o = run_shmcheck({"run", spec, "--duration", "300ms", "--json", json});
+  ASSERT_TRUE(o.exit.exited && o.exit.code == 0) << describe(o);
+  result = load_json(json);
+  EXPECT_LT(result.at("durations").at("run_s").get<double>(), 1.0);
+  EXPECT_LT(faults_until(result), 0.3);
+  for (const char* bad : {"0s", "soon", "5", "-1s", ""}) {
+    o = run_shmcheck({"run", spec, "--duration", bad});
+    ASSERT_TRUE(o.exit.exited) << describe(o);
+    EXPECT_EQ(o.exit.code, 2) << bad << ": " << describe(o);
+    EXPECT_NE(o.err.find("--duration"), std::string::npos) << describe(o);
+  }
+}
+
 // ---- --no-probes --------------------------------------------------------------------------
 
 // Latency and lock-wait sample counts, and operation counts, of one run's roles.

@@ -13,6 +13,7 @@
 // RunResult with verdict "error" and exit code 3 or 4). Not re-entrant: one run at a time.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,10 +32,13 @@ inline constexpr std::uint64_t kDefaultLogRecords = 1'000'000;
 
 struct RunOptions {
   std::optional<std::uint64_t> seed;  // --seed: overrides the spec's
-  bool quiet = false;                 // no progress lines on stderr
-  Broken broken = Broken::kNone;      // test-only (SHMCHECK_TEST_BROKEN)
-  bool probes = true;                 // false: --no-probes (WorkerConfig::probes)
-  LiveSampleSink on_sample;           // live progress (metrics, progress line); may be empty
+  // --duration: overrides the spec's (a soak of a short spec, a quick run of a long one);
+  // the fault schedule is expanded over it, and the repro command carries it.
+  std::optional<std::chrono::nanoseconds> duration;
+  bool quiet = false;             // no progress lines on stderr
+  Broken broken = Broken::kNone;  // test-only (SHMCHECK_TEST_BROKEN)
+  bool probes = true;             // false: --no-probes (WorkerConfig::probes)
+  LiveSampleSink on_sample;       // live progress (metrics, progress line); may be empty
   // Delivery-log slots each producer without `ops` adds to its consumers' logs (a
   // record is a run of consecutive seqs; see run.cpp). The supervisor drains the logs
   // while the run goes on, so this bounds the records waiting to be drained, not the
@@ -49,8 +53,11 @@ inline constexpr std::uint64_t kPageSize = 1024;
 
 [[nodiscard]] probes::RunResult run_spec(const Spec& spec, const RunOptions& options);
 
-// "shmcheck run <file> --seed <seed>"
-[[nodiscard]] std::string repro_command(const std::string& spec_file, std::uint64_t seed);
+// "shmcheck run <file> --seed <seed>", and " --duration <d>" when it was overridden
+// (in the largest unit that states it exactly: "90s", "1500ms").
+[[nodiscard]] std::string repro_command(
+    const std::string& spec_file, std::uint64_t seed,
+    std::optional<std::chrono::nanoseconds> duration = std::nullopt);
 
 // The short human summary printed after a run (several lines, ends with a newline).
 [[nodiscard]] std::string summarize(const probes::RunResult& result);
