@@ -7,20 +7,13 @@
 #include <string_view>
 #include <utility>
 
+#include "shmcheck/harness/spec_loader.hpp"
 #include "shmcheck/reports/reporter.hpp"
 
 namespace shmcheck::harness {
 namespace {
 
 constexpr std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
-
-std::string format_duration(std::chrono::nanoseconds d) {
-  const auto ns = d.count();
-  if (ns % 1'000'000'000 == 0) return std::to_string(ns / 1'000'000'000) + "s";
-  if (ns % 1'000'000 == 0) return std::to_string(ns / 1'000'000) + "ms";
-  if (ns % 1'000 == 0) return std::to_string(ns / 1'000) + "us";
-  return std::to_string(ns) + "ns";
-}
 
 constexpr std::array<std::pair<std::string_view, int>, 10> kSignals{{
     {"SIGKILL", SIGKILL},

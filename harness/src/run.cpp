@@ -22,6 +22,7 @@
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/control_segment.hpp"
 #include "shmcheck/harness/fault_schedule.hpp"
+#include "shmcheck/harness/spec_loader.hpp"
 #include "shmcheck/harness/supervisor.hpp"
 #include "shmcheck/probes/message.hpp"
 #include "shmcheck/reports/reporter.hpp"
@@ -927,13 +928,7 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   sopts.on_sample = options_.on_sample;
   sopts.ring_counters = [this] { return read_rings(); };
   sopts.control_ref = created_.control->segment().ref().to_string();
-  const auto worker_executable = worker_executable_beside_self();
-  sopts.worker_executable = worker_executable.path;
-  // Said once per process, not once per spec of a suite.
-  static bool said_refused = false;
-  if (!worker_executable.refused.empty() && !std::exchange(said_refused, true)) {
-    std::fprintf(stderr, "shmcheck: %s\n", worker_executable.refused.c_str());
-  }
+  sopts.worker_executable = options_.worker_executable;
   sopts.duration = spec_.duration;
   sopts.timeout = spec_.timeout;
   for (const auto& o : spec_.objects) sopts.object_names.push_back(o.name);
@@ -992,17 +987,7 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
 std::string repro_command(const std::string& spec_file, std::uint64_t seed,
                           std::optional<std::chrono::nanoseconds> duration) {
   std::string out = "shmcheck run " + spec_file + " --seed " + std::to_string(seed);
-  if (duration) {
-    constexpr std::pair<std::int64_t, const char*> kUnits[] = {
-        {3'600'000'000'000, "h"}, {60'000'000'000, "m"}, {1'000'000'000, "s"},
-        {1'000'000, "ms"},        {1'000, "us"},         {1, "ns"}};
-    const std::int64_t ns = duration->count();
-    for (const auto& [per, unit] : kUnits) {
-      if (ns % per != 0) continue;
-      out += " --duration " + std::to_string(ns / per) + unit;
-      break;
-    }
-  }
+  if (duration) out += " --duration " + format_duration(*duration);
   return out;
 }
 

@@ -180,6 +180,12 @@ int run_main(const RunArgs& args) {
 
   install_interrupt_handlers();
   if (!args.no_reclaim) reclaim_earlier_runs();
+  // Once for all the specs: the check execs it (--build-stamp), and a refusal is said once.
+  const auto worker_executable = worker_executable_beside_self();
+  options.worker_executable = worker_executable.path;
+  if (!worker_executable.refused.empty()) {
+    std::fprintf(stderr, "shmcheck: %s\n", worker_executable.refused.c_str());
+  }
   reports::SuiteResult suite;
   const auto suite_start = std::chrono::steady_clock::now();
   for (const auto& spec : specs) {

@@ -2,6 +2,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <string>
 
@@ -75,25 +76,40 @@ std::optional<std::uint64_t> to_u64(std::string_view digits) {
 
 }  // namespace
 
+namespace {
+
+struct DurationUnit {
+  std::string_view name;
+  std::uint64_t ns;
+};
+constexpr DurationUnit kDurationUnits[] = {{"ns", 1},
+                                           {"us", 1'000},
+                                           {"ms", 1'000'000},
+                                           {"s", 1'000'000'000},
+                                           {"m", 60'000'000'000},
+                                           {"h", 3'600'000'000'000}};
+
+}  // namespace
+
+std::string format_duration(std::chrono::nanoseconds d) {
+  const auto ns = d.count();
+  if (ns == 0) return "0s";
+  for (auto it = std::rbegin(kDurationUnits); it != std::rend(kDurationUnits); ++it) {
+    const auto per = static_cast<std::int64_t>(it->ns);
+    if (ns % per == 0) return std::to_string(ns / per) + std::string(it->name);
+  }
+  return std::to_string(ns) + "ns";  // not reached: every count is whole ns
+}
+
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text, std::string* error) {
   const auto d = split_decimal(text, "duration", error);
   if (!d) return std::nullopt;
-  struct Unit {
-    std::string_view name;
-    std::uint64_t ns;
-  };
-  static constexpr Unit kUnits[] = {{"ns", 1},
-                                    {"us", 1'000},
-                                    {"ms", 1'000'000},
-                                    {"s", 1'000'000'000},
-                                    {"m", 60'000'000'000},
-                                    {"h", 3'600'000'000'000}};
   if (d->rest.empty()) {
     fail(error, "duration needs a unit (ns, us, ms, s, m, h): " + quoted(text));
     return std::nullopt;
   }
-  const Unit* unit = nullptr;
-  for (const auto& u : kUnits) {
+  const DurationUnit* unit = nullptr;
+  for (const auto& u : kDurationUnits) {
     if (u.name == d->rest) unit = &u;
   }
   if (unit == nullptr) {

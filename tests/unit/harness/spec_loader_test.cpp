@@ -383,6 +383,25 @@ TEST(SpecSchema, SchemaAloneRejectsTheStructuralMistakes) {
 
 // ---- scalar parsers ----------------------------------------------------------------
 
+// format_duration is parse_duration's inverse, in the largest exact unit (the fault
+// schedule's descriptions and the repro command's --duration use it).
+TEST(FormatDuration, WritesTheLargestExactUnitAndParsesBack) {
+  using std::chrono::nanoseconds;
+  const std::pair<std::int64_t, const char*> cases[] = {{0, "0s"},
+                                                        {7, "7ns"},
+                                                        {1'500, "1500ns"},
+                                                        {3'000, "3us"},
+                                                        {1'500'000'000, "1500ms"},
+                                                        {90'000'000'000, "90s"},
+                                                        {120'000'000'000, "2m"},
+                                                        {5'400'000'000'000, "90m"},
+                                                        {7'200'000'000'000, "2h"}};
+  for (const auto& [ns, text] : cases) {
+    EXPECT_EQ(format_duration(nanoseconds(ns)), text);
+    EXPECT_EQ(parse_duration(format_duration(nanoseconds(ns))), nanoseconds(ns)) << text;
+  }
+}
+
 TEST(ParseDuration, AcceptsEveryUnitAndExactFractions) {
   EXPECT_EQ(parse_duration("250ms"), nanoseconds(250ms));
   EXPECT_EQ(parse_duration("0s"), nanoseconds(0));

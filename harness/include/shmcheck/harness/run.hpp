@@ -35,6 +35,9 @@ struct RunOptions {
   // --duration: overrides the spec's (a soak of a short spec, a quick run of a long one);
   // the fault schedule is expanded over it, and the repro command carries it.
   std::optional<std::chrono::nanoseconds> duration;
+  // What the workers start from (SupervisorOptions::worker_executable): `shmcheck run`
+  // resolves it once for all its specs (worker_executable_beside_self).
+  std::string worker_executable = "/proc/self/exe";
   bool quiet = false;             // no progress lines on stderr
   Broken broken = Broken::kNone;  // test-only (SHMCHECK_TEST_BROKEN)
   bool probes = true;             // false: --no-probes (WorkerConfig::probes)

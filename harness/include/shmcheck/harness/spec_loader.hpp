@@ -69,6 +69,8 @@ struct SpecLoadResult {
 // "0s"); the result must be a whole number of nanoseconds and fit in int64.
 [[nodiscard]] std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text,
                                                                      std::string* error = nullptr);
+// Its inverse: `d` in the largest unit that states it exactly ("2m", "1500ms", "7ns").
+[[nodiscard]] std::string format_duration(std::chrono::nanoseconds d);
 // Size in bytes: an integer with an optional unit B KiB MiB GiB ("4096", "4KiB").
 [[nodiscard]] std::optional<std::uint64_t> parse_size(std::string_view text,
                                                       std::string* error = nullptr);
