@@ -356,6 +356,7 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
   o.ended_after_ns =
       report_.started_ns != 0 && now > report_.started_ns ? now - report_.started_ns : 0;
   const bool slot_current = snap.pid == live.pid && snap.incarnation == live.incarnation;
+  bool timed_kill = false;  // the signal a timed fault sent ended it
 
   if (o.exited && o.exit_code == 0 && slot_current && snap.state == probes::WorkerState::kExited) {
     o.clean = true;
@@ -387,6 +388,7 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
     o.injected = true;
     o.fault = live.sent_fault;
     o.cause = "timed kill (" + signal_name(o.signal) + ")";
+    timed_kill = true;
   } else {
     o.unexpected = true;
     if (o.signaled && o.signal == SIGKILL) {
@@ -418,7 +420,14 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
                    restart ? " -> restart" : "");
     }
   }
-  event(now, w, o.pid, o.injected ? (o.exited ? "exit" : "kill") : "exit", o.cause);
+  // A timed kill is a "kill" event (and marker) when it is sent; the victim's death,
+  // a moment later, is its exit. A failpoint kill is learnt only here: its one "kill".
+  if (timed_kill) {
+    event(now, w, o.pid, "exit", o.cause, false);
+  } else {
+    event(now, w, o.pid, o.injected && !o.exited ? "kill" : "exit", o.cause);
+  }
+  if (o.injected) ++injected_[o.exited ? "exit" : "kill"];
   report_.workers[w].incarnations.push_back(std::move(o));
   live.pid = 0;
   live.sent_signal = 0;
@@ -524,12 +533,13 @@ std::string Supervisor::describe_worker(std::size_t w) const {
 }
 
 void Supervisor::event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind,
-                       std::string detail) {
+                       std::string detail, bool marked) {
   const double t = report_.started_ns != 0 && now > report_.started_ns
                        ? static_cast<double>(now - report_.started_ns) / 1e9
                        : 0.0;
   const auto& cfg = configs_[worker];
-  if (kind == "kill" || kind == "exit" || kind == "pause" || kind == "resume") {
+  if (kind == "pause") ++injected_["pause"];
+  if (marked && (kind == "kill" || kind == "exit" || kind == "pause" || kind == "resume")) {
     report_.throughput.fault_markers.push_back({t, kind, cfg.role, cfg.role_index});
   }
   report_.timeline.push_back({t, cfg.role, cfg.role_index, static_cast<std::int32_t>(pid),
@@ -593,9 +603,7 @@ void Supervisor::sample_live(std::uint64_t now) {
   if (!options_.duration && !configs_.empty()) {
     sample.progress_ratio = static_cast<double>(done) / static_cast<double>(configs_.size());
   }
-  for (const auto& e : report_.timeline) {
-    if (e.kind == "kill" || e.kind == "pause") ++sample.faults[e.kind];
-  }
+  sample.faults = injected_;
   if (options_.ring_counters) sample.rings = options_.ring_counters();
   for (const auto& r : sample.roles) sample.violations += r.stats.abandoned + r.stats.owner_died;
   options_.on_sample(sample);

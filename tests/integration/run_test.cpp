@@ -12,6 +12,7 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,12 +22,15 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "shmcheck/core/process_identity.hpp"
@@ -34,6 +38,7 @@
 #include "shmcheck/probes/inventory.hpp"
 #include "shmcheck/probes/journal.hpp"
 #include "shmcheck/probes/run_manifest.hpp"
+#include "shmcheck/testing/http.hpp"
 #include "shmcheck/testing/process.hpp"
 
 namespace {
@@ -381,6 +386,133 @@ TEST(RunCommand, AFloodOfInjectedFaultsIsCountedOnTheConsoleNotPrinted) {
   EXPECT_LE(printed, 15U) << o.err;
   EXPECT_GE(count_lines, 1U) << o.err;
   EXPECT_LE(count_lines, 3U) << o.err;
+}
+
+// The timeline and the throughput chart's markers hold each fault once: a timed kill
+// is its "kill" (when sent) and then the victim's "exit"; a failpoint kill, which the
+// harness learns of when it reaps the victim, one "kill"; a pause, one "pause" and one
+// "resume". (Before: a timed kill was two "kill" events and two markers.)
+TEST(RunCommand, TheTimelineRecordsEachFaultOnce) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/timeline.yaml";
+  std::ofstream(spec)
+      << "name: timeline\nduration: 1500ms\ntimeout: 30s\nobjects:\n"
+         "  - { name: queue, kind: mpmc_ring, capacity: 256, message_size: 64 }\n"
+         "processes:\n"
+         "  - { role: producer, count: 2, uses: queue, rate: 20k/s }\n"
+         "  - { role: consumer, count: 1, uses: queue }\n"
+         "faults:\n"
+         "  - { kill: producer, at: ring.push.before_commit, after: 2000, "
+         "restart: true }\n"
+         "  - { kill: producer, every: 200ms, start: 300ms, max: 3, restart: true }\n"
+         "  - { pause: consumer, for: 100ms, start: 500ms }\n";
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s);
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  const auto result = load_json(json);
+
+  std::map<std::string, std::uint64_t> causes;   // ended processes by cause
+  std::map<std::int64_t, std::string> cause_of;  // pid -> cause
+  for (const auto& w : result.at("workers")) {
+    for (const auto& p : w.at("processes")) {
+      ++causes[p.at("cause").get<std::string>()];
+      cause_of[p.at("pid").get<std::int64_t>()] = p.at("cause").get<std::string>();
+    }
+  }
+  ASSERT_EQ(causes["injected_failpoint"], 1U) << result.at("workers").dump(1);
+  ASSERT_EQ(causes["injected_timer"], 3U) << result.at("workers").dump(1);
+
+  std::map<std::string, std::uint64_t> kinds;
+  std::map<std::int64_t, std::map<std::string, std::uint64_t>> per_pid;
+  for (const auto& e : result.at("timeline")) {
+    ++kinds[e.at("kind").get<std::string>()];
+    ++per_pid[e.at("pid").get<std::int64_t>()][e.at("kind").get<std::string>()];
+  }
+  EXPECT_EQ(kinds["kill"], 4U) << result.at("timeline").dump(1);
+  EXPECT_EQ(kinds["restart"], 4U);
+  EXPECT_EQ(kinds["pause"], 1U);
+  EXPECT_EQ(kinds["resume"], 1U);
+  // Every process ends once: a failpoint kill in its "kill", any other in its "exit".
+  for (const auto& [pid, cause] : cause_of) {
+    const bool failpoint = cause == "injected_failpoint";
+    const bool injected = failpoint || cause == "injected_timer";
+    EXPECT_EQ(per_pid[pid]["kill"], injected ? 1U : 0U) << "pid " << pid << " (" << cause << ")";
+    EXPECT_EQ(per_pid[pid]["exit"], failpoint ? 0U : 1U) << "pid " << pid << " (" << cause << ")";
+  }
+  std::map<std::string, std::uint64_t> markers;
+  for (const auto& m : result.at("throughput").at("fault_markers")) {
+    ++markers[m.at("kind").get<std::string>()];
+  }
+  EXPECT_EQ(markers["kill"], 4U);
+  EXPECT_EQ(markers["pause"], 1U);
+  EXPECT_EQ(markers["resume"], 1U);
+  // The processes that ended otherwise (here, cleanly at the end) are marked as exits.
+  EXPECT_EQ(markers["exit"], cause_of.size() - 4);
+}
+
+// Every counter on the live /metrics only grows, from the first page to the final one
+// that --linger serves, and an injected fault is counted once, as the final metrics
+// count it. Scraped through a run whose producer is killed 3 times by a timer: the kill
+// counter never exceeds 3 and reads 3 at the end. (Before: a timed kill counted at its
+// sending and again at its reaping, live only, so the counter reached 6 and fell back to
+// 3 at the end: a counter reset to Prometheus.)
+TEST(RunCommand, LiveCountersOnlyGrowAndCountEachFaultOnce) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/live-faults.yaml";
+  std::ofstream(spec) << restarting_producer_spec("live-faults", "1200ms", "20k/s",
+                                                  "every: 250ms, start: 200ms, max: 3");
+  const int port = shmcheck::testing::free_tcp_port();
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  const pid_t pid = shmcheck::testing::fork_child([&] {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), "--quiet", "--metrics-listen",
+            listen.c_str(), "--linger", "1500ms", static_cast<char*>(nullptr));
+    return 127;
+  });
+  // Counter samples (histogram buckets, sums and counts too), series by series.
+  const std::regex type_line(R"(# TYPE (shmcheck_\w+) (\w+))");
+  const std::regex sample_line(R"((shmcheck_\w+)(\{[^}]*\})? (\S+))");
+  std::map<std::string, std::vector<double>> counters;
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      FAIL() << "shmcheck run did not end";
+    }
+    const auto page = shmcheck::testing::http_get(port, "/metrics", 2s);
+    if (page) {
+      std::set<std::string> cumulative;  // counter and histogram families on this page
+      std::istringstream lines(page->body);
+      for (std::string line; std::getline(lines, line);) {
+        std::smatch m;
+        if (std::regex_match(line, m, type_line)) {
+          if (m[2] == "counter" || m[2] == "histogram") cumulative.insert(m[1].str());
+        } else if (std::regex_match(line, m, sample_line)) {
+          const std::string family =
+              std::regex_replace(m[1].str(), std::regex("_(bucket|sum|count)$"), "");
+          if (cumulative.count(m[1].str()) != 0 || cumulative.count(family) != 0) {
+            counters[m[1].str() + m[2].str()].push_back(std::stod(m[3].str()));
+          }
+        }
+      }
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  for (const auto& [series, values] : counters) {
+    EXPECT_TRUE(std::is_sorted(values.begin(), values.end())) << series << " went down";
+  }
+  const auto& kills =
+      counters["shmcheck_faults_injected_total{kind=\"kill\",spec=\"live-faults\"}"];
+  ASSERT_FALSE(kills.empty()) << "no page had a kill counter";
+  EXPECT_LE(*std::max_element(kills.begin(), kills.end()), 3.0);
+  EXPECT_EQ(kills.back(), 3.0);
+  EXPECT_GT(counters.size(), 20U) << "too few counters parsed";
 }
 
 // `shmcheck run spec.yaml | head`: stdout and stderr are a pipe whose reader goes away

@@ -194,8 +194,10 @@ class Supervisor {
   // Says how many injected faults' lines fault_lines_ held back, once their window is
   // over (or at once, when `final`).
   void say_held_fault_lines(std::uint64_t now, bool final);
-  void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind,
-             std::string detail);
+  // One timeline event; a kill, exit, pause or resume is also a fault marker on the
+  // throughput chart unless `marked` is false (an exit whose kill is already marked).
+  void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind, std::string detail,
+             bool marked = true);
   [[nodiscard]] bool all_done() const;
   [[nodiscard]] std::string describe_worker(std::size_t worker) const;
   std::optional<std::size_t> worker_of(pid_t pid) const;
@@ -216,6 +218,10 @@ class Supervisor {
   std::uint64_t next_sample_ns_ = 0;
   std::uint64_t next_live_ns_ = 0;
   std::vector<std::uint64_t> last_role_ops_;  // per throughput series
+  // Injected faults by kind (kill, exit, pause), counted as the final metrics count them
+  // (a kill or _exit when its victim is reaped, a pause when it stops): live counters
+  // that never run ahead of the final ones.
+  std::map<std::string, std::uint64_t> injected_;
   // The console's lines for injected faults: the first 5 of each second.
   LineThrottle fault_lines_{5, 1'000'000'000};
 };
