@@ -1,5 +1,5 @@
 // Spawn and reap N workers: the harness's real code path (Supervisor::run: Boost.Process
-// launch of shmcheck-worker, the attach barrier, the go, its own waitpid reaping)
+// vfork launch of shmcheck-worker, the attach barrier, the go, its own waitpid reaping)
 // against a hand-made loop: fork, execv of the same executable with the same argv, set
 // the go, waitpid each; and the Supervisor again with `shmcheck` itself as the worker
 // (`shmcheck worker ...`: how runs started their workers before shmcheck-worker). Each run starts N
@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "harness_cases.hpp"
 #include "shmcheck/core/robust_mutex.hpp"
@@ -229,6 +230,18 @@ TrialValue fork_exec_trial(std::uint32_t workers, const std::string& executable,
   return t;
 }
 
+// A harness late in a long run holds its per-event lists: a trial run by a spawner
+// holding `bytes` of touched heap, whose page tables a fork copies and a vfork does not.
+template <class Trial>
+auto with_heap(std::size_t bytes, Trial trial) {
+  return
+      [bytes, trial](std::uint32_t n, const std::string& executable, const HarnessOptions& opts) {
+        std::vector<char> heap(bytes);
+        std::memset(heap.data(), 1, heap.size());
+        return trial(n, executable, opts);
+      };
+}
+
 Figure spawn_figure(const std::string& id, const std::string& label, const std::string& note) {
   return make_figure(id, kGroup, label, "ms", Better::kLower, note);
 }
@@ -257,7 +270,8 @@ void run_spawn_cases(Report& report, const HarnessOptions& opts) {
   for (const std::uint32_t n : counts) {
     const std::string ns = std::to_string(n);
     add("harness.spawn.supervisor." + ns, "shmcheck Supervisor, " + ns + " workers",
-        "Supervisor::run() starting shmcheck-worker: Boost.Process launch, attach barrier, go, "
+        "Supervisor::run() starting shmcheck-worker: Boost.Process vfork launch, attach barrier, "
+        "go, "
         "waitpid(-1, WNOHANG) reaping; wall time from run() to return",
         n, supervisor_trial, opts.worker);
     add("harness.spawn.fork_exec." + ns, "fork/exec + waitpid loop, " + ns + " workers",
@@ -270,7 +284,19 @@ void run_spawn_cases(Report& report, const HarnessOptions& opts) {
         "libraries: prometheus-cpp, libcurl, yaml-cpp, ...)",
         n, supervisor_trial, opts.shmcheck);
   }
+  constexpr std::size_t kHeap = std::size_t{256} << 20;
+  add("harness.spawn.supervisor.64.heap",
+      "shmcheck Supervisor, 64 workers, spawner holding 256 MiB",
+      "as the first, the bench process holding 256 MiB of touched heap (a harness late in a "
+      "long soak): Supervisor::spawn vforks, so its cost does not grow with the heap",
+      64, with_heap(kHeap, supervisor_trial), opts.worker);
+  add("harness.spawn.fork_exec.64.heap",
+      "fork/exec + waitpid loop, 64 workers, spawner holding 256 MiB",
+      "the fork/exec loop with the same 256 MiB heap: every fork copies its page tables", 64,
+      with_heap(kHeap, fork_exec_trial), opts.worker);
   batch.run();
+  report.compare("harness.spawn.supervisor.64.heap", "harness.spawn.fork_exec.64.heap");
+  report.compare("harness.spawn.supervisor.64.heap", "harness.spawn.supervisor.64");
   for (const std::uint32_t n : counts) {
     const std::string ns = std::to_string(n);
     report.compare("harness.spawn.supervisor." + ns, "harness.spawn.fork_exec." + ns);

@@ -218,6 +218,10 @@ class Supervisor {
   std::uint64_t next_sample_ns_ = 0;
   std::uint64_t next_live_ns_ = 0;
   std::vector<std::uint64_t> last_role_ops_;  // per throughput series
+  // The schedule's failpoint faults are [0, timed_begin_), its timed ones the rest, in
+  // firing order; next_timed_ is the first timed fault not yet due.
+  std::size_t timed_begin_ = 0;
+  std::size_t next_timed_ = 0;
   // Injected faults by kind (kill, exit, pause), counted as the final metrics count them
   // (a kill or _exit when its victim is reaped, a pause when it stops): live counters
   // that never run ahead of the final ones.
