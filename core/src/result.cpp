@@ -93,4 +93,13 @@ std::string Error::message() const {
   return out;
 }
 
+std::string Error::brief() const {
+  std::string out = call;
+  if (!detail.empty()) out += " (" + detail + ")";
+  out += ": ";
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): messages are built on one thread
+  out += sys_errno != 0 ? std::strerror(sys_errno) : to_string(code);
+  return out;
+}
+
 }  // namespace shmcheck::core

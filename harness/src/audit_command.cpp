@@ -117,15 +117,6 @@ std::string human_age(std::int64_t s) {
   return buf;
 }
 
-// For people: "openat: Permission denied" without the source location.
-std::string short_message(const core::Error& e) {
-  std::string out = e.call;
-  if (!e.detail.empty()) out += " (" + e.detail + ")";
-  out += ": ";
-  out += e.sys_errno != 0 ? std::strerror(e.sys_errno) : core::to_string(e.code);
-  return out;
-}
-
 std::string holders_text(const IpcObject& o) {
   if (o.kind == IpcKind::kSysvShm && o.holders.empty() && o.attach_count > 0) {
     return std::to_string(o.attach_count) + " attached";
@@ -291,8 +282,7 @@ int run_audit(const AuditFlags& f) {
     const std::set<std::string> run_filter(f.runs.begin(), f.runs.end());
     reclaimed = probes::reclaim_dead_runs(dir, clean_options, run_filter);
     for (const auto& p : reclaimed->problems) {
-      std::fprintf(stderr, "shmcheck audit: %s: %s\n", p.source.c_str(),
-                   short_message(p.error).c_str());
+      std::fprintf(stderr, "shmcheck audit: %s: %s\n", p.source.c_str(), p.error.brief().c_str());
     }
     if (f.json) {
       out["reclaim"] = probes::to_json(*reclaimed);
@@ -311,7 +301,7 @@ int run_audit(const AuditFlags& f) {
   if (!inv.proc_available) {
     for (const auto& p : inv.problems) {
       std::fprintf(stderr, "shmcheck audit: cannot read %s: %s\n", p.source.c_str(),
-                   short_message(p.error).c_str());
+                   p.error.brief().c_str());
     }
     std::fprintf(stderr,
                  "shmcheck audit: /proc is required to tell in-use from orphaned objects\n");
@@ -321,7 +311,7 @@ int run_audit(const AuditFlags& f) {
   bool limit_reached = false;
   for (const auto& p : inv.problems) {
     std::fprintf(stderr, "shmcheck audit: warning: %s: %s\n", p.source.c_str(),
-                 short_message(p.error).c_str());
+                 p.error.brief().c_str());
     if (p.source == options.dev_shm_dir) source_failed = true;
     if (core::is_resource_limit(p.error.code)) limit_reached = true;
   }

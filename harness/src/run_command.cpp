@@ -44,7 +44,18 @@ struct RunArgs {
 void reclaim_earlier_runs() {
   probes::CleanOptions options;
   options.dry_run = false;
-  const auto report = probes::reclaim_dead_runs(probes::manifest_dir(), options);
+  const std::string dir = probes::manifest_dir();
+  const auto report = probes::reclaim_dead_runs(dir, options);
+  // A manifest that cannot be read is a run whose objects nobody will reclaim: said on
+  // every run until someone looks. (The inventory's own problems, a /proc entry that
+  // cannot be read, show as objects kept below.)
+  for (const auto& p : report.problems) {
+    if (p.source.rfind(dir, 0) != 0) continue;
+    std::fprintf(stderr,
+                 "shmcheck: warning: run manifests: %s: a run whose harness died keeps its "
+                 "objects (see `shmcheck audit --reclaim`)\n",
+                 p.error.brief().c_str());
+  }
   for (const auto& run : report.runs) {
     if (run.harness != core::Liveness::kDead) continue;
     std::size_t kept = 0;

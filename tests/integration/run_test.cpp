@@ -1299,4 +1299,30 @@ INSTANTIATE_TEST_SUITE_P(By, HarnessKilled,
                            return param.param == Reclaimer::kAudit ? "Audit" : "NextRun";
                          });
 
+// A manifest the next run cannot read (here, not JSON) names a run that nobody will
+// reclaim: `shmcheck run` says so, naming the file, and goes on; the file is left as
+// it was (before, the run said nothing and only `shmcheck audit --reclaim` told).
+TEST(RunCommand, AnUnreadableManifestOfAnEarlierRunIsReported) {
+  TempDir runtime;
+  const std::string dir = runtime.path() + "/shmcheck/runs";
+  ASSERT_TRUE(shmcheck::probes::ensure_manifest_dir(dir));
+  const std::string bad = dir + "/0123456789abcdef.manifest";
+  std::ofstream(bad) << "{ not json";
+  const auto o = run_shmcheck(
+      {"run", spec_path("specs/spsc-producer-crash.yaml"), "--quiet", "--duration", "300ms"},
+      {"XDG_RUNTIME_DIR=" + runtime.path()});
+  EXPECT_TRUE(o.exit.ok()) << describe(o);
+  EXPECT_NE(o.err.find("shmcheck: warning: run manifests: read_manifest (" + bad),
+            std::string::npos)
+      << describe(o);
+  EXPECT_NE(o.err.find("a run whose harness died keeps its objects"), std::string::npos);
+  EXPECT_EQ(read_file(bad), "{ not json");
+  // --no-reclaim reads no manifest: nothing to say.
+  const auto quiet = run_shmcheck({"run", spec_path("specs/spsc-producer-crash.yaml"), "--quiet",
+                                   "--duration", "300ms", "--no-reclaim"},
+                                  {"XDG_RUNTIME_DIR=" + runtime.path()});
+  EXPECT_TRUE(quiet.exit.ok()) << describe(quiet);
+  EXPECT_EQ(quiet.err.find("warning"), std::string::npos) << describe(quiet);
+}
+
 }  // namespace

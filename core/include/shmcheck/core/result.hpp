@@ -47,6 +47,9 @@ struct Error {
 
   // "shm_open(/shmcheck.0.ab.q): File exists [exists] at core/src/segment.cpp:42"
   [[nodiscard]] std::string message() const;
+  // For people: "shm_open (/shmcheck.0.ab.q): File exists", no code or source location
+  // (the code's name when there is no errno).
+  [[nodiscard]] std::string brief() const;
 };
 
 [[nodiscard]] inline Error make_error(
