@@ -24,7 +24,7 @@ int run_audit_exporter(const AuditExporterOptions& options) {
             reports::write_textfile(options.textfile, reports::audit_metric_families(inv, stats));
         !ok) {
       std::fprintf(stderr, "shmcheck audit: cannot write %s: %s\n", options.textfile.c_str(),
-                   ok.error().message().c_str());
+                   ok.error().brief().c_str());
       return kExitEnvironment;
     }
     if (options.serve.empty()) return kExitPass;
@@ -40,7 +40,7 @@ int run_audit_exporter(const AuditExporterOptions& options) {
 
   auto server = reports::MetricsServer::listen(options.serve);
   if (!server) {
-    std::fprintf(stderr, "shmcheck audit: %s\n", server.error().message().c_str());
+    std::fprintf(stderr, "shmcheck audit: %s\n", server.error().brief().c_str());
     return server.error().code == core::ErrorCode::kInvalidArgument ? kExitUsage : kExitEnvironment;
   }
   // The server's own collector stays empty; the audit collector rescans per scrape.

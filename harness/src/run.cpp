@@ -969,7 +969,7 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
     result_.leaks.findings.push_back({item.kind, item.name, item.bytes, item.verdict});
   }
   if (auto r = manifest_.remove(); !r)
-    note("warning: could not remove the run manifest: %s\n", r.error().message().c_str());
+    note("warning: could not remove the run manifest: %s\n", r.error().brief().c_str());
   expectations();
   result_.durations.check_s = seconds_since(t_check);
 

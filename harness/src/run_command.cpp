@@ -154,7 +154,7 @@ int run_main(const RunArgs& args) {
   }
   auto outputs = RunOutputs::open(args.outputs);
   if (!outputs) {
-    std::fprintf(stderr, "shmcheck run: %s\n", outputs.error().message().c_str());
+    std::fprintf(stderr, "shmcheck run: %s\n", outputs.error().brief().c_str());
     return outputs.error().code == core::ErrorCode::kInvalidArgument ? kExitUsage
                                                                      : kExitEnvironment;
   }

@@ -75,8 +75,8 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
     std::error_code ec;
     std::filesystem::create_directories(options.report_dir, ec);
     if (ec) {
-      return core::make_error(core::ErrorCode::kPermission, "--report-dir",
-                              options.report_dir + ": " + ec.message());
+      return core::make_error(core::error_code_from_errno(ec.value()), "--report-dir",
+                              options.report_dir, ec.value());
     }
   }
   if (!options.metrics_listen.empty()) {
@@ -165,7 +165,7 @@ int RunOutputs::finish(reports::SuiteResult suite) {
     if (path.empty()) return;
     if (auto ok = reports::write_report_file(r, suite, path, append); !ok) {
       std::fprintf(stderr, "shmcheck run: cannot write %s report: %s\n",
-                   std::string(r.format()).c_str(), ok.error().message().c_str());
+                   std::string(r.format()).c_str(), ok.error().brief().c_str());
       code = std::max(code, static_cast<int>(kExitEnvironment));
     }
   };
@@ -202,7 +202,7 @@ int RunOutputs::finish(reports::SuiteResult suite) {
     if (!pushed) {
       // The verdict is the run's, not the gateway's: report and carry on.
       std::fprintf(stderr, "shmcheck run: metrics not pushed: %s\n",
-                   pushed.error().message().c_str());
+                   pushed.error().brief().c_str());
     } else if (!options_.quiet) {
       std::fprintf(stderr, "shmcheck: pushed metrics to %s (job %s)\n",
                    options_.push_gateway.c_str(), options_.push_job.c_str());

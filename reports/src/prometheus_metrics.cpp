@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "shmcheck/core/posix_call.hpp"
+#include "shmcheck/reports/reporter.hpp"
 
 namespace shmcheck::reports {
 namespace {
@@ -350,34 +351,7 @@ core::Result<void> push_metrics(const std::string& url, const std::string& job,
 
 core::Result<void> write_textfile(const std::string& path,
                                   const std::vector<MetricFamily>& families) {
-  const std::string text = to_text(families);
-  const std::string tmp = path + ".tmp";
-  auto fd = core::posix_call(
-      "open", [&] { return ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); });
-  if (!fd) {
-    auto e = std::move(fd).error();
-    e.detail = tmp;
-    return e;
-  }
-  std::size_t done = 0;
-  while (done < text.size()) {
-    auto n = core::posix_call("write",
-                              [&] { return ::write(*fd, text.data() + done, text.size() - done); });
-    if (!n) {
-      ::close(*fd);
-      ::unlink(tmp.c_str());
-      return std::move(n).error();
-    }
-    done += static_cast<std::size_t>(*n);
-  }
-  ::fsync(*fd);
-  ::close(*fd);
-  auto renamed = core::posix_call("rename", [&] { return ::rename(tmp.c_str(), path.c_str()); });
-  if (!renamed) {
-    ::unlink(tmp.c_str());
-    return std::move(renamed).error();
-  }
-  return {};
+  return write_output_file(path, false, [&](std::ostream& out) { out << to_text(families); });
 }
 
 }  // namespace shmcheck::reports

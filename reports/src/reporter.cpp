@@ -1,11 +1,14 @@
 #include "shmcheck/reports/reporter.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -95,19 +98,53 @@ class FdBuffer final : public std::streambuf {
 
 }  // namespace
 
-// A new report is rendered straight into a temporary file beside `path`, then fsynced
-// and renamed over it: readers see the old file or the whole new one, and a report of
-// any size costs its 64 KiB buffer. An appended one (GITHUB_STEP_SUMMARY, a file the
-// caller owns) is rendered first, so a renderer that fails adds nothing to it.
-core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult& suite,
-                                     const std::string& path, bool append) {
+namespace {
+
+// Where and how an output reaches `path`.
+struct OutputTarget {
+  std::string path;       // the file to replace, or to write in place
+  bool in_place = false;  // write it where it is: no temporary file, no rename
+};
+
+// A regular file, or none yet, is replaced atomically: a temporary file beside it,
+// renamed over it. Anything else that exists is written in place: a rename would
+// replace the node itself (as root, `--json /dev/full` replaced the device with a
+// regular file, and `--json /dev/stdout` would have replaced the link). A symbolic link
+// to a regular file is followed, so its target is replaced and the link kept; a dangling
+// one is written through (which creates its target).
+OutputTarget output_target(const std::string& path) {
+  struct stat st {};
+  struct stat link {};
+  const bool is_link = ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
+  if (::stat(path.c_str(), &st) != 0) return {path, is_link};
+  if (!S_ISREG(st.st_mode)) return {path, true};
+  if (!is_link) return {path, false};
+  char* real = ::realpath(path.c_str(), nullptr);
+  if (real == nullptr) return {path, true};
+  OutputTarget target{real, false};
+  std::free(real);  // NOLINT(cppcoreguidelines-no-malloc): realpath's allocation
+  return target;
+}
+
+}  // namespace
+
+// A new output is rendered straight into a temporary file beside its target, then
+// fsynced and renamed over it: readers see the old file or the whole new one, and an
+// output of any size costs its 64 KiB buffer. An appended one (GITHUB_STEP_SUMMARY, a
+// file the caller owns) is rendered first, so a renderer that fails adds nothing to it.
+// A device, pipe or socket (/dev/stdout) is written in place (see output_target).
+core::Result<void> write_output_file(const std::string& path, bool append,
+                                     const std::function<void(std::ostream&)>& render) {
   std::string rendered;
   if (append) {
     std::ostringstream text;
-    reporter.write(suite, text);
+    render(text);
     rendered = std::move(text).str();
   }
-  const std::string target = append ? path : path + ".tmp." + std::to_string(::getpid());
+  const OutputTarget where = append ? OutputTarget{path, true} : output_target(path);
+  const bool atomic = !where.in_place;
+  const std::string target =
+      atomic ? where.path + ".tmp." + std::to_string(::getpid()) : where.path;
   const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
   auto fd = core::posix_call("open", [&] { return ::open(target.c_str(), flags, 0644); });
   if (!fd) {
@@ -118,7 +155,7 @@ core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult
   // From here on, a failure removes the temporary file (never the caller's).
   auto fail = [&](core::Error e) -> core::Result<void> {
     ::close(*fd);
-    if (!append) ::unlink(target.c_str());
+    if (atomic) ::unlink(target.c_str());
     if (e.detail.empty()) e.detail = target;
     return e;
   };
@@ -129,7 +166,7 @@ core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult
       if (append) {
         out << rendered;
       } else {
-        reporter.write(suite, out);
+        render(out);
       }
     } catch (...) {
       (void)fail({});
@@ -137,21 +174,30 @@ core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult
     }
   }
   if (auto written = buffer.finish(); !written) return fail(std::move(written).error());
-  if (auto synced = core::posix_call("fsync", [&] { return ::fsync(*fd); }); !synced) {
-    return fail(std::move(synced).error());
+  struct stat st {};
+  const bool regular = ::fstat(*fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (regular) {  // a pipe or a terminal has nothing to sync (EINVAL)
+    if (auto synced = core::posix_call("fsync", [&] { return ::fsync(*fd); }); !synced) {
+      return fail(std::move(synced).error());
+    }
   }
   ::close(*fd);
-  if (!append) {
+  if (atomic) {
     auto renamed =
-        core::posix_call("rename", [&] { return ::rename(target.c_str(), path.c_str()); });
+        core::posix_call("rename", [&] { return ::rename(target.c_str(), where.path.c_str()); });
     if (!renamed) {
       ::unlink(target.c_str());
       auto e = std::move(renamed).error();
-      e.detail = path;
+      e.detail = where.path;
       return e;
     }
   }
   return {};
+}
+
+core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult& suite,
+                                     const std::string& path, bool append) {
+  return write_output_file(path, append, [&](std::ostream& out) { reporter.write(suite, out); });
 }
 
 std::string format_seconds(double seconds) {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -262,6 +264,75 @@ TEST(WriteReportFile, AFailureMidWayKeepsTheOldReportAndLeavesNoTemporaryFile) {
     EXPECT_EQ(entry.path().filename(), "bytes.txt") << "left behind: " << entry.path();
   }
   std::filesystem::remove_all(dir);
+}
+
+// A report to something that is not a regular file is written into it, never renamed
+// over it: as root, `--json /dev/full` used to replace the device node with a regular
+// file (and `--json /dev/stdout` would have replaced that link). Here: a FIFO read by a
+// child, a symbolic link to it, a link to a regular file (its target replaced, the link
+// kept), a dangling link (its target created), and, as root, a private copy of
+// /dev/full (the write fails with ENOSPC and the device stays a device).
+TEST(WriteReportFile, ADevicePipeOrLinkIsWrittenThroughNotReplaced) {
+  namespace fs = std::filesystem;
+  const auto dir =
+      fs::temp_directory_path() / ("shmcheck-report-nodes-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto suite = suite_of({passing_run()});
+  const BytesReporter ten(10, false);
+
+  // Reads the FIFO to its end in a child, which exits 0 when it read exactly `want`.
+  const auto read_fifo_in_child = [](const fs::path& fifo, const std::string& want) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::alarm(30);  // watchdog
+      std::ifstream in(fifo);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      ::_exit(ss.str() == want ? 0 : 1);
+    }
+    return child;
+  };
+  const auto reaped_ok = [](pid_t child) {
+    int status = 0;
+    return ::waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  };
+  const auto fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const auto& path : {fifo, dir / "link-to-fifo"}) {
+    if (path != fifo) fs::create_symlink(fifo, path);
+    const pid_t reader = read_fifo_in_child(fifo, "abcdefghij");
+    ASSERT_GT(reader, 0);
+    EXPECT_TRUE(write_report_file(ten, suite, path.string())) << path;
+    EXPECT_TRUE(reaped_ok(reader)) << path;
+    EXPECT_TRUE(fs::is_fifo(fs::symlink_status(fifo))) << "the FIFO was replaced";
+  }
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(dir / "link-to-fifo")));
+
+  const auto target = dir / "target.txt";
+  std::ofstream(target) << "old";
+  fs::create_symlink(target, dir / "link.txt");
+  ASSERT_TRUE(write_report_file(ten, suite, (dir / "link.txt").string()));
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(dir / "link.txt")));
+  EXPECT_EQ(file_text(target), "abcdefghij");
+
+  fs::create_symlink(dir / "created.txt", dir / "dangling.txt");
+  ASSERT_TRUE(write_report_file(ten, suite, (dir / "dangling.txt").string()));
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(dir / "dangling.txt")));
+  EXPECT_EQ(file_text(dir / "created.txt"), "abcdefghij");
+
+  if (::geteuid() == 0) {
+    const auto full = dir / "full";
+    ASSERT_EQ(::mknod(full.c_str(), S_IFCHR | 0600, ::makedev(1, 7)), 0);
+    auto written = write_report_file(ten, suite, full.string());
+    ASSERT_FALSE(written);
+    EXPECT_EQ(written.error().sys_errno, ENOSPC);
+    EXPECT_TRUE(fs::is_character_file(fs::symlink_status(full))) << "the device was replaced";
+  }
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos)
+        << "left behind: " << entry.path();
+  }
+  fs::remove_all(dir);
 }
 
 TEST(SvgChart, EmptyChartsSayNoData) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -54,7 +55,13 @@ class Reporter {
 // All of them, in the order --report-dir writes them.
 [[nodiscard]] std::vector<std::unique_ptr<Reporter>> all_reporters();
 
-// Renders to `path` atomically. append=true appends instead (GITHUB_STEP_SUMMARY).
+// Writes what `render` prints to `path`: a regular file (or a new one) is replaced
+// atomically (a temporary file beside it, renamed over it; on failure the old file
+// stays), through a symbolic link if `path` is one; a device, pipe or socket
+// (/dev/stdout) is written in place. append=true appends instead (GITHUB_STEP_SUMMARY).
+[[nodiscard]] core::Result<void> write_output_file(
+    const std::string& path, bool append, const std::function<void(std::ostream&)>& render);
+// write_output_file of the reporter's rendering of the suite.
 [[nodiscard]] core::Result<void> write_report_file(const Reporter& reporter,
                                                    const SuiteResult& suite,
                                                    const std::string& path, bool append = false);
