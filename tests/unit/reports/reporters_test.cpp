@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "shmcheck/reports/svg_chart.hpp"
 #include "shmcheck/reports/xml.hpp"
 #include "shmcheck/testing/golden.hpp"
+#include "shmcheck/testing/process.hpp"
 
 namespace shmcheck::reports {
 namespace {
@@ -277,6 +279,9 @@ TEST(WriteReportFile, ADevicePipeOrLinkIsWrittenThroughNotReplaced) {
   const auto dir =
       fs::temp_directory_path() / ("shmcheck-report-nodes-" + std::to_string(::getpid()));
   fs::create_directories(dir);
+  // A writer's open() of a FIFO waits for a reader: should a reader never come, this
+  // ends the test instead of hanging it.
+  const shmcheck::testing::Watchdog watchdog(std::chrono::seconds(60), "FIFO report test");
   const auto suite = suite_of({passing_run()});
   const BytesReporter ten(10, false);
 
