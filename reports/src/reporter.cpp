@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "shmcheck/core/posix_call.hpp"
+#include "shmcheck/core/segment_header.hpp"
 
 namespace shmcheck::reports {
 
@@ -143,9 +144,12 @@ core::Result<void> write_output_file(const std::string& path, bool append,
   }
   const OutputTarget where = append ? OutputTarget{path, true} : output_target(path);
   const bool atomic = !where.in_place;
-  const std::string target =
-      atomic ? where.path + ".tmp." + std::to_string(::getpid()) : where.path;
-  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+  // The temporary file's name is unpredictable and it is created O_EXCL|O_NOFOLLOW: in
+  // a shared directory (/tmp), a link planted at a guessable name would otherwise have
+  // had root truncate and write the file it points to.
+  const std::string target = atomic ? where.path + ".tmp." + core::new_run_id() : where.path;
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC |
+                    (append ? O_APPEND : (atomic ? O_EXCL | O_NOFOLLOW : O_TRUNC));
   auto fd = core::posix_call("open", [&] { return ::open(target.c_str(), flags, 0644); });
   if (!fd) {
     auto e = std::move(fd).error();

@@ -268,6 +268,25 @@ TEST(WriteReportFile, AFailureMidWayKeepsTheOldReportAndLeavesNoTemporaryFile) {
   std::filesystem::remove_all(dir);
 }
 
+// The temporary file beside a report has an unpredictable name and is created
+// exclusively: a link planted in a shared directory at the name it used to have
+// (report.tmp.<pid>) no longer makes the writer truncate and fill the link's target.
+TEST(WriteReportFile, ALinkPlantedAtAGuessableTemporaryNameIsNotFollowed) {
+  namespace fs = std::filesystem;
+  const auto dir =
+      fs::temp_directory_path() / ("shmcheck-report-planted-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto victim = dir / "victim";
+  std::ofstream(victim) << "precious";
+  const auto path = dir / "report.txt";
+  fs::create_symlink(victim, path.string() + ".tmp." + std::to_string(::getpid()));
+  ASSERT_TRUE(
+      write_report_file(BytesReporter(10, false), suite_of({passing_run()}), path.string()));
+  EXPECT_EQ(file_text(path), "abcdefghij");
+  EXPECT_EQ(file_text(victim), "precious");
+  fs::remove_all(dir);
+}
+
 // A report to something that is not a regular file is written into it, never renamed
 // over it: as root, `--json /dev/full` used to replace the device node with a regular
 // file (and `--json /dev/stdout` would have replaced that link). Here: a FIFO read by a
