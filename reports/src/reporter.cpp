@@ -112,11 +112,15 @@ struct OutputTarget {
 // replace the node itself (as root, `--json /dev/full` replaced the device with a
 // regular file, and `--json /dev/stdout` would have replaced the link). A symbolic link
 // to a regular file is followed, so its target is replaced and the link kept; a dangling
-// one is written through (which creates its target).
+// one is written through (which creates its target). Only links of the caller or of
+// root are followed (as the kernel's protected_symlinks does in /tmp): another user's
+// link at the report's path is replaced, never followed, or a link planted in /tmp
+// would have had root overwrite whatever it points to.
 OutputTarget output_target(const std::string& path) {
   struct stat st {};
   struct stat link {};
   const bool is_link = ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
+  if (is_link && link.st_uid != ::geteuid() && link.st_uid != 0) return {path, false};
   if (::stat(path.c_str(), &st) != 0) return {path, is_link};
   if (!S_ISREG(st.st_mode)) return {path, true};
   if (!is_link) return {path, false};

@@ -291,8 +291,9 @@ TEST(WriteReportFile, ALinkPlantedAtAGuessableTemporaryNameIsNotFollowed) {
 // over it: as root, `--json /dev/full` used to replace the device node with a regular
 // file (and `--json /dev/stdout` would have replaced that link). Here: a FIFO read by a
 // child, a symbolic link to it, a link to a regular file (its target replaced, the link
-// kept), a dangling link (its target created), and, as root, a private copy of
-// /dev/full (the write fails with ENOSPC and the device stays a device).
+// kept), a dangling link (its target created), and, as root, another user's link (not
+// followed: replaced, its target untouched) and a private copy of /dev/full (the write
+// fails with ENOSPC and the device stays a device).
 TEST(WriteReportFile, ADevicePipeOrLinkIsWrittenThroughNotReplaced) {
   namespace fs = std::filesystem;
   const auto dir =
@@ -345,6 +346,17 @@ TEST(WriteReportFile, ADevicePipeOrLinkIsWrittenThroughNotReplaced) {
   EXPECT_EQ(file_text(dir / "created.txt"), "abcdefghij");
 
   if (::geteuid() == 0) {
+    // Another user's link is not followed: it is replaced, its target left alone.
+    const auto victim = dir / "victim";
+    std::ofstream(victim) << "precious";
+    const auto planted = dir / "planted.json";
+    fs::create_symlink(victim, planted);
+    ASSERT_EQ(::lchown(planted.c_str(), 65534, 65534), 0);
+    ASSERT_TRUE(write_report_file(ten, suite, planted.string()));
+    EXPECT_FALSE(fs::is_symlink(fs::symlink_status(planted)));
+    EXPECT_EQ(file_text(planted), "abcdefghij");
+    EXPECT_EQ(file_text(victim), "precious");
+
     const auto full = dir / "full";
     ASSERT_EQ(::mknod(full.c_str(), S_IFCHR | 0600, ::makedev(1, 7)), 0);
     auto written = write_report_file(ten, suite, full.string());
