@@ -312,8 +312,8 @@ core::Result<pid_t> Supervisor::spawn(std::size_t worker, std::uint32_t incarnat
       });
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (ec) {
-    return core::make_error(core::error_code_from_errno(ec.value()), "spawn worker", ec.message(),
-                            ec.value());
+    return core::make_error(core::error_code_from_errno(ec.value()), "spawn worker",
+                            options_.worker_executable, ec.value());
   }
   const pid_t pid = child.id();
   child.detach();  // reaped by pid here, never by Boost.Process
@@ -483,7 +483,7 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
   const std::uint64_t t = now - report_.started_ns;
   // The timed faults follow the failpoint ones in firing order: a cursor, so a tick
   // costs the faults that are due, not a scan of the schedule (a 1 h soak killing every
-  // 10 ms plans 360 k faults; scanning them every millisecond took 65% of a CPU).
+  // 10 ms plans 360 k faults; scanning them every millisecond took a third of a CPU).
   for (; next_timed_ < schedule_.faults.size(); ++next_timed_) {
     const std::size_t f = next_timed_;
     const auto& fault = schedule_.faults[f];

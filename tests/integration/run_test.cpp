@@ -965,6 +965,41 @@ void expect_nothing_left(const std::string& run_id, const std::string& runtime_d
   }
 }
 
+// A worker that cannot be started mid-run (here the worker executable, a script, takes
+// away its own exec permission once the first two workers run, so the producer's
+// restart fails in execve) ends the run as an environment error (exit 3) that names
+// the executable, and the run leaves nothing behind. Workers are started with vfork,
+// whose child reports a failed exec through the harness's memory, not a pipe.
+TEST(RunCommand, AWorkerThatCannotBeStartedMidRunEndsTheRunAndLeavesNothing) {
+  TempDir dir;
+  TempDir runtime;
+  const std::string binary = dir.path() + "/shmcheck";
+  fs::copy_file(kBinary, binary);
+  const std::string real_worker = (fs::path(kBinary).parent_path() / "shmcheck-worker").string();
+  const std::string script = dir.path() + "/shmcheck-worker";
+  const std::string starts = dir.path() + "/starts";
+  std::ofstream(script) << "#!/bin/sh\n"
+                        << "if [ \"$1\" = worker ]; then\n"
+                        << "  echo started >> '" << starts << "'\n"
+                        << "  [ \"$(wc -l < '" << starts << "')\" -ge 2 ] && chmod -x \"$0\"\n"
+                        << "fi\n"
+                        << "exec '" << real_worker << "' \"$@\"\n";
+  fs::permissions(script, fs::perms::owner_all);
+  const std::string spec = dir.path() + "/respawn.yaml";
+  std::ofstream(spec) << restarting_producer_spec("respawn", "2s", "5k/s", "every: 200ms");
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck({"run", spec, "--json", json}, {"XDG_RUNTIME_DIR=" + runtime.path()},
+                              60s, std::nullopt, binary);
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 3) << describe(o);
+  const auto result = load_json(json);
+  const std::string error = result.at("error").get<std::string>();
+  EXPECT_NE(error.find("spawn worker(" + script + "): Permission denied"), std::string::npos)
+      << error;
+  EXPECT_LT(result.at("durations").at("run_s").get<double>(), 2.0) << "ran on without a producer";
+  expect_nothing_left(run_id_in(o.out + o.err), runtime.path());
+}
+
 // Runs `spec` with `resource` limited (soft and hard) to `value`: the run must exit 0,
 // or 3 with one of `why` in its output, and leave none of its objects and no manifest
 // behind. True when the limit stopped it.
