@@ -206,8 +206,9 @@ int run_main(const RunArgs& args) {
     };
     auto result = run_spec(spec, options);
     out.on_result(result);
-    std::fputs(summarize(result).c_str(), stdout);
-    std::fflush(stdout);
+    std::FILE* const summary_out = out.reports_to_stdout() ? stderr : stdout;
+    std::fputs(summarize(result).c_str(), summary_out);
+    std::fflush(summary_out);
     code = worst(code, result.exit_code);
     const bool stop = result.exit_code != kExitPass && !args.keep_going;
     suite.runs.push_back(std::move(result));

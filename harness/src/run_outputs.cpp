@@ -1,5 +1,6 @@
 #include "shmcheck/harness/run_outputs.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -70,6 +71,16 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
   if (!options.push_gateway.empty()) {
     if (auto url = reports::parse_gateway_url(options.push_gateway); !url)
       return std::move(url).error();
+  }
+  struct stat out_st {};
+  if (::fstat(STDOUT_FILENO, &out_st) == 0) {
+    for (const auto* path : {&options.json, &options.junit, &options.html, &options.summary}) {
+      struct stat st {};
+      if (!path->empty() && ::stat(path->c_str(), &st) == 0 && st.st_dev == out_st.st_dev &&
+          st.st_ino == out_st.st_ino) {
+        out->reports_to_stdout_ = true;
+      }
+    }
   }
   if (!options.report_dir.empty()) {
     std::error_code ec;

@@ -97,10 +97,6 @@ class FdBuffer final : public std::streambuf {
   std::optional<core::Error> error_;
 };
 
-}  // namespace
-
-namespace {
-
 // Where and how an output reaches `path`.
 struct OutputTarget {
   std::string path;       // the file to replace, or to write in place

@@ -51,6 +51,9 @@ class RunOutputs {
   static core::Result<std::unique_ptr<RunOutputs>> open(const OutputOptions& options);
 
   [[nodiscard]] int metrics_port() const noexcept { return server_ ? server_->port() : 0; }
+  // True when a report goes to this process's standard output (`--json /dev/stdout`):
+  // the run's summary lines then go to stderr, so stdout carries the report alone.
+  [[nodiscard]] bool reports_to_stdout() const noexcept { return reports_to_stdout_; }
 
   // Called by the supervisor every sampling interval (thread-safe).
   void on_sample(const std::string& spec, const LiveSample& sample);
@@ -73,6 +76,7 @@ class RunOutputs {
   std::vector<reports::RunMetricsSnapshot> finished_;
   std::optional<reports::RunMetricsSnapshot> live_;
   bool tty_ = false;
+  bool reports_to_stdout_ = false;
   std::chrono::steady_clock::time_point last_plain_line_{};
   bool drew_line_ = false;
 };
