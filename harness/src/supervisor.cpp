@@ -301,13 +301,18 @@ core::Result<pid_t> Supervisor::spawn(std::size_t worker, std::uint32_t incarnat
       bp::exe = options_.worker_executable, bp::args = args, ec, bp::posix::use_vfork,
       bp::extend::on_exec_setup = [parent, group, &old](auto&) {
         // In the child between vfork and exec: async-signal-safe calls only, no writes to
-        // the harness's memory.
-        struct sigaction dfl {};
-        dfl.sa_handler = SIG_DFL;
-        for (const int sig : kInterruptSignals) ::sigaction(sig, &dfl, nullptr);
+        // the harness's memory. Out of the harness's process group first (a terminal's
+        // Ctrl-C no longer reaches it); then an interrupt that came before is discarded
+        // (SIG_IGN drops a pending signal) rather than delivered at the unblock, where it
+        // would have killed the worker-to-be; then the default, which the worker gets.
+        if (::setpgid(0, group) != 0) ::setpgid(0, 0);
+        struct sigaction sa {};
+        sa.sa_handler = SIG_IGN;
+        for (const int sig : kInterruptSignals) ::sigaction(sig, &sa, nullptr);
+        sa.sa_handler = SIG_DFL;
+        for (const int sig : kInterruptSignals) ::sigaction(sig, &sa, nullptr);
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(kWorkerExitSetup);  // the harness already died
-        if (::setpgid(0, group) != 0) ::setpgid(0, 0);
         ::sigprocmask(SIG_SETMASK, &old, nullptr);
       });
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
