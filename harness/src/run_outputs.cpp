@@ -42,12 +42,12 @@ std::uint64_t sum(const std::map<std::string, std::uint64_t>& m) {
 }  // namespace
 
 void add_output_options(CLI::App& cmd, OutputOptions& o) {
-  cmd.add_option("--json", o.json, "Write the results as JSON to FILE");
+  cmd.add_option("--json", o.json, "Write the results as JSON to FILE ('-': standard output)");
   cmd.add_option("--junit", o.junit, "Write JUnit XML to FILE (one testsuite per spec)");
   cmd.add_option("--html", o.html, "Write a self-contained HTML report to FILE");
-  cmd.add_option(
-      "--summary", o.summary,
-      "Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when set)");
+  cmd.add_option("--summary", o.summary,
+                 "Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when "
+                 "set)");
   cmd.add_option("--report-dir", o.report_dir,
                  "Write every report into DIR: shmcheck.json, junit.xml, report.html, summary.md");
   cmd.add_option("--metrics-listen", o.metrics_listen,
@@ -62,6 +62,11 @@ void add_output_options(CLI::App& cmd, OutputOptions& o) {
 core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& options) {
   std::unique_ptr<RunOutputs> out(new RunOutputs());
   out->options_ = options;
+  // A report file of '-' is standard output (the summary lines then go to stderr).
+  for (auto* path :
+       {&out->options_.json, &out->options_.junit, &out->options_.html, &out->options_.summary}) {
+    if (*path == "-") *path = "/dev/stdout";
+  }
   auto linger = parse_duration(options.linger);
   if (!linger) {
     return core::make_error(core::ErrorCode::kInvalidArgument, "--linger",
@@ -74,7 +79,8 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
   }
   struct stat out_st {};
   if (::fstat(STDOUT_FILENO, &out_st) == 0) {
-    for (const auto* path : {&options.json, &options.junit, &options.html, &options.summary}) {
+    for (const auto* path :
+         {&out->options_.json, &out->options_.junit, &out->options_.html, &out->options_.summary}) {
       struct stat st {};
       if (!path->empty() && ::stat(path->c_str(), &st) == 0 && st.st_dev == out_st.st_dev &&
           st.st_ino == out_st.st_ino) {

@@ -1334,19 +1334,23 @@ INSTANTIATE_TEST_SUITE_P(By, HarnessKilled,
                            return param.param == Reclaimer::kAudit ? "Audit" : "NextRun";
                          });
 
-// `--json /dev/stdout`: standard output carries the JSON report alone (the run's
+// `--json /dev/stdout` or `--json -`: standard output carries the JSON report alone (the run's
 // summary lines go to stderr then), so `shmcheck run ... --json /dev/stdout | jq` works;
 // /dev/stdout, root's link to the caller's descriptor, is written through, never
 // replaced by a regular file.
 TEST(RunCommand, AReportToStandardOutputIsAloneThere) {
-  const auto o = run_shmcheck({"run", spec_path("specs/spsc-producer-crash.yaml"), "--quiet",
-                               "--duration", "300ms", "--json", "/dev/stdout"});
-  EXPECT_TRUE(o.exit.ok()) << describe(o);
-  const auto doc = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
-  ASSERT_FALSE(doc.is_discarded()) << "stdout is not one JSON document:\n" << o.out;
-  EXPECT_EQ(doc.at("verdict"), "pass");
-  EXPECT_NE(o.err.find("spsc-producer-crash: pass"), std::string::npos) << o.err;
-  EXPECT_TRUE(fs::is_symlink(fs::symlink_status("/dev/stdout")));
+  for (const std::string to : {"/dev/stdout", "-"}) {
+    SCOPED_TRACE("--json " + to);
+    const auto o = run_shmcheck({"run", spec_path("specs/spsc-producer-crash.yaml"), "--quiet",
+                                 "--duration", "300ms", "--json", to});
+    EXPECT_TRUE(o.exit.ok()) << describe(o);
+    const auto doc = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(doc.is_discarded()) << "stdout is not one JSON document:\n" << o.out;
+    EXPECT_EQ(doc.at("verdict"), "pass");
+    EXPECT_NE(o.err.find("spsc-producer-crash: pass"), std::string::npos) << o.err;
+    EXPECT_TRUE(fs::is_symlink(fs::symlink_status("/dev/stdout")));
+    EXPECT_FALSE(fs::exists("-"));
+  }
 }
 
 // A manifest the next run cannot read (here, not JSON) names a run that nobody will
