@@ -62,10 +62,18 @@ void add_output_options(CLI::App& cmd, OutputOptions& o) {
 core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& options) {
   std::unique_ptr<RunOutputs> out(new RunOutputs());
   out->options_ = options;
-  // A report file of '-' is standard output (the summary lines then go to stderr).
+  // A report file of '-' is standard output; a report there (same device and inode as
+  // descriptor 1) sends the summary lines to stderr.
+  struct stat out_st {};
+  const bool have_stdout = ::fstat(STDOUT_FILENO, &out_st) == 0;
   for (auto* path :
        {&out->options_.json, &out->options_.junit, &out->options_.html, &out->options_.summary}) {
     if (*path == "-") *path = "/dev/stdout";
+    struct stat st {};
+    if (have_stdout && !path->empty() && ::stat(path->c_str(), &st) == 0 &&
+        st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino) {
+      out->reports_to_stdout_ = true;
+    }
   }
   auto linger = parse_duration(options.linger);
   if (!linger) {
@@ -76,17 +84,6 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
   if (!options.push_gateway.empty()) {
     if (auto url = reports::parse_gateway_url(options.push_gateway); !url)
       return std::move(url).error();
-  }
-  struct stat out_st {};
-  if (::fstat(STDOUT_FILENO, &out_st) == 0) {
-    for (const auto* path :
-         {&out->options_.json, &out->options_.junit, &out->options_.html, &out->options_.summary}) {
-      struct stat st {};
-      if (!path->empty() && ::stat(path->c_str(), &st) == 0 && st.st_dev == out_st.st_dev &&
-          st.st_ino == out_st.st_ino) {
-        out->reports_to_stdout_ = true;
-      }
-    }
   }
   if (!options.report_dir.empty()) {
     std::error_code ec;
