@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -58,24 +59,46 @@ class Context {
   }
 
   // Rate pacing: the instant the n-th operation (0-based) of this incarnation should
-  // start; now when unpaced. Sleeps until then.
-  std::uint64_t pace(std::uint64_t n) {
+  // start; now when unpaced. Sleeps until then; nullopt when the run ended first (see
+  // wait_unless_stopped), and the operation is not to be done.
+  std::optional<std::uint64_t> pace(std::uint64_t n) {
     const std::uint64_t now = monotonic_ns();
     if (cfg_.rate <= 0) return now;
     if (pace_origin_ == 0) pace_origin_ = now;
     const auto offset = static_cast<std::uint64_t>(static_cast<double>(n) * 1e9 / cfg_.rate);
     const std::uint64_t intended = pace_origin_ + offset;
-    if (intended > now) wait_until(intended);
+    if (intended > now && !wait_unless_stopped(now, intended)) return std::nullopt;
     return intended;
   }
-  void hold() const { wait_for(cfg_.hold_ns); }
-  void think() const { wait_for(cfg_.think_ns); }
+  void hold() const { wait_for_unless_stopped(cfg_.hold_ns); }
+  void think() const { wait_for_unless_stopped(cfg_.think_ns); }
 
  private:
   const WorkerConfig& cfg_;
   ControlSegment& control_;
   probes::WorkerSlot& slot_;
   probes::StatsBlock& stats_;
+  // Waits until `instant`, in slices of kStopCheckNs while more than one is left, so a
+  // long wait ends with the run (a producer paced at 1/s kept a 300 ms run going for a
+  // second; a 10 s think, for 10 s). A wait of one slice or less, every paced op of a
+  // busy run, costs nothing more than wait_until.
+  // False when the run ended first.
+  bool wait_unless_stopped(std::uint64_t now, std::uint64_t instant) const {
+    while (instant > now + kStopCheckNs) {
+      if (should_stop()) return false;
+      wait_until(now + kStopCheckNs);
+      now = monotonic_ns();
+    }
+    wait_until(instant);
+    return true;
+  }
+  void wait_for_unless_stopped(std::int64_t ns) const {
+    if (ns <= 0) return;
+    const std::uint64_t now = monotonic_ns();
+    wait_unless_stopped(now, now + static_cast<std::uint64_t>(ns));
+  }
+  static constexpr std::uint64_t kStopCheckNs = 10'000'000;
+
   std::uint64_t pace_origin_ = 0;
 };
 
@@ -192,7 +215,12 @@ int run_producer(Context& ctx, Ring& ring) {
     // The intended send time, carried for the consumer's latency sample (every message
     // of a burst carries the burst's); unpaced with the probes off there is no sample
     // to take, so no clock read either.
-    const std::uint64_t intended = cfg.rate > 0 || cfg.probes ? ctx.pace(seq) : 0;
+    std::uint64_t intended = 0;
+    if (cfg.rate > 0 || cfg.probes) {
+      const auto paced = ctx.pace(seq);
+      if (!paced) break;  // the run ended while this message waited for its time
+      intended = *paced;
+    }
     const std::span<std::byte> burst = std::span(buf).first(n * size);
     for (std::uint64_t i = 0; i < n; ++i) {
       const auto message = burst.subspan(i * size, size);

@@ -1353,6 +1353,30 @@ TEST(RunCommand, AReportToStandardOutputIsAloneThere) {
   }
 }
 
+// Long waits end with the run: a producer paced at 0.25/s and a locker thinking 4 s
+// between updates, in a 300 ms run, wake to the run's end instead of sleeping on (the
+// run took 4 s, and the producer sent a second message, stamped 4 s in the future, at
+// the end). The producer sends its first message only.
+TEST(RunCommand, LongPacingAndThinkTimesEndWithTheRun) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/slow.yaml";
+  std::ofstream(spec) << "name: slow-waits\nduration: 300ms\ntimeout: 10s\nobjects:\n"
+                         "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
+                         "  - { name: guard, kind: mutex }\n"
+                         "processes:\n"
+                         "  - { role: producer, count: 1, uses: queue, rate: 0.25/s }\n"
+                         "  - { role: consumer, count: 1, uses: queue }\n"
+                         "  - { role: locker, count: 1, uses: guard, think: 4s }\n";
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s);
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 0) << describe(o);
+  const auto result = load_json(json);
+  EXPECT_LT(result.at("durations").at("run_s").get<double>(), 2.0);
+  EXPECT_EQ(result.at("integrity").at("acked"), 1);
+  EXPECT_EQ(result.at("integrity").at("delivered"), 1);
+}
+
 // A manifest the next run cannot read (here, not JSON) names a run that nobody will
 // reclaim: `shmcheck run` says so, naming the file, and goes on; the file is left as
 // it was (before, the run said nothing and only `shmcheck audit --reclaim` told).
