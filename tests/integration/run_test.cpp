@@ -250,11 +250,12 @@ TEST(RunCommand, BurstsDeliverEveryMessageOnceWhenTheBudgetEndsOnAShortBurst) {
 }
 
 // A duration-bound spec run that must pass: its JSON result (and the outcome in *o).
-nlohmann::json run_passing(const std::string& spec, const std::vector<std::string>& flags,
-                           const std::vector<std::string>& env, Outcome* o) {
+// Runs the spec file at `path` with --json: exit 0 and a pass verdict expected.
+nlohmann::json run_passing_file(const std::string& path, const std::vector<std::string>& flags,
+                                const std::vector<std::string>& env, Outcome* o) {
   TempDir dir;
   const std::string json = dir.path() + "/result.json";
-  std::vector<std::string> args{"run", spec_path(spec), "--json", json};
+  std::vector<std::string> args{"run", path, "--json", json};
   args.insert(args.end(), flags.begin(), flags.end());
   *o = run_shmcheck(args, env);
   EXPECT_TRUE(o->exit.exited) << describe(*o);
@@ -262,6 +263,21 @@ nlohmann::json run_passing(const std::string& spec, const std::vector<std::strin
   auto result = load_json(json);
   EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
   return result;
+}
+
+// run_passing_file of a spec under the source directory.
+nlohmann::json run_passing(const std::string& spec, const std::vector<std::string>& flags,
+                           const std::vector<std::string>& env, Outcome* o) {
+  return run_passing_file(spec_path(spec), flags, env, o);
+}
+
+// run_passing_file of a spec given as YAML text (written to a scratch file), quietly.
+nlohmann::json run_passing_text(const std::string& yaml) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/spec.yaml";
+  std::ofstream(spec) << yaml;
+  Outcome o;
+  return run_passing_file(spec, {"--quiet"}, {}, &o);
 }
 
 // Every message acked was delivered once and checked: no delivery record was dropped.
@@ -393,24 +409,17 @@ TEST(RunCommand, AFloodOfInjectedFaultsIsCountedOnTheConsoleNotPrinted) {
 // harness learns of when it reaps the victim, one "kill"; a pause, one "pause" and one
 // "resume". (Before: a timed kill was two "kill" events and two markers.)
 TEST(RunCommand, TheTimelineRecordsEachFaultOnce) {
-  TempDir dir;
-  const std::string spec = dir.path() + "/timeline.yaml";
-  std::ofstream(spec)
-      << "name: timeline\nduration: 1500ms\ntimeout: 30s\nobjects:\n"
-         "  - { name: queue, kind: mpmc_ring, capacity: 256, message_size: 64 }\n"
-         "processes:\n"
-         "  - { role: producer, count: 2, uses: queue, rate: 20k/s }\n"
-         "  - { role: consumer, count: 1, uses: queue }\n"
-         "faults:\n"
-         "  - { kill: producer, at: ring.push.before_commit, after: 2000, "
-         "restart: true }\n"
-         "  - { kill: producer, every: 200ms, start: 300ms, max: 3, restart: true }\n"
-         "  - { pause: consumer, for: 100ms, start: 500ms }\n";
-  const std::string json = dir.path() + "/result.json";
-  const auto o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s);
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 0) << describe(o);
-  const auto result = load_json(json);
+  const auto result = run_passing_text(
+      "name: timeline\nduration: 1500ms\ntimeout: 30s\nobjects:\n"
+      "  - { name: queue, kind: mpmc_ring, capacity: 256, message_size: 64 }\n"
+      "processes:\n"
+      "  - { role: producer, count: 2, uses: queue, rate: 20k/s }\n"
+      "  - { role: consumer, count: 1, uses: queue }\n"
+      "faults:\n"
+      "  - { kill: producer, at: ring.push.before_commit, after: 2000, "
+      "restart: true }\n"
+      "  - { kill: producer, every: 200ms, start: 300ms, max: 3, restart: true }\n"
+      "  - { pause: consumer, for: 100ms, start: 500ms }\n");
 
   std::map<std::string, std::uint64_t> causes;   // ended processes by cause
   std::map<std::int64_t, std::string> cause_of;  // pid -> cause
@@ -1358,20 +1367,14 @@ TEST(RunCommand, AReportToStandardOutputIsAloneThere) {
 // run took 4 s, and the producer sent a second message, stamped 4 s in the future, at
 // the end). The producer sends its first message only.
 TEST(RunCommand, LongPacingAndThinkTimesEndWithTheRun) {
-  TempDir dir;
-  const std::string spec = dir.path() + "/slow.yaml";
-  std::ofstream(spec) << "name: slow-waits\nduration: 300ms\ntimeout: 10s\nobjects:\n"
-                         "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
-                         "  - { name: guard, kind: mutex }\n"
-                         "processes:\n"
-                         "  - { role: producer, count: 1, uses: queue, rate: 0.25/s }\n"
-                         "  - { role: consumer, count: 1, uses: queue }\n"
-                         "  - { role: locker, count: 1, uses: guard, think: 4s }\n";
-  const std::string json = dir.path() + "/result.json";
-  const auto o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s);
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 0) << describe(o);
-  const auto result = load_json(json);
+  const auto result = run_passing_text(
+      "name: slow-waits\nduration: 300ms\ntimeout: 10s\nobjects:\n"
+      "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
+      "  - { name: guard, kind: mutex }\n"
+      "processes:\n"
+      "  - { role: producer, count: 1, uses: queue, rate: 0.25/s }\n"
+      "  - { role: consumer, count: 1, uses: queue }\n"
+      "  - { role: locker, count: 1, uses: guard, think: 4s }\n");
   EXPECT_LT(result.at("durations").at("run_s").get<double>(), 2.0);
   EXPECT_EQ(result.at("integrity").at("acked"), 1);
   EXPECT_EQ(result.at("integrity").at("delivered"), 1);
