@@ -80,9 +80,8 @@ class Context {
   probes::StatsBlock& stats_;
   // Waits until `instant`, in slices of kStopCheckNs while more than one is left, so a
   // long wait ends with the run (a producer paced at 1/s kept a 300 ms run going for a
-  // second; a 10 s think, for 10 s). A wait of one slice or less, every paced op of a
-  // busy run, costs nothing more than wait_until.
-  // False when the run ended first.
+  // second; a 4 s think, for 4 s); false when the run ended first. A wait of one slice
+  // or less, every paced op of a busy run, costs nothing more than wait_until.
   bool wait_unless_stopped(std::uint64_t now, std::uint64_t instant) const {
     while (instant > now + kStopCheckNs) {
       if (should_stop()) return false;
