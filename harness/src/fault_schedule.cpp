@@ -254,6 +254,7 @@ FaultSchedule expand_fault_schedule(std::uint64_t seed, std::span<const WorkerPl
                      if (ta != tb) return !ta;
                      return ta && a.at < b.at;
                    });
+  schedule.faults.shrink_to_fit();  // a long soak plans hundreds of thousands
   return schedule;
 }
 

@@ -398,6 +398,7 @@ std::optional<RunError> Runner::plan() {
   std::vector<WorkerPlan> plans;
   for (const auto& w : workers_) plans.push_back(w.plan);
   schedule_ = expand_fault_schedule(seed_, plans, rules, spec_.duration.value_or(spec_.timeout));
+  result_.fault_schedule.reserve(schedule_.faults.size());
   for (const auto& f : schedule_.faults) {
     probes::ScheduledFault s;
     s.role = f.role;
