@@ -695,22 +695,22 @@ void semantic_checks(Extractor& x, const Spec& spec) {
     // A worker's own waits must be shorter than the no-progress limit, or the watchdog
     // calls a worker that is only waiting stalled (a producer paced at 0.1/s in a spec
     // with a 5 s timeout failed as "STALLED: no progress for 5s").
-    const auto too_long = [&](std::string_view key, std::chrono::nanoseconds wait,
-                              const std::string& what) {
+    const auto too_long = [&](std::string_view key, std::chrono::nanoseconds wait) {
       if (wait < spec.timeout) return;
+      const std::string what =
+          key == "rate" ? "'rate' leaves " + format_duration(wait) + " between operations, which"
+                        : "'" + std::string(key) + "' " + format_duration(wait);
       x.error(detail::child_pointer(ptr, key),
               what + " is not shorter than the spec's 'timeout' (" + format_duration(spec.timeout) +
                   "), the watchdog's no-progress limit: the worker would be taken for stalled; "
                   "raise 'timeout'");
     };
     if (p.rate) {
-      const auto interval =
-          std::chrono::nanoseconds(static_cast<std::int64_t>(std::min(1e9 / *p.rate, 9e18)));
-      too_long("rate", interval,
-               "'rate' leaves " + format_duration(interval) + " between operations, which");
+      too_long("rate",
+               std::chrono::nanoseconds(static_cast<std::int64_t>(std::min(1e9 / *p.rate, 9e18))));
     }
-    too_long("hold", p.hold, "'hold' " + format_duration(p.hold));
-    too_long("think", p.think, "'think' " + format_duration(p.think));
+    too_long("hold", p.hold);
+    too_long("think", p.think);
     if (p.role == Role::kProducer) ring_sides[p.uses].first += p.count;
     if (p.role == Role::kConsumer) ring_sides[p.uses].second += p.count;
     if (!p.ops && !spec.duration) {

@@ -83,6 +83,25 @@ constexpr std::array kInterruptSignals = {SIGINT, SIGTERM, SIGHUP};
 
 extern "C" void on_interrupt(int sig) { g_interrupt.store(sig, std::memory_order_relaxed); }
 
+// Every signal blocked in this thread for the scope (the previous mask restored on the
+// way out, an exception included): a thread that vforks must not take a signal while
+// its child borrows its memory.
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() noexcept {
+    sigset_t all{};
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &previous_);
+  }
+  ~AllSignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+  [[nodiscard]] const sigset_t& previous() const noexcept { return previous_; }
+
+ private:
+  sigset_t previous_{};
+};
+
 }  // namespace
 
 namespace {
@@ -291,31 +310,31 @@ core::Result<pid_t> Supervisor::spawn(std::size_t worker, std::uint32_t incarnat
   // grown (a harness of 140 MB, restarting a producer 100 times a second, spent a
   // quarter of a CPU in fork's copy_page_range). A borrowing child must not run the
   // harness's signal handlers (they would set the harness's interrupt flag): every
-  // signal is blocked across the vfork, and the child puts the handled ones back to
-  // their defaults (its own handler table: vfork does not share it) before it unblocks.
-  sigset_t all{};
-  sigset_t old{};
-  ::sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  bp::child child(
-      bp::exe = options_.worker_executable, bp::args = args, ec, bp::posix::use_vfork,
-      bp::extend::on_exec_setup = [parent, group, &old](auto&) {
-        // In the child between vfork and exec: async-signal-safe calls only, no writes to
-        // the harness's memory. Out of the harness's process group first (a terminal's
-        // Ctrl-C no longer reaches it); then an interrupt that came before is discarded
-        // (SIG_IGN drops a pending signal) rather than delivered at the unblock, where it
-        // would have killed the worker-to-be; then the default, which the worker gets.
-        if (::setpgid(0, group) != 0) ::setpgid(0, 0);
-        struct sigaction sa {};
-        sa.sa_handler = SIG_IGN;
-        for (const int sig : kInterruptSignals) ::sigaction(sig, &sa, nullptr);
-        sa.sa_handler = SIG_DFL;
-        for (const int sig : kInterruptSignals) ::sigaction(sig, &sa, nullptr);
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) ::_exit(kWorkerExitSetup);  // the harness already died
-        ::sigprocmask(SIG_SETMASK, &old, nullptr);
-      });
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  // signal is blocked across the vfork, and the child resets the handled ones (its own
+  // handler table: vfork does not share it) before it unblocks.
+  bp::child child = [&] {
+    const AllSignalsBlocked blocked;
+    const sigset_t* const old = &blocked.previous();
+    return bp::child(
+        bp::exe = options_.worker_executable, bp::args = args, ec, bp::posix::use_vfork,
+        bp::extend::on_exec_setup = [parent, group, old](auto&) {
+          // In the child between vfork and exec: async-signal-safe calls only, no writes
+          // to the harness's memory. Out of the harness's process group first (a
+          // terminal's Ctrl-C no longer reaches it); then an interrupt that came before is
+          // discarded (SIG_IGN drops a pending signal) rather than delivered at the
+          // unblock, where it would have killed the worker-to-be; then the default, which
+          // the worker gets.
+          if (::setpgid(0, group) != 0) ::setpgid(0, 0);
+          struct sigaction sa {};
+          sa.sa_handler = SIG_IGN;
+          for (const int sig : kInterruptSignals) ::sigaction(sig, &sa, nullptr);
+          sa.sa_handler = SIG_DFL;
+          for (const int sig : kInterruptSignals) ::sigaction(sig, &sa, nullptr);
+          ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+          if (::getppid() != parent) ::_exit(kWorkerExitSetup);  // the harness already died
+          ::sigprocmask(SIG_SETMASK, old, nullptr);
+        });
+  }();
   if (ec) {
     return core::make_error(core::error_code_from_errno(ec.value()), "spawn worker",
                             options_.worker_executable, ec.value());
