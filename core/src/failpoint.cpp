@@ -4,9 +4,13 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace shmcheck::core {
 namespace {
@@ -17,10 +21,13 @@ constexpr std::array<FailpointInfo, kFailpointCount> kFailpoints{{
 #undef SHMCHECK_FAILPOINT_INFO
 }};
 
+// Armed while setting up, read on the hot path: arms[0, count) are written before the
+// release store of `count` that publishes them.
 struct ArmState {
   std::atomic<bool> armed{false};
   std::atomic<std::uint64_t> hits{0};
-  FailpointArm arm{};
+  std::array<FailpointArm, kMaxFailpointArms> arms{};
+  std::atomic<std::size_t> count{0};
 };
 
 std::array<ArmState, kFailpointCount> g_state{};
@@ -31,6 +38,24 @@ std::size_t index_of(FailpointId id) noexcept { return static_cast<std::size_t>(
 void sleep_ns(std::uint64_t ns) noexcept {
   timespec ts{static_cast<time_t>(ns / 1'000'000'000ULL), static_cast<long>(ns % 1'000'000'000ULL)};
   while (::nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+// One arm of a failpoint acting on its hit: the observer first, then the action.
+void act(FailpointId id, std::uint64_t n, const FailpointArm& arm) noexcept {
+  if (auto* observer = g_observer.load(std::memory_order_acquire)) observer(id, n, arm.action);
+  switch (arm.action) {
+    case FailpointAction::kKill:
+      ::raise(SIGKILL);
+      break;
+    case FailpointAction::kExit:
+      ::_exit(arm.exit_code);
+    case FailpointAction::kPause:
+      ::raise(SIGSTOP);
+      break;
+    case FailpointAction::kDelay:
+      sleep_ns(arm.delay_ns);
+      break;
   }
 }
 
@@ -81,10 +106,28 @@ std::optional<FailpointId> failpoint_from_name(std::string_view name) noexcept {
 
 void arm_failpoint(FailpointId id, const FailpointArm& arm) noexcept {
   auto& st = g_state[index_of(id)];
-  st.arm = arm;
+  st.arms[0] = arm;
+  st.count.store(1, std::memory_order_release);
   st.hits.store(0, std::memory_order_relaxed);
   st.armed.store(true, std::memory_order_release);
   detail::g_failpoints_armed.store(true, std::memory_order_release);
+}
+
+Result<void> add_failpoint_arm(FailpointId id, const FailpointArm& arm) noexcept {
+  auto& st = g_state[index_of(id)];
+  if (!st.armed.load(std::memory_order_relaxed)) {
+    arm_failpoint(id, arm);
+    return {};
+  }
+  const std::size_t count = st.count.load(std::memory_order_relaxed);
+  if (count == kMaxFailpointArms) {
+    return make_error(ErrorCode::kLimit, "failpoint arm",
+                      std::string(to_string(id)) + ": more than " +
+                          std::to_string(kMaxFailpointArms) + " occurrences armed");
+  }
+  st.arms[count] = arm;
+  st.count.store(count + 1, std::memory_order_release);
+  return {};
 }
 
 void disarm_all_failpoints() noexcept {
@@ -92,6 +135,7 @@ void disarm_all_failpoints() noexcept {
   for (auto& st : g_state) {
     st.armed.store(false, std::memory_order_relaxed);
     st.hits.store(0, std::memory_order_relaxed);
+    st.count.store(0, std::memory_order_relaxed);
   }
 }
 
@@ -108,6 +152,9 @@ Result<void> arm_failpoints_from_string(std::string_view spec) {
     return make_error(ErrorCode::kUnsupported, "failpoints",
                       "this build has them compiled out (SHMCHECK_NO_FAILPOINTS)");
   }
+  // Every item is parsed before anything is armed.
+  std::vector<std::pair<FailpointId, FailpointArm>> arms;
+  std::array<std::size_t, kFailpointCount> per_point{};
   while (!spec.empty()) {
     const auto semi = spec.find(';');
     const auto item = spec.substr(0, semi);
@@ -145,7 +192,20 @@ Result<void> arm_failpoints_from_string(std::string_view spec) {
     } else {
       return make_error(ErrorCode::kInvalidArgument, "failpoint action", std::string(item));
     }
-    arm_failpoint(*id, arm);
+    if (++per_point[index_of(*id)] > kMaxFailpointArms) {
+      return make_error(ErrorCode::kLimit, "failpoint spec",
+                        std::string(to_string(*id)) + ": more than " +
+                            std::to_string(kMaxFailpointArms) + " occurrences armed");
+    }
+    arms.emplace_back(*id, arm);
+  }
+  std::array<bool, kFailpointCount> seen{};
+  for (const auto& [id, arm] : arms) {
+    if (!std::exchange(seen[index_of(id)], true)) {
+      arm_failpoint(id, arm);
+    } else {
+      SHMCHECK_TRY(add_failpoint_arm(id, arm));
+    }
   }
   return {};
 }
@@ -162,20 +222,11 @@ void failpoint_hit(FailpointId id) noexcept {
   auto& st = g_state[index_of(id)];
   if (!st.armed.load(std::memory_order_acquire)) return;
   const auto n = st.hits.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (n != st.arm.occurrence) return;
-  if (auto* observer = g_observer.load(std::memory_order_acquire)) observer(id, n, st.arm.action);
-  switch (st.arm.action) {
-    case FailpointAction::kKill:
-      ::raise(SIGKILL);
-      break;
-    case FailpointAction::kExit:
-      ::_exit(st.arm.exit_code);
-    case FailpointAction::kPause:
-      ::raise(SIGSTOP);
-      break;
-    case FailpointAction::kDelay:
-      sleep_ns(st.arm.delay_ns);
-      break;
+  // Each hit number is one caller's (threads count on one counter): the arms of this
+  // occurrence act here, in arming order; a kill or an exit ends the loop for good.
+  const std::size_t count = st.count.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (st.arms[i].occurrence == n) act(id, n, st.arms[i]);
   }
 }
 

@@ -7,7 +7,9 @@
 // a failpoint costs one relaxed load of a process-global flag and a predictable
 // branch. Armed, each hit increments that point's counter (relaxed) and, on the
 // armed occurrence, runs the observer (if any: the harness records "killed at X
-// on occurrence N" in shared memory first) and then the action.
+// on occurrence N" in shared memory first) and then the action. One failpoint can
+// carry several arms (a pause on hit 100, a kill on hit 1000): each fires on its own
+// occurrence, those sharing one hit in the order they were armed.
 #pragma once
 
 #include <atomic>
@@ -71,10 +73,18 @@ struct FailpointArm {
 using FailpointObserver = void (*)(FailpointId id, std::uint64_t occurrence,
                                    FailpointAction action) noexcept;
 
+// Arms at most this many occurrences per failpoint.
+inline constexpr std::size_t kMaxFailpointArms = 8;
+
+// Replaces every arm of `id` with this one and restarts its hit count.
 void arm_failpoint(FailpointId id, const FailpointArm& arm) noexcept;
+// Adds one more arm to `id` (its hit count goes on); kLimit past kMaxFailpointArms.
+[[nodiscard]] Result<void> add_failpoint_arm(FailpointId id, const FailpointArm& arm) noexcept;
 void disarm_all_failpoints() noexcept;
 void set_failpoint_observer(FailpointObserver observer) noexcept;
-// Parses and arms a spec like "ring.push.before_commit=3:kill;x=1:delay=200us".
+// Parses and arms a spec like "ring.push.before_commit=3:kill;x=1:delay=200us". A
+// failpoint named more than once gets every arm named ("x=100:pause;x=1000:kill"); the
+// arms it had before are replaced. Nothing is armed when any item is malformed.
 [[nodiscard]] Result<void> arm_failpoints_from_string(std::string_view spec);
 // Reads SHMCHECK_FAILPOINTS, if set.
 [[nodiscard]] Result<void> arm_failpoints_from_env();
