@@ -686,6 +686,10 @@ void Runner::collect(SupervisionReport& report) {
       wo.processes[i].start_s = wo.processes[i - 1].end_s;
     result_.workers.push_back(std::move(wo));
   }
+  for (std::size_t f = 0; f < report.faults.size(); ++f) {
+    result_.fault_schedule[f].status = report.faults[f].status;
+    result_.fault_schedule[f].note = std::move(report.faults[f].note);
+  }
   result_.timeline = std::move(report.timeline);
   result_.throughput = std::move(report.throughput);
   if (report.stall.stalled) {
@@ -842,7 +846,30 @@ void Runner::expectations() {
         run_s_ > 0 ? static_cast<double>(result_.integrity ? counts.delivered : ops) / run_s_ : 0;
     add("throughput", e.throughput->text, format_rate(per_s), e.throughput->holds(per_s));
   }
-  // Always-on findings.
+  // Always-on findings. A failpoint fault the run never reached tested nothing: the
+  // run passing without it would say the spec's crash was survived when it never came.
+  std::size_t at_failpoints = 0;
+  std::vector<std::size_t> not_reached;
+  for (std::size_t f = 0; f < schedule_.faults.size(); ++f) {
+    if (!is_failpoint_fault(schedule_.faults[f].type)) continue;
+    ++at_failpoints;
+    if (result_.fault_schedule[f].status == probes::FaultStatus::kNotReached) {
+      not_reached.push_back(f);
+    }
+  }
+  if (at_failpoints > 0) {
+    std::string actual =
+        std::to_string(at_failpoints - not_reached.size()) + " of " + std::to_string(at_failpoints);
+    if (!not_reached.empty()) {
+      const std::size_t f = not_reached.front();
+      actual += "; not reached: " + schedule_.faults[f].describe() + ": " +
+                result_.fault_schedule[f].note +
+                (not_reached.size() > 1 ? " and " + std::to_string(not_reached.size() - 1) + " more"
+                                        : "");
+    }
+    add("failpoint_faults_reached", "all " + std::to_string(at_failpoints), actual,
+        not_reached.empty());
+  }
   add("no_unexpected_deaths", "0",
       std::to_string(unexpected_deaths_) +
           (unexpected_notes_.empty() ? "" : " (" + unexpected_notes_.front() + ")"),
@@ -1046,20 +1073,22 @@ std::string summarize(const probes::RunResult& r) {
                   p.snapshot.read_retries, p.snapshot.reads_torn, p.snapshot.pages_repaired);
     out += line;
   }
-  std::uint32_t restarts = 0;
-  std::uint32_t injected = 0;
-  for (const auto& w : r.workers) {
-    restarts += w.restarts;
-    for (const auto& p : w.processes) {
-      if (p.cause == probes::ExitCause::kInjectedFailpoint ||
-          p.cause == probes::ExitCause::kInjectedTimer)
-        ++injected;
-    }
-  }
+  std::uint64_t restarts = 0;
+  for (const auto& w : r.workers) restarts += w.restarts;
   if (!r.workers.empty()) {
-    std::snprintf(line, sizeof line, "  workers: %zu, faults injected: %u, restarts: %u\n",
-                  r.workers.size(), injected, restarts);
-    out += line;
+    out += "  workers: " + std::to_string(r.workers.size());
+    if (!r.fault_schedule.empty()) {
+      // "faults: 12 planned, 10 fired, 2 skipped"
+      std::map<probes::FaultStatus, std::size_t> by_status;
+      for (const auto& f : r.fault_schedule) ++by_status[f.status];
+      out += ", faults: " + std::to_string(r.fault_schedule.size()) + " planned";
+      for (const auto& [status, n] : by_status) {
+        std::string name(probes::to_string(status));
+        std::replace(name.begin(), name.end(), '_', ' ');
+        out += ", " + std::to_string(n) + " " + name;
+      }
+    }
+    out += ", restarts: " + std::to_string(restarts) + "\n";
   }
   for (const auto& role : r.roles) {
     const double run_s = r.durations.run_s > 0 ? r.durations.run_s : 1;

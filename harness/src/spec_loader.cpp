@@ -746,6 +746,7 @@ void semantic_checks(Extractor& x, const Spec& spec) {
   for (const auto& p : spec.processes) roles.insert(p.role);
   std::vector<std::string_view> role_names;
   for (const Role r : roles) role_names.push_back(to_string(r));
+  std::map<std::string, std::size_t> faults_at;  // failpoint -> faults at it so far
   for (std::size_t i = 0; i < spec.faults.size(); ++i) {
     const auto& f = spec.faults[i];
     const std::string ptr = detail::child_pointer("/faults", i);
@@ -760,6 +761,12 @@ void semantic_checks(Extractor& x, const Spec& spec) {
       continue;
     }
     if (f.failpoint.empty()) continue;
+    // Each fault arms one worker; a worker's failpoint holds core::kMaxFailpointArms.
+    if (++faults_at[f.failpoint] == core::kMaxFailpointArms + 1) {
+      x.error(detail::child_pointer(ptr, "at"),
+              "more than " + std::to_string(core::kMaxFailpointArms) + " faults at failpoint " +
+                  quote(f.failpoint) + " (one worker can hold at most that many)");
+    }
     const auto reaching = roles_reaching(f.failpoint);
     if (reaching.empty()) continue;
     const bool reached = std::any_of(reaching.begin(), reaching.end(), [&](Role r) {

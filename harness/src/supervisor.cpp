@@ -34,6 +34,7 @@
 #include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/harness/build_stamp.hpp"
 #include "shmcheck/harness/roles.hpp"
+#include "shmcheck/harness/spec_loader.hpp"
 
 namespace shmcheck::harness {
 namespace {
@@ -370,6 +371,22 @@ std::optional<std::size_t> Supervisor::worker_of(pid_t pid) const {
   return std::nullopt;
 }
 
+std::optional<std::size_t> Supervisor::failpoint_fault(
+    std::size_t worker, const probes::WorkerSlotSnapshot& slot) const {
+  // Several faults may arm one failpoint of one worker (a pause on hit 100, a kill on
+  // hit 1000): the hit the slot recorded says which one acted.
+  for (std::size_t f = 0; f < timed_begin_; ++f) {
+    const auto& fault = schedule_.faults[f];
+    if (fault.worker == worker && fault.failpoint == slot.injected_failpoint &&
+        fault.occurrence == slot.injected_occurrence &&
+        (fault.type == FaultType::kPauseAtFailpoint) ==
+            (slot.injected_action == core::FailpointAction::kPause)) {
+      return f;
+    }
+  }
+  return std::nullopt;
+}
+
 void Supervisor::reap(std::uint64_t now) {
   for (;;) {
     int status = 0;
@@ -384,15 +401,9 @@ void Supervisor::reap(std::uint64_t now) {
         // Not ours: a failpoint pause. Resume it after the fault's duration.
         const auto snap = control_.view().worker(static_cast<std::uint32_t>(*w)).snapshot();
         std::uint64_t pause_ns = 100 * kMs;
-        for (std::size_t f = 0; f < timed_begin_; ++f) {
-          const auto& fault = schedule_.faults[f];
-          if (fault.worker == *w && fault.type == FaultType::kPauseAtFailpoint &&
-              fault.failpoint == snap.injected_failpoint) {
-            pause_ns = static_cast<std::uint64_t>(fault.duration.count());
-            report_.faults[f].fired = true;
-            report_.faults[f].note = "paused pid " + std::to_string(pid) + " at " +
-                                     std::string(core::to_string(*fault.failpoint));
-          }
+        if (const auto f = failpoint_fault(*w, snap)) {
+          pause_ns = static_cast<std::uint64_t>(schedule_.faults[*f].duration.count());
+          report_.faults[*f].status = probes::FaultStatus::kFired;
         }
         live.resume_at_ns = now + pause_ns;
         event(now, *w, pid, "pause",
@@ -433,14 +444,9 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
               (o.exited ? "_exit(" + std::to_string(o.exit_code) + ")"
                         : std::string(action_name(snap.injected_action))) +
               ")";
-    for (std::size_t f = 0; f < timed_begin_; ++f) {
-      const auto& fault = schedule_.faults[f];
-      if (fault.worker == w && fault.failpoint == snap.injected_failpoint) {
-        o.fault = f;
-        report_.faults[f].fired = true;
-        report_.faults[f].note = "pid " + std::to_string(o.pid) + ": " + o.cause;
-        break;
-      }
+    if (const auto f = failpoint_fault(w, snap)) {
+      o.fault = f;
+      report_.faults[*f].status = probes::FaultStatus::kFired;
     }
   } else if (live.harness_kill && o.signaled && o.signal == SIGKILL) {
     o.cause = report_.stall.stalled ? "killed by the watchdog (stall)"
@@ -515,22 +521,22 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
     if (static_cast<std::uint64_t>(fault.at.count()) > t) break;
     auto& live = live_[fault.worker];
     if (live.pid == 0 || live.stopped) {
-      outcome.note = live.stopped ? "skipped: worker paused" : "skipped: worker not running";
+      outcome.status = probes::FaultStatus::kSkipped;
+      outcome.note = live.stopped ? "its worker was paused when it came due"
+                                  : "its worker was not running when it came due";
       continue;
     }
     if (fault.type == FaultType::kKillAtTime) {
       signal_worker(live.pid, fault.signal);
       live.sent_signal = fault.signal;
       live.sent_fault = f;
-      outcome.note = "sent " + signal_name(fault.signal) + " to pid " + std::to_string(live.pid);
       event(now, fault.worker, live.pid, "kill", fault.describe());
     } else {
       signal_worker(live.pid, SIGSTOP);
       live.resume_at_ns = now + static_cast<std::uint64_t>(fault.duration.count());
-      outcome.note = "paused pid " + std::to_string(live.pid);
       event(now, fault.worker, live.pid, "pause", fault.describe());
     }
-    outcome.fired = true;
+    outcome.status = probes::FaultStatus::kFired;
   }
   for (auto& live : live_) {
     if (live.pid != 0 && live.resume_at_ns != 0 && now >= live.resume_at_ns) {
@@ -809,6 +815,41 @@ void Supervisor::kill_all() noexcept {
   }
 }
 
+void Supervisor::settle_unfired_faults() {
+  for (std::size_t f = 0; f < schedule_.faults.size(); ++f) {
+    const auto& fault = schedule_.faults[f];
+    auto& outcome = report_.faults[f];
+    if (outcome.status == probes::FaultStatus::kFired ||
+        outcome.status == probes::FaultStatus::kSkipped) {
+      continue;
+    }
+    const auto& history = report_.workers[fault.worker];
+    const std::string who = fault.role + "#" + std::to_string(fault.worker);
+    if (!is_failpoint_fault(fault.type)) {
+      outcome.note = "the run ended at " +
+                     format_duration(std::chrono::nanoseconds(report_.elapsed_ns)) + ", before it";
+      continue;
+    }
+    // Failpoint faults are armed in the first incarnation only.
+    if (history.incarnations.empty()) {
+      outcome.status = probes::FaultStatus::kPreempted;
+      outcome.note = who + " never started";
+      continue;
+    }
+    const auto& first = history.incarnations.front();
+    if (first.injected || first.unexpected) {
+      outcome.status = probes::FaultStatus::kPreempted;
+      outcome.note = who + "'s first incarnation ended before the hit: " + first.cause;
+      continue;
+    }
+    // It ran to the end (a clean exit, or stopped with the run): the hit never came.
+    outcome.status = probes::FaultStatus::kNotReached;
+    outcome.note = "the run ended first: " + who + " completed " +
+                   std::to_string(first.slot.progress) +
+                   " operations (run longer, or lower the fault's `after`)";
+  }
+}
+
 core::Result<SupervisionReport> Supervisor::run() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     return core::make_error(core::error_code_from_errno(errno), "prctl(PR_SET_CHILD_SUBREAPER)", {},
@@ -897,6 +938,7 @@ core::Result<SupervisionReport> Supervisor::run() {
   }
   report_.elapsed_ns = monotonic_ns() - start;
   say_held_fault_lines(monotonic_ns(), true);
+  settle_unfired_faults();
   // Moved out, not copied: its timeline, fault markers and incarnations grow with every
   // restart. Every worker is reaped by now, so the kill_all() callers make after this
   // finds no live worker and records nothing into the moved-from report.

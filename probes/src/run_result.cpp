@@ -34,6 +34,14 @@ constexpr std::array<std::pair<ExitCause, std::string_view>, 8> kCauses = {{
     {ExitCause::kRunning, "running"},
 }};
 
+constexpr std::array<std::pair<FaultStatus, std::string_view>, 5> kFaultStatuses = {{
+    {FaultStatus::kFired, "fired"},
+    {FaultStatus::kNotReached, "not_reached"},
+    {FaultStatus::kPreempted, "preempted"},
+    {FaultStatus::kSkipped, "skipped"},
+    {FaultStatus::kNotDue, "not_due"},
+}};
+
 constexpr std::array<std::pair<CompareOp, std::string_view>, 6> kOps = {{
     {CompareOp::kLessEqual, "<="},
     {CompareOp::kGreaterEqual, ">="},
@@ -162,6 +170,8 @@ void fields(R& f, F&& field) {
   field("signal", f.signal);
   field("pause_s", f.pause_s);
   field("restart", f.restart);
+  field("status", f.status);
+  field("note", f.note);
 }
 
 template <RecordOf<ProcessOutcome> R, class F>
@@ -372,6 +382,9 @@ std::optional<RunVerdict> from_name(std::string_view name, RunVerdict /*tag*/) {
 }
 std::optional<ExitCause> from_name(std::string_view name, ExitCause /*tag*/) {
   return exit_cause_from_string(name);
+}
+std::optional<FaultStatus> from_name(std::string_view name, FaultStatus /*tag*/) {
+  return fault_status_from_string(name);
 }
 std::optional<WorkerOp> from_name(std::string_view name, WorkerOp /*tag*/) {
   return worker_op_from_string(name);
@@ -661,6 +674,10 @@ std::optional<RunVerdict> run_verdict_from_string(std::string_view s) noexcept {
 std::string_view to_string(ExitCause cause) noexcept { return name_of(kCauses, cause); }
 std::optional<ExitCause> exit_cause_from_string(std::string_view s) noexcept {
   return value_of(kCauses, s);
+}
+std::string_view to_string(FaultStatus status) noexcept { return name_of(kFaultStatuses, status); }
+std::optional<FaultStatus> fault_status_from_string(std::string_view s) noexcept {
+  return value_of(kFaultStatuses, s);
 }
 bool is_unexpected(ExitCause cause) noexcept {
   return cause == ExitCause::kUnexpectedSignal || cause == ExitCause::kUnexpectedExit ||

@@ -304,14 +304,15 @@ void schedule_section(const probes::RunResult& run, std::ostream& out) {
     out << "<p class=\"meta\">No faults scheduled.</p>";
     return;
   }
-  out << "<table><tr><th>worker</th><th>fault</th><th>when</th><th>restart</th></tr>";
+  out << "<table><tr><th>worker</th><th>fault</th><th>when</th><th>restart</th>"
+         "<th>outcome</th></tr>";
   capped_rows(run.fault_schedule, 4, out, [&](const auto& f) {
     std::string when = f.failpoint.empty() ? "" : f.failpoint + " #" + std::to_string(f.occurrence);
     if (f.at_s) when += (when.empty() ? "" : ", ") + ("t=" + fixed(*f.at_s, 3) + " s");
     if (f.pause_s > 0) when += " for " + format_seconds(f.pause_s);
     out << "<tr><td>" << xml_escape(f.role) << "[" << f.index << "]</td><td>" << xml_escape(f.kind)
         << "</td><td>" << xml_escape(when) << "</td><td>" << (f.restart ? "yes" : "no")
-        << "</td></tr>";
+        << "</td><td>" << xml_escape(describe_outcome(f)) << "</td></tr>";
   });
   out << "</table>";
 }

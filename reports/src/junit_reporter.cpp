@@ -154,7 +154,7 @@ class JunitReporter final : public Reporter {
             system_out += " at " + f.failpoint + " #" + std::to_string(f.occurrence);
           if (f.at_s) system_out += " at t=" + seconds_attr(*f.at_s) + "s";
           if (f.restart) system_out += " (restart)";
-          system_out += "\n";
+          system_out += ": " + describe_outcome(f) + "\n";
         },
         [&](std::size_t skipped) {
           system_out += "  ... " + std::to_string(skipped) + " more (the JSON report has all " +

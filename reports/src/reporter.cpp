@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -231,6 +232,13 @@ std::string format_rate(double per_second) {
   else
     std::snprintf(buf.data(), buf.size(), "%.3g /s", per_second);
   return buf.data();
+}
+
+std::string describe_outcome(const probes::ScheduledFault& fault) {
+  std::string out(probes::to_string(fault.status));
+  std::replace(out.begin(), out.end(), '_', ' ');
+  if (!fault.note.empty()) out += ": " + fault.note;
+  return out;
 }
 
 }  // namespace shmcheck::reports

@@ -1406,4 +1406,100 @@ TEST(RunCommand, AnUnreadableManifestOfAnEarlierRunIsReported) {
   EXPECT_EQ(quiet.err.find("warning"), std::string::npos) << describe(quiet);
 }
 
+// The statuses of the run's planned faults, in schedule order.
+std::vector<std::string> fault_statuses(const nlohmann::json& result) {
+  std::vector<std::string> out;
+  for (const auto& f : result.at("fault_schedule")) out.push_back(f.at("status"));
+  return out;
+}
+
+// Two faults at one failpoint of one worker: a pause on hit 100, then a kill on hit
+// 1000 that restarts it. Both act, each as planned. Before, the worker was armed with
+// the last one only (the pause never came) and its death was matched to the first
+// one: the producer was not restarted and the 1 s run ended after 50 ms, passing.
+TEST(RunCommand, TwoFaultsAtOneFailpointOfOneWorkerEachActOnTheirOwnHit) {
+  const auto result = run_passing_text(
+      "name: two-at-one-failpoint\nduration: 1s\ntimeout: 10s\nobjects:\n"
+      "  - { name: queue, kind: spsc_ring, capacity: 1024, message_size: 64 }\n"
+      "processes:\n"
+      "  - { role: producer, count: 1, uses: queue }\n"
+      "  - { role: consumer, count: 1, uses: queue }\n"
+      "faults:\n"
+      "  - { pause: producer, at: ring.push.after_claim, after: 100, for: 50ms }\n"
+      "  - { kill: producer, at: ring.push.after_claim, after: 1000, restart: true }\n"
+      "expect:\n  lost: 0\n");
+  EXPECT_EQ(fault_statuses(result), (std::vector<std::string>{"fired", "fired"}));
+  std::vector<std::string> producer_events;
+  for (const auto& e : result.at("timeline")) {
+    if (e.at("role") == "producer") producer_events.push_back(e.at("kind"));
+  }
+  EXPECT_EQ(producer_events,
+            (std::vector<std::string>{"spawn", "pause", "resume", "kill", "restart", "exit"}))
+      << result.at("timeline").dump(1);
+  EXPECT_EQ(producer_restarts(result), 1U);
+  const auto& first = result.at("workers").at(0).at("processes").at(0);
+  EXPECT_EQ(first.at("failpoint"), "ring.push.after_claim");
+  EXPECT_EQ(first.at("occurrence"), 1000);
+  EXPECT_GE(result.at("durations").at("run_s").get<double>(), 1.0);
+}
+
+// A failpoint fault the run never reaches tested nothing: the run fails and says which
+// fault, how far its worker got and what to change. Before, it passed: "lost: 0" held
+// because no producer was ever killed (the segment-writer-crash example had done so
+// since it was written: its writer made 1.3 k of the 3 k page writes the kill needed).
+TEST(RunCommand, AFailpointFaultTheRunNeverReachesFailsIt) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/spec.yaml";
+  const std::string json = dir.path() + "/result.json";
+  std::ofstream(spec) << "name: never-reached\nduration: 300ms\ntimeout: 10s\nobjects:\n"
+                         "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
+                         "processes:\n"
+                         "  - { role: producer, count: 1, uses: queue, rate: 1k/s }\n"
+                         "  - { role: consumer, count: 1, uses: queue }\n"
+                         "faults:\n"
+                         "  - { kill: producer, at: ring.push.before_commit, after: 100000 }\n"
+                         "  - { kill: consumer, at: ring.pop.after_claim, after: 10, "
+                         "restart: true }\n"
+                         "expect:\n  lost: 0\n";
+  const auto o = run_shmcheck({"run", spec, "--quiet", "--json", json});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 1) << describe(o);
+  const auto result = load_json(json);
+  EXPECT_EQ(fault_statuses(result), (std::vector<std::string>{"not_reached", "fired"}));
+  const std::string note = result.at("fault_schedule").at(0).at("note");
+  EXPECT_NE(note.find("the run ended first: producer#0 completed"), std::string::npos) << note;
+  const auto* e = expectation(result, "failpoint_faults_reached");
+  ASSERT_NE(e, nullptr) << result.at("expectations").dump(2);
+  EXPECT_FALSE(e->at("pass").get<bool>());
+  EXPECT_EQ(e->at("expected"), "all 2");
+  EXPECT_EQ(expectation(result, "lost")->at("pass"), true);
+  EXPECT_NE(o.out.find("FAILED failpoint_faults_reached: expected all 2, got 1 of 2; not "
+                       "reached: kill producer#0 at ring.push.before_commit hit 100000"),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("faults: 2 planned, 1 fired, 1 not reached"), std::string::npos) << o.out;
+}
+
+// A failpoint fault whose worker an earlier fault killed for good is preempted, not
+// missed: the run tested a crash of that worker, and passes.
+TEST(RunCommand, AFailpointFaultPreemptedByAnEarlierKillIsNotAFinding) {
+  const auto result = run_passing_text(
+      "name: preempted\nduration: 500ms\ntimeout: 10s\nobjects:\n"
+      "  - { name: guard, kind: mutex }\n"
+      "processes:\n"
+      "  - { role: locker, count: 1, uses: guard, think: 1ms }\n"
+      "faults:\n"
+      "  - { kill: locker, every: 100ms, max: 1 }\n"
+      "  - { kill: locker, at: mutex.locked.mid_update, after: 1000000 }\n");
+  ASSERT_EQ(result.at("fault_schedule").size(), 2U);
+  const auto& preempted = result.at("fault_schedule").at(0);  // failpoint faults come first
+  EXPECT_EQ(preempted.at("status"), "preempted") << preempted.dump();
+  EXPECT_NE(preempted.at("note").get<std::string>().find(
+                "locker#0's first incarnation ended before the hit: timed kill"),
+            std::string::npos)
+      << preempted.dump();
+  EXPECT_EQ(result.at("fault_schedule").at(1).at("status"), "fired");
+  EXPECT_EQ(expectation(result, "failpoint_faults_reached")->at("pass"), true);
+}
+
 }  // namespace

@@ -33,9 +33,11 @@ RunResult sample() {
   r.verdict = RunVerdict::kFail;
   r.exit_code = 1;
   r.ended_early = "consumer 0's delivery log filled to 843750 of 1125000 records after 3.2s";
-  r.fault_schedule = {ScheduledFault{"producer", 1, "kill", "ring.push.before_commit", std::nullopt,
-                                     10000, 9, 0, true},
-                      ScheduledFault{"consumer", 0, "pause", "", 1.5, 0, 0, 0.2, false}};
+  r.fault_schedule = {
+      ScheduledFault{"producer", 1, "kill", "ring.push.before_commit", std::nullopt, 10000, 9, 0,
+                     true, FaultStatus::kNotReached,
+                     "producer#1 completed 4200 operations before the run ended"},
+      ScheduledFault{"consumer", 0, "pause", "", 1.5, 0, 0, 0.2, false, FaultStatus::kFired, ""}};
   r.workers = {WorkerOutcome{
       "producer",
       1,
@@ -146,7 +148,7 @@ TEST(RunResultJson, NestedKeysAreTheDocumentedOnes) {
             (std::set<std::string>{"setup_s", "run_s", "check_s", "total_s"}));
   EXPECT_EQ(keys(j["fault_schedule"][0]),
             (std::set<std::string>{"role", "index", "kind", "failpoint", "at_s", "occurrence",
-                                   "signal", "pause_s", "restart"}));
+                                   "signal", "pause_s", "restart", "status", "note"}));
   EXPECT_TRUE(j["fault_schedule"][0]["at_s"].is_null());
   EXPECT_EQ(j["fault_schedule"][1]["at_s"], 1.5);
   EXPECT_EQ(keys(j["workers"][0]),

@@ -18,9 +18,11 @@ inline probes::RunResult passing_run() {
   r.durations = {0.05, 2.0, 0.1, 2.15};
   r.verdict = probes::RunVerdict::kPass;
   r.exit_code = 0;
-  r.fault_schedule.push_back(
-      {"producer", 1, "kill", "ring.push.before_commit", std::nullopt, 1000, 9, 0, true});
-  r.fault_schedule.push_back({"consumer", 0, "pause", "", 0.5, 0, 0, 0.2, false});
+  r.fault_schedule.push_back({"producer", 1, "kill", "ring.push.before_commit", std::nullopt, 1000,
+                              9, 0, true, probes::FaultStatus::kFired, ""});
+  r.fault_schedule.push_back({"consumer", 0, "pause", "", 0.5, 0, 0, 0.2, false,
+                              probes::FaultStatus::kSkipped,
+                              "its worker was not running when it came due"});
   probes::WorkerOutcome producer{"producer", 1, 1, 5000, {}};
   producer.processes.push_back({0, 101, std::nullopt, 9, probes::ExitCause::kInjectedFailpoint,
                                 "ring.push.before_commit", 1000, "push", 1000, 0.0, 0.8});

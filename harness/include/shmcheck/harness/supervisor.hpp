@@ -76,10 +76,11 @@ struct WorkerHistory {
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
-// What happened to one scheduled fault.
+// What happened to one scheduled fault. Every one is settled when run() returns.
 struct FaultOutcome {
-  bool fired = false;
-  std::string note;  // "sent SIGKILL to pid 123", "skipped: worker not running", ...
+  probes::FaultStatus status = probes::FaultStatus::kNotDue;
+  // Why it did not fire ("" when it did): "worker paused when it came due", ...
+  std::string note;
 };
 
 struct StallReport {
@@ -183,8 +184,14 @@ class Supervisor {
   // Counts a failed spawn; the first one's message and code are the report's.
   void note_spawn_failure(const core::Error& error);
   void reap(std::uint64_t now);
+  // The failpoint fault of `worker` whose hit its slot recorded (failpoint, occurrence
+  // and action), if any.
+  [[nodiscard]] std::optional<std::size_t> failpoint_fault(
+      std::size_t worker, const probes::WorkerSlotSnapshot& slot) const;
   void on_exit(std::size_t worker, int status, std::uint64_t now);
   void fire_timed_faults(std::uint64_t now);
+  // Says why each fault that never fired did not (see probes::FaultStatus).
+  void settle_unfired_faults();
   void update_producers_done();
   void check_watchdog(std::uint64_t now);
   void drain_logs(std::uint64_t now);

@@ -11,7 +11,7 @@
 //   "durations": {"setup_s", "run_s", "check_s", "total_s"},
 //   "verdict": "pass"|"fail"|"error", "exit_code", "error" (message; "" unless error),
 //   "fault_schedule": [{"role", "index", "kind", "failpoint", "at_s", "occurrence",
-//                       "signal", "pause_s", "restart"}],
+//                       "signal", "pause_s", "restart", "status", "note"}],
 //   "workers": [{"role", "index", "restarts", "ops", "processes": [{"incarnation",
 //                "pid", "exit_code" (null when signaled), "signal" (null when exited),
 //                "cause", "failpoint", "occurrence", "op", "op_seq", "start_s",
@@ -68,7 +68,21 @@ enum class RunVerdict : std::uint8_t { kPass, kFail, kError };
 [[nodiscard]] std::string_view to_string(RunVerdict verdict) noexcept;  // "pass" "fail" "error"
 [[nodiscard]] std::optional<RunVerdict> run_verdict_from_string(std::string_view s) noexcept;
 
-// One entry of the expanded, seeded fault schedule.
+// What became of one planned fault.
+enum class FaultStatus : std::uint8_t {
+  kFired,       // it acted: its failpoint hit came, or its signal was sent
+  kNotReached,  // a failpoint fault whose worker ran to the end of the run without the
+                // hit: the run did not test what the spec asked (a finding)
+  kPreempted,   // a failpoint fault whose armed incarnation ended first (another fault,
+                // an unexpected death) or never started
+  kSkipped,     // a timed fault that came due while its worker was not running or paused
+  kNotDue,      // a timed fault planned after the run had ended
+};
+// "fired", "not_reached", "preempted", "skipped", "not_due"
+[[nodiscard]] std::string_view to_string(FaultStatus status) noexcept;
+[[nodiscard]] std::optional<FaultStatus> fault_status_from_string(std::string_view s) noexcept;
+
+// One entry of the expanded, seeded fault schedule, and what became of it.
 struct ScheduledFault {
   std::string role;              // the targeted worker's role
   std::uint32_t index = 0;       // role-local index
@@ -79,6 +93,8 @@ struct ScheduledFault {
   int signal = 0;                // kill: the signal (9); 0 otherwise
   double pause_s = 0;            // pause: SIGSTOP..SIGCONT length
   bool restart = false;
+  FaultStatus status = FaultStatus::kNotDue;
+  std::string note;  // why it did not fire ("" when it fired)
   friend bool operator==(const ScheduledFault&, const ScheduledFault&) = default;
 };
 
