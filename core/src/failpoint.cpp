@@ -46,7 +46,7 @@ void act(FailpointId id, std::uint64_t n, const FailpointArm& arm) noexcept {
   if (auto* observer = g_observer.load(std::memory_order_acquire)) observer(id, n, arm.action);
   switch (arm.action) {
     case FailpointAction::kKill:
-      ::raise(SIGKILL);
+      ::raise(arm.signal);  // a signal the process catches or ignores lets it go on
       break;
     case FailpointAction::kExit:
       ::_exit(arm.exit_code);
@@ -172,8 +172,14 @@ Result<void> arm_failpoints_from_string(std::string_view spec) {
       return make_error(ErrorCode::kInvalidArgument, "failpoint occurrence", std::string(item));
     }
     const auto action = item.substr(colon + 1);
-    if (action == "kill") {
+    if (action.starts_with("kill")) {
       arm.action = FailpointAction::kKill;
+      std::uint64_t sig = SIGKILL;
+      if (action.size() > 4 && (action[4] != '=' || !parse_u64(action.substr(5), sig) || sig == 0 ||
+                                sig >= static_cast<std::uint64_t>(NSIG))) {
+        return make_error(ErrorCode::kInvalidArgument, "failpoint signal", std::string(item));
+      }
+      arm.signal = static_cast<int>(sig);
     } else if (action == "pause") {
       arm.action = FailpointAction::kPause;
     } else if (action.starts_with("exit")) {

@@ -114,7 +114,7 @@ std::string ScheduledFault::describe() const {
   };
   switch (type) {
     case FaultType::kKillAtFailpoint:
-      return "kill " + who + where() + " (SIGKILL)" + tail;
+      return "kill " + who + where() + " (" + signal_name(signal) + ")" + tail;
     case FaultType::kExitAtFailpoint:
       return "exit " + who + where() + " with code " + std::to_string(exit_code) + tail;
     case FaultType::kPauseAtFailpoint:
@@ -154,7 +154,7 @@ std::string FaultSchedule::arm_string_for(std::size_t worker) const {
     out += std::string(core::to_string(*f.failpoint)) + "=" + std::to_string(f.occurrence) + ":";
     switch (f.type) {
       case FaultType::kKillAtFailpoint:
-        out += "kill";
+        out += f.signal == SIGKILL ? "kill" : "kill=" + std::to_string(f.signal);
         break;
       case FaultType::kExitAtFailpoint:
         out += "exit=" + std::to_string(f.exit_code);
@@ -194,9 +194,22 @@ FaultSchedule expand_fault_schedule(std::uint64_t seed, std::span<const WorkerPl
   const std::int64_t length = std::max<std::int64_t>(run_length.count(), 1);
 
   for (const auto& rule : rules) {
+    // A failpoint fault on "any" worker picks among those whose role passes the
+    // failpoint: a consumer is never killed at ring.push.before_commit.
+    std::vector<Role> reaching;
+    if (rule.failpoint && rule.target == "any") {
+      reaching = roles_reaching(core::to_string(*rule.failpoint));
+    }
+    const auto passes = [&](const std::string& role) {
+      if (reaching.empty()) return true;
+      const auto r = role_from_string(role);
+      return r && std::ranges::find(reaching, *r) != reaching.end();
+    };
     std::vector<std::size_t> candidates;
     for (std::size_t w = 0; w < workers.size(); ++w) {
-      if (rule.target == "any" || workers[w].role == rule.target) candidates.push_back(w);
+      if ((rule.target == "any" && passes(workers[w].role)) || workers[w].role == rule.target) {
+        candidates.push_back(w);
+      }
     }
     if (candidates.empty()) continue;
     const auto make = [&]() {
@@ -217,7 +230,6 @@ FaultSchedule expand_fault_schedule(std::uint64_t seed, std::span<const WorkerPl
       auto f = make();
       f.failpoint = rule.failpoint;
       f.occurrence = std::max<std::uint64_t>(rule.after, 1);
-      if (rule.type == FaultType::kKillAtFailpoint) f.signal = SIGKILL;
       if (rule.type == FaultType::kPauseAtFailpoint) f.restart = false;
       schedule.faults.push_back(std::move(f));
       continue;

@@ -599,6 +599,8 @@ Expectations extract_expect(Extractor& x, const Json& obj, const std::string& pt
 
 // Which roles reach a failpoint, by its family ("ring.push." -> producer). An
 // unknown family (a failpoint added later) is not restricted.
+}  // namespace
+
 std::vector<Role> roles_reaching(std::string_view failpoint) {
   if (failpoint.starts_with("ring.push.")) return {Role::kProducer};
   if (failpoint.starts_with("ring.pop.")) return {Role::kConsumer};
@@ -608,6 +610,8 @@ std::vector<Role> roles_reaching(std::string_view failpoint) {
   if (failpoint.starts_with("segment.read.")) return {Role::kReader};
   return {};
 }
+
+namespace {
 
 std::string kinds_for(Role role) {
   switch (role) {

@@ -51,20 +51,6 @@ std::string format_ns(std::uint64_t ns) {
   return buf;
 }
 
-const char* action_name(core::FailpointAction action) {
-  switch (action) {
-    case core::FailpointAction::kKill:
-      return "SIGKILL";
-    case core::FailpointAction::kExit:
-      return "_exit";
-    case core::FailpointAction::kPause:
-      return "SIGSTOP";
-    case core::FailpointAction::kDelay:
-      return "delay";
-  }
-  return "?";
-}
-
 void sleep_ms(int ms) {
   timespec ts{0, static_cast<long>(ms) * 1'000'000L};
   while (::nanosleep(&ts, &ts) == -1 && errno == EINTR) {
@@ -430,23 +416,26 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
       report_.started_ns != 0 && now > report_.started_ns ? now - report_.started_ns : 0;
   const bool slot_current = snap.pid == live.pid && snap.incarnation == live.incarnation;
   bool timed_kill = false;  // the signal a timed fault sent ended it
+  // The failpoint fault this incarnation recorded acting, if any, and the signal its
+  // kill raises (SIGKILL for a failpoint armed outside the schedule).
+  const auto fault = slot_current && snap.injected ? failpoint_fault(w, snap) : std::nullopt;
+  const int fault_signal = fault ? schedule_.faults[*fault].signal : SIGKILL;
 
   if (o.exited && o.exit_code == 0 && slot_current && snap.state == probes::WorkerState::kExited) {
     o.clean = true;
     o.cause = "clean exit";
   } else if (slot_current && snap.injected &&
              ((snap.injected_action == core::FailpointAction::kKill && o.signaled &&
-               o.signal == SIGKILL) ||
+               o.signal == fault_signal) ||
               (snap.injected_action == core::FailpointAction::kExit && o.exited))) {
     o.injected = true;
     const std::string fp(core::to_string(snap.injected_failpoint));
     o.cause = "failpoint " + fp + " hit " + std::to_string(snap.injected_occurrence) + " (" +
-              (o.exited ? "_exit(" + std::to_string(o.exit_code) + ")"
-                        : std::string(action_name(snap.injected_action))) +
+              (o.exited ? "_exit(" + std::to_string(o.exit_code) + ")" : signal_name(o.signal)) +
               ")";
-    if (const auto f = failpoint_fault(w, snap)) {
-      o.fault = f;
-      report_.faults[*f].status = probes::FaultStatus::kFired;
+    if (fault) {
+      o.fault = fault;
+      report_.faults[*fault].status = probes::FaultStatus::kFired;
     }
   } else if (live.harness_kill && o.signaled && o.signal == SIGKILL) {
     o.cause = report_.stall.stalled ? "killed by the watchdog (stall)"

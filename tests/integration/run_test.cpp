@@ -1502,4 +1502,34 @@ TEST(RunCommand, AFailpointFaultPreemptedByAnEarlierKillIsNotAFinding) {
   EXPECT_EQ(expectation(result, "failpoint_faults_reached")->at("pass"), true);
 }
 
+// A failpoint kill raises the signal its fault names: a SIGABRT in the middle of a push
+// is the crash the spec asked for, counted as injected and restarted. Before, the
+// loader took `signal:` and the worker raised SIGKILL regardless. (Not SIGSEGV here:
+// the ASan build's own handler would take it for a crash of its own.)
+TEST(RunCommand, AFailpointKillRaisesTheSignalTheSpecNames) {
+  const auto result = run_passing_text(
+      "name: failpoint-signals\nduration: 500ms\ntimeout: 10s\nobjects:\n"
+      "  - { name: queue, kind: mpmc_ring, capacity: 256, message_size: 64 }\n"
+      "processes:\n"
+      "  - { role: producer, count: 1, uses: queue }\n"
+      "  - { role: consumer, count: 1, uses: queue }\n"
+      "faults:\n"
+      "  - { kill: producer, at: ring.push.mid_payload, after: 10, signal: SIGABRT, "
+      "restart: true }\n"
+      "  - { kill: consumer, at: ring.pop.after_claim, after: 10, signal: SIGTERM, "
+      "restart: true }\n"
+      "expect:\n  lost: 0\n");
+  EXPECT_EQ(fault_statuses(result), (std::vector<std::string>{"fired", "fired"}));
+  std::map<std::string, int> signal_of;  // role -> signal that ended its first incarnation
+  for (const auto& w : result.at("workers")) {
+    const auto& first = w.at("processes").at(0);
+    EXPECT_EQ(first.at("cause"), "injected_failpoint") << w.dump();
+    signal_of[w.at("role")] = first.at("signal").get<int>();
+    EXPECT_EQ(w.at("restarts"), 1) << w.dump();
+  }
+  EXPECT_EQ(signal_of["producer"], SIGABRT);
+  EXPECT_EQ(signal_of["consumer"], SIGTERM);
+  EXPECT_EQ(result.at("fault_schedule").at(0).at("signal"), SIGABRT);
+}
+
 }  // namespace

@@ -42,6 +42,17 @@ TEST(Failpoint, KillFiresOnTheArmedOccurrenceOnly) {
   EXPECT_TRUE(exit.killed_by(SIGKILL)) << exit.describe();
 }
 
+TEST(Failpoint, KillRaisesTheSignalItIsGiven) {
+  const pid_t pid = testing::fork_child([] {
+    if (!arm_failpoints_from_string("ring.pop.before_release=2:kill=15")) return 99;
+    failpoint(FailpointId::kRingPopBeforeRelease);
+    failpoint(FailpointId::kRingPopBeforeRelease);
+    return 0;
+  });
+  const auto exit = testing::wait_child(pid);
+  EXPECT_TRUE(exit.killed_by(SIGTERM)) << exit.describe();
+}
+
 TEST(Failpoint, ExitActionUsesTheExitCode) {
   const pid_t pid = testing::fork_child([] {
     if (!arm_failpoints_from_string("mutex.locked.mid_update=2:exit=7")) return 99;
@@ -131,7 +142,9 @@ TEST(Failpoint, ArmingReplacesWhatAPointHadAndAddingKeepsIt) {
 TEST(Failpoint, BadSpecsAreRejected) {
   for (const char* bad : {"ring.push.after_claim", "nope=1:kill", "ring.push.after_claim=0:kill",
                           "ring.push.after_claim=1:explode", "ring.push.after_claim=1:delay=5y",
-                          "ring.push.after_claim=x:kill", "ring.push.after_claim=1:exit=300"}) {
+                          "ring.push.after_claim=x:kill", "ring.push.after_claim=1:exit=300",
+                          "ring.push.after_claim=1:kill=0", "ring.push.after_claim=1:kill=65",
+                          "ring.push.after_claim=1:killer", "ring.push.after_claim=1:kill="}) {
     EXPECT_FALSE(arm_failpoints_from_string(bad)) << bad;
   }
   std::string nine;

@@ -183,6 +183,29 @@ TEST(FaultSchedule, RuleForAnAbsentRoleExpandsToNothing) {
   EXPECT_TRUE(expand_fault_schedule(1, workers, std::span(&rule, 1), 1s).faults.empty());
 }
 
+// A failpoint fault on "any" worker lands on one whose role passes the failpoint: before,
+// some seeds picked a consumer for ring.push.before_commit, a fault that never fires.
+TEST(FaultSchedule, AFailpointFaultOnAnyWorkerPicksOneThatReachesIt) {
+  const auto workers = three_producers_two_consumers();
+  FaultRule push;
+  push.type = FaultType::kKillAtFailpoint;
+  push.failpoint = core::FailpointId::kRingPushBeforeCommit;
+  FaultRule pop = push;
+  pop.failpoint = core::FailpointId::kRingPopAfterClaim;
+  std::set<std::string> push_roles;
+  std::set<std::string> pop_roles;
+  for (std::uint64_t seed = 0; seed < 64; ++seed) {
+    for (const auto& f : expand_fault_schedule(seed, workers, std::span(&push, 1), 2s).faults) {
+      push_roles.insert(f.role);
+    }
+    for (const auto& f : expand_fault_schedule(seed, workers, std::span(&pop, 1), 2s).faults) {
+      pop_roles.insert(f.role);
+    }
+  }
+  EXPECT_EQ(push_roles, std::set<std::string>{"producer"});
+  EXPECT_EQ(pop_roles, std::set<std::string>{"consumer"});
+}
+
 TEST(FaultSchedule, OneShotStartWithoutJitterIsKeptExactly) {
   FaultRule rule;
   rule.target = "consumer";

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <csignal>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -55,7 +56,7 @@ struct FailpointInfo {
 [[nodiscard]] std::optional<FailpointId> failpoint_from_name(std::string_view name) noexcept;
 
 enum class FailpointAction : std::uint8_t {
-  kKill,   // raise(SIGKILL): no cleanup, no unwinding, robust-mutex owner dies
+  kKill,   // raise(signal), SIGKILL unless told: no cleanup, no unwinding, owner dies
   kExit,   // _exit(exit_code): holds resources, skips destructors
   kPause,  // raise(SIGSTOP): the harness resumes it with SIGCONT
   kDelay,  // sleep delay_ns, then continue
@@ -66,6 +67,7 @@ struct FailpointArm {
   std::uint64_t occurrence = 1;  // fires on this hit (1-based)
   std::uint64_t delay_ns = 0;    // kDelay
   int exit_code = 0;             // kExit
+  int signal = SIGKILL;          // kKill: the signal raised (SIGTERM, SIGSEGV, ... kill too)
 };
 
 // Called on the firing hit, before the action: must be async-signal-safe in spirit
@@ -82,7 +84,8 @@ void arm_failpoint(FailpointId id, const FailpointArm& arm) noexcept;
 [[nodiscard]] Result<void> add_failpoint_arm(FailpointId id, const FailpointArm& arm) noexcept;
 void disarm_all_failpoints() noexcept;
 void set_failpoint_observer(FailpointObserver observer) noexcept;
-// Parses and arms a spec like "ring.push.before_commit=3:kill;x=1:delay=200us". A
+// Parses and arms a spec like "ring.push.before_commit=3:kill;x=1:delay=200us" ("kill=15"
+// raises SIGTERM instead of SIGKILL; "exit=7" exits with 7). A
 // failpoint named more than once gets every arm named ("x=100:pause;x=1000:kill"); the
 // arms it had before are replaced. Nothing is armed when any item is malformed.
 [[nodiscard]] Result<void> arm_failpoints_from_string(std::string_view spec);

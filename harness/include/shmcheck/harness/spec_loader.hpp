@@ -71,6 +71,8 @@ struct SpecLoadResult {
                                                                      std::string* error = nullptr);
 // Its inverse: `d` in the largest unit that states it exactly ("2m", "1500ms", "7ns").
 [[nodiscard]] std::string format_duration(std::chrono::nanoseconds d);
+// The roles whose operations pass a failpoint, by its name (none for an unknown name).
+[[nodiscard]] std::vector<Role> roles_reaching(std::string_view failpoint);
 // Size in bytes: an integer with an optional unit B KiB MiB GiB ("4096", "4KiB").
 [[nodiscard]] std::optional<std::uint64_t> parse_size(std::string_view text,
                                                       std::string* error = nullptr);
