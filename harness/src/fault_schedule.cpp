@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <string_view>
 #include <utility>
 
@@ -106,6 +107,24 @@ std::string signal_name(int sig) {
   return "signal " + std::to_string(sig);
 }
 
+namespace {
+
+// An instant of the schedule: as the spec would say it when it is whole milliseconds,
+// else to the microsecond ("t=393.081ms" for a jittered firing, not "t=393080671ns").
+std::string format_instant(std::chrono::nanoseconds at) {
+  if (at.count() % 1'000'000 == 0) return format_duration(at);
+  char buf[32];
+  const double s = std::chrono::duration<double>(at).count();
+  if (s < 1) {
+    std::snprintf(buf, sizeof buf, "%.3fms", s * 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.6fs", s);
+  }
+  return buf;
+}
+
+}  // namespace
+
 std::string ScheduledFault::describe() const {
   const std::string who = role + "#" + std::to_string(worker);
   const std::string tail = restart ? ", restart" : "";
@@ -120,10 +139,10 @@ std::string ScheduledFault::describe() const {
     case FaultType::kPauseAtFailpoint:
       return "pause " + who + where() + " for " + format_duration(duration);
     case FaultType::kKillAtTime:
-      return "kill " + who + " at t=" + format_duration(at) + " (" + signal_name(signal) + ")" +
+      return "kill " + who + " at t=" + format_instant(at) + " (" + signal_name(signal) + ")" +
              tail;
     case FaultType::kPauseAtTime:
-      return "pause " + who + " at t=" + format_duration(at) + " for " + format_duration(duration);
+      return "pause " + who + " at t=" + format_instant(at) + " for " + format_duration(duration);
   }
   return "unknown fault";
 }

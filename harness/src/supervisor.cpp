@@ -34,7 +34,6 @@
 #include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/harness/build_stamp.hpp"
 #include "shmcheck/harness/roles.hpp"
-#include "shmcheck/harness/spec_loader.hpp"
 
 namespace shmcheck::harness {
 namespace {
@@ -815,8 +814,7 @@ void Supervisor::settle_unfired_faults() {
     const auto& history = report_.workers[fault.worker];
     const std::string who = fault.role + "#" + std::to_string(fault.worker);
     if (!is_failpoint_fault(fault.type)) {
-      outcome.note = "the run ended at " +
-                     format_duration(std::chrono::nanoseconds(report_.elapsed_ns)) + ", before it";
+      outcome.note = "the run ended at " + format_ns(report_.elapsed_ns) + ", before it";
       continue;
     }
     // Failpoint faults are armed in the first incarnation only.
