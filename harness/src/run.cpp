@@ -398,6 +398,22 @@ std::optional<RunError> Runner::plan() {
   std::vector<WorkerPlan> plans;
   for (const auto& w : workers_) plans.push_back(w.plan);
   schedule_ = expand_fault_schedule(seed_, plans, rules, spec_.duration.value_or(spec_.timeout));
+  // A timed rule that plans nothing (its first firing after a shortened run's end; the
+  // loader refuses that against the spec's own duration) would let the run pass
+  // without the faults it asks for.
+  for (const auto& r : rules) {
+    if (is_failpoint_fault(r.type)) continue;
+    if (std::ranges::any_of(schedule_.faults,
+                            [&](const ScheduledFault& f) { return f.rule == r.rule_index; })) {
+      continue;
+    }
+    const auto& f = spec_.faults[r.rule_index];
+    return RunError{kExitUsage, spec_.file + ":" + std::to_string(f.mark.line) + ":" +
+                                    std::to_string(f.mark.column) +
+                                    ": this fault's first firing is not inside the run (" +
+                                    format_duration(spec_.duration.value_or(spec_.timeout)) +
+                                    "): it would never fire; run longer or fire it sooner"};
+  }
   result_.fault_schedule.reserve(schedule_.faults.size());
   for (const auto& f : schedule_.faults) {
     probes::ScheduledFault s;

@@ -764,6 +764,19 @@ void semantic_checks(Extractor& x, const Spec& spec) {
                   " but no process has it (roles: " + join(role_names) + ")");
       continue;
     }
+    // A timed fault whose first firing is not inside the run never fires: the run would
+    // pass without the crash it asks for.
+    if (f.failpoint.empty() && spec.duration) {
+      const bool from_start = f.start.count() > 0;
+      const auto first = from_start ? f.start : f.every;
+      if (first >= *spec.duration) {
+        const std::string at_key = from_start ? "start" : "every";
+        x.error(detail::child_pointer(ptr, at_key),
+                "'" + at_key + "' " + format_duration(first) +
+                    " puts the first firing at or after the end of the run ('duration' " +
+                    format_duration(*spec.duration) + "): it would never fire");
+      }
+    }
     if (f.failpoint.empty()) continue;
     // Each fault arms one worker; a worker's failpoint holds core::kMaxFailpointArms.
     if (++faults_at[f.failpoint] == core::kMaxFailpointArms + 1) {

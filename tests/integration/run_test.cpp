@@ -1532,4 +1532,33 @@ TEST(RunCommand, AFailpointKillRaisesTheSignalTheSpecNames) {
   EXPECT_EQ(result.at("fault_schedule").at(0).at("signal"), SIGABRT);
 }
 
+// A --duration that ends the run before a timed fault's first firing leaves the spec's
+// fault out: a usage error naming the fault's line, not a pass without the crash the
+// spec asks for (the loader refuses the same against the spec's own duration). Before,
+// the schedule was silently empty.
+TEST(RunCommand, ADurationThatEndsBeforeATimedFaultIsAUsageError) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/spec.yaml";
+  std::ofstream(spec) << "name: late-kill\nduration: 2s\ntimeout: 10s\nobjects:\n"
+                         "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
+                         "processes:\n"
+                         "  - { role: producer, count: 1, uses: queue, rate: 1k/s }\n"
+                         "  - { role: consumer, count: 1, uses: queue }\n"
+                         "faults:\n"
+                         "  - { kill: producer, every: 1s, start: 600ms, restart: true }\n";
+  TempDir runtime;
+  const auto o = run_shmcheck({"run", spec, "--quiet", "--duration", "500ms"},
+                              {"XDG_RUNTIME_DIR=" + runtime.path()});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.out.find(spec + ":10:5: this fault's first firing is not inside the run (500ms)"),
+            std::string::npos)
+      << describe(o);
+  expect_nothing_left(run_id_in(o.out), runtime.path());
+  // Long enough for it, the same spec runs its kill.
+  const auto ok = run_shmcheck({"run", spec, "--quiet", "--duration", "700ms"});
+  EXPECT_TRUE(ok.exit.ok()) << describe(ok);
+  EXPECT_NE(ok.out.find("faults: 1 planned, 1 fired"), std::string::npos) << describe(ok);
+}
+
 }  // namespace
