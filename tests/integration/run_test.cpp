@@ -1443,6 +1443,20 @@ TEST(RunCommand, TwoFaultsAtOneFailpointOfOneWorkerEachActOnTheirOwnHit) {
   EXPECT_GE(result.at("durations").at("run_s").get<double>(), 1.0);
 }
 
+// A producer paced at 1k/s and a consumer on a small SPSC ring, with `faults` (the
+// YAML lines after "faults:", and anything after them). Its faults start on line 10.
+std::string paced_pair_spec(const std::string& name, const std::string& duration,
+                            const std::string& faults) {
+  return "name: " + name + "\nduration: " + duration +
+         "\ntimeout: 10s\nobjects:\n"
+         "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
+         "processes:\n"
+         "  - { role: producer, count: 1, uses: queue, rate: 1k/s }\n"
+         "  - { role: consumer, count: 1, uses: queue }\n"
+         "faults:\n" +
+         faults;
+}
+
 // A failpoint fault the run never reaches tested nothing: the run fails and says which
 // fault, how far its worker got and what to change. Before, it passed: "lost: 0" held
 // because no producer was ever killed (the segment-writer-crash example had done so
@@ -1451,16 +1465,11 @@ TEST(RunCommand, AFailpointFaultTheRunNeverReachesFailsIt) {
   TempDir dir;
   const std::string spec = dir.path() + "/spec.yaml";
   const std::string json = dir.path() + "/result.json";
-  std::ofstream(spec) << "name: never-reached\nduration: 300ms\ntimeout: 10s\nobjects:\n"
-                         "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
-                         "processes:\n"
-                         "  - { role: producer, count: 1, uses: queue, rate: 1k/s }\n"
-                         "  - { role: consumer, count: 1, uses: queue }\n"
-                         "faults:\n"
-                         "  - { kill: producer, at: ring.push.before_commit, after: 100000 }\n"
-                         "  - { kill: consumer, at: ring.pop.after_claim, after: 10, "
-                         "restart: true }\n"
-                         "expect:\n  lost: 0\n";
+  std::ofstream(spec) << paced_pair_spec(
+      "never-reached", "300ms",
+      "  - { kill: producer, at: ring.push.before_commit, after: 100000 }\n"
+      "  - { kill: consumer, at: ring.pop.after_claim, after: 10, restart: true }\n"
+      "expect:\n  lost: 0\n");
   const auto o = run_shmcheck({"run", spec, "--quiet", "--json", json});
   ASSERT_TRUE(o.exit.exited) << describe(o);
   EXPECT_EQ(o.exit.code, 1) << describe(o);
@@ -1539,13 +1548,8 @@ TEST(RunCommand, AFailpointKillRaisesTheSignalTheSpecNames) {
 TEST(RunCommand, ADurationThatEndsBeforeATimedFaultIsAUsageError) {
   TempDir dir;
   const std::string spec = dir.path() + "/spec.yaml";
-  std::ofstream(spec) << "name: late-kill\nduration: 2s\ntimeout: 10s\nobjects:\n"
-                         "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
-                         "processes:\n"
-                         "  - { role: producer, count: 1, uses: queue, rate: 1k/s }\n"
-                         "  - { role: consumer, count: 1, uses: queue }\n"
-                         "faults:\n"
-                         "  - { kill: producer, every: 1s, start: 600ms, restart: true }\n";
+  std::ofstream(spec) << paced_pair_spec(
+      "late-kill", "2s", "  - { kill: producer, every: 1s, start: 600ms, restart: true }\n");
   TempDir runtime;
   const auto o = run_shmcheck({"run", spec, "--quiet", "--duration", "500ms"},
                               {"XDG_RUNTIME_DIR=" + runtime.path()});
