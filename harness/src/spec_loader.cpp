@@ -597,10 +597,10 @@ Expectations extract_expect(Extractor& x, const Json& obj, const std::string& pt
   return e;
 }
 
-// Which roles reach a failpoint, by its family ("ring.push." -> producer). An
-// unknown family (a failpoint added later) is not restricted.
 }  // namespace
 
+// Which roles reach a failpoint, by its family ("ring.push." -> producer). An
+// unknown family (a failpoint added later) is not restricted.
 std::vector<Role> roles_reaching(std::string_view failpoint) {
   if (failpoint.starts_with("ring.push.")) return {Role::kProducer};
   if (failpoint.starts_with("ring.pop.")) return {Role::kConsumer};
