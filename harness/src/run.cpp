@@ -886,6 +886,36 @@ void Runner::expectations() {
     add("failpoint_faults_reached", "all " + std::to_string(at_failpoints), actual,
         not_reached.empty());
   }
+  // Nor did a timed rule none of whose faults fired: an ops-bound worker done before
+  // the first kill, every firing due while its worker was down.
+  std::map<std::size_t, std::pair<std::size_t, std::size_t>> timed;  // rule: planned, fired
+  for (std::size_t f = 0; f < schedule_.faults.size(); ++f) {
+    if (is_failpoint_fault(schedule_.faults[f].type)) continue;
+    auto& [planned, fired] = timed[schedule_.faults[f].rule];
+    ++planned;
+    if (result_.fault_schedule[f].status == probes::FaultStatus::kFired) ++fired;
+  }
+  if (!timed.empty()) {
+    std::vector<std::size_t> silent;  // rules none of whose faults fired
+    for (const auto& [rule, tally] : timed) {
+      if (tally.second == 0) silent.push_back(rule);
+    }
+    std::string actual =
+        std::to_string(timed.size() - silent.size()) + " of " + std::to_string(timed.size());
+    if (!silent.empty()) {
+      const std::size_t rule = silent.front();
+      const auto first = static_cast<std::size_t>(
+          std::ranges::find(schedule_.faults, rule, &ScheduledFault::rule) -
+          schedule_.faults.begin());
+      actual += "; faults[" + std::to_string(rule) + "] never fired (" +
+                std::to_string(timed[rule].first) + " planned; the first, " +
+                schedule_.faults[first].describe() + ": " +
+                std::string(probes::to_string(result_.fault_schedule[first].status)) + ", " +
+                result_.fault_schedule[first].note + ")" +
+                (silent.size() > 1 ? " and " + std::to_string(silent.size() - 1) + " more" : "");
+    }
+    add("timed_faults_fired", "every rule at least once", actual, silent.empty());
+  }
   add("no_unexpected_deaths", "0",
       std::to_string(unexpected_deaths_) +
           (unexpected_notes_.empty() ? "" : " (" + unexpected_notes_.front() + ")"),

@@ -1565,4 +1565,35 @@ TEST(RunCommand, ADurationThatEndsBeforeATimedFaultIsAUsageError) {
   EXPECT_NE(ok.out.find("faults: 1 planned, 1 fired"), std::string::npos) << describe(ok);
 }
 
+// A timed rule none of whose faults fired tested nothing: here the producer's 200
+// operations are done in milliseconds and every kill comes due after the run. The run
+// fails naming the rule; before, it passed ("3 planned, 3 not due").
+TEST(RunCommand, ATimedRuleThatNeverFiresFailsTheRun) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/spec.yaml";
+  const std::string json = dir.path() + "/result.json";
+  std::ofstream(spec) << "name: ops-bound\nduration: 1s\ntimeout: 10s\nobjects:\n"
+                         "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
+                         "processes:\n"
+                         "  - { role: producer, count: 1, uses: queue, ops: 200 }\n"
+                         "  - { role: consumer, count: 1, uses: queue }\n"
+                         "faults:\n"
+                         "  - { kill: producer, every: 300ms, restart: true }\n";
+  const auto o = run_shmcheck({"run", spec, "--quiet", "--json", json});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 1) << describe(o);
+  const auto result = load_json(json);
+  for (const auto& status : fault_statuses(result)) EXPECT_NE(status, "fired");
+  const auto* e = expectation(result, "timed_faults_fired");
+  ASSERT_NE(e, nullptr) << result.at("expectations").dump(2);
+  EXPECT_FALSE(e->at("pass").get<bool>());
+  EXPECT_NE(e->at("actual").get<std::string>().find("0 of 1; faults[0] never fired"),
+            std::string::npos)
+      << e->dump();
+  // A rule that fired at least once passes: mpmc-random-kills kills its producers.
+  Outcome ok;
+  const auto kills = run_passing("specs/mpmc-random-kills.yaml", {"--quiet"}, {}, &ok);
+  EXPECT_EQ(expectation(kills, "timed_faults_fired")->at("pass"), true);
+}
+
 }  // namespace
