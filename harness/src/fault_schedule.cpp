@@ -255,7 +255,7 @@ FaultSchedule expand_fault_schedule(std::uint64_t seed, std::span<const WorkerPl
     }
     // Timed: firings at start, start+every, ... inside the run, each +- jitter.
     const std::int64_t period = rule.every.count();
-    std::int64_t t = rule.start.count() > 0 ? rule.start.count() : period;
+    std::int64_t t = first_firing(rule.start, rule.every).count();
     // Neither start nor period: once, at a seeded instant in the first 60% of the run.
     if (t == 0) t = draw_between(rng, length / 10, length * 6 / 10);
     const std::int64_t jitter =

@@ -9,6 +9,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <set>
 #include <utility>
@@ -862,59 +863,62 @@ void Runner::expectations() {
         run_s_ > 0 ? static_cast<double>(result_.integrity ? counts.delivered : ops) / run_s_ : 0;
     add("throughput", e.throughput->text, format_rate(per_s), e.throughput->holds(per_s));
   }
-  // Always-on findings. A failpoint fault the run never reached tested nothing: the
-  // run passing without it would say the spec's crash was survived when it never came.
+  // Always-on findings. A fault the run never fired tested nothing: the run passing
+  // without it would say the spec's crash was survived when it never came. `missed`
+  // lists what failed (fault indexes), `detail` says why for the first.
+  const auto add_fired = [&](const char* name, const std::string& expected, std::size_t total,
+                             const std::vector<std::size_t>& missed,
+                             const std::function<std::string(std::size_t)>& detail) {
+    std::string actual = std::to_string(total - missed.size()) + " of " + std::to_string(total);
+    if (!missed.empty()) {
+      actual += "; " + detail(missed.front());
+      if (missed.size() > 1) actual += " and " + std::to_string(missed.size() - 1) + " more";
+    }
+    add(name, expected, actual, missed.empty());
+  };
+  // Failpoint faults, one by one. Timed ones, by rule: a rule none of whose faults fired
+  // (an ops-bound worker done before the first kill, every firing due while its worker
+  // was down); single skips of a rule that fired are normal.
   std::size_t at_failpoints = 0;
   std::vector<std::size_t> not_reached;
+  struct RuleTally {
+    std::size_t planned = 0;
+    std::size_t fired = 0;
+    std::size_t first = 0;  // its first fault
+  };
+  std::map<std::size_t, RuleTally> timed;
   for (std::size_t f = 0; f < schedule_.faults.size(); ++f) {
-    if (!is_failpoint_fault(schedule_.faults[f].type)) continue;
-    ++at_failpoints;
-    if (result_.fault_schedule[f].status == probes::FaultStatus::kNotReached) {
-      not_reached.push_back(f);
+    const auto status = result_.fault_schedule[f].status;
+    if (is_failpoint_fault(schedule_.faults[f].type)) {
+      ++at_failpoints;
+      if (status == probes::FaultStatus::kNotReached) not_reached.push_back(f);
+      continue;
     }
+    auto [it, added] = timed.try_emplace(schedule_.faults[f].rule, RuleTally{0, 0, f});
+    ++it->second.planned;
+    if (status == probes::FaultStatus::kFired) ++it->second.fired;
   }
   if (at_failpoints > 0) {
-    std::string actual =
-        std::to_string(at_failpoints - not_reached.size()) + " of " + std::to_string(at_failpoints);
-    if (!not_reached.empty()) {
-      const std::size_t f = not_reached.front();
-      actual += "; not reached: " + schedule_.faults[f].describe() + ": " +
-                result_.fault_schedule[f].note +
-                (not_reached.size() > 1 ? " and " + std::to_string(not_reached.size() - 1) + " more"
-                                        : "");
-    }
-    add("failpoint_faults_reached", "all " + std::to_string(at_failpoints), actual,
-        not_reached.empty());
-  }
-  // Nor did a timed rule none of whose faults fired: an ops-bound worker done before
-  // the first kill, every firing due while its worker was down.
-  std::map<std::size_t, std::pair<std::size_t, std::size_t>> timed;  // rule: planned, fired
-  for (std::size_t f = 0; f < schedule_.faults.size(); ++f) {
-    if (is_failpoint_fault(schedule_.faults[f].type)) continue;
-    auto& [planned, fired] = timed[schedule_.faults[f].rule];
-    ++planned;
-    if (result_.fault_schedule[f].status == probes::FaultStatus::kFired) ++fired;
+    add_fired("failpoint_faults_reached", "all " + std::to_string(at_failpoints), at_failpoints,
+              not_reached, [&](std::size_t f) {
+                return "not reached: " + schedule_.faults[f].describe() + ": " +
+                       result_.fault_schedule[f].note;
+              });
   }
   if (!timed.empty()) {
-    std::vector<std::size_t> silent;  // rules none of whose faults fired
+    std::vector<std::size_t> silent;  // the first fault of each rule none of whose fired
     for (const auto& [rule, tally] : timed) {
-      if (tally.second == 0) silent.push_back(rule);
+      if (tally.fired == 0) silent.push_back(tally.first);
     }
-    std::string actual =
-        std::to_string(timed.size() - silent.size()) + " of " + std::to_string(timed.size());
-    if (!silent.empty()) {
-      const std::size_t rule = silent.front();
-      const auto first = static_cast<std::size_t>(
-          std::ranges::find(schedule_.faults, rule, &ScheduledFault::rule) -
-          schedule_.faults.begin());
-      actual += "; faults[" + std::to_string(rule) + "] never fired (" +
-                std::to_string(timed[rule].first) + " planned; the first, " +
-                schedule_.faults[first].describe() + ": " +
-                std::string(probes::to_string(result_.fault_schedule[first].status)) + ", " +
-                result_.fault_schedule[first].note + ")" +
-                (silent.size() > 1 ? " and " + std::to_string(silent.size() - 1) + " more" : "");
-    }
-    add("timed_faults_fired", "every rule at least once", actual, silent.empty());
+    add_fired("timed_faults_fired", "every rule at least once", timed.size(), silent,
+              [&](std::size_t first) {
+                const std::size_t rule = schedule_.faults[first].rule;
+                return "faults[" + std::to_string(rule) + "] never fired (" +
+                       std::to_string(timed[rule].planned) + " planned; the first, " +
+                       schedule_.faults[first].describe() + ": " +
+                       std::string(probes::to_string(result_.fault_schedule[first].status)) + ", " +
+                       result_.fault_schedule[first].note + ")";
+              });
   }
   add("no_unexpected_deaths", "0",
       std::to_string(unexpected_deaths_) +
@@ -1129,9 +1133,7 @@ std::string summarize(const probes::RunResult& r) {
       for (const auto& f : r.fault_schedule) ++by_status[f.status];
       out += ", faults: " + std::to_string(r.fault_schedule.size()) + " planned";
       for (const auto& [status, n] : by_status) {
-        std::string name(probes::to_string(status));
-        std::replace(name.begin(), name.end(), '_', ' ');
-        out += ", " + std::to_string(n) + " " + name;
+        out += ", " + std::to_string(n) + " " + reports::describe(status);
       }
     }
     out += ", restarts: " + std::to_string(restarts) + "\n";

@@ -10,6 +10,7 @@
 #include <span>
 
 #include "shmcheck/core/failpoint.hpp"
+#include "shmcheck/harness/fault_schedule.hpp"
 #include "spec_yaml.hpp"
 
 namespace shmcheck::harness {
@@ -767,10 +768,9 @@ void semantic_checks(Extractor& x, const Spec& spec) {
     // A timed fault whose first firing is not inside the run never fires: the run would
     // pass without the crash it asks for.
     if (f.failpoint.empty() && spec.duration) {
-      const bool from_start = f.start.count() > 0;
-      const auto first = from_start ? f.start : f.every;
+      const auto first = first_firing(f.start, f.every);
       if (first >= *spec.duration) {
-        const std::string at_key = from_start ? "start" : "every";
+        const std::string at_key = f.start.count() > 0 ? "start" : "every";
         x.error(detail::child_pointer(ptr, at_key),
                 "'" + at_key + "' " + format_duration(first) +
                     " puts the first firing at or after the end of the run ('duration' " +

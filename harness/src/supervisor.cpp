@@ -811,13 +811,13 @@ void Supervisor::settle_unfired_faults() {
         outcome.status == probes::FaultStatus::kSkipped) {
       continue;
     }
-    const auto& history = report_.workers[fault.worker];
-    const std::string who = fault.role + "#" + std::to_string(fault.worker);
     if (!is_failpoint_fault(fault.type)) {
       outcome.note = "the run ended at " + format_ns(report_.elapsed_ns) + ", before it";
       continue;
     }
     // Failpoint faults are armed in the first incarnation only.
+    const auto& history = report_.workers[fault.worker];
+    const std::string who = fault.role + "#" + std::to_string(fault.worker);
     if (history.incarnations.empty()) {
       outcome.status = probes::FaultStatus::kPreempted;
       outcome.note = who + " never started";

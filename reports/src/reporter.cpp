@@ -234,9 +234,14 @@ std::string format_rate(double per_second) {
   return buf.data();
 }
 
-std::string describe_outcome(const probes::ScheduledFault& fault) {
-  std::string out(probes::to_string(fault.status));
+std::string describe(probes::FaultStatus status) {
+  std::string out(probes::to_string(status));
   std::replace(out.begin(), out.end(), '_', ' ');
+  return out;
+}
+
+std::string describe_outcome(const probes::ScheduledFault& fault) {
+  std::string out = describe(fault.status);
   if (!fault.note.empty()) out += ": " + fault.note;
   return out;
 }

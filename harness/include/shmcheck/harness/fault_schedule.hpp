@@ -104,6 +104,15 @@ struct FaultSchedule {
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
+// A timed rule's first firing before jitter: at `start`, else one period in (zero, when
+// neither is given: once, at a seeded instant inside the run). The loader refuses a rule
+// whose first firing is not inside the spec's duration; expand_fault_schedule plans
+// firings from it.
+[[nodiscard]] constexpr std::chrono::nanoseconds first_firing(
+    std::chrono::nanoseconds start, std::chrono::nanoseconds every) noexcept {
+  return start.count() > 0 ? start : every;
+}
+
 // Expands rules over the workers for a run of `run_length` (timed faults land in
 // [0, run_length)). Failpoint rules pick one worker of the target (seeded); timed
 // rules pick a worker per firing. Rules whose target matches no worker expand to nothing.

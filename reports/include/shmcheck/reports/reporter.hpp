@@ -89,6 +89,8 @@ void for_each_capped(std::size_t n, std::size_t edge, Visit&& visit, Gap&& gap) 
 [[nodiscard]] std::string format_seconds(double seconds);
 [[nodiscard]] std::string format_rate(double per_second);
 
+// A fault status for people: "fired", "not reached", "not due".
+[[nodiscard]] std::string describe(probes::FaultStatus status);
 // What became of a planned fault, for people: "fired", "not reached: the run ended
 // first: ...", "skipped: its worker was paused when it came due".
 [[nodiscard]] std::string describe_outcome(const probes::ScheduledFault& fault);
