@@ -328,8 +328,9 @@ int run_audit(const AuditFlags& f) {
   }
   if (inv.processes_unreadable > 0) {
     std::fprintf(stderr,
-                 "shmcheck audit: %zu process(es) could not be read (e.g. pid %d); objects they "
-                 "might hold are 'unknown', never 'orphaned'%s\n",
+                 "shmcheck audit: %zu process(es) could not be read (e.g. pid %d); an object "
+                 "the kernel cannot vouch nothing holds (an exclusive lease) is 'unknown', never "
+                 "'orphaned'%s\n",
                  inv.processes_unreadable,
                  inv.unreadable_pids.empty() ? 0 : static_cast<int>(inv.unreadable_pids.front()),
                  ::geteuid() == 0 ? "" : " (run as root for a full audit)");

@@ -97,10 +97,6 @@ class Cleaner {
   CleanOutcome& clean_posix(CleanOutcome& out) {
     const IpcObject& o = out.object;
     const auto& scan = fresh_scan();
-    if (!scan.complete()) {
-      return finish(out, CleanStatus::kIncomplete,
-                    std::to_string(scan.unreadable) + " process(es) could not be read");
-    }
     if (auto it = scan.by_file.find(DevIno{o.device, o.inode});
         it != scan.by_file.end() && !it->second.empty()) {
       const auto& p = scan.processes[it->second.front().process];
@@ -131,6 +127,24 @@ class Cleaner {
       if (errno == EWOULDBLOCK)
         return finish(out, CleanStatus::kNowHeld, "flock held by a process");
       return finish(out, CleanStatus::kFailed, "flock failed");
+    }
+    // And the exclusive lease, when the kernel grants it: nobody holds the file now, and
+    // nobody can open it until fd closes, after the removal. Where it cannot be asked
+    // for, the fresh walk must have read every process.
+    switch (detail::lease_exclusively(fd->get())) {
+      case OpenCheck::kOpen:
+        return finish(out, CleanStatus::kNowHeld,
+                      "held by a process the /proc walk cannot see (the kernel refused an "
+                      "exclusive lease)");
+      case OpenCheck::kUnavailable:
+        if (!scan.complete()) {
+          return finish(out, CleanStatus::kIncomplete,
+                        std::to_string(scan.unreadable) + " process(es) could not be read");
+        }
+        break;
+      case OpenCheck::kNotOpen:
+      case OpenCheck::kNotChecked:
+        break;
     }
     out.bytes_freed = static_cast<std::uint64_t>(locked_st.st_blocks) * 512U;
     if (options_.dry_run) return finish(out, CleanStatus::kWouldRemove, "dry run");

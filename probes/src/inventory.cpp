@@ -35,6 +35,8 @@ constexpr std::array<std::string_view, kIpcKindCount> kKindNames = {
     "posix_shm", "posix_sem", "posix_mq", "sysv_shm", "sysv_sem", "sysv_msg", "memfd", "deleted"};
 constexpr std::array<std::string_view, kVerdictCount> kVerdictNames = {
     "in_use", "orphaned", "pending_destroy", "unknown"};
+constexpr std::array<std::string_view, 4> kOpenCheckNames = {"not_checked", "not_open", "open",
+                                                             "unavailable"};
 
 bool wanted(const InventoryOptions& options, IpcKind kind) {
   return options.kinds.empty() || options.kinds.count(kind) != 0;
@@ -295,6 +297,28 @@ void read_shmcheck_header(int dirfd, IpcObject& o) {
   o.created_unix_s = static_cast<std::int64_t>(o.header->created_unix_ns / 1'000'000'000U);
 }
 
+// The kernel's word on a POSIX file nothing visibly holds (detail::lease_exclusively):
+// asked only where it decides the verdict, on the very file that was listed.
+bool needs_open_check(const IpcObject& o) {
+  const bool posix_file = o.kind == IpcKind::kPosixShm || o.kind == IpcKind::kPosixSemaphore ||
+                          o.kind == IpcKind::kPosixMqueue;
+  const bool creator_alive = o.creator && o.creator_liveness == core::Liveness::kAlive;
+  return posix_file && o.holders.empty() && !o.flock_held && !creator_alive;
+}
+
+OpenCheck check_open(int dirfd, const IpcObject& o) {
+  const std::string name = o.path.substr(o.path.rfind('/') + 1);
+  auto fd = detail::open_at(dirfd, name.c_str(),
+                            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (!fd) return OpenCheck::kUnavailable;
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0 || static_cast<std::uint64_t>(st.st_ino) != o.inode ||
+      static_cast<std::uint64_t>(st.st_dev) != o.device) {
+    return OpenCheck::kUnavailable;  // replaced since the listing
+  }
+  return detail::lease_exclusively(fd->get());  // released when fd closes, right here
+}
+
 // Files someone holds a lock on, from /proc/locks ("1: FLOCK  ADVISORY  READ 1234
 // 00:1a:5678 0 EOF"; the device is hex maj:min). Waiters ("1: -> FLOCK ...") hold
 // nothing yet. shmcheck holders keep flock(LOCK_SH): this proves them without
@@ -414,6 +438,11 @@ std::optional<Verdict> verdict_from_string(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+std::string_view to_string(OpenCheck check) noexcept {
+  const auto i = static_cast<std::size_t>(check);
+  return i < kOpenCheckNames.size() ? kOpenCheckNames[i] : "unavailable";
+}
+
 std::string IpcObject::identity() const {
   std::string out(to_string(kind));
   out += ':';
@@ -511,6 +540,9 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
     case IpcKind::kPosixMqueue:
       break;
   }
+  const auto creator_dead = [&o] {
+    return o.creator ? "; creator " + std::to_string(o.creator->pid) + " is dead" : std::string();
+  };
   if (!o.holders.empty()) {
     o.verdict = Verdict::kInUse;
     o.reason = "held by " + holder_text();
@@ -520,13 +552,18 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
   } else if (creator_alive) {
     o.verdict = Verdict::kInUse;
     o.reason = "creator " + std::to_string(o.creator->pid) + " is alive";
+  } else if (o.open_check == OpenCheck::kOpen) {
+    o.verdict = Verdict::kInUse;
+    o.reason = "held by a process the /proc walk cannot see (the kernel refused an exclusive lease)";
+  } else if (o.open_check == OpenCheck::kNotOpen) {
+    o.verdict = Verdict::kOrphaned;
+    o.reason = "nothing holds it (the kernel granted an exclusive lease)" + creator_dead();
   } else if (!processes_complete) {
     o.verdict = Verdict::kUnknown;
     o.reason = "no readable holder, but some processes could not be read";
   } else {
     o.verdict = Verdict::kOrphaned;
-    o.reason = "no process holds it";
-    if (o.creator) o.reason += "; creator " + std::to_string(o.creator->pid) + " is dead";
+    o.reason = "no process holds it" + creator_dead();
   }
 }
 
@@ -585,6 +622,7 @@ Inventory take_inventory(const InventoryOptions& options) {
       if (ours && options.read_headers) read_shmcheck_header(listing->dir.get(), o);
       o.flock_held = locks.count(DevIno{o.device, o.inode}) != 0;
       if (o.creator) o.creator_liveness = liveness.of(*o.creator);
+      if (needs_open_check(o)) o.open_check = check_open(listing->dir.get(), o);
       assign_verdict(o, complete);
       inv.objects.push_back(std::move(o));
     }

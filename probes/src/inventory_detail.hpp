@@ -103,6 +103,17 @@ bool parse_stat_line(std::string_view text, StatLine& out);
 std::int64_t boot_time_unix_s(const std::string& proc_dir);
 long clock_ticks_per_second();
 
+// Asks the kernel whether any other open file description of fd's file exists: an fd
+// or a mapping (read-only ones too), in any process of any pid namespace. It grants a
+// write lease (F_SETLEASE F_WRLCK) only when none does (fs/locks.c counts the
+// file's writers and readers; fd must be this caller's only open of it, read-only).
+// kNotOpen leaves the lease on fd until fd is closed or the lease released: meanwhile
+// anyone's open() of the file waits for that (an O_NONBLOCK one fails with EWOULDBLOCK),
+// so a file removed under the lease is one nobody held or opened in between. The lease
+// break such an open causes signals SIGURG (ignored unless handled) instead of the
+// default SIGIO, which would terminate the caller.
+OpenCheck lease_exclusively(int fd) noexcept;
+
 // Short name for prefix matching: no leading '/', no "sem.", "memfd:" or
 // " (deleted)" decorations ("/dev/shm/x (deleted)" -> "x").
 std::string short_name(const IpcObject& object);

@@ -48,6 +48,7 @@ nlohmann::json to_json(const IpcObject& o) {
   }
   if (o.glibc_temporary) j["glibc_temporary"] = true;
   if (o.flock_held) j["flock_held"] = true;
+  if (o.open_check != OpenCheck::kNotChecked) j["open_check"] = to_string(o.open_check);
   auto holders = nlohmann::json::array();
   for (const auto& h : o.holders) {
     nlohmann::json hj{{"pid", h.process.pid}, {"start_time", h.process.start_time},

@@ -14,6 +14,7 @@
 
 #include "probe_test_support.hpp"
 #include "shmcheck/core/segment_header.hpp"
+#include "shmcheck/probes/cleaner.hpp"
 
 namespace shmcheck::probes {
 namespace {
@@ -165,18 +166,24 @@ TEST(InventoryVerdicts, ObjectsHeldByALiveProcessAreInUse) {
     EXPECT_EQ(find_named(inv, IpcKind::kPosixShm, object_name(run, "deleted")), nullptr);
 
     // Without the /proc walk, the shmcheck holder's flock(LOCK_SH) alone proves
-    // use; a semaphore (no header, no flock protocol) stays unknown.
+    // use; a semaphore (no header, no flock protocol) is proved held by the kernel,
+    // which refuses an exclusive lease on a file someone has mapped.
     auto no_walk = sandbox_options();
     no_walk.scan_processes = false;
     const auto blind = take_inventory(no_walk);
     const auto* locked = find_named(blind, IpcKind::kPosixShm, object_name(run, "shm"));
     ASSERT_NE(locked, nullptr);
     EXPECT_TRUE(locked->flock_held);
+    EXPECT_EQ(locked->open_check, OpenCheck::kNotChecked);
     EXPECT_EQ(locked->verdict, Verdict::kInUse) << locked->reason;
     const auto* unlocked = find_named(blind, IpcKind::kPosixSemaphore, object_name(run, "sem"));
     ASSERT_NE(unlocked, nullptr);
     EXPECT_FALSE(unlocked->flock_held);
-    EXPECT_EQ(unlocked->verdict, Verdict::kUnknown) << unlocked->reason;
+    EXPECT_EQ(unlocked->open_check, OpenCheck::kOpen);
+    EXPECT_EQ(unlocked->verdict, Verdict::kInUse) << unlocked->reason;
+    const auto* queue = find_named(blind, IpcKind::kPosixMqueue, object_name(run, "mq"));
+    ASSERT_NE(queue, nullptr);
+    EXPECT_EQ(queue->verdict, Verdict::kInUse) << queue->reason;
 
     const auto stopped = probe_tests::stop_helper(*helper);
     EXPECT_TRUE(stopped.ok()) << stopped.describe();
@@ -203,36 +210,122 @@ TEST(InventoryVerdicts, SysvShmMarkedForRemovalButAttachedIsPendingDestroy) {
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
-TEST(InventoryVerdicts, UnreadableProcessesMakeUnprovedObjectsUnknown) {
-  // A /proc that lists a process whose fd table cannot be read: simulated with
-  // the real /proc but a non-root caller in the sandbox (root's pid 1 is
-  // unreadable to nobody); every unproved POSIX object must be unknown.
+TEST(InventoryVerdicts, WithUnreadableProcessesTheKernelLeaseDecidesElseUnknown) {
+  // A /proc that lists processes whose fd tables cannot be read: the real /proc seen by
+  // a non-root caller in the sandbox (root's processes are unreadable to nobody). For
+  // nobody's own files the kernel's exclusive lease decides; a file nobody may not
+  // lease is unknown (fail closed).
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
     const auto run = core::new_run_id();
-    // Made by a process that has exited: no creator alive, no holder.
+    // Made by processes that have exited: no creator alive.
     const pid_t maker = shmcheck::testing::fork_child([&] {
-      const int fd = testing_ipc::create_posix_shm(run, "orphan", 8192);
-      return fd >= 0 && ::fchown(fd, 65534, 65534) == 0 ? 0 : 1;
+      for (const char* name : {"orphan", "held"}) {
+        const int fd = testing_ipc::create_posix_shm(run, name, 8192);
+        if (fd < 0 || ::fchown(fd, 65534, 65534) != 0) return 1;
+      }
+      return testing_ipc::create_posix_shm(run, "roots", 8192) >= 0 ? 0 : 2;
     });
     ASSERT_TRUE(shmcheck::testing::wait_child(maker).ok());
+    // Root maps "held" (fd closed), unseen by nobody's walk.
+    const int fd = ::shm_open(object_name(run, "held").c_str(), O_RDWR, 0);
+    ASSERT_GE(fd, 0);
+    void* mapped = ::mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ASSERT_NE(mapped, MAP_FAILED);
+    ::close(fd);
+
+    // The names carry the uid of their maker (root), not nobody's.
+    const std::string orphan_name = object_name(run, "orphan");
+    const std::string held_name = object_name(run, "held");
+    const std::string roots_name = object_name(run, "roots");
     const pid_t child = shmcheck::testing::fork_child([&] {
+      // Not a holder itself: the fork inherited root's mapping.
+      if (::munmap(mapped, 8192) != 0) return 9;
       if (::setgid(65534) != 0 || ::setuid(65534) != 0) return 10;
       const auto inv = take_inventory(sandbox_options());
       if (inv.complete() || inv.processes_unreadable == 0) return 11;
-      // The name carries the uid of its maker (root), not ours.
-      const auto* o = find_named(inv, IpcKind::kPosixShm, core::segment_name(0, run, "orphan"));
-      if (o == nullptr) return 12;
-      return o->verdict == Verdict::kUnknown ? 0 : 13;
+      const auto* orphan = find_named(inv, IpcKind::kPosixShm, orphan_name);
+      const auto* held = find_named(inv, IpcKind::kPosixShm, held_name);
+      const auto* roots = find_named(inv, IpcKind::kPosixShm, roots_name);
+      if (orphan == nullptr || held == nullptr || roots == nullptr) return 12;
+      if (orphan->open_check != OpenCheck::kNotOpen || orphan->verdict != Verdict::kOrphaned) {
+        return 13;
+      }
+      if (held->open_check != OpenCheck::kOpen || held->verdict != Verdict::kInUse) return 14;
+      if (roots->open_check != OpenCheck::kUnavailable || roots->verdict != Verdict::kUnknown) {
+        return 15;
+      }
+      return 0;
     });
     const auto exit = shmcheck::testing::wait_child(child);
     EXPECT_TRUE(exit.ok()) << exit.describe();
-    // And as root, where every process can be read, the same object is orphaned.
+    // And as root, where every process can be read, "roots" is orphaned and "held" is
+    // held by this very process.
     const auto inv = take_inventory(sandbox_options());
-    const auto* o = find_named(inv, IpcKind::kPosixShm, object_name(run, "orphan"));
-    ASSERT_NE(o, nullptr);
-    EXPECT_EQ(o->verdict, Verdict::kOrphaned) << o->reason;
-    ::shm_unlink(object_name(run, "orphan").c_str());
+    const auto* roots = find_named(inv, IpcKind::kPosixShm, object_name(run, "roots"));
+    ASSERT_NE(roots, nullptr);
+    EXPECT_EQ(roots->verdict, Verdict::kOrphaned) << roots->reason;
+    const auto* held = find_named(inv, IpcKind::kPosixShm, object_name(run, "held"));
+    ASSERT_NE(held, nullptr);
+    EXPECT_EQ(held->verdict, Verdict::kInUse) << held->reason;
+    ::munmap(mapped, 8192);
+    for (const char* name : {"orphan", "held", "roots"}) {
+      ::shm_unlink(object_name(run, name).c_str());
+    }
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+TEST(InventoryVerdicts, AHolderTheProcWalkCannotSeeKeepsTheObjectInUse) {
+  // A holder in another pid namespace (a container sharing /dev/shm) is in no /proc
+  // this auditor can walk: simulated by walking an empty /proc, which reads as
+  // complete. Only the kernel's refused lease knows the object is held.
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    const pid_t maker = shmcheck::testing::fork_child([&] {
+      const bool made = testing_ipc::create_posix_shm(run, "elsewhere", 8192) >= 0 &&
+                        testing_ipc::create_posix_shm(run, "left", 8192) >= 0;
+      return made ? 0 : 1;
+    });
+    ASSERT_TRUE(shmcheck::testing::wait_child(maker).ok());
+    // The unseen holder (this process: the walk below is of an empty /proc).
+    const int fd = ::shm_open(object_name(run, "elsewhere").c_str(), O_RDWR, 0);
+    ASSERT_GE(fd, 0);
+    char empty_proc[] = "/tmp/shmcheck-empty-proc.XXXXXX";
+    ASSERT_NE(::mkdtemp(empty_proc), nullptr);
+    auto options = sandbox_options();
+    options.proc_dir = empty_proc;
+    const auto inv = take_inventory(options);
+    EXPECT_EQ(inv.processes_unreadable, 0U);
+    const auto* elsewhere = find_named(inv, IpcKind::kPosixShm, object_name(run, "elsewhere"));
+    ASSERT_NE(elsewhere, nullptr);
+    EXPECT_TRUE(elsewhere->holders.empty());
+    EXPECT_EQ(elsewhere->open_check, OpenCheck::kOpen);
+    EXPECT_EQ(elsewhere->verdict, Verdict::kInUse) << elsewhere->reason;
+    const auto* left = find_named(inv, IpcKind::kPosixShm, object_name(run, "left"));
+    ASSERT_NE(left, nullptr);
+    EXPECT_EQ(left->open_check, OpenCheck::kNotOpen);
+    EXPECT_EQ(left->verdict, Verdict::kOrphaned) << left->reason;
+
+    // The cleaner asks again, on the file it would remove, and keeps the held one.
+    CleanOptions clean;
+    clean.dry_run = false;
+    clean.inventory = options;
+    const auto report = clean_orphans({*left, [&] {
+                                         IpcObject claimed = *elsewhere;
+                                         claimed.verdict = Verdict::kOrphaned;  // a stale verdict
+                                         return claimed;
+                                       }()},
+                                      clean);
+    ASSERT_EQ(report.outcomes.size(), 2U);
+    EXPECT_EQ(report.outcomes[0].status, CleanStatus::kRemoved) << report.outcomes[0].detail;
+    EXPECT_EQ(report.outcomes[1].status, CleanStatus::kNowHeld) << report.outcomes[1].detail;
+    EXPECT_EQ(::access(("/dev/shm" + object_name(run, "elsewhere")).c_str(), F_OK), 0);
+    EXPECT_NE(::access(("/dev/shm" + object_name(run, "left")).c_str(), F_OK), 0);
+    ::close(fd);
+    ::shm_unlink(object_name(run, "elsewhere").c_str());
+    ::rmdir(empty_proc);
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }

@@ -7,8 +7,11 @@
 //    semaphores and message queues that carry no attachment evidence;
 //  - only the caller's own objects, unless the caller is root and all_users is set;
 //  - re-verified after a fresh /proc walk: no holder, device and inode unchanged,
-//    flock(LOCK_EX|LOCK_NB) succeeds on the very file that is removed (POSIX), or
-//    IPC_STAT shows nattch 0 and the same key/owner/creator (SysV shm);
+//    flock(LOCK_EX|LOCK_NB) succeeds on the very file that is removed and the kernel
+//    grants an exclusive lease on it (POSIX: nothing anywhere holds it, and nobody can
+//    open it until it is gone; where the lease cannot be asked for, the walk must have
+//    read every process), or IPC_STAT shows nattch 0 and the same key/owner/creator
+//    (SysV shm);
 //  - POSIX files are first renamed to a private quarantine name and removed only if
 //    the renamed file is the one that was verified; anything swapped in under the
 //    name meanwhile is renamed back untouched. (/dev/mqueue cannot rename: there
@@ -42,10 +45,10 @@ enum class CleanStatus : std::uint8_t {
   kWouldRemove,  // dry run: every check passed
   kNotOrphaned,  // verdict is not orphaned (in_use, unknown, pending_destroy)
   kNotOwner,     // another user's object
-  kNowHeld,      // a holder appeared (fresh /proc walk or flock)
+  kNowHeld,      // a holder appeared (fresh /proc walk, flock, or the lease refused)
   kChanged,      // device/inode/key/creator changed: not the object that was judged
   kGone,         // already removed by someone else
-  kIncomplete,   // the fresh walk could not read every process: fail closed
+  kIncomplete,   // no lease to be had, and the walk could not read every process
   kUnsupported,  // a kind that cannot be removed (memfd, deleted-but-held)
   kFailed,       // the removal syscall failed
 };

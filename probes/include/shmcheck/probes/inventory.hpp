@@ -10,15 +10,25 @@
 // matched to objects by (device, inode), never by path (the maps device is hex; a
 // SysV mapping's inode is its shmid).
 //
-// Verdicts fail closed: when any process could not be read (permissions,
-// hidepid), an object not proved held is `unknown`, never `orphaned`. SysV
+// Verdicts fail closed: an object is `orphaned` only on a proof. For a POSIX file
+// (shm, named semaphore, message queue) that no readable process holds, the kernel
+// gives one directly: it grants an exclusive lease (F_SETLEASE F_WRLCK) only while
+// no other open file description of the file exists — no fd and no mapping, read-only
+// ones included, in any process of any pid namespace, readable to us or not. Granted:
+// `orphaned`; refused: `in_use` (held by a process the /proc walk cannot see, e.g. in
+// another container sharing /dev/shm). Where the lease cannot be asked for (not the
+// caller's file and no CAP_LEASE, leases disabled), the /proc walk is the only
+// evidence, and when any process could not be read (permissions, hidepid, a
+// non-dumpable pid 1) an object not proved held is `unknown`, never `orphaned`. SysV
 // semaphore sets and message queues carry no attachment count: `unknown` (a run
 // manifest of a dead harness is the only proof, see run_manifest.hpp / cleaner.hpp).
 // Objects created by shmcheck carry a SegmentHeader, read with pread (no mapping,
 // no lock), so their run and creator are attributed positively; their holders
 // also keep flock(LOCK_SH), which is read from /proc/locks — the audit never takes
-// a lock itself (a concurrent Segment::open's LOCK_SH|LOCK_NB must not fail
-// because someone was merely looking).
+// a flock itself (a concurrent Segment::open's LOCK_SH|LOCK_NB must not fail
+// because someone was merely looking). The lease is asked for only on objects nothing
+// visibly holds, and held for two system calls: an open() of the file in that instant
+// waits for its release (an O_NONBLOCK open fails with EWOULDBLOCK).
 //
 // Not shared memory itself: plain values owned by the caller. take_inventory() is
 // safe to call from any thread; it never creates, changes or removes an object.
@@ -56,8 +66,10 @@ inline constexpr std::size_t kIpcKindCount = 8;
 [[nodiscard]] std::optional<IpcKind> ipc_kind_from_string(std::string_view text) noexcept;
 
 enum class Verdict : std::uint8_t {
-  kInUse,     // a readable process holds it (fd, mapping, flock, SysV attach) or its creator lives
-  kOrphaned,  // proved: no process holds it and every process could be read
+  kInUse,           // held: by a readable process (fd, mapping, flock, SysV attach), by one the
+                    // kernel knows of (lease refused), or its creator lives
+  kOrphaned,        // proved: the kernel says nothing holds it (lease granted), or no process
+                    // holds it and every process could be read
   kPendingDestroy,  // SysV shm marked for removal (SHM_DEST), freed at the last detach
   kUnknown,         // could not be proved either way: never removed
 };
@@ -66,6 +78,16 @@ inline constexpr std::size_t kVerdictCount = 4;
 // "in_use", "orphaned", "pending_destroy", "unknown"
 [[nodiscard]] std::string_view to_string(Verdict verdict) noexcept;
 [[nodiscard]] std::optional<Verdict> verdict_from_string(std::string_view text) noexcept;
+
+// What the kernel answered when asked for an exclusive lease on a POSIX file.
+enum class OpenCheck : std::uint8_t {
+  kNotChecked,   // not asked: a holder or a live creator already decided, or not a POSIX file
+  kNotOpen,      // lease granted: no open file description of it exists on this host
+  kOpen,         // lease refused: some process holds it open or mapped
+  kUnavailable,  // no answer: not ours and no CAP_LEASE, leases disabled, replaced meanwhile
+};
+// "not_checked", "not_open", "open", "unavailable"
+[[nodiscard]] std::string_view to_string(OpenCheck check) noexcept;
 
 // One process that holds an object, and how.
 struct Holder {
@@ -108,6 +130,7 @@ struct IpcObject {
   bool sysv_dest = false;          // SysV shm: SHM_DEST set (removed at the last detach)
   bool glibc_temporary = false;    // sem.XXXXXX left by a sem_open that died before link()
   bool flock_held = false;         // /proc/locks lists a lock on it (shmcheck holders flock)
+  OpenCheck open_check = OpenCheck::kNotChecked;  // the kernel's word, when it was asked
   std::vector<Holder> holders;
   // shmcheck's own objects: the decoded header (read with pread).
   std::optional<core::SegmentHeaderInfo> header;
