@@ -111,7 +111,9 @@ long clock_ticks_per_second();
 // anyone's open() of the file waits for that (an O_NONBLOCK one fails with EWOULDBLOCK),
 // so a file removed under the lease is one nobody held or opened in between. The lease
 // break such an open causes signals SIGURG (ignored unless handled) instead of the
-// default SIGIO, which would terminate the caller.
+// default SIGIO, which would terminate the caller. A child forked meanwhile shares the
+// leased open file description until it execs (fd is O_CLOEXEC) or exits, so callers
+// hold the lease for a few system calls only.
 OpenCheck lease_exclusively(int fd) noexcept;
 
 // Short name for prefix matching: no leading '/', no "sem.", "memfd:" or

@@ -10,6 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <string>
+
 #include "probe_test_support.hpp"
 #include "shmcheck/core/segment_header.hpp"
 
@@ -133,6 +138,69 @@ TEST(Cleaner, RefusesAnObjectReplacedSinceTheSnapshot) {
     EXPECT_EQ(report.outcomes[0].status, CleanStatus::kChanged) << report.outcomes[0].detail;
     EXPECT_TRUE(exists(name));
     ::shm_unlink(name.c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// The cleaner removes a file under an exclusive lease: an open() of it meanwhile waits
+// for the lease, and the lease break it causes must not end the cleaner (the kernel's
+// default notification, SIGIO, would terminate it). The cleaner runs in a child: the
+// sandbox's first process is its pid namespace's init, which no default-fatal signal
+// from inside the namespace ends.
+TEST(Cleaner, AnOpenDuringTheRemovalWaitsForItAndTheLeaseBreakHarmsNobody) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    make_orphan(run, "opened");
+    const auto name = object_name(run, "opened");
+    const auto o = snapshot_of(name);
+    ASSERT_EQ(o.verdict, Verdict::kOrphaned) << o.reason;
+
+    // Forked before the cleaner opens the file: a child forked while the lease is held
+    // would share the leased open file description and wait on itself.
+    int go[2];
+    ASSERT_EQ(::pipe(go), 0);
+    const pid_t opener = shmcheck::testing::fork_child([&] {
+      ::close(go[1]);
+      char c = 0;
+      if (::read(go[0], &c, 1) != 1) return 2;
+      const int fd = ::shm_open(name.c_str(), O_RDWR, 0);  // waits for the lease
+      return fd >= 0 || errno == ENOENT ? 0 : 1;
+    });
+    ::close(go[0]);
+    const pid_t cleaner = shmcheck::testing::fork_child([&] {
+      bool breaking = false;
+      auto options = clean_options(false);
+      options.before_remove = [&](const IpcObject&) {
+        const char c = 1;
+        if (::write(go[1], &c, 1) != 1) return;
+        // The opener's wait shows in /proc/locks as a lease being broken.
+        breaking = shmcheck::testing::eventually(
+            [] {
+              std::ifstream locks("/proc/locks");
+              std::string line;
+              while (std::getline(locks, line)) {
+                if (line.find("LEASE") != std::string::npos &&
+                    line.find("BREAK") != std::string::npos) {
+                  return true;
+                }
+              }
+              return false;
+            },
+            std::chrono::seconds(5));
+      };
+      const auto report = clean_orphans({o}, options);
+      if (report.outcomes.size() != 1 || report.outcomes[0].status != CleanStatus::kRemoved) {
+        return 1;
+      }
+      return breaking ? 0 : 2;  // 2: the opener never waited on the lease
+    });
+    ::close(go[1]);
+    const auto cleaned = shmcheck::testing::wait_child(cleaner, std::chrono::seconds(10));
+    EXPECT_TRUE(cleaned.ok()) << cleaned.describe();
+    EXPECT_FALSE(exists(name));
+    const auto opened = shmcheck::testing::wait_child(opener, std::chrono::seconds(10));
+    EXPECT_TRUE(opened.ok()) << opened.describe();
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
