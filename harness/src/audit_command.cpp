@@ -52,6 +52,18 @@ struct AuditFlags {
   std::string min_interval = "5s";
 };
 
+// The objects shown whose verdict the unreadable processes left `unknown`: POSIX files
+// the kernel gave no answer on (another user's, leases disabled) and memfd or deleted
+// memory no readable process holds. SysV semaphores and message queues are unknown
+// anywhere.
+std::size_t unknown_for_unreadable(const std::vector<IpcObject>& objects) {
+  return static_cast<std::size_t>(
+      std::count_if(objects.begin(), objects.end(), [](const IpcObject& o) {
+        return o.verdict == Verdict::kUnknown && o.kind != IpcKind::kSysvShm &&
+               o.kind != IpcKind::kSysvSemaphore && o.kind != IpcKind::kSysvMqueue;
+      }));
+}
+
 // "90", "90s", "15m", "2h", "7d" -> seconds.
 std::optional<std::int64_t> parse_duration(const std::string& text) {
   std::int64_t value = 0;
@@ -326,16 +338,6 @@ int run_audit(const AuditFlags& f) {
                  "files or memory) and is incomplete; raise it (ulimit -n) and run again\n");
     return kExitEnvironment;
   }
-  if (inv.processes_unreadable > 0) {
-    std::fprintf(stderr,
-                 "shmcheck audit: %zu process(es) could not be read (e.g. pid %d); an object "
-                 "the kernel cannot vouch nothing holds (an exclusive lease) is 'unknown', never "
-                 "'orphaned'%s\n",
-                 inv.processes_unreadable,
-                 inv.unreadable_pids.empty() ? 0 : static_cast<int>(inv.unreadable_pids.front()),
-                 ::geteuid() == 0 ? "" : " (run as root for a full audit)");
-  }
-
   probes::RunAttribution attribution;
   attribution.run_ids.insert(f.runs.begin(), f.runs.end());
   attribution.name_prefixes = f.prefixes;
@@ -354,6 +356,19 @@ int run_audit(const AuditFlags& f) {
   std::stable_sort(shown.begin(), shown.end(), [](const IpcObject& a, const IpcObject& b) {
     return a.bytes_allocated > b.bytes_allocated;
   });
+
+  // Said only where it changed a verdict: the kernel's lease proves most POSIX objects
+  // either way, whoever could be read.
+  if (const auto unknown = unknown_for_unreadable(shown);
+      inv.processes_unreadable > 0 && unknown > 0) {
+    std::fprintf(stderr,
+                 "shmcheck audit: %zu process(es) could not be read (e.g. pid %d); %zu "
+                 "object(s) no readable process holds are 'unknown', never 'orphaned' (the "
+                 "kernel gave no lease to prove them free)%s\n",
+                 inv.processes_unreadable,
+                 inv.unreadable_pids.empty() ? 0 : static_cast<int>(inv.unreadable_pids.front()),
+                 unknown, ::geteuid() == 0 ? "" : " (run as root for a full audit)");
+  }
 
   std::size_t orphans = 0;
   for (const auto& o : shown) orphans += o.verdict == Verdict::kOrphaned ? 1U : 0U;

@@ -308,8 +308,7 @@ bool needs_open_check(const IpcObject& o) {
 
 OpenCheck check_open(int dirfd, const IpcObject& o) {
   const std::string name = o.path.substr(o.path.rfind('/') + 1);
-  auto fd = detail::open_at(dirfd, name.c_str(),
-                            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  auto fd = detail::open_at(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (!fd) return OpenCheck::kUnavailable;
   struct stat st {};
   if (::fstat(fd->get(), &st) != 0 || static_cast<std::uint64_t>(st.st_ino) != o.inode ||
@@ -554,7 +553,8 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
     o.reason = "creator " + std::to_string(o.creator->pid) + " is alive";
   } else if (o.open_check == OpenCheck::kOpen) {
     o.verdict = Verdict::kInUse;
-    o.reason = "held by a process the /proc walk cannot see (the kernel refused an exclusive lease)";
+    o.reason =
+        "held by a process the /proc walk cannot see (the kernel refused an exclusive lease)";
   } else if (o.open_check == OpenCheck::kNotOpen) {
     o.verdict = Verdict::kOrphaned;
     o.reason = "nothing holds it (the kernel granted an exclusive lease)" + creator_dead();

@@ -1286,9 +1286,8 @@ TEST_P(HarnessKilled, WorkersDieAndEveryObjectOfTheRunProvedOrphanedIsReclaimed)
   // proof exists (leases off and, e.g., pid 1's maps unreadable in a sandbox) POSIX
   // objects stay "unknown" and the cleaner must keep them (fail closed); otherwise it
   // removes every object of the run and the manifest.
-  const bool orphans_provable =
-      read_file("/proc/sys/fs/leases-enable").starts_with("1") ||
-      shmcheck::probes::take_inventory({}).complete();
+  const bool orphans_provable = read_file("/proc/sys/fs/leases-enable").starts_with("1") ||
+                                shmcheck::probes::take_inventory({}).complete();
   std::optional<shmcheck::probes::ReclaimReport> report;
   if (GetParam() == Reclaimer::kAudit) {
     shmcheck::probes::CleanOptions options;

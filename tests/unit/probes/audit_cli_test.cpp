@@ -11,9 +11,9 @@
 #include <csignal>
 #include <ctime>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
-#include <nlohmann/json.hpp>
 
 #include "probe_test_support.hpp"
 #include "shmcheck/core/segment_header.hpp"
@@ -152,6 +152,18 @@ TEST(AuditCli, UnprivilegedCallerRemovesOnlyWhatTheKernelProvesNothingHolds) {
     EXPECT_EQ(verdicts[core::segment_name(65534, run, "shm")], "orphaned");
     EXPECT_EQ(verdicts[core::segment_name(65534, run, "sem")], "orphaned");
     EXPECT_EQ(verdicts[core::segment_name(65534, run, "mq")], "orphaned");
+
+    // The table says which verdicts the unreadable processes cost: root's file only.
+    const auto table = run_capture(as_nobody(audit({"--filter-run", run})));
+    ASSERT_TRUE(table.exit.ok()) << table.exit.describe();
+    EXPECT_NE(table.err.find("could not be read"), std::string::npos) << table.err;
+    EXPECT_NE(table.err.find("; 1 object(s) no readable process holds are 'unknown'"),
+              std::string::npos)
+        << table.err;
+    // Where none is left unknown, nothing is said.
+    const auto mine = run_capture(as_nobody(audit({"--filter-run", run, "--user", "nobody"})));
+    ASSERT_TRUE(mine.exit.ok()) << mine.exit.describe();
+    EXPECT_EQ(mine.err.find("could not be read"), std::string::npos) << mine.err;
 
     const auto cleaned =
         run_capture(as_nobody(audit({"--clean", "--yes", "--json", "--filter-run", run})));
