@@ -312,12 +312,9 @@ TEST(InventoryVerdicts, AHolderTheProcWalkCannotSeeKeepsTheObjectInUse) {
     CleanOptions clean;
     clean.dry_run = false;
     clean.inventory = options;
-    const auto report = clean_orphans({*left, [&] {
-                                         IpcObject claimed = *elsewhere;
-                                         claimed.verdict = Verdict::kOrphaned;  // a stale verdict
-                                         return claimed;
-                                       }()},
-                                      clean);
+    IpcObject stale = *elsewhere;
+    stale.verdict = Verdict::kOrphaned;  // as a snapshot taken before the holder came
+    const auto report = clean_orphans({*left, stale}, clean);
     ASSERT_EQ(report.outcomes.size(), 2U);
     EXPECT_EQ(report.outcomes[0].status, CleanStatus::kRemoved) << report.outcomes[0].detail;
     EXPECT_EQ(report.outcomes[1].status, CleanStatus::kNowHeld) << report.outcomes[1].detail;
