@@ -18,9 +18,9 @@
 // `orphaned`; refused: `in_use` (held by a process the /proc walk cannot see, e.g. in
 // another container sharing /dev/shm). Where the lease cannot be asked for (not the
 // caller's file and no CAP_LEASE, leases disabled), the /proc walk is the only
-// evidence, and when any process could not be read (permissions, hidepid, a
-// non-dumpable pid 1) an object not proved held is `unknown`, never `orphaned`. SysV
-// semaphore sets and message queues carry no attachment count: `unknown` (a run
+// evidence, and when any process could not be read (permissions, hidepid, a pid 1
+// unreadable even to root) an object not proved held is `unknown`, never `orphaned`.
+// SysV semaphore sets and message queues carry no attachment count: `unknown` (a run
 // manifest of a dead harness is the only proof, see run_manifest.hpp / cleaner.hpp).
 // Objects created by shmcheck carry a SegmentHeader, read with pread (no mapping,
 // no lock), so their run and creator are attributed positively; their holders
