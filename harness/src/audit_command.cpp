@@ -305,6 +305,10 @@ int run_audit(const AuditFlags& f) {
         if (!run.clean.outcomes.empty()) print_clean(run.clean, clean_options.dry_run, "  reclaim");
         if (run.manifest_removed) std::printf("  removed manifest %s\n", run.manifest_path.c_str());
       }
+      if (!reclaimed->quarantine.outcomes.empty()) {
+        std::printf("left mid-removal by a killed cleaner:\n");
+        print_clean(reclaimed->quarantine, clean_options.dry_run, "  reclaim");
+      }
       if (reclaimed->runs.empty()) std::printf("reclaim: no run manifests in %s\n", dir.c_str());
     }
   }

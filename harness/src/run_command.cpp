@@ -56,6 +56,11 @@ void reclaim_earlier_runs() {
                  "objects (see `shmcheck audit --reclaim`)\n",
                  p.error.brief().c_str());
   }
+  if (report.quarantine.removed > 0) {
+    std::fprintf(stderr,
+                 "shmcheck: removed %zu file(s) a killed cleaner left half-removed in /dev/shm\n",
+                 report.quarantine.removed);
+  }
   for (const auto& run : report.runs) {
     if (run.harness != core::Liveness::kDead) continue;
     std::size_t kept = 0;

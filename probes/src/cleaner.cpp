@@ -37,9 +37,32 @@ std::string quarantine_name() {
     if (n > 0) got += static_cast<std::size_t>(n);
   }
   char buf[64];
-  std::snprintf(buf, sizeof buf, ".shmcheck-clean.%d.%02x%02x%02x%02x%02x%02x",
+  std::snprintf(buf, sizeof buf, "%.*s%d.%02x%02x%02x%02x%02x%02x",
+                static_cast<int>(kQuarantinePrefix.size()), kQuarantinePrefix.data(),
                 static_cast<int>(::getpid()), raw[0], raw[1], raw[2], raw[3], raw[4], raw[5]);
   return buf;
+}
+
+bool quarantined(std::string_view file_name) { return file_name.starts_with(kQuarantinePrefix); }
+
+// What killed cleaners left in /dev/shm under a quarantine name (see reclaim_dead_runs).
+CleanReport clean_quarantine(const CleanOptions& options, std::vector<InventoryProblem>& problems) {
+  bool any = false;
+  auto dir =
+      detail::open_at(AT_FDCWD, options.inventory.dev_shm_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!dir) return {};
+  (void)detail::for_each_entry(
+      dir->get(), [&](std::string_view name, unsigned char) { any = any || quarantined(name); });
+  if (!any) return {};
+  auto inventory_options = options.inventory;
+  inventory_options.kinds = {IpcKind::kPosixShm};
+  const auto inv = take_inventory(inventory_options);
+  for (const auto& p : inv.problems) problems.push_back(p);
+  std::vector<IpcObject> candidates;
+  for (const auto& o : inv.objects) {
+    if (quarantined(detail::short_name(o))) candidates.push_back(o);
+  }
+  return clean_orphans(candidates, options);
 }
 
 class Cleaner {
@@ -308,6 +331,9 @@ CleanReport clean_orphans(const std::vector<IpcObject>& candidates, const CleanO
 ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& options,
                                 const std::set<std::string>& run_filter) {
   ReclaimReport report;
+  report.quarantine = clean_quarantine(options, report.problems);
+  report.removed += report.quarantine.removed;
+  report.bytes_freed += report.quarantine.bytes_freed;
   auto paths = list_manifests(dir);
   if (!paths) {
     if (paths.error().code != core::ErrorCode::kNotFound) {

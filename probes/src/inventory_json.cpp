@@ -142,6 +142,7 @@ nlohmann::json to_json(const ReclaimReport& report) {
     problems.push_back({{"source", p.source}, {"message", p.error.message()}});
   }
   return {{"runs", runs},
+          {"quarantine", to_json(report.quarantine)},
           {"removed", report.removed},
           {"bytes_freed", report.bytes_freed},
           {"problems", problems}};

@@ -205,6 +205,41 @@ TEST(Cleaner, AnOpenDuringTheRemovalWaitsForItAndTheLeaseBreakHarmsNobody) {
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
+// A cleaner killed between its rename and its unlink leaves the file under a quarantine
+// name, which no run manifest lists: every reclaim removes it again on a fresh proof,
+// and keeps one that something holds (a live cleaner mid-removal holds its lease).
+TEST(Cleaner, ReclaimRemovesWhatAKilledCleanerLeftUnderAQuarantineName) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const std::string left = "/" + std::string(kQuarantinePrefix) + "99999.a1b2c3d4e5f6";
+    const std::string held = "/" + std::string(kQuarantinePrefix) + "99998.0a0b0c0d0e0f";
+    for (const auto& name : {left, held}) {
+      const int fd = ::open(("/dev/shm" + name).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+      ASSERT_GE(fd, 0);
+      ASSERT_EQ(::ftruncate(fd, 8192), 0);
+      ::close(fd);
+    }
+    const int holder = ::open(("/dev/shm" + held).c_str(), O_RDWR);
+    ASSERT_GE(holder, 0);
+
+    const auto report = reclaim_dead_runs("/nonexistent/shmcheck/runs", clean_options(false));
+    EXPECT_TRUE(report.runs.empty());
+    ASSERT_EQ(report.quarantine.outcomes.size(), 2U);
+    EXPECT_EQ(report.quarantine.removed, 1U);
+    EXPECT_EQ(report.removed, 1U);
+    for (const auto& outcome : report.quarantine.outcomes) {
+      const auto expected =
+          outcome.object.name == left ? CleanStatus::kRemoved : CleanStatus::kNotOrphaned;
+      EXPECT_EQ(outcome.status, expected) << outcome.object.name << ": " << outcome.detail;
+    }
+    EXPECT_FALSE(exists(left));
+    EXPECT_TRUE(exists(held));
+    ::close(holder);
+    ::unlink(("/dev/shm" + held).c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
 TEST(Cleaner, NeverRemovesALiveObject) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shmcheck/probes/inventory.hpp"
@@ -83,14 +84,25 @@ struct ReclaimedRun {
 
 struct ReclaimReport {
   std::vector<ReclaimedRun> runs;
+  // Files a cleaner killed between its rename and its unlink left under a quarantine
+  // name; counted in `removed` and `bytes_freed` too.
+  CleanReport quarantine;
   std::size_t removed = 0;
   std::uint64_t bytes_freed = 0;
   std::vector<InventoryProblem> problems;
 };
 
+// The name a POSIX file is moved to before its removal: ".shmcheck-clean.<pid>.<hex>".
+inline constexpr std::string_view kQuarantinePrefix = ".shmcheck-clean.";
+
 // Finds manifests in `dir` whose harness is proved dead and removes their objects
-// under the same rules (the manifest itself when nothing of the run remains).
-// `run_filter`: when not empty, only manifests of these run ids.
+// under the same rules (the manifest itself when nothing of the run remains). First
+// removes what a killed cleaner left under a quarantine name in /dev/shm: no manifest
+// names those, and their cleaner had proved them orphaned; each is proved again (the
+// caller's, orphaned: a live cleaner holds its lease). The /dev/shm listing is read
+// once for that; an inventory is taken only when such a name is there.
+// `run_filter`: when not empty, only manifests of these run ids (quarantine files
+// carry no run id: they are removed whatever the filter).
 [[nodiscard]] ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& options,
                                               const std::set<std::string>& run_filter = {});
 
