@@ -156,9 +156,7 @@ class Cleaner {
     // for, the fresh walk must have read every process.
     switch (detail::lease_exclusively(fd->get())) {
       case OpenCheck::kOpen:
-        return finish(out, CleanStatus::kNowHeld,
-                      "held by a process the /proc walk cannot see (the kernel refused an "
-                      "exclusive lease)");
+        return finish(out, CleanStatus::kNowHeld, detail::kHeldUnseen);
       case OpenCheck::kUnavailable:
         if (!scan.complete()) {
           return finish(out, CleanStatus::kIncomplete,

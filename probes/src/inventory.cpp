@@ -14,6 +14,7 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -272,20 +273,27 @@ void read_sysv(const InventoryOptions& options, Inventory& inv, std::vector<IpcO
   inv.sysvipc_available = ok;
 }
 
+// Opens (read-only, never waiting) the file a listing found at o.path under dirfd, if
+// the name still refers to it: else nothing, and the next snapshot sees what replaced it.
+std::optional<detail::UniqueFd> open_listed(int dirfd, const IpcObject& o) {
+  const std::string name = o.path.substr(o.path.rfind('/') + 1);
+  auto fd = detail::open_at(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (!fd) return std::nullopt;
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0 || static_cast<std::uint64_t>(st.st_ino) != o.inode ||
+      static_cast<std::uint64_t>(st.st_dev) != o.device) {
+    return std::nullopt;
+  }
+  return std::move(*fd);
+}
+
 // pread()s the header of a shmcheck object. Never maps, never locks: an audit
 // that took even a brief LOCK_EX would make a concurrent Segment::open's
 // LOCK_SH|LOCK_NB fail (only the cleaner, about to remove, may lock).
 void read_shmcheck_header(int dirfd, IpcObject& o) {
   if (o.kind != IpcKind::kPosixShm || o.nominal_size < core::kSegmentHeaderSize) return;
-  const std::string_view file = std::string_view(o.path).substr(o.path.rfind('/') + 1);
-  const std::string name(file);
-  auto fd = detail::open_at(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  const auto fd = open_listed(dirfd, o);
   if (!fd) return;
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0 || static_cast<std::uint64_t>(st.st_ino) != o.inode ||
-      static_cast<std::uint64_t>(st.st_dev) != o.device) {
-    return;  // replaced since the listing: leave it to the next snapshot
-  }
   alignas(core::SegmentHeader) unsigned char buf[core::kSegmentHeaderSize];
   auto n = core::posix_call("pread", [&] { return ::pread(fd->get(), buf, sizeof buf, 0); });
   if (!n || static_cast<std::size_t>(*n) != sizeof buf) return;
@@ -297,24 +305,21 @@ void read_shmcheck_header(int dirfd, IpcObject& o) {
   o.created_unix_s = static_cast<std::int64_t>(o.header->created_unix_ns / 1'000'000'000U);
 }
 
+bool creator_alive(const IpcObject& o) {
+  return o.creator && o.creator_liveness == core::Liveness::kAlive;
+}
+
 // The kernel's word on a POSIX file nothing visibly holds (detail::lease_exclusively):
 // asked only where it decides the verdict, on the very file that was listed.
 bool needs_open_check(const IpcObject& o) {
   const bool posix_file = o.kind == IpcKind::kPosixShm || o.kind == IpcKind::kPosixSemaphore ||
                           o.kind == IpcKind::kPosixMqueue;
-  const bool creator_alive = o.creator && o.creator_liveness == core::Liveness::kAlive;
-  return posix_file && o.holders.empty() && !o.flock_held && !creator_alive;
+  return posix_file && o.holders.empty() && !o.flock_held && !creator_alive(o);
 }
 
 OpenCheck check_open(int dirfd, const IpcObject& o) {
-  const std::string name = o.path.substr(o.path.rfind('/') + 1);
-  auto fd = detail::open_at(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  const auto fd = open_listed(dirfd, o);
   if (!fd) return OpenCheck::kUnavailable;
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0 || static_cast<std::uint64_t>(st.st_ino) != o.inode ||
-      static_cast<std::uint64_t>(st.st_dev) != o.device) {
-    return OpenCheck::kUnavailable;  // replaced since the listing
-  }
   return detail::lease_exclusively(fd->get());  // released when fd closes, right here
 }
 
@@ -493,7 +498,7 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
     if (o.holders.size() > 3) s += " and " + std::to_string(o.holders.size() - 3) + " more";
     return s;
   };
-  const bool creator_alive = o.creator && o.creator_liveness == core::Liveness::kAlive;
+  const bool creator_lives = creator_alive(o);
   switch (o.kind) {
     case IpcKind::kSysvShm:
       if (o.sysv_dest) {
@@ -504,7 +509,7 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
         o.verdict = Verdict::kInUse;
         o.reason = std::to_string(o.attach_count) + " attachment(s)";
         if (!o.holders.empty()) o.reason += ": " + holder_text();
-      } else if (creator_alive) {
+      } else if (creator_lives) {
         o.verdict = Verdict::kInUse;
         o.reason = "not attached, but creator " + std::to_string(o.creator->pid) + " is alive";
       } else if (o.creator && o.creator_liveness == core::Liveness::kUnknown) {
@@ -520,7 +525,7 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
       o.reason = "SysV semaphores record no users: no proof either way";
       return;
     case IpcKind::kSysvMqueue:
-      if (creator_alive) {
+      if (creator_lives) {
         o.verdict = Verdict::kInUse;
         o.reason = "last sender/receiver " + std::to_string(o.creator->pid) + " is alive";
       } else {
@@ -548,13 +553,12 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
   } else if (o.flock_held) {
     o.verdict = Verdict::kInUse;
     o.reason = "flock held by a process";
-  } else if (creator_alive) {
+  } else if (creator_lives) {
     o.verdict = Verdict::kInUse;
     o.reason = "creator " + std::to_string(o.creator->pid) + " is alive";
   } else if (o.open_check == OpenCheck::kOpen) {
     o.verdict = Verdict::kInUse;
-    o.reason =
-        "held by a process the /proc walk cannot see (the kernel refused an exclusive lease)";
+    o.reason = detail::kHeldUnseen;
   } else if (o.open_check == OpenCheck::kNotOpen) {
     o.verdict = Verdict::kOrphaned;
     o.reason = "nothing holds it (the kernel granted an exclusive lease)" + creator_dead();

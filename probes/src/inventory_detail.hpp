@@ -115,6 +115,9 @@ long clock_ticks_per_second();
 // leased open file description until it execs (fd is O_CLOEXEC) or exits, so callers
 // hold the lease for a few system calls only.
 OpenCheck lease_exclusively(int fd) noexcept;
+// Why an object is held when only the refused lease says so (verdicts and the cleaner).
+inline constexpr const char* kHeldUnseen =
+    "held by a process the /proc walk cannot see (the kernel refused an exclusive lease)";
 
 // Short name for prefix matching: no leading '/', no "sem.", "memfd:" or
 // " (deleted)" decorations ("/dev/shm/x (deleted)" -> "x").

@@ -100,7 +100,7 @@ TEST(AuditCli, ReportsOrphansAndRemovesThemOnlyWithYes) {
 
 // nobody cannot read root's processes, so its /proc walk is incomplete: the kernel's
 // lease decides for nobody's own files (held by an unseen root process: in_use; held by
-// nothing: orphaned, and removed), and a file nobody may not lease stays unknown.
+// nothing: orphaned, and removed), and a file nobody is not allowed to lease stays unknown.
 TEST(AuditCli, UnprivilegedCallerRemovesOnlyWhatTheKernelProvesNothingHolds) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
@@ -125,7 +125,7 @@ TEST(AuditCli, UnprivilegedCallerRemovesOnlyWhatTheKernelProvesNothingHolds) {
     });
     char c = 0;
     ASSERT_EQ(::read(ready[0], &c, 1), 1);
-    // ... and root left one of its own, which nobody may neither open nor lease.
+    // ... and root left one of its own, which nobody may neither open nor lease (0600, root's).
     const std::string roots = object_name(run, "roots");
     const pid_t maker = shmcheck::testing::fork_child(
         [&] { return testing_ipc::create_posix_shm(run, "roots", 8192) >= 0 ? 0 : 1; });

@@ -213,7 +213,7 @@ TEST(InventoryVerdicts, SysvShmMarkedForRemovalButAttachedIsPendingDestroy) {
 TEST(InventoryVerdicts, WithUnreadableProcessesTheKernelLeaseDecidesElseUnknown) {
   // A /proc that lists processes whose fd tables cannot be read: the real /proc seen by
   // a non-root caller in the sandbox (root's processes are unreadable to nobody). For
-  // nobody's own files the kernel's exclusive lease decides; a file nobody may not
+  // nobody's own files the kernel's exclusive lease decides; a file nobody is not allowed to
   // lease is unknown (fail closed).
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
