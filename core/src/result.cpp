@@ -95,6 +95,9 @@ std::string Error::message() const {
 
 std::string Error::brief() const {
   std::string out = call;
+  if (sys_errno == 0 && code == ErrorCode::kOther && !detail.empty()) {
+    return out + ": " + detail;  // the detail is the whole story; "error" would add nothing
+  }
   if (!detail.empty()) out += " (" + detail + ")";
   out += ": ";
   // NOLINTNEXTLINE(concurrency-mt-unsafe): messages are built on one thread

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <exception>
 #include <future>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string_view>
@@ -313,6 +314,46 @@ core::Result<GatewayAddress> parse_gateway_url(const std::string& url) {
   return GatewayAddress{scheme + "://" + rest.substr(0, colon), port};
 }
 
+namespace {
+
+// What the push thread reports when building or sending the push threw.
+constexpr int kPushThrew = std::numeric_limits<int>::min();
+
+// prometheus::Gateway::Push() returns the HTTP status, or minus libcurl's CURLcode when
+// no answer came (-1 also when libcurl could not build the request). The codes a push meets,
+// in words (their numbers are libcurl's stable ABI); any other by number.
+std::string push_failure(int status) {
+  switch (-status) {
+    case 1:
+      return "unsupported protocol (curl error 1)";
+    case 3:
+      return "malformed URL (curl error 3)";
+    case 5:
+      return "could not resolve the proxy (curl error 5)";
+    case 6:
+      return "could not resolve the host (curl error 6)";
+    case 7:
+      return "could not connect (curl error 7)";
+    case 28:
+      return "timed out (curl error 28)";
+    case 35:
+      return "TLS handshake failed (curl error 35)";
+    case 52:
+      return "the server closed the connection without answering (curl error 52)";
+    case 55:
+      return "sending failed (curl error 55)";
+    case 56:
+      return "receiving failed (curl error 56)";
+    case 0:
+      return "no HTTP status";
+    default:
+      return status == kPushThrew ? "the request could not be made"
+                                  : "curl error " + std::to_string(-status);
+  }
+}
+
+}  // namespace
+
 core::Result<void> push_metrics(const std::string& url, const std::string& job,
                                 const std::map<std::string, std::string>& grouping,
                                 std::vector<MetricFamily> families,
@@ -331,7 +372,7 @@ core::Result<void> push_metrics(const std::string& url, const std::string& job,
       gateway.RegisterCollectable(collector);
       state->set_value(gateway.Push());
     } catch (...) {
-      state->set_value(-1);
+      state->set_value(kPushThrew);
     }
   }).detach();
   if (result.wait_for(deadline) != std::future_status::ready) {
@@ -342,8 +383,8 @@ core::Result<void> push_metrics(const std::string& url, const std::string& job,
   const int status = result.get();
   if (status >= 200 && status < 300) return {};
   if (status <= 0) {
-    return core::make_error(core::ErrorCode::kNotFound, "push to gateway",
-                            url + " cannot be reached");
+    return core::make_error(core::ErrorCode::kOther, "push to gateway",
+                            url + " cannot be reached: " + push_failure(status));
   }
   return core::make_error(core::ErrorCode::kOther, "push to gateway",
                           url + " answered HTTP " + std::to_string(status));

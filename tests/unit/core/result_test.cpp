@@ -23,4 +23,13 @@ TEST(Error, BriefWithoutErrnoOrDetailUsesTheCodesName) {
             std::string("read_manifest: ") + shmcheck::core::to_string(ErrorCode::kCorrupt));
 }
 
+TEST(Error, BriefOfAnErrnolessOtherErrorIsTheCallAndItsDetail) {
+  const auto e =
+      make_error(ErrorCode::kOther, "push to gateway", "http://gw:9091 answered HTTP 500");
+  EXPECT_EQ(e.brief(), "push to gateway: http://gw:9091 answered HTTP 500");
+  const auto bare = make_error(ErrorCode::kOther, "read_manifest");
+  EXPECT_EQ(bare.brief(),
+            std::string("read_manifest: ") + shmcheck::core::to_string(ErrorCode::kOther));
+}
+
 }  // namespace

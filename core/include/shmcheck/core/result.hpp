@@ -48,7 +48,9 @@ struct Error {
   // "shm_open(/shmcheck.0.ab.q): File exists [exists] at core/src/segment.cpp:42"
   [[nodiscard]] std::string message() const;
   // For people: "shm_open (/shmcheck.0.ab.q): File exists", no code or source location
-  // (the code's name when there is no errno).
+  // (the code's name when there is no errno; an errno-less kOther error says only
+  // "call: detail", its detail being the whole reason: "push to gateway: http://gw:9091
+  // answered HTTP 500").
   [[nodiscard]] std::string brief() const;
 };
 
