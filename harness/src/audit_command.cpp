@@ -142,13 +142,21 @@ std::string holders_text(const IpcObject& o) {
   return s.empty() ? "-" : s;
 }
 
+// The SIZE column: bytes, but a SysV semaphore set's size is its number of semaphores.
+std::string size_text(const IpcObject& o) {
+  if (o.kind == IpcKind::kSysvSemaphore) {
+    return std::to_string(o.nominal_size) + (o.nominal_size == 1 ? " sem" : " sems");
+  }
+  return human_bytes(o.nominal_size);
+}
+
 void print_table(const std::vector<IpcObject>& objects) {
   std::printf("%-9s %-15s %10s %10s %6s %-10s %5s %-14s %s\n", "KIND", "VERDICT", "BYTES", "SIZE",
               "AGE", "OWNER", "MODE", "HOLDERS", "NAME / REASON");
   for (const auto& o : objects) {
     std::printf("%-9s %-15s %10s %10s %6s %-10s %05o %-14s %s\n",
                 std::string(to_string(o.kind)).c_str(), std::string(to_string(o.verdict)).c_str(),
-                human_bytes(o.bytes_allocated).c_str(), human_bytes(o.nominal_size).c_str(),
+                human_bytes(o.bytes_allocated).c_str(), size_text(o).c_str(),
                 human_age(o.age_s).c_str(), user_name(o.uid).c_str(), o.mode,
                 holders_text(o).c_str(), o.name.c_str());
     std::printf("%74s%s%s\n", "", o.run_id.empty() ? "" : ("run " + o.run_id + ": ").c_str(),

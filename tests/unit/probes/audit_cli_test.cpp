@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/sem.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -17,6 +20,7 @@
 
 #include "probe_test_support.hpp"
 #include "shmcheck/core/segment_header.hpp"
+#include "shmcheck/core/semaphore.hpp"
 #include "shmcheck/probes/run_manifest.hpp"
 
 namespace shmcheck::probes {
@@ -302,6 +306,26 @@ TEST(AuditCli, OlderThanHidesYoungObjects) {
   ASSERT_TRUE(old.exit.ok());
   EXPECT_EQ(parse(all.out)["inventory"]["objects"].size(), 1U);
   EXPECT_EQ(parse(old.out)["inventory"]["objects"].size(), 0U);
+}
+
+// A SysV semaphore set's size is a count of semaphores, not bytes: the table says
+// "3 sems" (it said "3 B"), the JSON "semaphores": 3.
+TEST(AuditCli, ASysvSemaphoreSetIsSizedInSemaphores) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const int id = ::semget(core::Semaphore::kPrivateKey, 3, IPC_CREAT | 0600);
+    ASSERT_GE(id, 0) << std::strerror(errno);
+    const auto table = run_capture(audit({"--kind", "sysv_sem"}));
+    const auto json = run_capture(audit({"--kind", "sysv_sem", "--json"}));
+    ::semctl(id, 0, IPC_RMID);
+    ASSERT_TRUE(table.exit.ok()) << table.exit.describe();
+    EXPECT_NE(table.out.find(" 3 sems "), std::string::npos) << table.out;
+    EXPECT_EQ(table.out.find(" 3 B "), std::string::npos) << table.out;
+    const auto objects = parse(json.out)["inventory"]["objects"];
+    ASSERT_EQ(objects.size(), 1U) << json.out;
+    EXPECT_EQ(objects[0]["semaphores"], 3) << objects[0].dump();
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
 }  // namespace
