@@ -29,6 +29,12 @@
 #include "shmcheck/reports/reporter.hpp"
 
 namespace shmcheck::harness {
+
+// The loader refuses ring messages shorter than the header every message carries...
+static_assert(kMinRingMessageSize == probes::kMinMessageSize);
+// ... and more posters and waiters per semaphore than its journal has ledgers.
+static_assert(kMaxSemaphoreWorkers == probes::kMaxSemaphoreUsers);
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -316,14 +322,6 @@ std::optional<RunError> Runner::plan() {
       ++role_counts[role];
       workers_.push_back({WorkerPlan{role, g, i}, &p});
       role_index_.push_back(role_index);
-    }
-    if ((p.role == Role::kProducer || p.role == Role::kConsumer) &&
-        obj->message_size < probes::kMinMessageSize) {
-      return RunError{kExitUsage, spec_.file + ":" + std::to_string(obj->mark.line) + ":" +
-                                      std::to_string(obj->mark.column) + ": object '" + obj->name +
-                                      "': message_size must be at least " +
-                                      std::to_string(probes::kMinMessageSize) +
-                                      " bytes for checksummed messages"};
     }
   }
   // Delivery logs: a record per run of consecutive seqs a consumer receives from one

@@ -135,6 +135,9 @@ constexpr std::string_view kKillRandomKeys[] = {"kill", "every",  "jitter", "sta
 constexpr std::string_view kPauseAtKeys[] = {"pause", "for", "at", "after"};
 constexpr std::string_view kPauseTimedKeys[] = {"pause", "for", "start", "every", "jitter", "max"};
 constexpr std::string_view kExitKeys[] = {"exit", "at", "after", "code", "restart"};
+// Why a ring's message_size has a floor (kMinRingMessageSize).
+constexpr std::string_view kMessageHeaderNote =
+    "every message starts with the integrity check's 40-byte header";
 constexpr std::string_view kExpectKeys[] = {
     "delivery",    "lost",           "duplicated",           "torn",    "reordered",
     "unexpected",  "leaked_objects", "exclusion_violations", "stalled", "semaphore_drift",
@@ -329,8 +332,10 @@ class Extractor {
     return d;
   }
 
+  // `why_lo`: said after the range when the value is below lo.
   std::optional<std::uint64_t> get_size(const Json& obj, const std::string& ptr,
-                                        std::string_view key, std::uint64_t lo, std::uint64_t hi) {
+                                        std::string_view key, std::uint64_t lo, std::uint64_t hi,
+                                        std::string_view why_lo = {}) {
     const Json* v = field(obj, ptr, key, false);
     if (v == nullptr) return std::nullopt;
     const std::string child = detail::child_pointer(ptr, key);
@@ -353,8 +358,10 @@ class Extractor {
       return std::nullopt;
     }
     if (*size < lo || *size > hi) {
-      error(child, "'" + std::string(key) + "' must be between " + std::to_string(lo) + " and " +
-                       std::to_string(hi) + " bytes, got " + std::to_string(*size));
+      std::string message = "'" + std::string(key) + "' must be between " + std::to_string(lo) +
+                            " and " + std::to_string(hi) + " bytes, got " + std::to_string(*size);
+      if (*size < lo && !why_lo.empty()) message += " (" + std::string(why_lo) + ")";
+      error(child, std::move(message));
       return std::nullopt;
     }
     return size;
@@ -447,7 +454,8 @@ ObjectSpec extract_object(Extractor& x, const Json& obj, const std::string& ptr)
       o.capacity = static_cast<std::uint32_t>(*capacity);
     }
   }
-  if (auto size = x.get_size(obj, ptr, "message_size", 16, 64 * kKiB)) {
+  if (auto size = x.get_size(obj, ptr, "message_size", kMinRingMessageSize, 64 * kKiB,
+                             kMessageHeaderNote)) {
     o.message_size = static_cast<std::uint32_t>(*size);
   }
   if (auto size = x.get_size(obj, ptr, "size", 4 * kKiB, kGiB)) o.size = *size;
@@ -487,7 +495,8 @@ ProcessSpec extract_process(Extractor& x, const Json& obj, const std::string& pt
   if (auto ops = x.get_uint(obj, ptr, "ops", 1, UINT64_MAX)) p.ops = *ops;
   if (auto hold = x.get_duration(obj, ptr, "hold")) p.hold = *hold;
   if (auto think = x.get_duration(obj, ptr, "think")) p.think = *think;
-  if (auto size = x.get_size(obj, ptr, "message_size", 16, 64 * kKiB)) {
+  if (auto size = x.get_size(obj, ptr, "message_size", kMinRingMessageSize, 64 * kKiB,
+                             kMessageHeaderNote)) {
     p.message_size = static_cast<std::uint32_t>(*size);
   }
   p.rate = x.get_rate(obj, ptr, "rate");
@@ -495,6 +504,14 @@ ProcessSpec extract_process(Extractor& x, const Json& obj, const std::string& pt
     p.burst = static_cast<std::uint32_t>(*burst);
   }
   return p;
+}
+
+// For "at: 5s": how a fault of this kind is written at a time, when it can be.
+std::string timed_fault_hint(std::string_view kind_key, std::string_view when) {
+  const std::string at(when);
+  if (kind_key == "kill") return "a kill at " + at + " is written 'every: " + at + ", max: 1'";
+  if (kind_key == "pause") return "a pause at " + at + " is written 'start: " + at + "'";
+  return "an exit happens at a failpoint only (a timed kill can raise a 'signal')";
 }
 
 FaultSpec extract_fault(Extractor& x, const Json& obj, const std::string& ptr) {
@@ -534,10 +551,15 @@ FaultSpec extract_fault(Extractor& x, const Json& obj, const std::string& ptr) {
         std::vector<std::string_view> names;
         for (const auto& info : core::all_failpoints()) names.push_back(info.name);
         std::string message = "unknown failpoint " + quote(*at);
-        if (const auto suggestion = closest(*at, names)) {
-          message += " (did you mean '" + std::string(*suggestion) + "'?)";
+        std::string why;
+        if (parse_duration(*at, &why)) {
+          message += ": 'at' names a failpoint, not a time; " + timed_fault_hint(kind_key, *at);
+        } else {
+          if (const auto suggestion = closest(*at, names)) {
+            message += " (did you mean '" + std::string(*suggestion) + "'?)";
+          }
+          message += "; `shmcheck list-failpoints` lists them";
         }
-        message += "; `shmcheck list-failpoints` lists them";
         x.error(detail::child_pointer(ptr, "at"), std::move(message));
       } else {
         f.failpoint = *at;
@@ -649,7 +671,8 @@ void semantic_checks(Extractor& x, const Spec& spec) {
   std::uint64_t workers = 0;
   bool uses_ok = true;  // ring sides are only counted right when every `uses` resolved
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>
-      ring_sides;  // producers, consumers
+      ring_sides;                                    // producers, consumers
+  std::map<std::string, std::uint64_t> sem_workers;  // posters and waiters so far
   for (std::size_t i = 0; i < spec.processes.size(); ++i) {
     const auto& p = spec.processes[i];
     const std::string ptr = detail::child_pointer("/processes", i);
@@ -716,6 +739,16 @@ void semantic_checks(Extractor& x, const Spec& spec) {
     }
     too_long("hold", p.hold);
     too_long("think", p.think);
+    if (p.role == Role::kPoster || p.role == Role::kWaiter) {
+      const std::uint64_t before = sem_workers[p.uses];
+      sem_workers[p.uses] += p.count;
+      if (before <= kMaxSemaphoreWorkers && sem_workers[p.uses] > kMaxSemaphoreWorkers) {
+        x.error(ptr, "semaphore " + quote(object->name) + " gets " +
+                         std::to_string(sem_workers[p.uses]) +
+                         " posters and waiters here; at most " +
+                         std::to_string(kMaxSemaphoreWorkers) + " are allowed");
+      }
+    }
     if (p.role == Role::kProducer) ring_sides[p.uses].first += p.count;
     if (p.role == Role::kConsumer) ring_sides[p.uses].second += p.count;
     if (!p.ops && !spec.duration) {

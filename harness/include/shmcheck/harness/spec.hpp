@@ -39,6 +39,11 @@ enum class SegmentBacking { kPosix, kSysV, kMemfd };
 // `flavor:` of a semaphore. Mirrors core::SemaphoreFlavor value for value.
 enum class SemFlavor { kPosixUnnamed, kPosixNamed, kSysV };
 
+// A ring message is at least this long: every one starts with the integrity check's
+// header (probes::MessageHeader: producer, incarnation, seq, checksum), which the harness
+// asserts is this size.
+inline constexpr std::uint32_t kMinRingMessageSize = 40;
+
 // One entry of `objects:`. Fields that do not apply to `type` keep their defaults
 // (the loader rejects keys that do not apply to the kind).
 struct ObjectSpec {
@@ -46,7 +51,7 @@ struct ObjectSpec {
   ObjectType type = ObjectType::kSegment;           // YAML key `kind`
   SegmentBacking backing = SegmentBacking::kPosix;  // all kinds but named/SysV semaphores
   std::uint32_t capacity = 1024;                    // rings: slots, power of two, 2..2^20
-  std::uint32_t message_size = 64;                  // rings: slot payload bytes, 16..64 KiB
+  std::uint32_t message_size = 64;                  // rings: slot payload bytes, 40..64 KiB
   std::uint64_t size = 65536;                       // segment: payload bytes, 4 KiB..1 GiB
   SemFlavor flavor = SemFlavor::kPosixUnnamed;      // semaphore
   bool undo = false;                                // semaphore, SysV flavor only: SEM_UNDO

@@ -35,6 +35,8 @@ inline constexpr std::size_t kMaxSpecBytes = 1024 * 1024;
 inline constexpr int kMaxSpecDepth = 32;
 inline constexpr std::uint32_t kMaxWorkers = 256;
 inline constexpr std::size_t kMaxObjects = 64;
+// Posters and waiters of one semaphore (each has a ledger in its SemaphoreJournal).
+inline constexpr std::uint32_t kMaxSemaphoreWorkers = 64;
 inline constexpr std::size_t kMaxFaults = 64;
 inline constexpr std::uint32_t kMaxBurst = 4096;  // messages per burst push or pop
 
