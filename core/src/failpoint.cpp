@@ -1,6 +1,7 @@
 #include "shmcheck/core/failpoint.hpp"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -45,9 +46,20 @@ void sleep_ns(std::uint64_t ns) noexcept {
 void act(FailpointId id, std::uint64_t n, const FailpointArm& arm) noexcept {
   if (auto* observer = g_observer.load(std::memory_order_acquire)) observer(id, n, arm.action);
   switch (arm.action) {
-    case FailpointAction::kKill:
+    case FailpointAction::kKill: {
+      // An injected crash is no bug to debug: it leaves no core file (under `ulimit -c
+      // unlimited` every SIGABRT, SIGSEGV or SIGBUS kill wrote one into the working
+      // directory). The limit comes back if the process catches the signal and goes on.
+      rlimit saved{};
+      const bool lowered = ::getrlimit(RLIMIT_CORE, &saved) == 0 && saved.rlim_cur != 0;
+      if (lowered) {
+        const rlimit none{0, saved.rlim_max};
+        (void)::setrlimit(RLIMIT_CORE, &none);
+      }
       ::raise(arm.signal);  // a signal the process catches or ignores lets it go on
+      if (lowered) (void)::setrlimit(RLIMIT_CORE, &saved);
       break;
+    }
     case FailpointAction::kExit:
       ::_exit(arm.exit_code);
     case FailpointAction::kPause:

@@ -1544,6 +1544,73 @@ TEST(RunCommand, AFailpointKillRaisesTheSignalTheSpecNames) {
   EXPECT_EQ(result.at("fault_schedule").at(0).at("signal"), SIGABRT);
 }
 
+// Injected crashes leave no core files: a failpoint kill and a timed kill, both with
+// SIGABRT, under an unlimited core-file limit. Before, each one wrote a core file into the
+// working directory of the run. A control child proves this host writes core files there
+// at all (else the absence would prove nothing). Not under ASan: its runtime turns core
+// files off itself, and a core of its shadow memory would be huge.
+TEST(RunCommand, InjectedCrashesLeaveNoCoreFiles) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "ASan turns core files off";
+#endif
+  const std::string pattern = read_file("/proc/sys/kernel/core_pattern");
+  if (pattern.empty() || pattern.front() == '|' || pattern.find('/') != std::string::npos) {
+    GTEST_SKIP() << "core files do not go to the working directory here: " << pattern;
+  }
+  rlimit core{};
+  ASSERT_EQ(::getrlimit(RLIMIT_CORE, &core), 0);
+  if (core.rlim_max != RLIM_INFINITY) GTEST_SKIP() << "the core-file limit cannot be raised";
+  TempDir dir;
+  const auto cores = [&] {
+    std::vector<std::string> found;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      if (e.path().filename().string().starts_with("core")) found.push_back(e.path().string());
+    }
+    return found;
+  };
+  const auto old_cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  const pid_t control = shmcheck::testing::fork_child([] {
+    const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+    ::setrlimit(RLIMIT_CORE, &unlimited);
+    ::signal(SIGABRT, SIG_DFL);
+    ::raise(SIGABRT);
+    return 0;
+  });
+  const auto control_exit = shmcheck::testing::wait_child(control, 30s);
+  std::filesystem::current_path(old_cwd);
+  if (cores().empty()) GTEST_SKIP() << "no core file from a plain SIGABRT here: " << pattern;
+  for (const auto& c : cores()) std::filesystem::remove(c);
+
+  const std::string spec = dir.path() + "/spec.yaml";
+  std::ofstream(spec)
+      << "name: injected-aborts\nduration: 1s\ntimeout: 10s\nobjects:\n"
+         "  - { name: queue, kind: spsc_ring, capacity: 256, message_size: 64 }\n"
+         "processes:\n"
+         "  - { role: producer, uses: queue, rate: 10k/s }\n"
+         "  - { role: consumer, uses: queue }\n"
+         "faults:\n"
+         "  - { kill: producer, every: 300ms, signal: SIGABRT, restart: true }\n"
+         "  - { kill: consumer, at: ring.pop.before_release, after: 100, signal: SIGABRT, "
+         "restart: true }\n";
+  const std::string json = dir.path() + "/result.json";
+  std::filesystem::current_path(dir.path());
+  const auto o = run_shmcheck({"run", spec, "--quiet", "--json", json}, {}, 60s,
+                              std::pair<int, rlim_t>{RLIMIT_CORE, RLIM_INFINITY});
+  std::filesystem::current_path(old_cwd);
+  ASSERT_TRUE(o.exit.exited && o.exit.code == 0) << describe(o);
+  const auto result = load_json(json);
+  std::set<std::string> causes;
+  for (const auto& w : result.at("workers")) {
+    for (const auto& p : w.at("processes")) {
+      if (p.at("signal") == SIGABRT) causes.insert(p.at("cause").get<std::string>());
+    }
+  }
+  EXPECT_EQ(causes, (std::set<std::string>{"injected_failpoint", "injected_timer"}))
+      << result.at("workers").dump();
+  EXPECT_TRUE(cores().empty()) << cores().front() << "; control child: " << control_exit.describe();
+}
+
 // A --duration that ends the run before a timed fault's first firing leaves the spec's
 // fault out: a usage error naming the fault's line, not a pass without the crash the
 // spec asks for (the loader refuses the same against the spec's own duration). Before,

@@ -56,7 +56,7 @@ struct FailpointInfo {
 [[nodiscard]] std::optional<FailpointId> failpoint_from_name(std::string_view name) noexcept;
 
 enum class FailpointAction : std::uint8_t {
-  kKill,   // raise(signal), SIGKILL unless told: no cleanup, no unwinding, owner dies
+  kKill,   // raise(signal), SIGKILL unless told: no cleanup, no unwinding, owner dies; no core
   kExit,   // _exit(exit_code): holds resources, skips destructors
   kPause,  // raise(SIGSTOP): the harness resumes it with SIGCONT
   kDelay,  // sleep delay_ns, then continue
