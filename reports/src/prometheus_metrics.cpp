@@ -113,6 +113,30 @@ RunMetricsSnapshot snapshot_of(const probes::RunResult& run) {
   return s;
 }
 
+namespace {
+
+// Which per-role counters a role can move: a series that stays 0 by construction (a
+// producer's lock acquisitions, a locker's full ring) is clutter on a dashboard and a
+// series to store. A role this list does not know gets them all.
+struct RoleCounters {
+  bool payload = true;
+  bool ring_full = true;
+  bool ring_empty = true;
+  bool abandoned = true;
+  bool lock = true;
+};
+
+RoleCounters counters_of(std::string_view role) {
+  if (role == "producer") return {true, true, false, false, false};
+  if (role == "consumer") return {true, false, true, true, false};
+  if (role == "locker") return {false, false, false, false, true};
+  if (role == "writer" || role == "reader") return {true, false, false, false, false};
+  if (role == "poster" || role == "waiter") return {false, false, false, false, false};
+  return {};
+}
+
+}  // namespace
+
 std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapshot>& runs) {
   auto ops = family("shmcheck_ops_total", "Operations completed by workers.", MetricType::Counter);
   auto bytes = family("shmcheck_payload_bytes_total", "Payload bytes moved by workers.",
@@ -182,14 +206,17 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
       const auto add = [&](MetricFamily& f, std::uint64_t v) {
         f.metric.push_back(with_value(MetricType::Counter, rl, static_cast<double>(v)));
       };
-      add(bytes, st.bytes);
-      add(full, st.full_events);
-      add(empty, st.empty_events);
-      add(abandoned, st.abandoned);
-      add(acquisitions, st.lock_acquisitions);
-      add(contended, st.lock_waits);
-      add(owner_died, st.owner_died);
-      add(repairs, st.repairs);
+      const RoleCounters applies = counters_of(role.role);
+      if (applies.payload) add(bytes, st.bytes);
+      if (applies.ring_full) add(full, st.full_events);
+      if (applies.ring_empty) add(empty, st.empty_events);
+      if (applies.abandoned) add(abandoned, st.abandoned);
+      if (applies.lock) {
+        add(acquisitions, st.lock_acquisitions);
+        add(contended, st.lock_waits);
+        add(owner_died, st.owner_died);
+        add(repairs, st.repairs);
+      }
       if (st.lock_acquisitions > 0 || st.lock_wait.count > 0)
         lock_wait.metric.push_back(histogram(rl, st.lock_wait));
       if (st.ring_wait.count > 0) ring_wait.metric.push_back(histogram(rl, st.ring_wait));

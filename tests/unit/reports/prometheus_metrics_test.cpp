@@ -66,6 +66,24 @@ TEST(RunMetrics, FamiliesUseBaseUnitsAndNoPidLabels) {
       << text;
 }
 
+// A role gets the counters it can move: no lock series for a producer, no ring series
+// for a locker (they were there, at 0 for ever).
+TEST(RunMetrics, EachRoleGetsOnlyTheCountersItsWorkCanMove) {
+  const auto text = final_text();
+  const auto has = [&](const std::string& family, const std::string& role) {
+    return text.find(family + "{role=\"" + role + "\"") != std::string::npos;
+  };
+  EXPECT_TRUE(has("shmcheck_ring_full_total", "producer")) << text;
+  EXPECT_TRUE(has("shmcheck_payload_bytes_total", "producer")) << text;
+  EXPECT_FALSE(has("shmcheck_ring_empty_total", "producer")) << text;
+  EXPECT_FALSE(has("shmcheck_lock_acquisitions_total", "producer")) << text;
+  EXPECT_FALSE(has("shmcheck_lock_owner_died_total", "producer")) << text;
+  EXPECT_TRUE(has("shmcheck_lock_owner_died_total", "locker")) << text;
+  EXPECT_TRUE(has("shmcheck_lock_repairs_total", "locker")) << text;
+  EXPECT_FALSE(has("shmcheck_ring_full_total", "locker")) << text;
+  EXPECT_FALSE(has("shmcheck_payload_bytes_total", "locker")) << text;
+}
+
 TEST(RunMetrics, PassesPromtoolCheckMetrics) {
   if (!have_promtool())
     GTEST_SKIP() << "promtool not installed (scripts/bootstrap installs prometheus)";
