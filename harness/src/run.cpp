@@ -1096,6 +1096,12 @@ std::string summarize(const probes::RunResult& r) {
                   c.acked, c.delivered, c.lost, c.duplicated, c.torn, c.reordered, c.recovered,
                   c.in_flight_dropped);
     out += line;
+    // Acked, not delivered, and explained: a consumer died holding them (an MPMC pop's
+    // claimed slot). Without this line acked and delivered did not add up on screen.
+    if (c.lost_at_crash != 0) {
+      out.pop_back();
+      out += ", " + std::to_string(c.lost_at_crash) + " lost with a killed consumer\n";
+    }
   }
   for (const auto& m : r.mutexes) {
     std::snprintf(line, sizeof line,

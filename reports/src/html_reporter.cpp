@@ -106,13 +106,15 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
   if (run.integrity) {
     const auto& c = run.integrity->counts;
     out << "<h3>Message integrity</h3><table><tr>";
-    const std::array<std::pair<const char*, std::uint64_t>, 10> cols{
+    const std::array<std::pair<const char*, std::uint64_t>, 12> cols{
         {{"attempted", c.attempted},
          {"acked", c.acked},
          {"delivered", c.delivered},
          {"lost", c.lost},
+         {"lost at a crash", c.lost_at_crash},
          {"duplicated", c.duplicated},
          {"recovered", c.recovered},
+         {"in flight dropped", c.in_flight_dropped},
          {"reordered", c.reordered},
          {"torn", c.torn},
          {"abandoned", c.abandoned},
