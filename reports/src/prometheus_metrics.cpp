@@ -350,6 +350,7 @@ constexpr int kPushThrew = std::numeric_limits<int>::min();
 // no answer came (-1 also when libcurl could not build the request). The codes a push meets,
 // in words (their numbers are libcurl's stable ABI); any other by number.
 std::string push_failure(int status) {
+  if (status == kPushThrew) return "the request could not be made";
   switch (-status) {
     case 1:
       return "unsupported protocol (curl error 1)";
@@ -374,8 +375,7 @@ std::string push_failure(int status) {
     case 0:
       return "no HTTP status";
     default:
-      return status == kPushThrew ? "the request could not be made"
-                                  : "curl error " + std::to_string(-status);
+      return "curl error " + std::to_string(-status);
   }
 }
 
