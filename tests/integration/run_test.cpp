@@ -1436,7 +1436,8 @@ std::vector<FailpointCrash> failpoint_crashes() {
   std::vector<FailpointCrash> out;
   const auto id = [](std::string s) {
     std::replace_if(
-        s.begin(), s.end(), [](char c) { return !std::isalnum(c); }, '_');
+        s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) == 0; },
+        '_');
     return s;
   };
   for (const std::string kind : {"spsc_ring", "mpmc_ring"}) {
@@ -1471,9 +1472,14 @@ std::vector<FailpointCrash> failpoint_crashes() {
                    "  exclusion_violations: 0\n"});
   }
   // One kill: a POSIX semaphore stays one lower for good, SysV's SEM_UNDO gives it back.
-  for (const auto& [flavor, drift] : std::vector<std::pair<std::string, std::string>>{
-           {"posix_unnamed", "1"}, {"posix_named", "1"}, {"sysv, undo: true", "0"}}) {
-    out.push_back({id("semaphore_after_wait_" + flavor),
+  struct Flavor {
+    std::string name, spec, drift;
+  };
+  for (const auto& [name, flavor, drift] :
+       std::vector<Flavor>{{"posix_unnamed", "posix_unnamed", "1"},
+                           {"posix_named", "posix_named", "1"},
+                           {"sysv_undo", "sysv, undo: true", "0"}}) {
+    out.push_back({"semaphore_after_wait_" + name,
                    "  - { name: pool, kind: semaphore, flavor: " + flavor + ", initial: 2 }\n",
                    "  - { role: waiter, count: 2, uses: pool, hold: 10us }\n",
                    "  - { kill: waiter, at: semaphore.after_wait, after: 100, restart: true }\n",
@@ -1496,7 +1502,7 @@ TEST_P(FailpointCrashRun, IsSurvivedWithNothingCommittedLostAndNothingLeft) {
   TempDir dir;
   TempDir runtime;
   const std::string spec = dir.path() + "/spec.yaml";
-  std::ofstream(spec) << "name: " << c.name << "\nduration: 600ms\ntimeout: 10s\nobjects:\n"
+  std::ofstream(spec) << "name: " << c.name << "\nduration: 1s\ntimeout: 10s\nobjects:\n"
                       << c.objects << "processes:\n"
                       << c.processes << "faults:\n"
                       << c.fault << "expect:\n"
