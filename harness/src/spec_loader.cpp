@@ -628,7 +628,8 @@ std::vector<Role> roles_reaching(std::string_view failpoint) {
   if (failpoint.starts_with("ring.push.")) return {Role::kProducer};
   if (failpoint.starts_with("ring.pop.")) return {Role::kConsumer};
   if (failpoint.starts_with("mutex.")) return {Role::kLocker};
-  if (failpoint.starts_with("semaphore.")) return {Role::kPoster, Role::kWaiter};
+  // A poster lends a unit and takes it back; only a waiter holds a taken unit.
+  if (failpoint.starts_with("semaphore.")) return {Role::kWaiter};
   if (failpoint.starts_with("segment.write.")) return {Role::kWriter};
   if (failpoint.starts_with("segment.read.")) return {Role::kReader};
   return {};

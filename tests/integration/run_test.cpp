@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/core/process_identity.hpp"
 #include "shmcheck/probes/cleaner.hpp"
 #include "shmcheck/probes/inventory.hpp"
@@ -1135,6 +1136,28 @@ TEST(RunCommand, NoProbesWithAP99LatencyExpectationIsAUsageError) {
 }
 
 // ---- usage errors -----------------------------------------------------------------------
+
+// list-failpoints names, for each failpoint, the roles whose work passes it (the ones a
+// fault there can target; the loader refuses any other). A poster never holds a taken
+// unit: a spec killing one at semaphore.after_wait passed validation and then failed
+// every run as "not reached".
+TEST(ListFailpoints, NamesEachFailpointWithTheRolesThatReachIt) {
+  const auto o = run_shmcheck({"list-failpoints", "--json"});
+  ASSERT_TRUE(o.exit.ok()) << describe(o);
+  const auto listed = nlohmann::json::parse(o.out);
+  const auto all = shmcheck::core::all_failpoints();
+  ASSERT_EQ(listed.size(), all.size()) << o.out;
+  std::map<std::string, std::vector<std::string>> roles;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(listed[i].at("name"), all[i].name);
+    EXPECT_FALSE(listed[i].at("roles").empty()) << listed[i].dump();
+    roles[listed[i].at("name")] = listed[i].at("roles").get<std::vector<std::string>>();
+  }
+  EXPECT_EQ(roles["ring.push.before_commit"], std::vector<std::string>{"producer"});
+  EXPECT_EQ(roles["semaphore.after_wait"], std::vector<std::string>{"waiter"});
+  const auto table = run_shmcheck({"list-failpoints"});
+  EXPECT_NE(table.out.find("semaphore.after_wait         waiter"), std::string::npos) << table.out;
+}
 
 TEST(RunCommand, UnknownFlagIsAUsageError) {
   const auto o = run_shmcheck({"run", spec_path("specs/spsc-producer-crash.yaml"), "--bogus"});
