@@ -688,7 +688,13 @@ void Supervisor::check_watchdog(std::uint64_t now) {
   for (std::uint32_t w = 0; w < configs_.size(); ++w) {
     progress += control_.view().worker(w).snapshot().progress;
   }
-  if (progress != last_progress_value_) {
+  // A worker the schedule has paused (SIGSTOP until its resume is due) stops progress
+  // on purpose, and its peers wait for it: the no-progress clock starts again when it
+  // resumes. (A pause longer than the timeout was reported as a stall.)
+  const bool paused_by_fault = std::any_of(live_.begin(), live_.end(), [](const Live& l) {
+    return l.pid != 0 && l.stopped && l.resume_at_ns != 0;
+  });
+  if (progress != last_progress_value_ || paused_by_fault) {
     last_progress_value_ = progress;
     last_progress_ns_ = now;
   }

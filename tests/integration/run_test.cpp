@@ -1440,6 +1440,28 @@ std::vector<std::string> fault_statuses(const nlohmann::json& result) {
   return out;
 }
 
+// A pause the schedule injects stops progress on purpose (the consumer waits for the
+// paused producer): however much longer than the spec's timeout it lasts, the watchdog
+// takes it for no stall, at a failpoint or at a time. Before, both runs failed
+// "STALLED: no progress for 1s" while the harness itself held the producer stopped.
+TEST(RunCommand, APauseLongerThanTheTimeoutIsNotAStall) {
+  for (const std::string fault : {"{ pause: producer, at: ring.push.before_commit, after: 100, "
+                                  "for: 1500ms }",
+                                  "{ pause: producer, start: 200ms, for: 1500ms }"}) {
+    SCOPED_TRACE(fault);
+    const auto result = run_passing_text(
+        "name: long-pause\nduration: 2500ms\ntimeout: 1s\nobjects:\n"
+        "  - { name: queue, kind: spsc_ring, capacity: 256, message_size: 64 }\n"
+        "processes:\n"
+        "  - { role: producer, uses: queue, rate: 10k/s }\n"
+        "  - { role: consumer, uses: queue }\n"
+        "faults:\n  - " +
+        fault + "\nexpect:\n  stalled: 0\n  lost: 0\n");
+    EXPECT_EQ(fault_statuses(result), (std::vector<std::string>{"fired"}));
+    EXPECT_TRUE(result.at("stalls").empty()) << result.at("stalls").dump();
+  }
+}
+
 // ---- every failpoint, through the real binary ------------------------------------
 // A worker SIGKILLed at each failpoint of each primitive it works on (and of the burst
 // calls), then restarted: the run passes its integrity expectations, the fault fired,
