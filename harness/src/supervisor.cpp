@@ -29,6 +29,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <system_error>
 
@@ -258,7 +259,8 @@ struct Supervisor::Live {
   bool finished = false;  // no further incarnation will run
   int sent_signal = 0;    // timed kill sent to the current incarnation
   std::optional<std::size_t> sent_fault;
-  std::uint64_t resume_at_ns = 0;  // SIGCONT due (paused by a fault)
+  std::uint64_t resume_at_ns = 0;          // SIGCONT due (paused by a fault)
+  std::optional<std::size_t> pause_fault;  // the planned fault that paused it, when known
   bool stopped = false;
   bool harness_kill = false;  // SIGKILLed by kill_all (end of run or watchdog)
 };
@@ -405,6 +407,7 @@ void Supervisor::reap(std::uint64_t now) {
         if (const auto f = failpoint_fault(*w, snap)) {
           pause_ns = static_cast<std::uint64_t>(schedule_.faults[*f].duration.count());
           report_.faults[*f].status = probes::FaultStatus::kFired;
+          live.pause_fault = f;
         }
         live.resume_at_ns = now + pause_ns;
         event(now, *w, pid, "pause",
@@ -504,6 +507,7 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
   live.sent_signal = 0;
   live.sent_fault.reset();
   live.resume_at_ns = 0;
+  live.pause_fault.reset();
   live.stopped = false;
   live.harness_kill = false;
   if (restart) {
@@ -538,15 +542,29 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
     } else {
       signal_worker(live.pid, SIGSTOP);
       live.resume_at_ns = now + static_cast<std::uint64_t>(fault.duration.count());
+      live.pause_fault = f;
       event(now, fault.worker, live.pid, "pause", fault.describe());
     }
     outcome.status = probes::FaultStatus::kFired;
   }
+  // A pause ends when its time is up or when the run does: a worker held
+  // stopped past the end would keep its peers from draining until the watchdog took the
+  // run for overrun ("a pause of 10s" in a 4 s run). The fault's outcome says it was cut.
+  // (end_ns: the duration's end, or earlier when the check's records ended the run.)
+  const std::uint64_t end_ns = control_.run().end_ns.load(std::memory_order_relaxed);
+  const std::uint64_t run_end = end_ns != 0 ? end_ns : std::numeric_limits<std::uint64_t>::max();
   for (auto& live : live_) {
-    if (live.pid != 0 && live.resume_at_ns != 0 && now >= live.resume_at_ns) {
+    if (live.pid != 0 && live.resume_at_ns != 0 && (now >= live.resume_at_ns || now >= run_end)) {
+      const bool cut_short = now < live.resume_at_ns;
       signal_worker(live.pid, SIGCONT);
-      event(now, static_cast<std::size_t>(&live - live_.data()), live.pid, "resume", "SIGCONT");
+      event(now, static_cast<std::size_t>(&live - live_.data()), live.pid, "resume",
+            cut_short ? "SIGCONT: the run is over, the pause cut short" : "SIGCONT");
+      if (cut_short && live.pause_fault) {
+        report_.faults[*live.pause_fault].note =
+            "cut short by " + format_ns(live.resume_at_ns - now) + ": the run ended first";
+      }
       live.resume_at_ns = 0;
+      live.pause_fault.reset();
       live.stopped = false;
       last_progress_ns_ = now;  // a pause is not a stall
     }
@@ -688,13 +706,20 @@ void Supervisor::check_watchdog(std::uint64_t now) {
   for (std::uint32_t w = 0; w < configs_.size(); ++w) {
     progress += control_.view().worker(w).snapshot().progress;
   }
-  // A worker the schedule has paused (SIGSTOP until its resume is due) stops progress
-  // on purpose, and its peers wait for it: the no-progress clock starts again when it
-  // resumes. (A pause longer than the timeout was reported as a stall.)
-  const bool paused_by_fault = std::any_of(live_.begin(), live_.end(), [](const Live& l) {
-    return l.pid != 0 && l.stopped && l.resume_at_ns != 0;
-  });
-  if (progress != last_progress_value_ || paused_by_fault) {
+  // A worker the schedule has paused (SIGSTOP until its resume is due) stops its own
+  // progress on purpose, and peers that wait for its messages wait on purpose: the
+  // no-progress clock does not run while it is paused. Unless it is paused holding an
+  // object (a lock, a semaphore unit): peers blocked behind a stopped holder are the
+  // hang the watchdog is for, and the stall names the holder (mutex-stall-detected).
+  bool paused_by_fault = false;
+  bool paused_holding = false;
+  for (std::uint32_t w = 0; w < configs_.size(); ++w) {
+    const Live& l = live_[w];
+    if (l.pid == 0 || !l.stopped || l.resume_at_ns == 0) continue;
+    paused_by_fault = true;
+    paused_holding = paused_holding || control_.view().worker(w).snapshot().holding != 0;
+  }
+  if (progress != last_progress_value_ || (paused_by_fault && !paused_holding)) {
     last_progress_value_ = progress;
     last_progress_ns_ = now;
   }

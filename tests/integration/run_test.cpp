@@ -1440,6 +1440,19 @@ std::vector<std::string> fault_statuses(const nlohmann::json& result) {
   return out;
 }
 
+// A passing run of a paced producer and a consumer on an SPSC ring, timeout 1 s, with
+// one fault (a pause), expecting no stall and nothing lost.
+nlohmann::json run_passing_paused_pair(const std::string& duration, const std::string& fault) {
+  return run_passing_text("name: paused-pair\nduration: " + duration +
+                          "\ntimeout: 1s\nobjects:\n"
+                          "  - { name: queue, kind: spsc_ring, capacity: 256, message_size: 64 }\n"
+                          "processes:\n"
+                          "  - { role: producer, uses: queue, rate: 10k/s }\n"
+                          "  - { role: consumer, uses: queue }\n"
+                          "faults:\n  - " +
+                          fault + "\nexpect:\n  stalled: 0\n  lost: 0\n");
+}
+
 // A pause the schedule injects stops progress on purpose (the consumer waits for the
 // paused producer): however much longer than the spec's timeout it lasts, the watchdog
 // takes it for no stall, at a failpoint or at a time. Before, both runs failed
@@ -1449,16 +1462,46 @@ TEST(RunCommand, APauseLongerThanTheTimeoutIsNotAStall) {
                                   "for: 1500ms }",
                                   "{ pause: producer, start: 200ms, for: 1500ms }"}) {
     SCOPED_TRACE(fault);
-    const auto result = run_passing_text(
-        "name: long-pause\nduration: 2500ms\ntimeout: 1s\nobjects:\n"
-        "  - { name: queue, kind: spsc_ring, capacity: 256, message_size: 64 }\n"
-        "processes:\n"
-        "  - { role: producer, uses: queue, rate: 10k/s }\n"
-        "  - { role: consumer, uses: queue }\n"
-        "faults:\n  - " +
-        fault + "\nexpect:\n  stalled: 0\n  lost: 0\n");
+    const auto result = run_passing_paused_pair("2500ms", fault);
     EXPECT_EQ(fault_statuses(result), (std::vector<std::string>{"fired"}));
     EXPECT_TRUE(result.at("stalls").empty()) << result.at("stalls").dump();
+  }
+}
+
+// But a worker paused while it holds a lock blocks its peers: that is the hang the
+// watchdog is for, and the stall names the holder (specs/mutex-stall-detected.yaml).
+TEST(RunCommand, ALockHolderPausedLongerThanTheTimeoutIsAStallNamingIt) {
+  const auto result = run_passing_text(
+      "name: paused-holder\nduration: 3s\ntimeout: 500ms\n"
+      "objects: [{ name: guard, kind: mutex }]\n"
+      "processes: [{ role: locker, count: 2, uses: guard, rate: 1k/s }]\n"
+      "faults: [{ pause: locker, at: mutex.locked.mid_update, after: 50, for: 30s }]\n"
+      "expect: { stalled: 1 }\n");
+  ASSERT_EQ(result.at("stalls").size(), 1U) << result.dump(2);
+  const std::string stall = result.at("stalls").at(0).at("description");
+  EXPECT_NE(stall.find("no progress for"), std::string::npos) << stall;
+  EXPECT_NE(stall.find("guard held by locker#"), std::string::npos) << stall;
+  // Found by the no-progress clock, long before the run's end or the 30 s pause's.
+  EXPECT_LT(result.at("stalls").at(0).at("t_s").get<double>(), 2.5);
+}
+
+// A pause that outlasts the run ends with it: the paused producer resumes when the
+// duration is over, the consumer drains, and the fault's outcome says the pause was cut
+// short. Before, the producer stayed stopped past the end and the run failed "STALLED:
+// run overran duration + drain + timeout" (a spec that `validate` accepted).
+TEST(RunCommand, APauseThatOutlastsTheRunIsCutShortWhenItEnds) {
+  for (const std::string fault : {"{ pause: producer, at: ring.push.before_commit, after: 100, "
+                                  "for: 30s }",
+                                  "{ pause: producer, start: 300ms, for: 30s }"}) {
+    SCOPED_TRACE(fault);
+    const auto result = run_passing_paused_pair("1500ms", fault);
+    EXPECT_EQ(fault_statuses(result), (std::vector<std::string>{"fired"}));
+    const std::string note = result.at("fault_schedule").at(0).at("note");
+    EXPECT_NE(note.find("cut short by"), std::string::npos) << note;
+    EXPECT_NE(note.find("the run ended first"), std::string::npos) << note;
+    EXPECT_TRUE(result.at("stalls").empty()) << result.at("stalls").dump();
+    // Ended with its duration (1.5 s) and drain, not with the 30 s pause or the watchdog.
+    EXPECT_LT(result.at("durations").at("run_s").get<double>(), 5.0);
   }
 }
 
