@@ -8,6 +8,7 @@
 #include <exception>
 #include <map>
 #include <new>
+#include <string>
 
 #include "shmcheck/harness/build_stamp.hpp"
 #include "shmcheck/harness/cli.hpp"
@@ -51,6 +52,23 @@ int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> comman
         throw CLI::Success();
       },
       "Print the build stamp (a digest of the sources this binary was built from) and exit");
+  // CLI11 answers `shmcheck frobnicate` with "A subcommand is required": name the word.
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string word = argv[1];
+    const auto subs = app.get_subcommands({});
+    if (std::none_of(subs.begin(), subs.end(),
+                     [&](const CLI::App* s) { return s->check_name(word); })) {
+      std::string names;
+      for (const CLI::App* sub : subs) {
+        if (sub->get_group().empty()) continue;  // hidden (the worker)
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      }
+      if (!names.empty()) names = " (commands: " + names + ")";
+      std::fprintf(stderr, "%s: unknown command '%s'%s\nRun with --help for more information.\n",
+                   app.get_name().c_str(), word.c_str(), names.c_str());
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --help-all, --version, --build-stamp

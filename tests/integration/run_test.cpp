@@ -765,6 +765,17 @@ TEST(RunCommand, ABadLogAllowanceIsAUsageError) {
   }
 }
 
+// A mistyped command is named, with the commands there are (CLI11 alone said "A
+// subcommand is required"); the hidden worker command is not offered.
+TEST(RunCommand, AnUnknownCommandIsNamedWithTheCommandsThereAre) {
+  const auto o = run_shmcheck({"rn", spec_path("specs/spsc-producer-crash.yaml")});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.err.find("unknown command 'rn'"), std::string::npos) << describe(o);
+  EXPECT_NE(o.err.find("run, validate"), std::string::npos) << describe(o);
+  EXPECT_EQ(o.err.find("worker"), std::string::npos) << describe(o);
+}
+
 // CLI11 alone took "-5" for an unsigned as 2^64 - 5 and let an overflow through.
 TEST(RunCommand, ASeedThatIsNotAWholeNumberIsAUsageError) {
   const std::string spec = spec_path("tests/integration/specs/duration-mpmc-shared.yaml");
