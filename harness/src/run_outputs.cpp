@@ -75,6 +75,18 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
       out->reports_to_stdout_ = true;
     }
   }
+  // A report that cannot be written fails the command now, not after the run.
+  const std::pair<const char*, const std::string*> files[] = {
+      {"--json", &out->options_.json},
+      {"--junit", &out->options_.junit},
+      {"--html", &out->options_.html},
+      {"--summary", &out->options_.summary}};
+  for (const auto& [flag, path] : files) {
+    if (path->empty()) continue;
+    if (auto ok = reports::check_output_file(*path); !ok) {
+      return core::make_error(ok.error().code, flag, *path, ok.error().sys_errno);
+    }
+  }
   auto linger = parse_duration(options.linger);
   if (!linger) {
     return core::make_error(core::ErrorCode::kInvalidArgument, "--linger",
@@ -91,6 +103,11 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
     if (ec) {
       return core::make_error(core::error_code_from_errno(ec.value()), "--report-dir",
                               options.report_dir, ec.value());
+    }
+    const auto probe = std::filesystem::path(options.report_dir) / "shmcheck.json";
+    if (auto ok = reports::check_output_file(probe.string()); !ok) {
+      return core::make_error(ok.error().code, "--report-dir", probe.string(),
+                              ok.error().sys_errno);
     }
   }
   if (!options.metrics_listen.empty()) {

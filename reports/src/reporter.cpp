@@ -200,6 +200,28 @@ core::Result<void> write_output_file(const std::string& path, bool append,
   return {};
 }
 
+core::Result<void> check_output_file(const std::string& path) {
+  const OutputTarget where = output_target(path);
+  if (where.in_place) {
+    struct stat st {};
+    if (::stat(where.path.c_str(), &st) != 0) return {};  // a dangling link: written through
+    if (S_ISDIR(st.st_mode)) {
+      return core::make_error(core::error_code_from_errno(EISDIR), "open", where.path, EISDIR);
+    }
+    auto ok = core::posix_call("access", [&] { return ::access(where.path.c_str(), W_OK); });
+    if (!ok) return core::make_error(ok.error().code, "open", where.path, ok.error().sys_errno);
+    return {};
+  }
+  const std::string probe = where.path + ".tmp." + core::new_run_id();
+  auto fd = core::posix_call("open", [&] {
+    return ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  });
+  if (!fd) return core::make_error(fd.error().code, "open", where.path, fd.error().sys_errno);
+  ::close(*fd);
+  ::unlink(probe.c_str());
+  return {};
+}
+
 core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult& suite,
                                      const std::string& path, bool append) {
   return write_output_file(path, append, [&](std::ostream& out) { reporter.write(suite, out); });

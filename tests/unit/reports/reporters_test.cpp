@@ -294,6 +294,38 @@ TEST(WriteReportFile, ALinkPlantedAtAGuessableTemporaryNameIsNotFollowed) {
 // kept), a dangling link (its target created), and, as root, another user's link (not
 // followed: replaced, its target untouched) and a private copy of /dev/full (the write
 // fails with ENOSPC and the device stays a device).
+// check_output_file answers for a report before it is written: yes for a new file in a
+// directory that takes files (leaving nothing there), an existing one, a device or a
+// FIFO without a reader (asked, never opened: an open would wait); no, with the reason,
+// for a missing directory or a directory in the file's place.
+TEST(CheckOutputFile, SaysWhetherAReportCouldBeWrittenWithoutWritingIt) {
+  namespace fs = std::filesystem;
+  const auto dir =
+      fs::temp_directory_path() / ("shmcheck-report-check-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const shmcheck::testing::Watchdog watchdog(std::chrono::seconds(60), "check_output_file");
+  EXPECT_TRUE(check_output_file((dir / "new.json").string()));
+  EXPECT_TRUE(fs::is_empty(dir)) << "the probe's temporary file was left";
+  std::ofstream(dir / "old.json") << "old";
+  EXPECT_TRUE(check_output_file((dir / "old.json").string()));
+  std::string old;
+  std::ifstream(dir / "old.json") >> old;
+  EXPECT_EQ(old, "old") << "the check wrote to the report";
+  ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
+  EXPECT_TRUE(check_output_file((dir / "fifo").string()));
+  EXPECT_TRUE(check_output_file("/dev/null"));
+
+  const auto missing = check_output_file((dir / "missing" / "x.json").string());
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().sys_errno, ENOENT);
+  EXPECT_NE(missing.error().brief().find("missing/x.json"), std::string::npos)
+      << missing.error().brief();
+  const auto directory = check_output_file(dir.string());
+  ASSERT_FALSE(directory);
+  EXPECT_EQ(directory.error().sys_errno, EISDIR);
+  fs::remove_all(dir);
+}
+
 TEST(WriteReportFile, ADevicePipeOrLinkIsWrittenThroughNotReplaced) {
   namespace fs = std::filesystem;
   const auto dir =

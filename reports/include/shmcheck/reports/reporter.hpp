@@ -61,6 +61,12 @@ class Reporter {
 // (/dev/stdout) is written in place. append=true appends instead (GITHUB_STEP_SUMMARY).
 [[nodiscard]] core::Result<void> write_output_file(
     const std::string& path, bool append, const std::function<void(std::ostream&)>& render);
+// Whether write_output_file(path) could write there now, without writing: a new or
+// regular file by creating and removing a temporary file beside it, a device or pipe by
+// access(W_OK) (never opened: a FIFO's open would wait for a reader). `shmcheck run`
+// asks before running, so a report it could not write fails the command at once, not
+// after a run whose result it would lose.
+[[nodiscard]] core::Result<void> check_output_file(const std::string& path);
 // write_output_file of the reporter's rendering of the suite.
 [[nodiscard]] core::Result<void> write_report_file(const Reporter& reporter,
                                                    const SuiteResult& suite,
