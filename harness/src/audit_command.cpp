@@ -20,6 +20,7 @@
 
 #include "shmcheck/harness/audit_exporter.hpp"
 #include "shmcheck/harness/cli.hpp"
+#include "shmcheck/harness/spec_loader.hpp"
 #include "shmcheck/probes/cleaner.hpp"
 #include "shmcheck/probes/inventory.hpp"
 #include "shmcheck/probes/inventory_json.hpp"
@@ -64,19 +65,25 @@ std::size_t unknown_for_unreadable(const std::vector<IpcObject>& objects) {
       }));
 }
 
-// "90", "90s", "15m", "2h", "7d" -> seconds.
-std::optional<std::int64_t> parse_duration(const std::string& text) {
-  std::int64_t value = 0;
-  const auto* begin = text.data();
-  const auto* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(begin, end, value);
-  if (ec != std::errc{} || ptr == begin || value < 0) return std::nullopt;
-  const std::string unit(ptr, end);
-  if (unit.empty() || unit == "s") return value;
-  if (unit == "m" || unit == "min") return value * 60;
-  if (unit == "h") return value * 3600;
-  if (unit == "d") return value * 86400;
-  return std::nullopt;
+// The durations every shmcheck flag and spec takes (500ms, 90s, 15m, 2h: parse_duration),
+// plus days for ages (7d, 1.5d). A bare number is refused there as here: `--older-than 90`
+// meant seconds, `run --duration 90` is an error, and `--min-interval 500ms` was refused.
+std::optional<std::chrono::nanoseconds> parse_audit_duration(const std::string& text,
+                                                             std::string* why) {
+  if (text.size() < 2 || text.back() != 'd') return parse_duration(text, why);
+  const std::string as_hours = text.substr(0, text.size() - 1) + "h";
+  const auto hours = parse_duration(as_hours, why);
+  if (!hours) {  // its message quotes what was given, not the hours it was read as
+    if (const auto at = why->find("'" + as_hours + "'"); at != std::string::npos) {
+      why->replace(at, as_hours.size() + 2, "'" + text + "'");
+    }
+    return std::nullopt;
+  }
+  if (hours->count() > std::chrono::nanoseconds::max().count() / 24) {
+    *why = "duration out of range: '" + text + "'";
+    return std::nullopt;
+  }
+  return *hours * 24;
 }
 
 std::optional<uid_t> parse_user(const std::string& text) {
@@ -247,14 +254,16 @@ int run_audit(const AuditFlags& f) {
     }
     users.insert(*uid);
   }
-  std::optional<std::int64_t> older_than;
+  std::optional<std::int64_t> older_than;  // seconds, as ages are
+  std::string why;
   if (!f.older_than.empty()) {
-    older_than = parse_duration(f.older_than);
-    if (!older_than) {
-      std::fprintf(stderr, "shmcheck audit: bad --older-than '%s' (e.g. 90s, 15m, 2h, 7d)\n",
-                   f.older_than.c_str());
+    const auto d = parse_audit_duration(f.older_than, &why);
+    if (!d) {
+      std::fprintf(stderr, "shmcheck audit: --older-than: %s (e.g. 90s, 15m, 2h, 7d)\n",
+                   why.c_str());
       return kExitUsage;
     }
+    older_than = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
   }
   if (f.yes && !f.clean && !f.reclaim) {
     std::fprintf(stderr, "shmcheck audit: --yes only makes sense with --clean or --reclaim\n");
@@ -268,10 +277,9 @@ int run_audit(const AuditFlags& f) {
   }
 
   // Checked even when no exporter uses it: a bad flag is a usage error either way.
-  const auto min_interval = parse_duration(f.min_interval);
+  const auto min_interval = parse_audit_duration(f.min_interval, &why);
   if (!min_interval) {
-    std::fprintf(stderr, "shmcheck audit: bad --min-interval '%s' (e.g. 5s, 1m)\n",
-                 f.min_interval.c_str());
+    std::fprintf(stderr, "shmcheck audit: --min-interval: %s (e.g. 500ms, 5s, 1m)\n", why.c_str());
     return kExitUsage;
   }
   if (!f.serve.empty() || !f.textfile.empty()) {
@@ -284,7 +292,7 @@ int run_audit(const AuditFlags& f) {
     AuditExporterOptions exporter;
     exporter.serve = f.serve;
     exporter.textfile = f.textfile;
-    exporter.min_interval = std::chrono::seconds(*min_interval);
+    exporter.min_interval = *min_interval;
     exporter.inventory = options;
     return run_audit_exporter(exporter);
   }

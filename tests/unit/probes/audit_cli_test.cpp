@@ -281,7 +281,10 @@ TEST(AuditCli, BadFlagsExitWithUsageCode2) {
   for (const auto& bad : std::vector<std::vector<std::string>>{{"--kind", "bogus"},
                                                                {"--verdict", "dead"},
                                                                {"--older-than", "5x"},
+                                                               {"--older-than", "90"},
+                                                               {"--older-than", "1e9d"},
                                                                {"--min-interval", "xyz"},
+                                                               {"--min-interval", "5"},
                                                                {"--serve", "127.0.0.1:99999"},
                                                                {"--user", "no-such-user-xyz"},
                                                                {"--yes"},
@@ -291,6 +294,22 @@ TEST(AuditCli, BadFlagsExitWithUsageCode2) {
     const auto out = run_capture(argv);
     EXPECT_EQ(out.exit.code, 2) << bad.front() << ": " << out.exit.describe();
   }
+}
+
+// Audit's durations are shmcheck's everywhere else (a unit always: 500ms, 90s, 15m, 2h),
+// plus days for ages: a bare "90" is refused as `run --duration 90` is (it meant
+// seconds here), and sub-second intervals, refused before, are taken.
+TEST(AuditCli, DurationsTakeTheUnitsOfEveryOtherFlagAndDays) {
+  for (const char* d : {"500ms", "90s", "15m", "2h", "7d", "1.5d"}) {
+    const auto out = run_capture({shmcheck_path(), "audit", "--json", "--older-than", d});
+    EXPECT_EQ(out.exit.code, 0) << d << ": " << out.exit.describe() << out.err;
+  }
+  const auto bare = run_capture({shmcheck_path(), "audit", "--older-than", "90"});
+  EXPECT_EQ(bare.exit.code, 2);
+  EXPECT_NE(bare.err.find("--older-than: duration needs a unit"), std::string::npos) << bare.err;
+  const auto huge = run_capture({shmcheck_path(), "audit", "--older-than", "99999999999d"});
+  EXPECT_EQ(huge.exit.code, 2);
+  EXPECT_NE(huge.err.find("out of range: '99999999999d'"), std::string::npos) << huge.err;
 }
 
 TEST(AuditCli, OlderThanHidesYoungObjects) {
