@@ -547,10 +547,10 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
     }
     outcome.status = probes::FaultStatus::kFired;
   }
-  // A pause ends when its time is up or when the run does: a worker held
-  // stopped past the end would keep its peers from draining until the watchdog took the
-  // run for overrun ("a pause of 10s" in a 4 s run). The fault's outcome says it was cut.
-  // (end_ns: the duration's end, or earlier when the check's records ended the run.)
+  // A pause ends when its time is up or when the run does (end_ns: the duration's end,
+  // or earlier when the check's records ended the run). A worker held stopped past the
+  // end kept its peers from draining until the watchdog took the run for overrun ("for:
+  // 10s" in a 4 s run). The fault's outcome says the pause was cut short.
   const std::uint64_t end_ns = control_.run().end_ns.load(std::memory_order_relaxed);
   const std::uint64_t run_end = end_ns != 0 ? end_ns : std::numeric_limits<std::uint64_t>::max();
   for (auto& live : live_) {
