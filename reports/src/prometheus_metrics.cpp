@@ -119,20 +119,20 @@ namespace {
 // producer's lock acquisitions, a locker's full ring) is clutter on a dashboard and a
 // series to store. A role this list does not know gets them all.
 struct RoleCounters {
-  bool payload = true;
-  bool ring_full = true;
-  bool ring_empty = true;
-  bool abandoned = true;
-  bool lock = true;
+  bool payload = false;
+  bool ring_full = false;
+  bool ring_empty = false;
+  bool abandoned = false;
+  bool lock = false;  // acquisitions, contended, owner died, repairs
 };
 
 RoleCounters counters_of(std::string_view role) {
-  if (role == "producer") return {true, true, false, false, false};
-  if (role == "consumer") return {true, false, true, true, false};
-  if (role == "locker") return {false, false, false, false, true};
-  if (role == "writer" || role == "reader") return {true, false, false, false, false};
-  if (role == "poster" || role == "waiter") return {false, false, false, false, false};
-  return {};
+  if (role == "producer") return {.payload = true, .ring_full = true};
+  if (role == "consumer") return {.payload = true, .ring_empty = true, .abandoned = true};
+  if (role == "locker") return {.lock = true};
+  if (role == "writer" || role == "reader") return {.payload = true};
+  if (role == "poster" || role == "waiter") return {};
+  return {.payload = true, .ring_full = true, .ring_empty = true, .abandoned = true, .lock = true};
 }
 
 }  // namespace

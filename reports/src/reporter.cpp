@@ -128,6 +128,14 @@ OutputTarget output_target(const std::string& path) {
   return target;
 }
 
+// A temporary file beside an output: its name is unpredictable and it is created
+// O_EXCL|O_NOFOLLOW, for in a shared directory (/tmp) a link planted at a guessable name
+// would otherwise have had root truncate and write the file it points to.
+std::string temporary_beside(const std::string& path) {
+  return path + ".tmp." + core::new_run_id();
+}
+constexpr int kCreateTemporary = O_WRONLY | O_CREAT | O_CLOEXEC | O_EXCL | O_NOFOLLOW;
+
 }  // namespace
 
 // A new output is rendered straight into a temporary file beside its target, then
@@ -145,12 +153,9 @@ core::Result<void> write_output_file(const std::string& path, bool append,
   }
   const OutputTarget where = append ? OutputTarget{path, true} : output_target(path);
   const bool atomic = !where.in_place;
-  // The temporary file's name is unpredictable and it is created O_EXCL|O_NOFOLLOW: in
-  // a shared directory (/tmp), a link planted at a guessable name would otherwise have
-  // had root truncate and write the file it points to.
-  const std::string target = atomic ? where.path + ".tmp." + core::new_run_id() : where.path;
-  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC |
-                    (append ? O_APPEND : (atomic ? O_EXCL | O_NOFOLLOW : O_TRUNC));
+  const std::string target = atomic ? temporary_beside(where.path) : where.path;
+  const int flags =
+      atomic ? kCreateTemporary : O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
   auto fd = core::posix_call("open", [&] { return ::open(target.c_str(), flags, 0644); });
   if (!fd) {
     auto e = std::move(fd).error();
@@ -212,10 +217,8 @@ core::Result<void> check_output_file(const std::string& path) {
     if (!ok) return core::make_error(ok.error().code, "open", where.path, ok.error().sys_errno);
     return {};
   }
-  const std::string probe = where.path + ".tmp." + core::new_run_id();
-  auto fd = core::posix_call("open", [&] {
-    return ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  });
+  const std::string probe = temporary_beside(where.path);
+  auto fd = core::posix_call("open", [&] { return ::open(probe.c_str(), kCreateTemporary, 0644); });
   if (!fd) return core::make_error(fd.error().code, "open", where.path, fd.error().sys_errno);
   ::close(*fd);
   ::unlink(probe.c_str());

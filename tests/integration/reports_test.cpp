@@ -10,6 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
+#include <tuple>
 
 #include "shmcheck/testing/golden.hpp"
 #include "shmcheck/testing/server.hpp"
@@ -56,23 +58,28 @@ TEST(ReportsFromARealRun, ReportDirWritesEveryFormatAndTheyMatchTheirGoldens) {
   fs::remove_all(dir);
 }
 
+// Refused before the run (before, after a run whose result it then lost): a report in
+// a missing directory, and a --report-dir where a report's name is taken by a directory.
 TEST(ReportsFromARealRun, AnUnwritableReportIsAnEnvironmentError) {
   const auto dir =
       fs::temp_directory_path() / ("shmcheck-reports-bad-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  auto run = shmcheck::testing::ServerProcess::start(
-      {SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/specs/mutex-owner-death.yaml",
-       "--quiet", "--junit", (dir / "missing-dir" / "junit.xml").string()},
-      (dir / "run.log").string());
-  ASSERT_TRUE(run.has_value());
-  const int status = run->wait_exit(120s);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << run->log();
-  // Refused before the run (before, after a run whose result it then lost).
-  EXPECT_NE(run->log().find("--junit (" + (dir / "missing-dir" / "junit.xml").string() +
-                            "): No such file or directory"),
-            std::string::npos)
-      << run->log();
-  EXPECT_EQ(run->log().find("mutex-owner-death: pass"), std::string::npos) << run->log();
+  fs::create_directories(dir / "out" / "shmcheck.json");
+  const std::string junit = (dir / "missing-dir" / "junit.xml").string();
+  const std::string taken = (dir / "out" / "shmcheck.json").string();
+  for (const auto& [flag, path, said] :
+       {std::tuple{"--junit", junit, "--junit (" + junit + "): No such file or directory"},
+        std::tuple{"--report-dir", (dir / "out").string(),
+                   "--report-dir (" + taken + "): Is a directory"}}) {
+    auto run = shmcheck::testing::ServerProcess::start(
+        {SHMCHECK_BINARY, "run", std::string(SHMCHECK_SOURCE_DIR) + "/specs/mutex-owner-death.yaml",
+         "--quiet", flag, path},
+        (dir / "run.log").string());
+    ASSERT_TRUE(run.has_value());
+    const int status = run->wait_exit(120s);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << run->log();
+    EXPECT_NE(run->log().find(said), std::string::npos) << run->log();
+    EXPECT_EQ(run->log().find("mutex-owner-death: pass"), std::string::npos) << run->log();
+  }
   fs::remove_all(dir);
 }
 

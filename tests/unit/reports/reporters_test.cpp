@@ -287,13 +287,6 @@ TEST(WriteReportFile, ALinkPlantedAtAGuessableTemporaryNameIsNotFollowed) {
   fs::remove_all(dir);
 }
 
-// A report to something that is not a regular file is written into it, never renamed
-// over it: as root, `--json /dev/full` used to replace the device node with a regular
-// file (and `--json /dev/stdout` would have replaced that link). Here: a FIFO read by a
-// child, a symbolic link to it, a link to a regular file (its target replaced, the link
-// kept), a dangling link (its target created), and, as root, another user's link (not
-// followed: replaced, its target untouched) and a private copy of /dev/full (the write
-// fails with ENOSPC and the device stays a device).
 // check_output_file answers for a report before it is written: yes for a new file in a
 // directory that takes files (leaving nothing there), an existing one, a device or a
 // FIFO without a reader (asked, never opened: an open would wait); no, with the reason,
@@ -326,6 +319,13 @@ TEST(CheckOutputFile, SaysWhetherAReportCouldBeWrittenWithoutWritingIt) {
   fs::remove_all(dir);
 }
 
+// A report to something that is not a regular file is written into it, never renamed
+// over it: as root, `--json /dev/full` used to replace the device node with a regular
+// file (and `--json /dev/stdout` would have replaced that link). Here: a FIFO read by a
+// child, a symbolic link to it, a link to a regular file (its target replaced, the link
+// kept), a dangling link (its target created), and, as root, another user's link (not
+// followed: replaced, its target untouched) and a private copy of /dev/full (the write
+// fails with ENOSPC and the device stays a device).
 TEST(WriteReportFile, ADevicePipeOrLinkIsWrittenThroughNotReplaced) {
   namespace fs = std::filesystem;
   const auto dir =
