@@ -235,4 +235,16 @@ RingStats MpmcRing::stats() const noexcept {
   return s;
 }
 
+std::uint64_t MpmcRing::claimed_by(std::int32_t pid) const noexcept {
+  const auto* slots = reinterpret_cast<const std::byte*>(this) + header_.slots_offset;
+  std::uint64_t claimed = 0;
+  for (std::uint64_t i = 0; i < header_.capacity; ++i) {
+    const auto* s = std::launder(reinterpret_cast<const Slot*>(slots + i * header_.slot_stride));
+    const std::uint64_t state = s->state.load(std::memory_order_relaxed);
+    const Kind kind = kind_of(state);
+    if ((kind == kWriting || kind == kReading) && pid_of(state) == pid) ++claimed;
+  }
+  return claimed;
+}
+
 }  // namespace shmcheck::core

@@ -244,6 +244,8 @@ class Runner {
   void collect(SupervisionReport& report);
   // Each ring's own counters, read through the harness's mapping of its segment.
   [[nodiscard]] std::vector<probes::RingCounters> read_rings() const;
+  // Spec objects in which pid holds an MPMC slot claim (SupervisorOptions::claims_of).
+  [[nodiscard]] std::vector<std::size_t> claims_of(pid_t pid) const;
   void expectations();
   void note(const char* format, ...) const __attribute__((format(printf, 2, 3)));
 
@@ -648,6 +650,17 @@ std::vector<probes::RingCounters> Runner::read_rings() const {
   return out;
 }
 
+std::vector<std::size_t> Runner::claims_of(pid_t pid) const {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < created_.objects.size(); ++i) {
+    const auto& ro = created_.objects[i];
+    if (ro.spec->type != ObjectType::kMpmcRing || !ro.segment) continue;
+    const auto ring = core::MpmcRing::attach(ro.segment->payload(), ro.segment->payload_size());
+    if (ring && (*ring)->claimed_by(pid) != 0) out.push_back(i);
+  }
+  return out;
+}
+
 void Runner::collect(SupervisionReport& report) {
   const auto& view = created_.control->view();
   result_.ended_early = report.ended_early;
@@ -1003,6 +1016,7 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   SupervisorOptions sopts;
   sopts.on_sample = options_.on_sample;
   sopts.ring_counters = [this] { return read_rings(); };
+  sopts.claims_of = [this](pid_t pid) { return claims_of(pid); };
   sopts.control_ref = created_.control->segment().ref().to_string();
   sopts.worker_executable = options_.worker_executable;
   sopts.duration = spec_.duration;
@@ -1101,6 +1115,10 @@ std::string summarize(const probes::RunResult& r) {
     if (c.lost_at_crash != 0) {
       out.pop_back();
       out += ", " + std::to_string(c.lost_at_crash) + " lost with a killed consumer\n";
+    }
+    if (c.stranded != 0) {
+      out.pop_back();
+      out += ", " + std::to_string(c.stranded) + " stranded by the stall\n";
     }
   }
   for (const auto& m : r.mutexes) {

@@ -262,6 +262,9 @@ struct Supervisor::Live {
   std::uint64_t resume_at_ns = 0;          // SIGCONT due (paused by a fault)
   std::optional<std::size_t> pause_fault;  // the planned fault that paused it, when known
   bool stopped = false;
+  // Objects it holds a claim in while stopped (options_.claims_of, read as it stopped):
+  // a slot of an MPMC ring that peers cannot pass until it continues.
+  std::vector<std::size_t> stopped_claims;
   bool harness_kill = false;  // SIGKILLed by kill_all (end of run or watchdog)
 };
 
@@ -400,6 +403,8 @@ void Supervisor::reap(std::uint64_t now) {
     auto& live = live_[*w];
     if (WIFSTOPPED(status)) {
       live.stopped = true;
+      // Stopped, it cannot move its claims: what it holds now it holds until SIGCONT.
+      if (options_.claims_of) live.stopped_claims = options_.claims_of(pid);
       if (live.resume_at_ns == 0) {
         // Not ours: a failpoint pause. Resume it after the fault's duration.
         const auto snap = control_.view().worker(static_cast<std::uint32_t>(*w)).snapshot();
@@ -509,6 +514,7 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
   live.resume_at_ns = 0;
   live.pause_fault.reset();
   live.stopped = false;
+  live.stopped_claims.clear();
   live.harness_kill = false;
   if (restart) {
     live.restart_pending = true;
@@ -566,6 +572,7 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
       live.resume_at_ns = 0;
       live.pause_fault.reset();
       live.stopped = false;
+      live.stopped_claims.clear();
       last_progress_ns_ = now;  // a pause is not a stall
     }
   }
@@ -603,6 +610,10 @@ bool Supervisor::all_done() const {
   return true;
 }
 
+std::string Supervisor::object_name(std::size_t obj) const {
+  return obj < options_.object_names.size() ? options_.object_names[obj] : std::to_string(obj);
+}
+
 std::string Supervisor::describe_worker(std::size_t w) const {
   const auto snap = control_.view().worker(static_cast<std::uint32_t>(w)).snapshot();
   std::string out = configs_[w].role + "#" + std::to_string(w);
@@ -615,10 +626,9 @@ std::string Supervisor::describe_worker(std::size_t w) const {
         " " + std::string(probes::to_string(snap.current_op)) + " #" + std::to_string(snap.op_seq);
   }
   out += ", progress " + std::to_string(snap.progress);
-  if (snap.holding != 0) {
-    const std::size_t obj = snap.holding - 1;
-    out += ", holding " +
-           (obj < options_.object_names.size() ? options_.object_names[obj] : std::to_string(obj));
+  if (snap.holding != 0) out += ", holding " + object_name(snap.holding - 1);
+  for (const std::size_t obj : live_[w].stopped_claims) {
+    out += ", holding a claimed slot of " + object_name(obj);
   }
   if (live_[w].stopped) out += ", stopped (SIGSTOP)";
   return out;
@@ -709,15 +719,17 @@ void Supervisor::check_watchdog(std::uint64_t now) {
   // A worker the schedule has paused (SIGSTOP until its resume is due) stops its own
   // progress on purpose, and peers that wait for its messages wait on purpose: the
   // no-progress clock does not run while it is paused. Unless it is paused holding an
-  // object (a lock, a semaphore unit): peers blocked behind a stopped holder are the
-  // hang the watchdog is for, and the stall names the holder (mutex-stall-detected).
+  // object (a lock, a semaphore unit, a claimed MPMC slot that no consumer can pass):
+  // peers blocked behind a stopped holder are the hang the watchdog is for, and the
+  // stall names the holder (mutex-stall-detected).
   bool paused_by_fault = false;
   bool paused_holding = false;
   for (std::uint32_t w = 0; w < configs_.size(); ++w) {
     const Live& l = live_[w];
     if (l.pid == 0 || !l.stopped || l.resume_at_ns == 0) continue;
     paused_by_fault = true;
-    paused_holding = paused_holding || control_.view().worker(w).snapshot().holding != 0;
+    paused_holding = paused_holding || control_.view().worker(w).snapshot().holding != 0 ||
+                     !l.stopped_claims.empty();
   }
   if (progress != last_progress_value_ || (paused_by_fault && !paused_holding)) {
     last_progress_value_ = progress;
@@ -741,12 +753,13 @@ void Supervisor::check_watchdog(std::uint64_t now) {
     if (live_[w].pid == 0) continue;
     stall.workers.push_back(describe_worker(w));
     const auto snap = control_.view().worker(static_cast<std::uint32_t>(w)).snapshot();
-    if (snap.holding != 0) {
-      const std::size_t obj = snap.holding - 1;
-      stall.holders.push_back(
-          (obj < options_.object_names.size() ? options_.object_names[obj] : std::to_string(obj)) +
-          " held by " + configs_[w].role + "#" + std::to_string(w) + " (pid " +
-          std::to_string(live_[w].pid) + ")");
+    const std::string by =
+        configs_[w].role + "#" + std::to_string(w) + " (pid " + std::to_string(live_[w].pid) + ")";
+    if (snap.holding != 0)
+      stall.holders.push_back(object_name(snap.holding - 1) + " held by " + by);
+    for (const std::size_t obj : live_[w].stopped_claims) {
+      stall.holders.push_back(object_name(obj) + ": a slot claimed by " + by +
+                              ", stopped before its commit or release");
     }
   }
   for (std::size_t w = 0; w < configs_.size(); ++w) {

@@ -353,9 +353,16 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
   }
   c.lost_at_crash = std::min(lost_total, consumer_pop_crashes * input.messages_per_pop);
   const std::uint64_t unexplained = lost_total - c.lost_at_crash;
-  c.lost = unexplained + skipped_in_flight;
+  // A stall ended the run: the watchdog killed the consumers with messages still in the
+  // rings, so what they had not delivered yet is stranded, not proved lost.
+  const bool stalled = input.stalled != 0;
+  c.stranded = stalled ? unexplained : 0;
+  c.lost = (stalled ? 0 : unexplained) + skipped_in_flight;
   for (const MessageKey& key : lost_examples) {
-    if (unexplained != 0) {
+    if (unexplained != 0 && stalled) {
+      examples.add("stranded", key, -1,
+                   "acknowledged to its producer, not delivered when the watchdog ended the run");
+    } else if (unexplained != 0) {
       examples.add("lost", key, -1, "acknowledged to its producer, never delivered");
     } else {
       examples.add("lost_at_crash", key, -1, "never delivered; a consumer died inside pop");

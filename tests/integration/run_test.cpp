@@ -1526,6 +1526,36 @@ TEST(RunCommand, ALockHolderPausedLongerThanTheTimeoutIsAStallNamingIt) {
   EXPECT_LT(result.at("stalls").at(0).at("t_s").get<double>(), 2.5);
 }
 
+// So does a producer paused between its claim of an MPMC ring slot and its commit: no
+// consumer can pass that slot, and the other producer's messages pile up behind it.
+// Paused after its commit instead it holds nothing, and its peers go on. Before, both
+// runs passed: the ring stood still for the whole pause, and nobody said so. What was
+// queued behind the slot when the watchdog ended the run is stranded, not lost.
+TEST(RunCommand, AProducerPausedHoldingAnMpmcSlotIsAStallNamingIt) {
+  const auto spec = [](const std::string& failpoint, const std::string& expect) {
+    return "name: paused-claim\nduration: 3s\ntimeout: 500ms\n"
+           "objects: [{ name: queue, kind: mpmc_ring, capacity: 64, message_size: 64 }]\n"
+           "processes:\n"
+           "  - { role: producer, count: 2, uses: queue, rate: 10k/s }\n"
+           "  - { role: consumer, count: 2, uses: queue }\n"
+           "faults: [{ pause: producer, at: " +
+           failpoint + ", after: 50, for: 30s }]\nexpect: " + expect + "\n";
+  };
+  const auto stalled = run_passing_text(spec("ring.push.before_commit", "{ stalled: 1 }"));
+  ASSERT_EQ(stalled.at("stalls").size(), 1U) << stalled.dump(2);
+  const std::string stall = stalled.at("stalls").at(0).at("description");
+  EXPECT_NE(stall.find("queue: a slot claimed by producer#"), std::string::npos) << stall;
+  EXPECT_LT(stalled.at("stalls").at(0).at("t_s").get<double>(), 2.5);
+  // The messages queued behind the claimed slot were killed with the run, not lost.
+  EXPECT_EQ(stalled.at("integrity").at("lost"), 0) << stalled.at("integrity").dump();
+  EXPECT_GT(stalled.at("integrity").at("stranded"), 0) << stalled.at("integrity").dump();
+
+  const auto passed =
+      run_passing_text(spec("ring.push.after_commit", "{ stalled: 0, lost: 0, duplicated: 0 }"));
+  EXPECT_TRUE(passed.at("stalls").empty()) << passed.at("stalls").dump();
+  EXPECT_EQ(fault_statuses(passed), (std::vector<std::string>{"fired"}));
+}
+
 // A pause that outlasts the run ends with it: the paused producer resumes when the
 // duration is over, the consumer drains, and the fault's outcome says the pause was cut
 // short. Before, the producer stayed stopped past the end and the run failed "STALLED:

@@ -223,6 +223,8 @@ TEST(MpmcRing, StoppedProducerIsWaitedForNotAbandoned) {
   ::usleep(static_cast<useconds_t>(40 * MpmcRing::kStuckCheckAfter.count()));
   EXPECT_EQ(f.ledger->delivered.load(), kPauseAt - 1);
   EXPECT_EQ(f.ledger->abandoned.load(), 0U) << "a live (stopped) producer was abandoned";
+  EXPECT_EQ(f.ring->claimed_by(producer), 1U) << "the stopped producer's claim is not seen";
+  EXPECT_EQ(f.ring->claimed_by(consumer), 0U) << "a consumer waiting for a message holds no slot";
   ::kill(producer, SIGCONT);
   const auto p = testing::wait_child(producer, 30s);
   const auto c = testing::wait_child(consumer, 30s);
@@ -231,6 +233,32 @@ TEST(MpmcRing, StoppedProducerIsWaitedForNotAbandoned) {
   EXPECT_EQ(f.ledger->delivered.load(), kPauseAt);
   EXPECT_EQ(f.ledger->count(0, kPauseAt - 1), 1);
   EXPECT_EQ(f.ledger->abandoned.load(), 0U);
+  EXPECT_EQ(f.ring->claimed_by(producer), 0U);
+}
+
+// A consumer stopped between its claim and its release holds that slot (producers
+// wrap around to it and wait); claimed_by names it, and only it.
+TEST(MpmcRing, ClaimedByCountsTheSlotAStoppedConsumerHolds) {
+  testing::Watchdog dog(60s, "ClaimedByCountsTheSlotAStoppedConsumerHolds");
+  constexpr std::uint64_t kPauseAt = 20;
+  MpmcFixture f;
+  const pid_t producer = f.spawn_producer(0, kPauseAt);
+  const pid_t consumer = testing::fork_child([&] {
+    auto ring = MpmcRing::attach(f.ring_area.data(), f.ring_area.size());
+    if (!ring) return 10;
+    arm_failpoint(FailpointId::kRingPopBeforeRelease, {FailpointAction::kPause, kPauseAt});
+    return ring_test::consume(**ring, *f.ledger, kPauseAt);
+  });
+  ASSERT_TRUE(testing::eventually([&] { return process_state(consumer) == 'T'; }, 20s));
+  EXPECT_EQ(f.ring->claimed_by(consumer), 1U);
+  EXPECT_EQ(f.ring->claimed_by(::getpid()), 0U);
+  ::kill(consumer, SIGCONT);
+  const auto p = testing::wait_child(producer, 30s);
+  const auto c = testing::wait_child(consumer, 30s);
+  EXPECT_TRUE(p.ok()) << "producer " << p.describe();
+  EXPECT_TRUE(c.ok()) << "consumer " << c.describe();
+  EXPECT_EQ(f.ring->claimed_by(consumer), 0U);
+  EXPECT_EQ(f.ledger->delivered.load(), kPauseAt);
 }
 
 }  // namespace

@@ -361,6 +361,30 @@ TEST(IntegrityChecker, StallsArePassedThroughAsViolations) {
   EXPECT_EQ(v.counts.violations(), 2U);
 }
 
+// The watchdog ends a stalled run by killing the consumers, with messages still in the
+// rings: those acked and not delivered are stranded, not lost. A message skipped while
+// a later one of the same push arrived is lost all the same.
+TEST(IntegrityChecker, AckedButUndeliveredInAStalledRunIsStrandedNotLost) {
+  MessageCheckInput in = burst_in_flight(10);
+  in.producers.push_back(producer(1, {ledger(0, 10, 10)}));
+  auto records = range(0, 0, 1, 10);
+  records.push_back(ok(0, 0, 13));
+  for (auto& r : without(range(1, 0, 1, 10), {9, 10})) records.push_back(r);
+  in.consumers = {consumer(0, records)};
+  in.stalled = 1;
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.stranded, 2U);
+  EXPECT_EQ(v.counts.lost, 2U);  // 11 and 12, skipped while 13 arrived
+  EXPECT_EQ(v.counts.violations(), 3U);
+  EXPECT_TRUE(has_example(v, "stranded", 9));
+  EXPECT_TRUE(has_example(v, "lost", 11));
+
+  in.stalled = 0;
+  const MessageVerdict unstalled = check_messages(in);
+  EXPECT_EQ(unstalled.counts.stranded, 0U);
+  EXPECT_EQ(unstalled.counts.lost, 4U);
+}
+
 TEST(IntegrityChecker, ExamplesAreCappedPerKind) {
   MessageCheckInput in;
   in.producers = {producer(0, {ledger(0, 100, 100)})};
@@ -473,6 +497,7 @@ TEST(IntegrityCounts, NamedCountsCoverEveryCounterAndViolationsSumTheViolationKi
   c.abandoned = next++;
   c.abandoned_unexplained = next++;
   c.stalled = next++;
+  c.stranded = next++;
   c.log_overflow = next++;
   c.untracked_incarnations = next++;
   const auto named = named_counts(c);

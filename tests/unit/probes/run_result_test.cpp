@@ -178,6 +178,7 @@ TEST(RunResultJson, NestedKeysAreTheDocumentedOnes) {
                         "abandoned",
                         "abandoned_unexplained",
                         "stalled",
+                        "stranded",
                         "log_overflow",
                         "untracked_incarnations",
                         "complete",

@@ -97,6 +97,12 @@ class MpmcRing {
   // pushes = claims by producers (abandoned and in-flight included), pops = claims by
   // consumers (abandoned slots included).
   [[nodiscard]] RingStats stats() const noexcept;
+  // Slots that process `pid` has claimed and not yet committed (a producer) or
+  // released (a consumer). While it holds one, consumers cannot pass it: a claimer
+  // stopped there (SIGSTOP, a debugger) holds the whole ring still until it goes on.
+  // Reads every slot's state (relaxed): for a supervisor looking at a stopped
+  // process, not for the hot path.
+  [[nodiscard]] std::uint64_t claimed_by(std::int32_t pid) const noexcept;
 
  private:
   explicit MpmcRing(const RingConfig& config) noexcept;

@@ -155,6 +155,10 @@ struct SupervisorOptions {
   LiveSampleSink on_sample;  // live progress for --metrics-listen and the progress line
   // Reads the rings' own counters for each live sample (the runner maps the rings).
   std::function<std::vector<probes::RingCounters>()> ring_counters;
+  // The spec objects (indices into object_names) in which process `pid` holds a claim
+  // that blocks its peers: an MPMC ring slot claimed and not committed or released.
+  // Asked once per stop of a paused worker (the runner maps the rings).
+  std::function<std::vector<std::size_t>(pid_t)> claims_of;
   std::chrono::nanoseconds sample_every{std::chrono::milliseconds(250)};
   std::vector<std::string> object_names;  // spec objects, for "held by" lines
   Broken broken = Broken::kNone;          // test-only, forwarded to workers
@@ -207,6 +211,7 @@ class Supervisor {
              bool marked = true);
   [[nodiscard]] bool all_done() const;
   [[nodiscard]] std::string describe_worker(std::size_t worker) const;
+  [[nodiscard]] std::string object_name(std::size_t object) const;  // its spec name
   std::optional<std::size_t> worker_of(pid_t pid) const;
 
   ControlSegment& control_;

@@ -37,6 +37,10 @@
 //   abandoned      records of slots the ring skipped because their claimer died;
 //                  abandoned_unexplained: the claimer pid is not a crashed worker's.
 //   stalled        passed through from the watchdog (MessageCheckInput::stalled).
+//   stranded       in a stalled run: acked, never delivered, not explained by a crash.
+//                  The watchdog killed the consumers with them still in the rings, so
+//                  they are not proved lost (the stall is the finding); a stalled run
+//                  counts as lost only what a later delivery proves was skipped.
 // `complete` is false when a consumer log overflowed or a producer had untracked
 // incarnations: then lost/unexpected may be wrong and the harness must say so.
 //
@@ -100,6 +104,7 @@ struct IntegrityCounts {
   std::uint64_t abandoned = 0;
   std::uint64_t abandoned_unexplained = 0;
   std::uint64_t stalled = 0;
+  std::uint64_t stranded = 0;
   std::uint64_t log_overflow = 0;            // Σ consumer log overflow
   std::uint64_t untracked_incarnations = 0;  // Σ producers' untracked incarnations
   bool complete = true;
@@ -131,6 +136,7 @@ void for_each_count(Counts& c, F&& f) {
   f("abandoned", c.abandoned);
   f("abandoned_unexplained", c.abandoned_unexplained);
   f("stalled", c.stalled);
+  f("stranded", c.stranded);
   f("log_overflow", c.log_overflow);
   f("untracked_incarnations", c.untracked_incarnations);
 }
