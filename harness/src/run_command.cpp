@@ -193,6 +193,10 @@ int run_main(const RunArgs& args) {
     specs.push_back(std::move(*loaded.spec));
   }
   if (code != kExitPass && !args.keep_going) return code;
+  if (auto started = out.start(); !started) {
+    std::fprintf(stderr, "shmcheck run: %s\n", started.error().brief().c_str());
+    return worst(code, kExitEnvironment);
+  }
 
   install_interrupt_handlers();
   if (!args.no_reclaim) reclaim_earlier_runs();

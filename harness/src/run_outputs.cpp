@@ -39,6 +39,45 @@ std::uint64_t sum(const std::map<std::string, std::uint64_t>& m) {
   return n;
 }
 
+void unmake_report_dir(const std::string& dir, const std::filesystem::path& outermost);
+
+// Creates `dir` and its missing parents and checks that a report can be written in it.
+// Returns the outermost directory it created ("" when `dir` was there); on an error
+// it leaves nothing it created.
+core::Result<std::filesystem::path> make_report_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path outermost;
+  for (fs::path p = fs::absolute(dir, ec); !ec && !p.empty() && !fs::exists(p, ec);
+       p = p.parent_path()) {
+    outermost = p;
+    if (p == p.parent_path()) break;
+  }
+  fs::create_directories(dir, ec);
+  if (ec) {
+    unmake_report_dir(dir, outermost);
+    return core::make_error(core::error_code_from_errno(ec.value()), "--report-dir", dir,
+                            ec.value());
+  }
+  const auto probe = fs::path(dir) / "shmcheck.json";
+  if (auto ok = reports::check_output_file(probe.string()); !ok) {
+    unmake_report_dir(dir, outermost);
+    return core::make_error(ok.error().code, "--report-dir", probe.string(), ok.error().sys_errno);
+  }
+  return outermost;
+}
+
+// Removes what make_report_dir created: `dir` and its parents up to `outermost`, each
+// only while empty (rmdir), so nothing written there meanwhile is lost.
+void unmake_report_dir(const std::string& dir, const std::filesystem::path& outermost) {
+  namespace fs = std::filesystem;
+  if (outermost.empty()) return;
+  std::error_code ec;
+  for (fs::path p = fs::absolute(dir, ec); !ec && !p.empty(); p = p.parent_path()) {
+    if (!fs::remove(p, ec) || p == outermost || p == p.parent_path()) break;
+  }
+}
+
 }  // namespace
 
 void add_output_options(CLI::App& cmd, OutputOptions& o) {
@@ -97,29 +136,40 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
     if (auto url = reports::parse_gateway_url(options.push_gateway); !url)
       return std::move(url).error();
   }
-  if (!options.report_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options.report_dir, ec);
-    if (ec) {
-      return core::make_error(core::error_code_from_errno(ec.value()), "--report-dir",
-                              options.report_dir, ec.value());
-    }
-    const auto probe = std::filesystem::path(options.report_dir) / "shmcheck.json";
-    if (auto ok = reports::check_output_file(probe.string()); !ok) {
-      return core::make_error(ok.error().code, "--report-dir", probe.string(),
-                              ok.error().sys_errno);
+  if (!options.metrics_listen.empty()) {
+    if (auto ok = reports::MetricsServer::check_address(options.metrics_listen); !ok) {
+      return std::move(ok).error();
     }
   }
-  if (!options.metrics_listen.empty()) {
-    auto server = reports::MetricsServer::listen(options.metrics_listen);
-    if (!server) return std::move(server).error();
-    out->server_ = std::move(*server);
-    std::fprintf(stderr, "shmcheck: serving metrics on http://%s:%d/metrics\n",
-                 options.metrics_listen.substr(0, options.metrics_listen.rfind(':')).c_str(),
-                 out->server_->port());
+  if (!options.report_dir.empty()) {
+    // Made and checked, then taken away again: a bad spec or flag found later must
+    // not leave an empty report directory behind. start() makes it for good.
+    auto made = make_report_dir(options.report_dir);
+    if (!made) return std::move(made).error();
+    unmake_report_dir(options.report_dir, *made);
   }
   out->tty_ = !options.quiet && ::isatty(STDERR_FILENO) == 1;
   return out;
+}
+
+core::Result<void> RunOutputs::start() {
+  if (!options_.metrics_listen.empty()) {
+    auto server = reports::MetricsServer::listen(options_.metrics_listen);
+    if (!server) return std::move(server).error();
+    server_ = std::move(*server);
+  }
+  if (!options_.report_dir.empty()) {
+    if (auto made = make_report_dir(options_.report_dir); !made) {
+      server_.reset();
+      return std::move(made).error();
+    }
+  }
+  if (server_) {
+    std::fprintf(stderr, "shmcheck: serving metrics on http://%s:%d/metrics\n",
+                 options_.metrics_listen.substr(0, options_.metrics_listen.rfind(':')).c_str(),
+                 server_->port());
+  }
+  return {};
 }
 
 void RunOutputs::publish_locked() {

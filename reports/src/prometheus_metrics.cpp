@@ -282,7 +282,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   return families_;
 }
 
-core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::string& host_port) {
+core::Result<void> MetricsServer::check_address(const std::string& host_port) {
   const auto colon = host_port.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == host_port.size()) {
     return core::make_error(core::ErrorCode::kInvalidArgument, "metrics listen address",
@@ -292,6 +292,11 @@ core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::st
     return core::make_error(core::ErrorCode::kInvalidArgument, "metrics listen address",
                             "port is not a number in 0..65535 in '" + host_port + "'");
   }
+  return {};
+}
+
+core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::string& host_port) {
+  if (auto ok = check_address(host_port); !ok) return std::move(ok).error();
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->collector_ = std::make_shared<MetricsCollector>();
   try {

@@ -1,7 +1,10 @@
 // Reports from a real run: `shmcheck run --report-dir` on two example specs writes
 // every format; the Markdown summary and the JUnit XML match golden files whose
 // placeholders stand for what varies between runs (rates, times, run ids, host).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +15,8 @@
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "shmcheck/testing/golden.hpp"
 #include "shmcheck/testing/server.hpp"
@@ -80,6 +85,45 @@ TEST(ReportsFromARealRun, AnUnwritableReportIsAnEnvironmentError) {
     EXPECT_NE(run->log().find(said), std::string::npos) << run->log();
     EXPECT_EQ(run->log().find("mutex-owner-death: pass"), std::string::npos) << run->log();
   }
+  fs::remove_all(dir);
+}
+
+// A --report-dir is made only when the runs are about to start: a bad spec (exit 2) or a
+// metrics port already taken (exit 3) leaves no directory behind. Before, the directory
+// (and its missing parents) was made while the flags were read, and stayed.
+TEST(ReportsFromARealRun, ARefusedRunLeavesNoReportDir) {
+  const auto dir =
+      fs::temp_directory_path() / ("shmcheck-reports-refused-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path bad_spec = dir / "bad.yaml";
+  std::ofstream(bad_spec) << "name: bad\nduration: soon\n";
+  const int taken = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(taken, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(::listen(taken, 1), 0);
+  ASSERT_EQ(::getsockname(taken, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  const std::string good_spec = std::string(SHMCHECK_SOURCE_DIR) + "/specs/mutex-owner-death.yaml";
+  for (const auto& [args, code] :
+       {std::pair{std::vector<std::string>{bad_spec.string()}, 2},
+        std::pair{std::vector<std::string>{good_spec, "--metrics-listen", "127.0.0.1:" + port},
+                  3}}) {
+    const fs::path reports = dir / "new" / "reports";
+    std::vector<std::string> argv{SHMCHECK_BINARY, "run", "--quiet", "--report-dir",
+                                  reports.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto run = shmcheck::testing::ServerProcess::start(argv, (dir / "run.log").string());
+    ASSERT_TRUE(run.has_value());
+    const int status = run->wait_exit(120s);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == code) << run->log();
+    EXPECT_FALSE(fs::exists(dir / "new")) << run->log();
+    EXPECT_EQ(run->log().find("mutex-owner-death: pass"), std::string::npos) << run->log();
+  }
+  ::close(taken);
   fs::remove_all(dir);
 }
 

@@ -46,9 +46,14 @@ void add_output_options(CLI::App& cmd, OutputOptions& options);
 
 class RunOutputs {
  public:
-  // Validates the options and opens the metrics server. Errors are usage errors
-  // (bad address, bad URL, bad duration) or environment errors (port taken).
+  // Validates the options and checks that every report can be written, leaving
+  // nothing behind. Errors are usage errors (bad address, bad URL, bad duration) or
+  // environment errors (a report that cannot be written).
   static core::Result<std::unique_ptr<RunOutputs>> open(const OutputOptions& options);
+  // Once the specs are loaded, right before the first run: opens the metrics server,
+  // then creates --report-dir. Errors are environment errors (port taken, directory
+  // not creatable); on one, nothing was created.
+  core::Result<void> start();
 
   [[nodiscard]] int metrics_port() const noexcept { return server_ ? server_->port() : 0; }
   // True when a report goes to this process's standard output (`--json /dev/stdout`):

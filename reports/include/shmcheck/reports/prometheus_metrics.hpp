@@ -71,6 +71,8 @@ class MetricsCollector final : public prometheus::Collectable {
 class MetricsServer {
  public:
   static core::Result<std::unique_ptr<MetricsServer>> listen(const std::string& host_port);
+  // listen's check of the address's form, binding nothing (kInvalidArgument).
+  static core::Result<void> check_address(const std::string& host_port);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
