@@ -300,6 +300,7 @@ int run_audit(const AuditFlags& f) {
   probes::CleanOptions clean_options;
   clean_options.dry_run = !f.yes;
   clean_options.all_users = f.all_users;
+  clean_options.settle = probes::kPassingHolderSettle;
   clean_options.inventory = options;
   clean_options.inventory.kinds.clear();
 

@@ -44,6 +44,7 @@ struct RunArgs {
 void reclaim_earlier_runs() {
   probes::CleanOptions options;
   options.dry_run = false;
+  options.settle = probes::kPassingHolderSettle;
   const std::string dir = probes::manifest_dir();
   const auto report = probes::reclaim_dead_runs(dir, options);
   // A manifest that cannot be read is a run whose objects nobody will reclaim: said on

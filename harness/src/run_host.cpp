@@ -121,7 +121,7 @@ bool remove_run_owned(const probes::IpcObject& object, const std::string& run_id
 //   Two runs in parallel saw each other's leaked segments `in_use` and left them
 //   behind (1 in 17 under ASan).
 // They get up to kSettle before a holder counts.
-constexpr auto kSettle = std::chrono::seconds(1);
+constexpr auto kSettle = probes::kPassingHolderSettle;
 constexpr auto kSettlePoll = std::chrono::milliseconds(10);
 
 bool detach_pending(const probes::IpcObject& o) {
@@ -171,20 +171,11 @@ LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pid
   // holder (kNowHeld) is tried again while the settling time lasts.
   probes::CleanOptions options;
   options.dry_run = false;
-  std::vector<probes::CleanOutcome> outcomes;
-  while (!orphans.empty()) {
-    auto cleaned = probes::clean_orphans(orphans, options);
-    orphans.clear();
-    for (auto& outcome : cleaned.outcomes) {
-      if (outcome.status == probes::CleanStatus::kNowHeld && settling()) {
-        orphans.push_back(std::move(outcome.object));
-      } else {
-        outcomes.push_back(std::move(outcome));
-      }
-    }
-    if (!orphans.empty()) std::this_thread::sleep_for(kSettlePoll);
-  }
-  for (const auto& outcome : outcomes) {
+  options.settle =
+      std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 settle_until - std::chrono::steady_clock::now()));
+  const auto cleaned = probes::clean_orphans(orphans, options);
+  for (const auto& outcome : cleaned.outcomes) {
     for (auto& item : out.items) {
       if (item.name == outcome.object.name && item.kind == probes::to_string(outcome.object.kind)) {
         item.verdict += ", " + std::string(probes::to_string(outcome.status));

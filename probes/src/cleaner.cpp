@@ -10,8 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "inventory_detail.hpp"
 #include "unique_fd.hpp"
@@ -64,6 +66,9 @@ CleanReport clean_quarantine(const CleanOptions& options, std::vector<InventoryP
   }
   return clean_orphans(candidates, options);
 }
+
+// How often a candidate met by a holder is tried again while CleanOptions::settle lasts.
+constexpr auto kSettlePoll = std::chrono::milliseconds(10);
 
 class Cleaner {
  public:
@@ -312,16 +317,30 @@ std::string_view to_string(CleanStatus status) noexcept {
 }
 
 CleanReport clean_orphans(const std::vector<IpcObject>& candidates, const CleanOptions& options) {
-  Cleaner cleaner(options);
+  using Clock = std::chrono::steady_clock;
+  const auto settle_until = Clock::now() + options.settle;
   CleanReport report;
-  report.outcomes.reserve(candidates.size());
-  for (const auto& o : candidates) {
-    auto outcome = cleaner.clean_one(o);
+  report.outcomes.resize(candidates.size());
+  std::vector<std::size_t> pending(candidates.size());
+  for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  for (;;) {
+    Cleaner cleaner(options);  // a fresh /proc walk each round
+    std::vector<std::size_t> held;
+    for (const std::size_t i : pending) {
+      report.outcomes[i] = cleaner.clean_one(candidates[i]);
+      if (report.outcomes[i].status == CleanStatus::kNowHeld && Clock::now() < settle_until) {
+        held.push_back(i);
+      }
+    }
+    if (held.empty()) break;
+    pending = std::move(held);
+    std::this_thread::sleep_for(kSettlePoll);
+  }
+  for (const auto& outcome : report.outcomes) {
     if (outcome.status == CleanStatus::kRemoved) {
       ++report.removed;
       report.bytes_freed += outcome.bytes_freed;
     }
-    report.outcomes.push_back(std::move(outcome));
   }
   return report;
 }

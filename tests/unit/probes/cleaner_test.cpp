@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -240,6 +241,26 @@ TEST(Cleaner, ReclaimRemovesWhatAKilledCleanerLeftUnderAQuarantineName) {
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
+// A child mapping `name` until told (release closed) or for `hold_ms` (-1: until
+// told); returns once the mapping is in place.
+pid_t hold_mapped(const std::string& name, int ready[2], int release[2], int hold_ms) {
+  const pid_t holder = shmcheck::testing::fork_child([=] {
+    ::close(release[1]);  // or the poll below never sees EOF
+    const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+    if (fd < 0) return 1;
+    void* p = ::mmap(nullptr, 16384, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);  // held by the mapping alone
+    if (p == MAP_FAILED) return 2;
+    char c = 1;
+    if (::write(ready[1], &c, 1) != 1) return 3;
+    pollfd pfd{release[0], POLLIN, 0};
+    return ::poll(&pfd, 1, hold_ms) >= 0 ? 0 : 4;
+  });
+  char c = 0;
+  EXPECT_EQ(::read(ready[0], &c, 1), 1);
+  return holder;
+}
+
 TEST(Cleaner, NeverRemovesALiveObject) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
@@ -253,19 +274,7 @@ TEST(Cleaner, NeverRemovesALiveObject) {
     ASSERT_EQ(::pipe(ready), 0);
     int release[2];
     ASSERT_EQ(::pipe(release), 0);
-    const pid_t holder = shmcheck::testing::fork_child([&] {
-      ::close(release[1]);  // or the read below never sees EOF
-      const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
-      if (fd < 0) return 1;
-      void* p = ::mmap(nullptr, 16384, PROT_READ, MAP_SHARED, fd, 0);
-      ::close(fd);  // held by the mapping alone
-      if (p == MAP_FAILED) return 2;
-      char c = 1;
-      if (::write(ready[1], &c, 1) != 1) return 3;
-      return ::read(release[0], &c, 1) >= 0 ? 0 : 4;
-    });
-    char c = 0;
-    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    const pid_t holder = hold_mapped(name, ready, release, -1);
 
     const auto report = clean_orphans({stale}, clean_options(false));
     ASSERT_EQ(report.outcomes.size(), 1U);
@@ -281,6 +290,49 @@ TEST(Cleaner, NeverRemovesALiveObject) {
     ::close(release[1]);
     const auto holder_exit = shmcheck::testing::wait_child(holder, std::chrono::seconds(10));
     EXPECT_TRUE(holder_exit.ok()) << holder_exit.describe();
+    ::shm_unlink(name.c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// With a settle, a holder met by the re-check is waited out: one that lets go within
+// it (another auditor's inventory looks at each object for a moment) no longer keeps
+// the orphan; one that stays keeps it, as without. Every try is a full re-check.
+TEST(Cleaner, ASettleWaitsOutAPassingHolderButNotAStayingOne) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    make_orphan(run, "passing");
+    const auto name = object_name(run, "passing");
+    const auto orphan = snapshot_of(name);
+    ASSERT_EQ(orphan.verdict, Verdict::kOrphaned) << orphan.reason;
+    int ready[2];
+    int release[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(release), 0);
+    auto settling = clean_options(false);
+    settling.settle = std::chrono::milliseconds(400);
+
+    // Staying: kept, with a settle as without.
+    const pid_t staying = hold_mapped(name, ready, release, 60'000);
+    const auto once = clean_orphans({orphan}, clean_options(false));
+    EXPECT_EQ(once.outcomes[0].status, CleanStatus::kNowHeld) << once.outcomes[0].detail;
+    const auto kept = clean_orphans({orphan}, settling);
+    EXPECT_EQ(kept.outcomes[0].status, CleanStatus::kNowHeld) << kept.outcomes[0].detail;
+    EXPECT_TRUE(exists(name));
+    ::close(release[1]);
+    EXPECT_TRUE(shmcheck::testing::wait_child(staying, std::chrono::seconds(10)).ok());
+
+    // Passing: lets go 300 ms into a 2 s settle, and the orphan is removed.
+    ASSERT_EQ(::pipe(release), 0);
+    settling.settle = std::chrono::seconds(2);
+    const pid_t passing = hold_mapped(name, ready, release, 300);
+    const auto removed = clean_orphans({orphan}, settling);
+    EXPECT_EQ(removed.outcomes[0].status, CleanStatus::kRemoved) << removed.outcomes[0].detail;
+    EXPECT_EQ(removed.removed, 1U);
+    EXPECT_FALSE(exists(name));
+    EXPECT_TRUE(shmcheck::testing::wait_child(passing, std::chrono::seconds(10)).ok());
+    ::close(release[1]);
     ::shm_unlink(name.c_str());
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
