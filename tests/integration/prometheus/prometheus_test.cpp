@@ -1,13 +1,18 @@
 // shmcheck against a real Prometheus server and Pushgateway, both started here on
 // 127.0.0.1 with temporary storage and stopped by pid. Without the Debian packages
 // the tests are skipped (SHMCHECK_REQUIRE_PROMETHEUS=1, set by CI, fails instead).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -317,6 +322,54 @@ TEST(Deploy, DaemonSetAndScrapeConfigCarryWhatTheExporterNeeds) {
   }
   EXPECT_TRUE(keeps_port);
   EXPECT_TRUE(keeps_app);
+}
+
+// The DaemonSet's capabilities, and no others, are enough to prove another user's
+// orphan: `audit` run under them (setpriv, uid 0) calls a file of uid 65534 that
+// nothing holds `orphaned`, by the kernel's lease (CAP_LEASE). Without LEASE the
+// proof rests on reading every process, which fails where one cannot be read (this
+// host's pid 1 cannot, with the other two), and the file was `unknown`.
+TEST(Deploy, TheDaemonSetsCapabilitiesProveAnotherUsersOrphan) {
+  if (::geteuid() != 0 || !have("setpriv")) GTEST_SKIP() << "needs root and setpriv";
+  const auto ds = YAML::LoadFile(std::string(SHMCHECK_SOURCE_DIR) + "/deploy/daemonset.yaml");
+  const auto security = ds["spec"]["template"]["spec"]["containers"][0]["securityContext"];
+  ASSERT_EQ(security["capabilities"]["drop"][0].as<std::string>(), "ALL");
+  std::string caps = "-all";
+  for (const auto& cap : security["capabilities"]["add"]) {
+    std::string name = cap.as<std::string>();
+    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    caps += ",+" + name;
+  }
+  const std::string name = "/shmcheck-deploy-test." + std::to_string(::getpid());
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0);
+  struct Unlink {
+    std::string name;
+    ~Unlink() { ::shm_unlink(name.c_str()); }
+  } unlink_at_end{name};
+  ASSERT_EQ(::ftruncate(fd, 4096), 0);
+  ASSERT_EQ(::fchown(fd, 65534, 65534), 0);
+  ::close(fd);
+  const auto dir = fs::temp_directory_path() / ("shmcheck-deploy-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string command = "timeout 60 setpriv --reuid=0 --inh-caps=" + caps +
+                              " --ambient-caps=" + caps + " --bounding-set=" + caps + " " +
+                              SHMCHECK_BINARY + " audit --json --kind posix_shm >" +
+                              (dir / "out.json").string() + " 2>" + (dir / "err").string();
+  const int status = std::system(command.c_str());
+  std::ifstream err(dir / "err");
+  const std::string said((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(status, 0) << command << "\n" << said;
+  const auto doc = nlohmann::json::parse(std::ifstream(dir / "out.json"), nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << said;
+  bool found = false;
+  for (const auto& o : doc.at("inventory").at("objects")) {
+    if (o.at("name") != name) continue;
+    found = true;
+    EXPECT_EQ(o.at("verdict"), "orphaned") << o.dump(2) << "\n" << said;
+  }
+  EXPECT_TRUE(found) << doc.dump(2);
+  fs::remove_all(dir);
 }
 
 }  // namespace
