@@ -39,7 +39,26 @@ std::uint64_t sum(const std::map<std::string, std::uint64_t>& m) {
   return n;
 }
 
-void unmake_report_dir(const std::string& dir, const std::filesystem::path& outermost);
+// `dir` absolute, without "." or ".." steps or a trailing '/', so that walking up its
+// parents meets each directory once ("" when there is no current directory).
+std::filesystem::path absolute_dir(const std::string& dir) {
+  std::error_code ec;
+  auto p = std::filesystem::absolute(dir, ec).lexically_normal();
+  if (ec) return {};
+  if (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  return p;
+}
+
+// Removes what make_report_dir created: `dir` and its parents up to `outermost`, each
+// only while empty (rmdir), so nothing written there meanwhile is lost.
+void unmake_report_dir(const std::string& dir, const std::filesystem::path& outermost) {
+  namespace fs = std::filesystem;
+  if (outermost.empty()) return;
+  std::error_code ec;
+  for (fs::path p = absolute_dir(dir); !p.empty(); p = p.parent_path()) {
+    if (!fs::remove(p, ec) || p == outermost || p == p.parent_path()) break;
+  }
+}
 
 // Creates `dir` and its missing parents and checks that a report can be written in it.
 // Returns the outermost directory it created ("" when `dir` was there); on an error
@@ -48,8 +67,7 @@ core::Result<std::filesystem::path> make_report_dir(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::path outermost;
-  for (fs::path p = fs::absolute(dir, ec); !ec && !p.empty() && !fs::exists(p, ec);
-       p = p.parent_path()) {
+  for (fs::path p = absolute_dir(dir); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
     outermost = p;
     if (p == p.parent_path()) break;
   }
@@ -65,17 +83,6 @@ core::Result<std::filesystem::path> make_report_dir(const std::string& dir) {
     return core::make_error(ok.error().code, "--report-dir", probe.string(), ok.error().sys_errno);
   }
   return outermost;
-}
-
-// Removes what make_report_dir created: `dir` and its parents up to `outermost`, each
-// only while empty (rmdir), so nothing written there meanwhile is lost.
-void unmake_report_dir(const std::string& dir, const std::filesystem::path& outermost) {
-  namespace fs = std::filesystem;
-  if (outermost.empty()) return;
-  std::error_code ec;
-  for (fs::path p = fs::absolute(dir, ec); !ec && !p.empty(); p = p.parent_path()) {
-    if (!fs::remove(p, ec) || p == outermost || p == p.parent_path()) break;
-  }
 }
 
 }  // namespace
@@ -142,11 +149,14 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
     }
   }
   if (!options.report_dir.empty()) {
+    // "a/b/../c" is a/c: what make_report_dir creates is what unmake_report_dir walks.
+    auto& dir = out->options_.report_dir;
+    dir = std::filesystem::path(dir).lexically_normal().string();
     // Made and checked, then taken away again: a bad spec or flag found later must
     // not leave an empty report directory behind. start() makes it for good.
-    auto made = make_report_dir(options.report_dir);
+    auto made = make_report_dir(dir);
     if (!made) return std::move(made).error();
-    unmake_report_dir(options.report_dir, *made);
+    unmake_report_dir(dir, *made);
   }
   out->tty_ = !options.quiet && ::isatty(STDERR_FILENO) == 1;
   return out;
