@@ -108,13 +108,17 @@ TEST(ReportsFromARealRun, ARefusedRunLeavesNoReportDir) {
   ASSERT_EQ(::getsockname(taken, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   const std::string port = std::to_string(ntohs(addr.sin_port));
   const std::string good_spec = std::string(SHMCHECK_SOURCE_DIR) + "/specs/mutex-owner-death.yaml";
-  for (const auto& [args, code] :
-       {std::pair{std::vector<std::string>{bad_spec.string()}, 2},
-        std::pair{std::vector<std::string>{good_spec, "--metrics-listen", "127.0.0.1:" + port},
-                  3}}) {
-    const fs::path reports = dir / "new" / "reports";
-    std::vector<std::string> argv{SHMCHECK_BINARY, "run", "--quiet", "--report-dir",
-                                  reports.string()};
+  // Spelled three ways: plain, with a trailing '/', and through a '..'.
+  const std::string reports = (dir / "new" / "reports").string();
+  for (const auto& [args, report_dir, code] :
+       {std::tuple{std::vector<std::string>{bad_spec.string()}, reports, 2},
+        std::tuple{std::vector<std::string>{bad_spec.string()}, reports + "/", 2},
+        std::tuple{std::vector<std::string>{bad_spec.string()},
+                   (dir / "new" / "x" / ".." / "reports").string(), 2},
+        std::tuple{std::vector<std::string>{good_spec, "--metrics-listen", "127.0.0.1:" + port},
+                   reports, 3}}) {
+    SCOPED_TRACE(report_dir);
+    std::vector<std::string> argv{SHMCHECK_BINARY, "run", "--quiet", "--report-dir", report_dir};
     argv.insert(argv.end(), args.begin(), args.end());
     auto run = shmcheck::testing::ServerProcess::start(argv, (dir / "run.log").string());
     ASSERT_TRUE(run.has_value());
@@ -122,6 +126,7 @@ TEST(ReportsFromARealRun, ARefusedRunLeavesNoReportDir) {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == code) << run->log();
     EXPECT_FALSE(fs::exists(dir / "new")) << run->log();
     EXPECT_EQ(run->log().find("mutex-owner-death: pass"), std::string::npos) << run->log();
+    fs::remove_all(dir / "new");  // each case on its own
   }
   ::close(taken);
   fs::remove_all(dir);
