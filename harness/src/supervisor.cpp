@@ -262,9 +262,12 @@ struct Supervisor::Live {
   std::uint64_t resume_at_ns = 0;          // SIGCONT due (paused by a fault)
   std::optional<std::size_t> pause_fault;  // the planned fault that paused it, when known
   bool stopped = false;
-  // Objects it holds a claim in while stopped (options_.claims_of, read as it stopped):
-  // a slot of an MPMC ring that peers cannot pass until it continues.
+  // Objects it holds a claim in while stopped: a slot of an MPMC ring that peers cannot
+  // pass until it continues (options_.claims_of). Read once per stop, and only when the
+  // watchdog needs it (a scan of every slot of every MPMC ring); a stopped process
+  // cannot move its claims, so reading late is as exact as reading at once.
   std::vector<std::size_t> stopped_claims;
+  bool claims_read = false;
   bool harness_kill = false;  // SIGKILLed by kill_all (end of run or watchdog)
 };
 
@@ -403,8 +406,6 @@ void Supervisor::reap(std::uint64_t now) {
     auto& live = live_[*w];
     if (WIFSTOPPED(status)) {
       live.stopped = true;
-      // Stopped, it cannot move its claims: what it holds now it holds until SIGCONT.
-      if (options_.claims_of) live.stopped_claims = options_.claims_of(pid);
       if (live.resume_at_ns == 0) {
         // Not ours: a failpoint pause. Resume it after the fault's duration.
         const auto snap = control_.view().worker(static_cast<std::uint32_t>(*w)).snapshot();
@@ -515,6 +516,7 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
   live.pause_fault.reset();
   live.stopped = false;
   live.stopped_claims.clear();
+  live.claims_read = false;
   live.harness_kill = false;
   if (restart) {
     live.restart_pending = true;
@@ -573,6 +575,7 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
       live.pause_fault.reset();
       live.stopped = false;
       live.stopped_claims.clear();
+      live.claims_read = false;
       last_progress_ns_ = now;  // a pause is not a stall
     }
   }
@@ -725,9 +728,13 @@ void Supervisor::check_watchdog(std::uint64_t now) {
   bool paused_by_fault = false;
   bool paused_holding = false;
   for (std::uint32_t w = 0; w < configs_.size(); ++w) {
-    const Live& l = live_[w];
+    Live& l = live_[w];
     if (l.pid == 0 || !l.stopped || l.resume_at_ns == 0) continue;
     paused_by_fault = true;
+    if (progress == last_progress_value_ && !l.claims_read && options_.claims_of) {
+      l.stopped_claims = options_.claims_of(l.pid);
+      l.claims_read = true;
+    }
     paused_holding = paused_holding || control_.view().worker(w).snapshot().holding != 0 ||
                      !l.stopped_claims.empty();
   }

@@ -157,7 +157,8 @@ struct SupervisorOptions {
   std::function<std::vector<probes::RingCounters>()> ring_counters;
   // The spec objects (indices into object_names) in which process `pid` holds a claim
   // that blocks its peers: an MPMC ring slot claimed and not committed or released.
-  // Asked once per stop of a paused worker (the runner maps the rings).
+  // Asked at most once per stop of a paused worker, once progress has stopped (the
+  // runner maps the rings; the answer scans every slot).
   std::function<std::vector<std::size_t>(pid_t)> claims_of;
   std::chrono::nanoseconds sample_every{std::chrono::milliseconds(250)};
   std::vector<std::string> object_names;  // spec objects, for "held by" lines
