@@ -705,6 +705,7 @@ void Runner::collect(SupervisionReport& report) {
         c.op = inc.slot.current_op;
         c.op_seq = inc.slot.op_seq;
         c.failpoint = po.failpoint;
+        c.by_watchdog = report.stall.stalled && po.cause == probes::ExitCause::kStoppedByHarness;
         messages.crashes.push_back(std::move(c));
         ++crashes_per_object[h.config.object.index];
       }

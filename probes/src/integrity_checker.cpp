@@ -218,7 +218,9 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
   std::uint64_t consumer_pop_crashes = 0;
   for (const CrashRecord& crash : input.crashes) {
     if (crash.pid != 0) crashed_pids.insert(crash.pid);
-    if (crash.role == "consumer" && crash.op == WorkerOp::kPop) ++consumer_pop_crashes;
+    if (crash.role == "consumer" && crash.op == WorkerOp::kPop && !crash.by_watchdog) {
+      ++consumer_pop_crashes;
+    }
   }
 
   // Abandoned slots: explained when their claimer is a crashed worker.
@@ -420,7 +422,11 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
                         std::to_string(it->second.acked) + ")";
       }
     } else if (crash.role == "consumer") {
-      if (crash.op == WorkerOp::kPop) {
+      if (crash.op == WorkerOp::kPop && crash.by_watchdog) {
+        a.effect = "stranded";
+        a.description = who + " killed by the watchdog inside pop: what it had taken (if " +
+                        "anything) is counted stranded";
+      } else if (crash.op == WorkerOp::kPop) {
         a.effect = "lost_in_pop";
         a.description =
             who + " died" + at + " inside pop: what it had taken (if anything) died with it";

@@ -385,6 +385,29 @@ TEST(IntegrityChecker, AckedButUndeliveredInAStalledRunIsStrandedNotLost) {
   EXPECT_EQ(unstalled.counts.lost, 4U);
 }
 
+// A consumer the watchdog killed inside pop, as it ended a stalled run, explains no
+// loss: what it may have held is stranded like the rest. Killed so by a fault, it does.
+TEST(IntegrityChecker, AConsumerTheWatchdogKilledInsidePopLeavesItsMessageStranded) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 10, 10)})};
+  in.consumers = {consumer(0, range(0, 0, 1, 7))};
+  in.stalled = 1;
+  CrashRecord killed{"consumer", 0, 0, 4343, WorkerOp::kPop, 8, ""};
+  killed.by_watchdog = true;
+  in.crashes = {killed};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.lost_at_crash, 0U);
+  EXPECT_EQ(v.counts.stranded, 3U);
+  ASSERT_EQ(v.crashes.size(), 1U);
+  EXPECT_EQ(v.crashes[0].effect, "stranded");
+
+  in.crashes[0].by_watchdog = false;  // an injected kill, then the stall
+  const MessageVerdict faulted = check_messages(in);
+  EXPECT_EQ(faulted.counts.lost_at_crash, 1U);
+  EXPECT_EQ(faulted.counts.stranded, 2U);
+  EXPECT_EQ(faulted.crashes[0].effect, "lost_in_pop");
+}
+
 TEST(IntegrityChecker, ExamplesAreCappedPerKind) {
   MessageCheckInput in;
   in.producers = {producer(0, {ledger(0, 100, 100)})};

@@ -75,6 +75,9 @@ struct CrashRecord {
   WorkerOp op = WorkerOp::kNone;  // WorkerSlot current_op at death
   std::uint64_t op_seq = 0;       // WorkerSlot op_seq at death
   std::string failpoint;          // the failpoint that fired, "" when none (timer, signal)
+  // Killed by the watchdog as it ended a stalled run: a consumer's pop it cut short
+  // explains no loss (what it held is counted stranded, as what the ring still held).
+  bool by_watchdog = false;
 };
 
 // A CrashRecord from the dead worker's slot (op in flight, injected failpoint name).
@@ -159,7 +162,7 @@ struct IntegrityExample {
 
 struct CrashAttribution {
   CrashRecord crash;
-  // "recovered", "in_flight_dropped", "lost_in_pop", "abandoned_slot", "none"
+  // "recovered", "in_flight_dropped", "lost_in_pop", "stranded", "abandoned_slot", "none"
   // (nothing message-related was in flight), "not_a_message_worker".
   std::string effect;
   std::optional<MessageKey> message;  // the message in flight, when known
