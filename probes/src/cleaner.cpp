@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -345,8 +346,57 @@ CleanReport clean_orphans(const std::vector<IpcObject>& candidates, const CleanO
   return report;
 }
 
+// A dead run's manifest matched against an inventory: the objects still there (the
+// candidates), those whose header names another run (skipped), and how many are gone.
+struct RunCandidates {
+  std::vector<IpcObject> candidates;
+  std::vector<CleanOutcome> skipped;
+  std::size_t gone = 0;
+};
+
+RunCandidates candidates_of(const RunManifest& manifest, const Inventory& inventory) {
+  RunCandidates out;
+  const std::int64_t manifest_s = manifest.created_unix_ns / 1'000'000'000;
+  for (const auto& mo : manifest.objects) {
+    const IpcObject* found = nullptr;
+    for (const auto& o : inventory.objects) {
+      if (o.kind != mo.kind) continue;
+      const bool sysv = o.kind == IpcKind::kSysvShm || o.kind == IpcKind::kSysvSemaphore ||
+                        o.kind == IpcKind::kSysvMqueue;
+      if (sysv ? o.sysv_id == mo.sysv_id : o.name == mo.name) {
+        found = &o;
+        break;
+      }
+    }
+    if (found == nullptr) {
+      ++out.gone;
+      continue;
+    }
+    IpcObject candidate = *found;
+    if (candidate.header && candidate.header->run_id != manifest.run_id) {
+      CleanOutcome skipped{candidate, CleanStatus::kChanged,
+                           "header names run " + candidate.header->run_id, 0};
+      out.skipped.push_back(std::move(skipped));
+      continue;
+    }
+    const bool evidence_only =
+        candidate.kind == IpcKind::kSysvSemaphore || candidate.kind == IpcKind::kSysvMqueue;
+    if (evidence_only && candidate.verdict == Verdict::kUnknown &&
+        candidate.created_unix_s + 2 >= manifest_s) {
+      // The manifest of a dead harness is the proof these kinds cannot carry.
+      candidate.verdict = Verdict::kOrphaned;
+      candidate.reason =
+          "listed in the manifest of dead harness " + std::to_string(manifest.harness.pid);
+    }
+    out.candidates.push_back(std::move(candidate));
+  }
+  return out;
+}
+
 ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& options,
                                 const std::set<std::string>& run_filter) {
+  using Clock = std::chrono::steady_clock;
+  const auto settle_until = Clock::now() + options.settle;
   ReclaimReport report;
   report.quarantine = clean_quarantine(options, report.problems);
   report.removed += report.quarantine.removed;
@@ -380,43 +430,20 @@ ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& opti
       inventory = take_inventory(options.inventory);
       for (const auto& p : inventory->problems) report.problems.push_back(p);
     }
-    std::vector<IpcObject> candidates;
-    std::size_t gone = 0;
-    const std::int64_t manifest_s = run.manifest.created_unix_ns / 1'000'000'000;
-    for (const auto& mo : run.manifest.objects) {
-      const IpcObject* found = nullptr;
-      for (const auto& o : inventory->objects) {
-        if (o.kind != mo.kind) continue;
-        const bool sysv = o.kind == IpcKind::kSysvShm || o.kind == IpcKind::kSysvSemaphore ||
-                          o.kind == IpcKind::kSysvMqueue;
-        if (sysv ? o.sysv_id == mo.sysv_id : o.name == mo.name) {
-          found = &o;
-          break;
-        }
-      }
-      if (found == nullptr) {
-        ++gone;
-        continue;
-      }
-      IpcObject candidate = *found;
-      if (candidate.header && candidate.header->run_id != run.manifest.run_id) {
-        CleanOutcome skipped{candidate, CleanStatus::kChanged,
-                             "header names run " + candidate.header->run_id, 0};
-        run.clean.outcomes.push_back(std::move(skipped));
-        continue;
-      }
-      const bool evidence_only =
-          candidate.kind == IpcKind::kSysvSemaphore || candidate.kind == IpcKind::kSysvMqueue;
-      if (evidence_only && candidate.verdict == Verdict::kUnknown &&
-          candidate.created_unix_s + 2 >= manifest_s) {
-        // The manifest of a dead harness is the proof these kinds cannot carry.
-        candidate.verdict = Verdict::kOrphaned;
-        candidate.reason =
-            "listed in the manifest of dead harness " + std::to_string(run.manifest.harness.pid);
-      }
-      candidates.push_back(std::move(candidate));
+    auto found = candidates_of(run.manifest, *inventory);
+    // The harness is dead and its workers died with it: a holder of its objects is most
+    // likely passing (another run's or auditor's inventory opens each shmcheck object
+    // for a moment), so an object in use gets the settle, on a fresh inventory.
+    while (std::ranges::any_of(found.candidates,
+                               [](const IpcObject& o) { return o.verdict == Verdict::kInUse; }) &&
+           Clock::now() < settle_until) {
+      std::this_thread::sleep_for(kSettlePoll);
+      inventory = take_inventory(options.inventory);
+      found = candidates_of(run.manifest, *inventory);
     }
-    auto cleaned = clean_orphans(candidates, options);
+    std::size_t gone = found.gone;
+    for (auto& outcome : found.skipped) run.clean.outcomes.push_back(std::move(outcome));
+    auto cleaned = clean_orphans(found.candidates, options);
     for (auto& outcome : cleaned.outcomes) run.clean.outcomes.push_back(std::move(outcome));
     run.clean.removed += cleaned.removed;
     run.clean.bytes_freed += cleaned.bytes_freed;

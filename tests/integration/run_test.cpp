@@ -1357,6 +1357,9 @@ TEST_P(HarnessKilled, WorkersDieAndEveryObjectOfTheRunProvedOrphanedIsReclaimed)
   if (GetParam() == Reclaimer::kAudit) {
     shmcheck::probes::CleanOptions options;
     options.dry_run = false;
+    // As `audit --reclaim` does: a run in parallel (HarnessKilled/NextRun) takes
+    // inventories, which open this run's objects for a moment.
+    options.settle = shmcheck::probes::kPassingHolderSettle;
     report = shmcheck::probes::reclaim_dead_runs(manifest_dir, options, {run_id});
     ASSERT_EQ(report->runs.size(), 1U);
     EXPECT_EQ(report->runs[0].harness, shmcheck::core::Liveness::kDead);

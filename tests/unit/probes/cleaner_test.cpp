@@ -477,5 +477,57 @@ TEST(Reclaim, RemovesTheObjectsOfADeadHarnessAndItsManifest) {
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
+// A dead harness's object that someone holds for a moment (another run's inventory
+// opens each shmcheck object to read its header) is reclaimed with a settle: the
+// inventory is taken again until the holder has let go. Without one it was kept
+// (in_use), with its manifest, until the next reclaim.
+TEST(Reclaim, ADeadRunsObjectHeldForAMomentIsReclaimedWithASettle) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    char dir_template[] = "/mnt/manifests-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    const std::string dir = std::string(dir_template) + "/runs";
+    // A dead harness's run with one POSIX object; returns the object's name.
+    const auto dead_run = [&] {
+      const auto run = core::new_run_id();
+      const pid_t harness = shmcheck::testing::fork_child([&] {
+        RunManifest m;
+        m.run_id = run;
+        m.harness = core::self_identity();
+        m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr)) * 1'000'000'000;
+        m.objects.push_back({"posix:" + object_name(run, "ring"), object_name(run, "ring"),
+                             IpcKind::kPosixShm, -1});
+        if (!write_manifest(m, dir)) return 1;
+        if (testing_ipc::create_posix_shm(run, "ring", 16384) < 0) return 2;
+        ::raise(SIGKILL);
+        return 3;
+      });
+      EXPECT_TRUE(shmcheck::testing::wait_child(harness).killed_by(SIGKILL));
+      return object_name(run, "ring");
+    };
+    auto settling = clean_options(false);
+    settling.settle = std::chrono::seconds(2);
+    for (const bool settle : {false, true}) {
+      SCOPED_TRACE(settle ? "with a settle" : "without");
+      const std::string name = dead_run();
+      int ready[2];
+      int release[2];
+      ASSERT_EQ(::pipe(ready), 0);
+      ASSERT_EQ(::pipe(release), 0);
+      // Without a settle, held until after the reclaim; with one, let go 300 ms in.
+      const pid_t holder = hold_mapped(name, ready, release, settle ? 300 : -1);
+      const auto report = reclaim_dead_runs(dir, settle ? settling : clean_options(false));
+      ASSERT_EQ(report.runs.size(), 1U);
+      EXPECT_EQ(report.runs[0].manifest_removed, settle) << report.runs[0].detail;
+      EXPECT_EQ(exists(name), !settle);
+      ::close(release[1]);
+      EXPECT_TRUE(shmcheck::testing::wait_child(holder, std::chrono::seconds(10)).ok());
+      ::shm_unlink(name.c_str());
+      (void)remove_manifest(report.runs[0].manifest.run_id, dir);
+    }
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
 }  // namespace
 }  // namespace shmcheck::probes
