@@ -41,6 +41,9 @@ namespace shmcheck::harness {
 namespace {
 
 constexpr std::uint64_t kMs = 1'000'000;
+// A timed fault handled this long after its time says so in its note. The loop ticks
+// every millisecond; a tenth of a second is the harness held up, not its tick.
+constexpr std::uint64_t kLateFaultNs = 100 * kMs;
 
 std::string format_ns(std::uint64_t ns) {
   char buf[64];
@@ -534,14 +537,23 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
     const std::size_t f = next_timed_;
     const auto& fault = schedule_.faults[f];
     auto& outcome = report_.faults[f];
-    if (static_cast<std::uint64_t>(fault.at.count()) > t) break;
+    const auto due = static_cast<std::uint64_t>(fault.at.count());
+    if (due > t) break;
+    // Handled well after its time, the harness was held up (an overloaded host, the
+    // harness itself stopped): what the fault did, or why it was skipped, is of that
+    // later instant, and the note says so.
+    const bool late = t - due >= kLateFaultNs;
+    const std::string lateness =
+        late ? format_ns(t - due) + " after it came due (the harness was held up)" : "";
     auto& live = live_[fault.worker];
     if (live.pid == 0 || live.stopped) {
       outcome.status = probes::FaultStatus::kSkipped;
-      outcome.note = live.stopped ? "its worker was paused when it came due"
-                                  : "its worker was not running when it came due";
+      const char* why = live.stopped ? "its worker was paused" : "its worker was not running";
+      outcome.note = std::string(why) +
+                     (late ? " when the harness got to it, " + lateness : " when it came due");
       continue;
     }
+    if (late) outcome.note = "fired " + lateness;
     if (fault.type == FaultType::kKillAtTime) {
       kill_without_core(live.pid, fault.signal);
       live.sent_signal = fault.signal;

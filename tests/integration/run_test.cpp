@@ -1559,6 +1559,45 @@ TEST(RunCommand, AProducerPausedHoldingAnMpmcSlotIsAStallNamingIt) {
   EXPECT_EQ(fault_statuses(passed), (std::vector<std::string>{"fired"}));
 }
 
+// A timed fault the harness handles well after its time (here the harness itself is
+// stopped across it, as an overloaded host holds it up) says so in its note: what it did
+// belongs to that later instant. Before, the note was empty, or for a fault skipped
+// then "its worker was not running when it came due", which it may well have been.
+TEST(RunCommand, ATimedFaultHandledLateSaysHowLate) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/spec.yaml";
+  const std::string json = dir.path() + "/result.json";
+  std::ofstream(spec)
+      << "name: held-up\nduration: 4s\ntimeout: 30s\n"
+         "objects: [{ name: queue, kind: spsc_ring, capacity: 256, "
+         "message_size: 64 }]\n"
+         "processes:\n"
+         "  - { role: producer, uses: queue, rate: 10k/s }\n"
+         "  - { role: consumer, uses: queue }\n"
+         "faults: [{ kill: producer, every: 1s, start: 1s, max: 1, restart: true }]\n";
+  const pid_t harness = shmcheck::testing::fork_child([&] {
+    const int out = ::open((dir.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
+    ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), "--quiet", "--json",
+            json.c_str(), static_cast<char*>(nullptr));
+    return 127;
+  });
+  // The run starts within moments of the launch; the fault is due 1 s after that, in
+  // the 0.7-2.7 s the harness stands stopped.
+  std::this_thread::sleep_for(700ms);
+  ASSERT_EQ(::kill(harness, SIGSTOP), 0);
+  std::this_thread::sleep_for(2s);
+  ASSERT_EQ(::kill(harness, SIGCONT), 0);
+  const auto exit = shmcheck::testing::wait_child(harness, 60s);
+  EXPECT_TRUE(exit.ok()) << exit.describe() << "\n" << read_file(dir.path() + "/out");
+  const auto result = load_json(json);
+  ASSERT_EQ(fault_statuses(result), (std::vector<std::string>{"fired"}));
+  const std::string note = result.at("fault_schedule").at(0).at("note");
+  EXPECT_NE(note.find("fired "), std::string::npos) << note;
+  EXPECT_NE(note.find(" after it came due (the harness was held up)"), std::string::npos) << note;
+}
+
 // A pause that outlasts the run ends with it: the paused producer resumes when the
 // duration is over, the consumer drains, and the fault's outcome says the pause was cut
 // short. Before, the producer stayed stopped past the end and the run failed "STALLED:
