@@ -122,7 +122,6 @@ bool remove_run_owned(const probes::IpcObject& object, const std::string& run_id
 //   behind (1 in 17 under ASan).
 // They get up to kSettle before a holder counts.
 constexpr auto kSettle = probes::kPassingHolderSettle;
-constexpr auto kSettlePoll = std::chrono::milliseconds(10);
 
 bool detach_pending(const probes::IpcObject& o) {
   return o.kind == probes::IpcKind::kSysvShm && o.attach_count > 0 && o.holders.empty();
@@ -147,7 +146,7 @@ LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pid
   auto now = probes::take_inventory({});
   auto appeared = probes::diff(impl_->before, now).appeared_from(run);
   while (held(appeared) && settling()) {
-    std::this_thread::sleep_for(kSettlePoll);
+    std::this_thread::sleep_for(probes::kSettlePoll);
     now = probes::take_inventory({});
     appeared = probes::diff(impl_->before, now).appeared_from(run);
   }

@@ -268,9 +268,9 @@ struct Supervisor::Live {
   // Objects it holds a claim in while stopped: a slot of an MPMC ring that peers cannot
   // pass until it continues (options_.claims_of). Read once per stop, and only when the
   // watchdog needs it (a scan of every slot of every MPMC ring); a stopped process
-  // cannot move its claims, so reading late is as exact as reading at once.
-  std::vector<std::size_t> stopped_claims;
-  bool claims_read = false;
+  // cannot move its claims, so reading late is as exact as reading at once. Empty
+  // until read.
+  std::optional<std::vector<std::size_t>> stopped_claims;
   bool harness_kill = false;  // SIGKILLed by kill_all (end of run or watchdog)
 };
 
@@ -518,8 +518,7 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
   live.resume_at_ns = 0;
   live.pause_fault.reset();
   live.stopped = false;
-  live.stopped_claims.clear();
-  live.claims_read = false;
+  live.stopped_claims.reset();
   live.harness_kill = false;
   if (restart) {
     live.restart_pending = true;
@@ -586,8 +585,7 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
       live.resume_at_ns = 0;
       live.pause_fault.reset();
       live.stopped = false;
-      live.stopped_claims.clear();
-      live.claims_read = false;
+      live.stopped_claims.reset();
       last_progress_ns_ = now;  // a pause is not a stall
     }
   }
@@ -642,8 +640,8 @@ std::string Supervisor::describe_worker(std::size_t w) const {
   }
   out += ", progress " + std::to_string(snap.progress);
   if (snap.holding != 0) out += ", holding " + object_name(snap.holding - 1);
-  for (const std::size_t obj : live_[w].stopped_claims) {
-    out += ", holding a claimed slot of " + object_name(obj);
+  if (const auto& claims = live_[w].stopped_claims) {
+    for (const std::size_t obj : *claims) out += ", holding a claimed slot of " + object_name(obj);
   }
   if (live_[w].stopped) out += ", stopped (SIGSTOP)";
   return out;
@@ -743,12 +741,11 @@ void Supervisor::check_watchdog(std::uint64_t now) {
     Live& l = live_[w];
     if (l.pid == 0 || !l.stopped || l.resume_at_ns == 0) continue;
     paused_by_fault = true;
-    if (progress == last_progress_value_ && !l.claims_read && options_.claims_of) {
+    if (progress == last_progress_value_ && !l.stopped_claims && options_.claims_of) {
       l.stopped_claims = options_.claims_of(l.pid);
-      l.claims_read = true;
     }
     paused_holding = paused_holding || control_.view().worker(w).snapshot().holding != 0 ||
-                     !l.stopped_claims.empty();
+                     (l.stopped_claims && !l.stopped_claims->empty());
   }
   if (progress != last_progress_value_ || (paused_by_fault && !paused_holding)) {
     last_progress_value_ = progress;
@@ -776,9 +773,11 @@ void Supervisor::check_watchdog(std::uint64_t now) {
         configs_[w].role + "#" + std::to_string(w) + " (pid " + std::to_string(live_[w].pid) + ")";
     if (snap.holding != 0)
       stall.holders.push_back(object_name(snap.holding - 1) + " held by " + by);
-    for (const std::size_t obj : live_[w].stopped_claims) {
-      stall.holders.push_back(object_name(obj) + ": a slot claimed by " + by +
-                              ", stopped before its commit or release");
+    if (const auto& claims = live_[w].stopped_claims) {
+      for (const std::size_t obj : *claims) {
+        stall.holders.push_back(object_name(obj) + ": a slot claimed by " + by +
+                                ", stopped before its commit or release");
+      }
     }
   }
   for (std::size_t w = 0; w < configs_.size(); ++w) {

@@ -68,9 +68,6 @@ CleanReport clean_quarantine(const CleanOptions& options, std::vector<InventoryP
   return clean_orphans(candidates, options);
 }
 
-// How often a candidate met by a holder is tried again while CleanOptions::settle lasts.
-constexpr auto kSettlePoll = std::chrono::milliseconds(10);
-
 class Cleaner {
  public:
   explicit Cleaner(const CleanOptions& options) : options_(options) {}

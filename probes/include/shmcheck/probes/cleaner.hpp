@@ -37,11 +37,12 @@ struct CleanOptions {
   bool dry_run = true;
   bool all_users = false;      // honoured only when the caller is root
   InventoryOptions inventory;  // roots (/dev/shm, /dev/mqueue, /proc) for re-verification
-  // A candidate whose re-check meets a holder (kNowHeld) is checked again, every 10 ms
-  // and each time in full (a fresh /proc walk, flock, lease), until this much time has
-  // passed. A passing holder lets go meanwhile: another auditor's or run's inventory
-  // opens every shmcheck object for a moment to read its header. A real one does not,
-  // and the outcome stays kNowHeld. Zero: one check.
+  // A candidate whose re-check meets a holder (kNowHeld) is checked again, every
+  // kSettlePoll and each time in full (a fresh /proc walk, flock, lease), until this
+  // much time has passed; a reclaim takes its inventory again while a dead run's
+  // object is in use. A passing holder lets go meanwhile: another auditor's or run's
+  // inventory opens every shmcheck object for a moment to read its header. A real one
+  // does not, and the outcome stays kNowHeld (or kNotOrphaned). Zero: one check.
   std::chrono::milliseconds settle{0};
   // Test hook: runs after an object passed every re-check, immediately before the
   // removal step (a test swaps in another object here to prove the swap is caught).
@@ -51,6 +52,8 @@ struct CleanOptions {
 // The settle the harness and `audit --clean/--reclaim` give a passing holder: an
 // inventory's look at an object lasts well under a millisecond, even under ASan.
 inline constexpr std::chrono::milliseconds kPassingHolderSettle{1000};
+// How often a held object is looked at again while a settle lasts.
+inline constexpr std::chrono::milliseconds kSettlePoll{10};
 
 enum class CleanStatus : std::uint8_t {
   kRemoved,
