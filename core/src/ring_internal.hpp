@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "shmcheck/core/cpu_relax.hpp"
 #include "shmcheck/core/detail/ring_layout.hpp"
 #include "shmcheck/core/result.hpp"
 #include "sync_clock.hpp"
@@ -39,16 +40,6 @@ void init_ring_header(RingHeader& header, const RingConfig& config,
 [[nodiscard]] Result<void> check_ring_attach(const char* where, const void* mem, std::size_t bytes,
                                              std::size_t object_bytes, std::uint64_t magic,
                                              GeometryOf geometry_of) noexcept;
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#else
-  asm volatile("" ::: "memory");
-#endif
-}
 
 // Waits between attempts until a deadline: spins first (waking a sleeping process on
 // the other CPU costs 35-40 us, so a short wait must never sleep), then sched_yield,

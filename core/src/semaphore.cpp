@@ -13,6 +13,7 @@
 #include <new>
 #include <utility>
 
+#include "shmcheck/core/cpu_relax.hpp"
 #include "shmcheck/core/posix_call.hpp"
 #include "sync_clock.hpp"
 
@@ -43,16 +44,6 @@ union SemUn {
 
 constexpr std::string_view kNamedSemDir = "/dev/shm/sem.";
 constexpr std::size_t kMaxNamedBody = 250;
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#else
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-#endif
-}
 
 // sem_clockwait(CLOCK_MONOTONIC): immune to wall-clock steps. GCC 12's
 // ThreadSanitizer does not intercept it (it would miss the synchronisation), so TSan

@@ -70,8 +70,9 @@ class Context {
     if (intended > now && !wait_unless_stopped(now, intended)) return std::nullopt;
     return intended;
   }
-  void hold() const { wait_for_unless_stopped(cfg_.hold_ns); }
-  void think() const { wait_for_unless_stopped(cfg_.think_ns); }
+  // A hold keeps its CPU (WaitTail::spin): the worker holds a lock or a unit meanwhile.
+  void hold() const { wait_for_unless_stopped(cfg_.hold_ns, WaitTail::spin); }
+  void think() const { wait_for_unless_stopped(cfg_.think_ns, WaitTail::yield); }
 
  private:
   const WorkerConfig& cfg_;
@@ -82,19 +83,20 @@ class Context {
   // long wait ends with the run (a producer paced at 1/s kept a 300 ms run going for a
   // second; a 4 s think, for 4 s); false when the run ended first. A wait of one slice
   // or less, every paced op of a busy run, costs nothing more than wait_until.
-  bool wait_unless_stopped(std::uint64_t now, std::uint64_t instant) const {
+  bool wait_unless_stopped(std::uint64_t now, std::uint64_t instant,
+                           WaitTail tail = WaitTail::yield) const {
     while (instant > now + kStopCheckNs) {
       if (should_stop()) return false;
-      wait_until(now + kStopCheckNs);
+      wait_until(now + kStopCheckNs, tail);
       now = monotonic_ns();
     }
-    wait_until(instant);
+    wait_until(instant, tail);
     return true;
   }
-  void wait_for_unless_stopped(std::int64_t ns) const {
+  void wait_for_unless_stopped(std::int64_t ns, WaitTail tail) const {
     if (ns <= 0) return;
     const std::uint64_t now = monotonic_ns();
-    wait_unless_stopped(now, now + static_cast<std::uint64_t>(ns));
+    wait_unless_stopped(now, now + static_cast<std::uint64_t>(ns), tail);
   }
   static constexpr std::uint64_t kStopCheckNs = 10'000'000;
 

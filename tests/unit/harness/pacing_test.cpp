@@ -1,10 +1,16 @@
 #include "shmcheck/harness/pacing.hpp"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <time.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <thread>
+#include <vector>
 
 #include "shmcheck/harness/control_segment.hpp"
 
@@ -54,6 +60,48 @@ TEST(Pacing, ALongWaitSleepsRatherThanSpins) {
   wait_for(50'000'000);
   EXPECT_GE(monotonic_ns() - start, 50'000'000U);
   EXPECT_LT(thread_cpu_ns() - cpu, 25'000'000U);
+}
+
+// Runs `body` with this thread and a busy thread pinned to one CPU, then restores this
+// thread's affinity.
+template <typename Body>
+void beside_a_busy_thread(Body body) {
+  cpu_set_t before;
+  ASSERT_EQ(::pthread_getaffinity_np(::pthread_self(), sizeof before, &before), 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(::sched_getcpu(), &one);
+  ASSERT_EQ(::pthread_setaffinity_np(::pthread_self(), sizeof one, &one), 0);
+  std::atomic<bool> stop{false};
+  std::atomic<bool> spinning{false};
+  std::thread busy([&] {
+    ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one);
+    spinning = true;
+    while (!stop.load(std::memory_order_relaxed)) {
+    }
+  });
+  while (!spinning) ::sched_yield();
+  body();
+  stop = true;
+  busy.join();
+  ::pthread_setaffinity_np(::pthread_self(), sizeof before, &before);
+}
+
+// A worker holding a lock waits out its hold on its CPU: yielding there handed the CPU
+// to the busy thread for its slice, milliseconds, with the lock still held.
+TEST(Pacing, ASpinTailKeepsTheCpuBesideABusyThread) {
+  std::vector<std::uint64_t> took;
+  beside_a_busy_thread([&] {
+    for (int i = 0; i < 200; ++i) {
+      const std::uint64_t start = monotonic_ns();
+      wait_for(5'000, WaitTail::spin);
+      took.push_back(monotonic_ns() - start);
+    }
+  });
+  std::sort(took.begin(), took.end());
+  EXPECT_GE(took.front(), 5'000U);
+  // The odd wait loses the CPU at the end of a slice; the median keeps it throughout.
+  EXPECT_LT(took[took.size() / 2], 100'000U) << "slowest " << took.back() << " ns";
 }
 
 }  // namespace
