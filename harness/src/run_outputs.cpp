@@ -96,12 +96,16 @@ void add_output_options(CLI::App& cmd, OutputOptions& o) {
                  "set)");
   cmd.add_option("--report-dir", o.report_dir,
                  "Write every report into DIR: shmcheck.json, junit.xml, report.html, summary.md");
-  cmd.add_option("--metrics-listen", o.metrics_listen,
-                 "Serve Prometheus /metrics on HOST:PORT while the run goes (port 0 picks one)");
-  cmd.add_option("--linger", o.linger, "Keep /metrics up this long after the run (e.g. 5s)");
-  cmd.add_option("--push-gateway", o.push_gateway,
-                 "Push the final metrics to this Pushgateway URL");
-  cmd.add_option("--push-job", o.push_job, "Job name for --push-gateway (default: shmcheck)");
+  auto* listen = cmd.add_option(
+      "--metrics-listen", o.metrics_listen,
+      "Serve Prometheus /metrics on HOST:PORT while the run goes (port 0 picks one)");
+  // Without what they modify they would do nothing, silently: a usage error instead.
+  cmd.add_option("--linger", o.linger, "Keep /metrics up this long after the run (e.g. 5s)")
+      ->needs(listen);
+  auto* gateway = cmd.add_option("--push-gateway", o.push_gateway,
+                                 "Push the final metrics to this Pushgateway URL");
+  cmd.add_option("--push-job", o.push_job, "Job name for --push-gateway (default: shmcheck)")
+      ->needs(gateway);
   cmd.add_flag("-q,--quiet", o.quiet, "No progress line");
 }
 

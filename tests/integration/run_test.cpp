@@ -1206,6 +1206,21 @@ TEST(RunCommand, UnknownFlagIsAUsageError) {
   EXPECT_EQ(o.exit.code, 2) << describe(o);
 }
 
+// --linger and --push-job modify another flag; alone they would do nothing, silently.
+TEST(RunCommand, AFlagWithoutTheOneItModifiesIsAUsageError) {
+  const auto spec = spec_path("specs/spsc-producer-crash.yaml");
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"run", spec, "--linger", "1s"}, "--linger requires --metrics-listen"},
+      {{"run", spec, "--push-job", "ci"}, "--push-job requires --push-gateway"}};
+  for (const auto& [args, message] : cases) {
+    const auto o = run_shmcheck(args);
+    ASSERT_TRUE(o.exit.exited) << describe(o);
+    EXPECT_EQ(o.exit.code, 2) << describe(o);
+    EXPECT_NE(o.err.find(message), std::string::npos) << describe(o);
+    EXPECT_EQ(o.out.find("pass"), std::string::npos) << "it ran: " << describe(o);
+  }
+}
+
 TEST(RunCommand, MissingSpecFileIsAUsageError) {
   const auto o = run_shmcheck({"run", "/nonexistent/spec.yaml"});
   ASSERT_TRUE(o.exit.exited) << describe(o);
