@@ -269,6 +269,11 @@ int run_audit(const AuditFlags& f) {
     std::fprintf(stderr, "shmcheck audit: --yes only makes sense with --clean or --reclaim\n");
     return kExitUsage;
   }
+  if (f.all_users && !f.clean && !f.reclaim) {
+    std::fprintf(stderr,
+                 "shmcheck audit: --all-users only makes sense with --clean or --reclaim\n");
+    return kExitUsage;
+  }
   if (f.all_users && ::geteuid() != 0) {
     std::fprintf(stderr,
                  "shmcheck audit: --all-users needs root (other users' objects are never "
@@ -276,7 +281,6 @@ int run_audit(const AuditFlags& f) {
     return kExitUsage;
   }
 
-  // Checked even when no exporter uses it: a bad flag is a usage error either way.
   const auto min_interval = parse_audit_duration(f.min_interval, &why);
   if (!min_interval) {
     std::fprintf(stderr, "shmcheck audit: --min-interval: %s (e.g. 500ms, 5s, 1m)\n", why.c_str());
@@ -446,24 +450,32 @@ CommandRunner add_audit_command(CLI::App& app) {
   cmd->add_option("--filter-run", f->runs, "Only objects of this shmcheck run id")->delimiter(',');
   cmd->add_option("--name-prefix", f->prefixes, "Only objects whose name starts with this prefix");
   cmd->add_flag("--clean", f->clean, "Remove proved orphans you own (dry run unless --yes)");
-  cmd->add_flag("--reclaim", f->reclaim,
-                "Remove the objects of shmcheck runs whose harness died (from run manifests)");
+  auto* reclaim =
+      cmd->add_flag("--reclaim", f->reclaim,
+                    "Remove the objects of shmcheck runs whose harness died (from run manifests)");
   cmd->add_flag("--yes", f->yes, "Really remove (with --clean / --reclaim)");
   cmd->add_flag("--all-users", f->all_users, "As root: also clean other users' orphans");
-  cmd->add_flag("--fail-on-orphans", f->fail_on_orphans, "Exit 1 when orphans remain (CI gates)");
+  auto* fail_on_orphans = cmd->add_flag("--fail-on-orphans", f->fail_on_orphans,
+                                        "Exit 1 when orphans remain (CI gates)");
   cmd->add_option("--manifest-dir", f->manifest_dir,
                   "Run manifest directory for --reclaim (default $XDG_RUNTIME_DIR/shmcheck/runs "
-                  "or /tmp/shmcheck-<uid>/runs)");
+                  "or /tmp/shmcheck-<uid>/runs)")
+      ->needs(reclaim);
   cmd->add_option("--mqueue-dir", f->mqueue_dir,
                   "Where the mqueue file system is mounted (default /dev/mqueue)");
-  cmd->add_option(
+  // A flag that would be ignored is a usage error: an exporter has no verdict to exit
+  // with, and --min-interval paces --serve's rescans only.
+  auto* serve = cmd->add_option(
       "--serve", f->serve,
       "Run as a Prometheus exporter on HOST:PORT (rescans per scrape, see --min-interval)");
-  cmd->add_option(
+  auto* textfile = cmd->add_option(
       "--textfile", f->textfile,
       "Write the metrics in node_exporter textfile format to FILE (atomically) and exit");
+  serve->excludes(textfile);
+  fail_on_orphans->excludes(serve)->excludes(textfile);
   cmd->add_option("--min-interval", f->min_interval,
-                  "With --serve: rescan at most this often (default 5s)");
+                  "With --serve: rescan at most this often (default 5s)")
+      ->needs(serve);
   return [f] { return run_audit(*f); };
 }
 

@@ -278,17 +278,25 @@ TEST(AuditCli, AScanCutShortByTheOpenFileLimitExitsWithCode3) {
 }
 
 TEST(AuditCli, BadFlagsExitWithUsageCode2) {
-  for (const auto& bad : std::vector<std::vector<std::string>>{{"--kind", "bogus"},
-                                                               {"--verdict", "dead"},
-                                                               {"--older-than", "5x"},
-                                                               {"--older-than", "90"},
-                                                               {"--older-than", "1e9d"},
-                                                               {"--min-interval", "xyz"},
-                                                               {"--min-interval", "5"},
-                                                               {"--serve", "127.0.0.1:99999"},
-                                                               {"--user", "no-such-user-xyz"},
-                                                               {"--yes"},
-                                                               {"--no-such-flag"}}) {
+  for (const auto& bad : std::vector<std::vector<std::string>>{
+           {"--kind", "bogus"},
+           {"--verdict", "dead"},
+           {"--older-than", "5x"},
+           {"--older-than", "90"},
+           {"--older-than", "1e9d"},
+           {"--serve", "127.0.0.1:0", "--min-interval", "xyz"},
+           {"--serve", "127.0.0.1:0", "--min-interval", "5"},
+           {"--serve", "127.0.0.1:99999"},
+           {"--user", "no-such-user-xyz"},
+           {"--yes"},
+           {"--no-such-flag"},
+           // Flags that would be ignored.
+           {"--min-interval", "5s"},
+           {"--all-users"},
+           {"--manifest-dir", "/tmp"},
+           {"--serve", "127.0.0.1:0", "--textfile", "/tmp/x.prom"},
+           {"--fail-on-orphans", "--serve", "127.0.0.1:0"},
+           {"--fail-on-orphans", "--textfile", "/tmp/x.prom"}}) {
     std::vector<std::string> argv{shmcheck_path(), "audit"};
     argv.insert(argv.end(), bad.begin(), bad.end());
     const auto out = run_capture(argv);
