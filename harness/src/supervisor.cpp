@@ -552,6 +552,16 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
                      (late ? " when the harness got to it, " + lateness : " when it came due");
       continue;
     }
+    if (live.sent_fault) {
+      // An earlier timed kill of this incarnation is on its way: a second signal would
+      // change nothing, yet count as fired (faults due every 100 us, handled in one
+      // tick, "fired" 14 kills at one pid for one death).
+      outcome.status = probes::FaultStatus::kSkipped;
+      outcome.note = "its worker was already being killed by fault [" +
+                     std::to_string(*live.sent_fault) + "]" +
+                     (late ? " when the harness got to it, " + lateness : " when it came due");
+      continue;
+    }
     if (late) outcome.note = "fired " + lateness;
     if (fault.type == FaultType::kKillAtTime) {
       kill_without_core(live.pid, fault.signal);

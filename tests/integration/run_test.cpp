@@ -411,6 +411,39 @@ TEST(RunCommand, AFloodOfInjectedFaultsIsCountedOnTheConsoleNotPrinted) {
 // is its "kill" (when sent) and then the victim's "exit"; a failpoint kill, which the
 // harness learns of when it reaps the victim, one "kill"; a pause, one "pause" and one
 // "resume". (Before: a timed kill was two "kill" events and two markers.)
+// Kills due faster than a killed worker is reaped and restarted: the first one due
+// kills the incarnation, the rest meet it dying and are skipped, saying by which fault.
+// Each "fired" fault killed a process of its own (14 "fired" at one pid before).
+TEST(RunCommand, TimedKillsDueWhileTheirWorkerIsDyingAreSkippedNotFired) {
+  const auto result = run_passing_text(
+      "name: kill-storm\nduration: 300ms\ntimeout: 30s\nobjects:\n"
+      "  - { name: queue, kind: spsc_ring, capacity: 256, message_size: 64 }\n"
+      "processes:\n"
+      "  - { role: producer, count: 1, uses: queue }\n"
+      "  - { role: consumer, count: 1, uses: queue }\n"
+      "faults:\n"
+      "  - { kill: producer, every: 100us, restart: true }\n");
+  std::uint64_t killed = 0;
+  for (const auto& p : result.at("workers").at(0).at("processes")) {
+    if (p.at("cause") == "injected_timer") ++killed;
+  }
+  std::uint64_t fired = 0;
+  std::uint64_t met_dying = 0;
+  for (const auto& f : result.at("fault_schedule")) {
+    if (f.at("status") == "fired") ++fired;
+    if (f.at("note").get<std::string>().starts_with("its worker was already being killed by"))
+      ++met_dying;
+  }
+  EXPECT_GT(killed, 0U);
+  EXPECT_EQ(fired, killed) << result.at("workers").dump(1);
+  EXPECT_GT(met_dying, 0U);
+  std::map<std::int64_t, std::uint64_t> kills_of;
+  for (const auto& e : result.at("timeline")) {
+    if (e.at("kind") == "kill") ++kills_of[e.at("pid").get<std::int64_t>()];
+  }
+  for (const auto& [pid, kills] : kills_of) EXPECT_EQ(kills, 1U) << "pid " << pid;
+}
+
 TEST(RunCommand, TheTimelineRecordsEachFaultOnce) {
   const auto result = run_passing_text(
       "name: timeline\nduration: 1500ms\ntimeout: 30s\nobjects:\n"

@@ -75,7 +75,8 @@ enum class FaultStatus : std::uint8_t {
                 // hit: the run did not test what the spec asked (a finding)
   kPreempted,   // a failpoint fault whose armed incarnation ended first (another fault,
                 // an unexpected death) or never started
-  kSkipped,     // a timed fault that came due while its worker was not running or paused
+  kSkipped,     // a timed fault that came due while its worker was not running, paused or
+                // already being killed by an earlier one
   kNotDue,      // a timed fault planned after the run had ended
 };
 // "fired", "not_reached", "preempted", "skipped", "not_due"
