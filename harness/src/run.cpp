@@ -120,6 +120,12 @@ struct RunError {
   std::string message;
 };
 
+// A spec the run cannot take: exit 2, "file:line:col: what".
+RunError usage_error(const Spec& spec, const SourceMark& mark, const std::string& what) {
+  return RunError{kExitUsage, spec.file + ":" + std::to_string(mark.line) + ":" +
+                                  std::to_string(mark.column) + ": " + what};
+}
+
 RunError from_core(const char* what, const core::Error& e) {
   return {core::is_resource_limit(e.code) ? kExitEnvironment : kExitInternal,
           std::string(what) + ": " + e.message()};
@@ -379,9 +385,7 @@ std::optional<RunError> Runner::plan() {
     if (!f.failpoint.empty()) {
       r.failpoint = core::failpoint_from_name(f.failpoint);
       if (!r.failpoint) {
-        return RunError{kExitUsage, spec_.file + ":" + std::to_string(f.mark.line) + ":" +
-                                        std::to_string(f.mark.column) + ": unknown failpoint '" +
-                                        f.failpoint + "'"};
+        return usage_error(spec_, f.mark, "unknown failpoint '" + f.failpoint + "'");
       }
     }
     r.after = f.after;
@@ -396,9 +400,21 @@ std::optional<RunError> Runner::plan() {
     r.rule_index = i;
     rules.push_back(std::move(r));
   }
+  // The loader refused a plan too large for the spec's own duration; --duration may
+  // lengthen the run.
+  const auto run_length = spec_.duration.value_or(spec_.timeout);
+  std::vector<std::uint64_t> firings;
+  for (const auto& r : rules) {
+    firings.push_back(
+        is_failpoint_fault(r.type) ? 1 : timed_firings(r.start, r.every, r.max, run_length));
+  }
+  if (auto refused = check_plan_size(firings, run_length)) {
+    const auto& f = spec_.faults[rules[refused->rule].rule_index];
+    return usage_error(spec_, f.mark, refused->why);
+  }
   std::vector<WorkerPlan> plans;
   for (const auto& w : workers_) plans.push_back(w.plan);
-  schedule_ = expand_fault_schedule(seed_, plans, rules, spec_.duration.value_or(spec_.timeout));
+  schedule_ = expand_fault_schedule(seed_, plans, rules, run_length);
   // A timed rule that plans nothing (its first firing after a shortened run's end; the
   // loader refuses that against the spec's own duration) would let the run pass
   // without the faults it asks for.
@@ -409,11 +425,10 @@ std::optional<RunError> Runner::plan() {
       continue;
     }
     const auto& f = spec_.faults[r.rule_index];
-    return RunError{kExitUsage, spec_.file + ":" + std::to_string(f.mark.line) + ":" +
-                                    std::to_string(f.mark.column) +
-                                    ": this fault's first firing is not inside the run (" +
-                                    format_duration(spec_.duration.value_or(spec_.timeout)) +
-                                    "): it would never fire; run longer or fire it sooner"};
+    return usage_error(spec_, f.mark,
+                       "this fault's first firing is not inside the run (" +
+                           format_duration(run_length) +
+                           "): it would never fire; run longer or fire it sooner");
   }
   result_.fault_schedule.reserve(schedule_.faults.size());
   for (const auto& f : schedule_.faults) {
@@ -538,9 +553,9 @@ std::optional<RunError> Runner::create_objects() {
         break;
     }
     if (opts.payload_size == 0) {
-      return RunError{kExitUsage, spec_.file + ":" + std::to_string(o.mark.line) + ":" +
-                                      std::to_string(o.mark.column) + ": object '" + o.name +
-                                      "': capacity/message_size not supported by the ring"};
+      return usage_error(
+          spec_, o.mark,
+          "object '" + o.name + "': capacity/message_size not supported by the ring");
     }
     auto entry = manifest_.add(manifest_kind(opts.backing), name);
     if (!entry) return manifest_error(entry.error());

@@ -833,6 +833,17 @@ void semantic_checks(Extractor& x, const Spec& spec) {
     }
   }
 
+  // A plan the harness could not hold: each firing is a fault held and reported.
+  const auto run_length = spec.duration.value_or(spec.timeout);
+  std::vector<std::uint64_t> firings;
+  for (const auto& f : spec.faults) {
+    firings.push_back(f.failpoint.empty() ? timed_firings(f.start, f.every, f.max, run_length) : 1);
+  }
+  if (auto refused = check_plan_size(firings, run_length)) {
+    x.error(detail::child_pointer(detail::child_pointer("/faults", refused->rule), "every"),
+            refused->why);
+  }
+
   // Expectations only where something can produce the number.
   const auto expect_needs = [&](bool present, std::string_view key,
                                 std::initializer_list<Role> need, std::string_view what) {

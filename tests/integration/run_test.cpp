@@ -1985,6 +1985,25 @@ TEST(RunCommand, InjectedCrashesLeaveNoCoreFiles) {
 // fault out: a usage error naming the fault's line, not a pass without the crash the
 // spec asks for (the loader refuses the same against the spec's own duration). Before,
 // the schedule was silently empty.
+// The loader checks the plan against the spec's duration; --duration may stretch it past
+// what the harness holds (every: 1ns planned a billion faults and ran out of memory).
+TEST(RunCommand, ADurationThatPlansTooManyFaultsIsAUsageError) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/spec.yaml";
+  std::ofstream(spec) << paced_pair_spec("kill-storm", "2s",
+                                         "  - { kill: producer, every: 1ms, restart: true }\n");
+  TempDir runtime;
+  const auto o = run_shmcheck({"run", spec, "--quiet", "--duration", "20m"},
+                              {"XDG_RUNTIME_DIR=" + runtime.path()});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.out.find(spec + ":10:5: this fault fires 1199999 times in the run (20m); a run "
+                              "plans at most 1000000"),
+            std::string::npos)
+      << describe(o);
+  expect_nothing_left(run_id_in(o.out), runtime.path());
+}
+
 TEST(RunCommand, ADurationThatEndsBeforeATimedFaultIsAUsageError) {
   TempDir dir;
   const std::string spec = dir.path() + "/spec.yaml";

@@ -240,6 +240,55 @@ TEST(FaultSchedule, MaxBoundsTheNumberOfFirings) {
   EXPECT_EQ(expand_fault_schedule(3, workers, std::span(&rule, 1), 2s).faults.size(), 3U);
 }
 
+// timed_firings counts what expand_fault_schedule plans, so the plan-size check agrees
+// with the plan it guards.
+TEST(FaultSchedule, TimedFiringsCountsWhatTheScheduleHolds) {
+  struct Case {
+    std::chrono::nanoseconds start, every, jitter;
+    std::uint32_t max;
+    std::chrono::nanoseconds length;
+  };
+  const Case cases[] = {
+      {0ms, 250ms, 100ms, 0, 2s}, {0ms, 200ms, 0ms, 0, 2s},    {0ms, 200ms, 0ms, 0, 2001ms},
+      {300ms, 0ms, 0ms, 0, 2s},   {300ms, 0ms, 0ms, 0, 300ms}, {0ms, 0ms, 0ms, 0, 2s},
+      {500ms, 1ms, 0ms, 0, 1s},   {0ms, 100ms, 0ms, 3, 2s},    {0ms, 3s, 0ms, 0, 2s},
+      {0ms, 1us, 0ms, 0, 10ms},   {1ms, 7ms, 3ms, 20, 1s}};
+  const auto workers = three_producers_two_consumers();
+  for (const auto& c : cases) {
+    FaultRule rule;
+    rule.start = c.start;
+    rule.every = c.every;
+    rule.jitter = c.jitter;
+    rule.max = c.max;
+    const auto planned = expand_fault_schedule(5, workers, std::span(&rule, 1), c.length);
+    EXPECT_EQ(timed_firings(c.start, c.every, c.max, c.length), planned.faults.size())
+        << "start " << c.start.count() << " every " << c.every.count() << " max " << c.max
+        << " length " << c.length.count();
+  }
+}
+
+TEST(FaultSchedule, APlanPastTheLimitIsRefusedNamingItsLargestRule) {
+  const std::uint64_t fits[] = {1, kMaxPlannedFaults - 2, 1};
+  EXPECT_FALSE(check_plan_size(fits, 1s).has_value());
+  const std::uint64_t one_rule[] = {999'999'999};
+  const auto refused = check_plan_size(one_rule, 1s);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->rule, 0U);
+  EXPECT_EQ(refused->why,
+            "this fault fires 999999999 times in the run (1s); a run plans at most 1000000, each "
+            "held and listed in the reports: fire it less often, cap it with 'max', or shorten "
+            "the run");
+  const std::uint64_t together[] = {600'000, 1, 700'000};
+  const auto both = check_plan_size(together, 10min);
+  ASSERT_TRUE(both.has_value());
+  EXPECT_EQ(both->rule, 2U);
+  EXPECT_NE(both->why.find("fires 700000 times in the run (10m), the spec's faults 1300001 in all"),
+            std::string::npos)
+      << both->why;
+  const std::uint64_t overflowing[] = {UINT64_MAX, UINT64_MAX};
+  EXPECT_TRUE(check_plan_size(overflowing, 1s).has_value());
+}
+
 TEST(FaultSchedule, PauseAtFailpointArmsAPause) {
   FaultRule rule;
   rule.type = FaultType::kPauseAtFailpoint;
