@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "shmcheck/core/printable.hpp"
 #include "shmcheck/harness/audit_exporter.hpp"
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
@@ -29,6 +30,7 @@
 namespace shmcheck::harness {
 namespace {
 
+using core::printable;
 using probes::IpcKind;
 using probes::IpcObject;
 using probes::Verdict;
@@ -165,9 +167,9 @@ void print_table(const std::vector<IpcObject>& objects) {
                 std::string(to_string(o.kind)).c_str(), std::string(to_string(o.verdict)).c_str(),
                 human_bytes(o.bytes_allocated).c_str(), size_text(o).c_str(),
                 human_age(o.age_s).c_str(), user_name(o.uid).c_str(), o.mode,
-                holders_text(o).c_str(), o.name.c_str());
+                printable(holders_text(o)).c_str(), printable(o.name).c_str());
     std::printf("%74s%s%s\n", "", o.run_id.empty() ? "" : ("run " + o.run_id + ": ").c_str(),
-                o.reason.c_str());
+                printable(o.reason).c_str());
   }
   const auto t = probes::totals(objects);
   std::printf("\nTotals by kind:\n");
@@ -193,19 +195,19 @@ void print_clean(const probes::CleanReport& report, bool dry_run, const char* wh
     switch (o.status) {
       case probes::CleanStatus::kRemoved:
         std::printf("removed      %-9s %10s  %s\n", std::string(to_string(o.object.kind)).c_str(),
-                    human_bytes(o.bytes_freed).c_str(), o.object.name.c_str());
+                    human_bytes(o.bytes_freed).c_str(), printable(o.object.name).c_str());
         break;
       case probes::CleanStatus::kWouldRemove:
         ++would_count;
         would += o.bytes_freed;
         std::printf("would remove %-9s %10s  %s\n", std::string(to_string(o.object.kind)).c_str(),
-                    human_bytes(o.bytes_freed).c_str(), o.object.name.c_str());
+                    human_bytes(o.bytes_freed).c_str(), printable(o.object.name).c_str());
         break;
       default:
         std::printf("kept         %-9s %10s  %s (%s: %s)\n",
                     std::string(to_string(o.object.kind)).c_str(),
-                    human_bytes(o.object.bytes_allocated).c_str(), o.object.name.c_str(),
-                    std::string(to_string(o.status)).c_str(), o.detail.c_str());
+                    human_bytes(o.object.bytes_allocated).c_str(), printable(o.object.name).c_str(),
+                    std::string(to_string(o.status)).c_str(), printable(o.detail).c_str());
         break;
     }
   }
@@ -315,7 +317,8 @@ int run_audit(const AuditFlags& f) {
     const std::set<std::string> run_filter(f.runs.begin(), f.runs.end());
     reclaimed = probes::reclaim_dead_runs(dir, clean_options, run_filter);
     for (const auto& p : reclaimed->problems) {
-      std::fprintf(stderr, "shmcheck audit: %s: %s\n", p.source.c_str(), p.error.brief().c_str());
+      std::fprintf(stderr, "shmcheck audit: %s: %s\n", printable(p.source).c_str(),
+                   printable(p.error.brief()).c_str());
     }
     if (f.json) {
       out["reclaim"] = probes::to_json(*reclaimed);
@@ -337,8 +340,8 @@ int run_audit(const AuditFlags& f) {
   const auto inv = probes::take_inventory(options);
   if (!inv.proc_available) {
     for (const auto& p : inv.problems) {
-      std::fprintf(stderr, "shmcheck audit: cannot read %s: %s\n", p.source.c_str(),
-                   p.error.brief().c_str());
+      std::fprintf(stderr, "shmcheck audit: cannot read %s: %s\n", printable(p.source).c_str(),
+                   printable(p.error.brief()).c_str());
     }
     std::fprintf(stderr,
                  "shmcheck audit: /proc is required to tell in-use from orphaned objects\n");
@@ -347,8 +350,8 @@ int run_audit(const AuditFlags& f) {
   bool source_failed = false;
   bool limit_reached = false;
   for (const auto& p : inv.problems) {
-    std::fprintf(stderr, "shmcheck audit: warning: %s: %s\n", p.source.c_str(),
-                 p.error.brief().c_str());
+    std::fprintf(stderr, "shmcheck audit: warning: %s: %s\n", printable(p.source).c_str(),
+                 printable(p.error.brief()).c_str());
     if (p.source == options.dev_shm_dir) source_failed = true;
     if (core::is_resource_limit(p.error.code)) limit_reached = true;
   }
@@ -424,7 +427,9 @@ int run_audit(const AuditFlags& f) {
   }
   if (f.json) {
     out["orphans_remaining"] = orphans;
-    std::puts(out.dump(2).c_str());
+    // A name need not be UTF-8 (any user can create "/dev/shm/\xff"): such bytes become
+    // U+FFFD in the JSON; device and inode still identify the object.
+    std::puts(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   }
   return f.fail_on_orphans && orphans > 0 ? kExitExpectationFailed : kExitPass;
 }

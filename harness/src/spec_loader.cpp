@@ -10,6 +10,7 @@
 #include <span>
 
 #include "shmcheck/core/failpoint.hpp"
+#include "shmcheck/core/printable.hpp"
 #include "shmcheck/harness/fault_schedule.hpp"
 #include "spec_yaml.hpp"
 
@@ -969,43 +970,7 @@ std::string SpecError::to_string() const {
   }
   raw += ": ";
   raw += message;
-  std::string out;
-  out.reserve(raw.size());
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (std::size_t i = 0; i < raw.size();) {
-    const auto c = static_cast<unsigned char>(raw[i]);
-    bool escape = c < 0x20 || c == 0x7f;
-    std::size_t n = 1;
-    if (c >= 0x80) {
-      // Keep valid UTF-8 sequences; escape stray bytes.
-      n = (c >= 0xc2 && c <= 0xdf)   ? 2
-          : (c >= 0xe0 && c <= 0xef) ? 3
-          : (c >= 0xf0 && c <= 0xf4) ? 4
-                                     : 0;
-      if (n == 0 || i + n > raw.size()) {
-        escape = true;
-        n = 1;
-      } else {
-        for (std::size_t k = 1; k < n; ++k) {
-          const auto cc = static_cast<unsigned char>(raw[i + k]);
-          if (cc < 0x80 || cc > 0xbf) {
-            escape = true;
-            n = 1;
-            break;
-          }
-        }
-      }
-    }
-    if (escape) {
-      out += "\\x";
-      out += kHex[c >> 4U];
-      out += kHex[c & 0xfU];
-    } else {
-      out.append(raw, i, n);
-    }
-    i += n;
-  }
-  return out;
+  return core::printable(raw);
 }
 
 SpecLoadResult load_spec_string(std::string_view text, std::string_view file_label) {

@@ -320,6 +320,29 @@ TEST(AuditCli, DurationsTakeTheUnitsOfEveryOtherFlagAndDays) {
   EXPECT_NE(huge.err.find("out of range: '99999999999d'"), std::string::npos) << huge.err;
 }
 
+// Any user may name an object with terminal escapes, newlines or bytes that are not
+// UTF-8. The table shows them as \xNN (a name must not recolour or rewrite the admin's
+// terminal, nor break the table's lines); the JSON carries U+FFFD for the bytes JSON
+// cannot (it ended in "internal error", exit 4, for every object on the host).
+TEST(AuditCli, NamesThatAreNotPrintableAreEscapedAndTheJsonStillWrites) {
+  const std::string prefix = "/shmcheck-printable-" + std::to_string(::getpid()) + "-";
+  const std::string name = prefix + "\x1b[31mred\nline\xff";
+  const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ::close(fd);
+  const auto table = run_capture({shmcheck_path(), "audit", "--name-prefix", prefix});
+  const auto json = run_capture({shmcheck_path(), "audit", "--json", "--name-prefix", prefix});
+  ::shm_unlink(name.c_str());
+  ASSERT_TRUE(table.exit.ok()) << table.exit.describe() << table.err;
+  EXPECT_NE(table.out.find(prefix + "\\x1b[31mred\\x0aline\\xff\n"), std::string::npos)
+      << table.out;
+  EXPECT_EQ(table.out.find('\x1b'), std::string::npos) << table.out;
+  ASSERT_TRUE(json.exit.ok()) << json.exit.describe() << json.err;
+  const auto objects = parse(json.out)["inventory"]["objects"];
+  ASSERT_EQ(objects.size(), 1U) << json.out;
+  EXPECT_EQ(objects[0]["name"], prefix + "\x1b[31mred\nline\xef\xbf\xbd");  // U+FFFD
+}
+
 TEST(AuditCli, OlderThanHidesYoungObjects) {
   const auto run = core::new_run_id();
   const int fd = testing_ipc::create_posix_shm(run, "young", 8192);

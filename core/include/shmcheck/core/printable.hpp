@@ -1,0 +1,21 @@
+// Text from outside the program (object and file names, spec values) made safe to show:
+// a terminal must not take a name's bytes for escape sequences, and JSON and XML carry
+// only valid UTF-8.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace shmcheck::core {
+
+// Length of the valid UTF-8 sequence starting at text[i] (1 for ASCII), or 0 when the
+// bytes there are not one (a stray continuation byte, an overlong or truncated form).
+[[nodiscard]] std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept;
+
+// `text` with control bytes (below 0x20, and 0x7f) and bytes that are not valid UTF-8
+// written as \xNN; valid UTF-8 is kept. "a\x1b[31m" prints as the six characters
+// a\x1b[31m, not as a switch to red.
+[[nodiscard]] std::string printable(std::string_view text);
+
+}  // namespace shmcheck::core
