@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdio>
@@ -322,10 +323,16 @@ Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<st
 // records each. A kill between a pop and the last delivery recorded loses up to a burst
 // of them; the checker allows a consumer that died inside pop that many
 // (messages_per_pop). An abandoned slot is recorded as such and counts as one pop.
+// How long a delivery waits for the supervisor to drain a full delivery log (it drains
+// every millisecond) before the record is dropped and the check counts an overflow: a
+// harness held up that long (stopped, starved of CPU) is the only way to fill one.
+constexpr std::chrono::seconds kLogRoomWait{5};
+
 template <class Ring>
 int run_consumer(Context& ctx, Ring& ring) {
   const auto& cfg = ctx.cfg();
-  probes::DeliveryLog log(ctx.control().view().consumer(cfg.role_index), cfg.incarnation);
+  probes::DeliveryLog log(ctx.control().view().consumer(cfg.role_index), cfg.incarnation,
+                          kLogRoomWait);
   const std::size_t message_size = ring.config().message_size;
   std::vector<std::byte> buf(message_size * cfg.burst);
   std::vector<std::uint32_t> sizes(cfg.burst);

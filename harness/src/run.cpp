@@ -340,13 +340,17 @@ std::optional<RunError> Runner::plan() {
   // is plenty. Consumers sharing an MPMC ring split a producer's seqs between them and
   // break runs every few messages: the whole allowance. The supervisor drains the logs
   // into the message check as they fill (drain_log, DeliveryTally), so the slots bound
-  // the records waiting between drains, not the run: a log never gets more than
-  // kMaxLogSlots, and a full one makes its consumer wait for the drain. Should what the
-  // check holds reach options_.held_records, the supervisor ends the run early, so the
-  // check stays exact.
+  // the records waiting between drains, not the run: a log gets at most its share of
+  // kLogSlotsBudget (kMinLogSlots to kMaxLogSlots), and a full one makes its consumer
+  // wait for the drain. Should what the check holds reach options_.held_records, the
+  // supervisor ends the run early, so the check stays exact.
   std::map<std::string, std::uint64_t> ring_consumers;
+  std::uint64_t consumers = 0;
   for (const auto& w : workers_) {
-    if (w.process->role == Role::kConsumer) ++ring_consumers[w.process->uses];
+    if (w.process->role == Role::kConsumer) {
+      ++ring_consumers[w.process->uses];
+      ++consumers;
+    }
   }
   std::map<std::string, std::uint64_t> ring_records;
   for (const auto& w : workers_) {
@@ -371,7 +375,10 @@ std::optional<RunError> Runner::plan() {
   }
   // Duplicates (at-least-once redelivery after a consumer crash) need a little room.
   if (log_capacity_ > 0) log_capacity_ += log_capacity_ / 8 + 1024;
-  log_capacity_ = std::min(log_capacity_, kMaxLogSlots);
+  if (consumers > 0) {
+    log_capacity_ = std::min(log_capacity_,
+                             std::clamp(kLogSlotsBudget / consumers, kMinLogSlots, kMaxLogSlots));
+  }
 
   // Faults.
   std::vector<FaultRule> rules;

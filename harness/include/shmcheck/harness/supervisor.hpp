@@ -122,10 +122,16 @@ struct SupervisionReport {
 // that at a few thousand (a quarter of 2^18 slots made it 65 k at every drain).
 inline constexpr std::uint64_t kLogDrainDivisor = 4;
 inline constexpr std::uint64_t kLogDrainChunk = 4096;
-// Slots per consumer log, at most: 8 MiB. The drain keeps them free (two consumers
-// sharing an unpaced MPMC ring append some 43 k records/s each; a quarter of the slots
-// is 1.5 s of that), and a full log makes the consumer wait for the drain, not drop.
-inline constexpr std::uint64_t kMaxLogSlots = std::uint64_t{1} << 18;
+// Slots of the consumers' logs (32 B each), which live in the control segment in
+// /dev/shm. The drain keeps them free: two consumers sharing an unpaced MPMC ring append
+// some 43 k records/s each, and the supervisor drains every millisecond. A full log
+// makes its consumer wait for the drain (kLogRoomWait in roles.cpp), not drop. So the
+// logs share one budget, 8 MiB, split between the consumers, each log between 256 KiB
+// (190 ms of those records) and 4 MiB. Each log had 8 MiB before: eight unpaced
+// consumers needed 64 MiB, all of a container's default /dev/shm, and were refused.
+inline constexpr std::uint64_t kLogSlotsBudget = std::uint64_t{1} << 18;
+inline constexpr std::uint64_t kMinLogSlots = std::uint64_t{1} << 13;
+inline constexpr std::uint64_t kMaxLogSlots = std::uint64_t{1} << 17;
 // What the message check may hold (DeliveryTally::held: intervals and spans of about
 // 64 bytes each) before a duration-bound run ends early: 8 Mi, some 512 MiB. A run
 // whose messages all arrive holds a few per producer and consumer however long it is;
