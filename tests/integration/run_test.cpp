@@ -123,6 +123,24 @@ Outcome run_shmcheck(const std::vector<std::string>& args, const std::vector<std
   return o;
 }
 
+// Starts `shmcheck args...` with stdout and stderr into `log` and `env` added, and
+// returns its pid without waiting: for tests that signal the harness while it runs.
+pid_t start_shmcheck(const std::string& log, const std::vector<std::string>& args,
+                     const std::vector<std::string>& env = {}) {
+  return shmcheck::testing::fork_child([&] {
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out < 0) return 126;
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
+    for (const auto& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
+    std::vector<char*> argv{const_cast<char*>(kBinary.c_str())};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(kBinary.c_str(), argv.data());
+    return 127;
+  });
+}
+
 std::string describe(const Outcome& o) {
   return o.exit.describe() + "\n--- stdout ---\n" + o.out + "\n--- stderr ---\n" + o.err;
 }
@@ -509,14 +527,8 @@ TEST(RunCommand, LiveCountersOnlyGrowAndCountEachFaultOnce) {
                                                   "every: 250ms, start: 200ms, max: 3");
   const int port = shmcheck::testing::free_tcp_port();
   const std::string listen = "127.0.0.1:" + std::to_string(port);
-  const pid_t pid = shmcheck::testing::fork_child([&] {
-    const int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, STDOUT_FILENO);
-    ::dup2(null, STDERR_FILENO);
-    ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), "--quiet", "--metrics-listen",
-            listen.c_str(), "--linger", "1500ms", static_cast<char*>(nullptr));
-    return 127;
-  });
+  const pid_t pid = start_shmcheck(
+      "/dev/null", {"run", spec, "--quiet", "--metrics-listen", listen, "--linger", "1500ms"});
   // Counter samples (histogram buckets, sums and counts too), series by series.
   const std::regex type_line(R"(# TYPE (shmcheck_\w+) (\w+))");
   const std::regex sample_line(R"((shmcheck_\w+)(\{[^}]*\})? (\S+))");
@@ -724,15 +736,9 @@ TEST(RunCommand, AFullDeliveryLogWaitsForTheDrainWhileTheHarnessIsHeldUp) {
   TempDir dir;
   const std::string json = dir.path() + "/result.json";
   const std::string spec = spec_path("tests/integration/specs/unpaced-mpmc-shared.yaml");
-  const pid_t harness = shmcheck::testing::fork_child([&] {
-    const int out = ::open((dir.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(out, STDERR_FILENO);
-    ::putenv(const_cast<char*>("SHMCHECK_TEST_LOG_RECORDS=300"));
-    ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), "--quiet", "--json",
-            json.c_str(), static_cast<char*>(nullptr));
-    return 127;
-  });
+  const pid_t harness =
+      start_shmcheck(dir.path() + "/out", {"run", spec, "--quiet", "--json", json},
+                     {"SHMCHECK_TEST_LOG_RECORDS=300"});
   std::this_thread::sleep_for(700ms);
   ASSERT_EQ(::kill(harness, SIGSTOP), 0);
   std::this_thread::sleep_for(1s);
@@ -775,15 +781,9 @@ TEST(RunCommand, DeliveryLogsOfConsumersSharingARingAreCappedInSharedMemory) {
   const std::string spec = spec_path("tests/integration/specs/unpaced-mpmc-shared.yaml");
   const std::string json = out.path() + "/result.json";
   const std::string xdg = "XDG_RUNTIME_DIR=" + runtime.path();
-  const pid_t harness = shmcheck::testing::fork_child([&] {
-    const int log = ::open((out.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(log, STDOUT_FILENO);
-    ::dup2(log, STDERR_FILENO);
-    ::putenv(const_cast<char*>(xdg.c_str()));
-    ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), "--no-probes", "--json",
-            json.c_str(), "--max-log-records", "20000", static_cast<char*>(nullptr));
-    return 127;
-  });
+  const pid_t harness = start_shmcheck(
+      out.path() + "/out",
+      {"run", spec, "--no-probes", "--json", json, "--max-log-records", "20000"}, {xdg});
   off_t control_bytes = -1;
   (void)shmcheck::testing::eventually(
       [&] {
@@ -1337,14 +1337,7 @@ TEST_P(HarnessKilled, WorkersDieAndEveryObjectOfTheRunProvedOrphanedIsReclaimed)
   const std::string spec = spec_path("tests/integration/specs/long-every-kind.yaml");
   const std::string xdg = "XDG_RUNTIME_DIR=" + runtime.path();
   TempDir logs;
-  const pid_t harness = shmcheck::testing::fork_child([&] {
-    const int out = ::open((logs.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(out, STDERR_FILENO);
-    ::putenv(const_cast<char*>(xdg.c_str()));
-    ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), static_cast<char*>(nullptr));
-    return 127;
-  });
+  const pid_t harness = start_shmcheck(logs.path() + "/out", {"run", spec}, {xdg});
   // Whatever happens below, nothing of this run may outlive the test: after the
   // harness is dead, remove whatever its manifest lists that is still there.
   struct Cleanup {
@@ -1654,14 +1647,8 @@ TEST(RunCommand, ATimedFaultHandledLateSaysHowLate) {
          "  - { role: producer, uses: queue, rate: 10k/s }\n"
          "  - { role: consumer, uses: queue }\n"
          "faults: [{ kill: producer, every: 1s, start: 1s, max: 1, restart: true }]\n";
-  const pid_t harness = shmcheck::testing::fork_child([&] {
-    const int out = ::open((dir.path() + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(out, STDERR_FILENO);
-    ::execl(kBinary.c_str(), kBinary.c_str(), "run", spec.c_str(), "--quiet", "--json",
-            json.c_str(), static_cast<char*>(nullptr));
-    return 127;
-  });
+  const pid_t harness =
+      start_shmcheck(dir.path() + "/out", {"run", spec, "--quiet", "--json", json});
   // The run starts within moments of the launch; the fault is due 1 s after that, in
   // the 0.7-2.7 s the harness stands stopped.
   std::this_thread::sleep_for(700ms);
