@@ -675,6 +675,7 @@ void semantic_checks(Extractor& x, const Spec& spec) {
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>
       ring_sides;                                    // producers, consumers
   std::map<std::string, std::uint64_t> sem_workers;  // posters and waiters so far
+  std::map<std::string, std::uint64_t> waiters, posters;
   for (std::size_t i = 0; i < spec.processes.size(); ++i) {
     const auto& p = spec.processes[i];
     const std::string ptr = detail::child_pointer("/processes", i);
@@ -753,6 +754,8 @@ void semantic_checks(Extractor& x, const Spec& spec) {
     }
     if (p.role == Role::kProducer) ring_sides[p.uses].first += p.count;
     if (p.role == Role::kConsumer) ring_sides[p.uses].second += p.count;
+    if (p.role == Role::kWaiter) waiters[p.uses] += p.count;
+    if (p.role == Role::kPoster) posters[p.uses] += p.count;
     if (!p.ops && !spec.duration) {
       x.error(ptr, "process '" + p.name +
                        "' has no 'ops' and the spec has no 'duration': it would never stop");
@@ -765,6 +768,13 @@ void semantic_checks(Extractor& x, const Spec& spec) {
   for (std::size_t i = 0; i < spec.objects.size(); ++i) {
     const auto& o = spec.objects[i];
     if (!uses_ok) break;
+    if (o.type == ObjectType::kSemaphore && o.initial == 0 && waiters[o.name] > 0 &&
+        posters[o.name] == 0) {
+      x.error(detail::child_pointer(detail::child_pointer("/objects", i), "initial"),
+              "semaphore " + quote(o.name) +
+                  " starts with no unit and no poster lends it one: its waiters would wait "
+                  "forever (give it 'initial' units, or add a poster)");
+    }
     if (o.type != ObjectType::kSpscRing && o.type != ObjectType::kMpmcRing) continue;
     const auto it = ring_sides.find(o.name);
     if (it == ring_sides.end()) continue;
