@@ -4,6 +4,9 @@ find_package(PkgConfig REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS filesystem)
 find_package(yaml-cpp REQUIRED)
 find_package(prometheus-cpp REQUIRED)
+# prometheus-cpp's HTTP server (its package depends on libcivetweb-dev): the reports ask
+# it whether it can serve IPv6 (mg_check_feature).
+find_package(civetweb REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(CLI11 REQUIRED)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)

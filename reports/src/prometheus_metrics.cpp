@@ -1,13 +1,18 @@
 #include "shmcheck/reports/prometheus_metrics.hpp"
 
+#include <civetweb.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <prometheus/exposer.h>
 #include <prometheus/gateway.h>
 #include <prometheus/text_serializer.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <charconv>
+#include <cstring>
 #include <exception>
 #include <future>
 #include <limits>
@@ -282,16 +287,65 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   return families_;
 }
 
+namespace {
+
+// Binds a TCP socket to host:port (IPv4) as civetweb would (SO_REUSEADDR) and closes
+// it: the errno of the failure, 0 when it binds, or nullopt with `why` set when the
+// host does not resolve.
+std::optional<int> try_bind(const std::string& host, std::uint16_t port, std::string* why) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  if (const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0) {
+    *why = ::gai_strerror(rc);
+    return std::nullopt;
+  }
+  sockaddr_in addr{};
+  std::memcpy(&addr, found->ai_addr, sizeof addr);
+  ::freeaddrinfo(found);
+  addr.sin_port = htons(port);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  const int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+}  // namespace
+
 core::Result<void> MetricsServer::check_address(const std::string& host_port) {
+  const auto bad = [&](const std::string& why) {
+    return core::make_error(core::ErrorCode::kInvalidArgument, "metrics listen address",
+                            "'" + host_port + "': " + why);
+  };
   const auto colon = host_port.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == host_port.size()) {
     return core::make_error(core::ErrorCode::kInvalidArgument, "metrics listen address",
                             "expected HOST:PORT, got '" + host_port + "'");
   }
   if (!parse_port(host_port.substr(colon + 1), /*zero_ok=*/true)) {
-    return core::make_error(core::ErrorCode::kInvalidArgument, "metrics listen address",
-                            "port is not a number in 0..65535 in '" + host_port + "'");
+    return bad("port is not a number in 0..65535");
   }
+  const std::string host = host_port.substr(0, colon);
+  if (host.front() == '[' || host.find(':') != std::string::npos) {
+    // Debian's civetweb is built without IPv6 (mg_check_feature(8) is 0): it failed
+    // with "null context when constructing CivetServer".
+    if (::mg_check_feature(8) == 0) {
+      return bad(
+          "IPv6 addresses cannot be served: this build's HTTP server (civetweb) has "
+          "no IPv6; use an IPv4 address such as 127.0.0.1 or 0.0.0.0");
+    }
+    return {};
+  }
+  std::string why;
+  const auto err = try_bind(host, 0, &why);
+  if (!err) return bad("host '" + host + "' does not resolve to an IPv4 address (" + why + ")");
+  if (*err == EADDRNOTAVAIL) return bad("'" + host + "' is not an address of this machine");
   return {};
 }
 
@@ -302,6 +356,16 @@ core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::st
   try {
     server->exposer_ = std::make_unique<prometheus::Exposer>(host_port, 2);
   } catch (const std::exception& e) {
+    // civetweb says only "null context when constructing CivetServer. Possible problem
+    // binding to port."; a bind of our own asks the kernel why.
+    const auto colon = host_port.rfind(':');
+    std::string why;
+    const auto err = try_bind(host_port.substr(0, colon),
+                              *parse_port(host_port.substr(colon + 1), /*zero_ok=*/true), &why);
+    if (err && *err != 0) {
+      return core::make_error(core::ErrorCode::kExists, "metrics listen",
+                              "cannot serve on " + host_port, *err);
+    }
     return core::make_error(core::ErrorCode::kExists, "metrics listen",
                             "cannot serve on " + host_port + ": " + e.what());
   }

@@ -66,12 +66,16 @@ class MetricsCollector final : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> families_;
 };
 
-// /metrics on HOST:PORT (e.g. "127.0.0.1:0"). Errors: kInvalidArgument for a bad
-// address, kExists when the port is taken or cannot be bound.
+// /metrics on HOST:PORT (e.g. "127.0.0.1:0"). Errors: kInvalidArgument for an address
+// that cannot be served (bad form, a host that does not resolve or is not of this
+// machine, IPv6 with the HTTP server this build links); kExists when the port is taken
+// (errno EADDRINUSE) or cannot be bound otherwise.
 class MetricsServer {
  public:
   static core::Result<std::unique_ptr<MetricsServer>> listen(const std::string& host_port);
-  // listen's check of the address's form, binding nothing (kInvalidArgument).
+  // listen's checks of the address, holding nothing: its form, IPv6 support, that the
+  // host resolves to an IPv4 address this machine can bind (port 0 is bound for that,
+  // and closed). kInvalidArgument when one fails.
   static core::Result<void> check_address(const std::string& host_port);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
