@@ -10,12 +10,16 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <ctime>
 #include <limits>
 #include <new>
+#include <optional>
+#include <string_view>
 #include <utility>
 
 #include "shmcheck/core/posix_call.hpp"
@@ -143,14 +147,108 @@ Result<void> check_layout(const void* bytes, std::size_t object_size, std::strin
   return {};
 }
 
+// The whole of a small text file (/proc, /sys), or nullopt.
+std::optional<std::string> read_small_file(const std::string& path) noexcept {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::array<char, 4096> buf{};
+  std::string text;
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf.data(), static_cast<std::size_t>(n));
+    if (text.size() > 65536) break;
+  }
+  ::close(fd);
+  return text;
+}
+
+// The number at the start of `text` (after blanks), or nullopt ("max", empty).
+std::optional<std::uint64_t> leading_number(std::string_view text) noexcept {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end == text.data()) return std::nullopt;
+  return v;
+}
+
+// What this process's memory cgroup still allows (limit - usage), v2 or v1; nullopt
+// without a limit or when it cannot be read.
+std::optional<std::uint64_t> cgroup_memory_left() noexcept {
+  const auto cgroups = read_small_file("/proc/self/cgroup");
+  if (!cgroups) return std::nullopt;
+  const auto left = [](const std::string& limit_path,
+                       const std::string& usage_path) -> std::optional<std::uint64_t> {
+    const auto limit_text = read_small_file(limit_path);
+    const auto usage_text = read_small_file(usage_path);
+    if (!limit_text || !usage_text) return std::nullopt;
+    const auto limit = leading_number(*limit_text);
+    const auto usage = leading_number(*usage_text);
+    // v1 spells "no limit" as a number near 2^63.
+    if (!limit || !usage || *limit >= (std::uint64_t{1} << 62)) return std::nullopt;
+    return *limit > *usage ? *limit - *usage : 0;
+  };
+  std::string_view rest = *cgroups;
+  while (!rest.empty()) {
+    const auto eol = rest.find('\n');
+    const std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+    const auto colon = line.rfind(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string path(line.substr(colon + 1));
+    if (line.starts_with("0::")) {
+      if (auto l = left("/sys/fs/cgroup" + path + "/memory.max",
+                        "/sys/fs/cgroup" + path + "/memory.current")) {
+        return l;
+      }
+    } else if (line.find(":memory:") != std::string_view::npos) {
+      const std::string base = "/sys/fs/cgroup/memory";
+      // Inside a container the memory mount is often the cgroup itself.
+      for (const std::string& dir : {base + path, base}) {
+        if (auto l = left(dir + "/memory.limit_in_bytes", dir + "/memory.usage_in_bytes")) return l;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> available_memory() noexcept {
+  std::optional<std::uint64_t> avail;
+  if (const auto meminfo = read_small_file("/proc/meminfo")) {
+    if (const auto at = meminfo->find("MemAvailable:"); at != std::string::npos) {
+      if (const auto kib = leading_number(std::string_view(*meminfo).substr(at + 13))) {
+        avail = *kib * 1024;
+      }
+    }
+  }
+  if (const auto left = cgroup_memory_left()) avail = avail ? std::min(*avail, *left) : *left;
+  return avail;
+}
+
+namespace {
+
 // Reserves the pages of a POSIX segment now, so that a full /dev/shm is kNoSpace
 // at create time instead of SIGBUS on first touch in the middle of a run. Only on a
-// size-limited tmpfs (f_blocks != 0), and only when the space is there: an unlimited
-// tmpfs cannot run out short of memory, and fallocate there would just commit RAM.
+// size-limited tmpfs (f_blocks != 0), and only when the space is there. A memfd or an
+// unlimited tmpfs runs out only with memory, and fallocate there would just commit
+// RAM: they are checked against the memory available instead (a 64 GiB memfd ring on a
+// 24 GiB machine grew the harness until the OOM killer took it, 87 s later).
 Result<void> reserve_pages(int fd, std::size_t total, const std::string& what) {
   struct statvfs vfs {};
   SHMCHECK_TRY(posix_call("fstatvfs", [&] { return ::fstatvfs(fd, &vfs); }));
-  if (vfs.f_blocks == 0) return {};
+  if (vfs.f_blocks == 0) {
+    const auto avail = available_memory();
+    if (avail && total > *avail) {
+      return make_error(ErrorCode::kNoSpace, "segment create",
+                        what + ": " + std::to_string(total) + " bytes needed, " +
+                            std::to_string(*avail) + " of memory available",
+                        ENOMEM);
+    }
+    return {};
+  }
   const auto free_bytes = static_cast<unsigned long long>(vfs.f_bavail) * vfs.f_frsize;
   if (total > free_bytes) {
     return make_error(ErrorCode::kNoSpace, "segment create",
@@ -444,7 +542,7 @@ Result<Segment> Segment::create(const SegmentOptions& options) noexcept {
     SHMCHECK_TRY(take_holder_lock(fd, seg.name_));
     SHMCHECK_TRY(
         posix_call("ftruncate", [&] { return ::ftruncate(fd, static_cast<off_t>(total)); }));
-    if (options.backing == Backing::kPosix) SHMCHECK_TRY(reserve_pages(fd, total, seg.name_));
+    SHMCHECK_TRY(reserve_pages(fd, total, seg.name_));
     if (options.backing == Backing::kMemfd) {
       // Nobody may resize it under the mappings (a shrink would SIGBUS every holder).
       SHMCHECK_TRY(posix_call("fcntl(F_ADD_SEALS)", [fd] {

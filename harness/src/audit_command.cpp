@@ -107,23 +107,6 @@ std::string user_name(uid_t uid) {
   return name;
 }
 
-std::string human_bytes(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
-    value /= 1024.0;
-    ++unit;
-  }
-  char buf[32];
-  if (unit == 0) {
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f %s", value, kUnits[unit]);
-  }
-  return buf;
-}
-
 std::string human_age(std::int64_t s) {
   char buf[32];
   if (s < 120) {
@@ -156,7 +139,7 @@ std::string size_text(const IpcObject& o) {
   if (o.kind == IpcKind::kSysvSemaphore) {
     return std::to_string(o.nominal_size) + (o.nominal_size == 1 ? " sem" : " sems");
   }
-  return human_bytes(o.nominal_size);
+  return format_bytes(o.nominal_size);
 }
 
 void print_table(const std::vector<IpcObject>& objects) {
@@ -165,7 +148,7 @@ void print_table(const std::vector<IpcObject>& objects) {
   for (const auto& o : objects) {
     std::printf("%-9s %-15s %10s %10s %6s %-10s %05o %-14s %s\n",
                 std::string(to_string(o.kind)).c_str(), std::string(to_string(o.verdict)).c_str(),
-                human_bytes(o.bytes_allocated).c_str(), size_text(o).c_str(),
+                format_bytes(o.bytes_allocated).c_str(), size_text(o).c_str(),
                 human_age(o.age_s).c_str(), user_name(o.uid).c_str(), o.mode,
                 printable(holders_text(o)).c_str(), printable(o.name).c_str());
     std::printf("%74s%s%s\n", "", o.run_id.empty() ? "" : ("run " + o.run_id + ": ").c_str(),
@@ -177,15 +160,15 @@ void print_table(const std::vector<IpcObject>& objects) {
     if (t.by_kind[i].count == 0) continue;
     std::printf("  %-16s %6zu objects %12s\n",
                 std::string(to_string(static_cast<IpcKind>(i))).c_str(), t.by_kind[i].count,
-                human_bytes(t.by_kind[i].bytes).c_str());
+                format_bytes(t.by_kind[i].bytes).c_str());
   }
   std::printf("Totals by verdict:\n");
   for (std::size_t i = 0; i < probes::kVerdictCount; ++i) {
     std::printf("  %-16s %6zu objects %12s\n",
                 std::string(to_string(static_cast<Verdict>(i))).c_str(), t.by_verdict[i].count,
-                human_bytes(t.by_verdict[i].bytes).c_str());
+                format_bytes(t.by_verdict[i].bytes).c_str());
   }
-  std::printf("  %-16s %6zu objects %12s\n", "all", t.all.count, human_bytes(t.all.bytes).c_str());
+  std::printf("  %-16s %6zu objects %12s\n", "all", t.all.count, format_bytes(t.all.bytes).c_str());
 }
 
 void print_clean(const probes::CleanReport& report, bool dry_run, const char* what) {
@@ -195,28 +178,28 @@ void print_clean(const probes::CleanReport& report, bool dry_run, const char* wh
     switch (o.status) {
       case probes::CleanStatus::kRemoved:
         std::printf("removed      %-9s %10s  %s\n", std::string(to_string(o.object.kind)).c_str(),
-                    human_bytes(o.bytes_freed).c_str(), printable(o.object.name).c_str());
+                    format_bytes(o.bytes_freed).c_str(), printable(o.object.name).c_str());
         break;
       case probes::CleanStatus::kWouldRemove:
         ++would_count;
         would += o.bytes_freed;
         std::printf("would remove %-9s %10s  %s\n", std::string(to_string(o.object.kind)).c_str(),
-                    human_bytes(o.bytes_freed).c_str(), printable(o.object.name).c_str());
+                    format_bytes(o.bytes_freed).c_str(), printable(o.object.name).c_str());
         break;
       default:
-        std::printf("kept         %-9s %10s  %s (%s: %s)\n",
-                    std::string(to_string(o.object.kind)).c_str(),
-                    human_bytes(o.object.bytes_allocated).c_str(), printable(o.object.name).c_str(),
-                    std::string(to_string(o.status)).c_str(), printable(o.detail).c_str());
+        std::printf(
+            "kept         %-9s %10s  %s (%s: %s)\n", std::string(to_string(o.object.kind)).c_str(),
+            format_bytes(o.object.bytes_allocated).c_str(), printable(o.object.name).c_str(),
+            std::string(to_string(o.status)).c_str(), printable(o.detail).c_str());
         break;
     }
   }
   if (dry_run) {
     std::printf("%s dry run: would remove %zu object(s), %s; add --yes to remove them\n", what,
-                would_count, human_bytes(would).c_str());
+                would_count, format_bytes(would).c_str());
   } else {
     std::printf("%s: removed %zu object(s), freed %s\n", what, report.removed,
-                human_bytes(report.bytes_freed).c_str());
+                format_bytes(report.bytes_freed).c_str());
   }
 }
 

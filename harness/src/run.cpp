@@ -120,6 +120,25 @@ struct RunError {
   std::string message;
 };
 
+// The bytes an object's segment holds after its header (0: a ring geometry the ring
+// refuses).
+std::size_t payload_size_of(const ObjectSpec& o) {
+  const core::RingConfig ring{o.capacity, o.message_size};
+  switch (o.type) {
+    case ObjectType::kSegment:
+      return o.size;
+    case ObjectType::kMutex:
+      return sizeof(core::RobustMutex);
+    case ObjectType::kSemaphore:
+      return core::Semaphore::kUnnamedBytes;
+    case ObjectType::kSpscRing:
+      return core::SpscRing::bytes_needed(ring);
+    case ObjectType::kMpmcRing:
+      return core::MpmcRing::bytes_needed(ring);
+  }
+  return 0;
+}
+
 // A spec the run cannot take: exit 2, "file:line:col: what".
 RunError usage_error(const Spec& spec, const SourceMark& mark, const std::string& what) {
   return RunError{kExitUsage, spec.file + ":" + std::to_string(mark.line) + ":" +
@@ -458,6 +477,18 @@ std::optional<RunError> Runner::plan() {
 }
 
 std::optional<RunError> Runner::create_objects() {
+  // Every object's pages come out of memory once touched, whatever its backing; a memfd
+  // or SysV segment takes them only then, so each create alone cannot tell that the
+  // objects together are too much (three 10 GiB rings on a 24 GiB machine).
+  std::uint64_t needed = 0;
+  for (const auto& o : spec_.objects) needed += payload_size_of(o);
+  if (const auto avail = core::available_memory(); avail && needed > *avail) {
+    return RunError{kExitEnvironment,
+                    spec_.file + ": the spec's objects need " + format_bytes(needed) +
+                        " of shared memory together; " + format_bytes(*avail) +
+                        " of memory is available (MemAvailable, or the memory cgroup's limit): "
+                        "make rings or segments smaller"};
+  }
   const unsigned uid = ::geteuid();
   probes::ControlShape shape;
   shape.workers = static_cast<std::uint32_t>(workers_.size());
@@ -542,23 +573,7 @@ std::optional<RunError> Runner::create_objects() {
     opts.object = o.name;
     opts.kind = object_kind(o.type);
     const core::RingConfig ring{o.capacity, o.message_size};
-    switch (o.type) {
-      case ObjectType::kSegment:
-        opts.payload_size = o.size;
-        break;
-      case ObjectType::kMutex:
-        opts.payload_size = sizeof(core::RobustMutex);
-        break;
-      case ObjectType::kSemaphore:
-        opts.payload_size = core::Semaphore::kUnnamedBytes;
-        break;
-      case ObjectType::kSpscRing:
-        opts.payload_size = core::SpscRing::bytes_needed(ring);
-        break;
-      case ObjectType::kMpmcRing:
-        opts.payload_size = core::MpmcRing::bytes_needed(ring);
-        break;
-    }
+    opts.payload_size = payload_size_of(o);
     if (opts.payload_size == 0) {
       return usage_error(
           spec_, o.mark,

@@ -1216,19 +1216,26 @@ TEST(RunCommand, AnUnwritableRuntimeDirectoryIsAnEnvironmentError) {
 // A ring bigger than /dev/shm's free space: exit code 3 with the sizes in the message,
 // and the mutex created before it removed (a size-limited /dev/shm is checked up front;
 // on an unlimited one the 64 GiB would only be found missing page by page).
+// In a mount namespace whose /dev/shm is a 64 MiB tmpfs (a container's default), a
+// 128 MiB ring fits in memory but not in /dev/shm: exit 3 from the ring's create, and
+// the mutex and control segment made before it are gone (the listing after the run,
+// taken inside the namespace, shows no shmcheck object).
 TEST(RunCommand, ARingLargerThanDevShmIsAnEnvironmentErrorThatLeavesNothing) {
-  struct statvfs vfs {};
-  ASSERT_EQ(::statvfs("/dev/shm", &vfs), 0);
-  const double free_bytes = static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize);
-  if (vfs.f_blocks == 0 || free_bytes > 60e9) GTEST_SKIP() << "/dev/shm holds 64 GiB here";
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
   TempDir runtime;
-  const auto run = run_shmcheck({"run", spec_path("tests/integration/specs/no-room.yaml")},
-                                {"XDG_RUNTIME_DIR=" + runtime.path()});
+  const std::string script = "mount -t tmpfs -o size=64m,mode=1777 tmpfs /dev/shm || exit 100; " +
+                             kBinary + " run " + spec_path("tests/integration/specs/no-room.yaml") +
+                             "; rc=$?; echo listing:; ls -a /dev/shm; exit $rc";
+  const auto run =
+      run_shmcheck({"-m", "/bin/sh", "-c", script}, {"XDG_RUNTIME_DIR=" + runtime.path()}, 60s,
+                   std::nullopt, "/usr/bin/unshare");
   ASSERT_TRUE(run.exit.exited && run.exit.code == 3) << describe(run);
   const std::string text = run.out + run.err;
   EXPECT_NE(text.find("create segment queue"), std::string::npos) << text;
   EXPECT_NE(text.find("bytes needed"), std::string::npos) << text;
   EXPECT_NE(text.find("No space left on device"), std::string::npos) << text;
+  const auto listing = run.out.substr(run.out.find("listing:"));
+  EXPECT_EQ(listing.find("shmcheck."), std::string::npos) << listing;
   expect_nothing_left(run_id_in(text), runtime.path());
 }
 
@@ -2005,6 +2012,36 @@ TEST(RunCommand, InjectedCrashesLeaveNoCoreFiles) {
 // the schedule was silently empty.
 // The loader checks the plan against the spec's duration; --duration may stretch it past
 // what the harness holds (every: 1ns planned a billion faults and ran out of memory).
+// Objects whose shared memory together is more than the machine has left: each memfd
+// or SysV segment alone is sparse until touched, so the run checks their sum before
+// creating any (exit 3, nothing left) instead of growing until the OOM killer ends it.
+TEST(RunCommand, ObjectsNeedingMoreMemoryThanIsLeftAreAnEnvironmentError) {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  std::uint64_t kib = 0;
+  while (meminfo >> key >> kib && key != "MemAvailable:") meminfo.ignore(256, '\n');
+  ASSERT_EQ(key, "MemAvailable:");
+  if (kib > (std::uint64_t{100} << 20)) GTEST_SKIP() << "more than 100 GiB available";
+  TempDir dir;
+  const std::string spec = dir.path() + "/spec.yaml";
+  std::ofstream(spec) << "name: too-big\nduration: 1s\ntimeout: 5s\nobjects:\n"
+                         "  - { name: a, kind: mpmc_ring, backing: memfd, capacity: 1048576, "
+                         "message_size: 64KiB }\n"
+                         "  - { name: b, kind: spsc_ring, backing: sysv, capacity: 1048576, "
+                         "message_size: 64KiB }\n"
+                         "processes:\n"
+                         "  - { role: producer, uses: a }\n  - { role: consumer, uses: a }\n"
+                         "  - { role: producer, uses: b }\n  - { role: consumer, uses: b }\n";
+  TempDir runtime;
+  const auto o = run_shmcheck({"run", spec, "--quiet"}, {"XDG_RUNTIME_DIR=" + runtime.path()});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 3) << describe(o);
+  EXPECT_NE(o.out.find(spec + ": the spec's objects need 128.0 GiB of shared memory together"),
+            std::string::npos)
+      << describe(o);
+  expect_nothing_left(run_id_in(o.out), runtime.path());
+}
+
 TEST(RunCommand, ADurationThatPlansTooManyFaultsIsAUsageError) {
   TempDir dir;
   const std::string spec = dir.path() + "/spec.yaml";

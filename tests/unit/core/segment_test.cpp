@@ -581,6 +581,19 @@ TEST_P(NamedSegmentTest, FailedCreateLeavesNoName) {
   }
 }
 
+// A memfd's pages come out of memory only when touched, so ftruncate and mmap take any
+// size: one larger than the memory left is refused up front, kNoSpace (exit code 3),
+// instead of growing until the OOM killer ends the run (a 64 GiB ring on a 24 GiB
+// machine took 87 s to get there). The same check guards /dev/shm without a size limit.
+TEST_P(SegmentTest, ASegmentLargerThanTheMemoryLeftIsNoSpace) {
+  const auto avail = available_memory();
+  ASSERT_TRUE(avail.has_value()) << "/proc/meminfo unreadable";
+  ASSERT_GT(*avail, 0U);
+  auto seg = Segment::create(options(GetParam(), "beyond", *avail + (std::size_t{1} << 30)));
+  ASSERT_FALSE(seg);
+  EXPECT_EQ(seg.error().code, ErrorCode::kNoSpace) << seg.error().message();
+}
+
 TEST_P(NamedSegmentTest, OpenAfterCreatorUnlinkedIsNotFound) {
   auto seg = Segment::create(options(GetParam(), "unlinked"));
   ASSERT_TRUE(seg) << seg.error().message();

@@ -75,6 +75,8 @@ struct SpecLoadResult {
 [[nodiscard]] std::string format_duration(std::chrono::nanoseconds d);
 // The roles whose operations pass a failpoint, by its name (none for an unknown name).
 [[nodiscard]] std::vector<Role> roles_reaching(std::string_view failpoint);
+// Bytes for people: "512 B", "1.5 KiB", "33.0 GiB" (one decimal past bytes).
+[[nodiscard]] std::string format_bytes(std::uint64_t bytes);
 // Size in bytes: an integer with an optional unit B KiB MiB GiB ("4096", "4KiB").
 [[nodiscard]] std::optional<std::uint64_t> parse_size(std::string_view text,
                                                       std::string* error = nullptr);
