@@ -218,11 +218,14 @@ std::optional<std::uint64_t> cgroup_memory_left() noexcept {
 std::optional<std::uint64_t> available_memory() noexcept {
   std::optional<std::uint64_t> avail;
   if (const auto meminfo = read_small_file("/proc/meminfo")) {
-    if (const auto at = meminfo->find("MemAvailable:"); at != std::string::npos) {
-      if (const auto kib = leading_number(std::string_view(*meminfo).substr(at + 13))) {
-        avail = *kib * 1024;
-      }
-    }
+    const auto kib_of = [&](std::string_view key) -> std::optional<std::uint64_t> {
+      const auto at = meminfo->find(key);
+      if (at == std::string::npos) return std::nullopt;
+      return leading_number(std::string_view(*meminfo).substr(at + key.size()));
+    };
+    // Shared memory pages can be swapped out: free swap counts too.
+    if (const auto mem = kib_of("MemAvailable:"))
+      avail = (*mem + kib_of("SwapFree:").value_or(0)) * 1024;
   }
   if (const auto left = cgroup_memory_left()) avail = avail ? std::min(*avail, *left) : *left;
   return avail;

@@ -483,11 +483,12 @@ std::optional<RunError> Runner::create_objects() {
   std::uint64_t needed = 0;
   for (const auto& o : spec_.objects) needed += payload_size_of(o);
   if (const auto avail = core::available_memory(); avail && needed > *avail) {
-    return RunError{kExitEnvironment,
-                    spec_.file + ": the spec's objects need " + format_bytes(needed) +
-                        " of shared memory together; " + format_bytes(*avail) +
-                        " of memory is available (MemAvailable, or the memory cgroup's limit): "
-                        "make rings or segments smaller"};
+    return RunError{
+        kExitEnvironment,
+        spec_.file + ": the spec's objects need " + format_bytes(needed) +
+            " of shared memory together; " + format_bytes(*avail) +
+            " of memory is available (MemAvailable and free swap, or the memory cgroup's limit): "
+            "make rings or segments smaller"};
   }
   const unsigned uid = ::geteuid();
   probes::ControlShape shape;

@@ -90,10 +90,11 @@ struct SegmentRef {
   friend bool operator==(const SegmentRef&, const SegmentRef&) = default;
 };
 
-// Memory the kernel can still hand out, in bytes: MemAvailable from /proc/meminfo, or
-// less when this process's memory cgroup (v2 or v1) allows less; nullopt when neither
-// can be read. Segment::create checks a memfd (or a segment on a tmpfs without a size
-// limit) against it: their pages come out of memory only when touched.
+// Memory the kernel can still hand out, in bytes: MemAvailable plus SwapFree from
+// /proc/meminfo (shared memory pages can be swapped), or less when this process's
+// memory cgroup (v2 or v1) allows less; nullopt when neither can be read.
+// Segment::create checks a memfd (or a segment on a tmpfs without a size limit) against
+// it: their pages come out of memory only when touched.
 [[nodiscard]] std::optional<std::uint64_t> available_memory() noexcept;
 
 // The SysV key for name on the given attempt (0, 1, ...): a hash of the name, never
