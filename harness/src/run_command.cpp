@@ -191,6 +191,20 @@ int run_main(const RunArgs& args) {
       code = worst(code, kExitUsage);
       continue;
     }
+    // A spec's name labels its reports and its metrics: two runs of one name would
+    // write duplicate series into /metrics (an invalid exposition) and JUnit suites that
+    // CI systems merge.
+    const auto same = std::ranges::find(specs, loaded.spec->name, &Spec::name);
+    if (same != specs.end()) {
+      const auto& mark = loaded.spec->name_mark;
+      std::fprintf(stderr,
+                   "%s:%d:%d: spec name '%s' is already %s's; its reports and metrics are "
+                   "labelled by name: give each spec its own\n",
+                   path.c_str(), mark.line, mark.column, loaded.spec->name.c_str(),
+                   same->file.c_str());
+      code = worst(code, kExitUsage);
+      continue;
+    }
     specs.push_back(std::move(*loaded.spec));
   }
   if (code != kExitPass && !args.keep_going) return code;

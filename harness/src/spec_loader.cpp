@@ -918,7 +918,10 @@ SpecLoadResult load_document(const Document& doc, std::string_view file, std::ve
   Spec spec;
   spec.file = std::string(file);
   x.check_keys(root, "", kTopKeys, {}, "");
-  if (auto name = x.get_name(root, "", "name", "spec name")) spec.name = *name;
+  if (auto name = x.get_name(root, "", "name", "spec name")) {
+    spec.name = *name;
+    spec.name_mark = x.mark("/name");
+  }
   if (auto description = x.get_string(root, "", "description")) spec.description = *description;
   spec.seed = x.get_uint(root, "", "seed", 0, UINT64_MAX);
   if (auto duration = x.get_duration(root, "", "duration")) {

@@ -667,6 +667,8 @@ TEST(WorkerExecutable, IsShmcheckWorkerOfTheSameBuildBesideTheBinaryElseTheBinar
   };
   const std::string spec = dir.path() + "/restarts.yaml";
   std::ofstream(spec) << restarting_producer_spec("restarts", "600ms", "5k/s", "every: 200ms");
+  const std::string other = dir.path() + "/restarts-2.yaml";  // a suite's names differ
+  std::ofstream(other) << restarting_producer_spec("restarts-2", "600ms", "5k/s", "every: 200ms");
   const std::string json = dir.path() + "/result.json";
   const auto count_starts = [&] {
     std::ifstream in(starts);
@@ -698,7 +700,7 @@ TEST(WorkerExecutable, IsShmcheckWorkerOfTheSameBuildBesideTheBinaryElseTheBinar
     write_worker(on_build_stamp);
     // Two specs in one run: said once.
     const auto refused =
-        run_shmcheck({"run", spec, spec, "--quiet"}, {}, 60s, std::nullopt, binary);
+        run_shmcheck({"run", spec, other, "--quiet"}, {}, 60s, std::nullopt, binary);
     EXPECT_TRUE(refused.exit.exited && refused.exit.code == 0) << describe(refused);
     EXPECT_EQ(count_starts(), 2 + restarts) << "a worker started from: " << on_build_stamp;
     const std::string said = script + " is not of this build (its build stamp " + why;
@@ -1290,6 +1292,22 @@ TEST(RunCommand, AFlagWithoutTheOneItModifiesIsAUsageError) {
     EXPECT_NE(o.err.find(message), std::string::npos) << describe(o);
     EXPECT_EQ(o.out.find("pass"), std::string::npos) << "it ran: " << describe(o);
   }
+}
+
+// A spec's name labels its reports and metrics: two specs of one name in a suite wrote
+// duplicate series into /metrics (an invalid exposition) and two JUnit suites of one name.
+TEST(RunCommand, TwoSpecsOfOneNameAreAUsageError) {
+  TempDir dir;
+  const std::string first = spec_path("specs/spsc-producer-crash.yaml");
+  const std::string second = dir.path() + "/copy.yaml";
+  fs::copy_file(first, second);
+  const auto o = run_shmcheck({"run", first, second, "--quiet"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.err.find(second + ":9:7: spec name 'spsc-producer-crash' is already " + first + "'s"),
+            std::string::npos)
+      << describe(o);
+  EXPECT_EQ(o.out.find("pass"), std::string::npos) << "it ran: " << describe(o);
 }
 
 TEST(RunCommand, MissingSpecFileIsAUsageError) {

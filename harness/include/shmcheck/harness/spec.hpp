@@ -129,6 +129,7 @@ struct Expectations {
 
 struct Spec {
   std::string name;         // [A-Za-z0-9_-]{1,48}
+  SourceMark name_mark;     // where `name` is written
   std::string file;         // the path (or label) it was loaded from
   std::string description;  // optional free text
   std::optional<std::uint64_t> seed;
