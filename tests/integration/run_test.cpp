@@ -1081,6 +1081,19 @@ void expect_nothing_left(const std::string& run_id, const std::string& runtime_d
   }
 }
 
+// `shmcheck run ARGS --quiet` with a runtime directory of its own, refused with `code`,
+// saying `said` on stdout, and leaving nothing behind.
+void expect_run_refused(std::vector<std::string> args, int code, const std::string& said) {
+  TempDir runtime;
+  args.insert(args.begin(), "run");
+  args.emplace_back("--quiet");
+  const auto o = run_shmcheck(args, {"XDG_RUNTIME_DIR=" + runtime.path()});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, code) << describe(o);
+  EXPECT_NE(o.out.find(said), std::string::npos) << describe(o);
+  expect_nothing_left(run_id_in(o.out), runtime.path());
+}
+
 // A worker that cannot be started mid-run (here the worker executable, a script, takes
 // away its own exec permission once the first two workers run, so the producer's
 // restart fails in execve) ends the run as an environment error (exit 3) that names
@@ -2054,14 +2067,8 @@ TEST(RunCommand, ObjectsNeedingMoreMemoryThanIsLeftAreAnEnvironmentError) {
                          "processes:\n"
                          "  - { role: producer, uses: a }\n  - { role: consumer, uses: a }\n"
                          "  - { role: producer, uses: b }\n  - { role: consumer, uses: b }\n";
-  TempDir runtime;
-  const auto o = run_shmcheck({"run", spec, "--quiet"}, {"XDG_RUNTIME_DIR=" + runtime.path()});
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 3) << describe(o);
-  EXPECT_NE(o.out.find(spec + ": the spec's objects need 128.0 GiB of shared memory together"),
-            std::string::npos)
-      << describe(o);
-  expect_nothing_left(run_id_in(o.out), runtime.path());
+  expect_run_refused({spec}, 3,
+                     spec + ": the spec's objects need 128.0 GiB of shared memory together");
 }
 
 TEST(RunCommand, ADurationThatPlansTooManyFaultsIsAUsageError) {
@@ -2069,16 +2076,9 @@ TEST(RunCommand, ADurationThatPlansTooManyFaultsIsAUsageError) {
   const std::string spec = dir.path() + "/spec.yaml";
   std::ofstream(spec) << paced_pair_spec("kill-storm", "2s",
                                          "  - { kill: producer, every: 1ms, restart: true }\n");
-  TempDir runtime;
-  const auto o = run_shmcheck({"run", spec, "--quiet", "--duration", "20m"},
-                              {"XDG_RUNTIME_DIR=" + runtime.path()});
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 2) << describe(o);
-  EXPECT_NE(o.out.find(spec + ":10:5: this fault fires 1199999 times in the run (20m); a run "
-                              "plans at most 1000000"),
-            std::string::npos)
-      << describe(o);
-  expect_nothing_left(run_id_in(o.out), runtime.path());
+  expect_run_refused(
+      {spec, "--duration", "20m"}, 2,
+      spec + ":10:5: this fault fires 1199999 times in the run (20m); a run plans at most 1000000");
 }
 
 TEST(RunCommand, ADurationThatEndsBeforeATimedFaultIsAUsageError) {
@@ -2086,15 +2086,8 @@ TEST(RunCommand, ADurationThatEndsBeforeATimedFaultIsAUsageError) {
   const std::string spec = dir.path() + "/spec.yaml";
   std::ofstream(spec) << paced_pair_spec(
       "late-kill", "2s", "  - { kill: producer, every: 1s, start: 600ms, restart: true }\n");
-  TempDir runtime;
-  const auto o = run_shmcheck({"run", spec, "--quiet", "--duration", "500ms"},
-                              {"XDG_RUNTIME_DIR=" + runtime.path()});
-  ASSERT_TRUE(o.exit.exited) << describe(o);
-  EXPECT_EQ(o.exit.code, 2) << describe(o);
-  EXPECT_NE(o.out.find(spec + ":10:5: this fault's first firing is not inside the run (500ms)"),
-            std::string::npos)
-      << describe(o);
-  expect_nothing_left(run_id_in(o.out), runtime.path());
+  expect_run_refused({spec, "--duration", "500ms"}, 2,
+                     spec + ":10:5: this fault's first firing is not inside the run (500ms)");
   // Long enough for it, the same spec runs its kill.
   const auto ok = run_shmcheck({"run", spec, "--quiet", "--duration", "700ms"});
   EXPECT_TRUE(ok.exit.ok()) << describe(ok);
