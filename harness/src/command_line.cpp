@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <new>
@@ -28,6 +29,22 @@ void open_closed_standard_descriptors() noexcept {
     const int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);  // lowest free: fd
     if (opened != fd && opened >= 0) ::close(opened);  // cannot happen; never leak one
   }
+}
+
+// What a command prints on stdout is what it was asked for (an audit's table or JSON, a
+// validation's findings): a write that failed (a full disk, `> /dev/full`, a reader that
+// went away while SIGPIPE is ignored) must not end in a success and an empty file, as
+// `shmcheck audit --json > audit.json` on a full disk did. Like coreutils'
+// close_stdout: said on stderr, and the exit code becomes at least kExitEnvironment.
+int check_standard_output(const std::string& program, int code) {
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  const int error = errno;
+  if (flushed && std::ferror(stdout) == 0) return code;
+  // A failure before this flush sets the error flag; its errno is long gone.
+  const std::string why = flushed || error == 0 ? "" : std::string(": ") + std::strerror(error);
+  std::fprintf(stderr, "%s: cannot write standard output%s\n", program.c_str(), why.c_str());
+  return std::max(code, static_cast<int>(kExitEnvironment));
 }
 
 }  // namespace
@@ -72,13 +89,15 @@ int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> comman
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --help-all, --version, --build-stamp
-    return app.exit(e);
+    return check_standard_output(app.get_name(), app.exit(e));
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return kExitUsage;
   }
   try {
-    for (auto* sub : app.get_subcommands()) return runners.at(sub)();
+    for (auto* sub : app.get_subcommands()) {
+      return check_standard_output(app.get_name(), runners.at(sub)());
+    }
   } catch (const std::bad_alloc&) {
     // A memory limit (ulimit -v, a cgroup), not a bug: the environment's exit code.
     std::fprintf(stderr, "%s: out of memory\n", app.get_name().c_str());

@@ -242,6 +242,16 @@ int run_main(const RunArgs& args) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - suite_start).count();
   // Reports, the push and --linger; a report that cannot be written is an environment error.
   code = worst(code, out.finish(std::move(suite)));
+  // The summaries on stdout are a courtesy: the verdict is the exit code and the reports
+  // (a report that cannot be written is an error above). A reader that went away
+  // (`| head`) or a full disk loses them; that is said, and the exit code stays the
+  // verdict (main() would otherwise make it an environment error).
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+    std::fprintf(stderr,
+                 "shmcheck run: standard output could not be written; the verdict is "
+                 "the exit code and the reports\n");
+    std::clearerr(stdout);
+  }
   return code;
 }
 

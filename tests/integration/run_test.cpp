@@ -1286,6 +1286,48 @@ TEST(ListFailpoints, NamesEachFailpointWithTheRolesThatReachIt) {
   EXPECT_NE(table.out.find("semaphore.after_wait         waiter"), std::string::npos) << table.out;
 }
 
+// Every command's stdout is what it was asked for: `shmcheck audit --json > audit.json` on
+// a full disk used to exit 0 with an empty file. Now each command says so on stderr and
+// exits 3; a run keeps its verdict as its exit code (its reports are checked on their
+// own) and says what was lost.
+TEST(Commands, AStandardOutputThatCannotBeWrittenIsSaidAndFailsAllButARunsVerdict) {
+  TempDir dir;
+  const std::string err_path = dir.path() + "/err";
+  const auto to_full_disk = [&](const std::vector<std::string>& args) {
+    const pid_t pid = shmcheck::testing::fork_child([&] {
+      const int full = ::open("/dev/full", O_WRONLY);
+      const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (full < 0 || err < 0) return 126;
+      ::dup2(full, STDOUT_FILENO);
+      ::dup2(err, STDERR_FILENO);
+      std::vector<char*> argv{const_cast<char*>(kBinary.c_str())};
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(kBinary.c_str(), argv.data());
+      return 127;
+    });
+    return std::pair{shmcheck::testing::wait_child(pid, 60s), read_file(err_path)};
+  };
+  const auto spec = spec_path("specs/mutex-owner-death.yaml");
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"audit", "--json"},
+                                               {"audit"},
+                                               {"list-failpoints"},
+                                               {"validate", spec},
+                                               {"--help"}}) {
+    const auto [exit, err] = to_full_disk(args);
+    ASSERT_TRUE(exit.exited) << args[0] << ": " << exit.describe();
+    EXPECT_EQ(exit.code, 3) << args[0] << ": " << exit.describe() << "\n" << err;
+    EXPECT_NE(err.find("shmcheck: cannot write standard output"), std::string::npos)
+        << args[0] << ": " << err;
+  }
+  const auto [exit, err] = to_full_disk({"run", spec, "-q", "--duration", "300ms"});
+  ASSERT_TRUE(exit.exited) << exit.describe();
+  EXPECT_EQ(exit.code, 0) << exit.describe() << "\n" << err;
+  EXPECT_NE(err.find("standard output could not be written; the verdict is the exit code"),
+            std::string::npos)
+      << err;
+}
+
 TEST(RunCommand, UnknownFlagIsAUsageError) {
   const auto o = run_shmcheck({"run", spec_path("specs/spsc-producer-crash.yaml"), "--bogus"});
   ASSERT_TRUE(o.exit.exited) << describe(o);
