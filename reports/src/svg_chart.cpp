@@ -81,6 +81,33 @@ std::vector<Span> merge_close_spans(const std::vector<Span>& spans, ToPx&& px) {
   return out;
 }
 
+// The points of a line that land in one pixel column are drawn as that column's first,
+// lowest, highest and last point (M4): the same pixels, so a dip at a kill stays visible,
+// but at most four points per column. A day-long soak samples its throughput every
+// 100 ms, 864,000 points per role; drawn one by one, its chart alone was megabytes of
+// SVG for 800 pixels. `px` maps x to pixels; the points are in x order.
+template <class ToPx>
+std::vector<Point> thin_to_pixel_columns(const std::vector<Point>& points, ToPx&& px) {
+  std::vector<Point> out;
+  std::size_t i = 0;
+  while (i < points.size()) {
+    const auto column = std::floor(px(points[i].x));
+    std::size_t end = i + 1;
+    std::size_t lo = i;
+    std::size_t hi = i;
+    for (; end < points.size() && std::floor(px(points[end].x)) == column; ++end) {
+      if (points[end].y < points[lo].y) lo = end;
+      if (points[end].y > points[hi].y) hi = end;
+    }
+    std::array<std::size_t, 4> keep{i, std::min(lo, hi), std::max(lo, hi), end - 1};
+    for (std::size_t k = 0; k < keep.size(); ++k) {
+      if (k == 0 || keep[k] != keep[k - 1]) out.push_back(points[keep[k]]);
+    }
+    i = end;
+  }
+  return out;
+}
+
 // A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten.
 double nice_max(double v) {
   if (!(v > 0) || !std::isfinite(v)) return 1;
@@ -173,7 +200,9 @@ std::string render(const LineChart& chart) {
     const auto& s = chart.series[i];
     if (s.points.empty()) continue;
     std::string pts;
-    for (const auto& p : s.points) pts += num(sx(p.x)) + "," + num(sy(p.y)) + " ";
+    for (const auto& p : thin_to_pixel_columns(s.points, sx)) {
+      pts += num(sx(p.x)) + "," + num(sy(p.y)) + " ";
+    }
     const char* color = kPalette[i % kPalette.size()];
     out += "<polyline class=\"series\" fill=\"none\" stroke=\"" + std::string(color) +
            "\" stroke-width=\"1.8\" points=\"" + pts + "\"><title>" + xml_escape(s.label) +

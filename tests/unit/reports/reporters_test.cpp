@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -436,6 +437,37 @@ TEST(SvgChart, MarksAFewPixelsApartAreDrawnOnce) {
   EXPECT_EQ(count_of(timeline, "class=\"span run\""), 1U);
   EXPECT_EQ(count_of(timeline, "class=\"span paused\""), 1U);
   EXPECT_LT(count_of(timeline, "class=\"event kill\""), 300U);
+}
+
+// A line of a day's samples (every 100 ms) is drawn with at most four points per pixel
+// column: its first, lowest, highest and last. The chart stays kilobytes, and a
+// one-sample dip (a kill) is still drawn at its depth.
+TEST(SvgChart, ALongSeriesIsDrawnWithAtMostFourPointsPerPixelColumn) {
+  svg::LineChart chart{"t", "s", "ops/s", {{"ops", {}}}, {}, 880, 280};
+  constexpr int kSamples = 864'000;
+  constexpr int kDip = 500'000;
+  for (int i = 0; i < kSamples; ++i) {
+    chart.series[0].points.push_back({0.1 * (i + 1), i == kDip ? 0.0 : 1000.0 + i % 7});
+  }
+  const auto text = svg::render(chart);
+  const auto begin = text.find("points=\"");
+  ASSERT_NE(begin, std::string::npos);
+  const auto end = text.find('"', begin + 8);
+  const std::string pts = text.substr(begin + 8, end - begin - 8);
+  const auto drawn = static_cast<std::size_t>(std::count(pts.begin(), pts.end(), ' '));
+  EXPECT_LE(drawn, 4U * 800);  // 800 px of plot
+  EXPECT_GE(drawn, 800U);
+  EXPECT_LT(text.size(), 100'000U);
+  // The y pixel of 0 ops/s (the axis, y = 28 + 212) is drawn: the dip kept its depth.
+  EXPECT_NE(pts.find(",240.0 "), std::string::npos);
+  // And a short series is drawn point by point.
+  svg::LineChart short_chart{"t", "s", "ops/s", {{"ops", {{1, 1}, {2, 5}, {3, 2}}}}, {}, 880, 280};
+  const auto short_text = svg::render(short_chart);
+  const auto b = short_text.find("points=\"");
+  const auto e = short_text.find('"', b + 8);
+  EXPECT_EQ(std::count(short_text.begin() + static_cast<std::ptrdiff_t>(b),
+                       short_text.begin() + static_cast<std::ptrdiff_t>(e + 1), ','),
+            3);
 }
 
 // The visits and the gap, as text: "0 1 [3] 5 6" for 7 items with edges of 2.
