@@ -45,17 +45,18 @@ std::size_t MpmcRing::bytes_needed(const RingConfig& config) noexcept {
   return geometry(config).total_bytes;
 }
 
-Result<MpmcRing*> MpmcRing::create_at(void* mem, std::size_t bytes,
-                                      const RingConfig& config) noexcept {
+Result<MpmcRing*> MpmcRing::create_at(void* mem, std::size_t bytes, const RingConfig& config,
+                                      RingMemory memory) noexcept {
   const auto needed =
       detail::check_ring_create("MpmcRing::create_at", mem, bytes, config, geometry);
   if (!needed) return needed.error();
   auto* ring = new (mem) MpmcRing(config);
   auto* base = static_cast<std::byte*>(mem);
-  std::memset(base + sizeof(MpmcRing), 0, *needed - sizeof(MpmcRing));
-  for (std::uint64_t i = 0; i < config.capacity; ++i) {
-    auto* s = new (ring->slot(i)) Slot{};
-    s->state.store(make_state(i, 0, kFree), std::memory_order_relaxed);
+  // A slot state of zero is "free for position lap 0" (make_state(0, 0, kFree)): every
+  // slot of a zeroed ring is ready for its first producer as it is.
+  static_assert(make_state(0, 0, kFree) == 0);
+  if (memory == RingMemory::kAny) {
+    std::memset(base + sizeof(MpmcRing), 0, *needed - sizeof(MpmcRing));
   }
   ring->header_.magic.store(detail::kMpmcRingMagic, std::memory_order_release);
   return ring;
@@ -104,7 +105,7 @@ void MpmcRing::fill_with_failpoints(Slot* s, std::uint64_t pos,
   using namespace detail::mpmc;
   detail::write_payload_with_failpoints(s->payload(), msg);
   s->length = static_cast<std::uint32_t>(msg.size());
-  s->state.store(make_state(pos, 0, kFull), std::memory_order_release);
+  s->state.store(make_state(lap_of(pos), 0, kFull), std::memory_order_release);
   failpoint(FailpointId::kRingPushAfterCommit);
 }
 
@@ -116,7 +117,7 @@ PopResult MpmcRing::take_with_failpoints(Slot* s, std::uint64_t pos,
   if (size > header_.message_size) detail::ring_invariant_broken("MpmcRing slot length");
   detail::copy_message(out, s->payload(), size);
   failpoint(FailpointId::kRingPopBeforeRelease);
-  s->state.store(make_state(pos + header_.capacity, 0, kFree), std::memory_order_release);
+  s->state.store(make_state(lap_of(pos) + header_.capacity, 0, kFree), std::memory_order_release);
   return {PopStatus::kOk, size, {}};
 }
 
@@ -128,11 +129,11 @@ MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) no
   for (;;) {
     Slot* s = slot(pos);
     auto state = s->state.load(std::memory_order_acquire);
-    const auto lap = lap_distance(state, pos);
+    const auto lap = lap_distance(state, lap_of(pos));
     if (lap == 0 && kind_of(state) == kFree) {
-      if (s->state.compare_exchange_weak(state, make_state(pos, me, kWriting),
+      if (s->state.compare_exchange_weak(state, make_state(lap_of(pos), me, kWriting),
                                          std::memory_order_acquire, std::memory_order_relaxed)) {
-        fill_claimed(s, pos, self, msg);
+        fill_claimed(s, pos, lap_of(pos), self, msg);
         return TryOutcome::kDone;
       }
       continue;
@@ -149,7 +150,7 @@ MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) no
       const auto who =
           claimer_of(state, s->claim.load(std::memory_order_relaxed), prev, Role::kConsumer);
       if (stuck_claimer_dead(this, state, who) &&
-          s->state.compare_exchange_strong(state, make_state(pos, 0, kFree),
+          s->state.compare_exchange_strong(state, make_state(lap_of(pos), 0, kFree),
                                            std::memory_order_acq_rel, std::memory_order_relaxed)) {
         abandoned_.fetch_add(1, std::memory_order_relaxed);
         continue;
@@ -165,7 +166,7 @@ PopResult MpmcRing::pop_contended(std::span<std::byte> out) noexcept {
   for (;;) {
     Slot* s = slot(pos);
     auto state = s->state.load(std::memory_order_acquire);
-    const auto lap = lap_distance(state, pos);
+    const auto lap = lap_distance(state, lap_of(pos));
     if (lap < 0) return {};  // the producer of pos has not even claimed: empty
     if (lap > 0 || kind_of(state) == kReading) {
       advance(dequeue_pos_, pos);  // taken by another consumer (or long done)
@@ -176,9 +177,9 @@ PopResult MpmcRing::pop_contended(std::span<std::byte> out) noexcept {
     const auto self = detail::cached_self_identity();
     const auto me = static_cast<std::uint32_t>(self.pid);
     if (kind == kFull) {
-      if (s->state.compare_exchange_weak(state, make_state(pos, me, kReading),
+      if (s->state.compare_exchange_weak(state, make_state(lap_of(pos), me, kReading),
                                          std::memory_order_acquire, std::memory_order_relaxed)) {
-        return take_claimed(s, pos, self, out);
+        return take_claimed(s, pos, lap_of(pos), self, out);
       }
       continue;
     }
@@ -187,14 +188,14 @@ PopResult MpmcRing::pop_contended(std::span<std::byte> out) noexcept {
     const auto who =
         claimer_of(state, s->claim.load(std::memory_order_relaxed), pos, Role::kProducer);
     if (!stuck_claimer_dead(this, state, who)) return {};
-    if (!s->state.compare_exchange_strong(state, make_state(pos, me, kReading),
+    if (!s->state.compare_exchange_strong(state, make_state(lap_of(pos), me, kReading),
                                           std::memory_order_acquire, std::memory_order_relaxed)) {
       continue;
     }
     auto seen = pos;
     advance(dequeue_pos_, seen);
     s->claim.store(make_claim(self.start_time, pos, Role::kConsumer), std::memory_order_relaxed);
-    s->state.store(make_state(pos + capacity, 0, kFree), std::memory_order_release);
+    s->state.store(make_state(lap_of(pos) + capacity, 0, kFree), std::memory_order_release);
     abandoned_.fetch_add(1, std::memory_order_relaxed);
     return {PopStatus::kAbandoned, 0, who};
   }

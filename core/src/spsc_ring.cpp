@@ -37,15 +37,18 @@ std::size_t SpscRing::bytes_needed(const RingConfig& config) noexcept {
   return geometry(config).total_bytes;
 }
 
-Result<SpscRing*> SpscRing::create_at(void* mem, std::size_t bytes,
-                                      const RingConfig& config) noexcept {
+Result<SpscRing*> SpscRing::create_at(void* mem, std::size_t bytes, const RingConfig& config,
+                                      RingMemory memory) noexcept {
   const auto needed =
       detail::check_ring_create("SpscRing::create_at", mem, bytes, config, geometry);
   if (!needed) return needed.error();
   auto* ring = new (mem) SpscRing(config);
   auto* base = static_cast<std::byte*>(mem);
-  std::memset(base + sizeof(SpscRing), 0, *needed - sizeof(SpscRing));
-  new (base + sizeof(SpscRing)) std::uint32_t[config.capacity]{};
+  // Lengths and payloads start zero, for tidiness only: a slot is read only after its
+  // producer wrote it and published the tail. Zeroed memory needs nothing written.
+  if (memory == RingMemory::kAny) {
+    std::memset(base + sizeof(SpscRing), 0, *needed - sizeof(SpscRing));
+  }
   // Everything above becomes visible to attach() before the magic does.
   ring->header_.magic.store(detail::kSpscRingMagic, std::memory_order_release);
   return ring;

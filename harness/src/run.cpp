@@ -589,6 +589,8 @@ std::optional<RunError> Runner::create_objects() {
         !r) {
       return manifest_error(r.error());
     }
+    // Created just now (O_EXCL): its pages read zero until written, so a ring is built
+    // without writing its slots, and a big ring's pages are touched only as it fills.
     void* mem = ro.segment->payload();
     const std::size_t bytes = ro.segment->payload_size();
     switch (o.type) {
@@ -605,11 +607,11 @@ std::optional<RunError> Runner::create_objects() {
         break;
       }
       case ObjectType::kSpscRing:
-        if (auto r = core::SpscRing::create_at(mem, bytes, ring); !r)
+        if (auto r = core::SpscRing::create_at(mem, bytes, ring, core::RingMemory::kZeroed); !r)
           return from_core("create ring", r.error());
         break;
       case ObjectType::kMpmcRing:
-        if (auto r = core::MpmcRing::create_at(mem, bytes, ring); !r)
+        if (auto r = core::MpmcRing::create_at(mem, bytes, ring, core::RingMemory::kZeroed); !r)
           return from_core("create ring", r.error());
         break;
     }

@@ -8,9 +8,12 @@
 //
 // Algorithm: Vyukov's bounded queue with the per-slot sequence word turned into
 // a state word {lap sequence:40, claimer pid:22, state:2} (free, writing, full,
-// reading). A producer claims slot `pos` with one CAS free(pos) -> writing(pos, pid)
-// and then helps enqueue_pos past it; a consumer claims with full(pos) ->
-// reading(pos, pid). Because the claimer's pid is part of the claiming CAS there is
+// reading). The sequence is the first position of the lap (pos with its slot bits
+// clear, Vyukov's per-slot sequence minus the slot's index), so an all-zero slot is
+// free for its first producer and a ring in fresh, zeroed memory needs no slot written
+// (RingMemory::kZeroed). A producer claims slot `pos` with one CAS free(pos) ->
+// writing(pos, pid) and then helps enqueue_pos past it; a consumer claims with
+// full(pos) -> reading(pos, pid). Because the claimer's pid is part of the claiming CAS there is
 // no instant at which a slot is claimed by nobody. Right after the claim the
 // claimer stores its start time into the slot (a plain store of a cached value,
 // no syscall), so its identity is pid + start time.
@@ -63,9 +66,11 @@ class MpmcRing {
 
   // Bytes of shared memory a ring with this config needs (0 if config is invalid).
   [[nodiscard]] static std::size_t bytes_needed(const RingConfig& config) noexcept;
-  // Builds an empty ring at mem (64-byte aligned, at least bytes_needed bytes).
+  // Builds an empty ring at mem (64-byte aligned, at least bytes_needed bytes); with
+  // RingMemory::kZeroed, mem must read all zero (a segment just created).
   [[nodiscard]] static Result<MpmcRing*> create_at(void* mem, std::size_t bytes,
-                                                   const RingConfig& config) noexcept;
+                                                   const RingConfig& config,
+                                                   RingMemory memory = RingMemory::kAny) noexcept;
   // Validates the header (kForeign: not an MpmcRing; kCorrupt: inconsistent layout).
   [[nodiscard]] static Result<MpmcRing*> attach(void* mem, std::size_t bytes) noexcept;
 
@@ -117,10 +122,10 @@ class MpmcRing {
   PopResult pop_once(std::span<std::byte> out) noexcept;
   PopResult pop_contended(std::span<std::byte> out) noexcept;
   // After a successful producer claim of pos: record the claimer, write, commit.
-  void fill_claimed(Slot* s, std::uint64_t pos, const ProcessIdentity& self,
+  void fill_claimed(Slot* s, std::uint64_t pos, std::uint64_t lap, const ProcessIdentity& self,
                     std::span<const std::byte> msg) noexcept;
   // After a successful consumer claim of a full pos: record, copy out, release.
-  PopResult take_claimed(Slot* s, std::uint64_t pos, const ProcessIdentity& self,
+  PopResult take_claimed(Slot* s, std::uint64_t pos, std::uint64_t lap, const ProcessIdentity& self,
                          std::span<std::byte> out) noexcept;
   // The rest of fill_claimed / take_claimed while a failpoint is armed in this process
   // (the fast paths check once per operation and branch here): the same steps with
@@ -133,6 +138,10 @@ class MpmcRing {
     if (counter.compare_exchange_strong(pos, pos + 1, std::memory_order_relaxed)) ++pos;
   }
   [[nodiscard]] Slot* slot(std::uint64_t pos) noexcept;
+  [[nodiscard]] Slot* slot_at_index(std::uint64_t index) noexcept;
+  // The first position of pos's lap (pos with its slot bits clear): what a state word
+  // holds as its sequence.
+  [[nodiscard]] std::uint64_t lap_of(std::uint64_t pos) const noexcept;
 
   detail::RingHeader header_;
   // Producers' line.
@@ -152,13 +161,21 @@ static_assert(std::is_standard_layout_v<MpmcRing>);
 static_assert(alignof(MpmcRing) == kCacheLineSize);
 static_assert(sizeof(MpmcRing) == 5 * kCacheLineSize);
 
-inline MpmcRing::Slot* MpmcRing::slot(std::uint64_t pos) noexcept {
-  return std::launder(
-      reinterpret_cast<Slot*>(reinterpret_cast<std::byte*>(this) + header_.slots_offset +
-                              (pos & (header_.capacity - 1)) * header_.slot_stride));
+inline std::uint64_t MpmcRing::lap_of(std::uint64_t pos) const noexcept {
+  return pos & ~std::uint64_t{header_.capacity - 1};
 }
 
-inline void MpmcRing::fill_claimed(Slot* s, std::uint64_t pos, const ProcessIdentity& self,
+inline MpmcRing::Slot* MpmcRing::slot_at_index(std::uint64_t index) noexcept {
+  return std::launder(reinterpret_cast<Slot*>(reinterpret_cast<std::byte*>(this) +
+                                              header_.slots_offset + index * header_.slot_stride));
+}
+
+inline MpmcRing::Slot* MpmcRing::slot(std::uint64_t pos) noexcept {
+  return slot_at_index(pos & (header_.capacity - 1));
+}
+
+inline void MpmcRing::fill_claimed(Slot* s, std::uint64_t pos, std::uint64_t lap,
+                                   const ProcessIdentity& self,
                                    std::span<const std::byte> msg) noexcept {
   using namespace detail::mpmc;
   auto seen = pos;
@@ -171,10 +188,11 @@ inline void MpmcRing::fill_claimed(Slot* s, std::uint64_t pos, const ProcessIden
   detail::copy_bytes(s->payload(), msg.data(), msg.size());
   s->length = static_cast<std::uint32_t>(msg.size());
   // Release: payload and length are visible to whoever acquires full(pos).
-  s->state.store(make_state(pos, 0, kFull), std::memory_order_release);
+  s->state.store(make_state(lap, 0, kFull), std::memory_order_release);
 }
 
-inline PopResult MpmcRing::take_claimed(Slot* s, std::uint64_t pos, const ProcessIdentity& self,
+inline PopResult MpmcRing::take_claimed(Slot* s, std::uint64_t pos, std::uint64_t lap,
+                                        const ProcessIdentity& self,
                                         std::span<std::byte> out) noexcept {
   using namespace detail::mpmc;
   auto seen = pos;
@@ -188,7 +206,7 @@ inline PopResult MpmcRing::take_claimed(Slot* s, std::uint64_t pos, const Proces
   }
   detail::copy_message(out, s->payload(), size);
   // Release: the next producer of this slot writes only after our copy.
-  s->state.store(make_state(pos + header_.capacity, 0, kFree), std::memory_order_release);
+  s->state.store(make_state(lap + header_.capacity, 0, kFree), std::memory_order_release);
   return {PopStatus::kOk, size, {}};
 }
 
@@ -196,14 +214,16 @@ inline MpmcRing::TryOutcome MpmcRing::push_once(std::span<const std::byte> msg) 
   using namespace detail::mpmc;
   const auto self = detail::cached_self_identity();
   const auto pos = enqueue_pos_.load(std::memory_order_relaxed);
-  Slot* s = slot(pos);
+  const auto index = pos & (header_.capacity - 1);
+  Slot* s = slot_at_index(index);
+  const auto lap = pos - index;  // lap_of(pos)
   auto state = s->state.load(std::memory_order_acquire);
   // Acquire: the previous consumer's reads of this slot happen before our writes.
-  if (state == make_state(pos, 0, kFree) &&
+  if (state == make_state(lap, 0, kFree) &&
       s->state.compare_exchange_strong(
-          state, make_state(pos, static_cast<std::uint32_t>(self.pid), kWriting),
+          state, make_state(lap, static_cast<std::uint32_t>(self.pid), kWriting),
           std::memory_order_acquire, std::memory_order_relaxed)) [[likely]] {
-    fill_claimed(s, pos, self, msg);
+    fill_claimed(s, pos, lap, self, msg);
     return TryOutcome::kDone;
   }
   return push_contended(msg);
@@ -212,16 +232,18 @@ inline MpmcRing::TryOutcome MpmcRing::push_once(std::span<const std::byte> msg) 
 inline PopResult MpmcRing::pop_once(std::span<std::byte> out) noexcept {
   using namespace detail::mpmc;
   const auto pos = dequeue_pos_.load(std::memory_order_relaxed);
-  Slot* s = slot(pos);
+  const auto index = pos & (header_.capacity - 1);
+  Slot* s = slot_at_index(index);
+  const auto lap = pos - index;  // lap_of(pos)
   auto state = s->state.load(std::memory_order_acquire);
-  if (state == make_state(pos, 0, kFull)) [[likely]] {
+  if (state == make_state(lap, 0, kFull)) [[likely]] {
     const auto self = detail::cached_self_identity();
     if (s->state.compare_exchange_strong(
-            state, make_state(pos, static_cast<std::uint32_t>(self.pid), kReading),
+            state, make_state(lap, static_cast<std::uint32_t>(self.pid), kReading),
             std::memory_order_acquire, std::memory_order_relaxed)) [[likely]] {
-      return take_claimed(s, pos, self, out);
+      return take_claimed(s, pos, lap, self, out);
     }
-  } else if (state == make_state(pos, 0, kFree) || lap_distance(state, pos) < 0) {
+  } else if (state == make_state(lap, 0, kFree) || lap_distance(state, lap) < 0) {
     return {};  // empty: the producer of pos has not committed (or not even claimed)
   }
   return pop_contended(out);

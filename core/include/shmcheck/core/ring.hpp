@@ -25,6 +25,15 @@ struct RingConfig {
   friend bool operator==(const RingConfig&, const RingConfig&) = default;
 };
 
+// What a ring's create_at may assume about the memory it is given.
+enum class RingMemory {
+  kAny,  // anything: every slot is written (each page of the ring is touched)
+  // Every byte reads zero, as a segment just created does (new shared memory pages are
+  // zero-filled): the slots are not written, so the pages of a big ring are touched
+  // only as it fills. A 2 GiB ring spent seconds of system time on the memset alone.
+  kZeroed,
+};
+
 inline constexpr std::uint32_t kMinRingCapacity = 2;
 inline constexpr std::uint32_t kMaxRingCapacity = 1U << 20;
 inline constexpr std::uint32_t kMaxRingMessageSize = 1U << 20;

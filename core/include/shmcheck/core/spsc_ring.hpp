@@ -51,9 +51,11 @@ class SpscRing {
  public:
   // Bytes of shared memory a ring with this config needs (0 if config is invalid).
   [[nodiscard]] static std::size_t bytes_needed(const RingConfig& config) noexcept;
-  // Builds an empty ring at mem (64-byte aligned, at least bytes_needed bytes).
+  // Builds an empty ring at mem (64-byte aligned, at least bytes_needed bytes); with
+  // RingMemory::kZeroed, mem must read all zero (a segment just created).
   [[nodiscard]] static Result<SpscRing*> create_at(void* mem, std::size_t bytes,
-                                                   const RingConfig& config) noexcept;
+                                                   const RingConfig& config,
+                                                   RingMemory memory = RingMemory::kAny) noexcept;
   // Validates the header (kForeign: not a SpscRing; kCorrupt: inconsistent layout).
   [[nodiscard]] static Result<SpscRing*> attach(void* mem, std::size_t bytes) noexcept;
 

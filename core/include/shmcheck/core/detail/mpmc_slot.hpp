@@ -13,7 +13,8 @@ namespace shmcheck::core::detail {
 
 // One slot: [state][claim][length, reserved][payload]. Only `state` synchronizes.
 struct MpmcSlot {
-  // {lap sequence:40 | claimer pid:22 | kind:2}.
+  // {lap sequence:40 | claimer pid:22 | kind:2}; the sequence is the first position of
+  // the lap (MpmcRing::lap_of), so zero is "free for the first lap".
   std::atomic<std::uint64_t> state;
   // {claimer start time:40 | tag:24}, tag = {low 23 bits of the claimed position,
   // 1 bit consumer}: stored right after a claim so a stuck slot's claimer can be

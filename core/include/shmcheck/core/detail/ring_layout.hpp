@@ -67,7 +67,8 @@ inline void wake(WaitWord& word) noexcept {
 
 // 2: SpscRing publishes by its tail index and keeps lengths in a table of their own.
 // 3: both rings have a RingWaitLine (sleepers in push_for/pop_for are woken).
-inline constexpr std::uint32_t kRingLayoutVersion = 3;
+// 4: MpmcRing slot states hold the lap's first position, so an all-zero slot is free.
+inline constexpr std::uint32_t kRingLayoutVersion = 4;
 inline constexpr std::uint64_t kSpscRingMagic = 0x3143'5053'5347'4E52ULL;  // "RNGSSPC1"
 inline constexpr std::uint64_t kMpmcRingMagic = 0x3143'4D50'4D47'4E52ULL;  // "RNGMPMC1"
 
