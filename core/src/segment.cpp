@@ -1,11 +1,13 @@
 #include "shmcheck/core/segment.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -233,25 +235,39 @@ std::optional<std::uint64_t> available_memory() noexcept {
 
 namespace {
 
+// kNoSpace when `total` bytes of shared memory pages are more than the memory left
+// (available_memory). A memory-backed segment takes its pages from RAM (or swap)
+// whatever a file system's size limit says: /dev/shm is sized at half the RAM or at a
+// container's --shm-size, not at what is free.
+Result<void> check_memory_left(std::size_t total, const std::string& what) {
+  const auto avail = available_memory();
+  if (avail && total > *avail) {
+    return make_error(ErrorCode::kNoSpace, "segment create",
+                      what + ": " + std::to_string(total) + " bytes needed, " +
+                          std::to_string(*avail) + " of memory available",
+                      ENOMEM);
+  }
+  return {};
+}
+
 // Reserves the pages of a POSIX segment now, so that a full /dev/shm is kNoSpace
 // at create time instead of SIGBUS on first touch in the middle of a run. Only on a
-// size-limited tmpfs (f_blocks != 0), and only when the space is there. A memfd or an
-// unlimited tmpfs runs out only with memory, and fallocate there would just commit
-// RAM: they are checked against the memory available instead (a 64 GiB memfd ring on a
-// 24 GiB machine grew the harness until the OOM killer took it, 87 s later).
+// size-limited tmpfs (f_blocks != 0), and only when the space is there. Memory comes
+// first: a segment of a memory-backed file system (tmpfs, a memfd, ramfs) larger than
+// the memory left is refused, with or without a size limit. Without one it would grow
+// until the OOM killer ended the harness (a 64 GiB memfd ring on a 24 GiB machine, 87 s
+// later); with one larger than the memory left, fallocate itself committed the RAM and
+// the OOM killer took whatever it chose (a 23.9 GiB segment on this 24 GiB machine's
+// 24 GiB /dev/shm killed an unrelated shell).
 Result<void> reserve_pages(int fd, std::size_t total, const std::string& what) {
+  struct statfs fs {};
+  SHMCHECK_TRY(posix_call("fstatfs", [&] { return ::fstatfs(fd, &fs); }));
+  if (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC) {
+    SHMCHECK_TRY(check_memory_left(total, what));
+  }
   struct statvfs vfs {};
   SHMCHECK_TRY(posix_call("fstatvfs", [&] { return ::fstatvfs(fd, &vfs); }));
-  if (vfs.f_blocks == 0) {
-    const auto avail = available_memory();
-    if (avail && total > *avail) {
-      return make_error(ErrorCode::kNoSpace, "segment create",
-                        what + ": " + std::to_string(total) + " bytes needed, " +
-                            std::to_string(*avail) + " of memory available",
-                        ENOMEM);
-    }
-    return {};
-  }
+  if (vfs.f_blocks == 0) return {};
   const auto free_bytes = static_cast<unsigned long long>(vfs.f_bavail) * vfs.f_frsize;
   if (total > free_bytes) {
     return make_error(ErrorCode::kNoSpace, "segment create",
@@ -490,6 +506,8 @@ Result<Segment> Segment::create(const SegmentOptions& options) noexcept {
   seg.creator_ = true;
 
   if (options.backing == Backing::kSysV) {
+    // SysV pages come out of memory when touched, as a memfd's do.
+    SHMCHECK_TRY(check_memory_left(total, name));
     int shmid = -1;
     for (unsigned attempt = 0; attempt < kSysVKeyAttempts && shmid < 0; ++attempt) {
       const int key = sysv_key_for(name, attempt);

@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -592,6 +594,46 @@ TEST_P(SegmentTest, ASegmentLargerThanTheMemoryLeftIsNoSpace) {
   auto seg = Segment::create(options(GetParam(), "beyond", *avail + (std::size_t{1} << 30)));
   ASSERT_FALSE(seg);
   EXPECT_EQ(seg.error().code, ErrorCode::kNoSpace) << seg.error().message();
+}
+
+// A /dev/shm whose size limit is above the memory left (sized at half the RAM, or by a
+// container's --shm-size, not by what is free): its free space said yes, and fallocate
+// committed the RAM until the OOM killer took a process of its choice (an unrelated
+// shell, here). The memory check comes first now. Run in a mount namespace of its own,
+// with a tmpfs /dev/shm 2 GiB larger than the memory left; the child volunteers for the
+// OOM killer (oom_score_adj 1000), and its namespace's tmpfs goes with it, should the
+// check ever be lost again.
+TEST(PosixSegment, ASegmentFittingDevShmButNotTheMemoryLeftIsNoSpace) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a mount namespace";
+  const auto avail = available_memory();
+  ASSERT_TRUE(avail.has_value());
+  const pid_t child = testing::fork_child([&] {
+    std::ofstream("/proc/self/oom_score_adj") << 1000;
+    if (::unshare(CLONE_NEWNS) != 0) return 10;
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 11;
+    const std::string size = "size=" + std::to_string(*avail + (std::size_t{2} << 30));
+    if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, size.c_str()) != 0) return 12;
+    SegmentOptions o;
+    o.backing = Backing::kPosix;
+    o.run_id = "0123456789abcdef";
+    o.object = "beyond";
+    o.kind = ObjectKind::kTest;
+    o.payload_size = *avail + (std::size_t{1} << 30);
+    auto seg = Segment::create(o);
+    if (seg) return 20;
+    if (seg.error().code != ErrorCode::kNoSpace) return 21;
+    if (seg.error().message().find("of memory available") == std::string::npos) return 22;
+    DIR* dir = ::opendir("/dev/shm");
+    if (dir == nullptr) return 13;
+    int left = 0;
+    while (const dirent* e = ::readdir(dir)) left += e->d_name[0] == '.' ? 0 : 1;
+    ::closedir(dir);
+    return left == 0 ? 0 : 23;
+  });
+  const auto exit = testing::wait_child(child, 60s);
+  EXPECT_TRUE(exit.ok()) << exit.describe()
+                         << " (10-13: namespace set-up; 20: created; 21, 22: another error; 23: "
+                            "a name left behind)";
 }
 
 TEST_P(NamedSegmentTest, OpenAfterCreatorUnlinkedIsNotFound) {
