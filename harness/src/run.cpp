@@ -1161,6 +1161,10 @@ std::string summarize(const probes::RunResult& r) {
       out.pop_back();
       out += ", " + std::to_string(c.stranded) + " stranded by the stall\n";
     }
+    if (c.unlogged != 0) {
+      out.pop_back();
+      out += ", " + std::to_string(c.unlogged) + " unchecked (a delivery log overflowed)\n";
+    }
   }
   for (const auto& m : r.mutexes) {
     std::snprintf(line, sizeof line,

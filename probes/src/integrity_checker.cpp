@@ -354,7 +354,11 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
     }
   }
   c.lost_at_crash = std::min(lost_total, consumer_pop_crashes * input.messages_per_pop);
-  const std::uint64_t unexplained = lost_total - c.lost_at_crash;
+  // A full delivery log dropped log_overflow records, a message each: that many of the
+  // rest may have been delivered unseen. Not proved lost, they are `unlogged` (and the
+  // check is incomplete, which fails the run on its own).
+  c.unlogged = std::min(lost_total - c.lost_at_crash, c.log_overflow);
+  const std::uint64_t unexplained = lost_total - c.lost_at_crash - c.unlogged;
   // A stall ended the run: the watchdog killed the consumers with messages still in the
   // rings, so what they had not delivered yet is stranded, not proved lost.
   const bool stalled = input.stalled != 0;
@@ -366,6 +370,10 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
                    "acknowledged to its producer, not delivered when the watchdog ended the run");
     } else if (unexplained != 0) {
       examples.add("lost", key, -1, "acknowledged to its producer, never delivered");
+    } else if (c.unlogged != 0) {
+      examples.add("unlogged", key, -1,
+                   "acknowledged to its producer, not seen delivered: a consumer's delivery "
+                   "log overflowed");
     } else {
       examples.add("lost_at_crash", key, -1, "never delivered; a consumer died inside pop");
     }

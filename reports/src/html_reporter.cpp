@@ -106,7 +106,7 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
   if (run.integrity) {
     const auto& c = run.integrity->counts;
     out << "<h3>Message integrity</h3><table><tr>";
-    const std::array<std::pair<const char*, std::uint64_t>, 13> cols{
+    const std::array<std::pair<const char*, std::uint64_t>, 14> cols{
         {{"attempted", c.attempted},
          {"acked", c.acked},
          {"delivered", c.delivered},
@@ -116,6 +116,7 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
          {"recovered", c.recovered},
          {"in flight dropped", c.in_flight_dropped},
          {"stranded by a stall", c.stranded},
+         {"unchecked: log overflowed", c.unlogged},
          {"reordered", c.reordered},
          {"torn", c.torn},
          {"abandoned", c.abandoned},

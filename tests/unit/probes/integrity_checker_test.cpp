@@ -339,6 +339,33 @@ TEST(IntegrityChecker, ConsumerDeathOutsidePopExplainsNothing) {
   EXPECT_EQ(v.crashes.at(0).effect, "none");
 }
 
+// A full delivery log drops records (a message each): as many acked messages as it
+// dropped are not proved lost, only unchecked (`unlogged`, no violation; the check is
+// incomplete, which fails the run on its own). Missing beyond that are lost.
+TEST(IntegrityChecker, AckedMessagesAFullLogMayHaveDroppedAreUnloggedNotLost) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 10, 10)})};
+  in.consumers = {consumer(0, without(range(0, 0, 1, 10), {4, 7}))};
+  in.consumers[0].overflow = 2;
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.unlogged, 2U);
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  EXPECT_FALSE(v.counts.complete);
+  EXPECT_TRUE(has_example(v, "unlogged", 4));
+
+  in.consumers[0].overflow = 1;  // one dropped record cannot hide two messages
+  const MessageVerdict more = check_messages(in);
+  EXPECT_EQ(more.counts.unlogged, 1U);
+  EXPECT_EQ(more.counts.lost, 1U);
+  EXPECT_TRUE(has_example(more, "lost", 4));
+
+  in.consumers[0].overflow = 0;
+  const MessageVerdict none = check_messages(in);
+  EXPECT_EQ(none.counts.unlogged, 0U);
+  EXPECT_EQ(none.counts.lost, 2U);
+}
+
 TEST(IntegrityChecker, LogOverflowOrUntrackedIncarnationsMakeTheVerdictIncomplete) {
   MessageCheckInput in;
   in.producers = {producer(0, {ledger(0, 3, 3)})};
@@ -521,6 +548,7 @@ TEST(IntegrityCounts, NamedCountsCoverEveryCounterAndViolationsSumTheViolationKi
   c.abandoned_unexplained = next++;
   c.stalled = next++;
   c.stranded = next++;
+  c.unlogged = next++;
   c.log_overflow = next++;
   c.untracked_incarnations = next++;
   const auto named = named_counts(c);

@@ -179,6 +179,7 @@ TEST(RunResultJson, NestedKeysAreTheDocumentedOnes) {
                         "abandoned_unexplained",
                         "stalled",
                         "stranded",
+                        "unlogged",
                         "log_overflow",
                         "untracked_incarnations",
                         "complete",

@@ -41,6 +41,8 @@
 //                  The watchdog killed the consumers with them still in the rings, so
 //                  they are not proved lost (the stall is the finding); a stalled run
 //                  counts as lost only what a later delivery proves was skipped.
+//   unlogged       acked, never seen delivered, and no more of them than records a full
+//                  delivery log dropped (log_overflow): not proved lost, unchecked.
 // `complete` is false when a consumer log overflowed or a producer had untracked
 // incarnations: then lost/unexpected may be wrong and the harness must say so.
 //
@@ -108,6 +110,7 @@ struct IntegrityCounts {
   std::uint64_t abandoned_unexplained = 0;
   std::uint64_t stalled = 0;
   std::uint64_t stranded = 0;
+  std::uint64_t unlogged = 0;                // acked, unseen, at most log_overflow of them
   std::uint64_t log_overflow = 0;            // Σ consumer log overflow
   std::uint64_t untracked_incarnations = 0;  // Σ producers' untracked incarnations
   bool complete = true;
@@ -140,6 +143,7 @@ void for_each_count(Counts& c, F&& f) {
   f("abandoned_unexplained", c.abandoned_unexplained);
   f("stalled", c.stalled);
   f("stranded", c.stranded);
+  f("unlogged", c.unlogged);
   f("log_overflow", c.log_overflow);
   f("untracked_incarnations", c.untracked_incarnations);
 }
