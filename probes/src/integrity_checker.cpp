@@ -132,6 +132,13 @@ void DeliveryTally::add(std::uint32_t consumer, const DeliveryRecord& r) {
   }
 }
 
+void DeliveryTally::add_left_in_ring(const DeliveryRecord& record) {
+  const std::uint64_t delivered = counts_.delivered;
+  add(static_cast<std::uint32_t>(kLeftInRing), record);
+  counts_.left_in_ring += counts_.delivered - delivered;
+  counts_.delivered = delivered;
+}
+
 // Adds the span's seqs to the coverage; those it covered already are extra copies.
 void DeliveryTally::insert_delivery(Delivered& d, Span span) {
   if (span.begin >= span.end) return;

@@ -106,10 +106,11 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
   if (run.integrity) {
     const auto& c = run.integrity->counts;
     out << "<h3>Message integrity</h3><table><tr>";
-    const std::array<std::pair<const char*, std::uint64_t>, 14> cols{
+    const std::array<std::pair<const char*, std::uint64_t>, 15> cols{
         {{"attempted", c.attempted},
          {"acked", c.acked},
          {"delivered", c.delivered},
+         {"left in a ring", c.left_in_ring},
          {"lost", c.lost},
          {"lost at a crash", c.lost_at_crash},
          {"duplicated", c.duplicated},

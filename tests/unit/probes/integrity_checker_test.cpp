@@ -339,6 +339,37 @@ TEST(IntegrityChecker, ConsumerDeathOutsidePopExplainsNothing) {
   EXPECT_EQ(v.crashes.at(0).effect, "none");
 }
 
+// What the harness drains from a ring after the run covers acked messages (not lost)
+// without being counted delivered, and is checked as deliveries are: a copy of a
+// delivered message still in the ring is a duplicate, a torn one is torn, and an
+// abandoned slot's claimer must be a crashed worker.
+TEST(IntegrityChecker, MessagesLeftInARingCoverTheAckedAndAreCheckedLikeDeliveries) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 10, 10)})};
+  DeliveryTally tally;
+  for (const auto& r : range(0, 0, 1, 6)) tally.add(0, r);
+  for (const auto& r : range(0, 0, 7, 10)) tally.add_left_in_ring(r);
+  const MessageVerdict v = DeliveryTally(tally).finish(in);
+  EXPECT_EQ(v.counts.delivered, 6U);
+  EXPECT_EQ(v.counts.left_in_ring, 4U);
+  EXPECT_EQ(v.counts.lost, 0U);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  EXPECT_TRUE(v.counts.complete);
+
+  tally.add_left_in_ring(ok(0, 0, 6));  // delivered, and still in the ring
+  tally.add_left_in_ring(with_status(DeliveryStatus::kTorn, 0, 11));
+  tally.add_left_in_ring(with_status(DeliveryStatus::kAbandoned, 0, 0, 4242));
+  const MessageVerdict bad = DeliveryTally(tally).finish(in);
+  EXPECT_EQ(bad.counts.duplicated, 1U);
+  EXPECT_EQ(bad.counts.torn, 1U);
+  EXPECT_EQ(bad.counts.abandoned_unexplained, 1U);
+  EXPECT_TRUE(has_example(bad, "duplicated", 6));
+  const auto torn = std::find_if(bad.examples.begin(), bad.examples.end(),
+                                 [](const IntegrityExample& e) { return e.kind == "torn"; });
+  ASSERT_NE(torn, bad.examples.end());
+  EXPECT_EQ(torn->consumer, kLeftInRing);
+}
+
 // A full delivery log drops records (a message each): as many acked messages as it
 // dropped are not proved lost, only unchecked (`unlogged`, no violation; the check is
 // incomplete, which fails the run on its own). Missing beyond that are lost.
@@ -535,6 +566,7 @@ TEST(IntegrityCounts, NamedCountsCoverEveryCounterAndViolationsSumTheViolationKi
   c.attempted = next++;
   c.acked = next++;
   c.delivered = next++;
+  c.left_in_ring = next++;
   c.lost = next++;
   c.lost_at_crash = next++;
   c.recovered = next++;

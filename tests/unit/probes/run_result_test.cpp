@@ -188,7 +188,8 @@ TEST(RunResultJson, NestedKeysAreTheDocumentedOnes) {
                         "crashes",
                         "attempted",
                         "acked",
-                        "delivered"}) {
+                        "delivered",
+                        "left_in_ring"}) {
     EXPECT_TRUE(integrity.contains(k)) << k;
   }
   EXPECT_EQ(integrity["violations"], 2);

@@ -97,6 +97,10 @@ struct IntegrityCounts {
   std::uint64_t attempted = 0;  // Σ attempted over producer incarnations (messages tried)
   std::uint64_t acked = 0;      // Σ acked
   std::uint64_t delivered = 0;  // ok deliveries, in messages (duplicates included)
+  // Committed, still in a ring when the workers had ended (the run stopped its consumers
+  // with a backlog), drained and verified by the harness: checked as deliveries are
+  // (duplicates, order, torn) and not counted delivered.
+  std::uint64_t left_in_ring = 0;
   std::uint64_t lost = 0;
   std::uint64_t lost_at_crash = 0;
   std::uint64_t recovered = 0;
@@ -130,6 +134,7 @@ void for_each_count(Counts& c, F&& f) {
   f("attempted", c.attempted);
   f("acked", c.acked);
   f("delivered", c.delivered);
+  f("left_in_ring", c.left_in_ring);
   f("lost", c.lost);
   f("lost_at_crash", c.lost_at_crash);
   f("recovered", c.recovered);
@@ -156,10 +161,15 @@ void for_each_count(Counts& c, F&& f) {
 [[nodiscard]] bool is_violation_kind(std::string_view kind) noexcept;
 
 // A few keys per class for the report ("lost: producer 1 incarnation 0 seq 77").
+// IntegrityExample::consumer of what the harness drained from a ring after the run.
+inline constexpr std::int32_t kLeftInRing = -2;
+
 struct IntegrityExample {
   std::string kind;  // "lost", "duplicated", ... (the IntegrityCounts field name)
   MessageKey key;
-  std::int32_t consumer = -1;  // the consumer whose log shows it; -1 when none
+  // The consumer whose log shows it; -1 when none, kLeftInRing when the harness found
+  // it in a ring after the run.
+  std::int32_t consumer = -1;
   std::string detail;
   friend bool operator==(const IntegrityExample&, const IntegrityExample&) = default;
 };
@@ -216,6 +226,10 @@ class DeliveryTally {
  public:
   // A record of the log of consumer `consumer` (ConsumerLog::consumer()).
   void add(std::uint32_t consumer, const DeliveryRecord& record);
+  // A message (or abandoned slot) the harness popped from a ring after every worker had
+  // ended: checked like a delivery by a consumer of its own (kLeftInRing), counted in
+  // left_in_ring instead of delivered. Added after every consumer record.
+  void add_left_in_ring(const DeliveryRecord& record);
   // Appends the consumer's log refused (ConsumerSnapshot::overflow).
   void add_overflow(std::uint64_t refused) noexcept { counts_.log_overflow += refused; }
   // The producer's incarnations have acknowledged up to their `acked` (read after the
