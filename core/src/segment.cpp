@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "shmcheck/core/posix_call.hpp"
+#include "system_limits.hpp"
 
 namespace shmcheck::core {
 namespace {
@@ -149,23 +150,6 @@ Result<void> check_layout(const void* bytes, std::size_t object_size, std::strin
   return {};
 }
 
-// The whole of a small text file (/proc, /sys), or nullopt.
-std::optional<std::string> read_small_file(const std::string& path) noexcept {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::array<char, 4096> buf{};
-  std::string text;
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf.data(), static_cast<std::size_t>(n));
-    if (text.size() > 65536) break;
-  }
-  ::close(fd);
-  return text;
-}
-
 // The number at the start of `text` (after blanks), or nullopt ("max", empty).
 std::optional<std::uint64_t> leading_number(std::string_view text) noexcept {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -178,12 +162,12 @@ std::optional<std::uint64_t> leading_number(std::string_view text) noexcept {
 // What this process's memory cgroup still allows (limit - usage), v2 or v1; nullopt
 // without a limit or when it cannot be read.
 std::optional<std::uint64_t> cgroup_memory_left() noexcept {
-  const auto cgroups = read_small_file("/proc/self/cgroup");
+  const auto cgroups = detail::read_small_file("/proc/self/cgroup");
   if (!cgroups) return std::nullopt;
   const auto left = [](const std::string& limit_path,
                        const std::string& usage_path) -> std::optional<std::uint64_t> {
-    const auto limit_text = read_small_file(limit_path);
-    const auto usage_text = read_small_file(usage_path);
+    const auto limit_text = detail::read_small_file(limit_path);
+    const auto usage_text = detail::read_small_file(usage_path);
     if (!limit_text || !usage_text) return std::nullopt;
     const auto limit = leading_number(*limit_text);
     const auto usage = leading_number(*usage_text);
@@ -219,7 +203,7 @@ std::optional<std::uint64_t> cgroup_memory_left() noexcept {
 
 std::optional<std::uint64_t> available_memory() noexcept {
   std::optional<std::uint64_t> avail;
-  if (const auto meminfo = read_small_file("/proc/meminfo")) {
+  if (const auto meminfo = detail::read_small_file("/proc/meminfo")) {
     const auto kib_of = [&](std::string_view key) -> std::optional<std::uint64_t> {
       const auto at = meminfo->find(key);
       if (at == std::string::npos) return std::nullopt;
@@ -516,7 +500,7 @@ Result<Segment> Segment::create(const SegmentOptions& options) noexcept {
       if (id) {
         shmid = *id;
       } else if (id.error().code != ErrorCode::kExists) {
-        return with_detail(std::move(id).error(), name);
+        return detail::with_sysv_limits(std::move(id).error(), name, /*semaphore=*/false);
       } else if (sysv_key_holds_name(key, name)) {
         return make_error(ErrorCode::kExists, "shmget", name + ": exists", EEXIST);
       }

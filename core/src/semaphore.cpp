@@ -16,6 +16,7 @@
 #include "shmcheck/core/cpu_relax.hpp"
 #include "shmcheck/core/posix_call.hpp"
 #include "sync_clock.hpp"
+#include "system_limits.hpp"
 
 namespace shmcheck::core {
 namespace {
@@ -199,7 +200,11 @@ Result<Semaphore> Semaphore::create_sysv(unsigned initial, bool undo, key_t key)
     return make_error(ErrorCode::kInvalidArgument, "Semaphore::create_sysv", "initial value");
   }
   auto id = posix_call("semget", [&] { return ::semget(key, 1, IPC_CREAT | IPC_EXCL | 0600); });
-  if (!id) return std::move(id).error();
+  if (!id) {
+    if (id.error().sys_errno != ENOSPC) return std::move(id).error();
+    return detail::with_sysv_limits(std::move(id).error(), "key " + std::to_string(key),
+                                    /*semaphore=*/true);
+  }
   Semaphore s;
   s.flavor_ = SemaphoreFlavor::kSysV;
   s.semid_ = *id;

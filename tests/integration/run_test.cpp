@@ -1315,6 +1315,33 @@ TEST(RunCommand, ARingLargerThanDevShmIsAnEnvironmentErrorThatLeavesNothing) {
   expect_nothing_left(run_id_in(text), runtime.path());
 }
 
+// SysV limits reached (in an IPC namespace of its own, SEMMNI or SHMMNI set to 0): exit
+// 3, naming the limit and its setting (errno alone said "No space left on device", which
+// reads like a full /dev/shm), and nothing of the run left in the namespace or outside.
+TEST(RunCommand, SysVLimitsReachedAreNamedAndLeaveNothing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "setting the IPC namespace's limits needs root";
+  const std::pair<std::string, std::string> cases[] = {
+      {"echo '250 32000 32 0' > /proc/sys/kernel/sem",
+       "the system's SysV semaphore limits are reached (kernel.sem = \"250 32000 32 0\""},
+      {"echo 0 > /proc/sys/kernel/shmmni",
+       "the system's SysV shared memory limits are reached (kernel.shmmni = 0 segments"}};
+  const std::string specs[] = {spec_path("specs/semaphore-sysv-undo.yaml"),
+                               spec_path("specs/spsc-consumer-crash.yaml")};
+  for (std::size_t i = 0; i < 2; ++i) {
+    TempDir runtime;
+    const std::string script = cases[i].first + " || exit 100; " + kBinary + " run --quiet " +
+                               specs[i] + "; rc=$?; echo listing:; ipcs -m -s; exit $rc";
+    const auto run =
+        run_shmcheck({"-i", "/bin/sh", "-c", script}, {"XDG_RUNTIME_DIR=" + runtime.path()}, 60s,
+                     std::nullopt, "/usr/bin/unshare");
+    ASSERT_TRUE(run.exit.exited && run.exit.code == 3) << describe(run);
+    EXPECT_NE(run.out.find(cases[i].second), std::string::npos) << run.out;
+    const auto listing = run.out.substr(run.out.find("listing:"));
+    EXPECT_EQ(listing.find("0x"), std::string::npos) << listing;
+    expect_nothing_left(run_id_in(run.out), runtime.path());
+  }
+}
+
 TEST(RunCommand, NoProbesWithAP99LatencyExpectationIsAUsageError) {
   const auto o =
       run_shmcheck({"run", spec_path("specs/mpmc-consumer-pause.yaml"), "--no-probes", "--quiet"});
