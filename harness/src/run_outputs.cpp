@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -12,6 +14,7 @@
 
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
+#include "shmcheck/harness/supervisor.hpp"
 
 namespace shmcheck::harness {
 namespace {
@@ -303,12 +306,22 @@ int RunOutputs::finish(reports::SuiteResult suite) {
                    options_.push_gateway.c_str(), options_.push_job.c_str());
     }
   }
-  if (server_ && linger_.count() > 0) {
+  // Until the linger is over, or a signal (Ctrl-C, SIGTERM) says to go: slept through
+  // whole, a linger of minutes ignored both and only SIGKILL ended it. A signal during
+  // the run skips it.
+  if (server_ && linger_.count() > 0 && interrupt_signal() == 0) {
     if (!options_.quiet) {
       std::fprintf(stderr, "shmcheck: keeping /metrics up for %.1f s\n",
                    std::chrono::duration<double>(linger_).count());
     }
-    std::this_thread::sleep_for(linger_);
+    const auto until = std::chrono::steady_clock::now() + linger_;
+    while (interrupt_signal() == 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          until - std::chrono::steady_clock::now(), std::chrono::milliseconds(20)));
+    }
+    if (const int sig = interrupt_signal(); sig != 0 && !options_.quiet) {
+      std::fprintf(stderr, "shmcheck: /metrics down early on signal %d\n", sig);
+    }
   }
   return code;
 }

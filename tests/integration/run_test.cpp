@@ -572,6 +572,33 @@ TEST(RunCommand, LiveCountersOnlyGrowAndCountEachFaultOnce) {
   EXPECT_GT(counters.size(), 20U) << "too few counters parsed";
 }
 
+// Ctrl-C or SIGTERM during --linger takes /metrics down and ends the harness at once,
+// with the run's exit code. (Before: the linger was slept through whole, signals and all;
+// only SIGKILL ended a `--linger 10m`.)
+TEST(RunCommand, ASignalDuringTheLingerEndsItAtOnce) {
+  TempDir dir;
+  for (const int sig : {SIGINT, SIGTERM}) {
+    const std::string log = dir.path() + "/log" + std::to_string(sig);
+    const pid_t pid =
+        start_shmcheck(log, {"run", spec_path("specs/mutex-owner-death.yaml"), "--duration",
+                             "300ms", "--metrics-listen", "127.0.0.1:0", "--linger", "10m"});
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (read_file(log).find("keeping /metrics up") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_NE(read_file(log).find("keeping /metrics up"), std::string::npos) << read_file(log);
+    const auto signalled = std::chrono::steady_clock::now();
+    ASSERT_EQ(::kill(pid, sig), 0);
+    const auto exit = shmcheck::testing::wait_child(pid, 20s);
+    EXPECT_LT(std::chrono::steady_clock::now() - signalled, 2s) << "signal " << sig;
+    EXPECT_TRUE(exit.ok()) << exit.describe() << "\n" << read_file(log);
+    EXPECT_NE(read_file(log).find("/metrics down early on signal " + std::to_string(sig)),
+              std::string::npos)
+        << read_file(log);
+  }
+}
+
 // `shmcheck run spec.yaml | head`: stdout and stderr are a pipe whose reader goes away
 // mid-run.
 // The harness used to die of SIGPIPE on its next line, mid-run, leaving its segments in
