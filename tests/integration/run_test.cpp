@@ -864,16 +864,18 @@ TEST(RunCommand, ARunWhoseCheckHoldsTheLimitEndsEarlyAndChecksEverything) {
 // consumers log some 86 k records/s between them; the check folds them as they are
 // drained, so it holds a few hundred at a time and a limit of 20,000 is never reached
 // (it was after a quarter of a second when the harness kept every record).
-TEST(RunCommand, DeliveryLogsOfConsumersSharingARingAreCappedInSharedMemory) {
+// Runs `spec` (with `flags`) and measures its control segment in /dev/shm (found through
+// the run's manifest): its size in bytes, and the run's JSON result.
+std::pair<off_t, nlohmann::json> run_measuring_the_control_segment(
+    const std::string& spec, const std::vector<std::string>& flags) {
   TempDir runtime;
   TempDir out;
   const std::string manifest_dir = runtime.path() + "/shmcheck/runs";
-  const std::string spec = spec_path("tests/integration/specs/unpaced-mpmc-shared.yaml");
   const std::string json = out.path() + "/result.json";
-  const std::string xdg = "XDG_RUNTIME_DIR=" + runtime.path();
-  const pid_t harness = start_shmcheck(
-      out.path() + "/out",
-      {"run", spec, "--no-probes", "--json", json, "--max-log-records", "20000"}, {xdg});
+  std::vector<std::string> args{"run", spec, "--json", json};
+  args.insert(args.end(), flags.begin(), flags.end());
+  const pid_t harness =
+      start_shmcheck(out.path() + "/out", args, {"XDG_RUNTIME_DIR=" + runtime.path()});
   off_t control_bytes = -1;
   (void)shmcheck::testing::eventually(
       [&] {
@@ -892,13 +894,37 @@ TEST(RunCommand, DeliveryLogsOfConsumersSharingARingAreCappedInSharedMemory) {
         return control_bytes > 0;
       },
       10s);
-  const auto exit = shmcheck::testing::wait_child(harness, 30s);
-  ASSERT_TRUE(exit.ok()) << exit.describe() << read_file(out.path() + "/out");
+  const auto exit = shmcheck::testing::wait_child(harness, 60s);
+  EXPECT_TRUE(exit.ok()) << exit.describe() << read_file(out.path() + "/out");
+  return {control_bytes, load_json(json)};
+}
+
+TEST(RunCommand, DeliveryLogsOfConsumersSharingARingAreCappedInSharedMemory) {
+  const auto [control_bytes, result] = run_measuring_the_control_segment(
+      spec_path("tests/integration/specs/unpaced-mpmc-shared.yaml"),
+      {"--no-probes", "--max-log-records", "20000"});
   EXPECT_GT(control_bytes, 2 * (std::int64_t{1} << 17) * 32) << "both capped logs";
   EXPECT_LT(control_bytes, 10'000'000) << "capped at 2^17 records per log";
-  const auto result = load_json(json);
   EXPECT_EQ(result.at("verdict"), "pass") << result.dump(2);
   EXPECT_EQ(result.at("ended_early"), "");
+  expect_every_message_checked(result);
+}
+
+// 250 consumers share the logs' 8 MiB too: each log got at least 2^13 slots (256 KiB)
+// before, so their control segment took 62.7 MiB, a container's whole default /dev/shm.
+TEST(RunCommand, TheLogsOfManyConsumersShareTheBudget) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/many-consumers.yaml";
+  std::ofstream(spec)
+      << "name: many-consumers\nduration: 1s\ntimeout: 20s\n"
+         "objects: [{ name: q, kind: mpmc_ring, capacity: 1024, message_size: 64 }]\n"
+         "processes:\n"
+         "  - { role: producer, count: 4, uses: q, rate: 2k/s }\n"
+         "  - { role: consumer, count: 250, uses: q }\n"
+         "expect: { lost: 0, duplicated: 0 }\n";
+  const auto [control_bytes, result] = run_measuring_the_control_segment(spec, {"--quiet"});
+  EXPECT_LT(control_bytes, 12'000'000) << "250 logs in 8 MiB, and the rest";
+  EXPECT_EQ(result.at("verdict"), "pass") << result.at("expectations").dump(2);
   expect_every_message_checked(result);
 }
 

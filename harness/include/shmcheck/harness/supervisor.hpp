@@ -126,11 +126,14 @@ inline constexpr std::uint64_t kLogDrainChunk = 4096;
 // /dev/shm. The drain keeps them free: two consumers sharing an unpaced MPMC ring append
 // some 43 k records/s each, and the supervisor drains every millisecond. A full log
 // makes its consumer wait for the drain (kLogRoomWait in roles.cpp), not drop. So the
-// logs share one budget, 8 MiB, split between the consumers, each log between 256 KiB
-// (190 ms of those records) and 4 MiB. Each log had 8 MiB before: eight unpaced
-// consumers needed 64 MiB, all of a container's default /dev/shm, and were refused.
+// logs share one budget, 8 MiB, split between the consumers, each log between 32 KiB
+// and 4 MiB: 256 logs of 1,024 slots fill the budget, and consumers that many share
+// the CPUs, and so the records, too (a log of 1,024 slots drained every millisecond
+// takes 1 M records/s). Each log had 8 MiB before: eight unpaced consumers needed
+// 64 MiB, all of a container's default /dev/shm, and were refused; then at least
+// 256 KiB each, so 250 consumers still took 62.7 MiB.
 inline constexpr std::uint64_t kLogSlotsBudget = std::uint64_t{1} << 18;
-inline constexpr std::uint64_t kMinLogSlots = std::uint64_t{1} << 13;
+inline constexpr std::uint64_t kMinLogSlots = std::uint64_t{1} << 10;
 inline constexpr std::uint64_t kMaxLogSlots = std::uint64_t{1} << 17;
 // What the message check may hold (DeliveryTally::held: intervals and spans of about
 // 64 bytes each) before a duration-bound run ends early: 8 Mi, some 512 MiB. A run
