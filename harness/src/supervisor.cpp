@@ -945,6 +945,14 @@ core::Result<SupervisionReport> Supervisor::run() {
   if (report_.spawn_failures == configs_.size() && !configs_.empty()) {
     return *first_spawn_error_;  // no worker started: the first reason is the run's error
   }
+  if (report_.spawn_failures > 0) {
+    // A run short of workers cannot be judged (it ends as an environment error): end it
+    // now, not at its duration. A soak started at a process limit ran its hours first.
+    control_.set_phase(RunPhase::kStop);
+    stop_sent_ = true;
+    kill_all();
+    return std::move(report_);
+  }
   const std::uint64_t start_deadline =
       monotonic_ns() + static_cast<std::uint64_t>(options_.start_timeout.count());
   for (;;) {

@@ -1243,6 +1243,35 @@ TEST(RunCommand, AWorkerThatCannotBeStartedMidRunEndsTheRunAndLeavesNothing) {
   expect_nothing_left(run_id_in(o.out + o.err), runtime.path());
 }
 
+// Workers that cannot all be started (a process limit: uid 54321 may run 3 processes,
+// the harness and two workers of four) end the run at once as an environment error,
+// leaving nothing. It used to run its whole duration with the workers it had (30 s
+// here; a soak's hours) and only then say it could not start them.
+TEST(RunCommand, WorkersThatCannotAllBeStartedEndTheRunAtOnce) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run as another uid";
+  TempDir dir;
+  TempDir runtime;
+  ASSERT_EQ(::chown(runtime.path().c_str(), 54321, 54321), 0);
+  const std::string spec = dir.path() + "/four-workers.yaml";
+  std::ofstream(spec) << "name: four-workers\nduration: 30s\ntimeout: 40s\n"
+                         "objects: [{ name: q, kind: mpmc_ring, capacity: 64, message_size: 64 }]\n"
+                         "processes:\n"
+                         "  - { role: producer, count: 2, uses: q, rate: 1k/s }\n"
+                         "  - { role: consumer, count: 2, uses: q }\n";
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(spec.c_str(), 0644), 0);
+  const auto started = std::chrono::steady_clock::now();
+  const auto run = run_shmcheck(
+      {"--reuid=54321", "--regid=54321", "--clear-groups", kBinary, "run", spec, "--quiet"},
+      {"XDG_RUNTIME_DIR=" + runtime.path()}, 60s, std::pair{RLIMIT_NPROC, rlim_t{3}},
+      "/usr/bin/setpriv");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  ASSERT_TRUE(run.exit.exited) << describe(run);
+  EXPECT_EQ(run.exit.code, 3) << describe(run);
+  EXPECT_NE(run.out.find("could not start 2 worker(s)"), std::string::npos) << describe(run);
+  expect_nothing_left(run_id_in(run.out), runtime.path());
+}
+
 // Runs `spec` with `resource` limited (soft and hard) to `value`: the run must exit 0,
 // or 3 with one of `why` in its output, and leave none of its objects and no manifest
 // behind. True when the limit stopped it.
