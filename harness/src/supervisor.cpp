@@ -372,7 +372,7 @@ core::Result<pid_t> Supervisor::spawn(std::size_t worker, std::uint32_t incarnat
 void Supervisor::note_spawn_failure(const core::Error& error) {
   ++report_.spawn_failures;
   if (!report_.spawn_error.empty()) return;
-  report_.spawn_error = error.message();
+  report_.spawn_error = error.brief();
   first_spawn_error_ = error;
 }
 
@@ -945,14 +945,6 @@ core::Result<SupervisionReport> Supervisor::run() {
   if (report_.spawn_failures == configs_.size() && !configs_.empty()) {
     return *first_spawn_error_;  // no worker started: the first reason is the run's error
   }
-  if (report_.spawn_failures > 0) {
-    // A run short of workers cannot be judged (it ends as an environment error): end it
-    // now, not at its duration. A soak started at a process limit ran its hours first.
-    control_.set_phase(RunPhase::kStop);
-    stop_sent_ = true;
-    kill_all();
-    return std::move(report_);
-  }
   const std::uint64_t start_deadline =
       monotonic_ns() + static_cast<std::uint64_t>(options_.start_timeout.count());
   for (;;) {
@@ -965,6 +957,26 @@ core::Result<SupervisionReport> Supervisor::run() {
     }
     if (ready || monotonic_ns() > start_deadline) break;
     sleep_ms(1);
+  }
+  // A worker that died before the run began (no fault acts before it) could not set up:
+  // a worker short, like one that could not be spawned. (A producer exiting 71 at its
+  // setup left a 10-minute soak to run its 10 minutes and fail on the death.)
+  reap(monotonic_ns());
+  for (std::size_t w = 0; w < configs_.size(); ++w) {
+    const auto& history = report_.workers[w].incarnations;
+    if (live_[w].pid != 0 || history.empty()) continue;
+    note_spawn_failure(core::make_error(
+        core::ErrorCode::kOther, "start worker",
+        configs_[w].role + "#" + std::to_string(w) + " (pid " + std::to_string(history.back().pid) +
+            ") ended before the run began: " + history.back().cause));
+  }
+  if (report_.spawn_failures > 0) {
+    // A run short of workers cannot be judged (it ends as an environment error): end it
+    // now, not at its duration. A soak started at a process limit ran its hours first.
+    control_.set_phase(RunPhase::kStop);
+    stop_sent_ = true;
+    kill_all();
+    return std::move(report_);
   }
   // Go: publish the instants, then the phase.
   const std::uint64_t start = monotonic_ns();

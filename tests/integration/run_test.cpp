@@ -674,23 +674,38 @@ TEST(RunCommand, ClosedStandardDescriptorsDoNotBecomeTheRunsObjects) {
 // or from another build (its --build-stamp differs: refused, with a warning). Here both
 // are copies in a scratch directory, the worker a script that notes each worker start
 // and then runs the real shmcheck-worker.
+// The shmcheck-worker of this build (beside the binary).
+std::string real_worker_path() {
+  return (fs::path(kBinary).parent_path() / "shmcheck-worker").string();
+}
+
+// Copies the binary into `dir` and writes `dir`/shmcheck-worker, the worker executable
+// the copy starts: a shell script of `body` lines (which may end in `exec` of
+// real_worker_path()). Returns the copy's path.
+std::string binary_with_worker_script(const std::string& dir, const std::string& body) {
+  const std::string binary = dir + "/shmcheck";
+  fs::copy_file(kBinary, binary);
+  const std::string script = dir + "/shmcheck-worker";
+  std::ofstream(script) << "#!/bin/sh\n" << body;
+  fs::permissions(script, fs::perms::owner_all);
+  return binary;
+}
+
 TEST(WorkerExecutable, IsShmcheckWorkerOfTheSameBuildBesideTheBinaryElseTheBinaryItself) {
   TempDir dir;
-  const std::string binary = dir.path() + "/shmcheck";
-  fs::copy_file(kBinary, binary);
   const std::string starts = dir.path() + "/worker-starts";
-  const std::string real_worker = (fs::path(kBinary).parent_path() / "shmcheck-worker").string();
+  const std::string real_worker = real_worker_path();
   ASSERT_TRUE(fs::exists(real_worker));
   const std::string script = dir.path() + "/shmcheck-worker";
+  std::string binary;
   // on_build_stamp: what the script does for --build-stamp; "" passes it on.
   const auto write_worker = [&](const std::string& on_build_stamp) {
-    std::ofstream(script) << "#!/bin/sh\n"
-                          << (on_build_stamp.empty()
-                                  ? ""
-                                  : "[ \"$1\" = --build-stamp ] && " + on_build_stamp + "\n")
-                          << "[ \"$1\" = worker ] && echo started >> '" << starts << "'\n"
-                          << "exec '" << real_worker << "' \"$@\"\n";
-    fs::permissions(script, fs::perms::owner_all);
+    fs::remove(dir.path() + "/shmcheck");
+    binary = binary_with_worker_script(
+        dir.path(),
+        (on_build_stamp.empty() ? "" : "[ \"$1\" = --build-stamp ] && " + on_build_stamp + "\n") +
+            "[ \"$1\" = worker ] && echo started >> '" + starts + "'\n" + "exec '" + real_worker +
+            "' \"$@\"\n");
   };
   const std::string spec = dir.path() + "/restarts.yaml";
   std::ofstream(spec) << restarting_producer_spec("restarts", "600ms", "5k/s", "every: 200ms");
@@ -1216,18 +1231,12 @@ void expect_run_refused(std::vector<std::string> args, int code, const std::stri
 TEST(RunCommand, AWorkerThatCannotBeStartedMidRunEndsTheRunAndLeavesNothing) {
   TempDir dir;
   TempDir runtime;
-  const std::string binary = dir.path() + "/shmcheck";
-  fs::copy_file(kBinary, binary);
-  const std::string real_worker = (fs::path(kBinary).parent_path() / "shmcheck-worker").string();
   const std::string script = dir.path() + "/shmcheck-worker";
   const std::string starts = dir.path() + "/starts";
-  std::ofstream(script) << "#!/bin/sh\n"
-                        << "if [ \"$1\" = worker ]; then\n"
-                        << "  echo started >> '" << starts << "'\n"
-                        << "  [ \"$(wc -l < '" << starts << "')\" -ge 2 ] && chmod -x \"$0\"\n"
-                        << "fi\n"
-                        << "exec '" << real_worker << "' \"$@\"\n";
-  fs::permissions(script, fs::perms::owner_all);
+  const std::string binary = binary_with_worker_script(
+      dir.path(), "if [ \"$1\" = worker ]; then\n  echo started >> '" + starts +
+                      "'\n  [ \"$(wc -l < '" + starts + "')\" -ge 2 ] && chmod -x \"$0\"\nfi\n" +
+                      "exec '" + real_worker_path() + "' \"$@\"\n");
   const std::string spec = dir.path() + "/respawn.yaml";
   std::ofstream(spec) << restarting_producer_spec("respawn", "2s", "5k/s", "every: 200ms");
   const std::string json = dir.path() + "/result.json";
@@ -1237,10 +1246,21 @@ TEST(RunCommand, AWorkerThatCannotBeStartedMidRunEndsTheRunAndLeavesNothing) {
   EXPECT_EQ(o.exit.code, 3) << describe(o);
   const auto result = load_json(json);
   const std::string error = result.at("error").get<std::string>();
-  EXPECT_NE(error.find("spawn worker(" + script + "): Permission denied"), std::string::npos)
+  EXPECT_NE(error.find("spawn worker (" + script + "): Permission denied"), std::string::npos)
       << error;
   EXPECT_LT(result.at("durations").at("run_s").get<double>(), 2.0) << "ran on without a producer";
   expect_nothing_left(run_id_in(o.out + o.err), runtime.path());
+}
+
+// A 30 s spec of two producers and two consumers, written into `dir`; its path.
+std::string write_four_worker_spec(const std::string& dir) {
+  const std::string spec = dir + "/four-workers.yaml";
+  std::ofstream(spec) << "name: four-workers\nduration: 30s\ntimeout: 40s\n"
+                         "objects: [{ name: q, kind: mpmc_ring, capacity: 64, message_size: 64 }]\n"
+                         "processes:\n"
+                         "  - { role: producer, count: 2, uses: q, rate: 1k/s }\n"
+                         "  - { role: consumer, count: 2, uses: q }\n";
+  return spec;
 }
 
 // Workers that cannot all be started (a process limit: uid 54321 may run 3 processes,
@@ -1252,12 +1272,7 @@ TEST(RunCommand, WorkersThatCannotAllBeStartedEndTheRunAtOnce) {
   TempDir dir;
   TempDir runtime;
   ASSERT_EQ(::chown(runtime.path().c_str(), 54321, 54321), 0);
-  const std::string spec = dir.path() + "/four-workers.yaml";
-  std::ofstream(spec) << "name: four-workers\nduration: 30s\ntimeout: 40s\n"
-                         "objects: [{ name: q, kind: mpmc_ring, capacity: 64, message_size: 64 }]\n"
-                         "processes:\n"
-                         "  - { role: producer, count: 2, uses: q, rate: 1k/s }\n"
-                         "  - { role: consumer, count: 2, uses: q }\n";
+  const std::string spec = write_four_worker_spec(dir.path());
   ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
   ASSERT_EQ(::chmod(spec.c_str(), 0644), 0);
   const auto started = std::chrono::steady_clock::now();
@@ -1269,6 +1284,32 @@ TEST(RunCommand, WorkersThatCannotAllBeStartedEndTheRunAtOnce) {
   ASSERT_TRUE(run.exit.exited) << describe(run);
   EXPECT_EQ(run.exit.code, 3) << describe(run);
   EXPECT_NE(run.out.find("could not start 2 worker(s)"), std::string::npos) << describe(run);
+  expect_nothing_left(run_id_in(run.out), runtime.path());
+}
+
+// A worker that ends before the run begins (here the worker executable, a script beside
+// a copy of the binary, fails the second worker's setup) ends the run at once as an
+// environment error naming the worker and how it ended, and leaves nothing. It used to
+// run its whole duration a worker short (30 s here) and fail it on an unexpected death.
+TEST(RunCommand, AWorkerThatEndsBeforeTheRunBeginsEndsTheRunAtOnce) {
+  TempDir dir;
+  TempDir runtime;
+  const std::string binary = binary_with_worker_script(
+      dir.path(),
+      "case \"$*\" in *'--index 1 '*) exit 71 ;; esac\nexec '" + real_worker_path() + "' \"$@\"\n");
+  const std::string spec = write_four_worker_spec(dir.path());
+  const auto started = std::chrono::steady_clock::now();
+  const auto run = run_shmcheck({"run", spec, "--quiet"}, {"XDG_RUNTIME_DIR=" + runtime.path()},
+                                60s, std::nullopt, binary);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  ASSERT_TRUE(run.exit.exited) << describe(run);
+  EXPECT_EQ(run.exit.code, 3) << describe(run);
+  EXPECT_NE(run.out.find("could not start 1 worker(s): start worker: producer#1 (pid "),
+            std::string::npos)
+      << describe(run);
+  EXPECT_NE(run.out.find("ended before the run began: an operation failed (exit 71"),
+            std::string::npos)
+      << describe(run);
   expect_nothing_left(run_id_in(run.out), runtime.path());
 }
 
