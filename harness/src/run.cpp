@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cmath>
 #include <cstdarg>
@@ -146,8 +147,23 @@ RunError usage_error(const Spec& spec, const SourceMark& mark, const std::string
                                   std::to_string(mark.column) + ": " + what};
 }
 
+// Whose an error creating the run's objects or starting its workers is: the host's
+// (exit 3) or shmcheck's (exit 4). A failing system call is the host's: /dev/shm
+// read-only (EROFS), not writable (EACCES) or missing (ENOENT), full or at a limit, a
+// kernel without memfd or SysV IPC (ENOSYS), a segment over SHMMAX (EINVAL from shmget);
+// all but a bad descriptor or address, which only a bug passes. So is an object of
+// someone else's in the way (kForeign). What shmcheck checks without a system call is
+// its own. (A read-only or unwritable /dev/shm was exit 4, "internal error".)
+bool is_environment_error(const core::Error& e) {
+  if (core::is_resource_limit(e.code) || e.code == core::ErrorCode::kPermission ||
+      e.code == core::ErrorCode::kUnsupported || e.code == core::ErrorCode::kForeign) {
+    return true;
+  }
+  return e.sys_errno != 0 && e.sys_errno != EBADF && e.sys_errno != EFAULT;
+}
+
 RunError from_core(const char* what, const core::Error& e) {
-  return {core::is_resource_limit(e.code) ? kExitEnvironment : kExitInternal,
+  return {is_environment_error(e) ? kExitEnvironment : kExitInternal,
           std::string(what) + ": " + e.message()};
 }
 

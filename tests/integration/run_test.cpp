@@ -1419,15 +1419,23 @@ TEST(RunCommand, AnUnwritableRuntimeDirectoryIsAnEnvironmentError) {
 // 128 MiB ring fits in memory but not in /dev/shm: exit 3 from the ring's create, and
 // the mutex and control segment made before it are gone (the listing after the run,
 // taken inside the namespace, shows no shmcheck object).
+// Runs `command` (a shell command line) in a mount namespace of its own after `mount`
+// (of a /dev/shm of its own), with `runtime` as XDG_RUNTIME_DIR; its output ends with
+// "listing:" and what /dev/shm then holds, as the namespace sees it.
+Outcome run_with_a_dev_shm_of_its_own(const std::string& mount, const std::string& command,
+                                      const std::string& runtime) {
+  const std::string script =
+      mount + " || exit 100; " + command + "; rc=$?; echo listing:; ls -a /dev/shm; exit $rc";
+  return run_shmcheck({"-m", "/bin/sh", "-c", script}, {"XDG_RUNTIME_DIR=" + runtime}, 60s,
+                      std::nullopt, "/usr/bin/unshare");
+}
+
 TEST(RunCommand, ARingLargerThanDevShmIsAnEnvironmentErrorThatLeavesNothing) {
   if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
   TempDir runtime;
-  const std::string script = "mount -t tmpfs -o size=64m,mode=1777 tmpfs /dev/shm || exit 100; " +
-                             kBinary + " run " + spec_path("tests/integration/specs/no-room.yaml") +
-                             "; rc=$?; echo listing:; ls -a /dev/shm; exit $rc";
-  const auto run =
-      run_shmcheck({"-m", "/bin/sh", "-c", script}, {"XDG_RUNTIME_DIR=" + runtime.path()}, 60s,
-                   std::nullopt, "/usr/bin/unshare");
+  const auto run = run_with_a_dev_shm_of_its_own(
+      "mount -t tmpfs -o size=64m,mode=1777 tmpfs /dev/shm",
+      kBinary + " run " + spec_path("tests/integration/specs/no-room.yaml"), runtime.path());
   ASSERT_TRUE(run.exit.exited && run.exit.code == 3) << describe(run);
   const std::string text = run.out + run.err;
   EXPECT_NE(text.find("create segment queue"), std::string::npos) << text;
@@ -1461,6 +1469,28 @@ TEST(RunCommand, SysVLimitsReachedAreNamedAndLeaveNothing) {
     EXPECT_NE(run.out.find(cases[i].second), std::string::npos) << run.out;
     const auto listing = run.out.substr(run.out.find("listing:"));
     EXPECT_EQ(listing.find("0x"), std::string::npos) << listing;
+    expect_nothing_left(run_id_in(run.out), runtime.path());
+  }
+}
+
+// A /dev/shm that is read-only, or that the user may not write, is the host's problem:
+// exit 3 with the reason, nothing left. (Both were exit 4, "internal error".)
+TEST(RunCommand, AnUnwritableDevShmIsAnEnvironmentError) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  const std::pair<std::string, std::string> cases[] = {
+      {"mount -t tmpfs -o ro,size=8m tmpfs /dev/shm", "Read-only file system"},
+      {"mount -t tmpfs -o size=8m,mode=0755 tmpfs /dev/shm", "Permission denied"}};
+  for (const auto& [mount, said] : cases) {
+    TempDir runtime;
+    ASSERT_EQ(::chown(runtime.path().c_str(), 54321, 54321), 0);
+    const auto run = run_with_a_dev_shm_of_its_own(
+        mount,
+        "/usr/bin/setpriv --reuid=54321 --regid=54321 --clear-groups " + kBinary + " run --quiet " +
+            spec_path("specs/mutex-owner-death.yaml"),
+        runtime.path());
+    ASSERT_TRUE(run.exit.exited && run.exit.code == 3) << describe(run);
+    EXPECT_NE(run.out.find("create control segment"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find(said), std::string::npos) << run.out;
     expect_nothing_left(run_id_in(run.out), runtime.path());
   }
 }
