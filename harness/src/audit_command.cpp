@@ -294,11 +294,21 @@ int run_audit(const AuditFlags& f) {
   clean_options.inventory.kinds.clear();
 
   nlohmann::json out;
+  // Removals the system refused (a read-only /dev/shm, EPERM): the objects are still
+  // there, which a cleanup step in CI must hear of in the exit code (it was 0).
+  std::size_t failed_removals = 0;
+  const auto count_failed = [&](const probes::CleanReport& report) {
+    for (const auto& o : report.outcomes) {
+      failed_removals += o.status == probes::CleanStatus::kFailed ? 1U : 0U;
+    }
+  };
   std::optional<probes::ReclaimReport> reclaimed;
   if (f.reclaim) {
     const std::string dir = f.manifest_dir.empty() ? probes::manifest_dir() : f.manifest_dir;
     const std::set<std::string> run_filter(f.runs.begin(), f.runs.end());
     reclaimed = probes::reclaim_dead_runs(dir, clean_options, run_filter);
+    for (const auto& run : reclaimed->runs) count_failed(run.clean);
+    count_failed(reclaimed->quarantine);
     for (const auto& p : reclaimed->problems) {
       std::fprintf(stderr, "shmcheck audit: %s: %s\n", printable(p.source).c_str(),
                    printable(p.error.brief()).c_str());
@@ -399,6 +409,7 @@ int run_audit(const AuditFlags& f) {
       if (o.verdict == Verdict::kOrphaned) candidates.push_back(o);
     }
     const auto report = probes::clean_orphans(candidates, clean_options);
+    count_failed(report);
     orphans -= std::min(orphans, report.removed);
     if (f.json) {
       out["clean"] = probes::to_json(report);
@@ -413,6 +424,13 @@ int run_audit(const AuditFlags& f) {
     // A name need not be UTF-8 (any user can create "/dev/shm/\xff"): such bytes become
     // U+FFFD in the JSON; device and inode still identify the object.
     std::puts(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  }
+  if (failed_removals > 0) {
+    std::fprintf(stderr,
+                 "shmcheck audit: %zu removal(s) failed; those objects are "
+                 "still there\n",
+                 failed_removals);
+    return kExitEnvironment;
   }
   return f.fail_on_orphans && orphans > 0 ? kExitExpectationFailed : kExitPass;
 }

@@ -17,6 +17,8 @@
 #include <cstring>
 #include <thread>
 
+#include "shmcheck/core/segment_header.hpp"
+
 namespace shmcheck::probe_tests {
 namespace {
 
@@ -189,6 +191,21 @@ shmcheck::testing::ChildExit stop_helper(Helper& h, std::chrono::milliseconds de
   h.pid = -1;
   wait_sysv_detached(h.report.sysv_shm, deadline);
   return exit;
+}
+
+std::string run_of_a_killed_helper() {
+  const auto run = core::new_run_id();
+  auto helper = start_helper("leak", run);
+  if (!helper) {
+    ADD_FAILURE() << "the leak helper did not start";
+    return {};
+  }
+  const auto died = stop_helper(*helper);
+  if (!died.killed_by(SIGKILL)) {
+    ADD_FAILURE() << "the leak helper: " << died.describe();
+    return {};
+  }
+  return run;
 }
 
 Captured run_capture(const std::vector<std::string>& argv, const std::vector<std::string>& env,

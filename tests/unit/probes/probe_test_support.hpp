@@ -44,6 +44,9 @@ std::optional<Helper> start_helper(const std::string& mode, const std::string& r
 // Closes stdin and reaps (deadline).
 shmcheck::testing::ChildExit stop_helper(
     Helper& helper, std::chrono::milliseconds deadline = std::chrono::seconds(20));
+// A new run id whose objects a "leak" helper made before it died of SIGKILL: orphans.
+// Empty, with the reason added as a test failure, when the helper did not do just that.
+std::string run_of_a_killed_helper();
 
 // Runs argv (argv[0] a path) to completion, capturing stdout; stderr passes through.
 struct Captured {
