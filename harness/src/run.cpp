@@ -1210,24 +1210,19 @@ std::string summarize(const probes::RunResult& r) {
                   c.acked, c.delivered, c.lost, c.duplicated, c.torn, c.reordered, c.recovered,
                   c.in_flight_dropped);
     out += line;
-    // Acked, not delivered, and explained: a consumer died holding them (an MPMC pop's
-    // claimed slot). Without this line acked and delivered did not add up on screen.
-    if (c.lost_at_crash != 0) {
+    // The acked messages not delivered for a reason, when there are any, so that acked
+    // and delivered add up on screen: a consumer died holding them (an MPMC pop's claimed
+    // slot), the stall ended the run with them queued, the harness found them in a ring
+    // after the run (intact: checked), or a full delivery log may have dropped them.
+    const std::pair<std::uint64_t, const char*> reasons[] = {
+        {c.lost_at_crash, "lost with a killed consumer"},
+        {c.stranded, "stranded by the stall"},
+        {c.left_in_ring, "left in the ring (checked)"},
+        {c.unlogged, "unchecked (a delivery log overflowed)"}};
+    for (const auto& [count, reason] : reasons) {
+      if (count == 0) continue;
       out.pop_back();
-      out += ", " + std::to_string(c.lost_at_crash) + " lost with a killed consumer\n";
-    }
-    if (c.stranded != 0) {
-      out.pop_back();
-      out += ", " + std::to_string(c.stranded) + " stranded by the stall\n";
-    }
-    // Committed, intact, still in a ring at the end: drained and checked by the harness.
-    if (c.left_in_ring != 0) {
-      out.pop_back();
-      out += ", " + std::to_string(c.left_in_ring) + " left in the ring (checked)\n";
-    }
-    if (c.unlogged != 0) {
-      out.pop_back();
-      out += ", " + std::to_string(c.unlogged) + " unchecked (a delivery log overflowed)\n";
+      out += ", " + std::to_string(count) + " " + reason + "\n";
     }
   }
   for (const auto& m : r.mutexes) {

@@ -960,7 +960,7 @@ core::Result<SupervisionReport> Supervisor::run() {
   }
   // A worker that died before the run began (no fault acts before it) could not set up:
   // a worker short, like one that could not be spawned. (A producer exiting 71 at its
-  // setup left a 10-minute soak to run its 10 minutes and fail on the death.)
+  // setup left the run to go on for its whole duration and fail on the death.)
   reap(monotonic_ns());
   for (std::size_t w = 0; w < configs_.size(); ++w) {
     const auto& history = report_.workers[w].incarnations;
