@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
@@ -50,6 +52,21 @@ std::filesystem::path absolute_dir(const std::string& dir) {
   if (ec) return {};
   if (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
   return p;
+}
+
+// True when a and b name one file: the same path once symbolic links and "." / ".."
+// are resolved, or (existing) the same device and inode ("/dev/stdout" and the file
+// standard output was redirected to, a hard link).
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ea;
+  std::error_code eb;
+  const auto ca = std::filesystem::weakly_canonical(a, ea);
+  const auto cb = std::filesystem::weakly_canonical(b, eb);
+  if (!ea && !eb && ca == cb) return true;
+  struct stat sa {};
+  struct stat sb {};
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
 }
 
 // Removes what make_report_dir created: `dir` and its parents up to `outermost`, each
@@ -138,6 +155,40 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
     if (path->empty()) continue;
     if (auto ok = reports::check_output_file(*path); !ok) {
       return core::make_error(ok.error().code, flag, *path, ok.error().sys_errno);
+    }
+  }
+  // Two reports of different formats into one file: the later replaced the earlier
+  // (`--json r --junit r` left only the XML; `--json - --junit -` mixed both on stdout),
+  // and nothing said so. The same format twice (--report-dir's shmcheck.json and --json
+  // naming it) writes the same bytes: allowed.
+  struct Target {
+    const char* flag;  // a literal: the error's call
+    std::string_view format;
+    std::string path;
+  };
+  std::vector<Target> targets;
+  const char* formats[] = {"json", "junit", "html", "markdown"};
+  for (std::size_t i = 0; i < std::size(files); ++i) {
+    if (!files[i].second->empty())
+      targets.push_back({files[i].first, formats[i], *files[i].second});
+  }
+  const auto reporters = reports::all_reporters();
+  if (!out->options_.report_dir.empty()) {
+    for (const auto& r : reporters) {
+      targets.push_back(
+          {"--report-dir", r->format(),
+           (std::filesystem::path(out->options_.report_dir) / r->file_name()).string()});
+    }
+  }
+  for (std::size_t j = 0; j < targets.size(); ++j) {
+    for (std::size_t i = 0; i < j; ++i) {
+      if (targets[i].format == targets[j].format || !same_file(targets[i].path, targets[j].path)) {
+        continue;
+      }
+      return core::make_error(core::ErrorCode::kInvalidArgument, targets[j].flag,
+                              targets[j].path + ": " + targets[i].flag + " writes its " +
+                                  std::string(targets[i].format) +
+                                  " report there; each report needs a file of its own");
     }
   }
   auto linger = parse_duration(options.linger);

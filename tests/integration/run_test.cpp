@@ -1575,19 +1575,48 @@ TEST(RunCommand, UnknownFlagIsAUsageError) {
   EXPECT_EQ(o.exit.code, 2) << describe(o);
 }
 
+// `shmcheck args...` exits 2 saying `message` on stderr, before any run.
+void expect_refused_as_usage(const std::vector<std::string>& args, const std::string& message) {
+  const auto o = run_shmcheck(args);
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.err.find(message), std::string::npos) << describe(o);
+  EXPECT_EQ(o.out.find("pass"), std::string::npos) << "it ran: " << describe(o);
+}
+
 // --linger and --push-job modify another flag; alone they would do nothing, silently.
 TEST(RunCommand, AFlagWithoutTheOneItModifiesIsAUsageError) {
   const auto spec = spec_path("specs/spsc-producer-crash.yaml");
   const std::pair<std::vector<std::string>, std::string> cases[] = {
       {{"run", spec, "--linger", "1s"}, "--linger requires --metrics-listen"},
       {{"run", spec, "--push-job", "ci"}, "--push-job requires --push-gateway"}};
-  for (const auto& [args, message] : cases) {
-    const auto o = run_shmcheck(args);
-    ASSERT_TRUE(o.exit.exited) << describe(o);
-    EXPECT_EQ(o.exit.code, 2) << describe(o);
-    EXPECT_NE(o.err.find(message), std::string::npos) << describe(o);
-    EXPECT_EQ(o.out.find("pass"), std::string::npos) << "it ran: " << describe(o);
-  }
+  for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
+}
+
+// Two reports of different formats into one file: the later replaced the earlier with
+// nothing said (`--json r --junit r` left only the XML). Refused before the run, and
+// nothing written; the same format twice (--report-dir's shmcheck.json named by --json
+// too) is the same bytes, and runs.
+TEST(RunCommand, TwoReportFormatsIntoOneFileAreAUsageError) {
+  TempDir dir;
+  const auto spec = spec_path("specs/mutex-owner-death.yaml");
+  const std::string file = dir.path() + "/report";
+  const std::string reports = dir.path() + "/reports";
+  fs::create_directory(reports);
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"run", spec, "--json", file, "--junit", file},
+       "--junit (" + file + ": --json writes its json report there"},
+      {{"run", spec, "--json", "-", "--html", "-"},
+       "--html (/dev/stdout: --json writes its json report there"},
+      {{"run", spec, "--report-dir", reports, "--summary", reports + "/junit.xml"},
+       "--report-dir (" + reports + "/junit.xml: --summary writes its markdown report there"}};
+  for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_TRUE(fs::is_empty(reports));
+  const auto same = run_shmcheck({"run", spec, "--quiet", "--duration", "300ms", "--report-dir",
+                                  reports, "--json", reports + "/shmcheck.json"});
+  EXPECT_TRUE(same.exit.ok()) << describe(same);
+  EXPECT_EQ(load_json(reports + "/shmcheck.json").at("verdict"), "pass");
 }
 
 // A spec's name labels its reports and metrics: two specs of one name in a suite wrote
