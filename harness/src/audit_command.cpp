@@ -426,9 +426,7 @@ int run_audit(const AuditFlags& f) {
     std::puts(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   }
   if (failed_removals > 0) {
-    std::fprintf(stderr,
-                 "shmcheck audit: %zu removal(s) failed; those objects are "
-                 "still there\n",
+    std::fprintf(stderr, "shmcheck audit: %zu removal(s) failed; those objects are still there\n",
                  failed_removals);
     return kExitEnvironment;
   }

@@ -675,6 +675,16 @@ std::vector<WorkerConfig> Runner::worker_configs() const {
   return out;
 }
 
+// f(ring) with the ring object o's segment holds, attached as its type (a
+// Result<SpscRing*> or Result<MpmcRing*>: an error when the header does not validate).
+template <class F>
+auto with_ring(const ObjectSpec& o, const core::Segment& seg, F&& f) {
+  if (o.type == ObjectType::kSpscRing) {
+    return f(core::SpscRing::attach(seg.payload(), seg.payload_size()));
+  }
+  return f(core::MpmcRing::attach(seg.payload(), seg.payload_size()));
+}
+
 // A ring's own counters, read through its segment (nullopt if the header does not
 // validate: the workers found that out first, and said so).
 std::optional<probes::RingCounters> ring_counters(const ObjectSpec& o, const core::Segment& seg) {
@@ -692,9 +702,7 @@ std::optional<probes::RingCounters> ring_counters(const ObjectSpec& o, const cor
                                 s.sleeps,
                                 s.wakeups};
   };
-  if (o.type == ObjectType::kSpscRing)
-    return read(core::SpscRing::attach(seg.payload(), seg.payload_size()));
-  return read(core::MpmcRing::attach(seg.payload(), seg.payload_size()));
+  return with_ring(o, seg, read);
 }
 
 std::vector<probes::RingCounters> Runner::read_rings() const {
@@ -737,13 +745,7 @@ void Runner::drain_rings(probes::DeliveryTally& tally) {
                       probes::verify_message(std::span(buf).first(r.size), seed_), 0));
       }
     };
-    void* mem = ro.segment->payload();
-    const std::size_t bytes = ro.segment->payload_size();
-    if (o.type == ObjectType::kSpscRing) {
-      drain(core::SpscRing::attach(mem, bytes));
-    } else {
-      drain(core::MpmcRing::attach(mem, bytes));
-    }
+    with_ring(o, *ro.segment, drain);
   }
 }
 

@@ -146,12 +146,16 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
     }
   }
   // A report that cannot be written fails the command now, not after the run.
-  const std::pair<const char*, const std::string*> files[] = {
-      {"--json", &out->options_.json},
-      {"--junit", &out->options_.junit},
-      {"--html", &out->options_.html},
-      {"--summary", &out->options_.summary}};
-  for (const auto& [flag, path] : files) {
+  struct File {
+    const char* flag;  // a literal: an error's call
+    std::string_view format;
+    const std::string* path;
+  };
+  const File files[] = {{"--json", "json", &out->options_.json},
+                        {"--junit", "junit", &out->options_.junit},
+                        {"--html", "html", &out->options_.html},
+                        {"--summary", "markdown", &out->options_.summary}};
+  for (const auto& [flag, format, path] : files) {
     if (path->empty()) continue;
     if (auto ok = reports::check_output_file(*path); !ok) {
       return core::make_error(ok.error().code, flag, *path, ok.error().sys_errno);
@@ -162,15 +166,13 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
   // and nothing said so. The same format twice (--report-dir's shmcheck.json and --json
   // naming it) writes the same bytes: allowed.
   struct Target {
-    const char* flag;  // a literal: the error's call
+    const char* flag;
     std::string_view format;
     std::string path;
   };
   std::vector<Target> targets;
-  const char* formats[] = {"json", "junit", "html", "markdown"};
-  for (std::size_t i = 0; i < std::size(files); ++i) {
-    if (!files[i].second->empty())
-      targets.push_back({files[i].first, formats[i], *files[i].second});
+  for (const auto& [flag, format, path] : files) {
+    if (!path->empty()) targets.push_back({flag, format, *path});
   }
   const auto reporters = reports::all_reporters();
   if (!out->options_.report_dir.empty()) {

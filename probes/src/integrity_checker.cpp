@@ -87,7 +87,16 @@ void DeliveryTally::Examples::add(const std::string& kind, const MessageKey& key
   list.push_back(IntegrityExample{kind, key, consumer, std::move(detail)});
 }
 
-void DeliveryTally::add(std::uint32_t consumer, const DeliveryRecord& r) {
+void DeliveryTally::add(std::uint32_t consumer, const DeliveryRecord& record) {
+  add_counted(consumer, record, counts_.delivered);
+}
+
+void DeliveryTally::add_left_in_ring(const DeliveryRecord& record) {
+  add_counted(static_cast<std::uint32_t>(kLeftInRing), record, counts_.left_in_ring);
+}
+
+void DeliveryTally::add_counted(std::uint32_t consumer, const DeliveryRecord& r,
+                                std::uint64_t& ok) {
   const auto who = static_cast<std::int32_t>(consumer);
   const MessageKey key{r.producer, r.incarnation, r.seq};
   // A record stands for `count` messages: seqs seq .. seq + count - 1, delivered in
@@ -95,7 +104,7 @@ void DeliveryTally::add(std::uint32_t consumer, const DeliveryRecord& r) {
   const std::uint64_t n = std::max<std::uint64_t>(r.count, 1);
   switch (r.status) {
     case DeliveryStatus::kOk: {
-      counts_.delivered += n;
+      ok += n;
       const std::uint64_t end = r.seq < kEnd - n ? r.seq + n : kEnd;  // a stray seq near 2^64
       auto [it, inserted] = highest_.try_emplace({who, r.producer, r.incarnation}, end - 1);
       if (!inserted) {
@@ -130,13 +139,6 @@ void DeliveryTally::add(std::uint32_t consumer, const DeliveryRecord& r) {
       break;
     }
   }
-}
-
-void DeliveryTally::add_left_in_ring(const DeliveryRecord& record) {
-  const std::uint64_t delivered = counts_.delivered;
-  add(static_cast<std::uint32_t>(kLeftInRing), record);
-  counts_.left_in_ring += counts_.delivered - delivered;
-  counts_.delivered = delivered;
 }
 
 // Adds the span's seqs to the coverage; those it covered already are extra copies.

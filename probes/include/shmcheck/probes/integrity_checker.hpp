@@ -273,6 +273,8 @@ class DeliveryTally {
   };
 
   void insert_delivery(Delivered& d, Span span);
+  // add(), its ok messages counted into `ok` (counts_.delivered or left_in_ring).
+  void add_counted(std::uint32_t consumer, const DeliveryRecord& record, std::uint64_t& ok);
 
   IntegrityCounts counts_;  // those counted per record: delivered, duplicated, ...
   Examples examples_;
