@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
 #include "shmcheck/core/process_identity.hpp"
 #include "shmcheck/probes/cleaner.hpp"
@@ -146,7 +145,7 @@ LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pid
   auto now = probes::take_inventory({});
   auto appeared = probes::diff(impl_->before, now).appeared_from(run);
   while (held(appeared) && settling()) {
-    std::this_thread::sleep_for(probes::kSettlePoll);
+    probes::pause_before_next_look();
     now = probes::take_inventory({});
     appeared = probes::diff(impl_->before, now).appeared_from(run);
   }
@@ -167,12 +166,14 @@ LeakCheck LeakProbe::after(const std::string& run_id, const std::set<pid_t>& pid
   }
   // Proved orphans of this run: removed under the cleaner's re-checks, so the host is
   // left as it was found even when the run leaked. A re-check that meets a passing
-  // holder (kNowHeld) is tried again while the settling time lasts.
+  // holder (kNowHeld) is tried again while the settling time lasts, and for a
+  // quarter of it at least: the inventory above may have spent it all before its last
+  // look found them orphaned, and one check would leave them to the next holder met.
   probes::CleanOptions options;
   options.dry_run = false;
-  options.settle =
-      std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 settle_until - std::chrono::steady_clock::now()));
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      settle_until - std::chrono::steady_clock::now());
+  options.settle = std::max(std::chrono::milliseconds(kSettle / 4), left);
   const auto cleaned = probes::clean_orphans(orphans, options);
   for (const auto& outcome : cleaned.outcomes) {
     for (auto& item : out.items) {

@@ -14,6 +14,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <random>
 #include <thread>
 
 #include "inventory_detail.hpp"
@@ -107,7 +109,8 @@ class Cleaner {
     return out;
   }
 
-  // One fresh walk for the whole batch, taken lazily at the first POSIX candidate.
+  // One fresh walk for the whole batch, taken lazily at the first POSIX candidate that
+  // needs it: no lease to ask for, or a refused one (to name the holder).
   const detail::ProcessScan& fresh_scan() {
     if (!scan_) {
       std::set<std::uint64_t> devices;
@@ -120,15 +123,23 @@ class Cleaner {
     return *scan_;
   }
 
+  // "held by 1234 (comm)" when a fresh walk finds a holder of o other than own_fd, this
+  // process's descriptor of the check.
+  std::optional<std::string> visible_holder(const IpcObject& o, int own_fd) {
+    const auto& scan = fresh_scan();
+    const auto it = scan.by_file.find(DevIno{o.device, o.inode});
+    if (it == scan.by_file.end()) return std::nullopt;
+    const pid_t me = ::getpid();
+    for (const auto& ref : it->second) {
+      const auto& p = scan.processes[ref.process];
+      if (p.id.pid == me && ref.fd == own_fd) continue;
+      return "held by " + std::to_string(p.id.pid) + " (" + p.comm + ")";
+    }
+    return std::nullopt;
+  }
+
   CleanOutcome& clean_posix(CleanOutcome& out) {
     const IpcObject& o = out.object;
-    const auto& scan = fresh_scan();
-    if (auto it = scan.by_file.find(DevIno{o.device, o.inode});
-        it != scan.by_file.end() && !it->second.empty()) {
-      const auto& p = scan.processes[it->second.front().process];
-      return finish(out, CleanStatus::kNowHeld,
-                    "held by " + std::to_string(p.id.pid) + " (" + p.comm + ")");
-    }
     const auto slash = o.path.rfind('/');
     if (slash == std::string::npos) return finish(out, CleanStatus::kFailed, "no path");
     const std::string dir_path = o.path.substr(0, slash);
@@ -154,20 +165,28 @@ class Cleaner {
         return finish(out, CleanStatus::kNowHeld, "flock held by a process");
       return finish(out, CleanStatus::kFailed, "flock failed");
     }
-    // And the exclusive lease, when the kernel grants it: nobody holds the file now, and
-    // nobody can open it until fd closes, after the removal. Where it cannot be asked
-    // for, the fresh walk must have read every process.
+    // Then the kernel's word, when it grants the exclusive lease: nobody holds the file
+    // now (no fd, no mapping, in any process), and nobody can open it until fd closes,
+    // after the removal. That one instant decides: a passing holder (another inventory
+    // looking at the header) costs one more try, not a /proc walk on every try, and is
+    // not met twice, once by the walk and once by the lease. Where no lease can be
+    // asked for (not the owner and no CAP_LEASE, fs.leases-enable=0, an mqueue), a
+    // fresh walk must find no holder and have read every process.
     switch (detail::lease_exclusively(fd->get())) {
-      case OpenCheck::kOpen:
-        return finish(out, CleanStatus::kNowHeld, detail::kHeldUnseen);
-      case OpenCheck::kUnavailable:
-        if (!scan.complete()) {
-          return finish(out, CleanStatus::kIncomplete,
-                        std::to_string(scan.unreadable) + " process(es) could not be read");
-        }
-        break;
       case OpenCheck::kNotOpen:
+        break;
+      case OpenCheck::kOpen:
+        return finish(out, CleanStatus::kNowHeld,
+                      visible_holder(o, fd->get()).value_or(detail::kHeldUnseen));
+      case OpenCheck::kUnavailable:
       case OpenCheck::kNotChecked:
+        if (auto holder = visible_holder(o, fd->get())) {
+          return finish(out, CleanStatus::kNowHeld, std::move(*holder));
+        }
+        if (!fresh_scan().complete()) {
+          return finish(out, CleanStatus::kIncomplete,
+                        std::to_string(fresh_scan().unreadable) + " process(es) could not be read");
+        }
         break;
     }
     out.bytes_freed = static_cast<std::uint64_t>(locked_st.st_blocks) * 512U;
@@ -288,6 +307,14 @@ class Cleaner {
 
 }  // namespace
 
+void pause_before_next_look() {
+  thread_local std::minstd_rand jitter(static_cast<std::uint_fast32_t>(
+      std::chrono::steady_clock::now().time_since_epoch().count() ^ ::getpid()));
+  const auto poll_us = std::chrono::duration_cast<std::chrono::microseconds>(kSettlePoll).count();
+  std::uniform_int_distribution<std::int64_t> spread(poll_us / 2, poll_us * 3 / 2);
+  std::this_thread::sleep_for(std::chrono::microseconds(spread(jitter)));
+}
+
 std::string_view to_string(CleanStatus status) noexcept {
   switch (status) {
     case CleanStatus::kRemoved:
@@ -332,7 +359,7 @@ CleanReport clean_orphans(const std::vector<IpcObject>& candidates, const CleanO
     }
     if (held.empty()) break;
     pending = std::move(held);
-    std::this_thread::sleep_for(kSettlePoll);
+    pause_before_next_look();
   }
   for (const auto& outcome : report.outcomes) {
     if (outcome.status == CleanStatus::kRemoved) {
@@ -434,7 +461,7 @@ ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& opti
     while (std::ranges::any_of(found.candidates,
                                [](const IpcObject& o) { return o.verdict == Verdict::kInUse; }) &&
            Clock::now() < settle_until) {
-      std::this_thread::sleep_for(kSettlePoll);
+      pause_before_next_look();
       inventory = take_inventory(options.inventory);
       found = candidates_of(run.manifest, *inventory);
     }

@@ -4,11 +4,13 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -279,6 +281,8 @@ TEST(Cleaner, NeverRemovesALiveObject) {
     const auto report = clean_orphans({stale}, clean_options(false));
     ASSERT_EQ(report.outcomes.size(), 1U);
     EXPECT_EQ(report.outcomes[0].status, CleanStatus::kNowHeld) << report.outcomes[0].detail;
+    EXPECT_TRUE(report.outcomes[0].detail.starts_with("held by " + std::to_string(holder) + " ("))
+        << report.outcomes[0].detail << ": the refused lease names the holder the walk finds";
     EXPECT_TRUE(exists(name));
 
     const auto fresh = snapshot_of(name);
@@ -333,6 +337,53 @@ TEST(Cleaner, ASettleWaitsOutAPassingHolderButNotAStayingOne) {
     EXPECT_FALSE(exists(name));
     EXPECT_TRUE(shmcheck::testing::wait_child(passing, std::chrono::seconds(10)).ok());
     ::close(release[1]);
+    ::shm_unlink(name.c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// Turns CAP_LEASE in this process's effective set off or on (it stays permitted).
+bool lease_capability(bool on) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  if (::syscall(SYS_capget, &header, data) != 0) return false;
+  const auto bit = 1U << CAP_LEASE;
+  data[0].effective = on ? data[0].effective | bit : data[0].effective & ~bit;
+  return ::syscall(SYS_capset, &header, data) == 0;
+}
+
+// Where the kernel will not be asked (root without CAP_LEASE, another user's file), a
+// fresh /proc walk decides: it finds a holder by name, and once the holder is gone it
+// does not take the cleaner's own descriptor of the check for one.
+TEST(Cleaner, WithoutALeaseAFreshWalkDecidesLeavingOutTheCleanersOwnLook) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    make_orphan(run, "no-lease", 65534);
+    const auto name = object_name(run, "no-lease");
+    const auto orphan = snapshot_of(name);
+    ASSERT_EQ(orphan.verdict, Verdict::kOrphaned) << orphan.reason;
+    auto options = clean_options(false);
+    options.all_users = true;
+    ASSERT_TRUE(lease_capability(false));
+
+    int ready[2];
+    int release[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(release), 0);
+    const pid_t holder = hold_mapped(name, ready, release, -1);
+    const auto held = clean_orphans({orphan}, options);
+    EXPECT_EQ(held.outcomes[0].status, CleanStatus::kNowHeld) << held.outcomes[0].detail;
+    EXPECT_TRUE(held.outcomes[0].detail.starts_with("held by " + std::to_string(holder) + " ("))
+        << held.outcomes[0].detail;
+    EXPECT_TRUE(exists(name));
+    ::close(release[1]);
+    EXPECT_TRUE(shmcheck::testing::wait_child(holder, std::chrono::seconds(10)).ok());
+
+    const auto removed = clean_orphans({orphan}, options);
+    EXPECT_EQ(removed.outcomes[0].status, CleanStatus::kRemoved) << removed.outcomes[0].detail;
+    EXPECT_FALSE(exists(name));
+    EXPECT_TRUE(lease_capability(true));
     ::shm_unlink(name.c_str());
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();

@@ -37,8 +37,8 @@ struct CleanOptions {
   bool dry_run = true;
   bool all_users = false;      // honoured only when the caller is root
   InventoryOptions inventory;  // roots (/dev/shm, /dev/mqueue, /proc) for re-verification
-  // A candidate whose re-check meets a holder (kNowHeld) is checked again, every
-  // kSettlePoll and each time in full (a fresh /proc walk, flock, lease), until this
+  // A candidate whose re-check meets a holder (kNowHeld) is checked again, about every
+  // kSettlePoll and each time in full (flock, then the lease or a fresh /proc walk), until this
   // much time has passed; a reclaim takes its inventory again while a dead run's
   // object is in use. A passing holder lets go meanwhile: another auditor's or run's
   // inventory opens every shmcheck object for a moment to read its header. A real one
@@ -54,6 +54,10 @@ struct CleanOptions {
 inline constexpr std::chrono::milliseconds kPassingHolderSettle{1000};
 // How often a held object is looked at again while a settle lasts.
 inline constexpr std::chrono::milliseconds kSettlePoll{10};
+// Sleeps before a held object is looked at again: kSettlePoll give or take half, at
+// random, so the looks cannot fall into step with a holder that comes back
+// periodically (an exporter's scrapes, a test's scanner) and meet it every time.
+void pause_before_next_look();
 
 enum class CleanStatus : std::uint8_t {
   kRemoved,
