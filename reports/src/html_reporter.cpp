@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <initializer_list>
 #include <map>
 #include <ostream>
 #include <sstream>
@@ -105,27 +106,31 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
   out << "</table>";
   if (run.integrity) {
     const auto& c = run.integrity->counts;
-    out << "<h3>Message integrity</h3><table><tr>";
-    const std::array<std::pair<const char*, std::uint64_t>, 15> cols{
-        {{"attempted", c.attempted},
-         {"acked", c.acked},
-         {"delivered", c.delivered},
-         {"left in a ring", c.left_in_ring},
-         {"lost", c.lost},
-         {"lost at a crash", c.lost_at_crash},
-         {"duplicated", c.duplicated},
-         {"recovered", c.recovered},
-         {"in flight dropped", c.in_flight_dropped},
-         {"stranded by a stall", c.stranded},
-         {"unchecked: log overflowed", c.unlogged},
-         {"reordered", c.reordered},
-         {"torn", c.torn},
-         {"abandoned", c.abandoned},
-         {"unexpected", c.unexpected}}};
-    for (const auto& [name, value] : cols) out << "<th>" << name << "</th>";
-    out << "</tr><tr>";
-    for (const auto& [name, value] : cols) out << "<td class=\"num\">" << value << "</td>";
-    out << "</tr></table>";
+    // Two tables, where the messages went and what went wrong: as one row of 15
+    // columns it ran past its card at a laptop's width.
+    out << "<h3>Message integrity</h3>";
+    const auto counts = [&](std::initializer_list<std::pair<const char*, std::uint64_t>> cols) {
+      out << "<table><tr>";
+      for (const auto& [name, value] : cols) out << "<th>" << name << "</th>";
+      out << "</tr><tr>";
+      for (const auto& [name, value] : cols) out << "<td class=\"num\">" << value << "</td>";
+      out << "</tr></table>";
+    };
+    counts({{"attempted", c.attempted},
+            {"acked", c.acked},
+            {"delivered", c.delivered},
+            {"left in a ring", c.left_in_ring},
+            {"recovered", c.recovered},
+            {"in flight dropped", c.in_flight_dropped},
+            {"stranded by a stall", c.stranded},
+            {"unchecked: log overflowed", c.unlogged}});
+    counts({{"lost", c.lost},
+            {"lost at a crash", c.lost_at_crash},
+            {"duplicated", c.duplicated},
+            {"reordered", c.reordered},
+            {"torn", c.torn},
+            {"abandoned", c.abandoned},
+            {"unexpected", c.unexpected}});
     if (!run.integrity->crashes.empty()) {
       out << "<table><tr><th>crash</th><th>effect</th></tr>";
       capped_rows(run.integrity->crashes, 2, out, [&](const probes::CrashAttribution& a) {

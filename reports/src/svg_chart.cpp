@@ -108,14 +108,36 @@ std::vector<Point> thin_to_pixel_columns(const std::vector<Point>& points, ToPx&
   return out;
 }
 
-// A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten.
-double nice_max(double v) {
-  if (!(v > 0) || !std::isfinite(v)) return 1;
-  const double exp = std::pow(10.0, std::floor(std::log10(v)));
-  for (const double m : {1.0, 2.0, 5.0, 10.0}) {
-    if (v <= m * exp) return m * exp;
+// The spacing of an axis's ticks from 0 to `extent`, in at most `max_steps` steps: 1, 2
+// or 5 times a power of ten, the smallest that fits. A run of 3.01 s is ticked every
+// 0.5 s, where fifths of it read 0.602, 1.2, 1.81.
+double nice_step(double extent, int max_steps) {
+  if (!(extent > 0) || !std::isfinite(extent)) return 1;
+  const double raw = extent / max_steps;
+  const double exp = std::pow(10.0, std::floor(std::log10(raw)));
+  for (const double m : {1.0, 2.0, 5.0}) {
+    if (raw <= m * exp * (1 + 1e-9)) return m * exp;
   }
   return 10 * exp;
+}
+
+// A value axis: its top, the first multiple of its step at or above the data's
+// maximum, so the data fills the height (a 203k peak tops out at 250k, not 500k).
+struct ValueAxis {
+  double max = 1;
+  double step = 0.25;
+};
+ValueAxis value_axis(double data_max) {
+  if (!(data_max > 0) || !std::isfinite(data_max)) return {};
+  const double step = nice_step(data_max, 5);
+  return {step * std::ceil(data_max / step - 1e-9), step};
+}
+
+// The ticks of a time axis from 0 to x_max: the multiples of its nice step.
+template <class Emit>
+void time_ticks(double x_max, Emit&& emit) {
+  const double step = nice_step(x_max, 8);
+  for (int k = 0; k * step <= x_max * (1 + 1e-9); ++k) emit(k * step);
 }
 
 std::string open_svg(int width, int height, const std::string& title) {
@@ -134,14 +156,15 @@ std::string empty_note(double x, double y) {
   return "<text class=\"empty\" x=\"" + num(x) + "\" y=\"" + num(y) + "\">no data</text>";
 }
 
-void y_axis(std::string& out, double plot_h, double y_max, double width, const std::string& label) {
-  for (int i = 0; i <= 4; ++i) {
-    const double frac = i / 4.0;
-    const double y = kTop + plot_h * (1 - frac);
+void y_axis(std::string& out, double plot_h, const ValueAxis& axis, double width,
+            const std::string& label) {
+  for (int k = 0; k * axis.step <= axis.max * (1 + 1e-9); ++k) {
+    const double value = k * axis.step;
+    const double y = kTop + plot_h * (1 - value / axis.max);
     out += "<line class=\"grid\" x1=\"" + num(kLeft) + "\" x2=\"" + num(width - kRight) +
            "\" y1=\"" + num(y) + "\" y2=\"" + num(y) + "\"/>";
     out += "<text class=\"tick\" text-anchor=\"end\" x=\"" + num(kLeft - 6) + "\" y=\"" +
-           num(y + 4) + "\">" + format_si(y_max * frac) + "</text>";
+           num(y + 4) + "\">" + format_si(value) + "</text>";
   }
   out += "<text class=\"axis-label\" transform=\"rotate(-90)\" x=\"" + num(-(kTop + plot_h / 2)) +
          "\" y=\"14\" text-anchor=\"middle\">" + xml_escape(label) + "</text>";
@@ -182,16 +205,16 @@ std::string render(const LineChart& chart) {
   }
   for (const auto& m : chart.markers) x_max = std::max(x_max, m.x);
   if (x_max <= 0) x_max = 1;
-  y_max = nice_max(y_max);
-  y_axis(out, plot_h, y_max, w, chart.y_label);
+  const auto axis = value_axis(y_max);
+  y_max = axis.max;
+  y_axis(out, plot_h, axis, w, chart.y_label);
   const auto sx = [&](double x) { return kLeft + plot_w * (x / x_max); };
   const auto sy = [&](double y) { return kTop + plot_h * (1 - y / y_max); };
 
-  for (int i = 0; i <= 5; ++i) {
-    const double x = x_max * i / 5.0;
+  time_ticks(x_max, [&](double x) {
     out += "<text class=\"tick\" text-anchor=\"middle\" x=\"" + num(sx(x)) + "\" y=\"" +
            num(h - kBottom + 16) + "\">" + format_si(x) + "</text>";
-  }
+  });
   out += "<text class=\"axis-label\" text-anchor=\"middle\" x=\"" + num(kLeft + plot_w / 2) +
          "\" y=\"" + num(h - 6) + "\">" + xml_escape(chart.x_label) + "</text>";
   if (!any) out += empty_note(kLeft + plot_w / 2 - 20, kTop + plot_h / 2);
@@ -230,8 +253,9 @@ std::string render(const BarChart& chart) {
   double y_max = 0;
   for (const auto& b : chart.bars) y_max = std::max(y_max, b.value);
   const bool any = y_max > 0;
-  y_max = nice_max(y_max);
-  y_axis(out, plot_h, y_max, w, chart.y_label);
+  const auto axis = value_axis(y_max);
+  y_max = axis.max;
+  y_axis(out, plot_h, axis, w, chart.y_label);
   if (!any || chart.bars.empty()) {
     out += empty_note(kLeft + plot_w / 2 - 20, kTop + plot_h / 2);
     out += "</svg>";
@@ -293,11 +317,10 @@ std::string render(const Timeline& timeline) {
   }
   const double axis_y =
       kTop + kLaneH * static_cast<double>(std::max<std::size_t>(1, timeline.lanes.size()));
-  for (int i = 0; i <= 5; ++i) {
-    const double x = x_max * i / 5.0;
+  time_ticks(x_max, [&](double x) {
     out += "<text class=\"tick\" text-anchor=\"middle\" x=\"" + num(sx(x)) + "\" y=\"" +
            num(axis_y + 16) + "\">" + format_si(x) + "</text>";
-  }
+  });
   out += "<text class=\"axis-label\" text-anchor=\"middle\" x=\"" + num(kLabelW + plot_w / 2) +
          "\" y=\"" + num(h - 6) + "\">" + xml_escape(timeline.x_label) + "</text>";
   out += "</svg>";

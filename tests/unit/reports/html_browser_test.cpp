@@ -136,6 +136,67 @@ TEST_F(HtmlInBrowser, ReportRendersWithoutConsoleErrorsAndIsNotBlank) {
   EXPECT_GT(stats->distinct_colors, 16U) << "screenshot has almost no colours";
 }
 
+// A copy of `html` that may run one script: the report's own policy forbids scripts
+// (it has none), so the copy's policy lets this one in, and only it.
+std::string with_script(std::string html, const std::string& script) {
+  const std::string csp = "default-src 'none';";
+  const auto at = html.find(csp);
+  if (at != std::string::npos) html.insert(at + csp.size(), " script-src 'unsafe-inline';");
+  const auto end = html.rfind("</body>");
+  html.insert(end == std::string::npos ? html.size() : end, "<script>" + script + "</script>");
+  return html;
+}
+
+// Every table, chart and code block of the report stays inside its spec's card (and
+// the page inside the window) at a laptop's width: the message integrity table, grown
+// to 15 columns, ran 370 px past its card and gave the page a horizontal scroll bar.
+// A script in a copy of the page measures the layout and writes what sticks out into
+// the DOM, which Chromium dumps.
+constexpr const char* kOverflowScript = R"js(
+const out = [];
+for (const el of document.querySelectorAll('main table, main svg, main pre')) {
+  const box = el.closest('section.spec') || document.querySelector('main');
+  const style = getComputedStyle(box);
+  const right = box.getBoundingClientRect().right - parseFloat(style.paddingRight);
+  const over = el.getBoundingClientRect().right - right;
+  if (over > 1) out.push(el.tagName + ' after "' + (el.previousElementSibling
+      ? el.previousElementSibling.textContent.slice(0, 40) : '') + '": ' + Math.round(over) + ' px');
+}
+const page = document.documentElement.scrollWidth - window.innerWidth;
+if (page > 0) out.push('page: ' + page + ' px wider than the window');
+const p = document.createElement('pre');
+p.id = 'layout';
+p.textContent = 'sticking' + ' out: ' + (out.length ? out.join('; ') : 'none') + ' :' + 'end';
+document.body.appendChild(p);
+)js";
+
+// What the script wrote (its own text spells the markers apart).
+std::string sticking_out(const std::string& dom) {
+  const auto begin = dom.find("sticking out: ");
+  if (begin == std::string::npos) return "(no layout measured)";
+  const auto end = dom.find(" :end", begin);
+  return dom.substr(begin + 14, end == std::string::npos ? std::string::npos : end - begin - 14);
+}
+
+TEST_F(HtmlInBrowser, NothingSticksOutOfItsCardAtALaptopsWidth) {
+  const auto page = write_page("layout.html", with_script(report_html(), kOverflowScript));
+  const auto dom = run_chromium(page, {"--dump-dom", "--window-size=1100,1600"}, dir_);
+  ASSERT_TRUE(dom.ok) << dom.output;
+  EXPECT_EQ(sticking_out(dom.output), "none");
+
+  // The measurement can fail: a table wider than any card.
+  std::string wide = "<table><tr>";
+  for (int i = 0; i < 40; ++i) wide += "<th>column" + std::to_string(i) + "</th>";
+  wide += "</tr></table>";
+  auto html = report_html();
+  html.insert(html.find("<h3>"), wide);
+  const auto bad = write_page("wide.html", with_script(html, kOverflowScript));
+  const auto caught = run_chromium(bad, {"--dump-dom", "--window-size=1100,1600"}, dir_);
+  ASSERT_TRUE(caught.ok) << caught.output;
+  EXPECT_NE(sticking_out(caught.output).find("TABLE"), std::string::npos)
+      << sticking_out(caught.output);
+}
+
 // The checks above can fail: a page that logs to the console and a blank page.
 TEST_F(HtmlInBrowser, ConsoleErrorsAndBlankPagesAreDetected) {
   const auto noisy = write_page("noisy.html",

@@ -489,6 +489,36 @@ TEST(ForEachCapped, ShowsTheEdgesAndCountsTheMiddleForAnyEdge) {
   EXPECT_EQ(capped(3, SIZE_MAX / 2 + 1), "0 1 2 ");
 }
 
+// The tick labels of a chart, in order.
+std::vector<std::string> ticks(const std::string& svg_text) {
+  std::vector<std::string> out;
+  const std::string open = "<text class=\"tick\"";
+  for (auto at = svg_text.find(open); at != std::string::npos; at = svg_text.find(open, at + 1)) {
+    const auto begin = svg_text.find('>', at) + 1;
+    out.push_back(svg_text.substr(begin, svg_text.find('<', begin) - begin));
+  }
+  return out;
+}
+
+// Axes are ticked at round numbers: a 3.01 s run every 0.5 s (fifths of it read 0.602,
+// 1.2, 1.81), and a 203k ops/s peak tops out at 250k, not 500k, so the line fills the
+// height.
+TEST(SvgChart, AxesAreTickedAtRoundNumbers) {
+  const svg::LineChart chart{"t", "s", "ops/s", {{"ops", {{0.5, 190'000}, {3.01, 203'000}}}},
+                             {},  880, 280};
+  const std::vector<std::string> expected = {"0",   "50k", "100k", "150k", "200k", "250k", "0",
+                                             "0.5", "1",   "1.5",  "2",    "2.5",  "3"};
+  EXPECT_EQ(ticks(svg::render(chart)), expected);
+  const svg::Timeline tl{"t", "s", 42, {}, 880};
+  const std::vector<std::string> seconds = {"0", "10", "20", "30", "40"};
+  EXPECT_EQ(ticks(svg::render(tl)), seconds);
+  // Bars: the count axis only (the buckets label themselves).
+  const svg::BarChart bars{"t", "count", {{"a", 7}, {"b", 3}}, {}, 880, 280};
+  const auto bar_ticks = ticks(svg::render(bars));
+  const std::vector<std::string> counts = {"0", "2", "4", "6", "8", "a", "b"};
+  EXPECT_EQ(bar_ticks, counts);
+}
+
 TEST(SvgChart, FormatsSiNumbers) {
   EXPECT_EQ(svg::format_si(1500), "1.5k");
   EXPECT_EQ(svg::format_si(2'000'000), "2M");
