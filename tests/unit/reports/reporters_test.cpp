@@ -135,6 +135,25 @@ TEST(HtmlReporter, IsSelfContained) {
 }
 
 // A soak's per-event tables show their first and last 50 rows and count the rest.
+// A kill and the restart a millisecond later share a spot on the timeline: the kill
+// is drawn last, on top, where in time order the restart's blue hid every kill.
+TEST(HtmlReporter, TheTimelineDrawsAKillOverTheRestartBesideIt) {
+  auto run = testing::passing_run();
+  run.timeline = {{0.0, "producer", 1, 101, "spawn", ""},
+                  {0.8, "producer", 1, 101, "kill", "SIGKILL"},
+                  {0.8, "producer", 1, 101, "exit", "killed"},
+                  {0.801, "producer", 1, 102, "restart", "incarnation 1"}};
+  const auto text = render(*make_html_reporter(), testing::suite_of({run}));
+  const auto kill = text.find("class=\"event kill\"");
+  const auto exit = text.find("class=\"event exit\"");
+  const auto restart = text.find("class=\"event restart\"");
+  ASSERT_NE(kill, std::string::npos);
+  ASSERT_NE(exit, std::string::npos);
+  ASSERT_NE(restart, std::string::npos);
+  EXPECT_GT(kill, exit);
+  EXPECT_GT(exit, restart);
+}
+
 TEST(HtmlReporter, LongTablesShowTheirEndsAndCountTheRest) {
   auto run = passing_run();
   for (std::uint32_t i = 0; i < 500; ++i) {
