@@ -216,7 +216,8 @@ class Supervisor {
   // over (or at once, when `final`).
   void say_held_fault_lines(std::uint64_t now, bool final);
   // One timeline event; a kill, exit, pause or resume is also a fault marker on the
-  // throughput chart unless `marked` is false (an exit whose kill is already marked).
+  // throughput chart unless `marked` is false (an exit whose kill is already marked, a
+  // clean exit).
   void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind, std::string detail,
              bool marked = true);
   [[nodiscard]] bool all_done() const;
