@@ -183,9 +183,9 @@ class Cleaner {
         if (auto holder = visible_holder(o, fd->get())) {
           return finish(out, CleanStatus::kNowHeld, std::move(*holder));
         }
-        if (!fresh_scan().complete()) {
+        if (const auto& scan = fresh_scan(); !scan.complete()) {
           return finish(out, CleanStatus::kIncomplete,
-                        std::to_string(fresh_scan().unreadable) + " process(es) could not be read");
+                        std::to_string(scan.unreadable) + " process(es) could not be read");
         }
         break;
     }

@@ -121,6 +121,13 @@ double nice_step(double extent, int max_steps) {
   return 10 * exp;
 }
 
+// Calls emit(k * step) for k = 0, 1, ... while k * step <= upto (give or take rounding:
+// 3 * 0.1 is 0.30000000000000004).
+template <class Emit>
+void for_each_multiple(double step, double upto, Emit&& emit) {
+  for (int k = 0; k * step <= upto * (1 + 1e-9); ++k) emit(k * step);
+}
+
 // A value axis: its top, the first multiple of its step at or above the data's
 // maximum, so the data fills the height (a 203k peak tops out at 250k, not 500k).
 struct ValueAxis {
@@ -136,8 +143,7 @@ ValueAxis value_axis(double data_max) {
 // The ticks of a time axis from 0 to x_max: the multiples of its nice step.
 template <class Emit>
 void time_ticks(double x_max, Emit&& emit) {
-  const double step = nice_step(x_max, 8);
-  for (int k = 0; k * step <= x_max * (1 + 1e-9); ++k) emit(k * step);
+  for_each_multiple(nice_step(x_max, 8), x_max, emit);
 }
 
 std::string open_svg(int width, int height, const std::string& title) {
@@ -158,14 +164,13 @@ std::string empty_note(double x, double y) {
 
 void y_axis(std::string& out, double plot_h, const ValueAxis& axis, double width,
             const std::string& label) {
-  for (int k = 0; k * axis.step <= axis.max * (1 + 1e-9); ++k) {
-    const double value = k * axis.step;
+  for_each_multiple(axis.step, axis.max, [&](double value) {
     const double y = kTop + plot_h * (1 - value / axis.max);
     out += "<line class=\"grid\" x1=\"" + num(kLeft) + "\" x2=\"" + num(width - kRight) +
            "\" y1=\"" + num(y) + "\" y2=\"" + num(y) + "\"/>";
     out += "<text class=\"tick\" text-anchor=\"end\" x=\"" + num(kLeft - 6) + "\" y=\"" +
            num(y + 4) + "\">" + format_si(value) + "</text>";
-  }
+  });
   out += "<text class=\"axis-label\" transform=\"rotate(-90)\" x=\"" + num(-(kTop + plot_h / 2)) +
          "\" y=\"14\" text-anchor=\"middle\">" + xml_escape(label) + "</text>";
 }
@@ -206,10 +211,9 @@ std::string render(const LineChart& chart) {
   for (const auto& m : chart.markers) x_max = std::max(x_max, m.x);
   if (x_max <= 0) x_max = 1;
   const auto axis = value_axis(y_max);
-  y_max = axis.max;
   y_axis(out, plot_h, axis, w, chart.y_label);
   const auto sx = [&](double x) { return kLeft + plot_w * (x / x_max); };
-  const auto sy = [&](double y) { return kTop + plot_h * (1 - y / y_max); };
+  const auto sy = [&](double y) { return kTop + plot_h * (1 - y / axis.max); };
 
   time_ticks(x_max, [&](double x) {
     out += "<text class=\"tick\" text-anchor=\"middle\" x=\"" + num(sx(x)) + "\" y=\"" +
@@ -254,7 +258,6 @@ std::string render(const BarChart& chart) {
   for (const auto& b : chart.bars) y_max = std::max(y_max, b.value);
   const bool any = y_max > 0;
   const auto axis = value_axis(y_max);
-  y_max = axis.max;
   y_axis(out, plot_h, axis, w, chart.y_label);
   if (!any || chart.bars.empty()) {
     out += empty_note(kLeft + plot_w / 2 - 20, kTop + plot_h / 2);
@@ -265,7 +268,7 @@ std::string render(const BarChart& chart) {
   const std::size_t label_every = std::max<std::size_t>(1, (chart.bars.size() + 7) / 8);
   for (std::size_t i = 0; i < chart.bars.size(); ++i) {
     const auto& b = chart.bars[i];
-    const double bh = plot_h * (b.value / y_max);
+    const double bh = plot_h * (b.value / axis.max);
     const double x = kLeft + slot * static_cast<double>(i);
     out += "<rect class=\"bar\" x=\"" + num(x + 1) + "\" y=\"" + num(kTop + plot_h - bh) +
            "\" width=\"" + num(std::max(1.0, slot - 2)) + "\" height=\"" + num(bh) + "\"><title>" +

@@ -149,7 +149,7 @@ std::string with_script(std::string html, const std::string& script) {
 
 // Every table, chart and code block of the report stays inside its spec's card (and
 // the page inside the window) at a laptop's width: the message integrity table, grown
-// to 15 columns, ran 370 px past its card and gave the page a horizontal scroll bar.
+// to 15 columns, ran 260 px past its card and gave the page a horizontal scroll bar.
 // A script in a copy of the page measures the layout and writes what sticks out into
 // the DOM, which Chromium dumps.
 constexpr const char* kOverflowScript = R"js(
