@@ -1275,21 +1275,23 @@ std::string write_four_worker_spec(const std::string& dir) {
   return spec;
 }
 
-// Workers that cannot all be started (a process limit: uid 54321 may run 3 processes,
+// Workers that cannot all be started (a process limit: uid 54322 may run 3 processes,
 // the harness and two workers of four) end the run at once as an environment error,
 // leaving nothing. It used to run its whole duration with the workers it had (30 s
-// here; a soak's hours) and only then say it could not start them.
+// here; a soak's hours) and only then say it could not start them. RLIMIT_NPROC counts
+// every process of the uid on the host, so no other test runs as 54322: sharing 54321
+// with AnUnwritableDevShmIsAnEnvironmentError, run beside it, left room for one worker.
 TEST(RunCommand, WorkersThatCannotAllBeStartedEndTheRunAtOnce) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run as another uid";
   TempDir dir;
   TempDir runtime;
-  ASSERT_EQ(::chown(runtime.path().c_str(), 54321, 54321), 0);
+  ASSERT_EQ(::chown(runtime.path().c_str(), 54322, 54322), 0);
   const std::string spec = write_four_worker_spec(dir.path());
   ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
   ASSERT_EQ(::chmod(spec.c_str(), 0644), 0);
   const auto started = std::chrono::steady_clock::now();
   const auto run = run_shmcheck(
-      {"--reuid=54321", "--regid=54321", "--clear-groups", kBinary, "run", spec, "--quiet"},
+      {"--reuid=54322", "--regid=54322", "--clear-groups", kBinary, "run", spec, "--quiet"},
       {"XDG_RUNTIME_DIR=" + runtime.path()}, 60s, std::pair{RLIMIT_NPROC, rlim_t{3}},
       "/usr/bin/setpriv");
   EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
