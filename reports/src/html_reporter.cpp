@@ -10,6 +10,7 @@
 #include <map>
 #include <ostream>
 #include <sstream>
+#include <utility>
 
 #include "shmcheck/reports/reporter.hpp"
 #include "shmcheck/reports/svg_chart.hpp"
@@ -35,6 +36,7 @@ code{background:#f1f5f9;padding:1px 4px;border-radius:3px}
 svg.chart{display:block;margin:6px 0;background:#fff}
 .chart-title{font-weight:600;font-size:13px;fill:#0f172a}
 .tick,.legend,.lane-label,.marker-label{font-size:11px;fill:#475569}.axis-label{font-size:11px;fill:#334155}
+.marker-label{fill:#1f2937;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 .grid{stroke:#e2e8f0;stroke-width:1}.empty{fill:#94a3b8;font-size:13px}
 .bar{fill:#2563eb}.marker{stroke-width:1.5;stroke-dasharray:4 3}.marker.fault,.marker.kill,.marker.exit{stroke:#dc2626}
 .marker.pause{stroke:#d97706}.marker.resume{stroke:#16a34a}.marker.p50{stroke:#16a34a}.marker.p99{stroke:#dc2626}
@@ -88,8 +90,11 @@ std::string histogram_chart(const std::string& title, const probes::HistogramSna
     chart.bars.push_back({bucket_label(i), static_cast<double>(h.buckets[i])});
   }
   if (h.count > 0) {
-    chart.markers.push_back({bucket_position(h, h.quantile_seconds(0.5)), "p50", "p50"});
-    chart.markers.push_back({bucket_position(h, h.quantile_seconds(0.99)), "p99", "p99"});
+    for (const auto& [q, name] : {std::pair{0.5, "p50"}, std::pair{0.99, "p99"}}) {
+      const double s = h.quantile_seconds(q);
+      chart.markers.push_back(
+          {bucket_position(h, s), std::string(name) + " " + format_seconds(s), name});
+    }
   }
   return svg::render(chart);
 }

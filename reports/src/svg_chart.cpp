@@ -20,6 +20,15 @@ constexpr double kBottom = 40;
 constexpr std::array<const char*, 6> kPalette = {"#2563eb", "#16a34a", "#d97706",
                                                  "#7c3aed", "#0891b2", "#be123c"};
 
+// A marker label's width, estimated: 11 px text averages under 6.5 px a character.
+constexpr double kMarkerLabelCharW = 6.5;
+constexpr double kMarkerLabelLineH = 13;
+
+std::size_t utf8_length(const std::string& s) {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U; }));
+}
+
 std::string num(double v) {
   std::array<char, 32> buf{};
   std::snprintf(buf.data(), buf.size(), "%.1f", v);
@@ -278,11 +287,22 @@ std::string render(const BarChart& chart) {
              num(h - kBottom + 16) + "\">" + xml_escape(b.label) + "</text>";
     }
   }
+  // A label that would run into the one before it (p50 and p99 in one bucket, or in
+  // neighbouring ones) steps down a line instead of being drawn over it.
+  double label_row_end = -1e9;
+  double label_y = kTop + 10;
   for (const auto& m : chart.markers) {
     const double x = kLeft + slot * m.x;
     out += "<line class=\"marker " + xml_escape(m.css_class) + "\" x1=\"" + num(x) + "\" x2=\"" +
            num(x) + "\" y1=\"" + num(kTop) + "\" y2=\"" + num(kTop + plot_h) + "\"/>";
-    out += "<text class=\"marker-label\" x=\"" + num(x + 3) + "\" y=\"" + num(kTop + 10) + "\">" +
+    // Right of its line, or left of it where it would run off the chart.
+    const double label_w = kMarkerLabelCharW * static_cast<double>(utf8_length(m.label));
+    const bool left = x + 3 + label_w > w;
+    const double label_x = left ? x - 3 - label_w : x + 3;
+    label_y = label_x < label_row_end ? label_y + kMarkerLabelLineH : kTop + 10;
+    label_row_end = label_x + label_w + 4;
+    out += std::string("<text class=\"marker-label\"") + (left ? " text-anchor=\"end\"" : "") +
+           " x=\"" + num(left ? x - 3 : label_x) + "\" y=\"" + num(label_y) + "\">" +
            xml_escape(m.label) + "</text>";
   }
   out += "</svg>";

@@ -508,16 +508,23 @@ TEST(ForEachCapped, ShowsTheEdgesAndCountsTheMiddleForAnyEdge) {
   EXPECT_EQ(capped(3, SIZE_MAX / 2 + 1), "0 1 2 ");
 }
 
-// The tick labels of a chart, in order.
-std::vector<std::string> ticks(const std::string& svg_text) {
+// Each <text class="cls"> of a chart, in order: its content, or the value of
+// `attribute` where one is named.
+std::vector<std::string> texts(const std::string& svg_text, const std::string& cls,
+                               const std::string& attribute = "") {
   std::vector<std::string> out;
-  const std::string open = "<text class=\"tick\"";
+  const std::string open = "<text class=\"" + cls + "\"";
   for (auto at = svg_text.find(open); at != std::string::npos; at = svg_text.find(open, at + 1)) {
-    const auto begin = svg_text.find('>', at) + 1;
-    out.push_back(svg_text.substr(begin, svg_text.find('<', begin) - begin));
+    const auto begin = attribute.empty()
+                           ? svg_text.find('>', at) + 1
+                           : svg_text.find(attribute + "=\"", at) + attribute.size() + 2;
+    out.push_back(
+        svg_text.substr(begin, svg_text.find(attribute.empty() ? '<' : '"', begin) - begin));
   }
   return out;
 }
+
+std::vector<std::string> ticks(const std::string& svg_text) { return texts(svg_text, "tick"); }
 
 // Axes are ticked at round numbers: a 3.01 s run every 0.5 s (fifths of it read 0.602,
 // 1.2, 1.81), and a 203k ops/s peak tops out at 250k, not 500k, so the line fills the
@@ -536,6 +543,26 @@ TEST(SvgChart, AxesAreTickedAtRoundNumbers) {
   const auto bar_ticks = ticks(svg::render(bars));
   const std::vector<std::string> counts = {"0", "2", "4", "6", "8", "a", "b"};
   EXPECT_EQ(bar_ticks, counts);
+}
+
+// A histogram's p50 and p99 in one bucket (a tight distribution) were two labels drawn
+// on one spot, unreadable: the second steps down a line. Far apart, both sit on top.
+TEST(SvgChart, PercentileLabelsInOneBucketAreNotDrawnOverEachOther) {
+  svg::BarChart bars{"t", "count", {{"a", 7}, {"b", 3}, {"c", 1}, {"d", 1}}, {}, 880, 280};
+  bars.markers = {{0.5, "p50 4.1 us", "p50"}, {0.5, "p99 9.8 us", "p99"}};
+  const std::vector<std::string> stacked = {"38.0", "51.0"};
+  EXPECT_EQ(texts(svg::render(bars), "marker-label", "y"), stacked);
+  bars.markers = {{0.5, "p50 4.1 us", "p50"}, {3.5, "p99 2 ms", "p99"}};
+  const std::vector<std::string> apart = {"38.0", "38.0"};
+  EXPECT_EQ(texts(svg::render(bars), "marker-label", "y"), apart);
+  // In the last of 24 buckets (the 16 px right of it are too few for "p99 2.5 s") the
+  // label goes left of its line, inside the chart; elsewhere right of it.
+  bars.bars.assign(24, {"b", 1});
+  bars.markers = {{23.5, "p99 2.5 s", "p99"}};
+  EXPECT_NE(svg::render(bars).find("<text class=\"marker-label\" text-anchor=\"end\""),
+            std::string::npos);
+  bars.markers = {{20.5, "p99 2.5 s", "p99"}};
+  EXPECT_NE(svg::render(bars).find("<text class=\"marker-label\" x="), std::string::npos);
 }
 
 TEST(SvgChart, FormatsSiNumbers) {
