@@ -326,7 +326,11 @@ int run_audit(const AuditFlags& f) {
         std::printf("left mid-removal by a killed cleaner:\n");
         print_clean(reclaimed->quarantine, clean_options.dry_run, "  reclaim");
       }
-      if (reclaimed->runs.empty()) std::printf("reclaim: no run manifests in %s\n", dir.c_str());
+      if (reclaimed->runs.empty()) {
+        std::printf(reclaimed->problems.empty() ? "reclaim: no run manifests in %s\n"
+                                                : "reclaim: no run manifest read in %s\n",
+                    dir.c_str());
+      }
     }
   }
 

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -30,6 +32,42 @@ core::Result<void> make_private_dir(const std::string& path) {
                       path + " is not a private directory owned by this user");
   }
   return {};
+}
+
+// A manifest is evidence for removing objects (--reclaim): only this user's own
+// private directory and files count. Someone else's /tmp/shmcheck-<uid>, planted
+// before this user ever ran shmcheck, could otherwise name any object to remove.
+core::Result<void> check_private(int fd, const std::string& path, bool directory) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return make_error(core::error_code_from_errno(errno), "fstat", path, errno);
+  }
+  const bool kind_ok = directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
+  if (!kind_ok || st.st_uid != ::geteuid() || (st.st_mode & 0077U) != 0) {
+    std::array<char, 8> mode{};
+    std::snprintf(mode.data(), mode.size(), "%03o", st.st_mode & 0777U);
+    return make_error(ErrorCode::kForeign, directory ? "manifest dir" : "manifest",
+                      path + " is not a private " + (directory ? "directory" : "file") +
+                          " of this user (owner uid " + std::to_string(st.st_uid) + ", mode " +
+                          mode.data() + "): not trusted");
+  }
+  return {};
+}
+
+// Opens dir (no symlink) after checking it and its parent (…/shmcheck or
+// /tmp/shmcheck-<uid>, which could otherwise swap it) are this user's, private.
+core::Result<detail::UniqueFd> open_private_dir(const std::string& dir) {
+  const auto slash = dir.rfind('/');
+  if (slash != std::string::npos && slash != 0) {
+    const std::string parent = dir.substr(0, slash);
+    auto pfd = detail::open_at(AT_FDCWD, parent.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!pfd) return std::move(pfd).error();
+    SHMCHECK_TRY(check_private(pfd->get(), parent, /*directory=*/true));
+  }
+  auto fd = detail::open_at(AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!fd) return std::move(fd).error();
+  SHMCHECK_TRY(check_private(fd->get(), dir, /*directory=*/true));
+  return fd;
 }
 
 bool valid_run_id(std::string_view id) {
@@ -109,7 +147,12 @@ core::Result<void> write_manifest(const RunManifest& manifest, const std::string
 
 core::Result<RunManifest> read_manifest(const std::string& path) {
   std::string text;
-  SHMCHECK_TRY(detail::read_file_at(AT_FDCWD, path.c_str(), text));
+  {
+    auto fd = detail::open_at(AT_FDCWD, path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    if (!fd) return std::move(fd).error();
+    SHMCHECK_TRY(check_private(fd->get(), path, /*directory=*/false));
+    SHMCHECK_TRY(detail::read_fd(fd->get(), text));
+  }
   const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return make_error(ErrorCode::kCorrupt, "read_manifest", path + ": not JSON");
@@ -119,7 +162,7 @@ core::Result<RunManifest> read_manifest(const std::string& path) {
     m.run_id = j.at("run_id").get<std::string>();
     m.harness.pid = j.at("harness_pid").get<std::int32_t>();
     m.harness.start_time = j.at("harness_start_time").get<std::uint64_t>();
-    m.created_unix_ns = j.value("created_unix_ns", std::int64_t{0});
+    m.created_unix_ns = j.at("created_unix_ns").get<std::int64_t>();
     for (const auto& o : j.at("objects")) {
       ManifestObject mo;
       mo.ref = o.value("ref", std::string{});
@@ -135,11 +178,14 @@ core::Result<RunManifest> read_manifest(const std::string& path) {
   }
   if (!valid_run_id(m.run_id))
     return make_error(ErrorCode::kCorrupt, "read_manifest", path + ": bad run id");
+  // The creation time bounds which objects the manifest may name (created after it).
+  if (m.created_unix_ns <= 0)
+    return make_error(ErrorCode::kCorrupt, "read_manifest", path + ": no creation time");
   return m;
 }
 
 core::Result<std::vector<std::string>> list_manifests(const std::string& dir) {
-  auto fd = detail::open_at(AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY);
+  auto fd = open_private_dir(dir);
   if (!fd) return std::move(fd).error();
   std::vector<std::string> out;
   SHMCHECK_TRY(detail::for_each_entry(fd->get(), [&](std::string_view name, unsigned char) {

@@ -72,18 +72,23 @@ core::Result<void> for_each_entry(int dirfd, Fn&& fn) noexcept {
   }
 }
 
-// Reads a whole (small or /proc) file relative to dirfd into out.
-inline core::Result<void> read_file_at(int dirfd, const char* path, std::string& out) noexcept {
-  auto fd = open_at(dirfd, path, O_RDONLY);
-  if (!fd) return std::move(fd).error();
+// Reads the rest of an open file into out.
+inline core::Result<void> read_fd(int fd, std::string& out) noexcept {
   out.clear();
   char buf[16384];
   for (;;) {
-    auto n = core::posix_call("read", [&] { return ::read(fd->get(), buf, sizeof buf); });
+    auto n = core::posix_call("read", [&] { return ::read(fd, buf, sizeof buf); });
     if (!n) return std::move(n).error();
     if (*n == 0) return {};
     out.append(buf, static_cast<std::size_t>(*n));
   }
+}
+
+// Reads a whole (small or /proc) file relative to dirfd into out.
+inline core::Result<void> read_file_at(int dirfd, const char* path, std::string& out) noexcept {
+  auto fd = open_at(dirfd, path, O_RDONLY);
+  if (!fd) return std::move(fd).error();
+  return read_fd(fd->get(), out);
 }
 
 // Parses an unsigned decimal or hex prefix of text; advances text.

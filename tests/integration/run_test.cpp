@@ -1896,6 +1896,7 @@ TEST(RunCommand, AnUnreadableManifestOfAnEarlierRunIsReported) {
   ASSERT_TRUE(shmcheck::probes::ensure_manifest_dir(dir));
   const std::string bad = dir + "/0123456789abcdef.manifest";
   std::ofstream(bad) << "{ not json";
+  ASSERT_EQ(::chmod(bad.c_str(), 0600), 0);  // as shmcheck writes them: others' are not trusted
   const auto o = run_shmcheck(
       {"run", spec_path("specs/spsc-producer-crash.yaml"), "--quiet", "--duration", "300ms"},
       {"XDG_RUNTIME_DIR=" + runtime.path()});

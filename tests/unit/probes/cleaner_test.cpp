@@ -496,6 +496,7 @@ TEST(Reclaim, RemovesTheObjectsOfADeadHarnessAndItsManifest) {
     RunManifest live;
     live.run_id = core::new_run_id();
     live.harness = core::self_identity();
+    live.created_unix_ns = static_cast<std::int64_t>(::time(nullptr)) * 1'000'000'000;
     make_orphan(live.run_id, "kept");
     live.objects.push_back({"", object_name(live.run_id, "kept"), IpcKind::kPosixShm, -1});
     ASSERT_TRUE(write_manifest(live, dir));
@@ -524,6 +525,42 @@ TEST(Reclaim, RemovesTheObjectsOfADeadHarnessAndItsManifest) {
     EXPECT_TRUE(exists(object_name(live.run_id, "kept")));
     EXPECT_FALSE(read_manifest(manifest_path(dir, run)).has_value());
     EXPECT_TRUE(read_manifest(manifest_path(dir, live.run_id)).has_value());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// The attack a helper found: another user plants /tmp/shmcheck-<uid>/runs before this
+// user's first run, with a manifest of a "dead harness" naming a live SysV semaphore
+// set (a kind that records no users, so only a manifest can prove it orphaned). The
+// reclaim removed it. Now the directory is not trusted: nothing is removed, and the
+// refusal is a problem the audit reports.
+TEST(Reclaim, AManifestDirectoryAnotherUserPlantedIsNotTrusted) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    char dir_template[] = "/mnt/planted-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    const std::string dir = std::string(dir_template) + "/runs";
+    ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+    const int semid = ::semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    ASSERT_GE(semid, 0);
+    const std::string path = dir + "/deadbeefdeadbeef.manifest";
+    std::ofstream(path) << R"({"run_id":"deadbeefdeadbeef","harness_pid":999999,)"
+                        << R"("harness_start_time":1,"created_unix_ns":1,"objects":[)"
+                        << R"({"name":"","kind":"sysv_sem","sysv_id":)" << semid << "}]}";
+    ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+    for (const auto& p : {std::string(dir_template), dir, path}) {
+      ASSERT_EQ(::chown(p.c_str(), 54400, 54400), 0) << p;
+    }
+
+    const auto report = reclaim_dead_runs(dir, clean_options(false));
+    EXPECT_EQ(report.removed, 0U);
+    EXPECT_TRUE(report.runs.empty());
+    ASSERT_EQ(report.problems.size(), 1U);
+    EXPECT_EQ(report.problems[0].error.code, core::ErrorCode::kForeign)
+        << report.problems[0].error.message();
+    struct semid_ds ds {};
+    EXPECT_EQ(::semctl(semid, 0, IPC_STAT, &ds), 0) << "the semaphore set must be left alone";
+    ::semctl(semid, 0, IPC_RMID);
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }

@@ -81,12 +81,65 @@ TEST_F(RunManifestTest, MalformedManifestIsAnErrorNotACrash) {
   std::filesystem::create_directories(dir_);
   const auto path = dir_ + "/bad.manifest";
   std::ofstream(path) << "{\"run_id\": 5";
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
   const auto r = read_manifest(path);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, core::ErrorCode::kCorrupt);
   std::ofstream(path, std::ios::trunc)
       << R"({"run_id":"abc","harness_pid":"x","harness_start_time":1,"objects":[]})";
   EXPECT_FALSE(read_manifest(path).has_value());
+}
+
+// A manifest names the objects `audit --reclaim` removes, so only this user's own
+// private directories and files are trusted: a /tmp/shmcheck-<uid>/runs planted by
+// another user before this one's first run named a live SysV semaphore, and root's
+// reclaim removed it. A symlink or a file others could have written is refused too.
+TEST_F(RunManifestTest, OnlyThisUsersPrivateDirectoryAndFilesAreTrusted) {
+  RunManifest m;
+  m.run_id = core::new_run_id();
+  m.harness = core::self_identity();
+  m.created_unix_ns = 1234567890123;
+  ASSERT_TRUE(write_manifest(m, dir_));
+  const auto path = manifest_path(dir_, m.run_id);
+  ASSERT_TRUE(read_manifest(path).has_value());
+  ASSERT_TRUE(list_manifests(dir_).has_value());
+  const auto refused = [](const auto& result, core::ErrorCode code) {
+    return !result.has_value() && result.error().code == code;
+  };
+
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  EXPECT_TRUE(refused(read_manifest(path), core::ErrorCode::kForeign));
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+
+  const auto link = dir_ + "/link.manifest";
+  ASSERT_EQ(::symlink(path.c_str(), link.c_str()), 0);
+  EXPECT_FALSE(read_manifest(link).has_value());
+  ASSERT_EQ(::unlink(link.c_str()), 0);
+
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  EXPECT_TRUE(refused(list_manifests(dir_), core::ErrorCode::kForeign));
+  ASSERT_EQ(::chmod(dir_.c_str(), 0700), 0);
+  const auto parent = base_ + "/shmcheck";
+  ASSERT_EQ(::chmod(parent.c_str(), 0777), 0);
+  EXPECT_TRUE(refused(list_manifests(dir_), core::ErrorCode::kForeign));
+  ASSERT_EQ(::chmod(parent.c_str(), 0700), 0);
+  ASSERT_TRUE(list_manifests(dir_).has_value());
+
+  if (::geteuid() == 0) {  // another owner: needs root to hand a file over
+    ASSERT_EQ(::chown(path.c_str(), 54400, 54400), 0);
+    EXPECT_TRUE(refused(read_manifest(path), core::ErrorCode::kForeign));
+    ASSERT_EQ(::chown(path.c_str(), 0, 0), 0);
+    ASSERT_EQ(::chown(parent.c_str(), 54400, 54400), 0);
+    EXPECT_TRUE(refused(list_manifests(dir_), core::ErrorCode::kForeign));
+    ASSERT_EQ(::chown(parent.c_str(), 0, 0), 0);
+  }
+
+  // No creation time: nothing bounds the objects it may name (a creation time of 0
+  // let a forged manifest name objects of any age).
+  std::ofstream(path, std::ios::trunc)
+      << R"({"run_id":"abc","harness_pid":1,"harness_start_time":1,"created_unix_ns":0,)"
+      << R"("objects":[]})";
+  EXPECT_TRUE(refused(read_manifest(path), core::ErrorCode::kCorrupt));
 }
 
 TEST(RunManifestDir, FollowsXdgRuntimeDirElseTmp) {
