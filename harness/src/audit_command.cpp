@@ -50,6 +50,7 @@ struct AuditFlags {
   std::vector<std::string> prefixes;
   std::string manifest_dir;
   std::string mqueue_dir = "/dev/mqueue";
+  bool trust_pid_namespace = false;
   std::string serve;     // --serve HOST:PORT: Prometheus exporter
   std::string textfile;  // --textfile FILE: node_exporter textfile
   std::string min_interval = "5s";
@@ -207,6 +208,7 @@ int run_audit(const AuditFlags& f) {
   // Flags first: usage errors are exit code 2.
   probes::InventoryOptions options;
   options.mqueue_dir = f.mqueue_dir;
+  options.trust_pid_namespace = f.trust_pid_namespace;
   for (const auto& k : f.kinds) {
     const auto kind = probes::ipc_kind_from_string(k);
     if (!kind) {
@@ -471,6 +473,10 @@ CommandRunner add_audit_command(CLI::App& app) {
       ->needs(reclaim);
   cmd->add_option("--mqueue-dir", f->mqueue_dir,
                   "Where the mqueue file system is mounted (default /dev/mqueue)");
+  cmd->add_flag("--trust-pid-namespace", f->trust_pid_namespace,
+                "Outside the host's pid namespace (a container): take this /proc as every "
+                "process that can reach the objects (only when /dev/shm, /dev/mqueue and the "
+                "IPC namespace are the container's own)");
   // A flag that would be ignored is a usage error: an exporter has no verdict to exit
   // with, and --min-interval paces --serve's rescans only.
   auto* serve = cmd->add_option(

@@ -118,7 +118,8 @@ class Cleaner {
         struct stat st {};
         if (::stat(dir->c_str(), &st) == 0) devices.insert(static_cast<std::uint64_t>(st.st_dev));
       }
-      scan_ = detail::scan_processes(options_.inventory.proc_dir, devices, false);
+      scan_ = detail::scan_processes(options_.inventory.proc_dir, devices, false,
+                                     options_.inventory.trust_pid_namespace);
     }
     return *scan_;
   }
@@ -249,6 +250,11 @@ class Cleaner {
     }
     if (ds.shm_nattch != 0) {
       return finish(out, CleanStatus::kNowHeld, std::to_string(ds.shm_nattch) + " attachment(s)");
+    }
+    if (ds.shm_lpid != o.last_pid || std::max(ds.shm_atime, ds.shm_dtime) != o.modified_unix_s) {
+      // Attached and detached since the verdict: its last attacher is evidence of use.
+      return finish(out, CleanStatus::kNowHeld,
+                    "attached since, last by " + std::to_string(ds.shm_lpid));
     }
     if ((ds.shm_perm.mode & SHM_DEST) != 0) {
       return finish(out, CleanStatus::kNotOrphaned, "already marked for removal");

@@ -515,6 +515,15 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
       } else if (o.creator && o.creator_liveness == core::Liveness::kUnknown) {
         o.verdict = Verdict::kUnknown;
         o.reason = "not attached; creator's liveness cannot be read";
+      } else if (o.last_pid > 0 && o.last_pid_liveness == core::Liveness::kAlive) {
+        // Evidence of use, as a message queue's last sender: a service that attaches
+        // for each request between its requests.
+        o.verdict = Verdict::kInUse;
+        o.reason =
+            "not attached, but its last attacher " + std::to_string(o.last_pid) + " is alive";
+      } else if (!processes_complete) {
+        o.verdict = Verdict::kUnknown;
+        o.reason = "not attached; its creator is not among the processes this scan could see";
       } else {
         o.verdict = Verdict::kOrphaned;
         o.reason = "not attached (nattch 0) and creator dead";
@@ -564,7 +573,7 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
     o.reason = "nothing holds it (the kernel granted an exclusive lease)" + creator_dead();
   } else if (!processes_complete) {
     o.verdict = Verdict::kUnknown;
-    o.reason = "no readable holder, but some processes could not be read";
+    o.reason = "no holder seen, but the walk of processes is incomplete";
   } else {
     o.verdict = Verdict::kOrphaned;
     o.reason = "no process holds it" + creator_dead();
@@ -594,7 +603,8 @@ Inventory take_inventory(const InventoryOptions& options) {
   if (mq.dir.valid()) devices.insert(mq.device);
   ProcessScan scan;
   if (options.scan_processes) {
-    scan = detail::scan_processes(options.proc_dir, devices, options.read_headers);
+    scan = detail::scan_processes(options.proc_dir, devices, options.read_headers,
+                                  options.trust_pid_namespace);
     for (auto& p : scan.problems) inv.problems.push_back(std::move(p));
     scan.problems.clear();
   }
@@ -636,6 +646,10 @@ Inventory take_inventory(const InventoryOptions& options) {
       if (auto it = scan.by_shmid.find(o.sysv_id); it != scan.by_shmid.end()) {
         o.holders = detail::make_holders(scan, it->second, true);
       }
+    }
+    if (o.kind == IpcKind::kSysvShm && o.last_pid > 0) {
+      o.last_pid_liveness =
+          sysv_creator_liveness(o.last_pid, o.modified_unix_s, starts, boot_s, liveness);
     }
     if (o.creator) {
       o.creator_liveness =

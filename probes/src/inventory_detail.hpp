@@ -79,8 +79,13 @@ struct ProcessScan {
 // Walks proc_dir once. `ipc_devices`: st_dev of /dev/shm and /dev/mqueue; files on
 // them (and memfds) are recorded as holder evidence, everything else is ignored.
 // `read_headers`: decode shmcheck headers of memfds found through their fds.
+// `trust_pid_namespace`: see InventoryOptions; without it, a /proc of any pid namespace
+// but the host's is a problem (the scan is not complete).
 ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint64_t>& ipc_devices,
-                           bool read_headers);
+                           bool read_headers, bool trust_pid_namespace);
+
+// The host's (initial) pid namespace, as /proc/<pid>/ns/pid reads: PROC_PID_INIT_INO.
+inline constexpr std::string_view kHostPidNamespace = "pid:[4026531836]";
 
 std::set<pid_t> process_tree_impl(pid_t root, const std::string& proc_dir);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -271,6 +272,18 @@ bool proc_hides_processes(const std::string& proc_dir) {
   return false;
 }
 
+// The pid namespace the procfs at proc_dir shows: its pid 1's (readable to root), else
+// this process's own (the same one unless a namespace's /proc was mounted elsewhere).
+// Empty when neither link can be read.
+std::string proc_pid_namespace(const std::string& proc_dir) {
+  for (const char* who : {"/1/ns/pid", "/self/ns/pid"}) {
+    std::array<char, 64> link{};
+    const auto len = ::readlink((proc_dir + who).c_str(), link.data(), link.size() - 1);
+    if (len > 0) return std::string(link.data(), static_cast<std::size_t>(len));
+  }
+  return {};
+}
+
 }  // namespace
 
 bool parse_stat_line(std::string_view text, StatLine& out) {
@@ -322,7 +335,7 @@ long clock_ticks_per_second() {
 }
 
 ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint64_t>& ipc_devices,
-                           bool read_headers) {
+                           bool read_headers, bool trust_pid_namespace) {
   ProcessScan scan;
   auto proc_fd = open_at(AT_FDCWD, proc_dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (!proc_fd) {
@@ -340,6 +353,20 @@ ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint
     scan.problems.push_back(
         {proc_dir, core::make_error(core::ErrorCode::kPermission, "hidepid",
                                     "other users' processes are hidden from this user")});
+  }
+  // Outside the host's pid namespace (a container, `unshare -p`), processes of other
+  // namespaces can hold the objects through a shared /dev/shm and are not in this
+  // /proc: a walk that finds no holder proves nothing there.
+  if (!trust_pid_namespace) {
+    if (const auto ns = proc_pid_namespace(proc_dir); ns != kHostPidNamespace) {
+      scan.problems.push_back(
+          {proc_dir,
+           core::make_error(core::ErrorCode::kUnsupported, "pid namespace",
+                            (ns.empty() ? std::string("an unreadable one") : ns) +
+                                " is not the host's: processes outside it are not seen "
+                                "(--trust-pid-namespace when nothing outside can reach these "
+                                "objects)")});
+    }
   }
   Walker walker(ipc_devices, read_headers, scan);
   std::vector<std::pair<pid_t, std::string>> pids;

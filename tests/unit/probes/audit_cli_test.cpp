@@ -31,8 +31,9 @@ using probe_tests::shmcheck_path;
 using testing_ipc::object_name;
 
 std::vector<std::string> audit(std::vector<std::string> extra) {
+  // The sandbox's /dev/shm, mqueue and IPC namespace are its own.
   std::vector<std::string> argv{shmcheck_path(), "audit", "--mqueue-dir",
-                                probe_tests::kSandboxMqueueDir};
+                                probe_tests::kSandboxMqueueDir, "--trust-pid-namespace"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -30,6 +31,7 @@ using testing_ipc::object_name;
 InventoryOptions sandbox_options() {
   InventoryOptions options;
   options.mqueue_dir = probe_tests::kSandboxMqueueDir;
+  options.trust_pid_namespace = true;  // the sandbox's /dev/shm, mqueue and IPC are its own
   return options;
 }
 
@@ -38,6 +40,24 @@ CleanOptions clean_options(bool dry_run) {
   options.dry_run = dry_run;
   options.inventory = sandbox_options();
   return options;
+}
+
+// A SysV segment made (not attached) by a process that has exited; -1 on failure.
+int sysv_segment_of_a_dead_creator() {
+  int ids[2];
+  if (::pipe(ids) != 0) return -1;
+  const pid_t maker = shmcheck::testing::fork_child([&] {
+    const int id = ::shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
+    return ::write(ids[1], &id, sizeof id) == sizeof id ? 0 : 1;
+  });
+  int id = -1;
+  if (!shmcheck::testing::wait_child(maker).ok() ||
+      ::read(ids[0], &id, sizeof id) != static_cast<ssize_t>(sizeof id)) {
+    id = -1;
+  }
+  ::close(ids[0]);
+  ::close(ids[1]);
+  return id;
 }
 
 // A shmcheck segment made by a process that has exited: an orphan.
@@ -389,6 +409,55 @@ TEST(Cleaner, WithoutALeaseAFreshWalkDecidesLeavingOutTheCleanersOwnLook) {
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
+// Outside the host's pid namespace, processes of other namespaces can share /dev/shm
+// without being in this /proc: a helper ran the audit under `unshare -p --mount-proc`
+// without CAP_LEASE, and `--clean --yes` removed a file a host process held. A walk
+// there proves nothing: POSIX files wait for a lease, SysV segments of an unseen
+// creator are unknown. The sandbox is such a namespace; trusting it (its /dev/shm and
+// IPC namespace are its own) gives the walk its word back.
+TEST(Cleaner, OutsideTheHostsPidNamespaceAWalkProvesNothing) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    make_orphan(run, "ns", 65534);
+    const auto name = object_name(run, "ns");
+    const int id = sysv_segment_of_a_dead_creator();
+    ASSERT_GE(id, 0);
+    ASSERT_TRUE(lease_capability(false));
+
+    auto untrusted = sandbox_options();
+    untrusted.trust_pid_namespace = false;
+    const auto inv = take_inventory(untrusted);
+    EXPECT_FALSE(inv.complete());
+    EXPECT_TRUE(std::ranges::any_of(inv.problems, [](const InventoryProblem& p) {
+      return p.error.message().find("is not the host's") != std::string::npos;
+    }));
+    const auto* posix = find_named(inv, IpcKind::kPosixShm, name);
+    ASSERT_NE(posix, nullptr);
+    EXPECT_EQ(posix->verdict, Verdict::kUnknown) << posix->reason;
+    const auto* segment = probe_tests::find_sysv(inv, IpcKind::kSysvShm, id);
+    ASSERT_NE(segment, nullptr);
+    EXPECT_EQ(segment->verdict, Verdict::kUnknown) << segment->reason;
+
+    // The cleaner's own walk is no proof either, even for an object judged elsewhere.
+    const auto trusted = take_inventory(sandbox_options());
+    const auto* orphan = find_named(trusted, IpcKind::kPosixShm, name);
+    ASSERT_NE(orphan, nullptr);
+    ASSERT_EQ(orphan->verdict, Verdict::kOrphaned) << orphan->reason;
+    EXPECT_EQ(probe_tests::find_sysv(trusted, IpcKind::kSysvShm, id)->verdict, Verdict::kOrphaned);
+    auto options = clean_options(false);
+    options.all_users = true;
+    options.inventory.trust_pid_namespace = false;
+    const auto kept = clean_orphans({*orphan}, options);
+    EXPECT_EQ(kept.outcomes[0].status, CleanStatus::kIncomplete) << kept.outcomes[0].detail;
+    EXPECT_TRUE(exists(name));
+    EXPECT_TRUE(lease_capability(true));
+    ::shm_unlink(name.c_str());
+    ::shmctl(id, IPC_RMID, nullptr);
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
 TEST(Cleaner, NeverRemovesAnotherUsersObjectWithoutAllUsers) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
@@ -432,15 +501,8 @@ TEST(Cleaner, NeverRemovesUnknownOrPendingObjects) {
 TEST(Cleaner, RemovesAnUnattachedSysvSegmentOfADeadCreator) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
-    int ids[2];
-    ASSERT_EQ(::pipe(ids), 0);
-    const pid_t maker = shmcheck::testing::fork_child([&] {
-      const int id = ::shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
-      return ::write(ids[1], &id, sizeof id) == sizeof id ? 0 : 1;
-    });
-    ASSERT_TRUE(shmcheck::testing::wait_child(maker).ok());
-    int id = -1;
-    ASSERT_EQ(::read(ids[0], &id, sizeof id), static_cast<ssize_t>(sizeof id));
+    const int id = sysv_segment_of_a_dead_creator();
+    ASSERT_GE(id, 0);
     const auto inv = take_inventory(sandbox_options());
     const auto* o = probe_tests::find_sysv(inv, IpcKind::kSysvShm, id);
     ASSERT_NE(o, nullptr);
@@ -453,7 +515,28 @@ TEST(Cleaner, RemovesAnUnattachedSysvSegmentOfADeadCreator) {
     EXPECT_EQ(held.outcomes[0].status, CleanStatus::kNowHeld) << held.outcomes[0].detail;
     ASSERT_EQ(::shmdt(p), 0);
 
-    const auto report = clean_orphans({*o}, clean_options(false));
+    // Detached again by a process that lives on (this one): still kept, and a fresh
+    // inventory calls it in use, as a message queue whose last sender lives.
+    const auto since = clean_orphans({*o}, clean_options(false));
+    EXPECT_EQ(since.outcomes[0].status, CleanStatus::kNowHeld) << since.outcomes[0].detail;
+    const auto again = take_inventory(sandbox_options());
+    const auto* used = probe_tests::find_sysv(again, IpcKind::kSysvShm, id);
+    ASSERT_NE(used, nullptr);
+    EXPECT_EQ(used->verdict, Verdict::kInUse) << used->reason;
+    EXPECT_NE(used->reason.find("last attacher " + std::to_string(::getpid())), std::string::npos)
+        << used->reason;
+
+    // Last attached by a process that has exited since: an orphan again, removed.
+    const pid_t user = shmcheck::testing::fork_child([&] {
+      void* q = ::shmat(id, nullptr, 0);
+      return q != reinterpret_cast<void*>(-1) && ::shmdt(q) == 0 ? 0 : 1;
+    });
+    ASSERT_TRUE(shmcheck::testing::wait_child(user).ok());
+    const auto last = take_inventory(sandbox_options());
+    const auto* orphan = probe_tests::find_sysv(last, IpcKind::kSysvShm, id);
+    ASSERT_NE(orphan, nullptr);
+    ASSERT_EQ(orphan->verdict, Verdict::kOrphaned) << orphan->reason;
+    const auto report = clean_orphans({*orphan}, clean_options(false));
     EXPECT_EQ(report.outcomes[0].status, CleanStatus::kRemoved) << report.outcomes[0].detail;
     struct shmid_ds ds {};
     EXPECT_NE(::shmctl(id, IPC_STAT, &ds), 0);

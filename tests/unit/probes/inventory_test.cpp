@@ -27,6 +27,7 @@ using testing_ipc::object_name;
 InventoryOptions sandbox_options() {
   InventoryOptions options;
   options.mqueue_dir = probe_tests::kSandboxMqueueDir;
+  options.trust_pid_namespace = true;  // the sandbox's /dev/shm, mqueue and IPC are its own
   return options;
 }
 

@@ -125,11 +125,12 @@ struct IpcObject {
   // Creator: SysV cpid (start time unknown: 0), or the shmcheck header's creator.
   std::optional<core::ProcessIdentity> creator;
   core::Liveness creator_liveness = core::Liveness::kUnknown;  // meaningful when creator is set
-  pid_t last_pid = 0;              // SysV shm lpid / msg lspid; 0 when unknown
-  std::uint64_t attach_count = 0;  // SysV shm nattch
-  bool sysv_dest = false;          // SysV shm: SHM_DEST set (removed at the last detach)
-  bool glibc_temporary = false;    // sem.XXXXXX left by a sem_open that died before link()
-  bool flock_held = false;         // /proc/locks lists a lock on it (shmcheck holders flock)
+  pid_t last_pid = 0;  // SysV shm lpid / msg lspid; 0 when unknown
+  core::Liveness last_pid_liveness = core::Liveness::kUnknown;  // SysV shm: its last attacher
+  std::uint64_t attach_count = 0;                               // SysV shm nattch
+  bool sysv_dest = false;        // SysV shm: SHM_DEST set (removed at the last detach)
+  bool glibc_temporary = false;  // sem.XXXXXX left by a sem_open that died before link()
+  bool flock_held = false;       // /proc/locks lists a lock on it (shmcheck holders flock)
   OpenCheck open_check = OpenCheck::kNotChecked;  // the kernel's word, when it was asked
   std::vector<Holder> holders;
   // shmcheck's own objects: the decoded header (read with pread).
@@ -153,6 +154,11 @@ struct InventoryOptions {
   // Walk /proc for holders (memfd and deleted objects need it too). Off: every
   // POSIX object is `unknown` (SysV shm still has nattch).
   bool scan_processes = true;
+  // Every process that can reach these objects is in this /proc's pid namespace (a
+  // container with /dev/shm, /dev/mqueue and an IPC namespace of its own). Off: outside
+  // the host's pid namespace the walk is incomplete, so only the kernel's lease proves
+  // a POSIX object orphaned, and SysV shm of an unseen creator is `unknown`.
+  bool trust_pid_namespace = false;
   // Roots, overridable for tests.
   std::string dev_shm_dir = "/dev/shm";
   std::string mqueue_dir = "/dev/mqueue";
