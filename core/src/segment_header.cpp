@@ -41,6 +41,11 @@ Result<SegmentHeaderInfo> decode_segment_header(const void* bytes, std::size_t s
       std::memchr(h->object_name, '\0', sizeof h->object_name) == nullptr) {
     return make_error(ErrorCode::kCorrupt, "decode header", "unterminated string");
   }
+  // Anyone can write a file that starts with the magic: the run id and object name
+  // are printed and matched, so they must be names of the form shmcheck writes.
+  if (!is_valid_object_name(h->run_id) || !is_valid_object_name(h->object_name)) {
+    return make_error(ErrorCode::kCorrupt, "decode header", "run id or object name is not a name");
+  }
   SegmentHeaderInfo info;
   info.kind = h->kind;
   info.layout_version = h->layout_version;

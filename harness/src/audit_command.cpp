@@ -152,7 +152,8 @@ void print_table(const std::vector<IpcObject>& objects) {
                 format_bytes(o.bytes_allocated).c_str(), size_text(o).c_str(),
                 human_age(o.age_s).c_str(), user_name(o.uid).c_str(), o.mode,
                 printable(holders_text(o)).c_str(), printable(o.name).c_str());
-    std::printf("%74s%s%s\n", "", o.run_id.empty() ? "" : ("run " + o.run_id + ": ").c_str(),
+    std::printf("%74s%s%s\n", "",
+                o.run_id.empty() ? "" : ("run " + printable(o.run_id) + ": ").c_str(),
                 printable(o.reason).c_str());
   }
   const auto t = probes::totals(objects);

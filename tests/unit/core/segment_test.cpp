@@ -711,6 +711,25 @@ TEST_P(LockedSegmentTest, OpenerInAnotherProcessHoldsTheLockUntilItCloses) {
   EXPECT_FALSE(lock_is_held(probe_path));
 }
 
+// Anyone can write a file that starts with shmcheck's magic. A header whose run id
+// carried "\x1b[31mX\nFAKE" recoloured the audit table's terminal and forged a line of
+// it: a run id or object name that is not a name is not a header.
+TEST(SegmentHeader, ARunIdOrObjectNameThatIsNotANameIsRefused) {
+  alignas(SegmentHeader) std::array<unsigned char, kSegmentHeaderSize> bytes{};
+  auto* h = new (bytes.data()) SegmentHeader{};
+  h->magic.store(kSegmentMagic);
+  std::strcpy(h->run_id, "0123456789abcdef");
+  std::strcpy(h->object_name, "queue");
+  ASSERT_TRUE(decode_segment_header(bytes.data(), bytes.size()));
+  std::strcpy(h->run_id, "\x1b[31mX\nFAKE");
+  const auto forged = decode_segment_header(bytes.data(), bytes.size());
+  ASSERT_FALSE(forged);
+  EXPECT_EQ(forged.error().code, ErrorCode::kCorrupt);
+  std::strcpy(h->run_id, "0123456789abcdef");
+  std::strcpy(h->object_name, "q\tueue");
+  EXPECT_FALSE(decode_segment_header(bytes.data(), bytes.size()));
+}
+
 TEST(SegmentSysV, AttachCountTracksHolders) {
   const std::string run_id = new_run_id();
   SegmentOptions o;
