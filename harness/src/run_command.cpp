@@ -174,21 +174,35 @@ int run_main(const RunArgs& args) {
   options.held_records = args.max_log_records;
   options.probes = !args.no_probes;
 
-  // Validate every spec first: a bad spec is a usage error before anything runs.
+  // Validate every spec first: a bad spec is a usage error before anything runs. With
+  // --keep-going the others run, and each refused spec is in the reports as an error
+  // (named by its file): the reports and the exit code tell one verdict.
   std::vector<Spec> specs;
+  std::vector<probes::RunResult> refused;
   int code = kExitPass;
+  const auto refuse = [&](const std::string& path, const std::string& why) {
+    std::fprintf(stderr, "%s\n", why.c_str());
+    probes::RunResult r;
+    r.spec_name = path;
+    r.spec_file = path;
+    r.verdict = probes::RunVerdict::kError;
+    r.exit_code = kExitUsage;
+    r.error = "spec refused: " + why;
+    r.repro = "shmcheck validate " + path;
+    refused.push_back(std::move(r));
+    code = worst(code, kExitUsage);
+  };
   for (const auto& path : args.specs) {
     auto loaded = load_spec_file(path);
     if (!loaded.ok()) {
-      for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-      code = worst(code, kExitUsage);
+      std::string why;
+      for (const auto& e : loaded.errors) why += (why.empty() ? "" : "\n") + e.to_string();
+      refuse(path, why);
       continue;
     }
     if (args.no_probes && loaded.spec->expect.p99_latency) {
-      std::fprintf(stderr,
-                   "%s: expects p99_latency, which needs the latency probes: drop --no-probes\n",
-                   path.c_str());
-      code = worst(code, kExitUsage);
+      refuse(path,
+             path + ": expects p99_latency, which needs the latency probes: drop --no-probes");
       continue;
     }
     // A spec's name labels its reports and its metrics: two runs of one name would
@@ -196,13 +210,7 @@ int run_main(const RunArgs& args) {
     // CI systems merge.
     const auto same = std::ranges::find(specs, loaded.spec->name, &Spec::name);
     if (same != specs.end()) {
-      const auto& mark = loaded.spec->name_mark;
-      std::fprintf(stderr,
-                   "%s:%d:%d: spec name '%s' is already %s's; its reports and metrics are "
-                   "labelled by name: give each spec its own\n",
-                   path.c_str(), mark.line, mark.column, loaded.spec->name.c_str(),
-                   same->file.c_str());
-      code = worst(code, kExitUsage);
+      refuse(path, same_name_error(*loaded.spec, same->file).to_string());
       continue;
     }
     specs.push_back(std::move(*loaded.spec));
@@ -222,6 +230,7 @@ int run_main(const RunArgs& args) {
     std::fprintf(stderr, "shmcheck: %s\n", worker_executable.refused.c_str());
   }
   reports::SuiteResult suite;
+  suite.runs = std::move(refused);
   const auto suite_start = std::chrono::steady_clock::now();
   for (const auto& spec : specs) {
     if (interrupt_signal() != 0) break;

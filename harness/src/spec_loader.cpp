@@ -993,6 +993,12 @@ SpecLoadResult load_spec_string(std::string_view text, std::string_view file_lab
   return load_document(*doc, file_label, std::move(diags));
 }
 
+SpecError same_name_error(const Spec& spec, const std::string& earlier) {
+  return {spec.file, spec.name_mark.line, spec.name_mark.column,
+          "spec name '" + spec.name + "' is already " + earlier +
+              "'s; its reports and metrics are labelled by name: give each spec its own"};
+}
+
 SpecLoadResult load_spec_file(const std::string& path) {
   std::vector<Diag> diags;
   const auto bytes = detail::read_spec_bytes(path, diags);

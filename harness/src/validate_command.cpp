@@ -1,6 +1,7 @@
 // `shmcheck validate SPEC...`: load and check each spec without running it.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,9 +20,16 @@ CommandRunner add_validate_command(CLI::App& app) {
   cmd->add_flag("-q,--quiet", *quiet, "Print only errors");
   return [files, quiet] {
     bool all_ok = true;
+    std::map<std::string, std::string> names;  // spec name -> its first file
     for (const auto& file : *files) {
       const SpecLoadResult result = load_spec_file(file);
       if (result.ok()) {
+        if (const auto [first, fresh] = names.emplace(result.spec->name, file); !fresh) {
+          all_ok = false;
+          std::fprintf(stderr, "%s\n",
+                       same_name_error(*result.spec, first->second).to_string().c_str());
+          continue;
+        }
         if (!*quiet) {
           const Spec& spec = *result.spec;
           const std::string line =

@@ -1647,6 +1647,13 @@ TEST(RunCommand, TwoSpecsOfOneNameAreAUsageError) {
             std::string::npos)
       << describe(o);
   EXPECT_EQ(o.out.find("pass"), std::string::npos) << "it ran: " << describe(o);
+  // `validate` says so too (it passed both, then `run` refused them).
+  const auto v = run_shmcheck({"validate", first, second});
+  ASSERT_TRUE(v.exit.exited) << describe(v);
+  EXPECT_EQ(v.exit.code, 2) << describe(v);
+  EXPECT_NE(v.err.find(second + ":9:7: spec name 'spsc-producer-crash' is already " + first + "'s"),
+            std::string::npos)
+      << describe(v);
 }
 
 TEST(RunCommand, MissingSpecFileIsAUsageError) {
@@ -1677,6 +1684,29 @@ TEST(RunCommand, SeveralSpecsGiveTheWorstExitCode) {
   ASSERT_TRUE(o.exit.exited) << describe(o);
   EXPECT_EQ(o.exit.code, 2) << describe(o);
   EXPECT_NE(o.out.find("short-spsc: pass"), std::string::npos) << describe(o);
+}
+
+// With --keep-going a refused spec was missing from the reports: they said exit code 0
+// and PASS, the JUnit file had no failure, while the process exited 2 (a CI dashboard
+// reading the JUnit showed green). The refused spec is now an error in every report.
+TEST(RunCommand, ASpecRefusedUnderKeepGoingIsAnErrorInEveryReport) {
+  TempDir dir;
+  const std::string bad = spec_path("tests/integration/specs/bad-unknown-key.yaml");
+  const auto o = run_shmcheck({"run", "--keep-going", "--quiet", "--duration", "300ms",
+                               spec_path("tests/integration/specs/short-spsc.yaml"), bad,
+                               "--report-dir", dir.path()});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  const auto json = nlohmann::json::parse(read_file(dir.path() + "/shmcheck.json"));
+  EXPECT_EQ(json.at("exit_code"), 2) << json.dump(2).substr(0, 400);
+  EXPECT_NE(json.at("verdict"), "pass");
+  const auto junit = read_file(dir.path() + "/junit.xml");
+  EXPECT_NE(junit.find("<testsuite name=\"" + bad + "\""), std::string::npos) << junit;
+  EXPECT_NE(junit.find("errors=\"1\""), std::string::npos) << junit;
+  EXPECT_NE(junit.find("spec refused: " + bad + ":6:"), std::string::npos) << junit;
+  const auto summary = read_file(dir.path() + "/summary.md");
+  EXPECT_NE(summary.find("exit code 2"), std::string::npos) << summary;
+  EXPECT_NE(read_file(dir.path() + "/report.html").find("spec refused"), std::string::npos);
 }
 
 // ---- a SIGKILLed harness takes its workers along and is reclaimable ----------------------

@@ -63,6 +63,11 @@ struct SpecLoadResult {
 // and Spec::file). Applies the same size/encoding rules as load_spec_file.
 [[nodiscard]] SpecLoadResult load_spec_string(std::string_view text, std::string_view file_label);
 
+// In a suite each spec needs its own name, which labels its reports and metrics: the
+// error for `spec` when `earlier` (the file of a spec before it) has its name. `run`
+// and `validate` say it alike.
+[[nodiscard]] SpecError same_name_error(const Spec& spec, const std::string& earlier);
+
 // Strict scalar parsers shared by the loader and the CLI (--duration etc.).
 // On failure they return nullopt and, if `error` is given, say why
 // ("unknown unit 'sec' in '5sec' (use ns, us, ms, s, m, h)").
