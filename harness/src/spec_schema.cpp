@@ -2,7 +2,10 @@
 // against it. A file of its own: valijson's templates are the heaviest part of the
 // loader to compile, and here they build in parallel with the rest of it.
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
@@ -45,6 +48,27 @@ std::string context_pointer(const std::vector<std::string>& context) {
   return pointer;
 }
 
+// valijson reads every integer as an int64: 2^63 .. 2^64-1 (a seed, an `after`, which
+// the loader takes) wrapped negative and broke "minimum: 0". They are checked as
+// INT64_MAX, which every bound in the schema orders alike.
+bool huge(const Json& value) {
+  return value.is_number_unsigned() &&
+         value.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX);
+}
+
+bool any_huge_integer(const Json& value) {
+  if (huge(value)) return true;
+  if (!value.is_structured()) return false;
+  return std::any_of(value.begin(), value.end(), [](const Json& v) { return any_huge_integer(v); });
+}
+
+void clamp_huge_integers(Json& value) {
+  if (huge(value)) value = INT64_MAX;
+  if (value.is_structured()) {
+    for (auto& child : value) clamp_huge_integers(child);
+  }
+}
+
 }  // namespace
 
 namespace detail {
@@ -53,7 +77,12 @@ std::vector<std::pair<std::string, std::string>> schema_violations(const nlohman
   // which costs more to build than a whole validation.
   thread_local valijson::Validator validator(valijson::Validator::kStrongTypes);
   valijson::ValidationResults results;
-  const valijson::adapters::NlohmannJsonAdapter target(document);
+  std::optional<Json> clamped;
+  if (any_huge_integer(document)) {
+    clamped = document;
+    clamp_huge_integers(*clamped);
+  }
+  const valijson::adapters::NlohmannJsonAdapter target(clamped ? *clamped : document);
   std::vector<std::pair<std::string, std::string>> found;
   if (validator.validate(compiled_schema(), target, &results)) return found;
   valijson::ValidationResults::Error e;

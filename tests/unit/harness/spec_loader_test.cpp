@@ -314,6 +314,27 @@ TEST(SpecLoaderMessages, EveryProblemInAFileIsReportedInFileOrder) {
             "multi.yaml:7:1: duplicate key 'name' (first at line 1:1)");
 }
 
+// The schema check read every integer as an int64: a seed or an `after` of 2^63 or
+// more (the loader's range goes to 2^64-1, and `--seed` takes them) was refused with
+// "Expected number greater than or equal to 0".
+TEST(SpecLoaderGood, WholeNumbersUpTo2To64Minus1PassTheSchemaCheck) {
+  const auto result = load_spec_string(
+      "name: x\n"
+      "seed: 18446744073709551615\n"
+      "duration: 1s\n"
+      "objects:\n"
+      "  - {name: q, kind: spsc_ring, capacity: 8}\n"
+      "processes:\n"
+      "  - {role: producer, uses: q}\n"
+      "  - {role: consumer, uses: q}\n"
+      "faults:\n"
+      "  - {kill: producer, at: ring.push.before_commit, after: 9223372036854775808}\n",
+      "huge.yaml");
+  ASSERT_TRUE(result.ok()) << all_errors(result);
+  EXPECT_EQ(result.spec->seed, UINT64_MAX);
+  EXPECT_EQ(result.spec->faults.at(0).after, 9223372036854775808ULL);
+}
+
 TEST(SpecLoaderMessages, ToStringEscapesControlBytesAndInvalidUtf8) {
   const SpecError e{"a\x1b[31m.yaml", 2, 3, "bad \x01 value \xff caf\xc3\xa9"};
   EXPECT_EQ(e.to_string(), "a\\x1b[31m.yaml:2:3: bad \\x01 value \\xff caf\xc3\xa9");
