@@ -335,6 +335,31 @@ TEST(SpecLoaderGood, WholeNumbersUpTo2To64Minus1PassTheSchemaCheck) {
   EXPECT_EQ(result.spec->faults.at(0).after, 9223372036854775808ULL);
 }
 
+// The schema limits a description to 4096 characters; the parser's bound on a scalar
+// was 4096 bytes, so 3000 'é' (6000 bytes), valid in an editor, were refused.
+TEST(SpecLoaderMessages, ADescriptionIsLimitedInCharactersAsTheSchemaSays) {
+  const auto spec = [](const std::string& description) {
+    return load_spec_string("name: x\ndescription: \"" + description +
+                                "\"\nduration: 1s\nobjects:\n"
+                                "  - {name: q, kind: spsc_ring, capacity: 8}\n"
+                                "processes:\n  - {role: producer, uses: q}\n"
+                                "  - {role: consumer, uses: q}\n",
+                            "d.yaml");
+  };
+  std::string e_acute;
+  for (int i = 0; i < 3000; ++i) e_acute += "\xc3\xa9";
+  const auto fits = spec(e_acute);
+  EXPECT_TRUE(fits.ok()) << all_errors(fits);
+  for (int i = 0; i < 1097; ++i) e_acute += "\xc3\xa9";
+  const auto over = spec(e_acute);
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(all_errors(over).find("d.yaml:2:14: schema"), std::string::npos) << all_errors(over);
+  const auto huge = spec(std::string(20000, 'a'));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(all_errors(huge).find("20000 bytes long; at most 16384"), std::string::npos)
+      << all_errors(huge);
+}
+
 TEST(SpecLoaderMessages, ToStringEscapesControlBytesAndInvalidUtf8) {
   const SpecError e{"a\x1b[31m.yaml", 2, 3, "bad \x01 value \xff caf\xc3\xa9"};
   EXPECT_EQ(e.to_string(), "a\\x1b[31m.yaml:2:3: bad \\x01 value \\xff caf\xc3\xa9");
