@@ -386,17 +386,21 @@ std::optional<std::size_t> Supervisor::worker_of(pid_t pid) const {
 std::optional<std::size_t> Supervisor::failpoint_fault(
     std::size_t worker, const probes::WorkerSlotSnapshot& slot) const {
   // Several faults may arm one failpoint of one worker (a pause on hit 100, a kill on
-  // hit 1000): the hit the slot recorded says which one acted.
+  // hit 1000): the hit the slot recorded says which one acted. Two pauses on one hit act
+  // one after the other: the first of them not yet fired is the one stopping it now
+  // (the second was reported "not reached" while it had paused the worker too).
+  std::optional<std::size_t> first;
   for (std::size_t f = 0; f < timed_begin_; ++f) {
     const auto& fault = schedule_.faults[f];
     if (fault.worker == worker && fault.failpoint == slot.injected_failpoint &&
         fault.occurrence == slot.injected_occurrence &&
         (fault.type == FaultType::kPauseAtFailpoint) ==
             (slot.injected_action == core::FailpointAction::kPause)) {
-      return f;
+      if (report_.faults[f].status != probes::FaultStatus::kFired) return f;
+      if (!first) first = f;
     }
   }
-  return std::nullopt;
+  return first;
 }
 
 void Supervisor::reap(std::uint64_t now) {
@@ -916,7 +920,12 @@ void Supervisor::settle_unfired_faults() {
     const auto& first = history.incarnations.front();
     if (first.injected || first.unexpected) {
       outcome.status = probes::FaultStatus::kPreempted;
-      outcome.note = who + "'s first incarnation ended before the hit: " + first.cause;
+      const bool same_hit = first.injected && first.slot.injected_failpoint == fault.failpoint &&
+                            first.slot.injected_occurrence == fault.occurrence;
+      outcome.note = who + "'s first incarnation ended " +
+                     (same_hit ? "at the same hit, by a fault armed there before this one: "
+                               : "before the hit: ") +
+                     first.cause;
       continue;
     }
     // It ran to the end (a clean exit, or stopped with the run): the hit never came.

@@ -2232,6 +2232,31 @@ TEST(RunCommand, TwoFaultsAtOneFailpointOfOneWorkerEachActOnTheirOwnHit) {
   EXPECT_GE(result.at("durations").at("run_s").get<double>(), 1.0);
 }
 
+// Two pauses on one hit both act (the core runs the arms of a hit in order), and both
+// fired: the second was reported "not reached", failing the run, with the advice to run
+// longer. A pause armed after a kill on one hit cannot act: preempted, saying why.
+TEST(RunCommand, FaultsSharingOneHitEachAreAccountedFor) {
+  const auto spec = [](const std::string& first) {
+    return "name: one-hit\nduration: 500ms\ntimeout: 10s\nobjects:\n"
+           "  - { name: queue, kind: spsc_ring, capacity: 1024, message_size: 64 }\n"
+           "processes:\n"
+           "  - { role: producer, count: 1, uses: queue, rate: 10k/s }\n"
+           "  - { role: consumer, count: 1, uses: queue }\n"
+           "faults:\n" +
+           first + "  - { pause: producer, for: 1ms, at: ring.push.before_commit, after: 100 }\n";
+  };
+  const auto pauses =
+      run_passing_text(spec("  - { pause: producer, for: 1ms, at: ring.push.before_commit, "
+                            "after: 100 }\n"));
+  EXPECT_EQ(fault_statuses(pauses), (std::vector<std::string>{"fired", "fired"}));
+  const auto killed = run_passing_text(
+      spec("  - { kill: producer, at: ring.push.before_commit, after: 100, restart: true }\n"));
+  EXPECT_EQ(fault_statuses(killed), (std::vector<std::string>{"fired", "preempted"}));
+  EXPECT_NE(killed.at("fault_schedule").at(1).at("note").get<std::string>().find("at the same hit"),
+            std::string::npos)
+      << killed.at("fault_schedule").dump(1);
+}
+
 // A producer paced at 1k/s and a consumer on a small SPSC ring, with `faults` (the
 // YAML lines after "faults:", and anything after them). Its faults start on line 10.
 std::string paced_pair_spec(const std::string& name, const std::string& duration,
