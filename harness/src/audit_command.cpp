@@ -2,6 +2,7 @@
 // proved orphans (--clean, dry run unless --yes) and reclaims objects of runs
 // whose harness died (--reclaim). See probes/inventory.hpp and probes/cleaner.hpp.
 #include <pwd.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -205,11 +206,24 @@ void print_clean(const probes::CleanReport& report, bool dry_run, const char* wh
   }
 }
 
+constexpr long kMqueueMagic = 0x19800202;  // linux/magic.h MQUEUE_MAGIC
+
 int run_audit(const AuditFlags& f) {
   // Flags first: usage errors are exit code 2.
   probes::InventoryOptions options;
   options.mqueue_dir = f.mqueue_dir;
   options.trust_pid_namespace = f.trust_pid_namespace;
+  // A directory named on purpose that is not an mqueue mount (a typo, /etc) listed no
+  // queue and said nothing; the default is only noted when absent (not every host
+  // mounts it).
+  if (f.mqueue_dir != AuditFlags{}.mqueue_dir) {
+    struct statfs fs {};
+    if (::statfs(f.mqueue_dir.c_str(), &fs) != 0 || fs.f_type != kMqueueMagic) {
+      std::fprintf(stderr, "shmcheck audit: --mqueue-dir %s: not a mounted mqueue file system\n",
+                   printable(f.mqueue_dir).c_str());
+      return kExitUsage;
+    }
+  }
   for (const auto& k : f.kinds) {
     const auto kind = probes::ipc_kind_from_string(k);
     if (!kind) {
@@ -471,9 +485,11 @@ CommandRunner add_audit_command(CLI::App& app) {
   cmd->add_option("--manifest-dir", f->manifest_dir,
                   "Run manifest directory for --reclaim (default $XDG_RUNTIME_DIR/shmcheck/runs "
                   "or /tmp/shmcheck-<uid>/runs)")
-      ->needs(reclaim);
+      ->needs(reclaim)
+      ->check(non_empty_path());
   cmd->add_option("--mqueue-dir", f->mqueue_dir,
-                  "Where the mqueue file system is mounted (default /dev/mqueue)");
+                  "Where the mqueue file system is mounted (default /dev/mqueue)")
+      ->check(non_empty_path());
   cmd->add_flag("--trust-pid-namespace", f->trust_pid_namespace,
                 "Outside the host's pid namespace (a container): take this /proc as every "
                 "process that can reach the objects (only when /dev/shm, /dev/mqueue and the "
@@ -486,6 +502,7 @@ CommandRunner add_audit_command(CLI::App& app) {
   auto* textfile = cmd->add_option(
       "--textfile", f->textfile,
       "Write the metrics in node_exporter textfile format to FILE (atomically) and exit");
+  textfile->check(non_empty_path());
   serve->excludes(textfile);
   fail_on_orphans->excludes(serve)->excludes(textfile);
   cmd->add_option("--min-interval", f->min_interval,

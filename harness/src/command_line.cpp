@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -23,9 +24,12 @@ namespace {
 // them: a segment or report file would become "stderr", and a diagnostic line would be
 // written into shared memory or a report. (Seen: with stdout and stderr closed, a run's
 // workers failed and its producer's messages were reported lost.)
+bool g_stdout_was_closed = false;
+
 void open_closed_standard_descriptors() noexcept {
   for (int fd = 0; fd <= 2; ++fd) {
     if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    if (fd == STDOUT_FILENO) g_stdout_was_closed = true;
     const int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);  // lowest free: fd
     if (opened != fd && opened >= 0) ::close(opened);  // cannot happen; never leak one
   }
@@ -42,16 +46,42 @@ int check_standard_output(const std::string& program, int code) {
   const int error = errno;
   if (flushed && std::ferror(stdout) == 0) return code;
   // A failure before this flush sets the error flag; its errno is long gone.
-  const std::string why = flushed || error == 0 ? "" : std::string(": ") + std::strerror(error);
+  const std::string why = g_stdout_was_closed     ? ": it was closed"
+                          : flushed || error == 0 ? ""
+                                                  : std::string(": ") + std::strerror(error);
   std::fprintf(stderr, "%s: cannot write standard output%s\n", program.c_str(), why.c_str());
   return std::max(code, static_cast<int>(kExitEnvironment));
 }
 
+// A command whose output is what it was asked for (an audit, a validation, the list
+// of failpoints) cannot be written into a standard output closed when it started: its
+// descriptor, kept on /dev/null so that no file takes it, goes to /dev/full, and the
+// write fails as into a full disk. `run` (the verdict is its exit code and reports) and
+// the worker keep /dev/null.
+void fail_writes_to_a_closed_stdout(const CLI::App& command) noexcept {
+  const auto& name = command.get_name();
+  if (!g_stdout_was_closed || name == "run" || name == "worker") return;
+  const int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  if (full < 0) return;
+  (void)::dup2(full, STDOUT_FILENO);  // dup2 clears FD_CLOEXEC on the copy
+  ::close(full);
+}
+
 }  // namespace
+
+CLI::Validator non_empty_path() {
+  return {[](const std::string& v) {
+            return v.empty() ? std::string("an empty path (an unset variable?)") : std::string();
+          },
+          "PATH"};
+}
 
 int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> commands, int argc,
                      char** argv) {
   open_closed_standard_descriptors();
+  // A reader that went away (`shmcheck audit | head`) is a write error said and exited
+  // with (kExitEnvironment, check_standard_output), not a silent death by SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
   app.require_subcommand(1);
   std::map<const CLI::App*, CommandRunner> runners;
   for (const CommandFactory factory : commands) {
@@ -96,6 +126,7 @@ int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> comman
   }
   try {
     for (auto* sub : app.get_subcommands()) {
+      fail_writes_to_a_closed_stdout(*sub);
       return check_standard_output(app.get_name(), runners.at(sub)());
     }
   } catch (const std::bad_alloc&) {

@@ -57,12 +57,24 @@ std::filesystem::path absolute_dir(const std::string& dir) {
 // True when a and b name one file: the same path once symbolic links and "." / ".."
 // are resolved, or (existing) the same device and inode ("/dev/stdout" and the file
 // standard output was redirected to, a hard link).
+// Where writing `path` lands: absolute, symlinks followed, also one whose target does
+// not exist yet (weakly_canonical leaves a dangling link, and a relative path that does
+// not exist, as it is: "a.json" and "./a.json" compared unequal).
+std::filesystem::path landing(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(path, ec);
+  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+    const fs::path target = fs::read_symlink(p, ec);
+    if (ec) break;
+    p = target.is_absolute() ? target : p.parent_path() / target;
+  }
+  const auto canonical = fs::weakly_canonical(p, ec);
+  return ec ? p.lexically_normal() : canonical;
+}
+
 bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ea;
-  std::error_code eb;
-  const auto ca = std::filesystem::weakly_canonical(a, ea);
-  const auto cb = std::filesystem::weakly_canonical(b, eb);
-  if (!ea && !eb && ca == cb) return true;
+  if (landing(a) == landing(b)) return true;
   struct stat sa {};
   struct stat sb {};
   return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
@@ -108,14 +120,20 @@ core::Result<std::filesystem::path> make_report_dir(const std::string& dir) {
 }  // namespace
 
 void add_output_options(CLI::App& cmd, OutputOptions& o) {
-  cmd.add_option("--json", o.json, "Write the results as JSON to FILE ('-': standard output)");
-  cmd.add_option("--junit", o.junit, "Write JUnit XML to FILE (one testsuite per spec)");
-  cmd.add_option("--html", o.html, "Write a self-contained HTML report to FILE");
+  // An empty path (a CI script's unset $OUT) wrote nothing and said nothing.
+  const auto path = non_empty_path();
+  cmd.add_option("--json", o.json, "Write the results as JSON to FILE ('-': standard output)")
+      ->check(path);
+  cmd.add_option("--junit", o.junit, "Write JUnit XML to FILE (one testsuite per spec)")
+      ->check(path);
+  cmd.add_option("--html", o.html, "Write a self-contained HTML report to FILE")->check(path);
   cmd.add_option("--summary", o.summary,
                  "Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when "
-                 "set)");
+                 "set)")
+      ->check(path);
   cmd.add_option("--report-dir", o.report_dir,
-                 "Write every report into DIR: shmcheck.json, junit.xml, report.html, summary.md");
+                 "Write every report into DIR: shmcheck.json, junit.xml, report.html, summary.md")
+      ->check(path);
   auto* listen = cmd.add_option(
       "--metrics-listen", o.metrics_listen,
       "Serve Prometheus /metrics on HOST:PORT while the run goes (port 0 picks one)");

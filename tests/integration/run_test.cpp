@@ -1541,20 +1541,37 @@ TEST(ListFailpoints, NamesEachFailpointWithTheRolesThatReachIt) {
   EXPECT_NE(table.out.find("semaphore.after_wait         waiter"), std::string::npos) << table.out;
 }
 
+// Where a command's standard output goes, in the tests below.
+enum class Stdout { kFullDisk, kClosed, kReaderGone };
+
 // Every command's stdout is what it was asked for: `shmcheck audit --json > audit.json` on
 // a full disk used to exit 0 with an empty file. Now each command says so on stderr and
 // exits 3; a run keeps its verdict as its exit code (its reports are checked on their
-// own) and says what was lost.
+// own) and says what was lost. So too when standard output was closed (`>&-`: the output
+// went to /dev/null with exit 0) or its reader went away (`| head`: killed by SIGPIPE,
+// exit 141, where the README promises 3).
 TEST(Commands, AStandardOutputThatCannotBeWrittenIsSaidAndFailsAllButARunsVerdict) {
   TempDir dir;
   const std::string err_path = dir.path() + "/err";
-  const auto to_full_disk = [&](const std::vector<std::string>& args) {
+  const auto with_stdout = [&](Stdout where, const std::vector<std::string>& args) {
     const pid_t pid = shmcheck::testing::fork_child([&] {
-      const int full = ::open("/dev/full", O_WRONLY);
       const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (full < 0 || err < 0) return 126;
-      ::dup2(full, STDOUT_FILENO);
+      if (err < 0) return 126;
       ::dup2(err, STDERR_FILENO);
+      ::signal(SIGPIPE, SIG_DFL);  // as a shell starts it
+      if (where == Stdout::kFullDisk) {
+        const int full = ::open("/dev/full", O_WRONLY);
+        if (full < 0) return 126;
+        ::dup2(full, STDOUT_FILENO);
+      } else if (where == Stdout::kClosed) {
+        ::close(STDOUT_FILENO);
+      } else {
+        int p[2];
+        if (::pipe(p) != 0) return 126;
+        ::close(p[0]);
+        ::dup2(p[1], STDOUT_FILENO);
+        ::close(p[1]);
+      }
       std::vector<char*> argv{const_cast<char*>(kBinary.c_str())};
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
@@ -1564,23 +1581,31 @@ TEST(Commands, AStandardOutputThatCannotBeWrittenIsSaidAndFailsAllButARunsVerdic
     return std::pair{shmcheck::testing::wait_child(pid, 60s), read_file(err_path)};
   };
   const auto spec = spec_path("specs/mutex-owner-death.yaml");
-  for (const std::vector<std::string>& args : {std::vector<std::string>{"audit", "--json"},
-                                               {"audit"},
-                                               {"list-failpoints"},
-                                               {"validate", spec},
-                                               {"--help"}}) {
-    const auto [exit, err] = to_full_disk(args);
-    ASSERT_TRUE(exit.exited) << args[0] << ": " << exit.describe();
-    EXPECT_EQ(exit.code, 3) << args[0] << ": " << exit.describe() << "\n" << err;
-    EXPECT_NE(err.find("shmcheck: cannot write standard output"), std::string::npos)
-        << args[0] << ": " << err;
+  for (const auto where : {Stdout::kFullDisk, Stdout::kClosed, Stdout::kReaderGone}) {
+    const auto name = where == Stdout::kFullDisk ? "full disk"
+                      : where == Stdout::kClosed ? "closed"
+                                                 : "reader gone";
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"audit", "--json"},
+                                                 {"audit"},
+                                                 {"list-failpoints"},
+                                                 {"validate", spec},
+                                                 {"--help"}}) {
+      if (where == Stdout::kClosed && args[0] == "--help") continue;  // no command to fail
+      const auto [exit, err] = with_stdout(where, args);
+      ASSERT_TRUE(exit.exited) << name << ", " << args[0] << ": " << exit.describe();
+      EXPECT_EQ(exit.code, 3) << name << ", " << args[0] << ": " << exit.describe() << "\n" << err;
+      EXPECT_NE(err.find("shmcheck: cannot write standard output"), std::string::npos)
+          << name << ", " << args[0] << ": " << err;
+    }
+    const auto [exit, err] = with_stdout(where, {"run", spec, "-q", "--duration", "300ms"});
+    ASSERT_TRUE(exit.exited) << name << ": " << exit.describe();
+    EXPECT_EQ(exit.code, 0) << name << ": " << exit.describe() << "\n" << err;
+    if (where == Stdout::kFullDisk) {
+      EXPECT_NE(err.find("standard output could not be written; the verdict is the exit code"),
+                std::string::npos)
+          << err;
+    }
   }
-  const auto [exit, err] = to_full_disk({"run", spec, "-q", "--duration", "300ms"});
-  ASSERT_TRUE(exit.exited) << exit.describe();
-  EXPECT_EQ(exit.code, 0) << exit.describe() << "\n" << err;
-  EXPECT_NE(err.find("standard output could not be written; the verdict is the exit code"),
-            std::string::npos)
-      << err;
 }
 
 TEST(RunCommand, UnknownFlagIsAUsageError) {
@@ -1596,6 +1621,22 @@ void expect_refused_as_usage(const std::vector<std::string>& args, const std::st
   EXPECT_EQ(o.exit.code, 2) << describe(o);
   EXPECT_NE(o.err.find(message), std::string::npos) << describe(o);
   EXPECT_EQ(o.out.find("pass"), std::string::npos) << "it ran: " << describe(o);
+}
+
+// An empty path (a CI script's unset $OUT) wrote no report and said nothing; a
+// --mqueue-dir that is no mqueue mount listed no queue and said nothing.
+TEST(Commands, AnEmptyPathOrAWrongMqueueDirIsAUsageError) {
+  const auto spec = spec_path("specs/spsc-producer-crash.yaml");
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"run", spec, "--json", ""}, "--json: an empty path"},
+      {{"run", spec, "--junit", ""}, "--junit: an empty path"},
+      {{"run", spec, "--html", ""}, "--html: an empty path"},
+      {{"run", spec, "--summary", ""}, "--summary: an empty path"},
+      {{"run", spec, "--report-dir", ""}, "--report-dir: an empty path"},
+      {{"audit", "--textfile", ""}, "--textfile: an empty path"},
+      {{"audit", "--reclaim", "--manifest-dir", ""}, "--manifest-dir: an empty path"},
+      {{"audit", "--mqueue-dir", "/etc"}, "--mqueue-dir /etc: not a mounted mqueue file system"}};
+  for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 
 // --linger and --push-job modify another flag; alone they would do nothing, silently.
@@ -1625,6 +1666,20 @@ TEST(RunCommand, TwoReportFormatsIntoOneFileAreAUsageError) {
       {{"run", spec, "--report-dir", reports, "--summary", reports + "/junit.xml"},
        "--report-dir (" + reports + "/junit.xml: --summary writes its markdown report there"}};
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
+  EXPECT_FALSE(fs::exists(file));
+  // Other spellings of one file were let through, and the JUnit XML replaced the JSON:
+  // a relative name that does not exist yet and the same with "./", and a symlink to a
+  // file not written yet.
+  const std::string bare = "alias-" + std::to_string(::getpid()) + ".json";
+  const std::string link = dir.path() + "/link";
+  fs::create_symlink(file, link);
+  const std::pair<std::vector<std::string>, std::string> spellings[] = {
+      {{"run", spec, "--json", bare, "--junit", "./" + bare},
+       "--junit (./" + bare + ": --json writes its json report there"},
+      {{"run", spec, "--json", file, "--junit", link},
+       "--junit (" + link + ": --json writes its json report there"}};
+  for (const auto& [args, message] : spellings) expect_refused_as_usage(args, message);
+  EXPECT_FALSE(fs::exists(bare));
   EXPECT_FALSE(fs::exists(file));
   EXPECT_TRUE(fs::is_empty(reports));
   const auto same = run_shmcheck({"run", spec, "--quiet", "--duration", "300ms", "--report-dir",

@@ -10,7 +10,8 @@
 
 namespace CLI {
 class App;
-}
+class Validator;
+}  // namespace CLI
 
 namespace shmcheck::harness {
 
@@ -32,6 +33,9 @@ using CommandFactory = CommandRunner (*)(CLI::App&);
 // (command_line.cpp; `shmcheck` and `shmcheck-worker` share it).
 int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> commands, int argc,
                      char** argv);
+
+// A check for a flag naming a file or directory: refuses an empty one.
+CLI::Validator non_empty_path();
 
 CommandRunner add_list_failpoints_command(CLI::App& app);
 CommandRunner add_audit_command(CLI::App& app);
