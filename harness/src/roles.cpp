@@ -71,6 +71,10 @@ class Context {
     if (intended > now && !wait_unless_stopped(now, intended)) return std::nullopt;
     return intended;
   }
+  // For every role but the producer (which times its messages from pace()): true when
+  // the n-th operation may start, at once when unpaced; false when the run ended while
+  // it waited. A consumer at 10/s is a slow consumer, a locker at 1k/s a lock's load.
+  bool paced(std::uint64_t n) { return cfg_.rate <= 0 || pace(n).has_value(); }
   // A hold keeps its CPU (WaitTail::spin): the worker holds a lock or a unit meanwhile.
   void hold() const { wait_for_unless_stopped(cfg_.hold_ns, WaitTail::spin); }
   void think() const { wait_for_unless_stopped(cfg_.think_ns, WaitTail::yield); }
@@ -343,6 +347,7 @@ int run_consumer(Context& ctx, Ring& ring) {
   RingWait empty(ctx, RingWait::Side::kEmpty);
   for (;;) {
     if (ctx.control().phase() == RunPhase::kStop || ctx.budget_spent(popped)) break;
+    if (!ctx.paced(popped)) break;
     ctx.slot().enter_op(WorkerOp::kPop, popped + 1);
     const Popped got =
         pop_some(ctx, ring, std::span(buf), std::span(sizes), ctx.batch(popped), empty);
@@ -388,7 +393,7 @@ int run_locker(Context& ctx, core::Segment& segment) {
   const bool skip_lock = cfg.broken == Broken::kSkipLock;
   ctx.slot().set_running();
   std::uint64_t done = 0;
-  while (!ctx.should_stop() && !ctx.budget_spent(done)) {
+  while (!ctx.should_stop() && !ctx.budget_spent(done) && ctx.paced(done)) {
     ctx.slot().enter_op(WorkerOp::kLock, done + 1);
     std::uint64_t t0 = 0;  // when the wait began: read only when there is a wait
     bool waited = false;
@@ -490,7 +495,7 @@ int run_semaphore_user(Context& ctx) {
   const bool lender = cfg.role == "poster";
   ctx.slot().set_running();
   std::uint64_t done = 0;
-  while (!ctx.should_stop() && !ctx.budget_spent(done)) {
+  while (!ctx.should_stop() && !ctx.budget_spent(done) && ctx.paced(done)) {
     if (lender) {
       // Lend a unit, hold, take one back: a crash in between leaves one unit too many.
       if (auto r = give_unit(ctx, *sem, *ledger, done + 1); !r) return fail(ctx, "post", r.error());
@@ -543,7 +548,7 @@ int run_pages(Context& ctx, core::Segment& segment) {
   ctx.slot().set_running();
   std::uint64_t done = 0;
   std::size_t next = me % pages;
-  while (!ctx.should_stop() && !ctx.budget_spent(done)) {
+  while (!ctx.should_stop() && !ctx.budget_spent(done) && ctx.paced(done)) {
     const std::span<std::byte> page(base + next * page_size, page_size);
     if (writer) {
       ctx.slot().enter_op(WorkerOp::kWrite, done + 1);

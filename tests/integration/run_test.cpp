@@ -2312,6 +2312,30 @@ TEST(RunCommand, FaultsSharingOneHitEachAreAccountedFor) {
       << killed.at("fault_schedule").dump(1);
 }
 
+// `rate` paces every role: on a consumer or a locker it was accepted, checked against
+// the timeout, and ignored (a consumer "at 10/s" took 5000 messages in 0.5 s). A
+// consumer at 200/s is a slow consumer its producer backs up behind; a locker at 1k/s
+// locks 1000 times a second.
+TEST(RunCommand, RatePacesConsumersAndLockersToo) {
+  const auto result = run_passing_text(
+      "name: paced-roles\nduration: 500ms\ntimeout: 5s\nobjects:\n"
+      "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
+      "  - { name: guard, kind: mutex }\n"
+      "processes:\n"
+      "  - { role: producer, count: 1, uses: queue }\n"
+      "  - { role: consumer, count: 1, uses: queue, rate: 200/s }\n"
+      "  - { role: locker, count: 1, uses: guard, rate: 1k/s }\n");
+  std::map<std::string, std::uint64_t> ops;
+  for (const auto& r : result.at("roles")) ops[r.at("role")] = r.at("ops");
+  // 100 in 0.5 s, and the 64 the ring held when the run ended; unpaced, hundreds of
+  // thousands.
+  EXPECT_GE(ops["consumer"], 60U);
+  EXPECT_LE(ops["consumer"], 200U);
+  EXPECT_LE(ops["producer"], ops["consumer"] + 64);
+  EXPECT_GE(ops["locker"], 200U);
+  EXPECT_LE(ops["locker"], 520U);
+}
+
 // A producer paced at 1k/s and a consumer on a small SPSC ring, with `faults` (the
 // YAML lines after "faults:", and anything after them). Its faults start on line 10.
 std::string paced_pair_spec(const std::string& name, const std::string& duration,
