@@ -587,7 +587,8 @@ FaultSpec extract_fault(Extractor& x, const Json& obj, const std::string& ptr) {
     }
   }
   if (auto start = x.get_duration(obj, ptr, "start")) f.start = *start;
-  if (auto max = x.get_uint(obj, ptr, "max", 0, UINT32_MAX)) {
+  // 0 read as "never" and meant "no limit": leave `max` out for no limit.
+  if (auto max = x.get_uint(obj, ptr, "max", 1, UINT32_MAX)) {
     f.max = static_cast<std::uint32_t>(*max);
   }
   if (auto pause_for = x.get_duration(obj, ptr, "for", f.kind == FaultKind::kPause)) {
