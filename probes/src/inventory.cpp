@@ -116,7 +116,7 @@ void list_dir(const std::string& path, bool mqueue, const InventoryOptions& opti
       o.name = "/" + name.substr(4);
       // glibc's sem_open writes "sem.XXXXXX" and link()s it to the final name; a
       // process killed in between leaves the temporary behind.
-      o.glibc_temporary = name.size() == 10 && st.st_nlink == 1;
+      o.maybe_glibc_temporary = name.size() == 10 && st.st_nlink == 1;
     } else {
       o.kind = IpcKind::kPosixShm;
       o.name = "/" + name;

@@ -47,7 +47,7 @@ nlohmann::json to_json(const IpcObject& o) {
     j["attach_count"] = o.attach_count;
     j["sysv_dest"] = o.sysv_dest;
   }
-  if (o.glibc_temporary) j["glibc_temporary"] = true;
+  if (o.maybe_glibc_temporary) j["maybe_glibc_temporary"] = true;
   if (o.flock_held) j["flock_held"] = true;
   if (o.open_check != OpenCheck::kNotChecked) j["open_check"] = to_string(o.open_check);
   auto holders = nlohmann::json::array();

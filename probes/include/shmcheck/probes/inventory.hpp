@@ -128,9 +128,12 @@ struct IpcObject {
   pid_t last_pid = 0;  // SysV shm lpid / msg lspid; 0 when unknown
   core::Liveness last_pid_liveness = core::Liveness::kUnknown;  // SysV shm: its last attacher
   std::uint64_t attach_count = 0;                               // SysV shm nattch
-  bool sysv_dest = false;        // SysV shm: SHM_DEST set (removed at the last detach)
-  bool glibc_temporary = false;  // sem.XXXXXX left by a sem_open that died before link()
-  bool flock_held = false;       // /proc/locks lists a lock on it (shmcheck holders flock)
+  bool sysv_dest = false;  // SysV shm: SHM_DEST set (removed at the last detach)
+  // Named as glibc names a sem_open's temporary file (sem. and 6 characters): maybe one
+  // a sem_open killed before its link() left, or a semaphore given such a name (the
+  // two are alike in every way the auditor can see).
+  bool maybe_glibc_temporary = false;
+  bool flock_held = false;  // /proc/locks lists a lock on it (shmcheck holders flock)
   OpenCheck open_check = OpenCheck::kNotChecked;  // the kernel's word, when it was asked
   std::vector<Holder> holders;
   // shmcheck's own objects: the decoded header (read with pread).
