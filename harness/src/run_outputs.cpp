@@ -176,7 +176,7 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
   for (const auto& [flag, format, path] : files) {
     if (path->empty()) continue;
     if (auto ok = reports::check_output_file(*path); !ok) {
-      return core::make_error(ok.error().code, flag, *path, ok.error().sys_errno);
+      return core::make_error(ok.error().code, flag, ok.error().detail, ok.error().sys_errno);
     }
   }
   // Two reports of different formats into one file: the later replaced the earlier

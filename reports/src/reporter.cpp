@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <ostream>
@@ -219,7 +220,15 @@ core::Result<void> check_output_file(const std::string& path) {
   }
   const std::string probe = temporary_beside(where.path);
   auto fd = core::posix_call("open", [&] { return ::open(probe.c_str(), kCreateTemporary, 0644); });
-  if (!fd) return core::make_error(fd.error().code, "open", where.path, fd.error().sys_errno);
+  if (!fd) {
+    // A report replaces its file from a temporary beside it: say where that failed
+    // (`--json /proc/version` read "open /proc/version: No such file or directory").
+    const auto dir = std::filesystem::path(where.path).parent_path().string();
+    return core::make_error(
+        fd.error().code, "open",
+        where.path + "; cannot create a file in " + (dir.empty() ? "." : dir) + " to replace it",
+        fd.error().sys_errno);
+  }
   ::close(*fd);
   ::unlink(probe.c_str());
   return {};

@@ -64,7 +64,8 @@ TEST(ReportsFromARealRun, ReportDirWritesEveryFormatAndTheyMatchTheirGoldens) {
 }
 
 // Refused before the run (before, after a run whose result it then lost): a report in
-// a missing directory, and a --report-dir where a report's name is taken by a directory.
+// a missing directory or where no file can be made, and a --report-dir where a report's
+// name is taken by a directory.
 TEST(ReportsFromARealRun, AnUnwritableReportIsAnEnvironmentError) {
   const auto dir =
       fs::temp_directory_path() / ("shmcheck-reports-bad-" + std::to_string(::getpid()));
@@ -72,7 +73,14 @@ TEST(ReportsFromARealRun, AnUnwritableReportIsAnEnvironmentError) {
   const std::string junit = (dir / "missing-dir" / "junit.xml").string();
   const std::string taken = (dir / "out" / "shmcheck.json").string();
   for (const auto& [flag, path, said] :
-       {std::tuple{"--junit", junit, "--junit (" + junit + "): No such file or directory"},
+       {std::tuple{"--junit", junit,
+                   "--junit (" + junit + "; cannot create a file in " +
+                       (dir / "missing-dir").string() +
+                       " to replace it): No such file or directory"},
+        // Where no file can be created beside it (it read "No such file" of /proc/version).
+        std::tuple{"--json", std::string("/proc/version"),
+                   std::string("--json (/proc/version; cannot create a file in /proc to replace "
+                               "it)")},
         std::tuple{"--report-dir", (dir / "out").string(),
                    "--report-dir (" + taken + "): Is a directory"}}) {
     auto run = shmcheck::testing::ServerProcess::start(
