@@ -662,9 +662,12 @@ void semantic_checks(Extractor& x, const Spec& spec) {
   for (std::size_t i = 0; i < spec.objects.size(); ++i) {
     const auto& o = spec.objects[i];
     if (const auto [it, fresh] = seen.emplace(o.name, i); !fresh) {
-      x.error(detail::child_pointer(detail::child_pointer("/objects", i), "name"),
-              "duplicate object name " + quote(o.name) + " (first at line " +
-                  mark_text(spec.objects[it->second].mark) + ")");
+      // Both positions at the name (the first was the list item's, a column earlier).
+      const auto name_of = [](std::size_t k) {
+        return detail::child_pointer(detail::child_pointer("/objects", k), "name");
+      };
+      x.error(name_of(i), "duplicate object name " + quote(o.name) + " (first at line " +
+                              mark_text(x.mark(name_of(it->second))) + ")");
     }
   }
   std::vector<std::string_view> object_names;
