@@ -434,7 +434,38 @@ std::optional<std::string> read_spec_bytes(const std::string& path, std::vector<
   return bytes;
 }
 
-std::optional<Document> parse_spec_yaml(std::string_view bytes, std::vector<Diag>& diags) {
+namespace {
+
+// yaml-cpp counts columns in bytes; editors, and the schema's lengths, in characters:
+// an error after an 'é' was a column off. Maps a mark to characters (the bytes are
+// valid UTF-8 by then: check_bytes).
+class CharacterColumns {
+ public:
+  explicit CharacterColumns(std::string_view text) : text_(text) {
+    line_starts_.push_back(0);
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '\n') line_starts_.push_back(i + 1);
+    }
+  }
+  void convert(SourceMark& m) const {
+    if (m.line <= 0 || m.column <= 1 || static_cast<std::size_t>(m.line) > line_starts_.size()) {
+      return;
+    }
+    const std::size_t start = line_starts_[static_cast<std::size_t>(m.line) - 1];
+    const std::size_t end = std::min(text_.size(), start + static_cast<std::size_t>(m.column) - 1);
+    int characters = 0;
+    for (std::size_t i = start; i < end; ++i) {
+      characters += (static_cast<unsigned char>(text_[i]) & 0xC0U) != 0x80U ? 1 : 0;
+    }
+    m.column = characters + 1;
+  }
+
+ private:
+  std::string_view text_;
+  std::vector<std::size_t> line_starts_;
+};
+
+std::optional<Document> parse_yaml_bytes(std::string_view bytes, std::vector<Diag>& diags) {
   if (!check_bytes(bytes, diags)) return std::nullopt;
   Document doc;
   try {
@@ -464,6 +495,21 @@ std::optional<Document> parse_spec_yaml(std::string_view bytes, std::vector<Diag
                          "; a spec is a mapping with name, objects and processes",
                      ""});
     return std::nullopt;
+  }
+  return doc;
+}
+
+}  // namespace
+
+std::optional<Document> parse_spec_yaml(std::string_view bytes, std::vector<Diag>& diags) {
+  const std::size_t before = diags.size();
+  auto doc = parse_yaml_bytes(bytes, diags);
+  const CharacterColumns columns(bytes);
+  for (std::size_t i = before; i < diags.size(); ++i) columns.convert(diags[i].mark);
+  if (doc) {
+    for (auto* marks : {&doc->value_marks, &doc->key_marks}) {
+      for (auto& [pointer, mark] : *marks) columns.convert(mark);
+    }
   }
   return doc;
 }

@@ -360,6 +360,20 @@ TEST(SpecLoaderMessages, ADescriptionIsLimitedInCharactersAsTheSchemaSays) {
       << all_errors(huge);
 }
 
+// Columns count characters, as editors do: yaml-cpp's count bytes, and an error after
+// an 'é' (2 bytes) pointed one column past its key.
+TEST(SpecLoaderMessages, ColumnsCountCharactersNotBytes) {
+  const auto result = load_spec_string(
+      "name: x\nduration: 1s\nobjects:\n"
+      "  - { name: q, kind: spsc_ring, capacity: 8, colour: \"\xc3\xa9\", size: 1 }\n"
+      "processes:\n  - {role: producer, uses: q}\n  - {role: consumer, uses: q}\n",
+      "e.yaml");
+  ASSERT_EQ(result.errors.size(), 2U) << all_errors(result);
+  EXPECT_EQ(result.errors[0].column, 46);  // before the 'é': bytes and characters agree
+  EXPECT_EQ(result.errors[1].line, 4);
+  EXPECT_EQ(result.errors[1].column, 59) << all_errors(result);  // 60 in bytes
+}
+
 TEST(SpecLoaderMessages, ToStringEscapesControlBytesAndInvalidUtf8) {
   const SpecError e{"a\x1b[31m.yaml", 2, 3, "bad \x01 value \xff caf\xc3\xa9"};
   EXPECT_EQ(e.to_string(), "a\\x1b[31m.yaml:2:3: bad \\x01 value \\xff caf\xc3\xa9");
