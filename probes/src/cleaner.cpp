@@ -251,11 +251,6 @@ class Cleaner {
     if (ds.shm_nattch != 0) {
       return finish(out, CleanStatus::kNowHeld, std::to_string(ds.shm_nattch) + " attachment(s)");
     }
-    if (ds.shm_lpid != o.last_pid || std::max(ds.shm_atime, ds.shm_dtime) != o.modified_unix_s) {
-      // Attached and detached since the verdict: its last attacher is evidence of use.
-      return finish(out, CleanStatus::kNowHeld,
-                    "attached since, last by " + std::to_string(ds.shm_lpid));
-    }
     if ((ds.shm_perm.mode & SHM_DEST) != 0) {
       return finish(out, CleanStatus::kNotOrphaned, "already marked for removal");
     }

@@ -397,7 +397,10 @@ class LivenessCache {
 core::Liveness sysv_creator_liveness(pid_t pid, std::int64_t created_unix_s,
                                      const std::unordered_map<pid_t, std::uint64_t>& starts,
                                      std::int64_t boot_s, LivenessCache& cache) {
-  if (pid <= 0) return core::Liveness::kDead;
+  // 0: the kernel's word for a pid outside this pid namespace (a dead creator keeps its
+  // number), not for a dead one: a container's audit called a host process's segment
+  // orphaned.
+  if (pid <= 0) return core::Liveness::kUnknown;
   const auto live = cache.of(core::ProcessIdentity{pid, 0, 0});
   if (live != core::Liveness::kAlive) return live;
   std::uint64_t start_ticks = 0;
@@ -514,16 +517,9 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
         o.reason = "not attached, but creator " + std::to_string(o.creator->pid) + " is alive";
       } else if (o.creator && o.creator_liveness == core::Liveness::kUnknown) {
         o.verdict = Verdict::kUnknown;
-        o.reason = "not attached; creator's liveness cannot be read";
-      } else if (o.last_pid > 0 && o.last_pid_liveness == core::Liveness::kAlive) {
-        // Evidence of use, as a message queue's last sender: a service that attaches
-        // for each request between its requests.
-        o.verdict = Verdict::kInUse;
-        o.reason =
-            "not attached, but its last attacher " + std::to_string(o.last_pid) + " is alive";
-      } else if (!processes_complete) {
-        o.verdict = Verdict::kUnknown;
-        o.reason = "not attached; its creator is not among the processes this scan could see";
+        o.reason = o.creator->pid == 0
+                       ? "not attached; its creator is in a pid namespace this one cannot see"
+                       : "not attached; creator's liveness cannot be read";
       } else {
         o.verdict = Verdict::kOrphaned;
         o.reason = "not attached (nattch 0) and creator dead";
@@ -646,10 +642,6 @@ Inventory take_inventory(const InventoryOptions& options) {
       if (auto it = scan.by_shmid.find(o.sysv_id); it != scan.by_shmid.end()) {
         o.holders = detail::make_holders(scan, it->second, true);
       }
-    }
-    if (o.kind == IpcKind::kSysvShm && o.last_pid > 0) {
-      o.last_pid_liveness =
-          sysv_creator_liveness(o.last_pid, o.modified_unix_s, starts, boot_s, liveness);
     }
     if (o.creator) {
       o.creator_liveness =

@@ -788,7 +788,21 @@ HeldUpRun run_with_the_harness_held_up(std::chrono::milliseconds held) {
   const pid_t harness =
       start_shmcheck(dir.path() + "/out", {"run", spec, "--quiet", "--json", json},
                      {"SHMCHECK_TEST_LOG_RECORDS=300"});
-  std::this_thread::sleep_for(700ms);
+  // Held up once its four workers run (a fixed 700 ms could stop a harness still
+  // starting on a loaded host, and nothing overflowed), a moment into their run.
+  const auto children = [harness] {
+    std::ifstream in("/proc/" + std::to_string(harness) + "/task/" + std::to_string(harness) +
+                     "/children");
+    std::size_t n = 0;
+    for (pid_t child = 0; in >> child;) ++n;
+    return n;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (children() < 4 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GE(children(), 4U) << "the run did not start";
+  std::this_thread::sleep_for(300ms);
   EXPECT_EQ(::kill(harness, SIGSTOP), 0);
   std::this_thread::sleep_for(held);
   EXPECT_EQ(::kill(harness, SIGCONT), 0);

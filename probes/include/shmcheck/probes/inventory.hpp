@@ -125,10 +125,9 @@ struct IpcObject {
   // Creator: SysV cpid (start time unknown: 0), or the shmcheck header's creator.
   std::optional<core::ProcessIdentity> creator;
   core::Liveness creator_liveness = core::Liveness::kUnknown;  // meaningful when creator is set
-  pid_t last_pid = 0;  // SysV shm lpid / msg lspid; 0 when unknown
-  core::Liveness last_pid_liveness = core::Liveness::kUnknown;  // SysV shm: its last attacher
-  std::uint64_t attach_count = 0;                               // SysV shm nattch
-  bool sysv_dest = false;  // SysV shm: SHM_DEST set (removed at the last detach)
+  pid_t last_pid = 0;              // SysV shm lpid / msg lspid; 0 when unknown
+  std::uint64_t attach_count = 0;  // SysV shm nattch
+  bool sysv_dest = false;          // SysV shm: SHM_DEST set (removed at the last detach)
   // Named as glibc names a sem_open's temporary file (sem. and 6 characters): maybe one
   // a sem_open killed before its link() left, or a semaphore given such a name (the
   // two are alike in every way the auditor can see).
