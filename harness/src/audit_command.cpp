@@ -2,7 +2,6 @@
 // proved orphans (--clean, dry run unless --yes) and reclaims objects of runs
 // whose harness died (--reclaim). See probes/inventory.hpp and probes/cleaner.hpp.
 #include <pwd.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -206,8 +205,6 @@ void print_clean(const probes::CleanReport& report, bool dry_run, const char* wh
   }
 }
 
-constexpr long kMqueueMagic = 0x19800202;  // linux/magic.h MQUEUE_MAGIC
-
 int run_audit(const AuditFlags& f) {
   // Flags first: usage errors are exit code 2.
   probes::InventoryOptions options;
@@ -216,13 +213,10 @@ int run_audit(const AuditFlags& f) {
   // A directory named on purpose that is not an mqueue mount (a typo, /etc) listed no
   // queue and said nothing; the default is only noted when absent (not every host
   // mounts it).
-  if (f.mqueue_dir != AuditFlags{}.mqueue_dir) {
-    struct statfs fs {};
-    if (::statfs(f.mqueue_dir.c_str(), &fs) != 0 || fs.f_type != kMqueueMagic) {
-      std::fprintf(stderr, "shmcheck audit: --mqueue-dir %s: not a mounted mqueue file system\n",
-                   printable(f.mqueue_dir).c_str());
-      return kExitUsage;
-    }
+  if (f.mqueue_dir != AuditFlags{}.mqueue_dir && !probes::is_mqueue_mount(f.mqueue_dir)) {
+    std::fprintf(stderr, "shmcheck audit: --mqueue-dir %s: not a mounted mqueue file system\n",
+                 printable(f.mqueue_dir).c_str());
+    return kExitUsage;
   }
   for (const auto& k : f.kinds) {
     const auto kind = probes::ipc_kind_from_string(k);

@@ -19,13 +19,14 @@ namespace shmcheck::harness {
 
 namespace {
 
+// Standard output was closed when we were started (see fail_writes_to_a_closed_stdout).
+bool g_stdout_was_closed = false;
+
 // Descriptors 0, 1 and 2 that were closed when we were started (`shmcheck run ... >&-
 // 2>&-`, a daemon's child) are opened on /dev/null. Else the next open() takes one of
 // them: a segment or report file would become "stderr", and a diagnostic line would be
 // written into shared memory or a report. (Seen: with stdout and stderr closed, a run's
 // workers failed and its producer's messages were reported lost.)
-bool g_stdout_was_closed = false;
-
 void open_closed_standard_descriptors() noexcept {
   for (int fd = 0; fd <= 2; ++fd) {
     if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;

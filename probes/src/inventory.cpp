@@ -576,6 +576,11 @@ void assign_verdict(IpcObject& o, bool processes_complete) {
   }
 }
 
+bool is_mqueue_mount(const std::string& dir) noexcept {
+  struct statfs fs {};
+  return ::statfs(dir.c_str(), &fs) == 0 && fs.f_type == kMqueueMagic;
+}
+
 Inventory take_inventory(const InventoryOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   Inventory inv;

@@ -159,7 +159,8 @@ struct InventoryOptions {
   // Every process that can reach these objects is in this /proc's pid namespace (a
   // container with /dev/shm, /dev/mqueue and an IPC namespace of its own). Off: outside
   // the host's pid namespace the walk is incomplete, so only the kernel's lease proves
-  // a POSIX object orphaned, and SysV shm of an unseen creator is `unknown`.
+  // a POSIX object orphaned. (SysV shm needs no walk: nattch counts every attachment,
+  // and a creator this namespace cannot see, cpid 0, is `unknown` either way.)
   bool trust_pid_namespace = false;
   // Roots, overridable for tests.
   std::string dev_shm_dir = "/dev/shm";
@@ -193,6 +194,9 @@ struct Inventory {
   }
   [[nodiscard]] const IpcObject* find(std::string_view identity) const;
 };
+
+// True when `dir` is a mounted mqueue file system (what --mqueue-dir must name).
+[[nodiscard]] bool is_mqueue_mount(const std::string& dir) noexcept;
 
 // Takes a snapshot. Never throws for environment problems: they land in
 // `problems` (fatal only if the caller decides so, e.g. no /proc at all).
