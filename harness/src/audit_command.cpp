@@ -478,7 +478,8 @@ CommandRunner add_audit_command(CLI::App& app) {
                                         "Exit 1 when orphans remain (CI gates)");
   cmd->add_option("--manifest-dir", f->manifest_dir,
                   "Run manifest directory for --reclaim (default $XDG_RUNTIME_DIR/shmcheck/runs "
-                  "or /tmp/shmcheck-<uid>/runs)")
+                  "or /tmp/shmcheck-<uid>/runs); read only when it is yours and private, in a "
+                  "parent no other user can write")
       ->needs(reclaim)
       ->check(non_empty_path());
   cmd->add_option("--mqueue-dir", f->mqueue_dir,

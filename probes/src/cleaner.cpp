@@ -186,7 +186,9 @@ class Cleaner {
         }
         if (const auto& scan = fresh_scan(); !scan.complete()) {
           return finish(out, CleanStatus::kIncomplete,
-                        std::to_string(scan.unreadable) + " process(es) could not be read");
+                        scan.unreadable != 0 || scan.problems.empty()
+                            ? std::to_string(scan.unreadable) + " process(es) could not be read"
+                            : scan.problems.front().error.brief());
         }
         break;
     }
@@ -445,6 +447,25 @@ ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& opti
     run.manifest_path = path;
     run.manifest = std::move(*manifest);
     run.harness = core::liveness(run.manifest.harness);
+    if (run.harness == core::Liveness::kDead) {
+      // Not in this /proc proves a harness dead only if it ran in this pid namespace
+      // (two containers of a pod share the IPC namespace and may share /tmp: one's
+      // reclaim took the other's live run for dead and removed its semaphore sets).
+      const auto ns = detail::pid_namespaces(options.inventory.proc_dir);
+      const bool seen = run.manifest.pid_namespace.empty()
+                            ? !ns.hidden_processes()
+                            : run.manifest.pid_namespace == ns.self &&
+                                  (ns.proc.empty() || ns.proc == ns.self);
+      if (!seen) {
+        run.harness = core::Liveness::kUnknown;
+        run.detail = "harness ran in pid namespace " +
+                     (run.manifest.pid_namespace.empty() ? std::string("unrecorded")
+                                                         : run.manifest.pid_namespace) +
+                     ", which this /proc does not show";
+        report.runs.push_back(std::move(run));
+        continue;
+      }
+    }
     if (run.harness != core::Liveness::kDead) {
       run.detail = run.harness == core::Liveness::kAlive ? "harness is alive"
                                                          : "harness liveness cannot be read";

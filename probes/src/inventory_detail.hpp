@@ -87,6 +87,17 @@ ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint
 // The host's (initial) pid namespace, as /proc/<pid>/ns/pid reads: PROC_PID_INIT_INO.
 inline constexpr std::string_view kHostPidNamespace = "pid:[4026531836]";
 
+// This process's pid namespace and the one proc_dir shows (its pid 1's: readable to
+// root only, else empty), as "pid:[inode]".
+struct PidNamespaces {
+  std::string self;
+  std::string proc;
+  // Why a walk of this /proc may miss processes (this process outside the host's pid
+  // namespace, or a /proc of another namespace than its own); nullopt when it cannot.
+  [[nodiscard]] std::optional<std::string> hidden_processes() const;
+};
+[[nodiscard]] PidNamespaces pid_namespaces(const std::string& proc_dir);
+
 std::set<pid_t> process_tree_impl(pid_t root, const std::string& proc_dir);
 
 // Converts the holder refs of one object into Holder values (merged per process).

@@ -272,19 +272,28 @@ bool proc_hides_processes(const std::string& proc_dir) {
   return false;
 }
 
-// The pid namespace the procfs at proc_dir shows: its pid 1's (readable to root), else
-// this process's own (the same one unless a namespace's /proc was mounted elsewhere).
-// Empty when neither link can be read.
-std::string proc_pid_namespace(const std::string& proc_dir) {
-  for (const char* who : {"/1/ns/pid", "/self/ns/pid"}) {
-    std::array<char, 64> link{};
-    const auto len = ::readlink((proc_dir + who).c_str(), link.data(), link.size() - 1);
-    if (len > 0) return std::string(link.data(), static_cast<std::size_t>(len));
-  }
-  return {};
+std::string read_link(const std::string& path) {
+  std::array<char, 64> link{};
+  const auto len = ::readlink(path.c_str(), link.data(), link.size() - 1);
+  return len > 0 ? std::string(link.data(), static_cast<std::size_t>(len)) : std::string();
 }
 
 }  // namespace
+
+PidNamespaces pid_namespaces(const std::string& proc_dir) {
+  return {read_link(proc_dir + "/self/ns/pid"), read_link(proc_dir + "/1/ns/pid")};
+}
+
+std::optional<std::string> PidNamespaces::hidden_processes() const {
+  if (self.empty()) return "this process's pid namespace cannot be read";
+  if (self != kHostPidNamespace) {
+    return self + " is not the host's: processes outside it are not seen";
+  }
+  if (!proc.empty() && proc != self) {
+    return "this /proc shows pid namespace " + proc + ", not this process's (" + self + ")";
+  }
+  return std::nullopt;
+}
 
 bool parse_stat_line(std::string_view text, StatLine& out) {
   const auto open = text.find('(');
@@ -358,14 +367,12 @@ ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint
   // namespaces can hold the objects through a shared /dev/shm and are not in this
   // /proc: a walk that finds no holder proves nothing there.
   if (!trust_pid_namespace) {
-    if (const auto ns = proc_pid_namespace(proc_dir); ns != kHostPidNamespace) {
+    if (const auto why = pid_namespaces(proc_dir).hidden_processes()) {
       scan.problems.push_back(
-          {proc_dir,
-           core::make_error(core::ErrorCode::kUnsupported, "pid namespace",
-                            (ns.empty() ? std::string("an unreadable one") : ns) +
-                                " is not the host's: processes outside it are not seen "
-                                "(--trust-pid-namespace when nothing outside can reach these "
-                                "objects)")});
+          {proc_dir, core::make_error(core::ErrorCode::kUnsupported, "pid namespace",
+                                      *why +
+                                          " (--trust-pid-namespace when nothing outside can "
+                                          "reach these objects)")});
     }
   }
   Walker walker(ipc_devices, read_headers, scan);

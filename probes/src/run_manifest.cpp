@@ -6,8 +6,10 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "inventory_detail.hpp"
 #include "unique_fd.hpp"
 
 namespace shmcheck::probes {
@@ -54,19 +56,30 @@ core::Result<void> check_private(int fd, const std::string& path, bool directory
   return {};
 }
 
-// Opens dir (no symlink) after checking it and its parent (…/shmcheck or
-// /tmp/shmcheck-<uid>, which could otherwise swap it) are this user's, private.
+// Opens dir (no symlink) after checking it is this user's and private, and that its
+// parent (…/shmcheck, /tmp/shmcheck-<uid>, or a --manifest-dir's) is this user's or
+// root's and writable by no one else, who could otherwise swap the directory.
 core::Result<detail::UniqueFd> open_private_dir(const std::string& dir) {
-  const auto slash = dir.rfind('/');
-  if (slash != std::string::npos && slash != 0) {
-    const std::string parent = dir.substr(0, slash);
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path path = fs::absolute(dir, ec).lexically_normal();
+  if (!path.has_filename()) path = path.parent_path();  // "runs/": the same directory
+  if (const auto parent = path.parent_path(); parent != path) {
     auto pfd = detail::open_at(AT_FDCWD, parent.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     if (!pfd) return std::move(pfd).error();
-    SHMCHECK_TRY(check_private(pfd->get(), parent, /*directory=*/true));
+    struct stat st {};
+    if (::fstat(pfd->get(), &st) != 0) {
+      return make_error(core::error_code_from_errno(errno), "fstat", parent.string(), errno);
+    }
+    if ((st.st_uid != ::geteuid() && st.st_uid != 0) || (st.st_mode & 0022U) != 0) {
+      return make_error(ErrorCode::kForeign, "manifest dir",
+                        parent.string() + " can be changed by another user (owner uid " +
+                            std::to_string(st.st_uid) + "): not trusted");
+    }
   }
-  auto fd = detail::open_at(AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  auto fd = detail::open_at(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (!fd) return std::move(fd).error();
-  SHMCHECK_TRY(check_private(fd->get(), dir, /*directory=*/true));
+  SHMCHECK_TRY(check_private(fd->get(), path.string(), /*directory=*/true));
   return fd;
 }
 
@@ -110,6 +123,8 @@ core::Result<void> write_manifest(const RunManifest& manifest, const std::string
   j["harness_pid"] = manifest.harness.pid;
   j["harness_start_time"] = manifest.harness.start_time;
   j["created_unix_ns"] = manifest.created_unix_ns;
+  j["pid_namespace"] = manifest.pid_namespace.empty() ? detail::pid_namespaces("/proc").self
+                                                      : manifest.pid_namespace;
   j["objects"] = nlohmann::json::array();
   for (const auto& o : manifest.objects) {
     j["objects"].push_back(
@@ -163,6 +178,7 @@ core::Result<RunManifest> read_manifest(const std::string& path) {
     m.harness.pid = j.at("harness_pid").get<std::int32_t>();
     m.harness.start_time = j.at("harness_start_time").get<std::uint64_t>();
     m.created_unix_ns = j.at("created_unix_ns").get<std::int64_t>();
+    m.pid_namespace = j.value("pid_namespace", std::string{});
     for (const auto& o : j.at("objects")) {
       ManifestObject mo;
       mo.ref = o.value("ref", std::string{});

@@ -678,6 +678,47 @@ TEST(Reclaim, AManifestDirectoryAnotherUserPlantedIsNotTrusted) {
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
+// Two containers of a pod share the IPC namespace (and may share /tmp) but not the pid
+// namespace: one's reclaim found the other's live harness missing from its /proc,
+// took it for dead, and removed the run's SysV semaphore set (a kind only the manifest
+// proves orphaned). A harness of another pid namespace is now of unknown liveness.
+TEST(Reclaim, AHarnessOfAnotherPidNamespaceIsNotTakenForDead) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    char dir_template[] = "/mnt/other-ns-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    const std::string dir = std::string(dir_template) + "/runs";
+    const int semid = ::semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    ASSERT_GE(semid, 0);
+    RunManifest m;
+    m.run_id = core::new_run_id();
+    m.harness = {999999, 1, 0};  // not in this /proc
+    m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr) - 5) * 1'000'000'000;
+    m.pid_namespace = "pid:[4026531836]";  // the host's: not this sandbox's
+    m.objects.push_back({"", "", IpcKind::kSysvSemaphore, semid});
+    ASSERT_TRUE(write_manifest(m, dir));
+
+    const auto report = reclaim_dead_runs(dir, clean_options(false));
+    EXPECT_EQ(report.removed, 0U);
+    ASSERT_EQ(report.runs.size(), 1U);
+    EXPECT_EQ(report.runs[0].harness, core::Liveness::kUnknown) << report.runs[0].detail;
+    EXPECT_NE(report.runs[0].detail.find("pid namespace pid:[4026531836]"), std::string::npos)
+        << report.runs[0].detail;
+    struct semid_ds ds {};
+    EXPECT_EQ(::semctl(semid, 0, IPC_STAT, &ds), 0) << "the semaphore set must be left alone";
+
+    // Written in this namespace, the same dead harness is proved dead: removed.
+    m.pid_namespace.clear();  // write_manifest records the writer's
+    ASSERT_TRUE(write_manifest(m, dir));
+    const auto same = reclaim_dead_runs(dir, clean_options(false));
+    ASSERT_EQ(same.runs.size(), 1U);
+    EXPECT_EQ(same.runs[0].harness, core::Liveness::kDead) << same.runs[0].detail;
+    EXPECT_EQ(same.removed, 1U);
+    EXPECT_NE(::semctl(semid, 0, IPC_STAT, &ds), 0) << "the run's semaphore set must be gone";
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
 // A dead harness's object that someone holds for a moment (another run's inventory
 // opens each shmcheck object to read its header) is reclaimed with a settle: the
 // inventory is taken again until the holder has let go. Without one it was kept

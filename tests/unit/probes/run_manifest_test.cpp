@@ -122,8 +122,10 @@ TEST_F(RunManifestTest, OnlyThisUsersPrivateDirectoryAndFilesAreTrusted) {
   const auto parent = base_ + "/shmcheck";
   ASSERT_EQ(::chmod(parent.c_str(), 0777), 0);
   EXPECT_TRUE(refused(list_manifests(dir_), core::ErrorCode::kForeign));
-  ASSERT_EQ(::chmod(parent.c_str(), 0700), 0);
+  EXPECT_TRUE(refused(list_manifests(dir_ + "/"), core::ErrorCode::kForeign));  // same dir
+  ASSERT_EQ(::chmod(parent.c_str(), 0755), 0);  // others may read it, not change it
   ASSERT_TRUE(list_manifests(dir_).has_value());
+  ASSERT_EQ(::chmod(parent.c_str(), 0700), 0);
 
   if (::geteuid() == 0) {  // another owner: needs root to hand a file over
     ASSERT_EQ(::chown(path.c_str(), 54400, 54400), 0);

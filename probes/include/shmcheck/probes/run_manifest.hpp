@@ -6,7 +6,7 @@
 //
 // Files: <manifest_dir()>/<run-id>.manifest, JSON:
 //   {"run_id": "...", "harness_pid": 123, "harness_start_time": 456,
-//    "created_unix_ns": 789,
+//    "created_unix_ns": 789, "pid_namespace": "pid:[4026531836]",
 //    "objects": [{"ref": "<SegmentRef::to_string()>", "name": "/shmcheck.0.<run>.q",
 //                 "kind": "posix_shm", "sysv_id": -1}]}
 // "kind" and "sysv_id" are optional (default posix_shm / -1). manifest_dir() is
@@ -40,6 +40,10 @@ struct RunManifest {
   std::string run_id;
   core::ProcessIdentity harness{};
   std::int64_t created_unix_ns = 0;
+  // The harness's pid namespace ("pid:[inode]"); write_manifest records the writer's
+  // when empty. A harness of another namespace is not in this /proc: its absence
+  // there proves nothing (read: empty in manifests written before it was recorded).
+  std::string pid_namespace;
   std::vector<ManifestObject> objects;
 };
 
