@@ -437,8 +437,8 @@ std::optional<std::string> read_spec_bytes(const std::string& path, std::vector<
 namespace {
 
 // yaml-cpp counts columns in bytes; editors, and the schema's lengths, in characters:
-// an error after an 'é' was a column off. Maps a mark to characters (the bytes are
-// valid UTF-8 by then: check_bytes).
+// an error after an 'é' was a column off. Maps a mark of yaml-cpp's to characters
+// (check_bytes counts characters itself, and has passed the text as UTF-8).
 class CharacterColumns {
  public:
   explicit CharacterColumns(std::string_view text) : text_(text) {
@@ -466,7 +466,6 @@ class CharacterColumns {
 };
 
 std::optional<Document> parse_yaml_bytes(std::string_view bytes, std::vector<Diag>& diags) {
-  if (!check_bytes(bytes, diags)) return std::nullopt;
   Document doc;
   try {
     std::istringstream in{std::string(bytes)};
@@ -502,6 +501,7 @@ std::optional<Document> parse_yaml_bytes(std::string_view bytes, std::vector<Dia
 }  // namespace
 
 std::optional<Document> parse_spec_yaml(std::string_view bytes, std::vector<Diag>& diags) {
+  if (!check_bytes(bytes, diags)) return std::nullopt;
   const std::size_t before = diags.size();
   auto doc = parse_yaml_bytes(bytes, diags);
   const CharacterColumns columns(bytes);
