@@ -62,19 +62,25 @@ class Context {
   // Rate pacing: the instant the n-th operation (0-based) of this incarnation should
   // start; now when unpaced. Sleeps until then; nullopt when the run ended first (see
   // wait_unless_stopped), and the operation is not to be done.
-  std::optional<std::uint64_t> pace(std::uint64_t n) {
+  // `drain`: a consumer's wait ends with the stop phase only, not at the run's end: it
+  // drains its ring until then, paced or not.
+  std::optional<std::uint64_t> pace(std::uint64_t n, bool drain = false) {
     const std::uint64_t now = monotonic_ns();
     if (cfg_.rate <= 0) return now;
     if (pace_origin_ == 0) pace_origin_ = now;
     const auto offset = static_cast<std::uint64_t>(static_cast<double>(n) * 1e9 / cfg_.rate);
     const std::uint64_t intended = pace_origin_ + offset;
-    if (intended > now && !wait_unless_stopped(now, intended)) return std::nullopt;
+    if (intended > now && !wait_unless_stopped(now, intended, WaitTail::yield, drain)) {
+      return std::nullopt;
+    }
     return intended;
   }
   // For every role but the producer (which times its messages from pace()): true when
   // the n-th operation may start, at once when unpaced; false when the run ended while
   // it waited. A consumer at 10/s is a slow consumer, a locker at 1k/s a lock's load.
-  bool paced(std::uint64_t n) { return cfg_.rate <= 0 || pace(n).has_value(); }
+  bool paced(std::uint64_t n, bool drain = false) {
+    return cfg_.rate <= 0 || pace(n, drain).has_value();
+  }
   // A hold keeps its CPU (WaitTail::spin): the worker holds a lock or a unit meanwhile.
   void hold() const { wait_for_unless_stopped(cfg_.hold_ns, WaitTail::spin); }
   void think() const { wait_for_unless_stopped(cfg_.think_ns, WaitTail::yield); }
@@ -89,9 +95,9 @@ class Context {
   // second; a 4 s think, for 4 s); false when the run ended first. A wait of one slice
   // or less, every paced op of a busy run, costs nothing more than wait_until.
   bool wait_unless_stopped(std::uint64_t now, std::uint64_t instant,
-                           WaitTail tail = WaitTail::yield) const {
+                           WaitTail tail = WaitTail::yield, bool drain = false) const {
     while (instant > now + kStopCheckNs) {
-      if (should_stop()) return false;
+      if (drain ? control_.phase() == RunPhase::kStop : should_stop()) return false;
       wait_until(now + kStopCheckNs, tail);
       now = monotonic_ns();
     }
@@ -347,7 +353,7 @@ int run_consumer(Context& ctx, Ring& ring) {
   RingWait empty(ctx, RingWait::Side::kEmpty);
   for (;;) {
     if (ctx.control().phase() == RunPhase::kStop || ctx.budget_spent(popped)) break;
-    if (!ctx.paced(popped)) break;
+    if (!ctx.paced(popped, /*drain=*/true)) break;
     ctx.slot().enter_op(WorkerOp::kPop, popped + 1);
     const Popped got =
         pop_some(ctx, ring, std::span(buf), std::span(sizes), ctx.batch(popped), empty);

@@ -229,6 +229,8 @@ int run_main(const RunArgs& args) {
   if (!worker_executable.refused.empty()) {
     std::fprintf(stderr, "shmcheck: %s\n", worker_executable.refused.c_str());
   }
+  // In the metrics too (/metrics, the push): a dashboard of exit codes sees the refusal.
+  for (const auto& r : refused) out.on_result(r);
   reports::SuiteResult suite;
   suite.runs = std::move(refused);
   const auto suite_start = std::chrono::steady_clock::now();

@@ -1776,6 +1776,23 @@ TEST(RunCommand, ASpecRefusedUnderKeepGoingIsAnErrorInEveryReport) {
   const auto summary = read_file(dir.path() + "/summary.md");
   EXPECT_NE(summary.find("exit code 2"), std::string::npos) << summary;
   EXPECT_NE(read_file(dir.path() + "/report.html").find("spec refused"), std::string::npos);
+  // And on /metrics: a dashboard of exit codes sees it.
+  const int port = shmcheck::testing::free_tcp_port();
+  const pid_t pid = start_shmcheck(
+      "/dev/null", {"run", "--keep-going", "--quiet", "--duration", "300ms",
+                    spec_path("tests/integration/specs/short-spsc.yaml"), bad, "--metrics-listen",
+                    "127.0.0.1:" + std::to_string(port), "--linger", "20s"});
+  const std::string series = "shmcheck_run_exit_code{spec=\"" + bad + "\"} 2";
+  bool seen = false;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!seen && std::chrono::steady_clock::now() < deadline) {
+    const auto page = shmcheck::testing::http_get(port, "/metrics", 2s);
+    seen = page && page->body.find(series) != std::string::npos;
+    if (!seen) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(seen) << series;
+  ::kill(pid, SIGTERM);  // ends the linger at once
+  EXPECT_TRUE(shmcheck::testing::wait_child(pid, 30s).exited);
 }
 
 // ---- a SIGKILLed harness takes its workers along and is reclaimable ----------------------
@@ -2348,6 +2365,20 @@ TEST(RunCommand, RatePacesConsumersAndLockersToo) {
   EXPECT_LE(ops["producer"], ops["consumer"] + 64);
   EXPECT_GE(ops["locker"], 200U);
   EXPECT_LE(ops["locker"], 520U);
+  // A consumer paced slower than the 10 ms a wait checks the end in drains after the
+  // end, as any consumer does, until the stop a second later: ~10 in the run, ~20 after
+  // (it stopped at the end, with ~10).
+  const auto slow = run_passing_text(
+      "name: slow-consumer\nduration: 500ms\ntimeout: 5s\nobjects:\n"
+      "  - { name: queue, kind: spsc_ring, capacity: 64, message_size: 64 }\n"
+      "processes:\n"
+      "  - { role: producer, count: 1, uses: queue }\n"
+      "  - { role: consumer, count: 1, uses: queue, rate: 20/s }\n");
+  for (const auto& r : slow.at("roles")) {
+    if (r.at("role") != "consumer") continue;
+    EXPECT_GE(r.at("ops").get<std::uint64_t>(), 20U) << r.dump();
+    EXPECT_LE(r.at("ops").get<std::uint64_t>(), 40U) << r.dump();
+  }
 }
 
 // A producer paced at 1k/s and a consumer on a small SPSC ring, with `faults` (the
