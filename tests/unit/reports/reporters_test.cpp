@@ -71,6 +71,20 @@ TEST(JunitReporter, CountsFailuresPerSuite) {
   EXPECT_NE(text.find("<property name=\"seed\" value=\"42\"/>"), std::string::npos);
 }
 
+// A stall the spec expects (`stalled: 1`, met) passed the run (exit 0) but was a
+// <failure> in the JUnit file, so a CI system failed the job; unexpected, it fails.
+TEST(JunitReporter, AnExpectedStallIsAPassingCase) {
+  auto run = passing_run();
+  run.stalls.push_back({1.5, "no progress for 1s; locker[0] holds guard", {}});
+  run.expectations.push_back({"stalled", "1", "1", true});
+  const auto expected = render(*make_junit_reporter(), suite_of({run}));
+  EXPECT_NE(expected.find("failures=\"0\""), std::string::npos) << expected;
+  EXPECT_NE(expected.find("stall 1 (expected)"), std::string::npos) << expected;
+  run.expectations.back() = {"stalled", "0", "1", false};
+  const auto unexpected = render(*make_junit_reporter(), suite_of({run}));
+  EXPECT_NE(unexpected.find("<failure type=\"stalled\""), std::string::npos) << unexpected;
+}
+
 TEST(JunitReporter, RunErrorIsAnErrorCase) {
   auto run = passing_run();
   run.verdict = probes::RunVerdict::kError;
