@@ -958,11 +958,9 @@ void Runner::expectations() {
   // Latency: message latency when there are messages, else lock wait.
   probes::HistogramSnapshot latency;
   probes::HistogramSnapshot lock_wait;
-  std::uint64_t ops = 0;
   for (const auto& r : result_.roles) {
     latency.merge(r.stats.latency);
     lock_wait.merge(r.stats.lock_wait);
-    if (r.role != "consumer") ops += r.stats.total_ops();
   }
   if (e.p99_latency) {
     const auto& h = latency.count > 0 ? latency : lock_wait;
@@ -973,7 +971,7 @@ void Runner::expectations() {
   }
   if (e.throughput) {
     const double per_s =
-        run_s_ > 0 ? static_cast<double>(result_.integrity ? counts.delivered : ops) / run_s_ : 0;
+        run_s_ > 0 ? static_cast<double>(probes::throughput_ops(result_)) / run_s_ : 0;
     add("throughput", e.throughput->text, format_rate(per_s), e.throughput->holds(per_s));
   }
   // Always-on findings. A fault the run never fired tested nothing: the run passing

@@ -733,6 +733,15 @@ json to_json(const HistogramSnapshot& h) {
               {"p999_s", p.p999}, {"buckets", std::move(buckets)}};
 }
 
+std::uint64_t throughput_ops(const RunResult& result) noexcept {
+  if (result.integrity) return result.integrity->counts.delivered;
+  std::uint64_t ops = 0;
+  for (const auto& r : result.roles) {
+    if (r.role != "consumer") ops += r.stats.total_ops();
+  }
+  return ops;
+}
+
 json to_json(const RunResult& r) { return value_json(r); }
 
 void write_pretty_json(std::ostream& out, const json& value, int depth) {

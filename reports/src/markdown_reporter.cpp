@@ -39,12 +39,6 @@ std::string verdict_word(probes::RunVerdict v) {
   return "ERROR";
 }
 
-std::uint64_t total_ops(const probes::RunResult& run) {
-  std::uint64_t ops = 0;
-  for (const auto& r : run.roles) ops += r.stats.total_ops();
-  return ops;
-}
-
 std::uint64_t injected_faults(const probes::RunResult& run) {
   std::uint64_t n = 0;
   for (const auto& w : run.workers) {
@@ -73,14 +67,18 @@ class MarkdownReporter final : public Reporter {
                                    : "ERROR")
         << " (" << passed << " of " << suite.runs.size() << " specs passed, exit code "
         << suite.exit_code << ")\n\n";
-    out << "| spec | verdict | seed | ops/s | p99 latency | faults | lost | duplicated | torn | "
+    out << "| spec | verdict | seed | throughput | p99 latency | faults | lost | duplicated | torn "
+           "| "
            "leaked |\n";
     out << "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
     for (const auto& run : suite.runs) {
       probes::HistogramSnapshot latency;
       for (const auto& r : run.roles) latency.merge(r.stats.latency);
+      // As the `throughput` expectation counts: a message pushed and popped is one.
       const double rate =
-          run.durations.run_s > 0 ? static_cast<double>(total_ops(run)) / run.durations.run_s : 0;
+          run.durations.run_s > 0
+              ? static_cast<double>(probes::throughput_ops(run)) / run.durations.run_s
+              : 0;
       const auto& ic = run.integrity;
       const auto count = [&](std::uint64_t probes::IntegrityCounts::*field) {
         return ic ? std::to_string(ic->counts.*field) : std::string("-");

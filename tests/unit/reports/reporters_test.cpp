@@ -118,6 +118,19 @@ TEST(Reporters, ARunThatEndedEarlySaysWhyInEveryFormat) {
             std::string::npos);
 }
 
+// The summary's throughput is the `throughput` expectation's: messages delivered, where
+// it added every role's operations, push and pop alike (398 k/s beside the console's
+// and the expectation's 199k/s for one producer and one consumer).
+TEST(MarkdownReporter, ThroughputCountsAMessageOnce) {
+  auto run = passing_run();
+  probes::RoleStats consumer{"consumer", {}};
+  consumer.stats.ops[2] = 5000;  // its pops of the 5000 messages
+  run.roles.push_back(consumer);
+  const auto text = render(*make_markdown_reporter(), suite_of({run}));
+  EXPECT_NE(text.find("| 2.5 k/s |"), std::string::npos) << text;  // 5000 delivered in 2 s
+  EXPECT_EQ(text.find("| 5 k/s |"), std::string::npos) << text;
+}
+
 TEST(MarkdownReporter, MatchesGolden) {
   const auto text = render(*make_markdown_reporter(), suite_of({passing_run(), failing_run()}));
   EXPECT_TRUE(matches_golden(text, "summary.md.golden"));

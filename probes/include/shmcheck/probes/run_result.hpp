@@ -289,6 +289,11 @@ enum class CompareOp : std::uint8_t {
     CompareOp op) noexcept;  // "<", "<=", ">", ">=", "==", "!="
 [[nodiscard]] std::optional<CompareOp> compare_op_from_string(std::string_view s) noexcept;
 
+// What a run's throughput counts (the `throughput` expectation, the summaries): its
+// messages delivered where the run checks messages, else the operations of every role
+// but the consumer's. Push and pop of one message are one message.
+[[nodiscard]] std::uint64_t throughput_ops(const RunResult& result) noexcept;
+
 [[nodiscard]] nlohmann::json to_json(const RunResult& result);
 [[nodiscard]] nlohmann::json to_json(const HistogramSnapshot& histogram);
 // Writes to_json(result).dump(2) to `out`, byte for byte, as if nested `depth` levels
