@@ -33,9 +33,10 @@ th{background:#f1f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass{background:#dcfce7;color:#166534}.fail{background:#fee2e2;color:#991b1b}.error{background:#fef3c7;color:#92400e}
 code{background:#f1f5f9;padding:1px 4px;border-radius:3px}
 .meta{color:#475569;font-size:13px}
-svg.chart{display:block;margin:6px 0;background:#fff}
+svg.chart{display:block;margin:6px 0;background:#fff;max-width:100%;height:auto}
+@media (max-width:760px){main{padding:8px 10px 40px}section.spec{padding:4px 10px 12px}table{display:block;overflow-x:auto;max-width:100%}}
 .chart-title{font-weight:600;font-size:13px;fill:#0f172a}
-.tick,.legend,.lane-label,.marker-label{font-size:11px;fill:#475569}.axis-label{font-size:11px;fill:#334155}
+.tick,.lane-label,.marker-label{font-size:11px;fill:#475569}.legend{font-size:11px;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}.axis-label{font-size:11px;fill:#334155}
 .marker-label{fill:#1f2937;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 .grid{stroke:#e2e8f0;stroke-width:1}.empty{fill:#94a3b8;font-size:13px}
 .bar{fill:#2563eb}.marker{stroke-width:1.5;stroke-dasharray:4 3}.marker.fault,.marker.kill,.marker.exit{stroke:#dc2626}
@@ -253,7 +254,16 @@ void ring_wait_section(const probes::RunResult& run, std::ostream& out) {
         << (st.full_events > 0 ? "full" : "empty") << "</td><td class=\"num\">"
         << st.full_events + st.empty_events << "</td>";
     if (st.ring_wait.count == 0) {
-      out << "<td colspan=\"4\" class=\"meta\">not timed (probes off)</td></tr>";
+      // With the probes on, no wait ended: the worker was killed inside its only one
+      // (a stalled producer). It read "probes off" either way.
+      const bool probes_on = std::ranges::any_of(run.roles, [](const auto& role) {
+        return role.stats.latency.count + role.stats.lock_wait.count + role.stats.ring_wait.count >
+               0;
+      });
+      out << "<td colspan=\"4\" class=\"meta\">"
+          << (probes_on ? "no wait ended (its worker was stopped inside it)"
+                        : "not timed (probes off)")
+          << "</td></tr>";
       continue;
     }
     const auto p = probes::percentiles(st.ring_wait);
