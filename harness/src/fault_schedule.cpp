@@ -126,7 +126,7 @@ std::string format_instant(std::chrono::nanoseconds at) {
 }  // namespace
 
 std::string ScheduledFault::describe() const {
-  const std::string who = role + "#" + std::to_string(worker);
+  const std::string who = role + "[" + std::to_string(role_index) + "]";
   const std::string tail = restart ? ", restart" : "";
   const auto where = [&] {
     return " at " + std::string(core::to_string(*failpoint)) + " hit " + std::to_string(occurrence);
@@ -237,6 +237,7 @@ FaultSchedule expand_fault_schedule(std::uint64_t seed, std::span<const WorkerPl
       f.type = rule.type;
       f.worker = candidates[rng.below(candidates.size())];
       f.role = workers[f.worker].role;
+      f.role_index = workers[f.worker].role_index;
       f.signal = rule.signal;
       f.exit_code = rule.exit_code;
       f.duration = rule.duration;

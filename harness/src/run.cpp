@@ -365,7 +365,7 @@ std::optional<RunError> Runner::plan() {
           break;
       }
       ++role_counts[role];
-      workers_.push_back({WorkerPlan{role, g, i}, &p});
+      workers_.push_back({WorkerPlan{role, g, role_index}, &p});
       role_index_.push_back(role_index);
     }
   }
@@ -792,8 +792,8 @@ void Runner::collect(SupervisionReport& report) {
       wo.processes.push_back(po);
       if (inc.unexpected) {
         ++unexpected_deaths_;
-        unexpected_notes_.push_back(h.config.role + "#" + std::to_string(w) + " pid " +
-                                    std::to_string(inc.pid) + ": " + inc.cause);
+        unexpected_notes_.push_back(h.config.role + "[" + std::to_string(h.config.role_index) +
+                                    "]" + " pid " + std::to_string(inc.pid) + ": " + inc.cause);
       }
       if (!inc.clean) {
         probes::CrashRecord c;

@@ -645,7 +645,7 @@ std::string Supervisor::object_name(std::size_t obj) const {
 
 std::string Supervisor::describe_worker(std::size_t w) const {
   const auto snap = control_.view().worker(static_cast<std::uint32_t>(w)).snapshot();
-  std::string out = configs_[w].role + "#" + std::to_string(w);
+  std::string out = configs_[w].role + "[" + std::to_string(configs_[w].role_index) + "]";
   if (live_[w].pid == 0) return out + ": not running";
   out += " (pid " + std::to_string(live_[w].pid) + ", incarnation " +
          std::to_string(live_[w].incarnation) + "): ";
@@ -785,8 +785,8 @@ void Supervisor::check_watchdog(std::uint64_t now) {
     if (live_[w].pid == 0) continue;
     stall.workers.push_back(describe_worker(w));
     const auto snap = control_.view().worker(static_cast<std::uint32_t>(w)).snapshot();
-    const std::string by =
-        configs_[w].role + "#" + std::to_string(w) + " (pid " + std::to_string(live_[w].pid) + ")";
+    const std::string by = configs_[w].role + "[" + std::to_string(configs_[w].role_index) + "]" +
+                           " (pid " + std::to_string(live_[w].pid) + ")";
     if (snap.holding != 0)
       stall.holders.push_back(object_name(snap.holding - 1) + " held by " + by);
     if (const auto& claims = live_[w].stopped_claims) {
@@ -911,7 +911,7 @@ void Supervisor::settle_unfired_faults() {
     }
     // Failpoint faults are armed in the first incarnation only.
     const auto& history = report_.workers[fault.worker];
-    const std::string who = fault.role + "#" + std::to_string(fault.worker);
+    const std::string who = fault.role + "[" + std::to_string(fault.role_index) + "]";
     if (history.incarnations.empty()) {
       outcome.status = probes::FaultStatus::kPreempted;
       outcome.note = who + " never started";
@@ -976,10 +976,11 @@ core::Result<SupervisionReport> Supervisor::run() {
   for (std::size_t w = 0; w < configs_.size(); ++w) {
     const auto& history = report_.workers[w].incarnations;
     if (live_[w].pid != 0 || history.empty()) continue;
-    note_spawn_failure(core::make_error(
-        core::ErrorCode::kOther, "start worker",
-        configs_[w].role + "#" + std::to_string(w) + " (pid " + std::to_string(history.back().pid) +
-            ") ended before the run began: " + history.back().cause));
+    note_spawn_failure(
+        core::make_error(core::ErrorCode::kOther, "start worker",
+                         configs_[w].role + "[" + std::to_string(configs_[w].role_index) + "]" +
+                             " (pid " + std::to_string(history.back().pid) +
+                             ") ended before the run began: " + history.back().cause));
   }
   if (report_.spawn_failures > 0) {
     // A run short of workers cannot be judged (it ends as an environment error): end it

@@ -1332,7 +1332,7 @@ TEST(RunCommand, AWorkerThatEndsBeforeTheRunBeginsEndsTheRunAtOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
   ASSERT_TRUE(run.exit.exited) << describe(run);
   EXPECT_EQ(run.exit.code, 3) << describe(run);
-  EXPECT_NE(run.out.find("could not start 1 worker(s): start worker: producer#1 (pid "),
+  EXPECT_NE(run.out.find("could not start 1 worker(s): start worker: producer[1] (pid "),
             std::string::npos)
       << describe(run);
   EXPECT_NE(run.out.find("ended before the run began: an operation failed (exit 71"),
@@ -2077,7 +2077,7 @@ TEST(RunCommand, ALockHolderPausedLongerThanTheTimeoutIsAStallNamingIt) {
   ASSERT_EQ(result.at("stalls").size(), 1U) << result.dump(2);
   const std::string stall = result.at("stalls").at(0).at("description");
   EXPECT_NE(stall.find("no progress for"), std::string::npos) << stall;
-  EXPECT_NE(stall.find("guard held by locker#"), std::string::npos) << stall;
+  EXPECT_NE(stall.find("guard held by locker["), std::string::npos) << stall;
   // Found by the no-progress clock, long before the run's end or the 30 s pause's.
   EXPECT_LT(result.at("stalls").at(0).at("t_s").get<double>(), 2.5);
 }
@@ -2101,7 +2101,7 @@ TEST(RunCommand, AProducerPausedHoldingAnMpmcSlotIsAStallNamingIt) {
   const auto stalled = run_passing_text(spec("ring.push.before_commit", "{ stalled: 1 }"));
   ASSERT_EQ(stalled.at("stalls").size(), 1U) << stalled.dump(2);
   const std::string stall = stalled.at("stalls").at(0).at("description");
-  EXPECT_NE(stall.find("queue: a slot claimed by producer#"), std::string::npos) << stall;
+  EXPECT_NE(stall.find("queue: a slot claimed by producer["), std::string::npos) << stall;
   EXPECT_LT(stalled.at("stalls").at(0).at("t_s").get<double>(), 2.5);
   // The messages queued behind the claimed slot are still there, whole, after the run.
   const auto& integrity = stalled.at("integrity");
@@ -2414,14 +2414,14 @@ TEST(RunCommand, AFailpointFaultTheRunNeverReachesFailsIt) {
   const auto result = load_json(json);
   EXPECT_EQ(fault_statuses(result), (std::vector<std::string>{"not_reached", "fired"}));
   const std::string note = result.at("fault_schedule").at(0).at("note");
-  EXPECT_NE(note.find("the run ended first: producer#0 completed"), std::string::npos) << note;
+  EXPECT_NE(note.find("the run ended first: producer[0] completed"), std::string::npos) << note;
   const auto* e = expectation(result, "failpoint_faults_reached");
   ASSERT_NE(e, nullptr) << result.at("expectations").dump(2);
   EXPECT_FALSE(e->at("pass").get<bool>());
   EXPECT_EQ(e->at("expected"), "all 2");
   EXPECT_EQ(expectation(result, "lost")->at("pass"), true);
   EXPECT_NE(o.out.find("FAILED failpoint_faults_reached: expected all 2, got 1 of 2; not "
-                       "reached: kill producer#0 at ring.push.before_commit hit 100000"),
+                       "reached: kill producer[0] at ring.push.before_commit hit 100000"),
             std::string::npos)
       << o.out;
   EXPECT_NE(o.out.find("faults: 2 planned, 1 fired, 1 not reached"), std::string::npos) << o.out;
@@ -2442,7 +2442,7 @@ TEST(RunCommand, AFailpointFaultPreemptedByAnEarlierKillIsNotAFinding) {
   const auto& preempted = result.at("fault_schedule").at(0);  // failpoint faults come first
   EXPECT_EQ(preempted.at("status"), "preempted") << preempted.dump();
   EXPECT_NE(preempted.at("note").get<std::string>().find(
-                "locker#0's first incarnation ended before the hit: timed kill"),
+                "locker[0]'s first incarnation ended before the hit: timed kill"),
             std::string::npos)
       << preempted.dump();
   EXPECT_EQ(result.at("fault_schedule").at(1).at("status"), "fired");

@@ -216,7 +216,7 @@ TEST(FaultSchedule, OneShotStartWithoutJitterIsKeptExactly) {
   ASSERT_EQ(s.faults.size(), 1U);
   EXPECT_EQ(s.faults[0].worker, 1U);
   EXPECT_EQ(s.faults[0].at, 1500ms);
-  EXPECT_EQ(s.faults[0].describe(), "kill consumer#1 at t=1500ms (SIGTERM)");
+  EXPECT_EQ(s.faults[0].describe(), "kill consumer[0] at t=1500ms (SIGTERM)");
 }
 
 // A jittered instant reads as milliseconds or seconds, not as "t=393080671ns".
@@ -225,11 +225,11 @@ TEST(FaultSchedule, AJitteredInstantIsDescribedToTheMicrosecond) {
   f.role = "consumer";
   f.worker = 1;
   f.at = 393'080'671ns;
-  EXPECT_EQ(f.describe(), "kill consumer#1 at t=393.081ms (SIGKILL)");
+  EXPECT_EQ(f.describe(), "kill consumer[0] at t=393.081ms (SIGKILL)");
   f.at = 1'393'080'671ns;
   f.type = FaultType::kPauseAtTime;
   f.duration = 20ms;
-  EXPECT_EQ(f.describe(), "pause consumer#1 at t=1.393081s for 20ms");
+  EXPECT_EQ(f.describe(), "pause consumer[0] at t=1.393081s for 20ms");
 }
 
 TEST(FaultSchedule, MaxBoundsTheNumberOfFirings) {

@@ -36,7 +36,7 @@ RunResult sample() {
   r.fault_schedule = {
       ScheduledFault{"producer", 1, "kill", "ring.push.before_commit", std::nullopt, 10000, 9, 0,
                      true, FaultStatus::kNotReached,
-                     "producer#1 completed 4200 operations before the run ended"},
+                     "producer[1] completed 4200 operations before the run ended"},
       ScheduledFault{"consumer", 0, "pause", "", 1.5, 0, 0, 0.2, false, FaultStatus::kFired, ""}};
   r.workers = {WorkerOutcome{
       "producer",

@@ -54,7 +54,7 @@ enum class FaultType : std::uint8_t {
 struct WorkerPlan {
   std::string role;            // "producer", "locker", ...
   std::size_t group = 0;       // index of the spec's `processes` entry
-  std::size_t role_index = 0;  // index among the workers of that entry
+  std::size_t role_index = 0;  // its number among its role's workers: "consumer[1]"
 };
 
 // A fault as the spec declares it (filled from the spec model).
@@ -77,7 +77,8 @@ struct FaultRule {
 struct ScheduledFault {
   std::size_t rule = 0;  // rule_index it came from
   FaultType type = FaultType::kKillAtTime;
-  std::size_t worker = 0;  // global worker index
+  std::size_t worker = 0;      // global worker index
+  std::size_t role_index = 0;  // its number among its role's workers (WorkerPlan)
   std::string role;
   std::optional<core::FailpointId> failpoint;
   std::uint64_t occurrence = 0;
@@ -87,7 +88,7 @@ struct ScheduledFault {
   int exit_code = 0;
   bool restart = false;
 
-  // "kill producer#1 (worker 1) at ring.push.before_commit hit 10000, restart"
+  // "kill producer[1] at ring.push.before_commit hit 10000, restart"
   [[nodiscard]] std::string describe() const;
   [[nodiscard]] nlohmann::json to_json() const;
 };

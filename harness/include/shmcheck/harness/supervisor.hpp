@@ -87,8 +87,8 @@ struct StallReport {
   bool stalled = false;
   std::uint64_t after_ns = 0;        // since the run's start
   std::string reason;                // "no progress for 5s", "run overran duration + timeout"
-  std::vector<std::string> workers;  // "producer#0 pid 123: in push seq 77, holding nothing"
-  std::vector<std::string> holders;  // "guard held by locker#3 (pid 456)"
+  std::vector<std::string> workers;  // "producer[0] pid 123: in push seq 77, holding nothing"
+  std::vector<std::string> holders;  // "guard held by locker[3] (pid 456)"
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
