@@ -515,6 +515,7 @@ SemaphoreFindings check_semaphore(const SemaphoreSnapshot& s, std::int64_t value
     f.posts += u.posts;
     f.waits += u.waits;
     f.held_at_exit += u.held_at_exit;
+    f.lent_at_exit += std::max<std::int64_t>(0, -u.held_at_exit);
     f.pending_waits += u.pending_waits;
     f.pending_posts += u.pending_posts;
   }
@@ -522,7 +523,8 @@ SemaphoreFindings check_semaphore(const SemaphoreSnapshot& s, std::int64_t value
             static_cast<std::int64_t>(f.waits) + f.held_at_exit - value;
   f.expected_drift = s.undo ? 0 : f.held_at_exit;
   f.stranded = f.expected_drift;
-  const std::int64_t low = f.expected_drift - static_cast<std::int64_t>(f.pending_posts);
+  const std::int64_t low =
+      f.expected_drift - static_cast<std::int64_t>(f.pending_posts) - (s.undo ? f.lent_at_exit : 0);
   const std::int64_t high = f.expected_drift + static_cast<std::int64_t>(f.pending_waits);
   if (f.drift < low || f.drift > high) {
     std::string range = std::to_string(f.expected_drift);

@@ -257,6 +257,7 @@ void fields(R& s, F&& field) {
   field("posts", s.posts);
   field("waits", s.waits);
   field("held_at_exit", s.held_at_exit);
+  field("lent_at_exit", s.lent_at_exit);
   field("drift", s.drift);
   field("expected_drift", s.expected_drift);
   field("stranded", s.stranded);

@@ -309,9 +309,13 @@ struct MutexFindings {
 //   expected_drift: 0 when the kernel gives units back (SysV SEM_UNDO), otherwise
 //                  held_at_exit (POSIX cannot recover a dead holder's post).
 //   stranded     = expected_drift: units no live process will ever post back.
-// ok when drift is within [expected - pending_posts, expected + pending_waits]
-// (incarnations that died between the syscall and the ledger update make the
-// ledger uncertain by one unit each).
+//   lent_at_exit = Σ units ended lenders (posters) had posted and not taken back.
+//                  SEM_UNDO takes such a unit back only while the value is above 0:
+//                  the kernel clamps at 0, so a unit a waiter already took stays, one
+//                  too many (drift -1 each, at most).
+// ok when drift is within [expected - pending_posts - (undo ? lent_at_exit : 0),
+// expected + pending_waits] (incarnations that died between the syscall and the
+// ledger update make the ledger uncertain by one unit each).
 struct SemaphoreFindings {
   std::string object;  // filled by the caller
   std::string flavor;  // filled by the caller ("posix_unnamed", "posix_named", "sysv")
@@ -321,6 +325,7 @@ struct SemaphoreFindings {
   std::uint64_t posts = 0;
   std::uint64_t waits = 0;
   std::int64_t held_at_exit = 0;
+  std::int64_t lent_at_exit = 0;
   std::int64_t drift = 0;
   std::int64_t expected_drift = 0;
   std::int64_t stranded = 0;
