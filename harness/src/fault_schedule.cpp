@@ -1,6 +1,7 @@
 #include "shmcheck/harness/fault_schedule.hpp"
 
 #include <signal.h>
+#include <string.h>
 
 #include <algorithm>
 #include <array>
@@ -104,6 +105,8 @@ std::string signal_name(int sig) {
   for (const auto& [n, s] : kSignals) {
     if (s == sig) return std::string(n);
   }
+  // Not a fault's signal (SIGHUP ends a run too): glibc's abbreviation.
+  if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
   return "signal " + std::to_string(sig);
 }
 

@@ -284,6 +284,9 @@ class Runner {
   std::optional<RunError> create_objects();
   std::vector<WorkerConfig> worker_configs() const;
   void collect(SupervisionReport& report);
+  // What collect takes first and an interrupted run keeps: each fault's status, the
+  // timeline, the throughput series.
+  void collect_events(SupervisionReport& report);
   // Each ring's own counters, read through the harness's mapping of its segment.
   [[nodiscard]] std::vector<probes::RingCounters> read_rings() const;
   void drain_rings(probes::DeliveryTally& tally);
@@ -760,6 +763,15 @@ std::vector<std::size_t> Runner::claims_of(pid_t pid) const {
   return out;
 }
 
+void Runner::collect_events(SupervisionReport& report) {
+  for (std::size_t f = 0; f < report.faults.size(); ++f) {
+    result_.fault_schedule[f].status = report.faults[f].status;
+    result_.fault_schedule[f].note = std::move(report.faults[f].note);
+  }
+  result_.timeline = std::move(report.timeline);
+  result_.throughput = std::move(report.throughput);
+}
+
 void Runner::collect(SupervisionReport& report) {
   const auto& view = created_.control->view();
   result_.ended_early = report.ended_early;
@@ -814,12 +826,7 @@ void Runner::collect(SupervisionReport& report) {
       wo.processes[i].start_s = wo.processes[i - 1].end_s;
     result_.workers.push_back(std::move(wo));
   }
-  for (std::size_t f = 0; f < report.faults.size(); ++f) {
-    result_.fault_schedule[f].status = report.faults[f].status;
-    result_.fault_schedule[f].note = std::move(report.faults[f].note);
-  }
-  result_.timeline = std::move(report.timeline);
-  result_.throughput = std::move(report.throughput);
+  collect_events(report);
   if (report.stall.stalled) {
     stalls_ = 1;
     probes::StallFinding s;
@@ -1146,6 +1153,9 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
     return abandon(from_core("supervise", report.error()), t0);
   }
   if (report->interrupted_by != 0) {
+    // What happened before the signal stays in the reports (every fault read "not due"
+    // and the timeline was empty, while the console had shown kills).
+    collect_events(*report);
     return abandon(
         RunError{kExitEnvironment, "interrupted by " + signal_name(report->interrupted_by) +
                                        ": run stopped, its objects removed"},

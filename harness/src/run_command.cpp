@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "shmcheck/harness/cli.hpp"
+#include "shmcheck/harness/fault_schedule.hpp"
 #include "shmcheck/harness/run.hpp"
 #include "shmcheck/harness/run_outputs.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
@@ -235,7 +236,19 @@ int run_main(const RunArgs& args) {
   suite.runs = std::move(refused);
   const auto suite_start = std::chrono::steady_clock::now();
   for (const auto& spec : specs) {
-    if (interrupt_signal() != 0) break;
+    if (const int sig = interrupt_signal(); sig != 0) {
+      // The specs the signal kept from running are in the reports too, as errors: the
+      // headline read "0 of 1 specs passed" for two specs given.
+      probes::RunResult r;
+      r.spec_name = spec.name;
+      r.spec_file = spec.file;
+      r.verdict = probes::RunVerdict::kError;
+      r.exit_code = kExitEnvironment;
+      r.error = "not run: interrupted by " + signal_name(sig);
+      suite.runs.push_back(std::move(r));
+      code = worst(code, kExitEnvironment);
+      continue;
+    }
     options.on_sample = [&out, name = spec.name](const LiveSample& sample) {
       out.on_sample(name, sample);
     };

@@ -2289,6 +2289,46 @@ TEST_P(FailpointCrashRun, IsSurvivedWithNothingCommittedLostAndNothingLeft) {
 INSTANTIATE_TEST_SUITE_P(Every, FailpointCrashRun, ::testing::ValuesIn(failpoint_crashes()),
                          [](const auto& param_info) { return param_info.param.name; });
 
+// SIGINT, SIGTERM and SIGHUP stop a run cleanly: exit 3, nothing left. What happened
+// before the signal stays in the reports (every fault read "not due" and the timeline
+// was empty, while the console had shown the kills), and a spec the signal kept from
+// running is in them as an error (the headline read "0 of 1 specs passed" for two).
+TEST(RunCommand, ASignalStopsTheRunAndTheReportsKeepWhatHappenedBeforeIt) {
+  for (const auto& [sig, name] :
+       {std::pair{SIGINT, "SIGINT"}, std::pair{SIGTERM, "SIGTERM"}, std::pair{SIGHUP, "SIGHUP"}}) {
+    SCOPED_TRACE(name);
+    TempDir dir;
+    TempDir runtime;
+    const std::string first = dir.path() + "/first.yaml";
+    std::ofstream(first) << restarting_producer_spec("first", "20s", "20k/s", "every: 100ms");
+    const std::string json = dir.path() + "/r.json";
+    const pid_t pid =
+        start_shmcheck(dir.path() + "/out",
+                       {"run", "--quiet", "--keep-going", first,
+                        spec_path("tests/integration/specs/short-spsc.yaml"), "--json", json},
+                       {"XDG_RUNTIME_DIR=" + runtime.path()});
+    // Once its workers run and a few kills have fired (every 100 ms).
+    EXPECT_TRUE(shmcheck::testing::eventually([&] { return children_of(pid).size() >= 2; }, 20s));
+    std::this_thread::sleep_for(450ms);
+    ASSERT_EQ(::kill(pid, sig), 0);
+    const auto exit = shmcheck::testing::wait_child(pid, 60s);
+    ASSERT_TRUE(exit.exited) << exit.describe();
+    EXPECT_EQ(exit.code, 3);
+    const auto result = load_json(json);
+    ASSERT_EQ(result.at("runs").size(), 2U) << result.dump(1).substr(0, 2000);
+    const auto& stopped = result.at("runs").at(0);
+    EXPECT_NE(stopped.at("error").get<std::string>().find("interrupted by " + std::string(name)),
+              std::string::npos);
+    const auto statuses = fault_statuses(stopped);
+    EXPECT_NE(std::ranges::count(statuses, "fired"), 0) << stopped.at("fault_schedule").dump();
+    EXPECT_FALSE(stopped.at("timeline").empty());
+    const auto& skipped = result.at("runs").at(1);
+    EXPECT_EQ(skipped.at("exit_code"), 3);
+    EXPECT_EQ(skipped.at("error"), "not run: interrupted by " + std::string(name));
+    expect_nothing_left(stopped.at("run_id"), runtime.path());
+  }
+}
+
 // Two faults at one failpoint of one worker: a pause on hit 100, then a kill on hit
 // 1000 that restarts it. Both act, each as planned. Before, the worker was armed with
 // the last one only (the pause never came) and its death was matched to the first
