@@ -143,9 +143,10 @@ struct ValueAxis {
   double max = 1;
   double step = 0.25;
 };
-ValueAxis value_axis(double data_max) {
-  if (!(data_max > 0) || !std::isfinite(data_max)) return {};
-  const double step = nice_step(data_max, 5);
+// `whole`: a count axis, ticked at whole numbers (one sample read 0.2, 0.4, ...).
+ValueAxis value_axis(double data_max, bool whole = false) {
+  if (!(data_max > 0) || !std::isfinite(data_max)) return whole ? ValueAxis{1, 1} : ValueAxis{};
+  const double step = whole ? std::max(1.0, nice_step(data_max, 5)) : nice_step(data_max, 5);
   return {step * std::ceil(data_max / step - 1e-9), step};
 }
 
@@ -266,7 +267,7 @@ std::string render(const BarChart& chart) {
   double y_max = 0;
   for (const auto& b : chart.bars) y_max = std::max(y_max, b.value);
   const bool any = y_max > 0;
-  const auto axis = value_axis(y_max);
+  const auto axis = value_axis(y_max, /*whole=*/true);  // bars count
   y_axis(out, plot_h, axis, w, chart.y_label);
   if (!any || chart.bars.empty()) {
     out += empty_note(kLeft + plot_w / 2 - 20, kTop + plot_h / 2);

@@ -570,6 +570,10 @@ TEST(SvgChart, AxesAreTickedAtRoundNumbers) {
   const auto bar_ticks = ticks(svg::render(bars));
   const std::vector<std::string> counts = {"0", "2", "4", "6", "8", "a", "b"};
   EXPECT_EQ(bar_ticks, counts);
+  // A count is whole: one sample is ticked 0 and 1, not 0, 0.2, ... 1.
+  const svg::BarChart one{"t", "count", {{"a", 1}}, {}, 880, 280};
+  const std::vector<std::string> whole = {"0", "1", "a"};
+  EXPECT_EQ(ticks(svg::render(one)), whole);
 }
 
 // A histogram's p50 and p99 in one bucket (a tight distribution) were two labels drawn
