@@ -452,10 +452,10 @@ ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& opti
       // (two containers of a pod share the IPC namespace and may share /tmp: one's
       // reclaim took the other's live run for dead and removed its semaphore sets).
       const auto ns = detail::pid_namespaces(options.inventory.proc_dir);
-      const bool seen = run.manifest.pid_namespace.empty()
-                            ? !ns.hidden_processes()
-                            : run.manifest.pid_namespace == ns.self &&
-                                  (ns.proc.empty() || ns.proc == ns.self);
+      const bool seen =
+          run.manifest.pid_namespace.empty()
+              ? !ns.hidden_processes()
+              : run.manifest.pid_namespace == ns.self && (ns.proc.empty() || ns.proc == ns.self);
       if (!seen) {
         run.harness = core::Liveness::kUnknown;
         run.detail = "harness ran in pid namespace " +

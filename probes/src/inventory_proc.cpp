@@ -370,9 +370,8 @@ ProcessScan scan_processes(const std::string& proc_dir, const std::set<std::uint
     if (const auto why = pid_namespaces(proc_dir).hidden_processes()) {
       scan.problems.push_back(
           {proc_dir, core::make_error(core::ErrorCode::kUnsupported, "pid namespace",
-                                      *why +
-                                          " (--trust-pid-namespace when nothing outside can "
-                                          "reach these objects)")});
+                                      *why + " (--trust-pid-namespace when nothing outside can "
+                                             "reach these objects)")});
     }
   }
   Walker walker(ipc_devices, read_headers, scan);
