@@ -1046,6 +1046,17 @@ TEST(BrokenVariant, LeakedSegmentIsRemovedWhileAPassingHolderOpensIt) {
 
 // ---- determinism ------------------------------------------------------------------------
 
+// A run's fault schedule as planned, without what became of each fault: on a loaded host
+// (ASan in CI) one fired 105 ms late and the next was skipped, its worker already being
+// killed, and the two runs of one seed compared unequal.
+nlohmann::json planned_schedule(nlohmann::json schedule) {
+  for (auto& f : schedule) {
+    f.erase("status");
+    f.erase("note");
+  }
+  return schedule;
+}
+
 TEST(RunCommand, SameSeedGivesTheSameFaultSchedule) {
   TempDir dir;
   const std::string spec = spec_path("tests/integration/specs/short-random-kills.yaml");
@@ -1056,7 +1067,7 @@ TEST(RunCommand, SameSeedGivesTheSameFaultSchedule) {
   const auto jb = load_json(dir.path() + "/b.json");
   EXPECT_EQ(ja.at("seed"), 99);
   EXPECT_FALSE(ja.at("fault_schedule").empty());
-  EXPECT_EQ(ja.at("fault_schedule"), jb.at("fault_schedule"));
+  EXPECT_EQ(planned_schedule(ja.at("fault_schedule")), planned_schedule(jb.at("fault_schedule")));
   EXPECT_NE(ja.at("run_id"), jb.at("run_id"));
 }
 
@@ -1082,11 +1093,11 @@ TEST(RunCommand, DurationOverridesTheSpecsAndIsInTheReproCommand) {
   EXPECT_GE(result.at("durations").at("run_s").get<double>(), 2.5);
   EXPECT_GT(faults_until(result), 1.5) << "faults stopped at the spec's 1 s";
   EXPECT_EQ(result.at("repro"), "shmcheck run " + spec + " --seed 5 --duration 2500ms");
-  const auto schedule = result.at("fault_schedule");
+  const auto schedule = planned_schedule(result.at("fault_schedule"));
   // The repro, run: the same schedule.
   o = run_shmcheck({"run", spec, "--seed", "5", "--duration", "2.5s", "--json", json});
   ASSERT_TRUE(o.exit.exited && o.exit.code == 0) << describe(o);
-  EXPECT_EQ(load_json(json).at("fault_schedule"), schedule);
+  EXPECT_EQ(planned_schedule(load_json(json).at("fault_schedule")), schedule);
   // Shorter than the spec's. Seed 1 plans the kill at 143 ms, well inside the run: a
   // random seed put it anywhere up to 280 ms, 20 ms from the end.
   o = run_shmcheck({"run", spec, "--duration", "300ms", "--seed", "1", "--json", json});
