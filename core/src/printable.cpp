@@ -1,6 +1,14 @@
 #include "shmcheck/core/printable.hpp"
 
+#include <algorithm>
+
 namespace shmcheck::core {
+
+std::size_t utf8_characters(std::string_view text) noexcept {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U;
+  }));
+}
 
 std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept {
   const auto b0 = static_cast<unsigned char>(text[i]);

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "shmcheck/core/posix_call.hpp"
+#include "shmcheck/core/printable.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
 
 namespace shmcheck::harness::detail {
@@ -453,11 +454,7 @@ class CharacterColumns {
     }
     const std::size_t start = line_starts_[static_cast<std::size_t>(m.line) - 1];
     const std::size_t end = std::min(text_.size(), start + static_cast<std::size_t>(m.column) - 1);
-    int characters = 0;
-    for (std::size_t i = start; i < end; ++i) {
-      characters += (static_cast<unsigned char>(text_[i]) & 0xC0U) != 0x80U ? 1 : 0;
-    }
-    m.column = characters + 1;
+    m.column = static_cast<int>(core::utf8_characters(text_.substr(start, end - start))) + 1;
   }
 
  private:

@@ -451,11 +451,11 @@ ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& opti
       // Not in this /proc proves a harness dead only if it ran in this pid namespace
       // (two containers of a pod share the IPC namespace and may share /tmp: one's
       // reclaim took the other's live run for dead and removed its semaphore sets).
-      const auto ns = detail::pid_namespaces(options.inventory.proc_dir);
-      const bool seen =
-          run.manifest.pid_namespace.empty()
-              ? !ns.hidden_processes()
-              : run.manifest.pid_namespace == ns.self && (ns.proc.empty() || ns.proc == ns.self);
+      // A manifest written before namespaces were recorded counts as the host's.
+      const std::string_view harness_ns = run.manifest.pid_namespace.empty()
+                                              ? detail::kHostPidNamespace
+                                              : std::string_view(run.manifest.pid_namespace);
+      const bool seen = detail::pid_namespaces(options.inventory.proc_dir).shows(harness_ns);
       if (!seen) {
         run.harness = core::Liveness::kUnknown;
         run.detail = "harness ran in pid namespace " +

@@ -92,6 +92,11 @@ inline constexpr std::string_view kHostPidNamespace = "pid:[4026531836]";
 struct PidNamespaces {
   std::string self;
   std::string proc;
+  // Whether this /proc shows the processes of pid namespace `ns`: it is this process's,
+  // and the /proc is of it too (as far as a non-root reader can tell).
+  [[nodiscard]] bool shows(std::string_view ns) const {
+    return !self.empty() && ns == self && (proc.empty() || proc == self);
+  }
   // Why a walk of this /proc may miss processes (this process outside the host's pid
   // namespace, or a /proc of another namespace than its own); nullopt when it cannot.
   [[nodiscard]] std::optional<std::string> hidden_processes() const;

@@ -20,22 +20,6 @@ using core::make_error;
 
 constexpr std::string_view kSuffix = ".manifest";
 
-core::Result<void> make_private_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    return make_error(core::error_code_from_errno(errno), "mkdir", path, errno);
-  }
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    return make_error(core::error_code_from_errno(errno), "lstat", path, errno);
-  }
-  // Refuse a directory (or symlink) someone else planted in a shared /tmp.
-  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 0077U) != 0) {
-    return make_error(ErrorCode::kForeign, "manifest dir",
-                      path + " is not a private directory owned by this user");
-  }
-  return {};
-}
-
 // A manifest is evidence for removing objects (--reclaim): only this user's own
 // private directory and files count. Someone else's /tmp/shmcheck-<uid>, planted
 // before this user ever ran shmcheck, could otherwise name any object to remove.
@@ -54,6 +38,21 @@ core::Result<void> check_private(int fd, const std::string& path, bool directory
                           mode.data() + "): not trusted");
   }
   return {};
+}
+
+core::Result<void> make_private_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return make_error(core::error_code_from_errno(errno), "mkdir", path, errno);
+  }
+  // Refuse a directory (or symlink, or file) someone else planted in a shared /tmp.
+  auto fd = detail::open_at(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!fd) {
+    const int err = fd.error().sys_errno;
+    if (err != ELOOP && err != ENOTDIR) return std::move(fd).error();
+    return make_error(ErrorCode::kForeign, "manifest dir",
+                      path + " is not a directory (a symlink or a file): not trusted");
+  }
+  return check_private(fd->get(), path, /*directory=*/true);
 }
 
 // Opens dir (no symlink) after checking it is this user's and private, and that its

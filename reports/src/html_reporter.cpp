@@ -36,8 +36,9 @@ code{background:#f1f5f9;padding:1px 4px;border-radius:3px}
 svg.chart{display:block;margin:6px 0;background:#fff;max-width:100%;height:auto}
 @media (max-width:760px){main{padding:8px 10px 40px}section.spec{padding:4px 10px 12px}table{display:block;overflow-x:auto;max-width:100%}}
 .chart-title{font-weight:600;font-size:13px;fill:#0f172a}
-.tick,.lane-label,.marker-label{font-size:11px;fill:#475569}.legend{font-size:11px;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}.axis-label{font-size:11px;fill:#334155}
-.marker-label{fill:#1f2937;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
+.tick,.lane-label{font-size:11px;fill:#475569}.axis-label{font-size:11px;fill:#334155}
+.legend,.marker-label{font-size:11px;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
+.legend{font-weight:600}.marker-label{fill:#1f2937}
 .grid{stroke:#e2e8f0;stroke-width:1}.empty{fill:#94a3b8;font-size:13px}
 .bar{fill:#2563eb}.marker{stroke-width:1.5;stroke-dasharray:4 3}.marker.fault,.marker.kill,.marker.exit{stroke:#dc2626}
 .marker.pause{stroke:#d97706}.marker.resume{stroke:#16a34a}.marker.p50{stroke:#16a34a}.marker.p99{stroke:#dc2626}

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "shmcheck/core/printable.hpp"
 #include "shmcheck/reports/xml.hpp"
 
 namespace shmcheck::reports::svg {
@@ -23,11 +24,6 @@ constexpr std::array<const char*, 6> kPalette = {"#2563eb", "#16a34a", "#d97706"
 // A marker label's width, estimated: 11 px text averages under 6.5 px a character.
 constexpr double kMarkerLabelCharW = 6.5;
 constexpr double kMarkerLabelLineH = 13;
-
-std::size_t utf8_length(const std::string& s) {
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U; }));
-}
 
 std::string num(double v) {
   std::array<char, 32> buf{};
@@ -297,7 +293,7 @@ std::string render(const BarChart& chart) {
     out += "<line class=\"marker " + xml_escape(m.css_class) + "\" x1=\"" + num(x) + "\" x2=\"" +
            num(x) + "\" y1=\"" + num(kTop) + "\" y2=\"" + num(kTop + plot_h) + "\"/>";
     // Right of its line, or left of it where it would run off the chart.
-    const double label_w = kMarkerLabelCharW * static_cast<double>(utf8_length(m.label));
+    const double label_w = kMarkerLabelCharW * static_cast<double>(core::utf8_characters(m.label));
     const bool left = x + 3 + label_w > w;
     const double label_x = left ? x - 3 - label_w : x + 3;
     label_y = label_x < label_row_end ? label_y + kMarkerLabelLineH : kTop + 10;

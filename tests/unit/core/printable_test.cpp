@@ -31,5 +31,15 @@ TEST(Printable, Utf8SequenceLengthNamesTheWholeSequenceOrZero) {
   EXPECT_EQ(utf8_sequence_length("x\xc3\x28", 1), 0U);
 }
 
+// Characters, not bytes: "é" is two bytes and one column.
+TEST(Utf8Characters, CountsTheBytesThatStartACharacter) {
+  EXPECT_EQ(utf8_characters(""), 0U);
+  EXPECT_EQ(utf8_characters("p50 4.1 us"), 10U);
+  EXPECT_EQ(utf8_characters("\xc3\xa9t\xc3\xa9"), 3U);
+  EXPECT_EQ(utf8_characters("\xe2\x89\xa4"
+                            "1 us"),
+            5U);  // "≤1 us"
+}
+
 }  // namespace
 }  // namespace shmcheck::core

@@ -13,6 +13,10 @@ namespace shmcheck::core {
 // bytes there are not one (a stray continuation byte, an overlong or truncated form).
 [[nodiscard]] std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept;
 
+// Characters in `text`: its bytes that do not continue a UTF-8 sequence (a column in an
+// editor, the width of a label).
+[[nodiscard]] std::size_t utf8_characters(std::string_view text) noexcept;
+
 // `text` with control bytes (below 0x20, and 0x7f) and bytes that are not valid UTF-8
 // written as \xNN; valid UTF-8 is kept. "a\x1b[31m" prints as the six characters
 // a\x1b[31m, not as a switch to red.
