@@ -99,7 +99,8 @@ bool stuck_claimer_dead(const void* ring, std::uint64_t state,
 
 // The failpoints sit where a crash leaves each distinct state (as in SpscRing): claimed
 // (the claimer recorded, nothing written), half a payload, all of it but not committed,
-// committed; on the consumer side, claimed and nothing copied, copied but not released.
+// committed; on the consumer side, claimed and nothing copied, copied (and handed to
+// before_release) but not released.
 void MpmcRing::fill_with_failpoints(Slot* s, std::uint64_t pos,
                                     std::span<const std::byte> msg) noexcept {
   using namespace detail::mpmc;
@@ -109,13 +110,14 @@ void MpmcRing::fill_with_failpoints(Slot* s, std::uint64_t pos,
   failpoint(FailpointId::kRingPushAfterCommit);
 }
 
-PopResult MpmcRing::take_with_failpoints(Slot* s, std::uint64_t pos,
-                                         std::span<std::byte> out) noexcept {
+PopResult MpmcRing::take_with_failpoints(Slot* s, std::uint64_t pos, std::span<std::byte> out,
+                                         BeforeRelease before_release) noexcept {
   using namespace detail::mpmc;
   failpoint(FailpointId::kRingPopAfterClaim);
   const auto size = s->length;
   if (size > header_.message_size) detail::ring_invariant_broken("MpmcRing slot length");
   detail::copy_message(out, s->payload(), size);
+  before_release(std::span(&size, 1));
   failpoint(FailpointId::kRingPopBeforeRelease);
   s->state.store(make_state(lap_of(pos) + header_.capacity, 0, kFree), std::memory_order_release);
   return {PopStatus::kOk, size, {}};
@@ -160,7 +162,7 @@ MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) no
   }
 }
 
-PopResult MpmcRing::pop_contended(std::span<std::byte> out) noexcept {
+PopResult MpmcRing::pop_contended(std::span<std::byte> out, BeforeRelease before_release) noexcept {
   const std::uint64_t capacity = header_.capacity;
   auto pos = dequeue_pos_.load(std::memory_order_relaxed);
   for (;;) {
@@ -179,7 +181,7 @@ PopResult MpmcRing::pop_contended(std::span<std::byte> out) noexcept {
     if (kind == kFull) {
       if (s->state.compare_exchange_weak(state, make_state(lap_of(pos), me, kReading),
                                          std::memory_order_acquire, std::memory_order_relaxed)) {
-        return take_claimed(s, pos, lap_of(pos), self, out);
+        return take_claimed(s, pos, lap_of(pos), self, out, before_release);
       }
       continue;
     }
@@ -211,11 +213,12 @@ bool MpmcRing::push_for(std::span<const std::byte> msg, std::chrono::nanoseconds
 }
 
 // An abandoned slot is released too: either way a producer may have room now.
-PopResult MpmcRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds timeout) noexcept {
-  auto r = try_pop(out);
+PopResult MpmcRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds timeout,
+                            BeforeRelease before_release) noexcept {
+  auto r = try_pop(out, before_release);
   if (r.status == PopStatus::kEmpty && out.size() >= header_.message_size) {
     (void)detail::retry_until(wait_.readable, timeout, [&] {
-      r = pop_once(out);
+      r = pop_once(out, before_release);
       return r.status != PopStatus::kEmpty;
     });
   }

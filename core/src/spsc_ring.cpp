@@ -68,11 +68,12 @@ bool SpscRing::push_for(std::span<const std::byte> msg, std::chrono::nanoseconds
   return pushed;
 }
 
-PopResult SpscRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds timeout) noexcept {
-  auto r = try_pop(out);
+PopResult SpscRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds timeout,
+                            BeforeRelease before_release) noexcept {
+  auto r = try_pop(out, before_release);
   if (r.status == PopStatus::kEmpty && out.size() >= header_.message_size) {
     (void)detail::retry_until(wait_.readable, timeout, [&] {
-      r = pop_once(out);
+      r = pop_once(out, before_release);
       return r.status != PopStatus::kEmpty;
     });
   }
@@ -104,14 +105,15 @@ std::size_t SpscRing::push_burst_for(std::span<const std::byte> msgs, std::size_
   return push_burst(msgs, msg_size, timeout);
 }
 
-std::size_t SpscRing::try_pop_burst(std::span<std::byte> out,
-                                    std::span<std::uint32_t> sizes) noexcept {
-  return pop_burst(out, sizes, std::nullopt);
+std::size_t SpscRing::try_pop_burst(std::span<std::byte> out, std::span<std::uint32_t> sizes,
+                                    BeforeRelease before_release) noexcept {
+  return pop_burst(out, sizes, std::nullopt, before_release);
 }
 
 std::size_t SpscRing::pop_burst_for(std::span<std::byte> out, std::span<std::uint32_t> sizes,
-                                    std::chrono::nanoseconds timeout) noexcept {
-  return pop_burst(out, sizes, timeout);
+                                    std::chrono::nanoseconds timeout,
+                                    BeforeRelease before_release) noexcept {
+  return pop_burst(out, sizes, timeout, before_release);
 }
 
 std::size_t SpscRing::push_burst(std::span<const std::byte> msgs, std::size_t msg_size,
@@ -132,10 +134,13 @@ std::size_t SpscRing::push_burst(std::span<const std::byte> msgs, std::size_t ms
 }
 
 std::size_t SpscRing::pop_burst(std::span<std::byte> out, std::span<std::uint32_t> sizes,
-                                std::optional<std::chrono::nanoseconds> timeout) noexcept {
+                                std::optional<std::chrono::nanoseconds> timeout,
+                                BeforeRelease before_release) noexcept {
   const std::uint64_t wanted = burst_wanted(out, sizes);
   if (wanted == 0) return 0;
-  const auto once = [&] { return pop_burst_once(wanted, out.data(), sizes.data()); };
+  const auto once = [&] {
+    return pop_burst_once(wanted, out.data(), sizes.data(), before_release);
+  };
   std::size_t n = once();
   if (n == 0) {
     empty_events_.store(empty_events_.load(std::memory_order_relaxed) + 1,
@@ -175,8 +180,8 @@ std::size_t SpscRing::push_burst_once(const std::byte* msgs, std::uint64_t wante
   return n;
 }
 
-std::size_t SpscRing::pop_burst_once(std::uint64_t wanted, std::byte* out,
-                                     std::uint32_t* sizes) noexcept {
+std::size_t SpscRing::pop_burst_once(std::uint64_t wanted, std::byte* out, std::uint32_t* sizes,
+                                     BeforeRelease before_release) noexcept {
   const auto h = head_.load(std::memory_order_relaxed);
   const auto cached = tail_cache_.load(std::memory_order_relaxed);
   std::uint64_t available = cached > h ? cached - h : 0;
@@ -191,9 +196,10 @@ std::size_t SpscRing::pop_burst_once(std::uint64_t wanted, std::byte* out,
   }
   const std::uint64_t n = std::min(wanted, available);
   if (failpoints_armed()) [[unlikely]] {
-    pop_burst_with_failpoints(h, n, out, sizes);
+    pop_burst_with_failpoints(h, n, out, sizes, before_release);
   } else {
     read_burst(h, n, out, sizes);
+    before_release(std::span<const std::uint32_t>(sizes, n));
     // Release: the producer may overwrite these slots only after our copies.
     head_.store(h + n, std::memory_order_release);
   }
@@ -265,16 +271,19 @@ void SpscRing::push_burst_with_failpoints(std::uint64_t tail, const std::byte* m
 }
 
 void SpscRing::pop_burst_with_failpoints(std::uint64_t head, std::uint64_t n, std::byte* out,
-                                         std::uint32_t* sizes) noexcept {
+                                         std::uint32_t* sizes,
+                                         BeforeRelease before_release) noexcept {
   failpoint(FailpointId::kRingPopAfterClaim);
   read_burst(head, n, out, sizes);
+  before_release(std::span<const std::uint32_t>(sizes, n));
   failpoint(FailpointId::kRingPopBeforeRelease);
   head_.store(head + n, std::memory_order_release);
 }
 
 // The failpoints sit where a crash leaves each distinct state: claimed (room checked,
 // nothing written), half a payload, all of it but not published, published but the
-// producer not told; on the consumer side, nothing copied yet, copied but not released.
+// producer not told; on the consumer side, nothing copied yet, copied (and handed to
+// before_release) but not released.
 bool SpscRing::push_with_failpoints(std::uint64_t tail, std::span<const std::byte> msg) noexcept {
   store_length(length(tail), msg.size());
   detail::write_payload_with_failpoints(payload(tail), msg);
@@ -283,11 +292,13 @@ bool SpscRing::push_with_failpoints(std::uint64_t tail, std::span<const std::byt
   return true;
 }
 
-PopResult SpscRing::pop_with_failpoints(std::uint64_t head, std::span<std::byte> out) noexcept {
+PopResult SpscRing::pop_with_failpoints(std::uint64_t head, std::span<std::byte> out,
+                                        BeforeRelease before_release) noexcept {
   failpoint(FailpointId::kRingPopAfterClaim);
   const auto size = length(head);
   if (size > header_.message_size) detail::ring_invariant_broken("SpscRing slot length");
   detail::copy_bytes(out.data(), payload(head), size);
+  before_release(std::span(&size, 1));
   failpoint(FailpointId::kRingPopBeforeRelease);
   head_.store(head + 1, std::memory_order_release);
   return {PopStatus::kOk, size, {}};

@@ -84,6 +84,32 @@ TYPED_TEST(RingTest, TryPushWhenFullReturnsFalse) {
   EXPECT_TRUE(ring.try_push(bytes_of(4)));  // one slot freed, one push fits
 }
 
+// BeforeRelease runs once per pop that took a message, with the message already in the
+// caller's buffer and its slot not yet given back: a full ring stays full inside it (a
+// push fails), and has room once the pop returns. An empty pop does not call it.
+TYPED_TEST(RingTest, BeforeReleaseSeesTheCopiedMessageWhileItsSlotIsStillHeld) {
+  auto& ring = this->make({4, 8});
+  std::vector<std::byte> out(8);
+  int calls = 0;
+  auto check = [&](std::span<const std::uint32_t> sizes) {
+    ++calls;
+    ASSERT_EQ(sizes.size(), 1U);
+    EXPECT_EQ(sizes[0], 8U);
+    EXPECT_EQ(value_of(out), static_cast<std::uint64_t>(calls - 1));
+    EXPECT_FALSE(ring.try_push(bytes_of(99))) << "the slot was released before BeforeRelease";
+  };
+  EXPECT_EQ(ring.try_pop(out, check).status, PopStatus::kEmpty);
+  EXPECT_EQ(ring.pop_for(out, 1ms, check).status, PopStatus::kEmpty);
+  EXPECT_EQ(calls, 0);
+  for (std::uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(ring.try_push(bytes_of(i)));
+  ASSERT_EQ(ring.try_pop(out, check).status, PopStatus::kOk);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(ring.try_push(bytes_of(4)));
+  ASSERT_EQ(ring.pop_for(out, 1s, check).status, PopStatus::kOk);
+  EXPECT_EQ(calls, 2);
+  EXPECT_TRUE(ring.try_push(bytes_of(5)));
+}
+
 TYPED_TEST(RingTest, MessagesComeOutInFifoOrderAcrossManyWraparounds) {
   auto& ring = this->make({8, 8});
   std::vector<std::byte> out(8);

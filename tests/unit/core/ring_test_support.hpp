@@ -176,18 +176,32 @@ inline void record(Ledger& ledger, const PopResult& r, std::span<const std::byte
   ledger.delivered.fetch_add(1);
 }
 
+// When a consumer records a message it took: after the pop returned (a consumer killed
+// in between loses it), or in the pop's BeforeRelease (nothing is ever out of the ring
+// and unrecorded).
+enum class Recording { kAfterPop, kBeforeRelease };
+
 // Pops into the ledger until it holds `events` events. 0 on success, 3 on deadline.
 template <class Ring>
 int consume(Ring& ring, Ledger& ledger, std::uint64_t events,
-            std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
+            std::chrono::milliseconds deadline = std::chrono::seconds(20),
+            Recording recording = Recording::kAfterPop) {
   std::vector<std::byte> buf(ring.config().message_size);
   std::array<std::int64_t, kMaxProducers> last{};
   last.fill(-1);
+  auto record_taken = [&](std::span<const std::uint32_t> sizes) {
+    record(ledger, {PopStatus::kOk, sizes[0], {}}, buf, last);
+  };
+  const BeforeRelease before_release =
+      recording == Recording::kBeforeRelease ? BeforeRelease(record_taken) : BeforeRelease();
   const auto end = std::chrono::steady_clock::now() + deadline;
   while (ledger.events() < events) {
     if (std::chrono::steady_clock::now() > end) return 3;
-    const auto r = ring.pop_for(buf, std::chrono::milliseconds(2));
-    if (r.status != PopStatus::kEmpty) record(ledger, r, buf, last);
+    const auto r = ring.pop_for(buf, std::chrono::milliseconds(2), before_release);
+    if (r.status == PopStatus::kAbandoned ||
+        (r.status == PopStatus::kOk && recording == Recording::kAfterPop)) {
+      record(ledger, r, buf, last);
+    }
   }
   return 0;
 }
@@ -239,24 +253,30 @@ int produce_bursts(Ring& ring, std::uint32_t producer, std::uint64_t first, std:
 
 // Pops bursts (try_pop_burst) into the ledger until done() or the deadline (then 3).
 template <class Ring, class Done>
-int consume_bursts(Ring& ring, Ledger& ledger, Done&& done) {
+int consume_bursts(Ring& ring, Ledger& ledger, Done&& done,
+                   Recording recording = Recording::kAfterPop) {
   const std::uint32_t max = ring.config().message_size;
   std::vector<std::byte> out(kBurst * max);
   std::vector<std::uint32_t> sizes(kBurst);
   std::array<std::int64_t, kMaxProducers> last{};
   last.fill(-1);
+  auto record_taken = [&](std::span<const std::uint32_t> taken) {
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+      const std::span<const std::byte> msg(out.data() + i * max, max);
+      record(ledger, {PopStatus::kOk, taken[i], {}}, msg, last);
+    }
+  };
+  const BeforeRelease before_release =
+      recording == Recording::kBeforeRelease ? BeforeRelease(record_taken) : BeforeRelease();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!done()) {
-    const auto n = ring.try_pop_burst(out, sizes);
+    const auto n = ring.try_pop_burst(out, sizes, before_release);
     if (n == 0) {
       if (std::chrono::steady_clock::now() > deadline) return 3;
       ::sched_yield();
       continue;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::span<const std::byte> msg(out.data() + i * max, max);
-      record(ledger, {PopStatus::kOk, sizes[i], {}}, msg, last);
-    }
+    if (recording == Recording::kAfterPop) record_taken(std::span(sizes).first(n));
   }
   return 0;
 }

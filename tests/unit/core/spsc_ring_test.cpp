@@ -184,6 +184,90 @@ INSTANTIATE_TEST_SUITE_P(EveryPopFailpoint, SpscConsumerCrash,
                                             ::testing::Bool()),
                          consumer_crash_test_name);
 
+class SpscConsumerRecordingBeforeRelease : public ::testing::TestWithParam<ConsumerCrashParam> {};
+
+// The victim records each message in its pops' BeforeRelease, and dies inside pop (or
+// burst pop) number kKillAt. Whatever it recorded it had not released, so the restarted
+// consumer reads it again: nothing is missing, and the only messages counted twice are
+// those the victim recorded in the pop it died in (none when it died before copying:
+// ring.pop.after_claim).
+TEST_P(SpscConsumerRecordingBeforeRelease, NothingIsLostAndOnlyTheLastPopComesTwice) {
+  testing::Watchdog dog(60s, "SpscConsumerRecordingBeforeRelease");
+  const auto [fp, bursts] = GetParam();
+  constexpr std::uint64_t kMessages = 5'000;
+  SpscFixture f;
+  // Done when every seq was seen (the ledger's delivered count includes the copies).
+  const auto all_seen = [&] {
+    for (std::uint64_t seq = 0; seq < kMessages; ++seq) {
+      if (f.ledger->count(0, seq) == 0) return false;
+    }
+    return true;
+  };
+  const auto consume_all = [&, bursts = bursts](SpscRing& ring) {
+    if (bursts) {
+      return consume_bursts(
+          ring, *f.ledger, [&] { return f.ledger->delivered.load() >= kMessages && all_seen(); },
+          ring_test::Recording::kBeforeRelease);
+    }
+    return ring_test::consume(ring, *f.ledger, kMessages, 20s,
+                              ring_test::Recording::kBeforeRelease);
+  };
+  const pid_t producer = testing::fork_child([&, bursts = bursts] {
+    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
+    if (!ring) return 10;
+    return bursts ? produce_bursts(**ring, 0, 0, kMessages)
+                  : ring_test::produce(**ring, 0, 0, kMessages);
+  });
+  const auto after = crash_and_restart(f, fp, producer, consume_all, [&](SpscRing& ring) {
+    // What the victim recorded and did not release comes again: one more each.
+    const std::uint64_t unreleased = f.ledger->delivered.load() - ring.stats().pops;
+    const int rc = ring_test::consume(ring, *f.ledger, kMessages + unreleased, 20s,
+                                      ring_test::Recording::kBeforeRelease);
+    return rc == 0 && all_seen() ? 0 : 21;
+  });
+  ASSERT_TRUE(after);
+  const auto& [c, p] = *after;
+  EXPECT_TRUE(c.ok()) << "restarted consumer " << c.describe() << " (exit 21: messages missing)";
+  EXPECT_TRUE(p.ok()) << "producer " << p.describe() << " (ring wedged?)";
+
+  const auto& ledger = *f.ledger;
+  EXPECT_EQ(ledger.torn.load(), 0U);
+  std::uint64_t missing = 0;
+  std::uint64_t twice = 0;
+  std::uint64_t first_twice = kMessages;
+  std::uint64_t last_twice = 0;
+  for (std::uint64_t seq = 0; seq < kMessages; ++seq) {
+    const auto n = ledger.count(0, seq);
+    ASSERT_LE(n, 2) << "seq " << seq;
+    missing += n == 0 ? 1 : 0;
+    if (n == 2) {
+      first_twice = std::min(first_twice, seq);
+      last_twice = seq;
+      ++twice;
+    }
+  }
+  EXPECT_EQ(missing, 0U);
+  EXPECT_EQ(f.ring->stats().pops, kMessages);
+  if (fp == FailpointId::kRingPopAfterClaim) {
+    EXPECT_EQ(twice, 0U) << "the victim died before copying: it recorded nothing it held";
+  } else if (!bursts) {
+    // The kKillAt-th pop took seq kKillAt - 1.
+    EXPECT_EQ(twice, 1U);
+    EXPECT_EQ(first_twice, kKillAt - 1);
+  } else {
+    // One burst pop: 1..kBurst messages in a row.
+    EXPECT_GE(twice, 1U);
+    EXPECT_LE(twice, kBurst);
+    EXPECT_EQ(last_twice + 1 - first_twice, twice) << "not one pop's messages";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryPopFailpoint, SpscConsumerRecordingBeforeRelease,
+                         ::testing::Combine(::testing::Values(FailpointId::kRingPopAfterClaim,
+                                                              FailpointId::kRingPopBeforeRelease),
+                                            ::testing::Bool()),
+                         consumer_crash_test_name);
+
 // ---- bursts ----------------------------------------------------------------------
 
 TEST(SpscRingBurst, RoundTripsInOrderAcrossWrapsAndStopsAtFullAndEmpty) {
@@ -271,6 +355,42 @@ TEST(SpscRingBurst, BurstsAndSingleCallsMix) {
   ASSERT_EQ(ring.try_pop_burst(std::as_writable_bytes(std::span(out)), sizes), 2U);
   EXPECT_EQ(out, (std::vector<std::uint64_t>{4, 5}));
   EXPECT_EQ(ring.try_pop_burst(std::as_writable_bytes(std::span(out)), sizes), 0U);
+}
+
+// A burst pop calls BeforeRelease once, with every message it took copied out and none
+// of their slots given back yet.
+TEST(SpscRingBurst, BeforeReleaseSeesTheWholeBurstBeforeAnySlotIsReleased) {
+  SharedArea area(SpscRing::bytes_needed({4, 8}));
+  SpscRing& ring = **SpscRing::create_at(area.data(), area.size(), {4, 8});
+  const std::vector<std::uint64_t> four = {1, 2, 3, 4};
+  ASSERT_EQ(ring.try_push_burst(std::as_bytes(std::span(four)), 8), 4U);
+  std::vector<std::uint64_t> out(3);
+  std::vector<std::uint32_t> sizes(3);
+  int calls = 0;
+  std::uint64_t released_before = 0;
+  std::vector<std::uint64_t> expected = {1, 2, 3};
+  auto check = [&](std::span<const std::uint32_t> taken) {
+    ++calls;
+    ASSERT_EQ(taken.size(), expected.size());
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+      EXPECT_EQ(taken[i], 8U);
+      EXPECT_EQ(out[i], expected[i]);
+    }
+    EXPECT_EQ(ring.stats().pops, released_before);
+    const std::uint64_t v = 9;
+    EXPECT_FALSE(ring.try_push(std::as_bytes(std::span(&v, 1))));
+  };
+  ASSERT_EQ(ring.pop_burst_for(std::as_writable_bytes(std::span(out)), sizes, 1s, check), 3U);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(ring.stats().pops, 3U);
+  // Full again (4, 5, 6, 7): a second burst, by the untimed call.
+  const std::vector<std::uint64_t> more = {5, 6, 7};
+  ASSERT_EQ(ring.try_push_burst(std::as_bytes(std::span(more)), 8), 3U);
+  released_before = 3;
+  expected = {4};  // what the consumer's cached tail shows: it looks again when that is empty
+  ASSERT_EQ(ring.try_pop_burst(std::as_writable_bytes(std::span(out)), sizes, check), 1U);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(ring.stats().pops, 4U);
 }
 
 TEST(SpscRingBurst, MessageSizeOutsideOneToMessageSizeIsRefused) {

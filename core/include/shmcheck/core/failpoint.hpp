@@ -31,7 +31,8 @@ namespace shmcheck::core {
   X(kRingPushBeforeCommit, "ring.push.before_commit", "payload written, not yet published")       \
   X(kRingPushAfterCommit, "ring.push.after_commit", "message committed, producer not told")       \
   X(kRingPopAfterClaim, "ring.pop.after_claim", "slot claimed by consumer, payload unread")       \
-  X(kRingPopBeforeRelease, "ring.pop.before_release", "payload copied out, slot not released")    \
+  X(kRingPopBeforeRelease, "ring.pop.before_release",                                             \
+    "payload copied out and handed over, slot not released")                                      \
   X(kMutexLockedMidUpdate, "mutex.locked.mid_update", "lock held, protected record half-updated") \
   X(kMutexLockedAfterUpdate, "mutex.locked.after_update", "record updated, lock still held")      \
   X(kSemaphoreAfterWait, "semaphore.after_wait", "unit taken, not yet posted back")               \

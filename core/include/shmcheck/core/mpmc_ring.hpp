@@ -34,9 +34,12 @@
 // reading(pos, pid) by a consumer proved dead frees it; whatever that consumer had
 // copied out is lost in flight and counted in RingStats::abandoned (a consumer crash
 // is at-most-once for its one in-flight message here, unlike SpscRing where the
-// restarted consumer re-reads it). A producer killed after its commit store
-// delivered its message: it was in the ring. Each producer's messages reach any one
-// consumer in the order they were pushed.
+// restarted consumer re-reads it). A consumer that records the delivery in
+// BeforeRelease (ring.hpp) narrows that to a death between its claim and its record:
+// killed after the record, the message is delivered, though its slot is freed
+// unreleased. A producer killed after its commit store delivered its message: it was
+// in the ring. Each producer's messages reach any one consumer in the order they were
+// pushed.
 // Limits: the claimer is a process (pid in the caller's pid namespace), so a thread
 // that dies alone is not detected; if a claimer died between its claim and its
 // start-time store and its pid was reused meanwhile, the slot waits for the pid's
@@ -83,8 +86,10 @@ class MpmcRing {
   // False when the ring is full (or, a precondition violation that asserts in debug
   // builds, when msg is longer than message_size).
   [[nodiscard]] bool try_push(std::span<const std::byte> msg) noexcept;
-  // out must hold message_size bytes (else kEmpty, nothing consumed).
-  [[nodiscard]] PopResult try_pop(std::span<std::byte> out) noexcept;
+  // out must hold message_size bytes (else kEmpty, nothing consumed). A pop that takes a
+  // message calls before_release (ring.hpp) between its copy and its release.
+  [[nodiscard]] PopResult try_pop(std::span<std::byte> out,
+                                  BeforeRelease before_release = {}) noexcept;
 
   // Like try_*, but wait up to timeout: spin first, then sched_yield, then sleep until
   // the other side moves a message (or a short timeout, at most 200 us, passes). A
@@ -95,8 +100,8 @@ class MpmcRing {
   // elsewhere).
   [[nodiscard]] bool push_for(std::span<const std::byte> msg,
                               std::chrono::nanoseconds timeout) noexcept;
-  [[nodiscard]] PopResult pop_for(std::span<std::byte> out,
-                                  std::chrono::nanoseconds timeout) noexcept;
+  [[nodiscard]] PopResult pop_for(std::span<std::byte> out, std::chrono::nanoseconds timeout,
+                                  BeforeRelease before_release = {}) noexcept;
 
   [[nodiscard]] RingConfig config() const noexcept;
   // pushes = claims by producers (abandoned and in-flight included), pops = claims by
@@ -119,19 +124,20 @@ class MpmcRing {
   // out-of-line *_contended functions.
   TryOutcome push_once(std::span<const std::byte> msg) noexcept;
   TryOutcome push_contended(std::span<const std::byte> msg) noexcept;
-  PopResult pop_once(std::span<std::byte> out) noexcept;
-  PopResult pop_contended(std::span<std::byte> out) noexcept;
+  PopResult pop_once(std::span<std::byte> out, BeforeRelease before_release) noexcept;
+  PopResult pop_contended(std::span<std::byte> out, BeforeRelease before_release) noexcept;
   // After a successful producer claim of pos: record the claimer, write, commit.
   void fill_claimed(Slot* s, std::uint64_t pos, std::uint64_t lap, const ProcessIdentity& self,
                     std::span<const std::byte> msg) noexcept;
   // After a successful consumer claim of a full pos: record, copy out, release.
   PopResult take_claimed(Slot* s, std::uint64_t pos, std::uint64_t lap, const ProcessIdentity& self,
-                         std::span<std::byte> out) noexcept;
+                         std::span<std::byte> out, BeforeRelease before_release) noexcept;
   // The rest of fill_claimed / take_claimed while a failpoint is armed in this process
   // (the fast paths check once per operation and branch here): the same steps with
   // every ring failpoint between them.
   void fill_with_failpoints(Slot* s, std::uint64_t pos, std::span<const std::byte> msg) noexcept;
-  PopResult take_with_failpoints(Slot* s, std::uint64_t pos, std::span<std::byte> out) noexcept;
+  PopResult take_with_failpoints(Slot* s, std::uint64_t pos, std::span<std::byte> out,
+                                 BeforeRelease before_release) noexcept;
   // Moves a shared position counter from pos to pos + 1 unless someone already did;
   // either way pos ends up at a position worth looking at.
   static void advance(std::atomic<std::uint64_t>& counter, std::uint64_t& pos) noexcept {
@@ -192,19 +198,20 @@ inline void MpmcRing::fill_claimed(Slot* s, std::uint64_t pos, std::uint64_t lap
 }
 
 inline PopResult MpmcRing::take_claimed(Slot* s, std::uint64_t pos, std::uint64_t lap,
-                                        const ProcessIdentity& self,
-                                        std::span<std::byte> out) noexcept {
+                                        const ProcessIdentity& self, std::span<std::byte> out,
+                                        BeforeRelease before_release) noexcept {
   using namespace detail::mpmc;
   auto seen = pos;
   advance(dequeue_pos_, seen);
   s->claim.store(make_claim(self.start_time, pos, Role::kConsumer), std::memory_order_relaxed);
   if (failpoints_armed()) [[unlikely]]
-    return take_with_failpoints(s, pos, out);
+    return take_with_failpoints(s, pos, out, before_release);
   const auto size = s->length;
   if (size > header_.message_size) [[unlikely]] {
     detail::ring_invariant_broken("MpmcRing slot length");
   }
   detail::copy_message(out, s->payload(), size);
+  before_release(std::span(&size, 1));
   // Release: the next producer of this slot writes only after our copy.
   s->state.store(make_state(lap + header_.capacity, 0, kFree), std::memory_order_release);
   return {PopStatus::kOk, size, {}};
@@ -229,7 +236,8 @@ inline MpmcRing::TryOutcome MpmcRing::push_once(std::span<const std::byte> msg) 
   return push_contended(msg);
 }
 
-inline PopResult MpmcRing::pop_once(std::span<std::byte> out) noexcept {
+inline PopResult MpmcRing::pop_once(std::span<std::byte> out,
+                                    BeforeRelease before_release) noexcept {
   using namespace detail::mpmc;
   const auto pos = dequeue_pos_.load(std::memory_order_relaxed);
   const auto index = pos & (header_.capacity - 1);
@@ -241,12 +249,12 @@ inline PopResult MpmcRing::pop_once(std::span<std::byte> out) noexcept {
     if (s->state.compare_exchange_strong(
             state, make_state(lap, static_cast<std::uint32_t>(self.pid), kReading),
             std::memory_order_acquire, std::memory_order_relaxed)) [[likely]] {
-      return take_claimed(s, pos, lap, self, out);
+      return take_claimed(s, pos, lap, self, out, before_release);
     }
   } else if (state == make_state(lap, 0, kFree) || lap_distance(state, lap) < 0) {
     return {};  // empty: the producer of pos has not committed (or not even claimed)
   }
-  return pop_contended(out);
+  return pop_contended(out, before_release);
 }
 
 inline bool MpmcRing::try_push(std::span<const std::byte> msg) noexcept {
@@ -262,10 +270,11 @@ inline bool MpmcRing::try_push(std::span<const std::byte> msg) noexcept {
 
 // One PopResult, one return (see SpscRing::try_pop: an early `return {}` made GCC 12
 // build the result on the stack and reload it, a failed store forward per pop).
-inline PopResult MpmcRing::try_pop(std::span<std::byte> out) noexcept {
+inline PopResult MpmcRing::try_pop(std::span<std::byte> out,
+                                   BeforeRelease before_release) noexcept {
   PopResult r;
   if (out.size() >= header_.message_size) [[likely]] {
-    r = pop_once(out);
+    r = pop_once(out, before_release);
     if (r.status == PopStatus::kEmpty) empty_events_.fetch_add(1, std::memory_order_relaxed);
   } else {
     assert(false && "MpmcRing::try_pop: out shorter than message_size");

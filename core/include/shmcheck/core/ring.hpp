@@ -12,6 +12,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <type_traits>
 
 #include "shmcheck/core/process_identity.hpp"
 #include "shmcheck/core/result.hpp"
@@ -55,6 +57,44 @@ struct PopResult {
   std::uint32_t size = 0;     // bytes copied out (kOk only)
   ProcessIdentity claimer{};  // kAbandoned: the dead producer (start_time 0 if it died
                               // before recording it); otherwise unset
+};
+
+namespace detail {
+// A callable BeforeRelease can refer to (not another BeforeRelease: that one is copied).
+template <class F, class Self>
+concept BeforeReleaseCallable = std::is_invocable_v<F&, std::span<const std::uint32_t>> &&
+    !std::is_same_v<std::remove_cvref_t<F>, Self>;
+}  // namespace detail
+
+// What a consumer does with the messages a pop has copied out, before the pop releases
+// their slots: called once per pop that took messages, with their lengths (one for a
+// single pop, up to the burst for a burst; message i is at out[i * message_size]), after
+// the copy and before the release store that lets a producer overwrite them. A consumer
+// that records its deliveries here never has a message released and unrecorded. Killed
+// before its record, it leaves the message in the ring: SpscRing's next consumer reads
+// it; MpmcRing frees a dead reader's slot unread, the message lost in flight. Killed
+// between its record and the release, it has recorded a message the ring still holds:
+// SpscRing's next consumer reads it again, a duplicate its crash explains. Killed after
+// the release, it has recorded everything it took.
+// The callable must not pop from or push to the same ring, and must outlive the call (a
+// function reference, like std::function_ref); it runs inside a noexcept pop.
+class BeforeRelease {
+ public:
+  constexpr BeforeRelease() noexcept = default;
+  template <detail::BeforeReleaseCallable<BeforeRelease> F>
+  BeforeRelease(F& f) noexcept  // NOLINT(google-explicit-constructor): a function reference
+      : fn_([](void* callable, std::span<const std::uint32_t> sizes) {
+          (*static_cast<F*>(callable))(sizes);
+        }),
+        callable_(&f) {}
+
+  void operator()(std::span<const std::uint32_t> sizes) const {
+    if (fn_ != nullptr) fn_(callable_, sizes);
+  }
+
+ private:
+  void (*fn_)(void*, std::span<const std::uint32_t>) = nullptr;
+  void* callable_ = nullptr;
 };
 
 // A snapshot read with relaxed loads while the ring runs (counters, not a transaction).

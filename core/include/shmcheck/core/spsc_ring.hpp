@@ -25,9 +25,10 @@
 // attaches and overwrites that slot from the shared tail. A producer killed after it
 // published a whole message, which is delivered once. A consumer killed after
 // copying a message but before releasing the slot did not advance head: the
-// restarted consumer reads that message again (at-least-once; the integrity checker
-// reports it as a recovered duplicate). The cached copies are stale-safe (the real
-// indices only grow), so a role restarted in another process needs no repair.
+// restarted consumer reads that message again (at-least-once). A consumer that
+// records each delivery in BeforeRelease (ring.hpp) therefore never loses one: what it
+// recorded and did not release comes again, a duplicate its crash explains. The cached copies are
+// stale-safe (the real indices only grow), so a role restarted in another process needs no repair.
 // SpscRing never reports PopStatus::kAbandoned.
 #pragma once
 
@@ -68,8 +69,10 @@ class SpscRing {
   // Producer. False when the ring is full (or, a precondition violation that asserts
   // in debug builds, when msg is longer than message_size).
   [[nodiscard]] bool try_push(std::span<const std::byte> msg) noexcept;
-  // Consumer. out must hold message_size bytes (else kEmpty, nothing consumed).
-  [[nodiscard]] PopResult try_pop(std::span<std::byte> out) noexcept;
+  // Consumer. out must hold message_size bytes (else kEmpty, nothing consumed). Every
+  // pop calls before_release (ring.hpp) between its copy and its release.
+  [[nodiscard]] PopResult try_pop(std::span<std::byte> out,
+                                  BeforeRelease before_release = {}) noexcept;
 
   // Bursts: many messages per index store (as Boost.Lockfree's spsc_queue pushes and
   // pops ranges), for callers that have several messages at hand; across processes
@@ -85,14 +88,15 @@ class SpscRing {
   // Consumer: pops up to min(out.size() / message_size, sizes.size()) messages, in
   // order; message i lands at out[i * message_size] and its length in sizes[i] (no
   // byte past it is written). Returns how many (0: empty, or no room for one).
-  [[nodiscard]] std::size_t try_pop_burst(std::span<std::byte> out,
-                                          std::span<std::uint32_t> sizes) noexcept;
+  [[nodiscard]] std::size_t try_pop_burst(std::span<std::byte> out, std::span<std::uint32_t> sizes,
+                                          BeforeRelease before_release = {}) noexcept;
   // Like try_*_burst, but wait up to timeout (as push_for / pop_for do) for room for at
   // least one message / at least one message; then move as many as fit / are there.
   [[nodiscard]] std::size_t push_burst_for(std::span<const std::byte> msgs, std::size_t msg_size,
                                            std::chrono::nanoseconds timeout) noexcept;
   [[nodiscard]] std::size_t pop_burst_for(std::span<std::byte> out, std::span<std::uint32_t> sizes,
-                                          std::chrono::nanoseconds timeout) noexcept;
+                                          std::chrono::nanoseconds timeout,
+                                          BeforeRelease before_release = {}) noexcept;
 
   // Like try_*, but wait up to timeout: spin first, then sched_yield, then sleep until
   // the other side moves a message (or a short timeout, at most 200 us, passes). A
@@ -103,8 +107,8 @@ class SpscRing {
   // caller that waits elsewhere).
   [[nodiscard]] bool push_for(std::span<const std::byte> msg,
                               std::chrono::nanoseconds timeout) noexcept;
-  [[nodiscard]] PopResult pop_for(std::span<std::byte> out,
-                                  std::chrono::nanoseconds timeout) noexcept;
+  [[nodiscard]] PopResult pop_for(std::span<std::byte> out, std::chrono::nanoseconds timeout,
+                                  BeforeRelease before_release = {}) noexcept;
 
   [[nodiscard]] RingConfig config() const noexcept;
   // pushes = tail, pops = head; abandoned is always 0.
@@ -117,15 +121,17 @@ class SpscRing {
   // moves and stores, like a minimal ring's. While any failpoint is armed in this
   // process, push and pop take the out-of-line *_with_failpoints path instead.
   bool push_once(std::span<const std::byte> msg) noexcept;
-  PopResult pop_once(std::span<std::byte> out) noexcept;
+  PopResult pop_once(std::span<std::byte> out, BeforeRelease before_release) noexcept;
   bool push_with_failpoints(std::uint64_t tail, std::span<const std::byte> msg) noexcept;
-  PopResult pop_with_failpoints(std::uint64_t head, std::span<std::byte> out) noexcept;
+  PopResult pop_with_failpoints(std::uint64_t head, std::span<std::byte> out,
+                                BeforeRelease before_release) noexcept;
   // Every burst call: one try (one full / empty event if it moves nothing), then, given a
   // timeout, tries between waits; the other side's sleepers are woken if anything moved.
   std::size_t push_burst(std::span<const std::byte> msgs, std::size_t msg_size,
                          std::optional<std::chrono::nanoseconds> timeout) noexcept;
   std::size_t pop_burst(std::span<std::byte> out, std::span<std::uint32_t> sizes,
-                        std::optional<std::chrono::nanoseconds> timeout) noexcept;
+                        std::optional<std::chrono::nanoseconds> timeout,
+                        BeforeRelease before_release) noexcept;
   // Bursts: how many messages a call asks for (0 for a bad msg_size, which asserts in
   // debug builds); one try that moves up to `wanted` (no counter, no wake-up).
   [[nodiscard]] std::uint64_t burst_wanted(std::span<const std::byte> msgs,
@@ -134,7 +140,8 @@ class SpscRing {
                                            std::span<std::uint32_t> sizes) const noexcept;
   std::size_t push_burst_once(const std::byte* msgs, std::uint64_t wanted,
                               std::size_t msg_size) noexcept;
-  std::size_t pop_burst_once(std::uint64_t wanted, std::byte* out, std::uint32_t* sizes) noexcept;
+  std::size_t pop_burst_once(std::uint64_t wanted, std::byte* out, std::uint32_t* sizes,
+                             BeforeRelease before_release) noexcept;
   // Bursts: writes / reads n slots from index `first` (no index store).
   void write_burst(std::uint64_t first, const std::byte* msgs, std::uint64_t n,
                    std::size_t msg_size) noexcept;
@@ -143,7 +150,7 @@ class SpscRing {
   void push_burst_with_failpoints(std::uint64_t tail, const std::byte* msgs, std::uint64_t n,
                                   std::size_t msg_size) noexcept;
   void pop_burst_with_failpoints(std::uint64_t head, std::uint64_t n, std::byte* out,
-                                 std::uint32_t* sizes) noexcept;
+                                 std::uint32_t* sizes, BeforeRelease before_release) noexcept;
   [[nodiscard]] std::byte* payload(std::uint64_t index) noexcept;
   [[nodiscard]] std::uint32_t& length(std::uint64_t index) noexcept;
   static void store_length(std::uint32_t& entry, std::size_t size) noexcept;
@@ -213,7 +220,8 @@ inline bool SpscRing::push_once(std::span<const std::byte> msg) noexcept {
   return true;
 }
 
-inline PopResult SpscRing::pop_once(std::span<std::byte> out) noexcept {
+inline PopResult SpscRing::pop_once(std::span<std::byte> out,
+                                    BeforeRelease before_release) noexcept {
   const auto h = head_.load(std::memory_order_relaxed);  // only the consumer writes it
   if (h >= tail_cache_.load(std::memory_order_relaxed)) {
     // Cache says empty: look at the real tail (the only read of the producer's line).
@@ -227,13 +235,14 @@ inline PopResult SpscRing::pop_once(std::span<std::byte> out) noexcept {
   const std::byte* const slot = payload(h);
   const std::uint32_t message_size = header_.message_size;
   if (failpoints_armed()) [[unlikely]] {
-    return pop_with_failpoints(h, out);
+    return pop_with_failpoints(h, out, before_release);
   }
   const auto size = length(h);
   if (size > message_size) [[unlikely]] {
     detail::ring_invariant_broken("SpscRing slot length");
   }
   detail::copy_message(out, slot, size);
+  before_release(std::span(&size, 1));
   // Release: the producer may overwrite the slot only after our copy.
   head_.store(h + 1, std::memory_order_release);
   return {PopStatus::kOk, size, {}};
@@ -254,10 +263,11 @@ inline bool SpscRing::try_push(std::span<const std::byte> msg) noexcept {
 // built the 24-byte result on the stack in pieces and reloaded it whole (a failed
 // store-to-load forward on every pop), which made the consumer the slower side and
 // cost 8 B throughput 2.5x (73 vs 183 M msg/s across processes).
-inline PopResult SpscRing::try_pop(std::span<std::byte> out) noexcept {
+inline PopResult SpscRing::try_pop(std::span<std::byte> out,
+                                   BeforeRelease before_release) noexcept {
   PopResult r;
   if (out.size() >= header_.message_size) [[likely]] {
-    r = pop_once(out);
+    r = pop_once(out, before_release);
     if (r.status == PopStatus::kEmpty) {
       empty_events_.store(empty_events_.load(std::memory_order_relaxed) + 1,
                           std::memory_order_relaxed);
