@@ -502,8 +502,8 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
   if (!options_.quiet && !o.clean) {
     say_held_fault_lines(now, false);
     if (!o.injected || fault_lines_.admit(now)) {
-      std::fprintf(stderr, "  t=%s %s#%zu pid %d: %s%s\n", format_ns(o.ended_after_ns).c_str(),
-                   configs_[w].role.c_str(), w, o.pid, o.cause.c_str(),
+      std::fprintf(stderr, "  t=%s %s[%u] pid %d: %s%s\n", format_ns(o.ended_after_ns).c_str(),
+                   configs_[w].role.c_str(), configs_[w].role_index, o.pid, o.cause.c_str(),
                    restart ? " -> restart" : "");
     }
   }
