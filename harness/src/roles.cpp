@@ -303,18 +303,19 @@ bool producers_done(Context& ctx) {
 
 // One pop call for up to `want` messages. With `burst` > 1 (SpscRing only)
 // pop_burst_for, otherwise pop_for of one message; tried, then waited for as `empty`
-// says.
+// says. What it takes is handed to `deliver` before the ring gets the slots back.
 template <class Ring>
 Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<std::uint32_t> sizes,
-                std::size_t want, RingWait& empty) {
+                std::size_t want, RingWait& empty, core::BeforeRelease deliver) {
   const std::size_t message_size = ring.config().message_size;
   const auto pop = [&](std::chrono::nanoseconds timeout) -> Popped {
     if constexpr (std::is_same_v<Ring, core::SpscRing>) {
       if (ctx.cfg().burst > 1) {
-        return {ring.pop_burst_for(buf.first(want * message_size), sizes.first(want), timeout)};
+        return {ring.pop_burst_for(buf.first(want * message_size), sizes.first(want), timeout,
+                                   deliver)};
       }
     }
-    const auto r = ring.pop_for(buf.first(message_size), timeout);
+    const auto r = ring.pop_for(buf.first(message_size), timeout, deliver);
     switch (r.status) {
       case core::PopStatus::kEmpty:
         return {};
@@ -323,16 +324,19 @@ Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<st
       case core::PopStatus::kOk:
         break;
     }
-    sizes[0] = static_cast<std::uint32_t>(r.size);
     return {1};
   };
   return empty.attempt(pop, [](const Popped& p) { return p.n != 0 || p.abandoned; });
 }
 
 // Pops up to `burst` messages per call (one, unless the spec says more), verifies and
-// records each. A kill between a pop and the last delivery recorded loses up to a burst
-// of them; the checker allows a consumer that died inside pop that many
-// (messages_per_pop). An abandoned slot is recorded as such and counts as one pop.
+// records each before the pop releases its slot (core::BeforeRelease), so no message is
+// ever out of the ring and unrecorded. A consumer killed inside pop either had not
+// recorded what it held (SpscRing: its successor reads it; MpmcRing: the slot is freed
+// unread, and the checker allows a consumer that died inside pop that many lost,
+// messages_per_pop), or had recorded it and not released it (SpscRing: its successor
+// reads it again, a redelivery the checker allows). An abandoned slot is recorded as
+// such and counts as one pop.
 // How long a delivery waits for the supervisor to drain a full delivery log (it drains
 // every millisecond) before the record is dropped and the check counts an overflow: a
 // harness held up that long (stopped, starved of CPU) is the only way to fill one.
@@ -351,12 +355,20 @@ int run_consumer(Context& ctx, Ring& ring) {
   std::uint64_t popped = 0;
   int empty_after_done = 0;
   RingWait empty(ctx, RingWait::Side::kEmpty);
+  std::uint64_t bytes = 0;  // delivered by the current pop
+  auto record = [&](std::span<const std::uint32_t> taken) {
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+      deliver(ctx, log, std::span(buf).subspan(i * message_size, taken[i]));
+      bytes += taken[i];
+    }
+  };
   for (;;) {
     if (ctx.control().phase() == RunPhase::kStop || ctx.budget_spent(popped)) break;
     if (!ctx.paced(popped, /*drain=*/true)) break;
     ctx.slot().enter_op(WorkerOp::kPop, popped + 1);
+    bytes = 0;
     const Popped got =
-        pop_some(ctx, ring, std::span(buf), std::span(sizes), ctx.batch(popped), empty);
+        pop_some(ctx, ring, std::span(buf), std::span(sizes), ctx.batch(popped), empty, record);
     if (got.n == 0 && !got.abandoned) {
       ctx.slot().set_running();
       // Producers are done: two empty polls in a row mean the ring is drained.
@@ -367,11 +379,6 @@ int run_consumer(Context& ctx, Ring& ring) {
     if (got.abandoned) {
       log.record_abandoned(got.claimer_pid);
       ctx.stats().count_abandoned();
-    }
-    std::uint64_t bytes = 0;
-    for (std::size_t i = 0; i < got.n; ++i) {
-      deliver(ctx, log, std::span(buf).subspan(i * message_size, sizes[i]));
-      bytes += sizes[i];
     }
     const std::uint64_t ops = got.abandoned ? 1 : got.n;
     popped += ops;

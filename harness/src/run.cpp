@@ -817,6 +817,7 @@ void Runner::collect(SupervisionReport& report) {
         c.op_seq = inc.slot.op_seq;
         c.failpoint = po.failpoint;
         c.by_watchdog = report.stall.stalled && po.cause == probes::ExitCause::kStoppedByHarness;
+        c.successor_rereads = h.config.object.kind == "spsc_ring";
         messages.crashes.push_back(std::move(c));
         ++crashes_per_object[h.config.object.index];
       }
@@ -937,6 +938,9 @@ void Runner::expectations() {
               (counts.lost_at_crash != 0 ? "; " + std::to_string(counts.lost_at_crash) +
                                                " taken by a killed consumer, unrecorded"
                                          : std::string()) +
+              (counts.redelivered != 0 ? "; " + std::to_string(counts.redelivered) +
+                                             " read again after a killed consumer's pop"
+                                       : std::string()) +
               ")";
     add("delivery", std::string(to_string(*e.delivery)), actual, pass);
   }
@@ -1233,8 +1237,11 @@ std::string summarize(const probes::RunResult& r) {
     // The acked messages not delivered for a reason, when there are any, so that acked
     // and delivered add up on screen: a consumer died holding them (an MPMC pop's claimed
     // slot), the stall ended the run with them queued, the harness found them in a ring
-    // after the run (intact: checked), or a full delivery log may have dropped them.
+    // after the run (intact: checked), or a full delivery log may have dropped them; and
+    // those delivered twice because a consumer killed in pop had recorded them and not
+    // released them (an SPSC ring gives them to its successor again).
     const std::pair<std::uint64_t, const char*> reasons[] = {
+        {c.redelivered, "read again after a killed consumer's pop"},
         {c.lost_at_crash, "taken by a killed consumer, unrecorded"},
         {c.stranded, "stranded by the stall"},
         {c.left_in_ring, "left in the ring (checked)"},

@@ -75,6 +75,15 @@ bool is_violation_kind(std::string_view kind) noexcept {
 
 // -------------------------------------------------------------------------- DeliveryTally
 
+template <class Pred>
+void DeliveryTally::Examples::remove_if(Pred&& pred) {
+  std::erase_if(list, [&](const IntegrityExample& e) {
+    if (!pred(e)) return false;
+    --counts_[e.kind];
+    return true;
+  });
+}
+
 bool DeliveryTally::Examples::want(const std::string& kind) const {
   const auto it = counts_.find(kind);
   return it == counts_.end() || it->second < kMaxExamplesPerKind;
@@ -106,18 +115,23 @@ void DeliveryTally::add_counted(std::uint32_t consumer, const DeliveryRecord& r,
     case DeliveryStatus::kOk: {
       ok += n;
       const std::uint64_t end = r.seq < kEnd - n ? r.seq + n : kEnd;  // a stray seq near 2^64
+      ConsumerTail* tail = who >= 0 ? &tail_of(who, r.consumer_incarnation) : nullptr;
+      std::uint64_t reordered_below = r.seq;  // seqs [r.seq, reordered_below) out of order
       auto [it, inserted] = highest_.try_emplace({who, r.producer, r.incarnation}, end - 1);
       if (!inserted) {
         // Each seq below the highest received so far is out of order; the run's
         // seqs ascend, so those are its first min(n, highest - seq).
         if (r.seq < it->second) {
+          reordered_below = r.seq + std::min(n, it->second - r.seq);
           counts_.reordered += std::min(n, it->second - r.seq);
           examples_.add("reordered", key, who,
                         "after seq " + std::to_string(it->second) + " from the same producer");
         }
         it->second = std::max(it->second, end - 1);
       }
-      insert_delivery(delivered_[{r.producer, r.incarnation}], Span{r.seq, end, who});
+      const IncKey inc_key{r.producer, r.incarnation};
+      insert_delivery(inc_key, delivered_[inc_key], Span{r.seq, end, who}, reordered_below);
+      if (tail != nullptr) remember(*tail, inc_key, r.seq, end);
       break;
     }
     case DeliveryStatus::kTorn:
@@ -141,8 +155,84 @@ void DeliveryTally::add_counted(std::uint32_t consumer, const DeliveryRecord& r,
   }
 }
 
+DeliveryTally::ConsumerTail& DeliveryTally::tail_of(std::int32_t who, std::uint32_t incarnation) {
+  auto [it, inserted] = tails_.try_emplace(who);
+  ConsumerTail& t = it->second;
+  if (inserted) t.incarnation = incarnation;
+  if (t.incarnation == incarnation) return t;
+  t.has_previous = true;
+  t.previous = t.incarnation;
+  t.previous_last = std::move(t.last);
+  t.last.clear();
+  t.messages = 0;
+  t.incarnation = incarnation;
+  return t;
+}
+
+void DeliveryTally::remember(ConsumerTail& t, const IncKey& key, std::uint64_t begin,
+                             std::uint64_t end) {
+  if (!t.last.empty() && t.last.back().key == key && t.last.back().end == begin) {
+    t.last.back().end = end;
+  } else {
+    t.last.push_back(TailSpan{key, begin, end});
+  }
+  t.messages += end - begin;
+  while (t.messages > kRedeliveryWindow) {
+    TailSpan& oldest = t.last.front();
+    const std::uint64_t excess = t.messages - kRedeliveryWindow;
+    if (oldest.end - oldest.begin <= excess) {
+      t.messages -= oldest.end - oldest.begin;
+      t.last.pop_front();
+    } else {
+      oldest.begin += excess;
+      t.messages -= excess;
+    }
+  }
+}
+
+void DeliveryTally::count_copy(const IncKey& key, Delivered& d, Span copy,
+                               std::uint64_t reordered_below) {
+  // The part of the copy in one of `tail`'s spans is a possible redelivery; what is
+  // left of it on either side is looked at again.
+  const auto in_tail = [&](std::int32_t consumer, std::uint32_t incarnation,
+                           const std::deque<TailSpan>& tail) {
+    std::uint64_t after = 0;  // messages the incarnation recorded after the span
+    for (auto sp = tail.rbegin(); sp != tail.rend(); ++sp) {
+      const std::uint64_t from = std::max(sp->begin, copy.begin);
+      const std::uint64_t to = std::min(sp->end, copy.end);
+      if (sp->key == key && from < to) {
+        redeliveries_.push_back(Redelivery{key, Span{from, to, copy.consumer}, consumer,
+                                           incarnation, after + (sp->end - to),
+                                           std::min(to, std::max(from, reordered_below))});
+        if (copy.begin < from) {
+          count_copy(key, d, Span{copy.begin, from, copy.consumer}, reordered_below);
+        }
+        if (to < copy.end) count_copy(key, d, Span{to, copy.end, copy.consumer}, reordered_below);
+        return true;
+      }
+      after += sp->end - sp->begin;
+    }
+    return false;
+  };
+  if (copy.consumer >= 0) {
+    const auto t = tails_.find(copy.consumer);
+    if (t != tails_.end() && t->second.has_previous &&
+        in_tail(copy.consumer, t->second.previous, t->second.previous_last)) {
+      return;
+    }
+  } else if (copy.consumer == kLeftInRing) {
+    // Left in a ring after the run: what a consumer's last incarnation had not released.
+    for (const auto& [consumer, t] : tails_) {
+      if (in_tail(consumer, t.incarnation, t.last)) return;
+    }
+  }
+  counts_.duplicated += copy.end - copy.begin;
+  d.copies.push_back(copy);
+}
+
 // Adds the span's seqs to the coverage; those it covered already are extra copies.
-void DeliveryTally::insert_delivery(Delivered& d, Span span) {
+void DeliveryTally::insert_delivery(const IncKey& key, Delivered& d, Span span,
+                                    std::uint64_t reordered_below) {
   if (span.begin >= span.end) return;
   std::uint64_t begin = span.begin;
   std::uint64_t end = span.end;
@@ -152,10 +242,7 @@ void DeliveryTally::insert_delivery(Delivered& d, Span span) {
   while (it != d.coverage.end() && it->first <= span.end) {
     const std::uint64_t from = std::max(it->first, span.begin);
     const std::uint64_t to = std::min(it->second, span.end);
-    if (from < to) {
-      counts_.duplicated += to - from;
-      d.copies.push_back(Span{from, to, span.consumer});
-    }
+    if (from < to) count_copy(key, d, Span{from, to, span.consumer}, reordered_below);
     begin = std::min(begin, it->first);
     end = std::max(end, it->second);
     it = d.coverage.erase(it);
@@ -184,7 +271,8 @@ void DeliveryTally::settle(const ProducerSnapshot& producer) {
 }
 
 std::uint64_t DeliveryTally::held() const noexcept {
-  std::uint64_t n = highest_.size() + abandoned_.size();
+  std::uint64_t n = highest_.size() + abandoned_.size() + redeliveries_.size();
+  for (const auto& [consumer, t] : tails_) n += t.last.size() + t.previous_last.size();
   for (const auto& [key, d] : delivered_) {
     n += d.coverage.size() + d.unsettled.size() + d.copies.size();
   }
@@ -224,11 +312,46 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
   }
 
   std::set<std::int32_t> crashed_pids;
-  std::uint64_t consumer_pop_crashes = 0;
+  std::uint64_t consumer_pop_crashes = 0;  // that may have lost what they had claimed
+  // (consumer, incarnation) that died in pop on a ring that rereads -> messages reread
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> rereading_deaths;
   for (const CrashRecord& crash : input.crashes) {
     if (crash.pid != 0) crashed_pids.insert(crash.pid);
     if (crash.role == "consumer" && crash.op == WorkerOp::kPop && !crash.by_watchdog) {
-      ++consumer_pop_crashes;
+      if (crash.successor_rereads) {
+        rereading_deaths[{crash.index, crash.incarnation}] = 0;
+      } else {
+        ++consumer_pop_crashes;
+      }
+    }
+  }
+
+  // Copies of a dead consumer's last records: redelivered when its crash explains them
+  // (it died in pop, and they were among its last messages_per_pop), else duplicated.
+  for (const Redelivery& r : redeliveries_) {
+    const std::uint64_t len = r.copy.end - r.copy.begin;
+    std::uint64_t explained = 0;
+    const auto death =
+        rereading_deaths.find({static_cast<std::uint32_t>(r.consumer), r.of_incarnation});
+    if (r.consumer >= 0 && death != rereading_deaths.end() && r.distance < input.messages_per_pop) {
+      explained = std::min(len, input.messages_per_pop - r.distance);  // the copy's last ones
+      death->second += explained;
+      // A successor reads them again after its predecessor's later ones: not out of order.
+      const std::uint64_t from = r.copy.end - explained;
+      if (from < r.reordered_below) {
+        c.reordered -= r.reordered_below - from;
+        examples.remove_if([&](const IntegrityExample& e) {
+          return e.kind == "reordered" && e.consumer == r.copy.consumer &&
+                 IncKey{e.key.producer, e.key.incarnation} == r.key && e.key.seq >= from &&
+                 e.key.seq < r.reordered_below;
+        });
+      }
+    }
+    c.redelivered += explained;
+    if (explained < len) {
+      c.duplicated += len - explained;
+      delivered_[r.key].copies.push_back(
+          Span{r.copy.begin, r.copy.end - explained, r.copy.consumer});
     }
   }
 
@@ -443,6 +566,15 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
         a.effect = "stranded";
         a.description = who + " killed by the watchdog inside pop: what it had taken (if " +
                         "anything) is counted stranded";
+      } else if (crash.op == WorkerOp::kPop && crash.successor_rereads) {
+        const std::uint64_t reread = rereading_deaths[{crash.index, crash.incarnation}];
+        a.effect = "reread";
+        a.description =
+            who + " died" + at +
+            " inside pop: what it had taken and not released stayed in the ring, "
+            "to be read again" +
+            (reread == 0 ? std::string(" (none of it recorded yet)")
+                         : " (" + std::to_string(reread) + " it had recorded: delivered twice)");
       } else if (crash.op == WorkerOp::kPop) {
         a.effect = "lost_in_pop";
         a.description =

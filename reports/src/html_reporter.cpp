@@ -128,6 +128,7 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
             {"delivered", c.delivered},
             {"left in a ring", c.left_in_ring},
             {"recovered", c.recovered},
+            {"read again after a crash", c.redelivered},
             {"in flight dropped", c.in_flight_dropped},
             {"stranded by a stall", c.stranded},
             {"unchecked: log overflowed", c.unlogged}});

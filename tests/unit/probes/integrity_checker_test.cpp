@@ -32,6 +32,12 @@ DeliveryRecord with_status(DeliveryStatus status, std::uint32_t p = 0, std::uint
   return DeliveryRecord{p, 0, seq, status, claimer, 0, 1};
 }
 
+// A record standing for `count` messages from `first` (a run, as DeliveryLog writes).
+DeliveryRecord run_of(std::uint32_t p, std::uint32_t inc, std::uint64_t first, std::uint32_t count,
+                      std::uint32_t consumer_incarnation = 0) {
+  return DeliveryRecord{p, inc, first, DeliveryStatus::kOk, 0, consumer_incarnation, count};
+}
+
 // seqs first..last of producer p incarnation inc, in order.
 std::vector<DeliveryRecord> range(std::uint32_t p, std::uint32_t inc, std::uint64_t first,
                                   std::uint64_t last) {
@@ -232,6 +238,118 @@ TEST(IntegrityChecker, ConsumerDeathInsideABurstPopExplainsUpToTheBurst) {
   v = check_messages(in);
   EXPECT_EQ(v.counts.lost, 1U);
   EXPECT_EQ(v.counts.lost_at_crash, 3U);
+}
+
+// Seqs first..last of producer 0 incarnation 0, recorded by consumer incarnation `by`.
+std::vector<DeliveryRecord> recorded_by(std::uint32_t by, std::uint64_t first, std::uint64_t last) {
+  auto records = range(0, 0, first, last);
+  for (auto& r : records) r.consumer_incarnation = by;
+  return records;
+}
+
+std::vector<DeliveryRecord> operator+(std::vector<DeliveryRecord> a,
+                                      const std::vector<DeliveryRecord>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// Consumer 0 incarnation 0 records 1..7 (its last pop took 5..7, a burst of 3) and dies
+// in that pop before releasing it; incarnation 1 reads 5..7 again, then 8..20.
+MessageCheckInput reread_after_crash(bool successor_rereads) {
+  MessageCheckInput in;
+  in.producers = {producer(0, {ledger(0, 20, 20)})};
+  in.consumers = {consumer(0, recorded_by(0, 1, 7) + recorded_by(1, 5, 20))};
+  CrashRecord crash{"consumer", 0, 0, 5151, WorkerOp::kPop, 0, "ring.pop.before_release"};
+  crash.successor_rereads = successor_rereads;
+  in.crashes = {crash};
+  in.messages_per_pop = 3;
+  return in;
+}
+
+TEST(IntegrityChecker, WhatAConsumerKilledInPopRecordedAndDidNotReleaseIsRedelivered) {
+  const MessageVerdict v = check_messages(reread_after_crash(true));
+  EXPECT_EQ(v.counts.redelivered, 3U);
+  EXPECT_EQ(v.counts.duplicated, 0U);
+  EXPECT_EQ(v.counts.reordered, 0U) << "the successor reads 5 and 6 after the 7 before it";
+  EXPECT_FALSE(has_example(v, "reordered", 5));
+  EXPECT_EQ(v.counts.delivered, 23U);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  ASSERT_EQ(v.crashes.size(), 1U);
+  EXPECT_EQ(v.crashes[0].effect, "reread");
+  EXPECT_NE(v.crashes[0].description.find("3 it had recorded: delivered twice"), std::string::npos)
+      << v.crashes[0].description;
+}
+
+TEST(IntegrityChecker, ARedeliveryNeedsADeathInPopOnARingThatRereadsWithinOnePop) {
+  // An MPMC consumer's successor never rereads: the copies are duplicates.
+  MessageVerdict v = check_messages(reread_after_crash(false));
+  EXPECT_EQ(v.counts.redelivered, 0U);
+  EXPECT_EQ(v.counts.duplicated, 3U);
+  EXPECT_TRUE(has_example(v, "duplicated", 5));
+  // Died outside pop: nothing was held.
+  MessageCheckInput in = reread_after_crash(true);
+  in.crashes[0].op = WorkerOp::kNone;
+  v = check_messages(in);
+  EXPECT_EQ(v.counts.redelivered, 0U);
+  EXPECT_EQ(v.counts.duplicated, 3U);
+  // No crash at all (a new incarnation for another reason).
+  in.crashes.clear();
+  EXPECT_EQ(check_messages(in).counts.duplicated, 3U);
+  // A pop takes one message: only the last one recorded (7) comes again legitimately.
+  in = reread_after_crash(true);
+  in.messages_per_pop = 1;
+  v = check_messages(in);
+  EXPECT_EQ(v.counts.redelivered, 1U);
+  EXPECT_EQ(v.counts.duplicated, 2U);
+  EXPECT_TRUE(has_example(v, "duplicated", 5));
+  EXPECT_TRUE(has_example(v, "duplicated", 6));
+  EXPECT_FALSE(has_example(v, "duplicated", 7));
+  // Another consumer's copies of them are duplicates whoever died.
+  in = reread_after_crash(true);
+  in.consumers = {consumer(0, recorded_by(0, 1, 7) + recorded_by(1, 8, 20)),
+                  consumer(1, recorded_by(0, 5, 7))};
+  v = check_messages(in);
+  EXPECT_EQ(v.counts.redelivered, 0U);
+  EXPECT_EQ(v.counts.duplicated, 3U);
+  // The successor reading older messages again: a duplicate, whatever its crash.
+  in = reread_after_crash(true);
+  in.consumers = {consumer(0, recorded_by(0, 1, 7) + recorded_by(1, 2, 20))};
+  v = check_messages(in);
+  EXPECT_EQ(v.counts.redelivered, 3U);
+  EXPECT_EQ(v.counts.duplicated, 3U);  // 2, 3, 4
+  EXPECT_EQ(v.counts.reordered, 3U);   // 2, 3, 4 after 7
+  EXPECT_TRUE(has_example(v, "reordered", 2));
+  // The successor's copies in one run record, as a DeliveryLog writes them.
+  in.consumers = {consumer(0, recorded_by(0, 1, 7) + std::vector{run_of(0, 0, 5, 16, 1)})};
+  v = check_messages(in);
+  EXPECT_EQ(v.counts.redelivered, 3U);
+  EXPECT_EQ(v.counts.duplicated, 0U);
+  EXPECT_EQ(v.counts.reordered, 0U);
+  EXPECT_EQ(v.counts.delivered, 23U);
+}
+
+TEST(IntegrityChecker, ASpscConsumerKilledInPopExplainsNoLoss) {
+  // Its ring kept what it did not record: a message missing after it is lost.
+  MessageCheckInput in = reread_after_crash(true);
+  in.consumers = {consumer(0, recorded_by(0, 1, 7) + recorded_by(1, 9, 20))};
+  const MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.lost, 1U);
+  EXPECT_EQ(v.counts.lost_at_crash, 0U);
+  EXPECT_TRUE(has_example(v, "lost", 8));
+}
+
+TEST(IntegrityChecker, WhatADeadConsumerRecordedAndLeftInTheRingIsRedelivered) {
+  // Nobody restarted it: the harness found 5..7 in the ring after the run.
+  MessageCheckInput in = reread_after_crash(true);
+  in.producers = {producer(0, {ledger(0, 7, 7)})};
+  DeliveryTally tally;
+  for (const auto& r : recorded_by(0, 1, 7)) tally.add(0, r);
+  for (const auto& r : range(0, 0, 5, 7)) tally.add_left_in_ring(r);
+  const MessageVerdict v = std::move(tally).finish(in);
+  EXPECT_EQ(v.counts.redelivered, 3U);
+  EXPECT_EQ(v.counts.duplicated, 0U);
+  EXPECT_EQ(v.counts.left_in_ring, 3U);
+  EXPECT_EQ(v.counts.violations(), 0U);
 }
 
 TEST(IntegrityChecker, UnackedMessageOfACleanlyExitedProducerIsUnexpectedNotRecovered) {
@@ -595,6 +713,7 @@ TEST(IntegrityCounts, NamedCountsCoverEveryCounterAndViolationsSumTheViolationKi
   c.unexpected = next++;
   c.foreign = next++;
   c.duplicated = next++;
+  c.redelivered = next++;
   c.reordered = next++;
   c.torn = next++;
   c.abandoned = next++;
@@ -616,11 +735,6 @@ TEST(IntegrityCounts, NamedCountsCoverEveryCounterAndViolationsSumTheViolationKi
 }
 
 // ---- records standing for runs of messages (DeliveryLog writes them) ----
-
-DeliveryRecord run_of(std::uint32_t p, std::uint32_t inc, std::uint64_t first, std::uint32_t count,
-                      std::uint32_t consumer_incarnation = 0) {
-  return DeliveryRecord{p, inc, first, DeliveryStatus::kOk, 0, consumer_incarnation, count};
-}
 
 TEST(IntegrityCheckerRuns, ARecordCountsAsTheMessagesOfItsRun) {
   MessageCheckInput in;

@@ -12,9 +12,12 @@
 //                  in flight (below) and never delivered while a later message of the
 //                  same incarnation's in-flight range was: a producer publishes in
 //                  seq order, so that one was committed and then went missing.
-//   lost_at_crash  like lost, but explained: a consumer incarnation died inside pop
-//                  (it had the messages and could not log them). Each such crash
-//                  explains at most MessageCheckInput::messages_per_pop lost messages.
+//   lost_at_crash  like lost, but explained: a consumer incarnation of an MpmcRing died
+//                  inside pop (it had claimed the messages and not recorded them; the
+//                  ring frees a dead reader's slot unread). Each such crash explains at
+//                  most MessageCheckInput::messages_per_pop lost messages. A consumer
+//                  whose ring rereads what it did not release (CrashRecord::
+//                  successor_rereads, an SpscRing) explains no loss.
 //   recovered      acked < seq <= attempted of an incarnation that did not finish
 //                  (in flight when it died: one message, or the rest of a burst,
 //                  whose push had begun and not returned) and delivered anyway.
@@ -25,7 +28,14 @@
 //                  incarnation with no ledger, or a foreign message (counted once
 //                  per distinct key; `foreign` counts foreign records separately).
 // and, counted over delivery records:
-//   duplicated     every extra ok delivery of a key already delivered (any consumer).
+//   duplicated     every extra ok delivery of a key already delivered (any consumer),
+//                  unless it is redelivered:
+//   redelivered    an extra copy, delivered again by the same consumer's next
+//                  incarnation (or found in its ring after the run), of one of the last
+//                  messages_per_pop messages a consumer incarnation recorded before it
+//                  died inside pop, on a ring that rereads (successor_rereads): it had
+//                  recorded them and not yet released them (core::BeforeRelease). Not a
+//                  violation: a crash explains it, as lost_at_crash.
 //   reordered      per consumer, per (producer, incarnation): an ok delivery whose seq
 //                  is below the highest seq that consumer already received from that
 //                  producer incarnation. Only per-consumer order is checked: with
@@ -54,6 +64,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -80,6 +91,10 @@ struct CrashRecord {
   // Killed by the watchdog as it ended a stalled run: a consumer's pop it cut short
   // explains no loss (what it held is counted stranded, as what the ring still held).
   bool by_watchdog = false;
+  // A consumer whose ring keeps what a pop took until the pop releases it (SpscRing):
+  // its successor reads again what it had not released. Its death in pop explains
+  // redeliveries, not losses.
+  bool successor_rereads = false;
 };
 
 // A CrashRecord from the dead worker's slot (op in flight, injected failpoint name).
@@ -108,6 +123,7 @@ struct IntegrityCounts {
   std::uint64_t unexpected = 0;
   std::uint64_t foreign = 0;
   std::uint64_t duplicated = 0;
+  std::uint64_t redelivered = 0;
   std::uint64_t reordered = 0;
   std::uint64_t torn = 0;
   std::uint64_t abandoned = 0;
@@ -142,6 +158,7 @@ void for_each_count(Counts& c, F&& f) {
   f("unexpected", c.unexpected);
   f("foreign", c.foreign);
   f("duplicated", c.duplicated);
+  f("redelivered", c.redelivered);
   f("reordered", c.reordered);
   f("torn", c.torn);
   f("abandoned", c.abandoned);
@@ -176,8 +193,9 @@ struct IntegrityExample {
 
 struct CrashAttribution {
   CrashRecord crash;
-  // "recovered", "in_flight_dropped", "lost_in_pop", "stranded", "abandoned_slot", "none"
-  // (nothing message-related was in flight), "not_a_message_worker".
+  // "recovered", "in_flight_dropped", "lost_in_pop", "reread" (a consumer that died in
+  // pop on a ring that rereads), "stranded", "abandoned_slot", "none" (nothing
+  // message-related was in flight), "not_a_message_worker".
   std::string effect;
   std::optional<MessageKey> message;  // the message in flight, when known
   std::string description;            // one sentence for people
@@ -189,7 +207,8 @@ struct MessageCheckInput {
   std::vector<CrashRecord> crashes;  // all roles; non-message roles are ignored
   std::uint64_t stalled = 0;
   // The most messages one pop can take (consumers popping bursts take up to their
-  // burst): what a consumer that died inside pop may have taken and not logged.
+  // burst, at most kRedeliveryWindow): what a consumer that died inside pop may have
+  // taken and not logged, or logged and not released.
   std::uint64_t messages_per_pop = 1;
 };
 
@@ -200,6 +219,9 @@ struct MessageVerdict {
 };
 
 inline constexpr std::size_t kMaxExamplesPerKind = 8;
+// The last messages of each consumer incarnation the tally remembers, to recognise what
+// its successor reads again: messages_per_pop beyond it explains no more.
+inline constexpr std::uint64_t kRedeliveryWindow = 4096;
 
 [[nodiscard]] MessageVerdict check_messages(const MessageCheckInput& input);
 
@@ -236,7 +258,8 @@ class DeliveryTally {
   // records added so far were drained, or later): forget who delivered seqs 1..acked.
   void settle(const ProducerSnapshot& producer);
   // Intervals, spans and entries held (the quantity `shmcheck run --max-log-records`
-  // bounds), each some 50-80 bytes with its container's overhead.
+  // bounds), each some 50-80 bytes with its container's overhead; with each consumer's
+  // last records (kRedeliveryWindow messages at most, a few spans).
   [[nodiscard]] std::uint64_t held() const noexcept;
   // The verdict over everything added; input.consumers is not read. Consumes the tally.
   [[nodiscard]] MessageVerdict finish(const MessageCheckInput& input) &&;
@@ -256,6 +279,36 @@ class DeliveryTally {
     std::vector<Span> copies;     // extra copies of seqs already covered, arrival order
     std::uint64_t settled = 0;    // acked at the last settle(): seqs 1..settled are final
   };
+  // Messages [begin, end) of one producer incarnation, recorded in a row by one consumer
+  // incarnation.
+  struct TailSpan {
+    IncKey key;
+    std::uint64_t begin = 0;
+    std::uint64_t end = 0;
+  };
+  // Per consumer: the last messages its current incarnation recorded, and those of the
+  // incarnation before it (what a successor may read again), oldest first.
+  struct ConsumerTail {
+    std::uint32_t incarnation = 0;
+    std::deque<TailSpan> last;
+    std::uint64_t messages = 0;  // in `last`, at most kRedeliveryWindow
+    bool has_previous = false;
+    std::uint32_t previous = 0;
+    std::deque<TailSpan> previous_last;
+  };
+  // An extra copy of messages [begin, end) that consumer `consumer` incarnation
+  // `of_incarnation` recorded among its last: a redelivery if that incarnation died in
+  // pop on a ring that rereads, and if they were among its last messages_per_pop.
+  struct Redelivery {
+    IncKey key;
+    Span copy;                   // [begin, end) and who delivered the copy
+    std::int32_t consumer = -1;  // who recorded the first copy
+    std::uint32_t of_incarnation = 0;
+    std::uint64_t distance = 0;  // messages that incarnation recorded after seq end - 1
+    // Seqs [copy.begin, reordered_below) were counted reordered (below what that consumer
+    // had received): not, if they are redelivered.
+    std::uint64_t reordered_below = 0;
+  };
   struct Abandoned {  // per claimer pid
     std::uint64_t count = 0;
     std::vector<std::pair<MessageKey, std::int32_t>> shown;  // (key, consumer), a few
@@ -266,13 +319,26 @@ class DeliveryTally {
     [[nodiscard]] bool want(const std::string& kind) const;
     void add(const std::string& kind, const MessageKey& key, std::int32_t consumer,
              std::string detail);
+    template <class Pred>
+    void remove_if(Pred&& pred);
     std::vector<IntegrityExample> list;
 
    private:
     std::map<std::string, std::size_t> counts_;
   };
 
-  void insert_delivery(Delivered& d, Span span);
+  // Seqs [span.begin, reordered_below) were counted reordered as they arrived.
+  void insert_delivery(const IncKey& key, Delivered& d, Span span, std::uint64_t reordered_below);
+  // Consumer `who`'s tail, as of a record of its incarnation `incarnation` (a new one:
+  // the last one's tail becomes the previous one's).
+  ConsumerTail& tail_of(std::int32_t who, std::uint32_t incarnation);
+  // Appends seqs [begin, end) of `key` to the tail, forgetting what falls out of the window.
+  static void remember(ConsumerTail& tail, const IncKey& key, std::uint64_t begin,
+                       std::uint64_t end);
+  // An extra copy: the part of it some consumer recorded last (its own predecessor's, or
+  // for kLeftInRing any consumer's last incarnation's) is a possible redelivery, the rest
+  // is duplicated.
+  void count_copy(const IncKey& key, Delivered& d, Span copy, std::uint64_t reordered_below);
   // add(), its ok messages counted into `ok` (counts_.delivered or left_in_ring).
   void add_counted(std::uint32_t consumer, const DeliveryRecord& record, std::uint64_t& ok);
 
@@ -282,6 +348,8 @@ class DeliveryTally {
   // Per (consumer, producer, incarnation): the highest seq that consumer received.
   std::map<std::tuple<std::int32_t, std::uint32_t, std::uint32_t>, std::uint64_t> highest_;
   std::map<std::int32_t, Abandoned> abandoned_;
+  std::map<std::int32_t, ConsumerTail> tails_;
+  std::vector<Redelivery> redeliveries_;
 };
 
 // Mutex: `locker_crashes` = locker incarnations that did not finish (died holding or
