@@ -116,11 +116,16 @@ PopResult MpmcRing::take_with_failpoints(Slot* s, std::uint64_t pos, std::span<s
   failpoint(FailpointId::kRingPopAfterClaim);
   const auto size = s->length;
   if (size > header_.message_size) detail::ring_invariant_broken("MpmcRing slot length");
+  PopResult r{PopStatus::kOk, size, {}};
+  if (const std::uint32_t from = s->redelivered_from; from != 0) {
+    r.claimer.pid = static_cast<std::int32_t>(from);
+    s->redelivered_from = 0;
+  }
   detail::copy_message(out, s->payload(), size);
-  before_release(std::span(&size, 1));
+  before_release(Taken{std::span(&size, 1), r.claimer});
   failpoint(FailpointId::kRingPopBeforeRelease);
   s->state.store(make_state(lap_of(pos) + header_.capacity, 0, kFree), std::memory_order_release);
-  return {PopStatus::kOk, size, {}};
+  return r;
 }
 
 MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) noexcept {
@@ -146,16 +151,24 @@ MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) no
       continue;
     }
     // The slot still belongs to the previous lap: the ring is full here. A consumer
-    // that died holding it would block producers forever: free it once proved dead.
+    // that died holding it would block producers forever. Once it is proved dead, its
+    // message (whole: a consumer only reads) is published again as this position's,
+    // naming the dead consumer; our own message goes to the next position.
     if (kind_of(state) == kReading && lap == -static_cast<std::int64_t>(capacity)) {
       const auto prev = pos - capacity;
       const auto who =
           claimer_of(state, s->claim.load(std::memory_order_relaxed), prev, Role::kConsumer);
       if (stuck_claimer_dead(this, state, who) &&
-          s->state.compare_exchange_strong(state, make_state(lap_of(pos), 0, kFree),
-                                           std::memory_order_acq_rel, std::memory_order_relaxed)) {
-        abandoned_.fetch_add(1, std::memory_order_relaxed);
-        continue;
+          s->state.compare_exchange_strong(state, make_state(lap_of(pos), me, kWriting),
+                                           std::memory_order_acquire, std::memory_order_relaxed)) {
+        auto seen = pos;
+        advance(enqueue_pos_, seen);
+        s->claim.store(make_claim(self.start_time, pos, Role::kProducer),
+                       std::memory_order_relaxed);
+        s->redelivered_from = static_cast<std::uint32_t>(who.pid);
+        s->state.store(make_state(lap_of(pos), 0, kFull), std::memory_order_release);
+        redelivered_.fetch_add(1, std::memory_order_relaxed);
+        continue;  // pos is taken now: the loop moves past it
       }
     }
     return TryOutcome::kWouldBlock;
@@ -197,6 +210,7 @@ PopResult MpmcRing::pop_contended(std::span<std::byte> out, BeforeRelease before
     auto seen = pos;
     advance(dequeue_pos_, seen);
     s->claim.store(make_claim(self.start_time, pos, Role::kConsumer), std::memory_order_relaxed);
+    s->redelivered_from = 0;  // a producer that died publishing a message again set it
     s->state.store(make_state(lap_of(pos) + capacity, 0, kFree), std::memory_order_release);
     abandoned_.fetch_add(1, std::memory_order_relaxed);
     return {PopStatus::kAbandoned, 0, who};
@@ -226,6 +240,37 @@ PopResult MpmcRing::pop_for(std::span<std::byte> out, std::chrono::nanoseconds t
   return r;
 }
 
+PopResult MpmcRing::take_from_dead_reader(std::span<std::byte> out) noexcept {
+  if (out.size() < header_.message_size) return {};
+  const auto self = detail::cached_self_identity();
+  const std::uint64_t capacity = header_.capacity;
+  for (std::uint64_t index = 0; index < capacity; ++index) {
+    Slot* s = slot_at_index(index);
+    auto state = s->state.load(std::memory_order_acquire);
+    if (kind_of(state) != kReading) continue;
+    const std::uint64_t lap = state >> (kPidBits + kKindBits);  // (its low kSeqBits)
+    const std::uint64_t pos = lap + index;
+    const auto who =
+        claimer_of(state, s->claim.load(std::memory_order_relaxed), pos, Role::kConsumer);
+    if (who.pid == self.pid || liveness(who) != Liveness::kDead) continue;
+    // Take the claim over, as a producer publishing it again would (one of us wins).
+    if (!s->state.compare_exchange_strong(
+            state, make_state(lap, static_cast<std::uint32_t>(self.pid), kReading),
+            std::memory_order_acquire, std::memory_order_relaxed)) {
+      continue;
+    }
+    s->claim.store(make_claim(self.start_time, pos, Role::kConsumer), std::memory_order_relaxed);
+    const auto size = s->length;
+    if (size > header_.message_size) detail::ring_invariant_broken("MpmcRing slot length");
+    detail::copy_message(out, s->payload(), size);
+    s->redelivered_from = 0;
+    s->state.store(make_state(lap + capacity, 0, kFree), std::memory_order_release);
+    redelivered_.fetch_add(1, std::memory_order_relaxed);
+    return {PopStatus::kOk, size, who};
+  }
+  return {};
+}
+
 RingConfig MpmcRing::config() const noexcept { return {header_.capacity, header_.message_size}; }
 
 RingStats MpmcRing::stats() const noexcept {
@@ -235,6 +280,7 @@ RingStats MpmcRing::stats() const noexcept {
   s.full_events = full_events_.load(std::memory_order_relaxed);
   s.empty_events = empty_events_.load(std::memory_order_relaxed);
   s.abandoned = abandoned_.load(std::memory_order_relaxed);
+  s.redelivered = redelivered_.load(std::memory_order_relaxed);
   detail::add_wait_stats(s, wait_);
   return s;
 }

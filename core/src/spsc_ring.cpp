@@ -199,7 +199,7 @@ std::size_t SpscRing::pop_burst_once(std::uint64_t wanted, std::byte* out, std::
     pop_burst_with_failpoints(h, n, out, sizes, before_release);
   } else {
     read_burst(h, n, out, sizes);
-    before_release(std::span<const std::uint32_t>(sizes, n));
+    before_release(Taken{std::span<const std::uint32_t>(sizes, n)});
     // Release: the producer may overwrite these slots only after our copies.
     head_.store(h + n, std::memory_order_release);
   }
@@ -275,7 +275,7 @@ void SpscRing::pop_burst_with_failpoints(std::uint64_t head, std::uint64_t n, st
                                          BeforeRelease before_release) noexcept {
   failpoint(FailpointId::kRingPopAfterClaim);
   read_burst(head, n, out, sizes);
-  before_release(std::span<const std::uint32_t>(sizes, n));
+  before_release(Taken{std::span<const std::uint32_t>(sizes, n)});
   failpoint(FailpointId::kRingPopBeforeRelease);
   head_.store(head + n, std::memory_order_release);
 }
@@ -298,7 +298,7 @@ PopResult SpscRing::pop_with_failpoints(std::uint64_t head, std::span<std::byte>
   const auto size = length(head);
   if (size > header_.message_size) detail::ring_invariant_broken("SpscRing slot length");
   detail::copy_bytes(out.data(), payload(head), size);
-  before_release(std::span(&size, 1));
+  before_release(Taken{std::span(&size, 1)});
   failpoint(FailpointId::kRingPopBeforeRelease);
   head_.store(head + 1, std::memory_order_release);
   return {PopStatus::kOk, size, {}};

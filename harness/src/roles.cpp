@@ -276,10 +276,12 @@ int run_producer(Context& ctx, Ring& ring) {
 }
 
 // Verifies a popped message, records its delivery, samples its latency.
-void deliver(Context& ctx, probes::DeliveryLog& log, std::span<const std::byte> message) {
+// redelivered_from: the dead consumer whose message the ring published again, or 0.
+void deliver(Context& ctx, probes::DeliveryLog& log, std::span<const std::byte> message,
+             std::int32_t redelivered_from) {
   const auto& cfg = ctx.cfg();
   const auto msg = probes::verify_message(message, cfg.seed);
-  log.record(msg);
+  log.record(msg, redelivered_from);
   if (msg.status == probes::MessageStatus::kOk && cfg.probes) {
     const std::uint64_t now = monotonic_ns();
     const std::uint64_t sent = msg.header.send_tsc_or_ns;
@@ -356,10 +358,11 @@ int run_consumer(Context& ctx, Ring& ring) {
   int empty_after_done = 0;
   RingWait empty(ctx, RingWait::Side::kEmpty);
   std::uint64_t bytes = 0;  // delivered by the current pop
-  auto record = [&](std::span<const std::uint32_t> taken) {
-    for (std::size_t i = 0; i < taken.size(); ++i) {
-      deliver(ctx, log, std::span(buf).subspan(i * message_size, taken[i]));
-      bytes += taken[i];
+  auto record = [&](const core::Taken& taken) {
+    for (std::size_t i = 0; i < taken.sizes.size(); ++i) {
+      deliver(ctx, log, std::span(buf).subspan(i * message_size, taken.sizes[i]),
+              taken.claimer.pid);
+      bytes += taken.sizes[i];
     }
   };
   for (;;) {

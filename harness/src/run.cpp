@@ -703,7 +703,8 @@ std::optional<probes::RingCounters> ring_counters(const ObjectSpec& o, const cor
                                 s.empty_events,
                                 s.abandoned,
                                 s.sleeps,
-                                s.wakeups};
+                                s.wakeups,
+                                s.redelivered};
   };
   return with_ring(o, seg, read);
 }
@@ -736,19 +737,39 @@ void Runner::drain_rings(probes::DeliveryTally& tally) {
       continue;
     }
     std::vector<std::byte> buf(o.message_size);
+    const auto left_in_ring = [&](const core::PopResult& r) {
+      if (r.status == core::PopStatus::kAbandoned) {
+        tally.add_left_in_ring(probes::make_abandoned_record(r.claimer.pid, 0));
+        return;
+      }
+      probes::DeliveryRecord record = probes::make_delivery_record(
+          probes::verify_message(std::span(buf).first(r.size), seed_), 0);
+      // A dead consumer's message an MPMC ring published again names that consumer.
+      if (record.status == probes::DeliveryStatus::kOk) record.claimer_pid = r.claimer.pid;
+      tally.add_left_in_ring(record);
+    };
     const auto drain = [&](auto ring) {
       if (!ring) return;  // the header does not validate: the workers said so first
       for (;;) {
         const core::PopResult r = (*ring)->pop_for(std::span(buf), kDrainWait);
         if (r.status == core::PopStatus::kEmpty) return;
-        tally.add_left_in_ring(
-            r.status == core::PopStatus::kAbandoned
-                ? probes::make_abandoned_record(r.claimer.pid, 0)
-                : probes::make_delivery_record(
-                      probes::verify_message(std::span(buf).first(r.size), seed_), 0));
+        left_in_ring(r);
+      }
+    };
+    // What consumers that died holding an MPMC slot took with them, when no producer came
+    // round to publish it again before the run ended.
+    const auto drain_dead_readers = [&](auto ring) {
+      if constexpr (std::is_same_v<decltype(**ring), core::MpmcRing&>) {
+        if (!ring) return;
+        for (;;) {
+          const core::PopResult r = (*ring)->take_from_dead_reader(std::span(buf));
+          if (r.status != core::PopStatus::kOk) return;
+          left_in_ring(r);
+        }
       }
     };
     with_ring(o, *ro.segment, drain);
+    with_ring(o, *ro.segment, drain_dead_readers);
   }
 }
 

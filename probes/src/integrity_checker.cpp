@@ -115,6 +115,16 @@ void DeliveryTally::add_counted(std::uint32_t consumer, const DeliveryRecord& r,
     case DeliveryStatus::kOk: {
       ok += n;
       const std::uint64_t end = r.seq < kEnd - n ? r.seq + n : kEnd;  // a stray seq near 2^64
+      if (r.claimer_pid != 0) {
+        // Published again after the consumer that took it died (MpmcRing): late by
+        // design, so exempt from the order check; a copy of it is a redelivery if that
+        // consumer died in pop (finish()).
+        republished_.push_back(
+            Republished{MessageKey{r.producer, r.incarnation, r.seq}, r.claimer_pid});
+        const IncKey inc_key{r.producer, r.incarnation};
+        insert_delivery(inc_key, delivered_[inc_key], Span{r.seq, end, who}, r.seq);
+        break;
+      }
       ConsumerTail* tail = who >= 0 ? &tail_of(who, r.consumer_incarnation) : nullptr;
       std::uint64_t reordered_below = r.seq;  // seqs [r.seq, reordered_below) out of order
       auto [it, inserted] = highest_.try_emplace({who, r.producer, r.incarnation}, end - 1);
@@ -271,7 +281,8 @@ void DeliveryTally::settle(const ProducerSnapshot& producer) {
 }
 
 std::uint64_t DeliveryTally::held() const noexcept {
-  std::uint64_t n = highest_.size() + abandoned_.size() + redeliveries_.size();
+  std::uint64_t n =
+      highest_.size() + abandoned_.size() + redeliveries_.size() + republished_.size();
   for (const auto& [consumer, t] : tails_) n += t.last.size() + t.previous_last.size();
   for (const auto& [key, d] : delivered_) {
     n += d.coverage.size() + d.unsettled.size() + d.copies.size();
@@ -311,16 +322,24 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
     }
   }
 
+  // Dead consumers whose message an MpmcRing published again -> {messages, of them
+  // delivered twice}.
+  std::map<std::int32_t, std::pair<std::uint64_t, std::uint64_t>> republished_from;
+  for (const Republished& rp : republished_) ++republished_from[rp.claimer_pid].first;
   std::set<std::int32_t> crashed_pids;
+  std::set<std::int32_t> died_in_pop;      // consumers' pids
   std::uint64_t consumer_pop_crashes = 0;  // that may have lost what they had claimed
   // (consumer, incarnation) that died in pop on a ring that rereads -> messages reread
   std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> rereading_deaths;
   for (const CrashRecord& crash : input.crashes) {
     if (crash.pid != 0) crashed_pids.insert(crash.pid);
     if (crash.role == "consumer" && crash.op == WorkerOp::kPop && !crash.by_watchdog) {
+      died_in_pop.insert(crash.pid);
       if (crash.successor_rereads) {
         rereading_deaths[{crash.index, crash.incarnation}] = 0;
-      } else {
+      } else if (republished_from.count(crash.pid) == 0) {
+        // An MpmcRing publishes a dead consumer's message again once a producer comes
+        // round: one that did not may have taken it with it.
         ++consumer_pop_crashes;
       }
     }
@@ -353,6 +372,25 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
       delivered_[r.key].copies.push_back(
           Span{r.copy.begin, r.copy.end - explained, r.copy.consumer});
     }
+  }
+  // A message an MpmcRing published again after its consumer died in pop: one copy of it
+  // is that consumer's record, made before it died (a redelivery, not a duplicate).
+  for (const Republished& rp : republished_) {
+    if (died_in_pop.count(rp.claimer_pid) == 0) continue;
+    auto& copies = delivered_[{rp.key.producer, rp.key.incarnation}].copies;
+    const auto copy = std::find_if(copies.begin(), copies.end(), [&](const Span& sp) {
+      return sp.begin <= rp.key.seq && rp.key.seq < sp.end;
+    });
+    if (copy == copies.end()) continue;  // delivered once: late, not twice
+    const Span whole = *copy;
+    copies.erase(copy);
+    if (whole.begin < rp.key.seq) copies.push_back(Span{whole.begin, rp.key.seq, whole.consumer});
+    if (rp.key.seq + 1 < whole.end) {
+      copies.push_back(Span{rp.key.seq + 1, whole.end, whole.consumer});
+    }
+    --c.duplicated;
+    ++c.redelivered;
+    ++republished_from[rp.claimer_pid].second;
   }
 
   // Abandoned slots: explained when their claimer is a crashed worker.
@@ -575,10 +613,21 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
             "to be read again" +
             (reread == 0 ? std::string(" (none of it recorded yet)")
                          : " (" + std::to_string(reread) + " it had recorded: delivered twice)");
+      } else if (crash.op == WorkerOp::kPop && republished_from.count(crash.pid) != 0) {
+        const auto [late, twice] = republished_from[crash.pid];
+        a.effect = "reread";
+        a.description =
+            who + " died" + at +
+            " inside pop: the ring published what it held again for another "
+            "consumer (" +
+            std::to_string(late) + " message" + (late == 1 ? "" : "s") +
+            (twice == 0 ? ", delivered late)"
+                        : ", " + std::to_string(twice) + " it had recorded: delivered twice)");
       } else if (crash.op == WorkerOp::kPop) {
         a.effect = "lost_in_pop";
-        a.description =
-            who + " died" + at + " inside pop: what it had taken (if anything) died with it";
+        a.description = who + " died" + at +
+                        " inside pop, holding no message the ring published again: nothing, "
+                        "or one it took with it";
       } else {
         a.effect = "none";
         a.description = who + " died" + at + " outside pop (" + std::string(to_string(crash.op)) +

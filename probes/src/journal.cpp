@@ -314,10 +314,13 @@ std::optional<std::uint64_t> DeliveryLog::append(const DeliveryRecord& record) {
   return std::nullopt;
 }
 
-bool DeliveryLog::record(const DecodedMessage& message) {
+bool DeliveryLog::record(const DecodedMessage& message, std::int32_t redelivered_from) {
   honour_seal_request();
-  const DeliveryRecord r = make_delivery_record(message, consumer_incarnation_);
-  if (r.status != DeliveryStatus::kOk || r.producer >= kMaxRunProducers) {
+  DeliveryRecord r = make_delivery_record(message, consumer_incarnation_);
+  if (r.status == DeliveryStatus::kOk) r.claimer_pid = redelivered_from;
+  // A message published again comes out of its producer's order: a record of its own,
+  // and the producer's run goes on past it.
+  if (r.status != DeliveryStatus::kOk || r.producer >= kMaxRunProducers || redelivered_from != 0) {
     return append(r).has_value();
   }
   if (r.producer >= runs_.size()) runs_.resize(r.producer + 1);

@@ -289,6 +289,7 @@ void fields(R& r, F&& field) {
   field("abandoned", r.abandoned);
   field("sleeps", r.sleeps);
   field("wakeups", r.wakeups);
+  field("redelivered", r.redelivered);
 }
 
 template <RecordOf<StallFinding> R, class F>

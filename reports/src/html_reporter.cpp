@@ -232,12 +232,12 @@ void ring_wait_section(const probes::RunResult& run, std::ostream& out) {
   if (!run.rings.empty()) {
     out << "<table><tr><th>ring</th><th>slots</th><th>pushes</th><th>pops</th>"
            "<th>calls that found it full</th><th>empty</th><th>futex sleeps</th>"
-           "<th>wake-ups</th><th>abandoned</th></tr>";
+           "<th>wake-ups</th><th>abandoned</th><th>published again</th></tr>";
     for (const auto& g : run.rings) {
       out << "<tr><td><code>" << xml_escape(g.object) << "</code> (" << xml_escape(g.kind)
           << ")</td>";
       for (const std::uint64_t v : {g.capacity, g.pushes, g.pops, g.full_events, g.empty_events,
-                                    g.sleeps, g.wakeups, g.abandoned}) {
+                                    g.sleeps, g.wakeups, g.abandoned, g.redelivered}) {
         out << "<td class=\"num\">" << v << "</td>";
       }
       out << "</tr>";

@@ -91,10 +91,11 @@ TYPED_TEST(RingTest, BeforeReleaseSeesTheCopiedMessageWhileItsSlotIsStillHeld) {
   auto& ring = this->make({4, 8});
   std::vector<std::byte> out(8);
   int calls = 0;
-  auto check = [&](std::span<const std::uint32_t> sizes) {
+  auto check = [&](const Taken& taken) {
     ++calls;
-    ASSERT_EQ(sizes.size(), 1U);
-    EXPECT_EQ(sizes[0], 8U);
+    ASSERT_EQ(taken.sizes.size(), 1U);
+    EXPECT_EQ(taken.sizes[0], 8U);
+    EXPECT_EQ(taken.claimer.pid, 0);
     EXPECT_EQ(value_of(out), static_cast<std::uint64_t>(calls - 1));
     EXPECT_FALSE(ring.try_push(bytes_of(99))) << "the slot was released before BeforeRelease";
   };

@@ -110,6 +110,8 @@ struct Ledger {
   std::atomic<std::uint64_t> torn;
   std::atomic<std::uint64_t> reordered;
   std::atomic<std::uint64_t> out_of_range;
+  std::atomic<std::uint64_t> redelivered;      // messages a ring published again (claimer set)
+  std::atomic<std::int32_t> redelivered_from;  // the last one's dead consumer
   std::array<std::atomic<std::int32_t>, kMaxAbandoned> abandoned_pid;
   std::array<std::atomic<std::uint64_t>, kMaxAbandoned> abandoned_start_time;
   std::array<std::array<std::atomic<std::uint8_t>, kMaxSeq>, kMaxProducers> seen;
@@ -170,8 +172,14 @@ inline void record(Ledger& ledger, const PopResult& r, std::span<const std::byte
     ledger.out_of_range.fetch_add(1);
     return;
   }
-  if (static_cast<std::int64_t>(d.seq) <= last[d.producer]) ledger.reordered.fetch_add(1);
-  last[d.producer] = static_cast<std::int64_t>(d.seq);
+  if (r.claimer.pid != 0) {
+    // Published again after the consumer that took it died: late, so not in order.
+    ledger.redelivered.fetch_add(1);
+    ledger.redelivered_from.store(r.claimer.pid);
+  } else {
+    if (static_cast<std::int64_t>(d.seq) <= last[d.producer]) ledger.reordered.fetch_add(1);
+    last[d.producer] = static_cast<std::int64_t>(d.seq);
+  }
   ledger.seen[d.producer][d.seq].fetch_add(1);
   ledger.delivered.fetch_add(1);
 }
@@ -189,8 +197,8 @@ int consume(Ring& ring, Ledger& ledger, std::uint64_t events,
   std::vector<std::byte> buf(ring.config().message_size);
   std::array<std::int64_t, kMaxProducers> last{};
   last.fill(-1);
-  auto record_taken = [&](std::span<const std::uint32_t> sizes) {
-    record(ledger, {PopStatus::kOk, sizes[0], {}}, buf, last);
+  auto record_taken = [&](const Taken& taken) {
+    record(ledger, {PopStatus::kOk, taken.sizes[0], taken.claimer}, buf, last);
   };
   const BeforeRelease before_release =
       recording == Recording::kBeforeRelease ? BeforeRelease(record_taken) : BeforeRelease();
@@ -260,10 +268,10 @@ int consume_bursts(Ring& ring, Ledger& ledger, Done&& done,
   std::vector<std::uint32_t> sizes(kBurst);
   std::array<std::int64_t, kMaxProducers> last{};
   last.fill(-1);
-  auto record_taken = [&](std::span<const std::uint32_t> taken) {
-    for (std::size_t i = 0; i < taken.size(); ++i) {
+  auto record_taken = [&](const Taken& taken) {
+    for (std::size_t i = 0; i < taken.sizes.size(); ++i) {
       const std::span<const std::byte> msg(out.data() + i * max, max);
-      record(ledger, {PopStatus::kOk, taken[i], {}}, msg, last);
+      record(ledger, {PopStatus::kOk, taken.sizes[i], {}}, msg, last);
     }
   };
   const BeforeRelease before_release =
@@ -276,7 +284,7 @@ int consume_bursts(Ring& ring, Ledger& ledger, Done&& done,
       ::sched_yield();
       continue;
     }
-    if (recording == Recording::kAfterPop) record_taken(std::span(sizes).first(n));
+    if (recording == Recording::kAfterPop) record_taken(Taken{std::span(sizes).first(n)});
   }
   return 0;
 }

@@ -369,11 +369,11 @@ TEST(SpscRingBurst, BeforeReleaseSeesTheWholeBurstBeforeAnySlotIsReleased) {
   int calls = 0;
   std::uint64_t released_before = 0;
   std::vector<std::uint64_t> expected = {1, 2, 3};
-  auto check = [&](std::span<const std::uint32_t> taken) {
+  auto check = [&](const Taken& taken) {
     ++calls;
-    ASSERT_EQ(taken.size(), expected.size());
-    for (std::size_t i = 0; i < taken.size(); ++i) {
-      EXPECT_EQ(taken[i], 8U);
+    ASSERT_EQ(taken.sizes.size(), expected.size());
+    for (std::size_t i = 0; i < taken.sizes.size(); ++i) {
+      EXPECT_EQ(taken.sizes[i], 8U);
       EXPECT_EQ(out[i], expected[i]);
     }
     EXPECT_EQ(ring.stats().pops, released_before);

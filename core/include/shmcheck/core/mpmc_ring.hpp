@@ -30,16 +30,20 @@
 // and only Liveness::kDead lets it take the slot over: it releases the slot without
 // reading it and returns PopStatus::kAbandoned with the claimer, so the lost message
 // is reported and never half-delivered. kUnknown and kAlive (e.g. a SIGSTOPped
-// producer) keep it waiting. Likewise a producer that finds a slot stuck in
-// reading(pos, pid) by a consumer proved dead frees it; whatever that consumer had
-// copied out is lost in flight and counted in RingStats::abandoned (a consumer crash
-// is at-most-once for its one in-flight message here, unlike SpscRing where the
-// restarted consumer re-reads it). A consumer that records the delivery in
-// BeforeRelease (ring.hpp) narrows that to a death between its claim and its record:
-// killed after the record, the message is delivered, though its slot is freed
-// unreleased. A producer killed after its commit store delivered its message: it was
-// in the ring. Each producer's messages reach any one consumer in the order they were
-// pushed.
+// producer) keep it waiting. A producer that finds a slot stuck in reading(pos, pid)
+// by a consumer proved dead (a lap later, at pos + capacity) publishes the message
+// again, in place: the payload is whole, as a consumer only reads it. It claims the
+// slot for its own position, names the dead consumer in the slot, commits, and goes
+// on with its own message at the next position; the consumer that takes the message
+// gets the dead one's pid in PopResult::claimer (RingStats::redelivered counts them).
+// So a consumer crash is at-least-once, as in SpscRing: a message its dead consumer
+// had not recorded arrives late (after its producer's next ones); one it had recorded
+// (in BeforeRelease, ring.hpp) arrives twice, and the claimer says why. What a dead
+// consumer holds when no producer comes round again stays in its slot until a drain
+// takes it (take_from_dead_reader). A producer
+// killed after its commit store delivered its message: it was in the ring. Each
+// producer's messages reach any one consumer in the order they were pushed, but for
+// such a message published again.
 // Limits: the claimer is a process (pid in the caller's pid namespace), so a thread
 // that dies alone is not detected; if a claimer died between its claim and its
 // start-time store and its pid was reused meanwhile, the slot waits for the pid's
@@ -103,6 +107,13 @@ class MpmcRing {
   [[nodiscard]] PopResult pop_for(std::span<std::byte> out, std::chrono::nanoseconds timeout,
                                   BeforeRelease before_release = {}) noexcept;
 
+  // For whoever drains the ring once its consumers have ended: takes the message of a
+  // slot a consumer proved dead (core::liveness) claimed and never released, which no
+  // producer has come round to publish again, as a pop would (kOk, claimer = the dead
+  // consumer, counted in RingStats::redelivered). kEmpty when there is none. Looks at
+  // every slot: not for the hot path.
+  [[nodiscard]] PopResult take_from_dead_reader(std::span<std::byte> out) noexcept;
+
   [[nodiscard]] RingConfig config() const noexcept;
   // pushes = claims by producers (abandoned and in-flight included), pops = claims by
   // consumers (abandoned slots included).
@@ -158,6 +169,7 @@ class MpmcRing {
   alignas(kCacheLineSize) std::atomic<std::uint64_t> full_events_{0};
   std::atomic<std::uint64_t> empty_events_{0};
   std::atomic<std::uint64_t> abandoned_{0};
+  std::atomic<std::uint64_t> redelivered_{0};
   // Where push_for and pop_for sleep (written only when one does).
   detail::RingWaitLine wait_{};
   // Slots follow at header_.slots_offset: [state][claimer start time + pos tag][length][payload].
@@ -210,11 +222,16 @@ inline PopResult MpmcRing::take_claimed(Slot* s, std::uint64_t pos, std::uint64_
   if (size > header_.message_size) [[unlikely]] {
     detail::ring_invariant_broken("MpmcRing slot length");
   }
+  PopResult r{PopStatus::kOk, size, {}};
+  if (const std::uint32_t from = s->redelivered_from; from != 0) [[unlikely]] {
+    r.claimer.pid = static_cast<std::int32_t>(from);
+    s->redelivered_from = 0;
+  }
   detail::copy_message(out, s->payload(), size);
-  before_release(std::span(&size, 1));
+  before_release(Taken{std::span(&size, 1), r.claimer});
   // Release: the next producer of this slot writes only after our copy.
   s->state.store(make_state(lap + header_.capacity, 0, kFree), std::memory_order_release);
-  return {PopStatus::kOk, size, {}};
+  return r;
 }
 
 inline MpmcRing::TryOutcome MpmcRing::push_once(std::span<const std::byte> msg) noexcept {

@@ -54,28 +54,37 @@ enum class PopStatus {
 
 struct PopResult {
   PopStatus status = PopStatus::kEmpty;
-  std::uint32_t size = 0;     // bytes copied out (kOk only)
-  ProcessIdentity claimer{};  // kAbandoned: the dead producer (start_time 0 if it died
-                              // before recording it); otherwise unset
+  std::uint32_t size = 0;  // bytes copied out (kOk only)
+  // kAbandoned: the dead producer (start_time 0 if it died before recording it).
+  // kOk: unset, unless the message is one a consumer took and died holding, which an
+  // MpmcRing publishes again: then that consumer's pid (start_time 0). It may have
+  // recorded the message before it died (a redelivery), and the message comes later
+  // than its producer's next ones.
+  ProcessIdentity claimer{};
+};
+
+// What a pop has copied out, as BeforeRelease sees it.
+struct Taken {
+  std::span<const std::uint32_t> sizes;  // their lengths: message i is at out[i * message_size]
+  ProcessIdentity claimer{};             // as PopResult::claimer of a kOk pop
 };
 
 namespace detail {
 // A callable BeforeRelease can refer to (not another BeforeRelease: that one is copied).
 template <class F, class Self>
-concept BeforeReleaseCallable = std::is_invocable_v<F&, std::span<const std::uint32_t>> &&
-    !std::is_same_v<std::remove_cvref_t<F>, Self>;
+concept BeforeReleaseCallable =
+    std::is_invocable_v<F&, const Taken&> && !std::is_same_v<std::remove_cvref_t<F>, Self>;
 }  // namespace detail
 
 // What a consumer does with the messages a pop has copied out, before the pop releases
-// their slots: called once per pop that took messages, with their lengths (one for a
-// single pop, up to the burst for a burst; message i is at out[i * message_size]), after
-// the copy and before the release store that lets a producer overwrite them. A consumer
-// that records its deliveries here never has a message released and unrecorded. Killed
-// before its record, it leaves the message in the ring: SpscRing's next consumer reads
-// it; MpmcRing frees a dead reader's slot unread, the message lost in flight. Killed
-// between its record and the release, it has recorded a message the ring still holds:
-// SpscRing's next consumer reads it again, a duplicate its crash explains. Killed after
-// the release, it has recorded everything it took.
+// their slots: called once per pop that took messages (one for a single pop, up to the
+// burst for a burst), after the copy and before the release store that lets a producer
+// overwrite them. A consumer that records its deliveries here never has a message
+// released and unrecorded. Killed before its record, it leaves the message in the ring
+// for another consumer: SpscRing's next one, or (an MpmcRing publishes a dead reader's
+// message again) any. Killed between its record and the release, it has recorded a
+// message the ring still holds: it comes again, a redelivery its crash explains. Killed
+// after the release, it has recorded everything it took.
 // The callable must not pop from or push to the same ring, and must outlive the call (a
 // function reference, like std::function_ref); it runs inside a noexcept pop.
 class BeforeRelease {
@@ -83,17 +92,15 @@ class BeforeRelease {
   constexpr BeforeRelease() noexcept = default;
   template <detail::BeforeReleaseCallable<BeforeRelease> F>
   BeforeRelease(F& f) noexcept  // NOLINT(google-explicit-constructor): a function reference
-      : fn_([](void* callable, std::span<const std::uint32_t> sizes) {
-          (*static_cast<F*>(callable))(sizes);
-        }),
+      : fn_([](void* callable, const Taken& taken) { (*static_cast<F*>(callable))(taken); }),
         callable_(&f) {}
 
-  void operator()(std::span<const std::uint32_t> sizes) const {
-    if (fn_ != nullptr) fn_(callable_, sizes);
+  void operator()(const Taken& taken) const {
+    if (fn_ != nullptr) fn_(callable_, taken);
   }
 
  private:
-  void (*fn_)(void*, std::span<const std::uint32_t>) = nullptr;
+  void (*fn_)(void*, const Taken&) = nullptr;
   void* callable_ = nullptr;
 };
 
@@ -104,8 +111,10 @@ struct RingStats {
   std::uint64_t full_events = 0;   // push calls that found the ring full
   std::uint64_t empty_events = 0;  // pop calls that found the ring empty
   std::uint64_t abandoned = 0;     // slots released because their claimer was proved dead
-  std::uint64_t sleeps = 0;        // futex sleeps of waiting calls (*_for), both sides
-  std::uint64_t wakeups = 0;       // wake-ups sent to them (one per mover that found one asleep)
+  // Messages a consumer proved dead had claimed, published again (MpmcRing).
+  std::uint64_t redelivered = 0;
+  std::uint64_t sleeps = 0;   // futex sleeps of waiting calls (*_for), both sides
+  std::uint64_t wakeups = 0;  // wake-ups sent to them (one per mover that found one asleep)
 };
 
 }  // namespace shmcheck::core

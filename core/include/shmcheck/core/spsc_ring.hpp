@@ -242,7 +242,7 @@ inline PopResult SpscRing::pop_once(std::span<std::byte> out,
     detail::ring_invariant_broken("SpscRing slot length");
   }
   detail::copy_message(out, slot, size);
-  before_release(std::span(&size, 1));
+  before_release(Taken{std::span(&size, 1)});
   // Release: the producer may overwrite the slot only after our copy.
   head_.store(h + 1, std::memory_order_release);
   return {PopStatus::kOk, size, {}};

@@ -13,11 +13,12 @@
 //                  same incarnation's in-flight range was: a producer publishes in
 //                  seq order, so that one was committed and then went missing.
 //   lost_at_crash  like lost, but explained: a consumer incarnation of an MpmcRing died
-//                  inside pop (it had claimed the messages and not recorded them; the
-//                  ring frees a dead reader's slot unread). Each such crash explains at
-//                  most MessageCheckInput::messages_per_pop lost messages. A consumer
-//                  whose ring rereads what it did not release (CrashRecord::
-//                  successor_rereads, an SpscRing) explains no loss.
+//                  inside pop holding messages the ring has not published again (no
+//                  producer came round to its slot before the run ended). Each such
+//                  crash explains at most MessageCheckInput::messages_per_pop lost
+//                  messages. A consumer whose ring rereads what it did not release
+//                  (CrashRecord::successor_rereads, an SpscRing), or whose message the
+//                  ring published again, explains no loss.
 //   recovered      acked < seq <= attempted of an incarnation that did not finish
 //                  (in flight when it died: one message, or the rest of a burst,
 //                  whose push had begun and not returned) and delivered anyway.
@@ -30,12 +31,14 @@
 // and, counted over delivery records:
 //   duplicated     every extra ok delivery of a key already delivered (any consumer),
 //                  unless it is redelivered:
-//   redelivered    an extra copy, delivered again by the same consumer's next
-//                  incarnation (or found in its ring after the run), of one of the last
-//                  messages_per_pop messages a consumer incarnation recorded before it
-//                  died inside pop, on a ring that rereads (successor_rereads): it had
-//                  recorded them and not yet released them (core::BeforeRelease). Not a
-//                  violation: a crash explains it, as lost_at_crash.
+//   redelivered    an extra copy of a message a consumer recorded and had not released
+//                  when it died inside pop (core::BeforeRelease): on an SpscRing, one of
+//                  the last messages_per_pop its incarnation recorded, delivered again by
+//                  its next incarnation (or found in its ring after the run); on an
+//                  MpmcRing, the message the ring published again naming that consumer
+//                  (DeliveryRecord::claimer_pid), delivered by any. Not a violation: a
+//                  crash explains it, as lost_at_crash. A message published again is
+//                  exempt from the order check (it comes late by design).
 //   reordered      per consumer, per (producer, incarnation): an ok delivery whose seq
 //                  is below the highest seq that consumer already received from that
 //                  producer incarnation. Only per-consumer order is checked: with
@@ -350,6 +353,12 @@ class DeliveryTally {
   std::map<std::int32_t, Abandoned> abandoned_;
   std::map<std::int32_t, ConsumerTail> tails_;
   std::vector<Redelivery> redeliveries_;
+  // Deliveries of messages an MpmcRing published again (DeliveryRecord::claimer_pid).
+  struct Republished {
+    MessageKey key;
+    std::int32_t claimer_pid = 0;  // the consumer that died holding it
+  };
+  std::vector<Republished> republished_;
 };
 
 // Mutex: `locker_crashes` = locker incarnations that did not finish (died holding or

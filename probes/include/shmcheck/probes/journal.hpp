@@ -235,7 +235,9 @@ struct DeliveryRecord {
   std::uint32_t incarnation = 0;
   std::uint64_t seq = 0;  // the first of the run
   DeliveryStatus status = DeliveryStatus::kOk;
-  std::int32_t claimer_pid = 0;  // kAbandoned: PopResult::claimer.pid
+  // kAbandoned: PopResult::claimer.pid; kOk: the dead consumer whose message the ring
+  // published again (PopResult::claimer.pid), 0 for any other.
+  std::int32_t claimer_pid = 0;
   std::uint32_t consumer_incarnation = 0;
   // Messages the record stands for: seqs seq .. seq + count - 1 of one producer
   // incarnation, delivered in that order to one consumer incarnation. Only kOk
@@ -345,8 +347,10 @@ class DeliveryLog {
               std::chrono::nanoseconds room_wait = std::chrono::nanoseconds::zero()) noexcept
       : log_(log), consumer_incarnation_(consumer_incarnation), room_wait_(room_wait) {}
 
-  // A popped message, as verify_message judged it. False when the log stayed full.
-  bool record(const DecodedMessage& message);
+  // A popped message, as verify_message judged it; redelivered_from: PopResult::claimer.pid
+  // of a kOk pop (a dead consumer whose message the ring published again), else 0.
+  // False when the log stayed full.
+  bool record(const DecodedMessage& message, std::int32_t redelivered_from = 0);
   // A pop that returned kAbandoned (claimer = PopResult::claimer.pid).
   bool record_abandoned(std::int32_t claimer_pid);
 

@@ -34,7 +34,7 @@
 //   "pages": [{"object", "ok", "pages_written", "reads_ok", "read_retries",
 //              "reads_torn", "pages_repaired", "problems": [..]}],
 //   "rings": [{"object", "kind", "capacity", "pushes", "pops", "full_events",
-//              "empty_events", "abandoned", "sleeps", "wakeups"}],
+//              "empty_events", "abandoned", "sleeps", "wakeups", "redelivered"}],
 //   "stalls": [{"t_s", "description", "workers": [".."]}],
 //   "leaks": {"leaked_objects", "findings": [{"kind", "name", "bytes", "verdict"}]},
 //   "roles": [{"role", "ops", "full_events", "empty_events", "abandoned",
@@ -207,6 +207,8 @@ struct RingCounters {
   std::uint64_t abandoned = 0;     // slots released because their claimer was proved dead
   std::uint64_t sleeps = 0;        // futex sleeps of waiting calls, both sides
   std::uint64_t wakeups = 0;       // futex wake-ups sent to sleepers
+  // Messages a consumer proved dead had claimed, published again (MPMC).
+  std::uint64_t redelivered = 0;
   friend bool operator==(const RingCounters&, const RingCounters&) = default;
 };
 

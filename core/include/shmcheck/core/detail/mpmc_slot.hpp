@@ -22,7 +22,11 @@ struct MpmcSlot {
   // in `state` or to an older one (then only the pid is known).
   std::atomic<std::uint64_t> claim;
   std::uint32_t length;
-  std::uint32_t reserved;
+  // The pid of a consumer that claimed this slot's message and died holding it, when a
+  // producer published the message again for another consumer (MpmcRing::push_contended);
+  // 0 otherwise. Written by that producer between its claim and its commit, cleared by
+  // the consumer that takes the message (which reports it in PopResult::claimer).
+  std::uint32_t redelivered_from;
 
   [[nodiscard]] std::byte* payload() noexcept {
     return reinterpret_cast<std::byte*>(this) + sizeof(MpmcSlot);

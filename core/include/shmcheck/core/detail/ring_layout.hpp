@@ -68,7 +68,8 @@ inline void wake(WaitWord& word) noexcept {
 // 2: SpscRing publishes by its tail index and keeps lengths in a table of their own.
 // 3: both rings have a RingWaitLine (sleepers in push_for/pop_for are woken).
 // 4: MpmcRing slot states hold the lap's first position, so an all-zero slot is free.
-inline constexpr std::uint32_t kRingLayoutVersion = 4;
+// 5: an MpmcRing slot names the dead consumer whose message it carries again.
+inline constexpr std::uint32_t kRingLayoutVersion = 5;
 inline constexpr std::uint64_t kSpscRingMagic = 0x3143'5053'5347'4E52ULL;  // "RNGSSPC1"
 inline constexpr std::uint64_t kMpmcRingMagic = 0x3143'4D50'4D47'4E52ULL;  // "RNGMPMC1"
 
