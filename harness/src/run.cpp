@@ -1337,10 +1337,18 @@ std::string summarize(const probes::RunResult& r) {
     out += "\n";
   }
   for (const auto& g : r.rings) {
-    // What the waits cost, when they went as far as the futex.
-    if (g.sleeps == 0 && g.wakeups == 0) continue;
-    out += "  ring " + g.object + ": " + std::to_string(g.sleeps) + " futex sleeps, " +
-           std::to_string(g.wakeups) + " wake-ups\n";
+    // What the waits cost, when they went as far as the futex; and what the ring did
+    // about claimers that died.
+    std::string ring_line;
+    if (g.sleeps != 0 || g.wakeups != 0) {
+      ring_line += ", " + std::to_string(g.sleeps) + " futex sleeps, " + std::to_string(g.wakeups) +
+              " wake-ups";
+    }
+    if (g.abandoned != 0) ring_line += ", " + std::to_string(g.abandoned) + " slots abandoned";
+    if (g.redelivered != 0) {
+      ring_line += ", " + std::to_string(g.redelivered) + " dead consumers' messages published again";
+    }
+    if (!ring_line.empty()) out += "  ring " + g.object + ": " + ring_line.substr(2) + "\n";
   }
   for (const auto& s : r.stalls)
     out += "  STALLED at " + format_seconds(s.t_s) + ": " + s.description + "\n";
