@@ -106,6 +106,7 @@ void MpmcRing::fill_with_failpoints(Slot* s, std::uint64_t pos,
   using namespace detail::mpmc;
   detail::write_payload_with_failpoints(s->payload(), msg);
   s->length = static_cast<std::uint32_t>(msg.size());
+  s->redelivered_from = 0;
   s->state.store(make_state(lap_of(pos), 0, kFull), std::memory_order_release);
   failpoint(FailpointId::kRingPushAfterCommit);
 }
@@ -119,7 +120,6 @@ PopResult MpmcRing::take_with_failpoints(Slot* s, std::uint64_t pos, std::span<s
   PopResult r{PopStatus::kOk, size, {}};
   if (const std::uint32_t from = s->redelivered_from; from != 0) {
     r.claimer.pid = static_cast<std::int32_t>(from);
-    s->redelivered_from = 0;
   }
   detail::copy_message(out, s->payload(), size);
   before_release(Taken{std::span(&size, 1), r.claimer});
@@ -158,8 +158,8 @@ MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) no
       const auto prev = pos - capacity;
       const auto who =
           claimer_of(state, s->claim.load(std::memory_order_relaxed), prev, Role::kConsumer);
-      if (stuck_claimer_dead(this, state, who) &&
-          s->state.compare_exchange_strong(state, make_state(lap_of(pos), me, kWriting),
+      if (!stuck_claimer_dead(this, state, who)) return TryOutcome::kWouldBlock;
+      if (s->state.compare_exchange_strong(state, make_state(lap_of(pos), me, kWriting),
                                            std::memory_order_acquire, std::memory_order_relaxed)) {
         auto seen = pos;
         advance(enqueue_pos_, seen);
@@ -168,8 +168,8 @@ MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) no
         s->redelivered_from = static_cast<std::uint32_t>(who.pid);
         s->state.store(make_state(lap_of(pos), 0, kFull), std::memory_order_release);
         redelivered_.fetch_add(1, std::memory_order_relaxed);
-        continue;  // pos is taken now: the loop moves past it
       }
+      continue;  // pos is taken now (by us or by whoever beat us to it): move past it
     }
     return TryOutcome::kWouldBlock;
   }
@@ -203,15 +203,15 @@ PopResult MpmcRing::pop_contended(std::span<std::byte> out, BeforeRelease before
     const auto who =
         claimer_of(state, s->claim.load(std::memory_order_relaxed), pos, Role::kProducer);
     if (!stuck_claimer_dead(this, state, who)) return {};
-    if (!s->state.compare_exchange_strong(state, make_state(lap_of(pos), me, kReading),
-                                          std::memory_order_acquire, std::memory_order_relaxed)) {
+    // Straight to free for the next lap: never through reading(pos, me), which a
+    // producer a lap later would take for a dead consumer's whole message if we died
+    // in between, and publish again.
+    if (!s->state.compare_exchange_strong(state, make_state(lap_of(pos) + capacity, 0, kFree),
+                                          std::memory_order_acq_rel, std::memory_order_relaxed)) {
       continue;
     }
     auto seen = pos;
     advance(dequeue_pos_, seen);
-    s->claim.store(make_claim(self.start_time, pos, Role::kConsumer), std::memory_order_relaxed);
-    s->redelivered_from = 0;  // a producer that died publishing a message again set it
-    s->state.store(make_state(lap_of(pos) + capacity, 0, kFree), std::memory_order_release);
     abandoned_.fetch_add(1, std::memory_order_relaxed);
     return {PopStatus::kAbandoned, 0, who};
   }
@@ -263,7 +263,6 @@ PopResult MpmcRing::take_from_dead_reader(std::span<std::byte> out) noexcept {
     const auto size = s->length;
     if (size > header_.message_size) detail::ring_invariant_broken("MpmcRing slot length");
     detail::copy_message(out, s->payload(), size);
-    s->redelivered_from = 0;
     s->state.store(make_state(lap + capacity, 0, kFree), std::memory_order_release);
     redelivered_.fetch_add(1, std::memory_order_relaxed);
     return {PopStatus::kOk, size, who};

@@ -111,6 +111,7 @@ void DeliveryTally::add_counted(std::uint32_t consumer, const DeliveryRecord& r,
   // A record stands for `count` messages: seqs seq .. seq + count - 1, delivered in
   // that order (only ok records hold more than one).
   const std::uint64_t n = std::max<std::uint64_t>(r.count, 1);
+  if (who >= 0) recorded_[{who, r.consumer_incarnation}] += n;
   switch (r.status) {
     case DeliveryStatus::kOk: {
       ok += n;
@@ -170,9 +171,8 @@ DeliveryTally::ConsumerTail& DeliveryTally::tail_of(std::int32_t who, std::uint3
   ConsumerTail& t = it->second;
   if (inserted) t.incarnation = incarnation;
   if (t.incarnation == incarnation) return t;
-  t.has_previous = true;
-  t.previous = t.incarnation;
-  t.previous_last = std::move(t.last);
+  t.previous.push_back(IncarnationTail{t.incarnation, std::move(t.last)});
+  if (t.previous.size() > kTailIncarnations) t.previous.pop_front();
   t.last.clear();
   t.messages = 0;
   t.incarnation = incarnation;
@@ -224,16 +224,20 @@ void DeliveryTally::count_copy(const IncKey& key, Delivered& d, Span copy,
     }
     return false;
   };
+  // The newest incarnation that recorded it: the one whose death left it unreleased.
+  const auto in_previous = [&](std::int32_t consumer, const ConsumerTail& t) {
+    for (auto p = t.previous.rbegin(); p != t.previous.rend(); ++p) {
+      if (in_tail(consumer, p->incarnation, p->last)) return true;
+    }
+    return false;
+  };
   if (copy.consumer >= 0) {
     const auto t = tails_.find(copy.consumer);
-    if (t != tails_.end() && t->second.has_previous &&
-        in_tail(copy.consumer, t->second.previous, t->second.previous_last)) {
-      return;
-    }
+    if (t != tails_.end() && in_previous(copy.consumer, t->second)) return;
   } else if (copy.consumer == kLeftInRing) {
-    // Left in a ring after the run: what a consumer's last incarnation had not released.
+    // Left in a ring after the run: what a consumer's incarnations had not released.
     for (const auto& [consumer, t] : tails_) {
-      if (in_tail(consumer, t.incarnation, t.last)) return;
+      if (in_tail(consumer, t.incarnation, t.last) || in_previous(consumer, t)) return;
     }
   }
   counts_.duplicated += copy.end - copy.begin;
@@ -283,7 +287,11 @@ void DeliveryTally::settle(const ProducerSnapshot& producer) {
 std::uint64_t DeliveryTally::held() const noexcept {
   std::uint64_t n =
       highest_.size() + abandoned_.size() + redeliveries_.size() + republished_.size();
-  for (const auto& [consumer, t] : tails_) n += t.last.size() + t.previous_last.size();
+  n += recorded_.size();
+  for (const auto& [consumer, t] : tails_) {
+    n += t.last.size();
+    for (const auto& p : t.previous) n += p.last.size();
+  }
   for (const auto& [key, d] : delivered_) {
     n += d.coverage.size() + d.unsettled.size() + d.copies.size();
   }
@@ -327,37 +335,58 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
   std::map<std::int32_t, std::pair<std::uint64_t, std::uint64_t>> republished_from;
   for (const Republished& rp : republished_) ++republished_from[rp.claimer_pid].first;
   std::set<std::int32_t> crashed_pids;
-  std::set<std::int32_t> died_in_pop;      // consumers' pids
   std::uint64_t consumer_pop_crashes = 0;  // that may have lost what they had claimed
-  // (consumer, incarnation) that died in pop on a ring that rereads -> messages reread
-  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> rereading_deaths;
+  // Consumer incarnations that died inside pop (the watchdog's kills too): what they
+  // recorded in the pop in flight (recorded, minus the op_seq - 1 messages of the pops
+  // they completed) is all their death can explain coming twice.
+  struct PopDeath {
+    bool successor_rereads = false;
+    std::uint64_t unreleased = 0;  // recorded and not released, at most
+    std::uint64_t explained = 0;   // copies it explains so far
+  };
+  std::map<std::pair<std::uint32_t, std::uint32_t>, PopDeath> pop_deaths;  // (index, inc)
+  std::map<std::int32_t, std::pair<std::uint32_t, std::uint32_t>> pop_death_of_pid;
   for (const CrashRecord& crash : input.crashes) {
     if (crash.pid != 0) crashed_pids.insert(crash.pid);
-    if (crash.role == "consumer" && crash.op == WorkerOp::kPop && !crash.by_watchdog) {
-      died_in_pop.insert(crash.pid);
-      if (crash.successor_rereads) {
-        rereading_deaths[{crash.index, crash.incarnation}] = 0;
-      } else if (republished_from.count(crash.pid) == 0) {
-        // An MpmcRing publishes a dead consumer's message again once a producer comes
-        // round: one that did not may have taken it with it.
-        ++consumer_pop_crashes;
-      }
+    if (crash.role != "consumer" || crash.op != WorkerOp::kPop) continue;
+    const auto recorded =
+        recorded_.find({static_cast<std::int32_t>(crash.index), crash.incarnation});
+    const std::uint64_t n = recorded == recorded_.end() ? 0 : recorded->second;
+    const std::uint64_t released = crash.op_seq > 0 ? crash.op_seq - 1 : 0;
+    pop_deaths[{crash.index, crash.incarnation}] =
+        PopDeath{crash.successor_rereads, n > released ? n - released : 0, 0};
+    if (crash.pid != 0) pop_death_of_pid[crash.pid] = {crash.index, crash.incarnation};
+    // An MpmcRing publishes a dead consumer's message again once a producer comes round
+    // (or the drain takes it): one that did not may have taken it with it. A consumer the
+    // watchdog killed explains no loss (what it held is counted stranded).
+    if (!crash.by_watchdog && !crash.successor_rereads && republished_from.count(crash.pid) == 0) {
+      ++consumer_pop_crashes;
     }
   }
+  // Takes up to `want` of what the death of (consumer, incarnation) can still explain.
+  const auto explain = [&](std::pair<std::uint32_t, std::uint32_t> who, bool rereads,
+                           std::uint64_t want) -> std::uint64_t {
+    const auto death = pop_deaths.find(who);
+    if (death == pop_deaths.end() || death->second.successor_rereads != rereads) return 0;
+    PopDeath& d = death->second;
+    const std::uint64_t n = std::min(want, d.unreleased - d.explained);
+    d.explained += n;
+    return n;
+  };
 
-  // Copies of a dead consumer's last records: redelivered when its crash explains them
-  // (it died in pop, and they were among its last messages_per_pop), else duplicated.
+  // Copies of a dead SPSC consumer's last records: redelivered when its crash explains
+  // them (it died in pop, they were among its last messages_per_pop and it had not
+  // released them), else duplicated.
   for (const Redelivery& r : redeliveries_) {
     const std::uint64_t len = r.copy.end - r.copy.begin;
     std::uint64_t explained = 0;
-    const auto death =
-        rereading_deaths.find({static_cast<std::uint32_t>(r.consumer), r.of_incarnation});
-    if (r.consumer >= 0 && death != rereading_deaths.end() && r.distance < input.messages_per_pop) {
-      explained = std::min(len, input.messages_per_pop - r.distance);  // the copy's last ones
-      death->second += explained;
+    if (r.consumer >= 0 && r.distance < input.messages_per_pop) {
+      // The copy's last ones.
+      explained = explain({static_cast<std::uint32_t>(r.consumer), r.of_incarnation}, true,
+                          std::min(len, input.messages_per_pop - r.distance));
       // A successor reads them again after its predecessor's later ones: not out of order.
       const std::uint64_t from = r.copy.end - explained;
-      if (from < r.reordered_below) {
+      if (explained != 0 && from < r.reordered_below) {
         c.reordered -= r.reordered_below - from;
         examples.remove_if([&](const IntegrityExample& e) {
           return e.kind == "reordered" && e.consumer == r.copy.consumer &&
@@ -374,14 +403,16 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
     }
   }
   // A message an MpmcRing published again after its consumer died in pop: one copy of it
-  // is that consumer's record, made before it died (a redelivery, not a duplicate).
+  // may be that consumer's record, made before it died (a redelivery, not a duplicate).
   for (const Republished& rp : republished_) {
-    if (died_in_pop.count(rp.claimer_pid) == 0) continue;
+    const auto death = pop_death_of_pid.find(rp.claimer_pid);
+    if (death == pop_death_of_pid.end()) continue;
     auto& copies = delivered_[{rp.key.producer, rp.key.incarnation}].copies;
     const auto copy = std::find_if(copies.begin(), copies.end(), [&](const Span& sp) {
       return sp.begin <= rp.key.seq && rp.key.seq < sp.end;
     });
     if (copy == copies.end()) continue;  // delivered once: late, not twice
+    if (explain(death->second, false, 1) == 0) continue;
     const Span whole = *copy;
     copies.erase(copy);
     if (whole.begin < rp.key.seq) copies.push_back(Span{whole.begin, rp.key.seq, whole.consumer});
@@ -605,7 +636,7 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
         a.description = who + " killed by the watchdog inside pop: what it had taken (if " +
                         "anything) is counted stranded";
       } else if (crash.op == WorkerOp::kPop && crash.successor_rereads) {
-        const std::uint64_t reread = rereading_deaths[{crash.index, crash.incarnation}];
+        const std::uint64_t reread = pop_deaths[{crash.index, crash.incarnation}].explained;
         a.effect = "reread";
         a.description =
             who + " died" + at +

@@ -253,13 +253,14 @@ std::vector<DeliveryRecord> operator+(std::vector<DeliveryRecord> a,
   return a;
 }
 
-// Consumer 0 incarnation 0 records 1..7 (its last pop took 5..7, a burst of 3) and dies
-// in that pop before releasing it; incarnation 1 reads 5..7 again, then 8..20.
+// Consumer 0 incarnation 0 records 1..7 (its pops 1..4 took one message each, its fifth
+// took 5..7, a burst of 3) and dies in that pop before releasing it; incarnation 1 reads
+// 5..7 again, then 8..20.
 MessageCheckInput reread_after_crash(bool successor_rereads) {
   MessageCheckInput in;
   in.producers = {producer(0, {ledger(0, 20, 20)})};
   in.consumers = {consumer(0, recorded_by(0, 1, 7) + recorded_by(1, 5, 20))};
-  CrashRecord crash{"consumer", 0, 0, 5151, WorkerOp::kPop, 0, "ring.pop.before_release"};
+  CrashRecord crash{"consumer", 0, 0, 5151, WorkerOp::kPop, 5, "ring.pop.before_release"};
   crash.successor_rereads = successor_rereads;
   in.crashes = {crash};
   in.messages_per_pop = 3;
@@ -328,6 +329,62 @@ TEST(IntegrityChecker, ARedeliveryNeedsADeathInPopOnARingThatRereadsWithinOnePop
   EXPECT_EQ(v.counts.delivered, 23U);
 }
 
+TEST(IntegrityChecker, OnlyWhatADeadConsumerRecordedInThePopInFlightMayComeTwice) {
+  // It had released 1..7 (7 pops done) and died waiting in its eighth: a copy of 7 is a
+  // duplicate, though 7 is its last record.
+  MessageCheckInput in = reread_after_crash(true);
+  in.consumers = {consumer(0, recorded_by(0, 1, 7) + recorded_by(1, 7, 20))};
+  in.crashes[0].op_seq = 8;
+  MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.redelivered, 0U);
+  EXPECT_EQ(v.counts.duplicated, 1U);
+  EXPECT_TRUE(has_example(v, "duplicated", 7));
+  // It had released 1..6 (pop 7 in flight took 7): one copy is explained.
+  in.crashes[0].op_seq = 7;
+  v = check_messages(in);
+  EXPECT_EQ(v.counts.redelivered, 1U);
+  EXPECT_EQ(v.counts.duplicated, 0U);
+}
+
+TEST(IntegrityChecker, ASuccessorKilledWhileReadingAgainLeavesBothDeathsToExplain) {
+  // Incarnation 1 reads 5 and 6 again, records them, and is killed in that pop (its
+  // first) too; incarnation 2 reads 5..7 again: 5 and 6 from incarnation 1's records, 7
+  // from incarnation 0's.
+  MessageCheckInput in = reread_after_crash(true);
+  in.consumers = {consumer(0, recorded_by(0, 1, 7) + recorded_by(1, 5, 6) + recorded_by(2, 5, 20))};
+  CrashRecord second = in.crashes[0];
+  second.incarnation = 1;
+  second.pid = 5152;
+  second.op_seq = 1;
+  in.crashes.push_back(second);
+  MessageVerdict v = check_messages(in);
+  EXPECT_EQ(v.counts.redelivered, 5U);
+  EXPECT_EQ(v.counts.duplicated, 0U);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  // Nobody restarted after the second death: the harness found 5..7 in the ring.
+  DeliveryTally tally;
+  for (const auto& r : recorded_by(0, 1, 7) + recorded_by(1, 5, 6)) tally.add(0, r);
+  for (const auto& r : range(0, 0, 5, 7)) tally.add_left_in_ring(r);
+  in.producers = {producer(0, {ledger(0, 7, 7)})};
+  v = std::move(tally).finish(in);
+  EXPECT_EQ(v.counts.redelivered, 5U);
+  EXPECT_EQ(v.counts.duplicated, 0U);
+}
+
+TEST(IntegrityChecker, AConsumerTheWatchdogKilledInsidePopExplainsWhatComesAgain) {
+  MessageCheckInput in = reread_after_crash(true);
+  in.producers = {producer(0, {ledger(0, 7, 7)})};
+  in.crashes[0].by_watchdog = true;
+  in.stalled = 1;
+  DeliveryTally tally;
+  for (const auto& r : recorded_by(0, 1, 7)) tally.add(0, r);
+  for (const auto& r : range(0, 0, 5, 7)) tally.add_left_in_ring(r);
+  const MessageVerdict v = std::move(tally).finish(in);
+  EXPECT_EQ(v.counts.redelivered, 3U);
+  EXPECT_EQ(v.counts.duplicated, 0U);
+  EXPECT_EQ(v.counts.violations(), 1U);  // the stall
+}
+
 TEST(IntegrityChecker, ASpscConsumerKilledInPopExplainsNoLoss) {
   // Its ring kept what it did not record: a message missing after it is lost.
   MessageCheckInput in = reread_after_crash(true);
@@ -361,7 +418,8 @@ MessageCheckInput republished_after_crash(std::uint64_t recorded_to) {
   again.claimer_pid = 5151;
   in.consumers = {consumer(0, range(0, 0, 1, recorded_to)),
                   consumer(1, range(0, 0, 8, 10) + std::vector{again} + range(0, 0, 11, 20))};
-  in.crashes = {CrashRecord{"consumer", 0, 0, 5151, WorkerOp::kPop, 0, "ring.pop.before_release"}};
+  // Its pops 1..6 took 1..6; the seventh claimed 7 (and may have recorded it).
+  in.crashes = {CrashRecord{"consumer", 0, 0, 5151, WorkerOp::kPop, 7, "ring.pop.before_release"}};
   return in;
 }
 

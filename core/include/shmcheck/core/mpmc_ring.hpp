@@ -205,6 +205,7 @@ inline void MpmcRing::fill_claimed(Slot* s, std::uint64_t pos, std::uint64_t lap
   }
   detail::copy_bytes(s->payload(), msg.data(), msg.size());
   s->length = static_cast<std::uint32_t>(msg.size());
+  s->redelivered_from = 0;
   // Release: payload and length are visible to whoever acquires full(pos).
   s->state.store(make_state(lap, 0, kFull), std::memory_order_release);
 }
@@ -225,7 +226,6 @@ inline PopResult MpmcRing::take_claimed(Slot* s, std::uint64_t pos, std::uint64_
   PopResult r{PopStatus::kOk, size, {}};
   if (const std::uint32_t from = s->redelivered_from; from != 0) [[unlikely]] {
     r.claimer.pid = static_cast<std::int32_t>(from);
-    s->redelivered_from = 0;
   }
   detail::copy_message(out, s->payload(), size);
   before_release(Taken{std::span(&size, 1), r.claimer});

@@ -290,14 +290,18 @@ class DeliveryTally {
     std::uint64_t end = 0;
   };
   // Per consumer: the last messages its current incarnation recorded, and those of the
-  // incarnation before it (what a successor may read again), oldest first.
+  // incarnations before it (what a successor may read again: a consumer killed while
+  // reading again what its predecessor left leaves some of both), oldest first.
+  struct IncarnationTail {
+    std::uint32_t incarnation = 0;
+    std::deque<TailSpan> last;
+  };
+  static constexpr std::size_t kTailIncarnations = 16;  // previous ones remembered
   struct ConsumerTail {
     std::uint32_t incarnation = 0;
     std::deque<TailSpan> last;
-    std::uint64_t messages = 0;  // in `last`, at most kRedeliveryWindow
-    bool has_previous = false;
-    std::uint32_t previous = 0;
-    std::deque<TailSpan> previous_last;
+    std::uint64_t messages = 0;            // in `last`, at most kRedeliveryWindow
+    std::deque<IncarnationTail> previous;  // newest last
   };
   // An extra copy of messages [begin, end) that consumer `consumer` incarnation
   // `of_incarnation` recorded among its last: a redelivery if that incarnation died in
@@ -352,6 +356,8 @@ class DeliveryTally {
   std::map<std::tuple<std::int32_t, std::uint32_t, std::uint32_t>, std::uint64_t> highest_;
   std::map<std::int32_t, Abandoned> abandoned_;
   std::map<std::int32_t, ConsumerTail> tails_;
+  // Messages each (consumer, incarnation) recorded, whatever their status.
+  std::map<std::pair<std::int32_t, std::uint32_t>, std::uint64_t> recorded_;
   std::vector<Redelivery> redeliveries_;
   // Deliveries of messages an MpmcRing published again (DeliveryRecord::claimer_pid).
   struct Republished {

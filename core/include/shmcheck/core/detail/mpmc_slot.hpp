@@ -24,8 +24,9 @@ struct MpmcSlot {
   std::uint32_t length;
   // The pid of a consumer that claimed this slot's message and died holding it, when a
   // producer published the message again for another consumer (MpmcRing::push_contended);
-  // 0 otherwise. Written by that producer between its claim and its commit, cleared by
-  // the consumer that takes the message (which reports it in PopResult::claimer).
+  // 0 for any other message. Written with the length by whoever commits the slot (never
+  // by the one that abandons it), read by the consumer that takes the message (which
+  // reports it in PopResult::claimer).
   std::uint32_t redelivered_from;
 
   [[nodiscard]] std::byte* payload() noexcept {
