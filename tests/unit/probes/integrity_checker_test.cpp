@@ -371,20 +371,6 @@ TEST(IntegrityChecker, ASuccessorKilledWhileReadingAgainLeavesBothDeathsToExplai
   EXPECT_EQ(v.counts.duplicated, 0U);
 }
 
-TEST(IntegrityChecker, AConsumerTheWatchdogKilledInsidePopExplainsWhatComesAgain) {
-  MessageCheckInput in = reread_after_crash(true);
-  in.producers = {producer(0, {ledger(0, 7, 7)})};
-  in.crashes[0].by_watchdog = true;
-  in.stalled = 1;
-  DeliveryTally tally;
-  for (const auto& r : recorded_by(0, 1, 7)) tally.add(0, r);
-  for (const auto& r : range(0, 0, 5, 7)) tally.add_left_in_ring(r);
-  const MessageVerdict v = std::move(tally).finish(in);
-  EXPECT_EQ(v.counts.redelivered, 3U);
-  EXPECT_EQ(v.counts.duplicated, 0U);
-  EXPECT_EQ(v.counts.violations(), 1U);  // the stall
-}
-
 TEST(IntegrityChecker, ASpscConsumerKilledInPopExplainsNoLoss) {
   // Its ring kept what it did not record: a message missing after it is lost.
   MessageCheckInput in = reread_after_crash(true);
@@ -395,18 +381,24 @@ TEST(IntegrityChecker, ASpscConsumerKilledInPopExplainsNoLoss) {
   EXPECT_TRUE(has_example(v, "lost", 8));
 }
 
+// Nobody restarted it (or the watchdog killed it, ending a stalled run): the harness
+// found 5..7 in the ring after the run.
 TEST(IntegrityChecker, WhatADeadConsumerRecordedAndLeftInTheRingIsRedelivered) {
-  // Nobody restarted it: the harness found 5..7 in the ring after the run.
-  MessageCheckInput in = reread_after_crash(true);
-  in.producers = {producer(0, {ledger(0, 7, 7)})};
-  DeliveryTally tally;
-  for (const auto& r : recorded_by(0, 1, 7)) tally.add(0, r);
-  for (const auto& r : range(0, 0, 5, 7)) tally.add_left_in_ring(r);
-  const MessageVerdict v = std::move(tally).finish(in);
-  EXPECT_EQ(v.counts.redelivered, 3U);
-  EXPECT_EQ(v.counts.duplicated, 0U);
-  EXPECT_EQ(v.counts.left_in_ring, 3U);
-  EXPECT_EQ(v.counts.violations(), 0U);
+  for (const bool by_watchdog : {false, true}) {
+    SCOPED_TRACE(by_watchdog ? "killed by the watchdog" : "killed by a fault");
+    MessageCheckInput in = reread_after_crash(true);
+    in.producers = {producer(0, {ledger(0, 7, 7)})};
+    in.crashes[0].by_watchdog = by_watchdog;
+    in.stalled = by_watchdog ? 1 : 0;
+    DeliveryTally tally;
+    for (const auto& r : recorded_by(0, 1, 7)) tally.add(0, r);
+    for (const auto& r : range(0, 0, 5, 7)) tally.add_left_in_ring(r);
+    const MessageVerdict v = std::move(tally).finish(in);
+    EXPECT_EQ(v.counts.redelivered, 3U);
+    EXPECT_EQ(v.counts.duplicated, 0U);
+    EXPECT_EQ(v.counts.left_in_ring, 3U);
+    EXPECT_EQ(v.counts.violations(), in.stalled);
+  }
 }
 
 // An MPMC ring: consumer 0 (pid 5151) records 1..`recorded_to` and dies in pop holding
