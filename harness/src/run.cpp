@@ -1342,11 +1342,12 @@ std::string summarize(const probes::RunResult& r) {
     std::string ring_line;
     if (g.sleeps != 0 || g.wakeups != 0) {
       ring_line += ", " + std::to_string(g.sleeps) + " futex sleeps, " + std::to_string(g.wakeups) +
-              " wake-ups";
+                   " wake-ups";
     }
     if (g.abandoned != 0) ring_line += ", " + std::to_string(g.abandoned) + " slots abandoned";
     if (g.redelivered != 0) {
-      ring_line += ", " + std::to_string(g.redelivered) + " dead consumers' messages published again";
+      ring_line +=
+          ", " + std::to_string(g.redelivered) + " dead consumers' messages published again";
     }
     if (!ring_line.empty()) out += "  ring " + g.object + ": " + ring_line.substr(2) + "\n";
   }
