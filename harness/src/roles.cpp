@@ -333,12 +333,13 @@ Popped pop_some(Context& ctx, Ring& ring, std::span<std::byte> buf, std::span<st
 
 // Pops up to `burst` messages per call (one, unless the spec says more), verifies and
 // records each before the pop releases its slot (core::BeforeRelease), so no message is
-// ever out of the ring and unrecorded. A consumer killed inside pop either had not
-// recorded what it held (SpscRing: its successor reads it; MpmcRing: the slot is freed
-// unread, and the checker allows a consumer that died inside pop that many lost,
-// messages_per_pop), or had recorded it and not released it (SpscRing: its successor
-// reads it again, a redelivery the checker allows). An abandoned slot is recorded as
-// such and counts as one pop.
+// ever out of the ring and unrecorded. A consumer killed inside pop leaves what it took
+// in the ring: SpscRing's next consumer reads it; an MpmcRing publishes it again for
+// another consumer, naming this one. What it had recorded then comes twice, which the
+// checker allows as redelivered: at most what it recorded in the pop in flight, that is
+// its records minus the op_seq - 1 messages of the pops it completed (so `popped`
+// counts messages, not calls). An abandoned slot is recorded as such and counts as one
+// pop.
 // How long a delivery waits for the supervisor to drain a full delivery log (it drains
 // every millisecond) before the record is dropped and the check counts an overflow: a
 // harness held up that long (stopped, starved of CPU) is the only way to fill one.

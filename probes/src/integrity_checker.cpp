@@ -330,10 +330,9 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
     }
   }
 
-  // Dead consumers whose message an MpmcRing published again -> {messages, of them
-  // delivered twice}.
-  std::map<std::int32_t, std::pair<std::uint64_t, std::uint64_t>> republished_from;
-  for (const Republished& rp : republished_) ++republished_from[rp.claimer_pid].first;
+  // Dead consumers whose message an MpmcRing published again -> messages.
+  std::map<std::int32_t, std::uint64_t> republished_from;
+  for (const Republished& rp : republished_) ++republished_from[rp.claimer_pid];
   std::set<std::int32_t> crashed_pids;
   std::uint64_t consumer_pop_crashes = 0;  // that may have lost what they had claimed
   // Consumer incarnations that died inside pop (the watchdog's kills too): what they
@@ -421,7 +420,6 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
     }
     --c.duplicated;
     ++c.redelivered;
-    ++republished_from[rp.claimer_pid].second;
   }
 
   // Abandoned slots: explained when their claimer is a crashed worker.
@@ -636,16 +634,17 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
         a.description = who + " killed by the watchdog inside pop: what it had taken (if " +
                         "anything) is counted stranded";
       } else if (crash.op == WorkerOp::kPop && crash.successor_rereads) {
-        const std::uint64_t reread = pop_deaths[{crash.index, crash.incarnation}].explained;
+        const std::uint64_t twice = pop_deaths[{crash.index, crash.incarnation}].explained;
         a.effect = "reread";
         a.description =
             who + " died" + at +
             " inside pop: what it had taken and not released stayed in the ring, "
             "to be read again" +
-            (reread == 0 ? std::string(" (none of it recorded yet)")
-                         : " (" + std::to_string(reread) + " it had recorded: delivered twice)");
+            (twice == 0 ? std::string(" (none of it recorded yet)")
+                        : " (" + std::to_string(twice) + " it had recorded: delivered twice)");
       } else if (crash.op == WorkerOp::kPop && republished_from.count(crash.pid) != 0) {
-        const auto [late, twice] = republished_from[crash.pid];
+        const std::uint64_t late = republished_from[crash.pid];
+        const std::uint64_t twice = pop_deaths[{crash.index, crash.incarnation}].explained;
         a.effect = "reread";
         a.description =
             who + " died" + at +

@@ -40,10 +40,9 @@
 // had not recorded arrives late (after its producer's next ones); one it had recorded
 // (in BeforeRelease, ring.hpp) arrives twice, and the claimer says why. What a dead
 // consumer holds when no producer comes round again stays in its slot until a drain
-// takes it (take_from_dead_reader). A producer
-// killed after its commit store delivered its message: it was in the ring. Each
-// producer's messages reach any one consumer in the order they were pushed, but for
-// such a message published again.
+// takes it (take_from_dead_reader). A producer killed after its commit store delivered
+// its message: it was in the ring. Each producer's messages reach any one consumer in
+// the order they were pushed, but for such a message published again.
 // Limits: the claimer is a process (pid in the caller's pid namespace), so a thread
 // that dies alone is not detected; if a claimer died between its claim and its
 // start-time store and its pid was reused meanwhile, the slot waits for the pid's
