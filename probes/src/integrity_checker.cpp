@@ -121,7 +121,7 @@ void DeliveryTally::add_counted(std::uint32_t consumer, const DeliveryRecord& r,
         // design, so exempt from the order check; a copy of it is a redelivery if that
         // consumer died in pop (finish()).
         republished_.push_back(
-            Republished{MessageKey{r.producer, r.incarnation, r.seq}, r.claimer_pid});
+            Republished{MessageKey{r.producer, r.incarnation, r.seq}, r.claimer_pid, who});
         const IncKey inc_key{r.producer, r.incarnation};
         insert_delivery(inc_key, delivered_[inc_key], Span{r.seq, end, who}, r.seq);
         break;
@@ -330,9 +330,14 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
     }
   }
 
-  // Dead consumers whose message an MpmcRing published again -> messages.
-  std::map<std::int32_t, std::uint64_t> republished_from;
-  for (const Republished& rp : republished_) ++republished_from[rp.claimer_pid];
+  // Dead consumers whose message an MpmcRing published again -> messages, and how many
+  // of them the harness took after the run.
+  std::map<std::int32_t, std::pair<std::uint64_t, std::uint64_t>> republished_from;
+  for (const Republished& rp : republished_) {
+    auto& [messages, drained] = republished_from[rp.claimer_pid];
+    ++messages;
+    if (rp.consumer == kLeftInRing) ++drained;
+  }
   std::set<std::int32_t> crashed_pids;
   std::uint64_t consumer_pop_crashes = 0;  // that may have lost what they had claimed
   // Consumer incarnations that died inside pop (the watchdog's kills too): what they
@@ -643,21 +648,27 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
             (twice == 0 ? std::string(" (none of it recorded yet)")
                         : " (" + std::to_string(twice) + " it had recorded: delivered twice)");
       } else if (crash.op == WorkerOp::kPop && republished_from.count(crash.pid) != 0) {
-        const std::uint64_t late = republished_from[crash.pid];
+        const auto [late, drained] = republished_from[crash.pid];
         const std::uint64_t twice = pop_deaths[{crash.index, crash.incarnation}].explained;
         a.effect = "reread";
         a.description =
             who + " died" + at +
-            " inside pop: the ring published what it held again for another "
-            "consumer (" +
+            (drained == late ? " inside pop: the harness took what it held from the ring after "
+                               "the run ("
+                             : " inside pop: the ring published what it held again for another "
+                               "consumer (") +
             std::to_string(late) + " message" + (late == 1 ? "" : "s") +
             (twice == 0 ? ", delivered late)"
                         : ", " + std::to_string(twice) + " it had recorded: delivered twice)");
+      } else if (crash.op == WorkerOp::kPop && c.lost_at_crash == 0) {
+        // Whatever it held, the ring would have published again (or the harness taken).
+        a.effect = "none";
+        a.description = who + " died" + at + " inside pop holding no message";
       } else if (crash.op == WorkerOp::kPop) {
         a.effect = "lost_in_pop";
         a.description = who + " died" + at +
                         " inside pop, holding no message the ring published again: nothing, "
-                        "or one it took with it";
+                        "or one nobody could prove it dead for, lost with it";
       } else {
         a.effect = "none";
         a.description = who + " died" + at + " outside pop (" + std::string(to_string(crash.op)) +

@@ -2363,6 +2363,45 @@ TEST(RunCommand, AConsumerKilledAtRandomInstantsLosesNothing) {
   }
 }
 
+// What a crash explains is still what happened. A message read again after a killed
+// consumer's pop came twice: `delivery: at_most_once` fails on it (exactly_once allows
+// it). And a worker killed before it even began (restarted, then killed again at once)
+// did nothing: its process says op none, not its predecessor's last operation.
+TEST(RunCommand, CrashEffectsAreReportedAsTheyHappened) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/spec.yaml";
+  std::ofstream(spec)
+      << "name: read-twice\nseed: 1\nduration: 1s\ntimeout: 10s\nobjects:\n"
+         "  - { name: q, kind: spsc_ring, capacity: 4, message_size: 64 }\n"
+         "processes:\n  - { role: producer, uses: q }\n"
+         "  - { role: consumer, uses: q }\nfaults:\n"
+         "  - { kill: consumer, at: ring.pop.before_release, after: 500, "
+         "restart: true }\n"
+         "  - { kill: consumer, every: 1ms, start: 300ms, restart: true, max: 40 }\n"
+         "expect:\n  delivery: at_most_once\n";
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck({"run", spec, "--json", json});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 1) << describe(o);
+  const auto result = load_json(json);
+  const auto& run = result;
+  EXPECT_GE(run.at("integrity").at("redelivered").get<std::uint64_t>(), 1U) << run.dump();
+  EXPECT_NE(o.out.find("FAILED delivery: expected at_most_once"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("read again after a killed consumer's pop"), std::string::npos) << o.out;
+  for (const auto& w : run.at("workers")) {
+    if (w.at("role") != "consumer") continue;
+    const auto& processes = w.at("processes");
+    ASSERT_GE(processes.size(), 3U) << w.dump();
+    for (std::size_t i = 1; i < processes.size(); ++i) {
+      const auto seq = processes[i].at("op_seq").get<std::uint64_t>();
+      // A predecessor's op_seq (thousands of pops) copied onto a process killed at once.
+      EXPECT_FALSE(seq > 100 && seq == processes[i - 1].at("op_seq").get<std::uint64_t>())
+          << processes[i - 1].dump() << "\n"
+          << processes[i].dump();
+    }
+  }
+}
+
 // SIGINT, SIGTERM and SIGHUP stop a run cleanly: exit 3, nothing left. What happened
 // before the signal stays in the reports (every fault read "not due" and the timeline
 // was empty, while the console had shown the kills), and a spec the signal kept from

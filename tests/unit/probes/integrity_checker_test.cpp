@@ -451,6 +451,34 @@ TEST(IntegrityChecker, AMessageItsDeadConsumerRecordedAndTheRingPublishedAgainIs
   EXPECT_TRUE(has_example(v, "duplicated", 7));
 }
 
+TEST(IntegrityChecker, ACrashSaysWhoTookTheDeadConsumersMessageAndWhetherItHeldOne) {
+  // The harness took 7 from the ring after the run: no other consumer did.
+  MessageCheckInput in = republished_after_crash(7);
+  for (auto& r : in.consumers[1].records) r.claimer_pid = 0;
+  std::erase_if(in.consumers[1].records, [](const DeliveryRecord& r) { return r.seq == 7; });
+  DeliveryTally tally;
+  for (const auto& c : in.consumers) {
+    for (const auto& r : c.records) tally.add(c.consumer, r);
+  }
+  DeliveryRecord again = ok(0, 0, 7);
+  again.claimer_pid = 5151;
+  tally.add_left_in_ring(again);
+  MessageVerdict v = std::move(tally).finish(in);
+  EXPECT_EQ(v.counts.redelivered, 1U);
+  EXPECT_NE(v.crashes.at(0).description.find("the harness took what it held from the ring after "
+                                             "the run (1 message, 1 it had recorded"),
+            std::string::npos)
+      << v.crashes[0].description;
+  // An MPMC consumer that died in pop while nothing was lost held no message.
+  in = republished_after_crash(6);
+  in.consumers[1].records = range(0, 0, 7, 20);
+  v = check_messages(in);
+  EXPECT_EQ(v.counts.violations(), 0U);
+  EXPECT_EQ(v.crashes.at(0).effect, "none");
+  EXPECT_NE(v.crashes[0].description.find("inside pop holding no message"), std::string::npos)
+      << v.crashes[0].description;
+}
+
 TEST(IntegrityChecker, AnMpmcConsumerWhoseMessageWasPublishedAgainExplainsNoLoss) {
   MessageCheckInput in = republished_after_crash(7);
   std::erase_if(in.consumers[1].records, [](const DeliveryRecord& r) { return r.seq == 15; });

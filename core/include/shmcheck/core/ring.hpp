@@ -106,7 +106,9 @@ class BeforeRelease {
 
 // A snapshot read with relaxed loads while the ring runs (counters, not a transaction).
 struct RingStats {
-  std::uint64_t pushes = 0;        // messages claimed by producers (SPSC: committed)
+  // Positions claimed by producers (SPSC: committed; MPMC: a message published again
+  // takes one too).
+  std::uint64_t pushes = 0;
   std::uint64_t pops = 0;          // slots taken by consumers, abandoned ones included
   std::uint64_t full_events = 0;   // push calls that found the ring full
   std::uint64_t empty_events = 0;  // pop calls that found the ring empty

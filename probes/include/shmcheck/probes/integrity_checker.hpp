@@ -363,6 +363,7 @@ class DeliveryTally {
   struct Republished {
     MessageKey key;
     std::int32_t claimer_pid = 0;  // the consumer that died holding it
+    std::int32_t consumer = -1;    // who took it (kLeftInRing: the harness, after the run)
   };
   std::vector<Republished> republished_;
 };

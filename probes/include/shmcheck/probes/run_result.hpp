@@ -200,7 +200,9 @@ struct RingCounters {
   std::string object;
   std::string kind;  // "spsc_ring", "mpmc_ring"
   std::uint64_t capacity = 0;
-  std::uint64_t pushes = 0;        // messages claimed by producers (SPSC: committed)
+  // Positions claimed by producers (SPSC: committed; MPMC: abandoned ones and messages
+  // published again included).
+  std::uint64_t pushes = 0;
   std::uint64_t pops = 0;          // slots taken by consumers, abandoned ones included
   std::uint64_t full_events = 0;   // push calls that found the ring full
   std::uint64_t empty_events = 0;  // pop calls that found the ring empty
