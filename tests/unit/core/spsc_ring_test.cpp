@@ -36,6 +36,17 @@ std::string failpoint_test_name(const ::testing::TestParamInfo<FailpointId>& inf
 
 struct SpscFixture : ring_test::SharedRing<SpscRing> {
   SpscFixture() : SharedRing(kConfig) {}
+
+  // A producer process pushing producer 0's messages [0, messages), in bursts or one by
+  // one.
+  [[nodiscard]] pid_t spawn_producer(bool bursts, std::uint64_t messages) const {
+    return testing::fork_child([this, bursts, messages] {
+      auto attached = SpscRing::attach(ring_area.data(), ring_area.size());
+      if (!attached) return 10;
+      return bursts ? ring_test::produce_bursts(**attached, 0, 0, messages)
+                    : ring_test::produce(**attached, 0, 0, messages);
+    });
+  }
 };
 
 // What a crash-and-restart run left: how the restarted role and the role that kept
@@ -146,12 +157,7 @@ TEST_P(SpscConsumerCrash, RestartedConsumerRereadsWhatTheVictimTook) {
                   : ring_test::consume(ring, *f.ledger, kMessages);
   };
 
-  const pid_t producer = testing::fork_child([&, bursts = bursts] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    if (!ring) return 10;
-    return bursts ? produce_bursts(**ring, 0, 0, kMessages)
-                  : ring_test::produce(**ring, 0, 0, kMessages);
-  });
+  const pid_t producer = f.spawn_producer(bursts, kMessages);
   // One message per pop: the victim recorded exactly the kKillAt - 1 messages before the
   // one it died in; the restarted consumer checks that first (exit 20 if not).
   constexpr int kVictimDeliveredWrongCount = 20;
@@ -212,12 +218,7 @@ TEST_P(SpscConsumerRecordingBeforeRelease, NothingIsLostAndOnlyTheLastPopComesTw
     return ring_test::consume(ring, *f.ledger, kMessages, 20s,
                               ring_test::Recording::kBeforeRelease);
   };
-  const pid_t producer = testing::fork_child([&, bursts = bursts] {
-    auto ring = SpscRing::attach(f.ring_area.data(), f.ring_area.size());
-    if (!ring) return 10;
-    return bursts ? produce_bursts(**ring, 0, 0, kMessages)
-                  : ring_test::produce(**ring, 0, 0, kMessages);
-  });
+  const pid_t producer = f.spawn_producer(bursts, kMessages);
   const auto after = crash_and_restart(f, fp, producer, consume_all, [&](SpscRing& ring) {
     // What the victim recorded and did not release comes again: one more each.
     const std::uint64_t unreleased = f.ledger->delivered.load() - ring.stats().pops;

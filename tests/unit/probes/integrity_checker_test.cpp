@@ -58,6 +58,13 @@ std::vector<DeliveryRecord> without(std::vector<DeliveryRecord> v,
   return v;
 }
 
+// The verdict's only (or first) crash attribution has this effect and says `text`.
+void expect_crash(const MessageVerdict& v, const std::string& effect, const std::string& text) {
+  ASSERT_FALSE(v.crashes.empty());
+  EXPECT_EQ(v.crashes[0].effect, effect);
+  EXPECT_NE(v.crashes[0].description.find(text), std::string::npos) << v.crashes[0].description;
+}
+
 bool has_example(const MessageVerdict& v, const std::string& kind, std::uint64_t seq) {
   return std::any_of(v.examples.begin(), v.examples.end(),
                      [&](const IntegrityExample& e) { return e.kind == kind && e.key.seq == seq; });
@@ -276,9 +283,7 @@ TEST(IntegrityChecker, WhatAConsumerKilledInPopRecordedAndDidNotReleaseIsRedeliv
   EXPECT_EQ(v.counts.delivered, 23U);
   EXPECT_EQ(v.counts.violations(), 0U);
   ASSERT_EQ(v.crashes.size(), 1U);
-  EXPECT_EQ(v.crashes[0].effect, "reread");
-  EXPECT_NE(v.crashes[0].description.find("3 it had recorded: delivered twice"), std::string::npos)
-      << v.crashes[0].description;
+  expect_crash(v, "reread", "3 it had recorded: delivered twice");
 }
 
 TEST(IntegrityChecker, ARedeliveryNeedsADeathInPopOnARingThatRereadsWithinOnePop) {
@@ -423,9 +428,7 @@ TEST(IntegrityChecker, AMessagePublishedAgainAfterItsConsumerDiedIsLateNotReorde
   EXPECT_EQ(v.counts.lost_at_crash, 0U);
   EXPECT_EQ(v.counts.violations(), 0U);
   ASSERT_EQ(v.crashes.size(), 1U);
-  EXPECT_EQ(v.crashes[0].effect, "reread");
-  EXPECT_NE(v.crashes[0].description.find("(1 message, delivered late)"), std::string::npos)
-      << v.crashes[0].description;
+  expect_crash(v, "reread", "(1 message, delivered late)");
 }
 
 TEST(IntegrityChecker, AMessageItsDeadConsumerRecordedAndTheRingPublishedAgainIsRedelivered) {
@@ -435,9 +438,7 @@ TEST(IntegrityChecker, AMessageItsDeadConsumerRecordedAndTheRingPublishedAgainIs
   EXPECT_EQ(v.counts.redelivered, 1U);
   EXPECT_EQ(v.counts.duplicated, 0U);
   EXPECT_EQ(v.counts.violations(), 0U);
-  EXPECT_NE(v.crashes.at(0).description.find("1 it had recorded: delivered twice"),
-            std::string::npos)
-      << v.crashes[0].description;
+  expect_crash(v, "reread", "1 it had recorded: delivered twice");
   // Whichever log the harness drains first.
   DeliveryTally tally;
   for (const auto& r : in.consumers[1].records) tally.add(1, r);
@@ -465,18 +466,15 @@ TEST(IntegrityChecker, ACrashSaysWhoTookTheDeadConsumersMessageAndWhetherItHeldO
   tally.add_left_in_ring(again);
   MessageVerdict v = std::move(tally).finish(in);
   EXPECT_EQ(v.counts.redelivered, 1U);
-  EXPECT_NE(v.crashes.at(0).description.find("the harness took what it held from the ring after "
-                                             "the run (1 message, 1 it had recorded"),
-            std::string::npos)
-      << v.crashes[0].description;
+  expect_crash(v, "reread",
+               "the harness took what it held from the ring after the run (1 message, 1 it "
+               "had recorded");
   // An MPMC consumer that died in pop while nothing was lost held no message.
   in = republished_after_crash(6);
   in.consumers[1].records = range(0, 0, 7, 20);
   v = check_messages(in);
   EXPECT_EQ(v.counts.violations(), 0U);
-  EXPECT_EQ(v.crashes.at(0).effect, "none");
-  EXPECT_NE(v.crashes[0].description.find("inside pop holding no message"), std::string::npos)
-      << v.crashes[0].description;
+  expect_crash(v, "none", "inside pop holding no message");
 }
 
 TEST(IntegrityChecker, AnMpmcConsumerWhoseMessageWasPublishedAgainExplainsNoLoss) {

@@ -337,7 +337,7 @@ class DeliveryTally {
   // Seqs [span.begin, reordered_below) were counted reordered as they arrived.
   void insert_delivery(const IncKey& key, Delivered& d, Span span, std::uint64_t reordered_below);
   // Consumer `who`'s tail, as of a record of its incarnation `incarnation` (a new one:
-  // the last one's tail becomes the previous one's).
+  // the last one's tail joins the previous incarnations').
   ConsumerTail& tail_of(std::int32_t who, std::uint32_t incarnation);
   // Appends seqs [begin, end) of `key` to the tail, forgetting what falls out of the window.
   static void remember(ConsumerTail& tail, const IncKey& key, std::uint64_t begin,
