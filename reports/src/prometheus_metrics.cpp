@@ -97,6 +97,11 @@ RunMetricsSnapshot snapshot_of(const probes::RunResult& run) {
                     {"reordered", c.reordered},
                     {"unexpected", c.unexpected},
                     {"abandoned_unexplained", c.abandoned_unexplained}};
+    s.crash_effects = {{"recovered", c.recovered},
+                       {"redelivered", c.redelivered},
+                       {"abandoned", c.abandoned},
+                       {"in_flight_dropped", c.in_flight_dropped},
+                       {"lost_at_crash", c.lost_at_crash}};
   }
   std::uint64_t exclusion = 0;
   for (const auto& m : run.mutexes) exclusion += m.snapshot.exclusion_violations;
@@ -183,6 +188,11 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
   auto violations =
       family("shmcheck_integrity_violations_total",
              "Integrity violations found by the checker, by kind.", MetricType::Counter);
+  auto crash_effects =
+      family("shmcheck_integrity_crash_effects_total",
+             "Messages a crash affected, by what became of them; explained by the crash, so not "
+             "violations (recovered, redelivered, abandoned, in_flight_dropped, lost_at_crash).",
+             MetricType::Counter);
   auto faults =
       family("shmcheck_faults_injected_total", "Faults injected, by kind.", MetricType::Counter);
   auto workers = family("shmcheck_workers", "Workers by state.", MetricType::Gauge);
@@ -240,6 +250,11 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
                                              {label("kind", kind), label("spec", run.spec)},
                                              static_cast<double>(n)));
     }
+    for (const auto& [kind, n] : run.crash_effects) {
+      crash_effects.metric.push_back(with_value(MetricType::Counter,
+                                                {label("kind", kind), label("spec", run.spec)},
+                                                static_cast<double>(n)));
+    }
     for (const auto& kind : {"kill", "exit", "pause"}) {
       const auto it = run.faults.find(kind);
       faults.metric.push_back(
@@ -261,10 +276,10 @@ std::vector<MetricFamily> run_metric_families(const std::vector<RunMetricsSnapsh
     }
   }
   std::vector<MetricFamily> out;
-  for (auto* f :
-       {&ops,        &bytes,   &full,      &empty,     &abandoned, &acquisitions, &contended,
-        &owner_died, &repairs, &lock_wait, &ring_wait, &sleeps,    &wakeups,      &latency,
-        &violations, &faults,  &workers,   &progress,  &elapsed,   &exit_code}) {
+  for (auto* f : {&ops,       &bytes,      &full,       &empty,         &abandoned, &acquisitions,
+                  &contended, &owner_died, &repairs,    &lock_wait,     &ring_wait, &sleeps,
+                  &wakeups,   &latency,    &violations, &crash_effects, &faults,    &workers,
+                  &progress,  &elapsed,    &exit_code}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }
   return out;

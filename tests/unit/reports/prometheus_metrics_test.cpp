@@ -66,6 +66,29 @@ TEST(RunMetrics, FamiliesUseBaseUnitsAndNoPidLabels) {
       << text;
 }
 
+// What a crash explains (a message lost with its killed consumer, one read again) is
+// not a violation, and a dashboard still shows it, apart from the violations.
+TEST(RunMetrics, CrashEffectsAreCountedApartFromViolations) {
+  auto run = testing::passing_run();
+  run.integrity->counts.redelivered = 4;
+  run.integrity->counts.recovered = 2;
+  const auto text = to_text(run_metric_families({snapshot_of(run)}));
+  for (
+      const char* series :
+      {R"(shmcheck_integrity_crash_effects_total{kind="lost_at_crash",spec="mpmc-producer-crash"} 1)",
+       R"(shmcheck_integrity_crash_effects_total{kind="redelivered",spec="mpmc-producer-crash"} 4)",
+       R"(shmcheck_integrity_crash_effects_total{kind="recovered",spec="mpmc-producer-crash"} 2)",
+       R"(shmcheck_integrity_crash_effects_total{kind="abandoned",spec="mpmc-producer-crash"} 0)"}) {
+    EXPECT_NE(text.find(series), std::string::npos) << series << "\n" << text;
+  }
+  EXPECT_EQ(text.find(R"(shmcheck_integrity_violations_total{kind="redelivered")"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find(R"(shmcheck_integrity_violations_total{kind="lost_at_crash")"),
+            std::string::npos)
+      << text;
+}
+
 // A role gets the counters it can move: no lock series for a producer, no ring series
 // for a locker (they were there, at 0 for ever).
 TEST(RunMetrics, EachRoleGetsOnlyTheCountersItsWorkCanMove) {

@@ -39,9 +39,11 @@ struct RunMetricsSnapshot {
   std::vector<probes::RoleStats> roles;             // cumulative, per role
   std::vector<probes::RingCounters> rings;          // the rings' own counters
   std::map<std::string, std::uint64_t> violations;  // kind -> count (lost, torn, ...)
-  std::map<std::string, std::uint64_t> faults;      // kind -> injected (kill, pause, exit)
-  std::map<std::string, std::uint64_t> workers;     // state -> workers (running, paused, exited)
-  double progress_ratio = 0;                        // 0..1 of the planned duration/ops
+  // kind -> messages a crash affected, explained and so not violations (recovered, ...)
+  std::map<std::string, std::uint64_t> crash_effects;
+  std::map<std::string, std::uint64_t> faults;   // kind -> injected (kill, pause, exit)
+  std::map<std::string, std::uint64_t> workers;  // state -> workers (running, paused, exited)
+  double progress_ratio = 0;                     // 0..1 of the planned duration/ops
   double elapsed_s = 0;
   std::optional<int> exit_code;  // set once the spec has finished
 };
