@@ -494,9 +494,9 @@ CommandRunner add_audit_command(CLI::App& app) {
   auto* serve = cmd->add_option(
       "--serve", f->serve,
       "Run as a Prometheus exporter on HOST:PORT (rescans per scrape, see --min-interval)");
-  auto* textfile = cmd->add_option(
-      "--textfile", f->textfile,
-      "Write the metrics in node_exporter textfile format to FILE (atomically) and exit");
+  auto* textfile = cmd->add_option("--textfile", f->textfile,
+                                   "Write the metrics in node_exporter textfile format to FILE "
+                                   "(atomically; '-': standard output) and exit");
   textfile->check(non_empty_path());
   serve->excludes(textfile);
   fail_on_orphans->excludes(serve)->excludes(textfile);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <ostream>
 #include <sstream>
 #include <streambuf>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -103,7 +105,30 @@ class FdBuffer final : public std::streambuf {
 struct OutputTarget {
   std::string path;       // the file to replace, or to write in place
   bool in_place = false;  // write it where it is: no temporary file, no rename
+  int fd = -1;            // >= 0: write through this descriptor of ours (standard output)
 };
+
+// The descriptor a path names when it is one of this process's own: "-" and
+// /dev/stdout are 1, /dev/stderr 2, /dev/fd/N and /proc/self/fd/N are N. Such a report
+// is written through the descriptor, as `>` and `>>` set it up: opening the path again
+// would have truncated (or, replaced by a rename, unlinked) the file the shell
+// redirected standard output to, losing what was written there before and after
+// (`{ echo before; shmcheck run s.yaml --json -; } >> ci.log` kept only the JSON).
+std::optional<int> own_descriptor(const std::string& path) {
+  if (path == "-" || path == "/dev/stdout") return STDOUT_FILENO;
+  if (path == "/dev/stderr") return STDERR_FILENO;
+  const std::string self_fd = "/proc/" + std::to_string(::getpid()) + "/fd/";
+  for (const std::string_view prefix :
+       {std::string_view("/dev/fd/"), std::string_view("/proc/self/fd/"),
+        std::string_view(self_fd)}) {
+    if (!path.starts_with(prefix)) continue;
+    const std::string_view digits = std::string_view(path).substr(prefix.size());
+    int fd = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
+    if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()) return fd;
+  }
+  return std::nullopt;
+}
 
 // A regular file, or none yet, is replaced atomically: a temporary file beside it,
 // renamed over it. Anything else that exists is written in place: a rename would
@@ -115,6 +140,7 @@ struct OutputTarget {
 // link at the report's path is replaced, never followed, or a link planted in /tmp
 // would have had root overwrite whatever it points to.
 OutputTarget output_target(const std::string& path) {
+  if (const auto fd = own_descriptor(path)) return {path, true, *fd};
   struct stat st {};
   struct stat link {};
   const bool is_link = ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
@@ -157,7 +183,9 @@ core::Result<void> write_output_file(const std::string& path, bool append,
   const std::string target = atomic ? temporary_beside(where.path) : where.path;
   const int flags =
       atomic ? kCreateTemporary : O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
-  auto fd = core::posix_call("open", [&] { return ::open(target.c_str(), flags, 0644); });
+  auto fd = where.fd >= 0
+                ? core::posix_call("dup", [&] { return ::fcntl(where.fd, F_DUPFD_CLOEXEC, 0); })
+                : core::posix_call("open", [&] { return ::open(target.c_str(), flags, 0644); });
   if (!fd) {
     auto e = std::move(fd).error();
     e.detail = target;
@@ -208,6 +236,15 @@ core::Result<void> write_output_file(const std::string& path, bool append,
 
 core::Result<void> check_output_file(const std::string& path) {
   const OutputTarget where = output_target(path);
+  if (where.fd >= 0) {
+    const int mode = ::fcntl(where.fd, F_GETFL);
+    if (mode == -1)
+      return core::make_error(core::error_code_from_errno(EBADF), "fcntl", path, EBADF);
+    if ((mode & O_ACCMODE) == O_RDONLY) {
+      return core::make_error(core::error_code_from_errno(EBADF), "write", path, EBADF);
+    }
+    return {};
+  }
   if (where.in_place) {
     struct stat st {};
     if (::stat(where.path.c_str(), &st) != 0) return {};  // a dangling link: written through

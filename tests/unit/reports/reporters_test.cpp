@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -331,6 +332,49 @@ TEST(WriteReportFile, ALinkPlantedAtAGuessableTemporaryNameIsNotFollowed) {
       write_report_file(BytesReporter(10, false), suite_of({passing_run()}), path.string()));
   EXPECT_EQ(file_text(path), "abcdefghij");
   EXPECT_EQ(file_text(victim), "precious");
+  fs::remove_all(dir);
+}
+
+// A report to one of the process's own descriptors ("-", /dev/stdout, /dev/fd/N) is
+// written through that descriptor, where the shell's `>>` left it: opening the path
+// again replaced the file standard output was redirected to, and whatever the job had
+// written there before and after the report was lost.
+TEST(WriteReportFile, AReportToAnOwnDescriptorAppendsWhereTheDescriptorIs) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("shmcheck-report-fd-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto log = dir / "ci.log";
+  std::ofstream(log) << "before\n";
+  const int fd = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  struct stat before {};
+  ASSERT_EQ(::stat(log.c_str(), &before), 0);
+  for (const std::string& path :
+       {"/dev/fd/" + std::to_string(fd), "/proc/self/fd/" + std::to_string(fd)}) {
+    ASSERT_TRUE(check_output_file(path)) << path;
+    ASSERT_TRUE(write_report_file(BytesReporter(10, false), suite_of({passing_run()}), path))
+        << path;
+  }
+  ASSERT_EQ(::write(fd, "after\n", 6), 6);
+  ::close(fd);
+  EXPECT_EQ(file_text(log), "before\nabcdefghijabcdefghijafter\n");
+  struct stat after {};
+  ASSERT_EQ(::stat(log.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino) << "the file was replaced, not written through";
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename(), "ci.log") << "left behind: " << entry.path();
+  }
+
+  // A descriptor that is not open, or open only for reading, is refused up front.
+  const int read_only = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(read_only, 0);
+  const auto refused = check_output_file("/dev/fd/" + std::to_string(read_only));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().sys_errno, EBADF);
+  ::close(read_only);
+  const auto closed = check_output_file("/dev/fd/" + std::to_string(read_only));
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().sys_errno, EBADF);
   fs::remove_all(dir);
 }
 
