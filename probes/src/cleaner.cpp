@@ -1,7 +1,6 @@
 #include "shmcheck/probes/cleaner.hpp"
 
 #include <fcntl.h>
-#include <mqueue.h>
 #include <sys/file.h>
 #include <sys/msg.h>
 #include <sys/random.h>
@@ -197,7 +196,10 @@ class Cleaner {
     if (options_.before_remove) options_.before_remove(o);
 
     if (o.kind == IpcKind::kPosixMqueue) {
-      // mqueue has no rename: re-check the name right before mq_unlink.
+      // mqueue has no rename: re-check the name right before the unlink. It is unlinked
+      // in the directory that was verified, not by mq_unlink, which acts on the
+      // caller's IPC namespace: with --mqueue-dir naming another namespace's mount, it
+      // removed this namespace's queue of the same name, held open by a live process.
       struct stat now {};
       if (::fstatat(dir->get(), file.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0) {
         return finish(out, CleanStatus::kGone, "removed meanwhile");
@@ -205,8 +207,8 @@ class Cleaner {
       if (now.st_ino != locked_st.st_ino || now.st_dev != locked_st.st_dev) {
         return finish(out, CleanStatus::kChanged, "swapped before removal; left alone");
       }
-      if (::mq_unlink(o.name.c_str()) != 0) {
-        return finish(out, CleanStatus::kFailed, std::string("mq_unlink: ") + std::strerror(errno));
+      if (::unlinkat(dir->get(), file.c_str(), 0) != 0) {
+        return finish(out, CleanStatus::kFailed, std::string("unlink: ") + std::strerror(errno));
       }
       return finish(out, CleanStatus::kRemoved, "");
     }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
+#include <mqueue.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -20,6 +21,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -319,6 +321,67 @@ TEST(Cleaner, NeverRemovesALiveObject) {
     const auto holder_exit = shmcheck::testing::wait_child(holder, std::chrono::seconds(10));
     EXPECT_TRUE(holder_exit.ok()) << holder_exit.describe();
     ::shm_unlink(name.c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// A queue is removed in the mqueue mount it was verified in. mq_unlink acts on the
+// caller's IPC namespace: with --mqueue-dir naming another namespace's mount, the
+// cleaner proved that namespace's queue orphaned and removed this one's, of the same
+// name, held open by a live process.
+TEST(Cleaner, AQueueIsRemovedInTheMountItWasVerifiedInNotByName) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const std::string name = "/shmcheck-mqns-" + core::new_run_id();
+    const mqd_t held = ::mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600,
+                                 nullptr);  // this namespace's, in use
+    ASSERT_NE(held, static_cast<mqd_t>(-1)) << std::strerror(errno);
+    ASSERT_EQ(::mkdir("/mnt/other-mqueue", 0700), 0);
+    int ready[2];
+    int release[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(release), 0);
+    // Another IPC namespace, its mqueue mounted where only /proc/PID/root reaches it,
+    // with an orphan of the same name.
+    const pid_t other = shmcheck::testing::fork_child([&] {
+      if (::unshare(CLONE_NEWIPC | CLONE_NEWNS) != 0 ||
+          ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+          ::mount("mqueue", "/mnt/other-mqueue", "mqueue", 0, nullptr) != 0) {
+        return 1;
+      }
+      const mqd_t q = ::mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600, nullptr);
+      if (q == static_cast<mqd_t>(-1) || ::mq_close(q) != 0) return 2;
+      ::close(release[1]);  // so that the parent's close is an end of file here
+      char c = 1;
+      if (::write(ready[1], &c, 1) != 1) return 3;
+      (void)::read(release[0], &c, 1);
+      return 0;
+    });
+    ::close(ready[1]);
+    ::close(release[0]);
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    const std::string other_dir = "/proc/" + std::to_string(other) + "/root/mnt/other-mqueue";
+    CleanOptions options = clean_options(false);
+    options.inventory.mqueue_dir = other_dir;
+    const auto inv = take_inventory(options.inventory);
+    const auto* o = find_named(inv, IpcKind::kPosixMqueue, name);
+    ASSERT_NE(o, nullptr) << probe_tests::problems_text(inv);
+    ASSERT_EQ(o->verdict, Verdict::kOrphaned) << o->reason;
+
+    const auto report = clean_orphans({*o}, options);
+    ASSERT_EQ(report.outcomes.size(), 1U);
+    EXPECT_EQ(report.outcomes[0].status, CleanStatus::kRemoved) << report.outcomes[0].detail;
+    struct stat st {};
+    EXPECT_NE(::stat((other_dir + name).c_str(), &st), 0) << "the verified orphan is still there";
+    EXPECT_EQ(::stat((std::string(probe_tests::kSandboxMqueueDir) + name).c_str(), &st), 0)
+        << "removed this namespace's queue, held open by a live process";
+
+    ::close(release[1]);
+    const auto other_exit = shmcheck::testing::wait_child(other, std::chrono::seconds(10));
+    EXPECT_TRUE(other_exit.ok()) << other_exit.describe();
+    ::mq_close(held);
+    ::mq_unlink(name.c_str());
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
