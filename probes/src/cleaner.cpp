@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "inventory_detail.hpp"
+#include "shmcheck/core/segment.hpp"
 #include "unique_fd.hpp"
 
 namespace shmcheck::probes {
@@ -383,6 +384,18 @@ struct RunCandidates {
   std::size_t gone = 0;
 };
 
+// Whether a SysV object's key is one the harness derives from the run-unique name
+// (core::sysv_key_for, one per attempt). An id alone proves nothing: ids are reused, so
+// a manifest whose object was removed (the harness killed before it removed the
+// manifest) named whatever set took the id next, which reclaim removed with a process
+// blocked on it.
+bool keyed_for(const IpcObject& o, const std::string& name) {
+  for (unsigned attempt = 0; attempt < core::Segment::kSysVKeyAttempts; ++attempt) {
+    if (o.sysv_key == core::sysv_key_for(name, attempt)) return true;
+  }
+  return false;
+}
+
 RunCandidates candidates_of(const RunManifest& manifest, const Inventory& inventory) {
   RunCandidates out;
   const std::int64_t manifest_s = manifest.created_unix_ns / 1'000'000'000;
@@ -392,7 +405,11 @@ RunCandidates candidates_of(const RunManifest& manifest, const Inventory& invent
       if (o.kind != mo.kind) continue;
       const bool sysv = o.kind == IpcKind::kSysvShm || o.kind == IpcKind::kSysvSemaphore ||
                         o.kind == IpcKind::kSysvMqueue;
-      if (sysv ? o.sysv_id == mo.sysv_id : o.name == mo.name) {
+      // A SysV object with the run's key: the id the manifest recorded, or any when the
+      // harness died between creating it and recording its id (-1).
+      const bool match = sysv ? keyed_for(o, mo.name) && (mo.sysv_id < 0 || o.sysv_id == mo.sysv_id)
+                              : o.name == mo.name;
+      if (match) {
         found = &o;
         break;
       }

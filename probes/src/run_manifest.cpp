@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "inventory_detail.hpp"
+#include "shmcheck/core/segment_header.hpp"
 #include "unique_fd.hpp"
 
 namespace shmcheck::probes {
@@ -193,6 +194,21 @@ core::Result<RunManifest> read_manifest(const std::string& path) {
   }
   if (!valid_run_id(m.run_id))
     return make_error(ErrorCode::kCorrupt, "read_manifest", path + ": bad run id");
+  // A manifest speaks for its own run only: its file is <run_id>.manifest (reclaim
+  // removes a run's manifest by its run id: one that named another run had that run's
+  // manifest removed, a live one's), and every object it lists is named for the run.
+  if (std::filesystem::path(path).filename().string() != m.run_id + std::string(kSuffix)) {
+    return make_error(ErrorCode::kCorrupt, "read_manifest",
+                      path + ": names run " + m.run_id + ", whose manifest is " + m.run_id +
+                          std::string(kSuffix));
+  }
+  for (const auto& o : m.objects) {
+    const auto parsed = core::parse_segment_name(o.name);
+    if (!parsed || parsed->run_id != m.run_id) {
+      return make_error(ErrorCode::kCorrupt, "read_manifest",
+                        path + ": lists " + o.name + ", not an object of run " + m.run_id);
+    }
+  }
   // The creation time bounds which objects the manifest may name (created after it).
   if (m.created_unix_ns <= 0)
     return make_error(ErrorCode::kCorrupt, "read_manifest", path + ": no creation time");

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "probe_test_support.hpp"
+#include "shmcheck/core/segment.hpp"
 #include "shmcheck/core/segment_header.hpp"
 
 namespace shmcheck::probes {
@@ -653,7 +654,8 @@ TEST(Reclaim, RemovesTheObjectsOfADeadHarnessAndItsManifest) {
       m.run_id = run;
       m.harness = core::self_identity();
       m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr)) * 1'000'000'000;
-      const int semid = ::semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+      const int semid = ::semget(core::sysv_key_for(object_name(run, "slots"), 0), 1,
+                                 IPC_CREAT | IPC_EXCL | 0600);
       m.objects.push_back(
           {"posix:" + object_name(run, "ring"), object_name(run, "ring"), IpcKind::kPosixShm, -1});
       m.objects.push_back({"sysv_sem:" + std::to_string(semid), object_name(run, "slots"),
@@ -751,14 +753,15 @@ TEST(Reclaim, AHarnessOfAnotherPidNamespaceIsNotTakenForDead) {
     char dir_template[] = "/mnt/other-ns-XXXXXX";
     ASSERT_NE(::mkdtemp(dir_template), nullptr);
     const std::string dir = std::string(dir_template) + "/runs";
-    const int semid = ::semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
-    ASSERT_GE(semid, 0);
     RunManifest m;
     m.run_id = core::new_run_id();
+    const int semid = ::semget(core::sysv_key_for(object_name(m.run_id, "slots"), 0), 1,
+                               IPC_CREAT | IPC_EXCL | 0600);
+    ASSERT_GE(semid, 0);
     m.harness = {999999, 1, 0};  // not in this /proc
     m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr) - 5) * 1'000'000'000;
     m.pid_namespace = "pid:[4026531836]";  // the host's: not this sandbox's
-    m.objects.push_back({"", "", IpcKind::kSysvSemaphore, semid});
+    m.objects.push_back({"", object_name(m.run_id, "slots"), IpcKind::kSysvSemaphore, semid});
     ASSERT_TRUE(write_manifest(m, dir));
 
     const auto report = reclaim_dead_runs(dir, clean_options(false));
@@ -778,6 +781,76 @@ TEST(Reclaim, AHarnessOfAnotherPidNamespaceIsNotTakenForDead) {
     EXPECT_EQ(same.runs[0].harness, core::Liveness::kDead) << same.runs[0].detail;
     EXPECT_EQ(same.removed, 1U);
     EXPECT_NE(::semctl(semid, 0, IPC_STAT, &ds), 0) << "the run's semaphore set must be gone";
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// A manifest proves a SysV object its run's only by the key the harness derives from
+// the run-unique name: ids are reused, and a manifest whose set was removed (its
+// harness killed before it removed the manifest) named whatever set took the id next.
+// A set made before the harness recorded its id (-1) is found by that key. And a
+// manifest speaks for its own run only: one filed under another run's name is refused.
+TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    char dir_template[] = "/mnt/manifests-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    const std::string dir = std::string(dir_template) + "/runs";
+    const auto dead_manifest = [](const std::string& run) {
+      RunManifest m;
+      m.run_id = run;
+      m.harness = {999999, 1, 0};  // not in this /proc: dead
+      m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr) - 5) * 1'000'000'000;
+      return m;
+    };
+    // Another program's set, with a process blocked on it, under the id a stale
+    // manifest recorded.
+    const int unrelated = ::semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    ASSERT_GE(unrelated, 0);
+    const pid_t waiter = shmcheck::testing::fork_child([&] {
+      sembuf down{0, -1, 0};
+      (void)::semop(unrelated, &down, 1);  // until the set is removed
+      return 0;
+    });
+    auto stale = dead_manifest(core::new_run_id());
+    stale.objects.push_back(
+        {"", object_name(stale.run_id, "slots"), IpcKind::kSysvSemaphore, unrelated});
+    ASSERT_TRUE(write_manifest(stale, dir));
+    // A set its harness made and died before recording.
+    auto unrecorded = dead_manifest(core::new_run_id());
+    const int made = ::semget(core::sysv_key_for(object_name(unrecorded.run_id, "pool"), 0), 1,
+                              IPC_CREAT | IPC_EXCL | 0600);
+    ASSERT_GE(made, 0);
+    unrecorded.objects.push_back(
+        {"", object_name(unrecorded.run_id, "pool"), IpcKind::kSysvSemaphore, -1});
+    ASSERT_TRUE(write_manifest(unrecorded, dir));
+    // A live run's manifest, and a dead one's filed under the live run's name.
+    auto live = dead_manifest(core::new_run_id());
+    live.harness = core::self_identity();
+    ASSERT_TRUE(write_manifest(live, dir));
+    const auto misfiled = dir + "/" + core::new_run_id() + ".manifest";
+    std::ofstream(misfiled) << R"({"run_id":")" << live.run_id
+                            << R"(","harness_pid":999999,"harness_start_time":1,)"
+                            << R"("created_unix_ns":1,"objects":[]})";
+    ASSERT_EQ(::chmod(misfiled.c_str(), 0600), 0);
+
+    const auto report = reclaim_dead_runs(dir, clean_options(false));
+    EXPECT_EQ(report.removed, 1U);
+    struct semid_ds ds {};
+    EXPECT_EQ(::semctl(unrelated, 0, IPC_STAT, &ds), 0) << "another program's set was removed";
+    EXPECT_NE(::semctl(made, 0, IPC_STAT, &ds), 0) << "the unrecorded set of a dead run is left";
+    ASSERT_EQ(report.problems.size(), 1U);
+    EXPECT_NE(report.problems[0].error.message().find("names run " + live.run_id),
+              std::string::npos)
+        << report.problems[0].error.message();
+    EXPECT_TRUE(read_manifest(manifest_path(dir, live.run_id)).has_value())
+        << "a live run's manifest was removed";
+    struct stat st {};
+    EXPECT_EQ(::stat(misfiled.c_str(), &st), 0);
+
+    ::semctl(unrelated, 0, IPC_RMID);
+    const auto waiter_exit = shmcheck::testing::wait_child(waiter, std::chrono::seconds(10));
+    EXPECT_TRUE(waiter_exit.ok()) << waiter_exit.describe();
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }

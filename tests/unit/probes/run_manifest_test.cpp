@@ -31,8 +31,9 @@ TEST_F(RunManifestTest, WrittenManifestReadsBackIdentically) {
   m.run_id = core::new_run_id();
   m.harness = core::self_identity();
   m.created_unix_ns = 1234567890123;
-  m.objects.push_back({"posix:/shmcheck.0.x.q", "/shmcheck.0.x.q", IpcKind::kPosixShm, -1});
-  m.objects.push_back({"sysv:42", "/shmcheck.0.x.s", IpcKind::kSysvSemaphore, 42});
+  const std::string q = "/shmcheck.0." + m.run_id + ".q";
+  m.objects.push_back({"posix:" + q, q, IpcKind::kPosixShm, -1});
+  m.objects.push_back({"sysv:42", "/shmcheck.0." + m.run_id + ".s", IpcKind::kSysvSemaphore, 42});
   ASSERT_TRUE(write_manifest(m, dir_));
 
   struct stat st {};
