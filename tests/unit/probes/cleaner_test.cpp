@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -86,6 +87,14 @@ bool exists(const std::string& name) {
 std::uint64_t inode_of(const std::string& name) {
   struct stat st {};
   return ::stat(("/dev/shm" + name).c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// A fresh directory under the sandbox's /mnt for run manifests: <prefix>-XXXXXX/runs
+// (not created: write_manifest makes it private); "" on failure.
+std::string new_manifest_dir(const std::string& prefix) {
+  std::string base = "/mnt/" + prefix + "-XXXXXX";
+  if (::mkdtemp(base.data()) == nullptr) return "";
+  return base + "/runs";
 }
 
 IpcObject snapshot_of(const std::string& name) {
@@ -642,9 +651,8 @@ TEST(Reclaim, RemovesTheObjectsOfADeadHarnessAndItsManifest) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
     const auto run = core::new_run_id();
-    char dir_template[] = "/mnt/manifests-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_template), nullptr);
-    const std::string dir = std::string(dir_template) + "/runs";
+    const std::string dir = new_manifest_dir("manifests");
+    ASSERT_FALSE(dir.empty());
 
     // The "harness": writes the manifest first, creates objects, dies by SIGKILL.
     int ids[2];
@@ -715,9 +723,8 @@ TEST(Reclaim, RemovesTheObjectsOfADeadHarnessAndItsManifest) {
 TEST(Reclaim, AManifestDirectoryAnotherUserPlantedIsNotTrusted) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
-    char dir_template[] = "/mnt/planted-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_template), nullptr);
-    const std::string dir = std::string(dir_template) + "/runs";
+    const std::string dir = new_manifest_dir("planted");
+    ASSERT_FALSE(dir.empty());
     ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
     const int semid = ::semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
     ASSERT_GE(semid, 0);
@@ -726,7 +733,7 @@ TEST(Reclaim, AManifestDirectoryAnotherUserPlantedIsNotTrusted) {
                         << R"("harness_start_time":1,"created_unix_ns":1,"objects":[)"
                         << R"({"name":"","kind":"sysv_sem","sysv_id":)" << semid << "}]}";
     ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
-    for (const auto& p : {std::string(dir_template), dir, path}) {
+    for (const auto& p : {std::filesystem::path(dir).parent_path().string(), dir, path}) {
       ASSERT_EQ(::chown(p.c_str(), 54400, 54400), 0) << p;
     }
 
@@ -750,9 +757,8 @@ TEST(Reclaim, AManifestDirectoryAnotherUserPlantedIsNotTrusted) {
 TEST(Reclaim, AHarnessOfAnotherPidNamespaceIsNotTakenForDead) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
-    char dir_template[] = "/mnt/other-ns-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_template), nullptr);
-    const std::string dir = std::string(dir_template) + "/runs";
+    const std::string dir = new_manifest_dir("other-ns");
+    ASSERT_FALSE(dir.empty());
     RunManifest m;
     m.run_id = core::new_run_id();
     const int semid = ::semget(core::sysv_key_for(object_name(m.run_id, "slots"), 0), 1,
@@ -793,9 +799,8 @@ TEST(Reclaim, AHarnessOfAnotherPidNamespaceIsNotTakenForDead) {
 TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
-    char dir_template[] = "/mnt/manifests-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_template), nullptr);
-    const std::string dir = std::string(dir_template) + "/runs";
+    const std::string dir = new_manifest_dir("manifests");
+    ASSERT_FALSE(dir.empty());
     const auto dead_manifest = [](const std::string& run) {
       RunManifest m;
       m.run_id = run;
@@ -862,9 +867,8 @@ TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
 TEST(Reclaim, ADeadRunsObjectHeldForAMomentIsReclaimedWithASettle) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
-    char dir_template[] = "/mnt/manifests-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_template), nullptr);
-    const std::string dir = std::string(dir_template) + "/runs";
+    const std::string dir = new_manifest_dir("manifests");
+    ASSERT_FALSE(dir.empty());
     // A dead harness's run with one POSIX object; returns the object's name.
     const auto dead_run = [&] {
       const auto run = core::new_run_id();
