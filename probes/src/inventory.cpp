@@ -59,6 +59,10 @@ struct DirListing {
   UniqueFd dir;
   std::uint64_t device = 0;
   std::vector<IpcObject> objects;
+  // Files of the kinds not asked for: still linked, so a holder's mapping of one is
+  // not a deleted object (glibc maps a named semaphore under its temporary name, shown
+  // " (deleted)": `--kind deleted` listed every live semaphore).
+  std::vector<DevIno> not_wanted;
 };
 
 void fill_from_stat(IpcObject& o, const struct stat& st) {
@@ -121,7 +125,11 @@ void list_dir(const std::string& path, bool mqueue, const InventoryOptions& opti
       o.kind = IpcKind::kPosixShm;
       o.name = "/" + name;
     }
-    if (!wanted(options, o.kind)) return;
+    if (!wanted(options, o.kind)) {
+      out.not_wanted.push_back(
+          DevIno{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)});
+      return;
+    }
     o.path = path + "/" + name;
     fill_from_stat(o, st);
     if (mqueue) {
@@ -628,6 +636,7 @@ Inventory take_inventory(const InventoryOptions& options) {
   std::unordered_set<DevIno, detail::DevInoHash> listed;
   inv.objects.reserve(shm.objects.size() + mq.objects.size() + sysv.size() + scan.held_only.size());
   for (DirListing* listing : {&shm, &mq}) {
+    listed.insert(listing->not_wanted.begin(), listing->not_wanted.end());
     for (auto& o : listing->objects) {
       listed.insert(DevIno{o.device, o.inode});
       if (auto it = scan.by_file.find(DevIno{o.device, o.inode}); it != scan.by_file.end()) {

@@ -186,6 +186,18 @@ TEST(InventoryVerdicts, ObjectsHeldByALiveProcessAreInUse) {
     ASSERT_NE(queue, nullptr);
     EXPECT_EQ(queue->verdict, Verdict::kInUse) << queue->reason;
 
+    // Asked for deleted objects only, a live semaphore (mapped under glibc's temporary
+    // name, shown " (deleted)", its file linked as sem.<name>) is not one of them.
+    auto deleted_only = sandbox_options();
+    deleted_only.kinds = {IpcKind::kDeleted};
+    const auto only = take_inventory(deleted_only);
+    ASSERT_NE(find_run(only, IpcKind::kDeleted, run), nullptr);
+    for (const auto& o : only.objects) {
+      EXPECT_EQ(o.kind, IpcKind::kDeleted) << o.name;
+      EXPECT_FALSE(o.device == sem->device && o.inode == sem->inode)
+          << o.name << ": the live semaphore " << sem->name << " listed as deleted";
+    }
+
     const auto stopped = probe_tests::stop_helper(*helper);
     EXPECT_TRUE(stopped.ok()) << stopped.describe();
   });
