@@ -458,16 +458,23 @@ CommandRunner add_audit_command(CLI::App& app) {
   cmd->add_option("--kind", f->kinds,
                   "Only these kinds: posix_shm posix_sem posix_mq sysv_shm sysv_sem sysv_msg "
                   "memfd deleted")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(non_empty_value());
   cmd->add_option("--user", f->users, "Only objects owned by this user (name or uid)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(non_empty_value());
   cmd->add_option("--older-than", f->older_than,
-                  "Only objects older than DURATION (90s, 15m, 2h, 7d)");
+                  "Only objects older than DURATION (90s, 15m, 2h, 7d)")
+      ->check(non_empty_value());
   cmd->add_option("--verdict", f->verdicts,
                   "Only these verdicts: in_use orphaned pending_destroy unknown")
-      ->delimiter(',');
-  cmd->add_option("--filter-run", f->runs, "Only objects of this shmcheck run id")->delimiter(',');
-  cmd->add_option("--name-prefix", f->prefixes, "Only objects whose name starts with this prefix");
+      ->delimiter(',')
+      ->check(non_empty_value());
+  cmd->add_option("--filter-run", f->runs, "Only objects of this shmcheck run id")
+      ->delimiter(',')
+      ->check(non_empty_value());
+  cmd->add_option("--name-prefix", f->prefixes, "Only objects whose name starts with this prefix")
+      ->check(non_empty_value());
   cmd->add_flag("--clean", f->clean, "Remove proved orphans you own (dry run unless --yes)");
   auto* reclaim =
       cmd->add_flag("--reclaim", f->reclaim,
@@ -494,6 +501,7 @@ CommandRunner add_audit_command(CLI::App& app) {
   auto* serve = cmd->add_option(
       "--serve", f->serve,
       "Run as a Prometheus exporter on HOST:PORT (rescans per scrape, see --min-interval)");
+  serve->check(non_empty_value());
   auto* textfile = cmd->add_option("--textfile", f->textfile,
                                    "Write the metrics in node_exporter textfile format to FILE "
                                    "(atomically; '-': standard output) and exit");
@@ -502,7 +510,8 @@ CommandRunner add_audit_command(CLI::App& app) {
   fail_on_orphans->excludes(serve)->excludes(textfile);
   cmd->add_option("--min-interval", f->min_interval,
                   "With --serve: rescan at most this often (default 5s)")
-      ->needs(serve);
+      ->needs(serve)
+      ->check(non_empty_value());
   return [f] { return run_audit(*f); };
 }
 

@@ -77,6 +77,13 @@ CLI::Validator non_empty_path() {
           "PATH"};
 }
 
+CLI::Validator non_empty_value() {
+  return {[](const std::string& v) {
+            return v.empty() ? std::string("an empty value (an unset variable?)") : std::string();
+          },
+          ""};
+}
+
 int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> commands, int argc,
                      char** argv) {
   open_closed_standard_descriptors();

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -137,13 +138,17 @@ void add_output_options(CLI::App& cmd, OutputOptions& o) {
   auto* listen = cmd.add_option(
       "--metrics-listen", o.metrics_listen,
       "Serve Prometheus /metrics on HOST:PORT while the run goes (port 0 picks one)");
+  listen->check(non_empty_value());
   // Without what they modify they would do nothing, silently: a usage error instead.
   cmd.add_option("--linger", o.linger, "Keep /metrics up this long after the run (e.g. 5s)")
-      ->needs(listen);
+      ->needs(listen)
+      ->check(non_empty_value());
   auto* gateway = cmd.add_option("--push-gateway", o.push_gateway,
                                  "Push the final metrics to this Pushgateway URL");
+  gateway->check(non_empty_value());
   cmd.add_option("--push-job", o.push_job, "Job name for --push-gateway (default: shmcheck)")
-      ->needs(gateway);
+      ->needs(gateway)
+      ->check(non_empty_value());
   cmd.add_flag("-q,--quiet", o.quiet, "No progress line");
 }
 
@@ -220,6 +225,17 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
   if (!options.push_gateway.empty()) {
     if (auto url = reports::parse_gateway_url(options.push_gateway); !url)
       return std::move(url).error();
+    // The job is a path segment of the push's URL (/metrics/job/<job>/...): a '/' or
+    // '?' in it was found only after the run, as the gateway's HTTP 400.
+    const auto job_char = [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.' ||
+             c == ':';
+    };
+    if (!std::ranges::all_of(options.push_job, job_char)) {
+      return core::make_error(
+          core::ErrorCode::kInvalidArgument, "--push-job",
+          "'" + options.push_job + "': a job name is letters, digits, '_', '-', '.' and ':'");
+    }
   }
   if (!options.metrics_listen.empty()) {
     if (auto ok = reports::MetricsServer::check_address(options.metrics_listen); !ok) {

@@ -1651,8 +1651,11 @@ void expect_refused_as_usage(const std::vector<std::string>& args, const std::st
 }
 
 // An empty path (a CI script's unset $OUT) wrote no report and said nothing; a
-// --mqueue-dir that is no mqueue mount listed no queue and said nothing.
-TEST(Commands, AnEmptyPathOrAWrongMqueueDirIsAUsageError) {
+// --mqueue-dir that is no mqueue mount listed no queue and said nothing. An empty
+// value was as silent: `--older-than "$UNSET" --clean --yes` removed orphans of any age,
+// `--push-gateway "$UNSET"` skipped the push, `--push-job ""` pushed to nowhere and said
+// it had pushed.
+TEST(Commands, AnEmptyPathOrValueOrAWrongMqueueDirIsAUsageError) {
   const auto spec = spec_path("specs/spsc-producer-crash.yaml");
   const std::pair<std::vector<std::string>, std::string> cases[] = {
       {{"run", spec, "--json", ""}, "--json: an empty path"},
@@ -1662,7 +1665,20 @@ TEST(Commands, AnEmptyPathOrAWrongMqueueDirIsAUsageError) {
       {{"run", spec, "--report-dir", ""}, "--report-dir: an empty path"},
       {{"audit", "--textfile", ""}, "--textfile: an empty path"},
       {{"audit", "--reclaim", "--manifest-dir", ""}, "--manifest-dir: an empty path"},
-      {{"audit", "--mqueue-dir", "/etc"}, "--mqueue-dir /etc: not a mounted mqueue file system"}};
+      {{"audit", "--mqueue-dir", "/etc"}, "--mqueue-dir /etc: not a mounted mqueue file system"},
+      {{"audit", "--older-than", "", "--clean", "--yes"}, "--older-than: an empty value"},
+      {{"audit", "--name-prefix", "", "--fail-on-orphans"}, "--name-prefix: an empty value"},
+      {{"audit", "--kind", ""}, "--kind: an empty value"},
+      {{"audit", "--user", ""}, "--user: an empty value"},
+      {{"audit", "--verdict", ""}, "--verdict: an empty value"},
+      {{"audit", "--filter-run", ""}, "--filter-run: an empty value"},
+      {{"audit", "--serve", ""}, "--serve: an empty value"},
+      {{"run", spec, "--metrics-listen", ""}, "--metrics-listen: an empty value"},
+      {{"run", spec, "--push-gateway", ""}, "--push-gateway: an empty value"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-job", ""},
+       "--push-job: an empty value"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-job", "a/b"},
+       "--push-job ('a/b': a job name is letters, digits"}};
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 

@@ -36,6 +36,9 @@ int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> comman
 
 // A check for a flag naming a file or directory: refuses an empty one.
 CLI::Validator non_empty_path();
+// The same for any other value: an empty one (a CI script's unset variable) would
+// otherwise mean "no filter", "no gateway", "no such prefix", silently.
+CLI::Validator non_empty_value();
 
 CommandRunner add_list_failpoints_command(CLI::App& app);
 CommandRunner add_audit_command(CLI::App& app);
