@@ -289,6 +289,17 @@ int run_audit(const AuditFlags& f) {
                    "with --clean, --reclaim or --json\n");
       return kExitUsage;
     }
+    // The metrics count every object by kind and verdict: a filter would be ignored
+    // (the textfile came out the same with or without it). --kind decides what is
+    // scanned, and is kept.
+    if (!f.users.empty() || !f.verdicts.empty() || !f.older_than.empty() || !f.runs.empty() ||
+        !f.prefixes.empty()) {
+      std::fprintf(stderr,
+                   "shmcheck audit: --serve/--textfile export every object by kind and verdict; "
+                   "--user, --verdict, --older-than, --filter-run and --name-prefix do not "
+                   "apply (--kind does)\n");
+      return kExitUsage;
+    }
     AuditExporterOptions exporter;
     exporter.serve = f.serve;
     exporter.textfile = f.textfile;
@@ -412,7 +423,10 @@ int run_audit(const AuditFlags& f) {
     out["inventory"] = probes::to_json(inv, shown);
   } else {
     print_table(shown);
-    if (!inv.mqueue_available && options.kinds.count(IpcKind::kPosixMqueue) != 0) {
+    // Said whenever queues were asked for (also with no --kind): a host without the
+    // mount listed none, and a table without them read as "no queue leaked".
+    if (!inv.mqueue_available &&
+        (options.kinds.empty() || options.kinds.count(IpcKind::kPosixMqueue) != 0)) {
       std::printf("note: %s is not mounted: POSIX message queues are not listed\n",
                   options.mqueue_dir.c_str());
     }

@@ -483,6 +483,26 @@ const IpcObject* Inventory::find(std::string_view identity) const {
   return nullptr;
 }
 
+bool Inventory::listed(IpcKind kind) const noexcept {
+  if (!kinds_asked.empty() && kinds_asked.count(kind) == 0) return false;
+  switch (kind) {
+    case IpcKind::kPosixShm:
+    case IpcKind::kPosixSemaphore:
+      return dev_shm_available;
+    case IpcKind::kPosixMqueue:
+      return mqueue_available;
+    case IpcKind::kSysvShm:
+    case IpcKind::kSysvSemaphore:
+    case IpcKind::kSysvMqueue:
+      return sysvipc_available;
+    case IpcKind::kMemfd:
+      return proc_available;
+    case IpcKind::kDeleted:
+      return proc_available && dev_shm_available;
+  }
+  return false;
+}
+
 namespace detail {
 std::string short_name(const IpcObject& object) {
   std::string_view name = object.name;
@@ -592,6 +612,7 @@ bool is_mqueue_mount(const std::string& dir) noexcept {
 Inventory take_inventory(const InventoryOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   Inventory inv;
+  inv.kinds_asked = options.kinds;
   inv.taken_unix_ns = now_unix_ns();
   const std::int64_t now_s = inv.taken_unix_ns / 1'000'000'000;
 

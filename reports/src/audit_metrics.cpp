@@ -42,6 +42,7 @@ std::vector<MetricFamily> audit_metric_families(const probes::Inventory& inv,
                      MetricType::Gauge,
                      {}};
   for (std::size_t k = 0; k < probes::kIpcKindCount; ++k) {
+    if (!inv.listed(static_cast<probes::IpcKind>(k))) continue;
     for (std::size_t v = 0; v < probes::kVerdictCount; ++v) {
       const auto it = totals.find({k, v});
       const std::vector<ClientMetric::Label> labels = {
@@ -53,7 +54,17 @@ std::vector<MetricFamily> audit_metric_families(const probes::Inventory& inv,
           gauge(labels, it == totals.end() ? 0.0 : static_cast<double>(it->second.second)));
     }
   }
-  std::vector<MetricFamily> out = {std::move(objects), std::move(bytes)};
+  MetricFamily sources{"shmcheck_audit_source_up",
+                       "Whether the last scan could read a source of IPC objects (1) or not (0): "
+                       "the kinds it lists have no shmcheck_ipc_objects series while it is 0.",
+                       MetricType::Gauge,
+                       {}};
+  for (const auto& [source, up] :
+       {std::pair{"dev_shm", inv.dev_shm_available}, std::pair{"mqueue", inv.mqueue_available},
+        std::pair{"sysvipc", inv.sysvipc_available}, std::pair{"proc", inv.proc_available}}) {
+    sources.metric.push_back(gauge({{"source", source}}, up ? 1.0 : 0.0));
+  }
+  std::vector<MetricFamily> out = {std::move(objects), std::move(bytes), std::move(sources)};
   out.push_back({"shmcheck_audit_scan_duration_seconds",
                  "Wall time of the last inventory.",
                  MetricType::Gauge,

@@ -1691,6 +1691,32 @@ TEST(RunCommand, AFlagWithoutTheOneItModifiesIsAUsageError) {
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 
+// An exporter counts every object by kind and verdict: a filter was ignored (the
+// textfile came out the same with or without it). Refused; --kind, which decides what
+// is scanned, is kept.
+TEST(Commands, AFilterTheAuditExporterWouldIgnoreIsAUsageError) {
+  TempDir dir;
+  const std::string file = dir.path() + "/audit.prom";
+  for (const std::vector<std::string>& filter : {std::vector<std::string>{"--user", "root"},
+                                                 {"--verdict", "orphaned"},
+                                                 {"--older-than", "1h"},
+                                                 {"--filter-run", "0123456789abcdef"},
+                                                 {"--name-prefix", "/x"}}) {
+    auto args = std::vector<std::string>{"audit", "--textfile", file};
+    args.insert(args.end(), filter.begin(), filter.end());
+    expect_refused_as_usage(args, "do not apply (--kind does)");
+  }
+  EXPECT_FALSE(fs::exists(file));
+  const auto kind = run_shmcheck({"audit", "--textfile", file, "--kind", "sysv_shm"});
+  EXPECT_TRUE(kind.exit.exited && kind.exit.code == 0) << describe(kind);
+  std::ifstream in(file);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(R"(shmcheck_ipc_objects{kind="sysv_shm",state="orphaned"})"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find(R"(kind="posix_shm")"), std::string::npos) << "a kind not scanned: " << text;
+}
+
 // Two reports of different formats into one file: the later replaced the earlier with
 // nothing said (`--json r --junit r` left only the XML). Refused before the run, and
 // nothing written; the same format twice (--report-dir's shmcheck.json named by --json

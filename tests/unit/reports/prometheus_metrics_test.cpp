@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "fixture.hpp"
+#include "shmcheck/reports/audit_metrics.hpp"
 #include "shmcheck/testing/http.hpp"
 
 namespace shmcheck::reports {
@@ -112,6 +113,44 @@ TEST(RunMetrics, PassesPromtoolCheckMetrics) {
     GTEST_SKIP() << "promtool not installed (scripts/bootstrap installs prometheus)";
   const auto [status, out] = promtool_check(final_text());
   EXPECT_EQ(status, 0) << out;
+}
+
+// The auditor's series: every kind x verdict of a kind the scan listed, zeros
+// included; none for a kind it could not list (/dev/mqueue not mounted, or left out by
+// --kind), which exported a false 0 before, and shmcheck_audit_source_up says why.
+TEST(AuditMetrics, AKindTheScanCouldNotListHasNoSeriesRatherThanAZero) {
+  probes::Inventory inv;
+  inv.dev_shm_available = true;
+  inv.sysvipc_available = true;
+  inv.proc_available = true;
+  inv.mqueue_available = false;
+  probes::IpcObject orphan;
+  orphan.kind = probes::IpcKind::kPosixShm;
+  orphan.verdict = probes::Verdict::kOrphaned;
+  orphan.bytes_allocated = 8192;
+  inv.objects = {orphan, orphan};
+  const auto text = to_text(audit_metric_families(inv, {}));
+  for (const char* series : {R"(shmcheck_ipc_objects{kind="posix_shm",state="orphaned"} 2)",
+                             R"(shmcheck_ipc_bytes{kind="posix_shm",state="orphaned"} 16384)",
+                             R"(shmcheck_ipc_objects{kind="sysv_sem",state="unknown"} 0)",
+                             R"(shmcheck_ipc_objects{kind="deleted",state="in_use"} 0)",
+                             R"(shmcheck_audit_source_up{source="mqueue"} 0)",
+                             R"(shmcheck_audit_source_up{source="dev_shm"} 1)"}) {
+    EXPECT_NE(text.find(series), std::string::npos) << series << "\n" << text;
+  }
+  EXPECT_EQ(text.find(R"(kind="posix_mq")"), std::string::npos) << text;
+
+  inv.kinds_asked = {probes::IpcKind::kSysvShm};
+  inv.objects.clear();
+  const auto only = to_text(audit_metric_families(inv, {}));
+  EXPECT_NE(only.find(R"(shmcheck_ipc_objects{kind="sysv_shm",state="orphaned"} 0)"),
+            std::string::npos)
+      << only;
+  EXPECT_EQ(only.find(R"(kind="posix_shm")"), std::string::npos) << only;
+  if (have_promtool()) {
+    const auto [status, out] = promtool_check(text);
+    EXPECT_EQ(status, 0) << out;
+  }
 }
 
 TEST(RunMetrics, PromtoolRejectsABrokenExposition) {

@@ -186,6 +186,7 @@ struct Inventory {
   bool mqueue_available = false;  // /dev/mqueue mounted and readable
   bool sysvipc_available = false;
   bool proc_available = false;
+  std::set<IpcKind> kinds_asked;  // InventoryOptions::kinds (empty: every kind)
   std::vector<InventoryProblem> problems;
 
   // True when every source was read and every process inspected.
@@ -193,6 +194,9 @@ struct Inventory {
     return problems.empty() && processes_unreadable == 0;
   }
   [[nodiscard]] const IpcObject* find(std::string_view identity) const;
+  // Whether objects of `kind` were looked for and their source could be read: a kind
+  // not listed is unknown, not zero (/dev/mqueue not mounted, --kind leaving it out).
+  [[nodiscard]] bool listed(IpcKind kind) const noexcept;
 };
 
 // True when `dir` is a mounted mqueue file system (what --mqueue-dir must name).

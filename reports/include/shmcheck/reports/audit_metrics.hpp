@@ -1,7 +1,9 @@
 // Prometheus metrics of a host's IPC objects (from `shmcheck audit`): how many
 // objects and bytes per kind and verdict, and how the scan went. Every kind x
-// verdict pair is exported, zeros included, so dashboards and alerts see a
-// series before the first leak rather than after.
+// verdict pair of a kind the scan listed is exported, zeros included, so dashboards
+// and alerts see a series before the first leak rather than after; a kind it could
+// not list (its source unreadable, /dev/mqueue not mounted, or left out by --kind) has
+// no series rather than a false zero, and shmcheck_audit_source_up says which.
 #pragma once
 
 #include <prometheus/collectable.h>
