@@ -118,6 +118,20 @@ core::Result<std::filesystem::path> make_report_dir(const std::string& dir) {
   return outermost;
 }
 
+// Whether `path` can be appended to: an existing file (not a directory) we may write,
+// or one write_output_file could create.
+core::Result<void> check_appendable(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return reports::check_output_file(path);
+  if (S_ISDIR(st.st_mode))
+    return core::make_error(core::error_code_from_errno(EISDIR), "open", path, EISDIR);
+  if (::access(path.c_str(), W_OK) != 0) {
+    const int err = errno;
+    return core::make_error(core::error_code_from_errno(err), "open", path, err);
+  }
+  return {};
+}
+
 }  // namespace
 
 void add_output_options(CLI::App& cmd, OutputOptions& o) {
@@ -182,6 +196,15 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
     if (path->empty()) continue;
     if (auto ok = reports::check_output_file(*path); !ok) {
       return core::make_error(ok.error().code, flag, ok.error().detail, ok.error().sys_errno);
+    }
+  }
+  // $GITHUB_STEP_SUMMARY is appended to after the run: a path that cannot take it was
+  // found only then, and turned a passing run into exit 3.
+  if (const char* step = std::getenv("GITHUB_STEP_SUMMARY");  // NOLINT(concurrency-mt-unsafe)
+      step != nullptr && *step != '\0') {
+    if (auto ok = check_appendable(step); !ok) {
+      return core::make_error(ok.error().code, "$GITHUB_STEP_SUMMARY", ok.error().detail,
+                              ok.error().sys_errno);
     }
   }
   // Two reports of different formats into one file: the later replaced the earlier
@@ -351,7 +374,9 @@ int RunOutputs::finish(reports::SuiteResult suite) {
     if (auto ok = reports::write_report_file(r, suite, path, append); !ok) {
       std::fprintf(stderr, "shmcheck run: cannot write %s report: %s\n",
                    std::string(r.format()).c_str(), ok.error().brief().c_str());
-      code = std::max(code, static_cast<int>(kExitEnvironment));
+      // A passing run without its report is an environment error; a failed one keeps
+      // its verdict (a CI that retries exit 3 would have retried a real failure).
+      if (code == kExitPass) code = kExitEnvironment;
     }
   };
   const auto json = reports::make_json_reporter();

@@ -1691,6 +1691,30 @@ TEST(RunCommand, AFlagWithoutTheOneItModifiesIsAUsageError) {
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 
+// A report lost after the run (a full disk) makes a passing run exit 3, but a failed
+// run keeps its verdict, 1: a CI that retries exit 3 as the machine's fault retried a
+// real failure. $GITHUB_STEP_SUMMARY is checked before the run, as the report flags are.
+TEST(RunCommand, AReportLostAfterTheRunKeepsAFailedRunsVerdict) {
+  const auto spec = spec_path("tests/integration/specs/short-spsc.yaml");
+  const auto passed = run_shmcheck({"run", spec, "--quiet", "--json", "/dev/full"});
+  EXPECT_TRUE(passed.exit.exited && passed.exit.code == 3) << describe(passed);
+  EXPECT_NE(passed.err.find("cannot write json report"), std::string::npos) << describe(passed);
+  const auto failed = run_shmcheck({"run", spec, "--quiet", "--json", "/dev/full"},
+                                   {"SHMCHECK_TEST_BROKEN=duplicate-send"});
+  EXPECT_TRUE(failed.exit.exited && failed.exit.code == 1) << describe(failed);
+  EXPECT_NE(failed.err.find("cannot write json report"), std::string::npos) << describe(failed);
+
+  TempDir dir;
+  const auto refused =
+      run_shmcheck({"run", spec, "--quiet"}, {"GITHUB_STEP_SUMMARY=" + dir.path()});
+  EXPECT_TRUE(refused.exit.exited && refused.exit.code == 3) << describe(refused);
+  EXPECT_NE(refused.err.find("$GITHUB_STEP_SUMMARY (" + dir.path() + "): Is a directory"),
+            std::string::npos)
+      << describe(refused);
+  EXPECT_EQ(refused.out.find("short-spsc: pass"), std::string::npos)
+      << "it ran: " << describe(refused);
+}
+
 // An exporter counts every object by kind and verdict: a filter was ignored (the
 // textfile came out the same with or without it). Refused; --kind, which decides what
 // is scanned, is kept.
