@@ -174,7 +174,8 @@ bool is_plain_float(std::string_view s) {
 
 class TreeBuilder final : public YAML::EventHandler {
  public:
-  TreeBuilder(Document& doc, std::vector<Diag>& diags) : doc_(doc), diags_(diags) {}
+  TreeBuilder(Document& doc, std::vector<Diag>& diags, std::string_view text)
+      : doc_(doc), diags_(diags), text_(text) {}
 
   int documents() const { return documents_; }
 
@@ -187,7 +188,7 @@ class TreeBuilder final : public YAML::EventHandler {
 
   void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     check_anchor(mark, anchor);
-    add(mark, nlohmann::json(nullptr), false);
+    add(null_mark(mark), nlohmann::json(nullptr), false);
   }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { alias_error(to_mark(mark)); }
   void OnAnchor(const YAML::Mark& mark, const std::string&) override { alias_error(to_mark(mark)); }
@@ -235,6 +236,60 @@ class TreeBuilder final : public YAML::EventHandler {
     std::string key;
     SourceMark key_mark;
   };
+
+  // Where a null is. yaml-cpp marks an empty value (`name:` and nothing) where the next
+  // token starts: the next line, or past the end of the file (`expect:` on the last
+  // line read 8:1 of a 7-line file). A map's empty value is marked at its key, a
+  // sequence's empty item at its '-'; an explicit null (~, null) where it is.
+  SourceMark null_mark(const YAML::Mark& mark) const {
+    if (mark.is_null() || mark.pos < 0 || explicit_null_at(static_cast<std::size_t>(mark.pos))) {
+      return to_mark(mark);
+    }
+    if (!stack_.empty() && stack_.back().node->is_object() && !stack_.back().expecting_key) {
+      return stack_.back().key_mark;
+    }
+    return indicator_before(mark).value_or(to_mark(mark));
+  }
+  // Whether a null is written at pos (~, null, Null, NULL, ending there), not implied
+  // by an empty value (whose mark is the next token's: maybe a key named "null").
+  bool explicit_null_at(std::size_t pos) const {
+    for (const std::string_view word : {"~", "null", "Null", "NULL"}) {
+      if (!text_.substr(pos).starts_with(word)) continue;
+      std::size_t after = pos + word.size();
+      while (after < text_.size() && (text_[after] == ' ' || text_[after] == '\t')) ++after;
+      if (after == text_.size() ||
+          std::string_view("\n\r,]}#").find(text_[after]) != std::string_view::npos) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // The last character before the mark that is neither blank nor in a comment: the
+  // indicator ('-', ':') of an empty value.
+  std::optional<SourceMark> indicator_before(const YAML::Mark& mark) const {
+    std::size_t end = std::min(text_.size(), static_cast<std::size_t>(std::max(0, mark.pos)));
+    int line = mark.line;
+    while (end > 0) {
+      const std::size_t newline = text_.rfind('\n', end - 1);
+      const std::size_t start = newline == std::string_view::npos ? 0 : newline + 1;
+      std::string_view content = text_.substr(start, end - start);
+      for (std::size_t i = 0; i < content.size(); ++i) {
+        if (content[i] == '#' && (i == 0 || content[i - 1] == ' ' || content[i - 1] == '\t')) {
+          content = content.substr(0, i);
+          break;
+        }
+      }
+      while (!content.empty() &&
+             (content.back() == ' ' || content.back() == '\t' || content.back() == '\r')) {
+        content.remove_suffix(1);
+      }
+      if (!content.empty()) return SourceMark{line + 1, static_cast<int>(content.size())};
+      if (start == 0) break;
+      end = start - 1;
+      --line;
+    }
+    return std::nullopt;
+  }
 
   [[noreturn]] void fail(SourceMark mark, std::string message, std::string pointer) {
     diags_.push_back({mark, std::move(message), std::move(pointer)});
@@ -312,7 +367,10 @@ class TreeBuilder final : public YAML::EventHandler {
   // Returns the stored node (nullptr when it was a key).
   nlohmann::json* add(const YAML::Mark& ymark, nlohmann::json value, bool is_scalar,
                       const std::string& text = {}) {
-    const SourceMark mark = to_mark(ymark);
+    return add(to_mark(ymark), std::move(value), is_scalar, text);
+  }
+  nlohmann::json* add(const SourceMark mark, nlohmann::json value, bool is_scalar,
+                      const std::string& text = {}) {
     if (stack_.empty()) {
       if (have_root_) fail(mark, "a spec holds exactly one YAML document", "");
       have_root_ = true;
@@ -372,6 +430,7 @@ class TreeBuilder final : public YAML::EventHandler {
 
   Document& doc_;
   std::vector<Diag>& diags_;
+  std::string_view text_;  // the spec's bytes, for the marks of empty values
   std::vector<Frame> stack_;
   int documents_ = 0;
   bool have_root_ = false;
@@ -467,7 +526,7 @@ std::optional<Document> parse_yaml_bytes(std::string_view bytes, std::vector<Dia
   try {
     std::istringstream in{std::string(bytes)};
     YAML::Parser parser(in);
-    TreeBuilder builder(doc, diags);
+    TreeBuilder builder(doc, diags, bytes);
     // A second document is reported by OnDocumentStart; keep asking until the
     // stream ends so "a: 1\n---\nb: 2" is caught.
     while (parser.HandleNextDocument(builder)) {

@@ -374,6 +374,32 @@ TEST(SpecLoaderMessages, ColumnsCountCharactersNotBytes) {
   EXPECT_EQ(result.errors[1].column, 59) << all_errors(result);  // 60 in bytes
 }
 
+// yaml-cpp marks an empty value where the next token starts: the next line, or past
+// the end of the file. An empty map value is placed at its key, an empty sequence item
+// at its '-', an explicit null where it is written.
+TEST(SpecLoaderMessages, AnEmptyValueIsPlacedAtItsKeyOrDashNotAtTheNextLine) {
+  const std::string tail =
+      "processes:\n  - {role: producer, uses: q}\n  - {role: consumer, uses: q}\n";
+  const std::string objects =
+      "objects:\n  - { name: q, kind: spsc_ring, capacity: 8, message_size: 64 }\n";
+  const struct {
+    std::string text;
+    Expectation where;
+  } cases[] = {
+      {"name:\nduration: 1s\n" + objects + tail, {1, 1, "'name' must be a string"}},
+      {"name:   # none yet\n\n# more\nduration: 1s\n" + objects + tail,
+       {1, 1, "'name' must be a string"}},
+      {"name: x\n" + objects + tail + "expect:", {7, 1, "'expect' must be a mapping"}},
+      {"name: x\n" + objects + "  -\n" + tail, {4, 3, "an object must be a mapping"}},
+      {"name: x\n" + objects + "  - # nothing\n" + tail, {4, 3, "an object must be a mapping"}},
+      {"name: ~\n" + objects + tail, {1, 7, "'name' must be a string"}},
+      {"name: x\n" + objects + "  - null\n" + tail, {4, 5, "an object must be a mapping"}},
+      // The next token of an empty value spells "null" and goes on: not an explicit null.
+      {"name: x\n" + objects + tail + "expect:\nnulls: 1\n", {7, 1, "'expect' must be a mapping"}},
+  };
+  for (const auto& c : cases) expect_error(load_spec_string(c.text, "e.yaml"), c.where, c.text);
+}
+
 TEST(SpecLoaderMessages, ToStringEscapesControlBytesAndInvalidUtf8) {
   const SpecError e{"a\x1b[31m.yaml", 2, 3, "bad \x01 value \xff caf\xc3\xa9"};
   EXPECT_EQ(e.to_string(), "a\\x1b[31m.yaml:2:3: bad \\x01 value \\xff caf\xc3\xa9");
