@@ -736,7 +736,13 @@ json to_json(const HistogramSnapshot& h) {
 }
 
 std::uint64_t throughput_ops(const RunResult& result) noexcept {
-  if (result.integrity) return result.integrity->counts.delivered;
+  // Messages delivered once: a copy (a duplicate, or one read again after a crash) is
+  // not throughput, or a duplicating bug would have passed a throughput expectation.
+  if (result.integrity) {
+    const auto& c = result.integrity->counts;
+    const std::uint64_t copies = c.duplicated + c.redelivered;
+    return c.delivered > copies ? c.delivered - copies : 0;
+  }
   std::uint64_t ops = 0;
   for (const auto& r : result.roles) {
     if (r.role != "consumer") ops += r.stats.total_ops();

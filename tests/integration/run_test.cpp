@@ -1691,6 +1691,25 @@ TEST(RunCommand, AFlagWithoutTheOneItModifiesIsAUsageError) {
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 
+// A run that did nothing checked nothing: `--duration 1us` passed with 0 messages sent.
+// It fails, saying so, for messages and for other work alike.
+TEST(RunCommand, ARunThatDidNoWorkFails) {
+  for (const auto& [spec, said] :
+       {std::pair{"tests/integration/specs/short-spsc.yaml", "0 messages committed"},
+        std::pair{"tests/integration/specs/short-mutex.yaml", "0 operations"}}) {
+    TempDir dir;
+    const std::string json = dir.path() + "/result.json";
+    const auto o =
+        run_shmcheck({"run", spec_path(spec), "--quiet", "--duration", "1us", "--json", json});
+    EXPECT_TRUE(o.exit.exited && o.exit.code == 1) << describe(o);
+    const auto result = load_json(json);
+    const auto* e = expectation(result, "work_done");
+    ASSERT_NE(e, nullptr) << result.at("expectations").dump(2);
+    EXPECT_FALSE(e->at("pass").get<bool>()) << e->dump();
+    EXPECT_EQ(e->at("actual"), said) << e->dump();
+  }
+}
+
 // A report lost after the run (a full disk) makes a passing run exit 3, but a failed
 // run keeps its verdict, 1: a CI that retries exit 3 as the machine's fault retried a
 // real failure. $GITHUB_STEP_SUMMARY is checked before the run, as the report flags are.

@@ -378,4 +378,26 @@ TEST(Names, VerdictsAndExitCausesRoundTrip) {
 }
 
 }  // namespace
+// Throughput counts messages delivered once: a duplicating bug (every message sent
+// twice) doubled it, and passed a throughput expectation only because of the copies.
+TEST(Throughput, CountsEachMessageOnceNotItsCopies) {
+  RunResult r;
+  MessageVerdict mv;
+  mv.counts.delivered = 1000;
+  mv.counts.duplicated = 400;
+  mv.counts.redelivered = 3;
+  r.integrity = mv;
+  EXPECT_EQ(throughput_ops(r), 597U);
+  r.integrity->counts.duplicated = 5000;  // never below zero
+  EXPECT_EQ(throughput_ops(r), 0U);
+  // Without messages: every role's operations but the consumer's.
+  r.integrity.reset();
+  RoleStats locker{"locker", {}};
+  locker.stats.ops[1] = 7;
+  RoleStats consumer{"consumer", {}};
+  consumer.stats.ops[1] = 100;
+  r.roles = {locker, consumer};
+  EXPECT_EQ(throughput_ops(r), 7U);
+}
+
 }  // namespace shmcheck::probes

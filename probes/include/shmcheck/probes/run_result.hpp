@@ -294,7 +294,8 @@ enum class CompareOp : std::uint8_t {
 [[nodiscard]] std::optional<CompareOp> compare_op_from_string(std::string_view s) noexcept;
 
 // What a run's throughput counts (the `throughput` expectation, the summaries): its
-// messages delivered where the run checks messages, else the operations of every role
+// messages delivered where the run checks messages (once: a duplicate or a copy read
+// again after a crash is not counted), else the operations of every role
 // but the consumer's. Push and pop of one message are one message.
 [[nodiscard]] std::uint64_t throughput_ops(const RunResult& result) noexcept;
 
