@@ -178,8 +178,12 @@ int run_main(const RunArgs& args) {
   // Validate every spec first: a bad spec is a usage error before anything runs. With
   // --keep-going the others run, and each refused spec is in the reports as an error
   // (named by its file): the reports and the exit code tell one verdict.
+  // Each result keeps its spec's place on the command line: the reports list them in
+  // that order (a refused spec, third on the line, came first).
   std::vector<Spec> specs;
-  std::vector<probes::RunResult> refused;
+  std::vector<std::size_t> spec_places;
+  std::vector<std::pair<std::size_t, probes::RunResult>> refused;
+  std::size_t place = 0;
   int code = kExitPass;
   const auto refuse = [&](const std::string& path, const std::string& why) {
     std::fprintf(stderr, "%s\n", why.c_str());
@@ -190,10 +194,11 @@ int run_main(const RunArgs& args) {
     r.exit_code = kExitUsage;
     r.error = "spec refused: " + why;
     r.repro = "shmcheck validate " + path;
-    refused.push_back(std::move(r));
+    refused.emplace_back(place, std::move(r));
     code = worst(code, kExitUsage);
   };
-  for (const auto& path : args.specs) {
+  for (; place < args.specs.size(); ++place) {
+    const std::string& path = args.specs[place];
     auto loaded = load_spec_file(path);
     if (!loaded.ok()) {
       std::string why;
@@ -215,6 +220,7 @@ int run_main(const RunArgs& args) {
       continue;
     }
     specs.push_back(std::move(*loaded.spec));
+    spec_places.push_back(place);
   }
   if (code != kExitPass && !args.keep_going) return code;
   if (auto started = out.start(); !started) {
@@ -231,11 +237,11 @@ int run_main(const RunArgs& args) {
     std::fprintf(stderr, "shmcheck: %s\n", worker_executable.refused.c_str());
   }
   // In the metrics too (/metrics, the push): a dashboard of exit codes sees the refusal.
-  for (const auto& r : refused) out.on_result(r);
-  reports::SuiteResult suite;
-  suite.runs = std::move(refused);
+  for (const auto& [at, r] : refused) out.on_result(r);
+  std::vector<std::pair<std::size_t, probes::RunResult>> results = std::move(refused);
   const auto suite_start = std::chrono::steady_clock::now();
-  for (const auto& spec : specs) {
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const Spec& spec = specs[i];
     if (const int sig = interrupt_signal(); sig != 0) {
       // The specs the signal kept from running are in the reports too, as errors: the
       // headline read "0 of 1 specs passed" for two specs given.
@@ -245,7 +251,7 @@ int run_main(const RunArgs& args) {
       r.verdict = probes::RunVerdict::kError;
       r.exit_code = kExitEnvironment;
       r.error = "not run: interrupted by " + signal_name(sig);
-      suite.runs.push_back(std::move(r));
+      results.emplace_back(spec_places[i], std::move(r));
       code = worst(code, kExitEnvironment);
       continue;
     }
@@ -259,9 +265,12 @@ int run_main(const RunArgs& args) {
     std::fflush(summary_out);
     code = worst(code, result.exit_code);
     const bool stop = result.exit_code != kExitPass && !args.keep_going;
-    suite.runs.push_back(std::move(result));
+    results.emplace_back(spec_places[i], std::move(result));
     if (stop) break;
   }
+  std::ranges::stable_sort(results, {}, &std::pair<std::size_t, probes::RunResult>::first);
+  reports::SuiteResult suite;
+  for (auto& [at, r] : results) suite.runs.push_back(std::move(r));
   suite.total_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - suite_start).count();
   // Reports, the push and --linger; a report that cannot be written is an environment error.

@@ -382,19 +382,28 @@ class HtmlReporter final : public Reporter {
     for (std::size_t i = 0; i < suite.runs.size(); ++i) {
       const auto& run = suite.runs[i];
       out << "<tr><td><a href=\"#spec-" << i << "\">" << xml_escape(run.spec_name)
-          << "</a></td><td>" << badge(run.verdict) << "</td><td class=\"num\">" << run.seed
-          << "</td><td><code>" << xml_escape(run.repro) << "</code></td></tr>";
+          << "</a></td><td>" << badge(run.verdict) << "</td><td class=\"num\">"
+          << (run.started() ? std::to_string(run.seed) : "-") << "</td><td><code>"
+          << xml_escape(run.repro) << "</code></td></tr>";
     }
     out << "</table>";
     for (std::size_t i = 0; i < suite.runs.size(); ++i) {
       const auto& run = suite.runs[i];
       out << "<section class=\"spec\" id=\"spec-" << i << "\"><h2>" << xml_escape(run.spec_name)
           << " " << badge(run.verdict) << "</h2><p class=\"meta\"><code>"
-          << xml_escape(run.spec_file) << "</code> &middot; run " << xml_escape(run.run_id)
-          << " &middot; " << fixed(run.durations.run_s) << " s running, "
-          << fixed(run.durations.total_s) << " s total</p>";
+          << xml_escape(run.spec_file) << "</code>";
+      if (run.started()) {
+        out << " &middot; run " << xml_escape(run.run_id) << " &middot; "
+            << fixed(run.durations.run_s) << " s running, " << fixed(run.durations.total_s)
+            << " s total";
+      }
+      out << "</p>";
       if (!run.error.empty())
         out << "<p><span class=\"badge error\">error</span> " << xml_escape(run.error) << "</p>";
+      if (!run.started()) {  // no figures, charts or timeline: empty ones said "no data"
+        out << "</section>";
+        continue;
+      }
       if (!run.ended_early.empty())
         out << "<p class=\"meta\">ended early: " << xml_escape(run.ended_early) << "</p>";
       verdict_section(run, out);

@@ -133,8 +133,10 @@ class JunitReporter final : public Reporter {
       out << "      <property name=\"" << xml_escape(name) << "\" value=\"" << xml_escape(value)
           << "\"/>\n";
     };
-    prop("seed", std::to_string(run.seed));
-    prop("run_id", run.run_id);
+    if (run.started()) {  // a spec that never ran has no seed and no run
+      prop("seed", std::to_string(run.seed));
+      prop("run_id", run.run_id);
+    }
     prop("repro", run.repro);
     prop("spec_file", run.spec_file);
     prop("verdict", std::string(probes::to_string(run.verdict)));
@@ -153,8 +155,10 @@ class JunitReporter final : public Reporter {
           << xml_escape(c.message) << "\">" << xml_escape(c.body) << "</" << c.kind << ">\n";
       out << "    </testcase>\n";
     }
-    std::string system_out = "spec: " + run.spec_file + "\nseed: " + std::to_string(run.seed) +
-                             "\nreproduce: " + run.repro + "\nfault schedule:\n";
+    std::string system_out = "spec: " + run.spec_file + "\n" +
+                             (run.started() ? "seed: " + std::to_string(run.seed) + "\n" : "") +
+                             "reproduce: " + run.repro + "\n" +
+                             (run.started() ? "fault schedule:\n" : "");
     for_each_capped(
         run.fault_schedule.size(), kReportEdgeRows,
         [&](std::size_t i) {

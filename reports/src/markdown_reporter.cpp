@@ -1,6 +1,7 @@
 // Markdown summary for people reading CI (GITHUB_STEP_SUMMARY): one table row per
 // spec, then what failed and how to reproduce it.
 #include <ostream>
+#include <sstream>
 
 #include "shmcheck/reports/reporter.hpp"
 
@@ -83,12 +84,23 @@ class MarkdownReporter final : public Reporter {
       const auto count = [&](std::uint64_t probes::IntegrityCounts::*field) {
         return ic ? std::to_string(ic->counts.*field) : std::string("-");
       };
-      out << "| " << cell(run.spec_name) << " | " << verdict_word(run.verdict) << " | " << run.seed
-          << " | " << format_rate(rate) << " | "
+      // A spec that never ran has no figures: "-", not zeros.
+      const auto ran = [&](const auto& value) {
+        std::ostringstream text;
+        if (run.started()) {
+          text << value;
+        } else {
+          text << "-";
+        }
+        return text.str();
+      };
+      out << "| " << cell(run.spec_name) << " | " << verdict_word(run.verdict) << " | "
+          << ran(run.seed) << " | " << ran(format_rate(rate)) << " | "
           << (latency.count > 0 ? format_seconds(latency.quantile_seconds(0.99)) : "-") << " | "
-          << injected_faults(run) << " | " << count(&probes::IntegrityCounts::lost) << " | "
+          << ran(injected_faults(run)) << " | " << count(&probes::IntegrityCounts::lost) << " | "
           << count(&probes::IntegrityCounts::duplicated) << " | "
-          << count(&probes::IntegrityCounts::torn) << " | " << run.leaks.leaked_objects << " |\n";
+          << count(&probes::IntegrityCounts::torn) << " | " << ran(run.leaks.leaked_objects)
+          << " |\n";
     }
     for (const auto& run : suite.runs) {
       if (run.verdict == probes::RunVerdict::kPass && !run.ended_early.empty()) {

@@ -1855,24 +1855,37 @@ TEST(RunCommand, SeveralSpecsGiveTheWorstExitCode) {
 
 // With --keep-going a refused spec was missing from the reports: they said exit code 0
 // and PASS, the JUnit file had no failure, while the process exited 2 (a CI dashboard
-// reading the JUnit showed green). The refused spec is now an error in every report.
+// reading the JUnit showed green). The refused spec is now an error in every report,
+// in its place on the command line (it came first), with no figures (it read seed 0,
+// 0 /s and empty charts).
 TEST(RunCommand, ASpecRefusedUnderKeepGoingIsAnErrorInEveryReport) {
   TempDir dir;
   const std::string bad = spec_path("tests/integration/specs/bad-unknown-key.yaml");
   const auto o = run_shmcheck({"run", "--keep-going", "--quiet", "--duration", "300ms",
                                spec_path("tests/integration/specs/short-spsc.yaml"), bad,
+                               spec_path("tests/integration/specs/short-mutex.yaml"),
                                "--report-dir", dir.path()});
   ASSERT_TRUE(o.exit.exited) << describe(o);
   EXPECT_EQ(o.exit.code, 2) << describe(o);
   const auto json = nlohmann::json::parse(read_file(dir.path() + "/shmcheck.json"));
   EXPECT_EQ(json.at("exit_code"), 2) << json.dump(2).substr(0, 400);
   EXPECT_NE(json.at("verdict"), "pass");
+  ASSERT_EQ(json.at("runs").size(), 3U);
+  EXPECT_EQ(json["runs"][0].at("spec").at("name"), "short-spsc");
+  EXPECT_EQ(json["runs"][1].at("spec").at("file"), bad);
+  EXPECT_EQ(json["runs"][2].at("spec").at("name"), "short-mutex");
   const auto junit = read_file(dir.path() + "/junit.xml");
   EXPECT_NE(junit.find("<testsuite name=\"" + bad + "\""), std::string::npos) << junit;
   EXPECT_NE(junit.find("errors=\"1\""), std::string::npos) << junit;
   EXPECT_NE(junit.find("spec refused: " + bad + ":6:"), std::string::npos) << junit;
+  EXPECT_NE(junit.find("<system-out>spec: " + bad + "\nreproduce: shmcheck validate"),
+            std::string::npos)
+      << "no seed for a spec that never ran: " << junit;
   const auto summary = read_file(dir.path() + "/summary.md");
   EXPECT_NE(summary.find("exit code 2"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("| " + bad + " | ERROR | - | - | - | - | - | - | - | - |"),
+            std::string::npos)
+      << summary;
   EXPECT_NE(read_file(dir.path() + "/report.html").find("spec refused"), std::string::npos);
   // And on /metrics: a dashboard of exit codes sees it.
   const int port = shmcheck::testing::free_tcp_port();

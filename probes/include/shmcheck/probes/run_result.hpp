@@ -269,6 +269,11 @@ struct RunResult {
   LeakReport leaks;
   std::vector<RoleStats> roles;
   std::vector<ExpectationResult> expectations;
+
+  // False for a spec that never started (refused under --keep-going, or kept from
+  // running by a signal): it has no seed, run or figures, and reports show none rather
+  // than zeros.
+  [[nodiscard]] bool started() const noexcept { return !run_id.empty(); }
 };
 
 // Latency summary of a histogram, seconds (what reports print per role).
