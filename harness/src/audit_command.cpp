@@ -325,6 +325,7 @@ int run_audit(const AuditFlags& f) {
     }
   };
   std::optional<probes::ReclaimReport> reclaimed;
+  bool manifest_dir_refused = false;
   if (f.reclaim) {
     const std::string dir = f.manifest_dir.empty() ? probes::manifest_dir() : f.manifest_dir;
     const std::set<std::string> run_filter(f.runs.begin(), f.runs.end());
@@ -334,6 +335,9 @@ int run_audit(const AuditFlags& f) {
     for (const auto& p : reclaimed->problems) {
       std::fprintf(stderr, "shmcheck audit: %s: %s\n", printable(p.source).c_str(),
                    printable(p.error.brief()).c_str());
+      // The directory itself refused: nothing was reclaimed, which the exit code says
+      // (it was 0). A single unreadable manifest is only warned about.
+      manifest_dir_refused |= p.source == dir;
     }
     if (f.json) {
       out["reclaim"] = probes::to_json(*reclaimed);
@@ -457,6 +461,10 @@ int run_audit(const AuditFlags& f) {
   if (failed_removals > 0) {
     std::fprintf(stderr, "shmcheck audit: %zu removal(s) failed; those objects are still there\n",
                  failed_removals);
+    return kExitEnvironment;
+  }
+  if (manifest_dir_refused) {
+    std::fprintf(stderr, "shmcheck audit: --reclaim could not read its manifest directory\n");
     return kExitEnvironment;
   }
   return f.fail_on_orphans && orphans > 0 ? kExitExpectationFailed : kExitPass;

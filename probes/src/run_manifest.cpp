@@ -41,18 +41,24 @@ core::Result<void> check_private(int fd, const std::string& path, bool directory
   return {};
 }
 
+// Opens a directory of the manifest path, never through a symbolic link: one is
+// refused as not trusted, saying so (it read "openat: Not a directory").
+core::Result<detail::UniqueFd> open_directory(const std::string& path) {
+  auto fd = detail::open_at(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (fd) return fd;
+  const int err = fd.error().sys_errno;
+  if (err != ELOOP && err != ENOTDIR) return std::move(fd).error();
+  return make_error(ErrorCode::kForeign, "manifest dir",
+                    path + " is not a directory (a symlink or a file): not trusted");
+}
+
 core::Result<void> make_private_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
     return make_error(core::error_code_from_errno(errno), "mkdir", path, errno);
   }
   // Refuse a directory (or symlink, or file) someone else planted in a shared /tmp.
-  auto fd = detail::open_at(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-  if (!fd) {
-    const int err = fd.error().sys_errno;
-    if (err != ELOOP && err != ENOTDIR) return std::move(fd).error();
-    return make_error(ErrorCode::kForeign, "manifest dir",
-                      path + " is not a directory (a symlink or a file): not trusted");
-  }
+  auto fd = open_directory(path);
+  if (!fd) return std::move(fd).error();
   return check_private(fd->get(), path, /*directory=*/true);
 }
 
@@ -65,7 +71,7 @@ core::Result<detail::UniqueFd> open_private_dir(const std::string& dir) {
   fs::path path = fs::absolute(dir, ec).lexically_normal();
   if (!path.has_filename()) path = path.parent_path();  // "runs/": the same directory
   if (const auto parent = path.parent_path(); parent != path) {
-    auto pfd = detail::open_at(AT_FDCWD, parent.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    auto pfd = open_directory(parent.string());
     if (!pfd) return std::move(pfd).error();
     struct stat st {};
     if (::fstat(pfd->get(), &st) != 0) {
@@ -77,7 +83,7 @@ core::Result<detail::UniqueFd> open_private_dir(const std::string& dir) {
                             std::to_string(st.st_uid) + "): not trusted");
     }
   }
-  auto fd = detail::open_at(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  auto fd = open_directory(path.string());
   if (!fd) return std::move(fd).error();
   SHMCHECK_TRY(check_private(fd->get(), path.string(), /*directory=*/true));
   return fd;

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -258,6 +259,36 @@ TEST(AuditCli, EnvironmentProblemsExitWithCode3) {
 #endif
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// --reclaim whose manifest directory is refused (another user could change it, or it
+// is a symbolic link) reclaimed nothing and exited 0; it says so and exits 3. A
+// directory that does not exist yet (no run has written one) is no problem.
+TEST(AuditCli, AReclaimWhoseManifestDirectoryIsRefusedExitsWithCode3) {
+  namespace fs = std::filesystem;
+  const fs::path base = fs::temp_directory_path() / ("shmcheck-mdir-" + std::to_string(::getpid()));
+  fs::create_directories(base / "private");
+  fs::permissions(base, fs::perms::owner_all);
+  fs::permissions(base / "private", fs::perms::owner_all);
+  fs::create_directory(base / "open");
+  fs::permissions(base / "open", fs::perms::all);
+  fs::create_directory_symlink(base / "private", base / "link");
+  for (const auto& [dir, said] :
+       {std::pair{base / "open", "is not a private directory of this user"},
+        std::pair{base / "link", "is not a directory (a symlink or a file): not trusted"}}) {
+    const auto out =
+        run_capture({shmcheck_path(), "audit", "--reclaim", "--manifest-dir", dir.string()});
+    EXPECT_EQ(out.exit.code, 3) << dir << ": " << out.exit.describe() << out.err;
+    EXPECT_NE(out.err.find(said), std::string::npos) << out.err;
+    EXPECT_NE(out.err.find("--reclaim could not read its manifest directory"), std::string::npos)
+        << out.err;
+  }
+  for (const auto& fine : {base / "private", base / "not-yet"}) {
+    const auto out =
+        run_capture({shmcheck_path(), "audit", "--reclaim", "--manifest-dir", fine.string()});
+    EXPECT_EQ(out.exit.code, 0) << fine << ": " << out.exit.describe() << out.err;
+  }
+  fs::remove_all(base);
 }
 
 // With the open-file limit at 4..12, the audit either completes (no more processes
