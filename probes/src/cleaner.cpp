@@ -48,7 +48,20 @@ std::string quarantine_name() {
   return buf;
 }
 
-bool quarantined(std::string_view file_name) { return file_name.starts_with(kQuarantinePrefix); }
+// A name quarantine_name() makes: the prefix, a pid, '.', 12 hex digits. Any name with
+// the prefix was taken (a user's own ".shmcheck-clean.notes" would have been removed).
+bool quarantined(std::string_view file_name) {
+  if (!file_name.starts_with(kQuarantinePrefix)) return false;
+  const std::string_view rest = file_name.substr(kQuarantinePrefix.size());
+  const auto dot = rest.find('.');
+  if (dot == 0 || dot == std::string_view::npos || rest.size() - dot - 1 != 12) return false;
+  const auto digits = [](std::string_view text, auto is_digit) {
+    return std::ranges::all_of(text, [&](char c) { return is_digit(c); });
+  };
+  return digits(rest.substr(0, dot), [](char c) { return c >= '0' && c <= '9'; }) &&
+         digits(rest.substr(dot + 1),
+                [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
 
 // What killed cleaners left in /dev/shm under a quarantine name (see reclaim_dead_runs).
 CleanReport clean_quarantine(const CleanOptions& options, std::vector<InventoryProblem>& problems) {
@@ -444,7 +457,9 @@ ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& opti
   using Clock = std::chrono::steady_clock;
   const auto settle_until = Clock::now() + options.settle;
   ReclaimReport report;
-  report.quarantine = clean_quarantine(options, report.problems);
+  // What a killed cleaner left belongs to no run: not swept when only some runs are
+  // asked for.
+  if (run_filter.empty()) report.quarantine = clean_quarantine(options, report.problems);
   report.removed += report.quarantine.removed;
   report.bytes_freed += report.quarantine.bytes_freed;
   auto paths = list_manifests(dir);

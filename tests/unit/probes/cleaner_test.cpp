@@ -246,13 +246,16 @@ TEST(Cleaner, AnOpenDuringTheRemovalWaitsForItAndTheLeaseBreakHarmsNobody) {
 
 // A cleaner killed between its rename and its unlink leaves the file under a quarantine
 // name, which no run manifest lists: every reclaim removes it again on a fresh proof,
-// and keeps one that something holds (a live cleaner mid-removal holds its lease).
+// and keeps one that something holds (a live cleaner mid-removal holds its lease). Only
+// names a cleaner makes are taken (a user's own ".shmcheck-clean.notes" was removed), and
+// not when the reclaim is of some runs only.
 TEST(Cleaner, ReclaimRemovesWhatAKilledCleanerLeftUnderAQuarantineName) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
     const std::string left = "/" + std::string(kQuarantinePrefix) + "99999.a1b2c3d4e5f6";
     const std::string held = "/" + std::string(kQuarantinePrefix) + "99998.0a0b0c0d0e0f";
-    for (const auto& name : {left, held}) {
+    const std::string users = "/" + std::string(kQuarantinePrefix) + "notes";
+    for (const auto& name : {left, held, users}) {
       const int fd = ::open(("/dev/shm" + name).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
       ASSERT_GE(fd, 0);
       ASSERT_EQ(::ftruncate(fd, 8192), 0);
@@ -261,6 +264,10 @@ TEST(Cleaner, ReclaimRemovesWhatAKilledCleanerLeftUnderAQuarantineName) {
     const int holder = ::open(("/dev/shm" + held).c_str(), O_RDWR);
     ASSERT_GE(holder, 0);
 
+    const auto some_runs =
+        reclaim_dead_runs("/nonexistent/shmcheck/runs", clean_options(false), {"0123456789abcdef"});
+    EXPECT_TRUE(some_runs.quarantine.outcomes.empty());
+    EXPECT_TRUE(exists(left));
     const auto report = reclaim_dead_runs("/nonexistent/shmcheck/runs", clean_options(false));
     EXPECT_TRUE(report.runs.empty());
     ASSERT_EQ(report.quarantine.outcomes.size(), 2U);
@@ -273,8 +280,10 @@ TEST(Cleaner, ReclaimRemovesWhatAKilledCleanerLeftUnderAQuarantineName) {
     }
     EXPECT_FALSE(exists(left));
     EXPECT_TRUE(exists(held));
+    EXPECT_TRUE(exists(users));
     ::close(holder);
     ::unlink(("/dev/shm" + held).c_str());
+    ::unlink(("/dev/shm" + users).c_str());
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
