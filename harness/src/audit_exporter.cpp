@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "shmcheck/harness/cli.hpp"
+#include "shmcheck/harness/fault_schedule.hpp"
 #include "shmcheck/reports/audit_metrics.hpp"
 #include "shmcheck/reports/prometheus_metrics.hpp"
 
@@ -36,6 +37,7 @@ int run_audit_exporter(const AuditExporterOptions& options) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGHUP);  // a closed terminal: stop as cleanly (it died of it, exit 129)
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   auto server = reports::MetricsServer::listen(options.serve);
@@ -53,7 +55,7 @@ int run_audit_exporter(const AuditExporterOptions& options) {
       std::chrono::duration<double>(options.min_interval).count());
   int sig = 0;
   sigwait(&stop, &sig);
-  std::fprintf(stderr, "shmcheck audit: stopping on signal %d\n", sig);
+  std::fprintf(stderr, "shmcheck audit: stopping on %s\n", signal_name(sig).c_str());
   return kExitPass;
 }
 

@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <sys/sem.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,6 +24,8 @@
 #include "shmcheck/core/segment_header.hpp"
 #include "shmcheck/core/semaphore.hpp"
 #include "shmcheck/probes/run_manifest.hpp"
+#include "shmcheck/testing/http.hpp"
+#include "shmcheck/testing/server.hpp"
 
 namespace shmcheck::probes {
 namespace {
@@ -289,6 +292,25 @@ TEST(AuditCli, AReclaimWhoseManifestDirectoryIsRefusedExitsWithCode3) {
     EXPECT_EQ(out.exit.code, 0) << fine << ": " << out.exit.describe() << out.err;
   }
   fs::remove_all(base);
+}
+
+// The exporter stops cleanly, exit 0, on SIGTERM, SIGINT and SIGHUP (a closed terminal
+// killed it with no word, exit 129).
+TEST(AuditCli, TheExporterStopsCleanlyOnEveryStopSignal) {
+  for (const int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    const int port = shmcheck::testing::free_tcp_port();
+    const auto log = std::filesystem::temp_directory_path() /
+                     ("shmcheck-exporter-" + std::to_string(::getpid()) + ".log");
+    auto server = shmcheck::testing::ServerProcess::start(
+        {shmcheck_path(), "audit", "--serve", "127.0.0.1:" + std::to_string(port)}, log.string());
+    ASSERT_TRUE(server.has_value());
+    ASSERT_TRUE(server->wait_ready(port, "/metrics", std::chrono::seconds(30))) << server->log();
+    ::kill(server->pid(), sig);
+    const int status = server->wait_exit(std::chrono::seconds(30));
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << sig << ": " << server->log();
+    EXPECT_NE(server->log().find("stopping on SIG"), std::string::npos) << server->log();
+    std::filesystem::remove(log);
+  }
 }
 
 // With the open-file limit at 4..12, the audit either completes (no more processes
