@@ -71,12 +71,17 @@ std::size_t unknown_for_unreadable(const std::vector<IpcObject>& objects) {
 // The durations every shmcheck flag and spec takes (500ms, 90s, 15m, 2h: parse_duration),
 // plus days for ages (7d, 1.5d). A bare number is refused there as here: `--older-than 90`
 // meant seconds, `run --duration 90` is an error, and `--min-interval 500ms` was refused.
-std::optional<std::chrono::nanoseconds> parse_audit_duration(const std::string& text,
-                                                             std::string* why) {
+std::optional<std::chrono::nanoseconds> parse_days_or_duration(const std::string& text,
+                                                               std::string* why) {
   if (text.size() < 2 || text.back() != 'd') return parse_duration(text, why);
   const std::string as_hours = text.substr(0, text.size() - 1) + "h";
   const auto hours = parse_duration(as_hours, why);
   if (!hours) {  // its message quotes what was given, not the hours it was read as
+    if (why->find("unit") != std::string::npos) {
+      // "5dd" read as "5dh": the unit given was 'dd', not 'dh'.
+      (void)parse_duration(text, why);
+      return std::nullopt;
+    }
     if (const auto at = why->find("'" + as_hours + "'"); at != std::string::npos) {
       why->replace(at, as_hours.size() + 2, "'" + text + "'");
     }
@@ -87,6 +92,17 @@ std::optional<std::chrono::nanoseconds> parse_audit_duration(const std::string& 
     return std::nullopt;
   }
   return *hours * 24;
+}
+
+// A duration with days too ("7d"); an error lists the units audit takes.
+std::optional<std::chrono::nanoseconds> parse_audit_duration(const std::string& text,
+                                                             std::string* why) {
+  auto d = parse_days_or_duration(text, why);
+  constexpr std::string_view kUnits = "(use ns, us, ms, s, m, h)";
+  if (const auto at = why->find(kUnits); !d && at != std::string::npos) {
+    why->replace(at, kUnits.size(), "(use ns, us, ms, s, m, h, d)");
+  }
+  return d;
 }
 
 std::optional<uid_t> parse_user(const std::string& text) {

@@ -392,6 +392,12 @@ TEST(AuditCli, DurationsTakeTheUnitsOfEveryOtherFlagAndDays) {
   const auto huge = run_capture({shmcheck_path(), "audit", "--older-than", "99999999999d"});
   EXPECT_EQ(huge.exit.code, 2);
   EXPECT_NE(huge.err.find("out of range: '99999999999d'"), std::string::npos) << huge.err;
+  // The unit given, not the hours it was read as ("unknown duration unit 'dh'").
+  const auto doubled = run_capture({shmcheck_path(), "audit", "--older-than", "5dd"});
+  EXPECT_EQ(doubled.exit.code, 2);
+  EXPECT_NE(doubled.err.find("unknown duration unit 'dd' in '5dd' (use ns, us, ms, s, m, h, d)"),
+            std::string::npos)
+      << doubled.err;
 }
 
 // Any user may name an object with terminal escapes, newlines or bytes that are not
