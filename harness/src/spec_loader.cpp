@@ -909,8 +909,17 @@ SpecLoadResult finish(std::vector<Diag> diags, std::optional<Spec> spec, std::st
   std::stable_sort(diags.begin(), diags.end(), [](const Diag& a, const Diag& b) {
     return std::tie(a.mark.line, a.mark.column) < std::tie(b.mark.line, b.mark.column);
   });
-  for (auto& d : diags) {
+  // The first problems, in file order: a file that is not a spec at all (validate
+  // /proc/self/status) printed one per line, 62 of them.
+  constexpr std::size_t kMaxErrors = 20;
+  for (std::size_t i = 0; i < diags.size() && i < kMaxErrors; ++i) {
+    auto& d = diags[i];
     result.errors.push_back({std::string(file), d.mark.line, d.mark.column, std::move(d.message)});
+  }
+  if (diags.size() > kMaxErrors) {
+    result.errors.push_back(
+        {std::string(file), 0, 0,
+         std::to_string(diags.size() - kMaxErrors) + " more problems not shown (is it a spec?)"});
   }
   if (result.errors.empty()) result.spec = std::move(spec);
   return result;

@@ -521,6 +521,36 @@ class CharacterColumns {
   std::vector<std::size_t> line_starts_;
 };
 
+// What most often lies behind yaml-cpp's terse syntax errors, when the text shows it:
+// a tab in an indentation ("illegal block entry") or old Mac line endings, CR alone,
+// which make the whole file one line ("1:15: illegal map value").
+std::string line_ending_hint(std::string_view bytes) {
+  const auto cr = bytes.find('\r');
+  if (cr != std::string_view::npos && (cr + 1 == bytes.size() || bytes[cr + 1] != '\n')) {
+    return " (the file's lines end in CR alone, old Mac style: YAML needs LF or CR LF)";
+  }
+  return "";
+}
+
+std::string syntax_hint(std::string_view bytes, const YAML::Mark& mark) {
+  if (auto hint = line_ending_hint(bytes); !hint.empty()) return hint;
+  if (mark.is_null() || mark.pos < 0) return "";
+  // The indentation of the error's line, and of the line before it (yaml-cpp may stop
+  // at the token after the tab).
+  const auto pos = std::min(bytes.size(), static_cast<std::size_t>(mark.pos));
+  const auto line_start = [&](std::size_t at) {
+    const auto nl = at == 0 ? std::string_view::npos : bytes.rfind('\n', at - 1);
+    return nl == std::string_view::npos ? std::size_t{0} : nl + 1;
+  };
+  const std::size_t here = line_start(pos);
+  for (const std::size_t start : {here, here == 0 ? here : line_start(here - 1)}) {
+    for (std::size_t i = start; i < bytes.size() && (bytes[i] == ' ' || bytes[i] == '\t'); ++i) {
+      if (bytes[i] == '\t') return " (a tab in the indentation: YAML indents with spaces only)";
+    }
+  }
+  return "";
+}
+
 std::optional<Document> parse_yaml_bytes(std::string_view bytes, std::vector<Diag>& diags) {
   Document doc;
   try {
@@ -532,13 +562,17 @@ std::optional<Document> parse_yaml_bytes(std::string_view bytes, std::vector<Dia
     while (parser.HandleNextDocument(builder)) {
     }
     if (builder.documents() == 0) {
-      diags.push_back({{}, "no YAML document: the file holds only comments or blank lines", ""});
+      diags.push_back({{},
+                       "no YAML document: the file holds only comments or blank lines" +
+                           line_ending_hint(bytes),
+                       ""});
       return std::nullopt;
     }
   } catch (const Abort&) {
     return std::nullopt;
   } catch (const YAML::Exception& e) {
-    diags.push_back({to_mark(e.mark), "YAML syntax error: " + e.msg, ""});
+    diags.push_back(
+        {to_mark(e.mark), "YAML syntax error: " + e.msg + syntax_hint(bytes, e.mark), ""});
     return std::nullopt;
   }
   if (!doc.root.is_object()) {

@@ -400,6 +400,18 @@ TEST(SpecLoaderMessages, AnEmptyValueIsPlacedAtItsKeyOrDashNotAtTheNextLine) {
   for (const auto& c : cases) expect_error(load_spec_string(c.text, "e.yaml"), c.where, c.text);
 }
 
+// A file that is not a spec at all gets its first 20 problems and a count of the rest,
+// not one line per problem (validate /proc/self/status printed 62).
+TEST(SpecLoaderMessages, AtMostTwentyProblemsAreListedAndTheRestCounted) {
+  std::string text;
+  for (int i = 0; i < 30; ++i) text += "Key" + std::to_string(i) + ": " + std::to_string(i) + "\n";
+  const auto result = load_spec_string(text, "status");
+  ASSERT_EQ(result.errors.size(), 21U) << all_errors(result);
+  EXPECT_EQ(result.errors[0].line, 1);
+  // 30 unknown keys and 3 missing ones: 33, of which 20 are shown.
+  EXPECT_EQ(result.errors.back().to_string(), "status: 13 more problems not shown (is it a spec?)");
+}
+
 TEST(SpecLoaderMessages, ToStringEscapesControlBytesAndInvalidUtf8) {
   const SpecError e{"a\x1b[31m.yaml", 2, 3, "bad \x01 value \xff caf\xc3\xa9"};
   EXPECT_EQ(e.to_string(), "a\\x1b[31m.yaml:2:3: bad \\x01 value \\xff caf\xc3\xa9");
