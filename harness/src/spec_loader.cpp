@@ -95,8 +95,11 @@ std::string describe(const Json& value) {
   }
 }
 
+// As core::is_valid_object_name: no leading '-' (it reads as a flag, and a segment of
+// that name could not be created while a semaphore could, and its manifest then not be
+// read back for a reclaim).
 bool valid_name(std::string_view name) {
-  if (name.empty() || name.size() > 48) return false;
+  if (name.empty() || name.size() > 48 || name.front() == '-') return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-';
@@ -245,7 +248,8 @@ class Extractor {
     if (name && !valid_name(*name)) {
       error(detail::child_pointer(ptr, key),
             std::string(what) + " " + quote(*name) +
-                " is invalid: names are 1 to 48 of A-Z a-z 0-9 _ - (no '/', no NUL)");
+                " is invalid: names are 1 to 48 of A-Z a-z 0-9 _ - (not starting with '-'; no "
+                "'/', no NUL)");
       return std::nullopt;
     }
     return name;

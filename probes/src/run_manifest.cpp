@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -209,8 +210,17 @@ core::Result<RunManifest> read_manifest(const std::string& path) {
                           std::string(kSuffix));
   }
   for (const auto& o : m.objects) {
-    const auto parsed = core::parse_segment_name(o.name);
-    if (!parsed || parsed->run_id != m.run_id) {
+    // "/shmcheck.<uid>.<run id>.<object>"; the object part as the harness wrote it.
+    const std::string_view rest =
+        std::string_view(o.name).substr(std::min(o.name.size(), 1 + core::kNamePrefix.size()));
+    const auto dot = rest.find('.');
+    const bool of_run =
+        o.name.starts_with("/" + std::string(core::kNamePrefix)) && dot != std::string_view::npos &&
+        dot > 0 &&
+        std::ranges::all_of(rest.substr(0, dot), [](char c) { return c >= '0' && c <= '9'; }) &&
+        rest.substr(dot + 1).starts_with(m.run_id + ".") &&
+        rest.size() > dot + 1 + m.run_id.size() + 1;
+    if (!of_run) {
       return make_error(ErrorCode::kCorrupt, "read_manifest",
                         path + ": lists " + o.name + ", not an object of run " + m.run_id);
     }

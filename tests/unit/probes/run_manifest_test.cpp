@@ -62,6 +62,43 @@ TEST_F(RunManifestTest, WrittenManifestReadsBackIdentically) {
   EXPECT_FALSE(read_manifest(manifest_path(dir_, m.run_id)).has_value());
 }
 
+// A manifest speaks for its run only: its objects are named for it (whatever their
+// object part, as the harness writes them), and its file is <run id>.manifest.
+TEST_F(RunManifestTest, AManifestListsOnlyItsOwnRunsObjectsUnderItsOwnName) {
+  RunManifest m;
+  m.run_id = core::new_run_id();
+  m.harness = core::self_identity();
+  m.created_unix_ns = 1;
+  for (const char* object : {"control", "queue", "-pool", "a.b"}) {
+    m.objects.push_back(
+        {"", core::segment_name(::geteuid(), m.run_id, object), IpcKind::kPosixShm, -1});
+  }
+  ASSERT_TRUE(write_manifest(m, dir_));
+  const auto back = read_manifest(manifest_path(dir_, m.run_id));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->objects.size(), 4U);
+
+  const auto other = core::new_run_id();
+  for (const std::string& stranger : {core::segment_name(0, other, "queue"),
+                                      std::string("/important"), "/shmcheck.x." + m.run_id + ".q",
+                                      "/shmcheck.0." + m.run_id + ".", "/shmcheck.0." + m.run_id}) {
+    auto bad = m;
+    bad.objects.push_back({"", stranger, IpcKind::kPosixShm, -1});
+    ASSERT_TRUE(write_manifest(bad, dir_));
+    const auto refused = read_manifest(manifest_path(dir_, m.run_id));
+    ASSERT_FALSE(refused.has_value()) << stranger;
+    EXPECT_NE(refused.error().message().find("not an object of run " + m.run_id), std::string::npos)
+        << refused.error().message();
+  }
+  // Filed under another run's name.
+  ASSERT_TRUE(write_manifest(m, dir_));
+  const auto misfiled = dir_ + "/" + other + ".manifest";
+  ASSERT_EQ(::rename(manifest_path(dir_, m.run_id).c_str(), misfiled.c_str()), 0);
+  const auto wrong_file = read_manifest(misfiled);
+  ASSERT_FALSE(wrong_file.has_value());
+  EXPECT_NE(wrong_file.error().message().find("names run " + m.run_id), std::string::npos);
+}
+
 TEST_F(RunManifestTest, RefusesADirectoryOthersCanWrite) {
   std::filesystem::create_directories(dir_);
   ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);
