@@ -175,7 +175,12 @@ bool is_plain_float(std::string_view s) {
 class TreeBuilder final : public YAML::EventHandler {
  public:
   TreeBuilder(Document& doc, std::vector<Diag>& diags, std::string_view text)
-      : doc_(doc), diags_(diags), text_(text) {}
+      : doc_(doc), diags_(diags), text_(text) {
+    line_starts_.push_back(0);
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '\n') line_starts_.push_back(i + 1);
+    }
+  }
 
   int documents() const { return documents_; }
 
@@ -265,17 +270,26 @@ class TreeBuilder final : public YAML::EventHandler {
     return false;
   }
   // The last character before the mark that is neither blank nor in a comment: the
-  // indicator ('-', ':') of an empty value.
+  // indicator ('-', ':', ',') of an empty value. Linear over a file: blanks back to the
+  // indicator on the mark's own line (no comment can sit between them); a line crossed
+  // is one no later null crosses again (`[,,,,]` on one line cost its length per entry,
+  // 20 s for 160k entries).
   std::optional<SourceMark> indicator_before(const YAML::Mark& mark) const {
-    std::size_t end = std::min(text_.size(), static_cast<std::size_t>(std::max(0, mark.pos)));
+    std::size_t i = std::min(text_.size(), static_cast<std::size_t>(std::max(0, mark.pos)));
+    while (i > 0 && (text_[i - 1] == ' ' || text_[i - 1] == '\t' || text_[i - 1] == '\r')) --i;
+    if (i == 0) return std::nullopt;
     int line = mark.line;
-    while (end > 0) {
-      const std::size_t newline = text_.rfind('\n', end - 1);
-      const std::size_t start = newline == std::string_view::npos ? 0 : newline + 1;
-      std::string_view content = text_.substr(start, end - start);
-      for (std::size_t i = 0; i < content.size(); ++i) {
-        if (content[i] == '#' && (i == 0 || content[i - 1] == ' ' || content[i - 1] == '\t')) {
-          content = content.substr(0, i);
+    if (text_[i - 1] != '\n') {
+      if (line < 0 || static_cast<std::size_t>(line) >= line_starts_.size()) return std::nullopt;
+      return SourceMark{line + 1,
+                        static_cast<int>(i - line_starts_[static_cast<std::size_t>(line)])};
+    }
+    for (--line; line >= 0 && static_cast<std::size_t>(line) < line_starts_.size(); --line) {
+      const std::size_t start = line_starts_[static_cast<std::size_t>(line)];
+      std::string_view content = text_.substr(start, i - 1 - start);  // without its '\n'
+      for (std::size_t k = 0; k < content.size(); ++k) {
+        if (content[k] == '#' && (k == 0 || content[k - 1] == ' ' || content[k - 1] == '\t')) {
+          content = content.substr(0, k);
           break;
         }
       }
@@ -284,9 +298,7 @@ class TreeBuilder final : public YAML::EventHandler {
         content.remove_suffix(1);
       }
       if (!content.empty()) return SourceMark{line + 1, static_cast<int>(content.size())};
-      if (start == 0) break;
-      end = start - 1;
-      --line;
+      i = start;
     }
     return std::nullopt;
   }
@@ -430,7 +442,8 @@ class TreeBuilder final : public YAML::EventHandler {
 
   Document& doc_;
   std::vector<Diag>& diags_;
-  std::string_view text_;  // the spec's bytes, for the marks of empty values
+  std::string_view text_;                 // the spec's bytes, for the marks of empty values
+  std::vector<std::size_t> line_starts_;  // byte offset of each line (yaml-cpp's lines)
   std::vector<Frame> stack_;
   int documents_ = 0;
   bool have_root_ = false;
@@ -501,24 +514,37 @@ namespace {
 // (check_bytes counts characters itself, and has passed the text as UTF-8).
 class CharacterColumns {
  public:
-  explicit CharacterColumns(std::string_view text) : text_(text) {
+  // An ASCII text needs no conversion; another counts its characters once, up to each
+  // byte (a mark's column was counted from its line's start, per mark: 31 s for 60k
+  // nodes on one line after an 'é').
+  explicit CharacterColumns(std::string_view text) {
+    if (std::ranges::all_of(text, [](char c) { return static_cast<unsigned char>(c) < 0x80U; })) {
+      return;
+    }
     line_starts_.push_back(0);
+    chars_before_.reserve(text.size() + 1);
+    std::uint32_t chars = 0;
     for (std::size_t i = 0; i < text.size(); ++i) {
+      chars_before_.push_back(chars);
+      if ((static_cast<unsigned char>(text[i]) & 0xC0U) != 0x80U) ++chars;
       if (text[i] == '\n') line_starts_.push_back(i + 1);
     }
+    chars_before_.push_back(chars);
   }
   void convert(SourceMark& m) const {
-    if (m.line <= 0 || m.column <= 1 || static_cast<std::size_t>(m.line) > line_starts_.size()) {
+    if (chars_before_.empty() || m.line <= 0 || m.column <= 1 ||
+        static_cast<std::size_t>(m.line) > line_starts_.size()) {
       return;
     }
     const std::size_t start = line_starts_[static_cast<std::size_t>(m.line) - 1];
-    const std::size_t end = std::min(text_.size(), start + static_cast<std::size_t>(m.column) - 1);
-    m.column = static_cast<int>(core::utf8_characters(text_.substr(start, end - start))) + 1;
+    const std::size_t end =
+        std::min(chars_before_.size() - 1, start + static_cast<std::size_t>(m.column) - 1);
+    m.column = static_cast<int>(chars_before_[end] - chars_before_[start]) + 1;
   }
 
  private:
-  std::string_view text_;
   std::vector<std::size_t> line_starts_;
+  std::vector<std::uint32_t> chars_before_;  // characters in text[0, i)
 };
 
 // What most often lies behind yaml-cpp's terse syntax errors, when the text shows it:
