@@ -414,6 +414,7 @@ RunCandidates candidates_of(const RunManifest& manifest, const Inventory& invent
   const std::int64_t manifest_s = manifest.created_unix_ns / 1'000'000'000;
   for (const auto& mo : manifest.objects) {
     const IpcObject* found = nullptr;
+    bool ambiguous = false;
     for (const auto& o : inventory.objects) {
       if (o.kind != mo.kind) continue;
       const bool sysv = o.kind == IpcKind::kSysvShm || o.kind == IpcKind::kSysvSemaphore ||
@@ -422,13 +423,25 @@ RunCandidates candidates_of(const RunManifest& manifest, const Inventory& invent
       // harness died between creating it and recording its id (-1).
       const bool match = sysv ? keyed_for(o, mo.name) && (mo.sysv_id < 0 || o.sysv_id == mo.sysv_id)
                               : o.name == mo.name;
-      if (match) {
-        found = &o;
+      if (!match) continue;
+      if (found != nullptr) {
+        // Two objects on the run's derived keys (the harness moves to the next key when
+        // another program's set holds one): which is the run's cannot be told, and
+        // neither is removed. Only an unrecorded id (-1) can meet this.
+        ambiguous = true;
         break;
       }
+      found = &o;
     }
     if (found == nullptr) {
       ++out.gone;
+      continue;
+    }
+    if (ambiguous) {
+      out.skipped.push_back({*found, CleanStatus::kChanged,
+                             "its id was not recorded and more than one object has one of the "
+                             "run's keys: which is the run's cannot be told",
+                             0});
       continue;
     }
     IpcObject candidate = *found;

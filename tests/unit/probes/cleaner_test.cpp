@@ -803,7 +803,8 @@ TEST(Reclaim, AHarnessOfAnotherPidNamespaceIsNotTakenForDead) {
 // A manifest proves a SysV object its run's only by the key the harness derives from
 // the run-unique name: ids are reused, and a manifest whose set was removed (its
 // harness killed before it removed the manifest) named whatever set took the id next.
-// A set made before the harness recorded its id (-1) is found by that key. And a
+// A set made before the harness recorded its id (-1) is found by that key, unless two
+// sets carry the run's keys (which is the run's cannot be told: both are left). And a
 // manifest speaks for its own run only: one filed under another run's name is refused.
 TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
@@ -838,21 +839,38 @@ TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
     unrecorded.objects.push_back(
         {"", object_name(unrecorded.run_id, "pool"), IpcKind::kSysvSemaphore, -1});
     ASSERT_TRUE(write_manifest(unrecorded, dir));
-    // A live run's manifest, and a dead one's filed under the live run's name.
+    // Two sets on an unrecorded run's keys: another program's on the first, the run's
+    // on the next.
+    auto twice = dead_manifest(core::new_run_id());
+    int on_keys[2] = {-1, -1};
+    for (unsigned attempt = 0; attempt < 2; ++attempt) {
+      on_keys[attempt] = ::semget(core::sysv_key_for(object_name(twice.run_id, "pool"), attempt), 1,
+                                  IPC_CREAT | IPC_EXCL | 0600);
+      ASSERT_GE(on_keys[attempt], 0);
+    }
+    twice.objects.push_back({"", object_name(twice.run_id, "pool"), IpcKind::kSysvSemaphore, -1});
+    ASSERT_TRUE(write_manifest(twice, dir));
+    // A live run's manifest, and a dead one's filed under the live run's name (written
+    // as the harness writes one, its pid namespace this one: its harness is dead here).
     auto live = dead_manifest(core::new_run_id());
     live.harness = core::self_identity();
     ASSERT_TRUE(write_manifest(live, dir));
+    const std::string side = new_manifest_dir("side");
+    ASSERT_FALSE(side.empty());
+    ASSERT_TRUE(write_manifest(dead_manifest(live.run_id), side));
     const auto misfiled = dir + "/" + core::new_run_id() + ".manifest";
-    std::ofstream(misfiled) << R"({"run_id":")" << live.run_id
-                            << R"(","harness_pid":999999,"harness_start_time":1,)"
-                            << R"("created_unix_ns":1,"objects":[]})";
-    ASSERT_EQ(::chmod(misfiled.c_str(), 0600), 0);
+    ASSERT_EQ(::rename(manifest_path(side, live.run_id).c_str(), misfiled.c_str()), 0);
 
     const auto report = reclaim_dead_runs(dir, clean_options(false));
     EXPECT_EQ(report.removed, 1U);
     struct semid_ds ds {};
     EXPECT_EQ(::semctl(unrelated, 0, IPC_STAT, &ds), 0) << "another program's set was removed";
     EXPECT_NE(::semctl(made, 0, IPC_STAT, &ds), 0) << "the unrecorded set of a dead run is left";
+    for (const int id : on_keys) {
+      EXPECT_EQ(::semctl(id, 0, IPC_STAT, &ds), 0) << "one of two sets on the run's keys removed";
+    }
+    EXPECT_TRUE(read_manifest(manifest_path(dir, twice.run_id)).has_value())
+        << "the manifest of a run whose objects were left was removed";
     ASSERT_EQ(report.problems.size(), 1U);
     EXPECT_NE(report.problems[0].error.message().find("names run " + live.run_id),
               std::string::npos)
@@ -863,6 +881,7 @@ TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
     EXPECT_EQ(::stat(misfiled.c_str(), &st), 0);
 
     ::semctl(unrelated, 0, IPC_RMID);
+    for (const int id : on_keys) ::semctl(id, 0, IPC_RMID);
     const auto waiter_exit = shmcheck::testing::wait_child(waiter, std::chrono::seconds(10));
     EXPECT_TRUE(waiter_exit.ok()) << waiter_exit.describe();
   });
