@@ -1,11 +1,13 @@
 #include "shmcheck/reports/reporter.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -86,6 +88,12 @@ class FdBuffer final : public std::streambuf {
     while (from < pptr()) {
       auto n = core::posix_call(
           "write", [&] { return ::write(fd_, from, static_cast<std::size_t>(pptr() - from)); });
+      if (!n && (n.error().sys_errno == EAGAIN || n.error().sys_errno == EWOULDBLOCK)) {
+        // A descriptor of ours another program left non-blocking (standard output
+        // under some CI wrappers): wait until it takes more.
+        pollfd ready{fd_, POLLOUT, 0};
+        if (::poll(&ready, 1, -1) >= 0 || errno == EINTR) continue;
+      }
       if (!n) {
         error_ = std::move(n).error();
         return false;

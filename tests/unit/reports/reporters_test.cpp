@@ -378,6 +378,34 @@ TEST(WriteReportFile, AReportToAnOwnDescriptorAppendsWhereTheDescriptorIs) {
   fs::remove_all(dir);
 }
 
+// A descriptor another program left non-blocking (standard output under some CI
+// wrappers): a report bigger than the pipe's buffer met EAGAIN and was lost (exit 3);
+// the writer now waits for the reader.
+TEST(WriteReportFile, AReportThroughANonBlockingDescriptorWaitsForItsReader) {
+  const shmcheck::testing::Watchdog watchdog(std::chrono::seconds(60), "non-blocking report");
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  ASSERT_EQ(::fcntl(pipe_fds[1], F_SETFL, O_NONBLOCK), 0);
+  constexpr std::size_t kBytes = 300'000;  // several pipe buffers
+  const pid_t reader = shmcheck::testing::fork_child([&] {
+    ::close(pipe_fds[1]);
+    ::usleep(100'000);  // the writer fills the pipe first
+    std::size_t total = 0;
+    char buf[4096];
+    for (ssize_t n = 0; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) {
+      total += static_cast<std::size_t>(n);
+    }
+    return total == kBytes ? 0 : 1;
+  });
+  ::close(pipe_fds[0]);
+  const auto written = write_report_file(BytesReporter(kBytes, false), suite_of({passing_run()}),
+                                         "/dev/fd/" + std::to_string(pipe_fds[1]));
+  ::close(pipe_fds[1]);
+  EXPECT_TRUE(written) << written.error().message();
+  const auto reader_exit = shmcheck::testing::wait_child(reader, std::chrono::seconds(30));
+  EXPECT_TRUE(reader_exit.ok()) << reader_exit.describe() << " (1: not every byte arrived)";
+}
+
 // check_output_file answers for a report before it is written: yes for a new file in a
 // directory that takes files (leaving nothing there), an existing one, a device or a
 // FIFO without a reader (asked, never opened: an open would wait); no, with the reason,
