@@ -37,7 +37,12 @@ int run_audit_exporter(const AuditExporterOptions& options) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGHUP);  // a closed terminal: stop as cleanly (it died of it, exit 129)
+  // A closed terminal: stop as cleanly (it died of it, exit 129). Not under nohup: a
+  // blocked signal is never discarded, so sigwait would have taken the SIGHUP nohup
+  // meant to be ignored.
+  struct sigaction hup {};
+  if (::sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN)
+    sigaddset(&stop, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   auto server = reports::MetricsServer::listen(options.serve);

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "probe_test_support.hpp"
 #include "shmcheck/core/segment_header.hpp"
@@ -295,7 +296,7 @@ TEST(AuditCli, AReclaimWhoseManifestDirectoryIsRefusedExitsWithCode3) {
 }
 
 // The exporter stops cleanly, exit 0, on SIGTERM, SIGINT and SIGHUP (a closed terminal
-// killed it with no word, exit 129).
+// killed it with no word, exit 129), but not on a SIGHUP nohup ignores.
 TEST(AuditCli, TheExporterStopsCleanlyOnEveryStopSignal) {
   for (const int sig : {SIGTERM, SIGINT, SIGHUP}) {
     const int port = shmcheck::testing::free_tcp_port();
@@ -311,6 +312,24 @@ TEST(AuditCli, TheExporterStopsCleanlyOnEveryStopSignal) {
     EXPECT_NE(server->log().find("stopping on SIG"), std::string::npos) << server->log();
     std::filesystem::remove(log);
   }
+  // Under nohup (SIGHUP ignored) a hang-up does not stop it.
+  const int port = shmcheck::testing::free_tcp_port();
+  const auto log = std::filesystem::temp_directory_path() /
+                   ("shmcheck-exporter-nohup-" + std::to_string(::getpid()) + ".log");
+  auto server = shmcheck::testing::ServerProcess::start(
+      {"/usr/bin/nohup", shmcheck_path(), "audit", "--serve", "127.0.0.1:" + std::to_string(port)},
+      log.string());
+  ASSERT_TRUE(server.has_value());
+  ASSERT_TRUE(server->wait_ready(port, "/metrics", std::chrono::seconds(30))) << server->log();
+  ::kill(server->pid(), SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // it says so at once
+  EXPECT_EQ(server->log().find("stopping on"), std::string::npos)
+      << "stopped on a SIGHUP nohup ignores: " << server->log();
+  EXPECT_TRUE(server->wait_ready(port, "/metrics", std::chrono::seconds(2))) << server->log();
+  ::kill(server->pid(), SIGTERM);
+  const int status = server->wait_exit(std::chrono::seconds(30));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << server->log();
+  std::filesystem::remove(log);
 }
 
 // With the open-file limit at 4..12, the audit either completes (no more processes
