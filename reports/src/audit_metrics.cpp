@@ -1,5 +1,6 @@
 #include "shmcheck/reports/audit_metrics.hpp"
 
+#include <algorithm>
 #include <array>
 #include <map>
 
@@ -59,10 +60,25 @@ std::vector<MetricFamily> audit_metric_families(const probes::Inventory& inv,
                        "the kinds it lists have no shmcheck_ipc_objects series while it is 0.",
                        MetricType::Gauge,
                        {}};
-  for (const auto& [source, up] :
-       {std::pair{"dev_shm", inv.dev_shm_available}, std::pair{"mqueue", inv.mqueue_available},
-        std::pair{"sysvipc", inv.sysvipc_available}, std::pair{"proc", inv.proc_available}}) {
-    sources.metric.push_back(gauge({{"source", source}}, up ? 1.0 : 0.0));
+  // The sources the asked kinds need (--kind sysv_shm reads no /dev/shm: a 0 for it
+  // would have been a false alarm); /proc always, for every verdict.
+  const auto asked = [&](std::initializer_list<probes::IpcKind> kinds) {
+    return inv.kinds_asked.empty() || std::ranges::any_of(kinds, [&](probes::IpcKind k) {
+             return inv.kinds_asked.count(k) != 0;
+           });
+  };
+  using K = probes::IpcKind;
+  const struct {
+    const char* source;
+    bool needed;
+    bool up;
+  } sources_read[] = {
+      {"dev_shm", asked({K::kPosixShm, K::kPosixSemaphore, K::kDeleted}), inv.dev_shm_available},
+      {"mqueue", asked({K::kPosixMqueue}), inv.mqueue_available},
+      {"sysvipc", asked({K::kSysvShm, K::kSysvSemaphore, K::kSysvMqueue}), inv.sysvipc_available},
+      {"proc", true, inv.proc_available}};
+  for (const auto& s : sources_read) {
+    if (s.needed) sources.metric.push_back(gauge({{"source", s.source}}, s.up ? 1.0 : 0.0));
   }
   std::vector<MetricFamily> out = {std::move(objects), std::move(bytes), std::move(sources)};
   out.push_back({"shmcheck_audit_scan_duration_seconds",

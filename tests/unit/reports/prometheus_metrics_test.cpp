@@ -147,6 +147,10 @@ TEST(AuditMetrics, AKindTheScanCouldNotListHasNoSeriesRatherThanAZero) {
             std::string::npos)
       << only;
   EXPECT_EQ(only.find(R"(kind="posix_shm")"), std::string::npos) << only;
+  // Only the sources the asked kinds need: no /dev/shm, read or not, for sysv_shm alone.
+  EXPECT_EQ(only.find(R"(source="dev_shm")"), std::string::npos) << only;
+  EXPECT_NE(only.find(R"(shmcheck_audit_source_up{source="sysvipc"} 1)"), std::string::npos)
+      << only;
   if (have_promtool()) {
     const auto [status, out] = promtool_check(text);
     EXPECT_EQ(status, 0) << out;
