@@ -1697,16 +1697,23 @@ TEST(RunCommand, ARunThatDidNoWorkFails) {
   for (const auto& [spec, said] :
        {std::pair{"tests/integration/specs/short-spsc.yaml", "0 messages committed"},
         std::pair{"tests/integration/specs/short-mutex.yaml", "0 operations"}}) {
-    TempDir dir;
-    const std::string json = dir.path() + "/result.json";
-    const auto o =
-        run_shmcheck({"run", spec_path(spec), "--quiet", "--duration", "1us", "--json", json});
-    EXPECT_TRUE(o.exit.exited && o.exit.code == 1) << describe(o);
-    const auto result = load_json(json);
-    const auto* e = expectation(result, "work_done");
-    ASSERT_NE(e, nullptr) << result.at("expectations").dump(2);
-    EXPECT_FALSE(e->at("pass").get<bool>()) << e->dump();
-    EXPECT_EQ(e->at("actual"), said) << e->dump();
+    // A worker that sees the 1 us run start before it ends may do one operation, and
+    // pass: a few tries for a run that did none.
+    bool checked = false;
+    for (int attempt = 0; attempt < 5 && !checked; ++attempt) {
+      TempDir dir;
+      const std::string json = dir.path() + "/result.json";
+      const auto o =
+          run_shmcheck({"run", spec_path(spec), "--quiet", "--duration", "1us", "--json", json});
+      const auto result = load_json(json);
+      const auto* e = expectation(result, "work_done");
+      ASSERT_NE(e, nullptr) << result.at("expectations").dump(2);
+      if (e->at("pass").get<bool>()) continue;  // it did some work
+      checked = true;
+      EXPECT_TRUE(o.exit.exited && o.exit.code == 1) << describe(o);
+      EXPECT_EQ(e->at("actual"), said) << e->dump();
+    }
+    EXPECT_TRUE(checked) << spec << ": every 1 us run did some work";
   }
 }
 
