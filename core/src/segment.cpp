@@ -358,7 +358,7 @@ bool sysv_key_holds_name(int key, const std::string& name) {
 // The name a ref without one stands for; the header's strings are NUL-terminated
 // (check_layout decoded them).
 std::string name_from_header(const SegmentHeader& h) {
-  return segment_name(::getuid(), h.run_id, h.object_name);
+  return segment_name(::geteuid(), h.run_id, h.object_name);
 }
 
 bool parse_int(std::string_view text, int& out) noexcept {
@@ -481,7 +481,10 @@ Result<Segment> Segment::create(const SegmentOptions& options) noexcept {
     return make_error(ErrorCode::kInvalidArgument, "segment create", "payload size too large");
   }
   const std::size_t total = (kSegmentHeaderSize + options.payload_size + page - 1) / page * page;
-  const std::string name = segment_name(::getuid(), options.run_id, options.object);
+  // The owner's uid, as the harness's manifest names it (getuid here and geteuid there
+  // differed under setuid: the manifest's name derived another SysV key, and a reclaim
+  // took the segment for gone and left it).
+  const std::string name = segment_name(::geteuid(), options.run_id, options.object);
 
   // seg owns what exists as soon as it exists: any early return below destroys seg,
   // which unlinks the name (creator_) and closes/unmaps.
