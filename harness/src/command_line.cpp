@@ -70,6 +70,8 @@ void fail_writes_to_a_closed_stdout(const CLI::App& command) noexcept {
 
 }  // namespace
 
+bool stdout_was_closed() noexcept { return g_stdout_was_closed; }
+
 CLI::Validator non_empty_path() {
   return {[](const std::string& v) {
             return v.empty() ? std::string("an empty path (an unset variable?)") : std::string();

@@ -182,6 +182,12 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
       out->reports_to_stdout_ = true;
     }
   }
+  // A report to a standard output that was closed went to the /dev/null kept in its
+  // place, and the run said nothing.
+  if (out->reports_to_stdout_ && stdout_was_closed()) {
+    return core::make_error(core::error_code_from_errno(EBADF), "report",
+                            "standard output (-), closed when shmcheck started", EBADF);
+  }
   // A report that cannot be written fails the command now, not after the run.
   struct File {
     const char* flag;  // a literal: an error's call

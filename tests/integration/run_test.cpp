@@ -1576,7 +1576,8 @@ enum class Stdout { kFullDisk, kClosed, kReaderGone };
 // exits 3; a run keeps its verdict as its exit code (its reports are checked on their
 // own) and says what was lost. So too when standard output was closed (`>&-`: the output
 // went to /dev/null with exit 0) or its reader went away (`| head`: killed by SIGPIPE,
-// exit 141, where the README promises 3).
+// exit 141, where the README promises 3). A report asked for on a closed standard
+// output is refused before the run.
 TEST(Commands, AStandardOutputThatCannotBeWrittenIsSaidAndFailsAllButARunsVerdict) {
   TempDir dir;
   const std::string err_path = dir.path() + "/err";
@@ -1633,6 +1634,14 @@ TEST(Commands, AStandardOutputThatCannotBeWrittenIsSaidAndFailsAllButARunsVerdic
           << err;
     }
   }
+  // A report to a closed standard output went to the /dev/null kept in its place, and
+  // the run exited 0: refused before the run, exit 3.
+  const auto [exit, err] =
+      with_stdout(Stdout::kClosed, {"run", spec, "-q", "--duration", "300ms", "--json", "-"});
+  ASSERT_TRUE(exit.exited) << exit.describe();
+  EXPECT_EQ(exit.code, 3) << exit.describe() << "\n" << err;
+  EXPECT_NE(err.find("standard output (-), closed when shmcheck started"), std::string::npos)
+      << err;
 }
 
 TEST(RunCommand, UnknownFlagIsAUsageError) {

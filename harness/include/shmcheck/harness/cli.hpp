@@ -34,6 +34,10 @@ using CommandFactory = CommandRunner (*)(CLI::App&);
 int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> commands, int argc,
                      char** argv);
 
+// Whether standard output was closed when shmcheck started (it is then kept on
+// /dev/null, so that no file takes descriptor 1).
+[[nodiscard]] bool stdout_was_closed() noexcept;
+
 // A check for a flag naming a file or directory: refuses an empty one.
 CLI::Validator non_empty_path();
 // The same for any other value: an empty one (a CI script's unset variable) would
