@@ -1081,8 +1081,8 @@ void Runner::expectations() {
   // A run that did nothing checked nothing (`--duration 1us` passed with 0 messages
   // sent): its pass would say the spec held when it was never exercised.
   if (result_.integrity) {
-    add("work_done", "> 0 messages committed",
-        std::to_string(counts.acked) + " messages committed", counts.acked > 0);
+    add("work_done", "> 0 messages committed", std::to_string(counts.acked) + " messages committed",
+        counts.acked > 0);
   } else {
     std::uint64_t ops = 0;
     for (const auto& r : result_.roles) ops += r.stats.total_ops();
