@@ -340,19 +340,26 @@ Result<void> check_sysv_owner(const shmid_ds& ds, const std::string& what) {
   return {};
 }
 
-// True when the segment on key is ours and its header names the same run and
-// object as name: then name is taken (kExists), not merely a key collision.
-bool sysv_key_holds_name(int key, const std::string& name) {
-  auto id = posix_call("shmget", [&] { return ::shmget(key, 0, 0); });
-  if (!id) return false;
-  auto ds = sysv_stat(*id);
+}  // namespace
+
+bool sysv_segment_holds_name(int shmid, const std::string& name) {
+  auto ds = sysv_stat(shmid);
   if (!ds || !check_sysv_owner(*ds, name)) return false;
   if (ds->shm_segsz < kSegmentHeaderSize) return false;
-  auto m = Mapping::attach_sysv(*id, ds->shm_segsz, Access::kReadOnly);
+  auto m = Mapping::attach_sysv(shmid, ds->shm_segsz, Access::kReadOnly);
   if (!m) return false;
   auto info = decode_segment_header(m->data(), m->size());
   auto parsed = parse_segment_name(name);
   return info && parsed && info->run_id == parsed->run_id && info->object_name == parsed->object;
+}
+
+namespace {
+
+// True when the segment on key is ours and its header names the same run and
+// object as name: then name is taken (kExists), not merely a key collision.
+bool sysv_key_holds_name(int key, const std::string& name) {
+  auto id = posix_call("shmget", [&] { return ::shmget(key, 0, 0); });
+  return id && sysv_segment_holds_name(*id, name);
 }
 
 // The name a ref without one stands for; the header's strings are NUL-terminated

@@ -413,8 +413,7 @@ RunCandidates candidates_of(const RunManifest& manifest, const Inventory& invent
   RunCandidates out;
   const std::int64_t manifest_s = manifest.created_unix_ns / 1'000'000'000;
   for (const auto& mo : manifest.objects) {
-    const IpcObject* found = nullptr;
-    bool ambiguous = false;
+    std::vector<const IpcObject*> matches;
     for (const auto& o : inventory.objects) {
       if (o.kind != mo.kind) continue;
       const bool sysv = o.kind == IpcKind::kSysvShm || o.kind == IpcKind::kSysvSemaphore ||
@@ -423,28 +422,30 @@ RunCandidates candidates_of(const RunManifest& manifest, const Inventory& invent
       // harness died between creating it and recording its id (-1).
       const bool match = sysv ? keyed_for(o, mo.name) && (mo.sysv_id < 0 || o.sysv_id == mo.sysv_id)
                               : o.name == mo.name;
-      if (!match) continue;
-      if (found != nullptr) {
-        // Two objects on the run's derived keys (the harness moves to the next key when
-        // another program's set holds one): which is the run's cannot be told, and
-        // neither is removed. Only an unrecorded id (-1) can meet this.
-        ambiguous = true;
-        break;
-      }
-      found = &o;
+      if (match) matches.push_back(&o);
     }
-    if (found == nullptr) {
+    if (matches.size() > 1) {
+      // Several objects on the run's derived keys (the harness moves to the next key
+      // when another program's object holds one; only an unrecorded id, -1, meets this):
+      // a segment whose header names the run and object is the run's; else which is
+      // cannot be told, and none is removed.
+      const IpcObject* first = matches.front();
+      std::erase_if(matches, [&](const IpcObject* o) {
+        return o->kind != IpcKind::kSysvShm || !core::sysv_segment_holds_name(o->sysv_id, mo.name);
+      });
+      if (matches.size() != 1) {
+        out.skipped.push_back({*first, CleanStatus::kChanged,
+                               "its id was not recorded and more than one object has one of "
+                               "the run's keys: which is the run's cannot be told",
+                               0});
+        continue;
+      }
+    }
+    if (matches.empty()) {
       ++out.gone;
       continue;
     }
-    if (ambiguous) {
-      out.skipped.push_back({*found, CleanStatus::kChanged,
-                             "its id was not recorded and more than one object has one of the "
-                             "run's keys: which is the run's cannot be told",
-                             0});
-      continue;
-    }
-    IpcObject candidate = *found;
+    IpcObject candidate = *matches.front();
     if (candidate.header && candidate.header->run_id != manifest.run_id) {
       CleanOutcome skipped{candidate, CleanStatus::kChanged,
                            "header names run " + candidate.header->run_id, 0};

@@ -888,6 +888,54 @@ TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
+// A segment made on the run's second key (another program's segment held the first)
+// by a harness killed before it recorded the id: of the two objects on the run's keys,
+// the one whose header names the run is the run's, and only it is removed.
+TEST(Reclaim, OfTwoSegmentsOnTheRunsKeysTheOneWhoseHeaderNamesTheRunIsReclaimed) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const std::string dir = new_manifest_dir("manifests");
+    ASSERT_FALSE(dir.empty());
+    RunManifest m;
+    m.run_id = core::new_run_id();
+    m.harness = {999999, 1, 0};  // not in this /proc: dead
+    m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr) - 5) * 1'000'000'000;
+    const std::string name = object_name(m.run_id, "ring");
+    m.objects.push_back({"", name, IpcKind::kSysvShm, -1});
+    ASSERT_TRUE(write_manifest(m, dir));
+    const int unrelated = ::shmget(core::sysv_key_for(name, 0), 4096, IPC_CREAT | IPC_EXCL | 0600);
+    ASSERT_GE(unrelated, 0);
+    int ids[2];
+    ASSERT_EQ(::pipe(ids), 0);
+    const pid_t harness = shmcheck::testing::fork_child([&] {
+      core::SegmentOptions options;
+      options.backing = core::Backing::kSysV;
+      options.run_id = m.run_id;
+      options.object = "ring";
+      options.payload_size = 4096;
+      auto seg = core::Segment::create(options);
+      if (!seg) return 1;
+      const int id = seg->sysv_id();
+      if (::write(ids[1], &id, sizeof id) != sizeof id) return 2;
+      ::raise(SIGKILL);  // dies with it unrecorded, as a killed harness
+      return 3;
+    });
+    EXPECT_TRUE(shmcheck::testing::wait_child(harness).killed_by(SIGKILL));
+    int ours = -1;
+    ASSERT_EQ(::read(ids[0], &ours, sizeof ours), static_cast<ssize_t>(sizeof ours));
+    ASSERT_NE(ours, unrelated);
+
+    const auto report = reclaim_dead_runs(dir, clean_options(false));
+    EXPECT_EQ(report.removed, 1U);
+    struct shmid_ds ds {};
+    EXPECT_NE(::shmctl(ours, IPC_STAT, &ds), 0) << "the run's segment was left";
+    EXPECT_EQ(::shmctl(unrelated, IPC_STAT, &ds), 0) << "another program's segment was removed";
+    ::shmctl(unrelated, IPC_RMID, nullptr);
+    ::shmctl(ours, IPC_RMID, nullptr);
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
 // A dead harness's object that someone holds for a moment (another run's inventory
 // opens each shmcheck object to read its header) is reclaimed with a settle: the
 // inventory is taken again until the holder has let go. Without one it was kept

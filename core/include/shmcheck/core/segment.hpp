@@ -100,6 +100,9 @@ struct SegmentRef {
 // The SysV key for name on the given attempt (0, 1, ...): a hash of the name, never
 // IPC_PRIVATE. create() walks the attempts on EEXIST.
 [[nodiscard]] int sysv_key_for(std::string_view name, unsigned attempt) noexcept;
+// True when SysV segment shmid is the caller's and its header names the run and object
+// of `name` ("/shmcheck.<uid>.<run>.<object>"). Attaches it read-only for a moment.
+[[nodiscard]] bool sysv_segment_holds_name(int shmid, const std::string& name);
 
 class Segment {
  public:
