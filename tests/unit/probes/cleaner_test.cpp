@@ -97,6 +97,16 @@ std::string new_manifest_dir(const std::string& prefix) {
   return base + "/runs";
 }
 
+// The manifest of a run whose harness is dead (a pid not in the sandbox's /proc),
+// written 5 s ago.
+RunManifest dead_run_manifest(const std::string& run_id) {
+  RunManifest m;
+  m.run_id = run_id;
+  m.harness = {999999, 1, 0};
+  m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr) - 5) * 1'000'000'000;
+  return m;
+}
+
 IpcObject snapshot_of(const std::string& name) {
   const auto inv = take_inventory(sandbox_options());
   const auto* o = find_named(inv, IpcKind::kPosixShm, name);
@@ -768,13 +778,10 @@ TEST(Reclaim, AHarnessOfAnotherPidNamespaceIsNotTakenForDead) {
   const auto sandbox = probe_tests::run_in_sandbox([] {
     const std::string dir = new_manifest_dir("other-ns");
     ASSERT_FALSE(dir.empty());
-    RunManifest m;
-    m.run_id = core::new_run_id();
+    RunManifest m = dead_run_manifest(core::new_run_id());
     const int semid = ::semget(core::sysv_key_for(object_name(m.run_id, "slots"), 0), 1,
                                IPC_CREAT | IPC_EXCL | 0600);
     ASSERT_GE(semid, 0);
-    m.harness = {999999, 1, 0};  // not in this /proc
-    m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr) - 5) * 1'000'000'000;
     m.pid_namespace = "pid:[4026531836]";  // the host's: not this sandbox's
     m.objects.push_back({"", object_name(m.run_id, "slots"), IpcKind::kSysvSemaphore, semid});
     ASSERT_TRUE(write_manifest(m, dir));
@@ -811,13 +818,6 @@ TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
   const auto sandbox = probe_tests::run_in_sandbox([] {
     const std::string dir = new_manifest_dir("manifests");
     ASSERT_FALSE(dir.empty());
-    const auto dead_manifest = [](const std::string& run) {
-      RunManifest m;
-      m.run_id = run;
-      m.harness = {999999, 1, 0};  // not in this /proc: dead
-      m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr) - 5) * 1'000'000'000;
-      return m;
-    };
     // Another program's set, with a process blocked on it, under the id a stale
     // manifest recorded.
     const int unrelated = ::semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
@@ -827,12 +827,12 @@ TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
       (void)::semop(unrelated, &down, 1);  // until the set is removed
       return 0;
     });
-    auto stale = dead_manifest(core::new_run_id());
+    auto stale = dead_run_manifest(core::new_run_id());
     stale.objects.push_back(
         {"", object_name(stale.run_id, "slots"), IpcKind::kSysvSemaphore, unrelated});
     ASSERT_TRUE(write_manifest(stale, dir));
     // A set its harness made and died before recording.
-    auto unrecorded = dead_manifest(core::new_run_id());
+    auto unrecorded = dead_run_manifest(core::new_run_id());
     const int made = ::semget(core::sysv_key_for(object_name(unrecorded.run_id, "pool"), 0), 1,
                               IPC_CREAT | IPC_EXCL | 0600);
     ASSERT_GE(made, 0);
@@ -841,7 +841,7 @@ TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
     ASSERT_TRUE(write_manifest(unrecorded, dir));
     // Two sets on an unrecorded run's keys: another program's on the first, the run's
     // on the next.
-    auto twice = dead_manifest(core::new_run_id());
+    auto twice = dead_run_manifest(core::new_run_id());
     int on_keys[2] = {-1, -1};
     for (unsigned attempt = 0; attempt < 2; ++attempt) {
       on_keys[attempt] = ::semget(core::sysv_key_for(object_name(twice.run_id, "pool"), attempt), 1,
@@ -852,12 +852,12 @@ TEST(Reclaim, ASysvObjectIsTheRunsOnlyByTheKeyItsNameDerives) {
     ASSERT_TRUE(write_manifest(twice, dir));
     // A live run's manifest, and a dead one's filed under the live run's name (written
     // as the harness writes one, its pid namespace this one: its harness is dead here).
-    auto live = dead_manifest(core::new_run_id());
+    auto live = dead_run_manifest(core::new_run_id());
     live.harness = core::self_identity();
     ASSERT_TRUE(write_manifest(live, dir));
     const std::string side = new_manifest_dir("side");
     ASSERT_FALSE(side.empty());
-    ASSERT_TRUE(write_manifest(dead_manifest(live.run_id), side));
+    ASSERT_TRUE(write_manifest(dead_run_manifest(live.run_id), side));
     const auto misfiled = dir + "/" + core::new_run_id() + ".manifest";
     ASSERT_EQ(::rename(manifest_path(side, live.run_id).c_str(), misfiled.c_str()), 0);
 
@@ -896,10 +896,7 @@ TEST(Reclaim, OfTwoSegmentsOnTheRunsKeysTheOneWhoseHeaderNamesTheRunIsReclaimed)
   const auto sandbox = probe_tests::run_in_sandbox([] {
     const std::string dir = new_manifest_dir("manifests");
     ASSERT_FALSE(dir.empty());
-    RunManifest m;
-    m.run_id = core::new_run_id();
-    m.harness = {999999, 1, 0};  // not in this /proc: dead
-    m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr) - 5) * 1'000'000'000;
+    RunManifest m = dead_run_manifest(core::new_run_id());
     const std::string name = object_name(m.run_id, "ring");
     m.objects.push_back({"", name, IpcKind::kSysvShm, -1});
     ASSERT_TRUE(write_manifest(m, dir));
