@@ -351,9 +351,9 @@ int run_audit(const AuditFlags& f) {
     for (const auto& p : reclaimed->problems) {
       std::fprintf(stderr, "shmcheck audit: %s: %s\n", printable(p.source).c_str(),
                    printable(p.error.brief()).c_str());
-      // The directory itself refused: nothing was reclaimed, which the exit code says
-      // (it was 0). A single unreadable manifest is only warned about.
-      manifest_dir_refused |= p.source == dir;
+      // The directory or a manifest in it refused: what those runs left is still there,
+      // which the exit code says (it was 0). The inventory's own problems are not this.
+      manifest_dir_refused |= p.source == dir || p.source.starts_with(dir + "/");
     }
     if (f.json) {
       out["reclaim"] = probes::to_json(*reclaimed);
@@ -363,6 +363,10 @@ int run_audit(const AuditFlags& f) {
                     run.manifest.harness.pid, core::to_string(run.harness), run.detail.c_str());
         if (!run.clean.outcomes.empty()) print_clean(run.clean, clean_options.dry_run, "  reclaim");
         if (run.manifest_removed) std::printf("  removed manifest %s\n", run.manifest_path.c_str());
+      }
+      for (const auto& path : reclaimed->stale_temporaries) {
+        std::printf("%s manifest temporary a killed harness left: %s\n",
+                    clean_options.dry_run ? "would remove" : "removed", printable(path).c_str());
       }
       if (!reclaimed->quarantine.outcomes.empty()) {
         std::printf("left mid-removal by a killed cleaner:\n");
@@ -480,7 +484,9 @@ int run_audit(const AuditFlags& f) {
     return kExitEnvironment;
   }
   if (manifest_dir_refused) {
-    std::fprintf(stderr, "shmcheck audit: --reclaim could not read its manifest directory\n");
+    std::fprintf(stderr,
+                 "shmcheck audit: --reclaim could not read its manifest directory or a manifest "
+                 "in it: what those runs left may still be there\n");
     return kExitEnvironment;
   }
   return f.fail_on_orphans && orphans > 0 ? kExitExpectationFailed : kExitPass;

@@ -483,6 +483,11 @@ ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& opti
     }
     return report;
   }
+  if (run_filter.empty()) {
+    if (auto stale = remove_stale_temporaries(dir, options.dry_run)) {
+      report.stale_temporaries = std::move(*stale);
+    }
+  }
   std::optional<Inventory> inventory;
   for (const auto& path : *paths) {
     auto manifest = read_manifest(path);

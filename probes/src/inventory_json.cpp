@@ -144,6 +144,7 @@ nlohmann::json to_json(const ReclaimReport& report) {
   }
   return {{"runs", runs},
           {"quarantine", to_json(report.quarantine)},
+          {"stale_temporaries", report.stale_temporaries},
           {"removed", report.removed},
           {"bytes_freed", report.bytes_freed},
           {"problems", problems}};

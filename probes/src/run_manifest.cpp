@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "inventory_detail.hpp"
+#include "shmcheck/core/process_identity.hpp"
 #include "shmcheck/core/segment_header.hpp"
 #include "unique_fd.hpp"
 
@@ -237,6 +240,36 @@ core::Result<std::vector<std::string>> list_manifests(const std::string& dir) {
   std::vector<std::string> out;
   SHMCHECK_TRY(detail::for_each_entry(fd->get(), [&](std::string_view name, unsigned char) {
     if (name.ends_with(kSuffix)) out.push_back(dir + "/" + std::string(name));
+  }));
+  return out;
+}
+
+core::Result<std::vector<std::string>> remove_stale_temporaries(const std::string& dir,
+                                                                bool dry_run) {
+  constexpr std::string_view kTemporary = ".manifest.tmp.";
+  auto fd = open_private_dir(dir);
+  if (!fd) return std::move(fd).error();
+  const auto now = std::chrono::system_clock::now();
+  std::vector<std::string> out;
+  SHMCHECK_TRY(detail::for_each_entry(fd->get(), [&](std::string_view name, unsigned char) {
+    const auto at = name.find(kTemporary);
+    if (at == std::string_view::npos || !valid_run_id(name.substr(0, at))) return;
+    const std::string_view digits = name.substr(at + kTemporary.size());
+    pid_t pid = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+    if (ec != std::errc() || end != digits.data() + digits.size() || pid <= 0) return;
+    const std::string file(name);
+    struct stat st {};
+    if (::fstatat(fd->get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != ::geteuid()) {
+      return;
+    }
+    const auto written = std::chrono::system_clock::time_point(std::chrono::seconds(st.st_mtime));
+    if (now - written < std::chrono::minutes(1)) return;  // a writer may be at it
+    const auto start = core::process_start_time(pid);
+    if (start || start.error().code != ErrorCode::kNotFound) return;  // its writer may live
+    if (!dry_run && ::unlinkat(fd->get(), file.c_str(), 0) != 0) return;
+    out.push_back(dir + "/" + file);
   }));
   return out;
 }

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -266,8 +267,10 @@ TEST(AuditCli, EnvironmentProblemsExitWithCode3) {
 }
 
 // --reclaim whose manifest directory is refused (another user could change it, or it
-// is a symbolic link) reclaimed nothing and exited 0; it says so and exits 3. A
-// directory that does not exist yet (no run has written one) is no problem.
+// is a symbolic link), or a manifest in it (others could write it), reclaimed nothing
+// of those runs and exited 0; it says so and exits 3. A directory that does not exist
+// yet (no run has written one) is no problem. A temporary a killed harness left
+// (<run>.manifest.tmp.<pid>) is removed once a minute old and its pid gone.
 TEST(AuditCli, AReclaimWhoseManifestDirectoryIsRefusedExitsWithCode3) {
   namespace fs = std::filesystem;
   const fs::path base = fs::temp_directory_path() / ("shmcheck-mdir-" + std::to_string(::getpid()));
@@ -287,11 +290,33 @@ TEST(AuditCli, AReclaimWhoseManifestDirectoryIsRefusedExitsWithCode3) {
     EXPECT_NE(out.err.find("--reclaim could not read its manifest directory"), std::string::npos)
         << out.err;
   }
+  // Stale and fresh temporaries of write_manifest, in a directory that is fine.
+  const auto run = core::new_run_id();
+  const fs::path stale = base / "private" / (run + ".manifest.tmp.999999999");
+  const fs::path fresh = base / "private" / (run + ".manifest.tmp.999999998");
+  std::ofstream(stale) << "{";
+  std::ofstream(fresh) << "{";
+  const auto old = fs::file_time_type::clock::now() - std::chrono::minutes(2);
+  fs::last_write_time(stale, old);
   for (const auto& fine : {base / "private", base / "not-yet"}) {
-    const auto out =
-        run_capture({shmcheck_path(), "audit", "--reclaim", "--manifest-dir", fine.string()});
+    const auto out = run_capture(
+        {shmcheck_path(), "audit", "--reclaim", "--yes", "--manifest-dir", fine.string()});
     EXPECT_EQ(out.exit.code, 0) << fine << ": " << out.exit.describe() << out.err;
   }
+  EXPECT_FALSE(fs::exists(stale)) << "a killed harness's temporary was left";
+  EXPECT_TRUE(fs::exists(fresh)) << "a temporary its writer may be renaming was removed";
+  // A manifest others could have written: refused, exit 3.
+  const fs::path shared = base / "private" / (run + ".manifest");
+  std::ofstream(shared) << R"({"run_id":")" << run
+                        << R"(","harness_pid":999999999,"harness_start_time":1,)"
+                        << R"("created_unix_ns":1,"objects":[]})";
+  fs::permissions(shared, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                              fs::perms::others_read);
+  const auto refused = run_capture(
+      {shmcheck_path(), "audit", "--reclaim", "--manifest-dir", (base / "private").string()});
+  EXPECT_EQ(refused.exit.code, 3) << refused.exit.describe() << refused.err;
+  EXPECT_NE(refused.err.find("is not a private file of this user"), std::string::npos)
+      << refused.err;
   fs::remove_all(base);
 }
 

@@ -105,6 +105,8 @@ struct ReclaimReport {
   // Files a cleaner killed between its rename and its unlink left under a quarantine
   // name; counted in `removed` and `bytes_freed` too.
   CleanReport quarantine;
+  // Manifest temporaries a killed harness left (removed, or would be in a dry run).
+  std::vector<std::string> stale_temporaries;
   std::size_t removed = 0;
   std::uint64_t bytes_freed = 0;
   std::vector<InventoryProblem> problems;

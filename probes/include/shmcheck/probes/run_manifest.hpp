@@ -63,5 +63,12 @@ struct RunManifest {
     const std::string& dir = manifest_dir());
 [[nodiscard]] core::Result<void> remove_manifest(const std::string& run_id,
                                                  const std::string& dir = manifest_dir());
+// The temporary files write_manifest leaves when its writer is killed before the rename
+// (<run id>.manifest.tmp.<pid>): removes those older than a minute whose writer's pid
+// is not a process here (only listed with dry_run). Such a file never names an object
+// its renamed manifest does not: each object is recorded before it is created. Returns
+// their paths.
+[[nodiscard]] core::Result<std::vector<std::string>> remove_stale_temporaries(
+    const std::string& dir, bool dry_run);
 
 }  // namespace shmcheck::probes
