@@ -316,6 +316,13 @@ int run_audit(const AuditFlags& f) {
                    "apply (--kind does)\n");
       return kExitUsage;
     }
+    // A textfile to a standard output closed at start: its descriptor is on /dev/full
+    // (see fail_writes_to_a_closed_stdout), and "No space left on device" misled.
+    if ((f.textfile == "-" || f.textfile == "/dev/stdout") && stdout_was_closed()) {
+      std::fprintf(stderr, "shmcheck audit: --textfile %s: standard output was closed\n",
+                   f.textfile.c_str());
+      return kExitEnvironment;
+    }
     AuditExporterOptions exporter;
     exporter.serve = f.serve;
     exporter.textfile = f.textfile;

@@ -547,19 +547,27 @@ ReclaimReport reclaim_dead_runs(const std::string& dir, const CleanOptions& opti
     run.clean.removed += cleaned.removed;
     run.clean.bytes_freed += cleaned.bytes_freed;
     std::size_t left = 0;
+    std::size_t would_remove = 0;  // a dry run's: not kept, not removed either
     for (const auto& outcome : run.clean.outcomes) {
       if (outcome.status == CleanStatus::kRemoved || outcome.status == CleanStatus::kGone) {
         ++gone;
+      } else if (outcome.status == CleanStatus::kWouldRemove) {
+        ++would_remove;
       } else {
         ++left;
       }
     }
-    if (left == 0 && !options.dry_run) {
+    if (left + would_remove == 0 && !options.dry_run) {
       auto removed = remove_manifest(run.manifest.run_id, dir);
       run.manifest_removed = removed.has_value();
       if (!removed) run.detail = removed.error().message();
-    } else if (left != 0) {
-      run.detail = std::to_string(left) + " object(s) kept";
+    } else if (left + would_remove != 0) {
+      std::string said;
+      if (would_remove != 0) said = std::to_string(would_remove) + " object(s) would be removed";
+      if (left != 0) {
+        said += (said.empty() ? "" : ", ") + std::to_string(left) + " object(s) kept";
+      }
+      run.detail = said;
     }
     if (gone != 0 && run.detail.empty()) {
       run.detail = std::to_string(gone) + " object(s) removed or already gone";

@@ -1642,6 +1642,11 @@ TEST(Commands, AStandardOutputThatCannotBeWrittenIsSaidAndFailsAllButARunsVerdic
   EXPECT_EQ(exit.code, 3) << exit.describe() << "\n" << err;
   EXPECT_NE(err.find("standard output (-), closed when shmcheck started"), std::string::npos)
       << err;
+  const auto [textfile_exit, textfile_err] =
+      with_stdout(Stdout::kClosed, {"audit", "--textfile", "-"});
+  EXPECT_TRUE(textfile_exit.exited && textfile_exit.code == 3) << textfile_exit.describe();
+  EXPECT_NE(textfile_err.find("--textfile -: standard output was closed"), std::string::npos)
+      << textfile_err;
 }
 
 TEST(RunCommand, UnknownFlagIsAUsageError) {

@@ -709,6 +709,11 @@ TEST(Reclaim, RemovesTheObjectsOfADeadHarnessAndItsManifest) {
     const auto dry = reclaim_dead_runs(dir, clean_options(true));
     EXPECT_EQ(dry.removed, 0U);
     EXPECT_TRUE(exists(object_name(run, "ring")));
+    for (const auto& r : dry.runs) {  // not "kept": a dry run only says what it would do
+      if (r.manifest.run_id == run) {
+        EXPECT_EQ(r.detail, "2 object(s) would be removed");
+      }
+    }
 
     const auto report = reclaim_dead_runs(dir, clean_options(false));
     EXPECT_TRUE(report.problems.empty());
