@@ -42,7 +42,10 @@ nlohmann::json to_json(const IpcObject& o) {
                     {"liveness", core::to_string(o.creator_liveness)}};
   }
   if (o.last_pid != 0) j["last_pid"] = o.last_pid;
-  if (o.kind == IpcKind::kSysvSemaphore) j["semaphores"] = o.nominal_size;  // nsems
+  if (o.kind == IpcKind::kSysvSemaphore) {
+    j["semaphores"] = o.nominal_size;  // nsems
+    j["waiters"] = o.waiters;
+  }
   if (o.kind == IpcKind::kSysvShm) {
     j["attach_count"] = o.attach_count;
     j["sysv_dest"] = o.sysv_dest;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <unistd.h>
 
@@ -200,6 +201,42 @@ TEST(InventoryVerdicts, ObjectsHeldByALiveProcessAreInUse) {
 
     const auto stopped = probe_tests::stop_helper(*helper);
     EXPECT_TRUE(stopped.ok()) << stopped.describe();
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// A SysV semaphore set records no users, but a process blocked in semop on it is one:
+// in use (it was `unknown`, "no proof either way"), and so never taken for a dead
+// run's orphan by a reclaim.
+TEST(InventoryVerdicts, ASysvSemaphoreWithAProcessBlockedOnItIsInUse) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const int semid = ::semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+    ASSERT_GE(semid, 0);
+    const auto before = take_inventory(sandbox_options());
+    const auto* idle = find_sysv(before, IpcKind::kSysvSemaphore, semid);
+    ASSERT_NE(idle, nullptr);
+    EXPECT_EQ(idle->verdict, Verdict::kUnknown) << idle->reason;
+    const pid_t waiter = shmcheck::testing::fork_child([&] {
+      sembuf down{1, -1, 0};
+      (void)::semop(semid, &down, 1);  // until the set is removed
+      return 0;
+    });
+    bool blocked = false;  // until the waiter is in semop
+    for (int i = 0; i < 1000 && !blocked; ++i) {
+      blocked = ::semctl(semid, 1, GETNCNT) == 1;
+      if (!blocked) ::usleep(1000);
+    }
+    ASSERT_TRUE(blocked);
+    const auto inv = take_inventory(sandbox_options());
+    const auto* used = find_sysv(inv, IpcKind::kSysvSemaphore, semid);
+    ASSERT_NE(used, nullptr);
+    EXPECT_EQ(used->verdict, Verdict::kInUse) << used->reason;
+    EXPECT_EQ(used->waiters, 1U);
+    EXPECT_EQ(used->reason, "1 process(es) blocked in semop on it");
+    ::semctl(semid, 0, IPC_RMID);
+    const auto waiter_exit = shmcheck::testing::wait_child(waiter, std::chrono::seconds(10));
+    EXPECT_TRUE(waiter_exit.ok()) << waiter_exit.describe();
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }

@@ -127,7 +127,10 @@ struct IpcObject {
   core::Liveness creator_liveness = core::Liveness::kUnknown;  // meaningful when creator is set
   pid_t last_pid = 0;              // SysV shm lpid / msg lspid; 0 when unknown
   std::uint64_t attach_count = 0;  // SysV shm nattch
-  bool sysv_dest = false;          // SysV shm: SHM_DEST set (removed at the last detach)
+  // SysV semaphores: processes blocked in semop on the set now (semncnt + semzcnt of
+  // each semaphore): proof it is in use. 0 also when the set could not be asked.
+  std::uint64_t waiters = 0;
+  bool sysv_dest = false;  // SysV shm: SHM_DEST set (removed at the last detach)
   // Named as glibc names a sem_open's temporary file (sem. and 6 characters): maybe one
   // a sem_open killed before its link() left, or a semaphore given such a name (the
   // two are alike in every way the auditor can see).
