@@ -217,17 +217,8 @@ TEST(InventoryVerdicts, ASysvSemaphoreWithAProcessBlockedOnItIsInUse) {
     const auto* idle = find_sysv(before, IpcKind::kSysvSemaphore, semid);
     ASSERT_NE(idle, nullptr);
     EXPECT_EQ(idle->verdict, Verdict::kUnknown) << idle->reason;
-    const pid_t waiter = shmcheck::testing::fork_child([&] {
-      sembuf down{1, -1, 0};
-      (void)::semop(semid, &down, 1);  // until the set is removed
-      return 0;
-    });
-    bool blocked = false;  // until the waiter is in semop
-    for (int i = 0; i < 1000 && !blocked; ++i) {
-      blocked = ::semctl(semid, 1, GETNCNT) == 1;
-      if (!blocked) ::usleep(1000);
-    }
-    ASSERT_TRUE(blocked);
+    const pid_t waiter = probe_tests::block_in_semop(semid, 1);
+    ASSERT_GT(waiter, 0);
     const auto inv = take_inventory(sandbox_options());
     const auto* used = find_sysv(inv, IpcKind::kSysvSemaphore, semid);
     ASSERT_NE(used, nullptr);

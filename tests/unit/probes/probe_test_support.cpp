@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -76,6 +77,20 @@ const probes::IpcObject* find_run(const probes::Inventory& inv, probes::IpcKind 
     if (o.kind == kind && o.name.find(run_id) != std::string::npos) return &o;
   }
   return nullptr;
+}
+
+pid_t block_in_semop(int semid, unsigned short sem) {
+  const int before = ::semctl(semid, sem, GETNCNT);
+  const pid_t waiter = shmcheck::testing::fork_child([&] {
+    sembuf down{sem, -1, 0};
+    (void)::semop(semid, &down, 1);  // until the set is removed
+    return 0;
+  });
+  for (int i = 0; i < 5000; ++i) {
+    if (::semctl(semid, sem, GETNCNT) > before) return waiter;
+    ::usleep(1000);
+  }
+  return -1;
 }
 
 std::string problems_text(const probes::Inventory& inv) {

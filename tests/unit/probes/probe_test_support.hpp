@@ -64,6 +64,10 @@ const probes::IpcObject* find_named(const probes::Inventory& inv, probes::IpcKin
 const probes::IpcObject* find_sysv(const probes::Inventory& inv, probes::IpcKind kind, int id);
 const probes::IpcObject* find_run(const probes::Inventory& inv, probes::IpcKind kind,
                                   const std::string& run_id);
+// A child blocked in semop(-1) on semaphore `sem` of set semid until the set is removed;
+// returns once it waits there (semncnt counts it), or -1 when it did not within 5 s.
+pid_t block_in_semop(int semid, unsigned short sem);
+
 // "source: message" lines of a snapshot's problems, for assertion messages.
 std::string problems_text(const probes::Inventory& inv);
 
