@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -631,6 +632,54 @@ bool is_mqueue_mount(const std::string& dir) noexcept {
   return ::statfs(dir.c_str(), &fs) == 0 && fs.f_type == kMqueueMagic;
 }
 
+// The holders of objects the kernel says are held (it refused a lease) where the walk
+// found none: a thread that unshared its file table (unshare(CLONE_FILES)) keeps fds that
+// /proc/<pid>/fd does not list, only /proc/<pid>/task/<tid>/fd. Looked for only then
+// (a walk of every thread's table would cost the common case). The verdict stays in_use;
+// the reason names the holder instead of "a process the walk cannot see".
+void name_thread_holders(const std::string& proc_dir, const ProcessScan& scan,
+                         bool processes_complete, std::vector<IpcObject>& objects) {
+  std::unordered_map<DevIno, std::vector<IpcObject*>, detail::DevInoHash> unseen;
+  for (auto& o : objects) {
+    if (o.open_check == OpenCheck::kOpen && o.holders.empty() && !o.flock_held) {
+      unseen[DevIno{o.device, o.inode}].push_back(&o);
+    }
+  }
+  if (unseen.empty()) return;
+  auto proc = detail::open_at(AT_FDCWD, proc_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!proc) return;
+  for (const auto& p : scan.processes) {
+    const std::string pid = std::to_string(p.id.pid);
+    auto tasks = detail::open_at(proc->get(), (pid + "/task").c_str(), O_RDONLY | O_DIRECTORY);
+    if (!tasks) continue;
+    (void)detail::for_each_entry(tasks->get(), [&](std::string_view tid, unsigned char) {
+      if (tid == pid) return;  // the process's own table: walked already
+      auto fds =
+          detail::open_at(tasks->get(), (std::string(tid) + "/fd").c_str(), O_RDONLY | O_DIRECTORY);
+      if (!fds) return;
+      (void)detail::for_each_entry(fds->get(), [&](std::string_view fd, unsigned char) {
+        struct stat st {};
+        if (::fstatat(fds->get(), std::string(fd).c_str(), &st, 0) != 0) return;
+        const auto it = unseen.find(
+            DevIno{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)});
+        if (it == unseen.end()) return;
+        int number = -1;
+        std::from_chars(fd.data(), fd.data() + fd.size(), number);
+        for (IpcObject* o : it->second) {
+          const bool seen = std::ranges::any_of(
+              o->holders, [&](const Holder& h) { return h.process.pid == p.id.pid; });
+          if (!seen) o->holders.push_back(Holder{p.id, p.comm, p.uid, number, false, false});
+        }
+      });
+    });
+  }
+  for (auto& [key, list] : unseen) {
+    for (IpcObject* o : list) {
+      if (!o->holders.empty()) assign_verdict(*o, processes_complete);
+    }
+  }
+}
+
 Inventory take_inventory(const InventoryOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   Inventory inv;
@@ -744,6 +793,7 @@ Inventory take_inventory(const InventoryOptions& options) {
     assign_verdict(o, complete);
     inv.objects.push_back(std::move(o));
   }
+  name_thread_holders(options.proc_dir, scan, complete, inv.objects);
   for (auto& o : inv.objects)
     o.age_s = o.created_unix_s > 0 ? std::max<std::int64_t>(0, now_s - o.created_unix_s) : 0;
   inv.scan_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -6,12 +6,14 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <thread>
 
 #include "probe_test_support.hpp"
 #include "shmcheck/core/segment_header.hpp"
@@ -313,6 +315,53 @@ TEST(InventoryVerdicts, WithUnreadableProcessesTheKernelLeaseDecidesElseUnknown)
     for (const char* name : {"orphan", "held", "roots"}) {
       ::shm_unlink(object_name(run, name).c_str());
     }
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// A thread that unshared its file table (unshare(CLONE_FILES)) keeps fds that
+// /proc/<pid>/fd does not list: the kernel's refused lease kept the object in use, but
+// the reason said "a process the /proc walk cannot see". The holder is now named, from
+// /proc/<pid>/task/<tid>/fd.
+TEST(InventoryVerdicts, AThreadWithItsOwnFileTableIsNamedAsTheHolder) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    const auto name = object_name(run, "threaded");
+    const pid_t maker = shmcheck::testing::fork_child(
+        [&] { return testing_ipc::create_posix_shm(run, "threaded", 8192) >= 0 ? 0 : 1; });
+    ASSERT_TRUE(shmcheck::testing::wait_child(maker).ok());
+    int ready[2];
+    int release[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(release), 0);
+    const pid_t holder = shmcheck::testing::fork_child([&] {
+      ::close(release[1]);
+      std::thread t([&] {
+        if (::unshare(CLONE_FILES) != 0) return;
+        const int fd = ::shm_open(name.c_str(), O_RDWR, 0);  // this thread's table only
+        char c = fd >= 0 ? 1 : 0;
+        (void)::write(ready[1], &c, 1);
+        (void)::read(release[0], &c, 1);
+      });
+      t.join();
+      return 0;
+    });
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    ASSERT_EQ(c, 1) << "the thread could not open the object";
+    const auto inv = take_inventory(sandbox_options());
+    const auto* o = find_named(inv, IpcKind::kPosixShm, name);
+    ASSERT_NE(o, nullptr);
+    EXPECT_EQ(o->verdict, Verdict::kInUse) << o->reason;
+    ASSERT_EQ(o->holders.size(), 1U) << o->reason;
+    EXPECT_EQ(o->holders[0].process.pid, holder);
+    EXPECT_GE(o->holders[0].fd, 0);
+    EXPECT_TRUE(o->reason.starts_with("held by " + std::to_string(holder))) << o->reason;
+    ::close(release[1]);
+    const auto holder_exit = shmcheck::testing::wait_child(holder, std::chrono::seconds(10));
+    EXPECT_TRUE(holder_exit.ok()) << holder_exit.describe();
+    ::shm_unlink(name.c_str());
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
