@@ -1705,6 +1705,33 @@ TEST(RunCommand, AFlagWithoutTheOneItModifiesIsAUsageError) {
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 
+// `semaphore_drift` holds for each semaphore, not for their sum: a +1 on one and a -1
+// on another summed to the 0 expected and passed. Here a waiter of `a` (POSIX: drift
+// 1) is killed and `b` (SEM_UNDO) drifts 0: their sum, 1, passed `semaphore_drift: 1`.
+TEST(RunCommand, SemaphoreDriftIsExpectedOfEachSemaphoreNotOfTheirSum) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/two-sems.yaml";
+  std::ofstream(spec)
+      << "name: two-sems\nduration: 1s\ntimeout: 10s\nobjects:\n"
+         "  - { name: a, kind: semaphore, flavor: posix_unnamed, initial: 2 }\n"
+         "  - { name: b, kind: semaphore, flavor: sysv, undo: true, initial: 2 }\n"
+         "processes:\n"
+         "  - { role: waiter, count: 2, uses: a, hold: 10us }\n"
+         "  - { role: waiter, count: 2, uses: b, hold: 10us }\n"
+         "faults:\n"
+         "  - { kill: waiter, at: semaphore.after_wait, after: 100, restart: true }\n"
+         "expect:\n  semaphore_drift: 1\n";
+  const std::string json = dir.path() + "/result.json";
+  const auto o = run_shmcheck({"run", spec, "--json", json, "--seed", "530195547"});
+  EXPECT_TRUE(o.exit.exited && o.exit.code == 1) << describe(o);
+  const auto result = load_json(json);
+  const auto* e = expectation(result, "semaphore_drift");
+  ASSERT_NE(e, nullptr) << result.at("expectations").dump(2);
+  EXPECT_FALSE(e->at("pass").get<bool>()) << e->dump();
+  EXPECT_TRUE(e->at("actual").get<std::string>().starts_with("a 1, b 0")) << e->dump();
+  EXPECT_EQ(e->at("expected"), "1 each") << e->dump();
+}
+
 // A run that did nothing checked nothing: `--duration 1us` passed with 0 messages sent.
 // It fails, saying so, for messages and for other work alike.
 TEST(RunCommand, ARunThatDidNoWorkFails) {
