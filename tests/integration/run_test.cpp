@@ -301,6 +301,22 @@ nlohmann::json run_passing_text(const std::string& yaml) {
   return run_passing_file(spec, {"--quiet"}, {}, &o);
 }
 
+// A spec given as YAML text (written to a scratch file), run quietly with --json and
+// `flags`: its JSON result; exit code 1 and a fail verdict expected.
+nlohmann::json run_failing_text(const std::string& yaml, const std::vector<std::string>& flags) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/spec.yaml";
+  std::ofstream(spec) << yaml;
+  const std::string json = dir.path() + "/result.json";
+  std::vector<std::string> args{"run", spec, "--quiet", "--json", json};
+  args.insert(args.end(), flags.begin(), flags.end());
+  const auto o = run_shmcheck(args);
+  EXPECT_TRUE(o.exit.exited && o.exit.code == 1) << describe(o);
+  auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "fail") << result.at("expectations").dump(2);
+  return result;
+}
+
 // Every message acked was delivered once and checked: no delivery record was dropped.
 // A producer killed between a push's commit and its ack adds a delivered message that
 // was never acked ("recovered"); with restarts every 40 ms that happens in some runs.
@@ -1709,22 +1725,17 @@ TEST(RunCommand, AFlagWithoutTheOneItModifiesIsAUsageError) {
 // on another summed to the 0 expected and passed. Here a waiter of `a` (POSIX: drift
 // 1) is killed and `b` (SEM_UNDO) drifts 0: their sum, 1, passed `semaphore_drift: 1`.
 TEST(RunCommand, SemaphoreDriftIsExpectedOfEachSemaphoreNotOfTheirSum) {
-  TempDir dir;
-  const std::string spec = dir.path() + "/two-sems.yaml";
-  std::ofstream(spec)
-      << "name: two-sems\nduration: 1s\ntimeout: 10s\nobjects:\n"
-         "  - { name: a, kind: semaphore, flavor: posix_unnamed, initial: 2 }\n"
-         "  - { name: b, kind: semaphore, flavor: sysv, undo: true, initial: 2 }\n"
-         "processes:\n"
-         "  - { role: waiter, count: 2, uses: a, hold: 10us }\n"
-         "  - { role: waiter, count: 2, uses: b, hold: 10us }\n"
-         "faults:\n"
-         "  - { kill: waiter, at: semaphore.after_wait, after: 100, restart: true }\n"
-         "expect:\n  semaphore_drift: 1\n";
-  const std::string json = dir.path() + "/result.json";
-  const auto o = run_shmcheck({"run", spec, "--json", json, "--seed", "530195547"});
-  EXPECT_TRUE(o.exit.exited && o.exit.code == 1) << describe(o);
-  const auto result = load_json(json);
+  const auto result = run_failing_text(
+      "name: two-sems\nduration: 1s\ntimeout: 10s\nobjects:\n"
+      "  - { name: a, kind: semaphore, flavor: posix_unnamed, initial: 2 }\n"
+      "  - { name: b, kind: semaphore, flavor: sysv, undo: true, initial: 2 }\n"
+      "processes:\n"
+      "  - { role: waiter, count: 2, uses: a, hold: 10us }\n"
+      "  - { role: waiter, count: 2, uses: b, hold: 10us }\n"
+      "faults:\n"
+      "  - { kill: waiter, at: semaphore.after_wait, after: 100, restart: true }\n"
+      "expect:\n  semaphore_drift: 1\n",
+      {"--seed", "530195547"});
   const auto* e = expectation(result, "semaphore_drift");
   ASSERT_NE(e, nullptr) << result.at("expectations").dump(2);
   EXPECT_FALSE(e->at("pass").get<bool>()) << e->dump();
@@ -2733,19 +2744,15 @@ TEST(RunCommand, AFailpointFaultTheRunNeverReachesFailsIt) {
 // repairs): it fails now, saying why, unless another fault fired at that failpoint (a
 // pause preempted by a kill on the same hit passes, FaultsSharingOneHit above).
 TEST(RunCommand, AFailpointFaultPreemptedWithNoCrashAtItsFailpointFails) {
-  TempDir dir;
-  const std::string spec = dir.path() + "/preempted.yaml";
-  std::ofstream(spec) << "name: preempted\nduration: 500ms\ntimeout: 10s\nobjects:\n"
-                         "  - { name: guard, kind: mutex }\n"
-                         "processes:\n"
-                         "  - { role: locker, count: 1, uses: guard, think: 1ms }\n"
-                         "faults:\n"
-                         "  - { kill: locker, every: 100ms, max: 1 }\n"
-                         "  - { kill: locker, at: mutex.locked.mid_update, after: 1000000 }\n";
-  const std::string json = dir.path() + "/result.json";
-  const auto o = run_shmcheck({"run", spec, "--json", json});
-  EXPECT_TRUE(o.exit.exited && o.exit.code == 1) << describe(o);
-  const auto result = load_json(json);
+  const auto result = run_failing_text(
+      "name: preempted\nduration: 500ms\ntimeout: 10s\nobjects:\n"
+      "  - { name: guard, kind: mutex }\n"
+      "processes:\n"
+      "  - { role: locker, count: 1, uses: guard, think: 1ms }\n"
+      "faults:\n"
+      "  - { kill: locker, every: 100ms, max: 1 }\n"
+      "  - { kill: locker, at: mutex.locked.mid_update, after: 1000000 }\n",
+      {});
   ASSERT_EQ(result.at("fault_schedule").size(), 2U);
   const auto& preempted = result.at("fault_schedule").at(0);  // failpoint faults come first
   EXPECT_EQ(preempted.at("status"), "preempted") << preempted.dump();
