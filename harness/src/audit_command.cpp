@@ -348,7 +348,7 @@ int run_audit(const AuditFlags& f) {
     }
   };
   std::optional<probes::ReclaimReport> reclaimed;
-  bool manifest_dir_refused = false;
+  bool manifest_refused = false;
   if (f.reclaim) {
     const std::string dir = f.manifest_dir.empty() ? probes::manifest_dir() : f.manifest_dir;
     const std::set<std::string> run_filter(f.runs.begin(), f.runs.end());
@@ -360,7 +360,7 @@ int run_audit(const AuditFlags& f) {
                    printable(p.error.brief()).c_str());
       // The directory or a manifest in it refused: what those runs left is still there,
       // which the exit code says (it was 0). The inventory's own problems are not this.
-      manifest_dir_refused |= p.source == dir || p.source.starts_with(dir + "/");
+      manifest_refused |= p.source == dir || p.source.starts_with(dir + "/");
     }
     if (f.json) {
       out["reclaim"] = probes::to_json(*reclaimed);
@@ -490,7 +490,7 @@ int run_audit(const AuditFlags& f) {
                  failed_removals);
     return kExitEnvironment;
   }
-  if (manifest_dir_refused) {
+  if (manifest_refused) {
     std::fprintf(stderr,
                  "shmcheck audit: --reclaim could not read its manifest directory or a manifest "
                  "in it: what those runs left may still be there\n");

@@ -55,12 +55,10 @@ bool quarantined(std::string_view file_name) {
   const std::string_view rest = file_name.substr(kQuarantinePrefix.size());
   const auto dot = rest.find('.');
   if (dot == 0 || dot == std::string_view::npos || rest.size() - dot - 1 != 12) return false;
-  const auto digits = [](std::string_view text, auto is_digit) {
-    return std::ranges::all_of(text, [&](char c) { return is_digit(c); });
-  };
-  return digits(rest.substr(0, dot), [](char c) { return c >= '0' && c <= '9'; }) &&
-         digits(rest.substr(dot + 1),
-                [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  const auto decimal = [](char c) { return c >= '0' && c <= '9'; };
+  const auto hex = [&](char c) { return decimal(c) || (c >= 'a' && c <= 'f'); };
+  return std::ranges::all_of(rest.substr(0, dot), decimal) &&
+         std::ranges::all_of(rest.substr(dot + 1), hex);
 }
 
 // What killed cleaners left in /dev/shm under a quarantine name (see reclaim_dead_runs).

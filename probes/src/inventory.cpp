@@ -501,24 +501,64 @@ const IpcObject* Inventory::find(std::string_view identity) const {
   return nullptr;
 }
 
-bool Inventory::listed(IpcKind kind) const noexcept {
-  if (!kinds_asked.empty() && kinds_asked.count(kind) == 0) return false;
+std::string_view to_string(IpcSource source) noexcept {
+  switch (source) {
+    case IpcSource::kDevShm:
+      return "dev_shm";
+    case IpcSource::kMqueue:
+      return "mqueue";
+    case IpcSource::kSysvIpc:
+      return "sysvipc";
+    case IpcSource::kProc:
+      return "proc";
+  }
+  return "unknown";
+}
+
+bool lists_from(IpcKind kind, IpcSource source) noexcept {
   switch (kind) {
     case IpcKind::kPosixShm:
     case IpcKind::kPosixSemaphore:
-      return dev_shm_available;
+      return source == IpcSource::kDevShm;
     case IpcKind::kPosixMqueue:
-      return mqueue_available;
+      return source == IpcSource::kMqueue;
     case IpcKind::kSysvShm:
     case IpcKind::kSysvSemaphore:
     case IpcKind::kSysvMqueue:
-      return sysvipc_available;
+      return source == IpcSource::kSysvIpc;
     case IpcKind::kMemfd:
-      return proc_available;
+      return source == IpcSource::kProc;
     case IpcKind::kDeleted:
-      return proc_available && dev_shm_available;
+      return source == IpcSource::kProc || source == IpcSource::kDevShm;
   }
   return false;
+}
+
+bool Inventory::asked(IpcKind kind) const noexcept {
+  return kinds_asked.empty() || kinds_asked.count(kind) != 0;
+}
+
+bool Inventory::available(IpcSource source) const noexcept {
+  switch (source) {
+    case IpcSource::kDevShm:
+      return dev_shm_available;
+    case IpcSource::kMqueue:
+      return mqueue_available;
+    case IpcSource::kSysvIpc:
+      return sysvipc_available;
+    case IpcSource::kProc:
+      return proc_available;
+  }
+  return false;
+}
+
+bool Inventory::listed(IpcKind kind) const noexcept {
+  if (!asked(kind)) return false;
+  for (std::size_t s = 0; s < kIpcSourceCount; ++s) {
+    const auto source = static_cast<IpcSource>(s);
+    if (lists_from(kind, source) && !available(source)) return false;
+  }
+  return true;
 }
 
 namespace detail {

@@ -1,6 +1,5 @@
 #include "shmcheck/reports/audit_metrics.hpp"
 
-#include <algorithm>
 #include <array>
 #include <map>
 
@@ -60,25 +59,19 @@ std::vector<MetricFamily> audit_metric_families(const probes::Inventory& inv,
                        "the kinds it lists have no shmcheck_ipc_objects series while it is 0.",
                        MetricType::Gauge,
                        {}};
-  // The sources the asked kinds need (--kind sysv_shm reads no /dev/shm: a 0 for it
-  // would have been a false alarm); /proc always, for every verdict.
-  const auto asked = [&](std::initializer_list<probes::IpcKind> kinds) {
-    return inv.kinds_asked.empty() || std::ranges::any_of(kinds, [&](probes::IpcKind k) {
-             return inv.kinds_asked.count(k) != 0;
-           });
-  };
-  using K = probes::IpcKind;
-  const struct {
-    const char* source;
-    bool needed;
-    bool up;
-  } sources_read[] = {
-      {"dev_shm", asked({K::kPosixShm, K::kPosixSemaphore, K::kDeleted}), inv.dev_shm_available},
-      {"mqueue", asked({K::kPosixMqueue}), inv.mqueue_available},
-      {"sysvipc", asked({K::kSysvShm, K::kSysvSemaphore, K::kSysvMqueue}), inv.sysvipc_available},
-      {"proc", true, inv.proc_available}};
-  for (const auto& s : sources_read) {
-    if (s.needed) sources.metric.push_back(gauge({{"source", s.source}}, s.up ? 1.0 : 0.0));
+  // The sources the asked kinds are listed from (--kind sysv_shm reads no /dev/shm: a 0
+  // for it would have been a false alarm); /proc always, for every verdict.
+  for (std::size_t s = 0; s < probes::kIpcSourceCount; ++s) {
+    const auto source = static_cast<probes::IpcSource>(s);
+    bool needed = source == probes::IpcSource::kProc;
+    for (std::size_t k = 0; k < probes::kIpcKindCount && !needed; ++k) {
+      const auto kind = static_cast<probes::IpcKind>(k);
+      needed = inv.asked(kind) && probes::lists_from(kind, source);
+    }
+    if (needed) {
+      sources.metric.push_back(gauge({{"source", std::string(probes::to_string(source))}},
+                                     inv.available(source) ? 1.0 : 0.0));
+    }
   }
   std::vector<MetricFamily> out = {std::move(objects), std::move(bytes), std::move(sources)};
   out.push_back({"shmcheck_audit_scan_duration_seconds",

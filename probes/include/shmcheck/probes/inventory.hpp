@@ -65,6 +65,15 @@ inline constexpr std::size_t kIpcKindCount = 8;
 [[nodiscard]] std::string_view to_string(IpcKind kind) noexcept;
 [[nodiscard]] std::optional<IpcKind> ipc_kind_from_string(std::string_view text) noexcept;
 
+// What an inventory reads its objects from.
+enum class IpcSource : std::uint8_t { kDevShm, kMqueue, kSysvIpc, kProc };
+inline constexpr std::size_t kIpcSourceCount = 4;
+// "dev_shm", "mqueue", "sysvipc", "proc"
+[[nodiscard]] std::string_view to_string(IpcSource source) noexcept;
+// Whether objects of `kind` are listed from `source` (a deleted object: from /proc's
+// maps and fds, of files on /dev/shm's file system).
+[[nodiscard]] bool lists_from(IpcKind kind, IpcSource source) noexcept;
+
 enum class Verdict : std::uint8_t {
   kInUse,           // held: by a readable process (fd, mapping, flock, SysV attach), by one the
                     // kernel knows of (lease refused), or its creator lives
@@ -197,8 +206,13 @@ struct Inventory {
     return problems.empty() && processes_unreadable == 0;
   }
   [[nodiscard]] const IpcObject* find(std::string_view identity) const;
-  // Whether objects of `kind` were looked for and their source could be read: a kind
-  // not listed is unknown, not zero (/dev/mqueue not mounted, --kind leaving it out).
+  // Whether objects of `kind` were asked for (InventoryOptions::kinds).
+  [[nodiscard]] bool asked(IpcKind kind) const noexcept;
+  // Whether `source` could be read.
+  [[nodiscard]] bool available(IpcSource source) const noexcept;
+  // Whether objects of `kind` were looked for and every source they are listed from
+  // could be read: a kind not listed is unknown, not zero (/dev/mqueue not mounted,
+  // --kind leaving it out).
   [[nodiscard]] bool listed(IpcKind kind) const noexcept;
 };
 
