@@ -748,22 +748,40 @@ void Supervisor::check_watchdog(std::uint64_t now) {
   // A worker the schedule has paused (SIGSTOP until its resume is due) stops its own
   // progress on purpose, and peers that wait for its messages wait on purpose: the
   // no-progress clock does not run while it is paused. Unless it is paused holding an
-  // object (a lock, a semaphore unit, a claimed MPMC slot that no consumer can pass):
-  // peers blocked behind a stopped holder are the hang the watchdog is for, and the
-  // stall names the holder (mutex-stall-detected).
+  // object (a lock, a semaphore unit, a claimed MPMC slot that no consumer can pass)
+  // that a worker still running uses: peers blocked behind a stopped holder are the
+  // hang the watchdog is for, and the stall names the holder (mutex-stall-detected).
+  // A holder no running worker shares its object with blocks nobody (a lone locker
+  // paused mid-update): its pause is a pause.
+  const auto paused = [&](const Live& l) { return l.pid != 0 && l.stopped && l.resume_at_ns != 0; };
+  const auto shared_with_a_running_peer = [&](std::uint32_t self, std::size_t object) {
+    for (std::uint32_t v = 0; v < configs_.size(); ++v) {
+      const Live& peer = live_[v];
+      if (v != self && configs_[v].object.index == object &&
+          (peer.pid != 0 || peer.restart_pending) && !paused(peer)) {
+        return true;
+      }
+    }
+    return false;
+  };
   bool paused_by_fault = false;
-  bool paused_holding = false;
+  bool paused_blocking = false;
   for (std::uint32_t w = 0; w < configs_.size(); ++w) {
     Live& l = live_[w];
-    if (l.pid == 0 || !l.stopped || l.resume_at_ns == 0) continue;
+    if (!paused(l)) continue;
     paused_by_fault = true;
     if (progress == last_progress_value_ && !l.stopped_claims && options_.claims_of) {
       l.stopped_claims = options_.claims_of(l.pid);
     }
-    paused_holding = paused_holding || control_.view().worker(w).snapshot().holding != 0 ||
-                     (l.stopped_claims && !l.stopped_claims->empty());
+    const std::uint32_t holding = control_.view().worker(w).snapshot().holding;
+    if (holding != 0 && shared_with_a_running_peer(w, holding - 1)) paused_blocking = true;
+    if (l.stopped_claims) {
+      for (const std::size_t object : *l.stopped_claims) {
+        if (shared_with_a_running_peer(w, object)) paused_blocking = true;
+      }
+    }
   }
-  if (progress != last_progress_value_ || (paused_by_fault && !paused_holding)) {
+  if (progress != last_progress_value_ || (paused_by_fault && !paused_blocking)) {
     last_progress_value_ = progress;
     last_progress_ns_ = now;
   }

@@ -2255,6 +2255,22 @@ TEST(RunCommand, ALockHolderPausedLongerThanTheTimeoutIsAStallNamingIt) {
   EXPECT_LT(result.at("stalls").at(0).at("t_s").get<double>(), 2.5);
 }
 
+// A lock holder nobody shares the lock with blocks nobody: a lone locker paused holding
+// the lock longer than the timeout is a pause, not a stall. Before, the watchdog killed
+// it at 1 s ("guard held by locker[0]"), though no worker waited for the lock.
+TEST(RunCommand, ALoneLockHolderPausedLongerThanTheTimeoutIsNotAStall) {
+  const auto result = run_passing_text(
+      "name: lone-holder\nduration: 2s\ntimeout: 500ms\n"
+      "objects: [{ name: guard, kind: mutex }]\n"
+      "processes: [{ role: locker, count: 1, uses: guard, rate: 1k/s }]\n"
+      "faults: [{ pause: locker, at: mutex.locked.mid_update, after: 50, for: 1s }]\n"
+      "expect: { stalled: 0 }\n");
+  EXPECT_TRUE(result.at("stalls").empty()) << result.at("stalls").dump();
+  EXPECT_EQ(fault_statuses(result), (std::vector<std::string>{"fired"}));
+  // It went on after its pause.
+  EXPECT_GT(result.at("mutexes").at(0).at("updates").get<std::uint64_t>(), 50U);
+}
+
 // So does a producer paused between its claim of an MPMC ring slot and its commit: no
 // consumer can pass that slot, and the other producer's messages pile up behind it.
 // Paused after its commit instead it holds nothing, and its peers go on. Before, both
