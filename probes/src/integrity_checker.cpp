@@ -693,10 +693,35 @@ MessageVerdict check_messages(const MessageCheckInput& input) {
   return std::move(tally).finish(input);
 }
 
-MutexFindings check_mutex(const MutexSnapshot& s, std::uint64_t locker_crashes) {
+std::string_view to_string(MutexLeft left) noexcept {
+  switch (left) {
+    case MutexLeft::kFree:
+      return "free";
+    case MutexLeft::kHeldByDead:
+      return "held_by_dead";
+    case MutexLeft::kLocked:
+      return "locked";
+    case MutexLeft::kNotRecoverable:
+      return "not_recoverable";
+    case MutexLeft::kUntried:
+      return "untried";
+  }
+  return "untried";
+}
+
+std::optional<MutexLeft> mutex_left_from_string(std::string_view s) noexcept {
+  for (const MutexLeft left : {MutexLeft::kFree, MutexLeft::kHeldByDead, MutexLeft::kLocked,
+                               MutexLeft::kNotRecoverable, MutexLeft::kUntried}) {
+    if (to_string(left) == s) return left;
+  }
+  return std::nullopt;
+}
+
+MutexFindings check_mutex(const MutexSnapshot& s, std::uint64_t locker_crashes, MutexLeft left) {
   MutexFindings f;
   f.snapshot = s;
   f.locker_crashes = locker_crashes;
+  f.left = left;
   f.record_consistent = s.a == s.b && s.a == s.generation;
   const auto n = [](std::uint64_t v) { return std::to_string(v); };
   if (s.exclusion_violations != 0) {
@@ -715,14 +740,22 @@ MutexFindings check_mutex(const MutexSnapshot& s, std::uint64_t locker_crashes) 
     f.problems.push_back(n(s.owner_died) + " owner-died acquisitions but " + n(s.repairs) +
                          " repairs");
   }
-  // A locker that died holding the lock after the last acquisition leaves the record
-  // (and the in-section counter) as it was: only a finding when no death explains it.
-  const bool undiscovered_death = locker_crashes > s.owner_died;
-  if (!f.record_consistent && !undiscovered_death) {
-    f.problems.push_back("record left inconsistent: a=" + n(s.a) + " b=" + n(s.b) +
-                         " generation=" + n(s.generation));
+  if (left == MutexLeft::kLocked) {
+    f.problems.push_back("still locked after every locker ended");
+  } else if (left == MutexLeft::kNotRecoverable) {
+    f.problems.push_back(
+        "left unrecoverable: unlocked after an owner death without make_consistent");
   }
-  if (s.in_section != 0 && !undiscovered_death) {
+  // A locker that died holding the lock after the last acquisition leaves the record
+  // (and the in-section counter) as it was: only a finding when no such death explains
+  // it. One that died holding nothing explains nothing.
+  const bool held_by_dead = left == MutexLeft::kHeldByDead;
+  if (!f.record_consistent && !held_by_dead) {
+    f.problems.push_back("record left inconsistent: a=" + n(s.a) + " b=" + n(s.b) +
+                         " generation=" + n(s.generation) +
+                         (locker_crashes > s.owner_died ? ", with the lock free" : ""));
+  }
+  if (s.in_section != 0 && !held_by_dead) {
     f.problems.push_back("in-section counter is " + n(s.in_section) + " after the run");
   }
   return f;

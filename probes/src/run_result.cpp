@@ -234,6 +234,7 @@ void fields(R& m, F&& field) {
   field("object", m.object);
   field("record_consistent", m.record_consistent);
   field("locker_crashes", m.locker_crashes);
+  field("left", m.left);
   field("a", m.snapshot.a);
   field("b", m.snapshot.b);
   field("generation", m.snapshot.generation);
@@ -390,6 +391,9 @@ std::optional<FaultStatus> from_name(std::string_view name, FaultStatus /*tag*/)
 }
 std::optional<WorkerOp> from_name(std::string_view name, WorkerOp /*tag*/) {
   return worker_op_from_string(name);
+}
+std::optional<MutexLeft> from_name(std::string_view name, MutexLeft /*tag*/) {
+  return mutex_left_from_string(name);
 }
 
 // Runs read_part(); a BadDocument it throws is placed under `step` of the path.

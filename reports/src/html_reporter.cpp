@@ -151,7 +151,11 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
   for (const auto& m : run.mutexes) {
     out << "<p>mutex <code>" << xml_escape(m.object) << "</code>: " << m.snapshot.repairs
         << " repairs, " << m.snapshot.exclusion_violations << " exclusion violations, record "
-        << (m.record_consistent ? "consistent" : "<b>torn</b>") << "</p>";
+        << (m.record_consistent ? "consistent" : "<b>torn</b>")
+        << (m.left == probes::MutexLeft::kHeldByDead
+                ? ", left held by a dead locker (nobody locked after it)"
+                : "")
+        << "</p>";
   }
   for (const auto& s : run.semaphores) {
     out << "<p>semaphore <code>" << xml_escape(s.object) << "</code> (" << xml_escape(s.flavor)

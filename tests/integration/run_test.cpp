@@ -2272,6 +2272,43 @@ TEST(RunCommand, ALoneLockHolderPausedLongerThanTheTimeoutIsNotAStall) {
   EXPECT_GT(result.at("mutexes").at(0).at("updates").get<std::uint64_t>(), 50U);
 }
 
+// After the run the harness tries each mutex itself. A lone locker that exits mid-update
+// leaves the lock held by a dead owner: that explains the torn record (no problem), and
+// the report says nobody came after it to repair it. A locker that skips the lock
+// (a test-only broken worker) and exits mid-update leaves the same torn record with the
+// lock free: nothing explains it, and the run fails. Before, both passed: any locker
+// death not yet found by an owner-died acquisition excused a torn record.
+TEST(RunCommand, ATornRecordIsExplainedOnlyByALockLeftHeldByADeadLocker) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/spec.yaml";
+  std::ofstream(spec) << "name: lone-locker\nduration: 1s\ntimeout: 10s\n"
+                         "objects: [{ name: guard, kind: mutex }]\n"
+                         "processes: [{ role: locker, count: 1, uses: guard, hold: 5us }]\n"
+                         "faults: [{ exit: locker, at: mutex.locked.mid_update, after: 50 }]\n";
+  const std::string json = dir.path() + "/result.json";
+  const auto held = run_shmcheck({"run", spec, "--json", json});
+  EXPECT_TRUE(held.exit.ok()) << describe(held);
+  const auto mutex = load_json(json).at("mutexes").at(0);
+  EXPECT_EQ(mutex.at("left"), "held_by_dead") << mutex.dump();
+  EXPECT_FALSE(mutex.at("record_consistent").get<bool>()) << mutex.dump();
+  EXPECT_TRUE(mutex.at("problems").empty()) << mutex.dump();
+  EXPECT_NE(held.out.find("; left held by a dead locker mid-update (record torn), nobody locked "
+                          "after it to repair it\n"),
+            std::string::npos)
+      << held.out;
+
+  const auto skipped =
+      run_shmcheck({"run", spec, "--json", json}, {"SHMCHECK_TEST_BROKEN=skip-lock"});
+  EXPECT_TRUE(skipped.exit.exited && skipped.exit.code == 1) << describe(skipped);
+  const auto result = load_json(json);
+  const auto broken = result.at("mutexes").at(0);
+  EXPECT_EQ(broken.at("left"), "free") << broken.dump();
+  const auto* e = expectation(result, "mutex guard");
+  ASSERT_NE(e, nullptr) << result.at("expectations").dump(2);
+  EXPECT_EQ(e->at("actual"),
+            "record left inconsistent: a=50 b=49 generation=49, with the lock free (+more)");
+}
+
 // So does a producer paused between its claim of an MPMC ring slot and its commit: no
 // consumer can pass that slot, and the other producer's messages pile up behind it.
 // Paused after its commit instead it holds nothing, and its peers go on. Before, both

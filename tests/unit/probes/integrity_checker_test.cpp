@@ -806,17 +806,57 @@ TEST(PageCheck, TornReadsAndUnexplainedRepairsAreProblems) {
 TEST(MutexCheck, TornRecordWithoutOwnerDeathAndLeftoverSectionAreProblems) {
   MutexSnapshot s;
   s.a = s.b = s.generation = s.updates = 10;
-  EXPECT_TRUE(check_mutex(s, 0).ok());
+  EXPECT_TRUE(check_mutex(s, 0, MutexLeft::kFree).ok());
   s.torn_unexpected = 1;
-  EXPECT_FALSE(check_mutex(s, 0).ok());
+  EXPECT_FALSE(check_mutex(s, 0, MutexLeft::kFree).ok());
   s.torn_unexpected = 0;
   s.a = 11;
-  EXPECT_FALSE(check_mutex(s, 0).ok()) << "inconsistent record and no dead locker";
-  EXPECT_TRUE(check_mutex(s, 1).ok()) << "a dead owner nobody found yet explains it";
+  EXPECT_FALSE(check_mutex(s, 0, MutexLeft::kFree).ok())
+      << "inconsistent record and no dead locker";
+  EXPECT_TRUE(check_mutex(s, 1, MutexLeft::kHeldByDead).ok())
+      << "a dead owner nobody found yet explains it";
   s.a = 10;
   s.owner_died = 1;
   s.repairs = 0;
-  EXPECT_FALSE(check_mutex(s, 1).ok()) << "owner-died without repair";
+  EXPECT_FALSE(check_mutex(s, 1, MutexLeft::kFree).ok()) << "owner-died without repair";
+}
+
+// A locker that died holding nothing explains nothing: with the lock found free after
+// the run, a torn record or a leftover in-section count is a problem however many
+// lockers died. Before, any locker death not yet found by an owner-died acquisition
+// excused both, though the lock showed no dead owner.
+TEST(MutexCheck, ALockerDeathExplainsATornRecordOnlyWhenItLeftTheLockHeld) {
+  MutexSnapshot s;
+  s.a = 11;
+  s.b = s.generation = s.updates = 10;
+  s.in_section = 1;
+  const MutexFindings free = check_mutex(s, 3, MutexLeft::kFree);
+  ASSERT_EQ(free.problems.size(), 2U);
+  EXPECT_EQ(free.problems[0],
+            "record left inconsistent: a=11 b=10 generation=10, with the lock free");
+  EXPECT_EQ(free.problems[1], "in-section counter is 1 after the run");
+  const MutexFindings held = check_mutex(s, 3, MutexLeft::kHeldByDead);
+  EXPECT_TRUE(held.ok());
+  EXPECT_FALSE(held.record_consistent);
+  EXPECT_EQ(held.left, MutexLeft::kHeldByDead);
+}
+
+TEST(MutexCheck, ALockLeftLockedOrUnrecoverableIsAProblem) {
+  MutexSnapshot s;
+  s.a = s.b = s.generation = s.updates = 10;
+  EXPECT_EQ(check_mutex(s, 0, MutexLeft::kLocked).problems,
+            (std::vector<std::string>{"still locked after every locker ended"}));
+  EXPECT_EQ(check_mutex(s, 1, MutexLeft::kNotRecoverable).problems,
+            (std::vector<std::string>{
+                "left unrecoverable: unlocked after an owner death without make_consistent"}));
+}
+
+TEST(MutexCheck, HowTheLockWasLeftReadsBackFromItsName) {
+  for (const MutexLeft left : {MutexLeft::kFree, MutexLeft::kHeldByDead, MutexLeft::kLocked,
+                               MutexLeft::kNotRecoverable, MutexLeft::kUntried}) {
+    EXPECT_EQ(mutex_left_from_string(to_string(left)), left);
+  }
+  EXPECT_EQ(mutex_left_from_string("held"), std::nullopt);
 }
 
 TEST(CrashRecord, MadeFromASlotCarriesOpAndFailpointName) {

@@ -483,8 +483,9 @@ TEST(MutexRecordJournal, OwnerDiedOnAnIntactRecordCountsARepairButNoTear) {
   EXPECT_EQ(s.repairs, 1U);
   EXPECT_EQ(s.torn_repaired, 0U);
   EXPECT_EQ(s.in_section, 0U);
-  EXPECT_TRUE(check_mutex(s, 1).ok());
-  EXPECT_FALSE(check_mutex(s, 0).ok()) << "owner-died without any dead locker is a finding";
+  EXPECT_TRUE(check_mutex(s, 1, MutexLeft::kFree).ok());
+  EXPECT_FALSE(check_mutex(s, 0, MutexLeft::kFree).ok())
+      << "owner-died without any dead locker is a finding";
 }
 
 TEST(MutexRecordJournal, SecondLockerInsideTheSectionIsAnExclusionViolation) {
@@ -495,7 +496,7 @@ TEST(MutexRecordJournal, SecondLockerInsideTheSectionIsAnExclusionViolation) {
   j.leave();
   const MutexSnapshot s = j.snapshot();
   EXPECT_EQ(s.exclusion_violations, 1U);
-  EXPECT_FALSE(check_mutex(s, 0).ok());
+  EXPECT_FALSE(check_mutex(s, 0, MutexLeft::kFree).ok());
 }
 
 TEST(SemaphoreJournal, LedgerFoldsEndedIncarnations) {
@@ -660,14 +661,14 @@ TEST(Journals, ChildKilledAtMidUpdateFailpointLeavesRepairableRecord) {
   EXPECT_EQ(s.a, 5U);
   EXPECT_EQ(s.b, 4U);
   EXPECT_EQ(s.in_section, 1U);
-  const MutexFindings before = check_mutex(s, /*locker_crashes=*/1);
+  const MutexFindings before = check_mutex(s, /*locker_crashes=*/1, MutexLeft::kHeldByDead);
   EXPECT_FALSE(before.record_consistent);
   EXPECT_TRUE(before.ok()) << "an undiscovered dead owner explains the torn record";
 
   EXPECT_TRUE(view->mutex(0).enter(/*owner_died=*/true).torn);
   view->mutex(0).leave();
   s = view->mutex(0).snapshot();
-  const MutexFindings after = check_mutex(s, 1);
+  const MutexFindings after = check_mutex(s, 1, MutexLeft::kFree);
   EXPECT_TRUE(after.record_consistent);
   EXPECT_TRUE(after.ok());
   EXPECT_EQ(s.torn_repaired, 1U);

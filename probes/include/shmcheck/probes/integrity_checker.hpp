@@ -368,22 +368,36 @@ class DeliveryTally {
   std::vector<Republished> republished_;
 };
 
+// How the harness found a mutex once every locker had ended: it tries the lock itself.
+enum class MutexLeft : std::uint8_t {
+  kFree,            // unlocked
+  kHeldByDead,      // a locker died holding it and no locker took it after (EOWNERDEAD)
+  kLocked,          // still locked: by a process that is not a locker of the run
+  kNotRecoverable,  // unlocked after an owner death without make_consistent
+  kUntried,         // the harness could not try it (the error is a problem)
+};
+[[nodiscard]] std::string_view to_string(MutexLeft left) noexcept;
+[[nodiscard]] std::optional<MutexLeft> mutex_left_from_string(std::string_view s) noexcept;
+
 // Mutex: `locker_crashes` = locker incarnations that did not finish (died holding or
-// not). Problems: exclusion violations, torn records without owner death, owner-died
-// more often than lockers died, an owner-died not repaired, and the record (a == b ==
-// generation) or the in-section counter left wrong at the end — unless more lockers
-// died than owner-died was reported (a dead owner nobody has locked after yet: then
-// record_consistent is false but it is not a problem).
+// not); `left` = how the harness found the lock after the run. Problems: exclusion
+// violations, torn records without owner death, owner-died more often than lockers
+// died, an owner-died not repaired, a lock left locked or unrecoverable, and the record
+// (a == b == generation) or the in-section counter left wrong at the end, unless the
+// lock was left held by a dead locker (it died inside the section, and nobody has
+// locked after it: then record_consistent may be false, and it is not a problem).
+// A locker that died outside the section explains nothing: the lock is free.
 struct MutexFindings {
   std::string object;  // filled by the caller
   MutexSnapshot snapshot;
   std::uint64_t locker_crashes = 0;
+  MutexLeft left = MutexLeft::kFree;
   bool record_consistent = true;  // a == b at the end
   std::vector<std::string> problems;
   [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
 };
-[[nodiscard]] MutexFindings check_mutex(const MutexSnapshot& snapshot,
-                                        std::uint64_t locker_crashes);
+[[nodiscard]] MutexFindings check_mutex(const MutexSnapshot& snapshot, std::uint64_t locker_crashes,
+                                        MutexLeft left);
 
 // Semaphore, after every user ended: value = the semaphore's value read by the harness.
 //   held_at_exit = Σ over ended incarnations of (waits - posts) they still held.

@@ -24,7 +24,7 @@
 //                "incarnation", "seq", "consumer", "detail"}], "crashes": [{"role",
 //                "index", "incarnation", "pid", "op", "op_seq", "failpoint", "effect",
 //                "producer", "incarnation_in_flight", "seq", "description"}]},
-//   "mutexes": [{"object", "ok", "record_consistent", "locker_crashes", "a", "b",
+//   "mutexes": [{"object", "ok", "record_consistent", "locker_crashes", "left", "a", "b",
 //                "generation", "in_section", "updates",
 //                "owner_died", "repairs", "torn_repaired", "torn_unexpected",
 //                "exclusion_violations", "problems": [..]}],
