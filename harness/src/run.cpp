@@ -1149,8 +1149,7 @@ void Runner::expectations() {
     // An explicit semaphore_drift expectation replaces the checker's drift rule.
     if (e.semaphore_drift) continue;
     add("semaphore " + s.object, "drift explained",
-        s.ok() ? "drift " + std::to_string(s.drift) + " (expected " +
-                     std::to_string(s.expected_drift) + ")"
+        s.ok() ? "drift " + std::to_string(s.drift) + " (expected " + s.expected_text() + ")"
                : s.problems.front(),
         s.ok());
   }
@@ -1351,10 +1350,10 @@ std::string summarize(const probes::RunResult& r) {
   }
   for (const auto& s : r.semaphores) {
     std::snprintf(line, sizeof line,
-                  "  semaphore %s (%s%s): value %" PRId64 ", drift %" PRId64 " (expected %" PRId64
-                  "), %" PRIu64 " waits, %" PRIu64 " posts\n",
+                  "  semaphore %s (%s%s): value %" PRId64 ", drift %" PRId64
+                  " (expected %s), %" PRIu64 " waits, %" PRIu64 " posts\n",
                   s.object.c_str(), s.flavor.c_str(), s.undo ? ", SEM_UNDO" : "", s.value, s.drift,
-                  s.expected_drift, s.waits, s.posts);
+                  s.expected_text().c_str(), s.waits, s.posts);
     out += line;
   }
   for (const auto& p : r.pages) {

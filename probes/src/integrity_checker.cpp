@@ -761,6 +761,21 @@ MutexFindings check_mutex(const MutexSnapshot& s, std::uint64_t locker_crashes, 
   return f;
 }
 
+std::int64_t SemaphoreFindings::lowest_drift() const noexcept {
+  return expected_drift - static_cast<std::int64_t>(pending_posts) - (undo ? lent_at_exit : 0);
+}
+
+std::int64_t SemaphoreFindings::highest_drift() const noexcept {
+  return expected_drift + static_cast<std::int64_t>(pending_waits);
+}
+
+std::string SemaphoreFindings::expected_text() const {
+  const std::int64_t low = lowest_drift();
+  const std::int64_t high = highest_drift();
+  if (low == high) return std::to_string(expected_drift);
+  return "[" + std::to_string(low) + ", " + std::to_string(high) + "]";
+}
+
 SemaphoreFindings check_semaphore(const SemaphoreSnapshot& s, std::int64_t value) {
   SemaphoreFindings f;
   f.initial = s.initial;
@@ -778,13 +793,8 @@ SemaphoreFindings check_semaphore(const SemaphoreSnapshot& s, std::int64_t value
             static_cast<std::int64_t>(f.waits) + f.held_at_exit - value;
   f.expected_drift = s.undo ? 0 : f.held_at_exit;
   f.stranded = f.expected_drift;
-  const std::int64_t low =
-      f.expected_drift - static_cast<std::int64_t>(f.pending_posts) - (s.undo ? f.lent_at_exit : 0);
-  const std::int64_t high = f.expected_drift + static_cast<std::int64_t>(f.pending_waits);
-  if (f.drift < low || f.drift > high) {
-    std::string range = std::to_string(f.expected_drift);
-    if (low != high) range = "[" + std::to_string(low) + ", " + std::to_string(high) + "]";
-    f.problems.push_back("drift " + std::to_string(f.drift) + ", expected " + range +
+  if (f.drift < f.lowest_drift() || f.drift > f.highest_drift()) {
+    f.problems.push_back("drift " + std::to_string(f.drift) + ", expected " + f.expected_text() +
                          (s.undo ? " (the kernel undoes exited holders' units)"
                                  : " (units still held by ended holders)") +
                          ": value " + std::to_string(value) + ", initial " +

@@ -160,7 +160,7 @@ void verdict_section(const probes::RunResult& run, std::ostream& out) {
   for (const auto& s : run.semaphores) {
     out << "<p>semaphore <code>" << xml_escape(s.object) << "</code> (" << xml_escape(s.flavor)
         << (s.undo ? ", SEM_UNDO" : "") << "): drift " << s.drift << " (expected "
-        << s.expected_drift << ")</p>";
+        << xml_escape(s.expected_text()) << ")</p>";
   }
   for (const auto& s : run.stalls) {
     out << "<p><span class=\"badge fail\">stall</span> at " << fixed(s.t_s)

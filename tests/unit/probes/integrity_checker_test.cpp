@@ -783,6 +783,14 @@ TEST(SemaphoreCheck, DeathBetweenSyscallAndLedgerIsToleratedByOneUnit) {
   EXPECT_TRUE(check_semaphore(s, 3).ok());
   EXPECT_FALSE(check_semaphore(s, 2).ok());
   EXPECT_FALSE(check_semaphore(s, 5).ok());
+  // The reports say the range the check accepts, not only its middle: "drift 1
+  // (expected 0)" read as a pass that should have failed.
+  const SemaphoreFindings f = check_semaphore(s, 3);
+  EXPECT_EQ(f.expected_drift, 0);
+  EXPECT_EQ(f.expected_text(), "[0, 1]");
+  EXPECT_EQ(check_semaphore(s, 2).problems.front().substr(0, 26), "drift 2, expected [0, 1] (");
+  s.users[0].pending_waits = 0;
+  EXPECT_EQ(check_semaphore(s, 4).expected_text(), "0");
 }
 
 TEST(SemaphoreCheck, CleanRunHasNoDrift) {

@@ -431,6 +431,11 @@ struct SemaphoreFindings {
   std::uint64_t pending_posts = 0;
   std::vector<std::string> problems;
   [[nodiscard]] bool ok() const noexcept { return problems.empty(); }
+  // The drifts the check accepts (above), and them as a report says it: "1" when the
+  // ledger is certain, else "[0, 2]".
+  [[nodiscard]] std::int64_t lowest_drift() const noexcept;
+  [[nodiscard]] std::int64_t highest_drift() const noexcept;
+  [[nodiscard]] std::string expected_text() const;
 };
 [[nodiscard]] SemaphoreFindings check_semaphore(const SemaphoreSnapshot& snapshot,
                                                 std::int64_t value);
