@@ -187,6 +187,12 @@ void print_table(const std::vector<IpcObject>& objects) {
                 format_bytes(t.by_verdict[i].bytes).c_str());
   }
   std::printf("  %-16s %6zu objects %12s\n", "all", t.all.count, format_bytes(t.all.bytes).c_str());
+  if (t.sharing_storage != 0) {
+    std::printf(
+        "  (%zu of them another name of a file listed above, a hard link: its bytes "
+        "counted once)\n",
+        t.sharing_storage);
+  }
 }
 
 void print_clean(const probes::CleanReport& report, bool dry_run, const char* what) {

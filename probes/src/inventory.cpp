@@ -494,6 +494,25 @@ std::string IpcObject::identity() const {
   return out;
 }
 
+std::string IpcObject::storage() const {
+  switch (kind) {
+    case IpcKind::kSysvShm:
+    case IpcKind::kSysvSemaphore:
+    case IpcKind::kSysvMqueue:
+      return identity();
+    default:
+      return "file:" + std::to_string(device) + ':' + std::to_string(inode);
+  }
+}
+
+std::vector<bool> counted_bytes(const std::vector<IpcObject>& objects) {
+  std::vector<bool> counted;
+  counted.reserve(objects.size());
+  std::unordered_set<std::string> seen;
+  for (const IpcObject& o : objects) counted.push_back(seen.insert(o.storage()).second);
+  return counted;
+}
+
 const IpcObject* Inventory::find(std::string_view identity) const {
   for (const auto& o : objects) {
     if (o.identity() == identity) return &o;

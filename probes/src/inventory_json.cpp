@@ -4,15 +4,19 @@ namespace shmcheck::probes {
 
 InventoryTotals totals(const std::vector<IpcObject>& objects) {
   InventoryTotals t;
-  for (const auto& o : objects) {
+  const std::vector<bool> counted = counted_bytes(objects);
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    const IpcObject& o = objects[i];
     auto& k = t.by_kind[static_cast<std::size_t>(o.kind)];
     auto& v = t.by_verdict[static_cast<std::size_t>(o.verdict)];
     ++k.count;
     ++v.count;
     ++t.all.count;
-    k.bytes += o.bytes_allocated;
-    v.bytes += o.bytes_allocated;
-    t.all.bytes += o.bytes_allocated;
+    if (!counted[i]) ++t.sharing_storage;
+    const std::uint64_t bytes = counted[i] ? o.bytes_allocated : 0;
+    k.bytes += bytes;
+    v.bytes += bytes;
+    t.all.bytes += bytes;
   }
   return t;
 }
@@ -90,8 +94,11 @@ nlohmann::json to_json(const InventoryTotals& t) {
     verdicts[std::string(to_string(static_cast<Verdict>(i)))] = {{"count", t.by_verdict[i].count},
                                                                  {"bytes", t.by_verdict[i].bytes}};
   }
-  return {
-      {"by_kind", kinds}, {"by_verdict", verdicts}, {"count", t.all.count}, {"bytes", t.all.bytes}};
+  return {{"by_kind", kinds},
+          {"by_verdict", verdicts},
+          {"count", t.all.count},
+          {"bytes", t.all.bytes},
+          {"sharing_storage", t.sharing_storage}};
 }
 
 nlohmann::json to_json(const Inventory& inv, const std::vector<IpcObject>& objects) {

@@ -28,10 +28,12 @@ ClientMetric counter(double value) {
 std::vector<MetricFamily> audit_metric_families(const probes::Inventory& inv,
                                                 const AuditScanStats& stats) {
   std::map<std::pair<std::size_t, std::size_t>, std::pair<std::uint64_t, std::uint64_t>> totals;
-  for (const auto& o : inv.objects) {
+  const std::vector<bool> counted = probes::counted_bytes(inv.objects);
+  for (std::size_t i = 0; i < inv.objects.size(); ++i) {
+    const probes::IpcObject& o = inv.objects[i];
     auto& t = totals[{static_cast<std::size_t>(o.kind), static_cast<std::size_t>(o.verdict)}];
     ++t.first;
-    t.second += o.bytes_allocated;
+    if (counted[i]) t.second += o.bytes_allocated;
   }
   MetricFamily objects{"shmcheck_ipc_objects",
                        "IPC objects on this host, by kind and verdict.",

@@ -482,6 +482,33 @@ TEST(AuditCli, OlderThanHidesYoungObjects) {
   EXPECT_EQ(parse(old.out)["inventory"]["objects"].size(), 0U);
 }
 
+// Two names of one file in /dev/shm (a hard link) are two objects of 64 KiB and 64 KiB
+// of memory: the totals count its bytes once, and say so. (They said 128 KiB.)
+TEST(AuditCli, AHardLinkedObjectsBytesCountOnceInTheTotals) {
+  const auto run = core::new_run_id();
+  const int fd = testing_ipc::create_posix_shm(run, "linked", 64 * 1024);
+  ASSERT_GE(fd, 0);
+  const std::vector<char> page(64 * 1024, 'x');
+  ASSERT_EQ(::pwrite(fd, page.data(), page.size(), 0), static_cast<ssize_t>(page.size()));
+  ::close(fd);
+  const std::string first = "/dev/shm" + object_name(run, "linked");
+  const std::string second = "/dev/shm" + object_name(run, "link2");
+  ASSERT_EQ(::link(first.c_str(), second.c_str()), 0) << std::strerror(errno);
+  const auto json = run_capture({shmcheck_path(), "audit", "--json", "--filter-run", run});
+  const auto table = run_capture({shmcheck_path(), "audit", "--filter-run", run});
+  ::unlink(second.c_str());
+  ::unlink(first.c_str());
+  ASSERT_TRUE(json.exit.ok()) << json.exit.describe();
+  const auto totals = parse(json.out)["inventory"]["totals"];
+  EXPECT_EQ(totals["count"], 2) << totals.dump();
+  EXPECT_EQ(totals["bytes"], 64 * 1024) << totals.dump();
+  EXPECT_EQ(totals["sharing_storage"], 1) << totals.dump();
+  EXPECT_NE(table.out.find("(1 of them another name of a file listed above, a hard link: its "
+                           "bytes counted once)"),
+            std::string::npos)
+      << table.out;
+}
+
 // A SysV semaphore set's size is a count of semaphores, not bytes: the table says
 // "3 sems" (it said "3 B"), the JSON "semaphores": 3.
 TEST(AuditCli, ASysvSemaphoreSetIsSizedInSemaphores) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "fixture.hpp"
+#include "shmcheck/probes/inventory_json.hpp"
 #include "shmcheck/reports/audit_metrics.hpp"
 #include "shmcheck/testing/http.hpp"
 
@@ -128,7 +129,11 @@ TEST(AuditMetrics, AKindTheScanCouldNotListHasNoSeriesRatherThanAZero) {
   orphan.kind = probes::IpcKind::kPosixShm;
   orphan.verdict = probes::Verdict::kOrphaned;
   orphan.bytes_allocated = 8192;
-  inv.objects = {orphan, orphan};
+  orphan.device = 27;
+  orphan.inode = 1;
+  probes::IpcObject other = orphan;
+  other.inode = 2;
+  inv.objects = {orphan, other};
   const auto text = to_text(audit_metric_families(inv, {}));
   for (const char* series : {R"(shmcheck_ipc_objects{kind="posix_shm",state="orphaned"} 2)",
                              R"(shmcheck_ipc_bytes{kind="posix_shm",state="orphaned"} 16384)",
@@ -155,6 +160,35 @@ TEST(AuditMetrics, AKindTheScanCouldNotListHasNoSeriesRatherThanAZero) {
     const auto [status, out] = promtool_check(text);
     EXPECT_EQ(status, 0) << out;
   }
+}
+
+// Two names of one file in /dev/shm (hard links) are two objects and one storage: the
+// bytes count once. Before, 1 MiB linked twice exported 2 MiB.
+TEST(AuditMetrics, BytesOfHardLinkedNamesCountOnce) {
+  probes::Inventory inv;
+  inv.dev_shm_available = inv.sysvipc_available = inv.proc_available = true;
+  probes::IpcObject a;
+  a.kind = probes::IpcKind::kPosixShm;
+  a.verdict = probes::Verdict::kOrphaned;
+  a.bytes_allocated = 1 << 20;
+  a.device = 27;
+  a.inode = 93310;
+  a.name = "/a";
+  probes::IpcObject b = a;
+  b.name = "/b";
+  inv.objects = {a, b};
+  const auto text = to_text(audit_metric_families(inv, {}));
+  EXPECT_NE(text.find(R"(shmcheck_ipc_objects{kind="posix_shm",state="orphaned"} 2)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(shmcheck_ipc_bytes{kind="posix_shm",state="orphaned"} 1048576)"),
+            std::string::npos)
+      << text;
+  const probes::InventoryTotals t = probes::totals(inv.objects);
+  EXPECT_EQ(t.all.count, 2U);
+  EXPECT_EQ(t.all.bytes, 1U << 20);
+  EXPECT_EQ(t.sharing_storage, 1U);
+  EXPECT_EQ(t.by_kind[static_cast<std::size_t>(probes::IpcKind::kPosixShm)].bytes, 1U << 20);
 }
 
 TEST(RunMetrics, PromtoolRejectsABrokenExposition) {

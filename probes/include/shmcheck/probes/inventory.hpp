@@ -157,8 +157,17 @@ struct IpcObject {
   // Stable identity within one host boot, used by diff(): kind + (device, inode)
   // for file-backed objects, kind + id + key + creation time for SysV.
   [[nodiscard]] std::string identity() const;
+  // What holds its memory: (device, inode) for a file-backed object, whatever its kind
+  // (two names of one file in /dev/shm, hard links, are one storage, and so is a
+  // deleted name of a file still listed under another); the identity for SysV.
+  [[nodiscard]] std::string storage() const;
   [[nodiscard]] bool is_shmcheck() const noexcept { return header.has_value() || !run_id.empty(); }
 };
+
+// Whether each object's bytes_allocated counts in a total of bytes: only the first
+// (in list order) of the objects that share a storage(). Counts of objects count every
+// name; bytes count what memory holds once (two hard links of 1 MiB are 1 MiB).
+[[nodiscard]] std::vector<bool> counted_bytes(const std::vector<IpcObject>& objects);
 
 struct InventoryOptions {
   // Empty: every kind.

@@ -21,6 +21,9 @@ struct InventoryTotals {
   std::array<Cell, kIpcKindCount> by_kind{};
   std::array<Cell, kVerdictCount> by_verdict{};
   Cell all{};
+  // Objects whose storage an earlier one already counted (hard links): in the counts,
+  // not in the bytes (see counted_bytes).
+  std::size_t sharing_storage = 0;
 };
 
 [[nodiscard]] InventoryTotals totals(const std::vector<IpcObject>& objects);
