@@ -494,6 +494,14 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
     }
   }
 
+  if (live.sent_fault && o.exited) {
+    // Its timed kill reached a process that was already exiting (its work done at the
+    // run's last instant, not yet reaped): the signal ended nothing, so the fault did not
+    // fire, and a rule none of whose faults fired fails timed_faults_fired. Before, it
+    // counted as fired beside a clean exit, and such a run passed now and then.
+    unmark_kill(o.pid, *live.sent_fault,
+                "its worker had already ended (" + o.cause + ") when the signal came");
+  }
   const bool restart = o.injected && o.fault && schedule_.faults[*o.fault].restart && !stop_sent_ &&
                        !report_.stall.stalled;
   o.restarted = restart;
@@ -661,6 +669,25 @@ std::string Supervisor::describe_worker(std::size_t w) const {
   }
   if (live_[w].stopped) out += ", stopped (SIGSTOP)";
   return out;
+}
+
+void Supervisor::unmark_kill(pid_t pid, std::size_t fault, std::string why) {
+  auto& outcome = report_.faults[fault];
+  outcome.status = probes::FaultStatus::kSkipped;
+  outcome.note = std::move(why);
+  // The "kill" event sent it, and its marker on the throughput chart, were of a kill
+  // that did not happen.
+  auto& timeline = report_.timeline;
+  const auto sent = std::find_if(timeline.rbegin(), timeline.rend(), [&](const auto& e) {
+    return e.pid == static_cast<std::int32_t>(pid) && e.kind == "kill";
+  });
+  if (sent == timeline.rend()) return;
+  auto& markers = report_.throughput.fault_markers;
+  const auto marker = std::find_if(markers.rbegin(), markers.rend(), [&](const auto& m) {
+    return m.kind == "kill" && m.t_s == sent->t_s && m.role == sent->role && m.index == sent->index;
+  });
+  if (marker != markers.rend()) markers.erase(std::next(marker).base());
+  timeline.erase(std::next(sent).base());
 }
 
 void Supervisor::event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind,

@@ -220,6 +220,9 @@ class Supervisor {
   // clean exit).
   void event(std::uint64_t now, std::size_t worker, pid_t pid, std::string kind, std::string detail,
              bool marked = true);
+  // A timed kill sent to `pid` ended nothing (it was already exiting): its fault is
+  // skipped, saying `why`, and its "kill" event and marker are taken back.
+  void unmark_kill(pid_t pid, std::size_t fault, std::string why);
   [[nodiscard]] bool all_done() const;
   [[nodiscard]] std::string describe_worker(std::size_t worker) const;
   [[nodiscard]] std::string object_name(std::size_t object) const;  // its spec name
