@@ -1078,20 +1078,29 @@ void Runner::expectations() {
   };
   std::map<std::size_t, RuleTally> timed;
   // A failpoint fault preempted by an earlier death of its worker tested nothing at
-  // its failpoint unless another fault fired there: a kill that can never come (after:
-  // 100000000) passed once a timed kill had ended the worker first, with no owner death
-  // and no repair to show.
-  std::set<std::string> fired_at;
-  for (const auto& f : result_.fault_schedule) {
-    if (!f.failpoint.empty() && f.status == probes::FaultStatus::kFired)
-      fired_at.insert(f.failpoint);
+  // its failpoint unless another fault of its sort fired there: a kill that can never
+  // come (after: 100000000) passed once a timed kill had ended the worker first, with no
+  // owner death and no repair to show. A crash (kill or exit) is stood for only by a
+  // crash there; a pause by any fault there. (A 1 ms pause at the failpoint excused
+  // such a kill, and the run said "2 of 2" reached.)
+  const auto is_crash = [&](std::size_t f) {
+    return schedule_.faults[f].type != FaultType::kPauseAtFailpoint;
+  };
+  std::set<std::string> fired_at;        // any fault fired at these failpoints
+  std::set<std::string> crash_fired_at;  // a kill or an exit
+  for (std::size_t f = 0; f < schedule_.faults.size(); ++f) {
+    const auto& outcome = result_.fault_schedule[f];
+    if (outcome.failpoint.empty() || outcome.status != probes::FaultStatus::kFired) continue;
+    fired_at.insert(outcome.failpoint);
+    if (is_crash(f)) crash_fired_at.insert(outcome.failpoint);
   }
   for (std::size_t f = 0; f < schedule_.faults.size(); ++f) {
     const auto status = result_.fault_schedule[f].status;
     if (is_failpoint_fault(schedule_.faults[f].type)) {
       ++at_failpoints;
+      const auto& stood_for = is_crash(f) ? crash_fired_at : fired_at;
       const bool untested = status == probes::FaultStatus::kPreempted &&
-                            fired_at.count(result_.fault_schedule[f].failpoint) == 0;
+                            stood_for.count(result_.fault_schedule[f].failpoint) == 0;
       if (status == probes::FaultStatus::kNotReached || untested) not_reached.push_back(f);
       continue;
     }
@@ -1104,9 +1113,11 @@ void Runner::expectations() {
               not_reached, [&](std::size_t f) {
                 const bool preempted =
                     result_.fault_schedule[f].status == probes::FaultStatus::kPreempted;
-                return std::string(preempted ? "preempted, and no fault fired at its failpoint: "
-                                             : "not reached: ") +
-                       schedule_.faults[f].describe() + ": " + result_.fault_schedule[f].note;
+                const char* why = !preempted ? "not reached: "
+                                  : is_crash(f)
+                                      ? "preempted, and no crash fired at its failpoint: "
+                                      : "preempted, and no fault fired at its failpoint: ";
+                return why + schedule_.faults[f].describe() + ": " + result_.fault_schedule[f].note;
               });
   }
   if (!timed.empty()) {

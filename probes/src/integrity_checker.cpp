@@ -593,8 +593,11 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
     const std::string who = crash.role + "[" + std::to_string(crash.index) + "] incarnation " +
                             std::to_string(crash.incarnation) + " (pid " +
                             std::to_string(crash.pid) + ")";
+    // A worker the watchdog killed (stopped at a failpoint by a pause, perhaps) did not
+    // die there of its own: say who ended it.
     const std::string at =
-        crash.failpoint.empty() ? std::string() : " at failpoint " + crash.failpoint;
+        std::string(crash.by_watchdog ? " (killed by the watchdog)" : "") +
+        (crash.failpoint.empty() ? std::string() : " at failpoint " + crash.failpoint);
     if (crash.role == "producer") {
       const auto it = ledgers.find({crash.index, crash.incarnation});
       if (it == ledgers.end()) {

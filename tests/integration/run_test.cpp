@@ -2861,10 +2861,29 @@ TEST(RunCommand, AFailpointFaultPreemptedWithNoCrashAtItsFailpointFails) {
   ASSERT_NE(reached, nullptr);
   EXPECT_EQ(reached->at("pass"), false);
   EXPECT_NE(reached->at("actual").get<std::string>().find(
-                "preempted, and no fault fired at its failpoint: kill locker[0] at "
+                "preempted, and no crash fired at its failpoint: kill locker[0] at "
                 "mutex.locked.mid_update"),
             std::string::npos)
       << reached->dump();
+
+  // A pause that fired at the failpoint is no crash there: the kill still never came.
+  // Before, the pause excused it, and the run passed with "2 of 2" reached.
+  const auto paused = run_failing_text(
+      "name: preempted\nduration: 500ms\ntimeout: 10s\nobjects:\n"
+      "  - { name: guard, kind: mutex }\n"
+      "processes:\n"
+      "  - { role: locker, count: 1, uses: guard, think: 1ms }\n"
+      "faults:\n"
+      "  - { pause: locker, at: mutex.locked.mid_update, after: 5, for: 1ms }\n"
+      "  - { kill: locker, at: mutex.locked.mid_update, after: 1000000 }\n"
+      "  - { kill: locker, every: 100ms, max: 1 }\n",
+      {});
+  EXPECT_EQ(fault_statuses(paused), (std::vector<std::string>{"fired", "preempted", "fired"}));
+  const auto* pause_reached = expectation(paused, "failpoint_faults_reached");
+  ASSERT_NE(pause_reached, nullptr);
+  EXPECT_EQ(pause_reached->at("actual").get<std::string>().substr(0, 56),
+            "1 of 2; preempted, and no crash fired at its failpoint: ")
+      << pause_reached->dump();
 }
 
 // A failpoint kill raises the signal its fault names: a SIGABRT in the middle of a push
