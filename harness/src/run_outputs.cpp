@@ -265,6 +265,11 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
           core::ErrorCode::kInvalidArgument, "--push-job",
           "'" + options.push_job + "': a job name is letters, digits, '_', '-', '.' and ':'");
     }
+    // "." and ".." are path steps, not names: the gateway answered 400 and 404.
+    if (options.push_job == "." || options.push_job == "..") {
+      return core::make_error(core::ErrorCode::kInvalidArgument, "--push-job",
+                              "'" + options.push_job + "': a job name cannot be '.' or '..'");
+    }
   }
   if (!options.metrics_listen.empty()) {
     if (auto ok = reports::MetricsServer::check_address(options.metrics_listen); !ok) {

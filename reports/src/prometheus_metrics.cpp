@@ -1,5 +1,6 @@
 #include "shmcheck/reports/prometheus_metrics.hpp"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -307,7 +308,8 @@ namespace {
 // Binds a TCP socket to host:port (IPv4) as civetweb would (SO_REUSEADDR) and closes
 // it: the errno of the failure, 0 when it binds, or nullopt with `why` set when the
 // host does not resolve.
-std::optional<int> try_bind(const std::string& host, std::uint16_t port, std::string* why) {
+std::optional<int> try_bind(const std::string& host, std::uint16_t port, std::string* why,
+                            in_addr* resolved = nullptr) {
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
@@ -321,6 +323,7 @@ std::optional<int> try_bind(const std::string& host, std::uint16_t port, std::st
   std::memcpy(&addr, found->ai_addr, sizeof addr);
   ::freeaddrinfo(found);
   addr.sin_port = htons(port);
+  if (resolved != nullptr) *resolved = addr.sin_addr;
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return errno;
   const int on = 1;
@@ -357,9 +360,25 @@ core::Result<void> MetricsServer::check_address(const std::string& host_port) {
     }
     return {};
   }
+  // A number short of four parts ("127.1") resolves here, but the HTTP server reads only
+  // the full form, and failed to start as if the port were taken (exit 3).
+  in_addr full{};
+  if (host.find_first_not_of("0123456789.") == std::string::npos &&
+      ::inet_pton(AF_INET, host.c_str(), &full) != 1) {
+    return bad("write the IPv4 address in full, as four numbers (e.g. 127.0.0.1)");
+  }
   std::string why;
-  const auto err = try_bind(host, 0, &why);
+  in_addr address{};
+  const auto err = try_bind(host, 0, &why, &address);
   if (!err) return bad("host '" + host + "' does not resolve to an IPv4 address (" + why + ")");
+  // The kernel binds a multicast or the broadcast address, and nothing ever connects:
+  // the metrics were out of reach for the whole run.
+  const std::uint32_t a = ntohl(address.s_addr);
+  if (IN_MULTICAST(a) || a == INADDR_BROADCAST) {
+    return bad(
+        "a multicast or broadcast address cannot serve HTTP; use 127.0.0.1 or an "
+        "address of this machine");
+  }
   if (*err == EADDRNOTAVAIL) return bad("'" + host + "' is not an address of this machine");
   return {};
 }
@@ -481,7 +500,10 @@ core::Result<void> push_metrics(const std::string& url, const std::string& job,
       collector->publish(std::move(families));
       prometheus::Gateway gateway(address.scheme_host, address.port, job, grouping);
       gateway.RegisterCollectable(collector);
-      state->set_value(gateway.Push());
+      // PushAdd is prometheus-cpp's PUT, which replaces the whole group; its Push is a
+      // POST, which replaces only the families pushed and left an earlier run's latency
+      // histograms beside a --no-probes run's counters.
+      state->set_value(gateway.PushAdd());
     } catch (...) {
       state->set_value(kPushThrew);
     }

@@ -1744,7 +1744,12 @@ TEST(Commands, AnEmptyPathOrValueOrAWrongMqueueDirIsAUsageError) {
       {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-job", ""},
        "--push-job: an empty value"},
       {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-job", "a/b"},
-       "--push-job ('a/b': a job name is letters, digits"}};
+       "--push-job ('a/b': a job name is letters, digits"},
+      // Path steps: the gateway answered 400 and 404, after the run.
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-job", "."},
+       "--push-job ('.': a job name cannot be '.' or '..')"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-job", ".."},
+       "--push-job ('..': a job name cannot be '.' or '..')"}};
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 

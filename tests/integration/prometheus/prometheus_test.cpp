@@ -89,7 +89,10 @@ class RealPrometheus : public ::testing::Test {
     audit_port_ = free_tcp_port();
     prom_port_ = free_tcp_port();
     gateway_ = ServerProcess::start(
-        {"prometheus-pushgateway", "--web.listen-address=127.0.0.1:" + std::to_string(gw_port_)},
+        // No persistence: Debian's gateway otherwise loads (and saves) the groups of
+        // every gateway before it, another test's or a user's, from /var/lib.
+        {"prometheus-pushgateway", "--web.listen-address=127.0.0.1:" + std::to_string(gw_port_),
+         "--persistence.file="},
         (dir_ / "pushgateway.log").string());
     ASSERT_TRUE(gateway_ && gateway_->wait_ready(gw_port_, "/-/ready"))
         << (gateway_ ? gateway_->log() : "no process");
@@ -192,6 +195,42 @@ TEST_F(RealPrometheus, LiveMetricsAndPushedMetricsArrive) {
   ASSERT_TRUE(gw.has_value());
   EXPECT_NE(gw->body.find("shmcheck_run_exit_code{"), std::string::npos)
       << "final exit code not pushed";
+}
+
+// A push replaces its group (HTTP PUT): a second run without probes leaves no latency
+// histogram of the first in the gateway. Before, the push was a POST, which replaces
+// only the families pushed, and the group mixed the two runs.
+TEST_F(RealPrometheus, APushReplacesItsGroupWhole) {
+  const std::string spec = std::string(SHMCHECK_SOURCE_DIR) + "/specs/spsc-producer-crash.yaml";
+  const std::string gateway = "http://127.0.0.1:" + std::to_string(gw_port_);
+  const auto push = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv{
+        SHMCHECK_BINARY,  "run",   spec,         "--quiet",     "--duration", "300ms",
+        "--push-gateway", gateway, "--push-job", "replace-test"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto run = ServerProcess::start(argv, (dir_ / "run.log").string());
+    ASSERT_TRUE(run.has_value());
+    const int status = run->wait_exit(60s);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();
+  };
+  // A series of the group: the gateway adds instance="" and sorts the labels.
+  const auto in_group = [](const std::string& page, const std::string& name) {
+    std::istringstream lines(page);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.starts_with(name + "{") && line.find("job=\"replace-test\"") != std::string::npos)
+        return true;
+    }
+    return false;
+  };
+  push({});
+  auto first = http_get(gw_port_, "/metrics");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_TRUE(in_group(first->body, "shmcheck_message_latency_seconds_count")) << first->body;
+  push({"--no-probes"});
+  auto second = http_get(gw_port_, "/metrics");
+  ASSERT_TRUE(second.has_value());
+  EXPECT_FALSE(in_group(second->body, "shmcheck_message_latency_seconds_count")) << second->body;
+  EXPECT_TRUE(in_group(second->body, "shmcheck_ops_total")) << second->body;
 }
 
 TEST_F(RealPrometheus, UnreachableGatewayIsReportedAndDoesNotChangeTheVerdict) {

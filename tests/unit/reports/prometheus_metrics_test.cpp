@@ -230,7 +230,12 @@ TEST(MetricsServer, AnAddressThatCannotBeServedSaysWhy) {
       {"[::1]:0", "IPv6 addresses cannot be served"},
       {"::1:0", "IPv6 addresses cannot be served"},
       {"192.0.2.1:0", "'192.0.2.1' is not an address of this machine"},  // TEST-NET-1
-      {"no-such-host.invalid:0", "host 'no-such-host.invalid' does not resolve"}};
+      {"no-such-host.invalid:0", "host 'no-such-host.invalid' does not resolve"},
+      // Bound, and never reachable (a run served them to nobody, exit 0).
+      {"224.0.0.1:0", "a multicast or broadcast address cannot serve HTTP"},
+      {"255.255.255.255:0", "a multicast or broadcast address cannot serve HTTP"},
+      // Resolved by the kernel's parser, not by the HTTP server's (exit 3, "port taken").
+      {"127.1:0", "write the IPv4 address in full, as four numbers"}};
   for (const auto& [address, why] : cases) {
     EXPECT_FALSE(MetricsServer::check_address(address).has_value()) << address;
     auto s = MetricsServer::listen(address);
