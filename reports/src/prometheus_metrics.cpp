@@ -108,16 +108,12 @@ RunMetricsSnapshot snapshot_of(const probes::RunResult& run) {
   for (const auto& m : run.mutexes) exclusion += m.snapshot.exclusion_violations;
   if (!run.mutexes.empty()) s.violations["mutual_exclusion"] = exclusion;
   s.violations["stalled"] = run.stalls.size();
-  for (const auto& w : run.workers) {
-    for (const auto& p : w.processes) {
-      if (p.cause == probes::ExitCause::kInjectedFailpoint) ++s.faults[p.signal ? "kill" : "exit"];
-      if (p.cause == probes::ExitCause::kInjectedTimer) ++s.faults["kill"];
-    }
-    ++s.workers["exited"];
+  // The faults that fired, from the schedule: a run cut short by a signal has its
+  // schedule's outcomes but no workers' (a final push said 0 kills of one that fired).
+  for (const auto& f : run.fault_schedule) {
+    if (f.status == probes::FaultStatus::kFired) ++s.faults[f.kind];
   }
-  for (const auto& e : run.timeline) {
-    if (e.kind == "pause") ++s.faults["pause"];
-  }
+  s.workers["exited"] = run.workers.size();
   s.progress_ratio = 1;
   s.elapsed_s = run.durations.run_s;
   s.exit_code = run.exit_code;

@@ -68,6 +68,23 @@ TEST(RunMetrics, FamiliesUseBaseUnitsAndNoPidLabels) {
       << text;
 }
 
+// The faults injected are those the schedule says fired: a run cut short by a signal
+// has no workers' outcomes, and its final push said 0 kills of one that had fired.
+TEST(RunMetrics, FaultsInjectedAreTheScheduleFaultsThatFired) {
+  auto run = testing::passing_run();
+  const auto fired = [](const std::string& text, const char* kind) {
+    return text.find("shmcheck_faults_injected_total{kind=\"" + std::string(kind) +
+                     "\",spec=\"mpmc-producer-crash\"} 1") != std::string::npos;
+  };
+  run.workers.clear();  // as after SIGTERM
+  std::string text = to_text(run_metric_families({snapshot_of(run)}));
+  EXPECT_TRUE(fired(text, "kill")) << text;
+  EXPECT_FALSE(fired(text, "pause")) << "the pause was skipped\n" << text;
+  run.fault_schedule[1].status = probes::FaultStatus::kFired;
+  text = to_text(run_metric_families({snapshot_of(run)}));
+  EXPECT_TRUE(fired(text, "pause")) << text;
+}
+
 // What a crash explains (a message lost with its killed consumer, one read again) is
 // not a violation, and a dashboard still shows it, apart from the violations.
 TEST(RunMetrics, CrashEffectsAreCountedApartFromViolations) {
