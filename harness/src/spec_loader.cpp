@@ -683,7 +683,7 @@ void semantic_checks(Extractor& x, const Spec& spec) {
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>
       ring_sides;                                    // producers, consumers
   std::map<std::string, std::uint64_t> sem_workers;  // posters and waiters so far
-  std::map<std::string, std::uint64_t> waiters, posters;
+  std::map<std::string, std::uint64_t> waiters, posters, writers;
   for (std::size_t i = 0; i < spec.processes.size(); ++i) {
     const auto& p = spec.processes[i];
     const std::string ptr = detail::child_pointer("/processes", i);
@@ -758,6 +758,21 @@ void semantic_checks(Extractor& x, const Spec& spec) {
                          std::to_string(sem_workers[p.uses]) +
                          " posters and waiters here; at most " +
                          std::to_string(kMaxSemaphoreWorkers) + " are allowed");
+      }
+    }
+    if (p.role == Role::kWriter) {
+      // Writers own pages of their own: more writers than pages share some, and their
+      // updates race with no fault injected (torn reads and "pages found mid-write" in a
+      // spec the loader accepted).
+      const std::uint64_t before = writers[p.uses];
+      writers[p.uses] += p.count;
+      const std::uint64_t pages = object->size / kPageSize;
+      if (before <= pages && writers[p.uses] > pages) {
+        x.error(ptr, "segment " + quote(object->name) + " gets " + std::to_string(writers[p.uses]) +
+                         " writers here but has " + std::to_string(pages) + " pages of " +
+                         std::to_string(kPageSize) +
+                         " bytes, and each writer owns pages of its own: at most " +
+                         std::to_string(pages) + " writers, or a bigger 'size'");
       }
     }
     if (p.role == Role::kProducer) ring_sides[p.uses].first += p.count;

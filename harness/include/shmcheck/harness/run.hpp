@@ -51,8 +51,6 @@ struct RunOptions {
   // early (SupervisorOptions::held_records): `shmcheck run --max-log-records`.
   std::uint64_t held_records = kDefaultHeldRecords;
 };
-// Bytes per page of a segment object in writer/reader workloads.
-inline constexpr std::uint64_t kPageSize = 1024;
 
 [[nodiscard]] probes::RunResult run_spec(const Spec& spec, const RunOptions& options);
 

@@ -22,6 +22,10 @@
 
 namespace shmcheck::harness {
 
+// Bytes per page of a segment object in writer/reader workloads: a writer owns every
+// page whose number modulo the writers is its own.
+inline constexpr std::uint64_t kPageSize = 1024;
+
 // 1-based line and column in the spec file (0 = unknown).
 struct SourceMark {
   int line = 0;
