@@ -1762,6 +1762,21 @@ TEST(RunCommand, AFlagWithoutTheOneItModifiesIsAUsageError) {
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 
+// A waiter blocked on a unit nobody will post (its predecessor was killed holding it,
+// SysV without SEM_UNDO) stops at the run's end like every worker. Before, it waited
+// for the harness's stop, 1 s later: a 1 s run took 2 s, and its rates were reckoned
+// over that.
+TEST(RunCommand, AWaiterBlockedOnAStrandedUnitStopsAtTheRunsEnd) {
+  const auto result = run_passing_text(
+      "name: sem-strand\nduration: 1s\ntimeout: 5s\n"
+      "objects: [{ name: pool, kind: semaphore, flavor: sysv, initial: 1 }]\n"
+      "processes: [{ role: waiter, count: 1, uses: pool, hold: 10us }]\n"
+      "faults: [{ kill: waiter, at: semaphore.after_wait, after: 100, restart: true }]\n"
+      "expect: { semaphore_drift: 1 }\n");
+  EXPECT_LT(result.at("durations").at("run_s").get<double>(), 1.5) << result.at("durations");
+  EXPECT_EQ(result.at("semaphores").at(0).at("drift"), 1);
+}
+
 // `semaphore_drift` holds for each semaphore, not for their sum: a +1 on one and a -1
 // on another summed to the 0 expected and passed. Here a waiter of `a` (POSIX: drift
 // 1) is killed and `b` (SEM_UNDO) drifts 0: their sum, 1, passed `semaphore_drift: 1`.
