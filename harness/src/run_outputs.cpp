@@ -366,8 +366,17 @@ void RunOutputs::on_result(const probes::RunResult& result) {
     std::fputs("\r\033[K", stderr);
     drew_line_ = false;
   }
+  auto final = reports::snapshot_of(result);
+  // A run cut short (a signal) was never checked, and its result holds no figures; its
+  // last live sample does: the counters so far and how far it got. Its final /metrics
+  // and push had no ops at all, and a progress of 1.
+  if (!result.error.empty() && live_ && live_->spec == result.spec_name) {
+    final.roles = live_->roles;
+    final.rings = live_->rings;
+    final.progress_ratio = live_->progress_ratio;
+  }
   live_.reset();
-  finished_.push_back(reports::snapshot_of(result));
+  finished_.push_back(std::move(final));
   publish_locked();
 }
 

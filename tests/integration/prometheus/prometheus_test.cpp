@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "shmcheck/testing/http.hpp"
+#include "shmcheck/testing/process.hpp"
 #include "shmcheck/testing/server.hpp"
 
 namespace {
@@ -231,6 +232,52 @@ TEST_F(RealPrometheus, APushReplacesItsGroupWhole) {
   ASSERT_TRUE(second.has_value());
   EXPECT_FALSE(in_group(second->body, "shmcheck_message_latency_seconds_count")) << second->body;
   EXPECT_TRUE(in_group(second->body, "shmcheck_ops_total")) << second->body;
+}
+
+// A run cut short by SIGTERM (a CI job's timeout) pushes what it had done: its counters
+// so far, the fault that fired, how far it got, and exit code 3. Before, its final push
+// held no ops at all, 0 kills and a progress of 1.
+TEST_F(RealPrometheus, ARunCutShortPushesWhatItHadDone) {
+  auto run = ServerProcess::start(
+      {SHMCHECK_BINARY, "run",
+       std::string(SHMCHECK_SOURCE_DIR) + "/tests/data/specs/metrics-live.yaml", "--quiet",
+       "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port_), "--push-gateway",
+       "http://127.0.0.1:" + std::to_string(gw_port_), "--push-job", "cut-short"},
+      (dir_ / "run.log").string());
+  ASSERT_TRUE(run.has_value());
+  // Under way: its live page counts the locker's injected kill (at update 100).
+  static const std::regex kKills(
+      R"(shmcheck_faults_injected_total\{kind="kill",spec="metrics-live"\} ([0-9.e+]+))");
+  ASSERT_TRUE(shmcheck::testing::eventually(
+      [&] {
+        const auto page = http_get(metrics_port_, "/metrics", 2s);
+        std::smatch m;
+        return page && std::regex_search(page->body, m, kKills) && std::stod(m[1].str()) >= 1;
+      },
+      30s))
+      << run->log();
+  ASSERT_EQ(::kill(run->pid(), SIGTERM), 0);
+  const int status = run->wait_exit(60s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << run->log();
+  const auto gw = http_get(gw_port_, "/metrics");
+  ASSERT_TRUE(gw.has_value());
+  const auto value = [&](const std::string& name, const std::string& labels) -> double {
+    const std::regex series(name + R"(\{([^}]*)\} ([0-9.e+-]+))");
+    for (std::sregex_iterator it(gw->body.begin(), gw->body.end(), series), end; it != end; ++it) {
+      const std::string found = (*it)[1].str();
+      if (found.find("job=\"cut-short\"") != std::string::npos &&
+          found.find(labels) != std::string::npos) {
+        return std::stod((*it)[2].str());
+      }
+    }
+    return -1;
+  };
+  EXPECT_GT(value("shmcheck_ops_total", "op=\"push\""), 0) << gw->body;
+  EXPECT_GE(value("shmcheck_faults_injected_total", "kind=\"kill\""), 1) << gw->body;
+  const double progress = value("shmcheck_run_progress_ratio", "spec=\"metrics-live\"");
+  EXPECT_GT(progress, 0) << gw->body;
+  EXPECT_LT(progress, 1) << gw->body;
+  EXPECT_EQ(value("shmcheck_run_exit_code", "spec=\"metrics-live\""), 3) << gw->body;
 }
 
 TEST_F(RealPrometheus, UnreachableGatewayIsReportedAndDoesNotChangeTheVerdict) {
