@@ -470,8 +470,12 @@ core::Result<core::Semaphore> open_semaphore(const ObjectBinding& obj,
 }
 
 // Takes one unit, waiting in short steps so a stop is noticed. false: stopped first.
+// stop_at_end: give up at the run's end (a waiter), not only at the harness's stop (a
+// poster taking back the unit it lent: leaving without it would count a lent unit, drift
+// -1, in a run where nobody was killed).
 core::Result<bool> take_unit(Context& ctx, core::Semaphore& sem,
-                             probes::SemaphoreUserLedger& ledger, std::uint64_t n) {
+                             probes::SemaphoreUserLedger& ledger, std::uint64_t n,
+                             bool stop_at_end) {
   ctx.slot().enter_op(WorkerOp::kWait, n);
   for (;;) {
     ledger.before_wait();
@@ -488,7 +492,7 @@ core::Result<bool> take_unit(Context& ctx, core::Semaphore& sem,
     // At the run's end, not only at the harness's stop: a waiter blocked on a unit
     // nobody will post (stranded by a crash) held a 1 s run open until the stop, 2 s
     // long, and its rate and the run's throughput were reckoned over that.
-    if (ctx.should_stop()) return false;
+    if (stop_at_end ? ctx.should_stop() : ctx.control().phase() == RunPhase::kStop) return false;
   }
 }
 
@@ -521,13 +525,13 @@ int run_semaphore_user(Context& ctx) {
       if (auto r = give_unit(ctx, *sem, *ledger, done + 1); !r) return fail(ctx, "post", r.error());
       ctx.slot().set_holding(cfg.object.index + 1);
       ctx.hold();
-      auto took = take_unit(ctx, *sem, *ledger, done + 1);
+      auto took = take_unit(ctx, *sem, *ledger, done + 1, /*stop_at_end=*/false);
       if (!took) return fail(ctx, "wait", took.error());
       ctx.slot().set_holding(0);
       if (!*took) break;
     } else {
       // Take a unit, hold it, give it back: a crash in between strands the unit.
-      auto took = take_unit(ctx, *sem, *ledger, done + 1);
+      auto took = take_unit(ctx, *sem, *ledger, done + 1, /*stop_at_end=*/true);
       if (!took) return fail(ctx, "wait", took.error());
       if (!*took) break;
       ctx.slot().set_holding(cfg.object.index + 1);
