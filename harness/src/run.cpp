@@ -1087,7 +1087,8 @@ void Runner::expectations() {
   // crash there; a pause by any fault there. (A 1 ms pause at the failpoint excused
   // such a kill, and the run said "2 of 2" reached.)
   const auto is_crash = [&](std::size_t f) {
-    return schedule_.faults[f].type != FaultType::kPauseAtFailpoint;
+    const FaultType type = schedule_.faults[f].type;
+    return type == FaultType::kKillAtFailpoint || type == FaultType::kExitAtFailpoint;
   };
   std::set<std::string> fired_at;        // any fault fired at these failpoints
   std::set<std::string> crash_fired_at;  // a kill or an exit

@@ -766,6 +766,8 @@ void semantic_checks(Extractor& x, const Spec& spec) {
       // spec the loader accepted).
       const std::uint64_t before = writers[p.uses];
       writers[p.uses] += p.count;
+      // The worker finds a few more (its payload is rounded up to whole 4 KiB pages,
+      // less the header): counting `size` alone errs on the safe side.
       const std::uint64_t pages = object->size / kPageSize;
       if (before <= pages && writers[p.uses] > pages) {
         x.error(ptr, "segment " + quote(object->name) + " gets " + std::to_string(writers[p.uses]) +

@@ -452,9 +452,15 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
   const auto fault = slot_current && snap.injected ? failpoint_fault(w, snap) : std::nullopt;
   const int fault_signal = fault ? schedule_.faults[*fault].signal : SIGKILL;
 
-  if (o.exited && o.exit_code == 0 && slot_current && snap.state == probes::WorkerState::kExited) {
+  // Its work done and its journals final (WorkerSlot::finish), the process was only
+  // leaving: a timed kill that reaches it now ends nothing the run tests.
+  const bool finished = slot_current && snap.state == probes::WorkerState::kExited;
+  if (o.exited && o.exit_code == 0 && finished) {
     o.clean = true;
     o.cause = "clean exit";
+  } else if (finished && live.sent_signal != 0 && o.signaled && o.signal == live.sent_signal) {
+    o.clean = true;
+    o.cause = "clean exit (a timed " + signal_name(o.signal) + " came after its work was done)";
   } else if (slot_current && snap.injected &&
              ((snap.injected_action == core::FailpointAction::kKill && o.signaled &&
                o.signal == fault_signal) ||
@@ -468,14 +474,15 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
       o.fault = fault;
       report_.faults[*fault].status = probes::FaultStatus::kFired;
     }
-  } else if (live.harness_kill && o.signaled && o.signal == SIGKILL) {
-    o.cause = report_.stall.stalled ? "killed by the watchdog (stall)"
-                                    : "killed when the run was torn down";
   } else if (live.sent_signal != 0 && o.signaled && o.signal == live.sent_signal) {
+    // Before the teardown's SIGKILL: the timed kill was sent first.
     o.injected = true;
     o.fault = live.sent_fault;
     o.cause = "timed kill (" + signal_name(o.signal) + ")";
     timed_kill = true;
+  } else if (live.harness_kill && o.signaled && o.signal == SIGKILL) {
+    o.cause = report_.stall.stalled ? "killed by the watchdog (stall)"
+                                    : "killed when the run was torn down";
   } else {
     o.unexpected = true;
     if (o.signaled && o.signal == SIGKILL) {
@@ -494,13 +501,15 @@ void Supervisor::on_exit(std::size_t w, int status, std::uint64_t now) {
     }
   }
 
-  if (live.sent_fault && o.exited) {
-    // Its timed kill reached a process that was already exiting (its work done at the
-    // run's last instant, not yet reaped): the signal ended nothing, so the fault did not
-    // fire, and a rule none of whose faults fired fails timed_faults_fired. Before, it
-    // counted as fired beside a clean exit, and such a run passed now and then.
+  if (live.sent_fault && !timed_kill) {
+    // Its timed kill ended nothing: the process was leaving, its work done at the run's
+    // last instant (not yet reaped), or something else ended it first (a failpoint
+    // crash). The fault did not fire, and a rule none of whose faults fired fails
+    // timed_faults_fired. Before, it counted as fired beside a clean exit, and such a
+    // run passed now and then.
     unmark_kill(o.pid, *live.sent_fault,
-                "its worker had already ended (" + o.cause + ") when the signal came");
+                o.clean ? "its worker had done its work, and was leaving, when the signal came"
+                        : "something else ended its worker first: " + o.cause);
   }
   const bool restart = o.injected && o.fault && schedule_.faults[*o.fault].restart && !stop_sent_ &&
                        !report_.stall.stalled;

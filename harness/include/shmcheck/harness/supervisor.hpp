@@ -248,9 +248,9 @@ class Supervisor {
   // firing order; next_timed_ is the first timed fault not yet due.
   std::size_t timed_begin_ = 0;
   std::size_t next_timed_ = 0;
-  // Injected faults by kind (kill, exit, pause), counted as the final metrics count them
-  // (a kill or _exit when its victim is reaped, a pause when it stops): live counters
-  // that never run ahead of the final ones.
+  // Injected faults by kind (kill, exit, pause), counted as they happen (a kill or _exit
+  // when its victim is reaped, a pause when it stops) for the live metrics; the final
+  // ones count the schedule's fired faults, the same faults once the run is over.
   std::map<std::string, std::uint64_t> injected_;
   // The console's lines for injected faults: the first 5 of each second.
   LineThrottle fault_lines_{5, 1'000'000'000};
