@@ -203,7 +203,9 @@ class Cleaner {
         }
         break;
     }
-    out.bytes_freed = static_cast<std::uint64_t>(locked_st.st_blocks) * 512U;
+    // A name the file has others of (a hard link) frees nothing: the last one frees it.
+    out.bytes_freed =
+        locked_st.st_nlink > 1 ? 0 : static_cast<std::uint64_t>(locked_st.st_blocks) * 512U;
     if (options_.dry_run) return finish(out, CleanStatus::kWouldRemove, "dry run");
     if (options_.before_remove) options_.before_remove(o);
 

@@ -483,7 +483,8 @@ TEST(AuditCli, OlderThanHidesYoungObjects) {
 }
 
 // Two names of one file in /dev/shm (a hard link) are two objects of 64 KiB and 64 KiB
-// of memory: the totals count its bytes once, and say so. (They said 128 KiB.)
+// of memory: the totals count its bytes once, and say so, and so does a clean of both.
+// (They said 128 KiB.)
 TEST(AuditCli, AHardLinkedObjectsBytesCountOnceInTheTotals) {
   const auto run = core::new_run_id();
   const int fd = testing_ipc::create_posix_shm(run, "linked", 64 * 1024);
@@ -496,8 +497,16 @@ TEST(AuditCli, AHardLinkedObjectsBytesCountOnceInTheTotals) {
   ASSERT_EQ(::link(first.c_str(), second.c_str()), 0) << std::strerror(errno);
   const auto json = run_capture({shmcheck_path(), "audit", "--json", "--filter-run", run});
   const auto table = run_capture({shmcheck_path(), "audit", "--filter-run", run});
+  // Removing both names frees the file once: the first name freed nothing (it said
+  // 64 KiB twice, 128 KiB freed).
+  const auto cleaned =
+      run_capture({shmcheck_path(), "audit", "--clean", "--yes", "--json", "--filter-run", run});
   ::unlink(second.c_str());
   ::unlink(first.c_str());
+  ASSERT_TRUE(cleaned.exit.ok()) << cleaned.exit.describe() << cleaned.out;
+  const auto clean = parse(cleaned.out)["clean"];
+  EXPECT_EQ(clean["removed"], 2) << clean.dump();
+  EXPECT_EQ(clean["bytes_freed"], 64 * 1024) << clean.dump();
   ASSERT_TRUE(json.exit.ok()) << json.exit.describe();
   const auto totals = parse(json.out)["inventory"]["totals"];
   EXPECT_EQ(totals["count"], 2) << totals.dump();
