@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <prometheus/exposer.h>
@@ -330,6 +332,25 @@ std::optional<int> try_bind(const std::string& host, std::uint16_t port, std::st
   return err;
 }
 
+// A subnet's broadcast address (192.168.1.255 on a /24): the kernel binds it, and
+// nothing connects.
+bool is_broadcast_of_an_interface(in_addr address) {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  bool found = false;
+  for (const ifaddrs* i = list; i != nullptr && !found; i = i->ifa_next) {
+    if ((i->ifa_flags & IFF_BROADCAST) == 0 || i->ifa_broadaddr == nullptr ||
+        i->ifa_broadaddr->sa_family != AF_INET) {
+      continue;
+    }
+    sockaddr_in broadcast{};
+    std::memcpy(&broadcast, i->ifa_broadaddr, sizeof broadcast);
+    found = broadcast.sin_addr.s_addr == address.s_addr;
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
 }  // namespace
 
 core::Result<void> MetricsServer::check_address(const std::string& host_port) {
@@ -356,12 +377,14 @@ core::Result<void> MetricsServer::check_address(const std::string& host_port) {
     }
     return {};
   }
-  // A number short of four parts ("127.1") resolves here, but the HTTP server reads only
-  // the full form, and failed to start as if the port were taken (exit 3).
-  in_addr full{};
-  if (host.find_first_not_of("0123456789.") == std::string::npos &&
-      ::inet_pton(AF_INET, host.c_str(), &full) != 1) {
-    return bad("write the IPv4 address in full, as four numbers (e.g. 127.0.0.1)");
+  // A number in another form ("127.1", "0x7f000001", "127.000.000.001") resolves here,
+  // but the HTTP server reads only the usual one, and failed to start as if the port
+  // were taken (exit 3).
+  in_addr parsed{};
+  if (::inet_aton(host.c_str(), &parsed) != 0 && ::inet_pton(AF_INET, host.c_str(), &parsed) != 1) {
+    return bad(
+        "write the IPv4 address as four decimal numbers without leading zeros "
+        "(e.g. 127.0.0.1)");
   }
   std::string why;
   in_addr address{};
@@ -370,7 +393,7 @@ core::Result<void> MetricsServer::check_address(const std::string& host_port) {
   // The kernel binds a multicast or the broadcast address, and nothing ever connects:
   // the metrics were out of reach for the whole run.
   const std::uint32_t a = ntohl(address.s_addr);
-  if (IN_MULTICAST(a) || a == INADDR_BROADCAST) {
+  if (IN_MULTICAST(a) || a == INADDR_BROADCAST || is_broadcast_of_an_interface(address)) {
     return bad(
         "a multicast or broadcast address cannot serve HTTP; use 127.0.0.1 or an "
         "address of this machine");

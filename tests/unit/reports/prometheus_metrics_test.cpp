@@ -1,6 +1,9 @@
 #include "shmcheck/reports/prometheus_metrics.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -252,7 +255,9 @@ TEST(MetricsServer, AnAddressThatCannotBeServedSaysWhy) {
       {"224.0.0.1:0", "a multicast or broadcast address cannot serve HTTP"},
       {"255.255.255.255:0", "a multicast or broadcast address cannot serve HTTP"},
       // Resolved by the kernel's parser, not by the HTTP server's (exit 3, "port taken").
-      {"127.1:0", "write the IPv4 address in full, as four numbers"}};
+      {"127.1:0", "write the IPv4 address as four decimal numbers"},
+      {"0x7f000001:0", "write the IPv4 address as four decimal numbers"},
+      {"127.000.000.001:0", "write the IPv4 address as four decimal numbers"}};
   for (const auto& [address, why] : cases) {
     EXPECT_FALSE(MetricsServer::check_address(address).has_value()) << address;
     auto s = MetricsServer::listen(address);
@@ -262,6 +267,33 @@ TEST(MetricsServer, AnAddressThatCannotBeServedSaysWhy) {
   }
   EXPECT_TRUE(MetricsServer::check_address("localhost:0").has_value());
   EXPECT_TRUE(MetricsServer::check_address("0.0.0.0:9100").has_value());
+}
+
+// A subnet's broadcast address binds, and nothing ever connects: refused like
+// 255.255.255.255, for every interface of this machine that has one.
+TEST(MetricsServer, AnInterfacesBroadcastAddressIsRefused) {
+  ifaddrs* list = nullptr;
+  ASSERT_EQ(::getifaddrs(&list), 0);
+  std::vector<std::string> broadcasts;
+  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if ((i->ifa_flags & IFF_BROADCAST) == 0 || i->ifa_broadaddr == nullptr ||
+        i->ifa_broadaddr->sa_family != AF_INET) {
+      continue;
+    }
+    char text[INET_ADDRSTRLEN] = {};
+    const auto* addr = reinterpret_cast<const sockaddr_in*>(i->ifa_broadaddr);
+    ::inet_ntop(AF_INET, &addr->sin_addr, text, sizeof text);
+    broadcasts.emplace_back(text);
+  }
+  ::freeifaddrs(list);
+  if (broadcasts.empty()) GTEST_SKIP() << "no interface with an IPv4 broadcast address";
+  for (const auto& b : broadcasts) {
+    const auto checked = MetricsServer::check_address(b + ":0");
+    ASSERT_FALSE(checked.has_value()) << b;
+    EXPECT_NE(checked.error().brief().find("a multicast or broadcast address cannot serve HTTP"),
+              std::string::npos)
+        << checked.error().brief();
+  }
 }
 
 TEST(MetricsServer, PortInUseIsAnErrorSayingSo) {
