@@ -2406,6 +2406,18 @@ TEST(RunCommand, AProducerPausedHoldingAnMpmcSlotIsAStallNamingIt) {
   EXPECT_EQ(integrity.at("lost"), 0) << integrity.dump();
   EXPECT_GT(integrity.at("left_in_ring"), 0) << integrity.dump();
   EXPECT_EQ(integrity.at("abandoned_unexplained"), 0) << integrity.dump();
+  // The paused claimer did not die at its failpoint of its own: the watchdog ended it.
+  bool claimer_described = false;
+  for (const auto& c : integrity.at("crashes")) {
+    claimer_described =
+        claimer_described ||
+        c.at("description")
+                .get<std::string>()
+                .find(
+                    " died (killed by the watchdog) at failpoint ring.push.before_commit "
+                    "during push") != std::string::npos;
+  }
+  EXPECT_TRUE(claimer_described) << integrity.at("crashes").dump(1);
 
   const auto passed =
       run_passing_text(spec("ring.push.after_commit", "{ stalled: 0, lost: 0, duplicated: 0 }"));
