@@ -428,10 +428,42 @@ core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::st
     return core::make_error(core::ErrorCode::kOther, "metrics listen", "no listening port");
   }
   server->port_ = ports.front();
+  // Where the stop's wake-up connects: the bound address, or loopback for 0.0.0.0.
+  const std::string host = host_port.substr(0, host_port.rfind(':'));
+  std::string unused;
+  in_addr bound{};
+  if (try_bind(host, 0, &unused, &bound) && bound.s_addr != htonl(INADDR_ANY)) {
+    server->wake_address_ = bound.s_addr;
+  } else {
+    server->wake_address_ = htonl(INADDR_LOOPBACK);
+  }
   return server;
 }
 
-MetricsServer::~MetricsServer() = default;
+MetricsServer::~MetricsServer() {
+  if (!exposer_) return;
+  // civetweb's stop waits for its listening thread, which polls its sockets 2 s at a
+  // time (SOCKET_TIMEOUT_QUANTUM, built in): every run with --metrics-listen, and every
+  // `audit --serve` stopped by a signal, ended 1.7 s late on average. A connection
+  // wakes the poll, and the thread sees the stop at once.
+  std::atomic<bool> stopped{false};
+  std::thread waker([&stopped, address = wake_address_, port = port_] {
+    while (!stopped.load(std::memory_order_relaxed)) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) return;
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_addr.s_addr = address;
+      to.sin_port = htons(static_cast<std::uint16_t>(port));
+      (void)::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+      ::close(fd);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  exposer_.reset();
+  stopped.store(true, std::memory_order_relaxed);
+  waker.join();
+}
 
 void MetricsServer::register_collectable(
     const std::shared_ptr<prometheus::Collectable>& collectable) {

@@ -98,6 +98,7 @@ class MetricsServer {
   std::vector<std::shared_ptr<prometheus::Collectable>> extra_;  // kept alive while served
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
+  std::uint32_t wake_address_ = 0;  // IPv4, network order: where ~MetricsServer connects
 };
 
 // Parses "http://HOST:PORT[/]" (https too). kInvalidArgument otherwise.
