@@ -1294,9 +1294,22 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
 
 }  // namespace
 
+std::string shell_quote(std::string_view word) {
+  const auto safe = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("_-./:@%+=,").find(c) != std::string_view::npos;
+  };
+  if (!word.empty() && std::ranges::all_of(word, safe)) return std::string(word);
+  std::string out = "'";
+  for (const char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 std::string repro_command(const std::string& spec_file, std::uint64_t seed,
                           std::optional<std::chrono::nanoseconds> duration) {
-  std::string out = "shmcheck run " + spec_file + " --seed " + std::to_string(seed);
+  // Pasted into a shell: a spec named "a b.yaml" ran "a", and one named
+  // "x|y `z`.yaml" ran a pipe and a command.
+  std::string out = "shmcheck run " + shell_quote(spec_file) + " --seed " + std::to_string(seed);
   if (duration) out += " --duration " + format_duration(*duration);
   return out;
 }

@@ -24,5 +24,17 @@ TEST(ReproCommand, NamesTheSpecAndSeedAndAnOverriddenDurationInItsLargestExactUn
   EXPECT_EQ(with(3'000), "--duration 3us");
 }
 
+// Pasted into a shell, the command runs the spec it names: a path with a space ran
+// "my", and one with a pipe and backticks ran a pipe and a command.
+TEST(ReproCommand, QuotesASpecPathTheShellWouldSplitOrRun) {
+  EXPECT_EQ(repro_command("my specs/sem fail.yaml", 5),
+            "shmcheck run 'my specs/sem fail.yaml' --seed 5");
+  EXPECT_EQ(repro_command("specs/we|ird `x` <b>&\"q\".yaml", 5),
+            "shmcheck run 'specs/we|ird `x` <b>&\"q\".yaml' --seed 5");
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(shell_quote(""), "''");
+  EXPECT_EQ(shell_quote("specs/a-b_c.yaml"), "specs/a-b_c.yaml");
+}
+
 }  // namespace
 }  // namespace shmcheck::harness

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "shmcheck/harness/live_sample.hpp"
 #include "shmcheck/harness/spec.hpp"
@@ -54,8 +55,12 @@ struct RunOptions {
 
 [[nodiscard]] probes::RunResult run_spec(const Spec& spec, const RunOptions& options);
 
+// `word` as one word for a POSIX shell: as it is when every character is safe
+// (letters, digits and _ - . / : @ % + = ,), else in single quotes ('it'\''s').
+[[nodiscard]] std::string shell_quote(std::string_view word);
+
 // "shmcheck run <file> --seed <seed>", and " --duration <d>" when it was overridden
-// (in the largest unit that states it exactly: "90s", "1500ms").
+// (in the largest unit that states it exactly: "90s", "1500ms"); the file shell-quoted.
 [[nodiscard]] std::string repro_command(
     const std::string& spec_file, std::uint64_t seed,
     std::optional<std::chrono::nanoseconds> duration = std::nullopt);
