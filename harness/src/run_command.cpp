@@ -185,7 +185,10 @@ int run_main(const RunArgs& args) {
   std::vector<std::pair<std::size_t, probes::RunResult>> refused;
   std::size_t place = 0;
   int code = kExitPass;
-  const auto refuse = [&](const std::string& path, const std::string& why) {
+  // `repro`: the command that shows the refusal again (validate passes a spec refused
+  // only for a flag or for its company).
+  const auto refuse = [&](const std::string& path, const std::string& why,
+                          const std::string& repro) {
     std::fprintf(stderr, "%s\n", why.c_str());
     probes::RunResult r;
     r.spec_name = path;
@@ -193,7 +196,7 @@ int run_main(const RunArgs& args) {
     r.verdict = probes::RunVerdict::kError;
     r.exit_code = kExitUsage;
     r.error = "spec refused: " + why;
-    r.repro = "shmcheck validate " + path;
+    r.repro = repro;
     refused.emplace_back(place, std::move(r));
     code = worst(code, kExitUsage);
   };
@@ -203,12 +206,12 @@ int run_main(const RunArgs& args) {
     if (!loaded.ok()) {
       std::string why;
       for (const auto& e : loaded.errors) why += (why.empty() ? "" : "\n") + e.to_string();
-      refuse(path, why);
+      refuse(path, why, "shmcheck validate " + shell_quote(path));
       continue;
     }
     if (args.no_probes && loaded.spec->expect.p99_latency) {
-      refuse(path,
-             path + ": expects p99_latency, which needs the latency probes: drop --no-probes");
+      refuse(path, path + ": expects p99_latency, which needs the latency probes: drop --no-probes",
+             "shmcheck run " + shell_quote(path) + " --no-probes");
       continue;
     }
     // A spec's name labels its reports and its metrics: two runs of one name would
@@ -216,16 +219,42 @@ int run_main(const RunArgs& args) {
     // CI systems merge.
     const auto same = std::ranges::find(specs, loaded.spec->name, &Spec::name);
     if (same != specs.end()) {
-      refuse(path, same_name_error(*loaded.spec, same->file).to_string());
+      refuse(path, same_name_error(*loaded.spec, same->file).to_string(),
+             "shmcheck run " + shell_quote(same->file) + " " + shell_quote(path));
       continue;
     }
     specs.push_back(std::move(*loaded.spec));
     spec_places.push_back(place);
   }
-  if (code != kExitPass && !args.keep_going) return code;
+  // A spec the reports list without running it: after a refusal (no --keep-going), an
+  // interrupt, or a failure (no --keep-going). The headline counted only what ran ("0
+  // of 1 specs passed" for two given), and CI's test count dropped.
+  const auto not_run = [&](std::size_t i, std::string why, int exit_code) {
+    probes::RunResult r;
+    r.spec_name = specs[i].name;
+    r.spec_file = specs[i].file;
+    r.verdict = probes::RunVerdict::kError;
+    r.exit_code = exit_code;
+    r.error = "not run: " + std::move(why);
+    return std::pair{spec_places[i], std::move(r)};
+  };
+  const bool refused_alone = code != kExitPass && !args.keep_going;
   if (auto started = out.start(); !started) {
     std::fprintf(stderr, "shmcheck run: %s\n", started.error().brief().c_str());
     return worst(code, kExitEnvironment);
+  }
+  if (refused_alone) {
+    // Nothing runs, but the reports say so: before, none were written, and a reused
+    // workspace kept the last run's passing ones for CI to read.
+    std::vector<std::pair<std::size_t, probes::RunResult>> results = std::move(refused);
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      results.push_back(
+          not_run(i, "another spec was refused (--keep-going runs the others)", kExitUsage));
+    }
+    std::ranges::stable_sort(results, {}, &std::pair<std::size_t, probes::RunResult>::first);
+    reports::SuiteResult suite;
+    for (auto& [at, r] : results) suite.runs.push_back(std::move(r));
+    return worst(code, out.finish(std::move(suite)));
   }
 
   install_interrupt_handlers();
@@ -243,15 +272,7 @@ int run_main(const RunArgs& args) {
   for (std::size_t i = 0; i < specs.size(); ++i) {
     const Spec& spec = specs[i];
     if (const int sig = interrupt_signal(); sig != 0) {
-      // The specs the signal kept from running are in the reports too, as errors: the
-      // headline read "0 of 1 specs passed" for two specs given.
-      probes::RunResult r;
-      r.spec_name = spec.name;
-      r.spec_file = spec.file;
-      r.verdict = probes::RunVerdict::kError;
-      r.exit_code = kExitEnvironment;
-      r.error = "not run: interrupted by " + signal_name(sig);
-      results.emplace_back(spec_places[i], std::move(r));
+      results.push_back(not_run(i, "interrupted by " + signal_name(sig), kExitEnvironment));
       code = worst(code, kExitEnvironment);
       continue;
     }
@@ -265,8 +286,16 @@ int run_main(const RunArgs& args) {
     std::fflush(summary_out);
     code = worst(code, result.exit_code);
     const bool stop = result.exit_code != kExitPass && !args.keep_going;
+    const int stopped_by = result.exit_code;
+    const std::string failed = spec.name;
     results.emplace_back(spec_places[i], std::move(result));
-    if (stop) break;
+    if (stop) {
+      for (std::size_t rest = i + 1; rest < specs.size(); ++rest) {
+        results.push_back(not_run(
+            rest, "stopped after " + failed + " (--keep-going runs every spec)", stopped_by));
+      }
+      break;
+    }
   }
   std::ranges::stable_sort(results, {}, &std::pair<std::size_t, probes::RunResult>::first);
   reports::SuiteResult suite;

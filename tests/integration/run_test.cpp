@@ -2040,6 +2040,54 @@ TEST(RunCommand, ASpecRefusedUnderKeepGoingIsAnErrorInEveryReport) {
   EXPECT_TRUE(shmcheck::testing::wait_child(pid, 30s).exited);
 }
 
+// Without --keep-going a refused spec stops everything, and the reports say so: before,
+// none were written, and a report directory reused from a passing run kept its PASS for
+// CI to read. The specs that did not run are listed, not dropped.
+TEST(RunCommand, ASpecRefusedWithoutKeepGoingStillReplacesTheReports) {
+  TempDir dir;
+  const std::string bad = spec_path("tests/integration/specs/bad-unknown-key.yaml");
+  const std::string good = spec_path("tests/integration/specs/short-mutex.yaml");
+  const auto passed =
+      run_shmcheck({"run", "--quiet", "--duration", "300ms", good, "--report-dir", dir.path()});
+  ASSERT_TRUE(passed.exit.ok()) << describe(passed);
+  ASSERT_NE(read_file(dir.path() + "/summary.md").find("## shmcheck: PASS"), std::string::npos);
+  const auto o = run_shmcheck({"run", "--quiet", bad, good, "--report-dir", dir.path()});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  const auto summary = read_file(dir.path() + "/summary.md");
+  EXPECT_NE(summary.find("## shmcheck: ERROR (0 of 2 specs passed, exit code 2)"),
+            std::string::npos)
+      << summary;
+  const auto json = nlohmann::json::parse(read_file(dir.path() + "/shmcheck.json"));
+  ASSERT_EQ(json.at("runs").size(), 2U) << json.dump(1);
+  EXPECT_EQ(json["runs"][1].at("error"),
+            "not run: another spec was refused (--keep-going runs the others)");
+  EXPECT_NE(read_file(dir.path() + "/junit.xml").find("errors=\"2\""), std::string::npos);
+}
+
+// Without --keep-going a failing spec stops the suite; the specs after it are in the
+// reports as not run, so the count stays what was given ("0 of 1 specs passed" for two).
+TEST(RunCommand, TheSpecsAfterAFailureWithoutKeepGoingAreListedAsNotRun) {
+  TempDir dir;
+  const std::string failing = dir.path() + "/fails.yaml";
+  std::ofstream(failing) << "name: fails\nduration: 300ms\ntimeout: 5s\n"
+                            "objects: [{ name: guard, kind: mutex }]\n"
+                            "processes: [{ role: locker, count: 1, uses: guard }]\n"
+                            "expect: { stalled: 1 }\n";
+  const auto o = run_shmcheck({"run", "--quiet", failing,
+                               spec_path("tests/integration/specs/short-mutex.yaml"),
+                               "--report-dir", dir.path() + "/out"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 1) << describe(o);
+  const auto json = nlohmann::json::parse(read_file(dir.path() + "/out/shmcheck.json"));
+  ASSERT_EQ(json.at("runs").size(), 2U) << json.dump(1);
+  EXPECT_EQ(json["runs"][1].at("error"),
+            "not run: stopped after fails (--keep-going runs every spec)");
+  EXPECT_EQ(json.at("exit_code"), 1);
+  EXPECT_NE(read_file(dir.path() + "/out/summary.md").find("(0 of 2 specs passed, exit code 1)"),
+            std::string::npos);
+}
+
 // ---- a SIGKILLed harness takes its workers along and is reclaimable ----------------------
 
 std::vector<pid_t> children_of(pid_t pid) {
