@@ -1,5 +1,6 @@
 // Markdown summary for people reading CI (GITHUB_STEP_SUMMARY): one table row per
 // spec, then what failed and how to reproduce it.
+#include <algorithm>
 #include <ostream>
 #include <sstream>
 
@@ -8,7 +9,8 @@
 namespace shmcheck::reports {
 namespace {
 
-// Pipes and newlines would break a table cell; markup would be rendered as HTML.
+// Pipes and newlines would break a table cell; markup would be rendered as HTML, and
+// backticks as code.
 std::string cell(std::string_view text) {
   std::string out;
   for (const char c : text) {
@@ -20,6 +22,8 @@ std::string cell(std::string_view text) {
       out += "&gt;";
     else if (c == '&')
       out += "&amp;";
+    else if (c == '`')
+      out += "\\`";  // else the text up to the next one is rendered as code
     else if (c == '\n' || c == '\r')
       out += ' ';
     else
@@ -40,18 +44,11 @@ std::string verdict_word(probes::RunVerdict v) {
   return "ERROR";
 }
 
+// The schedule's fired faults, as the metrics count them: a run cut short by a signal
+// has no workers' outcomes, and its row said 0 faults beside 3 fired.
 std::uint64_t injected_faults(const probes::RunResult& run) {
-  std::uint64_t n = 0;
-  for (const auto& w : run.workers) {
-    for (const auto& p : w.processes) {
-      n += (p.cause == probes::ExitCause::kInjectedFailpoint ||
-            p.cause == probes::ExitCause::kInjectedTimer)
-               ? 1
-               : 0;
-    }
-  }
-  for (const auto& m : run.throughput.fault_markers) n += m.kind == "pause" ? 1 : 0;
-  return n;
+  return static_cast<std::uint64_t>(std::ranges::count(
+      run.fault_schedule, probes::FaultStatus::kFired, &probes::ScheduledFault::status));
 }
 
 class MarkdownReporter final : public Reporter {
@@ -125,7 +122,7 @@ class MarkdownReporter final : public Reporter {
         }
       }
       for (const auto& s : run.stalls) out << "- stall: " << cell(s.description) << "\n";
-      out << "\nReproduce:\n\n```sh\n" << run.repro << "\n```\n";
+      if (!run.repro.empty()) out << "\nReproduce:\n\n```sh\n" << run.repro << "\n```\n";
     }
     return;
   }

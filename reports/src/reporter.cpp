@@ -171,6 +171,20 @@ std::string temporary_beside(const std::string& path) {
 }
 constexpr int kCreateTemporary = O_WRONLY | O_CREAT | O_CLOEXEC | O_EXCL | O_NOFOLLOW;
 
+// Whether the file at `path` is empty or its last byte ends a line (read on a
+// descriptor of its own: the appending one is write-only). Unreadable: taken as yes.
+bool ends_a_line(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return true;
+  struct stat st {};
+  char last = '\n';
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    if (::pread(fd, &last, 1, st.st_size - 1) != 1) last = '\n';
+  }
+  ::close(fd);
+  return last == '\n';
+}
+
 }  // namespace
 
 // A new output is rendered straight into a temporary file beside its target, then
@@ -211,6 +225,9 @@ core::Result<void> write_output_file(const std::string& path, bool append,
     std::ostream out(&buffer);
     try {
       if (append) {
+        // Another step's text may end mid-line: "previous step## shmcheck: FAIL" was no
+        // heading. A line of its own.
+        if (!ends_a_line(target)) out << '\n';
         out << rendered;
       } else {
         render(out);

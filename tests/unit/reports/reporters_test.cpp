@@ -132,6 +132,29 @@ TEST(MarkdownReporter, ThroughputCountsAMessageOnce) {
   EXPECT_EQ(text.find("| 5 k/s |"), std::string::npos) << text;
 }
 
+// Backticks in a name are text, not code; a spec that never ran has no command to
+// reproduce it (an empty `sh` block before); the faults column counts the schedule's
+// fired faults, which a run cut short by a signal still has (it said 0 beside 3 fired).
+TEST(MarkdownReporter, EscapesBackticksAndCountsFiredFaultsFromTheSchedule) {
+  auto run = failing_run();
+  run.spec_name = "bad `tick` | pipe";
+  auto not_run = failing_run();
+  not_run.spec_name = "later";
+  not_run.repro.clear();
+  not_run.error = "not run: interrupted by SIGTERM";
+  const auto text = render(*make_markdown_reporter(), suite_of({run, not_run}));
+  EXPECT_NE(text.find("### bad \\`tick\\` \\| pipe: FAIL"), std::string::npos) << text;
+  EXPECT_EQ(text.find("```sh\n\n```"), std::string::npos) << text;
+
+  auto cut = passing_run();
+  cut.workers.clear();  // as after SIGTERM
+  const auto row = render(*make_markdown_reporter(), suite_of({cut}));
+  const auto fired = std::ranges::count(cut.fault_schedule, probes::FaultStatus::kFired,
+                                        &probes::ScheduledFault::status);
+  ASSERT_GT(fired, 0);
+  EXPECT_NE(row.find("| " + std::to_string(fired) + " | 0 |"), std::string::npos) << row;
+}
+
 TEST(MarkdownReporter, MatchesGolden) {
   const auto text = render(*make_markdown_reporter(), suite_of({passing_run(), failing_run()}));
   EXPECT_TRUE(matches_golden(text, "summary.md.golden"));
@@ -231,6 +254,13 @@ TEST(JsonReporter, RoundTripsEveryRun) {
   EXPECT_EQ(back->expectations, suite.runs[0].expectations);
 }
 
+std::string file_text_of(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 TEST(WriteReportFile, WritesAtomicallyAndAppends) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("shmcheck-report-" + std::to_string(::getpid()));
@@ -250,6 +280,13 @@ TEST(WriteReportFile, WritesAtomicallyAndAppends) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
   }
   EXPECT_FALSE(write_report_file(*md, suite, (dir / "no-such-dir" / "x.md").string()));
+  // Appended to a file whose last line is unfinished (another step's text), the summary
+  // starts a line of its own: "content## shmcheck" was no heading.
+  const auto step = (dir / "step.md").string();
+  std::ofstream(step) << "previous step content";
+  ASSERT_TRUE(write_report_file(*md, suite, step, /*append=*/true));
+  EXPECT_EQ(file_text_of(step).rfind("previous step content\n## shmcheck", 0), 0U)
+      << file_text_of(step);
   std::filesystem::remove_all(dir);
 }
 
