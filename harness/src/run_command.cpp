@@ -149,6 +149,9 @@ std::optional<std::uint64_t> count_from_env(const char* name, std::uint64_t fall
 }
 
 int run_main(const RunArgs& args) {
+  // First: a SIGTERM while the specs load or the reports open (a CI job cancelled at
+  // once) killed the harness with no report, exit 143; now the run sees it, and says so.
+  install_interrupt_handlers();
   std::string error;
   const auto broken = broken_from_env(error);
   // SHMCHECK_TEST_LOG_RECORDS: delivery-log slots per producer (RunOptions::log_records).
@@ -257,7 +260,6 @@ int run_main(const RunArgs& args) {
     return worst(code, out.finish(std::move(suite)));
   }
 
-  install_interrupt_handlers();
   if (!args.no_reclaim) reclaim_earlier_runs();
   // Once for all the specs: the check execs it (--build-stamp), and a refusal is said once.
   const auto worker_executable = worker_executable_beside_self();
