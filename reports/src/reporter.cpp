@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -166,8 +168,40 @@ OutputTarget output_target(const std::string& path) {
 // A temporary file beside an output: its name is unpredictable and it is created
 // O_EXCL|O_NOFOLLOW, for in a shared directory (/tmp) a link planted at a guessable name
 // would otherwise have had root truncate and write the file it points to.
+// "<path>.tmp.<pid>.<random>": the pid says whose it is, so one left by a writer killed
+// mid-report can be told from one being written now (remove_stale_temporaries).
 std::string temporary_beside(const std::string& path) {
-  return path + ".tmp." + core::new_run_id();
+  return path + ".tmp." + std::to_string(::getpid()) + "." + core::new_run_id();
+}
+
+// Temporaries of `path` that a killed writer left: named as temporary_beside names them,
+// ours, a regular file, their writer's pid gone and untouched for 10 s (a writer of
+// another pid namespace sharing the directory is still writing within that). A report
+// directory kept each SIGKILLed write's fragment for good, beside the reports.
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const std::string prefix = target.filename().string() + ".tmp.";
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    const std::string_view rest = std::string_view(name).substr(prefix.size());
+    const auto dot = rest.find('.');
+    pid_t pid = 0;
+    if (dot == std::string_view::npos ||
+        std::from_chars(rest.data(), rest.data() + dot, pid).ptr != rest.data() + dot || pid <= 0 ||
+        pid == ::getpid()) {
+      continue;
+    }
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
+      continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    if (::time(nullptr) - st.st_mtime < 10) continue;
+    ::unlink(it->path().c_str());
+  }
 }
 constexpr int kCreateTemporary = O_WRONLY | O_CREAT | O_CLOEXEC | O_EXCL | O_NOFOLLOW;
 
@@ -202,6 +236,7 @@ core::Result<void> write_output_file(const std::string& path, bool append,
   }
   const OutputTarget where = append ? OutputTarget{path, true} : output_target(path);
   const bool atomic = !where.in_place;
+  if (atomic) remove_stale_temporaries(where.path);
   const std::string target = atomic ? temporary_beside(where.path) : where.path;
   const int flags =
       atomic ? kCreateTemporary : O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);

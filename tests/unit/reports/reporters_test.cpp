@@ -372,6 +372,37 @@ TEST(WriteReportFile, ALinkPlantedAtAGuessableTemporaryNameIsNotFollowed) {
   fs::remove_all(dir);
 }
 
+// A writer SIGKILLed mid-report leaves its temporary file; the next write of that report
+// removes it once its writer is gone and it is 10 s old, and leaves a live writer's, a
+// young one and anything not named as a temporary alone. (Each kill's fragment stayed
+// for good beside the reports: a 512 KiB half JSON that globs picked up.)
+TEST(WriteReportFile, ATemporaryAKilledWriterLeftIsRemovedByTheNextWrite) {
+  namespace fs = std::filesystem;
+  const auto dir =
+      fs::temp_directory_path() / ("shmcheck-report-stale-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto path = dir / "shmcheck.json";
+  const pid_t gone = shmcheck::testing::fork_child([] { return 0; });
+  ASSERT_TRUE(shmcheck::testing::wait_child(gone, std::chrono::seconds(10)).exited);
+  const auto old_enough = fs::file_time_type::clock::now() - std::chrono::minutes(1);
+  const auto make = [&](const std::string& name, bool old) {
+    std::ofstream(dir / name) << "{ half";
+    if (old) fs::last_write_time(dir / name, old_enough);
+    return dir / name;
+  };
+  const auto stale = make("shmcheck.json.tmp." + std::to_string(gone) + ".0123456789abcdef", true);
+  const auto young = make("shmcheck.json.tmp." + std::to_string(gone) + ".1123456789abcdef", false);
+  const auto live = make("shmcheck.json.tmp.1.2123456789abcdef", true);  // init never dies
+  const auto other = make("other.json.tmp." + std::to_string(gone) + ".3123456789abcdef", true);
+  ASSERT_TRUE(
+      write_report_file(BytesReporter(10, false), suite_of({passing_run()}), path.string()));
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(young));
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_TRUE(fs::exists(other));
+  fs::remove_all(dir);
+}
+
 // A report to one of the process's own descriptors ("-", /dev/stdout, /dev/fd/N) is
 // written through that descriptor, where the shell's `>>` left it: opening the path
 // again replaced the file standard output was redirected to, and whatever the job had
