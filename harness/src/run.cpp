@@ -821,6 +821,7 @@ void Runner::collect(SupervisionReport& report) {
   result_.ended_early = report.ended_early;
   // Workers and crashes.
   probes::MessageCheckInput messages;
+  std::vector<std::pair<std::size_t, std::uint32_t>> mpmc_consumer_crashes;  // crash, ring
   std::map<std::uint32_t, std::uint64_t> crashes_per_object;
   for (std::size_t w = 0; w < report.workers.size(); ++w) {
     const auto& h = report.workers[w];
@@ -866,6 +867,9 @@ void Runner::collect(SupervisionReport& report) {
         c.failpoint = po.failpoint;
         c.by_watchdog = report.stall.stalled && po.cause == probes::ExitCause::kStoppedByHarness;
         c.successor_rereads = h.config.object.kind == "spsc_ring";
+        if (c.role == "consumer" && h.config.object.kind == "mpmc_ring") {
+          mpmc_consumer_crashes.emplace_back(messages.crashes.size(), h.config.object.index);
+        }
         messages.crashes.push_back(std::move(c));
         ++crashes_per_object[h.config.object.index];
       }
@@ -905,6 +909,14 @@ void Runner::collect(SupervisionReport& report) {
       report.deliveries.add_overflow(rest.overflow);
     }
     drain_rings(report.deliveries);
+    // What each dead MPMC consumer still claims now that the drain took what it could
+    // prove dead: the most its death can have taken with it.
+    for (const auto& [crash, object] : mpmc_consumer_crashes) {
+      auto& c = messages.crashes[crash];
+      const auto& ro = created_.objects[object];
+      const auto ring = core::MpmcRing::attach(ro.segment->payload(), ro.segment->payload_size());
+      if (ring) c.claims_left = (*ring)->claimed_by(c.pid);
+    }
     messages.stalled = stalls_;
     for (const auto& p : spec_.processes) {
       if (p.role == Role::kConsumer) {

@@ -9,12 +9,13 @@
 namespace shmcheck::harness {
 namespace {
 
-constexpr std::array<std::pair<Broken, const char*>, 5> kBroken{{
+constexpr std::array<std::pair<Broken, const char*>, 6> kBroken{{
     {Broken::kNone, "none"},
     {Broken::kPublishBeforeWrite, "publish-before-write"},
     {Broken::kSkipLock, "skip-lock"},
     {Broken::kDuplicateSend, "duplicate-send"},
     {Broken::kLeakSegment, "leak-segment"},
+    {Broken::kDropMessage, "drop-message"},
 }};
 
 }  // namespace

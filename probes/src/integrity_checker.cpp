@@ -339,7 +339,9 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
     if (rp.consumer == kLeftInRing) ++drained;
   }
   std::set<std::int32_t> crashed_pids;
-  std::uint64_t consumer_pop_crashes = 0;  // that may have lost what they had claimed
+  // Messages consumers that died in pop may have taken with them: what they still
+  // claimed (CrashRecord::claims_left), or a pop's worth each when that is not known.
+  std::uint64_t may_have_taken = 0;
   // Consumer incarnations that died inside pop (the watchdog's kills too): what they
   // recorded in the pop in flight (recorded, minus the op_seq - 1 messages of the pops
   // they completed) is all their death can explain coming twice.
@@ -364,7 +366,7 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
     // (or the drain takes it): one that did not may have taken it with it. A consumer the
     // watchdog killed explains no loss (what it held is counted stranded).
     if (!crash.by_watchdog && !crash.successor_rereads && republished_from.count(crash.pid) == 0) {
-      ++consumer_pop_crashes;
+      may_have_taken += crash.claims_left.value_or(input.messages_per_pop);
     }
   }
   // Takes up to `want` of what the death of (consumer, incarnation) can still explain.
@@ -557,7 +559,7 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
       }
     }
   }
-  c.lost_at_crash = std::min(lost_total, consumer_pop_crashes * input.messages_per_pop);
+  c.lost_at_crash = std::min(lost_total, may_have_taken);
   // A full delivery log dropped log_overflow records, a message each: that many of the
   // rest may have been delivered unseen. Not proved lost, they are `unlogged` (and the
   // check is incomplete, which fails the run on its own).
@@ -663,7 +665,8 @@ MessageVerdict DeliveryTally::finish(const MessageCheckInput& input) && {
             std::to_string(late) + " message" + (late == 1 ? "" : "s") +
             (twice == 0 ? ", delivered late)"
                         : ", " + std::to_string(twice) + " it had recorded: delivered twice)");
-      } else if (crash.op == WorkerOp::kPop && c.lost_at_crash == 0) {
+      } else if (crash.op == WorkerOp::kPop &&
+                 (c.lost_at_crash == 0 || crash.claims_left == std::uint64_t{0})) {
         // Whatever it held, the ring would have published again (or the harness taken).
         a.effect = "none";
         a.description = who + " died" + at + " inside pop holding no message";

@@ -44,6 +44,7 @@ enum class Broken : std::uint8_t {
   kSkipLock,            // locker: updates the protected record without taking the lock
   kDuplicateSend,       // producer: pushes every message twice
   kLeakSegment,         // any worker: creates a run segment and never removes it
+  kDropMessage,         // consumer: pops the 20th message of each incarnation, records nothing
 };
 [[nodiscard]] const char* to_string(Broken broken) noexcept;
 [[nodiscard]] std::optional<Broken> broken_from_string(std::string_view text) noexcept;

@@ -98,6 +98,11 @@ struct CrashRecord {
   // its successor reads again what it had not released. Its death in pop explains
   // redeliveries, not losses.
   bool successor_rereads = false;
+  // An MpmcRing consumer: the ring's slots still claimed by it once the harness drained
+  // the ring after the run (what nobody could prove it dead for, and so publish again):
+  // the most its death can have taken. Unset: not known, messages_per_pop. A consumer
+  // killed waiting in an empty ring claimed nothing, and excused a real loss before.
+  std::optional<std::uint64_t> claims_left = std::nullopt;
 };
 
 // A CrashRecord from the dead worker's slot (op in flight, injected failpoint name).
