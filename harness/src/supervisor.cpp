@@ -295,6 +295,10 @@ Supervisor::Supervisor(ControlSegment& control, std::vector<WorkerConfig> worker
   report_.faults.resize(schedule_.faults.size());
   report_.workers.resize(configs_.size());
   for (std::size_t i = 0; i < configs_.size(); ++i) report_.workers[i].config = configs_[i];
+  std::size_t objects = 0;
+  for (const auto& c : configs_) objects = std::max<std::size_t>(objects, c.object.index + 1);
+  last_object_progress_.assign(objects, 0);
+  last_object_progress_ns_.assign(objects, 0);
 }
 
 Supervisor::~Supervisor() { kill_all(); }
@@ -619,7 +623,7 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
       live.pause_fault.reset();
       live.stopped = false;
       live.stopped_claims.reset();
-      last_progress_ns_ = now;  // a pause is not a stall
+      std::ranges::fill(last_object_progress_ns_, now);  // a pause is not a stall
     }
   }
 }
@@ -777,54 +781,63 @@ void Supervisor::sample_live(std::uint64_t now) {
 }
 
 void Supervisor::check_watchdog(std::uint64_t now) {
-  std::uint64_t progress = 0;
-  for (std::uint32_t w = 0; w < configs_.size(); ++w) {
-    progress += control_.view().worker(w).snapshot().progress;
-  }
+  // Progress is watched per object: its workers' operations summed. An object whose
+  // workers are busy elsewhere no longer hides one whose workers hang (two lockers blocked
+  // behind a stopped holder of m0 passed while m1's lockers went on).
+  const std::size_t objects = last_object_progress_.size();
+  std::vector<std::uint64_t> progress(objects, 0);
   // A worker the schedule has paused (SIGSTOP until its resume is due) stops its own
-  // progress on purpose, and peers that wait for its messages wait on purpose: the
-  // no-progress clock does not run while it is paused. Unless it is paused holding an
-  // object (a lock, a semaphore unit, a claimed MPMC slot that no consumer can pass)
-  // that a worker still running uses: peers blocked behind a stopped holder are the
-  // hang the watchdog is for, and the stall names the holder (mutex-stall-detected).
-  // A holder no running worker shares its object with blocks nobody (a lone locker
-  // paused mid-update): its pause is a pause.
+  // progress on purpose, and peers that wait for its messages wait on purpose: its
+  // object's no-progress clock does not run while it is paused. Unless it is paused
+  // holding the object (a lock, a semaphore unit, a claimed MPMC slot that no consumer
+  // can pass) and a worker still running uses it: peers blocked behind a stopped holder
+  // are the hang the watchdog is for, and the stall names the holder
+  // (mutex-stall-detected). An object no running worker uses cannot stall (a lone
+  // locker paused mid-update holds up nobody).
   const auto paused = [&](const Live& l) { return l.pid != 0 && l.stopped && l.resume_at_ns != 0; };
-  const auto shared_with_a_running_peer = [&](std::uint32_t self, std::size_t object) {
-    for (std::uint32_t v = 0; v < configs_.size(); ++v) {
-      const Live& peer = live_[v];
-      if (v != self && configs_[v].object.index == object &&
-          (peer.pid != 0 || peer.restart_pending) && !paused(peer)) {
-        return true;
-      }
-    }
-    return false;
-  };
-  bool paused_by_fault = false;
-  bool paused_blocking = false;
+  std::vector<char> running(objects, 0);  // a live worker not paused uses it
+  for (std::uint32_t w = 0; w < configs_.size(); ++w) {
+    const std::size_t object = configs_[w].object.index;
+    progress[object] += control_.view().worker(w).snapshot().progress;
+    const Live& l = live_[w];
+    if ((l.pid != 0 || l.restart_pending) && !paused(l)) running[object] = 1;
+  }
+  std::vector<char> excused(objects, 0);  // paused by a fault, blocking nobody
+  std::vector<char> blocked(objects, 0);  // a paused holder blocks running peers
   for (std::uint32_t w = 0; w < configs_.size(); ++w) {
     Live& l = live_[w];
     if (!paused(l)) continue;
-    paused_by_fault = true;
-    if (progress == last_progress_value_ && !l.stopped_claims && options_.claims_of) {
+    const std::size_t object = configs_[w].object.index;
+    if (progress[object] == last_object_progress_[object] && !l.stopped_claims &&
+        options_.claims_of) {
       l.stopped_claims = options_.claims_of(l.pid);
     }
-    const std::uint32_t holding = control_.view().worker(w).snapshot().holding;
-    if (holding != 0 && shared_with_a_running_peer(w, holding - 1)) paused_blocking = true;
-    if (l.stopped_claims) {
-      for (const std::size_t object : *l.stopped_claims) {
-        if (shared_with_a_running_peer(w, object)) paused_blocking = true;
-      }
+    const bool holds = control_.view().worker(w).snapshot().holding == object + 1 ||
+                       (l.stopped_claims &&
+                        std::ranges::find(*l.stopped_claims, object) != l.stopped_claims->end());
+    if (holds && running[object] != 0) {
+      blocked[object] = 1;
+    } else {
+      excused[object] = 1;
     }
   }
-  if (progress != last_progress_value_ || (paused_by_fault && !paused_blocking)) {
-    last_progress_value_ = progress;
-    last_progress_ns_ = now;
+  std::size_t stalled_object = objects;
+  for (std::size_t o = 0; o < objects; ++o) {
+    if (progress[o] != last_object_progress_[o] || running[o] == 0 ||
+        (excused[o] != 0 && blocked[o] == 0)) {
+      last_object_progress_[o] = progress[o];
+      last_object_progress_ns_[o] = now;
+    }
+    if (stalled_object == objects ||
+        last_object_progress_ns_[o] < last_object_progress_ns_[stalled_object]) {
+      stalled_object = o;
+    }
   }
   const auto timeout = static_cast<std::uint64_t>(options_.timeout.count());
   std::string reason;
-  if (now - last_progress_ns_ > timeout) {
-    reason = "no progress for " + format_ns(now - last_progress_ns_);
+  if (stalled_object < objects && now - last_object_progress_ns_[stalled_object] > timeout) {
+    reason = "no progress for " + format_ns(now - last_object_progress_ns_[stalled_object]) +
+             " on " + object_name(stalled_object);
   } else if (options_.duration) {
     const std::uint64_t limit = static_cast<std::uint64_t>(options_.duration->count()) +
                                 static_cast<std::uint64_t>(options_.drain_grace.count()) + timeout;
@@ -1054,7 +1067,7 @@ core::Result<SupervisionReport> Supervisor::run() {
                      std::memory_order_relaxed);
   }
   control_.set_phase(RunPhase::kGo);
-  last_progress_ns_ = start;
+  std::ranges::fill(last_object_progress_ns_, start);
 
   while (!all_done()) {
     const std::uint64_t now = monotonic_ns();

@@ -2378,6 +2378,28 @@ TEST(RunCommand, ALockHolderPausedLongerThanTheTimeoutIsAStallNamingIt) {
   EXPECT_LT(result.at("stalls").at(0).at("t_s").get<double>(), 2.5);
 }
 
+// Progress is watched per object: lockers blocked behind a stopped holder of one mutex
+// are a stall though the other's lockers go on. Before, their progress hid it (the run passed with
+// m0's other locker blocked for 3 s, three times the timeout).
+TEST(RunCommand, AHangOnOneObjectIsAStallWhileAnotherObjectIsBusy) {
+  const auto result = run_passing_text(
+      "name: two-locks\nduration: 3s\ntimeout: 500ms\n"
+      "objects: [{ name: m0, kind: mutex }, { name: m1, kind: mutex }]\n"
+      "processes:\n  - { role: locker, count: 2, uses: m0, hold: 1us }\n"
+      "  - { role: locker, count: 2, uses: m1, hold: 1us, rate: 10k/s }\n"
+      "faults: [{ pause: locker, at: mutex.locked.mid_update, after: 100, for: 30s }]\n"
+      "expect: { stalled: 1 }\n");
+  ASSERT_EQ(result.at("stalls").size(), 1U) << result.dump(2);
+  const std::string stall = result.at("stalls").at(0).at("description");
+  // The paused locker is either mutex's (seeded at random): the stall names that one,
+  // and who holds it (beside whoever held the other at that instant).
+  std::smatch on;
+  ASSERT_TRUE(std::regex_search(stall, on, std::regex(R"(^no progress for .* on (m[01]);)")))
+      << stall;
+  EXPECT_NE(stall.find("; " + on[1].str() + " held by locker["), std::string::npos) << stall;
+  EXPECT_LT(result.at("stalls").at(0).at("t_s").get<double>(), 2.5);
+}
+
 // A lock holder nobody shares the lock with blocks nobody: a lone locker paused holding
 // the lock longer than the timeout is a pause, not a stall. Before, the watchdog killed
 // it at 1 s ("guard held by locker[0]"), though no worker waited for the lock.

@@ -237,8 +237,10 @@ class Supervisor {
   SupervisionReport report_;
   std::vector<probes::DeliveryRecord> drained_;   // drain_logs' scratch, reused
   std::optional<core::Error> first_spawn_error_;  // report_.spawn_error, as an Error
-  std::uint64_t last_progress_value_ = 0;
-  std::uint64_t last_progress_ns_ = 0;
+  // Per spec object (WorkerConfig::object.index): its workers' progress at the last
+  // change, and when that was (check_watchdog).
+  std::vector<std::uint64_t> last_object_progress_;
+  std::vector<std::uint64_t> last_object_progress_ns_;
   bool stop_sent_ = false;
   std::uint64_t oom_kills_at_start_ = 0;
   std::uint64_t next_sample_ns_ = 0;
