@@ -241,14 +241,9 @@ int run_main(const RunArgs& args) {
     r.error = "not run: " + std::move(why);
     return std::pair{spec_places[i], std::move(r)};
   };
-  const bool refused_alone = code != kExitPass && !args.keep_going;
-  if (auto started = out.start(); !started) {
-    std::fprintf(stderr, "shmcheck run: %s\n", started.error().brief().c_str());
-    return worst(code, kExitEnvironment);
-  }
-  if (refused_alone) {
-    // Nothing runs, but the reports say so: before, none were written, and a reused
-    // workspace kept the last run's passing ones for CI to read.
+  if (code != kExitPass && !args.keep_going) {
+    // Nothing runs. The reports already there say so (a reused workspace kept the last
+    // run's PASS for CI to read); none is made anew, nor a report directory.
     std::vector<std::pair<std::size_t, probes::RunResult>> results = std::move(refused);
     for (std::size_t i = 0; i < specs.size(); ++i) {
       results.push_back(
@@ -257,7 +252,11 @@ int run_main(const RunArgs& args) {
     std::ranges::stable_sort(results, {}, &std::pair<std::size_t, probes::RunResult>::first);
     reports::SuiteResult suite;
     for (auto& [at, r] : results) suite.runs.push_back(std::move(r));
-    return worst(code, out.finish(std::move(suite)));
+    return worst(code, out.finish(std::move(suite), /*replace_only=*/true));
+  }
+  if (auto started = out.start(); !started) {
+    std::fprintf(stderr, "shmcheck run: %s\n", started.error().brief().c_str());
+    return worst(code, kExitEnvironment);
   }
 
   if (!args.no_reclaim) reclaim_earlier_runs();

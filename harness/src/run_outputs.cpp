@@ -380,7 +380,7 @@ void RunOutputs::on_result(const probes::RunResult& result) {
   publish_locked();
 }
 
-int RunOutputs::finish(reports::SuiteResult suite) {
+int RunOutputs::finish(reports::SuiteResult suite, bool replace_only) {
   suite.exit_code = reports::suite_exit_code(suite.runs);
   if (suite.started_at.empty()) suite.started_at = iso_now();
   if (suite.hostname.empty()) {
@@ -391,6 +391,8 @@ int RunOutputs::finish(reports::SuiteResult suite) {
   int code = suite.exit_code;
   const auto write = [&](const reports::Reporter& r, const std::string& path, bool append = false) {
     if (path.empty()) return;
+    std::error_code ec;
+    if (replace_only && !std::filesystem::exists(path, ec)) return;
     if (auto ok = reports::write_report_file(r, suite, path, append); !ok) {
       std::fprintf(stderr, "shmcheck run: cannot write %s report: %s\n",
                    std::string(r.format()).c_str(), ok.error().brief().c_str());

@@ -2043,9 +2043,10 @@ TEST(RunCommand, ASpecRefusedUnderKeepGoingIsAnErrorInEveryReport) {
   EXPECT_TRUE(shmcheck::testing::wait_child(pid, 30s).exited);
 }
 
-// Without --keep-going a refused spec stops everything, and the reports say so: before,
-// none were written, and a report directory reused from a passing run kept its PASS for
-// CI to read. The specs that did not run are listed, not dropped.
+// Without --keep-going a refused spec stops everything, and the reports already there
+// say so: before, a report directory reused from a passing run kept its PASS for CI to
+// read. The specs that did not run are listed, not dropped. (None is made anew:
+// ReportsFromARealRun.ARefusedRunLeavesNoReportDir.)
 TEST(RunCommand, ASpecRefusedWithoutKeepGoingStillReplacesTheReports) {
   TempDir dir;
   const std::string bad = spec_path("tests/integration/specs/bad-unknown-key.yaml");

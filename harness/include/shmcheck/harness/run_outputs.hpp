@@ -66,8 +66,10 @@ class RunOutputs {
   void on_result(const probes::RunResult& result);
 
   // Writes every report, pushes to the gateway, lingers; returns the suite's exit
-  // code (worsened to 3 when a report file cannot be written).
-  int finish(reports::SuiteResult suite);
+  // code (worsened to 3 when a report file cannot be written). `replace_only`: for a
+  // suite refused before start(): only reports already there are written (replaced, or
+  // appended to), so nothing stale is left and nothing new is made.
+  int finish(reports::SuiteResult suite, bool replace_only = false);
 
  private:
   RunOutputs() = default;
