@@ -842,12 +842,9 @@ HeldUpRun run_with_the_harness_held_up(std::chrono::milliseconds held) {
   TempDir dir;
   const std::string json = dir.path() + "/result.json";
   const std::string spec = spec_path("tests/integration/specs/unpaced-mpmc-shared.yaml");
-  // Logs of 30 records: the consumers fill theirs within the spec's 2 s however coarsely
-  // a loaded machine interleaves the two producers (each switch of producer is a record;
-  // with 300, a run on a busy host ended before they filled, and nothing overflowed).
   const pid_t harness =
       start_shmcheck(dir.path() + "/out", {"run", spec, "--quiet", "--json", json},
-                     {"SHMCHECK_TEST_LOG_RECORDS=30"});
+                     {"SHMCHECK_TEST_LOG_RECORDS=300"});
   // Held up once its four workers run (a fixed 700 ms could stop a harness still
   // starting on a loaded host, and nothing overflowed), a moment into their run.
   const auto children = [harness] {
