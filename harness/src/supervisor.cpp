@@ -623,7 +623,10 @@ void Supervisor::fire_timed_faults(std::uint64_t now) {
       live.pause_fault.reset();
       live.stopped = false;
       live.stopped_claims.reset();
-      std::ranges::fill(last_object_progress_ns_, now);  // a pause is not a stall
+      // A pause is not a stall: its object's clock starts again (only its: a repeating
+      // pause of a ring's consumer hid a hung mutex before).
+      last_object_progress_ns_[configs_[static_cast<std::size_t>(&live - live_.data())]
+                                   .object.index] = now;
     }
   }
 }

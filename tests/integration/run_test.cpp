@@ -869,6 +869,33 @@ HeldUpRun run_with_the_harness_held_up(std::chrono::milliseconds held) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_GE(children(), 4U) << "the run did not start";
+  // And once they work: the workers attach and wait for the harness's go, which a
+  // harness stopped first never gives (then they sat out the hold, and nothing
+  // overflowed: RecordsAFullLogDroppedAreUncheckedNotLost on a loaded host). Unpaced,
+  // they burn CPU from the go: their CPU time (utime + stime, in ticks) rises.
+  const auto cpu_ticks = [harness] {
+    std::ifstream in("/proc/" + std::to_string(harness) + "/task/" + std::to_string(harness) +
+                     "/children");
+    std::uint64_t ticks = 0;
+    for (pid_t child = 0; in >> child;) {
+      std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+      std::string line;
+      std::getline(stat, line);
+      const auto close = line.rfind(')');  // fields after "(comm)": state is field 3
+      if (close == std::string::npos) continue;
+      std::istringstream fields(line.substr(close + 2));
+      std::string field;
+      for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14 || i == 15) ticks += std::stoull(field);
+      }
+    }
+    return ticks;
+  };
+  const std::uint64_t idle = cpu_ticks();
+  while (cpu_ticks() < idle + 10 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GE(cpu_ticks(), idle + 10) << "the workers never got going";
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(::kill(harness, SIGSTOP), 0);
   std::this_thread::sleep_for(held);
@@ -2409,6 +2436,25 @@ TEST(RunCommand, AHangOnOneObjectIsAStallWhileAnotherObjectIsBusy) {
       << stall;
   EXPECT_NE(stall.find("; " + on[1].str() + " held by locker["), std::string::npos) << stall;
   EXPECT_LT(result.at("stalls").at(0).at("t_s").get<double>(), 2.5);
+}
+
+// A pause that ends restarts its own object's clock only: a ring's consumer paused
+// again and again does not hide a mutex whose holder is stopped. Before, every resume
+// restarted every clock, and the run passed.
+TEST(RunCommand, ARepeatedPauseOfOneObjectDoesNotHideAHangOfAnother) {
+  const auto result = run_passing_text(
+      "name: pause-and-hang\nduration: 3s\ntimeout: 500ms\n"
+      "objects:\n  - { name: guard, kind: mutex }\n"
+      "  - { name: queue, kind: spsc_ring, capacity: 256, message_size: 64 }\n"
+      "processes:\n  - { role: locker, count: 2, uses: guard, hold: 1us }\n"
+      "  - { role: producer, count: 1, uses: queue, rate: 5k/s }\n"
+      "  - { role: consumer, count: 1, uses: queue }\n"
+      "faults:\n  - { pause: locker, at: mutex.locked.mid_update, after: 100, for: 30s }\n"
+      "  - { pause: consumer, every: 150ms, for: 20ms }\n"
+      "expect: { stalled: 1 }\n");
+  ASSERT_EQ(result.at("stalls").size(), 1U) << result.dump(2);
+  const std::string stall = result.at("stalls").at(0).at("description");
+  EXPECT_NE(stall.find(" on guard;"), std::string::npos) << stall;
 }
 
 // A lock holder nobody shares the lock with blocks nobody: a lone locker paused holding

@@ -17,8 +17,9 @@
 // signal is unexpected (a SIGKILL nobody sent is checked against the cgroup's
 // oom_kill counter: "OOM kill" or "unexpected SIGKILL, possibly OOM").
 //
-// Watchdog: when the sum of the workers' progress counters does not move for the
-// spec's timeout (or the run overruns duration + timeout), the run is `stalled`: the
+// Watchdog: when the progress of an object's workers (their counters summed, per spec
+// object) does not move for the spec's timeout (or the run overruns duration +
+// timeout), the run is `stalled`: the
 // finding names what each worker was doing and which objects they held, then every
 // worker is SIGKILLed and reaped.
 //
@@ -85,8 +86,8 @@ struct FaultOutcome {
 
 struct StallReport {
   bool stalled = false;
-  std::uint64_t after_ns = 0;        // since the run's start
-  std::string reason;                // "no progress for 5s", "run overran duration + timeout"
+  std::uint64_t after_ns = 0;  // since the run's start
+  std::string reason;          // "no progress for 5s on guard", "run overran duration + timeout"
   std::vector<std::string> workers;  // "producer[0] pid 123: in push seq 77, holding nothing"
   std::vector<std::string> holders;  // "guard held by locker[3] (pid 456)"
   [[nodiscard]] nlohmann::json to_json() const;
