@@ -22,6 +22,7 @@
 #include <optional>
 #include <sstream>
 #include <string_view>
+#include <system_error>
 #include <thread>
 
 #include "shmcheck/core/posix_call.hpp"
@@ -432,7 +433,9 @@ core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::st
   const std::string host = host_port.substr(0, host_port.rfind(':'));
   std::string unused;
   in_addr bound{};
-  if (try_bind(host, 0, &unused, &bound) && bound.s_addr != htonl(INADDR_ANY)) {
+  if (!try_bind(host, 0, &unused, &bound)) {
+    server->wake_address_ = 0;  // not IPv4 ([::1]): no waker
+  } else if (bound.s_addr != htonl(INADDR_ANY)) {
     server->wake_address_ = bound.s_addr;
   } else {
     server->wake_address_ = htonl(INADDR_LOOPBACK);
@@ -442,27 +445,35 @@ core::Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(const std::st
 
 MetricsServer::~MetricsServer() {
   if (!exposer_) return;
+  if (wake_address_ == 0 || port_ == 0) return;  // not IPv4 here: civetweb's own stop
   // civetweb's stop waits for its listening thread, which polls its sockets 2 s at a
   // time (SOCKET_TIMEOUT_QUANTUM, built in): every run with --metrics-listen, and every
   // `audit --serve` stopped by a signal, ended 1.7 s late on average. A connection
   // wakes the poll, and the thread sees the stop at once.
   std::atomic<bool> stopped{false};
-  std::thread waker([&stopped, address = wake_address_, port = port_] {
-    while (!stopped.load(std::memory_order_relaxed)) {
-      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) return;
-      sockaddr_in to{};
-      to.sin_family = AF_INET;
-      to.sin_addr.s_addr = address;
-      to.sin_port = htons(static_cast<std::uint16_t>(port));
-      (void)::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to);
-      ::close(fd);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
+  std::optional<std::thread> waker;
+  try {
+    waker.emplace([&stopped, address = wake_address_, port = port_] {
+      while (!stopped.load(std::memory_order_relaxed)) {
+        // Non-blocking: the SYN is what wakes the poll, and a connect that no answer
+        // comes to (a firewall) must not hold the exit for minutes.
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) return;
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_addr.s_addr = address;
+        to.sin_port = htons(static_cast<std::uint16_t>(port));
+        (void)::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+        ::close(fd);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  } catch (const std::system_error&) {
+    // No thread to spare (RLIMIT_NPROC): civetweb's own, slower stop.
+  }
   exposer_.reset();
   stopped.store(true, std::memory_order_relaxed);
-  waker.join();
+  if (waker) waker->join();
 }
 
 void MetricsServer::register_collectable(

@@ -187,10 +187,14 @@ void remove_stale_temporaries(const std::string& path) {
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (!name.starts_with(prefix)) continue;
+    // Exactly "<pid>.<run id: kRunIdLength lowercase hex>": a user's "summary.md.tmp.20240101.bak"
+    // is no temporary of ours.
     const std::string_view rest = std::string_view(name).substr(prefix.size());
     const auto dot = rest.find('.');
     pid_t pid = 0;
-    if (dot == std::string_view::npos ||
+    const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    if (dot == std::string_view::npos || rest.size() - dot - 1 != core::kRunIdLength ||
+        !std::ranges::all_of(rest.substr(dot + 1), hex) ||
         std::from_chars(rest.data(), rest.data() + dot, pid).ptr != rest.data() + dot || pid <= 0 ||
         pid == ::getpid()) {
       continue;

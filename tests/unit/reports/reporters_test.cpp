@@ -394,12 +394,15 @@ TEST(WriteReportFile, ATemporaryAKilledWriterLeftIsRemovedByTheNextWrite) {
   const auto young = make("shmcheck.json.tmp." + std::to_string(gone) + ".1123456789abcdef", false);
   const auto live = make("shmcheck.json.tmp.1.2123456789abcdef", true);  // init never dies
   const auto other = make("other.json.tmp." + std::to_string(gone) + ".3123456789abcdef", true);
+  // Not named as a temporary is: a user's backup whose date reads as a pid.
+  const auto backup = make("shmcheck.json.tmp.20240101.bak", true);
   ASSERT_TRUE(
       write_report_file(BytesReporter(10, false), suite_of({passing_run()}), path.string()));
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::exists(young));
   EXPECT_TRUE(fs::exists(live));
   EXPECT_TRUE(fs::exists(other));
+  EXPECT_TRUE(fs::exists(backup));
   fs::remove_all(dir);
 }
 
