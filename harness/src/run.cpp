@@ -1038,7 +1038,7 @@ void Runner::expectations() {
     uncovered(e.reordered, counts.reordered, "reordered");
     uncovered(e.unexpected, counts.unexpected, "unexpected");
     uncovered(std::nullopt, counts.abandoned_unexplained, "abandoned, their claimer not dead");
-    add("messages", "none lost, duplicated, torn, reordered or unexpected",
+    add("messages", "none lost, duplicated, torn, reordered, unexpected or abandoned",
         found.empty() ? "ok" : found, found.empty());
   }
   std::uint64_t exclusion = 0;

@@ -251,7 +251,10 @@ int run_main(const RunArgs& args) {
     }
     std::ranges::stable_sort(results, {}, &std::pair<std::size_t, probes::RunResult>::first);
     reports::SuiteResult suite;
-    for (auto& [at, r] : results) suite.runs.push_back(std::move(r));
+    for (auto& [at, r] : results) {
+      out.on_result(r);  // the push replaces its group: with the refusal, not with nothing
+      suite.runs.push_back(std::move(r));
+    }
     return worst(code, out.finish(std::move(suite), /*replace_only=*/true));
   }
   if (auto started = out.start(); !started) {

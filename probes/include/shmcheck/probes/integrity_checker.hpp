@@ -15,9 +15,10 @@
 //   lost_at_crash  like lost, but explained: a consumer incarnation of an MpmcRing died
 //                  inside pop holding messages the ring has not published again (no
 //                  producer came round to its slot before the run ended). Each such
-//                  crash explains at most MessageCheckInput::messages_per_pop lost
-//                  messages. A consumer whose ring rereads what it did not release
-//                  (CrashRecord::successor_rereads, an SpscRing), or whose message the
+//                  crash explains at most the slots it still claims after the run
+//                  (CrashRecord::claims_left), or MessageCheckInput::messages_per_pop
+//                  lost messages when that is not known. A consumer whose ring rereads what it did
+//                  not release (CrashRecord::successor_rereads, an SpscRing), or whose message the
 //                  ring published again, explains no loss.
 //   recovered      acked < seq <= attempted of an incarnation that did not finish
 //                  (in flight when it died: one message, or the rest of a burst,
