@@ -148,6 +148,16 @@ std::optional<std::uint64_t> count_from_env(const char* name, std::uint64_t fall
   return n;
 }
 
+// The results, each with its spec's place on the command line, as a suite in that
+// order (a refused spec, third on the line, came first).
+reports::SuiteResult suite_in_command_line_order(
+    std::vector<std::pair<std::size_t, probes::RunResult>> results) {
+  std::ranges::stable_sort(results, {}, &std::pair<std::size_t, probes::RunResult>::first);
+  reports::SuiteResult suite;
+  for (auto& [at, r] : results) suite.runs.push_back(std::move(r));
+  return suite;
+}
+
 int run_main(const RunArgs& args) {
   // First: a SIGTERM while the specs load or the reports open (a CI job cancelled at
   // once) killed the harness with no report, exit 143; now the run sees it, and says so.
@@ -249,13 +259,10 @@ int run_main(const RunArgs& args) {
       results.push_back(
           not_run(i, "another spec was refused (--keep-going runs the others)", kExitUsage));
     }
-    std::ranges::stable_sort(results, {}, &std::pair<std::size_t, probes::RunResult>::first);
-    reports::SuiteResult suite;
-    for (auto& [at, r] : results) {
-      out.on_result(r);  // the push replaces its group: with the refusal, not with nothing
-      suite.runs.push_back(std::move(r));
-    }
-    return worst(code, out.finish(std::move(suite), /*replace_only=*/true));
+    // The push replaces its group: with the refusal, not with nothing.
+    for (const auto& [at, r] : results) out.on_result(r);
+    return worst(code, out.finish(suite_in_command_line_order(std::move(results)),
+                                  /*replace_only=*/true));
   }
   if (auto started = out.start(); !started) {
     std::fprintf(stderr, "shmcheck run: %s\n", started.error().brief().c_str());
@@ -301,9 +308,7 @@ int run_main(const RunArgs& args) {
       break;
     }
   }
-  std::ranges::stable_sort(results, {}, &std::pair<std::size_t, probes::RunResult>::first);
-  reports::SuiteResult suite;
-  for (auto& [at, r] : results) suite.runs.push_back(std::move(r));
+  reports::SuiteResult suite = suite_in_command_line_order(std::move(results));
   suite.total_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - suite_start).count();
   // Reports, the push and --linger; a report that cannot be written is an environment error.
