@@ -442,6 +442,7 @@ std::optional<RunError> Runner::plan() {
     log_capacity_ = std::min(log_capacity_,
                              std::clamp(kLogSlotsBudget / consumers, kMinLogSlots, kMaxLogSlots));
   }
+  if (options_.log_slots != 0 && log_capacity_ > 0) log_capacity_ = options_.log_slots;
 
   // Faults.
   std::vector<FaultRule> rules;

@@ -168,7 +168,10 @@ int run_main(const RunArgs& args) {
   const auto log_records =
       broken ? count_from_env("SHMCHECK_TEST_LOG_RECORDS", kDefaultLogRecords, error)
              : std::nullopt;
-  if (!broken || !log_records) {
+  // SHMCHECK_TEST_LOG_SLOTS: every consumer log's slots, as they are (RunOptions::log_slots).
+  const auto log_slots =
+      log_records ? count_from_env("SHMCHECK_TEST_LOG_SLOTS", 0, error) : std::nullopt;
+  if (!broken || !log_records || !log_slots) {
     std::fprintf(stderr, "shmcheck run: %s\n", error.c_str());
     return kExitUsage;
   }
@@ -185,6 +188,7 @@ int run_main(const RunArgs& args) {
   options.quiet = args.outputs.quiet;
   options.broken = *broken;
   options.log_records = *log_records;
+  options.log_slots = *log_slots;
   options.held_records = args.max_log_records;
   options.probes = !args.no_probes;
 

@@ -840,9 +840,13 @@ TEST(RunCommand, DeliveryLogsAreDrainedDuringTheRunSoItLastsItsDuration) {
   expect_every_message_checked(result);
 }
 
-// Runs unpaced-mpmc-shared.yaml with logs of 1,699 slots (which its unpaced consumers
-// fill in well under a second without a drain) and the harness stopped (SIGSTOP) for
-// `held` 700 ms into the run: its exit, what it printed, and its JSON result.
+// Runs unpaced-mpmc-shared.yaml with logs of 64 slots and the harness stopped (SIGSTOP)
+// for `held` a moment into the run: its exit, what it printed, and its JSON result.
+// Without the drain, the unpaced consumers fill such a log in milliseconds. (Logs sized
+// as the run sizes them, 1,699 slots, did not always fill: a record spans a run of one
+// producer's seqs, and on a loaded host, where the two consumers seldom ran at once,
+// runs spanned hundreds of messages; the log overflowed in 4 of 8 runs beside
+// `stress-ng --cpu 6`, even held 4 s.)
 struct HeldUpRun {
   shmcheck::testing::ChildExit exit;
   std::string out;
@@ -854,7 +858,7 @@ HeldUpRun run_with_the_harness_held_up(std::chrono::milliseconds held) {
   const std::string spec = spec_path("tests/integration/specs/unpaced-mpmc-shared.yaml");
   const pid_t harness =
       start_shmcheck(dir.path() + "/out", {"run", spec, "--quiet", "--json", json},
-                     {"SHMCHECK_TEST_LOG_RECORDS=300"});
+                     {"SHMCHECK_TEST_LOG_SLOTS=64"});
   // Held up once its four workers run (a fixed 700 ms could stop a harness still
   // starting on a loaded host, and nothing overflowed), a moment into their run.
   const auto children = [harness] {
@@ -1058,6 +1062,11 @@ TEST(RunCommand, ABadLogAllowanceIsAUsageError) {
   ASSERT_TRUE(o.exit.exited) << describe(o);
   EXPECT_EQ(o.exit.code, 2) << describe(o);
   EXPECT_NE(o.err.find("SHMCHECK_TEST_LOG_RECORDS: not a positive integer"), std::string::npos)
+      << describe(o);
+  o = run_shmcheck({"run", spec}, {"SHMCHECK_TEST_LOG_SLOTS=0"});
+  ASSERT_TRUE(o.exit.exited) << describe(o);
+  EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.err.find("SHMCHECK_TEST_LOG_SLOTS: not a positive integer: '0'"), std::string::npos)
       << describe(o);
   for (const char* bad : {"0", "-5", "many", "99999999999999999999999"}) {
     o = run_shmcheck({"run", spec, "--max-log-records", bad});

@@ -48,6 +48,11 @@ struct RunOptions {
   // while the run goes on, so this bounds the records waiting to be drained, not the
   // run. Tests lower it through SHMCHECK_TEST_LOG_RECORDS.
   std::uint64_t log_records = kDefaultLogRecords;
+  // Slots of every consumer's delivery log, as they are (0: sized from log_records as
+  // run.cpp says, never under kMinLogSlots). Tests set it through
+  // SHMCHECK_TEST_LOG_SLOTS to fill a log in a known number of records: how many
+  // messages a record spans depends on how the consumers were scheduled.
+  std::uint64_t log_slots = 0;
   // Drained delivery records the supervisor may hold before a duration-bound run ends
   // early (SupervisorOptions::held_records): `shmcheck run --max-log-records`.
   std::uint64_t held_records = kDefaultHeldRecords;
