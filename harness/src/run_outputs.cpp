@@ -188,6 +188,28 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
     return core::make_error(core::error_code_from_errno(EBADF), "report",
                             "standard output (-), closed when shmcheck started", EBADF);
   }
+  // The report directory first, made and checked, then taken away again when open()
+  // returns: a bad spec or flag found later must not leave an empty report directory
+  // behind; start() makes it for good. Meanwhile a report file named inside it checks
+  // as it will be written (`--report-dir out --junit out/j.xml` with out missing was
+  // refused: "cannot create a file in out").
+  struct MadeForNow {
+    std::string dir;
+    std::filesystem::path outermost;
+    MadeForNow() = default;
+    MadeForNow(const MadeForNow&) = delete;
+    MadeForNow& operator=(const MadeForNow&) = delete;
+    ~MadeForNow() { unmake_report_dir(dir, outermost); }
+  } report_dir;
+  if (!options.report_dir.empty()) {
+    // "a/b/../c" is a/c: what make_report_dir creates is what unmake_report_dir walks.
+    auto& dir = out->options_.report_dir;
+    dir = std::filesystem::path(dir).lexically_normal().string();
+    auto made = make_report_dir(dir);
+    if (!made) return std::move(made).error();
+    report_dir.dir = dir;
+    report_dir.outermost = *made;
+  }
   // A report that cannot be written fails the command now, not after the run.
   struct File {
     const char* flag;  // a literal: an error's call
@@ -275,16 +297,6 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
     if (auto ok = reports::MetricsServer::check_address(options.metrics_listen); !ok) {
       return std::move(ok).error();
     }
-  }
-  if (!options.report_dir.empty()) {
-    // "a/b/../c" is a/c: what make_report_dir creates is what unmake_report_dir walks.
-    auto& dir = out->options_.report_dir;
-    dir = std::filesystem::path(dir).lexically_normal().string();
-    // Made and checked, then taken away again: a bad spec or flag found later must
-    // not leave an empty report directory behind. start() makes it for good.
-    auto made = make_report_dir(dir);
-    if (!made) return std::move(made).error();
-    unmake_report_dir(dir, *made);
   }
   out->tty_ = !options.quiet && ::isatty(STDERR_FILENO) == 1;
   return out;

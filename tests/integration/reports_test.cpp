@@ -123,6 +123,9 @@ TEST(ReportsFromARealRun, ARefusedRunLeavesNoReportDir) {
         std::tuple{std::vector<std::string>{bad_spec.string()}, reports + "/", 2},
         std::tuple{std::vector<std::string>{bad_spec.string()},
                    (dir / "new" / "x" / ".." / "reports").string(), 2},
+        // A report named inside the directory to be made is checked there, and goes too.
+        std::tuple{std::vector<std::string>{bad_spec.string(), "--junit", reports + "/j.xml"},
+                   reports, 2},
         std::tuple{std::vector<std::string>{good_spec, "--metrics-listen", "127.0.0.1:" + port},
                    reports, 3}}) {
     SCOPED_TRACE(report_dir);
@@ -137,6 +140,26 @@ TEST(ReportsFromARealRun, ARefusedRunLeavesNoReportDir) {
     fs::remove_all(dir / "new");  // each case on its own
   }
   ::close(taken);
+  fs::remove_all(dir);
+}
+
+// A report file inside a --report-dir that is not there yet: the run makes the directory
+// and writes both (it was refused before the run: "cannot create a file in" the directory).
+TEST(ReportsFromARealRun, AReportInsideTheReportDirToBeMadeIsWritten) {
+  const auto dir =
+      fs::temp_directory_path() / ("shmcheck-reports-inside-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string reports = (dir / "new" / "reports").string();
+  auto run = shmcheck::testing::ServerProcess::start(
+      {SHMCHECK_BINARY, "run", "--quiet", "--duration", "300ms",
+       std::string(SHMCHECK_SOURCE_DIR) + "/tests/integration/specs/short-mutex.yaml",
+       "--report-dir", reports, "--junit", reports + "/j.xml"},
+      (dir / "run.log").string());
+  ASSERT_TRUE(run.has_value());
+  const int status = run->wait_exit(120s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();
+  EXPECT_TRUE(fs::exists(reports + "/junit.xml")) << run->log();
+  EXPECT_TRUE(fs::exists(reports + "/j.xml")) << run->log();
   fs::remove_all(dir);
 }
 

@@ -2113,6 +2113,12 @@ TEST(RunCommand, ASpecRefusedWithoutKeepGoingStillReplacesTheReports) {
   EXPECT_EQ(json["runs"][1].at("error"),
             "not run: another spec was refused (--keep-going runs the others)");
   EXPECT_NE(read_file(dir.path() + "/junit.xml").find("errors=\"2\""), std::string::npos);
+  // Standard output is always there to replace: `--json -` carries the refusal too.
+  const auto to_stdout = run_shmcheck({"run", "--quiet", bad, good, "--json", "-"});
+  EXPECT_EQ(to_stdout.exit.code, 2) << describe(to_stdout);
+  const auto printed = nlohmann::json::parse(to_stdout.out);
+  EXPECT_EQ(printed.at("exit_code"), 2) << to_stdout.out;
+  EXPECT_EQ(printed.at("runs").size(), 2U) << to_stdout.out;
 }
 
 // Without --keep-going a failing spec stops the suite; the specs after it are in the
