@@ -16,6 +16,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <unordered_map>
 
 #include "inventory_detail.hpp"
 #include "shmcheck/core/segment.hpp"
@@ -204,9 +205,15 @@ class Cleaner {
         break;
     }
     // A name the file has others of (a hard link) frees nothing: the last one frees it.
-    out.bytes_freed =
-        locked_st.st_nlink > 1 ? 0 : static_cast<std::uint64_t>(locked_st.st_blocks) * 512U;
-    if (options_.dry_run) return finish(out, CleanStatus::kWouldRemove, "dry run");
+    // A dry run removes none of them: clean_orphans counts the bytes once, when it
+    // would remove every name.
+    out.links = locked_st.st_nlink;
+    const auto bytes = static_cast<std::uint64_t>(locked_st.st_blocks) * 512U;
+    if (options_.dry_run) {
+      out.bytes_freed = bytes;
+      return finish(out, CleanStatus::kWouldRemove, "dry run");
+    }
+    out.bytes_freed = locked_st.st_nlink > 1 ? 0 : bytes;
     if (options_.before_remove) options_.before_remove(o);
 
     if (o.kind == IpcKind::kPosixMqueue) {
@@ -360,6 +367,27 @@ std::string_view to_string(CleanStatus status) noexcept {
   return "failed";
 }
 
+namespace {
+
+// A dry run's bytes of a file with several names: on the first of them, and only when
+// every name would be removed (the others keep the file, and its bytes, otherwise).
+void count_hard_links_once(std::vector<CleanOutcome>& outcomes) {
+  std::unordered_map<std::string, std::vector<CleanOutcome*>> names;
+  for (auto& o : outcomes) {
+    if (o.status == CleanStatus::kWouldRemove && o.links > 1) {
+      names[o.object.storage()].push_back(&o);
+    }
+  }
+  for (auto& [storage, of_file] : names) {
+    const bool every_name = of_file.size() >= of_file.front()->links;
+    for (std::size_t i = 0; i < of_file.size(); ++i) {
+      if (i != 0 || !every_name) of_file[i]->bytes_freed = 0;
+    }
+  }
+}
+
+}  // namespace
+
 CleanReport clean_orphans(const std::vector<IpcObject>& candidates, const CleanOptions& options) {
   using Clock = std::chrono::steady_clock;
   const auto settle_until = Clock::now() + options.settle;
@@ -380,6 +408,7 @@ CleanReport clean_orphans(const std::vector<IpcObject>& candidates, const CleanO
     pending = std::move(held);
     pause_before_next_look();
   }
+  if (options.dry_run) count_hard_links_once(report.outcomes);
   for (const auto& outcome : report.outcomes) {
     if (outcome.status == CleanStatus::kRemoved) {
       ++report.removed;

@@ -497,6 +497,12 @@ TEST(AuditCli, AHardLinkedObjectsBytesCountOnceInTheTotals) {
   ASSERT_EQ(::link(first.c_str(), second.c_str()), 0) << std::strerror(errno);
   const auto json = run_capture({shmcheck_path(), "audit", "--json", "--filter-run", run});
   const auto table = run_capture({shmcheck_path(), "audit", "--filter-run", run});
+  // A dry run of both names would free the file once; of one name, nothing (it said 0
+  // for both, as each name saw the other).
+  const auto dry_both =
+      run_capture({shmcheck_path(), "audit", "--clean", "--json", "--filter-run", run});
+  const auto dry_one = run_capture(
+      {shmcheck_path(), "audit", "--clean", "--json", "--name-prefix", object_name(run, "link2")});
   // Removing both names frees the file once: the first name freed nothing (it said
   // 64 KiB twice, 128 KiB freed).
   const auto cleaned =
@@ -507,6 +513,17 @@ TEST(AuditCli, AHardLinkedObjectsBytesCountOnceInTheTotals) {
   const auto clean = parse(cleaned.out)["clean"];
   EXPECT_EQ(clean["removed"], 2) << clean.dump();
   EXPECT_EQ(clean["bytes_freed"], 64 * 1024) << clean.dump();
+  ASSERT_TRUE(dry_both.exit.ok()) << dry_both.exit.describe() << dry_both.out;
+  const auto would = parse(dry_both.out)["clean"];
+  ASSERT_EQ(would["outcomes"].size(), 2U) << would.dump();
+  EXPECT_EQ(would["outcomes"][0]["bytes_freed"].get<std::uint64_t>() +
+                would["outcomes"][1]["bytes_freed"].get<std::uint64_t>(),
+            64U * 1024)
+      << would.dump();
+  ASSERT_TRUE(dry_one.exit.ok()) << dry_one.exit.describe() << dry_one.out;
+  const auto would_one = parse(dry_one.out)["clean"];
+  ASSERT_EQ(would_one["outcomes"].size(), 1U) << would_one.dump();
+  EXPECT_EQ(would_one["outcomes"][0]["bytes_freed"], 0) << would_one.dump();
   ASSERT_TRUE(json.exit.ok()) << json.exit.describe();
   const auto totals = parse(json.out)["inventory"]["totals"];
   EXPECT_EQ(totals["count"], 2) << totals.dump();

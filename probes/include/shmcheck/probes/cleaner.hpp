@@ -78,6 +78,10 @@ struct CleanOutcome {
   CleanStatus status = CleanStatus::kFailed;
   std::string detail;
   std::uint64_t bytes_freed = 0;  // removed (or, in a dry run, would be freed)
+  // The names (hard links) the file had when it was checked: a name frees its file's
+  // bytes only as the last of them. A dry run counts the bytes once, when it would
+  // remove every name.
+  std::uint64_t links = 1;
 };
 
 struct CleanReport {
