@@ -154,6 +154,13 @@ MpmcRing::TryOutcome MpmcRing::push_contended(std::span<const std::byte> msg) no
     // that died holding it would block producers forever. Once it is proved dead, its
     // message (whole: a consumer only reads) is published again as this position's,
     // naming the dead consumer; our own message goes to the next position.
+    // A producer killed between its claim below and the commit leaves the slot
+    // writing, by a dead producer: a consumer takes it over unread (pop_contended), as
+    // an abandoned message of ours, and the dead consumer's message, which it still
+    // holds whole, is lost with it. The window is these few stores, the loss is real
+    // and the check counts it so (lost, not excused by either crash); recovering it
+    // would need the republish to be one atomic step, which the claim and
+    // redelivered_from fields, written before the commit, do not allow.
     if (kind_of(state) == kReading && lap == -static_cast<std::int64_t>(capacity)) {
       const auto prev = pos - capacity;
       const auto who =
