@@ -2889,9 +2889,20 @@ TEST(RunCommand, ASignalStopsTheRunAndTheReportsKeepWhatHappenedBeforeIt) {
                        {"run", "--quiet", "--keep-going", first,
                         spec_path("tests/integration/specs/short-spsc.yaml"), "--json", json},
                        {"XDG_RUNTIME_DIR=" + runtime.path()});
-    // Once its workers run and a few kills have fired (every 100 ms).
-    EXPECT_TRUE(shmcheck::testing::eventually([&] { return children_of(pid).size() >= 2; }, 20s));
-    std::this_thread::sleep_for(450ms);
+    // Once its workers run and a kill (every 100 ms) has fired: the producer it killed
+    // is restarted, a child of a new pid. (A fixed 450 ms after the workers started was
+    // not always past the first kill on a loaded host: no fault read "fired".)
+    std::vector<pid_t> first_workers;
+    EXPECT_TRUE(shmcheck::testing::eventually(
+        [&] { return (first_workers = children_of(pid)).size() >= 2; }, 20s));
+    EXPECT_TRUE(shmcheck::testing::eventually(
+        [&] {
+          return std::ranges::any_of(children_of(pid), [&](pid_t child) {
+            return std::ranges::find(first_workers, child) == first_workers.end();
+          });
+        },
+        20s))
+        << "no worker was restarted";
     ASSERT_EQ(::kill(pid, sig), 0);
     const auto exit = shmcheck::testing::wait_child(pid, 60s);
     ASSERT_TRUE(exit.exited) << exit.describe();
