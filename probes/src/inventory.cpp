@@ -67,7 +67,14 @@ struct DirListing {
   std::vector<DevIno> not_wanted;
 };
 
-void fill_from_stat(IpcObject& o, const struct stat& st) {
+// Created: the birth time where the file system keeps one (tmpfs does), else the
+// earlier of mtime and ctime (`touch -d 2001-01-01` made a new file 25 years old, and
+// any write made an old one young).
+std::int64_t creation_time(std::int64_t btime, std::int64_t mtime, std::int64_t ctime) {
+  return btime > 0 ? btime : std::min(mtime, ctime);
+}
+
+void fill_from_stat(IpcObject& o, const struct stat& st, std::int64_t btime) {
   o.device = static_cast<std::uint64_t>(st.st_dev);
   o.inode = static_cast<std::uint64_t>(st.st_ino);
   o.uid = st.st_uid;
@@ -76,7 +83,7 @@ void fill_from_stat(IpcObject& o, const struct stat& st) {
   o.bytes_allocated = static_cast<std::uint64_t>(st.st_blocks) * 512U;
   o.nominal_size = static_cast<std::uint64_t>(st.st_size);
   o.modified_unix_s = st.st_mtim.tv_sec;
-  o.created_unix_s = std::min(st.st_mtim.tv_sec, st.st_ctim.tv_sec);
+  o.created_unix_s = creation_time(btime, st.st_mtim.tv_sec, st.st_ctim.tv_sec);
 }
 
 // "QSIZE:129        NOTIFY:0     SIGNO:0     NOTIFY_PID:0"
@@ -110,7 +117,9 @@ void list_dir(const std::string& path, bool mqueue, const InventoryOptions& opti
     if (type != DT_REG && type != DT_UNKNOWN) return;
     const std::string name(entry);
     struct stat st {};
-    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+    std::int64_t btime = 0;
+    if (!detail::stat_cached(dirfd, name.c_str(), AT_SYMLINK_NOFOLLOW, st, &btime) ||
+        !S_ISREG(st.st_mode)) {
       return;
     }
     IpcObject o;
@@ -133,7 +142,7 @@ void list_dir(const std::string& path, bool mqueue, const InventoryOptions& opti
       return;
     }
     o.path = path + "/" + name;
-    fill_from_stat(o, st);
+    fill_from_stat(o, st, btime);
     if (mqueue) {
       o.nominal_size = mqueue_qsize(dirfd, name);
       o.bytes_allocated = o.nominal_size;
@@ -718,7 +727,7 @@ void name_thread_holders(const std::string& proc_dir, const ProcessScan& scan,
       if (!fds) return;
       (void)detail::for_each_entry(fds->get(), [&](std::string_view fd, unsigned char) {
         struct stat st {};
-        if (::fstatat(fds->get(), std::string(fd).c_str(), &st, 0) != 0) return;
+        if (!detail::stat_cached(fds->get(), std::string(fd).c_str(), 0, st)) return;
         const auto it = unseen.find(
             DevIno{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)});
         if (it == unseen.end()) return;
@@ -834,7 +843,7 @@ Inventory take_inventory(const InventoryOptions& options) {
       o.bytes_allocated = held.blocks_bytes;
       o.nominal_size = held.size;
       o.modified_unix_s = held.mtime;
-      o.created_unix_s = std::min(held.mtime, held.ctime);
+      o.created_unix_s = creation_time(held.btime, held.mtime, held.ctime);
     } else {
       o.nominal_size = held.mapped_bytes;
     }

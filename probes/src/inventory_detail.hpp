@@ -2,6 +2,7 @@
 // readers. Not installed; used by inventory*.cpp and cleaner.cpp.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -57,6 +58,7 @@ struct HeldOnlyObject {
   std::uint32_t mode = 0;
   std::int64_t mtime = 0;
   std::int64_t ctime = 0;
+  std::int64_t btime = 0;          // birth time, where the file system keeps one; else 0
   std::uint64_t mapped_bytes = 0;  // largest mapping seen, when no fd could be stat'ed
   std::optional<core::SegmentHeaderInfo> header;
 };
@@ -139,6 +141,14 @@ OpenCheck lease_exclusively(int fd) noexcept;
 // Why an object is held when only the refused lease says so (verdicts and the cleaner).
 inline constexpr const char* kHeldUnseen =
     "held by a process the /proc walk cannot see (the kernel refused an exclusive lease)";
+
+// fstatat(dirfd, name, flags) from what the kernel has cached (statx with
+// AT_STATX_DONT_SYNC): the /proc walk stats every fd of every process, and a stat that
+// asked a FUSE or hard-mounted NFS server that stopped answering hung the audit in an
+// uninterruptible wait (not even SIGKILL ended it). `created`, when given: the birth
+// time where the file system keeps one (tmpfs does), else 0. False with errno set.
+bool stat_cached(int dirfd, const char* name, int flags, struct stat& st,
+                 std::int64_t* created = nullptr) noexcept;
 
 // Short name for prefix matching: no leading '/', no "sem.", "memfd:" or
 // " (deleted)" decorations ("/dev/shm/x (deleted)" -> "x").

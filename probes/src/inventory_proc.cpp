@@ -18,6 +18,30 @@
 #include "unique_fd.hpp"
 
 namespace shmcheck::probes::detail {
+
+bool stat_cached(int dirfd, const char* name, int flags, struct stat& st,
+                 std::int64_t* created) noexcept {
+  struct statx x {};
+  const unsigned mask = STATX_BASIC_STATS | (created != nullptr ? STATX_BTIME : 0U);
+  if (::statx(dirfd, name, flags | AT_STATX_DONT_SYNC, mask, &x) != 0) return false;
+  st = {};
+  st.st_dev = ::makedev(x.stx_dev_major, x.stx_dev_minor);
+  st.st_ino = x.stx_ino;
+  st.st_mode = x.stx_mode;
+  st.st_nlink = x.stx_nlink;
+  st.st_uid = x.stx_uid;
+  st.st_gid = x.stx_gid;
+  st.st_rdev = ::makedev(x.stx_rdev_major, x.stx_rdev_minor);
+  st.st_size = static_cast<off_t>(x.stx_size);
+  st.st_blksize = static_cast<blksize_t>(x.stx_blksize);
+  st.st_blocks = static_cast<blkcnt_t>(x.stx_blocks);
+  st.st_atim = {x.stx_atime.tv_sec, x.stx_atime.tv_nsec};
+  st.st_mtim = {x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec};
+  st.st_ctim = {x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec};
+  if (created != nullptr) *created = (x.stx_mask & STATX_BTIME) != 0 ? x.stx_btime.tv_sec : 0;
+  return true;
+}
+
 namespace {
 
 constexpr long kProcSuperMagic = 0x9fa0;          // linux/magic.h PROC_SUPER_MAGIC
@@ -61,7 +85,7 @@ void read_memfd_header(int fd_dir, std::string_view fd_name, HeldOnlyObject& obj
   if (header) object.header = std::move(*header);
 }
 
-void fill_stat(HeldOnlyObject& object, const struct stat& st) {
+void fill_stat(HeldOnlyObject& object, const struct stat& st, std::int64_t btime) {
   object.stat_known = true;
   object.blocks_bytes = static_cast<std::uint64_t>(st.st_blocks) * 512U;
   object.size = static_cast<std::uint64_t>(st.st_size);
@@ -70,6 +94,7 @@ void fill_stat(HeldOnlyObject& object, const struct stat& st) {
   object.mode = st.st_mode & 07777U;
   object.mtime = st.st_mtim.tv_sec;
   object.ctime = st.st_ctim.tv_sec;
+  object.btime = btime;
 }
 
 class Walker {
@@ -143,7 +168,8 @@ class Walker {
       if (len <= 0 || link[0] != '/') return;  // sockets, pipes, anon inodes; or closed meanwhile
       const std::string_view target(link, static_cast<std::size_t>(len));
       struct stat st {};
-      if (::fstatat(fd_dir->get(), name_z, &st, 0) != 0) return;
+      std::int64_t btime = 0;
+      if (!stat_cached(fd_dir->get(), name_z, 0, st, &btime)) return;
       const bool memfd = target.starts_with("/memfd:");
       if (!memfd && devices_.count(static_cast<std::uint64_t>(st.st_dev)) == 0) return;
       int fd_number = -1;
@@ -158,7 +184,7 @@ class Walker {
           object.link = std::string(target);
           object.key = key;
         }
-        if (!object.stat_known) fill_stat(object, st);
+        if (!object.stat_known) fill_stat(object, st, btime);
         if (memfd && read_headers_ && !object.header && has_shmcheck_name(target)) {
           read_memfd_header(fd_dir->get(), fd_name, object);
         }
@@ -232,9 +258,10 @@ class Walker {
         const auto range_end = whole.find(' ');
         const std::string range = "map_files/" + std::string(whole.substr(0, range_end));
         struct stat st {};
-        if (::fstatat(pid_fd, range.c_str(), &st, 0) == 0 &&
+        std::int64_t btime = 0;
+        if (stat_cached(pid_fd, range.c_str(), 0, st, &btime) &&
             static_cast<std::uint64_t>(st.st_ino) == inode) {
-          fill_stat(object, st);
+          fill_stat(object, st, btime);
         }
       }
     }

@@ -6,13 +6,20 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/fuse.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <utime.h>
 
+#include <atomic>
 #include <csignal>
+#include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "probe_test_support.hpp"
@@ -497,6 +504,160 @@ TEST(InventoryNames, KindAndVerdictNamesRoundTrip) {
   }
   EXPECT_FALSE(ipc_kind_from_string("shm").has_value());
   EXPECT_FALSE(verdict_from_string("dead").has_value());
+}
+
+// ---- a stuck network or FUSE file system does not hang the /proc walk ----------------
+
+// A FUSE server of one file, "f" (the root is node 1, "f" node 2, no attribute caching),
+// that stops answering once `hang` exists: what a dead sshfs or a hard NFS mount with its
+// server gone looks like to a stat. Runs until killed.
+[[noreturn]] void serve_fuse(const char* mount_point, const char* hang) {
+  const int dev = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (dev < 0) ::_exit(20);
+  const std::string opts = "fd=" + std::to_string(dev) + ",rootmode=40000,user_id=0,group_id=0";
+  if (::mount("stuck", mount_point, "fuse.stuck", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
+    ::_exit(21);
+  }
+  const auto reply = [dev](std::uint64_t unique, int error, const void* data, std::size_t len) {
+    std::vector<char> out(sizeof(fuse_out_header) + len);
+    auto* h = reinterpret_cast<fuse_out_header*>(out.data());
+    h->len = static_cast<std::uint32_t>(out.size());
+    h->error = error;
+    h->unique = unique;
+    if (len != 0) std::memcpy(out.data() + sizeof *h, data, len);
+    (void)!::write(dev, out.data(), out.size());
+  };
+  const auto attr = [](fuse_attr& a, std::uint64_t node) {
+    a = {};
+    a.ino = node;
+    a.mode = node == 1 ? (S_IFDIR | 0755) : (S_IFREG | 0644);
+    a.nlink = 1;
+    a.size = node == 1 ? 0 : 4096;
+    a.blksize = 4096;
+  };
+  static std::vector<char> buf(1 << 20);
+  for (;;) {
+    const ssize_t n = ::read(dev, buf.data(), buf.size());
+    if (n <= 0) ::_exit(0);
+    const auto* in = reinterpret_cast<const fuse_in_header*>(buf.data());
+    const char* arg = buf.data() + sizeof *in;
+    if (in->opcode != FUSE_INIT && ::access(hang, F_OK) == 0) continue;  // no answer, ever
+    switch (in->opcode) {
+      case FUSE_INIT: {
+        const auto* init = reinterpret_cast<const fuse_init_in*>(arg);
+        fuse_init_out o{};
+        o.major = FUSE_KERNEL_VERSION;
+        o.minor = std::min<std::uint32_t>(init->minor, FUSE_KERNEL_MINOR_VERSION);
+        o.max_write = 65536;
+        o.max_readahead = init->max_readahead;
+        reply(in->unique, 0, &o, sizeof o);
+        break;
+      }
+      case FUSE_LOOKUP: {
+        if (std::strcmp(arg, "f") != 0) {
+          reply(in->unique, -ENOENT, nullptr, 0);
+          break;
+        }
+        fuse_entry_out e{};
+        e.nodeid = 2;
+        e.generation = 1;
+        attr(e.attr, 2);
+        reply(in->unique, 0, &e, sizeof e);
+        break;
+      }
+      case FUSE_GETATTR: {
+        fuse_attr_out a{};
+        attr(a.attr, in->nodeid);
+        reply(in->unique, 0, &a, sizeof a);
+        break;
+      }
+      case FUSE_OPEN:
+      case FUSE_OPENDIR: {
+        fuse_open_out o{};
+        reply(in->unique, 0, &o, sizeof o);
+        break;
+      }
+      case FUSE_FORGET:
+      case FUSE_BATCH_FORGET:
+        break;
+      default:
+        reply(in->unique, -ENOSYS, nullptr, 0);
+    }
+  }
+}
+
+// A process holding a file of a FUSE server that stopped answering: the inventory's
+// stat of that fd (through /proc/<pid>/fd) asked the server and waited for good,
+// unkillable, in request_wait_answer. It reads what the kernel has cached now.
+TEST(InventoryWalk, AFileOnAStuckFuseMountDoesNotHangTheProcWalk) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/fuse";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const char* mount_point = "/mnt/stuck";
+    const char* hang = "/mnt/hang";
+    ASSERT_EQ(::mkdir(mount_point, 0755), 0);
+    const pid_t server =
+        shmcheck::testing::fork_child([&]() -> int { serve_fuse(mount_point, hang); });
+    const pid_t holder = shmcheck::testing::fork_child([&] {
+      for (int i = 0; i < 500; ++i) {
+        if (const int fd = ::open("/mnt/stuck/f", O_RDONLY); fd >= 0) {
+          ::pause();  // holds fd until killed
+          return 0;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      return 30;
+    });
+    ASSERT_TRUE(shmcheck::testing::eventually([&] {
+      char link[256] = {};
+      const auto n =
+          ::readlink(("/proc/" + std::to_string(holder) + "/fd/3").c_str(), link, sizeof link - 1);
+      return n > 0 && std::string_view(link, static_cast<std::size_t>(n)) == "/mnt/stuck/f";
+    }));
+    std::ofstream(hang) << "now\n";
+    std::atomic<bool> done{false};
+    std::thread audit([&] {
+      (void)take_inventory(sandbox_options());
+      done = true;
+    });
+    const bool returned =
+        shmcheck::testing::eventually([&] { return done.load(); }, std::chrono::seconds(20));
+    EXPECT_TRUE(returned) << "the inventory waits for the stuck FUSE server";
+    ::kill(server, SIGKILL);  // ends any request still waiting (the connection goes)
+    audit.join();
+    ::kill(holder, SIGKILL);
+    (void)shmcheck::testing::wait_child(holder);
+    (void)shmcheck::testing::wait_child(server);
+    ::umount2(mount_point, MNT_DETACH);
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// A file's age is from its birth time, where tmpfs keeps one: `touch -d 2001-01-01` (as
+// cp -a, rsync -a and tar do) made a new file 25 years old, for --older-than and the
+// cleaner; a write to an old one made it young.
+TEST(InventoryWalk, AnObjectsAgeIsFromItsBirthTimeNotItsModificationTime) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    // Not shmcheck's (its header has the creation time): a file of another program.
+    const std::string name = "/backdated-" + core::new_run_id();
+    const std::string path = "/dev/shm" + name;
+    const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    ::close(fd);
+    const utimbuf long_ago{978307200, 978307200};  // 2001-01-01
+    ASSERT_EQ(::utime(path.c_str(), &long_ago), 0) << std::strerror(errno);
+    struct statx x {};
+    ASSERT_EQ(::statx(AT_FDCWD, path.c_str(), 0, STATX_BTIME, &x), 0);
+    if ((x.stx_mask & STATX_BTIME) == 0) GTEST_SKIP() << "this tmpfs keeps no birth time";
+    const auto inv = take_inventory(sandbox_options());
+    const auto* o = find_named(inv, IpcKind::kPosixShm, name);
+    ASSERT_NE(o, nullptr);
+    EXPECT_LT(o->age_s, 60) << "created " << o->created_unix_s;
+    EXPECT_EQ(o->modified_unix_s, 978307200);
+    ::unlink(path.c_str());
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
 }  // namespace

@@ -128,7 +128,8 @@ struct IpcObject {
   std::uint32_t mode = 0;  // permission bits (SysV: perms incl. SHM_DEST 01000 is kept apart)
   std::uint64_t bytes_allocated = 0;  // memory actually used: st_blocks*512; SysV shm: rss+swap
   std::uint64_t nominal_size = 0;     // st_size; SysV: segment size / nsems / queue bytes
-  std::int64_t created_unix_s = 0;    // header creation time, SysV ctime, else min(mtime, ctime)
+  std::int64_t created_unix_s = 0;    // header creation time, SysV ctime, else birth time or
+                                      // (where the file system keeps none) min(mtime, ctime)
   std::int64_t modified_unix_s = 0;   // mtime / last SysV operation time
   std::int64_t age_s = 0;             // snapshot time - created_unix_s
   // Creator: SysV cpid (start time unknown: 0), or the shmcheck header's creator.
