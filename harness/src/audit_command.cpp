@@ -283,6 +283,18 @@ int run_audit(const AuditFlags& f) {
     }
     older_than = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
   }
+  // A reclaim takes every object of each dead run it picks (--filter-run picks runs):
+  // these filters cut only the list printed after it, and `--reclaim --yes --kind
+  // sysv_msg` removed a dead run's POSIX segments while seeming to ask for none.
+  if (f.reclaim && (!f.kinds.empty() || !f.users.empty() || !f.verdicts.empty() ||
+                    !f.older_than.empty() || !f.prefixes.empty())) {
+    std::fprintf(stderr,
+                 "shmcheck audit: --reclaim removes every object of each dead run "
+                 "(--filter-run picks the runs); --kind, --user, --verdict, --older-than and "
+                 "--name-prefix do not apply to it (use them with --clean, in a command of its "
+                 "own)\n");
+    return kExitUsage;
+  }
   if (f.yes && !f.clean && !f.reclaim) {
     std::fprintf(stderr, "shmcheck audit: --yes only makes sense with --clean or --reclaim\n");
     return kExitUsage;

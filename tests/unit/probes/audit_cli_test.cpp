@@ -231,6 +231,22 @@ TEST(AuditCli, ReclaimRemovesTheObjectsOfADeadHarness) {
     ASSERT_TRUE(shmcheck::testing::wait_child(harness).killed_by(SIGKILL));
     ASSERT_TRUE(exists(object_name(run, "control")));
 
+    // Filters that would cut only the list printed after the reclaim are refused, and
+    // nothing is removed (it removed the run's objects, seeming to ask for none).
+    for (const std::vector<std::string>& filter : {std::vector<std::string>{"--kind", "sysv_msg"},
+                                                   {"--name-prefix", "nothing"},
+                                                   {"--older-than", "30d"},
+                                                   {"--user", "nobody"},
+                                                   {"--verdict", "in_use"}}) {
+      std::vector<std::string> args{"--reclaim", "--yes", "--manifest-dir", dir};
+      args.insert(args.end(), filter.begin(), filter.end());
+      const auto refused = run_capture(audit(args));
+      EXPECT_TRUE(refused.exit.exited && refused.exit.code == 2)
+          << filter[0] << ": " << refused.exit.describe();
+      EXPECT_NE(refused.err.find("do not apply to it"), std::string::npos) << refused.err;
+      EXPECT_TRUE(exists(object_name(run, "control"))) << filter[0];
+    }
+
     const auto out = run_capture(
         audit({"--reclaim", "--yes", "--json", "--manifest-dir", dir, "--filter-run", run}));
     ASSERT_TRUE(out.exit.ok()) << out.exit.describe();
