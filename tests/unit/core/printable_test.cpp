@@ -21,12 +21,32 @@ TEST(Printable, EscapesControlBytesAndInvalidUtf8AndKeepsValidUtf8) {
   EXPECT_EQ(printable(""), "");
 }
 
+// Valid UTF-8 that steers a terminal or the layout without showing is escaped too: a C1
+// CSI (U+009B) recoloured the audit table as ESC [ would, U+0085 broke its line, and
+// U+202E showed a name backwards. Letters around them stay.
+TEST(Printable, EscapesCharactersThatSteerTheDisplay) {
+  EXPECT_EQ(printable("at-c1-\xc2\x9b"
+                      "31mX"),
+            "at-c1-\\xc2\\x9b31mX");
+  EXPECT_EQ(printable("next\xc2\x85line"), "next\\xc2\\x85line");
+  EXPECT_EQ(printable("evil\xe2\x80\xaegpj.exe"), "evil\\xe2\\x80\\xaegpj.exe");  // U+202E
+  EXPECT_EQ(printable("iso\xe2\x81\xa6x\xe2\x81\xa9"),
+            "iso\\xe2\\x81\\xa6x\\xe2\\x81\\xa9");                  // U+2066, U+2069
+  EXPECT_EQ(printable("ls\xe2\x80\xa8ps"), "ls\\xe2\\x80\\xa8ps");  // U+2028
+  EXPECT_EQ(printable("\xc2\xa0\xc2\xa9"), "\xc2\xa0\xc2\xa9");     // U+00A0, U+00A9: shown
+}
+
 TEST(Printable, Utf8SequenceLengthNamesTheWholeSequenceOrZero) {
   EXPECT_EQ(utf8_sequence_length("a", 0), 1U);
   EXPECT_EQ(utf8_sequence_length("\xc3\xa9", 0), 2U);
   EXPECT_EQ(utf8_sequence_length("\xe2\x82\xac", 0), 3U);
   EXPECT_EQ(utf8_sequence_length("\xf0\x9f\x98\x80", 0), 4U);
   EXPECT_EQ(utf8_sequence_length("\xf5\x80\x80\x80", 0), 0U);  // past U+10FFFF
+  EXPECT_EQ(utf8_sequence_length("\xe0\x80\xaf", 0), 0U);      // overlong '/'
+  EXPECT_EQ(utf8_sequence_length("\xed\xa0\x80", 0), 0U);      // a UTF-16 surrogate
+  EXPECT_EQ(utf8_sequence_length("\xf0\x8f\xbf\xbf", 0), 0U);  // overlong U+FFFF
+  EXPECT_EQ(utf8_sequence_length("\xf4\x90\x80\x80", 0), 0U);  // U+110000
+  EXPECT_EQ(utf8_sequence_length("\xf4\x8f\xbf\xbf", 0), 4U);  // U+10FFFF
   EXPECT_EQ(utf8_sequence_length("\xc3", 0), 0U);
   EXPECT_EQ(utf8_sequence_length("x\xc3\x28", 1), 0U);
 }

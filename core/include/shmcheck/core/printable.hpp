@@ -17,9 +17,11 @@ namespace shmcheck::core {
 // editor, the width of a label).
 [[nodiscard]] std::size_t utf8_characters(std::string_view text) noexcept;
 
-// `text` with control bytes (below 0x20, and 0x7f) and bytes that are not valid UTF-8
-// written as \xNN; valid UTF-8 is kept. "a\x1b[31m" prints as the six characters
-// a\x1b[31m, not as a switch to red.
+// `text` with control bytes (below 0x20, and 0x7f), bytes that are not valid UTF-8, and
+// the bytes of characters that steer a terminal or the layout without showing (C1
+// controls such as U+009B, an 8-bit CSI; bidirectional overrides, embeddings, isolates
+// and marks; the line and paragraph separators) written as \xNN; other valid UTF-8 is
+// kept. "a\x1b[31m" prints as the six characters a\x1b[31m, not as a switch to red.
 [[nodiscard]] std::string printable(std::string_view text);
 
 }  // namespace shmcheck::core
