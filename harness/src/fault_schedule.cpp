@@ -261,7 +261,11 @@ FaultSchedule expand_fault_schedule(std::uint64_t seed, std::span<const WorkerPl
     const std::int64_t period = rule.every.count();
     std::int64_t t = first_firing(rule.start, rule.every).count();
     // Neither start nor period: once, at a seeded instant in the first 60% of the run.
-    if (t == 0) t = draw_between(rng, length / 10, length * 6 / 10);
+    if (fires_at_a_seeded_instant(rule.start, rule.every)) {
+      t = draw_between(rng, length / 10, length * 6 / 10);
+    }
+    // The loader keeps jitter within half a period: firings stay in order, each in its
+    // own period (a rule built in code gets the same bound).
     const std::int64_t jitter =
         period > 0 ? std::min(rule.jitter.count(), period / 2) : rule.jitter.count();
     std::uint32_t fired = 0;

@@ -586,8 +586,16 @@ FaultSpec extract_fault(Extractor& x, const Json& obj, const std::string& ptr) {
   }
   if (auto jitter = x.get_duration(obj, ptr, "jitter")) {
     f.jitter = *jitter;
-    if (f.jitter > f.every) {
-      x.error(detail::child_pointer(ptr, "jitter"), "'jitter' must not exceed 'every'");
+    // Within half a period, each firing stays in its own period and in order; more was
+    // cut to half a period without a word (jitter: 100ms on every: 100ms moved kills
+    // by 48 ms at most).
+    if (f.every.count() == 0 && f.jitter.count() > 0) {
+      x.error(detail::child_pointer(ptr, "jitter"), "'jitter' needs 'every'");
+    } else if (f.jitter > f.every / 2) {
+      x.error(detail::child_pointer(ptr, "jitter"),
+              "'jitter' " + format_duration(f.jitter) + " is more than half of 'every' (" +
+                  format_duration(f.every) +
+                  "): each firing stays within half a period of its own instant");
     }
   }
   if (auto start = x.get_duration(obj, ptr, "start")) f.start = *start;
@@ -840,7 +848,7 @@ void semantic_checks(Extractor& x, const Spec& spec) {
     if (f.failpoint.empty() && spec.duration) {
       const auto first = first_firing(f.start, f.every);
       if (first >= *spec.duration) {
-        const std::string at_key = f.start.count() > 0 ? "start" : "every";
+        const std::string at_key = f.start.count() >= 0 ? "start" : "every";
         x.error(detail::child_pointer(ptr, at_key),
                 "'" + at_key + "' " + format_duration(first) +
                     " puts the first firing at or after the end of the run ('duration' " +

@@ -219,6 +219,32 @@ TEST(FaultSchedule, OneShotStartWithoutJitterIsKeptExactly) {
   EXPECT_EQ(s.faults[0].describe(), "kill consumer[0] at t=1500ms (SIGTERM)");
 }
 
+// `start: 0ms` is the run's start, as written: it was read as "not given", and the kills
+// came a period late (300, 600, 900 ms) and a one-off pause at a seeded instant.
+TEST(FaultSchedule, AStartOfZeroFiresAtTheRunsStart) {
+  const std::vector<WorkerPlan> workers{{"locker", 0, 0}, {"locker", 1, 1}};
+  FaultRule kills;
+  kills.target = "locker";
+  kills.start = 0ms;
+  kills.every = 300ms;
+  std::vector<std::chrono::nanoseconds> at;
+  for (const auto& f : expand_fault_schedule(3, workers, std::span(&kills, 1), 1s).faults) {
+    at.push_back(f.at);
+  }
+  EXPECT_EQ(at, (std::vector<std::chrono::nanoseconds>{0ms, 300ms, 600ms, 900ms}));
+  EXPECT_EQ(timed_firings(kills.start, kills.every, 0, 1s), 4U);
+  FaultRule pause;
+  pause.type = FaultType::kPauseAtTime;
+  pause.target = "locker";
+  pause.start = 0ms;
+  pause.duration = 50ms;
+  for (std::uint64_t seed = 0; seed < 8; ++seed) {
+    const auto s = expand_fault_schedule(seed, workers, std::span(&pause, 1), 1s);
+    ASSERT_EQ(s.faults.size(), 1U);
+    EXPECT_EQ(s.faults[0].at, 0ms) << "seed " << seed;
+  }
+}
+
 // A jittered instant reads as milliseconds or seconds, not as "t=393080671ns".
 TEST(FaultSchedule, AJitteredInstantIsDescribedToTheMicrosecond) {
   ScheduledFault f;
@@ -248,11 +274,13 @@ TEST(FaultSchedule, TimedFiringsCountsWhatTheScheduleHolds) {
     std::uint32_t max;
     std::chrono::nanoseconds length;
   };
+  constexpr std::chrono::nanoseconds none{-1};  // no `start` given
   const Case cases[] = {
-      {0ms, 250ms, 100ms, 0, 2s}, {0ms, 200ms, 0ms, 0, 2s},    {0ms, 200ms, 0ms, 0, 2001ms},
-      {300ms, 0ms, 0ms, 0, 2s},   {300ms, 0ms, 0ms, 0, 300ms}, {0ms, 0ms, 0ms, 0, 2s},
-      {500ms, 1ms, 0ms, 0, 1s},   {0ms, 100ms, 0ms, 3, 2s},    {0ms, 3s, 0ms, 0, 2s},
-      {0ms, 1us, 0ms, 0, 10ms},   {1ms, 7ms, 3ms, 20, 1s}};
+      {none, 250ms, 100ms, 0, 2s}, {none, 200ms, 0ms, 0, 2s},   {none, 200ms, 0ms, 0, 2001ms},
+      {300ms, 0ms, 0ms, 0, 2s},    {300ms, 0ms, 0ms, 0, 300ms}, {none, 0ms, 0ms, 0, 2s},
+      {500ms, 1ms, 0ms, 0, 1s},    {none, 100ms, 0ms, 3, 2s},   {none, 3s, 0ms, 0, 2s},
+      {none, 1us, 0ms, 0, 10ms},   {1ms, 7ms, 3ms, 20, 1s},     {0ms, 200ms, 50ms, 0, 2s},
+      {0ms, 0ms, 0ms, 0, 2s},      {0ms, 1s, 0ms, 0, 1s}};
   const auto workers = three_producers_two_consumers();
   for (const auto& c : cases) {
     FaultRule rule;

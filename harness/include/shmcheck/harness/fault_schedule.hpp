@@ -63,7 +63,7 @@ struct FaultRule {
   std::string target = "any";                  // a role name or "any"
   std::optional<core::FailpointId> failpoint;  // *AtFailpoint
   std::uint64_t after = 1;                     // occurrence of the failpoint (1-based)
-  std::chrono::nanoseconds start{0};           // timed: first firing (0: one period in)
+  std::chrono::nanoseconds start{-1};          // timed: first firing (negative: not given)
   std::chrono::nanoseconds every{0};           // timed: period; 0 = once
   std::chrono::nanoseconds jitter{0};          // timed: uniform +- around each firing
   std::uint32_t max = 0;                       // timed: firings at most (0 = unlimited)
@@ -106,13 +106,19 @@ struct FaultSchedule {
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
-// A timed rule's first firing before jitter: at `start`, else one period in (zero, when
-// neither is given: once, at a seeded instant inside the run). The loader refuses a rule
-// whose first firing is not inside the spec's duration; expand_fault_schedule plans
-// firings from it.
+// A timed rule given neither `start` (a negative start: not given; 0 is the run's
+// start, as written) nor `every` fires once, at a seeded instant inside the run.
+[[nodiscard]] constexpr bool fires_at_a_seeded_instant(std::chrono::nanoseconds start,
+                                                       std::chrono::nanoseconds every) noexcept {
+  return start.count() < 0 && every.count() == 0;
+}
+
+// A timed rule's first firing before jitter: at `start` when given, else one period in
+// (see fires_at_a_seeded_instant when neither is). The loader refuses a rule whose first
+// firing is not inside the spec's duration; expand_fault_schedule plans firings from it.
 [[nodiscard]] constexpr std::chrono::nanoseconds first_firing(
     std::chrono::nanoseconds start, std::chrono::nanoseconds every) noexcept {
-  return start.count() > 0 ? start : every;
+  return start.count() >= 0 ? start : every;
 }
 
 // How many times a timed rule fires in a run of `run_length`, as expand_fault_schedule
@@ -123,10 +129,11 @@ struct FaultSchedule {
                                                     std::uint32_t max,
                                                     std::chrono::nanoseconds run_length) noexcept {
   const auto first = first_firing(start, every);
+  const bool planned = !fires_at_a_seeded_instant(start, every);
   std::uint64_t n = 1;
-  if (first.count() > 0 && first >= run_length) {
+  if (planned && first >= run_length) {
     n = 0;
-  } else if (first.count() > 0 && every.count() > 0) {
+  } else if (planned && every.count() > 0) {
     n = static_cast<std::uint64_t>((run_length - first - std::chrono::nanoseconds(1)) / every) + 1;
   }
   return max == 0 ? n : std::min<std::uint64_t>(n, max);

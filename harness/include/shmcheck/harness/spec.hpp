@@ -101,11 +101,13 @@ struct FaultSpec {
   int signal = SIGKILL;                   // kill faults: SIGKILL, SIGTERM, SIGABRT, SIGSEGV, SIGBUS
   bool restart = false;                   // restart the victim (kill and exit faults)
   std::chrono::nanoseconds every{0};      // time-based: period (0 = once, at `start`)
-  std::chrono::nanoseconds jitter{0};     // time-based: uniform +-jitter, seeded; <= every
+  std::chrono::nanoseconds jitter{0};     // time-based: uniform +-jitter, seeded; <= every/2
   std::chrono::nanoseconds pause_for{0};  // pause: SIGSTOP, then SIGCONT after this
-  std::chrono::nanoseconds start{0};      // time-based: first firing after run start
-  int exit_code = 0;                      // exit faults: _exit(code), 0..255
-  std::uint32_t max = 0;                  // time-based: firings at most (0 = unlimited)
+  // time-based: first firing after run start; negative (kNoStart) when not given: one
+  // period in, or a seeded instant for a one-off (`start: 0ms` is at the start).
+  std::chrono::nanoseconds start{-1};
+  int exit_code = 0;      // exit faults: _exit(code), 0..255
+  std::uint32_t max = 0;  // time-based: firings at most (0 = unlimited)
   SourceMark mark;
 };
 
