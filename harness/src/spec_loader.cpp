@@ -146,6 +146,8 @@ constexpr std::string_view kExpectKeys[] = {
     "delivery",    "lost",           "duplicated",           "torn",    "reordered",
     "unexpected",  "leaked_objects", "exclusion_violations", "stalled", "semaphore_drift",
     "p99_latency", "throughput"};
+// The largest value of a SysV semaphore (SEMVMX), and of any semaphore's `initial`.
+constexpr std::uint64_t kSysvSemaphoreMax = 32767;
 constexpr std::string_view kKinds[] = {"segment", "mutex", "semaphore", "spsc_ring", "mpmc_ring"};
 constexpr std::string_view kBackingNames[] = {"posix", "sysv", "memfd"};
 constexpr std::string_view kFlavorNames[] = {"posix_unnamed", "posix_named", "sysv"};
@@ -468,7 +470,7 @@ ObjectSpec extract_object(Extractor& x, const Json& obj, const std::string& ptr)
     o.flavor = *sem_flavor_from_string(*flavor);
   }
   if (auto undo = x.get_bool(obj, ptr, "undo")) o.undo = *undo;
-  if (auto initial = x.get_uint(obj, ptr, "initial", 0, 32767)) {
+  if (auto initial = x.get_uint(obj, ptr, "initial", 0, kSysvSemaphoreMax)) {
     o.initial = static_cast<std::uint32_t>(*initial);
   }
   if (o.type == ObjectType::kSemaphore) {
@@ -807,6 +809,20 @@ void semantic_checks(Extractor& x, const Spec& spec) {
               "semaphore " + quote(o.name) +
                   " starts with no unit and no poster lends it one: its waiters would wait "
                   "forever (give it 'initial' units, or add a poster)");
+    }
+    // A SysV semaphore holds at most SEMVMX (32767): posters lend a unit each on top of
+    // `initial`, and the run failed on a poster's semop (ERANGE, "exited 71") instead of
+    // being refused.
+    if (o.type == ObjectType::kSemaphore && o.flavor == SemFlavor::kSysV &&
+        o.initial + posters[o.name] > kSysvSemaphoreMax) {
+      x.error(detail::child_pointer(detail::child_pointer("/objects", i), "initial"),
+              "semaphore " + quote(o.name) + " starts at " + std::to_string(o.initial) +
+                  " and its " + std::to_string(posters[o.name]) +
+                  " poster(s) lend a unit each on top: a SysV semaphore holds at most " +
+                  std::to_string(kSysvSemaphoreMax) + " (SEMVMX); give it 'initial' " +
+                  std::to_string(kSysvSemaphoreMax -
+                                 std::min<std::uint64_t>(posters[o.name], kSysvSemaphoreMax)) +
+                  " or less");
     }
     if (o.type != ObjectType::kSpscRing && o.type != ObjectType::kMpmcRing) continue;
     const auto it = ring_sides.find(o.name);
