@@ -771,8 +771,10 @@ std::int64_t SemaphoreFindings::lowest_drift() const noexcept {
   return expected_drift - static_cast<std::int64_t>(pending_posts) - (undo ? lent_at_exit : 0);
 }
 
+// Under SEM_UNDO a wait that completed in the kernel is undone with its process, so a
+// death between the syscall and the ledger leaves no unit missing: no room above.
 std::int64_t SemaphoreFindings::highest_drift() const noexcept {
-  return expected_drift + static_cast<std::int64_t>(pending_waits);
+  return expected_drift + (undo ? 0 : static_cast<std::int64_t>(pending_waits));
 }
 
 std::string SemaphoreFindings::expected_text() const {

@@ -806,6 +806,16 @@ TEST(SemaphoreCheck, DeathBetweenSyscallAndLedgerIsToleratedByOneUnit) {
   EXPECT_EQ(check_semaphore(s, 4).expected_text(), "0");
 }
 
+// Under SEM_UNDO a waiter killed between its semop and the ledger had its wait undone by
+// the kernel: a unit missing then is a real undo failure. The check allowed up to one
+// per such death ("expected [-13, 6]"), so a broken undo passed.
+TEST(SemaphoreCheck, UnderUndoADeathInsideAWaitLeavesNoUnitMissing) {
+  SemaphoreSnapshot s{4, true, {SemaphoreUserSnapshot{0, 2, 2, 0, 1, 0, 1}}};
+  EXPECT_TRUE(check_semaphore(s, 4).ok());
+  EXPECT_FALSE(check_semaphore(s, 3).ok());
+  EXPECT_EQ(check_semaphore(s, 4).expected_text(), "0");
+}
+
 TEST(SemaphoreCheck, CleanRunHasNoDrift) {
   SemaphoreSnapshot s{2,
                       false,

@@ -418,8 +418,9 @@ struct MutexFindings {
 //                  the kernel clamps at 0, so a unit a waiter already took stays, one
 //                  too many (drift -1 each, at most).
 // ok when drift is within [expected - pending_posts - (undo ? lent_at_exit : 0),
-// expected + pending_waits] (incarnations that died between the syscall and the
-// ledger update make the ledger uncertain by one unit each).
+// expected + (undo ? 0 : pending_waits)] (incarnations that died between the syscall
+// and the ledger update make the ledger uncertain by one unit each; under SEM_UNDO the
+// kernel gives back what a dead waiter's completed wait took, so no unit can be missing).
 struct SemaphoreFindings {
   std::string object;  // filled by the caller
   std::string flavor;  // filled by the caller ("posix_unnamed", "posix_named", "sysv")
