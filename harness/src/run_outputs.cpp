@@ -348,16 +348,16 @@ void RunOutputs::draw_progress(const std::string& spec, const LiveSample& s) {
   const double rate = s.elapsed_s > 0 ? static_cast<double>(total_ops(s.roles)) / s.elapsed_s : 0;
   char line[256];
   if (s.planned_s > 0) {
-    std::snprintf(line, sizeof line, "%s: %.1f/%.1f s  %s  faults %llu  violations %llu",
+    std::snprintf(line, sizeof line, "%s: %.1f/%.1f s  %s  faults %llu  recovered %llu",
                   spec.c_str(), s.elapsed_s, s.planned_s, reports::format_rate(rate).c_str(),
                   static_cast<unsigned long long>(sum(s.faults)),
-                  static_cast<unsigned long long>(s.violations));
+                  static_cast<unsigned long long>(s.crash_effects));
   } else {
-    std::snprintf(line, sizeof line, "%s: %.1f s (%.0f%%)  %s  faults %llu  violations %llu",
+    std::snprintf(line, sizeof line, "%s: %.1f s (%.0f%%)  %s  faults %llu  recovered %llu",
                   spec.c_str(), s.elapsed_s, 100 * s.progress_ratio,
                   reports::format_rate(rate).c_str(),
                   static_cast<unsigned long long>(sum(s.faults)),
-                  static_cast<unsigned long long>(s.violations));
+                  static_cast<unsigned long long>(s.crash_effects));
   }
   if (tty_) {
     // Redrawn in place: carriage return, the line, clear to end of line.

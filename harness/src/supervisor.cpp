@@ -779,7 +779,9 @@ void Supervisor::sample_live(std::uint64_t now) {
   }
   sample.faults = injected_;
   if (options_.ring_counters) sample.rings = options_.ring_counters();
-  for (const auto& r : sample.roles) sample.violations += r.stats.abandoned + r.stats.owner_died;
+  for (const auto& r : sample.roles) {
+    sample.crash_effects += r.stats.abandoned + r.stats.owner_died;
+  }
   options_.on_sample(sample);
 }
 

@@ -22,7 +22,9 @@ struct LiveSample {
   std::vector<probes::RingCounters> rings;       // the rings' own counters, so far
   std::map<std::string, std::uint64_t> workers;  // state (running, paused, exited) -> count
   std::map<std::string, std::uint64_t> faults;   // kind (kill, exit, pause) -> injected so far
-  std::uint64_t violations = 0;                  // seen so far: abandoned slots, owner-died
+  // Seen so far: abandoned slots and owner-died acquisitions, what crashes leave for the
+  // survivors to recover (not violations: the check decides those after the run).
+  std::uint64_t crash_effects = 0;
 };
 
 using LiveSampleSink = std::function<void(const LiveSample&)>;
