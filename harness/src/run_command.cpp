@@ -272,6 +272,19 @@ int run_main(const RunArgs& args) {
     std::fprintf(stderr, "shmcheck run: %s\n", started.error().brief().c_str());
     return worst(code, kExitEnvironment);
   }
+  // What the reports say should this harness never reach finish() (SIGKILL, the OOM
+  // killer): not the last run's PASS, left in a reused report directory.
+  {
+    std::vector<std::pair<std::size_t, probes::RunResult>> pending = refused;
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      auto entry = not_run(i, "", kExitEnvironment);
+      entry.second.error =
+          "did not finish: the harness ended before it wrote its reports (killed, or out of "
+          "memory)";
+      pending.push_back(std::move(entry));
+    }
+    out.write_pending(suite_in_command_line_order(std::move(pending)));
+  }
 
   if (!args.no_reclaim) reclaim_earlier_runs();
   // Once for all the specs: the check execs it (--build-stamp), and a refusal is said once.

@@ -392,7 +392,7 @@ void RunOutputs::on_result(const probes::RunResult& result) {
   publish_locked();
 }
 
-int RunOutputs::finish(reports::SuiteResult suite, bool replace_only) {
+int RunOutputs::write_reports(reports::SuiteResult& suite, bool replace_only, bool files_only) {
   suite.exit_code = reports::suite_exit_code(suite.runs);
   if (suite.started_at.empty()) suite.started_at = iso_now();
   if (suite.hostname.empty()) {
@@ -405,6 +405,20 @@ int RunOutputs::finish(reports::SuiteResult suite, bool replace_only) {
     if (path.empty()) return;
     std::error_code ec;
     if (replace_only && !std::filesystem::exists(path, ec)) return;
+    if (files_only) {
+      // A regular file, or one to be made; not this process's standard output, even
+      // redirected to a file (the final report would follow the pending one there).
+      struct stat st {};
+      struct stat out_st {};
+      if (append || path == "/dev/stdout") return;
+      if (::stat(path.c_str(), &st) == 0 &&
+          (!S_ISREG(st.st_mode) || (::fstat(STDOUT_FILENO, &out_st) == 0 &&
+                                    st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino))) {
+        return;
+      }
+      (void)reports::write_report_file(r, suite, path, false);
+      return;
+    }
     if (auto ok = reports::write_report_file(r, suite, path, append); !ok) {
       std::fprintf(stderr, "shmcheck run: cannot write %s report: %s\n",
                    std::string(r.format()).c_str(), ok.error().brief().c_str());
@@ -430,6 +444,15 @@ int RunOutputs::finish(reports::SuiteResult suite, bool replace_only) {
       step != nullptr && *step != '\0') {  // NOLINT
     write(*markdown, step, /*append=*/true);
   }
+  return code;
+}
+
+void RunOutputs::write_pending(reports::SuiteResult pending) {
+  (void)write_reports(pending, /*replace_only=*/false, /*files_only=*/true);
+}
+
+int RunOutputs::finish(reports::SuiteResult suite, bool replace_only) {
+  const int code = write_reports(suite, replace_only, /*files_only=*/false);
   std::vector<reports::RunMetricsSnapshot> final_metrics;
   {
     std::lock_guard lock(mu_);

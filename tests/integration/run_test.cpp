@@ -2183,7 +2183,12 @@ TEST_P(HarnessKilled, WorkersDieAndEveryObjectOfTheRunProvedOrphanedIsReclaimed)
   const std::string spec = spec_path("tests/integration/specs/long-every-kind.yaml");
   const std::string xdg = "XDG_RUNTIME_DIR=" + runtime.path();
   TempDir logs;
-  const pid_t harness = start_shmcheck(logs.path() + "/out", {"run", spec}, {xdg});
+  // A report directory a passing run left: the killed harness must not leave its PASS.
+  const std::string reports = logs.path() + "/reports";
+  fs::create_directories(reports);
+  std::ofstream(reports + "/summary.md") << "## shmcheck: PASS (1 of 1 specs passed)\n";
+  const pid_t harness =
+      start_shmcheck(logs.path() + "/out", {"run", spec, "--report-dir", reports}, {xdg});
   // Whatever happens below, nothing of this run may outlive the test: after the
   // harness is dead, remove whatever its manifest lists that is still there.
   struct Cleanup {
@@ -2246,6 +2251,13 @@ TEST_P(HarnessKilled, WorkersDieAndEveryObjectOfTheRunProvedOrphanedIsReclaimed)
   ASSERT_EQ(::kill(harness, SIGKILL), 0);
   const auto exit = shmcheck::testing::wait_child(harness, 10s);
   EXPECT_TRUE(exit.killed_by(SIGKILL)) << exit.describe();
+  // The reports say the run did not finish, written when it started.
+  EXPECT_NE(read_file(reports + "/summary.md").find("## shmcheck: ERROR"), std::string::npos)
+      << read_file(reports + "/summary.md");
+  const auto pending = load_json(reports + "/shmcheck.json");  // the one spec's entry
+  EXPECT_EQ(pending.at("exit_code"), 3);
+  EXPECT_EQ(pending.at("error").get<std::string>().rfind("did not finish: ", 0), 0U)
+      << pending.dump(1).substr(0, 1000);
   // PR_SET_PDEATHSIG: every worker dies with the harness.
   EXPECT_TRUE(shmcheck::testing::eventually(
       [&] {

@@ -71,7 +71,17 @@ class RunOutputs {
   // appended to), so nothing stale is left and nothing new is made.
   int finish(reports::SuiteResult suite, bool replace_only = false);
 
+  // Right after start(): writes every report file (not standard output, a pipe, or
+  // $GITHUB_STEP_SUMMARY, which is appended to) with `pending`, the suite as it stands
+  // should the harness end before finish() (SIGKILL, the OOM killer). A report
+  // directory reused from a passing run kept that PASS for CI to upload when the next
+  // harness was killed. A report that cannot be written now is left to finish() to say.
+  void write_pending(reports::SuiteResult pending);
+
  private:
+  // Writes `suite` to every report file; the exit code, worsened to 3 when one cannot
+  // be written. `replace_only` and `files_only`: see finish() and write_pending().
+  int write_reports(reports::SuiteResult& suite, bool replace_only, bool files_only);
   RunOutputs() = default;
   void publish_locked();
   void draw_progress(const std::string& spec, const LiveSample& sample);
