@@ -100,7 +100,10 @@ void fill_stat(HeldOnlyObject& object, const struct stat& st, std::int64_t btime
 class Walker {
  public:
   Walker(const std::set<std::uint64_t>& devices, bool read_headers, ProcessScan& scan)
-      : devices_(devices), read_headers_(read_headers), scan_(scan) {}
+      : devices_(devices),
+        read_headers_(read_headers),
+        scan_(scan),
+        own_ipc_namespace_(ipc_namespace(AT_FDCWD, "/proc/self/ns/ipc")) {}
 
   void process(int proc_fd, pid_t pid, std::string_view name) {
     const std::string dir(name);
@@ -129,6 +132,7 @@ class Walker {
         ProcessInfo{core::ProcessIdentity{static_cast<std::int32_t>(pid), 0, stat.start_time},
                     stat.ppid, dir_st.st_uid, std::move(stat.comm)});
 
+    other_ipc_namespace_.reset();
     bool ok = scan_fds(pfd->get(), pid, index);
     ok = scan_maps(pfd->get(), pid, index) && ok;
     if (!ok) unreadable(pid);
@@ -236,7 +240,15 @@ class Walker {
     // A SysV mapping's inode is its shmid, and shmid 0 is valid.
     if (inode == 0 && !path.starts_with("/SYSV")) return;
     if (path.starts_with("/SYSV")) {
-      add_ref(scan_.by_shmid[static_cast<int>(inode)], index, -1, true);
+      // A shmid names a segment of the process's own IPC namespace: one attached in
+      // another (a container, `unshare -i`) was listed as holding this namespace's
+      // segment of the same id. Kept when the namespace cannot be read (fail closed).
+      if (!other_ipc_namespace_) {
+        const std::string ns = ipc_namespace(pid_fd, "ns/ipc");
+        other_ipc_namespace_ =
+            !ns.empty() && !own_ipc_namespace_.empty() && ns != own_ipc_namespace_;
+      }
+      if (!*other_ipc_namespace_) add_ref(scan_.by_shmid[static_cast<int>(inode)], index, -1, true);
       return;
     }
     const auto dev = static_cast<std::uint64_t>(
@@ -267,9 +279,19 @@ class Walker {
     }
   }
 
+  // "ipc:[4026531839]", the IPC namespace of the process whose ns/ipc link `path` is
+  // (relative to dirfd); empty when it cannot be read.
+  static std::string ipc_namespace(int dirfd, const char* path) {
+    char link[64];
+    const auto len = ::readlinkat(dirfd, path, link, sizeof link);
+    return len > 0 ? std::string(link, static_cast<std::size_t>(len)) : std::string();
+  }
+
   const std::set<std::uint64_t>& devices_;
   bool read_headers_;
   ProcessScan& scan_;
+  std::string own_ipc_namespace_;
+  std::optional<bool> other_ipc_namespace_;  // the process being walked; read at its first /SYSV
   bool limit_noted_ = false;
   std::string buf_;
   std::string maps_;

@@ -633,6 +633,44 @@ TEST(InventoryWalk, AFileOnAStuckFuseMountDoesNotHangTheProcWalk) {
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
+// A shmid names a segment of its IPC namespace: a process attached to segment N of
+// another namespace (a container, `unshare -i`) was listed as holding this namespace's
+// segment N, a process a user might kill for nothing.
+TEST(InventoryWalk, ASysvAttachmentInAnotherIpcNamespaceHoldsNothingHere) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const int id = ::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    ASSERT_GE(id, 0);
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    const pid_t other = shmcheck::testing::fork_child([&] {
+      ::close(ready[0]);
+      if (::unshare(CLONE_NEWIPC) != 0) return 40;
+      // The same id in the new namespace (shm_next_id is per namespace).
+      std::ofstream("/proc/sys/kernel/shm_next_id") << id << "\n";
+      const int same = ::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+      if (same != id) return 41;
+      if (::shmat(same, nullptr, 0) == reinterpret_cast<void*>(-1)) return 42;
+      (void)!::write(ready[1], "x", 1);
+      ::pause();
+      return 0;
+    });
+    ::close(ready[1]);
+    char byte = 0;
+    ASSERT_EQ(::read(ready[0], &byte, 1), 1) << "the other namespace's segment was not made";
+    ::close(ready[0]);
+    const auto inv = take_inventory(sandbox_options());
+    ::kill(other, SIGKILL);
+    (void)shmcheck::testing::wait_child(other);
+    ::shmctl(id, IPC_RMID, nullptr);
+    const auto* o = find_sysv(inv, IpcKind::kSysvShm, id);
+    ASSERT_NE(o, nullptr);
+    EXPECT_TRUE(o->holders.empty()) << o->reason << ": " << o->holders.front().process.pid
+                                    << " holds it, in another IPC namespace";
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
 // A file's age is from its birth time, where tmpfs keeps one: `touch -d 2001-01-01` (as
 // cp -a, rsync -a and tar do) made a new file 25 years old, for --older-than and the
 // cleaner; a write to an old one made it young.
