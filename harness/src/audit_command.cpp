@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "shmcheck/core/printable.hpp"
+#include "shmcheck/core/segment.hpp"
 #include "shmcheck/harness/audit_exporter.hpp"
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
@@ -55,6 +56,31 @@ struct AuditFlags {
   std::string textfile;  // --textfile FILE: node_exporter textfile
   std::string min_interval = "5s";
 };
+
+// The SysV keys the harness derived for the SysV objects of these runs' manifests (in
+// `dir`, when they are still there: a live run's, or a dead one's not reclaimed yet),
+// each with its run id. --filter-run listed a run's POSIX objects only: a SysV object
+// has no name to carry the run id, and its header is not read.
+std::map<std::int64_t, std::string> manifest_sysv_keys(const std::string& dir,
+                                                       const std::set<std::string>& runs) {
+  std::map<std::int64_t, std::string> keys;
+  auto paths = probes::list_manifests(dir);
+  if (!paths) return keys;
+  for (const auto& path : *paths) {
+    auto m = probes::read_manifest(path);
+    if (!m || runs.count(m->run_id) == 0) continue;
+    for (const auto& o : m->objects) {
+      if (o.kind != IpcKind::kSysvShm && o.kind != IpcKind::kSysvSemaphore &&
+          o.kind != IpcKind::kSysvMqueue) {
+        continue;
+      }
+      for (unsigned attempt = 0; attempt < core::Segment::kSysVKeyAttempts; ++attempt) {
+        keys.emplace(core::sysv_key_for(o.name, attempt), m->run_id);
+      }
+    }
+  }
+  return keys;
+}
 
 // The objects shown whose verdict the unreadable processes left `unknown`: POSIX files
 // the kernel gave no answer on (another user's, leases disabled) and memfd or deleted
@@ -437,17 +463,24 @@ int run_audit(const AuditFlags& f) {
   probes::RunAttribution attribution;
   attribution.run_ids.insert(f.runs.begin(), f.runs.end());
   attribution.name_prefixes = f.prefixes;
+  if (!f.runs.empty()) {
+    attribution.sysv_keys = manifest_sysv_keys(
+        f.manifest_dir.empty() ? probes::manifest_dir() : f.manifest_dir, attribution.run_ids);
+  }
   const bool attribution_filter = !f.runs.empty() || !f.prefixes.empty();
   std::vector<IpcObject> shown;
   for (const auto& o : inv.objects) {
     if (!users.empty() && users.count(o.uid) == 0) continue;
     if (!verdicts.empty() && verdicts.count(o.verdict) == 0) continue;
     if (older_than && o.age_s < *older_than) continue;
-    if (attribution_filter &&
-        probes::attribute(o, attribution) == probes::AttributionReason::kNone) {
-      continue;
-    }
+    const auto attributed =
+        attribution_filter ? probes::attribute(o, attribution) : probes::AttributionReason::kNone;
+    if (attribution_filter && attributed == probes::AttributionReason::kNone) continue;
     shown.push_back(o);
+    // Tagged with its run, as a POSIX object is by its name.
+    if (attributed == probes::AttributionReason::kManifestKey && shown.back().run_id.empty()) {
+      shown.back().run_id = attribution.sysv_keys.at(o.sysv_key);
+    }
   }
   std::stable_sort(shown.begin(), shown.end(), [](const IpcObject& a, const IpcObject& b) {
     return a.bytes_allocated > b.bytes_allocated;

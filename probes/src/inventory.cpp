@@ -884,6 +884,8 @@ std::string_view to_string(AttributionReason reason) noexcept {
       return "creator pid";
     case AttributionReason::kHolderPid:
       return "holder pid";
+    case AttributionReason::kManifestKey:
+      return "key of a manifest object";
   }
   return "none";
 }
@@ -891,6 +893,11 @@ std::string_view to_string(AttributionReason reason) noexcept {
 AttributionReason attribute(const IpcObject& o, const RunAttribution& run) {
   if (o.header && run.run_ids.count(o.header->run_id) != 0) return AttributionReason::kHeaderRunId;
   if (!o.run_id.empty() && run.run_ids.count(o.run_id) != 0) return AttributionReason::kNameRunId;
+  if ((o.kind == IpcKind::kSysvShm || o.kind == IpcKind::kSysvSemaphore ||
+       o.kind == IpcKind::kSysvMqueue) &&
+      run.sysv_keys.count(o.sysv_key) != 0) {
+    return AttributionReason::kManifestKey;
+  }
   if (!run.name_prefixes.empty()) {
     const std::string bare = detail::short_name(o);
     for (std::string_view prefix : run.name_prefixes) {

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "probe_test_support.hpp"
+#include "shmcheck/core/segment.hpp"
 #include "shmcheck/core/segment_header.hpp"
 #include "shmcheck/core/semaphore.hpp"
 #include "shmcheck/probes/run_manifest.hpp"
@@ -549,6 +550,43 @@ TEST(AuditCli, AHardLinkedObjectsBytesCountOnceInTheTotals) {
                            "bytes counted once)"),
             std::string::npos)
       << table.out;
+}
+
+// --filter-run lists the run's SysV objects too, found by the keys the harness derived
+// for its manifest's objects, and tags them with the run (it listed only the run's POSIX
+// objects: a SysV object has no name to carry the run id).
+TEST(AuditCli, FilterRunListsTheRunsSysvObjectsByTheirManifestKeys) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const std::string runtime = "/mnt/runtime";
+    ASSERT_EQ(::mkdir(runtime.c_str(), 0700), 0);
+    RunManifest m;
+    m.run_id = core::new_run_id();
+    m.harness = core::self_identity();
+    m.created_unix_ns = static_cast<std::int64_t>(::time(nullptr)) * 1'000'000'000;
+    const std::string name = object_name(m.run_id, "pool");
+    const int semid = ::semget(core::sysv_key_for(name, 0), 1, IPC_CREAT | IPC_EXCL | 0600);
+    ASSERT_GE(semid, 0) << std::strerror(errno);
+    const int other = ::semget(core::sysv_key_for(object_name(core::new_run_id(), "pool"), 0), 1,
+                               IPC_CREAT | IPC_EXCL | 0600);
+    ASSERT_GE(other, 0) << std::strerror(errno);
+    m.objects.push_back({"", name, IpcKind::kSysvSemaphore, semid});
+    ASSERT_TRUE(write_manifest(m, runtime + "/shmcheck/runs"));
+    const auto out =
+        run_capture(audit({"--json", "--filter-run", m.run_id}), {"XDG_RUNTIME_DIR=" + runtime});
+    const auto table =
+        run_capture(audit({"--filter-run", m.run_id}), {"XDG_RUNTIME_DIR=" + runtime});
+    ::semctl(semid, 0, IPC_RMID);
+    ::semctl(other, 0, IPC_RMID);
+    ASSERT_TRUE(out.exit.ok()) << out.exit.describe();
+    const auto objects = parse(out.out)["inventory"]["objects"];
+    ASSERT_EQ(objects.size(), 1U) << objects.dump(1);
+    EXPECT_EQ(objects[0]["kind"], "sysv_sem");
+    EXPECT_EQ(objects[0]["sysv_id"], semid) << objects[0].dump();
+    EXPECT_EQ(objects[0]["run_id"], m.run_id) << objects[0].dump();
+    EXPECT_NE(table.out.find("run " + m.run_id + ":"), std::string::npos) << table.out;
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
 
 // A SysV semaphore set's size is a count of semaphores, not bytes: the table says

@@ -37,6 +37,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -243,6 +244,10 @@ struct RunAttribution {
   std::vector<std::string> name_prefixes;  // e.g. "/shmcheck.1000.ab12cd34ef56ab78." or "/mytest."
   std::set<pid_t> creator_pids;            // header creator or SysV cpid in this set
   bool include_holders = false;            // also match objects held by a pid in creator_pids
+  // SysV keys of runs' manifest objects (core::sysv_key_for of each object's name, every
+  // attempt) -> the run id: a SysV object has no name, and its header is not read, so a
+  // run's segments and semaphore sets are found by the keys the harness derived.
+  std::map<std::int64_t, std::string> sysv_keys;
 };
 
 enum class AttributionReason : std::uint8_t {
@@ -251,7 +256,8 @@ enum class AttributionReason : std::uint8_t {
   kNameRunId,
   kNamePrefix,
   kCreatorPid,
-  kHolderPid
+  kHolderPid,
+  kManifestKey
 };
 [[nodiscard]] std::string_view to_string(AttributionReason reason) noexcept;
 [[nodiscard]] AttributionReason attribute(const IpcObject& object, const RunAttribution& run);
