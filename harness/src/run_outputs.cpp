@@ -406,11 +406,13 @@ int RunOutputs::write_reports(reports::SuiteResult& suite, bool replace_only, bo
     std::error_code ec;
     if (replace_only && !std::filesystem::exists(path, ec)) return;
     if (files_only) {
-      // A regular file, or one to be made; not this process's standard output, even
-      // redirected to a file (the final report would follow the pending one there).
+      // A regular file, or one to be made; not one of this process's descriptors
+      // (/dev/stdout, /dev/fd/3), even redirected to a file, nor a file that is standard
+      // output: written through, never truncated, the final report would follow the
+      // pending one there (two JSON or XML documents in one file).
       struct stat st {};
       struct stat out_st {};
-      if (append || path == "/dev/stdout") return;
+      if (append || reports::names_own_descriptor(path)) return;
       if (::stat(path.c_str(), &st) == 0 &&
           (!S_ISREG(st.st_mode) || (::fstat(STDOUT_FILENO, &out_st) == 0 &&
                                     st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino))) {

@@ -335,6 +335,8 @@ core::Result<void> check_output_file(const std::string& path) {
   return {};
 }
 
+bool names_own_descriptor(const std::string& path) { return own_descriptor(path).has_value(); }
+
 core::Result<void> write_report_file(const Reporter& reporter, const SuiteResult& suite,
                                      const std::string& path, bool append) {
   return write_output_file(path, append, [&](std::ostream& out) { reporter.write(suite, out); });

@@ -2363,6 +2363,32 @@ TEST(RunCommand, AReportToStandardOutputIsAloneThere) {
   }
 }
 
+// A report to a descriptor of the harness's own that the shell pointed at a file
+// (`--junit /dev/fd/3 3>junit.xml`) holds one document: the "did not finish" report
+// written at the start went through the descriptor too, and the final one followed it.
+TEST(RunCommand, AReportThroughAnInheritedDescriptorIsOneDocument) {
+  TempDir dir;
+  const std::string junit = dir.path() + "/junit.xml";
+  const std::string spec = spec_path("tests/integration/specs/short-mutex.yaml");
+  const pid_t pid = shmcheck::testing::fork_child([&] {
+    const int fd = ::open(junit.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);  // kept at exec
+    const int out = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || out < 0 || ::dup2(fd, 3) != 3 || ::dup2(out, 1) != 1) return 90;
+    ::execl(kBinary.c_str(), kBinary.c_str(), "run", "--quiet", "--duration", "300ms", spec.c_str(),
+            "--junit", "/dev/fd/3", static_cast<char*>(nullptr));
+    return 91;
+  });
+  const auto exit = shmcheck::testing::wait_child(pid, 60s);
+  ASSERT_TRUE(exit.ok()) << exit.describe();
+  const std::string xml = read_file(junit);
+  std::size_t documents = 0;
+  for (auto at = xml.find("<?xml"); at != std::string::npos; at = xml.find("<?xml", at + 1)) {
+    ++documents;
+  }
+  EXPECT_EQ(documents, 1U) << xml;
+  EXPECT_EQ(xml.find("did not finish"), std::string::npos) << xml;
+}
+
 // Long waits end with the run: a producer paced at 0.25/s and a locker thinking 4 s
 // between updates, in a 300 ms run, wake to the run's end instead of sleeping on (the
 // run took 4 s, and the producer sent a second message, stamped 4 s in the future, at

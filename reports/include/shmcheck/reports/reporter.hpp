@@ -67,6 +67,10 @@ class Reporter {
 // asks before running, so a report it could not write fails the command at once, not
 // after a run whose result it would lose.
 [[nodiscard]] core::Result<void> check_output_file(const std::string& path);
+// Whether `path` names one of this process's own descriptors ("-", /dev/stdout,
+// /dev/stderr, /dev/fd/N, /proc/self/fd/N), which a report is written through, where
+// the shell left it, never replaced.
+[[nodiscard]] bool names_own_descriptor(const std::string& path);
 // write_output_file of the reporter's rendering of the suite.
 [[nodiscard]] core::Result<void> write_report_file(const Reporter& reporter,
                                                    const SuiteResult& suite,
