@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -21,9 +22,20 @@ namespace shmcheck::probes::detail {
 
 bool stat_cached(int dirfd, const char* name, int flags, struct stat& st,
                  std::int64_t* created) noexcept {
+  // A seccomp profile older than statx refuses it with EPERM (glibc falls back to
+  // fstatat only on ENOSYS): then every entry was skipped, and an audit saw nothing.
+  static std::atomic<bool> statx_refused{false};
+  if (statx_refused.load(std::memory_order_relaxed)) {
+    if (created != nullptr) *created = 0;
+    return ::fstatat(dirfd, name, &st, flags) == 0;
+  }
   struct statx x {};
   const unsigned mask = STATX_BASIC_STATS | (created != nullptr ? STATX_BTIME : 0U);
-  if (::statx(dirfd, name, flags | AT_STATX_DONT_SYNC, mask, &x) != 0) return false;
+  if (::statx(dirfd, name, flags | AT_STATX_DONT_SYNC, mask, &x) != 0) {
+    if (errno != ENOSYS && errno != EPERM) return false;
+    statx_refused.store(true, std::memory_order_relaxed);
+    return stat_cached(dirfd, name, flags, st, created);
+  }
   st = {};
   st.st_dev = ::makedev(x.stx_dev_major, x.stx_dev_minor);
   st.st_ino = x.stx_ino;

@@ -6,13 +6,17 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/filter.h>
 #include <linux/fuse.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <utime.h>
 
@@ -667,6 +671,41 @@ TEST(InventoryWalk, ASysvAttachmentInAnotherIpcNamespaceHoldsNothingHere) {
     ASSERT_NE(o, nullptr);
     EXPECT_TRUE(o->holders.empty()) << o->reason << ": " << o->holders.front().process.pid
                                     << " holds it, in another IPC namespace";
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// Under a seccomp profile that refuses statx with EPERM (profiles older than statx do),
+// the inventory falls back to fstatat: every entry was skipped, and it saw nothing.
+TEST(InventoryWalk, AnInventoryWhereStatxIsRefusedStillSeesEveryObject) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    const auto run = core::new_run_id();
+    const int fd = testing_ipc::create_posix_shm(run, "seen", 4096);
+    ASSERT_GE(fd, 0);
+    const pid_t child = shmcheck::testing::fork_child([&] {
+      sock_filter filter[] = {
+          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_statx, 0, 1),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+      sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+      if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+          ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+        return 50;
+      }
+      struct statx x {};
+      if (::statx(AT_FDCWD, "/dev/shm", 0, STATX_BASIC_STATS, &x) == 0 || errno != EPERM) return 51;
+      const auto inv = take_inventory(sandbox_options());
+      const auto* o = find_named(inv, IpcKind::kPosixShm, object_name(run, "seen"));
+      if (o == nullptr) return 52;
+      // Held by the parent's open fd, seen through /proc as without the filter.
+      return o->verdict == Verdict::kInUse ? 0 : 53;
+    });
+    const auto exit = shmcheck::testing::wait_child(child);
+    EXPECT_TRUE(exit.ok()) << exit.describe();
+    ::close(fd);
+    ::shm_unlink(object_name(run, "seen").c_str());
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
