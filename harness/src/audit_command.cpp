@@ -312,13 +312,15 @@ int run_audit(const AuditFlags& f) {
   // A reclaim takes every object of each dead run it picks (--filter-run picks runs):
   // these filters cut only the list printed after it, and `--reclaim --yes --kind
   // sysv_msg` removed a dead run's POSIX segments while seeming to ask for none.
-  if (f.reclaim && (!f.kinds.empty() || !f.users.empty() || !f.verdicts.empty() ||
-                    !f.older_than.empty() || !f.prefixes.empty())) {
+  // With --clean or --fail-on-orphans beside it they pick what those act on.
+  if (f.reclaim && !f.clean && !f.fail_on_orphans &&
+      (!f.kinds.empty() || !f.users.empty() || !f.verdicts.empty() || !f.older_than.empty() ||
+       !f.prefixes.empty())) {
     std::fprintf(stderr,
                  "shmcheck audit: --reclaim removes every object of each dead run "
                  "(--filter-run picks the runs); --kind, --user, --verdict, --older-than and "
-                 "--name-prefix do not apply to it (use them with --clean, in a command of its "
-                 "own)\n");
+                 "--name-prefix do not apply to it (they pick what --clean removes and what "
+                 "--fail-on-orphans counts)\n");
     return kExitUsage;
   }
   if (f.yes && !f.clean && !f.reclaim) {

@@ -247,6 +247,11 @@ TEST(AuditCli, ReclaimRemovesTheObjectsOfADeadHarness) {
       EXPECT_NE(refused.err.find("do not apply to it"), std::string::npos) << refused.err;
       EXPECT_TRUE(exists(object_name(run, "control"))) << filter[0];
     }
+    // Beside --fail-on-orphans they pick what it counts: accepted (a dry run).
+    const auto gate = run_capture(
+        audit({"--reclaim", "--manifest-dir", dir, "--fail-on-orphans", "--kind", "sysv_msg"}));
+    EXPECT_TRUE(gate.exit.exited && gate.exit.code == 0) << gate.exit.describe() << gate.err;
+    EXPECT_TRUE(exists(object_name(run, "control")));
 
     const auto out = run_capture(
         audit({"--reclaim", "--yes", "--json", "--manifest-dir", dir, "--filter-run", run}));
