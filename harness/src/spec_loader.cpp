@@ -592,7 +592,10 @@ FaultSpec extract_fault(Extractor& x, const Json& obj, const std::string& ptr) {
     // cut to half a period without a word (jitter: 100ms on every: 100ms moved kills
     // by 48 ms at most).
     if (f.every.count() == 0 && f.jitter.count() > 0) {
-      x.error(detail::child_pointer(ptr, "jitter"), "'jitter' needs 'every'");
+      // A random kill without `every` is refused for that already: one error is enough.
+      if (f.kind != FaultKind::kKillRandom) {
+        x.error(detail::child_pointer(ptr, "jitter"), "'jitter' needs 'every'");
+      }
     } else if (f.jitter > f.every / 2) {
       x.error(detail::child_pointer(ptr, "jitter"),
               "'jitter' " + format_duration(f.jitter) + " is more than half of 'every' (" +

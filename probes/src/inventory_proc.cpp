@@ -1,5 +1,5 @@
 // The one /proc walk of a snapshot: per process, its identity (stat), its fds
-// (readlinkat + fstatat: device and inode of what each fd refers to) and its
+// (readlinkat + stat_cached: device and inode of what each fd refers to) and its
 // mappings (/proc/<pid>/maps: hex device, inode; /SYSV entries carry the shmid).
 #include <sys/stat.h>
 #include <sys/statfs.h>

@@ -103,7 +103,7 @@ struct FaultSpec {
   std::chrono::nanoseconds every{0};      // time-based: period (0 = once, at `start`)
   std::chrono::nanoseconds jitter{0};     // time-based: uniform +-jitter, seeded; <= every/2
   std::chrono::nanoseconds pause_for{0};  // pause: SIGSTOP, then SIGCONT after this
-  // time-based: first firing after run start; negative (kNoStart) when not given: one
+  // time-based: first firing after run start; negative when not given: one
   // period in, or a seeded instant for a one-off (`start: 0ms` is at the start).
   std::chrono::nanoseconds start{-1};
   int exit_code = 0;      // exit faults: _exit(code), 0..255
