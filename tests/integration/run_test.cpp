@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pty.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -2656,8 +2657,6 @@ TEST(RunCommand, ATimedFaultHandledLateSaysHowLate) {
   ASSERT_EQ(::kill(harness, SIGCONT), 0);
   const auto exit = shmcheck::testing::wait_child(harness, 60s);
   EXPECT_TRUE(exit.ok()) << exit.describe() << "\n" << read_file(dir.path() + "/out");
-  // What crashes left for the survivors (abandoned slots, owner-died locks) is counted
-  // as recovered, not as violations, which only the check after the run finds.
   EXPECT_NE(read_file(dir.path() + "/out").find("faults 0  recovered 0"), std::string::npos)
       << read_file(dir.path() + "/out");
   const auto result = load_json(json);
@@ -2665,6 +2664,42 @@ TEST(RunCommand, ATimedFaultHandledLateSaysHowLate) {
   const std::string note = result.at("fault_schedule").at(0).at("note");
   EXPECT_NE(note.find("fired "), std::string::npos) << note;
   EXPECT_NE(note.find(" after it came due (the harness was held up)"), std::string::npos) << note;
+}
+
+// On a terminal the progress line is redrawn every sample. What crashes left for the
+// survivors (here a lock whose owner died, repaired by the next locker) counts as
+// recovered: it read "violations 1" all along a run that passed with 0 violations.
+TEST(RunCommand, TheProgressLineCountsCrashEffectsAsRecovered) {
+  int master = -1;
+  const std::string spec = spec_path("specs/mutex-owner-death.yaml");
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0) << std::strerror(errno);
+  if (pid == 0) {
+    ::execl(kBinary.c_str(), kBinary.c_str(), "run", "--duration", "1s", spec.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(91);
+  }
+  std::string screen;
+  char buf[4096];
+  // Until the harness closes the terminal (EIO once it exits), or a minute: then it is
+  // killed, and wait_child below says so.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  for (;;) {
+    pollfd ready{master, POLLIN, 0};
+    if (::poll(&ready, 1, 100) == 0) {
+      if (std::chrono::steady_clock::now() < deadline) continue;
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    const ssize_t n = ::read(master, buf, sizeof buf);
+    if (n <= 0) break;
+    screen.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(master);
+  const auto exit = shmcheck::testing::wait_child(pid, 60s);
+  EXPECT_TRUE(exit.ok()) << exit.describe() << "\n" << screen;
+  EXPECT_NE(screen.find("faults 1  recovered 1"), std::string::npos) << screen;
+  EXPECT_EQ(screen.find("violations 1"), std::string::npos) << screen;
 }
 
 // A pause that outlasts the run ends with it: the paused producer resumes when the
