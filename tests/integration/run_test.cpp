@@ -2878,7 +2878,7 @@ TEST(RunCommand, AConsumerKilledAtRandomInstantsLosesNothing) {
                         << c.ring << ", capacity: 64, message_size: 64 }\nprocesses:\n"
                         << c.roles
                         << "faults:\n"
-                           "  - { kill: consumer, every: 30ms, jitter: 20ms, restart: true }\n"
+                           "  - { kill: consumer, every: 30ms, jitter: 15ms, restart: true }\n"
                            "expect:\n  delivery: exactly_once\n  lost: 0\n  duplicated: 0\n"
                            "  torn: 0\n  reordered: 0\n  leaked_objects: 0\n";
     const std::string json = dir.path() + "/result.json";
