@@ -246,14 +246,19 @@ int run_main(const RunArgs& args) {
   // A spec the reports list without running it: after a refusal (no --keep-going), an
   // interrupt, or a failure (no --keep-going). The headline counted only what ran ("0
   // of 1 specs passed" for two given), and CI's test count dropped.
-  const auto not_run = [&](std::size_t i, std::string why, int exit_code) {
+  // `what` is the error in full: "not run: <why>", or for the reports written at the
+  // start, "did not finish: ...".
+  const auto unfinished = [&](std::size_t i, std::string what, int exit_code) {
     probes::RunResult r;
     r.spec_name = specs[i].name;
     r.spec_file = specs[i].file;
     r.verdict = probes::RunVerdict::kError;
     r.exit_code = exit_code;
-    r.error = "not run: " + std::move(why);
+    r.error = std::move(what);
     return std::pair{spec_places[i], std::move(r)};
+  };
+  const auto not_run = [&](std::size_t i, const std::string& why, int exit_code) {
+    return unfinished(i, "not run: " + why, exit_code);
   };
   if (code != kExitPass && !args.keep_going) {
     // Nothing runs. The reports already there say so (a reused workspace kept the last
@@ -277,11 +282,10 @@ int run_main(const RunArgs& args) {
   {
     std::vector<std::pair<std::size_t, probes::RunResult>> pending = refused;
     for (std::size_t i = 0; i < specs.size(); ++i) {
-      auto entry = not_run(i, "", kExitEnvironment);
-      entry.second.error =
-          "did not finish: the harness ended before it wrote its reports (killed, or out of "
-          "memory)";
-      pending.push_back(std::move(entry));
+      pending.push_back(unfinished(i,
+                                   "did not finish: the harness ended before it wrote its "
+                                   "reports (killed, or out of memory)",
+                                   kExitEnvironment));
     }
     out.write_pending(suite_in_command_line_order(std::move(pending)));
   }

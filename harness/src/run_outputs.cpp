@@ -411,11 +411,9 @@ int RunOutputs::write_reports(reports::SuiteResult& suite, bool replace_only, bo
       // output: written through, never truncated, the final report would follow the
       // pending one there (two JSON or XML documents in one file).
       struct stat st {};
-      struct stat out_st {};
       if (append || reports::names_own_descriptor(path)) return;
       if (::stat(path.c_str(), &st) == 0 &&
-          (!S_ISREG(st.st_mode) || (::fstat(STDOUT_FILENO, &out_st) == 0 &&
-                                    st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino))) {
+          (!S_ISREG(st.st_mode) || same_file(path, "/dev/stdout"))) {
         return;
       }
       (void)reports::write_report_file(r, suite, path, false);
