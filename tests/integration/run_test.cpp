@@ -613,7 +613,8 @@ TEST(RunCommand, LiveCountersOnlyGrowAndCountEachFaultOnce) {
   const std::string spec = dir.path() + "/live-faults.yaml";
   std::ofstream(spec) << restarting_producer_spec("live-faults", "1200ms", "20k/s",
                                                   "every: 250ms, start: 200ms, max: 3");
-  const int port = shmcheck::testing::free_tcp_port();
+  const shmcheck::testing::ReservedPort reserved;
+  const int port = reserved.port();
   const std::string listen = "127.0.0.1:" + std::to_string(port);
   const pid_t pid = start_shmcheck(
       "/dev/null", {"run", spec, "--quiet", "--metrics-listen", listen, "--linger", "1500ms"});
@@ -2091,7 +2092,8 @@ TEST(RunCommand, ASpecRefusedUnderKeepGoingIsAnErrorInEveryReport) {
       << summary;
   EXPECT_NE(read_file(dir.path() + "/report.html").find("spec refused"), std::string::npos);
   // And on /metrics: a dashboard of exit codes sees it.
-  const int port = shmcheck::testing::free_tcp_port();
+  const shmcheck::testing::ReservedPort reserved;
+  const int port = reserved.port();
   const pid_t pid = start_shmcheck(
       "/dev/null", {"run", "--keep-going", "--quiet", "--duration", "300ms",
                     spec_path("tests/integration/specs/short-spsc.yaml"), bad, "--metrics-listen",

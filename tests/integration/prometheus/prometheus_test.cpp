@@ -1,13 +1,17 @@
 // shmcheck against a real Prometheus server and Pushgateway, both started here on
 // 127.0.0.1 with temporary storage and stopped by pid. Without the Debian packages
 // the tests are skipped (SHMCHECK_REQUIRE_PROMETHEUS=1, set by CI, fails instead).
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -27,6 +31,7 @@ namespace {
 namespace fs = std::filesystem;
 using shmcheck::testing::free_tcp_port;
 using shmcheck::testing::http_get;
+using shmcheck::testing::ReservedPort;
 using shmcheck::testing::ServerProcess;
 using shmcheck::testing::url_encode;
 using namespace std::chrono_literals;
@@ -85,10 +90,11 @@ class RealPrometheus : public ::testing::Test {
            ("shmcheck-prom-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_ / "tsdb");
-    gw_port_ = free_tcp_port();
-    metrics_port_ = free_tcp_port();
-    audit_port_ = free_tcp_port();
-    prom_port_ = free_tcp_port();
+    gw_port_ = gw_reserved_.port();
+    metrics_port_ = metrics_reserved_.port();
+    audit_port_ = audit_reserved_.port();
+    prom_port_ = prom_reserved_.port();
+    ASSERT_TRUE(gw_port_ > 0 && metrics_port_ > 0 && audit_port_ > 0 && prom_port_ > 0);
     gateway_ = ServerProcess::start(
         // No persistence: Debian's gateway otherwise loads (and saves) the groups of
         // every gateway before it, another test's or a user's, from /var/lib.
@@ -134,6 +140,9 @@ class RealPrometheus : public ::testing::Test {
   }
 
   fs::path dir_;
+  // Held from the start to the end of each test, so that no parallel test takes a
+  // port between its choice and the server's bind.
+  ReservedPort gw_reserved_, metrics_reserved_, audit_reserved_, prom_reserved_;
   int gw_port_ = 0, metrics_port_ = 0, audit_port_ = 0, prom_port_ = 0;
   std::optional<ServerProcess> gateway_, prometheus_;
 };
@@ -353,7 +362,8 @@ TEST(ServerStart, AServerThatFailsToStartIsReportedNotAwaitedForever) {
   const auto dir = fs::temp_directory_path() / ("shmcheck-badprom-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   std::ofstream(dir / "bad.yml") << "scrape_configs: [ this is: not valid\n";
-  const int port = free_tcp_port();
+  const ReservedPort reserved;
+  const int port = reserved.port();
   auto p = ServerProcess::start({"prometheus", "--config.file=" + (dir / "bad.yml").string(),
                                  "--storage.tsdb.path=" + (dir / "tsdb").string(),
                                  "--web.listen-address=127.0.0.1:" + std::to_string(port)},
@@ -365,6 +375,46 @@ TEST(ServerStart, AServerThatFailsToStartIsReportedNotAwaitedForever) {
       << "should notice the exit, not wait out the deadline";
   p.reset();
   fs::remove_all(dir);
+}
+
+// A reserved port is the test's: no bind to port 0 gets it, nor a plain bind, yet the
+// server started on it binds and listens (it sets SO_REUSEADDR, as Go servers do).
+TEST(ServerStart, AReservedPortIsHeldFromOthersAndTheServerStartsOnIt) {
+  require_tools();
+  if (IsSkipped() || HasFatalFailure()) return;
+  const ReservedPort reserved;
+  ASSERT_GT(reserved.port(), 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(reserved.port()));
+  const int plain = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(plain, 0);
+  EXPECT_NE(::bind(plain, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);  // NOLINT
+  EXPECT_EQ(errno, EADDRINUSE);
+  ::close(plain);
+  // The ephemeral range has 28,232 ports: 30,000 binds to port 0 all miss it.
+  for (int i = 0; i < 30'000; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in any = addr;
+    any.sin_port = 0;
+    socklen_t len = sizeof any;
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any), 0);   // NOLINT
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&any), &len), 0);  // NOLINT
+    ::close(fd);
+    ASSERT_NE(ntohs(any.sin_port), reserved.port()) << "bind " << i;
+  }
+  const auto log =
+      fs::temp_directory_path() / ("shmcheck-reserved-" + std::to_string(::getpid()) + ".log");
+  auto gateway = ServerProcess::start(
+      {"prometheus-pushgateway",
+       "--web.listen-address=127.0.0.1:" + std::to_string(reserved.port()), "--persistence.file="},
+      log.string());
+  ASSERT_TRUE(gateway.has_value());
+  EXPECT_TRUE(gateway->wait_ready(reserved.port(), "/-/ready")) << gateway->log();
+  gateway.reset();
+  fs::remove(log);
 }
 
 TEST(Deploy, DaemonSetAndScrapeConfigCarryWhatTheExporterNeeds) {

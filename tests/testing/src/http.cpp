@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace shmcheck::testing {
 namespace {
@@ -124,6 +125,36 @@ int free_tcp_port() {
   socklen_t len = sizeof addr;
   if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return -1;  // NOLINT
   return ntohs(addr.sin_port);
+}
+
+ReservedPort::ReservedPort() {
+  Socket s;
+  s.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s.fd < 0) return;
+  const int on = 1;
+  if (::setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) return;
+  auto addr = loopback(0);
+  if (::bind(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;  // NOLINT
+  socklen_t len = sizeof addr;
+  if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;  // NOLINT
+  port_ = ntohs(addr.sin_port);
+  fd_ = std::exchange(s.fd, -1);
+}
+
+ReservedPort::ReservedPort(ReservedPort&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), port_(std::exchange(other.port_, -1)) {}
+
+ReservedPort& ReservedPort::operator=(ReservedPort&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    port_ = std::exchange(other.port_, -1);
+  }
+  return *this;
+}
+
+ReservedPort::~ReservedPort() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace shmcheck::testing

@@ -346,7 +346,8 @@ TEST(AuditCli, AReclaimWhoseManifestDirectoryIsRefusedExitsWithCode3) {
 // killed it with no word, exit 129), but not on a SIGHUP nohup ignores.
 TEST(AuditCli, TheExporterStopsCleanlyOnEveryStopSignal) {
   for (const int sig : {SIGTERM, SIGINT, SIGHUP}) {
-    const int port = shmcheck::testing::free_tcp_port();
+    const shmcheck::testing::ReservedPort reserved;
+    const int port = reserved.port();
     const auto log = std::filesystem::temp_directory_path() /
                      ("shmcheck-exporter-" + std::to_string(::getpid()) + ".log");
     auto server = shmcheck::testing::ServerProcess::start(
@@ -360,7 +361,8 @@ TEST(AuditCli, TheExporterStopsCleanlyOnEveryStopSignal) {
     std::filesystem::remove(log);
   }
   // Under nohup (SIGHUP ignored) a hang-up does not stop it.
-  const int port = shmcheck::testing::free_tcp_port();
+  const shmcheck::testing::ReservedPort reserved;
+  const int port = reserved.port();
   const auto log = std::filesystem::temp_directory_path() /
                    ("shmcheck-exporter-nohup-" + std::to_string(::getpid()) + ".log");
   auto server = shmcheck::testing::ServerProcess::start(
