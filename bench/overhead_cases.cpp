@@ -31,7 +31,7 @@
 namespace shmcheck::bench {
 namespace {
 
-constexpr const char* kGroup =
+constexpr const char* kOverheadGroup =
     "Harness: probes and live metrics, same spec (a locker, an SPSC pair at 10k/s), workers' "
     "ops/s";
 
@@ -189,10 +189,10 @@ TrialValue overhead_trial(Mode mode, const HarnessOptions& opts, const TempDir& 
 // per operation, much less sensitive to how much CPU other processes leave the run.
 std::vector<Figure> overhead_figures(const std::string& key, const std::string& label,
                                      const std::string& note) {
-  return {make_figure("harness.overhead." + key, kGroup, label, "M ops/s", Better::kHigher,
+  return {make_figure("harness.overhead." + key, kOverheadGroup, label, "M ops/s", Better::kHigher,
                       note + "; sum of workers' ops / duration"),
-          make_figure("harness.overhead." + key + ".cpu", kGroup, label + ", per CPU-second",
-                      "M ops/cpu-s", Better::kHigher,
+          make_figure("harness.overhead." + key + ".cpu", kOverheadGroup,
+                      label + ", per CPU-second", "M ops/cpu-s", Better::kHigher,
                       note + "; sum of workers' ops / CPU time (user + sys) of the run and its "
                              "workers")};
 }

@@ -31,7 +31,7 @@
 namespace shmcheck::bench {
 namespace {
 
-constexpr const char* kGroup =
+constexpr const char* kSpawnGroup =
     "Harness: spawn and reap N workers (worker: attach, wait for go, exit)";
 
 // One trial's objects: the control segment and the mutex the workers open. The
@@ -243,7 +243,7 @@ auto with_heap(std::size_t bytes, Trial trial) {
 }
 
 Figure spawn_figure(const std::string& id, const std::string& label, const std::string& note) {
-  return make_figure(id, kGroup, label, "ms", Better::kLower, note);
+  return make_figure(id, kSpawnGroup, label, "ms", Better::kLower, note);
 }
 
 }  // namespace
@@ -302,7 +302,7 @@ void run_spawn_cases(Report& report, const HarnessOptions& opts) {
     report.compare("harness.spawn.supervisor." + ns, "harness.spawn.fork_exec." + ns);
     report.compare("harness.spawn.supervisor." + ns, "harness.spawn.supervisor_shmcheck." + ns);
   }
-  add_limit(report, "harness.spawn.limit", kGroup, 1000, "ms", "256 workers in under 1 s");
+  add_limit(report, "harness.spawn.limit", kSpawnGroup, 1000, "ms", "256 workers in under 1 s");
   report.compare("harness.spawn.supervisor.256", "harness.spawn.limit",
                  at_most(1.0, "< 1 s (<= 1x)"));
 }

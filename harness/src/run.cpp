@@ -24,6 +24,7 @@
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/control_segment.hpp"
 #include "shmcheck/harness/fault_schedule.hpp"
+#include "shmcheck/harness/run_outputs.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
 #include "shmcheck/harness/supervisor.hpp"
 #include "shmcheck/probes/journal.hpp"
@@ -43,15 +44,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::string iso_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::uint64_t random_seed() {
@@ -1229,7 +1221,7 @@ probes::RunResult Runner::finish_error(const RunError& err, Clock::time_point t0
   result_.verdict = probes::RunVerdict::kError;
   result_.exit_code = err.exit_code;
   result_.error = err.message;
-  result_.finished_at = iso_now();
+  result_.finished_at = iso_utc_now();
   result_.durations.total_s = seconds_since(t0);
   return std::move(result_);  // the Runner's last act
 }
@@ -1243,7 +1235,7 @@ probes::RunResult Runner::abandon(const RunError& err, Clock::time_point t0) {
 probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
   result_.spec_name = spec_.name;
   result_.spec_file = spec_.file;
-  result_.started_at = iso_now();
+  result_.started_at = iso_utc_now();
   result_.shmcheck_version = "0.1.0";
   seed_ = options_.seed ? *options_.seed : spec_.seed ? *spec_.seed : random_seed();
   result_.seed = seed_;
@@ -1320,7 +1312,7 @@ probes::RunResult Runner::run_unguarded(Clock::time_point t0) {
                                 [](const probes::ExpectationResult& x) { return x.pass; });
   result_.verdict = pass ? probes::RunVerdict::kPass : probes::RunVerdict::kFail;
   result_.exit_code = pass ? kExitPass : kExitExpectationFailed;
-  result_.finished_at = iso_now();
+  result_.finished_at = iso_utc_now();
   result_.durations.total_s = seconds_since(t0);
   return std::move(result_);  // the Runner's last act
 }

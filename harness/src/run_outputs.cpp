@@ -24,15 +24,6 @@ namespace {
 
 constexpr auto kPlainLineEvery = std::chrono::seconds(5);
 
-std::string iso_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::uint64_t total_ops(const std::vector<probes::RoleStats>& roles) {
   std::uint64_t n = 0;
   for (const auto& r : roles) n += r.stats.total_ops();
@@ -133,6 +124,15 @@ core::Result<void> check_appendable(const std::string& path) {
 }
 
 }  // namespace
+
+std::string iso_utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 void add_output_options(CLI::App& cmd, OutputOptions& o) {
   // An empty path (a CI script's unset $OUT) wrote nothing and said nothing.
@@ -394,7 +394,7 @@ void RunOutputs::on_result(const probes::RunResult& result) {
 
 int RunOutputs::write_reports(reports::SuiteResult& suite, bool replace_only, bool files_only) {
   suite.exit_code = reports::suite_exit_code(suite.runs);
-  if (suite.started_at.empty()) suite.started_at = iso_now();
+  if (suite.started_at.empty()) suite.started_at = iso_utc_now();
   if (suite.hostname.empty()) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);

@@ -404,33 +404,33 @@ std::size_t resident_pages(void* p, std::size_t bytes) {
 // build and the whole of it in memory, used or not). It is empty, fills to capacity,
 // and carries messages over several laps in order like any other.
 TYPED_TEST(RingTest, BuiltOnZeroedMemoryItTouchesOnlyItsHeaderAndWorksOverManyLaps) {
-  constexpr RingConfig kConfig{65'536, 1000};
-  const std::size_t bytes = TypeParam::bytes_needed(kConfig);
+  constexpr RingConfig kLargeRing{65'536, 1000};
+  const std::size_t bytes = TypeParam::bytes_needed(kLargeRing);
   const int fd = ::memfd_create("ring-test", MFD_CLOEXEC);
   ASSERT_GE(fd, 0) << std::strerror(errno);
   ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(bytes)), 0) << std::strerror(errno);
   void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   ::close(fd);
   ASSERT_NE(mem, MAP_FAILED) << std::strerror(errno);
-  auto made = TypeParam::create_at(mem, bytes, kConfig, RingMemory::kZeroed);
+  auto made = TypeParam::create_at(mem, bytes, kLargeRing, RingMemory::kZeroed);
   ASSERT_TRUE(made) << made.error().message();
   auto& ring = **made;
   EXPECT_LE(resident_pages(mem, bytes), 2U) << "of " << bytes / 4096;
 
-  std::vector<std::byte> out(kConfig.message_size);
+  std::vector<std::byte> out(kLargeRing.message_size);
   EXPECT_EQ(ring.try_pop(out).status, PopStatus::kEmpty);
   std::uint64_t next_in = 0;
   std::uint64_t next_out = 0;
-  for (std::uint64_t i = 0; i < kConfig.capacity; ++i)
+  for (std::uint64_t i = 0; i < kLargeRing.capacity; ++i)
     ASSERT_TRUE(ring.try_push(bytes_of(next_in++)));
   EXPECT_FALSE(ring.try_push(bytes_of(next_in)));
   for (int lap = 0; lap < 3 * 8; ++lap) {  // 3 laps, an eighth of the ring at a time
-    for (std::uint64_t i = 0; i < kConfig.capacity / 8; ++i) {
+    for (std::uint64_t i = 0; i < kLargeRing.capacity / 8; ++i) {
       const auto r = ring.try_pop(out);
       ASSERT_EQ(r.status, PopStatus::kOk) << next_out;
       ASSERT_EQ(value_of(out), next_out++);
     }
-    for (std::uint64_t i = 0; i < kConfig.capacity / 8; ++i)
+    for (std::uint64_t i = 0; i < kLargeRing.capacity / 8; ++i)
       ASSERT_TRUE(ring.try_push(bytes_of(next_in++)));
     ASSERT_FALSE(ring.try_push(bytes_of(next_in)));
   }

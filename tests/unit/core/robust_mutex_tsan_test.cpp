@@ -21,7 +21,7 @@ struct alignas(RobustMutex) MutexStorage {
   std::byte bytes[sizeof(RobustMutex)];
 };
 
-struct Guarded {
+struct GuardedByMutex {
   std::uint64_t a = 0;  // plain data: TSan flags any access the mutex does not order
   std::uint64_t b = 0;
   std::atomic<int> in_section{0};
@@ -35,7 +35,7 @@ RobustMutex* make_mutex(MutexStorage& storage) {
   return created ? *created : nullptr;
 }
 
-void critical_section(Guarded& g) {
+void critical_section(GuardedByMutex& g) {
   if (g.in_section.fetch_add(1) != 0) g.violations.fetch_add(1);
   g.a += 1;
   if (g.a % 97 == 0) std::this_thread::yield();  // hold it across a reschedule now and then
@@ -48,7 +48,7 @@ TEST(RobustMutexThreads, LockKeepsThreadsOutOfEachOthersCriticalSection) {
   auto storage = std::make_unique<MutexStorage>();
   RobustMutex* m = make_mutex(*storage);
   ASSERT_NE(m, nullptr);
-  Guarded g;
+  GuardedByMutex g;
   constexpr int kThreads = 4;
   constexpr int kIterations = 5000;
   std::vector<std::thread> threads;
@@ -82,7 +82,7 @@ TEST(RobustMutexThreads, TryLockAndLockForKeepThreadsApartToo) {
   auto storage = std::make_unique<MutexStorage>();
   RobustMutex* m = make_mutex(*storage);
   ASSERT_NE(m, nullptr);
-  Guarded g;
+  GuardedByMutex g;
   std::atomic<std::uint64_t> acquired{0};
   constexpr int kIterations = 4000;
   auto worker = [&](bool use_try_lock) {

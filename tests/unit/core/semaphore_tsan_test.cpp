@@ -25,7 +25,7 @@ struct alignas(64) UnnamedStorage {
   std::byte bytes[Semaphore::kUnnamedBytes];
 };
 
-struct Guarded {
+struct GuardedBySemaphore {
   std::uint64_t value = 0;  // plain data: TSan flags any access the semaphore does not order
   std::atomic<int> in_section{0};
   std::atomic<int> violations{0};
@@ -34,7 +34,7 @@ struct Guarded {
 
 // Four threads take turns through a binary semaphore, half with wait(), half with
 // wait_for() (which spins, then sleeps); returns how often the section was entered.
-std::uint64_t hammer(Semaphore& sem, Guarded& g) {
+std::uint64_t hammer(Semaphore& sem, GuardedBySemaphore& g) {
   constexpr int kThreads = 4;
   constexpr int kIterations = 2000;
   std::vector<std::thread> threads;
@@ -71,7 +71,7 @@ TEST(SemaphoreThreads, UnnamedSemaphoreOrdersTheDataItGuards) {
   auto storage = std::make_unique<UnnamedStorage>();
   auto sem = Semaphore::create_unnamed(storage->bytes, 1);
   ASSERT_TRUE(sem) << sem.error().message();
-  Guarded g;
+  GuardedBySemaphore g;
   const auto expected = hammer(*sem, g);
   EXPECT_EQ(g.errors.load(), 0);
   EXPECT_EQ(g.violations.load(), 0);
@@ -90,7 +90,7 @@ TEST(SemaphoreThreads, NamedSemaphoreOrdersTheDataItGuards) {
     Semaphore& s;
     ~Remove() { EXPECT_TRUE(s.destroy()); }
   } remove{*sem};
-  Guarded g;
+  GuardedBySemaphore g;
   const auto expected = hammer(*sem, g);
   EXPECT_EQ(g.errors.load(), 0);
   EXPECT_EQ(g.violations.load(), 0);

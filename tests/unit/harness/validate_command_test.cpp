@@ -11,7 +11,7 @@ namespace shmcheck::harness {
 namespace {
 
 namespace fs = std::filesystem;
-const fs::path kSpecData = fs::path(SHMCHECK_SOURCE_DIR) / "tests" / "data" / "specs";
+const fs::path kSpecsDir = fs::path(SHMCHECK_SOURCE_DIR) / "tests" / "data" / "specs";
 
 int run_validate(std::vector<std::string> files) {
   CLI::App app{"test"};
@@ -24,14 +24,14 @@ int run_validate(std::vector<std::string> files) {
 }
 
 TEST(ValidateCommand, GoodSpecsExitZero) {
-  EXPECT_EQ(run_validate({(kSpecData / "good" / "design-example.yaml").string(),
-                          (kSpecData / "good" / "semaphores-and-pauses.yaml").string()}),
+  EXPECT_EQ(run_validate({(kSpecsDir / "good" / "design-example.yaml").string(),
+                          (kSpecsDir / "good" / "semaphores-and-pauses.yaml").string()}),
             kExitPass);
 }
 
 TEST(ValidateCommand, AnyBadSpecAmongGoodOnesExitsTwo) {
-  EXPECT_EQ(run_validate({(kSpecData / "good" / "design-example.yaml").string(),
-                          (kSpecData / "bad" / "07-unknown-key.yaml").string()}),
+  EXPECT_EQ(run_validate({(kSpecsDir / "good" / "design-example.yaml").string(),
+                          (kSpecsDir / "bad" / "07-unknown-key.yaml").string()}),
             kExitUsage);
 }
 

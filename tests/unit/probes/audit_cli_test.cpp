@@ -34,6 +34,7 @@ namespace shmcheck::probes {
 namespace {
 
 using probe_tests::run_capture;
+using probe_tests::shm_exists;
 using probe_tests::shmcheck_path;
 using testing_ipc::object_name;
 
@@ -55,11 +56,6 @@ nlohmann::json parse(const std::string& out) {
   auto j = nlohmann::json::parse(out, nullptr, false);
   if (j.is_discarded()) ADD_FAILURE() << "not JSON:\n" << out;
   return j;
-}
-
-bool exists(const std::string& name) {
-  struct stat st {};
-  return ::stat(("/dev/shm" + name).c_str(), &st) == 0;
 }
 
 TEST(AuditCli, ReportsOrphansAndRemovesThemOnlyWithYes) {
@@ -91,16 +87,16 @@ TEST(AuditCli, ReportsOrphansAndRemovesThemOnlyWithYes) {
     const auto dry = run_capture(audit({"--clean", "--filter-run", run}));
     EXPECT_TRUE(dry.exit.ok()) << dry.exit.describe();
     EXPECT_NE(dry.out.find("would remove 4 object(s)"), std::string::npos) << dry.out;
-    EXPECT_TRUE(exists(object_name(run, "shm")));
-    EXPECT_TRUE(exists("/sem." + object_name(run, "sem").substr(1)));
+    EXPECT_TRUE(shm_exists(object_name(run, "shm")));
+    EXPECT_TRUE(shm_exists("/sem." + object_name(run, "sem").substr(1)));
 
     const auto cleaned = run_capture(audit({"--clean", "--yes", "--json", "--filter-run", run}));
     ASSERT_TRUE(cleaned.exit.ok()) << cleaned.exit.describe();
     const auto c = parse(cleaned.out);
     EXPECT_EQ(c["clean"]["removed"], 4) << c["clean"].dump(2);
     EXPECT_GT(c["clean"]["bytes_freed"].get<std::uint64_t>(), 64U * 1024U);
-    EXPECT_FALSE(exists(object_name(run, "shm")));
-    EXPECT_FALSE(exists(object_name(run, "mapped")));
+    EXPECT_FALSE(shm_exists(object_name(run, "shm")));
+    EXPECT_FALSE(shm_exists(object_name(run, "mapped")));
 
     const auto after = run_capture(audit({"--fail-on-orphans", "--filter-run", run}));
     EXPECT_TRUE(after.exit.ok()) << after.exit.describe() << after.out;
@@ -125,7 +121,7 @@ TEST(AuditCli, ARemovalTheSystemRefusesExitsWithCode3) {
     EXPECT_NE(cleaned.err.find("removal(s) failed; those objects are still there"),
               std::string::npos)
         << cleaned.err;
-    EXPECT_TRUE(exists(object_name(run, "shm")));
+    EXPECT_TRUE(shm_exists(object_name(run, "shm")));
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
@@ -201,9 +197,9 @@ TEST(AuditCli, UnprivilegedCallerRemovesOnlyWhatTheKernelProvesNothingHolds) {
         run_capture(as_nobody(audit({"--clean", "--yes", "--json", "--filter-run", run})));
     ASSERT_TRUE(cleaned.exit.ok()) << cleaned.exit.describe();
     EXPECT_EQ(parse(cleaned.out)["clean"]["removed"], 3) << cleaned.out;
-    EXPECT_TRUE(exists(held));
-    EXPECT_TRUE(exists(roots));
-    EXPECT_FALSE(exists(core::segment_name(65534, run, "shm")));
+    EXPECT_TRUE(shm_exists(held));
+    EXPECT_TRUE(shm_exists(roots));
+    EXPECT_FALSE(shm_exists(core::segment_name(65534, run, "shm")));
 
     ::close(release[1]);
     EXPECT_TRUE(shmcheck::testing::wait_child(holder, std::chrono::seconds(10)).ok());
@@ -230,7 +226,7 @@ TEST(AuditCli, ReclaimRemovesTheObjectsOfADeadHarness) {
       return 3;
     });
     ASSERT_TRUE(shmcheck::testing::wait_child(harness).killed_by(SIGKILL));
-    ASSERT_TRUE(exists(object_name(run, "control")));
+    ASSERT_TRUE(shm_exists(object_name(run, "control")));
 
     // Filters that would cut only the list printed after the reclaim are refused, and
     // nothing is removed (it removed the run's objects, seeming to ask for none).
@@ -245,13 +241,13 @@ TEST(AuditCli, ReclaimRemovesTheObjectsOfADeadHarness) {
       EXPECT_TRUE(refused.exit.exited && refused.exit.code == 2)
           << filter[0] << ": " << refused.exit.describe();
       EXPECT_NE(refused.err.find("do not apply to it"), std::string::npos) << refused.err;
-      EXPECT_TRUE(exists(object_name(run, "control"))) << filter[0];
+      EXPECT_TRUE(shm_exists(object_name(run, "control"))) << filter[0];
     }
     // Beside --fail-on-orphans they pick what it counts: accepted (a dry run).
     const auto gate = run_capture(
         audit({"--reclaim", "--manifest-dir", dir, "--fail-on-orphans", "--kind", "sysv_msg"}));
     EXPECT_TRUE(gate.exit.exited && gate.exit.code == 0) << gate.exit.describe() << gate.err;
-    EXPECT_TRUE(exists(object_name(run, "control")));
+    EXPECT_TRUE(shm_exists(object_name(run, "control")));
 
     const auto out = run_capture(
         audit({"--reclaim", "--yes", "--json", "--manifest-dir", dir, "--filter-run", run}));
@@ -261,7 +257,7 @@ TEST(AuditCli, ReclaimRemovesTheObjectsOfADeadHarness) {
     ASSERT_EQ(j["reclaim"]["runs"].size(), 1U);
     EXPECT_EQ(j["reclaim"]["runs"][0]["harness"], "dead");
     EXPECT_EQ(j["reclaim"]["runs"][0]["manifest_removed"], true);
-    EXPECT_FALSE(exists(object_name(run, "control")));
+    EXPECT_FALSE(shm_exists(object_name(run, "control")));
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }

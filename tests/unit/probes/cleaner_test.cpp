@@ -34,14 +34,9 @@ namespace shmcheck::probes {
 namespace {
 
 using probe_tests::find_named;
+using probe_tests::sandbox_options;
+using probe_tests::shm_exists;
 using testing_ipc::object_name;
-
-InventoryOptions sandbox_options() {
-  InventoryOptions options;
-  options.mqueue_dir = probe_tests::kSandboxMqueueDir;
-  options.trust_pid_namespace = true;  // the sandbox's /dev/shm, mqueue and IPC are its own
-  return options;
-}
 
 CleanOptions clean_options(bool dry_run) {
   CleanOptions options;
@@ -77,11 +72,6 @@ void make_orphan(const std::string& run, const std::string& object, uid_t owner 
     return 0;
   });
   ASSERT_TRUE(shmcheck::testing::wait_child(maker).ok());
-}
-
-bool exists(const std::string& name) {
-  struct stat st {};
-  return ::stat(("/dev/shm" + name).c_str(), &st) == 0;
 }
 
 std::uint64_t inode_of(const std::string& name) {
@@ -130,14 +120,14 @@ TEST(Cleaner, RemovesAProvedOrphanOnlyWhenNotADryRun) {
     ASSERT_EQ(dry.outcomes.size(), 1U);
     EXPECT_EQ(dry.outcomes[0].status, CleanStatus::kWouldRemove) << dry.outcomes[0].detail;
     EXPECT_EQ(dry.removed, 0U);
-    EXPECT_TRUE(exists(name));
+    EXPECT_TRUE(shm_exists(name));
 
     const auto real = clean_orphans({o}, clean_options(false));
     ASSERT_EQ(real.outcomes.size(), 1U);
     EXPECT_EQ(real.outcomes[0].status, CleanStatus::kRemoved) << real.outcomes[0].detail;
     EXPECT_EQ(real.removed, 1U);
     EXPECT_GE(real.bytes_freed, 16384U - 4096U);
-    EXPECT_FALSE(exists(name));
+    EXPECT_FALSE(shm_exists(name));
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
@@ -185,7 +175,7 @@ TEST(Cleaner, RefusesAnObjectReplacedSinceTheSnapshot) {
     const auto report = clean_orphans({o}, clean_options(false));
     ASSERT_EQ(report.outcomes.size(), 1U);
     EXPECT_EQ(report.outcomes[0].status, CleanStatus::kChanged) << report.outcomes[0].detail;
-    EXPECT_TRUE(exists(name));
+    EXPECT_TRUE(shm_exists(name));
     ::shm_unlink(name.c_str());
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
@@ -247,7 +237,7 @@ TEST(Cleaner, AnOpenDuringTheRemovalWaitsForItAndTheLeaseBreakHarmsNobody) {
     ::close(go[1]);
     const auto cleaned = shmcheck::testing::wait_child(cleaner, std::chrono::seconds(10));
     EXPECT_TRUE(cleaned.ok()) << cleaned.describe();
-    EXPECT_FALSE(exists(name));
+    EXPECT_FALSE(shm_exists(name));
     const auto opened = shmcheck::testing::wait_child(opener, std::chrono::seconds(10));
     EXPECT_TRUE(opened.ok()) << opened.describe();
   });
@@ -277,7 +267,7 @@ TEST(Cleaner, ReclaimRemovesWhatAKilledCleanerLeftUnderAQuarantineName) {
     const auto some_runs =
         reclaim_dead_runs("/nonexistent/shmcheck/runs", clean_options(false), {"0123456789abcdef"});
     EXPECT_TRUE(some_runs.quarantine.outcomes.empty());
-    EXPECT_TRUE(exists(left));
+    EXPECT_TRUE(shm_exists(left));
     const auto report = reclaim_dead_runs("/nonexistent/shmcheck/runs", clean_options(false));
     EXPECT_TRUE(report.runs.empty());
     ASSERT_EQ(report.quarantine.outcomes.size(), 2U);
@@ -288,9 +278,9 @@ TEST(Cleaner, ReclaimRemovesWhatAKilledCleanerLeftUnderAQuarantineName) {
           outcome.object.name == left ? CleanStatus::kRemoved : CleanStatus::kNotOrphaned;
       EXPECT_EQ(outcome.status, expected) << outcome.object.name << ": " << outcome.detail;
     }
-    EXPECT_FALSE(exists(left));
-    EXPECT_TRUE(exists(held));
-    EXPECT_TRUE(exists(users));
+    EXPECT_FALSE(shm_exists(left));
+    EXPECT_TRUE(shm_exists(held));
+    EXPECT_TRUE(shm_exists(users));
     ::close(holder);
     ::unlink(("/dev/shm" + held).c_str());
     ::unlink(("/dev/shm" + users).c_str());
@@ -338,13 +328,13 @@ TEST(Cleaner, NeverRemovesALiveObject) {
     EXPECT_EQ(report.outcomes[0].status, CleanStatus::kNowHeld) << report.outcomes[0].detail;
     EXPECT_TRUE(report.outcomes[0].detail.starts_with("held by " + std::to_string(holder) + " ("))
         << report.outcomes[0].detail << ": the refused lease names the holder the walk finds";
-    EXPECT_TRUE(exists(name));
+    EXPECT_TRUE(shm_exists(name));
 
     const auto fresh = snapshot_of(name);
     EXPECT_EQ(fresh.verdict, Verdict::kInUse) << fresh.reason;
     const auto again = clean_orphans({fresh}, clean_options(false));
     EXPECT_EQ(again.outcomes[0].status, CleanStatus::kNotOrphaned);
-    EXPECT_TRUE(exists(name));
+    EXPECT_TRUE(shm_exists(name));
 
     ::close(release[1]);
     const auto holder_exit = shmcheck::testing::wait_child(holder, std::chrono::seconds(10));
@@ -439,7 +429,7 @@ TEST(Cleaner, ASettleWaitsOutAPassingHolderButNotAStayingOne) {
     EXPECT_EQ(once.outcomes[0].status, CleanStatus::kNowHeld) << once.outcomes[0].detail;
     const auto kept = clean_orphans({orphan}, settling);
     EXPECT_EQ(kept.outcomes[0].status, CleanStatus::kNowHeld) << kept.outcomes[0].detail;
-    EXPECT_TRUE(exists(name));
+    EXPECT_TRUE(shm_exists(name));
     ::close(release[1]);
     EXPECT_TRUE(shmcheck::testing::wait_child(staying, std::chrono::seconds(10)).ok());
 
@@ -450,7 +440,7 @@ TEST(Cleaner, ASettleWaitsOutAPassingHolderButNotAStayingOne) {
     const auto removed = clean_orphans({orphan}, settling);
     EXPECT_EQ(removed.outcomes[0].status, CleanStatus::kRemoved) << removed.outcomes[0].detail;
     EXPECT_EQ(removed.removed, 1U);
-    EXPECT_FALSE(exists(name));
+    EXPECT_FALSE(shm_exists(name));
     EXPECT_TRUE(shmcheck::testing::wait_child(passing, std::chrono::seconds(10)).ok());
     ::close(release[1]);
     ::shm_unlink(name.c_str());
@@ -492,13 +482,13 @@ TEST(Cleaner, WithoutALeaseAFreshWalkDecidesLeavingOutTheCleanersOwnLook) {
     EXPECT_EQ(held.outcomes[0].status, CleanStatus::kNowHeld) << held.outcomes[0].detail;
     EXPECT_TRUE(held.outcomes[0].detail.starts_with("held by " + std::to_string(holder) + " ("))
         << held.outcomes[0].detail;
-    EXPECT_TRUE(exists(name));
+    EXPECT_TRUE(shm_exists(name));
     ::close(release[1]);
     EXPECT_TRUE(shmcheck::testing::wait_child(holder, std::chrono::seconds(10)).ok());
 
     const auto removed = clean_orphans({orphan}, options);
     EXPECT_EQ(removed.outcomes[0].status, CleanStatus::kRemoved) << removed.outcomes[0].detail;
-    EXPECT_FALSE(exists(name));
+    EXPECT_FALSE(shm_exists(name));
     EXPECT_TRUE(lease_capability(true));
     ::shm_unlink(name.c_str());
   });
@@ -540,7 +530,7 @@ TEST(Cleaner, OutsideTheHostsPidNamespaceAWalkProvesNothing) {
     options.inventory.trust_pid_namespace = false;
     const auto kept = clean_orphans({*orphan}, options);
     EXPECT_EQ(kept.outcomes[0].status, CleanStatus::kIncomplete) << kept.outcomes[0].detail;
-    EXPECT_TRUE(exists(name));
+    EXPECT_TRUE(shm_exists(name));
     EXPECT_TRUE(lease_capability(true));
     ::shm_unlink(name.c_str());
   });
@@ -611,13 +601,13 @@ TEST(Cleaner, NeverRemovesAnotherUsersObjectWithoutAllUsers) {
 
     const auto report = clean_orphans({o}, clean_options(false));
     EXPECT_EQ(report.outcomes[0].status, CleanStatus::kNotOwner) << report.outcomes[0].detail;
-    EXPECT_TRUE(exists(name));
+    EXPECT_TRUE(shm_exists(name));
 
     auto all = clean_options(true);
     all.all_users = true;  // root + all_users: allowed (dry run here)
     const auto dry = clean_orphans({o}, all);
     EXPECT_EQ(dry.outcomes[0].status, CleanStatus::kWouldRemove) << dry.outcomes[0].detail;
-    EXPECT_TRUE(exists(name));
+    EXPECT_TRUE(shm_exists(name));
     ::shm_unlink(name.c_str());
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
@@ -708,7 +698,7 @@ TEST(Reclaim, RemovesTheObjectsOfADeadHarnessAndItsManifest) {
 
     const auto dry = reclaim_dead_runs(dir, clean_options(true));
     EXPECT_EQ(dry.removed, 0U);
-    EXPECT_TRUE(exists(object_name(run, "ring")));
+    EXPECT_TRUE(shm_exists(object_name(run, "ring")));
     for (const auto& r : dry.runs) {  // not "kept": a dry run only says what it would do
       if (r.manifest.run_id == run) {
         EXPECT_EQ(r.detail, "2 object(s) would be removed");
@@ -729,10 +719,10 @@ TEST(Reclaim, RemovesTheObjectsOfADeadHarnessAndItsManifest) {
         EXPECT_TRUE(r.clean.outcomes.empty());
       }
     }
-    EXPECT_FALSE(exists(object_name(run, "ring")));
+    EXPECT_FALSE(shm_exists(object_name(run, "ring")));
     struct semid_ds ds {};
     EXPECT_NE(::semctl(semid, 0, IPC_STAT, &ds), 0) << "the run's semaphore set must be gone";
-    EXPECT_TRUE(exists(object_name(live.run_id, "kept")));
+    EXPECT_TRUE(shm_exists(object_name(live.run_id, "kept")));
     EXPECT_FALSE(read_manifest(manifest_path(dir, run)).has_value());
     EXPECT_TRUE(read_manifest(manifest_path(dir, live.run_id)).has_value());
   });
@@ -972,7 +962,7 @@ TEST(Reclaim, ADeadRunsObjectHeldForAMomentIsReclaimedWithASettle) {
       const auto report = reclaim_dead_runs(dir, settle ? settling : clean_options(false));
       ASSERT_EQ(report.runs.size(), 1U);
       EXPECT_EQ(report.runs[0].manifest_removed, settle) << report.runs[0].detail;
-      EXPECT_EQ(exists(name), !settle);
+      EXPECT_EQ(shm_exists(name), !settle);
       ::close(release[1]);
       EXPECT_TRUE(shmcheck::testing::wait_child(holder, std::chrono::seconds(10)).ok());
       ::shm_unlink(name.c_str());

@@ -37,14 +37,8 @@ namespace {
 using probe_tests::find_named;
 using probe_tests::find_run;
 using probe_tests::find_sysv;
+using probe_tests::sandbox_options;
 using testing_ipc::object_name;
-
-InventoryOptions sandbox_options() {
-  InventoryOptions options;
-  options.mqueue_dir = probe_tests::kSandboxMqueueDir;
-  options.trust_pid_namespace = true;  // the sandbox's /dev/shm, mqueue and IPC are its own
-  return options;
-}
 
 TEST(InventoryVerdicts, ObjectsLeftByAKilledProcessAreOrphaned) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";

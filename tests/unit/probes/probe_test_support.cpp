@@ -105,6 +105,18 @@ std::string shmcheck_path() { return SHMCHECK_BINARY; }
 
 bool sandbox_available() { return ::geteuid() == 0; }
 
+probes::InventoryOptions sandbox_options() {
+  probes::InventoryOptions options;
+  options.mqueue_dir = kSandboxMqueueDir;
+  options.trust_pid_namespace = true;
+  return options;
+}
+
+bool shm_exists(const std::string& name) {
+  struct stat st {};
+  return ::stat(("/dev/shm" + name).c_str(), &st) == 0;
+}
+
 shmcheck::testing::ChildExit run_in_sandbox(const std::function<void()>& fn,
                                             std::chrono::milliseconds deadline) {
   std::fflush(stdout);

@@ -24,6 +24,13 @@ inline constexpr const char* kSandboxMqueueDir = "/mnt/shmcheck-mqueue";
 // True when this process may create namespaces (root).
 bool sandbox_available();
 
+// Inventory options for use inside run_in_sandbox: the sandbox's mqueue mount, and its
+// pid namespace trusted (its /dev/shm, mqueue and IPC are its own).
+probes::InventoryOptions sandbox_options();
+
+// Whether the POSIX shared-memory object `name` ("/shmcheck....") exists in /dev/shm.
+bool shm_exists(const std::string& name);
+
 // Runs fn as pid 1 of a new pid namespace, in new mount and IPC namespaces, with a
 // private tmpfs on /dev/shm (mode 1777), a fresh /proc and mqueue on
 // kSandboxMqueueDir. fn's gtest failures are printed by the child; the child exits

@@ -44,6 +44,10 @@ struct OutputOptions {
 // Declares the flags above on the run subcommand.
 void add_output_options(CLI::App& cmd, OutputOptions& options);
 
+// Now, in UTC, to the second ("2026-12-02T15:43:18Z"): a run's started_at and
+// finished_at, and a report suite's timestamp.
+std::string iso_utc_now();
+
 class RunOutputs {
  public:
   // Validates the options and checks that every report can be written, leaving
