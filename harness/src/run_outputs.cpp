@@ -123,6 +123,37 @@ core::Result<void> check_appendable(const std::string& path) {
   return {};
 }
 
+// --push-label NAME=VALUE: Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*, not "__"
+// reserved), each once, none of the grouping labels shmcheck sets itself. The value is
+// anything, empty too (the push sends it base64url-encoded where it must).
+core::Result<std::map<std::string, std::string>> parse_push_labels(
+    const std::vector<std::string>& given) {
+  std::map<std::string, std::string> labels;
+  for (const auto& item : given) {
+    const auto bad = [&](const std::string& why) {
+      return core::make_error(core::ErrorCode::kInvalidArgument, "--push-label",
+                              "'" + item + "': " + why);
+    };
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) return bad("expected NAME=VALUE");
+    const std::string name = item.substr(0, eq);
+    const auto name_char = [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+    };
+    if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) != 0 ||
+        !std::ranges::all_of(name, name_char)) {
+      return bad("a label name is letters, digits and '_', not starting with a digit");
+    }
+    if (name.starts_with("__")) return bad("label names starting with '__' are reserved");
+    if (name == "job" || name == "spec" || name == "suite") {
+      return bad("'" + name + "' is set by shmcheck (job by --push-job; spec, or suite, by " +
+                 "the run)");
+    }
+    if (!labels.emplace(name, item.substr(eq + 1)).second) return bad("'" + name + "' given twice");
+  }
+  return labels;
+}
+
 }  // namespace
 
 std::string iso_utc_now() {
@@ -163,6 +194,11 @@ void add_output_options(CLI::App& cmd, OutputOptions& o) {
   cmd.add_option("--push-job", o.push_job, "Job name for --push-gateway (default: shmcheck)")
       ->needs(gateway)
       ->check(non_empty_value());
+  cmd.add_option("--push-label", o.push_labels,
+                 "Add NAME=VALUE to the push's grouping key, e.g. instance=$(hostname) "
+                 "(repeatable): runners pushing the same specs keep a group each")
+      ->needs(gateway)
+      ->allow_extra_args(false);
   cmd.add_flag("-q,--quiet", o.quiet, "No progress line");
 }
 
@@ -292,6 +328,9 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
       return core::make_error(core::ErrorCode::kInvalidArgument, "--push-job",
                               "'" + options.push_job + "': a job name cannot be '.' or '..'");
     }
+    auto labels = parse_push_labels(options.push_labels);
+    if (!labels) return std::move(labels).error();
+    out->push_labels_ = std::move(*labels);
   }
   if (!options.metrics_listen.empty()) {
     if (auto ok = reports::MetricsServer::check_address(options.metrics_listen); !ok) {
@@ -459,7 +498,7 @@ int RunOutputs::finish(reports::SuiteResult suite, bool replace_only) {
     final_metrics = finished_;
   }
   if (!options_.push_gateway.empty()) {
-    std::map<std::string, std::string> grouping;
+    std::map<std::string, std::string> grouping = push_labels_;
     if (suite.runs.size() == 1)
       grouping["spec"] = suite.runs.front().spec_name;
     else

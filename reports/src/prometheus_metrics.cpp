@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <exception>
@@ -544,7 +546,48 @@ std::string push_failure(int status) {
   }
 }
 
+// A grouping value the gateway takes as a path segment as it is.
+bool plain_path_segment(const std::string& value) {
+  if (value.empty() || value == "." || value == "..") return false;
+  return std::ranges::all_of(value, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.' ||
+           c == ':';
+  });
+}
+
+// RFC 4648 base64url with padding; the gateway takes "=" for the empty value.
+std::string base64url(const std::string& bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  if (bytes.empty()) return "=";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    std::uint32_t chunk = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
+    if (i + 1 < bytes.size())
+      chunk |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+    if (i + 2 < bytes.size()) chunk |= static_cast<unsigned char>(bytes[i + 2]);
+    out += kAlphabet[(chunk >> 18) & 63];
+    out += kAlphabet[(chunk >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(chunk >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[chunk & 63] : '=';
+  }
+  return out;
+}
+
 }  // namespace
+
+std::map<std::string, std::string> gateway_grouping_path(
+    const std::map<std::string, std::string>& grouping) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, value] : grouping) {
+    if (plain_path_segment(value))
+      out[name] = value;
+    else
+      out[name + "@base64"] = base64url(value);
+  }
+  return out;
+}
 
 core::Result<void> push_metrics(const std::string& url, const std::string& job,
                                 const std::map<std::string, std::string>& grouping,
@@ -560,7 +603,8 @@ core::Result<void> push_metrics(const std::string& url, const std::string& job,
     try {
       auto collector = std::make_shared<MetricsCollector>();
       collector->publish(std::move(families));
-      prometheus::Gateway gateway(address.scheme_host, address.port, job, grouping);
+      prometheus::Gateway gateway(address.scheme_host, address.port, job,
+                                  gateway_grouping_path(grouping));
       gateway.RegisterCollectable(collector);
       // PushAdd is prometheus-cpp's PUT, which replaces the whole group; its Push is a
       // POST, which replaces only the families pushed and left an earlier run's latency

@@ -1823,12 +1823,39 @@ TEST(Commands, AnEmptyPathOrValueOrAWrongMqueueDirIsAUsageError) {
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 
-// --linger and --push-job modify another flag; alone they would do nothing, silently.
+// --push-label NAME=VALUE adds to the push's grouping key: a name Prometheus takes, once,
+// and not one shmcheck sets itself. Refused before the run, not found by the gateway.
+TEST(RunCommand, ABadPushLabelIsAUsageError) {
+  const auto spec = spec_path("specs/spsc-producer-crash.yaml");
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "instance"},
+       "--push-label ('instance': expected NAME=VALUE)"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "=x"},
+       "--push-label ('=x': a label name is letters, digits and '_', not starting with a digit)"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "9a=x"},
+       "--push-label ('9a=x': a label name is letters"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "a-b=x"},
+       "--push-label ('a-b=x': a label name is letters"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "__name__=x"},
+       "--push-label ('__name__=x': label names starting with '__' are reserved)"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "job=x"},
+       "--push-label ('job=x': 'job' is set by shmcheck"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "spec=x"},
+       "--push-label ('spec=x': 'spec' is set by shmcheck"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "a=1", "--push-label",
+        "a=2"},
+       "--push-label ('a=2': 'a' given twice)"}};
+  for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
+}
+
+// --linger, --push-job and --push-label modify another flag; alone they would do
+// nothing, silently.
 TEST(RunCommand, AFlagWithoutTheOneItModifiesIsAUsageError) {
   const auto spec = spec_path("specs/spsc-producer-crash.yaml");
   const std::pair<std::vector<std::string>, std::string> cases[] = {
       {{"run", spec, "--linger", "1s"}, "--linger requires --metrics-listen"},
-      {{"run", spec, "--push-job", "ci"}, "--push-job requires --push-gateway"}};
+      {{"run", spec, "--push-job", "ci"}, "--push-job requires --push-gateway"},
+      {{"run", spec, "--push-label", "instance=a"}, "--push-label requires --push-gateway"}};
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 

@@ -243,6 +243,32 @@ TEST_F(RealPrometheus, APushReplacesItsGroupWhole) {
   EXPECT_TRUE(in_group(second->body, "shmcheck_ops_total")) << second->body;
 }
 
+// Two runners push the same spec under one job, each with its own --push-label
+// instance: the gateway keeps both groups (without the label the second replaced the
+// first), and a value with '/' and a space arrives as given (sent base64url-encoded).
+TEST_F(RealPrometheus, PushLabelsKeepAGroupPerRunner) {
+  const std::string spec = std::string(SHMCHECK_SOURCE_DIR) + "/specs/spsc-producer-crash.yaml";
+  for (const std::string instance : {"runner-1", "pool/runner 2"}) {
+    auto run = ServerProcess::start(
+        {SHMCHECK_BINARY, "run", spec, "--quiet", "--duration", "300ms", "--push-gateway",
+         "http://127.0.0.1:" + std::to_string(gw_port_), "--push-job", "labels-test",
+         "--push-label", "instance=" + instance, "--push-label", "pipeline=nightly"},
+        (dir_ / "run.log").string());
+    ASSERT_TRUE(run.has_value());
+    const int status = run->wait_exit(60s);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << run->log();
+  }
+  const auto page = http_get(gw_port_, "/metrics");
+  ASSERT_TRUE(page.has_value());
+  // The gateway sorts a series' labels by name.
+  for (const std::string instance : {"runner-1", "pool/runner 2"}) {
+    const std::string series = "shmcheck_ops_total{instance=\"" + instance +
+                               "\",job=\"labels-test\",op=\"push\",pipeline=\"nightly\","
+                               "role=\"producer\",spec=\"spsc-producer-crash\"}";
+    EXPECT_NE(page->body.find(series), std::string::npos) << instance << "\n" << page->body;
+  }
+}
+
 // A run cut short by SIGTERM (a CI job's timeout) pushes what it had done: its counters
 // so far, the fault that fired, how far it got, and exit code 3. Before, its final push
 // held no ops at all, 0 kills and a progress of 1.

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -218,6 +219,29 @@ TEST(RunMetrics, PromtoolRejectsABrokenExposition) {
   const auto [status, out] =
       promtool_check("# HELP bad_counter x\n# TYPE bad_counter counter\nbad_counter 1\n");
   EXPECT_NE(status, 0) << out;
+}
+
+// prometheus-cpp puts the grouping labels into the push's URL path unescaped: a value
+// with '/', a space, nothing or a path step goes in the gateway's base64url form.
+TEST(PushGrouping, PlainValuesGoAsTheyAreAndOthersAsBase64Url) {
+  const std::map<std::string, std::string> given{{"instance", "runner-3.example:1"},
+                                                 {"pool", "runner/3 x"},
+                                                 {"empty", ""},
+                                                 {"dot", "."},
+                                                 {"name", "\xc3\xa9"},
+                                                 {"one", " "},
+                                                 {"two", "a "},
+                                                 {"three", "a b"}};
+  const std::map<std::string, std::string> expected{{"instance", "runner-3.example:1"},
+                                                    {"pool@base64", "cnVubmVyLzMgeA=="},
+                                                    {"empty@base64", "="},
+                                                    {"dot@base64", "Lg=="},
+                                                    {"name@base64", "w6k="},
+                                                    {"one@base64", "IA=="},
+                                                    {"two@base64", "YSA="},
+                                                    {"three@base64", "YSBi"}};
+  EXPECT_EQ(gateway_grouping_path(given), expected);
+  EXPECT_EQ(gateway_grouping_path({{"x", "?a=b"}}).at("x@base64"), "P2E9Yg==");
 }
 
 TEST(MetricsServer, ServesTheLatestSnapshotOnAFreePort) {

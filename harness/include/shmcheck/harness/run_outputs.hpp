@@ -39,6 +39,8 @@ struct OutputOptions {
   std::string push_job = "shmcheck";
   std::string linger = "0s";  // --linger DURATION: keep /metrics up after the run
   bool quiet = false;         // --quiet: no progress line
+  // --push-label NAME=VALUE, repeatable: added to the push's grouping key.
+  std::vector<std::string> push_labels;
 };
 
 // Declares the flags above on the run subcommand.
@@ -92,6 +94,7 @@ class RunOutputs {
 
   OutputOptions options_;
   std::chrono::nanoseconds linger_{0};
+  std::map<std::string, std::string> push_labels_;  // --push-label, validated
   std::unique_ptr<reports::MetricsServer> server_;
   std::mutex mu_;
   std::vector<reports::RunMetricsSnapshot> finished_;

@@ -109,6 +109,9 @@ struct GatewayAddress {
 [[nodiscard]] core::Result<GatewayAddress> parse_gateway_url(const std::string& url);
 
 // Pushes (PUT: replaces the group) to job=<job> grouped by `grouping` labels.
+// A grouping value that is not a plain URL path segment (letters, digits, '_', '-',
+// '.', ':'; not empty, '.' or '..') goes as the gateway's base64url form
+// (/<name>@base64/<value>), so any value arrives as given.
 // Gives up after `deadline`. kTimedOut / kNotFound (unreachable) / kOther (HTTP
 // status in the detail) on failure.
 [[nodiscard]] core::Result<void> push_metrics(
@@ -116,6 +119,12 @@ struct GatewayAddress {
     const std::map<std::string, std::string>& grouping,
     std::vector<prometheus::MetricFamily> families,
     std::chrono::milliseconds deadline = std::chrono::seconds(10));
+
+// The grouping labels as prometheus-cpp's Gateway puts them into the push's URL path
+// (/<name>/<value> each, unescaped): values that are not plain path segments renamed
+// <name>@base64 with their base64url encoding. Exposed for its unit test.
+[[nodiscard]] std::map<std::string, std::string> gateway_grouping_path(
+    const std::map<std::string, std::string>& grouping);
 
 // node_exporter textfile collector: writes PATH.tmp then renames onto PATH.
 [[nodiscard]] core::Result<void> write_textfile(
