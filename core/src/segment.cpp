@@ -332,7 +332,7 @@ Result<shmid_ds> sysv_stat(int shmid) noexcept {
   return ds;
 }
 
-Result<void> check_sysv_owner(const shmid_ds& ds, const std::string& what) {
+Result<void> check_sysv_shm_owner(const shmid_ds& ds, const std::string& what) {
   SHMCHECK_TRY(check_owner_mode(ds.shm_perm.uid, ds.shm_perm.mode, what));
   if (ds.shm_perm.cuid != ::geteuid()) {
     return make_error(ErrorCode::kForeign, "owner check", what + ": created by another uid");
@@ -344,7 +344,7 @@ Result<void> check_sysv_owner(const shmid_ds& ds, const std::string& what) {
 
 bool sysv_segment_holds_name(int shmid, const std::string& name) {
   auto ds = sysv_stat(shmid);
-  if (!ds || !check_sysv_owner(*ds, name)) return false;
+  if (!ds || !check_sysv_shm_owner(*ds, name)) return false;
   if (ds->shm_segsz < kSegmentHeaderSize) return false;
   auto m = Mapping::attach_sysv(shmid, ds->shm_segsz, Access::kReadOnly);
   if (!m) return false;
@@ -524,7 +524,7 @@ Result<Segment> Segment::create(const SegmentOptions& options) noexcept {
     seg.name_ = name;
     auto ds = sysv_stat(shmid);
     if (!ds) return std::move(ds).error();
-    SHMCHECK_TRY(check_sysv_owner(*ds, name));
+    SHMCHECK_TRY(check_sysv_shm_owner(*ds, name));
     if ((ds->shm_perm.mode & 0777U) != kSegmentMode || ds->shm_segsz != total) {
       return make_error(ErrorCode::kForeign, "IPC_STAT", name + ": mode or size not as created");
     }
@@ -583,7 +583,7 @@ Result<Segment> Segment::open(const SegmentRef& ref) noexcept {
     if (ref.sysv_id < 0) return make_error(ErrorCode::kInvalidArgument, "segment open", what);
     auto ds = sysv_stat(ref.sysv_id);
     if (!ds) return std::move(ds).error();
-    SHMCHECK_TRY(check_sysv_owner(*ds, what));
+    SHMCHECK_TRY(check_sysv_shm_owner(*ds, what));
     if ((ds->shm_perm.mode & SHM_DEST) != 0) {
       return make_error(ErrorCode::kNotFound, "segment open", what + ": marked for removal");
     }

@@ -76,7 +76,7 @@ Result<void> check_named_owner(const std::string& name) noexcept {
   return {};
 }
 
-Result<void> check_sysv_owner(int semid) noexcept {
+Result<void> check_sysv_sem_owner(int semid) noexcept {
   semid_ds ds{};
   SemUn arg{};
   arg.buf = &ds;
@@ -217,7 +217,7 @@ Result<Semaphore> Semaphore::create_sysv(unsigned initial, bool undo, key_t key)
     (void)s.destroy();  // undo the half-made object
     return std::move(set).error();
   }
-  if (auto ok = check_sysv_owner(s.semid_); !ok) {
+  if (auto ok = check_sysv_sem_owner(s.semid_); !ok) {
     (void)s.destroy();
     return std::move(ok).error();
   }
@@ -226,7 +226,7 @@ Result<Semaphore> Semaphore::create_sysv(unsigned initial, bool undo, key_t key)
 
 Result<Semaphore> Semaphore::open_sysv(int semid, bool undo) noexcept {
   if (semid < 0) return make_error(ErrorCode::kInvalidArgument, "Semaphore::open_sysv", "semid");
-  SHMCHECK_TRY(check_sysv_owner(semid));
+  SHMCHECK_TRY(check_sysv_sem_owner(semid));
   Semaphore s;
   s.flavor_ = SemaphoreFlavor::kSysV;
   s.semid_ = semid;
