@@ -23,6 +23,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "harness_cases.hpp"
@@ -114,8 +116,9 @@ TrialValue overhead_trial(Mode mode, const HarnessOptions& opts, const TempDir& 
   std::filesystem::remove(json);
   std::vector<std::string> args = {opts.shmcheck, "run", spec, "--quiet", "--json", json};
   int port = 0;
+  std::optional<testing::ReservedPort> reserved;  // held until the run has bound it
   if (mode == Mode::kMetrics) {
-    port = testing::free_tcp_port();
+    port = reserved.emplace().port();
     if (port <= 0) return trial_failed("no free TCP port for --metrics-listen");
     args.push_back("--metrics-listen");
     args.push_back("127.0.0.1:" + std::to_string(port));

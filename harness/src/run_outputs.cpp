@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "shmcheck/core/printable.hpp"
 #include "shmcheck/harness/cli.hpp"
 #include "shmcheck/harness/spec_loader.hpp"
 #include "shmcheck/harness/supervisor.hpp"
@@ -149,7 +150,19 @@ core::Result<std::map<std::string, std::string>> parse_push_labels(
       return bad("'" + name + "' is set by shmcheck (job by --push-job; spec, or suite, by " +
                  "the run)");
     }
-    if (!labels.emplace(name, item.substr(eq + 1)).second) return bad("'" + name + "' given twice");
+    // The gateway sets a grouping label on every series pushed, over the series' own.
+    if (std::ranges::find(reports::run_metric_label_names(), name) !=
+        reports::run_metric_label_names().end()) {
+      return bad("'" + name + "' is a label of shmcheck's metrics, which the gateway would " +
+                 "overwrite in every series");
+    }
+    const std::string value = item.substr(eq + 1);
+    for (std::size_t i = 0; i < value.size();) {
+      const auto n = core::utf8_sequence_length(value, i);
+      if (n == 0) return bad("the value is not UTF-8 (Prometheus label values are)");
+      i += n;
+    }
+    if (!labels.emplace(name, value).second) return bad("'" + name + "' given twice");
   }
   return labels;
 }

@@ -488,6 +488,12 @@ std::uint64_t MetricsServer::scrapes() const noexcept {
   return g_scrapes.load(std::memory_order_relaxed);
 }
 
+const std::vector<std::string>& run_metric_label_names() {
+  static const std::vector<std::string> kNames{"kind", "le",   "object", "op",
+                                               "role", "spec", "state"};
+  return kNames;
+}
+
 core::Result<GatewayAddress> parse_gateway_url(const std::string& url) {
   const auto bad = [&](const char* why) {
     return core::make_error(core::ErrorCode::kInvalidArgument, "push gateway URL",

@@ -615,6 +615,7 @@ TEST(RunCommand, LiveCountersOnlyGrowAndCountEachFaultOnce) {
                                                   "every: 250ms, start: 200ms, max: 3");
   const shmcheck::testing::ReservedPort reserved;
   const int port = reserved.port();
+  ASSERT_GT(port, 0);
   const std::string listen = "127.0.0.1:" + std::to_string(port);
   const pid_t pid = start_shmcheck(
       "/dev/null", {"run", spec, "--quiet", "--metrics-listen", listen, "--linger", "1500ms"});
@@ -1846,7 +1847,15 @@ TEST(RunCommand, ABadPushLabelIsAUsageError) {
        "--push-label ('spec=x': 'spec' is set by shmcheck"},
       {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "a=1", "--push-label",
         "a=2"},
-       "--push-label ('a=2': 'a' given twice)"}};
+       "--push-label ('a=2': 'a' given twice)"},
+      // The gateway overwrites a series' label of the same name: the producer's and the
+      // consumer's series became one (HTTP 400 after the run), or were mislabelled.
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "role=ci"},
+       "--push-label ('role=ci': 'role' is a label of shmcheck's metrics"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "le=1"},
+       "--push-label ('le=1': 'le' is a label of shmcheck's metrics"},
+      {{"run", spec, "--push-gateway", "http://127.0.0.1:9", "--push-label", "instance=a\xff"},
+       "the value is not UTF-8 (Prometheus label values are)"}};
   for (const auto& [args, message] : cases) expect_refused_as_usage(args, message);
 }
 
@@ -2123,6 +2132,7 @@ TEST(RunCommand, ASpecRefusedUnderKeepGoingIsAnErrorInEveryReport) {
   // And on /metrics: a dashboard of exit codes sees it.
   const shmcheck::testing::ReservedPort reserved;
   const int port = reserved.port();
+  ASSERT_GT(port, 0);
   const pid_t pid = start_shmcheck(
       "/dev/null", {"run", "--keep-going", "--quiet", "--duration", "300ms",
                     spec_path("tests/integration/specs/short-spsc.yaml"), bad, "--metrics-listen",

@@ -116,17 +116,6 @@ std::string url_encode(const std::string& text) {
   return out;
 }
 
-int free_tcp_port() {
-  Socket s;
-  s.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s.fd < 0) return -1;
-  auto addr = loopback(0);
-  if (::bind(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;  // NOLINT
-  socklen_t len = sizeof addr;
-  if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return -1;  // NOLINT
-  return ntohs(addr.sin_port);
-}
-
 ReservedPort::ReservedPort() {
   Socket s;
   s.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -134,9 +123,10 @@ ReservedPort::ReservedPort() {
   const int on = 1;
   if (::setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) return;
   auto addr = loopback(0);
-  if (::bind(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;  // NOLINT
+  auto* const sa = reinterpret_cast<sockaddr*>(&addr);  // NOLINT(*-reinterpret-cast): BSD sockets
+  if (::bind(s.fd, sa, sizeof addr) != 0) return;
   socklen_t len = sizeof addr;
-  if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;  // NOLINT
+  if (::getsockname(s.fd, sa, &len) != 0) return;
   port_ = ntohs(addr.sin_port);
   fd_ = std::exchange(s.fd, -1);
 }

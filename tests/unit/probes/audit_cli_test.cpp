@@ -344,6 +344,7 @@ TEST(AuditCli, TheExporterStopsCleanlyOnEveryStopSignal) {
   for (const int sig : {SIGTERM, SIGINT, SIGHUP}) {
     const shmcheck::testing::ReservedPort reserved;
     const int port = reserved.port();
+    ASSERT_GT(port, 0);
     const auto log = std::filesystem::temp_directory_path() /
                      ("shmcheck-exporter-" + std::to_string(::getpid()) + ".log");
     auto server = shmcheck::testing::ServerProcess::start(
@@ -359,6 +360,7 @@ TEST(AuditCli, TheExporterStopsCleanlyOnEveryStopSignal) {
   // Under nohup (SIGHUP ignored) a hang-up does not stop it.
   const shmcheck::testing::ReservedPort reserved;
   const int port = reserved.port();
+  ASSERT_GT(port, 0);
   const auto log = std::filesystem::temp_directory_path() /
                    ("shmcheck-exporter-nohup-" + std::to_string(::getpid()) + ".log");
   auto server = shmcheck::testing::ServerProcess::start(

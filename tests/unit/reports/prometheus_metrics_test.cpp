@@ -7,10 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -71,6 +74,27 @@ TEST(RunMetrics, FamiliesUseBaseUnitsAndNoPidLabels) {
                       "\\\"quotes\\\"\"} 3"),
             std::string::npos)
       << text;
+}
+
+// run_metric_label_names() is what --push-label refuses: every label name on a series
+// of the final metrics is in it.
+TEST(RunMetrics, EveryLabelNameOnASeriesIsListed) {
+  const auto& listed = run_metric_label_names();
+  std::set<std::string> seen;
+  const std::regex series(R"(^shmcheck_\w+\{([^}]*)\} )");
+  const std::regex name(R"((\w+)="(?:[^"\\]|\\.)*")");
+  std::istringstream lines(final_text());
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, series)) continue;
+    const std::string labels = m[1].str();
+    for (std::sregex_iterator it(labels.begin(), labels.end(), name), end; it != end; ++it)
+      seen.insert((*it)[1].str());
+  }
+  EXPECT_GE(seen.size(), 6U);
+  for (const auto& n : seen) {
+    EXPECT_NE(std::find(listed.begin(), listed.end(), n), listed.end()) << n << " is not listed";
+  }
 }
 
 // The faults injected are those the schedule says fired: a run cut short by a signal
@@ -242,6 +266,8 @@ TEST(PushGrouping, PlainValuesGoAsTheyAreAndOthersAsBase64Url) {
                                                     {"three@base64", "YSBi"}};
   EXPECT_EQ(gateway_grouping_path(given), expected);
   EXPECT_EQ(gateway_grouping_path({{"x", "?a=b"}}).at("x@base64"), "P2E9Yg==");
+  // The URL-safe alphabet: '-' and '_' where standard base64 has '+' and '/'.
+  EXPECT_EQ(gateway_grouping_path({{"x", "\xfb\xff"}}).at("x@base64"), "-_8=");
 }
 
 TEST(MetricsServer, ServesTheLatestSnapshotOnAFreePort) {
@@ -346,7 +372,9 @@ TEST(MetricsServer, PortInUseIsAnErrorSayingSo) {
 }
 
 TEST(PushMetrics, UnreachableGatewayIsAClearErrorNotAHang) {
-  const int port = shmcheck::testing::free_tcp_port();  // nothing listens there
+  const shmcheck::testing::ReservedPort dead;  // nothing listens there
+  const int port = dead.port();
+  ASSERT_GT(port, 0);
   const auto start = std::chrono::steady_clock::now();
   auto r = push_metrics("http://127.0.0.1:" + std::to_string(port), "shmcheck", {{"spec", "x"}},
                         run_metric_families({snapshot_of(testing::passing_run())}),

@@ -54,6 +54,12 @@ struct RunMetricsSnapshot {
 [[nodiscard]] std::vector<prometheus::MetricFamily> run_metric_families(
     const std::vector<RunMetricsSnapshot>& runs);
 
+// Every label name run_metric_families() puts on a series, histograms' "le" included.
+// The Pushgateway sets a grouping label on every series it is pushed with, over one of
+// the same name: a push grouped by one of these would merge (HTTP 400) or mislabel
+// series, so --push-label refuses them.
+[[nodiscard]] const std::vector<std::string>& run_metric_label_names();
+
 // Text exposition format 0.0.4.
 [[nodiscard]] std::string to_text(const std::vector<prometheus::MetricFamily>& families);
 

@@ -22,18 +22,13 @@ std::optional<HttpResponse> http_get(int port, const std::string& path,
 // Percent-encodes a query parameter value (PromQL goes through this).
 std::string url_encode(const std::string& text);
 
-// A TCP port that was free a moment ago on 127.0.0.1 (bind to port 0, read it back),
-// for a port where nothing should listen. A port a server is started on is a
-// ReservedPort: between this call and the server's bind, a parallel test's server,
-// bind to port 0 or outgoing connection can take a free port (CI saw Prometheus
-// fail with "address already in use").
-int free_tcp_port();
-
-// A TCP port on 127.0.0.1 held for a server the test starts on it: a socket bound to
-// the port with SO_REUSEADDR, never listening, closed when this object dies. Until
-// then no bind to port 0 and no outgoing connection gets the port, yet a server that
-// sets SO_REUSEADDR itself (Prometheus, the Pushgateway and shmcheck's exporter all
-// do) binds and listens on it. port() is -1 when no socket could be bound.
+// A TCP port on 127.0.0.1 held for a server the test starts on it, or as a port where
+// nothing answers: a socket bound to the port with SO_REUSEADDR, never listening,
+// closed when this object dies. Until then no bind to port 0 and no outgoing
+// connection gets the port, yet a server that sets SO_REUSEADDR itself (Prometheus,
+// the Pushgateway and shmcheck's exporter all do) binds and listens on it. A port
+// chosen free and released was taken by a parallel test before Prometheus bound it
+// ("address already in use"). port() is -1 when no socket could be bound.
 class ReservedPort {
  public:
   ReservedPort();
