@@ -125,8 +125,9 @@ core::Result<void> check_appendable(const std::string& path) {
 }
 
 // --push-label NAME=VALUE: Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*, not "__"
-// reserved), each once, none of the grouping labels shmcheck sets itself. The value is
-// anything, empty too (the push sends it base64url-encoded where it must).
+// reserved), each once, neither a grouping label shmcheck sets itself nor a label of its
+// series. The value is any UTF-8, empty too (the push sends it base64url-encoded where
+// it must).
 core::Result<std::map<std::string, std::string>> parse_push_labels(
     const std::vector<std::string>& given) {
   std::map<std::string, std::string> labels;
@@ -326,20 +327,14 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
     if (auto url = reports::parse_gateway_url(options.push_gateway); !url)
       return std::move(url).error();
     // The job is a path segment of the push's URL (/metrics/job/<job>/...): a '/' or
-    // '?' in it was found only after the run, as the gateway's HTTP 400.
-    const auto job_char = [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.' ||
-             c == ':';
-    };
-    if (!std::ranges::all_of(options.push_job, job_char)) {
-      return core::make_error(
-          core::ErrorCode::kInvalidArgument, "--push-job",
-          "'" + options.push_job + "': a job name is letters, digits, '_', '-', '.' and ':'");
-    }
-    // "." and ".." are path steps, not names: the gateway answered 400 and 404.
-    if (options.push_job == "." || options.push_job == "..") {
+    // '?' in it was found only after the run, as the gateway's HTTP 400, and "." and
+    // "..", path steps, as 400 and 404.
+    if (!reports::plain_path_segment(options.push_job)) {
+      const bool step = options.push_job == "." || options.push_job == "..";
       return core::make_error(core::ErrorCode::kInvalidArgument, "--push-job",
-                              "'" + options.push_job + "': a job name cannot be '.' or '..'");
+                              "'" + options.push_job + "': " +
+                                  (step ? "a job name cannot be '.' or '..'"
+                                        : "a job name is letters, digits, '_', '-', '.' and ':'"));
     }
     auto labels = parse_push_labels(options.push_labels);
     if (!labels) return std::move(labels).error();

@@ -552,15 +552,6 @@ std::string push_failure(int status) {
   }
 }
 
-// A grouping value the gateway takes as a path segment as it is.
-bool plain_path_segment(const std::string& value) {
-  if (value.empty() || value == "." || value == "..") return false;
-  return std::ranges::all_of(value, [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.' ||
-           c == ':';
-  });
-}
-
 // RFC 4648 base64url with padding; the gateway takes "=" for the empty value.
 std::string base64url(const std::string& bytes) {
   static constexpr char kAlphabet[] =
@@ -582,6 +573,14 @@ std::string base64url(const std::string& bytes) {
 }
 
 }  // namespace
+
+bool plain_path_segment(const std::string& value) {
+  if (value.empty() || value == "." || value == "..") return false;
+  return std::ranges::all_of(value, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.' ||
+           c == ':';
+  });
+}
 
 std::map<std::string, std::string> gateway_grouping_path(
     const std::map<std::string, std::string>& grouping) {

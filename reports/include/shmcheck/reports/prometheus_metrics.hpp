@@ -126,6 +126,10 @@ struct GatewayAddress {
     std::vector<prometheus::MetricFamily> families,
     std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
+// Whether `value` goes into a push's URL path as it is: letters, digits, '_', '-', '.'
+// and ':', and not empty, "." or ".." (path steps). The job must be one.
+[[nodiscard]] bool plain_path_segment(const std::string& value);
+
 // The grouping labels as prometheus-cpp's Gateway puts them into the push's URL path
 // (/<name>/<value> each, unescaped): values that are not plain path segments renamed
 // <name>@base64 with their base64url encoding. Exposed for its unit test.
