@@ -89,10 +89,6 @@ class RealPrometheus : public ::testing::Test {
            ("shmcheck-prom-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_ / "tsdb");
-    gw_port_ = gw_reserved_.port();
-    metrics_port_ = metrics_reserved_.port();
-    audit_port_ = audit_reserved_.port();
-    prom_port_ = prom_reserved_.port();
     ASSERT_TRUE(gw_port_ > 0 && metrics_port_ > 0 && audit_port_ > 0 && prom_port_ > 0);
     gateway_ = ServerProcess::start(
         // No persistence: Debian's gateway otherwise loads (and saves) the groups of
@@ -141,8 +137,9 @@ class RealPrometheus : public ::testing::Test {
   fs::path dir_;
   // Held from the start to the end of each test, so that no parallel test takes a
   // port between its choice and the server's bind.
-  ReservedPort gw_reserved_, metrics_reserved_, audit_reserved_, prom_reserved_;
-  int gw_port_ = 0, metrics_port_ = 0, audit_port_ = 0, prom_port_ = 0;
+  const ReservedPort gw_reserved_, metrics_reserved_, audit_reserved_, prom_reserved_;
+  const int gw_port_ = gw_reserved_.port(), metrics_port_ = metrics_reserved_.port(),
+            audit_port_ = audit_reserved_.port(), prom_port_ = prom_reserved_.port();
   std::optional<ServerProcess> gateway_, prometheus_;
 };
 

@@ -117,34 +117,17 @@ std::string url_encode(const std::string& text) {
 }
 
 ReservedPort::ReservedPort() {
-  Socket s;
-  s.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s.fd < 0) return;
+  core::FileDescriptor fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return;
   const int on = 1;
-  if (::setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) return;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) return;
   auto addr = loopback(0);
   auto* const sa = reinterpret_cast<sockaddr*>(&addr);  // NOLINT(*-reinterpret-cast): BSD sockets
-  if (::bind(s.fd, sa, sizeof addr) != 0) return;
+  if (::bind(fd.get(), sa, sizeof addr) != 0) return;
   socklen_t len = sizeof addr;
-  if (::getsockname(s.fd, sa, &len) != 0) return;
+  if (::getsockname(fd.get(), sa, &len) != 0) return;
   port_ = ntohs(addr.sin_port);
-  fd_ = std::exchange(s.fd, -1);
-}
-
-ReservedPort::ReservedPort(ReservedPort&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), port_(std::exchange(other.port_, -1)) {}
-
-ReservedPort& ReservedPort::operator=(ReservedPort&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
-    port_ = std::exchange(other.port_, -1);
-  }
-  return *this;
-}
-
-ReservedPort::~ReservedPort() {
-  if (fd_ >= 0) ::close(fd_);
+  socket_ = std::move(fd);
 }
 
 }  // namespace shmcheck::testing

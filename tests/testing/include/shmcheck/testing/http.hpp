@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "shmcheck/core/file_descriptor.hpp"
+
 namespace shmcheck::testing {
 
 struct HttpResponse {
@@ -32,15 +34,10 @@ std::string url_encode(const std::string& text);
 class ReservedPort {
  public:
   ReservedPort();
-  ReservedPort(ReservedPort&& other) noexcept;
-  ReservedPort& operator=(ReservedPort&& other) noexcept;
-  ReservedPort(const ReservedPort&) = delete;
-  ReservedPort& operator=(const ReservedPort&) = delete;
-  ~ReservedPort();
   [[nodiscard]] int port() const { return port_; }
 
  private:
-  int fd_ = -1;
+  core::FileDescriptor socket_;
   int port_ = -1;
 };
 
