@@ -1,10 +1,12 @@
 #include "shmcheck/core/process_identity.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -18,12 +20,11 @@ struct StatFields {
   std::uint64_t start_time = 0;
 };
 
-// Reads state (field 3) and starttime (field 22) from /proc/<pid>/stat. The comm
-// field may hold spaces and ')' so parsing starts after the last ')'.
-Result<StatFields> read_stat(pid_t pid) noexcept {
-  std::array<char, 64> path{};
-  std::snprintf(path.data(), path.size(), "/proc/%d/stat", static_cast<int>(pid));
-  auto fd = posix_call("open", [&] { return ::open(path.data(), O_RDONLY | O_CLOEXEC); });
+// Reads state (field 3) and starttime (field 22) from a /proc/<pid>/stat (or a
+// thread's /proc/<pid>/task/<tid>/stat). The comm field may hold spaces and ')' so
+// parsing starts after the last ')'.
+Result<StatFields> read_stat_file(const char* path) noexcept {
+  auto fd = posix_call("open", [&] { return ::open(path, O_RDONLY | O_CLOEXEC); });
   if (!fd) return std::move(fd).error();
   std::array<char, 1024> buf{};
   auto n = posix_call("read", [&] { return ::read(*fd, buf.data(), buf.size() - 1); });
@@ -53,7 +54,35 @@ Result<StatFields> read_stat(pid_t pid) noexcept {
   return out;
 }
 
+Result<StatFields> read_stat(pid_t pid) noexcept {
+  std::array<char, 64> path{};
+  std::snprintf(path.data(), path.size(), "/proc/%d/stat", static_cast<int>(pid));
+  return read_stat_file(path.data());
+}
+
+constexpr bool exited(char state) noexcept { return state == 'Z' || state == 'X' || state == 'x'; }
+
 }  // namespace
+
+bool thread_group_lives_on(pid_t pid) noexcept {
+  std::array<char, 64> path{};
+  std::snprintf(path.data(), path.size(), "/proc/%d/task", static_cast<int>(pid));
+  DIR* const dir = ::opendir(path.data());
+  if (dir == nullptr) return false;
+  bool lives = false;
+  while (const dirent* entry = ::readdir(dir)) {
+    char* end = nullptr;
+    const long tid = std::strtol(entry->d_name, &end, 10);
+    if (tid <= 0 || *end != '\0' || tid == pid) continue;
+    std::snprintf(path.data(), path.size(), "/proc/%d/task/%ld/stat", static_cast<int>(pid), tid);
+    if (auto st = read_stat_file(path.data()); st && !exited(st->state)) {
+      lives = true;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return lives;
+}
 
 const char* to_string(Liveness liveness) noexcept {
   switch (liveness) {
@@ -98,7 +127,9 @@ Liveness liveness(const ProcessIdentity& who) noexcept {
   }
   if (who.start_time != 0 && st->start_time != who.start_time)
     return Liveness::kDead;  // pid reused
-  if (st->state == 'Z' || st->state == 'X' || st->state == 'x') return Liveness::kDead;
+  // A leader that called pthread_exit shows as a zombie while its other threads run:
+  // the process lives (and holds what it held) until the last of them ends.
+  if (exited(st->state) && !thread_group_lives_on(who.pid)) return Liveness::kDead;
   return Liveness::kAlive;
 }
 

@@ -811,6 +811,7 @@ Inventory take_inventory(const InventoryOptions& options) {
       inv.objects.push_back(std::move(o));
     }
   }
+  const bool sysv_pids_here = detail::proc_numbers_own_pids(options.proc_dir);
   for (auto& o : sysv) {
     if (o.kind == IpcKind::kSysvShm) {
       if (auto it = scan.by_shmid.find(o.sysv_id); it != scan.by_shmid.end()) {
@@ -826,7 +827,14 @@ Inventory take_inventory(const InventoryOptions& options) {
       o.creator_liveness =
           sysv_creator_liveness(o.last_pid, o.modified_unix_s, starts, boot_s, liveness);
     }
+    if (o.creator && !sysv_pids_here) o.creator_liveness = core::Liveness::kUnknown;
     assign_verdict(o, complete);
+    if (o.kind == IpcKind::kSysvShm && o.creator && !sysv_pids_here &&
+        o.verdict == Verdict::kUnknown) {
+      o.reason = "not attached; creator " + std::to_string(o.creator->pid) +
+                 " is numbered in this process's pid namespace and " + options.proc_dir +
+                 " shows another: its liveness cannot be read";
+    }
     inv.objects.push_back(std::move(o));
   }
   for (auto& [key, held] : scan.held_only) {

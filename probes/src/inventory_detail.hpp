@@ -105,6 +105,13 @@ struct PidNamespaces {
 };
 [[nodiscard]] PidNamespaces pid_namespaces(const std::string& proc_dir);
 
+// Whether proc_dir numbers processes as this process's pid namespace does: the kernel
+// gives /proc/sysvipc's pids (a segment's creator, a queue's last sender) in the
+// reader's namespace, so only then do they name the processes this /proc shows. False
+// for a /proc of another namespace (`unshare -p` without remounting it: the creator's
+// number there belongs to someone else, or to nobody) and when it cannot tell.
+[[nodiscard]] bool proc_numbers_own_pids(const std::string& proc_dir);
+
 std::set<pid_t> process_tree_impl(pid_t root, const std::string& proc_dir);
 
 // Converts the holder refs of one object into Holder values (merged per process).

@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -136,8 +137,16 @@ class Walker {
       unreadable(pid);
       return;
     }
-    // Zombies hold nothing; kernel threads have no user fds or mappings.
-    if (stat.state == 'Z' || stat.state == 'X' || (stat.flags & kPfKthread) != 0) return;
+    // Kernel threads have no user fds or mappings; zombies hold nothing. But a leader
+    // that called pthread_exit is a zombie while its other threads run on, holding the
+    // process's fds and mappings: its own fd and maps files then read empty, a live
+    // thread's (task/<tid>/) read them.
+    if ((stat.flags & kPfKthread) != 0) return;
+    if (stat.state == 'Z' || stat.state == 'X') {
+      auto thread = live_thread(pfd->get(), pid);
+      if (!thread) return;
+      *pfd = std::move(*thread);
+    }
 
     const auto index = static_cast<std::uint32_t>(scan_.processes.size());
     scan_.processes.push_back(
@@ -166,6 +175,27 @@ class Walker {
   void unreadable(pid_t pid) {
     ++scan_.unreadable;
     if (scan_.unreadable_pids.size() < kMaxUnreadablePids) scan_.unreadable_pids.push_back(pid);
+  }
+
+  // The directory of a thread of this process other than its leader that has not
+  // exited (task/<tid>), or nullopt when there is none.
+  std::optional<UniqueFd> live_thread(int pid_fd, pid_t pid) {
+    auto tasks = open_at(pid_fd, "task", O_RDONLY | O_DIRECTORY);
+    if (!tasks) return std::nullopt;
+    std::optional<UniqueFd> found;
+    std::string stat_text;
+    (void)for_each_entry(tasks->get(), [&](std::string_view name, unsigned char) {
+      pid_t tid = 0;
+      if (found || !is_pid_name(name, tid) || tid == pid) return;
+      auto dir = open_at(tasks->get(), std::string(name).c_str(), O_RDONLY | O_DIRECTORY);
+      StatLine task_stat;
+      if (dir && read_file_at(dir->get(), "stat", stat_text) &&
+          parse_stat_line(stat_text, task_stat) && task_stat.state != 'Z' &&
+          task_stat.state != 'X') {
+        found = std::move(*dir);
+      }
+    });
+    return found;
   }
 
   // False when the fd table could not be read (and the process did not just exit).
@@ -343,6 +373,27 @@ std::string read_link(const std::string& path) {
 
 PidNamespaces pid_namespaces(const std::string& proc_dir) {
   return {read_link(proc_dir + "/self/ns/pid"), read_link(proc_dir + "/1/ns/pid")};
+}
+
+bool proc_numbers_own_pids(const std::string& proc_dir) {
+  // NSpid lists the process's pid in each namespace from the /proc's own down to the
+  // process's: one number when they are one namespace. Without it (Linux before 4.1),
+  // what /proc/self names must be this process's own pid.
+  std::string status;
+  if (!read_file_at(AT_FDCWD, (proc_dir + "/self/status").c_str(), status)) return false;
+  std::string_view rest(status);
+  while (!rest.empty()) {
+    const auto eol = rest.find('\n');
+    std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 1);
+    if (!line.starts_with("NSpid:")) continue;
+    line.remove_prefix(6);
+    std::size_t numbers = 0;
+    std::uint64_t pid = 0;
+    for (skip_spaces(line); parse_uint(line, pid); skip_spaces(line)) ++numbers;
+    return numbers == 1;
+  }
+  return read_link(proc_dir + "/self") == std::to_string(::getpid());
 }
 
 std::optional<std::string> PidNamespaces::hidden_processes() const {

@@ -20,8 +20,10 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -419,6 +421,108 @@ TEST(InventoryVerdicts, AHolderTheProcWalkCannotSeeKeepsTheObjectInUse) {
     ::close(fd);
     ::shm_unlink(object_name(run, "elsewhere").c_str());
     ::rmdir(empty_proc);
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// A process whose main thread called pthread_exit runs on in its other threads, its
+// leader a zombie in /proc/<pid>/stat: the walk skipped it and the liveness check took
+// it for dead, so the SysV segment it created and still used was orphaned and removed,
+// and a memfd only it held was not listed. Read through a live thread, it is in use.
+TEST(InventoryVerdicts, AProcessWhoseMainThreadExitedStillHoldsWhatItHeld) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    int ready[2];
+    int release[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(release), 0);
+    const pid_t owner = shmcheck::testing::fork_child([&] {
+      ::close(ready[0]);
+      ::close(release[1]);
+      const int id = ::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+      const int memfd = ::memfd_create("threads-left", MFD_CLOEXEC);
+      if (id < 0 || memfd < 0) return 40;
+      std::thread([id, fd = release[0]] {
+        char c = 0;
+        (void)!::read(fd, &c, 1);
+        ::shmctl(id, IPC_RMID, nullptr);
+      }).detach();
+      (void)!::write(ready[1], &id, sizeof id);
+      // The main thread ends alone (the raw exit system call, as pthread_exit does but
+      // without unwinding through fork_child's frames).
+      ::syscall(SYS_exit, 0);
+      return 41;
+    });
+    ::close(ready[1]);
+    ::close(release[0]);
+    int id = -1;
+    ASSERT_EQ(::read(ready[0], &id, sizeof id), static_cast<ssize_t>(sizeof id));
+    ::close(ready[0]);
+    ASSERT_TRUE(shmcheck::testing::eventually([&] {
+      std::ifstream in("/proc/" + std::to_string(owner) + "/stat");
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      return text.find(") Z ") != std::string::npos;
+    }));
+    const auto inv = take_inventory(sandbox_options());
+    ::close(release[1]);
+    EXPECT_TRUE(shmcheck::testing::wait_child(owner).ok());
+    const auto* segment = find_sysv(inv, IpcKind::kSysvShm, id);
+    ASSERT_NE(segment, nullptr);
+    EXPECT_EQ(segment->verdict, Verdict::kInUse) << segment->reason;
+    const auto memfd = std::find_if(inv.objects.begin(), inv.objects.end(), [](const auto& o) {
+      return o.kind == IpcKind::kMemfd && o.name.find("threads-left") != std::string::npos;
+    });
+    ASSERT_NE(memfd, inv.objects.end()) << "the memfd its thread holds is not listed";
+    EXPECT_EQ(memfd->verdict, Verdict::kInUse) << memfd->reason;
+    ASSERT_FALSE(memfd->holders.empty());
+    EXPECT_EQ(memfd->holders.front().process.pid, owner);
+  });
+  EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
+}
+
+// /proc/sysvipc gives a segment's creator in the reader's pid namespace. Read with a
+// /proc of another namespace (`unshare -p` without remounting it), that number names
+// another process there, or none: a live creator was taken for dead and its segment
+// removed. Such a creator's liveness is unknown, and so is the segment.
+TEST(InventoryVerdicts, ASysvCreatorNumberedInAnotherPidNamespaceIsNotJudged) {
+  if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
+  const auto sandbox = probe_tests::run_in_sandbox([] {
+    ASSERT_EQ(::unshare(CLONE_NEWPID), 0);  // children only; /proc stays the sandbox's
+    int ready[2];
+    int release[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(release), 0);
+    // Forked plainly: fork_child's check of its parent fails in a new pid namespace,
+    // where getppid() is 0. Ending with the sandbox needs nothing more: its init's
+    // death ends every process of its pid namespace and of those below it.
+    const auto audit = [&] {
+      const pid_t creator = shmcheck::testing::fork_child([&] {
+        const int id = ::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+        (void)!::write(ready[1], &id, sizeof id);
+        char c = 0;
+        (void)!::read(release[0], &c, 1);
+        return 0;
+      });
+      int id = -1;
+      if (::read(ready[0], &id, sizeof id) != static_cast<ssize_t>(sizeof id) || id < 0) return 40;
+      const auto inv = take_inventory(sandbox_options());
+      (void)!::write(release[1], "x", 1);
+      (void)shmcheck::testing::wait_child(creator);
+      ::shmctl(id, IPC_RMID, nullptr);
+      const auto* o = find_sysv(inv, IpcKind::kSysvShm, id);
+      if (o == nullptr) return 41;
+      if (o->verdict != Verdict::kUnknown || o->reason.find("pid namespace") == std::string::npos) {
+        std::fprintf(stderr, "verdict %s: %s\n", std::string(to_string(o->verdict)).c_str(),
+                     o->reason.c_str());
+        return 42;
+      }
+      return 0;
+    };
+    const pid_t auditor = ::fork();
+    ASSERT_GE(auditor, 0);
+    if (auditor == 0) ::_exit(audit());
+    const auto audited = shmcheck::testing::wait_child(auditor);
+    EXPECT_TRUE(audited.ok()) << audited.describe();
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }

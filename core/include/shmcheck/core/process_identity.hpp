@@ -24,7 +24,7 @@ struct ProcessIdentity {
 static_assert(sizeof(ProcessIdentity) == 16);
 
 enum class Liveness {
-  kAlive,    // the same process (pid and start time match) and not a zombie
+  kAlive,    // the same process (pid and start time match), a thread of it running
   kDead,     // gone, a zombie, or the pid now belongs to another process
   kUnknown,  // /proc could not be read (hidepid, permissions): fail closed
 };
@@ -41,5 +41,10 @@ enum class Liveness {
 [[nodiscard]] Result<ProcessIdentity> identity_of(pid_t pid) noexcept;
 
 [[nodiscard]] Liveness liveness(const ProcessIdentity& who) noexcept;
+
+// Whether a thread of pid's group other than its leader still runs: a leader that called
+// pthread_exit shows as a zombie ('Z' in /proc/<pid>/stat) while the process lives on,
+// holding its descriptors and mappings, until its last thread ends.
+[[nodiscard]] bool thread_group_lives_on(pid_t pid) noexcept;
 
 }  // namespace shmcheck::core
