@@ -185,7 +185,8 @@ class Cleaner {
     // not met twice, once by the walk and once by the lease. Where no lease can be
     // asked for (not the owner and no CAP_LEASE, fs.leases-enable=0, an mqueue), a
     // fresh walk must find no holder and have read every process.
-    switch (detail::lease_exclusively(fd->get())) {
+    const OpenCheck lease = detail::lease_exclusively(fd->get());
+    switch (lease) {
       case OpenCheck::kNotOpen:
         break;
       case OpenCheck::kOpen:
@@ -251,6 +252,20 @@ class Cleaner {
       }
       return finish(out, CleanStatus::kChanged,
                     "swapped in under the name before removal; left alone");
+    }
+    // An open of the name that looked it up before the rename waits on our lease, and
+    // its wait broke the lease: F_GETLEASE then answers what the break asks us to go
+    // down to, not F_WRLCK. The name goes back and the file stays: once fd closes, that
+    // open gets the file it named, not one removed under it. (An open that looked the
+    // name up before the rename and reaches the lease only after this check is the
+    // window left: the instructions from here to the unlink.)
+    if (lease == OpenCheck::kNotOpen && ::fcntl(fd->get(), F_GETLEASE) != F_WRLCK) {
+      if (::renameat2(dir->get(), aside.c_str(), dir->get(), file.c_str(), RENAME_NOREPLACE) != 0) {
+        const std::string moved_to = dir_path + "/" + aside;
+        return finish(out, CleanStatus::kFailed,
+                      "opened while being removed; could not move it back from " + moved_to);
+      }
+      return finish(out, CleanStatus::kNowHeld, "a process opened it while it was being removed");
     }
     if (::unlinkat(dir->get(), aside.c_str(), 0) != 0) {
       const int err = errno;

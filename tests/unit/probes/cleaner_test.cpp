@@ -182,11 +182,13 @@ TEST(Cleaner, RefusesAnObjectReplacedSinceTheSnapshot) {
 }
 
 // The cleaner removes a file under an exclusive lease: an open() of it meanwhile waits
-// for the lease, and the lease break it causes must not end the cleaner (the kernel's
-// default notification, SIGIO, would terminate it). The cleaner runs in a child: the
-// sandbox's first process is its pid namespace's init, which no default-fatal signal
-// from inside the namespace ends.
-TEST(Cleaner, AnOpenDuringTheRemovalWaitsForItAndTheLeaseBreakHarmsNobody) {
+// for the lease. The lease break it causes must not end the cleaner (the kernel's
+// default notification, SIGIO, would terminate it), and must stop the removal: the
+// open looked the name up before the cleaner moved it aside, and would get a file
+// removed under it, its writes lost to everyone else. The name goes back, and the open
+// gets the file it named. The cleaner runs in a child: the sandbox's first process is
+// its pid namespace's init, which no default-fatal signal from inside the namespace ends.
+TEST(Cleaner, AnOpenDuringTheRemovalKeepsTheFileItOpens) {
   if (!probe_tests::sandbox_available()) GTEST_SKIP() << "needs root to create namespaces";
   const auto sandbox = probe_tests::run_in_sandbox([] {
     const auto run = core::new_run_id();
@@ -204,7 +206,9 @@ TEST(Cleaner, AnOpenDuringTheRemovalWaitsForItAndTheLeaseBreakHarmsNobody) {
       char c = 0;
       if (::read(go[0], &c, 1) != 1) return 2;
       const int fd = ::shm_open(name.c_str(), O_RDWR, 0);  // waits for the lease
-      return fd >= 0 || errno == ENOENT ? 0 : 1;
+      struct stat st {};
+      if (fd < 0 || ::fstat(fd, &st) != 0) return 3;
+      return st.st_nlink == 1 ? 0 : 1;  // 1: it got a file removed under it
     });
     ::close(go[0]);
     const pid_t cleaner = shmcheck::testing::fork_child([&] {
@@ -229,17 +233,17 @@ TEST(Cleaner, AnOpenDuringTheRemovalWaitsForItAndTheLeaseBreakHarmsNobody) {
             std::chrono::seconds(5));
       };
       const auto report = clean_orphans({o}, options);
-      if (report.outcomes.size() != 1 || report.outcomes[0].status != CleanStatus::kRemoved) {
-        return 1;
-      }
-      return breaking ? 0 : 2;  // 2: the opener never waited on the lease
+      if (!breaking) return 2;  // the opener never waited on the lease
+      return report.outcomes.size() == 1 && report.outcomes[0].status == CleanStatus::kNowHeld ? 0
+                                                                                               : 1;
     });
     ::close(go[1]);
     const auto cleaned = shmcheck::testing::wait_child(cleaner, std::chrono::seconds(10));
     EXPECT_TRUE(cleaned.ok()) << cleaned.describe();
-    EXPECT_FALSE(shm_exists(name));
     const auto opened = shmcheck::testing::wait_child(opener, std::chrono::seconds(10));
     EXPECT_TRUE(opened.ok()) << opened.describe();
+    EXPECT_TRUE(shm_exists(name));
+    ::shm_unlink(name.c_str());
   });
   EXPECT_TRUE(sandbox.ok()) << sandbox.describe();
 }
