@@ -67,7 +67,10 @@ std::string printable(std::string_view text) {
     const auto c = static_cast<unsigned char>(text[i]);
     const std::size_t len = (c < 0x20 || c == 0x7f) ? 0 : utf8_sequence_length(text, i);
     const std::size_t escaped = len > 1 && steers_the_display(decode(text, i, len)) ? len : 0;
-    if (len == 0 || escaped != 0) {
+    if (c == '\\') {
+      out += "\\\\";  // so that a name's own "\x0a" does not read as an escaped newline
+      ++i;
+    } else if (len == 0 || escaped != 0) {
       for (std::size_t k = 0; k < std::max<std::size_t>(escaped, 1); ++k) {
         const auto b = static_cast<unsigned char>(text[i + k]);
         out += "\\x";

@@ -21,6 +21,17 @@ TEST(Printable, EscapesControlBytesAndInvalidUtf8AndKeepsValidUtf8) {
   EXPECT_EQ(printable(""), "");
 }
 
+// A name may hold a backslash and the characters of an escape: written as it was, the
+// name a\x0ab (6 bytes) printed as the name a<newline>b did, and one could pose as the
+// other in the audit table. The backslash is doubled, so a printed text reads back one way.
+TEST(Printable, DoublesTheBackslashSoNoNameReadsAsAnEscape) {
+  EXPECT_EQ(printable("a\\x0ab"), "a\\\\x0ab");
+  EXPECT_EQ(printable("a\nb"), "a\\x0ab");
+  EXPECT_NE(printable("a\\x0ab"), printable("a\nb"));
+  EXPECT_EQ(printable("\\"), "\\\\");
+  EXPECT_EQ(printable("C:\\dir\\"), "C:\\\\dir\\\\");
+}
+
 // Valid UTF-8 that steers a terminal or the layout without showing is escaped too: a C1
 // CSI (U+009B) recoloured the audit table as ESC [ would, U+0085 broke its line, and
 // U+202E showed a name backwards. Letters around them stay.

@@ -21,7 +21,8 @@ namespace shmcheck::core {
 // the bytes of characters that steer a terminal or the layout without showing (C1
 // controls such as U+009B, an 8-bit CSI; bidirectional overrides, embeddings, isolates
 // and marks; the line and paragraph separators) written as \xNN; other valid UTF-8 is
-// kept. "a\x1b[31m" prints as the six characters a\x1b[31m, not as a switch to red.
+// kept, but for the backslash, written \\ so that an escape cannot be faked. "a\x1b[31m"
+// prints as the nine characters a\x1b[31m, not as a switch to red; the name a\x1b, as a\\x1b.
 [[nodiscard]] std::string printable(std::string_view text);
 
 }  // namespace shmcheck::core
