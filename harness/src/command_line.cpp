@@ -92,6 +92,10 @@ int run_command_line(CLI::App& app, std::initializer_list<CommandFactory> comman
   // A reader that went away (`shmcheck audit | head`) is a write error said and exited
   // with (kExitEnvironment, check_standard_output), not a silent death by SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
+  // Likewise a file-size limit (ulimit -f) met while sizing a segment or writing a
+  // report: EFBIG, an environment limit (exit 3) after a cleanup, not a death by SIGXFSZ
+  // that left the run's objects behind. Workers inherit the disposition.
+  ::signal(SIGXFSZ, SIG_IGN);
   app.require_subcommand(1);
   std::map<const CLI::App*, CommandRunner> runners;
   for (const CommandFactory factory : commands) {
