@@ -303,4 +303,16 @@ std::uint64_t MpmcRing::claimed_by(std::int32_t pid) const noexcept {
   return claimed;
 }
 
+const char* MpmcRing::inconsistency() const noexcept {
+  const auto* slots = reinterpret_cast<const std::byte*>(this) + header_.slots_offset;
+  for (std::uint64_t i = 0; i < header_.capacity; ++i) {
+    const auto* s = std::launder(reinterpret_cast<const Slot*>(slots + i * header_.slot_stride));
+    const Kind kind = kind_of(s->state.load(std::memory_order_acquire));
+    if ((kind == kFull || kind == kReading) && s->length > header_.message_size) {
+      return "MpmcRing slot length past message_size";
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace shmcheck::core

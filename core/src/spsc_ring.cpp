@@ -316,4 +316,17 @@ RingStats SpscRing::stats() const noexcept {
   return s;
 }
 
+const char* SpscRing::inconsistency() const noexcept {
+  const std::uint64_t head = head_.load(std::memory_order_acquire);
+  const std::uint64_t tail = tail_.load(std::memory_order_acquire);
+  if (head > tail) return "SpscRing head past tail";
+  if (tail - head > header_.capacity) return "SpscRing tail and head more than a lap apart";
+  if (tail_cache_.load(std::memory_order_relaxed) > tail) return "SpscRing cached tail past tail";
+  if (head_cache_.load(std::memory_order_relaxed) > head) return "SpscRing cached head past head";
+  for (std::uint64_t i = head; i != tail; ++i) {
+    if (length(i) > header_.message_size) return "SpscRing slot length past message_size";
+  }
+  return nullptr;
+}
+
 }  // namespace shmcheck::core

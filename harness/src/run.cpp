@@ -329,6 +329,8 @@ class Runner {
   std::uint64_t stalls_ = 0;
   std::uint64_t unexpected_deaths_ = 0;
   std::vector<std::string> unexpected_notes_;
+  // Rings whose shared state the drain found broken (name, what): not drained.
+  std::vector<std::pair<std::string, std::string>> broken_rings_;
   std::set<pid_t> pids_;
 };
 
@@ -743,7 +745,11 @@ std::vector<probes::RingCounters> Runner::read_rings() const {
 // left_in_ring; before, a slow consumer's backlog, intact in its ring, was counted lost
 // (a 1k/s consumer behind a 10k/s producer: 3,097 of 6,087 messages "lost"). A slot a
 // dead producer claimed is abandoned here as a consumer would (after its liveness
-// check), so what is queued behind it is found too.
+// check), so what is queued behind it is found too. The harness does not trust what it
+// drains: a ring whose indices or lengths are broken (a stray write into the segment)
+// is reported and left as it is, where popping it aborted the harness or, past a
+// cached index, read the same slots for ever, its memory growing; and no ring gives
+// more than twice its capacity (every slot once a message and once abandoned).
 void Runner::drain_rings(probes::DeliveryTally& tally) {
   // Long enough for an MPMC pop to prove a dead claimer dead (MpmcRing::kStuckCheckAfter).
   constexpr auto kDrainWait = std::chrono::milliseconds(5);
@@ -764,9 +770,22 @@ void Runner::drain_rings(probes::DeliveryTally& tally) {
       if (record.status == probes::DeliveryStatus::kOk) record.claimer_pid = r.claimer.pid;
       tally.add_left_in_ring(record);
     };
-    const auto drain = [&](auto ring) {
+    bool broken = false;
+    const auto check = [&](auto ring) {
       if (!ring) return;  // the header does not validate: the workers said so first
-      for (;;) {
+      if (const char* what = (*ring)->inconsistency()) {
+        broken_rings_.emplace_back(o.name, what);
+        broken = true;
+      }
+    };
+    const auto drain = [&](auto ring) {
+      if (!ring) return;
+      const std::uint64_t most = 2 * std::uint64_t{(*ring)->config().capacity};
+      for (std::uint64_t popped = 0;; ++popped) {
+        if (popped == most) {
+          broken_rings_.emplace_back(o.name, "more than twice its capacity drained");
+          return;
+        }
         const core::PopResult r = (*ring)->pop_for(std::span(buf), kDrainWait);
         if (r.status == core::PopStatus::kEmpty) return;
         left_in_ring(r);
@@ -777,13 +796,15 @@ void Runner::drain_rings(probes::DeliveryTally& tally) {
     const auto drain_dead_readers = [&](auto ring) {
       if constexpr (std::is_same_v<decltype(**ring), core::MpmcRing&>) {
         if (!ring) return;
-        for (;;) {
+        for (std::uint32_t n = 0; n < (*ring)->config().capacity; ++n) {
           const core::PopResult r = (*ring)->take_from_dead_reader(std::span(buf));
           if (r.status != core::PopStatus::kOk) return;
           left_in_ring(r);
         }
       }
     };
+    with_ring(o, *ro.segment, check);
+    if (broken) continue;
     with_ring(o, *ro.segment, drain);
     with_ring(o, *ro.segment, drain_dead_readers);
   }
@@ -1180,6 +1201,9 @@ void Runner::expectations() {
       unexpected_deaths_ == 0);
   if (result_.integrity) {
     add("integrity_complete", "true", counts.complete ? "true" : "false", counts.complete);
+  }
+  for (const auto& [ring, what] : broken_rings_) {
+    add("ring " + ring, "consistent", what + " (not drained)", false);
   }
   for (const auto& m : result_.mutexes) {
     add("mutex " + m.object, "no problems",

@@ -38,6 +38,8 @@
 
 #include "shmcheck/core/failpoint.hpp"
 #include "shmcheck/core/process_identity.hpp"
+#include "shmcheck/core/segment.hpp"
+#include "shmcheck/core/spsc_ring.hpp"
 #include "shmcheck/probes/cleaner.hpp"
 #include "shmcheck/probes/inventory.hpp"
 #include "shmcheck/probes/journal.hpp"
@@ -1610,6 +1612,79 @@ TEST(RunCommand, ARingLargerThanDevShmIsAnEnvironmentErrorThatLeavesNothing) {
   const auto listing = run.out.substr(run.out.find("listing:"));
   EXPECT_EQ(listing.find("shmcheck."), std::string::npos) << listing;
   expect_nothing_left(run_id_in(text), runtime.path());
+}
+
+// A file-size limit (ulimit -f) met while sizing the control segment: the kernel's
+// SIGXFSZ killed the harness there (exit 153, no word), its manifest and control
+// segment left for the next run to reclaim. Ignored, it is EFBIG: exit 3, naming it,
+// nothing left.
+TEST(RunCommand, AFileSizeLimitIsAnEnvironmentErrorThatLeavesNothing) {
+  TempDir runtime;
+  const auto run = run_shmcheck(
+      {"run", "--quiet", spec_path("specs/spsc-producer-crash.yaml"), "--duration", "1s"},
+      {"XDG_RUNTIME_DIR=" + runtime.path()}, 60s, std::pair<int, rlim_t>{RLIMIT_FSIZE, 100 << 10});
+  ASSERT_TRUE(run.exit.exited && run.exit.code == 3) << describe(run);
+  EXPECT_NE(run.out.find("File too large"), std::string::npos) << run.out;
+  expect_nothing_left(run_id_in(run.out), runtime.path());
+}
+
+// The harness drains what its workers left in a ring, and does not trust it: a stray
+// write that put a ring's tail (and the consumer's cached copy) a lap and more past its
+// head made the drain read the same slots for ever, its memory growing and SIGTERM
+// unheard; one with the cached copy sane aborted the harness (exit 134, no reports, the
+// objects left). The ring is reported broken and left undrained: exit 1, nothing left.
+TEST(RunCommand, ARingBrokenByAStrayWriteIsReportedNotDrained) {
+  TempDir dir;
+  TempDir runtime;
+  const std::string spec = dir.path() + "/stray.yaml";
+  std::ofstream(spec) << "name: stray-write\nduration: 2s\ntimeout: 10s\n"
+                         "objects: [{ name: strayq, kind: spsc_ring, capacity: 256, "
+                         "message_size: 64 }]\n"
+                         "processes:\n"
+                         "  - { role: producer, uses: strayq, rate: 10k/s }\n"
+                         "  - { role: consumer, uses: strayq }\n"
+                         "faults: [{ kill: consumer, at: ring.pop.before_release, after: 100 }]\n";
+  const std::string json = dir.path() + "/r.json";
+  const std::string log = dir.path() + "/log";
+  const pid_t harness =
+      start_shmcheck(log, {"run", spec, "--json", json}, {"XDG_RUNTIME_DIR=" + runtime.path()});
+  // The ring's segment, once the consumer is dead and the producer has filled it.
+  std::optional<shmcheck::core::Segment> segment;
+  shmcheck::core::SpscRing* ring = nullptr;
+  ASSERT_TRUE(shmcheck::testing::eventually([&] {
+    for (const auto& entry : fs::directory_iterator("/dev/shm")) {
+      const std::string name = entry.path().filename();
+      if (!name.starts_with("shmcheck.") || !name.ends_with(".strayq")) continue;
+      auto ref = shmcheck::core::SegmentRef::parse("posix:/" + name);
+      auto opened = ref ? shmcheck::core::Segment::open(*ref)
+                        : shmcheck::core::Result<shmcheck::core::Segment>(ref.error());
+      if (!opened) continue;
+      segment.emplace(std::move(*opened));
+      auto attached = shmcheck::core::SpscRing::attach(segment->payload(), segment->payload_size());
+      if (attached) ring = *attached;
+    }
+    return ring != nullptr && ring->stats().pushes - ring->stats().pops == 256;
+  })) << read_file(log);
+  // The layout the write assumes (spsc_ring.hpp): tail at byte 64, head at 128, the
+  // consumer's cached tail at 136.
+  auto* bytes = static_cast<std::byte*>(segment->payload());
+  const auto word = [&](std::size_t offset) -> std::uint64_t& {
+    return *reinterpret_cast<std::uint64_t*>(bytes + offset);
+  };
+  ASSERT_EQ(word(64), ring->stats().pushes);
+  ASSERT_EQ(word(128), ring->stats().pops);
+  word(136) = word(64) = word(128) + (std::uint64_t{1} << 40);
+  segment.reset();
+
+  const auto ended = shmcheck::testing::wait_child(harness, 30s);
+  ASSERT_TRUE(ended.exited && ended.code == 1) << ended.describe() << "\n" << read_file(log);
+  const auto result = load_json(json);
+  const auto* check = expectation(result, "ring strayq");
+  ASSERT_NE(check, nullptr) << result.at("expectations").dump(2);
+  EXPECT_FALSE(check->at("pass").get<bool>());
+  EXPECT_NE(check->at("actual").get<std::string>().find("more than a lap apart"), std::string::npos)
+      << check->dump();
+  expect_nothing_left(run_id_in(read_file(log)), runtime.path());
 }
 
 // SysV limits reached (in an IPC namespace of its own, SEMMNI or SHMMNI set to 0): exit

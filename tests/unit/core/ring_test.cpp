@@ -330,6 +330,67 @@ TYPED_TEST(RingTest, ASleeperKilledInItsSleepCostsOneWakeUpNotOnePerMessage) {
   EXPECT_EQ(ring.stats().wakeups, 1U);
 }
 
+// inconsistency(): what the harness asks before it drains a ring its workers left (a
+// stray write into the segment must be reported, not abort the harness or loop it).
+TYPED_TEST(RingTest, ARingAsItsOperationsLeftItIsConsistent) {
+  auto& ring = this->make({8, 16});
+  EXPECT_EQ(ring.inconsistency(), nullptr);
+  for (std::uint64_t i = 0; i < 8; ++i) ASSERT_TRUE(ring.try_push(bytes_of(i, 16)));
+  std::vector<std::byte> out(16);
+  ASSERT_EQ(ring.try_pop(out).status, PopStatus::kOk);
+  EXPECT_EQ(ring.inconsistency(), nullptr);
+}
+
+// The SpscRing layout the writes below assume (spsc_ring.hpp): tail at byte 64, head at
+// 128, the consumer's cached tail at 136, the length table from 256.
+TEST(SpscRingConsistency, BrokenIndicesAndLengthsAreNamed) {
+  const RingConfig config{8, 16};
+  SharedArea area(SpscRing::bytes_needed(config));
+  auto* bytes = static_cast<std::byte*>(area.data());
+  const auto word = [&](std::size_t offset) -> std::uint64_t& {
+    return *reinterpret_cast<std::uint64_t*>(bytes + offset);
+  };
+  const auto fresh = [&] {
+    std::memset(area.data(), 0, area.size());
+    auto& ring = **SpscRing::create_at(area.data(), area.size(), config);
+    for (std::uint64_t i = 0; i < 3; ++i) EXPECT_TRUE(ring.try_push(bytes_of(i, 16)));
+    EXPECT_EQ(word(64), 3U);
+    EXPECT_EQ(word(128), 0U);
+    return &ring;
+  };
+  const auto named = [](const char* what) { return std::string(what == nullptr ? "" : what); };
+
+  SpscRing* ring = fresh();
+  word(64) = 9;  // tail 9 past head 0: more than capacity 8
+  EXPECT_EQ(named(ring->inconsistency()), "SpscRing tail and head more than a lap apart");
+  ring = fresh();
+  word(128) = 4;  // head 4 past tail 3
+  EXPECT_EQ(named(ring->inconsistency()), "SpscRing head past tail");
+  ring = fresh();
+  word(136) = std::uint64_t{1} << 40;  // the consumer would read a lap's slots again and again
+  EXPECT_EQ(named(ring->inconsistency()), "SpscRing cached tail past tail");
+  ring = fresh();
+  reinterpret_cast<std::uint32_t*>(bytes + sizeof(SpscRing))[2] = 17;  // slot 2: 17 > 16
+  EXPECT_EQ(named(ring->inconsistency()), "SpscRing slot length past message_size");
+  ring = fresh();
+  reinterpret_cast<std::uint32_t*>(bytes + sizeof(SpscRing))[5] = 17;  // a free slot's: unread
+  EXPECT_EQ(ring->inconsistency(), nullptr);
+}
+
+TEST(MpmcRingConsistency, ACommittedSlotsLengthPastMessageSizeIsNamed) {
+  const RingConfig config{8, 16};
+  SharedArea area(MpmcRing::bytes_needed(config));
+  auto& ring = **MpmcRing::create_at(area.data(), area.size(), config);
+  ASSERT_TRUE(ring.try_push(bytes_of(1, 16)));
+  auto* first =
+      reinterpret_cast<detail::MpmcSlot*>(static_cast<std::byte*>(area.data()) + sizeof(MpmcRing));
+  ASSERT_EQ(first->length, 16U);
+  first->length = 17;
+  const char* what = ring.inconsistency();
+  ASSERT_NE(what, nullptr);
+  EXPECT_STREQ(what, "MpmcRing slot length past message_size");
+}
+
 // The futex under those sleeps: a process asleep for up to 30 s on a WaitWord in shared
 // memory is woken by another process's wake() at once (well inside the 10 s deadline),
 // and a sleeper whose epoch moved after it armed does not sleep at all.

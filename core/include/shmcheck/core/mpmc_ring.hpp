@@ -123,6 +123,11 @@ class MpmcRing {
   // Reads every slot's state (relaxed): for a supervisor looking at a stopped
   // process, not for the hot path.
   [[nodiscard]] std::uint64_t claimed_by(std::int32_t pid) const noexcept;
+  // For a reader that cannot trust the ring's memory (the harness draining what its
+  // workers left): the first invariant the operations rely on that the shared state
+  // breaks (a committed or claimed slot's length past message_size, on which they
+  // abort), or nullptr. Reads every slot. Call it only while no producer or consumer runs.
+  [[nodiscard]] const char* inconsistency() const noexcept;
 
  private:
   explicit MpmcRing(const RingConfig& config) noexcept;

@@ -113,6 +113,12 @@ class SpscRing {
   [[nodiscard]] RingConfig config() const noexcept;
   // pushes = tail, pops = head; abandoned is always 0.
   [[nodiscard]] RingStats stats() const noexcept;
+  // For a reader that cannot trust the ring's memory (the harness draining what its
+  // workers left): the first invariant the operations rely on that the shared state
+  // breaks, or nullptr. The operations abort on a broken one (a worker's crash says
+  // so), or, past a cached index, would read the same slots for ever. Call it only
+  // while no producer or consumer runs.
+  [[nodiscard]] const char* inconsistency() const noexcept;
 
  private:
   explicit SpscRing(const RingConfig& config) noexcept;
@@ -153,6 +159,7 @@ class SpscRing {
                                  std::uint32_t* sizes, BeforeRelease before_release) noexcept;
   [[nodiscard]] std::byte* payload(std::uint64_t index) noexcept;
   [[nodiscard]] std::uint32_t& length(std::uint64_t index) noexcept;
+  [[nodiscard]] std::uint32_t length(std::uint64_t index) const noexcept;
   static void store_length(std::uint32_t& entry, std::size_t size) noexcept;
 
   detail::RingHeader header_;
@@ -184,6 +191,12 @@ inline std::byte* SpscRing::payload(std::uint64_t index) noexcept {
 inline std::uint32_t& SpscRing::length(std::uint64_t index) noexcept {
   return *std::launder(reinterpret_cast<std::uint32_t*>(reinterpret_cast<std::byte*>(this + 1)) +
                        (index & (header_.capacity - 1)));
+}
+
+inline std::uint32_t SpscRing::length(std::uint64_t index) const noexcept {
+  return *std::launder(
+      reinterpret_cast<const std::uint32_t*>(reinterpret_cast<const std::byte*>(this + 1)) +
+      (index & (header_.capacity - 1)));
 }
 
 // A length is stored only when it differs from the one the slot's entry holds from
