@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <limits>
 #include <string_view>
 #include <utility>
 
@@ -270,8 +271,10 @@ FaultSchedule expand_fault_schedule(std::uint64_t seed, std::span<const WorkerPl
         period > 0 ? std::min(rule.jitter.count(), period / 2) : rule.jitter.count();
     std::uint32_t fired = 0;
     while (t < length && (rule.max == 0 || fired < rule.max)) {
+      constexpr std::int64_t kLast = std::numeric_limits<std::int64_t>::max();
+      const std::int64_t latest = t > kLast - jitter ? kLast : t + jitter;
       const std::int64_t when =
-          std::clamp(draw_between(rng, t - jitter, t + jitter), std::int64_t{0}, length - 1);
+          std::clamp(draw_between(rng, t - jitter, latest), std::int64_t{0}, length - 1);
       auto f = make();
       f.at = std::chrono::nanoseconds(when);
       if (rule.type == FaultType::kPauseAtTime) {
@@ -280,7 +283,10 @@ FaultSchedule expand_fault_schedule(std::uint64_t seed, std::span<const WorkerPl
       }
       schedule.faults.push_back(std::move(f));
       ++fired;
-      if (period <= 0) break;
+      // The next firing is past the run when the period is at least what is left of it
+      // (asked this way, as `t + period` wrapped for a period of 292 years and stayed
+      // inside the run for ever).
+      if (period <= 0 || period >= length - t) break;
       t += period;
     }
   }

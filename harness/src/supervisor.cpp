@@ -83,6 +83,19 @@ void kill_without_core(pid_t pid, int sig) noexcept {
   signal_worker(pid, sig);
 }
 
+// A sum of durations in ns that stops at the largest value instead of wrapping: a spec
+// may ask for a duration and a timeout of 292 years each (int64 ns), and their wrapped
+// sum made a stall of a run 1 s in.
+std::uint64_t sum_saturating(std::initializer_list<std::uint64_t> terms) {
+  std::uint64_t sum = 0;
+  for (const std::uint64_t t : terms) {
+    sum = t > std::numeric_limits<std::uint64_t>::max() - sum
+              ? std::numeric_limits<std::uint64_t>::max()
+              : sum + t;
+  }
+  return sum;
+}
+
 std::atomic<int> g_interrupt{0};
 // The signals that end a run early (install_interrupt_handlers).
 constexpr std::array kInterruptSignals = {SIGINT, SIGTERM, SIGHUP};
@@ -844,8 +857,9 @@ void Supervisor::check_watchdog(std::uint64_t now) {
     reason = "no progress for " + format_ns(now - last_object_progress_ns_[stalled_object]) +
              " on " + object_name(stalled_object);
   } else if (options_.duration) {
-    const std::uint64_t limit = static_cast<std::uint64_t>(options_.duration->count()) +
-                                static_cast<std::uint64_t>(options_.drain_grace.count()) + timeout;
+    const std::uint64_t limit =
+        sum_saturating({static_cast<std::uint64_t>(options_.duration->count()),
+                        static_cast<std::uint64_t>(options_.drain_grace.count()), timeout});
     if (now - report_.started_ns > limit) reason = "run overran duration + drain + timeout";
   }
   if (reason.empty()) return;
@@ -1103,8 +1117,8 @@ core::Result<SupervisionReport> Supervisor::run() {
     }
     update_producers_done();
     if (options_.duration && !stop_sent_ &&
-        now - start >
-            static_cast<std::uint64_t>(options_.duration->count() + options_.drain_grace.count())) {
+        now - start > sum_saturating({static_cast<std::uint64_t>(options_.duration->count()),
+                                      static_cast<std::uint64_t>(options_.drain_grace.count())})) {
       control_.set_phase(RunPhase::kStop);
       stop_sent_ = true;
     }

@@ -363,6 +363,19 @@ void expect_every_message_checked(const nlohmann::json& result) {
   EXPECT_EQ(integrity.at("complete"), true);
 }
 
+// A spec may ask for a duration and a timeout of 292 years (int64 ns, what a duration can
+// hold): their sum with the drain grace wrapped, and an ops-bound run that took 1 s was
+// a stall ("run overran duration + drain + timeout").
+TEST(RunCommand, TheLongestDurationAndTimeoutDoNotWrapIntoAStall) {
+  const auto result = run_passing_text(
+      "name: forever\nduration: 9223372036854775807ns\ntimeout: 9223372036854775807ns\n"
+      "objects: [{ name: q, kind: spsc_ring }]\n"
+      "processes:\n"
+      "  - { role: producer, uses: q, ops: 1000, rate: 1k/s }\n"
+      "  - { role: consumer, uses: q, ops: 1000 }\n");
+  EXPECT_EQ(result.at("integrity").at("delivered"), 1000);
+}
+
 TEST(RunCommand, AnUnpacedProducerWithoutOpsRunsForTheWholeDuration) {
   Outcome o;
   const auto result =

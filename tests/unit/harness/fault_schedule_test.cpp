@@ -275,12 +275,27 @@ TEST(FaultSchedule, TimedFiringsCountsWhatTheScheduleHolds) {
     std::chrono::nanoseconds length;
   };
   constexpr std::chrono::nanoseconds none{-1};  // no `start` given
+  constexpr std::chrono::nanoseconds kForever = std::chrono::nanoseconds::max();
   const Case cases[] = {
-      {none, 250ms, 100ms, 0, 2s}, {none, 200ms, 0ms, 0, 2s},   {none, 200ms, 0ms, 0, 2001ms},
-      {300ms, 0ms, 0ms, 0, 2s},    {300ms, 0ms, 0ms, 0, 300ms}, {none, 0ms, 0ms, 0, 2s},
-      {500ms, 1ms, 0ms, 0, 1s},    {none, 100ms, 0ms, 3, 2s},   {none, 3s, 0ms, 0, 2s},
-      {none, 1us, 0ms, 0, 10ms},   {1ms, 7ms, 3ms, 20, 1s},     {0ms, 200ms, 50ms, 0, 2s},
-      {0ms, 0ms, 0ms, 0, 2s},      {0ms, 1s, 0ms, 0, 1s}};
+      {none, 250ms, 100ms, 0, 2s},
+      {none, 200ms, 0ms, 0, 2s},
+      {none, 200ms, 0ms, 0, 2001ms},
+      {300ms, 0ms, 0ms, 0, 2s},
+      {300ms, 0ms, 0ms, 0, 300ms},
+      {none, 0ms, 0ms, 0, 2s},
+      {500ms, 1ms, 0ms, 0, 1s},
+      {none, 100ms, 0ms, 3, 2s},
+      {none, 3s, 0ms, 0, 2s},
+      {none, 1us, 0ms, 0, 10ms},
+      {1ms, 7ms, 3ms, 20, 1s},
+      {0ms, 200ms, 50ms, 0, 2s},
+      {0ms, 0ms, 0ms, 0, 2s},
+      {0ms, 1s, 0ms, 0, 1s},
+      // Periods whose next firing is past int64 ns: `t += every` wrapped negative, inside
+      // the run again, and the expansion planned firings until memory ran out.
+      {500ms, kForever, 0ms, 5, 1s},
+      {0ms, kForever / 2 + 1ns, 0ms, 0, kForever},
+      {none, kForever, 0ms, 0, kForever}};
   const auto workers = three_producers_two_consumers();
   for (const auto& c : cases) {
     FaultRule rule;
