@@ -425,7 +425,10 @@ std::optional<RunError> Runner::plan() {
                 16;
       records = std::min(records, allowance);
     }
-    ring_records[p->uses] += records;
+    // No log holds more than kMaxLogSlots: capped here, the sum over a ring's producers
+    // cannot wrap (two producers of ops 2^63 summed to 0 records, and the run ended in
+    // an internal error, "consumers without a consumer log capacity").
+    ring_records[p->uses] += std::min(records, kMaxLogSlots);
   }
   for (const auto& [ring, records] : ring_records) {
     log_capacity_ = std::max(log_capacity_, records);

@@ -376,6 +376,19 @@ TEST(RunCommand, TheLongestDurationAndTimeoutDoNotWrapIntoAStall) {
   EXPECT_EQ(result.at("integrity").at("delivered"), 1000);
 }
 
+// Each producer's share of its ring's consumer log is capped before the shares are
+// summed: two producers of ops 2^63 summed to 0 records, and the run ended in an
+// internal error (exit 4) where it should run its second.
+TEST(RunCommand, ProducersOfTheLargestOpsShareARingsLogWithoutWrapping) {
+  const auto result = run_passing_text(
+      "name: huge-ops\nduration: 1s\n"
+      "objects: [{ name: q, kind: mpmc_ring, capacity: 64, message_size: 64 }]\n"
+      "processes:\n"
+      "  - { role: producer, uses: q, ops: 9223372036854775808, count: 2 }\n"
+      "  - { role: consumer, uses: q }\n");
+  EXPECT_GT(result.at("integrity").at("delivered").get<std::uint64_t>(), 0U);
+}
+
 TEST(RunCommand, AnUnpacedProducerWithoutOpsRunsForTheWholeDuration) {
   Outcome o;
   const auto result =
