@@ -353,7 +353,7 @@ CommandRunner add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "run", "Run workload specs with crash injection; verify integrity and leaks");
   auto args = std::make_shared<RunArgs>();
-  cmd->add_option("spec", args->specs, "Spec files (YAML)")->required()->check(CLI::ExistingPath);
+  cmd->add_option("spec", args->specs, "Spec files (YAML)")->required();
   cmd->add_option("--seed", args->seed, "Seed for the fault schedule (overrides the spec's)")
       ->check(u64_check(false));
   cmd->add_option_function<std::string>(

@@ -2166,10 +2166,28 @@ TEST(RunCommand, TwoSpecsOfOneNameAreAUsageError) {
       << describe(v);
 }
 
+// A spec file that is not there is refused as any other spec is (CLI11 refused it
+// before the run began: --keep-going ran none of the others, and the reports already
+// there still said what they said).
 TEST(RunCommand, MissingSpecFileIsAUsageError) {
   const auto o = run_shmcheck({"run", "/nonexistent/spec.yaml"});
   ASSERT_TRUE(o.exit.exited) << describe(o);
   EXPECT_EQ(o.exit.code, 2) << describe(o);
+  EXPECT_NE(o.err.find("/nonexistent/spec.yaml: cannot open: No such file or directory"),
+            std::string::npos)
+      << describe(o);
+
+  TempDir dir;
+  const std::string missing = dir.path() + "/missing.yaml";
+  const auto kept_going = run_shmcheck({"run", "--keep-going", "--quiet", "--duration", "300ms",
+                                        spec_path("tests/integration/specs/short-spsc.yaml"),
+                                        missing, "--json", dir.path() + "/r.json"});
+  ASSERT_TRUE(kept_going.exit.exited) << describe(kept_going);
+  EXPECT_EQ(kept_going.exit.code, 2) << describe(kept_going);
+  const auto json = nlohmann::json::parse(read_file(dir.path() + "/r.json"));
+  ASSERT_EQ(json.at("runs").size(), 2U) << json.dump(2).substr(0, 400);
+  EXPECT_EQ(json["runs"][0].at("verdict"), "pass");
+  EXPECT_EQ(json["runs"][1].at("spec").at("file"), missing);
 }
 
 TEST(RunCommand, NoSpecIsAUsageError) {
