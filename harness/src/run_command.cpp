@@ -175,7 +175,9 @@ int run_main(const RunArgs& args) {
     std::fprintf(stderr, "shmcheck run: %s\n", error.c_str());
     return kExitUsage;
   }
-  auto outputs = RunOutputs::open(args.outputs);
+  OutputOptions output_options = args.outputs;
+  output_options.inputs = args.specs;
+  auto outputs = RunOutputs::open(output_options);
   if (!outputs) {
     std::fprintf(stderr, "shmcheck run: %s\n", outputs.error().brief().c_str());
     return outputs.error().code == core::ErrorCode::kInvalidArgument ? kExitUsage

@@ -317,6 +317,26 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
                                   " report there; each report needs a file of its own");
     }
   }
+  // Nor over a spec of the run (`--json spec.yaml` replaced the spec with its report),
+  // nor where $GITHUB_STEP_SUMMARY is appended to after the run: the same file as
+  // --summary got the summary twice, its earlier content gone; as --json, a JSON
+  // document with Markdown after it.
+  for (const auto& target : targets) {
+    for (const auto& input : options.inputs) {
+      if (!same_file(target.path, input)) continue;
+      return core::make_error(
+          core::ErrorCode::kInvalidArgument, target.flag,
+          target.path + ": the spec " + input + " is there; a report would overwrite it");
+    }
+    if (const char* step = std::getenv("GITHUB_STEP_SUMMARY");  // NOLINT(concurrency-mt-unsafe)
+        step != nullptr && *step != '\0' && same_file(target.path, step)) {
+      return core::make_error(core::ErrorCode::kInvalidArgument, target.flag,
+                              target.path +
+                                  ": $GITHUB_STEP_SUMMARY names it, and the run's "
+                                  "summary is appended there; each report needs a "
+                                  "file of its own");
+    }
+  }
   auto linger = parse_duration(options.linger);
   if (!linger) {
     return core::make_error(core::ErrorCode::kInvalidArgument, "--linger",

@@ -2143,6 +2143,33 @@ TEST(RunCommand, TwoReportFormatsIntoOneFileAreAUsageError) {
   EXPECT_EQ(load_json(reports + "/shmcheck.json").at("verdict"), "pass");
 }
 
+// A report is not written over a spec of the run (`--json spec.yaml` replaced the spec
+// with its report), nor where $GITHUB_STEP_SUMMARY is appended to after the run (the
+// same file as --summary got the summary twice, its earlier content gone; as --json, a
+// JSON document with Markdown after it). Refused before the run, the files untouched.
+TEST(RunCommand, AReportOverASpecOrTheStepSummaryIsAUsageError) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/victim.yaml";
+  fs::copy_file(spec_path("tests/integration/specs/short-spsc.yaml"), spec);
+  const std::string before = read_file(spec);
+  expect_refused_as_usage({"run", spec, "--json", spec},
+                          "--json (" + spec + ": the spec " + spec + " is there");
+  expect_refused_as_usage({"run", spec, "--report-dir", dir.path(), "--summary", spec},
+                          "--summary (" + spec + ": the spec " + spec + " is there");
+  EXPECT_EQ(read_file(spec), before);
+
+  const std::string step = dir.path() + "/step.md";
+  std::ofstream(step) << "## earlier\n";
+  for (const std::string flag : {"--summary", "--json"}) {
+    const auto o = run_shmcheck({"run", spec, flag, step}, {"GITHUB_STEP_SUMMARY=" + step});
+    ASSERT_TRUE(o.exit.exited) << describe(o);
+    EXPECT_EQ(o.exit.code, 2) << describe(o);
+    EXPECT_NE(o.err.find(flag + " (" + step + ": $GITHUB_STEP_SUMMARY names it"), std::string::npos)
+        << describe(o);
+    EXPECT_EQ(read_file(step), "## earlier\n");
+  }
+}
+
 // A spec's name labels its reports and metrics: two specs of one name in a suite wrote
 // duplicate series into /metrics (an invalid exposition) and two JUnit suites of one name.
 TEST(RunCommand, TwoSpecsOfOneNameAreAUsageError) {

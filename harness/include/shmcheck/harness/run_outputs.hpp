@@ -41,6 +41,8 @@ struct OutputOptions {
   bool quiet = false;         // --quiet: no progress line
   // --push-label NAME=VALUE, repeatable: added to the push's grouping key.
   std::vector<std::string> push_labels;
+  // Not a flag: the spec files of the run, which no report may be written over.
+  std::vector<std::string> inputs;
 };
 
 // Declares the flags above on the run subcommand.
