@@ -696,7 +696,7 @@ void semantic_checks(Extractor& x, const Spec& spec) {
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>
       ring_sides;                                    // producers, consumers
   std::map<std::string, std::uint64_t> sem_workers;  // posters and waiters so far
-  std::map<std::string, std::uint64_t> waiters, posters, writers;
+  std::map<std::string, std::uint64_t> waiters, posters, writers, readers;
   for (std::size_t i = 0; i < spec.processes.size(); ++i) {
     const auto& p = spec.processes[i];
     const std::string ptr = detail::child_pointer("/processes", i);
@@ -761,6 +761,14 @@ void semantic_checks(Extractor& x, const Spec& spec) {
       too_long("rate",
                std::chrono::nanoseconds(static_cast<std::int64_t>(std::min(1e9 / *p.rate, 9e18))));
     }
+    // Only a locker, a poster or a waiter holds something (a lock, a unit): a producer's
+    // 'hold: 500ms' was ignored without a word.
+    if (p.hold.count() > 0 && p.role != Role::kLocker && p.role != Role::kPoster &&
+        p.role != Role::kWaiter) {
+      x.error(detail::child_pointer(ptr, "hold"),
+              "'hold' applies only to lockers, posters and waiters (what they hold: a lock, a "
+              "unit); use 'think' to pause between operations");
+    }
     too_long("hold", p.hold);
     too_long("think", p.think);
     if (p.role == Role::kPoster || p.role == Role::kWaiter) {
@@ -790,6 +798,7 @@ void semantic_checks(Extractor& x, const Spec& spec) {
                          std::to_string(pages) + " writers, or a bigger 'size'");
       }
     }
+    if (p.role == Role::kReader) readers[p.uses] += p.count;
     if (p.role == Role::kProducer) ring_sides[p.uses].first += p.count;
     if (p.role == Role::kConsumer) ring_sides[p.uses].second += p.count;
     if (p.role == Role::kWaiter) waiters[p.uses] += p.count;
@@ -827,6 +836,13 @@ void semantic_checks(Extractor& x, const Spec& spec) {
                                  std::min<std::uint64_t>(posters[o.name], kSysvSemaphoreMax)) +
                   " or less");
     }
+    // Readers check the pages writers write: with no writer, a run of millions of reads
+    // checked nothing and passed ("0 pages written, 0 reads ok").
+    if (o.type == ObjectType::kSegment && readers[o.name] > 0 && writers[o.name] == 0) {
+      x.error(detail::child_pointer("/objects", i),
+              "segment " + quote(o.name) +
+                  " has readers but no writer: they would check no page (add a writer)");
+    }
     if (o.type != ObjectType::kSpscRing && o.type != ObjectType::kMpmcRing) continue;
     const auto it = ring_sides.find(o.name);
     if (it == ring_sides.end()) continue;
@@ -863,15 +879,20 @@ void semantic_checks(Extractor& x, const Spec& spec) {
       continue;
     }
     // A timed fault whose first firing is not inside the run never fires: the run would
-    // pass without the crash it asks for.
-    if (f.failpoint.empty() && spec.duration) {
+    // pass without the crash it asks for. Without a duration (workers bound by ops) the
+    // schedule spans the timeout, as the run plans it (validate passed such a spec, and
+    // run refused it).
+    if (f.failpoint.empty()) {
+      const auto length = spec.duration.value_or(spec.timeout);
       const auto first = first_firing(f.start, f.every);
-      if (first >= *spec.duration) {
+      if (first >= length) {
         const std::string at_key = f.start.count() >= 0 ? "start" : "every";
-        x.error(detail::child_pointer(ptr, at_key),
-                "'" + at_key + "' " + format_duration(first) +
-                    " puts the first firing at or after the end of the run ('duration' " +
-                    format_duration(*spec.duration) + "): it would never fire");
+        x.error(
+            detail::child_pointer(ptr, at_key),
+            "'" + at_key + "' " + format_duration(first) +
+                " puts the first firing at or after the end of the run (" +
+                (spec.duration ? "'duration' " : "no 'duration': the schedule spans 'timeout' ") +
+                format_duration(length) + "): it would never fire");
       }
     }
     if (f.failpoint.empty()) continue;
@@ -927,6 +948,10 @@ void semantic_checks(Extractor& x, const Spec& spec) {
                "a locker");
   expect_needs(e.semaphore_drift.has_value(), "semaphore_drift", {Role::kPoster, Role::kWaiter},
                "a poster or waiter");
+  // Samples come from consumers (each message's latency) and lockers (each lock's wait):
+  // a spec of waiters alone ran and failed on "no samples".
+  expect_needs(e.p99_latency.has_value(), "p99_latency", {Role::kConsumer, Role::kLocker},
+               "a consumer or locker (it measures their message latency or lock wait)");
 }
 
 void schema_check(const Document& doc, Extractor& x, std::vector<Diag>& diags) {
