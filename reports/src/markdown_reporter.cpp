@@ -4,14 +4,18 @@
 #include <ostream>
 #include <sstream>
 
+#include "shmcheck/core/printable.hpp"
 #include "shmcheck/reports/reporter.hpp"
 
 namespace shmcheck::reports {
 namespace {
 
 // Pipes and newlines would break a table cell; markup would be rendered as HTML, and
-// backticks as code.
-std::string cell(std::string_view text) {
+// backticks as code. Control bytes and bytes that are not UTF-8 (a refused spec's file
+// name) are written as \xNN first, as on the console (core::printable; its doubled
+// backslash reads as one in Markdown).
+std::string cell(std::string_view raw) {
+  const std::string text = core::printable(raw);
   std::string out;
   for (const char c : text) {
     if (c == '|')

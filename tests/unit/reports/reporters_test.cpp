@@ -155,6 +155,18 @@ TEST(MarkdownReporter, EscapesBackticksAndCountsFiredFaultsFromTheSchedule) {
   EXPECT_NE(row.find("| " + std::to_string(fired) + " | 0 |"), std::string::npos) << row;
 }
 
+// A refused spec's file name went into the table as it was: its control bytes (an ESC
+// that recolours a terminal showing the file) and bytes that are not UTF-8 (which a
+// GitHub step summary must be) are written as \xNN, as on the console.
+TEST(MarkdownReporter, WritesControlBytesAndInvalidUtf8AsEscapes) {
+  auto run = failing_run();
+  run.spec_name = "odd\x1b[31m\xff.yaml";
+  const auto text = render(*make_markdown_reporter(), suite_of({run}));
+  EXPECT_NE(text.find("odd\\x1b[31m\\xff.yaml"), std::string::npos) << text;
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\xff'), std::string::npos) << text;
+}
+
 TEST(MarkdownReporter, MatchesGolden) {
   const auto text = render(*make_markdown_reporter(), suite_of({passing_run(), failing_run()}));
   EXPECT_TRUE(matches_golden(text, "summary.md.golden"));
