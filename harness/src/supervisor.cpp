@@ -44,6 +44,9 @@ constexpr std::uint64_t kMs = 1'000'000;
 // A timed fault handled this long after its time says so in its note. The loop ticks
 // every millisecond; a tenth of a second is the harness held up, not its tick.
 constexpr std::uint64_t kLateFaultNs = 100 * kMs;
+// A loop tick this long after the last: the harness was held up, and its watchdog did
+// not watch meanwhile.
+constexpr std::uint64_t kHeldUpNs = 250 * kMs;
 
 std::string format_ns(std::uint64_t ns) {
   char buf[64];
@@ -798,6 +801,19 @@ void Supervisor::sample_live(std::uint64_t now) {
   options_.on_sample(sample);
 }
 
+// A harness stopped (SIGSTOP, a debugger) or not run by an overloaded host watches
+// nothing meanwhile: its workers went on, or waited for it (a consumer done with its
+// work waits for the stop only the harness sends). Counted against them, that time made
+// a stall of a correct run ("run overran duration + drain + timeout", a waiting
+// consumer "killed by the watchdog"). The clocks stand still while the watchdog does.
+void Supervisor::excuse_held_up(std::uint64_t now) {
+  const std::uint64_t gap = now - last_tick_ns_;
+  last_tick_ns_ = now;
+  if (gap < kHeldUpNs) return;
+  held_up_ns_ += gap;
+  for (auto& t : last_object_progress_ns_) t = std::min(now, t + gap);
+}
+
 void Supervisor::check_watchdog(std::uint64_t now) {
   // Progress is watched per object: its workers' operations summed. An object whose
   // workers are busy elsewhere no longer hides one whose workers hang (two lockers blocked
@@ -860,7 +876,9 @@ void Supervisor::check_watchdog(std::uint64_t now) {
     const std::uint64_t limit =
         sum_saturating({static_cast<std::uint64_t>(options_.duration->count()),
                         static_cast<std::uint64_t>(options_.drain_grace.count()), timeout});
-    if (now - report_.started_ns > limit) reason = "run overran duration + drain + timeout";
+    if (now - report_.started_ns > sum_saturating({limit, held_up_ns_})) {
+      reason = "run overran duration + drain + timeout";
+    }
   }
   if (reason.empty()) return;
   auto& stall = report_.stall;
@@ -1087,9 +1105,11 @@ core::Result<SupervisionReport> Supervisor::run() {
   }
   control_.set_phase(RunPhase::kGo);
   std::ranges::fill(last_object_progress_ns_, start);
+  last_tick_ns_ = start;
 
   while (!all_done()) {
     const std::uint64_t now = monotonic_ns();
+    excuse_held_up(now);
     if (const int sig = interrupt_signal(); sig != 0) {
       report_.interrupted_by = sig;
       control_.set_phase(RunPhase::kStop);

@@ -970,6 +970,41 @@ TEST(RunCommand, AFullDeliveryLogWaitsForTheDrainWhileTheHarnessIsHeldUp) {
   EXPECT_EQ(run.result.at("ended_early"), "");
 }
 
+// A harness held up (SIGSTOP here; an overloaded host alike) watched nothing meanwhile,
+// and counted that time against the workers: a correct run held 4 s with a 2 s timeout
+// was a stall ("run overran duration + drain + timeout"), its consumer, waiting for the
+// stop only the harness sends, "killed by the watchdog". The watchdog's clocks stand
+// still while it does, and the run passes.
+TEST(RunCommand, TheWatchdogDoesNotCountTheHarnesssOwnHoldUp) {
+  TempDir dir;
+  const std::string spec = dir.path() + "/held.yaml";
+  std::ofstream(spec) << "name: harness-held-up\nduration: 1s\ntimeout: 2s\n"
+                         "objects: [{ name: q, kind: spsc_ring }]\n"
+                         "processes:\n"
+                         "  - { role: producer, uses: q, rate: 1k/s }\n"
+                         "  - { role: consumer, uses: q }\n";
+  const std::string json = dir.path() + "/r.json";
+  const std::string log = dir.path() + "/log";
+  const pid_t harness = start_shmcheck(log, {"run", spec, "--quiet", "--json", json});
+  // Stopped once its workers run.
+  ASSERT_TRUE(shmcheck::testing::eventually([&] {
+    std::ifstream in("/proc/" + std::to_string(harness) + "/task/" + std::to_string(harness) +
+                     "/children");
+    std::size_t n = 0;
+    for (pid_t child = 0; in >> child;) ++n;
+    return n == 2;
+  }));
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(::kill(harness, SIGSTOP), 0);
+  std::this_thread::sleep_for(4s);
+  ASSERT_EQ(::kill(harness, SIGCONT), 0);
+  const auto ended = shmcheck::testing::wait_child(harness, 60s);
+  EXPECT_TRUE(ended.ok()) << ended.describe() << "\n" << read_file(log);
+  const auto result = load_json(json);
+  EXPECT_EQ(result.at("verdict"), "pass") << result.at("expectations").dump(2);
+  EXPECT_TRUE(result.at("stalls").empty()) << result.at("stalls").dump(2);
+}
+
 // A consumer ten times slower than its producer is stopped a second after the end with
 // thousands of messages in its ring: the harness drains and checks them, and the run
 // passes (it failed before, counting that backlog lost). Likewise over an MPMC ring.

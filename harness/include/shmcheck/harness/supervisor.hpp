@@ -209,6 +209,9 @@ class Supervisor {
   void settle_unfired_faults();
   void update_producers_done();
   void check_watchdog(std::uint64_t now);
+  // A loop tick `gap` after the last: that long, nobody watched. Moves every object's
+  // no-progress clock on by it and adds it to the run's overrun limit.
+  void excuse_held_up(std::uint64_t now);
   void drain_logs(std::uint64_t now);
   void retire_ledger(std::size_t w, std::uint32_t next);
   void sample_throughput(std::uint64_t now);
@@ -242,6 +245,10 @@ class Supervisor {
   // change, and when that was (check_watchdog).
   std::vector<std::uint64_t> last_object_progress_;
   std::vector<std::uint64_t> last_object_progress_ns_;
+  // The harness's own hold-ups (SIGSTOP, a host that did not run it): the watchdog's
+  // clocks stand still while the watchdog does (excuse_held_up).
+  std::uint64_t last_tick_ns_ = 0;
+  std::uint64_t held_up_ns_ = 0;
   bool stop_sent_ = false;
   std::uint64_t oom_kills_at_start_ = 0;
   std::uint64_t next_sample_ns_ = 0;
