@@ -582,7 +582,8 @@ FaultSpec extract_fault(Extractor& x, const Json& obj, const std::string& ptr) {
   if (auto restart = x.get_bool(obj, ptr, "restart")) f.restart = *restart;
   if (auto every = x.get_duration(obj, ptr, "every", f.kind == FaultKind::kKillRandom)) {
     f.every = *every;
-    if (f.kind == FaultKind::kKillRandom && every->count() == 0) {
+    // A timed pause took `every: 0ms` for no period at all, and fired once.
+    if (every->count() == 0) {
       x.error(detail::child_pointer(ptr, "every"), "'every' must be greater than 0s");
     }
   }
@@ -607,6 +608,11 @@ FaultSpec extract_fault(Extractor& x, const Json& obj, const std::string& ptr) {
   // 0 read as "never" and meant "no limit": leave `max` out for no limit.
   if (auto max = x.get_uint(obj, ptr, "max", 1, UINT32_MAX)) {
     f.max = static_cast<std::uint32_t>(*max);
+    // Without a period a timed fault fires once: `max: 3` said otherwise, silently.
+    if (f.max > 1 && f.every.count() == 0) {
+      x.error(detail::child_pointer(ptr, "max"),
+              "'max' " + std::to_string(f.max) + " needs 'every': without it the fault fires once");
+    }
   }
   if (auto pause_for = x.get_duration(obj, ptr, "for", f.kind == FaultKind::kPause)) {
     f.pause_for = *pause_for;
