@@ -890,6 +890,14 @@ TEST(RunCommand, DeliveryLogsAreDrainedDuringTheRunSoItLastsItsDuration) {
   expect_every_message_checked(result);
 }
 
+// A process's children now (a harness's workers): /proc/<pid>/task/<pid>/children.
+std::vector<pid_t> children_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  std::vector<pid_t> children;
+  for (pid_t child = 0; in >> child;) children.push_back(child);
+  return children;
+}
+
 // Runs unpaced-mpmc-shared.yaml with logs of 64 slots and the harness stopped (SIGSTOP)
 // for `held` a moment into the run: its exit, what it printed, and its JSON result.
 // Without the drain, the unpaced consumers fill such a log in milliseconds. (Logs sized
@@ -911,27 +919,18 @@ HeldUpRun run_with_the_harness_held_up(std::chrono::milliseconds held) {
                      {"SHMCHECK_TEST_LOG_SLOTS=64"});
   // Held up once its four workers run (a fixed 700 ms could stop a harness still
   // starting on a loaded host, and nothing overflowed), a moment into their run.
-  const auto children = [harness] {
-    std::ifstream in("/proc/" + std::to_string(harness) + "/task/" + std::to_string(harness) +
-                     "/children");
-    std::size_t n = 0;
-    for (pid_t child = 0; in >> child;) ++n;
-    return n;
-  };
   const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (children() < 4 && std::chrono::steady_clock::now() < deadline) {
+  while (children_of(harness).size() < 4 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(10ms);
   }
-  EXPECT_GE(children(), 4U) << "the run did not start";
+  EXPECT_GE(children_of(harness).size(), 4U) << "the run did not start";
   // And once they work: the workers attach and wait for the harness's go, which a
   // harness stopped first never gives (then they sat out the hold, and nothing
   // overflowed: RecordsAFullLogDroppedAreUncheckedNotLost on a loaded host). Unpaced,
   // they burn CPU from the go: their CPU time (utime + stime, in ticks) rises.
   const auto cpu_ticks = [harness] {
-    std::ifstream in("/proc/" + std::to_string(harness) + "/task/" + std::to_string(harness) +
-                     "/children");
     std::uint64_t ticks = 0;
-    for (pid_t child = 0; in >> child;) {
+    for (const pid_t child : children_of(harness)) {
       std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
       std::string line;
       std::getline(stat, line);
@@ -987,13 +986,7 @@ TEST(RunCommand, TheWatchdogDoesNotCountTheHarnesssOwnHoldUp) {
   const std::string log = dir.path() + "/log";
   const pid_t harness = start_shmcheck(log, {"run", spec, "--quiet", "--json", json});
   // Stopped once its workers run.
-  ASSERT_TRUE(shmcheck::testing::eventually([&] {
-    std::ifstream in("/proc/" + std::to_string(harness) + "/task/" + std::to_string(harness) +
-                     "/children");
-    std::size_t n = 0;
-    for (pid_t child = 0; in >> child;) ++n;
-    return n == 2;
-  }));
+  ASSERT_TRUE(shmcheck::testing::eventually([&] { return children_of(harness).size() == 2; }));
   std::this_thread::sleep_for(300ms);
   ASSERT_EQ(::kill(harness, SIGSTOP), 0);
   std::this_thread::sleep_for(4s);
@@ -2387,14 +2380,6 @@ TEST(RunCommand, TheSpecsAfterAFailureWithoutKeepGoingAreListedAsNotRun) {
 }
 
 // ---- a SIGKILLed harness takes its workers along and is reclaimable ----------------------
-
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> out;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-  pid_t child = 0;
-  while (in >> child) out.push_back(child);
-  return out;
-}
 
 // Who reclaims the dead harness's objects: `shmcheck audit --reclaim --yes` (the
 // cleaner's API, which it calls), or the next `shmcheck run` of the same user.
