@@ -59,7 +59,9 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept 
   return len;
 }
 
-std::string printable(std::string_view text) {
+namespace {
+
+std::string escape(std::string_view text, bool double_backslash) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
@@ -67,8 +69,8 @@ std::string printable(std::string_view text) {
     const auto c = static_cast<unsigned char>(text[i]);
     const std::size_t len = (c < 0x20 || c == 0x7f) ? 0 : utf8_sequence_length(text, i);
     const std::size_t escaped = len > 1 && steers_the_display(decode(text, i, len)) ? len : 0;
-    if (c == '\\') {
-      out += "\\\\";  // so that a name's own "\x0a" does not read as an escaped newline
+    if (c == '\\' && double_backslash) {
+      out += "\\\\";
       ++i;
     } else if (len == 0 || escaped != 0) {
       for (std::size_t k = 0; k < std::max<std::size_t>(escaped, 1); ++k) {
@@ -85,5 +87,11 @@ std::string printable(std::string_view text) {
   }
   return out;
 }
+
+}  // namespace
+
+std::string printable(std::string_view text) { return escape(text, false); }
+
+std::string printable_name(std::string_view text) { return escape(text, true); }
 
 }  // namespace shmcheck::core

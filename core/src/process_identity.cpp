@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -64,24 +65,32 @@ constexpr bool exited(char state) noexcept { return state == 'Z' || state == 'X'
 
 }  // namespace
 
-bool thread_group_lives_on(pid_t pid) noexcept {
+Liveness thread_group_liveness(pid_t pid) noexcept {
   std::array<char, 64> path{};
   std::snprintf(path.data(), path.size(), "/proc/%d/task", static_cast<int>(pid));
   DIR* const dir = ::opendir(path.data());
-  if (dir == nullptr) return false;
-  bool lives = false;
+  if (dir == nullptr) {
+    return errno == ENOENT || errno == ESRCH ? Liveness::kDead : Liveness::kUnknown;
+  }
+  Liveness found = Liveness::kDead;
+  errno = 0;
   while (const dirent* entry = ::readdir(dir)) {
     char* end = nullptr;
     const long tid = std::strtol(entry->d_name, &end, 10);
     if (tid <= 0 || *end != '\0' || tid == pid) continue;
     std::snprintf(path.data(), path.size(), "/proc/%d/task/%ld/stat", static_cast<int>(pid), tid);
-    if (auto st = read_stat_file(path.data()); st && !exited(st->state)) {
-      lives = true;
+    auto st = read_stat_file(path.data());
+    if (st && !exited(st->state)) {
+      found = Liveness::kAlive;
       break;
     }
+    // A thread that ended meanwhile is gone; one whose stat cannot be read may live.
+    if (!st && st.error().code != ErrorCode::kNotFound) found = Liveness::kUnknown;
+    errno = 0;
   }
+  if (found == Liveness::kDead && errno != 0) found = Liveness::kUnknown;  // readdir failed
   ::closedir(dir);
-  return lives;
+  return found;
 }
 
 const char* to_string(Liveness liveness) noexcept {
@@ -129,8 +138,7 @@ Liveness liveness(const ProcessIdentity& who) noexcept {
     return Liveness::kDead;  // pid reused
   // A leader that called pthread_exit shows as a zombie while its other threads run:
   // the process lives (and holds what it held) until the last of them ends.
-  if (exited(st->state) && !thread_group_lives_on(who.pid)) return Liveness::kDead;
-  return Liveness::kAlive;
+  return exited(st->state) ? thread_group_liveness(who.pid) : Liveness::kAlive;
 }
 
 }  // namespace shmcheck::core

@@ -32,6 +32,7 @@ namespace shmcheck::harness {
 namespace {
 
 using core::printable;
+using core::printable_name;
 using probes::IpcKind;
 using probes::IpcObject;
 using probes::Verdict;
@@ -193,7 +194,7 @@ void print_table(const std::vector<IpcObject>& objects) {
                 std::string(to_string(o.kind)).c_str(), std::string(to_string(o.verdict)).c_str(),
                 format_bytes(o.bytes_allocated).c_str(), size_text(o).c_str(),
                 human_age(o.age_s).c_str(), user_name(o.uid).c_str(), o.mode,
-                printable(holders_text(o)).c_str(), printable(o.name).c_str());
+                printable(holders_text(o)).c_str(), printable_name(o.name).c_str());
     std::printf("%74s%s%s\n", "",
                 o.run_id.empty() ? "" : ("run " + printable(o.run_id) + ": ").c_str(),
                 printable(o.reason).c_str());
@@ -228,18 +229,18 @@ void print_clean(const probes::CleanReport& report, bool dry_run, const char* wh
     switch (o.status) {
       case probes::CleanStatus::kRemoved:
         std::printf("removed      %-9s %10s  %s\n", std::string(to_string(o.object.kind)).c_str(),
-                    format_bytes(o.bytes_freed).c_str(), printable(o.object.name).c_str());
+                    format_bytes(o.bytes_freed).c_str(), printable_name(o.object.name).c_str());
         break;
       case probes::CleanStatus::kWouldRemove:
         ++would_count;
         would += o.bytes_freed;
         std::printf("would remove %-9s %10s  %s\n", std::string(to_string(o.object.kind)).c_str(),
-                    format_bytes(o.bytes_freed).c_str(), printable(o.object.name).c_str());
+                    format_bytes(o.bytes_freed).c_str(), printable_name(o.object.name).c_str());
         break;
       default:
         std::printf(
             "kept         %-9s %10s  %s (%s: %s)\n", std::string(to_string(o.object.kind)).c_str(),
-            format_bytes(o.object.bytes_allocated).c_str(), printable(o.object.name).c_str(),
+            format_bytes(o.object.bytes_allocated).c_str(), printable_name(o.object.name).c_str(),
             std::string(to_string(o.status)).c_str(), printable(o.detail).c_str());
         break;
     }
@@ -419,7 +420,8 @@ int run_audit(const AuditFlags& f) {
       }
       for (const auto& path : reclaimed->stale_temporaries) {
         std::printf("%s manifest temporary a killed harness left: %s\n",
-                    clean_options.dry_run ? "would remove" : "removed", printable(path).c_str());
+                    clean_options.dry_run ? "would remove" : "removed",
+                    printable_name(path).c_str());
       }
       if (!reclaimed->quarantine.outcomes.empty()) {
         std::printf("left mid-removal by a killed cleaner:\n");

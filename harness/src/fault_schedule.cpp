@@ -263,7 +263,9 @@ FaultSchedule expand_fault_schedule(std::uint64_t seed, std::span<const WorkerPl
     std::int64_t t = first_firing(rule.start, rule.every).count();
     // Neither start nor period: once, at a seeded instant in the first 60% of the run.
     if (fires_at_a_seeded_instant(rule.start, rule.every)) {
-      t = draw_between(rng, length / 10, length * 6 / 10);
+      // length * 6 wraps past 48 years: in 128 bits, the same instants as ever below that.
+      t = draw_between(rng, length / 10,
+                       static_cast<std::int64_t>(static_cast<__int128>(length) * 6 / 10));
     }
     // The loader keeps jitter within half a period: firings stay in order, each in its
     // own period (a rule built in code gets the same bound).

@@ -324,17 +324,22 @@ core::Result<std::unique_ptr<RunOutputs>> RunOutputs::open(const OutputOptions& 
   for (const auto& target : targets) {
     for (const auto& input : options.inputs) {
       if (!same_file(target.path, input)) continue;
-      return core::make_error(
-          core::ErrorCode::kInvalidArgument, target.flag,
-          target.path + ": the spec " + input + " is there; a report would overwrite it");
+      return core::make_error(core::ErrorCode::kInvalidArgument, target.flag,
+                              target.path + ": a spec of this run" +
+                                  (input == target.path ? "" : " (" + input + ")") +
+                                  "; a report written there would replace it");
     }
     if (const char* step = std::getenv("GITHUB_STEP_SUMMARY");  // NOLINT(concurrency-mt-unsafe)
         step != nullptr && *step != '\0' && same_file(target.path, step)) {
-      return core::make_error(core::ErrorCode::kInvalidArgument, target.flag,
-                              target.path +
-                                  ": $GITHUB_STEP_SUMMARY names it, and the run's "
-                                  "summary is appended there; each report needs a "
-                                  "file of its own");
+      const bool summary = target.format == "markdown";
+      return core::make_error(
+          core::ErrorCode::kInvalidArgument, target.flag,
+          target.path +
+              ": $GITHUB_STEP_SUMMARY names it, and the run appends its summary there "
+              "by itself; " +
+              (summary ? "drop --summary (writing the file too replaced what the job's earlier "
+                         "steps put there)"
+                       : "each report needs a file of its own"));
     }
   }
   auto linger = parse_duration(options.linger);

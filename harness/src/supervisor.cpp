@@ -876,7 +876,9 @@ void Supervisor::check_watchdog(std::uint64_t now) {
     const std::uint64_t limit =
         sum_saturating({static_cast<std::uint64_t>(options_.duration->count()),
                         static_cast<std::uint64_t>(options_.drain_grace.count()), timeout});
-    if (now - report_.started_ns > sum_saturating({limit, held_up_ns_})) {
+    // Held up, the harness gets that time again, up to the limit once more: a harness
+    // slowed without end (its own output blocked) still ends an overrun.
+    if (now - report_.started_ns > sum_saturating({limit, std::min(held_up_ns_, limit)})) {
       reason = "run overran duration + drain + timeout";
     }
   }

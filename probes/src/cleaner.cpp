@@ -256,9 +256,10 @@ class Cleaner {
     // An open of the name that looked it up before the rename waits on our lease, and
     // its wait broke the lease: F_GETLEASE then answers what the break asks us to go
     // down to, not F_WRLCK. The name goes back and the file stays: once fd closes, that
-    // open gets the file it named, not one removed under it. (An open that looked the
-    // name up before the rename and reaches the lease only after this check is the
-    // window left: the instructions from here to the unlink.)
+    // open gets the file it named, not one removed under it. This narrows the race and
+    // does not close it: an open that looked the name up before the rename and reaches
+    // its lease check (in the kernel, after the lookup) only after this one still gets
+    // the removed file, as it would with no lease at all.
     if (lease == OpenCheck::kNotOpen && ::fcntl(fd->get(), F_GETLEASE) != F_WRLCK) {
       if (::renameat2(dir->get(), aside.c_str(), dir->get(), file.c_str(), RENAME_NOREPLACE) != 0) {
         const std::string moved_to = dir_path + "/" + aside;

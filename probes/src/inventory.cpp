@@ -829,7 +829,7 @@ Inventory take_inventory(const InventoryOptions& options) {
     }
     if (o.creator && !sysv_pids_here) o.creator_liveness = core::Liveness::kUnknown;
     assign_verdict(o, complete);
-    if (o.kind == IpcKind::kSysvShm && o.creator && !sysv_pids_here &&
+    if (o.kind == IpcKind::kSysvShm && o.creator && o.creator->pid > 0 && !sysv_pids_here &&
         o.verdict == Verdict::kUnknown) {
       o.reason = "not attached; creator " + std::to_string(o.creator->pid) +
                  " is numbered in this process's pid namespace and " + options.proc_dir +

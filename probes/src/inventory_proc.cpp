@@ -143,8 +143,12 @@ class Walker {
     // thread's (task/<tid>/) read them.
     if ((stat.flags & kPfKthread) != 0) return;
     if (stat.state == 'Z' || stat.state == 'X') {
-      auto thread = live_thread(pfd->get(), pid);
-      if (!thread) return;
+      bool cannot_tell = false;
+      auto thread = live_thread(proc_fd, pfd->get(), pid, cannot_tell);
+      if (!thread) {
+        if (cannot_tell) unreadable(pid);  // it may live and hold: the walk is incomplete
+        return;
+      }
       *pfd = std::move(*thread);
     }
 
@@ -177,24 +181,37 @@ class Walker {
     if (scan_.unreadable_pids.size() < kMaxUnreadablePids) scan_.unreadable_pids.push_back(pid);
   }
 
-  // The directory of a thread of this process other than its leader that has not
-  // exited (task/<tid>), or nullopt when there is none.
-  std::optional<UniqueFd> live_thread(int pid_fd, pid_t pid) {
+  // /proc/<tid> of a thread of this process other than its leader that has not exited
+  // (a thread's own directory, with every per-process entry a process's has), or nullopt
+  // when none has; `cannot_tell` when the task list or a thread's stat could not be read.
+  // (Should that thread end before its fd and maps are read while others run on, the
+  // walk takes the process for gone: a window as narrow as the walk of one process.)
+  std::optional<UniqueFd> live_thread(int proc_fd, int pid_fd, pid_t pid, bool& cannot_tell) {
     auto tasks = open_at(pid_fd, "task", O_RDONLY | O_DIRECTORY);
-    if (!tasks) return std::nullopt;
+    if (!tasks) {
+      cannot_tell = !gone(pid, tasks.error());
+      return std::nullopt;
+    }
     std::optional<UniqueFd> found;
     std::string stat_text;
-    (void)for_each_entry(tasks->get(), [&](std::string_view name, unsigned char) {
+    auto listed = for_each_entry(tasks->get(), [&](std::string_view name, unsigned char) {
       pid_t tid = 0;
       if (found || !is_pid_name(name, tid) || tid == pid) return;
-      auto dir = open_at(tasks->get(), std::string(name).c_str(), O_RDONLY | O_DIRECTORY);
-      StatLine task_stat;
-      if (dir && read_file_at(dir->get(), "stat", stat_text) &&
-          parse_stat_line(stat_text, task_stat) && task_stat.state != 'Z' &&
-          task_stat.state != 'X') {
-        found = std::move(*dir);
+      auto dir = open_at(proc_fd, std::string(name).c_str(), O_RDONLY | O_DIRECTORY);
+      if (!dir) {
+        if (!gone(tid, dir.error())) cannot_tell = true;
+        return;
       }
+      auto read = read_file_at(dir->get(), "stat", stat_text);
+      StatLine task_stat;
+      if (!read || !parse_stat_line(stat_text, task_stat)) {
+        if (!read && gone(tid, read.error())) return;
+        cannot_tell = true;
+        return;
+      }
+      if (task_stat.state != 'Z' && task_stat.state != 'X') found = std::move(*dir);
     });
+    if (!listed && !gone(pid, listed.error())) cannot_tell = true;
     return found;
   }
 

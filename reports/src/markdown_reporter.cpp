@@ -12,8 +12,8 @@ namespace {
 
 // Pipes and newlines would break a table cell; markup would be rendered as HTML, and
 // backticks as code. Control bytes and bytes that are not UTF-8 (a refused spec's file
-// name) are written as \xNN first, as on the console (core::printable; its doubled
-// backslash reads as one in Markdown).
+// name) are written as \xNN first, as on the console (core::printable, which leaves
+// text it made, such as a spec error's message, as it is).
 std::string cell(std::string_view raw) {
   const std::string text = core::printable(raw);
   std::string out;

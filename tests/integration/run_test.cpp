@@ -974,7 +974,7 @@ TEST(RunCommand, AFullDeliveryLogWaitsForTheDrainWhileTheHarnessIsHeldUp) {
 // was a stall ("run overran duration + drain + timeout"), its consumer, waiting for the
 // stop only the harness sends, "killed by the watchdog". The watchdog's clocks stand
 // still while it does, and the run passes.
-TEST(RunCommand, TheWatchdogDoesNotCountTheHarnesssOwnHoldUp) {
+TEST(RunCommand, TheWatchdogDoesNotCountTheHarnessBeingHeldUp) {
   TempDir dir;
   const std::string spec = dir.path() + "/held.yaml";
   std::ofstream(spec) << "name: harness-held-up\nduration: 1s\ntimeout: 2s\n"
@@ -2181,9 +2181,9 @@ TEST(RunCommand, AReportOverASpecOrTheStepSummaryIsAUsageError) {
   fs::copy_file(spec_path("tests/integration/specs/short-spsc.yaml"), spec);
   const std::string before = read_file(spec);
   expect_refused_as_usage({"run", spec, "--json", spec},
-                          "--json (" + spec + ": the spec " + spec + " is there");
+                          "--json (" + spec + ": a spec of this run; a report written there");
   expect_refused_as_usage({"run", spec, "--report-dir", dir.path(), "--summary", spec},
-                          "--summary (" + spec + ": the spec " + spec + " is there");
+                          "--summary (" + spec + ": a spec of this run; a report written there");
   EXPECT_EQ(read_file(spec), before);
 
   const std::string step = dir.path() + "/step.md";
@@ -2193,6 +2193,8 @@ TEST(RunCommand, AReportOverASpecOrTheStepSummaryIsAUsageError) {
     ASSERT_TRUE(o.exit.exited) << describe(o);
     EXPECT_EQ(o.exit.code, 2) << describe(o);
     EXPECT_NE(o.err.find(flag + " (" + step + ": $GITHUB_STEP_SUMMARY names it"), std::string::npos)
+        << describe(o);
+    EXPECT_EQ(o.err.find("drop --summary") != std::string::npos, flag == "--summary")
         << describe(o);
     EXPECT_EQ(read_file(step), "## earlier\n");
   }

@@ -21,15 +21,17 @@ TEST(Printable, EscapesControlBytesAndInvalidUtf8AndKeepsValidUtf8) {
   EXPECT_EQ(printable(""), "");
 }
 
-// A name may hold a backslash and the characters of an escape: written as it was, the
-// name a\x0ab (6 bytes) printed as the name a<newline>b did, and one could pose as the
-// other in the audit table. The backslash is doubled, so a printed text reads back one way.
-TEST(Printable, DoublesTheBackslashSoNoNameReadsAsAnEscape) {
-  EXPECT_EQ(printable("a\\x0ab"), "a\\\\x0ab");
-  EXPECT_EQ(printable("a\nb"), "a\\x0ab");
-  EXPECT_NE(printable("a\\x0ab"), printable("a\nb"));
-  EXPECT_EQ(printable("\\"), "\\\\");
-  EXPECT_EQ(printable("C:\\dir\\"), "C:\\\\dir\\\\");
+// A name may hold a backslash and the characters of an escape: printed as it was, the
+// name a\x0ab (6 bytes) read as the name a<newline>b did, and one could pose as the
+// other in the audit table. printable_name doubles the backslash; printable keeps it, so
+// that applied twice (a message made of printable parts) it changes nothing more.
+TEST(Printable, PrintableNameDoublesTheBackslashSoNoNameReadsAsAnEscape) {
+  EXPECT_EQ(printable_name("a\\x0ab"), "a\\\\x0ab");
+  EXPECT_EQ(printable_name("a\nb"), "a\\x0ab");
+  EXPECT_NE(printable_name("a\\x0ab"), printable_name("a\nb"));
+  EXPECT_EQ(printable_name("C:\\dir\x1b"), "C:\\\\dir\\x1b");
+  EXPECT_EQ(printable("C:\\dir\x1b"), "C:\\dir\\x1b");
+  EXPECT_EQ(printable(printable("a\nb\\c\xff")), printable("a\nb\\c\xff"));
 }
 
 // Valid UTF-8 that steers a terminal or the layout without showing is escaped too: a C1

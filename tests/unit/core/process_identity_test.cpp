@@ -34,7 +34,7 @@ TEST(Liveness, AZombieIsDeadAndAReapedChildToo) {
   ASSERT_TRUE(id.has_value());
   ASSERT_TRUE(testing::eventually([&] { return state_of(child) == 'Z'; }));
   EXPECT_EQ(liveness(*id), Liveness::kDead);
-  EXPECT_FALSE(thread_group_lives_on(child));
+  EXPECT_EQ(thread_group_liveness(child), Liveness::kDead);
   EXPECT_TRUE(testing::wait_child(child).ok());
   EXPECT_EQ(liveness(*id), Liveness::kDead);
 }
@@ -62,7 +62,7 @@ TEST(Liveness, AProcessWhoseLeaderExitedLivesWhileAnotherThreadRuns) {
   const auto id = identity_of(child);
   ASSERT_TRUE(id.has_value());
   ASSERT_TRUE(testing::eventually([&] { return state_of(child) == 'Z'; }));
-  EXPECT_TRUE(thread_group_lives_on(child));
+  EXPECT_EQ(thread_group_liveness(child), Liveness::kAlive);
   EXPECT_EQ(liveness(*id), Liveness::kAlive);
 
   ::close(release[1]);

@@ -295,7 +295,8 @@ TEST(FaultSchedule, TimedFiringsCountsWhatTheScheduleHolds) {
       // the run again, and the expansion planned firings until memory ran out.
       {500ms, kForever, 0ms, 5, 1s},
       {0ms, kForever / 2 + 1ns, 0ms, 0, kForever},
-      {none, kForever, 0ms, 0, kForever}};
+      {none, kForever, 0ms, 0, kForever},
+      {none, 0ms, 0ms, 0, kForever}};  // a seeded instant in the first 60% of 292 years
   const auto workers = three_producers_two_consumers();
   for (const auto& c : cases) {
     FaultRule rule;

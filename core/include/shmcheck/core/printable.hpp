@@ -21,8 +21,13 @@ namespace shmcheck::core {
 // the bytes of characters that steer a terminal or the layout without showing (C1
 // controls such as U+009B, an 8-bit CSI; bidirectional overrides, embeddings, isolates
 // and marks; the line and paragraph separators) written as \xNN; other valid UTF-8 is
-// kept, but for the backslash, written \\ so that an escape cannot be faked. "a\x1b[31m"
-// prints as the nine characters a\x1b[31m, not as a switch to red; the name a\x1b, as a\\x1b.
+// kept. "a\x1b[31m" prints as the nine characters a\x1b[31m, not as a switch to red.
+// Applied twice it changes nothing more (a message made of printable parts stays as it is).
 [[nodiscard]] std::string printable(std::string_view text);
+
+// printable(), and a backslash written \\: for a name that must read back one way (the
+// audit's table), where the name a\x0ab, six bytes, printed as the name a<newline>b did
+// and could pose as it. Not for text printable() was applied to already.
+[[nodiscard]] std::string printable_name(std::string_view text);
 
 }  // namespace shmcheck::core

@@ -25,7 +25,7 @@ static_assert(sizeof(ProcessIdentity) == 16);
 
 enum class Liveness {
   kAlive,    // the same process (pid and start time match), a thread of it running
-  kDead,     // gone, a zombie, or the pid now belongs to another process
+  kDead,     // gone, a zombie with no live thread, or the pid now another process's
   kUnknown,  // /proc could not be read (hidepid, permissions): fail closed
 };
 
@@ -42,9 +42,10 @@ enum class Liveness {
 
 [[nodiscard]] Liveness liveness(const ProcessIdentity& who) noexcept;
 
-// Whether a thread of pid's group other than its leader still runs: a leader that called
+// Whether a thread of pid's group other than its leader still runs (kAlive), none does
+// (kDead), or /proc cannot tell (kUnknown: fail closed). A leader that called
 // pthread_exit shows as a zombie ('Z' in /proc/<pid>/stat) while the process lives on,
 // holding its descriptors and mappings, until its last thread ends.
-[[nodiscard]] bool thread_group_lives_on(pid_t pid) noexcept;
+[[nodiscard]] Liveness thread_group_liveness(pid_t pid) noexcept;
 
 }  // namespace shmcheck::core
